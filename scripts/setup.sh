@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything mindllm needs to build, test and run its demo on a fresh Debian machine.
+# Idempotent: a second run installs nothing. Needs root (or sudo) for the Debian packages.
+set -euo pipefail
+
+APT_PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config
+  libopenblas-openmp-dev libomp-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
+  clang                                   # libFuzzer targets (tests/fuzz)
+  bible-kjv bible-kjv-text fortunes-zh     # the demo's embedded default corpus (English + Chinese)
+)
+PIP_PACKAGES=(
+  "numpy" "torch" "transformers" "tokenizers" "tiktoken" "safetensors" "pytest"
+)
+
+sudo_cmd=""
+if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ "${MINDLLM_SKIP_PIP:-0}" != 1 ]; then
+  need_pip=0
+  for p in "${PIP_PACKAGES[@]}"; do
+    $PY -m pip show -q "$p" >/dev/null 2>&1 || need_pip=1
+  done
+  if [ $need_pip = 1 ]; then
+    echo "setup: installing PyPI packages: ${PIP_PACKAGES[*]}"
+    $PY -m pip install -q --disable-pip-version-check --root-user-action=ignore "${PIP_PACKAGES[@]}"
+  fi
+fi
+echo "setup: ok"

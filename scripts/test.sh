@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every test: installs dependencies, builds, then the C++ unit tests (ctest) and the
+# reference/e2e tests against PyTorch, transformers and tokenizers (pytest).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh
+export MINDLLM_BIN="$PWD/${BUILD_DIR:-build}/mindllm"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+status=0
+(cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j 2) || status=1
+python3 -m pytest -q tests/reference tests/e2e || status=1
+exit $status

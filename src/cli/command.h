@@ -1,0 +1,28 @@
+// Subcommands: each src/cli/cmd_*.cpp defines one and registers it with MINDLLM_COMMAND.
+// main() dispatches on argv[1]; errors thrown as mindllm::Error become one line on stderr and
+// the error's exit code (2 for bad input, 1 for internal errors).
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+namespace mindllm::cli {
+
+struct Command {
+  std::string name;     // e.g. "train", or "tokenizer" for a group with its own sub-subcommands
+  std::string summary;  // one line for `mindllm --help`
+  int (*run)(int argc, char** argv);  // argv[0] is "mindllm <name>"
+};
+
+bool register_command(const Command& c);
+const std::vector<Command>& commands();
+
+// Parses a CLI11 app; on --help prints help and exits 0, on a bad flag prints one line and exits 2.
+void parse_args(CLI::App& app, int argc, char** argv);
+
+}  // namespace mindllm::cli
+
+#define MINDLLM_CONCAT2(a, b) a##b
+#define MINDLLM_CONCAT(a, b) MINDLLM_CONCAT2(a, b)
+#define MINDLLM_COMMAND(name, summary, fn) \
+  static const bool MINDLLM_CONCAT(mindllm_registered_, __LINE__) = ::mindllm::cli::register_command({name, summary, fn})

@@ -1,0 +1,98 @@
+// mindllm: one binary, one subcommand per src/cli/cmd_*.cpp.
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#include "cli/command.h"
+#include "core/error.h"
+
+namespace mindllm::cli {
+
+static std::vector<Command>& registry() {
+  static std::vector<Command> r;
+  return r;
+}
+
+bool register_command(const Command& c) {
+  registry().push_back(c);
+  return true;
+}
+
+const std::vector<Command>& commands() {
+  auto& r = registry();
+  std::sort(r.begin(), r.end(), [](const Command& a, const Command& b) { return a.name < b.name; });
+  return r;
+}
+
+void parse_args(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    std::cout << app.help();
+    std::exit(0);
+  } catch (const CLI::CallForAllHelp& e) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    std::exit(0);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "%s: error: %s (see --help)\n", app.get_name().c_str(), e.what());
+    std::exit(2);
+  }
+}
+
+static std::string build_info() {
+  std::string s = std::string("mindllm ") + MINDLLM_VERSION + " (" + MINDLLM_BUILD_TYPE + "; ";
+#ifdef MINDLLM_CUDA
+  s += "cuda on; ";
+#else
+  s += "cuda off; ";
+#endif
+#ifdef MINDLLM_NATIVE
+  s += "march=native; ";
+#else
+  s += "portable; ";
+#endif
+  s += "openmp, openblas)";
+  return s;
+}
+
+static void usage() {
+  std::printf("%s\n\nusage: mindllm <command> [options]   (mindllm <command> --help for its options)\n\ncommands:\n",
+              build_info().c_str());
+  for (auto& c : commands()) std::printf("  %-12s %s\n", c.name.c_str(), c.summary.c_str());
+}
+
+}  // namespace mindllm::cli
+
+int main(int argc, char** argv) {
+  using namespace mindllm::cli;
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    usage();
+    return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::printf("%s\n", build_info().c_str());
+    return 0;
+  }
+  for (auto& c : commands()) {
+    if (c.name != argv[1]) continue;
+    std::string name = std::string("mindllm ") + argv[1];
+    std::vector<char*> args;
+    args.push_back(name.data());
+    for (int i = 2; i < argc; i++) args.push_back(argv[i]);
+    try {
+      return c.run(static_cast<int>(args.size()), args.data());
+    } catch (const mindllm::Error& e) {
+      std::fprintf(stderr, "%s: error: %s\n", name.c_str(), e.what());
+      return static_cast<int>(e.code);
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "%s: error: out of memory\n", name.c_str());
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s: internal error: %s\n", name.c_str(), e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "mindllm: error: unknown command '%s' (see mindllm --help)\n", argv[1]);
+  return 2;
+}

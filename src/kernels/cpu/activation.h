@@ -1,0 +1,22 @@
+// Elementwise activations and the gated MLP (GLU) used by LLaMA-style blocks.
+#pragma once
+#include <cstddef>
+
+namespace mindllm::cpu {
+
+// gelu_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  (HF "gelu_new", "gelu_pytorch_tanh")
+// gelu_erf:  0.5 x (1 + erf(x / sqrt 2))                       (HF "gelu")
+// silu:      x * sigmoid(x)                                     (HF "silu", SwiGLU)
+enum class Activation { gelu_tanh, gelu_erf, silu };
+
+void activation_forward(float* out, const float* inp, size_t n, Activation act);
+// dinp += dout * act'(inp)
+void activation_backward(float* dinp, const float* dout, const float* inp, size_t n, Activation act);
+
+// out[n] = act(gate[n]) * up[n]  (SwiGLU with silu, GeGLU with a gelu).
+void glu_forward(float* out, const float* gate, const float* up, size_t n, Activation act);
+// dgate = dout * up * act'(gate), dup = dout * act(gate)  (overwritten, not accumulated).
+void glu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
+                  size_t n, Activation act);
+
+}  // namespace mindllm::cpu

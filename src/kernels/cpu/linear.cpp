@@ -1,0 +1,54 @@
+#include "kernels/cpu/linear.h"
+
+#include <cblas.h>
+
+#include <cstring>
+#include <vector>
+
+namespace mindllm::cpu {
+
+void linear_forward(float* out, const float* inp, const float* weight, const float* bias,
+                    int N, int I, int O, WeightLayout layout) {
+  float beta = 0.0f;
+  if (bias) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) std::memcpy(out + (size_t)n * O, bias, sizeof(float) * O);
+    beta = 1.0f;
+  }
+  if (layout == WeightLayout::out_in)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, I, 1.0f, inp, I, weight, I, beta, out, O);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, O, I, 1.0f, inp, I, weight, O, beta, out, O);
+}
+
+void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, int N, int I, int O, WeightLayout layout) {
+  if (dinp) {
+    // dinp[N,I] += dout[N,O] · W[O,I]   (W^T for the [I,O] layout)
+    if (layout == WeightLayout::out_in)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, I, O, 1.0f, dout, O, weight, I, 1.0f, dinp, I);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, I, O, 1.0f, dout, O, weight, O, 1.0f, dinp, I);
+  }
+  if (dweight) {
+    if (layout == WeightLayout::out_in)  // dW[O,I] += dout^T[O,N] · inp[N,I]
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, I, N, 1.0f, dout, O, inp, I, 1.0f, dweight, I);
+    else  // dW[I,O] += inp^T[I,N] · dout[N,O]
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, I, O, N, 1.0f, inp, I, dout, O, 1.0f, dweight, O);
+  }
+  if (dbias) {
+    // Column sums in a fixed order per column: deterministic for any thread count.
+#pragma omp parallel for schedule(static)
+    for (int o0 = 0; o0 < O; o0 += 64) {
+      int o1 = o0 + 64 < O ? o0 + 64 : O;
+      float acc[64] = {0};
+      for (int n = 0; n < N; n++) {
+        const float* row = dout + (size_t)n * O;
+        for (int o = o0; o < o1; o++) acc[o - o0] += row[o];
+      }
+      for (int o = o0; o < o1; o++) dbias[o] += acc[o - o0];
+    }
+  }
+}
+
+}  // namespace mindllm::cpu

@@ -1,0 +1,18 @@
+// Linear layer on the CPU (BLAS GEMM). Row-major; N = B*T rows.
+#pragma once
+
+namespace mindllm::cpu {
+
+// How a weight matrix is stored: [out, in] (torch nn.Linear) or [in, out] (GPT-2's Conv1D).
+enum class WeightLayout { out_in, in_out };
+
+// out[N,O] = inp[N,I] · W + bias[O] (bias may be null). W is [O,I] (out_in) or [I,O] (in_out).
+void linear_forward(float* out, const float* inp, const float* weight, const float* bias,
+                    int N, int I, int O, WeightLayout layout);
+
+// Accumulates (+=) gradients: dinp[N,I] += dout·W, dweight += dout^T·inp (in W's layout),
+// dbias[O] += sum over rows of dout. Any of dinp, dweight, dbias may be null (skipped).
+void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, int N, int I, int O, WeightLayout layout);
+
+}  // namespace mindllm::cpu

@@ -1,0 +1,98 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/file_io.h"
+#include "core/safetensors.h"
+
+using namespace mindllm;
+
+static std::string temp_path(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / "mindllm_test_core";
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
+}
+
+TEST(DType, Bf16RoundTripAndRounding) {
+  EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f)), 1.0f);
+  EXPECT_EQ(bf16_to_float(float_to_bf16(-2.5f)), -2.5f);
+  // 1 + 2^-8 is halfway between two bf16 values: ties to even gives 1.0.
+  EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f + 1.0f / 256)), 1.0f);
+  EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(NAN))));
+}
+
+TEST(DType, HalfRoundTrip) {
+  for (float f : {0.0f, 1.0f, -1.5f, 65504.0f, 6.103515625e-05f, 5.960464477539063e-08f})
+    EXPECT_EQ(half_to_float(float_to_half(f)), f) << f;
+  EXPECT_TRUE(std::isinf(half_to_float(float_to_half(1e6f))));
+}
+
+TEST(Safetensors, WriteReadRoundTrip) {
+  std::string p = temp_path("rt.safetensors");
+  std::vector<float> a = {1, 2, 3, 4, 5, 6};
+  std::vector<uint16_t> b = {float_to_bf16(0.5f), float_to_bf16(-3.0f)};
+  write_safetensors(p, {{"a", DType::f32, {2, 3}, a.data()}, {"b", DType::bf16, {2}, b.data()}}, {{"format", "pt"}});
+  SafetensorsFile f(p);
+  EXPECT_EQ(f.tensors().size(), 2u);
+  EXPECT_EQ(f.metadata().at("format"), "pt");
+  std::vector<float> out(6);
+  std::vector<int64_t> shape = {2, 3};
+  f.read_f32("a", out.data(), &shape);
+  EXPECT_EQ(out, a);
+  f.read_f32("b", out.data());
+  EXPECT_EQ(out[0], 0.5f);
+  EXPECT_EQ(out[1], -3.0f);
+  std::vector<int64_t> wrong = {3, 2};
+  EXPECT_THROW(f.read_f32("a", out.data(), &wrong), Error);
+  EXPECT_THROW(f.read_f32("missing", out.data()), Error);
+}
+
+static void write_raw(const std::string& p, const std::string& header, size_t data_bytes) {
+  std::ofstream o(p, std::ios::binary);
+  uint64_t n = header.size();
+  o.write(reinterpret_cast<const char*>(&n), 8);
+  o << header;
+  o << std::string(data_bytes, '\0');
+}
+
+TEST(Safetensors, HostileFilesAreBadInput) {
+  std::string p = temp_path("bad.safetensors");
+  auto expect_bad = [&](const std::string& header, size_t data) {
+    write_raw(p, header, data);
+    try {
+      SafetensorsFile f(p);
+      FAIL() << "accepted: " << header;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code, ExitCode::bad_input) << e.what();
+    }
+  };
+  expect_bad("not json", 0);
+  expect_bad("[1,2]", 0);
+  expect_bad(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}})", 8);   // past the end
+  expect_bad(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8);    // size mismatch
+  expect_bad(R"({"a":{"dtype":"Q9","shape":[2],"data_offsets":[0,8]}})", 8);     // unknown dtype
+  expect_bad(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8);   // negative dim
+  expect_bad(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12);
+  // header length beyond the file
+  std::ofstream o(p, std::ios::binary);
+  uint64_t n = 1ull << 40;
+  o.write(reinterpret_cast<const char*>(&n), 8);
+  o.close();
+  EXPECT_THROW(SafetensorsFile f(p), Error);
+  // shorter than the length prefix
+  std::ofstream(p, std::ios::binary) << "abc";
+  EXPECT_THROW(SafetensorsFile f(p), Error);
+}
+
+TEST(FileIo, AtomicWriteReplaces) {
+  std::string p = temp_path("atomic.txt");
+  write_file_atomic(p, "one");
+  write_file_atomic(p, "two");
+  EXPECT_EQ(read_file(p), "two");
+  EXPECT_THROW(read_file(temp_path("does-not-exist")), Error);
+}
