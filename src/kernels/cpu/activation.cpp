@@ -47,20 +47,32 @@ void activation_backward(float* dinp, const float* dout, const float* inp, size_
   for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * act_grad(inp[i], act);
 }
 
-void glu_forward(float* out, const float* gate, const float* up, size_t n, Activation act) {
+void glu_forward(float* out, const float* gate, const float* up, int N, int H, int ld, Activation act) {
 #pragma omp parallel for schedule(static)
-  for (size_t i = 0; i < n; i++) out[i] = act_value(gate[i], act) * up[i];
+  for (int n = 0; n < N; n++) {
+    const float* g = gate + (size_t)n * ld;
+    const float* u = up + (size_t)n * ld;
+    float* o = out + (size_t)n * H;
+    for (int i = 0; i < H; i++) o[i] = act_value(g[i], act) * u[i];
+  }
 }
 
 void glu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
-                  size_t n, Activation act) {
+                  int N, int H, int ld, Activation act) {
 #pragma omp parallel for schedule(static)
-  for (size_t i = 0; i < n; i++) {
-    float g = gate[i];
-    float d = dout[i];
-    float a = act_value(g, act);
-    dgate[i] = d * up[i] * act_grad(g, act);
-    dup[i] = d * a;
+  for (int n = 0; n < N; n++) {
+    const float* g = gate + (size_t)n * ld;
+    const float* u = up + (size_t)n * ld;
+    const float* d = dout + (size_t)n * H;
+    float* dg = dgate + (size_t)n * ld;
+    float* du = dup + (size_t)n * ld;
+    for (int i = 0; i < H; i++) {
+      float gi = g[i], di = d[i];
+      float a = act_value(gi, act);
+      float ui = u[i];
+      dg[i] = di * ui * act_grad(gi, act);
+      du[i] = di * a;
+    }
   }
 }
 
