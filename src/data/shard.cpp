@@ -8,15 +8,6 @@
 
 namespace mindllm {
 
-uint64_t fnv1a64(std::string_view bytes) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 void write_shard(const std::string& path, std::span<const uint32_t> tokens, uint32_t vocab_size,
                  uint64_t tokenizer_hash) {
   bool wide = vocab_size == 0 || vocab_size > 65536;

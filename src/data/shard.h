@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/file_io.h"
+#include "core/hash.h"
 
 namespace mindllm {
 
@@ -59,8 +60,5 @@ class TokenStream {
   std::vector<uint64_t> starts_;
   uint64_t total_ = 0;
 };
-
-// FNV-1a 64-bit hash of bytes (used for the tokenizer hash slot).
-uint64_t fnv1a64(std::string_view bytes);
 
 }  // namespace mindllm

@@ -1,0 +1,74 @@
+// Byte streams for the data pipeline: reading plain, gzip or zstd files (detected by their
+// magic bytes, not their names) with truncation detected, and writing plain or zstd output.
+#pragma once
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace mindllm::data {
+
+// A damaged input file (truncated or corrupt compressed data, read error). The readers catch
+// it, count the file and go on with the next one.
+struct StreamError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class ByteSource {
+ public:
+  explicit ByteSource(const std::string& path);  // throws StreamError if it can't be opened
+  ~ByteSource();
+  ByteSource(const ByteSource&) = delete;
+  ByteSource& operator=(const ByteSource&) = delete;
+  // Reads up to n decompressed bytes; 0 means the end. Throws StreamError on damage.
+  size_t read(char* buf, size_t n);
+  const char* format() const;  // "plain", "gzip" or "zstd"
+  uint64_t compressed_bytes_read() const { return raw_read_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  uint64_t raw_read_ = 0;
+};
+
+// Lines of a ByteSource ('\n'-separated, a trailing '\r' removed). A line longer than
+// max_bytes is skipped without being held in memory: next() returns it empty with *too_long.
+class LineReader {
+ public:
+  LineReader(ByteSource& src, size_t max_bytes) : src_(src), max_(max_bytes) {}
+  bool next(std::string& line, bool* too_long);
+
+ private:
+  bool fill();
+  ByteSource& src_;
+  size_t max_;
+  std::string buf_;
+  size_t pos_ = 0;
+  bool eof_ = false;
+};
+
+// Writes a file under a temporary name; commit() flushes, fsyncs and renames it into place.
+// Destroyed without commit() (an error, Ctrl-C) it removes the temporary file.
+// zstd_level > 0 compresses with zstd.
+class OutputFile {
+ public:
+  OutputFile(const std::string& path, int zstd_level);
+  ~OutputFile();
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+  void write(std::string_view data);
+  void commit();
+  uint64_t bytes_in() const { return bytes_in_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  void flush_buffer(bool end);
+  std::string path_, tmp_;
+  FILE* f_ = nullptr;
+  void* zstd_ = nullptr;
+  std::string buf_;
+  uint64_t bytes_in_ = 0;
+  bool committed_ = false;
+};
+
+}  // namespace mindllm::data

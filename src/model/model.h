@@ -1,0 +1,73 @@
+// The decoder: forward and backward of gpt2, gpt_neo and llama blocks on the CPU, over the flat
+// parameter buffer of params.h. Pre-norm residual blocks, or DeepNorm post-norm blocks
+// x = norm(alpha x + f(x)) when cfg.deepnorm.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "model/params.h"
+
+namespace mindllm {
+
+class Model {
+ public:
+  explicit Model(const ModelConfig& cfg);
+
+  const ModelConfig& config() const { return cfg_; }
+  const ParamLayout& layout() const { return layout_; }
+  std::vector<float>& params() { return params_; }
+  const std::vector<float>& params() const { return params_; }
+  std::vector<float>& grads() { return grads_; }
+  const std::vector<float>& grads() const { return grads_; }
+
+  // Deterministic initialisation from a seed (each tensor from its own stream).
+  void init_weights(uint64_t seed);
+  // Weights from <dir>/model.safetensors (f32, bf16 or f16), checked against the layout.
+  void load_weights(const std::string& dir);
+  // Writes config.json, model.safetensors, generation_config.json into dir (which must exist).
+  void save(const std::string& dir) const;
+
+  // Forward pass over tokens[B*T]. With targets (same shape; < 0 = ignored) returns the mean
+  // loss over counted targets and keeps what backward() needs; without, returns 0 and leaves
+  // the logits [B*T, V] in logits().
+  float forward(const int32_t* tokens, const int32_t* targets, int B, int T);
+  // Accumulates dL/dparams into grads() for the last forward with targets, where
+  // L = loss_scale * mean loss (loss_scale = 1/grad_accum for accumulation).
+  void backward(float loss_scale = 1.0f);
+  void zero_grads();
+  const float* logits() const { return acts_.logits.data(); }
+  const float* token_losses() const { return acts_.losses.data(); }
+
+ private:
+  struct LayerActs {
+    std::vector<float> x_norm, n1_mean, n1_rstd, qkv, probs, att, r1, h, n2, n2_mean, n2_rstd, fc, act, r2;
+  };
+  struct Acts {
+    int B = 0, T = 0;
+    std::vector<std::vector<float>> res;  // residual stream: input of each layer, then the output
+    std::vector<LayerActs> layers;
+    std::vector<float> lnf, lnf_mean, lnf_rstd, logits, losses;
+    std::vector<int32_t> tokens, targets;
+    // backward scratch
+    std::vector<float> d_res, d_h, d_tmp, d_r, d_qkv, d_att, d_fc, d_act, d_scores, d_lnf;
+    int n_targets = 0;
+  };
+
+  void ensure_acts(int B, int T);
+  void norm_forward(float* out, float* mean, float* rstd, const float* in, size_t w, size_t b, int N) const;
+  void norm_backward(float* din, const float* dout, const float* in, const float* mean, const float* rstd,
+                     size_t w, size_t b, int N);
+  void layer_forward(int l, int B, int T);
+  void layer_backward(int l, int B, int T);
+  void mlp_backward(LayerActs& a, const LayerOffsets& o, const float* dout, const float* mlp_in, int N);
+  void attn_backward(LayerActs& a, const LayerOffsets& o, const float* dout, const float* attn_in, int B, int T);
+
+  ModelConfig cfg_;
+  ParamLayout layout_;
+  std::vector<float> params_, grads_;
+  Acts acts_;
+};
+
+}  // namespace mindllm

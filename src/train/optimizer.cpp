@@ -1,0 +1,51 @@
+#include "train/optimizer.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/safetensors.h"
+#include "kernels/cpu/adamw.h"
+
+namespace mindllm {
+
+AdamW::AdamW(const ParamLayout& layout, const AdamWConfig& cfg)
+    : layout_(layout), cfg_(cfg), m_(layout.total, 0.0f), v_(layout.total, 0.0f) {}
+
+void AdamW::step(Model& model, float lr, float grad_scale) {
+  step_++;
+  float* p = model.params().data();
+  const float* g = model.grads().data();
+  for (const ParamSpec& s : layout_.specs) {
+    bool decay = s.decay || (s.embedding && cfg_.decay_embeddings);
+    cpu::AdamWParams ap{lr, cfg_.beta1, cfg_.beta2, cfg_.eps, decay ? cfg_.weight_decay : 0.0f, step_};
+    cpu::adamw_update(p + s.offset, g + s.offset, m_.data() + s.offset, v_.data() + s.offset, s.numel, ap, grad_scale);
+  }
+}
+
+void AdamW::save(const std::string& path) const {
+  int64_t n = static_cast<int64_t>(m_.size());
+  write_safetensors(path, {{"exp_avg", DType::f32, {n}, m_.data()}, {"exp_avg_sq", DType::f32, {n}, v_.data()}},
+                    {{"step", std::to_string(step_)}, {"format", "mindllm-adamw-flat"}});
+}
+
+void AdamW::load(const std::string& path) {
+  SafetensorsFile f(path);
+  std::vector<int64_t> shape = {static_cast<int64_t>(m_.size())};
+  f.read_f32("exp_avg", m_.data(), &shape);
+  f.read_f32("exp_avg_sq", v_.data(), &shape);
+  auto it = f.metadata().find("step");
+  if (it == f.metadata().end()) bad_input(path + ": optimizer state has no step");
+  try {
+    step_ = std::stoi(it->second);
+  } catch (...) {
+    bad_input(path + ": optimizer step '" + it->second + "' is not a number");
+  }
+  if (step_ < 0) bad_input(path + ": negative optimizer step");
+}
+
+double grad_norm(const Model& model) {
+  const auto& g = model.grads();
+  return std::sqrt(cpu::sum_of_squares(g.data(), g.size()));
+}
+
+}  // namespace mindllm

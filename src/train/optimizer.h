@@ -1,0 +1,35 @@
+// AdamW over the model's flat parameter buffer: decay on matrices only (norms, biases and, unless
+// asked, embeddings are not decayed), global-norm clipping, state saved as optimizer.safetensors.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+
+namespace mindllm {
+
+struct AdamWConfig {
+  float beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, weight_decay = 0.1f;
+  bool decay_embeddings = false;
+};
+
+class AdamW {
+ public:
+  AdamW(const ParamLayout& layout, const AdamWConfig& cfg);
+  // One update of all parameters with learning rate lr; gradients are multiplied by grad_scale.
+  void step(Model& model, float lr, float grad_scale);
+  int steps_taken() const { return step_; }
+  void save(const std::string& path) const;
+  void load(const std::string& path);
+
+ private:
+  const ParamLayout& layout_;
+  AdamWConfig cfg_;
+  std::vector<float> m_, v_;
+  int step_ = 0;
+};
+
+// Global L2 norm of the gradients (deterministic).
+double grad_norm(const Model& model);
+
+}  // namespace mindllm

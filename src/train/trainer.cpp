@@ -1,0 +1,244 @@
+#include "train/trainer.h"
+
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/file_io.h"
+#include "model/model.h"
+#include "train/batches.h"
+#include "train/checkpoint.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace mindllm {
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+void check_options(const TrainOptions& o) {
+  auto positive = [](int v, const char* flag) {
+    if (v < 1) bad_input(std::string(flag) + " must be at least 1, got " + std::to_string(v));
+  };
+  positive(o.steps, "--steps");
+  positive(o.batch, "--batch");
+  positive(o.seq, "--seq");
+  positive(o.grad_accum, "--grad-accum");
+  positive(o.eval_batches, "--eval-batches");
+  positive(o.log_every, "--log-every");
+  if (o.ckpt_every < 0 || o.eval_every < 0 || o.keep_ckpts < 0) bad_input("--ckpt-every, --eval-every and --keep must be >= 0");
+  if (!(o.schedule.lr >= 0) || !std::isfinite(o.schedule.lr)) bad_input("--lr must be a non-negative number");
+  if (!(o.schedule.min_lr >= 0) || o.schedule.min_lr > o.schedule.lr) bad_input("--min-lr must be between 0 and --lr");
+  if (o.schedule.warmup < 0) bad_input("--warmup must be >= 0");
+  if (!(o.clip >= 0)) bad_input("--clip must be >= 0");
+  if (!(o.adamw.weight_decay >= 0)) bad_input("--weight-decay must be >= 0");
+  if (o.threads < 0) bad_input("--threads must be >= 0");
+}
+
+std::string format_duration(double s) {
+  char buf[32];
+  int t = static_cast<int>(s + 0.5);
+  if (t >= 3600) std::snprintf(buf, sizeof(buf), "%dh%02dm", t / 3600, (t / 60) % 60);
+  else if (t >= 60) std::snprintf(buf, sizeof(buf), "%dm%02ds", t / 60, t % 60);
+  else std::snprintf(buf, sizeof(buf), "%ds", t);
+  return buf;
+}
+
+// Mean next-token loss over the first eval_batches x B validation windows (see batches.h).
+float validation_loss(Model& model, const TokenStream& val, int B, int T, int eval_batches) {
+  uint64_t windows = std::min<uint64_t>((uint64_t)eval_batches * B, num_val_windows(val, T));
+  if (windows == 0) return NAN;
+  double sum = 0.0;
+  uint64_t count = 0;
+  Batch batch;
+  for (uint64_t w = 0; w < windows; w += B) {
+    int b = static_cast<int>(std::min<uint64_t>(B, windows - w));
+    val_batch(val, w, b, T, &batch);
+    float mean = model.forward(batch.inputs.data(), batch.targets.data(), b, T);
+    sum += static_cast<double>(mean) * b * T;
+    count += (uint64_t)b * T;
+  }
+  return static_cast<float>(sum / count);
+}
+
+// Keeps the metrics lines of steps <= last_step (a resumed run rewrites what came after).
+void truncate_metrics(const std::string& path, int last_step) {
+  if (!path_exists(path)) return;
+  std::istringstream in(read_file(path));
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    try {
+      json j = json::parse(line);
+      if (j.value("step", 0) > last_step) continue;
+    } catch (...) {
+      continue;  // a line cut short by a crash
+    }
+    kept += line + "\n";
+  }
+  write_file_atomic(path, kept);
+}
+
+json options_json(const TrainOptions& o) {
+  return {{"model", o.model}, {"data", o.data}, {"steps", o.steps}, {"batch", o.batch}, {"seq", o.seq},
+          {"grad_accum", o.grad_accum}, {"lr", o.schedule.lr}, {"min_lr", o.schedule.min_lr},
+          {"warmup", o.schedule.warmup}, {"weight_decay", o.adamw.weight_decay}, {"clip", o.clip},
+          {"seed", o.seed}, {"threads", o.threads}};
+}
+
+}  // namespace
+
+TrainResult run_training(const TrainOptions& opt) {
+  check_options(opt);
+  if (opt.threads > 0) omp_set_num_threads(opt.threads);
+  std::string weights_dir;
+  ModelConfig cfg = resolve_model_config(opt.model, &weights_dir);
+  if (cfg.learned_positions && opt.seq > cfg.max_positions)
+    bad_input("--seq " + std::to_string(opt.seq) + " exceeds the model's " + std::to_string(cfg.max_positions) + " positions");
+
+  TokenStream train(opt.data, "train", cfg.vocab_size);
+  if (train.shards().empty()) bad_input(opt.data + ": no train-*.bin shards");
+  TokenStream val(opt.data, "val", cfg.vocab_size);
+
+  fs::create_directories(opt.out);
+  auto existing = latest_checkpoint(opt.out);
+  if (existing && !opt.resume)
+    bad_input(opt.out + ": already holds checkpoints; pass --resume to continue that run, or choose a new --out");
+
+  Model model(cfg);
+  AdamW optim(model.layout(), opt.adamw);
+  int start = 0, skipped = 0;
+  if (opt.resume && existing) {
+    ModelConfig saved = resolve_model_config(*existing, nullptr);
+    if (config_to_json(saved) != config_to_json(cfg))
+      bad_input(*existing + ": checkpoint model differs from --model " + opt.model);
+    model.load_weights(*existing);
+    optim.load(*existing + "/optimizer.safetensors");
+    json st;
+    try {
+      st = json::parse(read_file(*existing + "/trainer_state.json"));
+      start = st.at("step").get<int>();
+      skipped = st.value("skipped_steps", 0);
+    } catch (const json::exception&) {
+      bad_input(*existing + "/trainer_state.json: malformed trainer state");
+    }
+    if (st.value("seed", opt.seed) != opt.seed) bad_input("--seed differs from the checkpoint's seed " + st["seed"].dump());
+    std::fprintf(stderr, "resuming from %s (step %d)\n", existing->c_str(), start);
+  } else if (!weights_dir.empty()) {
+    model.load_weights(weights_dir);
+  } else {
+    model.init_weights(opt.seed);
+  }
+
+  std::string tokenizer_json;
+  std::string tok_path = !opt.tokenizer.empty() ? opt.tokenizer : (fs::path(opt.data) / "tokenizer.json").string();
+  if (!opt.tokenizer.empty() && !path_exists(tok_path)) bad_input("--tokenizer " + tok_path + ": no such file");
+  if (!weights_dir.empty() && opt.tokenizer.empty() && path_exists(weights_dir + "/tokenizer.json"))
+    tok_path = weights_dir + "/tokenizer.json";
+  if (path_exists(tok_path) && !is_directory(tok_path)) tokenizer_json = read_file(tok_path);
+
+  std::string metrics_path = (fs::path(opt.out) / "metrics.jsonl").string();
+  if (start > 0) truncate_metrics(metrics_path, start);
+  else write_file_atomic(metrics_path, "");
+  std::ofstream metrics(metrics_path, std::ios::app);
+
+  Schedule sched = opt.schedule;
+  sched.total = opt.steps;
+  const int B = opt.batch, T = opt.seq;
+  const double tokens_per_step = (double)B * T * opt.grad_accum;
+  std::fprintf(stderr, "model %s\ndata: %llu train tokens, %llu val tokens; %.0f tokens per step; %d threads\n",
+               describe(cfg).c_str(), (unsigned long long)train.size(), (unsigned long long)val.size(), tokens_per_step,
+               omp_get_max_threads());
+
+  auto save = [&](int step) {
+    write_checkpoint(opt.out, step, opt.keep_ckpts, [&](const std::string& dir) {
+      model.save(dir);
+      optim.save(dir + "/optimizer.safetensors");
+      if (!tokenizer_json.empty()) write_file_atomic(dir + "/tokenizer.json", tokenizer_json);
+      json st = {{"step", step}, {"seed", opt.seed}, {"optimizer_step", optim.steps_taken()},
+                 {"skipped_steps", skipped}, {"tokens_seen", tokens_per_step * step},
+                 {"data_position", {{"sampler", "seeded-windows"}, {"next_step", step}}},
+                 {"args", options_json(opt)}};
+      write_file_atomic(dir + "/trainer_state.json", st.dump(2) + "\n");
+    });
+  };
+
+  g_stop = 0;
+  auto old_int = std::signal(SIGINT, on_signal);
+  auto old_term = std::signal(SIGTERM, on_signal);
+  TrainResult result;
+  Batch batch;
+  double elapsed = 0.0;
+  int done = 0;
+  for (int step = start; step < opt.steps; step++) {
+    auto t0 = std::chrono::steady_clock::now();
+    model.zero_grads();
+    double loss_sum = 0.0;
+    for (int micro = 0; micro < opt.grad_accum; micro++) {
+      sample_train_batch(train, opt.seed, step, micro, B, T, &batch);
+      loss_sum += model.forward(batch.inputs.data(), batch.targets.data(), B, T);
+      model.backward(1.0f / opt.grad_accum);
+    }
+    float loss = static_cast<float>(loss_sum / opt.grad_accum);
+    double norm = grad_norm(model);
+    float lr = sched.at(step);
+    bool finite = std::isfinite(loss) && std::isfinite(norm);
+    if (finite) {
+      float scale = opt.clip > 0 ? static_cast<float>(std::min(1.0, opt.clip / (norm + 1e-6))) : 1.0f;
+      optim.step(model, lr, scale);
+    } else {
+      skipped++;
+    }
+    double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    elapsed += dt;
+    done++;
+    int completed = step + 1;
+    json m = {{"step", completed}, {"loss", loss}, {"lr", lr}, {"grad_norm", norm},
+              {"tokens_per_s", tokens_per_step / dt}, {"step_time_s", dt}};
+    if (!finite) m["skipped"] = true;
+    bool last = completed == opt.steps;
+    if (val.size() > 0 && ((opt.eval_every > 0 && completed % opt.eval_every == 0) || last)) {
+      float v = validation_loss(model, val, B, T, opt.eval_batches);
+      if (std::isfinite(v)) {
+        m["val_loss"] = v;
+        result.val_loss = v;
+      }
+    }
+    metrics << m.dump() << "\n";
+    metrics.flush();
+    if (!finite)
+      std::fprintf(stderr, "step %d: non-finite loss or gradient (loss %g, grad norm %g): update skipped\n", completed,
+                   loss, norm);
+    if (completed % opt.log_every == 0 || last || step == start) {
+      double eta = elapsed / done * (opt.steps - completed);
+      std::fprintf(stderr, "step %d/%d | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | ETA %s%s\n", completed,
+                   opt.steps, loss, lr, norm, tokens_per_step / dt, format_duration(eta).c_str(),
+                   m.contains("val_loss") ? (" | val loss " + std::to_string(m["val_loss"].get<float>())).c_str() : "");
+    }
+    result.steps_done = completed;
+    result.last_loss = loss;
+    bool stop = g_stop != 0;
+    if ((opt.ckpt_every > 0 && completed % opt.ckpt_every == 0) || last || stop) save(completed);
+    if (stop) {
+      std::fprintf(stderr, "interrupted: checkpoint at step %d written; continue with --resume\n", completed);
+      break;
+    }
+  }
+  std::signal(SIGINT, old_int);
+  std::signal(SIGTERM, old_term);
+  if (start >= opt.steps) std::fprintf(stderr, "run already complete at step %d\n", start);
+  return result;
+}
+
+}  // namespace mindllm

@@ -1,0 +1,34 @@
+// The training loop: micro-batches with gradient accumulation, AdamW with clipping and a
+// schedule, validation, metrics.jsonl, atomic checkpoints and exact resume.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "train/optimizer.h"
+#include "train/schedule.h"
+
+namespace mindllm {
+
+struct TrainOptions {
+  std::string model;      // preset, config.json or model directory (weights loaded from it)
+  std::string data;       // shard directory (train-*.bin, val-*.bin)
+  std::string out;        // run directory
+  std::string tokenizer;  // optional tokenizer.json copied into checkpoints (default: <data>/tokenizer.json)
+  int steps = 100, batch = 8, seq = 256, grad_accum = 1;
+  Schedule schedule;
+  AdamWConfig adamw;
+  float clip = 1.0f;  // 0: no clipping
+  uint64_t seed = 1234;
+  int threads = 0;    // 0: all cores
+  int ckpt_every = 0, eval_every = 0, eval_batches = 20, log_every = 10, keep_ckpts = 0;
+  bool resume = false;
+};
+
+struct TrainResult {
+  int steps_done = 0;
+  float last_loss = 0.0f, val_loss = -1.0f;
+};
+
+TrainResult run_training(const TrainOptions& opt);
+
+}  // namespace mindllm
