@@ -1,0 +1,136 @@
+// linear_forward / linear_backward against float64 references and finite differences.
+#include <gtest/gtest.h>
+
+#include "kernel_test_util.h"
+#include "kernels/cpu/linear.h"
+
+using namespace mindllm;
+using namespace mindllm::test;
+using cpu::WeightLayout;
+
+namespace {
+
+struct LinearCase {
+  int N, I, O;
+  WeightLayout layout;
+  bool bias;
+};
+
+double w_at(const std::vector<double>& W, int o, int i, int I, int O, WeightLayout layout) {
+  return layout == WeightLayout::out_in ? W[(size_t)o * I + i] : W[(size_t)i * O + o];
+}
+
+std::vector<double> ref_forward(const std::vector<double>& x, const std::vector<double>& W,
+                                const std::vector<double>* b, const LinearCase& c) {
+  std::vector<double> out((size_t)c.N * c.O);
+  for (int n = 0; n < c.N; n++)
+    for (int o = 0; o < c.O; o++) {
+      double s = b ? (*b)[o] : 0.0;
+      for (int i = 0; i < c.I; i++) s += x[(size_t)n * c.I + i] * w_at(W, o, i, c.I, c.O, c.layout);
+      out[(size_t)n * c.O + o] = s;
+    }
+  return out;
+}
+
+// Analytic float64 gradients of L = sum(out * R).
+void ref_backward(std::vector<double>& dx, std::vector<double>& dW, std::vector<double>& db,
+                  const std::vector<double>& R, const std::vector<double>& x, const std::vector<double>& W,
+                  const LinearCase& c) {
+  dx.assign((size_t)c.N * c.I, 0.0);
+  dW.assign((size_t)c.O * c.I, 0.0);
+  db.assign(c.O, 0.0);
+  for (int n = 0; n < c.N; n++)
+    for (int o = 0; o < c.O; o++) {
+      double r = R[(size_t)n * c.O + o];
+      db[o] += r;
+      for (int i = 0; i < c.I; i++) {
+        dx[(size_t)n * c.I + i] += r * w_at(W, o, i, c.I, c.O, c.layout);
+        size_t wi = c.layout == WeightLayout::out_in ? (size_t)o * c.I + i : (size_t)i * c.O + o;
+        dW[wi] += r * x[(size_t)n * c.I + i];
+      }
+    }
+}
+
+class LinearKernel : public ::testing::TestWithParam<LinearCase> {};
+
+TEST_P(LinearKernel, ForwardBackwardMatchFloat64AndFiniteDifferences) {
+  const LinearCase c = GetParam();
+  Rng rng(1234 + c.N * 7 + c.I * 3 + c.O);
+  auto x = random_normal((size_t)c.N * c.I, rng);
+  auto W = random_normal((size_t)c.O * c.I, rng, 0.3f);
+  auto b = random_normal(c.O, rng);
+  auto R = random_normal((size_t)c.N * c.O, rng);
+  auto xd = to_double(x), Wd = to_double(W), bd = to_double(b), Rd = to_double(R);
+
+  std::vector<float> out((size_t)c.N * c.O, 7.0f);  // garbage: forward overwrites
+  cpu::linear_forward(out.data(), x.data(), W.data(), c.bias ? b.data() : nullptr, c.N, c.I, c.O, c.layout);
+  auto want = ref_forward(xd, Wd, c.bias ? &bd : nullptr, c);
+  EXPECT_REL_LE(out, want, kFwdTol);
+
+  // Backward accumulates onto nonzero starting gradients.
+  auto dx0 = random_normal(x.size(), rng), dW0 = random_normal(W.size(), rng), db0 = random_normal(b.size(), rng);
+  auto dx = dx0, dW = dW0, db = db0;
+  cpu::linear_backward(dx.data(), dW.data(), c.bias ? db.data() : nullptr, R.data(), x.data(), W.data(), c.N,
+                       c.I, c.O, c.layout);
+  std::vector<double> rdx, rdW, rdb;
+  ref_backward(rdx, rdW, rdb, Rd, xd, Wd, c);
+  EXPECT_REL_LE(dx, plus(dx0, rdx), kBwdTol);
+  EXPECT_REL_LE(dW, plus(dW0, rdW), kBwdTol);
+  if (c.bias) EXPECT_REL_LE(db, plus(db0, rdb), kBwdTol);
+  else EXPECT_TRUE(same_bytes(db, db0));
+
+  // Finite differences of the float64 forward (only for the smaller shapes: O(size^2) work).
+  if ((size_t)c.N * c.I * c.O <= 4096) {
+    auto fdx = finite_diff([&](const std::vector<double>& v) { return dot(ref_forward(v, Wd, &bd, c), Rd); }, xd);
+    auto fdW = finite_diff([&](const std::vector<double>& v) { return dot(ref_forward(xd, v, &bd, c), Rd); }, Wd);
+    auto fdb = finite_diff([&](const std::vector<double>& v) { return dot(ref_forward(xd, Wd, &v, c), Rd); }, bd);
+    EXPECT_REL_LE(minus(dx, dx0), fdx, kFdTol);
+    EXPECT_REL_LE(minus(dW, dW0), fdW, kFdTol);
+    if (c.bias) EXPECT_REL_LE(minus(db, db0), fdb, kFdTol);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, LinearKernel,
+    ::testing::Values(LinearCase{7, 13, 9, WeightLayout::out_in, true}, LinearCase{7, 13, 9, WeightLayout::in_out, true},
+                      LinearCase{5, 12, 3, WeightLayout::out_in, false}, LinearCase{1, 1, 1, WeightLayout::in_out, true},
+                      LinearCase{33, 64, 129, WeightLayout::out_in, true},
+                      LinearCase{33, 64, 129, WeightLayout::in_out, false},
+                      LinearCase{100, 70, 50, WeightLayout::out_in, true}));
+
+TEST(LinearKernel, NullGradientPointersAreSkipped) {
+  const int N = 6, I = 10, O = 7;
+  Rng rng(99);
+  auto x = random_normal((size_t)N * I, rng), W = random_normal((size_t)O * I, rng), R = random_normal((size_t)N * O, rng);
+  for (auto layout : {WeightLayout::out_in, WeightLayout::in_out}) {
+    // Full reference run.
+    std::vector<float> dx(x.size(), 0.f), dW(W.size(), 0.f), db(O, 0.f);
+    cpu::linear_backward(dx.data(), dW.data(), db.data(), R.data(), x.data(), W.data(), N, I, O, layout);
+    for (int mask = 0; mask < 8; mask++) {
+      std::vector<float> ex(x.size(), 0.f), eW(W.size(), 0.f), eb(O, 0.f);
+      cpu::linear_backward(mask & 1 ? ex.data() : nullptr, mask & 2 ? eW.data() : nullptr,
+                           mask & 4 ? eb.data() : nullptr, R.data(), x.data(), W.data(), N, I, O, layout);
+      EXPECT_TRUE(same_bytes(ex, mask & 1 ? dx : std::vector<float>(x.size(), 0.f))) << mask;
+      EXPECT_TRUE(same_bytes(eW, mask & 2 ? dW : std::vector<float>(W.size(), 0.f))) << mask;
+      EXPECT_TRUE(same_bytes(eb, mask & 4 ? db : std::vector<float>(O, 0.f))) << mask;
+    }
+  }
+}
+
+TEST(LinearKernel, DeterministicBiasGradientForAnyThreadCount) {
+  const int N = 257, I = 24, O = 200;
+  Rng rng(5);
+  auto x = random_normal((size_t)N * I, rng), W = random_normal((size_t)O * I, rng), R = random_normal((size_t)N * O, rng);
+  auto run = [&](int threads) {
+    ScopedThreads st(threads);
+    std::vector<float> dx(x.size(), 0.5f), dW(W.size(), 0.5f), db(O, 0.5f), out((size_t)N * O);
+    cpu::linear_forward(out.data(), x.data(), W.data(), db.data(), N, I, O, WeightLayout::out_in);
+    cpu::linear_backward(dx.data(), dW.data(), db.data(), R.data(), x.data(), W.data(), N, I, O, WeightLayout::out_in);
+    return std::vector<std::vector<float>>{out, dx, dW, db};
+  };
+  auto a = run(2), b = run(2), c = run(1);
+  for (int i = 0; i < 4; i++) EXPECT_TRUE(same_bytes(a[i], b[i])) << "run-to-run, tensor " << i;
+  EXPECT_TRUE(same_bytes(a[3], c[3])) << "dbias must not depend on the thread count";
+}
+
+}  // namespace
