@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# CPU training benchmark (issue 2): the same LLaMA-style model trained by `mindllm train` and by
+# PyTorch (transformers LlamaForCausalLM, eager, fp32, same thread count), one after the other in
+# one run. Prints tokens/s for both and the ratio. Records nothing: copy the result into
+# docs/benchmarks.md by hand, with the date and machine.
+#
+# Shape: hidden 512, 8 layers, 8 heads (head dim 64, no GQA), SwiGLU 1408, vocab 8192, untied
+# head, no biases: 34,087,424 parameters (25,698,816 without the two embedding tables).
+# Sequences of 256 tokens, batch 8 (2048 tokens per optimizer step), AdamW, clip 1.0.
+#
+# Environment: THREADS (default: all cores), WARMUP (untimed steps, default 3), STEPS (timed
+# steps, default 10), BUILD_DIR (default build-bench), NATIVE=1 to build mindllm with
+# -march=native (a separate build dir, build-bench-native), SKIP_TORCH=1 / SKIP_MINDLLM=1,
+# IMPL=plain for the self-contained PyTorch module instead of transformers.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+THREADS=${THREADS:-$(nproc)}
+WARMUP=${WARMUP:-3}
+STEPS=${STEPS:-10}
+BATCH=8
+SEQ=256
+IMPL=${IMPL:-hf}
+if [ "${NATIVE:-0}" = 1 ]; then
+  BUILD_DIR=${BUILD_DIR:-build-bench-native}
+  CMAKE_EXTRA=(-DMINDLLM_NATIVE=ON -DMINDLLM_TESTS=OFF)
+else
+  BUILD_DIR=${BUILD_DIR:-build-bench}
+  CMAKE_EXTRA=(-DMINDLLM_TESTS=OFF)
+fi
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/mindllm-bench-train.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+# The model, as a Hugging Face LlamaConfig; both sides read this file.
+cat > "$WORK/config.json" <<'EOF'
+{
+  "model_type": "llama",
+  "vocab_size": 8192,
+  "hidden_size": 512,
+  "intermediate_size": 1408,
+  "num_hidden_layers": 8,
+  "num_attention_heads": 8,
+  "num_key_value_heads": 8,
+  "max_position_embeddings": 256,
+  "hidden_act": "silu",
+  "rms_norm_eps": 1e-05,
+  "rope_theta": 10000.0,
+  "initializer_range": 0.02,
+  "tie_word_embeddings": false
+}
+EOF
+
+# Random-token shards in the llm.c format: 256 int32 header (magic 20240520, version 1, token
+# count, vocab size), then uint16 ids.
+python3 - "$WORK/data" <<'EOF'
+import os, sys
+import numpy as np
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+rng = np.random.default_rng(0)
+for name, n in (("train-000.bin", 1 << 20), ("val-000.bin", 1 << 14)):
+    header = np.zeros(256, dtype=np.int32)
+    header[:4] = (20240520, 1, n, 8192)
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(header.tobytes())
+        f.write(rng.integers(0, 8192, n, dtype=np.uint16).tobytes())
+EOF
+
+MINDLLM_TPS=""
+if [ "${SKIP_MINDLLM:-0}" != 1 ]; then
+  echo "== building mindllm (Release) in $BUILD_DIR" >&2
+  if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+    cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "${CMAKE_EXTRA[@]}" >/dev/null
+  fi
+  cmake --build "$BUILD_DIR" --target mindllm -j "${JOBS:-$(nproc)}" >&2
+  echo "== mindllm train: $THREADS threads, $WARMUP warmup + $STEPS timed steps" >&2
+  OMP_NUM_THREADS=$THREADS "$BUILD_DIR/mindllm" train --model "$WORK/config.json" --data "$WORK/data" \
+    --out "$WORK/run" --steps $((WARMUP + STEPS)) --batch $BATCH --seq $SEQ --threads "$THREADS" \
+    --lr 3e-4 --warmup 2 --eval-batches 1 --log-every 1 >&2
+  # Throughput over the timed steps: their tokens over their summed step times.
+  MINDLLM_TPS=$(python3 - "$WORK/run/metrics.jsonl" "$WARMUP" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+timed = [r for r in rows if r["step"] > int(sys.argv[2])]
+tokens = sum(r["tokens_per_s"] * r["step_time_s"] for r in timed)
+print(f"{tokens / sum(r['step_time_s'] for r in timed):.1f}")
+EOF
+)
+  echo "mindllm: $MINDLLM_TPS tokens/s"
+fi
+
+TORCH_TPS=""
+if [ "${SKIP_TORCH:-0}" != 1 ]; then
+  echo "== PyTorch ($IMPL): $THREADS threads, $WARMUP warmup + $STEPS timed steps" >&2
+  OMP_NUM_THREADS=$THREADS python3 bench/train_cpu/torch_llama.py --config "$WORK/config.json" --impl "$IMPL" \
+    --batch $BATCH --seq $SEQ --threads "$THREADS" --warmup "$WARMUP" --steps "$STEPS" > "$WORK/torch.json"
+  cat "$WORK/torch.json" >&2
+  TORCH_TPS=$(python3 -c 'import json,sys; print(f"{json.load(open(sys.argv[1]))["tokens_per_s"]:.1f}")' "$WORK/torch.json")
+  echo "pytorch: $TORCH_TPS tokens/s"
+fi
+
+if [ -n "$MINDLLM_TPS" ] && [ -n "$TORCH_TPS" ]; then
+  python3 -c 'import sys; print(f"ratio mindllm/pytorch: {float(sys.argv[1]) / float(sys.argv[2]):.2f}x")' \
+    "$MINDLLM_TPS" "$TORCH_TPS"
+fi
+echo "($(date -u +%Y-%m-%d), $(nproc) cores, $THREADS threads, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
