@@ -1,0 +1,194 @@
+// mindllm tokenizer train | encode | decode | info | convert
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "core/file_io.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/trainer.h"
+
+namespace mindllm::cli {
+
+namespace {
+
+std::string read_input(const std::string& path) {
+  if (!path.empty() && path != "-") return read_file(path);
+  std::string s((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  return s;
+}
+
+void write_all(const std::string& data, const std::string& path) {
+  if (!path.empty() && path != "-") {
+    write_file_atomic(path, data);
+    return;
+  }
+  if (std::fwrite(data.data(), 1, data.size(), stdout) != data.size()) internal_error("cannot write to stdout");
+  std::fflush(stdout);
+}
+
+int cmd_train(int argc, char** argv) {
+  CLI::App app{"Train a byte-level BPE tokenizer (Hugging Face BpeTrainer semantics); writes tokenizer.json", "mindllm tokenizer train"};
+  TrainOptions o;
+  std::string pattern = "gpt2", output;
+  bool quiet = false;
+  app.add_option("--input", o.inputs, "text files (.txt: one sequence per line) or .jsonl files")->required()->expected(1, -1);
+  app.add_option("--field", o.field, "jsonl field holding the text")->capture_default_str();
+  app.add_option("--vocab-size", o.vocab_size, "vocabulary size: special tokens + 256 bytes + merges")->required();
+  app.add_option("--pattern", pattern, "pre-tokenizer split pattern: gpt2, llama3 or qwen2")->capture_default_str();
+  app.add_option("--special", o.special, "special tokens (ids 0, 1, ... in this order)")->expected(1, -1);
+  app.add_option("--min-frequency", o.min_frequency, "stop when the best pair is rarer than this")->capture_default_str();
+  app.add_option("--threads", o.threads, "threads for word counting (0: all cores)")->capture_default_str();
+  app.add_option("--normalizer", o.normalizer, "none, nfc or nfkc")->capture_default_str();
+  app.add_option("--max-words", o.max_words, "bound on distinct words held while counting (memory)")->capture_default_str();
+  app.add_option("--output", output, "tokenizer.json to write")->required();
+  app.add_flag("--quiet", quiet, "no progress output");
+  parse_args(app, argc, argv);
+  auto p = split_pattern_from_name(pattern);
+  if (!p) bad_input("--pattern: expected gpt2, llama3 or qwen2, got '" + pattern + "'");
+  o.pattern = *p;
+  o.progress = !quiet;
+  for (auto& f : o.inputs)
+    if (!path_exists(f) || is_directory(f)) bad_input("--input: " + f + ": no such file");
+  TrainStats st;
+  Tokenizer t = train_bpe(o, &st);
+  t.save(output);
+  if (!quiet)
+    std::fprintf(stderr, "tokenizer train: wrote %s (%zu tokens, %zu merges; counting %.2f s, merging %.2f s)\n", output.c_str(),
+                 t.vocab_size(), t.num_merges(), st.count_seconds, st.merge_seconds);
+  return 0;
+}
+
+int cmd_encode(int argc, char** argv) {
+  CLI::App app{"Encode the whole text of a file (or stdin) as one string; prints ids separated by spaces", "mindllm tokenizer encode"};
+  std::string tok, input, output;
+  int threads = 1;
+  bool binary = false;
+  app.add_option("--tokenizer", tok, "tokenizer.json, or a directory with tokenizer.json or vocab.json + merges.txt")->required();
+  app.add_option("--input", input, "input file (default: stdin)");
+  app.add_option("--output", output, "output file (default: stdout)");
+  app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str();
+  app.add_flag("--binary", binary, "write little-endian uint32 ids instead of text");
+  parse_args(app, argc, argv);
+  Tokenizer t = Tokenizer::load(tok);
+  std::string text = read_input(input);
+  std::vector<uint32_t> ids = t.encode_parallel(text, threads);
+  std::string out;
+  if (binary) {
+    out.resize(ids.size() * 4);
+    for (size_t i = 0; i < ids.size(); i++) {
+      uint32_t v = ids[i];
+      for (int b = 0; b < 4; b++) out[i * 4 + b] = static_cast<char>((v >> (8 * b)) & 0xff);
+    }
+  } else {
+    out.reserve(ids.size() * 6 + 1);
+    char buf[16];
+    for (size_t i = 0; i < ids.size(); i++) {
+      int n = std::snprintf(buf, sizeof buf, i ? " %u" : "%u", ids[i]);
+      out.append(buf, n);
+    }
+    out.push_back('\n');
+  }
+  write_all(out, output);
+  return 0;
+}
+
+int cmd_decode(int argc, char** argv) {
+  CLI::App app{"Decode ids (decimal, separated by whitespace; or --binary little-endian uint32) back to bytes", "mindllm tokenizer decode"};
+  std::string tok, input, output;
+  bool binary = false;
+  app.add_option("--tokenizer", tok, "tokenizer.json, or a directory with tokenizer.json or vocab.json + merges.txt")->required();
+  app.add_option("--input", input, "input file (default: stdin)");
+  app.add_option("--output", output, "output file (default: stdout)");
+  app.add_flag("--binary", binary, "read little-endian uint32 ids");
+  parse_args(app, argc, argv);
+  Tokenizer t = Tokenizer::load(tok);
+  std::string data = read_input(input);
+  std::string where = input.empty() || input == "-" ? std::string("stdin") : input;
+  std::vector<uint32_t> ids;
+  if (binary) {
+    if (data.size() % 4) bad_input(where + ": size " + std::to_string(data.size()) + " is not a multiple of 4 (--binary)");
+    ids.resize(data.size() / 4);
+    for (size_t i = 0; i < ids.size(); i++) {
+      const auto* p = reinterpret_cast<const unsigned char*>(data.data()) + 4 * i;
+      ids[i] = p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
+    }
+  } else {
+    size_t i = 0, n = data.size();
+    while (i < n) {
+      unsigned char c = data[i];
+      if (c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == ',') {
+        i++;
+        continue;
+      }
+      if (c < '0' || c > '9') bad_input(where + ": byte " + std::to_string(i) + ": expected a decimal token id");
+      uint64_t v = 0;
+      while (i < n && data[i] >= '0' && data[i] <= '9') {
+        v = v * 10 + (data[i] - '0');
+        if (v > 0xFFFFFFFFull) bad_input(where + ": byte " + std::to_string(i) + ": token id too large");
+        i++;
+      }
+      ids.push_back(static_cast<uint32_t>(v));
+    }
+  }
+  write_all(t.decode(ids), output);
+  return 0;
+}
+
+int cmd_info(int argc, char** argv) {
+  CLI::App app{"Print a tokenizer's vocabulary size, merges, special tokens and content hash", "mindllm tokenizer info"};
+  std::string tok;
+  app.add_option("tokenizer", tok, "tokenizer.json or directory")->required();
+  parse_args(app, argc, argv);
+  Tokenizer t = Tokenizer::load(tok);
+  std::printf("vocab_size %zu\nmerges %zu\n", t.vocab_size(), t.num_merges());
+  auto eos = t.eos_id();
+  if (eos) std::printf("eos %u %s\n", *eos, t.id_to_token(*eos)->c_str());
+  std::printf("hash %016llx\n", static_cast<unsigned long long>(t.hash()));
+  return 0;
+}
+
+int cmd_convert(int argc, char** argv) {
+  CLI::App app{"Load a tokenizer (tokenizer.json or vocab.json + merges.txt dir) and write it as tokenizer.json", "mindllm tokenizer convert"};
+  std::string tok, output;
+  app.add_option("tokenizer", tok, "tokenizer.json or directory")->required();
+  app.add_option("--output", output, "tokenizer.json to write")->required();
+  parse_args(app, argc, argv);
+  Tokenizer::load(tok).save(output);
+  return 0;
+}
+
+int run_tokenizer(int argc, char** argv) {
+  struct Sub {
+    const char* name;
+    int (*fn)(int, char**);
+    const char* help;
+  } subs[] = {{"train", cmd_train, "train a byte-level BPE tokenizer on text/jsonl files"},
+              {"encode", cmd_encode, "text -> ids"},
+              {"decode", cmd_decode, "ids -> text"},
+              {"info", cmd_info, "vocabulary size, merges, eos, hash"},
+              {"convert", cmd_convert, "vocab.json + merges.txt (or tokenizer.json) -> tokenizer.json"}};
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::printf("usage: mindllm tokenizer <command> [options]   (mindllm tokenizer <command> --help)\n\ncommands:\n");
+    for (auto& s : subs) std::printf("  %-9s %s\n", s.name, s.help);
+    return argc < 2 ? 2 : 0;
+  }
+  for (auto& s : subs) {
+    if (s.name != std::string(argv[1])) continue;
+    std::string name = std::string(argv[0]) + " " + argv[1];
+    std::vector<char*> args{name.data()};
+    for (int i = 2; i < argc; i++) args.push_back(argv[i]);
+    return s.fn(static_cast<int>(args.size()), args.data());
+  }
+  bad_input(std::string("unknown tokenizer command '") + argv[1] + "' (train, encode, decode, info, convert)");
+}
+
+}  // namespace
+
+MINDLLM_COMMAND("tokenizer", "train / encode / decode byte-level BPE tokenizers (Hugging Face compatible)", run_tokenizer);
+
+}  // namespace mindllm::cli
