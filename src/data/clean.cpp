@@ -19,7 +19,7 @@ namespace mindllm::data {
 static bool ieq_prefix(std::string_view s, size_t i, std::string_view word) {
   if (i + word.size() > s.size()) return false;
   for (size_t k = 0; k < word.size(); k++)
-    if (std::tolower(static_cast<unsigned char>(s[i + k])) != word[k]) return false;
+    if ((s[i + k] >= 'A' && s[i + k] <= 'Z' ? s[i + k] + 32 : s[i + k]) != word[k]) return false;
   return true;
 }
 

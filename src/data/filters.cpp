@@ -30,8 +30,8 @@ FilterConfig default_filter_config() {
   add("dup_line_chars", {{"max", 0.2}});
   add("dup_paragraphs", {{"max", 0.3}});
   add("dup_paragraph_chars", {{"max", 0.2}});
-  add("top_ngram", {{"n2", 0.2}, {"n3", 0.18}, {"n4", 0.16}});
-  add("dup_ngram", {{"n5", 0.15}, {"n6", 0.14}, {"n7", 0.13}, {"n8", 0.12}, {"n9", 0.11}, {"n10", 0.10}});
+  add("top_ngram", {{"n2", 0.2}, {"n3", 0.18}, {"n4", 0.16}, {"zh_chars_per_word", 2}});
+  add("dup_ngram", {{"n5", 0.15}, {"n6", 0.14}, {"n7", 0.13}, {"n8", 0.12}, {"n9", 0.11}, {"n10", 0.10}, {"zh_chars_per_word", 2}});
   c.enabled["language"] = true;
   c.params["language"] = {};
   return c;
@@ -147,20 +147,33 @@ void parse(std::string_view s, Lang lang, Parsed& p) {
   end_word(s.size());
 }
 
-uint64_t ngram_hash(const std::vector<Unit>& u, size_t i, size_t n) {
-  uint64_t h = n;
-  for (size_t k = 0; k < n; k++) h = mix64(h * 0x9E3779B97F4A7C15ull + u[i + k].hash);
-  return h | 1;  // never 0
+// Rolling polynomial hashes of all n-grams of unit hashes (mod 2^64, odd base), finalized by mix64.
+constexpr uint64_t kBase = 0x100000001B3ull * 2 + 1;
+
+void ngram_hashes(const std::vector<Unit>& u, size_t n, std::vector<uint64_t>& out) {
+  out.clear();
+  if (u.size() < n) return;
+  uint64_t pw = 1;
+  for (size_t k = 0; k < n; k++) pw *= kBase;
+  uint64_t h = 0;
+  for (size_t k = 0; k < n; k++) h = h * kBase + u[k].hash;
+  out.push_back(mix64(h) | 1);
+  for (size_t i = n; i < u.size(); i++) {
+    h = h * kBase + u[i].hash - u[i - n].hash * pw;
+    out.push_back(mix64(h) | 1);
+  }
 }
 
 // Gopher's most-frequent n-gram: chars in all occurrences of the top n-gram / all chars.
-double top_ngram_fraction(const std::vector<Unit>& u, size_t n, double total_chars, FlatCounter64& counter) {
+double top_ngram_fraction(const std::vector<Unit>& u, size_t n, double total_chars, FlatCounter64& counter,
+                          std::vector<uint64_t>& hs) {
   if (u.size() < n || total_chars <= 0) return 0;
-  counter.reset(u.size());
+  ngram_hashes(u, n, hs);
+  counter.reset(hs.size());
   uint32_t best = 0;
   size_t best_i = 0;
-  for (size_t i = 0; i + n <= u.size(); i++) {
-    uint32_t c = counter.add(ngram_hash(u, i, n));
+  for (size_t i = 0; i < hs.size(); i++) {
+    uint32_t c = counter.add(hs[i]);
     if (c > best) best = c, best_i = i;
   }
   if (best < 2) return 0;
@@ -170,13 +183,15 @@ double top_ngram_fraction(const std::vector<Unit>& u, size_t n, double total_cha
 }
 
 // Gopher's duplicated n-grams (datatrove's find_all_duplicate): chars in repeated occurrences.
-double dup_ngram_fraction(const std::vector<Unit>& u, size_t n, double total_chars, FlatSet64& seen) {
+double dup_ngram_fraction(const std::vector<Unit>& u, size_t n, double total_chars, FlatSet64& seen,
+                          std::vector<uint64_t>& hs) {
   if (u.size() < n || total_chars <= 0) return 0;
-  seen.reset(u.size());
+  ngram_hashes(u, n, hs);
+  seen.reset(hs.size());
   double rep = 0;
   size_t i = 0;
-  while (i + n <= u.size()) {
-    if (!seen.insert(ngram_hash(u, i, n))) {
+  while (i < hs.size()) {
+    if (!seen.insert(hs[i])) {
       for (size_t k = 0; k < n; k++) rep += u[i + k].chars;
       i += n;
     } else {
@@ -217,6 +232,7 @@ bool is_bullet_line(std::string_view l) {
 struct Scratch {
   FlatSet64 set;
   FlatCounter64 counter;
+  std::vector<uint64_t> hashes;
 };
 
 // Computes what is needed up to `stage` (1: basic, 2: lines, 3: n-grams); fills stats.
@@ -280,14 +296,16 @@ void basic_stats(std::string_view s, Lang lang, const Parsed& p, DocStats& st) {
   }
 }
 
-void repetition_stats(std::string_view s, const Parsed& p, DocStats& st, Scratch& sc) {
+// Chinese units are characters: an n-word n-gram is n * zh_chars_per_word characters.
+void repetition_stats(std::string_view s, const Parsed& p, DocStats& st, Scratch& sc, size_t top_mult = 1,
+                      size_t dup_mult = 1) {
   auto [dl, dlc] = dup_elements(s, false, st.chars, sc.set);
   auto [dp, dpc] = dup_elements(s, true, st.chars, sc.set);
   st.dup_lines = dl, st.dup_line_chars = dlc, st.dup_paragraphs = dp, st.dup_paragraph_chars = dpc;
   double total = 0;
   for (auto& u : p.units) total += u.chars;
-  for (size_t n = 2; n <= 4; n++) st.top_ngram[n] = top_ngram_fraction(p.units, n, total, sc.counter);
-  for (size_t n = 5; n <= 10; n++) st.dup_ngram[n] = dup_ngram_fraction(p.units, n, total, sc.set);
+  for (size_t n = 2; n <= 4; n++) st.top_ngram[n] = top_ngram_fraction(p.units, n * top_mult, total, sc.counter, sc.hashes);
+  for (size_t n = 5; n <= 10; n++) st.dup_ngram[n] = dup_ngram_fraction(p.units, n * dup_mult, total, sc.set, sc.hashes);
 }
 
 }  // namespace
@@ -299,7 +317,7 @@ DocStats compute_doc_stats(std::string_view text, Lang lang) {
   basic_stats(text, lang, p, st);
   line_stats(text, st);
   Scratch sc;
-  repetition_stats(text, p, st, sc);
+  repetition_stats(text, p, st, sc, lang == Lang::zh ? 2 : 1, lang == Lang::zh ? 2 : 1);
   return st;
 }
 
@@ -343,7 +361,11 @@ std::string apply_filters(std::string_view text, Lang lang, const FilterConfig& 
   bool rep = cfg.on("dup_lines") || cfg.on("dup_line_chars") || cfg.on("dup_paragraphs") || cfg.on("dup_paragraph_chars") ||
              cfg.on("top_ngram") || cfg.on("dup_ngram");
   if (!rep) return "";
-  repetition_stats(text, p, st, sc);
+  if (zh)
+    repetition_stats(text, p, st, sc, static_cast<size_t>(std::max(1.0, cfg.p("top_ngram", "zh_chars_per_word"))),
+                     static_cast<size_t>(std::max(1.0, cfg.p("dup_ngram", "zh_chars_per_word"))));
+  else
+    repetition_stats(text, p, st, sc);
   if (cfg.on("dup_lines") && st.dup_lines > cfg.p("dup_lines", "max")) return "dup_lines";
   if (cfg.on("dup_line_chars") && st.dup_line_chars > cfg.p("dup_line_chars", "max")) return "dup_line_chars";
   if (cfg.on("dup_paragraphs") && st.dup_paragraphs > cfg.p("dup_paragraphs", "max")) return "dup_paragraphs";

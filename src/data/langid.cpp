@@ -76,8 +76,11 @@ LangResult identify_language(std::string_view s, const LangIdConfig& cfg) {
   r.en_stopword_ratio = words ? static_cast<double>(stop) / words : 0;
   if (letters < cfg.min_letters) return r;
   // Japanese mixes Han with kana: any real share of kana makes it "other".
-  if (kana * 5 > han && kana >= 3) { r.lang = Lang::other; return r; }
-  if (han >= latin && han >= hangul + other) r.lang = Lang::zh;
+  if (han + kana >= latin && han + kana >= hangul + other) {
+    r.lang = kana * 5 > han && kana >= 3 ? Lang::other : Lang::zh;
+    return r;
+  }
+  if (false) {}
   else if (latin > han && latin >= hangul + other + kana)
     r.lang = r.en_stopword_ratio >= cfg.min_en_stopword_ratio ? Lang::en : Lang::other;
   return r;

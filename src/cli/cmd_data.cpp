@@ -1,0 +1,118 @@
+// mindllm data prepare | tokenize | dedup: the data pipeline (docs/data.md).
+#include <cstdio>
+#include <iostream>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "data/prepare.h"
+#include "data/tokenize.h"
+
+namespace {
+
+using namespace mindllm;
+using namespace mindllm::data;
+
+int run_data(int argc, char** argv) {
+  CLI::App app{"The data pipeline: raw text -> clean JSONL (prepare) -> token shards (tokenize)", "mindllm data"};
+  app.require_subcommand(1);
+
+  // prepare
+  auto* prep = app.add_subcommand("prepare", "clean, filter and deduplicate raw text into JSONL(.zst) + report.json");
+  std::string config_path, output;
+  std::vector<std::string> inputs;
+  std::string text_field, text_unit;
+  int threads = -1;
+  bool pii = false, no_compress = false, quiet = false, t2s = false, fold = false;
+  prep->add_option("--config", config_path, "YAML or JSON config (configs/data/default.yaml shows every key)");
+  prep->add_option("--input,-i", inputs, "input files, directories or globs (repeatable); adds to the config's");
+  prep->add_option("--output,-o", output, "output directory");
+  prep->add_option("--text-field", text_field, "JSONL field with the text (default: text)");
+  prep->add_option("--text-unit", text_unit, "plain text documents: file | paragraph | line (default: file)");
+  prep->add_option("--threads", threads, "worker threads (0: all cores)");
+  prep->add_flag("--pii", pii, "scrub e-mails, phone numbers, ID numbers and IP addresses");
+  prep->add_flag("--t2s", t2s, "convert Traditional to Simplified Chinese (OpenCC)");
+  prep->add_flag("--fold-fullwidth", fold, "fold full-width ASCII forms to half-width");
+  prep->add_flag("--no-compress", no_compress, "write .jsonl instead of .jsonl.zst");
+  prep->add_flag("--quiet,-q", quiet, "no progress line");
+
+  // tokenize
+  auto* tok = app.add_subcommand("tokenize", "tokenize JSONL/text into train/val token shards with a manifest");
+  TokenizeConfig tc;
+  std::string mix;
+  tok->add_option("--tokenizer", tc.tokenizer, "tokenizer.json")->required();
+  tok->add_option("--input,-i", tc.inputs, "inputs (repeatable); name=PATH names a source for --mix")->required();
+  tok->add_option("--output,-o", tc.output, "output directory for train-NNN.bin / val-NNN.bin / manifest.json")->required();
+  tok->add_option("--val-fraction", tc.val_fraction, "fraction of documents held out for validation (default 0.005)");
+  tok->add_option("--mix", mix, "source weights (epochs), e.g. web=1,books=2.5,code=0.5");
+  tok->add_option("--seed", tc.seed, "shuffle and split seed (default 1)");
+  tok->add_option("--shard-tokens", tc.shard_tokens, "tokens per shard (default 100M)");
+  tok->add_option("--text-field", tc.reader.text_field, "JSONL field with the text (default: text)");
+  tok->add_option("--text-unit", tc.reader.text_unit, "plain text documents: file | paragraph | line");
+  tok->add_option("--threads", tc.threads, "tokenizer threads (0: all cores)");
+  bool tok_quiet = false;
+  tok->add_flag("--quiet,-q", tok_quiet, "no progress line");
+
+  // dedup
+  auto* dd = app.add_subcommand("dedup", "exact + MinHash-LSH near-duplicate removal only (JSONL/text in, JSONL out)");
+  std::vector<std::string> dd_inputs;
+  std::string dd_out, dd_removed;
+  DedupConfig dc;
+  ReaderConfig drc;
+  int dd_threads = 0;
+  bool no_exact = false;
+  dd->add_option("--input,-i", dd_inputs, "inputs")->required();
+  dd->add_option("--output,-o", dd_out, "kept documents (JSONL)");
+  dd->add_option("--removed-list", dd_removed, "file for the 1-based numbers of removed documents");
+  dd->add_option("--num-perm", dc.num_perm, "MinHash permutations (default 128)");
+  dd->add_option("--bands", dc.bands, "LSH bands (default 16)");
+  dd->add_option("--rows", dc.rows, "LSH rows per band (default 8)");
+  dd->add_option("--word-ngram", dc.word_ngram, "English shingle size in words (default 5)");
+  dd->add_option("--char-ngram", dc.char_ngram, "Chinese shingle size in characters (default 5)");
+  dd->add_option("--text-field", drc.text_field, "JSONL field with the text");
+  dd->add_option("--threads", dd_threads, "threads (0: all cores)");
+  dd->add_flag("--no-exact", no_exact, "near-duplicate detection only");
+
+  cli::parse_args(app, argc, argv);
+
+  if (prep->parsed()) {
+    PrepareConfig cfg;
+    if (!config_path.empty()) cfg = load_prepare_config(config_path);
+    for (auto& i : inputs) cfg.inputs.push_back(i);
+    if (!output.empty()) cfg.output = output;
+    if (!text_field.empty()) cfg.reader.text_field = text_field;
+    if (!text_unit.empty()) cfg.reader.text_unit = text_unit;
+    if (threads >= 0) cfg.threads = threads;
+    if (pii) cfg.pii = true;
+    if (t2s) cfg.clean.traditional_to_simplified = true;
+    if (fold) cfg.clean.fold_fullwidth = true;
+    if (no_compress) cfg.compress = false;
+    if (quiet) cfg.progress = false;
+    auto rep = run_prepare(cfg);
+    auto& d = rep["documents"];
+    std::fprintf(stderr, "data prepare: %llu documents read, %llu kept, %llu removed; report: %s/report.json\n",
+                 static_cast<unsigned long long>(d["read"].get<uint64_t>()),
+                 static_cast<unsigned long long>(d["kept"].get<uint64_t>()),
+                 static_cast<unsigned long long>(d["removed"].get<uint64_t>()), cfg.output.c_str());
+    return 0;
+  }
+  if (tok->parsed()) {
+    if (!mix.empty()) tc.mix = parse_mix(mix);
+    tc.progress = !tok_quiet;
+    auto man = run_tokenize(tc);
+    std::fprintf(stderr, "data tokenize: %llu train tokens, %llu val tokens in %s\n",
+                 static_cast<unsigned long long>(man["train"]["tokens"].get<uint64_t>()),
+                 static_cast<unsigned long long>(man["val"]["tokens"].get<uint64_t>()), tc.output.c_str());
+    return 0;
+  }
+  if (dd->parsed()) {
+    if (no_exact) dc.exact = false;
+    auto r = run_dedup_only(dd_inputs, dd_out, dd_removed, drc, dc, dd_threads);
+    std::cout << r.dump(2) << "\n";
+    return 0;
+  }
+  return 2;
+}
+
+MINDLLM_COMMAND("data", "prepare raw text (clean, filter, dedup) and tokenize it into shards", run_data);
+
+}  // namespace
