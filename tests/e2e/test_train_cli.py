@@ -1,0 +1,160 @@
+"""The training CLI as a user runs it: loss falls, SIGKILL at any moment then --resume ends
+bit-identical to an uninterrupted run, and bad input gets one clear line with exit code 2."""
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mindllm_ref import MINDLLM, run, write_shard
+
+VOCAB = 512
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    # Learnable text: a few hundred "words" of 3-6 tokens in random order.
+    words = [rng.integers(0, VOCAB, rng.integers(3, 7)) for _ in range(300)]
+    seq = np.concatenate([words[i] for i in rng.integers(0, len(words), 20000)])
+    write_shard(d / "train-000.bin", seq[:60000], VOCAB)
+    write_shard(d / "train-001.bin", seq[60000:80000], VOCAB)
+    write_shard(d / "val-000.bin", seq[80000:], VOCAB)
+    return d
+
+
+def train_args(data, out, *extra):
+    return ["train", "--model", "tiny-llama", "--data", data, "--out", out, "--batch", 4, "--seq", 64,
+            "--lr", 3e-3, "--warmup", 5, "--threads", 2, *extra]
+
+
+def test_loss_falls_and_metrics_are_logged(data, tmp_path):
+    run(*train_args(data, tmp_path / "run", "--steps", 60, "--eval-every", 20, "--eval-batches", 4))
+    m = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(m) == 60
+    first, last = np.mean([x["loss"] for x in m[:5]]), np.mean([x["loss"] for x in m[-5:]])
+    assert last < first - 1.0, (first, last)
+    assert [x["step"] for x in m if "val_loss" in x] == [20, 40, 60]
+    assert m[-1]["val_loss"] < m[19]["val_loss"]
+    ckpt = tmp_path / "run" / "ckpt" / "step-0000060"
+    for f in ("config.json", "model.safetensors", "optimizer.safetensors", "trainer_state.json",
+              "generation_config.json"):
+        assert (ckpt / f).exists(), f
+    out = run("generate", "--model", ckpt, "--prompt-ids", "1 2 3", "--max-new-tokens", 8, "--seed", 1).stdout
+    ids = [int(x) for x in out.split()]
+    assert 1 <= len(ids) <= 8 and all(0 <= i < VOCAB for i in ids)
+
+
+def final_bytes(run_dir, step):
+    ckpt = Path(run_dir) / "ckpt" / f"step-{step:07d}"
+    return (ckpt / "model.safetensors").read_bytes(), (ckpt / "optimizer.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize("preset", ["tiny-llama", "tiny-neo"])
+def test_sigkill_then_resume_is_bit_identical(data, tmp_path, preset):
+    steps = 48
+    common = ["train", "--model", preset, "--data", data, "--batch", 4, "--seq", 64, "--lr", 3e-3,
+              "--warmup", 5, "--threads", 2, "--steps", steps, "--ckpt-every", 5, "--grad-accum", 2]
+    run(*common, "--out", tmp_path / "straight")
+    want = final_bytes(tmp_path / "straight", steps)
+    rng = np.random.default_rng(42)
+    out = tmp_path / "killed"
+    kills = 0
+    for attempt in range(12):
+        args = [MINDLLM, *map(str, common), "--out", str(out)] + (["--resume"] if attempt else [])
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(float(rng.uniform(0.05, 0.6)))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        rc = p.wait()
+        if rc == 0:
+            break
+        assert rc == -signal.SIGKILL, p.stderr.read().decode()
+    else:
+        run(*common, "--out", out, "--resume")
+    assert kills >= 1
+    assert final_bytes(out, steps) == want
+    metrics = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == list(range(1, steps + 1))
+
+
+def test_ctrl_c_writes_a_checkpoint_and_resume_finishes(data, tmp_path):
+    out = tmp_path / "run"
+    args = [MINDLLM, *map(str, train_args(data, out, "--steps", 100000))]
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert "interrupted" in err
+    latest = (out / "ckpt" / "latest").read_text().strip()
+    step = int(latest.split("-")[1])
+    assert step > 0
+    r = run(*train_args(data, out, "--steps", step + 2, "--resume"))
+    assert (out / "ckpt" / f"step-{step + 2:07d}").is_dir()
+
+
+def expect_bad(*args, match=None):
+    p = run(*args, check=False)
+    assert p.returncode == 2, f"exit {p.returncode}: {p.stderr}"
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert "error" in lines[0]
+    if match:
+        assert match in lines[0], lines[0]
+    return lines[0]
+
+
+def test_bad_input_is_one_line_and_exit_2(data, tmp_path):
+    out = tmp_path / "o"
+    # bad flags
+    expect_bad(*train_args(data, out, "--steps", 0), match="--steps")
+    expect_bad(*train_args(data, out, "--schedule", "linear"), match="--schedule")
+    expect_bad(*train_args(data, out, "--no-such-flag"))
+    expect_bad(*train_args(data, out, "--device", "cuda"), match="cuda")
+    expect_bad("train", "--data", data, "--out", out)  # missing --model
+    expect_bad("no-such-command")
+    # malformed or unsupported configs
+    cfg = tmp_path / "cfg.json"
+    for text, what in [("{not json", "JSON"), ('{"model_type": "bert"}', "bert"),
+                       ('{"model_type": "llama", "vocab_size": "big"}', "vocab_size"),
+                       ('{"model_type": "llama", "vocab_size": 10, "hidden_size": 30, "num_hidden_layers": 1,'
+                        ' "num_attention_heads": 4, "intermediate_size": 8}', "divisible"),
+                       ('{"model_type": "gpt2", "vocab_size": 10, "n_embd": 8, "n_layer": 1, "n_head": 2,'
+                        ' "n_positions": -5}', "n_positions")]:
+        cfg.write_text(text)
+        expect_bad("train", "--model", cfg, "--data", data, "--out", out, match=what)
+    expect_bad("train", "--model", "no-such-preset", "--data", data, "--out", out, match="preset")
+    # shards: missing, truncated, foreign, wrong vocabulary
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    expect_bad(*train_args(bad, out), match="no train")
+    good = (data / "train-000.bin").read_bytes()
+    (bad / "train-000.bin").write_bytes(good[:5000])
+    expect_bad(*train_args(bad, out), match="truncated")
+    (bad / "train-000.bin").write_bytes(b"PK\x03\x04" + b"\0" * 2000)
+    expect_bad(*train_args(bad, out), match="not a token shard")
+    (bad / "train-000.bin").write_bytes(b"\1\2")
+    expect_bad(*train_args(bad, out), match="not a token shard")
+    write_shard(bad / "train-000.bin", np.arange(1000) % 1000, 1000)
+    expect_bad(*train_args(bad, out), match="vocab")
+    # checkpoints: existing run without --resume, corrupt latest, truncated weights
+    run_dir = tmp_path / "run"
+    run(*train_args(data, run_dir, "--steps", 2))
+    expect_bad(*train_args(data, run_dir, "--steps", 4), match="--resume")
+    ckpt = run_dir / "ckpt" / "step-0000002"
+    w = (ckpt / "model.safetensors").read_bytes()
+    (ckpt / "model.safetensors").write_bytes(w[: len(w) // 2])
+    expect_bad(*train_args(data, run_dir, "--steps", 4, "--resume"), match="model.safetensors")
+    (run_dir / "ckpt" / "latest").write_text("../../etc\n")
+    expect_bad(*train_args(data, run_dir, "--steps", 4, "--resume"), match="latest")
+    (run_dir / "ckpt" / "latest").write_text("step-0000099\n")
+    expect_bad(*train_args(data, run_dir, "--steps", 4, "--resume"), match="incomplete")
+    expect_bad("generate", "--model", tmp_path / "nowhere", "--prompt-ids", "1")
+    expect_bad("generate", "--model", ckpt, "--prompt-ids", "1 x 3")
