@@ -291,8 +291,9 @@ std::string clean_lines(std::string_view s, const CleanConfig& cfg) {
     while (!line.empty() && line.back() == ' ') line.pop_back();
     if (cfg.strip_markdown && !line.empty()) {
       tmp = strip_markdown_line(line);
-      size_t a = tmp.find_first_not_of(' ');
-      line = a == std::string::npos ? std::string() : tmp.substr(a);
+      line.clear();
+      for (char c : tmp)  // removed syntax can leave double spaces
+        if (c != ' ' || (!line.empty() && line.back() != ' ')) line.push_back(c);
       while (!line.empty() && line.back() == ' ') line.pop_back();
     }
     if (cfg.remove_boilerplate_lines && !line.empty() && line.size() <= cfg.boilerplate_max_line_bytes) {

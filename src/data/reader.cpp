@@ -30,6 +30,8 @@ static void add_dir(const fs::path& dir, std::vector<std::string>& out) {
       if (it->is_directory()) it.disable_recursion_pending();
       continue;
     }
+    // Skip our own bookkeeping files (a prepare output directory is a valid input) and temporaries.
+    if (name == "report.json" || name == "manifest.json" || name.find(".tmp-") != std::string::npos) continue;
     if (it->is_regular_file()) out.push_back(it->path().string());
   }
 }

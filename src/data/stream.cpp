@@ -24,6 +24,7 @@ struct ByteSource::Impl {
   bool z_init = false;
   ZSTD_DStream* zd = nullptr;
   size_t zstd_last = 0;  // last ZSTD_decompressStream result: 0 = a frame just ended
+  std::string pending_error;  // damage found after some bytes were returned: thrown next time
 
   ~Impl() {
     if (z_init) inflateEnd(&z);
@@ -71,7 +72,19 @@ const char* ByteSource::format() const {
 
 size_t ByteSource::read(char* buf, size_t n) {
   auto& s = *impl_;
+  if (!s.pending_error.empty()) {
+    s.stream_done = true;
+    std::string e = std::move(s.pending_error);
+    s.pending_error.clear();
+    throw StreamError(e);
+  }
   if (n == 0 || s.stream_done) return 0;
+  // Returns what was decoded before damage; the error comes with the next call.
+  auto fail = [&](size_t got, const std::string& msg) -> size_t {
+    if (got == 0) throw StreamError(msg);
+    s.pending_error = msg;
+    return got;
+  };
   if (s.kind == Impl::plain) {
     size_t got = 0;
     while (got < n) {
@@ -90,7 +103,7 @@ size_t ByteSource::read(char* buf, size_t n) {
       if (s.in_pos == s.in_len && s.refill(raw_read_) == 0) {
         // Input is over: fine only between two gzip members.
         if (s.z.total_in != 0 || s.z.avail_in != 0)
-          throw StreamError(s.path + ": truncated gzip data (ends inside a compressed stream)");
+          return fail(got, s.path + ": truncated gzip data (ends inside a compressed stream)");
         s.stream_done = true;
         break;
       }
@@ -109,7 +122,7 @@ size_t ByteSource::read(char* buf, size_t n) {
         if (s.z.avail_out == 0) break;
         // needs more input: loop refills
       } else if (rc != Z_OK) {
-        throw StreamError(s.path + ": corrupt gzip data (" + (s.z.msg ? s.z.msg : "inflate error") + ")");
+        return fail(got, s.path + ": corrupt gzip data (" + (s.z.msg ? s.z.msg : "inflate error") + ")");
       }
     }
     return got;
@@ -118,14 +131,14 @@ size_t ByteSource::read(char* buf, size_t n) {
   ZSTD_outBuffer out{buf, n, 0};
   while (out.pos < out.size) {
     if (s.in_pos == s.in_len && s.refill(raw_read_) == 0) {
-      if (s.zstd_last != 0) throw StreamError(s.path + ": truncated zstd data (ends inside a frame)");
+      if (s.zstd_last != 0) return fail(out.pos, s.path + ": truncated zstd data (ends inside a frame)");
       s.stream_done = out.pos == 0;
       break;
     }
     ZSTD_inBuffer in{s.in.data(), s.in_len, s.in_pos};
     size_t rc = ZSTD_decompressStream(s.zd, &out, &in);
     s.in_pos = in.pos;
-    if (ZSTD_isError(rc)) throw StreamError(s.path + ": corrupt zstd data (" + ZSTD_getErrorName(rc) + ")");
+    if (ZSTD_isError(rc)) return fail(out.pos, s.path + ": corrupt zstd data (" + ZSTD_getErrorName(rc) + ")");
     s.zstd_last = rc;
   }
   return out.pos;
