@@ -31,7 +31,8 @@ FilterConfig default_filter_config() {
   add("dup_paragraphs", {{"max", 0.3}});
   add("dup_paragraph_chars", {{"max", 0.2}});
   add("top_ngram", {{"n2", 0.2}, {"n3", 0.18}, {"n4", 0.16}, {"zh_chars_per_word", 2}});
-  add("dup_ngram", {{"n5", 0.15}, {"n6", 0.14}, {"n7", 0.13}, {"n8", 0.12}, {"n9", 0.11}, {"n10", 0.10}, {"zh_chars_per_word", 2}});
+  add("dup_ngram", {{"n5", 0.15}, {"n6", 0.14}, {"n7", 0.13}, {"n8", 0.12}, {"n9", 0.11}, {"n10", 0.10}, {"zh_chars_per_word", 2},
+                      {"zh_threshold_scale", 3}});
   c.enabled["language"] = true;
   c.params["language"] = {};
   return c;
@@ -375,7 +376,8 @@ std::string apply_filters(std::string_view text, Lang lang, const FilterConfig& 
       if (st.top_ngram[n] > cfg.p("top_ngram", "n" + std::to_string(n))) return "top_ngram";
   if (cfg.on("dup_ngram"))
     for (int n = 5; n <= 10; n++)
-      if (st.dup_ngram[n] > cfg.p("dup_ngram", "n" + std::to_string(n))) return "dup_ngram";
+      if (st.dup_ngram[n] > cfg.p("dup_ngram", "n" + std::to_string(n)) * (zh ? cfg.p("dup_ngram", "zh_threshold_scale") : 1.0))
+        return "dup_ngram";
   return "";
 }
 

@@ -10,7 +10,10 @@
 //   Both: mean_line_length >= 8 chars; digit_ratio <= 0.3; repetition (Gopher, over words for
 //     English and characters for Chinese): dup_lines <= 0.3 (of lines), dup_line_chars <= 0.2,
 //     dup_paragraphs <= 0.3, dup_paragraph_chars <= 0.2, top_ngram for n = 2,3,4 <= 0.2,0.18,0.16,
-//     dup_ngram for n = 5..10 <= 0.15,0.14,0.13,0.12,0.11,0.10 (fractions of characters)
+//     dup_ngram for n = 5..10 <= 0.15,0.14,0.13,0.12,0.11,0.10 (fractions of characters).
+//     Chinese n-grams are of n * zh_chars_per_word (2) characters, and the dup_ngram thresholds
+//     are scaled by zh_threshold_scale (3): formulaic but good Chinese (statutes) repeats
+//     10-character phrases in up to ~35% of its text, real junk (repeated blocks) in 80%+.
 //   language: documents whose language is not in `languages` (default zh, en)
 #pragma once
 #include <map>

@@ -45,8 +45,12 @@ inline std::vector<std::string> chunks(const std::string& text, size_t bytes, si
   size_t pos = 0;
   while (pos < text.size() && out.size() < max_chunks) {
     size_t end = std::min(text.size(), pos + bytes);
-    size_t nl = text.find('\n', end);
-    end = nl == std::string::npos ? text.size() : nl + 1;
+    // End at a newline, else a space, within `bytes` more; else at a UTF-8 character boundary.
+    size_t nl = text.find('\n', end), sp = text.find(' ', end);
+    if (nl != std::string::npos && nl < end + bytes) end = nl + 1;
+    else if (sp != std::string::npos && sp < end + bytes) end = sp + 1;
+    else
+      while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) end++;
     out.push_back(text.substr(pos, end - pos));
     pos = end;
   }
