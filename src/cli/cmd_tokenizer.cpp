@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "core/error.h"
@@ -67,17 +68,59 @@ int cmd_encode(int argc, char** argv) {
   CLI::App app{"Encode the whole text of a file (or stdin) as one string; prints ids separated by spaces", "mindllm tokenizer encode"};
   std::string tok, input, output;
   int threads = 1;
-  bool binary = false;
+  bool binary = false, jsonl = false;
+  std::string field = "text";
   app.add_option("--tokenizer", tok, "tokenizer.json, or a directory with tokenizer.json or vocab.json + merges.txt")->required();
   app.add_option("--input", input, "input file (default: stdin)");
   app.add_option("--output", output, "output file (default: stdout)");
   app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str();
   app.add_flag("--binary", binary, "write little-endian uint32 ids instead of text");
+  app.add_flag("--jsonl", jsonl, "input is JSON lines: encode each record's --field, one line of ids per record");
+  app.add_option("--field", field, "with --jsonl: the field holding the text")->capture_default_str();
   parse_args(app, argc, argv);
   Tokenizer t = Tokenizer::load(tok);
   std::string text = read_input(input);
-  std::vector<uint32_t> ids = t.encode_parallel(text, threads);
+  std::string where = input.empty() || input == "-" ? std::string("stdin") : input;
   std::string out;
+  if (jsonl) {
+    if (binary) bad_input("--jsonl and --binary cannot be combined");
+    std::vector<std::string> texts;
+    size_t pos = 0, line = 0;
+    while (pos < text.size()) {
+      size_t e = text.find('\n', pos);
+      if (e == std::string::npos) e = text.size();
+      std::string_view l(text.data() + pos, e - pos);
+      pos = e + 1;
+      line++;
+      if (l.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+      nlohmann::json rec;
+      try {
+        rec = nlohmann::json::parse(l.begin(), l.end());
+      } catch (const nlohmann::json::exception&) {
+        bad_input(where + ":" + std::to_string(line) + ": not valid JSON");
+      }
+      if (rec.is_string()) {
+        texts.push_back(rec.get<std::string>());
+        continue;
+      }
+      auto it = rec.is_object() ? rec.find(field) : rec.end();
+      if (!rec.is_object() || it == rec.end() || !it->is_string())
+        bad_input(where + ":" + std::to_string(line) + ": no string field \"" + field + "\"");
+      texts.push_back(it->get<std::string>());
+    }
+    auto all = t.encode_batch(texts, threads);
+    char buf[16];
+    for (auto& ids : all) {
+      for (size_t i = 0; i < ids.size(); i++) {
+        int n = std::snprintf(buf, sizeof buf, i ? " %u" : "%u", ids[i]);
+        out.append(buf, n);
+      }
+      out.push_back('\n');
+    }
+    write_all(out, output);
+    return 0;
+  }
+  std::vector<uint32_t> ids = t.encode_parallel(text, threads);
   if (binary) {
     out.resize(ids.size() * 4);
     for (size_t i = 0; i < ids.size(); i++) {

@@ -170,7 +170,12 @@ void normalize(std::string_view in, NormForm form, std::string& out) {
     }
     int len;
     uint32_t cp = decode(s, i, n, &len);
-    if (cp == kInvalid || (safe && (t::flags(cp) & safe))) {
+    if (cp == kInvalid) {  // blocks everything: normalization can restart right after it
+      i += len;
+      boundary = i;
+      continue;
+    }
+    if (safe && (t::flags(cp) & safe)) {
       boundary = i;
       i += len;
       continue;
