@@ -7,6 +7,7 @@
 #include "data/dedup.h"
 #include "data/filters.h"
 #include "data/pii.h"
+#include "data/prepare.h"
 #include "data/reader.h"
 #include "data/tokenize.h"
 #include "data/utf8.h"
@@ -273,4 +274,18 @@ TEST(DataTokenize, MixPlanIsDeterministicAndHoldsOutValidation) {
   EXPECT_EQ(source_name("data/web.jsonl.zst", &path), "web");
   EXPECT_EQ(source_name("books=/x/y", &path), "books");
   EXPECT_EQ(path, "/x/y");
+}
+
+TEST(DataConfig, DefaultYamlMatchesBuiltInDefaults) {
+  auto cfg = mindllm::data::load_prepare_config(std::string(MINDLLM_SOURCE_DIR) + "/configs/data/default.yaml");
+  EXPECT_EQ(prepare_config_to_json(cfg).dump(), prepare_config_to_json(PrepareConfig{}).dump());
+  auto dir = temp_dir("config");
+  write(dir + "/c.json", R"({"dedup": {"num_perm": 64, "bands": 8, "rows": 8}, "filters": {"length": false}})");
+  cfg = load_prepare_config(dir + "/c.json");
+  EXPECT_EQ(cfg.dedup.num_perm, 64);
+  EXPECT_FALSE(cfg.filters.on("length"));
+  write(dir + "/c.yaml", "clean:\n  fold_fullwidth: yes\n  bogus: 1\n");
+  EXPECT_THROW(load_prepare_config(dir + "/c.yaml"), mindllm::Error);
+  write(dir + "/c.yaml", "clean: [unclosed\n");
+  EXPECT_THROW(load_prepare_config(dir + "/c.yaml"), mindllm::Error);
 }
