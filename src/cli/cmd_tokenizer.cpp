@@ -205,6 +205,53 @@ int cmd_convert(int argc, char** argv) {
   return 0;
 }
 
+// Times encoding in-process (for bench/tokenizer): JSON lines of strings in, one JSON line out.
+int cmd_bench(int argc, char** argv) {
+  CLI::App app{"Time encode_batch over JSON lines of strings (benchmark helper); prints one JSON line", "mindllm tokenizer bench"};
+  std::string tok, input;
+  int threads = 1, repeat = 1;
+  app.add_option("--tokenizer", tok, "tokenizer.json or directory")->required();
+  app.add_option("--input", input, "JSON lines, each a string")->required();
+  app.add_option("--threads", threads, "threads")->capture_default_str();
+  app.add_option("--repeat", repeat, "timed passes (the best is reported)")->capture_default_str();
+  parse_args(app, argc, argv);
+  auto t0 = std::chrono::steady_clock::now();
+  Tokenizer t = Tokenizer::load(tok);
+  double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::string data = read_file(input);
+  std::vector<std::string> texts;
+  size_t bytes = 0, pos = 0;
+  while (pos < data.size()) {
+    size_t e = data.find('\n', pos);
+    if (e == std::string::npos) e = data.size();
+    std::string_view l(data.data() + pos, e - pos);
+    pos = e + 1;
+    if (l.empty()) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(l.begin(), l.end());
+    } catch (const nlohmann::json::exception&) {
+      bad_input(input + ": not valid JSON lines");
+    }
+    if (!j.is_string()) bad_input(input + ": each line must be a JSON string");
+    texts.push_back(j.get<std::string>());
+    bytes += texts.back().size();
+  }
+  double best = 1e30;
+  size_t tokens = 0;
+  for (int r = 0; r < std::max(1, repeat); r++) {
+    auto t1 = std::chrono::steady_clock::now();
+    auto ids = t.encode_batch(texts, threads);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    best = std::min(best, s);
+    tokens = 0;
+    for (auto& v : ids) tokens += v.size();
+  }
+  std::printf("{\"bytes\": %zu, \"tokens\": %zu, \"seconds\": %.4f, \"mb_per_s\": %.3f, \"load_seconds\": %.3f, \"threads\": %d}\n",
+              bytes, tokens, best, bytes / 1e6 / best, load_s, threads);
+  return 0;
+}
+
 int run_tokenizer(int argc, char** argv) {
   struct Sub {
     const char* name;
@@ -214,7 +261,8 @@ int run_tokenizer(int argc, char** argv) {
               {"encode", cmd_encode, "text -> ids"},
               {"decode", cmd_decode, "ids -> text"},
               {"info", cmd_info, "vocabulary size, merges, eos, hash"},
-              {"convert", cmd_convert, "vocab.json + merges.txt (or tokenizer.json) -> tokenizer.json"}};
+              {"convert", cmd_convert, "vocab.json + merges.txt (or tokenizer.json) -> tokenizer.json"},
+              {"bench", cmd_bench, "time encoding (benchmark helper)"}};
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::printf("usage: mindllm tokenizer <command> [options]   (mindllm tokenizer <command> --help)\n\ncommands:\n");
     for (auto& s : subs) std::printf("  %-9s %s\n", s.name, s.help);
