@@ -3,12 +3,14 @@
 #include <omp.h>
 
 #include <cstdio>
+#include <optional>
 #include <sstream>
 
 #include "cli/command.h"
 #include "core/error.h"
 #include "model/model.h"
 #include "serve/sampling.h"
+#include "tokenizer/tokenizer.h"
 
 namespace mindllm::cli {
 
@@ -37,13 +39,16 @@ static std::vector<int32_t> parse_ids(const std::string& s) {
 
 static int run_generate(int argc, char** argv) {
   CLI::App app{"Generate tokens from a model directory.", "mindllm generate"};
-  std::string model_dir, prompt_ids;
+  std::string model_dir, prompt_ids, prompt, tokenizer_path;
   int max_new = 64, threads = 0;
   uint64_t seed = 0;
   SamplingParams sp;
   bool stop_at_eos = true;
   app.add_option("--model", model_dir, "model directory (config.json + model.safetensors)")->required();
-  app.add_option("--prompt-ids", prompt_ids, "prompt token ids, space or comma separated")->required();
+  auto* ids_opt = app.add_option("--prompt-ids", prompt_ids, "prompt token ids, space or comma separated");
+  auto* text_opt = app.add_option("--prompt", prompt, "prompt text (needs a tokenizer); prints text");
+  ids_opt->excludes(text_opt);
+  app.add_option("--tokenizer", tokenizer_path, "tokenizer (default: the model directory's)");
   app.add_option("--max-new-tokens", max_new, "tokens to generate")->capture_default_str();
   app.add_option("--temperature", sp.temperature, "0 = greedy")->capture_default_str();
   app.add_option("--top-k", sp.top_k, "sample from the k most likely (0: off)")->capture_default_str();
@@ -60,8 +65,19 @@ static int run_generate(int argc, char** argv) {
   if (weights.empty()) bad_input("--model " + model_dir + ": not a model directory");
   Model model(cfg);
   model.load_weights(weights);
-  std::vector<int32_t> ids = parse_ids(prompt_ids);
-  if (ids.empty()) bad_input("--prompt-ids: no ids given");
+  if (prompt_ids.empty() && text_opt->count() == 0) bad_input("give --prompt TEXT or --prompt-ids IDS");
+  std::optional<Tokenizer> tok;
+  std::vector<int32_t> ids;
+  if (text_opt->count() > 0) {
+    tok = Tokenizer::load(tokenizer_path.empty() ? weights : tokenizer_path);
+    for (uint32_t id : tok->encode(prompt)) ids.push_back(static_cast<int32_t>(id));
+    if (ids.empty()) bad_input("--prompt: empty prompt");
+  } else {
+    ids = parse_ids(prompt_ids);
+    if (ids.empty()) bad_input("--prompt-ids: no ids given");
+  }
+  for (int32_t id : ids)
+    if (id >= cfg.vocab_size) bad_input("prompt token " + std::to_string(id) + " is outside the model's vocabulary");
   Rng rng(seed);
   std::vector<int32_t> out;
   for (int i = 0; i < max_new; i++) {
@@ -73,8 +89,13 @@ static int run_generate(int argc, char** argv) {
     out.push_back(next);
     if (stop_at_eos && next == cfg.eos_token_id) break;
   }
-  for (size_t i = 0; i < out.size(); i++) std::printf("%s%d", i ? " " : "", out[i]);
-  std::printf("\n");
+  if (tok) {
+    std::vector<uint32_t> u(out.begin(), out.end());
+    std::printf("%s%s\n", prompt.c_str(), tok->decode(u).c_str());
+  } else {
+    for (size_t i = 0; i < out.size(); i++) std::printf("%s%d", i ? " " : "", out[i]);
+    std::printf("\n");
+  }
   return 0;
 }
 

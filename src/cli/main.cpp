@@ -6,6 +6,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "kernels/cpu/linear.h"
 
 namespace mindllm::cli {
 
@@ -52,7 +53,7 @@ static std::string build_info() {
 #else
   s += "portable; ";
 #endif
-  s += "openmp, openblas)";
+  s += std::string("openmp; ") + mindllm::cpu::blas_info() + ")";
   return s;
 }
 

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/profile.h"
 #include "model/model.h"
 #include "train/batches.h"
 #include "train/checkpoint.h"
@@ -238,6 +239,7 @@ TrainResult run_training(const TrainOptions& opt) {
   std::signal(SIGINT, old_int);
   std::signal(SIGTERM, old_term);
   if (start >= opt.steps) std::fprintf(stderr, "run already complete at step %d\n", start);
+  if (profile_enabled()) std::fprintf(stderr, "%s", profile_report().c_str());
   return result;
 }
 

@@ -1,5 +1,7 @@
 #include "kernels/cpu/activation.h"
 
+#include "core/profile.h"
+
 #include <cmath>
 
 namespace mindllm::cpu {
@@ -38,16 +40,19 @@ inline float act_grad(float x, Activation a) {
 }  // namespace
 
 void activation_forward(float* out, const float* inp, size_t n, Activation act) {
+  PROFILE("act_fwd");
 #pragma omp parallel for schedule(static)
   for (size_t i = 0; i < n; i++) out[i] = act_value(inp[i], act);
 }
 
 void activation_backward(float* dinp, const float* dout, const float* inp, size_t n, Activation act) {
+  PROFILE("act_bwd");
 #pragma omp parallel for schedule(static)
   for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * act_grad(inp[i], act);
 }
 
 void glu_forward(float* out, const float* gate, const float* up, int N, int H, int ld, Activation act) {
+  PROFILE("glu_fwd");
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; n++) {
     const float* g = gate + (size_t)n * ld;
@@ -59,6 +64,7 @@ void glu_forward(float* out, const float* gate, const float* up, int N, int H, i
 
 void glu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
                   int N, int H, int ld, Activation act) {
+  PROFILE("glu_bwd");
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; n++) {
     const float* g = gate + (size_t)n * ld;

@@ -1,5 +1,7 @@
 #include "kernels/cpu/adamw.h"
 
+#include "core/profile.h"
+
 #include <cmath>
 #include <vector>
 
@@ -7,6 +9,7 @@ namespace mindllm::cpu {
 
 void adamw_update(float* params, const float* grads, float* m, float* v, size_t n, const AdamWParams& p,
                   float grad_scale) {
+  PROFILE("adamw");
   const float b1 = p.beta1, b2 = p.beta2;
   const double bc1 = 1.0 - std::pow(static_cast<double>(b1), p.step);
   const double bc2 = 1.0 - std::pow(static_cast<double>(b2), p.step);
@@ -26,6 +29,7 @@ void adamw_update(float* params, const float* grads, float* m, float* v, size_t 
 }
 
 double sum_of_squares(const float* x, size_t n) {
+  PROFILE("grad_norm");
   constexpr size_t kChunk = 1 << 16;
   size_t nchunks = (n + kChunk - 1) / kChunk;
   std::vector<double> part(nchunks, 0.0);

@@ -1,5 +1,7 @@
 #include "kernels/cpu/attention.h"
 
+#include "core/profile.h"
+
 #include <cblas.h>
 
 #include <cmath>
@@ -12,6 +14,7 @@ namespace mindllm::cpu {
 
 void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
                        const AttentionShape& s) {
+  PROFILE("attention_fwd");
   const int B = s.B, T = s.T, Hq = s.Hq, D = s.D, group = s.Hq / s.Hkv;
 #pragma omp parallel for schedule(static)
   for (int bh = 0; bh < B * Hq; bh++) {
@@ -44,6 +47,7 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
 void attention_backward(float* dq, float* dk, float* dv, float* scratch, const float* dout,
                         const float* probs, const float* q, const float* k, const float* v,
                         const AttentionShape& s) {
+  PROFILE("attention_bwd");
   const int B = s.B, T = s.T, Hq = s.Hq, Hkv = s.Hkv, D = s.D, group = s.Hq / s.Hkv;
   // Parallel over (batch, kv head): the query heads of a group add into the same dk, dv in order.
 #pragma omp parallel for schedule(static)

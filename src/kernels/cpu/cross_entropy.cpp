@@ -1,5 +1,7 @@
 #include "kernels/cpu/cross_entropy.h"
 
+#include "core/profile.h"
+
 #include <cmath>
 
 namespace mindllm::cpu {
@@ -14,6 +16,7 @@ static void row_max_sum(const float* x, int V, float* mx_out, double* sum_out) {
 }
 
 void cross_entropy_forward(float* losses, const float* logits, const int32_t* targets, int N, int V) {
+  PROFILE("xent_fwd");
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; n++) {
     if (targets[n] < 0) {
@@ -29,6 +32,7 @@ void cross_entropy_forward(float* losses, const float* logits, const int32_t* ta
 }
 
 void cross_entropy_backward(float* dlogits, const float* logits, const int32_t* targets, float scale, int N, int V) {
+  PROFILE("xent_bwd");
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; n++) {
     const float* x = logits + (size_t)n * V;

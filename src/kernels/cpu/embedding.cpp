@@ -1,11 +1,14 @@
 #include "kernels/cpu/embedding.h"
 
+#include "core/profile.h"
+
 #include <cstring>
 
 namespace mindllm::cpu {
 
 void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
                        int B, int T, int C, int pos_offset) {
+  PROFILE("embedding");
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < B * T; i++) {
     int t = i % T;
@@ -22,6 +25,7 @@ void embedding_forward(float* out, const int32_t* tokens, const float* wte, cons
 
 void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,
                         int B, int T, int C, int pos_offset) {
+  PROFILE("embedding");
   // Threads split the channels, so each output element is summed by one thread in row order.
 #pragma omp parallel for schedule(static)
   for (int c0 = 0; c0 < C; c0 += 16) {

@@ -1,14 +1,37 @@
 #include "kernels/cpu/linear.h"
 
+#include "core/profile.h"
+
 #include <cblas.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
+// OpenBLAS picks its GEMM kernel from the CPU model when it initialises. Releases older than the
+// CPU (Debian 12 ships 0.3.21) fall back to a generic SSE3 kernel ("Prescott") on newer Xeons,
+// 5-8x slower than the AVX-512 one. Unless the user set OPENBLAS_CORETYPE, choose by CPU
+// features instead. This runs before OpenBLAS's own constructor: OpenBLAS is linked statically
+// and constructors with a priority run before those without one.
+#if defined(__x86_64__)
+__attribute__((constructor(101))) static void choose_openblas_core() {
+  if (std::getenv("OPENBLAS_CORETYPE")) return;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    setenv("OPENBLAS_CORETYPE", "SkylakeX", 0);
+  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    setenv("OPENBLAS_CORETYPE", "Haswell", 0);
+}
+#endif
+
 namespace mindllm::cpu {
+
+const char* blas_info() { return openblas_get_config(); }
 
 void linear_forward(float* out, const float* inp, const float* weight, const float* bias,
                     int N, int I, int O, WeightLayout layout) {
+  PROFILE("linear_fwd");
   float beta = 0.0f;
   if (bias) {
 #pragma omp parallel for schedule(static)
@@ -23,6 +46,7 @@ void linear_forward(float* out, const float* inp, const float* weight, const flo
 
 void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int N, int I, int O, WeightLayout layout) {
+  PROFILE("linear_bwd");
   if (dinp) {
     // dinp[N,I] += dout[N,O] · W[O,I]   (W^T for the [I,O] layout)
     if (layout == WeightLayout::out_in)

@@ -3,6 +3,9 @@
 
 namespace mindllm::cpu {
 
+// The BLAS library and the CPU kernel it uses (for --version and benchmark logs).
+const char* blas_info();
+
 // How a weight matrix is stored: [out, in] (torch nn.Linear) or [in, out] (GPT-2's Conv1D).
 enum class WeightLayout { out_in, in_out };
 

@@ -1,5 +1,7 @@
 #include "kernels/cpu/norm.h"
 
+#include "core/profile.h"
+
 #include <omp.h>
 
 #include <cmath>
@@ -9,6 +11,7 @@ namespace mindllm::cpu {
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                        const float* bias, int N, int C, float eps) {
+  PROFILE("norm_fwd");
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; n++) {
     const float* x = inp + (size_t)n * C;
@@ -55,6 +58,7 @@ static void accumulate_param_grads(int N, int C, int nbuf, float* dw, float* db,
 
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                         const float* weight, const float* mean, const float* rstd, int N, int C) {
+  PROFILE("norm_bwd");
   // xhat = (x - mean) * rstd; dxhat = dout * w;
   // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
   accumulate_param_grads(N, C, 2, dweight, dbias, [&](int n, float* dw, float* db) {
@@ -81,6 +85,7 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
 }
 
 void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int N, int C, float eps) {
+  PROFILE("norm_fwd");
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; n++) {
     const float* x = inp + (size_t)n * C;
@@ -95,6 +100,7 @@ void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* wei
 
 void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
                       const float* rstd, int N, int C) {
+  PROFILE("norm_bwd");
   // xhat = x * rstd; dx = rstd * (dxhat - xhat * mean(dxhat * xhat))
   accumulate_param_grads(N, C, 1, dweight, nullptr, [&](int n, float* dw, float*) {
     const float* x = inp + (size_t)n * C;

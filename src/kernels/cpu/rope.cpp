@@ -1,5 +1,7 @@
 #include "kernels/cpu/rope.h"
 
+#include "core/profile.h"
+
 #include <cmath>
 #include <vector>
 
@@ -36,11 +38,13 @@ static void rope_apply(float* x, int B, int T, int H, int head_dim, int row_stri
 
 void rope_forward(float* x, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta,
                   int pos_offset) {
+  PROFILE("rope");
   rope_apply(x, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, 1.0f);
 }
 
 void rope_backward(float* dx, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta,
                    int pos_offset) {
+  PROFILE("rope");
   rope_apply(dx, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, -1.0f);
 }
 
