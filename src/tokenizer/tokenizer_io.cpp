@@ -122,6 +122,12 @@ void parse_pre_tokenizer(const json& p, std::vector<PreStep>& out, const std::st
   }
 }
 
+void check_sparse(uint64_t max_id, size_t count, const std::string& where) {
+  if (max_id + 1 > 4 * count + 1024)
+    bad_input(where + ": token ids go up to " + std::to_string(max_id) + " but there are only " + std::to_string(count) +
+              " tokens; the vocabulary is too sparse");
+}
+
 void check_sparse_ids(const TokenizerImpl& t, const std::string& where) {
   size_t count = 0;
   for (bool b : t.model.present) count += b;
@@ -158,7 +164,11 @@ std::shared_ptr<TokenizerImpl> parse_tokenizer_json(std::string_view text, const
     if (!v.empty()) fail(where, std::string("model.") + k, "a non-empty value is not supported for byte-level BPE");
   }
   BpeModel& m = t->model;
-  m.tokens.reserve(vocab->size());
+  uint64_t max_id = 0;
+  for (auto it = vocab->begin(); it != vocab->end(); ++it)
+    max_id = std::max<uint64_t>(max_id, get_id(it.value(), where, "model.vocab[\"" + it.key() + "\"]"));
+  check_sparse(max_id, vocab->size(), where);
+  m.tokens.reserve(max_id + 1);
   for (auto it = vocab->begin(); it != vocab->end(); ++it) m.add_token(it.key(), get_id(it.value(), where, "model.vocab[\"" + it.key() + "\"]"), where);
   m.merge_map.reserve(merges->size());
   m.merges.reserve(merges->size());
@@ -233,6 +243,10 @@ std::shared_ptr<TokenizerImpl> load_gpt2_files(const std::string& dir) {
   }
   if (!vocab.is_object()) bad_input(vpath + ": expected an object {token: id}, got " + type_name(vocab));
   BpeModel& m = t->model;
+  uint64_t max_id = 0;
+  for (auto it = vocab.begin(); it != vocab.end(); ++it)
+    max_id = std::max<uint64_t>(max_id, get_id(it.value(), vpath, "\"" + it.key() + "\""));
+  check_sparse(max_id, vocab.size(), vpath);
   for (auto it = vocab.begin(); it != vocab.end(); ++it) m.add_token(it.key(), get_id(it.value(), vpath, "\"" + it.key() + "\""), vpath);
   std::string merges = read_file(mpath);
   size_t pos = 0, line_no = 0;

@@ -1,0 +1,175 @@
+// Tokenizer unit tests: split scanners against Hugging Face's splits (expected values produced by
+// `tokenizers` Split(Regex(...), "isolated")), normalization, round trips, train/save/load, and
+// clear errors on bad tokenizer files. Parity on real files is in tests/reference/test_tokenizer_*.py.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "tokenizer/pretokenize.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/trainer.h"
+#include "tokenizer/unicode.h"
+
+using namespace mindllm;
+
+namespace {
+
+std::vector<std::string> split(SplitPattern p, const std::string& s) {
+  std::vector<std::string> out;
+  split_with_pattern(p, s, [&](size_t b, size_t e) { out.push_back(s.substr(b, e - b)); });
+  return out;
+}
+
+using V = std::vector<std::string>;
+
+const std::string kShared = std::string(MINDLLM_SOURCE_DIR) + "/../shared/data";
+
+Tokenizer small_trained(SplitPattern p = SplitPattern::qwen2) {
+  std::vector<std::string> texts;
+  for (int i = 0; i < 50; i++) {
+    texts.push_back("The quick brown fox jumps over the lazy dog " + std::to_string(i * 37) + ".\n");
+    texts.push_back("我们今天去北京大学看看，天气很好！\n");
+    texts.push_back("It's a mixed 中英文 text, isn't it?\n");
+  }
+  TrainOptions o;
+  o.vocab_size = 400;
+  o.pattern = p;
+  o.special = {"<|endoftext|>", "<|im_end|>"};
+  o.progress = false;
+  return train_bpe_from_texts(texts, o);
+}
+
+}  // namespace
+
+TEST(TokenizerSplit, Gpt2MatchesHuggingFace) {
+  EXPECT_EQ(split(SplitPattern::gpt2, "I'M here, it's 12345 you're   ok\n\n  x"),
+            (V{"I", "'", "M", " here", ",", " it", "'s", " 12345", " you", "'re", "  ", " ok", "\n\n ", " x"}));
+  EXPECT_EQ(split(SplitPattern::gpt2, "你好，世界！Hello 2024年"), (V{"你好", "，", "世界", "！", "Hello", " 2024", "年"}));
+  EXPECT_EQ(split(SplitPattern::gpt2, "a\u00a0\u00a0b\t\tc  \r\n d"),
+            (V{"a", "\u00a0", "\u00a0", "b", "\t", "\t", "c", "  \r\n", " d"}));
+}
+
+TEST(TokenizerSplit, Llama3MatchesHuggingFace) {
+  EXPECT_EQ(split(SplitPattern::llama3, "I'M here, it's 12345 you're   ok\n\n  x"),
+            (V{"I", "'M", " here", ",", " it", "'s", " ", "123", "45", " you", "'re", "  ", " ok", "\n\n", " ", " x"}));
+  EXPECT_EQ(split(SplitPattern::llama3, "你好，世界！Hello 2024年"), (V{"你好", "，世界", "！Hello", " ", "202", "4", "年"}));
+  EXPECT_EQ(split(SplitPattern::llama3, "a\u00a0\u00a0b\t\tc  \r\n d"), (V{"a", "\u00a0", "\u00a0b", "\t", "\tc", "  \r\n", " d"}));
+}
+
+TEST(TokenizerSplit, Qwen2MatchesHuggingFace) {
+  EXPECT_EQ(split(SplitPattern::qwen2, "你好，世界！Hello 2024年"), (V{"你好", "，世界", "！Hello", " ", "2", "0", "2", "4", "年"}));
+}
+
+TEST(TokenizerSplit, InvalidUtf8IsCoveredExactly) {
+  std::string s = "ab\xff\xfe cd\xe4\xb8 \xc3";
+  for (auto p : {SplitPattern::gpt2, SplitPattern::llama3, SplitPattern::qwen2}) {
+    std::string joined;
+    for (auto& piece : split(p, s)) {
+      EXPECT_FALSE(piece.empty());
+      joined += piece;
+    }
+    EXPECT_EQ(joined, s);
+  }
+}
+
+TEST(TokenizerUnicode, Normalization) {
+  std::string out;
+  unicode::normalize("e\u0301", unicode::NormForm::nfc, out);
+  EXPECT_EQ(out, "\u00e9");
+  unicode::normalize("\ufb01\u2460\uff71", unicode::NormForm::nfkc, out);
+  EXPECT_EQ(out, "fi1\u30a2");
+  unicode::normalize("\u1100\u1161\u11a8", unicode::NormForm::nfc, out);  // Hangul jamo compose
+  EXPECT_EQ(out, "\uac01");
+  unicode::normalize("a\u0323\u0302", unicode::NormForm::nfc, out);  // reorder, then compose
+  EXPECT_EQ(out, "\u1ead");
+  unicode::normalize("x\xff\xcc\x81y", unicode::NormForm::nfc, out);  // invalid byte blocks composition
+  EXPECT_EQ(out, "x\xff\xcc\x81y");
+  unicode::lowercase("ÀB\u0130Σ", out);
+  EXPECT_EQ(out, "àbi\u0307σ");
+}
+
+TEST(Tokenizer, TrainEncodeDecodeRoundTrip) {
+  Tokenizer t = small_trained();
+  EXPECT_LE(t.vocab_size(), 400u);
+  EXPECT_GT(t.vocab_size(), 300u);
+  EXPECT_EQ(t.token_to_id("<|endoftext|>"), 0u);
+  EXPECT_EQ(t.eos_id(), 0u);
+  auto ids = t.encode("The quick brown fox<|endoftext|>我们");
+  EXPECT_NE(std::find(ids.begin(), ids.end(), 0u), ids.end());
+  Rng rng(7);
+  for (int k = 0; k < 200; k++) {
+    std::string s(rng.below(300), '\0');
+    for (auto& c : s) c = static_cast<char>(rng.below(256));
+    auto e = t.encode(s);
+    EXPECT_EQ(t.decode(e), s);
+  }
+}
+
+TEST(Tokenizer, SaveLoadKeepsIdsAndHash) {
+  Tokenizer t = small_trained(SplitPattern::llama3);
+  auto dir = std::filesystem::temp_directory_path() / "mindllm_tok_test";
+  std::filesystem::create_directories(dir);
+  std::string path = (dir / "tokenizer.json").string();
+  t.save(path);
+  Tokenizer u = Tokenizer::load(path);
+  Tokenizer w = Tokenizer::load(dir.string());
+  std::string text = "It's a mixed 中英文 text, isn't it? 12345\n\n<|im_end|>";
+  EXPECT_EQ(t.encode(text), u.encode(text));
+  EXPECT_EQ(t.encode(text), w.encode(text));
+  EXPECT_EQ(t.hash(), u.hash());
+  EXPECT_EQ(t.merges(), u.merges());
+  EXPECT_NE(t.hash(), small_trained(SplitPattern::gpt2).hash() + 1);  // hash is a value, not an address
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Tokenizer, BatchAndParallelEqualSequential) {
+  Tokenizer t = small_trained();
+  std::vector<std::string> texts;
+  std::string big;
+  for (int i = 0; i < 3000; i++) {
+    texts.push_back("line " + std::to_string(i) + " 我们 fox\n");
+    big += "Word " + std::to_string(i) + " 北京 it's\nanother line\n\n  indented\n";
+  }
+  auto batch = t.encode_batch(texts, 2);
+  for (size_t i = 0; i < texts.size(); i++) EXPECT_EQ(batch[i], t.encode(texts[i]));
+  while (big.size() < (2u << 20)) big += big;
+  EXPECT_EQ(t.encode_parallel(big, 2), t.encode(big));
+}
+
+TEST(Tokenizer, Gpt2FilesFromSharedData) {
+  std::string dir = kShared + "/tokenizers/gpt2";
+  if (!std::filesystem::exists(dir)) GTEST_SKIP() << "no shared data";
+  Tokenizer t = Tokenizer::load(dir);
+  EXPECT_EQ(t.vocab_size(), 50257u);
+  EXPECT_EQ(t.eos_id(), 50256u);
+  // ids from Hugging Face tokenizers / tiktoken gpt2
+  EXPECT_EQ(t.encode("Hello world, it's 2024!"), (std::vector<uint32_t>{15496, 995, 11, 340, 338, 48609, 0}));
+  EXPECT_EQ(t.decode(t.encode("héllo\xff")), "héllo\xff");
+}
+
+TEST(Tokenizer, BadFilesAreBadInput) {
+  auto expect_bad = [](const std::string& json, const std::string& needle) {
+    try {
+      Tokenizer::from_json(json, "t.json");
+      ADD_FAILURE() << "accepted: " << json;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code, ExitCode::bad_input);
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  const std::string pre = R"("pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false})";
+  expect_bad("", "not valid JSON");
+  expect_bad("[]", "top level");
+  expect_bad(R"({"model": {"type": "WordPiece", "vocab": {}}})", "WordPiece");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 1e40}, "merges": []}, )" + pre + "}", "token id");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}, )" + pre + "}", "not in the vocabulary");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}, "merges": []}, )" + pre + "}", "used twice");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 9000000}, "merges": []}, )" + pre + "}", "sparse");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": null})", "pre_tokenizer");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": "x"}], )" + pre + "}",
+             "added_tokens[0].id");
+}
