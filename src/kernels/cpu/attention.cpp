@@ -1,6 +1,7 @@
 #include "kernels/cpu/attention.h"
 
 #include "core/profile.h"
+#include "kernels/cpu/vec_math.h"
 
 #include <cblas.h>
 
@@ -8,6 +9,38 @@
 #include <cstring>
 
 namespace mindllm::cpu {
+
+namespace {
+
+// Row t of the T x T score matrix P becomes softmax over keys [lo, t] (lo from the local
+// window), 0 elsewhere.
+MINDLLM_SIMD_CLONES void softmax_causal_rows(float* P, int T, int window) {
+  for (int t = 0; t < T; t++) {
+    float* row = P + (size_t)t * T;
+    int lo = (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0;
+    const int n = t - lo + 1;
+    float* r = row + lo;
+    float mx = lane_max(r, n);
+    for (int j = 0; j < n; j++) r[j] = vexp(r[j] - mx);
+    float inv = static_cast<float>(1.0 / lane_sum(n, [&](size_t j) { return r[j]; }));
+    for (int j = 0; j < lo; j++) row[j] = 0.0f;
+    for (int j = 0; j < n; j++) r[j] *= inv;
+    for (int j = t + 1; j < T; j++) row[j] = 0.0f;
+  }
+}
+
+// dS = P * (dP - rowsum(P * dP)), in place over dP (entries outside the causal range are 0).
+MINDLLM_SIMD_CLONES void softmax_backward_rows(const float* P, float* dS, int T) {
+  for (int t = 0; t < T; t++) {
+    const float* pr = P + (size_t)t * T;
+    float* dr = dS + (size_t)t * T;
+    float dot = static_cast<float>(lane_sum(t + 1, [&](size_t j) { return pr[j] * dr[j]; }));
+    for (int j = 0; j <= t; j++) dr[j] = pr[j] * (dr[j] - dot);
+    for (int j = t + 1; j < T; j++) dr[j] = 0.0f;
+  }
+}
+
+}  // namespace
 
 // One (batch, query head) pair works on a T×T slice; the GEMMs run single-threaded inside the
 // OpenMP loop (OpenBLAS's OpenMP build does so inside a parallel region).
@@ -24,21 +57,7 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
     const float* vb = v + (size_t)b * T * s.ldv + (size_t)hk * D;
     float* P = probs + (size_t)bh * T * T;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, s.scale, qb, s.ldq, kb, s.ldk, 0.0f, P, T);
-    for (int t = 0; t < T; t++) {
-      float* row = P + (size_t)t * T;
-      int lo = (s.window > 0 && t - s.window + 1 > 0) ? t - s.window + 1 : 0;
-      float mx = -INFINITY;
-      for (int j = lo; j <= t; j++) mx = row[j] > mx ? row[j] : mx;
-      float sum = 0.0f;
-      for (int j = lo; j <= t; j++) {
-        row[j] = std::exp(row[j] - mx);
-        sum += row[j];
-      }
-      float inv = 1.0f / sum;
-      for (int j = 0; j < lo; j++) row[j] = 0.0f;
-      for (int j = lo; j <= t; j++) row[j] *= inv;
-      for (int j = t + 1; j < T; j++) row[j] = 0.0f;
-    }
+    softmax_causal_rows(P, T, s.window);
     float* ob = out + (size_t)b * T * s.ldo + (size_t)h * D;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, P, T, vb, s.ldv, 0.0f, ob, s.ldo);
   }
@@ -73,14 +92,7 @@ void attention_backward(float* dq, float* dk, float* dv, float* scratch, const f
       // dV += P^T · dO
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, P, T, dob, s.ldo, 1.0f, dvb, s.ldv);
       // dS = P ⊙ (dP - rowsum(P ⊙ dP))
-      for (int t = 0; t < T; t++) {
-        const float* pr = P + (size_t)t * T;
-        float* dr = dS + (size_t)t * T;
-        float dot = 0.0f;
-        for (int j = 0; j <= t; j++) dot += pr[j] * dr[j];
-        for (int j = 0; j <= t; j++) dr[j] = pr[j] * (dr[j] - dot);
-        for (int j = t + 1; j < T; j++) dr[j] = 0.0f;
-      }
+      softmax_backward_rows(P, dS, T);
       // dQ = scale · dS · K ;  dK += scale · dS^T · Q
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, s.scale, dS, T, kb, s.ldk, 0.0f, dqb, s.ldq);
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, s.scale, dS, T, qb, s.ldq, 1.0f, dkb, s.ldk);

@@ -1,24 +1,24 @@
 #include "kernels/cpu/cross_entropy.h"
 
-#include "core/profile.h"
-
 #include <cmath>
+
+#include "core/profile.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace mindllm::cpu {
 
-static void row_max_sum(const float* x, int V, float* mx_out, double* sum_out) {
-  float mx = -INFINITY;
-  for (int i = 0; i < V; i++) mx = x[i] > mx ? x[i] : mx;
-  double sum = 0.0;
-  for (int i = 0; i < V; i++) sum += std::exp(x[i] - mx);
+namespace {
+
+// log-sum-exp pieces of one row: max and sum of exp(x - max).
+inline void row_max_sum(const float* x, int V, float* mx_out, double* sum_out) {
+  float mx = lane_max(x, V);
   *mx_out = mx;
-  *sum_out = sum;
+  *sum_out = lane_sum(V, [&](size_t i) { return vexp(x[i] - mx); });
 }
 
-void cross_entropy_forward(float* losses, const float* logits, const int32_t* targets, int N, int V) {
-  PROFILE("xent_fwd");
-#pragma omp parallel for schedule(static)
-  for (int n = 0; n < N; n++) {
+MINDLLM_SIMD_CLONES void xent_fwd_rows(float* losses, const float* logits, const int32_t* targets, int r0, int r1,
+                                       int V) {
+  for (int n = r0; n < r1; n++) {
     if (targets[n] < 0) {
       losses[n] = 0.0f;
       continue;
@@ -31,10 +31,9 @@ void cross_entropy_forward(float* losses, const float* logits, const int32_t* ta
   }
 }
 
-void cross_entropy_backward(float* dlogits, const float* logits, const int32_t* targets, float scale, int N, int V) {
-  PROFILE("xent_bwd");
-#pragma omp parallel for schedule(static)
-  for (int n = 0; n < N; n++) {
+MINDLLM_SIMD_CLONES void xent_bwd_rows(float* dlogits, const float* logits, const int32_t* targets, float scale,
+                                       int r0, int r1, int V) {
+  for (int n = r0; n < r1; n++) {
     const float* x = logits + (size_t)n * V;
     float* d = dlogits + (size_t)n * V;
     if (targets[n] < 0) {
@@ -44,10 +43,22 @@ void cross_entropy_backward(float* dlogits, const float* logits, const int32_t* 
     float mx;
     double sum;
     row_max_sum(x, V, &mx, &sum);
-    float inv = static_cast<float>(1.0 / sum);
-    for (int i = 0; i < V; i++) d[i] = scale * std::exp(x[i] - mx) * inv;
+    float f = static_cast<float>(scale / sum);
+    for (int i = 0; i < V; i++) d[i] = f * vexp(x[i] - mx);
     d[targets[n]] -= scale;
   }
+}
+
+}  // namespace
+
+void cross_entropy_forward(float* losses, const float* logits, const int32_t* targets, int N, int V) {
+  PROFILE("xent_fwd");
+  parallel_ranges(N, 4, [&](size_t b, size_t e) { xent_fwd_rows(losses, logits, targets, (int)b, (int)e, V); });
+}
+
+void cross_entropy_backward(float* dlogits, const float* logits, const int32_t* targets, float scale, int N, int V) {
+  PROFILE("xent_bwd");
+  parallel_ranges(N, 4, [&](size_t b, size_t e) { xent_bwd_rows(dlogits, logits, targets, scale, (int)b, (int)e, V); });
 }
 
 }  // namespace mindllm::cpu

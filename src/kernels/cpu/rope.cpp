@@ -1,11 +1,32 @@
 #include "kernels/cpu/rope.h"
 
 #include "core/profile.h"
+#include "kernels/cpu/vec_math.h"
 
 #include <cmath>
 #include <vector>
 
 namespace mindllm::cpu {
+
+namespace {
+
+MINDLLM_SIMD_CLONES void rope_rows(float* x, const float* cs, const float* sn, int r0, int r1, int T, int H,
+                                   int head_dim, int row_stride, int half) {
+  for (int r = r0; r < r1; r++) {
+    const float* c = cs + (size_t)(r % T) * half;
+    const float* s = sn + (size_t)(r % T) * half;
+    for (int h = 0; h < H; h++) {
+      float* v = x + (size_t)r * row_stride + (size_t)h * head_dim;
+      for (int i = 0; i < half; i++) {
+        float a = v[i], b = v[i + half];
+        v[i] = a * c[i] - b * s[i];
+        v[i + half] = b * c[i] + a * s[i];
+      }
+    }
+  }
+}
+
+}  // namespace
 
 static void rope_apply(float* x, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta,
                        int pos_offset, float sign) {
@@ -20,20 +41,9 @@ static void rope_apply(float* x, int B, int T, int H, int head_dim, int row_stri
       sn[(size_t)t * half + i] = sign * std::sin(a);
     }
   }
-#pragma omp parallel for schedule(static)
-  for (int r = 0; r < B * T; r++) {
-    int t = r % T;
-    const float* c = cs.data() + (size_t)t * half;
-    const float* s = sn.data() + (size_t)t * half;
-    for (int h = 0; h < H; h++) {
-      float* v = x + (size_t)r * row_stride + (size_t)h * head_dim;
-      for (int i = 0; i < half; i++) {
-        float a = v[i], b = v[i + half];
-        v[i] = a * c[i] - b * s[i];
-        v[i + half] = b * c[i] + a * s[i];
-      }
-    }
-  }
+  parallel_ranges(B * T, 8, [&](size_t b, size_t e) {
+    rope_rows(x, cs.data(), sn.data(), (int)b, (int)e, T, H, head_dim, row_stride, half);
+  });
 }
 
 void rope_forward(float* x, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta,
