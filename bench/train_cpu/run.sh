@@ -11,7 +11,8 @@
 # Environment: THREADS (default: all cores), WARMUP (untimed steps, default 3), STEPS (timed
 # steps, default 10), BUILD_DIR (default build-bench), NATIVE=1 to build mindllm with
 # -march=native (a separate build dir, build-bench-native), SKIP_TORCH=1 / SKIP_MINDLLM=1,
-# IMPL=plain for the self-contained PyTorch module instead of transformers.
+# IMPL=plain for the self-contained PyTorch module instead of transformers, PROFILE=1 for
+# mindllm's per-op time table.
 # The machine should be otherwise idle: tokens/s is the mean over the timed steps; the fastest
 # step is printed too, as the better estimate when something else shares the cores.
 set -euo pipefail
@@ -74,8 +75,16 @@ if [ "${SKIP_MINDLLM:-0}" != 1 ]; then
     cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "${CMAKE_EXTRA[@]}" >/dev/null
   fi
   cmake --build "$BUILD_DIR" --target mindllm -j "${JOBS:-$(nproc)}" >&2
+  # A build dir configured before OpenBLAS was linked statically keeps the shared library in its
+  # cache, and with it OpenBLAS's own (on new Xeons: generic SSE3) kernel choice.
+  if ldd "$BUILD_DIR/mindllm" | grep -q libopenblas; then
+    echo "warning: $BUILD_DIR/mindllm links OpenBLAS dynamically (stale CMake cache?); delete $BUILD_DIR to rebuild" >&2
+  fi
+  MINDLLM_VERSION=$("$BUILD_DIR/mindllm" --version 2>&1 | head -1)
+  echo "$MINDLLM_VERSION" >&2
   echo "== mindllm train: $THREADS threads, $WARMUP warmup + $STEPS timed steps" >&2
-  OMP_NUM_THREADS=$THREADS "$BUILD_DIR/mindllm" train --model "$WORK/config.json" --data "$WORK/data" \
+  # PROFILE=1: mindllm's per-op timers (MINDLLM_PROFILE) print a table at the end.
+  MINDLLM_PROFILE=${PROFILE:-0} OMP_NUM_THREADS=$THREADS "$BUILD_DIR/mindllm" train --model "$WORK/config.json" --data "$WORK/data" \
     --out "$WORK/run" --steps $((WARMUP + STEPS)) --batch $BATCH --seq $SEQ --threads "$THREADS" \
     --lr 3e-4 --warmup 2 --eval-batches 1 --log-every 1 >&2
   # Throughput over the timed steps: their tokens over their summed step times.
@@ -106,4 +115,4 @@ if [ -n "$MINDLLM_TPS" ] && [ -n "$TORCH_TPS" ]; then
   python3 -c 'import sys; a = [float(x) for x in sys.argv[1:]]; print(f"ratio mindllm/pytorch: {a[0] / a[1]:.2f}x (fastest steps: {a[2] / a[3]:.2f}x)")' \
     "$MINDLLM_TPS" "$TORCH_TPS" "$MINDLLM_BEST" "$TORCH_BEST"
 fi
-echo "($(date -u +%Y-%m-%d), $(nproc) cores, $THREADS threads, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+echo "($(date -u +%Y-%m-%d), $(nproc) cores, $THREADS threads, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)${MINDLLM_VERSION:+; $MINDLLM_VERSION})"
