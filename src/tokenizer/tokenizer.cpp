@@ -130,20 +130,31 @@ struct WordCache {
     uint32_t key_off = 0, key_len = 0, val_off = 0, val_len = 0;
     bool used = false;
   };
-  static constexpr size_t kSlots = 1 << 18, kMaxEntries = 1 << 17, kMaxWord = 256;
+  static constexpr size_t kMinSlots = 1 << 10, kMaxSlots = 1 << 18, kMaxWord = 256;
   uint64_t owner = 0;
   std::vector<Slot> slots;
   std::string keys;
   std::vector<uint32_t> vals;
   size_t count = 0;
 
+  static size_t home(uint64_t h, size_t mask) { return (h * 0x9E3779B97F4A7C15ull >> 20) & mask; }
   void reset(uint64_t serial) {
     owner = serial;
-    if (slots.empty()) slots.resize(kSlots);
-    else std::fill(slots.begin(), slots.end(), Slot{});
+    slots.assign(kMinSlots, Slot{});
     keys.clear();
     vals.clear();
     count = 0;
+  }
+  void grow() {
+    std::vector<Slot> old(slots.size() * 2);
+    old.swap(slots);
+    size_t mask = slots.size() - 1;
+    for (auto& s : old) {
+      if (!s.used) continue;
+      size_t i = home(s.hash, mask);
+      while (slots[i].used) i = (i + 1) & mask;
+      slots[i] = s;
+    }
   }
 };
 
@@ -157,7 +168,7 @@ void encode_word_cached(const TokenizerImpl& t, std::string_view word, std::vect
   WordCache& c = tl_cache;
   if (c.owner != t.serial) c.reset(t.serial);
   uint64_t h = StringHash{}(word);
-  size_t mask = WordCache::kSlots - 1, i = (h * 0x9E3779B97F4A7C15ull >> 20) & mask;
+  size_t mask = c.slots.size() - 1, i = WordCache::home(h, mask);
   while (c.slots[i].used) {
     const auto& sl = c.slots[i];
     if (sl.hash == h && sl.key_len == word.size() && std::memcmp(c.keys.data() + sl.key_off, word.data(), word.size()) == 0) {
@@ -168,9 +179,15 @@ void encode_word_cached(const TokenizerImpl& t, std::string_view word, std::vect
   }
   size_t before = out.size();
   t.model.encode_word(word, out);
-  if (c.count >= WordCache::kMaxEntries) {
-    c.reset(t.serial);
-    return;
+  if (2 * (c.count + 1) > c.slots.size()) {
+    if (c.slots.size() >= WordCache::kMaxSlots) {
+      c.reset(t.serial);  // full: start over (bounded memory)
+      return;
+    }
+    c.grow();
+    mask = c.slots.size() - 1;
+    i = WordCache::home(h, mask);
+    while (c.slots[i].used) i = (i + 1) & mask;
   }
   auto& sl = c.slots[i];
   sl.used = true;
