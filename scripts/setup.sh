@@ -12,6 +12,7 @@ APT_PACKAGES=(
 )
 PIP_PACKAGES=(
   "numpy" "torch" "transformers" "tokenizers" "tiktoken" "safetensors" "pytest"
+  "gguf"  # interop tests (GGUF export)
 )
 
 sudo_cmd=""
@@ -37,5 +38,8 @@ if [ "${MINDLLM_SKIP_PIP:-0}" != 1 ]; then
     echo "setup: installing PyPI packages: ${PIP_PACKAGES[*]}"
     $PY -m pip install -q --disable-pip-version-check --root-user-action=ignore "${PIP_PACKAGES[@]}"
   fi
+  # llama.cpp's Python binding builds llama.cpp from source (minutes; pip caches the wheel). Optional:
+  # the GGUF-in-llama.cpp tests skip, saying so, when it cannot be installed.
+  $PY -m pip show -q llama-cpp-python >/dev/null 2>&1 || CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" $PY -m pip install -q --disable-pip-version-check --root-user-action=ignore llama-cpp-python || echo "setup: llama-cpp-python could not be installed; llama.cpp tests will skip"
 fi
 echo "setup: ok"
