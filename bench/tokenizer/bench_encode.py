@@ -24,8 +24,9 @@ GPT2 = SHARED / "tokenizers" / "gpt2"
 GPT2_PAT = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 
-def documents(mb):
-    files = sorted((SHARED / "corpus").rglob("*.txt")) + sorted((SHARED / "corpus").rglob("*.md"))
+def documents(mb, subset):
+    root = SHARED / "corpus" / subset if subset else SHARED / "corpus"
+    files = sorted(root.rglob("*.txt")) + sorted(root.rglob("*.md"))
     # interleave languages: en, zh, law
     text = "".join(p.read_text(encoding="utf-8") for p in files)
     docs, i, limit = [], 0, mb * 1_000_000
@@ -86,8 +87,9 @@ def main():
     ap.add_argument("--mindllm", default=str(REPO / "build" / "mindllm"))
     ap.add_argument("--mb", type=float, default=8)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--subset", default="", help="only corpus/<subset> (en, zh, law-zh); default: all")
     a = ap.parse_args()
-    docs = documents(a.mb)
+    docs = documents(a.mb, a.subset)
     nbytes = sum(len(d.encode("utf-8")) for d in docs)
     results = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -135,6 +135,16 @@ def test_saved_tokenizer_json_loads_in_hf(source, eval_questions, corpus_texts, 
     assert saved.get_vocab_size() == reference.get_vocab_size()
 
 
+def test_ignore_merges_parity(eval_questions, corpus_texts, tmp_path, mindllm_encode):
+    # LLaMA-3 style: a word that is a whole vocabulary token is emitted as it is.
+    d = json.loads(QWEN3.read_text(encoding="utf-8"))
+    d["model"]["ignore_merges"] = True
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(d, ensure_ascii=False), encoding="utf-8")
+    texts = EDGE + eval_questions[::11] + [t[:10000] for t in corpus_texts[::3]]
+    assert_same("ignore_merges", texts, mindllm_encode(path, texts), hf_ids(Tokenizer.from_file(str(path)), texts))
+
+
 def test_decode_round_trip_cli(tmp_path):
     # Any bytes round-trip through a tokenizer without a normalizer (GPT-2); through Qwen3 (NFC)
     # the result is the NFC form, which is the input itself for text already in NFC.
