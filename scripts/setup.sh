@@ -12,6 +12,7 @@ APT_PACKAGES=(
 )
 PIP_PACKAGES=(
   "numpy" "torch" "transformers" "tokenizers" "tiktoken" "safetensors" "pytest"
+  "datasketch"
   "gguf"  # interop tests (GGUF export)
 )
 

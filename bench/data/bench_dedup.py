@@ -4,14 +4,21 @@
 Both sides get the same synthetic set built from ../shared/data/corpus (distinct ~1.5 kB chunks
 of Chinese novels and statutes, English Wikipedia, C4 and Shakespeare, plus planted near
 duplicates: 1-3% of words/characters edited, the last 5-10% cut, or exact copies), the same
-shingles (lowercase word 5-grams for English, character 5-grams for Chinese; spaces and
-punctuation dropped), 128 permutations and the same LSH bands x rows (16 x 8). A document is
-flagged when it collides with an earlier kept one (query, then insert if new). Precision and
-recall are against the planted labels. Prints docs/s of each and the ratio.
+shingles (bench/data/dedup_ref.py: mindllm's rule - Han characters and lowercased words, 5 in a
+row), the same hash (SHA-1, datasketch's sha1_hash32), the same 128 permutations (mindllm's
+(a, b) arrays from `--permutations-out`, handed to datasketch as MinHash(permutations=...))
+in each of datasketch's schemes (affine32, legacy), and the same LSH bands x rows (16 x 8). So
+both compute identical signatures and flag the same documents; the bench checks that. A
+document is flagged when it collides with an earlier kept one (query, then insert if new).
+Precision and recall are against the planted labels. Prints docs/s of each and the ratio.
 
 usage: python3 bench/data/bench_dedup.py [--mindllm build/mindllm] [--threads 2] [--limit N]
+       [--schemes affine32,legacy]
 """
-import argparse, json, os, random, re, subprocess, sys, tempfile, time, unicodedata
+import argparse, json, os, random, re, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dedup_ref import load_permutations, shingles  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORPUS = os.path.join(ROOT, "..", "shared", "data", "corpus")
@@ -87,29 +94,6 @@ def is_zh(t):
     return len(HAN.findall(t)) >= len(LATIN.findall(t))
 
 
-def is_sep(ch):
-    return ch.isspace() or unicodedata.category(ch).startswith("P") or (ord(ch) < 128 and not ch.isalnum())
-
-
-def shingles(t, n=5):
-    zh = is_zh(t)
-    toks, word = [], []
-    for ch in t:
-        if is_sep(ch):
-            if word:
-                toks.append("".join(word)); word = []
-        elif zh or HAN.match(ch):
-            if word:
-                toks.append("".join(word)); word = []
-            toks.append(ch)
-        else:
-            word.append(ch.lower())
-    if word:
-        toks.append("".join(word))
-    n = min(n, len(toks))
-    return {" ".join(toks[i:i + n]).encode("utf-8") for i in range(len(toks) - n + 1)} if toks else set()
-
-
 def pr(flags, labels):
     tp = sum(f and l for f, l in zip(flags, labels))
     fp = sum(f and not l for f, l in zip(flags, labels))
@@ -122,6 +106,7 @@ def main():
     ap.add_argument("--mindllm", default=os.path.join(ROOT, "build", "mindllm"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--schemes", default="affine32,legacy")
     a = ap.parse_args()
     from datasketch import MinHash, MinHashLSH
     import datasketch
@@ -136,38 +121,44 @@ def main():
         for t, _ in docs:
             f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
 
-    # datasketch: shingling + MinHash + LSH query/insert, one Python process.
-    t0 = time.perf_counter()
-    lsh = MinHashLSH(num_perm=128, params=(16, 8))
-    flags_ds = []
-    for i, (t, _) in enumerate(docs):
-        m = MinHash(num_perm=128)
-        m.update_batch(list(shingles(t)))
-        hit = bool(lsh.query(m))
-        if not hit:
-            lsh.insert(str(i), m)
-        flags_ds.append(hit)
-    t_ds = time.perf_counter() - t0
+    for scheme in a.schemes.split(","):
+        results = {}
+        for threads in sorted({1, a.threads}):
+            removed = os.path.join(tmp, f"removed{threads}.txt")
+            perms = os.path.join(tmp, "perms.json")
+            t0 = time.perf_counter()
+            out = subprocess.run([a.mindllm, "data", "dedup", "--no-exact", "-i", path, "--removed-list", removed,
+                                  "--threads", str(threads), "--num-perm", "128", "--bands", "16", "--rows", "8",
+                                  "--word-ngram", "5", "--char-ngram", "5", "--scheme", scheme,
+                                  "--permutations-out", perms], check=True, capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            rem = {int(x) for x in open(removed).read().split()}
+            flags = [(i + 1) in rem for i in range(len(docs))]
+            results[threads] = (wall, flags, json.loads(out.stdout))
 
-    results = {}
-    for threads in sorted({1, a.threads}):
-        removed = os.path.join(tmp, f"removed{threads}.txt")
+        # datasketch with mindllm's permutations: shingling + MinHash + LSH query/insert, one process.
+        _, num_perm, perm = load_permutations(perms)
         t0 = time.perf_counter()
-        out = subprocess.run([a.mindllm, "data", "dedup", "--no-exact", "-i", path, "--removed-list", removed,
-                              "--threads", str(threads), "--num-perm", "128", "--bands", "16", "--rows", "8",
-                              "--word-ngram", "5", "--char-ngram", "5"], check=True, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        rem = {int(x) for x in open(removed).read().split()}
-        flags = [(i + 1) in rem for i in range(len(docs))]
-        results[threads] = (wall, flags, json.loads(out.stdout))
+        lsh = MinHashLSH(num_perm=num_perm, params=(16, 8))
+        flags_ds = []
+        for i, (t, _) in enumerate(docs):
+            m = MinHash(num_perm=num_perm, scheme=scheme, permutations=perm)
+            m.update_batch(list(shingles(t)))
+            hit = bool(lsh.query(m))
+            if not hit:
+                lsh.insert(str(i), m)
+            flags_ds.append(hit)
+        t_ds = time.perf_counter() - t0
 
-    p_ds, r_ds = pr(flags_ds, labels)
-    print(f"datasketch {datasketch.__version__}: {len(docs) / t_ds:9.0f} docs/s ({t_ds:.2f} s)  precision {p_ds:.4f} recall {r_ds:.4f}")
-    for threads, (wall, flags, info) in results.items():
-        p, r = pr(flags, labels)
-        print(f"mindllm {threads} thread(s): {len(docs) / wall:9.0f} docs/s ({wall:.2f} s wall incl. start-up and JSON reading)"
-              f"  precision {p:.4f} recall {r:.4f}  ratio {t_ds / wall:.1f}x")
-
+        p_ds, r_ds = pr(flags_ds, labels)
+        print(f"[{scheme}] datasketch {datasketch.__version__}: {len(docs) / t_ds:9.0f} docs/s ({t_ds:.2f} s)"
+              f"  precision {p_ds:.4f} recall {r_ds:.4f}")
+        for threads, (wall, flags, info) in results.items():
+            p, r = pr(flags, labels)
+            same = sum(f != g for f, g in zip(flags, flags_ds))
+            print(f"[{scheme}] mindllm {threads} thread(s): {len(docs) / wall:9.0f} docs/s ({wall:.2f} s wall incl. start-up"
+                  f" and JSON reading)  precision {p:.4f} recall {r:.4f}  ratio {t_ds / wall:.1f}x  "
+                  + ("same flags as datasketch" if same == 0 else f"{same} flags differ from datasketch"))
 
 if __name__ == "__main__":
     main()

@@ -54,15 +54,18 @@ int run_data(int argc, char** argv) {
 
   // dedup
   auto* dd = app.add_subcommand("dedup", "exact + MinHash-LSH near-duplicate removal only (JSONL/text in, JSONL out)");
-  std::vector<std::string> dd_inputs;
-  std::string dd_out, dd_removed;
-  DedupConfig dc;
-  ReaderConfig drc;
-  int dd_threads = 0;
+  DedupOnlyOptions ddo;
+  DedupConfig& dc = ddo.dedup;
+  ReaderConfig& drc = ddo.reader;
+  int& dd_threads = ddo.threads;
   bool no_exact = false;
-  dd->add_option("--input,-i", dd_inputs, "inputs")->required();
-  dd->add_option("--output,-o", dd_out, "kept documents (JSONL)");
-  dd->add_option("--removed-list", dd_removed, "file for the 1-based numbers of removed documents");
+  dd->add_option("--input,-i", ddo.inputs, "inputs")->required();
+  dd->add_option("--output,-o", ddo.output, "kept documents (JSONL)");
+  dd->add_option("--removed-list", ddo.removed_list, "file for the 1-based numbers of removed documents");
+  dd->add_option("--signatures-out", ddo.signatures_out, "file for every document's signature (num-perm uint32 LE each)");
+  dd->add_option("--permutations-out", ddo.permutations_out, "JSON file with the MinHash permutations (a, b) for datasketch");
+  dd->add_option("--scheme", dc.scheme, "MinHash permutations: affine32 (default) | legacy (datasketch's schemes)");
+  dd->add_option("--seed", dc.seed, "permutation seed (default 1)");
   dd->add_option("--num-perm", dc.num_perm, "MinHash permutations (default 128)");
   dd->add_option("--bands", dc.bands, "LSH bands (default 16)");
   dd->add_option("--rows", dc.rows, "LSH rows per band (default 8)");
@@ -106,7 +109,7 @@ int run_data(int argc, char** argv) {
   }
   if (dd->parsed()) {
     if (no_exact) dc.exact = false;
-    auto r = run_dedup_only(dd_inputs, dd_out, dd_removed, drc, dc, dd_threads);
+    auto r = run_dedup_only(ddo);
     std::cout << r.dump(2) << "\n";
     return 0;
   }

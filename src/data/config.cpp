@@ -149,7 +149,7 @@ void apply_prepare_json(PrepareConfig& c, const nlohmann::json& j, const std::st
   if (j.contains("filters")) apply_filter_json(c.filters, j["filters"], where);
   if (j.contains("dedup")) {
     auto r = g.sub("dedup");
-    r.check_keys({"exact", "near", "num_perm", "bands", "rows", "word_ngram", "char_ngram", "seed"});
+    r.check_keys({"exact", "near", "num_perm", "bands", "rows", "word_ngram", "char_ngram", "scheme", "seed"});
     r.get("exact", c.dedup.exact);
     r.get("near", c.dedup.near);
     r.get_num("num_perm", c.dedup.num_perm, 1, 1024);
@@ -157,6 +157,7 @@ void apply_prepare_json(PrepareConfig& c, const nlohmann::json& j, const std::st
     r.get_num("rows", c.dedup.rows, 1, 1024);
     r.get_num("word_ngram", c.dedup.word_ngram, 1, 64);
     r.get_num("char_ngram", c.dedup.char_ngram, 1, 64);
+    r.get("scheme", c.dedup.scheme);
     r.get_num("seed", c.dedup.seed, 0, 9007199254740992.0);
   }
 }
@@ -196,7 +197,7 @@ nlohmann::json prepare_config_to_json(const PrepareConfig& c) {
   j["pii"] = c.pii;
   j["dedup"] = {{"exact", c.dedup.exact}, {"near", c.dedup.near}, {"num_perm", c.dedup.num_perm},
                 {"bands", c.dedup.bands}, {"rows", c.dedup.rows}, {"word_ngram", c.dedup.word_ngram},
-                {"char_ngram", c.dedup.char_ngram}, {"seed", c.dedup.seed}};
+                {"char_ngram", c.dedup.char_ngram}, {"scheme", c.dedup.scheme}, {"seed", c.dedup.seed}};
   j["compress"] = c.compress;
   j["zstd_level"] = c.zstd_level;
   j["max_file_bytes"] = c.max_file_bytes;

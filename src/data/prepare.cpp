@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <bit>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -316,20 +317,25 @@ nlohmann::json run_prepare(const PrepareConfig& cfg) {
   return rep;
 }
 
-nlohmann::json run_dedup_only(const std::vector<std::string>& inputs, const std::string& output,
-                              const std::string& removed_list, const ReaderConfig& rc, const DedupConfig& dc,
-                              int threads) {
+nlohmann::json run_dedup_only(const DedupOnlyOptions& o) {
+  const DedupConfig& dc = o.dedup;
   check_dedup_config(dc);
-  auto files = expand_inputs(inputs);
-  if (threads <= 0) threads = omp_get_max_threads();
+  auto files = expand_inputs(o.inputs);
+  int threads = o.threads > 0 ? o.threads : omp_get_max_threads();
   install_interrupt_handler();
   auto t0 = std::chrono::steady_clock::now();
   MinHasher hasher(dc);
   LshIndex lsh(dc.bands, dc.rows);
   FlatSet64 exact(1 << 16);
-  std::unique_ptr<OutputFile> out, rem;
-  if (!output.empty()) out = std::make_unique<OutputFile>(output, 0);
-  if (!removed_list.empty()) rem = std::make_unique<OutputFile>(removed_list, 0);
+  if (!o.permutations_out.empty())
+    write_file_atomic(o.permutations_out, nlohmann::json({{"scheme", dc.scheme}, {"seed", dc.seed},
+                                                          {"num_perm", dc.num_perm}, {"a", hasher.perm_a()},
+                                                          {"b", hasher.perm_b()}}).dump() + "\n");
+  std::unique_ptr<OutputFile> out, rem, sig_out;
+  if (!o.output.empty()) out = std::make_unique<OutputFile>(o.output, 0);
+  if (!o.removed_list.empty()) rem = std::make_unique<OutputFile>(o.removed_list, 0);
+  if (!o.signatures_out.empty()) sig_out = std::make_unique<OutputFile>(o.signatures_out, 0);
+  const ReaderConfig& rc = o.reader;
   BatchReader batches(files, rc, 16u << 20);
   uint64_t n = 0, n_exact = 0, n_near = 0, bytes = 0;
   std::vector<uint32_t> sigs;
@@ -357,6 +363,10 @@ nlohmann::json run_dedup_only(const std::vector<std::string>& inputs, const std:
         if (lsh.query(s)) dup = true, n_near++;
         else lsh.insert(s);
       }
+      if (sig_out) {  // little-endian uint32 (x86/ARM hosts are little-endian)
+        static_assert(std::endian::native == std::endian::little);
+        sig_out->write(std::string_view(reinterpret_cast<const char*>(sigs.data() + i * np), np * 4u));
+      }
       if (dup) {
         if (rem) rem->write(std::to_string(n) + "\n");
       } else if (out) {
@@ -367,6 +377,7 @@ nlohmann::json run_dedup_only(const std::vector<std::string>& inputs, const std:
   check_interrupted("data dedup");
   if (out) out->commit();
   if (rem) rem->commit();
+  if (sig_out) sig_out->commit();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ReadStats rs = batches.stats();
   return {{"documents", n},   {"exact_duplicates", n_exact}, {"near_duplicates", n_near}, {"bytes", bytes},

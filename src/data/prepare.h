@@ -47,10 +47,18 @@ nlohmann::json yaml_to_json(const std::string& text, const std::string& where);
 nlohmann::json run_prepare(const PrepareConfig& cfg);
 
 // `mindllm data dedup`: near/exact dedup only, for benchmarks and quick use. Writes the kept
-// lines to `output` (JSONL) and, if `removed_list` is set, the 1-based numbers of removed
-// documents. Returns counts and timings.
-nlohmann::json run_dedup_only(const std::vector<std::string>& inputs, const std::string& output,
-                              const std::string& removed_list, const ReaderConfig& rc, const DedupConfig& dc,
-                              int threads);
+// lines to `output` (JSONL) and, if set, the 1-based numbers of removed documents
+// (`removed_list`), every document's MinHash signature (`signatures_out`: num_perm
+// little-endian uint32 per document, in input order) and the permutations
+// (`permutations_out`: JSON {"scheme", "seed", "num_perm", "a", "b"}, for datasketch).
+// Returns counts and timings.
+struct DedupOnlyOptions {
+  std::vector<std::string> inputs;
+  std::string output, removed_list, signatures_out, permutations_out;
+  ReaderConfig reader;
+  DedupConfig dedup;
+  int threads = 0;
+};
+nlohmann::json run_dedup_only(const DedupOnlyOptions& o);
 
 }  // namespace mindllm::data

@@ -5,6 +5,7 @@
 
 #include "data/clean.h"
 #include "data/dedup.h"
+#include "data/sha1.h"
 #include "data/filters.h"
 #include "data/pii.h"
 #include "data/prepare.h"
@@ -243,6 +244,59 @@ TEST(DataDedup, MinHashEstimatesJaccard) {
   DedupConfig bad;
   bad.bands = 20;
   EXPECT_THROW(check_dedup_config(bad), mindllm::Error);
+}
+
+static std::string sha1_hex(const std::string& s) {
+  uint8_t d[20];
+  sha1(s.data(), s.size(), d);
+  char hex[41];
+  for (int i = 0; i < 20; i++) std::snprintf(hex + 2 * i, 3, "%02x", d[i]);
+  return hex;
+}
+
+TEST(DataDedup, Sha1KnownAnswersAndBothPaths) {
+  // FIPS 180 examples.
+  EXPECT_EQ(sha1_hex(""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  EXPECT_EQ(sha1_hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  EXPECT_EQ(sha1_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+  EXPECT_EQ(sha1_hex(std::string(1000000, 'a')), "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+  // datasketch's sha1_hash32(b"abc"): digest bytes a9 99 3e 36 read little-endian.
+  EXPECT_EQ(sha1_hash32("abc"), 0x363e99a9u);
+  // The SHA-NI and scalar compression functions agree on every padding case.
+  std::string s;
+  std::vector<std::string> fast;
+  for (int n = 0; n < 300; n++) s.push_back(static_cast<char>(n * 37 + 11)), fast.push_back(sha1_hex(s));
+  sha1_force_scalar(true);
+  s.clear();
+  for (int n = 0; n < 300; n++) {
+    s.push_back(static_cast<char>(n * 37 + 11));
+    EXPECT_EQ(sha1_hex(s), fast[n]) << n;
+  }
+  sha1_force_scalar(false);
+}
+
+TEST(DataDedup, LegacySchemeIsDatasketchArithmetic) {
+  // ((a*h + b) mod 2^64 mod (2^61 - 1)) & 0xffffffff for each permutation, minimum over shingles.
+  DedupConfig c;
+  c.scheme = "legacy";
+  MinHasher h(c);
+  std::vector<uint32_t> sh = {0, 1, 0xFFFFFFFFu, 0x80000000u, 12345678u, 0xDEADBEEFu};
+  std::vector<uint32_t> sig(128);
+  h.signature_of_shingles(sh, sig.data());
+  const uint64_t p = (1ull << 61) - 1;
+  for (int i = 0; i < 128; i++) {
+    uint64_t a = h.perm_a()[i], b = h.perm_b()[i];
+    ASSERT_TRUE(a >= 1 && a < p && b < p);
+    uint32_t m = 0xFFFFFFFFu;
+    for (uint32_t x : sh) m = std::min(m, static_cast<uint32_t>(((a * x + b) % p) & 0xFFFFFFFFu));
+    EXPECT_EQ(sig[i], m) << i;
+  }
+  c.scheme = "affine32";
+  MinHasher g(c);
+  for (uint64_t a : g.perm_a()) EXPECT_EQ(a & 1, 1u);
+  c.scheme = "nope";
+  EXPECT_THROW(check_dedup_config(c), mindllm::Error);
 }
 
 TEST(DataTokenize, MixPlanIsDeterministicAndHoldsOutValidation) {
