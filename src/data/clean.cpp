@@ -1,9 +1,6 @@
 #include "data/clean.h"
 
 #include <opencc/opencc.h>
-#include <unicode/bytestream.h>
-#include <unicode/normalizer2.h>
-#include <unicode/uniset.h>
 
 #include <algorithm>
 #include <cstring>
@@ -13,6 +10,7 @@
 
 #include "core/error.h"
 #include "data/utf8.h"
+#include "tokenizer/unicode.h"
 
 namespace mindllm::data {
 
@@ -148,35 +146,43 @@ std::string remove_control_chars(std::string_view s) {
   return out;
 }
 
-// NFKC with full-width ASCII forms and the ideographic space left alone (ICU's filtered normalizer).
-static const icu::Normalizer2& safe_nfkc() {
-  static const icu::Normalizer2* n = [] {
-    UErrorCode st = U_ZERO_ERROR;
-    const icu::Normalizer2* base = icu::Normalizer2::getNFKCInstance(st);
-    if (U_FAILURE(st)) internal_error("ICU: NFKC data not available");
-    static icu::UnicodeSet keep(icu::UnicodeString(u"[^\\uFF01-\\uFF5E\\u3000]"), st);
-    keep.freeze();
-    if (U_FAILURE(st)) internal_error("ICU: bad UnicodeSet");
-    return static_cast<const icu::Normalizer2*>(new icu::FilteredNormalizer2(*base, keep));
-  }();
-  return *n;
+// NFKC with the full-width ASCII forms U+FF01..U+FF5E and the ideographic space U+3000 left
+// alone, as ICU's FilteredNormalizer2 over [^\uFF01-\uFF5E\u3000] does: those characters are
+// copied and the spans between them are normalized on their own. The normalizer is the
+// tokenizer's (src/tokenizer/unicode.h: generated NFC/NFKC tables, UTF-8 in and out, a quick
+// check first), so no text goes through UTF-16 and back.
+static bool nfkc_kept(char32_t cp) { return (cp >= 0xFF01 && cp <= 0xFF5E) || cp == 0x3000; }
+
+static void nfkc_span(std::string_view span, std::string& out, std::string& tmp) {
+  if (span.empty()) return;
+  if (unicode::is_normalized_quick(span, unicode::NormForm::nfkc)) {
+    out.append(span);
+    return;
+  }
+  unicode::normalize(span, unicode::NormForm::nfkc, tmp);
+  out += tmp;
 }
 
 std::string normalize_nfkc_safe(std::string_view s) {
-  // ASCII is always NFKC.
-  bool ascii = true;
-  for (char c : s)
-    if (static_cast<unsigned char>(c) >= 0x80) { ascii = false; break; }
-  if (ascii) return std::string(s);
-  const auto& n = safe_nfkc();
-  UErrorCode st = U_ZERO_ERROR;
-  icu::UnicodeString u = icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), static_cast<int32_t>(s.size())));
-  if (n.isNormalized(u, st) && U_SUCCESS(st)) return std::string(s);
-  st = U_ZERO_ERROR;
-  icu::UnicodeString r = n.normalize(u, st);
-  if (U_FAILURE(st)) return std::string(s);
-  std::string out;
-  r.toUTF8String(out);
+  size_t first = 0;  // ASCII is always NFKC
+  while (first < s.size() && static_cast<unsigned char>(s[first]) < 0x80) first++;
+  if (first == s.size()) return std::string(s);
+  std::string out, tmp;
+  out.reserve(s.size() + s.size() / 8);
+  size_t span = 0;
+  for (size_t i = first; i < s.size();) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) { i++; continue; }
+    char32_t cp;
+    size_t len = utf8_decode(s, i, &cp);
+    if (len == 0) { i++; continue; }  // invalid bytes stay (the normalizer keeps them)
+    if (nfkc_kept(cp)) {
+      nfkc_span(s.substr(span, i - span), out, tmp);
+      out.append(s.substr(i, len));
+      span = i + len;
+    }
+    i += len;
+  }
+  nfkc_span(s.substr(span), out, tmp);
   return out;
 }
 
