@@ -11,6 +11,7 @@
 # Environment: THREADS (default: all cores), WARMUP (untimed steps, default 3), STEPS (timed
 # steps, default 10), BUILD_DIR (default build-bench), NATIVE=1 to build mindllm with
 # -march=native (a separate build dir, build-bench-native), SKIP_TORCH=1 / SKIP_MINDLLM=1,
+# MINDLLM_BIN=path to time an existing binary instead of building,
 # IMPL=plain for the self-contained PyTorch module instead of transformers, PROFILE=1 for
 # mindllm's per-op time table.
 # The machine should be otherwise idle: tokens/s is the mean over the timed steps; the fastest
@@ -70,21 +71,26 @@ EOF
 
 MINDLLM_TPS=""
 if [ "${SKIP_MINDLLM:-0}" != 1 ]; then
-  echo "== building mindllm (Release) in $BUILD_DIR" >&2
-  if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-    cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "${CMAKE_EXTRA[@]}" >/dev/null
+  if [ -n "${MINDLLM_BIN:-}" ]; then
+    MINDLLM=$MINDLLM_BIN
+  else
+    echo "== building mindllm (Release) in $BUILD_DIR" >&2
+    if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+      cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "${CMAKE_EXTRA[@]}" >/dev/null
+    fi
+    cmake --build "$BUILD_DIR" --target mindllm -j "${JOBS:-$(nproc)}" >&2
+    MINDLLM=$BUILD_DIR/mindllm
   fi
-  cmake --build "$BUILD_DIR" --target mindllm -j "${JOBS:-$(nproc)}" >&2
   # A build dir configured before OpenBLAS was linked statically keeps the shared library in its
   # cache, and with it OpenBLAS's own (on new Xeons: generic SSE3) kernel choice.
-  if ldd "$BUILD_DIR/mindllm" | grep -q libopenblas; then
-    echo "warning: $BUILD_DIR/mindllm links OpenBLAS dynamically (stale CMake cache?); delete $BUILD_DIR to rebuild" >&2
+  if ldd "$MINDLLM" | grep -q libopenblas; then
+    echo "warning: $MINDLLM links OpenBLAS dynamically (stale CMake cache?); delete $BUILD_DIR to rebuild" >&2
   fi
-  MINDLLM_VERSION=$("$BUILD_DIR/mindllm" --version 2>&1 | head -1)
+  MINDLLM_VERSION=$("$MINDLLM" --version 2>&1 | head -1)
   echo "$MINDLLM_VERSION" >&2
   echo "== mindllm train: $THREADS threads, $WARMUP warmup + $STEPS timed steps" >&2
   # PROFILE=1: mindllm's per-op timers (MINDLLM_PROFILE) print a table at the end.
-  MINDLLM_PROFILE=${PROFILE:-0} OMP_NUM_THREADS=$THREADS "$BUILD_DIR/mindllm" train --model "$WORK/config.json" --data "$WORK/data" \
+  MINDLLM_PROFILE=${PROFILE:-0} OMP_NUM_THREADS=$THREADS "$MINDLLM" train --model "$WORK/config.json" --data "$WORK/data" \
     --out "$WORK/run" --steps $((WARMUP + STEPS)) --batch $BATCH --seq $SEQ --threads "$THREADS" \
     --lr 3e-4 --warmup 2 --eval-batches 1 --log-every 1 >&2
   # Throughput over the timed steps: their tokens over their summed step times.

@@ -167,10 +167,12 @@ def main():
     for _ in range(args.warmup):
         step()
     times, losses = [], []
+    cpu0 = time.process_time()
     for _ in range(args.steps):
         t0 = time.perf_counter()
         losses.append(step())
         times.append(time.perf_counter() - t0)
+    cpu_per_step = (time.process_time() - cpu0) / args.steps
     tokens = B * T * args.steps
     result = {
         "impl": "transformers LlamaForCausalLM (sdpa)" if args.impl == "hf" else "plain torch module",
@@ -178,6 +180,8 @@ def main():
         "median_step_s": sorted(times)[len(times) // 2],
         # On a shared machine the fastest step is the best estimate of the uncontended rate.
         "best_step_tokens_per_s": B * T / min(times),
+        # CPU seconds (all threads) per step: robust to other load when OMP_WAIT_POLICY=passive.
+        "cpu_s_per_step": cpu_per_step,
         "params": params,
         "threads": torch.get_num_threads(),
         "batch": B,
