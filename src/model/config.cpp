@@ -93,7 +93,8 @@ std::string ModelConfig::model_type() const {
   switch (family) {
     case Family::gpt2: return "gpt2";
     case Family::gpt_neo: return "gpt_neo";
-    case Family::llama: return "llama";
+    // Q/K/V biases without an output-projection bias is Qwen2's layout (a llama config cannot say it).
+    case Family::llama: return qkv_bias && !attn_out_bias && !mlp_bias ? "qwen2" : "llama";
   }
   return "?";
 }
@@ -133,6 +134,7 @@ ModelConfig config_from_json(const json& j, const std::string& where) {
     if (!r.get_bool("scale_attn_weights", true)) bad_input(where + ": scale_attn_weights=false is not supported");
     if (r.get_bool("scale_attn_by_inverse_layer_idx", false)) bad_input(where + ": scale_attn_by_inverse_layer_idx is not supported");
     if (r.get_bool("reorder_and_upcast_attn", false)) bad_input(where + ": reorder_and_upcast_attn is not supported");
+    if (r.get_bool("add_cross_attention", false)) bad_input(where + ": add_cross_attention is not supported (decoder-only models)");
     c.norm = NormKind::layernorm;
     c.learned_positions = true;
     c.qkv_bias = c.attn_out_bias = c.mlp_bias = true;
@@ -187,7 +189,8 @@ ModelConfig config_from_json(const json& j, const std::string& where) {
     c.attn_out_bias = c.mlp_bias = true;
     c.gated_mlp = false;
     c.attn_scale = 1.0f;  // GPT-Neo does not scale attention scores
-  } else if (type == "llama") {
+  } else if (type == "llama" || type == "qwen2") {
+    const bool qwen2 = type == "qwen2";
     c.family = Family::llama;
     c.vocab_size = r.req_int("vocab_size", 1, 1 << 24);
     c.hidden = r.req_int("hidden_size", 1, kMaxDim);
@@ -199,8 +202,23 @@ ModelConfig config_from_json(const json& j, const std::string& where) {
     c.norm_eps = r.get_float("rms_norm_eps", 1e-6f, 0.0f, 1.0f);
     c.act = parse_act(r.get_str("hidden_act", "silu"), where, "hidden_act");
     c.tied_embeddings = r.get_bool("tie_word_embeddings", false);
-    c.qkv_bias = c.attn_out_bias = r.get_bool("attention_bias", false);
-    c.mlp_bias = r.get_bool("mlp_bias", false);
+    if (qwen2) {
+      // Qwen2: the llama block with q/k/v biases and no o_proj or MLP bias; sliding-window
+      // attention (use_sliding_window, layer_types "sliding_attention") is not implemented.
+      c.qkv_bias = true;
+      c.attn_out_bias = c.mlp_bias = false;
+      if (r.get_bool("use_sliding_window", false))
+        bad_input(where + ": use_sliding_window=true is not supported (mindllm runs Qwen2 with full attention only)");
+      if (r.has("layer_types")) {
+        if (!j["layer_types"].is_array()) bad_input(where + ": layer_types must be a list");
+        for (auto& t : j["layer_types"])
+          if (!t.is_string() || t.get<std::string>() != "full_attention")
+            bad_input(where + ": layer_types entry " + t.dump() + " is not supported (full_attention only)");
+      }
+    } else {
+      c.qkv_bias = c.attn_out_bias = r.get_bool("attention_bias", false);
+      c.mlp_bias = r.get_bool("mlp_bias", false);
+    }
     c.rope_theta = r.get_float("rope_theta", 10000.0f, 1.0f, 1e12f);
     c.partial_rotary = r.get_float("partial_rotary_factor", 1.0f, 0.0f, 1.0f);
     if (r.has("rope_parameters")) {
@@ -218,9 +236,9 @@ ModelConfig config_from_json(const json& j, const std::string& where) {
     c.gated_mlp = true;
     c.learned_positions = false;
   } else if (type.empty()) {
-    bad_input(where + ": missing field 'model_type' (gpt2, gpt_neo or llama)");
+    bad_input(where + ": missing field 'model_type' (gpt2, gpt_neo, llama or qwen2)");
   } else {
-    bad_input(where + ": model_type '" + type + "' is not supported (gpt2, gpt_neo or llama)");
+    bad_input(where + ": model_type '" + type + "' is not supported (gpt2, gpt_neo, llama or qwen2)");
   }
   if (c.n_kv_heads == 0) c.n_kv_heads = c.n_heads;
   if (c.hidden % c.n_heads != 0 && !(c.family == Family::llama && r.has("head_dim")))
@@ -291,6 +309,10 @@ json config_to_json(const ModelConfig& c) {
     }
     case Family::llama:
       j["architectures"] = {"LlamaForCausalLM"};
+      if (c.model_type() == "qwen2") {
+        j["architectures"] = {"Qwen2ForCausalLM"};
+        j["use_sliding_window"] = false;
+      }
       j["hidden_size"] = c.hidden;
       j["num_hidden_layers"] = c.n_layers;
       j["num_attention_heads"] = c.n_heads;
@@ -300,8 +322,10 @@ json config_to_json(const ModelConfig& c) {
       j["max_position_embeddings"] = c.max_positions;
       j["rms_norm_eps"] = c.norm_eps;
       j["hidden_act"] = act_name(c.act, c.family);
-      j["attention_bias"] = c.qkv_bias;
-      j["mlp_bias"] = c.mlp_bias;
+      if (c.model_type() != "qwen2") {
+        j["attention_bias"] = c.qkv_bias;
+        j["mlp_bias"] = c.mlp_bias;
+      }
       j["rope_theta"] = c.rope_theta;
       j["rope_parameters"] = {{"rope_theta", c.rope_theta}, {"rope_type", "default"}};
       if (c.partial_rotary != 1.0f) j["mindllm_partial_rotary_factor"] = c.partial_rotary;

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -18,6 +19,7 @@
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
+#include "model/weights_io.h"
 
 namespace mindllm {
 
@@ -53,15 +55,28 @@ static std::vector<std::string> alternative_names(const std::string& name) {
 }
 
 void Model::load_weights(const std::string& dir) {
-  std::string path = (std::filesystem::path(dir) / "model.safetensors").string();
-  if (!path_exists(path)) bad_input(dir + ": no model.safetensors");
-  SafetensorsFile f(path);
+  // Any Hugging Face weight layout: model.safetensors, sharded safetensors, pytorch_model.bin
+  // (see model/weights_io.h). Every tensor of the layout must be present with its shape; a tensor
+  // the config does not explain is refused (a config that disagrees with its weights would
+  // otherwise load silently wrong), except known non-weight buffers and a tied head's copy.
+  WeightSource w = WeightSource::open_dir(dir);
+  std::set<std::string> used;
   for (auto& s : layout_.specs) {
     std::string found;
     for (auto& n : alternative_names(s.name))
-      if (f.has(n)) found = n;
-    if (found.empty()) bad_input(path + ": missing tensor '" + s.name + "'");
-    f.read_f32(found, params_.data() + s.offset, &s.shape);
+      if (w.has(n)) found = n;
+    if (found.empty()) {
+      std::string why = s.name == "lm_head.weight" ? " (config.json has tie_word_embeddings=false)" : "";
+      bad_input(w.description() + ": missing tensor '" + s.name + "'" + why);
+    }
+    w.read_f32(found, params_.data() + s.offset, &s.shape);
+    used.insert(found);
+  }
+  for (auto& n : w.names()) {
+    if (used.count(n) || is_ignored_buffer(n)) continue;
+    if (cfg_.tied_embeddings && n == "lm_head.weight") continue;  // transformers ignores it too
+    bad_input(w.file_of(n) + ": tensor '" + n + "' is not part of a " + cfg_.model_type() +
+              " model with this config.json (" + describe(cfg_) + ")");
   }
 }
 

@@ -1,0 +1,73 @@
+// mindllm export: a model directory (mindllm's, or any Hugging Face gpt2 / gpt_neo / llama / qwen2
+// directory with safetensors, sharded safetensors or pytorch_model.bin) to a Hugging Face
+// directory that transformers loads, or to a GGUF file that llama.cpp runs. See docs/interop.md.
+#include <omp.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "model/gguf_export.h"
+#include "model/model.h"
+#include "model/weights_io.h"
+#include "tokenizer/tokenizer.h"
+
+namespace mindllm::cli {
+
+static int run_export(int argc, char** argv) {
+  CLI::App app{"Export a model directory to a Hugging Face directory or a GGUF file (llama.cpp).", "mindllm export"};
+  std::string model_dir, format, dtype = "", out, tokenizer_path, name;
+  int threads = 0;
+  app.add_option("--model", model_dir, "model directory (mindllm or Hugging Face layout)")->required();
+  app.add_option("--format", format, "hf | gguf")->required();
+  app.add_option("--dtype", dtype, "weights: f32 | f16 | bf16 (hf, default f32); f32 | f16 | bf16 | q8_0 (gguf, default f16)");
+  app.add_option("--out", out, "output directory (hf) or file (gguf)")->required();
+  app.add_option("--tokenizer", tokenizer_path, "tokenizer (default: the model directory's)");
+  app.add_option("--name", name, "general.name in GGUF (default: the model directory's name)");
+  app.add_option("--threads", threads, "CPU threads (0: all cores)");
+  parse_args(app, argc, argv);
+  if (threads > 0) omp_set_num_threads(threads);
+  if (format != "hf" && format != "gguf") bad_input("--format must be hf or gguf, got '" + format + "'");
+  std::string weights;
+  ModelConfig cfg = resolve_model_config(model_dir, &weights);
+  if (weights.empty()) bad_input("--model " + model_dir + ": not a model directory");
+  std::string tok_src = tokenizer_path.empty() ? find_tokenizer(weights) : tokenizer_path;
+  if (format == "hf") {
+    DType dt = DType::f32;
+    if (dtype == "f16") dt = DType::f16;
+    else if (dtype == "bf16") dt = DType::bf16;
+    else if (!dtype.empty() && dtype != "f32") bad_input("--dtype for hf must be f32, f16 or bf16, got '" + dtype + "'");
+    Model model(cfg);
+    model.load_weights(weights);
+    if (cfg.deepnorm || cfg.partial_rotary != 1.0f)
+      std::fprintf(stderr, "warning: %s uses mindllm_ options (DeepNorm or partial rotary) that transformers ignores; "
+                   "the exported directory runs correctly in mindllm only\n", model_dir.c_str());
+    write_hf_dir(model, dt, tok_src, out);
+    std::fprintf(stderr, "exported %s -> %s (Hugging Face, %s)\n", model_dir.c_str(), out.c_str(),
+                 dtype.empty() ? "f32" : dtype.c_str());
+    return 0;
+  }
+  GGUFExportOptions opt;
+  if (dtype.empty() || dtype == "f16") opt.type = GGMLType::f16;
+  else if (dtype == "f32") opt.type = GGMLType::f32;
+  else if (dtype == "bf16") opt.type = GGMLType::bf16;
+  else if (dtype == "q8_0") opt.type = GGMLType::q8_0;
+  else bad_input("--dtype for gguf must be f32, f16, bf16 or q8_0, got '" + dtype + "'");
+  if (tok_src.empty())
+    bad_input("--model " + model_dir + ": no tokenizer (tokenizer.json or vocab.json + merges.txt); GGUF needs one, give --tokenizer");
+  Tokenizer tok = Tokenizer::load(tok_src);
+  opt.name = name.empty() ? std::filesystem::path(model_dir).lexically_normal().filename().string() : name;
+  if (opt.name.empty()) opt.name = std::filesystem::path(model_dir).lexically_normal().parent_path().filename().string();
+  opt.chat_template = find_chat_template(tokenizer_path.empty() ? weights : tokenizer_path);
+  if (!opt.chat_template && !tokenizer_path.empty()) opt.chat_template = find_chat_template(weights);
+  Model model(cfg);
+  model.load_weights(weights);
+  export_gguf(model, tok, opt, out);
+  std::fprintf(stderr, "exported %s -> %s (GGUF v3, %s)\n", model_dir.c_str(), out.c_str(), ggml_type_name(opt.type));
+  return 0;
+}
+
+MINDLLM_COMMAND("export", "export a model to a Hugging Face directory or GGUF (llama.cpp)", run_export);
+
+}  // namespace mindllm::cli
