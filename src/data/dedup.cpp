@@ -39,9 +39,20 @@ uint64_t exact_text_hash(std::string_view s) {
 }
 
 std::vector<uint32_t> shingles(std::string_view s, Lang lang, const DedupConfig& c) {
-  std::vector<uint32_t> out;
-  out.reserve(s.size() / 4 + 1);
-  for_each_shingle(s, lang, c, [&](std::string_view sh) { out.push_back(sha1_hash32(sh)); });
+  thread_local std::string buf;
+  thread_local std::vector<uint32_t> start;
+  thread_local std::vector<std::string_view> views;
+  views.clear();
+  shingle_tokens(s, buf, start);  // as for_each_shingle, with the buffer kept for the views
+  size_t nt = start.size();
+  if (nt == 0) return {};
+  size_t n = std::min(nt, static_cast<size_t>(lang == Lang::zh ? c.char_ngram : c.word_ngram));
+  for (size_t i = 0; i + n <= nt; i++) {
+    size_t end = i + n < nt ? start[i + n] - 1 : buf.size();
+    views.emplace_back(buf.data() + start[i], end - start[i]);
+  }
+  std::vector<uint32_t> out(views.size());
+  sha1_hash32_many(views.data(), views.size(), out.data());
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;

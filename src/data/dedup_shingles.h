@@ -7,12 +7,11 @@
 
 namespace mindllm::data {
 
-template <class F>
-void for_each_shingle(std::string_view s, Lang lang, const DedupConfig& c, F&& f) {
-  // Tokens go into one buffer separated by single spaces, so a shingle (n tokens joined by a
-  // space) is a contiguous slice of it.
-  std::string buf;
-  std::vector<uint32_t> start;  // offset of each token in buf
+// Tokens go into one buffer separated by single spaces, so a shingle (n tokens joined by a
+// space) is a contiguous slice of it. start: the offset of each token in buf.
+inline void shingle_tokens(std::string_view s, std::string& buf, std::vector<uint32_t>& start) {
+  buf.clear();
+  start.clear();
   buf.reserve(s.size());
   bool in_word = false;
   auto begin_token = [&] {
@@ -36,6 +35,13 @@ void for_each_shingle(std::string_view s, Lang lang, const DedupConfig& c, F&& f
     }
     i += len;
   }
+}
+
+template <class F>
+void for_each_shingle(std::string_view s, Lang lang, const DedupConfig& c, F&& f) {
+  std::string buf;
+  std::vector<uint32_t> start;
+  shingle_tokens(s, buf, start);
   size_t nt = start.size();
   if (nt == 0) return;
   size_t n = static_cast<size_t>(lang == Lang::zh ? c.char_ngram : c.word_ngram);

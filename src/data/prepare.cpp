@@ -97,6 +97,9 @@ class BatchReader {
 };
 
 struct DocResult {
+  bool from_json = false;                // a raw JSONL line, parsed by the worker
+  ReadProblem read = ReadProblem::none;  // ... that was not a document
+  std::string read_message;
   std::string text;
   Lang lang = Lang::other;
   std::string removed_by;
@@ -226,7 +229,10 @@ nlohmann::json run_prepare(const PrepareConfig& cfg) {
   uint64_t docs_in = 0, bytes_in = 0, changed_by_cleaning = 0;
   int np = cfg.dedup.num_perm;
 
-  BatchReader batches(files, cfg.reader, cfg.batch_bytes);
+  ReaderConfig reader_cfg = cfg.reader;
+  reader_cfg.defer_json = true;
+  ReadStats worker_reads;  // documents checked in the workers (deferred JSON), in input order
+  BatchReader batches(files, reader_cfg, cfg.batch_bytes);
   std::vector<DocResult> res;
   for (;;) {
     std::vector<RawDoc> batch = batches.next();
@@ -236,6 +242,11 @@ nlohmann::json run_prepare(const PrepareConfig& cfg) {
 #pragma omp parallel for schedule(dynamic, 8) num_threads(threads)
     for (size_t i = 0; i < batch.size(); i++) {
       DocResult& r = res[i];
+      if (batch[i].raw_json) {  // JSON is parsed here, in parallel; the reader only splits lines
+        r.from_json = true;
+        r.read = parse_raw_json(batch[i], reader_cfg, files[batch[i].file_index], &r.read_message);
+        if (r.read != ReadProblem::none) continue;
+      }
       r.text = clean_text(batch[i].text, cfg.clean);
       r.lang = identify_language(r.text, cfg.langid).lang;
       if (r.text.empty()) {
@@ -255,6 +266,8 @@ nlohmann::json run_prepare(const PrepareConfig& cfg) {
     std::string line;
     for (size_t i = 0; i < batch.size(); i++) {
       DocResult& r = res[i];
+      if (r.from_json) worker_reads.count(r.read, r.read_message);  // a document, or the problem
+      if (r.read != ReadProblem::none) continue;
       int l = static_cast<int>(r.lang);
       docs_in++;
       bytes_in += batch[i].text.size();
@@ -287,6 +300,7 @@ nlohmann::json run_prepare(const PrepareConfig& cfg) {
   }
   check_interrupted("data prepare");
   ReadStats rs = batches.stats();
+  rs.add(worker_reads);
   progress.finish(rs.bytes, docs_in);
   std::vector<std::string> parts = writer.commit();
   remove_stale_parts(cfg.output, parts);

@@ -20,6 +20,40 @@ void ReadStats::add(const ReadStats& o) {
   for (auto& m : o.messages) note(m);
 }
 
+void ReadStats::count(ReadProblem p, const std::string& message) {
+  switch (p) {
+    case ReadProblem::none: docs++; return;
+    case ReadProblem::bad_json: bad_json++; break;
+    case ReadProblem::missing_field: missing_field++; break;
+    case ReadProblem::invalid_utf8: invalid_utf8++; break;
+    case ReadProblem::empty: empty++; return;
+  }
+  note(message);
+}
+
+ReadProblem parse_raw_json(RawDoc& doc, const ReaderConfig& cfg, const std::string& file, std::string* message) {
+  doc.raw_json = false;
+  std::string why, text;
+  int rc = parse_jsonl_text(doc.text, cfg.text_field, &text, &why);
+  std::string where = file + ":" + std::to_string(doc.line) + ": ";
+  if (rc == 0) {
+    *message = where + why + " (line skipped)";
+    return ReadProblem::bad_json;
+  }
+  if (rc < 0) {
+    *message = where + "no string field '" + cfg.text_field + "' (line skipped)";
+    return ReadProblem::missing_field;
+  }
+  doc.text = std::move(text);
+  size_t bad = utf8_first_invalid(doc.text);
+  if (bad != std::string::npos) {
+    *message = where + "invalid UTF-8 at byte " + std::to_string(bad) + " of the document (skipped)";
+    return ReadProblem::invalid_utf8;
+  }
+  if (doc.text.find_first_not_of(" \t\r\n") == std::string::npos) return ReadProblem::empty;
+  return ReadProblem::none;
+}
+
 static void add_dir(const fs::path& dir, std::vector<std::string>& out) {
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
@@ -187,6 +221,13 @@ bool DocumentReader::next_in_file(RawDoc& doc) {
         continue;
       }
       if (line_.find_first_not_of(" \t") == std::string::npos) continue;  // blank line
+      if (cfg_.defer_json) {
+        doc.text.swap(line_);
+        doc.file_index = static_cast<uint32_t>(cur_);
+        doc.line = line_no_;
+        doc.raw_json = true;
+        return true;
+      }
       std::string why;
       int rc = parse_jsonl_text(line_, cfg_.text_field, &doc.text, &why);
       if (rc == 0) {

@@ -18,7 +18,13 @@ struct ReaderConfig {
   std::string text_unit = "file";  // "file" | "paragraph" (blank-line blocks) | "line"
   std::string text_field = "text";  // JSONL field holding the text; "a.b" for nested objects
   size_t max_doc_bytes = 64u << 20;  // longer documents (and lines) are skipped and counted
+  // JSONL lines are handed out raw (RawDoc::raw_json) for the caller to parse in its worker
+  // threads with parse_raw_json(); the reading thread then only splits lines.
+  bool defer_json = false;
 };
+
+// What parse_raw_json found wrong with a line (each is a ReadStats counter).
+enum class ReadProblem { none, bad_json, missing_field, invalid_utf8, empty };
 
 struct ReadStats {
   uint64_t files = 0, bytes = 0, docs = 0;
@@ -29,13 +35,20 @@ struct ReadStats {
     if (messages.size() < 50) messages.push_back(msg);
   }
   void add(const ReadStats& o);
+  void count(ReadProblem p, const std::string& message);  // a document parse_raw_json handled
 };
 
 struct RawDoc {
   std::string text;
   uint32_t file_index = 0;  // index into the expanded input list
   uint64_t line = 0;        // 1-based line where the document starts
+  bool raw_json = false;    // text is still the JSONL line (ReaderConfig::defer_json)
 };
+
+// Turns a raw JSONL line into its document (doc.text becomes the text field), with the checks
+// DocumentReader makes itself otherwise. On a problem, *message is "file:line: what" (empty
+// for `empty`); count it with ReadStats::count, in input order for a deterministic report.
+ReadProblem parse_raw_json(RawDoc& doc, const ReaderConfig& cfg, const std::string& file, std::string* message);
 
 // Expands files, directories (recursively, hidden entries skipped) and globs into a sorted,
 // de-duplicated file list. A spec that matches nothing is bad input.

@@ -76,6 +76,42 @@ __attribute__((target("sha,sse4.1,ssse3"))) void blocks_sha_ni(uint32_t st[5], c
 }
 #endif
 
+// L independent one-block messages at once: the round instructions of one message wait on the
+// previous round's result, so interleaving messages keeps the SHA unit busy. Returns each
+// final A (digest word 0). SHA instructions address only xmm0..15, so L stays small.
+template <int L>
+__attribute__((target("sha,sse4.1,ssse3"))) void one_block_sha_ni(const uint8_t* const* blk, uint32_t* out) {
+  const __m128i bswap = _mm_set_epi64x(0x0001020304050607ll, 0x08090a0b0c0d0e0fll);
+  const __m128i abcd0 = _mm_set_epi32(static_cast<int>(kInit[0]), static_cast<int>(kInit[1]),
+                                      static_cast<int>(kInit[2]), static_cast<int>(kInit[3]));
+  const __m128i e_init = _mm_set_epi32(static_cast<int>(kInit[4]), 0, 0, 0);
+  __m128i w[L][4], abcd[L], prev[L], e[L];
+  for (int l = 0; l < L; l++) {
+    for (int i = 0; i < 4; i++)
+      w[l][i] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[l] + 16 * i)), bswap);
+    prev[l] = abcd0;
+    abcd[l] = _mm_sha1rnds4_epu32(abcd0, _mm_add_epi32(e_init, w[l][0]), 0);
+  }
+  for (int k = 1; k < 20; k++) {
+    for (int l = 0; l < L; l++) {
+      if (k >= 4) {
+        __m128i x = _mm_xor_si128(_mm_sha1msg1_epu32(w[l][k & 3], w[l][(k + 1) & 3]), w[l][(k + 2) & 3]);
+        w[l][k & 3] = _mm_sha1msg2_epu32(x, w[l][(k + 3) & 3]);
+      }
+      e[l] = _mm_sha1nexte_epu32(prev[l], w[l][k & 3]);
+      prev[l] = abcd[l];
+      switch (k / 5) {
+        case 0: abcd[l] = _mm_sha1rnds4_epu32(abcd[l], e[l], 0); break;
+        case 1: abcd[l] = _mm_sha1rnds4_epu32(abcd[l], e[l], 1); break;
+        case 2: abcd[l] = _mm_sha1rnds4_epu32(abcd[l], e[l], 2); break;
+        default: abcd[l] = _mm_sha1rnds4_epu32(abcd[l], e[l], 3); break;
+      }
+    }
+  }
+  for (int l = 0; l < L; l++)
+    out[l] = static_cast<uint32_t>(_mm_extract_epi32(_mm_add_epi32(abcd[l], abcd0), 3)) ;
+}
+
 bool force_scalar = false;
 bool have_sha_ni() {
 #if defined(__x86_64__)
@@ -123,6 +159,42 @@ uint32_t sha1_hash32(const void* data, size_t n) {
   sha1_state(data, n, st);
   // Digest bytes 0..3 are st[0] big-endian; read little-endian that is its byte swap.
   return __builtin_bswap32(st[0]);
+}
+
+namespace {
+// The single padded block of a message of at most 55 bytes.
+inline void pad_one_block(std::string_view m, uint8_t* blk) {
+  std::memset(blk, 0, 64);
+  std::memcpy(blk, m.data(), m.size());
+  blk[m.size()] = 0x80;
+  uint64_t bits = static_cast<uint64_t>(m.size()) * 8;
+  for (int i = 0; i < 8; i++) blk[63 - i] = static_cast<uint8_t>(bits >> (8 * i));
+}
+}  // namespace
+
+void sha1_hash32_many(const std::string_view* msgs, size_t n, uint32_t* out) {
+  size_t i = 0;
+#if defined(__x86_64__)
+  constexpr int L = 2;
+  if (!force_scalar && have_sha_ni()) {
+    alignas(16) uint8_t blk[L][64];
+    const uint8_t* ptr[L];
+    for (int l = 0; l < L; l++) ptr[l] = blk[l];
+    for (; i + L <= n; i += L) {
+      bool short_all = true;
+      for (int l = 0; l < L; l++) short_all &= msgs[i + l].size() <= 55;
+      if (!short_all) {
+        for (int l = 0; l < L; l++) out[i + l] = sha1_hash32(msgs[i + l].data(), msgs[i + l].size());
+        continue;
+      }
+      for (int l = 0; l < L; l++) pad_one_block(msgs[i + l], blk[l]);
+      uint32_t a[L];
+      one_block_sha_ni<L>(ptr, a);
+      for (int l = 0; l < L; l++) out[i + l] = __builtin_bswap32(a[l]);
+    }
+  }
+#endif
+  for (; i < n; i++) out[i] = sha1_hash32(msgs[i].data(), msgs[i].size());
 }
 
 bool sha1_uses_sha_ni() { return !force_scalar && have_sha_ni(); }

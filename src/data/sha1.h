@@ -15,6 +15,9 @@ void sha1(const void* data, size_t n, uint8_t digest[20]);
 uint32_t sha1_hash32(const void* data, size_t n);
 inline uint32_t sha1_hash32(std::string_view s) { return sha1_hash32(s.data(), s.size()); }
 
+// sha1_hash32 of n messages (several at once where the SHA extensions are available).
+void sha1_hash32_many(const std::string_view* msgs, size_t n, uint32_t* out);
+
 // True when the SHA-NI compression function is in use (for benchmarks and tests).
 bool sha1_uses_sha_ni();
 // Forces the scalar compression function (tests compare both paths).

@@ -267,6 +267,13 @@ TEST(DataDedup, Sha1KnownAnswersAndBothPaths) {
   std::string s;
   std::vector<std::string> fast;
   for (int n = 0; n < 300; n++) s.push_back(static_cast<char>(n * 37 + 11)), fast.push_back(sha1_hex(s));
+  // Several at once (interleaved SHA-NI for one-block messages) = one at a time.
+  std::vector<std::string> msgs;
+  for (int n = 0; n < 300; n++) msgs.push_back(s.substr(0, (n * 7) % 130));
+  std::vector<std::string_view> views(msgs.begin(), msgs.end());
+  std::vector<uint32_t> many(msgs.size());
+  sha1_hash32_many(views.data(), views.size(), many.data());
+  for (size_t i = 0; i < msgs.size(); i++) EXPECT_EQ(many[i], sha1_hash32(msgs[i])) << i;
   sha1_force_scalar(true);
   s.clear();
   for (int n = 0; n < 300; n++) {
