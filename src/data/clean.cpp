@@ -220,13 +220,6 @@ void check_clean_config(const CleanConfig& cfg) {
   if (cfg.traditional_to_simplified) traditional_to_simplified("測試", cfg.opencc_config);
 }
 
-static bool contains_icase(std::string_view hay, std::string_view needle) {
-  if (needle.size() > hay.size()) return false;
-  for (size_t i = 0; i + needle.size() <= hay.size(); i++)
-    if (ieq_prefix(hay, i, needle)) return true;
-  return false;
-}
-
 // Removes Markdown syntax from one line (links keep their text).
 static std::string strip_markdown_line(std::string_view line) {
   size_t p = 0;
@@ -267,9 +260,34 @@ static std::string strip_markdown_line(std::string_view line) {
   return out;
 }
 
+// Bytes that can start a boilerplate phrase (either case for ASCII letters): a line is only
+// compared with the phrases at the positions holding one (most positions hold none).
+struct PhraseStarts {
+  bool any[256] = {};
+  explicit PhraseStarts(const std::vector<std::string>& phrases) {
+    for (auto& ph : phrases) {
+      if (ph.empty()) continue;
+      unsigned char c = static_cast<unsigned char>(ph[0]);
+      any[c] = true;
+      if (c >= 'a' && c <= 'z') any[c - 32] = true;
+      if (c >= 'A' && c <= 'Z') any[c + 32] = true;
+    }
+  }
+};
+
+static bool has_phrase(std::string_view line, const std::vector<std::string>& phrases, const PhraseStarts& starts) {
+  for (size_t i = 0; i < line.size(); i++) {
+    if (!starts.any[static_cast<unsigned char>(line[i])]) continue;
+    for (auto& ph : phrases)
+      if (!ph.empty() && ieq_prefix(line, i, ph)) return true;
+  }
+  return false;
+}
+
 std::string clean_lines(std::string_view s, const CleanConfig& cfg) {
   std::string out;
   out.reserve(s.size());
+  const PhraseStarts starts(cfg.boilerplate_phrases);
   int pending_newlines = 0;
   size_t pos = 0;
   std::string line, tmp;
@@ -295,7 +313,8 @@ std::string clean_lines(std::string_view s, const CleanConfig& cfg) {
       i += len;
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
-    if (cfg.strip_markdown && !line.empty()) {
+    // Markdown syntax needs one of these characters; a line without them stays as it is.
+    if (cfg.strip_markdown && !line.empty() && line.find_first_of("#>[!*_`-=") != std::string::npos) {
       tmp = strip_markdown_line(line);
       line.clear();
       for (char c : tmp)  // removed syntax can leave double spaces
@@ -303,8 +322,7 @@ std::string clean_lines(std::string_view s, const CleanConfig& cfg) {
       while (!line.empty() && line.back() == ' ') line.pop_back();
     }
     if (cfg.remove_boilerplate_lines && !line.empty() && line.size() <= cfg.boilerplate_max_line_bytes) {
-      for (auto& ph : cfg.boilerplate_phrases)
-        if (contains_icase(line, ph)) { line.clear(); break; }
+      if (has_phrase(line, cfg.boilerplate_phrases, starts)) line.clear();
     }
     if (line.empty()) {
       if (!out.empty()) pending_newlines = std::min(pending_newlines + 1, 2);
