@@ -1,5 +1,6 @@
 #include "train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -9,17 +10,19 @@
 namespace mindllm {
 
 AdamW::AdamW(const ParamLayout& layout, const AdamWConfig& cfg)
-    : layout_(layout), cfg_(cfg), m_(layout.total, 0.0f), v_(layout.total, 0.0f) {}
+    : layout_(layout), cfg_(cfg), m_(layout.total, 0.0f), v_(layout.total, 0.0f) {
+  constexpr size_t kChunk = 1 << 15;
+  for (const ParamSpec& s : layout_.specs) {
+    bool decay = s.decay || (s.embedding && cfg_.decay_embeddings);
+    for (size_t o = 0; o < s.numel; o += kChunk) spans_.push_back({s.offset + o, std::min(kChunk, s.numel - o), decay});
+  }
+}
 
 void AdamW::step(Model& model, float lr, float grad_scale) {
   step_++;
-  float* p = model.params().data();
-  const float* g = model.grads().data();
-  for (const ParamSpec& s : layout_.specs) {
-    bool decay = s.decay || (s.embedding && cfg_.decay_embeddings);
-    cpu::AdamWParams ap{lr, cfg_.beta1, cfg_.beta2, cfg_.eps, decay ? cfg_.weight_decay : 0.0f, step_};
-    cpu::adamw_update(p + s.offset, g + s.offset, m_.data() + s.offset, v_.data() + s.offset, s.numel, ap, grad_scale);
-  }
+  cpu::AdamWParams ap{lr, cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay, step_};
+  cpu::adamw_update_spans(model.params().data(), model.grads().data(), m_.data(), v_.data(), spans_.data(),
+                          spans_.size(), ap, grad_scale);
 }
 
 void AdamW::save(const std::string& path) const {

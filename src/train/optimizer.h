@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/adamw.h"
 #include "model/model.h"
 
 namespace mindllm {
@@ -26,6 +27,7 @@ class AdamW {
   const ParamLayout& layout_;
   AdamWConfig cfg_;
   std::vector<float> m_, v_;
+  std::vector<cpu::AdamWSpan> spans_;  // the layout cut into chunks, decay flag per tensor
   int step_ = 0;
 };
 

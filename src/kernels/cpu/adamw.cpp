@@ -1,5 +1,6 @@
 #include "kernels/cpu/adamw.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -30,18 +31,27 @@ MINDLLM_SIMD_CLONES double squares_range(const float* x, size_t n) {
 
 }  // namespace
 
-void adamw_update(float* params, const float* grads, float* m, float* v, size_t n, const AdamWParams& p,
-                  float grad_scale) {
+void adamw_update_spans(float* params, const float* grads, float* m, float* v, const AdamWSpan* spans, size_t count,
+                        const AdamWParams& p, float grad_scale) {
   PROFILE("adamw");
   const double bc1 = 1.0 - std::pow(static_cast<double>(p.beta1), p.step);
   const double bc2 = 1.0 - std::pow(static_cast<double>(p.beta2), p.step);
   const float step_size = static_cast<float>(p.lr / bc1);
   const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
   const float decay = 1.0f - p.lr * p.weight_decay;
-  parallel_ranges(n, 1 << 15, [&](size_t b, size_t e) {
-    adamw_range(params + b, grads + b, m + b, v + b, e - b, p.beta1, p.beta2, step_size, bc2_sqrt, p.eps, decay,
-                grad_scale);
+  parallel_ranges(count, 1, [&](size_t b, size_t) {
+    const AdamWSpan& s = spans[b];
+    adamw_range(params + s.offset, grads + s.offset, m + s.offset, v + s.offset, s.n, p.beta1, p.beta2, step_size,
+                bc2_sqrt, p.eps, s.decay ? decay : 1.0f, grad_scale);
   });
+}
+
+void adamw_update(float* params, const float* grads, float* m, float* v, size_t n, const AdamWParams& p,
+                  float grad_scale) {
+  constexpr size_t kChunk = 1 << 15;
+  std::vector<AdamWSpan> spans;
+  for (size_t o = 0; o < n; o += kChunk) spans.push_back({o, std::min(kChunk, n - o), true});
+  adamw_update_spans(params, grads, m, v, spans.data(), spans.size(), p, grad_scale);
 }
 
 double sum_of_squares(const float* x, size_t n) {

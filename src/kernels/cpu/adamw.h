@@ -15,6 +15,17 @@ struct AdamWParams {
 void adamw_update(float* params, const float* grads, float* m, float* v, size_t n, const AdamWParams& p,
                   float grad_scale = 1.0f);
 
+// A piece of the flat buffers updated with or without weight decay.
+struct AdamWSpan {
+  size_t offset, n;
+  bool decay;
+};
+
+// One AdamW update of many spans of the same flat buffers in one parallel pass (p.weight_decay
+// applies to spans with decay set). Spans of at most a few 10k elements balance the threads.
+void adamw_update_spans(float* params, const float* grads, float* m, float* v, const AdamWSpan* spans, size_t count,
+                        const AdamWParams& p, float grad_scale = 1.0f);
+
 // Sum of squares in double, in fixed 64Ki-element chunks added in order: the same bytes for any
 // thread count.
 double sum_of_squares(const float* x, size_t n);
