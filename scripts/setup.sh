@@ -11,7 +11,7 @@ APT_PACKAGES=(
   bible-kjv bible-kjv-text fortunes-zh     # the demo's embedded default corpus (English + Chinese)
 )
 PIP_PACKAGES=(
-  "numpy" "torch" "transformers" "tokenizers" "tiktoken" "safetensors" "pytest" "lm-eval"
+  "numpy" "torch" "transformers" "tokenizers" "tiktoken" "safetensors" "pytest" "lm-eval" "accelerate"
   "datasketch"
   "gguf"  # interop tests (GGUF export)
 )
