@@ -1,0 +1,245 @@
+#include "eval/scoring.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <optional>
+
+#include "core/error.h"
+#include "eval/task.h"
+
+namespace mindllm::eval {
+
+Scorer::Scorer(const Model& model, const Tokenizer& tok, int max_length)
+    : session_(model), tok_(tok), max_length_(max_length), vocab_(model.config().vocab_size) {
+  // lm-eval's prefix_token_id: the tokenizer's EOS (eot_token_id), else the model's.
+  if (auto e = tok.eos_id()) prefix_token_ = static_cast<int32_t>(*e);
+  else if (model.config().eos_token_id >= 0) prefix_token_ = model.config().eos_token_id;
+  else if (model.config().bos_token_id >= 0) prefix_token_ = model.config().bos_token_id;
+}
+
+std::vector<int32_t> Scorer::encode(const std::string& s) const {
+  std::vector<uint32_t> ids = tok_.encode(s);
+  return std::vector<int32_t>(ids.begin(), ids.end());
+}
+
+LLRequest Scorer::encode_request(const std::string& context, const std::vector<std::string>& conts) const {
+  LLRequest r;
+  if (context.empty()) {
+    r.context = {prefix_token_};
+    for (auto& c : conts) {
+      std::vector<int32_t> ce = encode(c);
+      if (!ce.empty() && ce[0] == prefix_token_) ce.erase(ce.begin());  // lm-eval drops a leading prefix token
+      r.conts.push_back(std::move(ce));
+    }
+    return r;
+  }
+  std::string ctx = py_rstrip(context);
+  std::string moved = context.substr(ctx.size());
+  r.context = encode(ctx);
+  for (auto& c : conts) {
+    std::vector<int32_t> whole = encode(ctx + moved + c);
+    size_t n = std::min(whole.size(), r.context.size());
+    r.conts.emplace_back(whole.begin() + n, whole.end());
+  }
+  return r;
+}
+
+static size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b, size_t n) {
+  size_t i = 0;
+  n = std::min({n, a.size(), b.size()});
+  while (i < n && a[i] == b[i]) i++;
+  return i;
+}
+
+std::vector<std::vector<ChoiceScore>> Scorer::score(const std::vector<LLRequest>& batch) {
+  std::vector<std::vector<ChoiceScore>> out(batch.size());
+  std::vector<Flat> flats;
+  for (size_t q = 0; q < batch.size(); q++) {
+    out[q].resize(batch[q].conts.size());
+    for (size_t c = 0; c < batch[q].conts.size(); c++) {
+      const auto& cont = batch[q].conts[c];
+      if (cont.empty()) continue;  // an empty continuation scores 0 (as lm-eval's sum over nothing)
+      if ((int)cont.size() > max_length_)
+        bad_input("a continuation of " + std::to_string(cont.size()) + " tokens exceeds the maximum length " +
+                  std::to_string(max_length_));
+      Flat f{(int)q, (int)c, batch[q].context, &cont};
+      f.seq.insert(f.seq.end(), cont.begin(), cont.end());
+      if ((int)f.seq.size() > max_length_ + 1) f.seq.erase(f.seq.begin(), f.seq.end() - (max_length_ + 1));
+      f.seq.pop_back();
+      flats.push_back(std::move(f));
+    }
+  }
+  if (flats.empty()) return out;
+  // Either one group for the whole batch (branches from the batch's common prefix: good when
+  // the questions share a long few-shot prefix) or one group per question (its choices share
+  // the question): pick the one that computes fewer new tokens and keeps the logits small.
+  auto group_prefix = [&](const std::vector<Flat*>& g) {
+    size_t p = g[0]->seq.size() - g[0]->cont->size();
+    for (auto* f : g) {
+      p = std::min(p, f->seq.size() - f->cont->size());
+      p = common_prefix(g[0]->seq, f->seq, p);
+    }
+    return p;
+  };
+  std::vector<Flat*> all;
+  for (auto& f : flats) all.push_back(&f);
+  std::vector<std::vector<Flat*>> per_q(batch.size());
+  for (auto& f : flats) per_q[f.q].push_back(&f);
+  size_t pa = group_prefix(all);
+  double cost_all = 0, cost_q = 0, rows_all = 0;
+  {
+    std::map<std::vector<int32_t>, size_t> distinct;
+    for (auto* f : all) distinct[f->seq] = std::max(distinct[f->seq], f->cont->size());
+    for (auto& [seq, cl] : distinct) cost_all += seq.size() - pa, rows_all += cl;
+  }
+  for (auto& g : per_q) {
+    if (g.empty()) continue;
+    size_t pq = group_prefix(g);
+    std::map<std::vector<int32_t>, int> distinct;
+    for (auto* f : g) distinct[f->seq] = 1;
+    cost_q += pq - std::min(pq, pa);
+    for (auto& [seq, one] : distinct) cost_q += seq.size() - pq;
+  }
+  if (cost_all <= cost_q && rows_all * vocab_ <= (1 << 26)) {
+    run_group(all, out);
+  } else {
+    for (auto& g : per_q)
+      if (!g.empty()) run_group(g, out);
+  }
+  return out;
+}
+
+void Scorer::run_group(std::vector<Flat*>& group, std::vector<std::vector<ChoiceScore>>& out) {
+  size_t P = group[0]->seq.size() - group[0]->cont->size();
+  for (auto* f : group) {
+    P = std::min(P, f->seq.size() - f->cont->size());
+    P = common_prefix(group[0]->seq, f->seq, P);
+  }
+  std::span<const int32_t> prefix(group[0]->seq.data(), P);
+  int reused = session_.sync(prefix);
+  tokens_computed_ += (int64_t)P - reused;
+  // Distinct branches (choices whose inputs are equal, e.g. one-token answers, share one).
+  std::map<std::vector<int32_t>, int> index;
+  std::vector<std::vector<int32_t>> br;
+  std::vector<int> from;
+  std::vector<int> branch_of(group.size());
+  for (size_t i = 0; i < group.size(); i++) {
+    Flat* f = group[i];
+    std::vector<int32_t> tail(f->seq.begin() + P, f->seq.end());
+    int first = static_cast<int>(tail.size() - f->cont->size());
+    auto it = index.find(tail);
+    if (it == index.end()) {
+      it = index.emplace(tail, (int)br.size()).first;
+      br.push_back(tail);
+      from.push_back(first);
+    } else {
+      from[it->second] = std::min(from[it->second], first);
+    }
+    branch_of[i] = it->second;
+  }
+  std::vector<std::span<const int32_t>> spans;
+  std::vector<int> row_base;
+  int rows = 0;
+  for (size_t b = 0; b < br.size(); b++) {
+    spans.emplace_back(br[b]);
+    row_base.push_back(rows);
+    rows += static_cast<int>(br[b].size()) - from[b];
+    tokens_computed_ += br[b].size();
+  }
+  session_.branches(spans, from, logits_);
+  // log-softmax normaliser per row, computed once per row that is used.
+  std::vector<double> lse(rows, NAN);
+  std::vector<int32_t> argmax(rows, -1);
+  auto row_stats = [&](int r) {
+    if (!std::isnan(lse[r])) return;
+    const float* x = logits_.data() + (size_t)r * vocab_;
+    float mx = x[0];
+    int am = 0;
+    for (int v = 1; v < vocab_; v++)
+      if (x[v] > mx) mx = x[v], am = v;
+    double s = 0;
+    for (int v = 0; v < vocab_; v++) s += std::exp((double)x[v] - mx);
+    lse[r] = mx + std::log(s);
+    argmax[r] = am;
+  };
+  for (size_t i = 0; i < group.size(); i++) {
+    Flat* f = group[i];
+    int b = branch_of[i];
+    int tail_len = static_cast<int>(br[b].size()), cl = static_cast<int>(f->cont->size());
+    double ll = 0;
+    bool greedy = true;
+    for (int k = 0; k < cl; k++) {
+      int t = tail_len - cl + k;  // branch row predicting cont[k]
+      int r = row_base[b] + t - from[b];
+      row_stats(r);
+      int32_t target = (*f->cont)[k];
+      if (target < 0 || target >= vocab_) bad_input("continuation token " + std::to_string(target) + " is outside the model's vocabulary");
+      ll += (double)logits_[(size_t)r * vocab_ + target] - lse[r];
+      greedy = greedy && argmax[r] == target;
+    }
+    out[f->q][f->c] = ChoiceScore{ll, greedy};
+  }
+}
+
+std::string Scorer::generate(const std::string& context, const std::vector<std::string>& until, int max_gen_toks) {
+  std::vector<int32_t> ctx = encode(context);
+  int max_ctx = max_gen_toks < max_length_ ? max_length_ - max_gen_toks : max_length_;
+  if ((int)ctx.size() > max_ctx) ctx.erase(ctx.begin(), ctx.end() - max_ctx);
+  if (ctx.empty()) ctx.push_back(prefix_token_);
+  std::vector<float> logits(vocab_);
+  int reused = session_.sync(std::span<const int32_t>(ctx).first(ctx.size() - 1));
+  tokens_computed_ += ctx.size() - reused;
+  session_.append(std::span<const int32_t>(&ctx.back(), 1), logits.data());
+  std::optional<uint32_t> eos = tok_.eos_id();
+  int32_t model_eos = session_.model().config().eos_token_id;
+  std::vector<uint32_t> gen;
+  auto text_of = [&]() {
+    std::string s;
+    for (uint32_t id : gen)
+      if (!tok_.is_special(id)) s += tok_.token_bytes(id);
+    return s;
+  };
+  std::string text;
+  for (int i = 0; i < max_gen_toks; i++) {
+    int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    if ((eos && next == (int32_t)*eos) || next == model_eos) break;
+    gen.push_back(static_cast<uint32_t>(next));
+    text = text_of();
+    bool stop = false;
+    for (auto& u : until)
+      if (!u.empty() && text.find(u) != std::string::npos) stop = true;
+    if (stop || i + 1 == max_gen_toks || session_.length() + 1 > std::min(session_.max_length(), max_length_)) break;
+    session_.append(std::span<const int32_t>(&next, 1), logits.data());
+    tokens_computed_++;
+  }
+  text = text_of();
+  for (auto& u : until)
+    if (!u.empty()) text = text.substr(0, text.find(u));
+  return text;
+}
+
+double Scorer::rolling_loglikelihood(const std::string& text) {
+  std::vector<int32_t> toks = encode(text);
+  if (toks.empty()) return 0.0;
+  const size_t L = max_length_;
+  double total = 0;
+  size_t predicted = 0;
+  // Windows of lm-eval's get_rolling_token_windows(context_len=1) made disjoint.
+  while (predicted < toks.size()) {
+    LLRequest r;
+    size_t n = std::min(L, toks.size() - predicted);
+    if (predicted == 0) {
+      r.context = {prefix_token_};
+    } else {
+      size_t start = predicted + n >= L + 1 ? predicted + n - L - 1 : 0;
+      r.context.assign(toks.begin() + start, toks.begin() + predicted);
+    }
+    r.conts.emplace_back(toks.begin() + predicted, toks.begin() + predicted + n);
+    total += score({r})[0][0].logprob;
+    predicted += n;
+  }
+  return total;
+}
+
+}  // namespace mindllm::eval
