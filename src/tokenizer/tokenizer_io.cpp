@@ -329,7 +329,10 @@ std::shared_ptr<TokenizerImpl> load_gpt2_files(const std::string& dir) {
     }
   }
   // Special tokens get the id of the vocabulary or added_tokens.json; the others follow by id.
+  // A special token in neither file gets the next free id, as transformers appends it.
   std::map<uint32_t, AddedToken> all;
+  uint32_t next_id = static_cast<uint32_t>(m.size());
+  for (auto& [i, c] : added_ids) next_id = std::max(next_id, i + 1);
   for (auto& [content, tok] : specials) {
     AddedToken a = tok;
     auto it = m.token_to_id.find(content);
@@ -337,8 +340,7 @@ std::shared_ptr<TokenizerImpl> load_gpt2_files(const std::string& dir) {
     if (it != m.token_to_id.end()) id = it->second;
     for (auto& [i, c] : added_ids)
       if (c == content) id = i;
-    if (!id) bad_input(spath + ": special token \"" + content + "\" is neither in vocab.json nor in added_tokens.json");
-    a.id = *id;
+    a.id = id ? *id : next_id++;
     all[a.id] = a;
   }
   for (auto& [id, content] : added_ids) {

@@ -99,10 +99,10 @@ def _train_hf(pattern, extras, training_texts):
 
 
 def _training_sample(corpus_texts):
-    # ~1 MB of mixed Chinese and English lines: the start of every corpus file.
+    # ~1 MB of mixed Chinese and English lines: the start of every corpus file and c4 record.
     lines = []
     for t in corpus_texts:
-        lines += t[:6000].splitlines(keepends=True)
+        lines += t[:1200].splitlines(keepends=True)
     return lines
 
 
@@ -116,7 +116,7 @@ def test_hf_trained_parity(pattern, extras, corpus_texts, eval_questions, mindll
     path = tmp_path / "tokenizer.json"
     tok.save(str(path))
     texts = EDGE + ["Hello Hello,Hello xHello the\tthe <tab> a <tab>b [MASK]  [MASK]x 中华人民共和国第一"] + \
-        [t[:20000] for t in corpus_texts] + eval_questions[::7]
+        [t[:6000] for t in corpus_texts] + eval_questions[::17]
     assert_same(f"{pattern}{extras}", texts, mindllm_encode(path, texts), hf_ids(tok, texts))
 
 
@@ -128,11 +128,28 @@ def test_saved_tokenizer_json_loads_in_hf(source, eval_questions, corpus_texts, 
     assert p.returncode == 0, p.stderr
     reference = hf_gpt2() if source == "gpt2" else Tokenizer.from_file(str(QWEN3))
     saved = Tokenizer.from_file(str(out))
-    texts = EDGE + eval_questions[::9] + [t[:30000] for t in corpus_texts]
+    texts = EDGE + eval_questions[::19] + [t[:8000] for t in corpus_texts]
     expect = hf_ids(reference, texts)
     assert_same("HF on mindllm's file", texts, hf_ids(saved, texts), expect)
     assert_same("mindllm on its own file", texts, mindllm_encode(out, texts), expect)
     assert saved.get_vocab_size() == reference.get_vocab_size()
+
+
+def test_gpt2_dir_with_added_tokens_matches_transformers(eval_questions, corpus_texts, tmp_path, mindllm_encode):
+    # The MindLLM-1.3B release layout: GPT-2 vocab.json + merges.txt extended by added_tokens.json
+    # (Chinese words) and special_tokens_map.json; transformers' GPT2TokenizerFast is the reference.
+    import shutil
+    from transformers import GPT2TokenizerFast
+    for f in ("vocab.json", "merges.txt"):
+        shutil.copy(GPT2 / f, tmp_path / f)
+    words = ["中华人民共和国", "人民", "法院", "第一条", "贾宝玉", "宝玉", "的", "了", "，", "。", "<pad>"]
+    (tmp_path / "added_tokens.json").write_text(json.dumps({w: 50257 + i for i, w in enumerate(words)}, ensure_ascii=False))
+    (tmp_path / "special_tokens_map.json").write_text(json.dumps(
+        {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "pad_token": "<pad>"}))
+    ref = GPT2TokenizerFast.from_pretrained(str(tmp_path))
+    texts = EDGE + eval_questions[::13] + [t[:8000] for t in corpus_texts[::2]]
+    expect = [ref(t, add_special_tokens=False)["input_ids"] for t in texts]
+    assert_same("gpt2 + added_tokens.json", texts, mindllm_encode(tmp_path, texts), expect)
 
 
 def test_ignore_merges_parity(eval_questions, corpus_texts, tmp_path, mindllm_encode):
@@ -141,7 +158,7 @@ def test_ignore_merges_parity(eval_questions, corpus_texts, tmp_path, mindllm_en
     d["model"]["ignore_merges"] = True
     path = tmp_path / "tokenizer.json"
     path.write_text(json.dumps(d, ensure_ascii=False), encoding="utf-8")
-    texts = EDGE + eval_questions[::11] + [t[:10000] for t in corpus_texts[::3]]
+    texts = EDGE + eval_questions[::23] + [t[:6000] for t in corpus_texts[::3]]
     assert_same("ignore_merges", texts, mindllm_encode(path, texts), hf_ids(Tokenizer.from_file(str(path)), texts))
 
 
@@ -149,7 +166,7 @@ def test_decode_round_trip_cli(tmp_path):
     # Any bytes round-trip through a tokenizer without a normalizer (GPT-2); through Qwen3 (NFC)
     # the result is the NFC form, which is the input itself for text already in NFC.
     rng = random.Random(0)
-    blobs = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 2000))) for _ in range(20)]
+    blobs = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 4000))) for _ in range(8)]
     blobs.append("正常文本 with <|endoftext|> and \xff".encode("utf-8") + b"\xff\xfe\xc3(\xe4\xb8")
     nfc_texts = ["正常文本 with <|endoftext|> ok", "e\u0301 → é", "".join(chr(rng.randrange(0x20, 0x3000)) for _ in range(3000))]
     for tok, cases in ((GPT2, blobs), (QWEN3, [unicodedata.normalize("NFC", t).encode() for t in nfc_texts])):
