@@ -349,7 +349,11 @@ nlohmann::json run_dedup_only(const DedupOnlyOptions& o) {
   if (!o.output.empty()) out = std::make_unique<OutputFile>(o.output, 0);
   if (!o.removed_list.empty()) rem = std::make_unique<OutputFile>(o.removed_list, 0);
   if (!o.signatures_out.empty()) sig_out = std::make_unique<OutputFile>(o.signatures_out, 0);
-  const ReaderConfig& rc = o.reader;
+  ReaderConfig rc = o.reader;
+  rc.defer_json = true;  // JSON parsed in the workers
+  ReadStats worker_reads;
+  std::vector<ReadProblem> problems;
+  std::vector<std::string> messages;
   BatchReader batches(files, rc, 16u << 20);
   uint64_t n = 0, n_exact = 0, n_near = 0, bytes = 0;
   std::vector<uint32_t> sigs;
@@ -361,13 +365,23 @@ nlohmann::json run_dedup_only(const DedupOnlyOptions& o) {
     check_interrupted("data dedup");
     sigs.assign(batch.size() * static_cast<size_t>(np), 0);
     hashes.assign(batch.size(), 0);
+    problems.assign(batch.size(), ReadProblem::none);
+    messages.assign(batch.size(), std::string());
+    std::vector<char> from_json(batch.size(), 0);
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
     for (size_t i = 0; i < batch.size(); i++) {
+      if (batch[i].raw_json) {
+        from_json[i] = 1;
+        problems[i] = parse_raw_json(batch[i], rc, files[batch[i].file_index], &messages[i]);
+        if (problems[i] != ReadProblem::none) continue;
+      }
       Lang lang = identify_language(batch[i].text).lang;
       if (dc.exact) hashes[i] = exact_text_hash(batch[i].text);
       hasher.signature(batch[i].text, lang, sigs.data() + i * np);
     }
     for (size_t i = 0; i < batch.size(); i++) {
+      if (from_json[i]) worker_reads.count(problems[i], messages[i]);
+      if (problems[i] != ReadProblem::none) continue;
       n++;
       bytes += batch[i].text.size();
       bool dup = false;
@@ -394,6 +408,7 @@ nlohmann::json run_dedup_only(const DedupOnlyOptions& o) {
   if (sig_out) sig_out->commit();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ReadStats rs = batches.stats();
+  rs.add(worker_reads);
   return {{"documents", n},   {"exact_duplicates", n_exact}, {"near_duplicates", n_near}, {"bytes", bytes},
           {"seconds", secs}, {"docs_per_s", secs > 0 ? n / secs : 0}, {"threads", threads},
           {"read", read_stats_json(rs)}};
