@@ -1,0 +1,20 @@
+// Softmax cross-entropy over V logits per row on the GPU; same semantics as
+// kernels/cpu/cross_entropy.h (a target < 0 is ignored: loss 0, gradient row 0).
+#pragma once
+#include <cstdint>
+
+#include "kernels/cuda/device.h"
+
+namespace mindllm::cuda {
+
+// losses[n] = logsumexp(logits[n]) - logits[n][target[n]] (0 where target < 0; NaN where
+// target >= V, which the caller must not pass). One block per row, fp32 accumulation.
+void cross_entropy_forward(float* losses, const float* logits, const int32_t* targets, int N, int V);
+void cross_entropy_forward(float* losses, const bf16* logits, const int32_t* targets, int N, int V);
+
+// dlogits[n] = scale * (softmax(logits[n]) - onehot(target[n])), 0 rows where target < 0.
+// dlogits may equal logits (in place).
+void cross_entropy_backward(float* dlogits, const float* logits, const int32_t* targets, float scale, int N, int V);
+void cross_entropy_backward(bf16* dlogits, const bf16* logits, const int32_t* targets, float scale, int N, int V);
+
+}  // namespace mindllm::cuda

@@ -1,0 +1,176 @@
+#include "kernels/cuda/linear.h"
+
+#include <cstdint>
+#include <string>
+
+#include "kernels/cuda/common.cuh"
+
+namespace mindllm::cuda {
+
+namespace {
+
+template <typename T>
+constexpr cudaDataType_t data_type();
+template <>
+constexpr cudaDataType_t data_type<float>() {
+  return CUDA_R_32F;
+}
+template <>
+constexpr cudaDataType_t data_type<bf16>() {
+  return CUDA_R_16BF;
+}
+
+// Largest power of two (at most 256) dividing the address: cuBLASLt picks kernels by alignment,
+// and our operands are often offsets into flat buffers (q, k, v inside one qkv row).
+uint32_t alignment(const void* p) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  uint32_t al = 256;
+  while (al > 1 && (a % al)) al >>= 1;
+  return al;
+}
+
+// RAII for the cuBLASLt descriptors of one call.
+struct Descs {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
+  cublasLtMatmulPreference_t pref = nullptr;
+  ~Descs() {
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (d) cublasLtMatrixLayoutDestroy(d);
+    if (c) cublasLtMatrixLayoutDestroy(c);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (op) cublasLtMatmulDescDestroy(op);
+  }
+};
+
+// Column-major D[m,n] = op(A)[m,k] · op(B)[k,n] + beta · D (+ bias[m] broadcast over columns),
+// fp32 compute and scale. A is stored [m,k] (or [k,m] when transa), B [k,n] (or [n,k]).
+// Row-major callers pass their matrices transposed (a row-major X[r,c] is a column-major X^T).
+void matmul(void* D, cudaDataType_t dt, int ldd, const void* A, cudaDataType_t at, bool transa, int lda, const void* B,
+            cudaDataType_t bt, bool transb, int ldb, int m, int n, int k, float beta, const void* bias) {
+  if (m <= 0 || n <= 0 || k <= 0) return;  // nothing to add (cuBLASLt rejects empty shapes)
+  Context& ctx = context();
+  Descs s;
+  MINDLLM_CUBLAS_CHECK(cublasLtMatmulDescCreate(&s.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  cublasOperation_t ta = transa ? CUBLAS_OP_T : CUBLAS_OP_N, tb = transb ? CUBLAS_OP_T : CUBLAS_OP_N;
+  MINDLLM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(s.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+  MINDLLM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(s.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  if (bias) {
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    MINDLLM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(s.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+    MINDLLM_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(s.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    cudaDataType_t bias_type = dt;
+    MINDLLM_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(s.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type)));
+  }
+  MINDLLM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&s.a, at, transa ? k : m, transa ? m : k, lda));
+  MINDLLM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&s.b, bt, transb ? n : k, transb ? k : n, ldb));
+  MINDLLM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&s.c, dt, m, n, ldd));
+  MINDLLM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&s.d, dt, m, n, ldd));
+
+  MINDLLM_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&s.pref));
+  MINDLLM_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(s.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                            &ctx.workspace_bytes, sizeof(ctx.workspace_bytes)));
+  // Split-K reductions only through the workspace in a fixed order, never "in place" into D.
+  uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE |
+                     CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE;
+  MINDLLM_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(s.pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+                                                            &schemes, sizeof(schemes)));
+  const void* ptrs[4] = {A, B, D, D};
+  const cublasLtMatmulPreferenceAttributes_t align_attr[4] = {
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+  for (int i = 0; i < 4; i++) {
+    uint32_t al = alignment(ptrs[i]);
+    MINDLLM_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(s.pref, align_attr[i], &al, sizeof(al)));
+  }
+
+  cublasLtMatmulHeuristicResult_t heur{};
+  int found = 0;
+  MINDLLM_CUBLAS_CHECK(
+      cublasLtMatmulAlgoGetHeuristic(ctx.cublaslt, s.op, s.a, s.b, s.c, s.d, s.pref, 1, &heur, &found));
+  if (found == 0)
+    internal_error("cuBLASLt has no algorithm for a " + std::to_string(m) + "x" + std::to_string(n) + "x" +
+                   std::to_string(k) + " matmul (types " + std::to_string((int)at) + "/" + std::to_string((int)dt) +
+                   ")");
+  const float alpha = 1.0f;
+  MINDLLM_CUBLAS_CHECK(cublasLtMatmul(ctx.cublaslt, s.op, &alpha, A, s.a, B, s.b, &beta, D, s.c, D, s.d, &heur.algo,
+                                      ctx.workspace, ctx.workspace_bytes, ctx.stream));
+}
+
+// dbias[o] += sum over n of dout[n, o]. A block owns 32 columns; its 32x16 threads sum rows
+// n = ty, ty + 16, ... per column, then the 16 partial sums are added in order: no atomics.
+template <typename T>
+__global__ void column_sum_kernel(float* __restrict__ dbias, const T* __restrict__ dout, int N, int O) {
+  __shared__ float part[16][33];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int o = blockIdx.x * 32 + tx;
+  float acc = 0.0f;
+  if (o < O)
+    for (int n = ty; n < N; n += 16) acc += to_float(dout[(size_t)n * O + o]);
+  part[ty][tx] = acc;
+  __syncthreads();
+  if (ty == 0 && o < O) {
+    float s = 0.0f;
+    for (int j = 0; j < 16; j++) s += part[j][tx];
+    dbias[o] += s;
+  }
+}
+
+template <typename T>
+void bias_backward(float* dbias, const T* dout, int N, int O) {
+  if (O <= 0) return;
+  column_sum_kernel<T><<<(O + 31) / 32, dim3(32, 16), 0, stream()>>>(dbias, dout, N, O);
+  MINDLLM_CUDA_CHECK_LAUNCH();
+}
+
+template <typename T>
+void forward(T* out, const T* inp, const T* weight, const T* bias, int N, int I, int O, WeightLayout layout) {
+  // Column-major: out^T[O,N] = W'[O,I] · inp^T[I,N]. W [O,I] row-major is [I,O] column-major
+  // (transposed here); W [I,O] row-major is [O,I] column-major as it is.
+  const bool out_in = layout == WeightLayout::out_in;
+  matmul(out, data_type<T>(), O, weight, data_type<T>(), out_in, out_in ? I : O, inp, data_type<T>(), false, I, O, N,
+         I, 0.0f, bias);
+}
+
+template <typename T, typename G>
+void backward(T* dinp, G* dweight, float* dbias, const T* dout, const T* inp, const T* weight, int N, int I, int O,
+              WeightLayout layout) {
+  const bool out_in = layout == WeightLayout::out_in;
+  const cudaDataType_t t = data_type<T>();
+  if (dinp)  // dinp^T[I,N] += W''[I,O] · dout^T[O,N]
+    matmul(dinp, t, I, weight, t, !out_in, out_in ? I : O, dout, t, false, O, I, N, O, 1.0f, nullptr);
+  if (dweight) {
+    if (out_in)  // dW^T[I,O] += inp^T[I,N] · dout[N,O]
+      matmul(dweight, data_type<G>(), I, inp, t, false, I, dout, t, true, O, I, O, N, 1.0f, nullptr);
+    else  // dW^T[O,I] += dout^T[O,N] · inp[N,I]
+      matmul(dweight, data_type<G>(), O, dout, t, false, O, inp, t, true, I, O, I, N, 1.0f, nullptr);
+  }
+  if (dbias) bias_backward(dbias, dout, N, O);
+}
+
+}  // namespace
+
+void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int I, int O,
+                    WeightLayout layout) {
+  forward(out, inp, weight, bias, N, I, O, layout);
+}
+
+void linear_forward(bf16* out, const bf16* inp, const bf16* weight, const bf16* bias, int N, int I, int O,
+                    WeightLayout layout) {
+  forward(out, inp, weight, bias, N, I, O, layout);
+}
+
+void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, int N, int I, int O, WeightLayout layout) {
+  backward(dinp, dweight, dbias, dout, inp, weight, N, I, O, layout);
+}
+
+void linear_backward(bf16* dinp, float* dweight, float* dbias, const bf16* dout, const bf16* inp, const bf16* weight,
+                     int N, int I, int O, WeightLayout layout) {
+  backward(dinp, dweight, dbias, dout, inp, weight, N, I, O, layout);
+}
+
+}  // namespace mindllm::cuda
