@@ -351,7 +351,7 @@ Tokenizer train_from_words(WordMap& words, const TrainOptions& o, std::shared_pt
   std::vector<std::vector<uint32_t>> pwords;
   std::vector<uint64_t> pkey;
   auto pair_of = [](uint32_t a, uint32_t b) { return (static_cast<uint64_t>(a) << 32) | b; };
-  auto touch = [&](uint64_t key, int64_t delta, uint32_t word) -> uint32_t {
+  auto touch = [&](uint64_t key, int64_t delta, uint32_t word, bool add_word) -> uint32_t {
     bool added;
     uint32_t idx = index.get_or_add(key, static_cast<uint32_t>(pcount.size()), &added);
     if (added) {
@@ -360,13 +360,19 @@ Tokenizer train_from_words(WordMap& words, const TrainOptions& o, std::shared_pt
       pkey.push_back(key);
     }
     pcount[idx] += delta;
-    if (delta > 0 && (pwords[idx].empty() || pwords[idx].back() != word)) pwords[idx].push_back(word);
+    if (add_word && (pwords[idx].empty() || pwords[idx].back() != word)) pwords[idx].push_back(word);
     return idx;
   };
   for (uint32_t w = 0; w < nw; w++) {
     const uint32_t* s = sym.data() + off[w];
-    for (uint32_t i = 0; i + 1 < len[w]; i++) touch(pair_of(s[i], s[i + 1]), static_cast<int64_t>(cnt[w]), w);
+    for (uint32_t i = 0; i + 1 < len[w]; i++) touch(pair_of(s[i], s[i + 1]), static_cast<int64_t>(cnt[w]), w, true);
   }
+  struct Local {
+    std::unordered_map<uint64_t, int64_t> delta;
+    std::vector<std::pair<uint64_t, uint32_t>> adds;
+  };
+  int threads = o.threads > 0 ? o.threads : omp_get_max_threads();
+  std::vector<Local> locals(threads);
   std::priority_queue<QueueEntry> queue;
   for (size_t i = 0; i < pcount.size(); i++)
     if (pcount[i] > 0) queue.push({pcount[i], pkey[i]});
@@ -405,23 +411,27 @@ Tokenizer train_from_words(WordMap& words, const TrainOptions& o, std::shared_pt
     new_pairs.clear();
     std::vector<uint32_t> where = std::move(pwords[idx]);
     pwords[idx] = {};
+    size_t wn = 0;
     for (uint32_t w : where) {
       if (stamp[w] == iter) continue;
       stamp[w] = iter;
+      where[wn++] = w;
+    }
+    where.resize(wn);
+    // Rewrites word w in place, reporting each pair count change to on_delta(pair, delta, word).
+    auto rewrite = [&](uint32_t w, auto&& on_delta) {
       uint32_t* s = sym.data() + off[w];
       uint32_t n = len[w], j = 0;
       int64_t k = static_cast<int64_t>(cnt[w]);
       for (uint32_t i = 0; i < n;) {
         if (i + 1 < n && s[i] == a && s[i + 1] == b) {
           if (j > 0) {
-            touch(pair_of(s[j - 1], a), -k, w);
-            new_pairs.push_back(pair_of(s[j - 1], c));
-            touch(new_pairs.back(), k, w);
+            on_delta(pair_of(s[j - 1], a), -k, w);
+            on_delta(pair_of(s[j - 1], c), k, w);
           }
           if (i + 2 < n) {
-            touch(pair_of(b, s[i + 2]), -k, w);
-            new_pairs.push_back(pair_of(c, s[i + 2]));
-            touch(new_pairs.back(), k, w);
+            on_delta(pair_of(b, s[i + 2]), -k, w);
+            on_delta(pair_of(c, s[i + 2]), k, w);
           }
           s[j++] = c;
           i += 2;
@@ -430,6 +440,36 @@ Tokenizer train_from_words(WordMap& words, const TrainOptions& o, std::shared_pt
         }
       }
       len[w] = j;
+    };
+    if (threads > 1 && wn >= 4096) {
+      // Many words (the early merges): rewrite in parallel, each thread summing its count changes
+      // per pair; then apply the sums. Same counts as the sequential path, so the same merges.
+#pragma omp parallel num_threads(threads)
+      {
+        Local& L = locals[omp_get_thread_num()];
+        L.delta.clear();
+        L.adds.clear();
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < static_cast<int64_t>(wn); i++) {
+          rewrite(where[i], [&](uint64_t p, int64_t d, uint32_t w) {
+            L.delta[p] += d;
+            if (d > 0) L.adds.emplace_back(p, w);
+          });
+        }
+      }
+      for (auto& L : locals) {
+        for (auto& [p, d] : L.delta) touch(p, d, 0, false);
+        for (auto& [p, w] : L.adds) {
+          new_pairs.push_back(p);
+          touch(p, 0, w, true);
+        }
+      }
+    } else {
+      for (uint32_t w : where)
+        rewrite(w, [&](uint64_t p, int64_t d, uint32_t word) {
+          if (d > 0) new_pairs.push_back(p);
+          touch(p, d, word, d > 0);
+        });
     }
     pcount[idx] = 0;
     std::sort(new_pairs.begin(), new_pairs.end());
