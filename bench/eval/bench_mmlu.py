@@ -49,7 +49,8 @@ def main():
     ap.add_argument("--subjects", type=int, default=4)
     ap.add_argument("--limit", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=32, help="mindllm --batch")
+    ap.add_argument("--hf-batch", type=int, default=8, help="lm-eval batch_size")
     ap.add_argument("--mindllm", default=os.environ.get("MINDLLM_BIN", str(REPO / "build" / "mindllm")))
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_eval_"))
@@ -106,7 +107,7 @@ def main():
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
-    lm = HFLM(pretrained=str(model), dtype="float32", batch_size=a.batch, device="cpu")
+    lm = HFLM(pretrained=str(model), dtype="float32", batch_size=a.hf_batch, device="cpu")
     tm = TaskManager(include_path=str(tasks), include_defaults=False)
     t = time.time()
     ref = simple_evaluate(model=lm, tasks=[f"mmlu_{s}" for s in subjects], num_fewshot=5, limit=a.limit,
