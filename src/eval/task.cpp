@@ -336,10 +336,12 @@ TaskSpec load_task_spec(const std::string& name_or_path, const std::vector<std::
     }
   }
   if (!s.j.is_object()) bad_input(s.where + ": a task spec must be an object");
+  // A prompt style (--style opencompass) replaces the fields it names; tasks without that style
+  // keep their lm-eval prompts. An unknown style name is an error.
   if (!style.empty() && style != "lm-eval") {
-    if (!s.j.contains("styles") || !s.j["styles"].contains(style))
-      bad_input(s.where + ": no prompt style '" + style + "' for this task");
-    for (auto& [k, v] : s.j["styles"][style].items()) s.j[k] = v;
+    if (style != "opencompass") bad_input("--style: unknown prompt style '" + style + "' (lm-eval, opencompass)");
+    if (s.j.contains("styles") && s.j["styles"].contains(style))
+      for (auto& [k, v] : s.j["styles"][style].items()) s.j[k] = v;
   }
   const json& j = s.j;
   s.name = j.value("task", fs::path(name_or_path).stem().string());
