@@ -43,8 +43,9 @@ inline std::vector<float> round_bf16(std::vector<float> v) {
 inline std::vector<bf16> to_bf16(const std::vector<float>& v) {
   std::vector<bf16> r(v.size());
   for (size_t i = 0; i < v.size(); i++) {
-    uint16_t h = float_to_bf16(v[i]);
-    std::memcpy(&r[i], &h, 2);
+    __nv_bfloat16_raw raw;
+    raw.x = float_to_bf16(v[i]);
+    r[i] = bf16(raw);
   }
   return r;
 }
@@ -52,9 +53,8 @@ inline std::vector<bf16> to_bf16(const std::vector<float>& v) {
 inline std::vector<float> to_float(const std::vector<bf16>& v) {
   std::vector<float> r(v.size());
   for (size_t i = 0; i < v.size(); i++) {
-    uint16_t h;
-    std::memcpy(&h, &v[i], 2);
-    r[i] = bf16_to_float(h);
+    __nv_bfloat16_raw raw = v[i];
+    r[i] = bf16_to_float(raw.x);
   }
   return r;
 }

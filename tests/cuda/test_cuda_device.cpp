@@ -10,7 +10,9 @@ TEST(CudaDevice, CountIsCleanWithoutGpu) {
   EXPECT_GE(n, 0);
   EXPECT_EQ(cuda::available(), n > 0);
   EXPECT_FALSE(cuda::device_description().empty());
-  if (n == 0) EXPECT_EQ(cuda::device_description(), "no GPU");
+  if (n == 0) {
+    EXPECT_EQ(cuda::device_description(), "no GPU");
+  }
 }
 
 TEST(CudaDevice, ArenaPlansAlignedPieces) {

@@ -121,15 +121,19 @@ class DeviceBuffer {
   }
   T* data() const { return p_; }
   size_t size() const { return n_; }
+  // Copies go through the context's stream (a non-blocking stream does not wait for the legacy
+  // default stream that plain cudaMemcpy uses), then wait.
   void upload(const std::vector<T>& host) {
     MINDLLM_CHECK(host.size() == n_, "cuda::DeviceBuffer::upload: size mismatch");
+    if (n_)
+      MINDLLM_CUDA_CHECK(cudaMemcpyAsync(p_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice, stream()));
     synchronize();
-    if (n_) MINDLLM_CUDA_CHECK(cudaMemcpy(p_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice));
   }
   std::vector<T> download() const {
-    synchronize();
     std::vector<T> host(n_);
-    if (n_) MINDLLM_CUDA_CHECK(cudaMemcpy(host.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
+    if (n_)
+      MINDLLM_CUDA_CHECK(cudaMemcpyAsync(host.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost, stream()));
+    synchronize();
     return host;
   }
   // Every byte set to `byte` (0xFF makes float and bf16 NaN: poison for unwritten elements).
