@@ -6,12 +6,15 @@ import json
 import os
 import random
 import subprocess
+from pathlib import Path
 import unicodedata
 
 import pytest
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from conftest import MINDLLM_BIN, SHARED
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "data"
+MINDLLM_BIN = os.environ.get("MINDLLM_BIN", str(REPO / "build" / "mindllm"))
 
 QWEN3 = SHARED / "tokenizers" / "qwen3" / "tokenizer.json"
 GPT2 = SHARED / "tokenizers" / "gpt2"

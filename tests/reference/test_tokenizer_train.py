@@ -3,12 +3,16 @@ the same files. Reports how far the merge lists agree and the compression (bytes
 on held-out Chinese and English text; mindllm's must be no worse by more than 1%. The tokenizer.json
 mindllm writes must load in `tokenizers` and give mindllm's ids."""
 import json
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from conftest import MINDLLM_BIN, SHARED
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "data"
+MINDLLM_BIN = os.environ.get("MINDLLM_BIN", str(REPO / "build" / "mindllm"))
 
 PATTERNS = {
     "gpt2": None,
