@@ -4,6 +4,7 @@ qwen2) saved by transformers/torch as safetensors, sharded safetensors and pytor
 load back in transformers with the same logits."""
 import copy
 import json
+import shutil
 
 import pytest
 import torch
@@ -134,3 +135,33 @@ def test_export_hf_loads_in_transformers(family, dtype, tmp_path):
         assert next(transformers.AutoModelForCausalLM.from_pretrained(out).parameters()).dtype == torch.bfloat16
         # the exported bf16 weights give the same logits in both (bf16 weights, float32 math)
         assert float((mindllm_logits(out, x, tmp_path) - theirs).abs().max()) < 1e-4
+
+
+def test_commands_take_hf_directories(tmp_path):
+    """`train` continues from, and `generate` samples from, a transformers .bin (bf16) directory
+    with a GPT-2-style vocab.json + merges.txt tokenizer, as given."""
+    from mindllm_ref import SHARED, write_shard
+    tok_dir = SHARED / "tokenizers" / "gpt2"
+    cfg = transformers.GPTNeoConfig(vocab_size=50257, hidden_size=32, num_layers=2, num_heads=4,
+                                    max_position_embeddings=64, window_size=8, attention_types=[[["global", "local"], 1]],
+                                    bos_token_id=50256, eos_token_id=50256)
+    model = randomize_(transformers.AutoModelForCausalLM.from_config(cfg), seed=2).to(torch.bfloat16)
+    d = tmp_path / "neo"
+    d.mkdir()
+    cfg.save_pretrained(d)
+    torch.save(model.state_dict(), d / "pytorch_model.bin")
+    for f in ("vocab.json", "merges.txt"):
+        shutil.copy(tok_dir / f, d / f)
+    p = run("generate", "--model", d, "--prompt", "Hello", "--max-new-tokens", 4, "--temperature", 0, "--no-stop-at-eos")
+    assert p.stdout.startswith("Hello")
+    data = tmp_path / "data"
+    data.mkdir()
+    g = torch.Generator().manual_seed(0)
+    write_shard(data / "train-000.bin", torch.randint(0, 50257, (4000,), generator=g).numpy(), 50257)
+    write_shard(data / "val-000.bin", torch.randint(0, 50257, (1000,), generator=g).numpy(), 50257)
+    run("train", "--model", d, "--data", data, "--out", tmp_path / "run", "--steps", 2, "--batch", 2, "--seq", 16,
+        "--eval-every", 0, "--threads", 2)
+    ckpt = tmp_path / "run" / "ckpt" / (tmp_path / "run" / "ckpt" / "latest").read_text().strip()
+    back = transformers.AutoModelForCausalLM.from_pretrained(ckpt).eval()
+    x = torch.randint(0, 50257, (1, 8), generator=g)
+    assert float((hf_logits(back, x) - mindllm_logits(ckpt, x, tmp_path)).abs().max()) < 1e-4
