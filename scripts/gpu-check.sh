@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The one command for the GPU machine: builds the CUDA backend there, runs every GPU test (each
 # CUDA op against its CPU twin, docs/cuda.md) and prints a short table last. Sized to finish in
-# about 8 minutes on a 16-core H100/H200 machine (build ~3-4 min, tests ~1 min).
+# about 8 minutes on a 16-core H100/H200 machine (build ~1-2 min, tests ~1-2 min).
 #
 #   bash scripts/gpu-check.sh                    # build-gpu/, results in $OUT or build-gpu/
 #   SANITIZE=1 bash scripts/gpu-check.sh         # also one pass under compute-sanitizer memcheck
 #   GTEST_FILTER='CudaAttention*' bash scripts/gpu-check.sh
 #
-# The machine has no internet. cuDNN and NCCL exist there only inside pip's `nvidia` package,
-# so their folders are handed to CMake. Build dependencies it may lack (GoogleTest,
-# nlohmann-json) can travel as Debian packages in .deps/*.deb (see docs/cuda.md); they are
-# unpacked to /tmp, never over /.
+# It builds tests/cuda/CMakeLists.txt, a standalone project with only the CUDA kernels, the CPU
+# kernels they are checked against and GoogleTest: the machine lacks the data pipeline's packages
+# that the full project needs. It has no internet; GoogleTest (or OpenBLAS headers), if missing
+# there, can travel as Debian packages in .deps/*.deb (docs/cuda.md), unpacked to /tmp, never
+# over /. cuDNN and NCCL (not used yet) exist there only inside pip's `nvidia` package, so those
+# folders are handed to CMake.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-gpu}
@@ -31,6 +33,7 @@ fi
 if compgen -G ".deps/*.deb" >/dev/null; then
   for f in .deps/*.deb; do dpkg -x "$f" /tmp/mindllm-deps; done
   prefix+=(/tmp/mindllm-deps/usr)
+  export LD_LIBRARY_PATH=/tmp/mindllm-deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   echo "unpacked $(ls .deps/*.deb | wc -l) carried packages into /tmp/mindllm-deps"
 fi
 prefix_path=$(IFS=';'; echo "${prefix[*]:-}")
@@ -38,10 +41,10 @@ prefix_path=$(IFS=';'; echo "${prefix[*]:-}")
 echo "== configure + build ($BUILD_DIR, sm_90)"
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
-if ! cmake -S . -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DMINDLLM_CUDA=ON \
+if ! cmake -S tests/cuda -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
      -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_PREFIX_PATH="$prefix_path" >"$RESULT_DIR/configure.log" 2>&1; then
   tail -20 "$RESULT_DIR/configure.log"
-  echo "configure failed (missing GoogleTest or nlohmann-json? see docs/cuda.md: carry them in .deps/)"
+  echo "configure failed (GoogleTest or OpenBLAS missing? docs/cuda.md: carry them in .deps/)"
   exit 1
 fi
 if ! cmake --build "$BUILD_DIR" --target mindllm_cuda_tests -j "$(nproc)" >"$RESULT_DIR/build.log" 2>&1; then
