@@ -57,9 +57,11 @@ def final_bytes(run_dir, step):
 
 @pytest.mark.parametrize("preset", ["tiny-llama", "tiny-neo"])
 def test_sigkill_then_resume_is_bit_identical(data, tmp_path, preset):
-    steps = 48
+    # Long enough (a few seconds) that the random kills land mid-run, also on a fast idle machine.
+    steps = 400
     common = ["train", "--model", preset, "--data", data, "--batch", 4, "--seq", 64, "--lr", 3e-3,
-              "--warmup", 5, "--threads", 2, "--steps", steps, "--ckpt-every", 5, "--grad-accum", 2]
+              "--warmup", 5, "--threads", 2, "--steps", steps, "--ckpt-every", 7, "--grad-accum", 2,
+              "--log-every", 100]
     run(*common, "--out", tmp_path / "straight")
     want = final_bytes(tmp_path / "straight", steps)
     rng = np.random.default_rng(42)
@@ -68,7 +70,7 @@ def test_sigkill_then_resume_is_bit_identical(data, tmp_path, preset):
     for attempt in range(12):
         args = [MINDLLM, *map(str, common), "--out", str(out)] + (["--resume"] if attempt else [])
         p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(float(rng.uniform(0.05, 0.6)))
+        time.sleep(float(rng.uniform(0.05, 0.8)))
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             kills += 1
