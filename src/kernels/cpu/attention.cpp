@@ -5,6 +5,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -12,12 +13,15 @@ namespace mindllm::cpu {
 
 namespace {
 
-// Row t of the T x T score matrix P becomes softmax over keys [lo, t] (lo from the local
-// window), 0 elsewhere.
-MINDLLM_SIMD_CLONES void softmax_causal_rows(float* P, int T, int window) {
-  for (int t = 0; t < T; t++) {
+// The first key that query t may attend to (local windows; 0 for global attention).
+inline int first_key(int t, int window) { return (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0; }
+
+// Rows [r0, r1) of the T x T score matrix P become softmax over keys [first_key(t), t], 0 elsewhere.
+// Only scores in that range are read.
+MINDLLM_SIMD_CLONES void softmax_causal_rows(float* P, int T, int window, int r0, int r1) {
+  for (int t = r0; t < r1; t++) {
     float* row = P + (size_t)t * T;
-    int lo = (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0;
+    const int lo = first_key(t, window);
     const int n = t - lo + 1;
     float* r = row + lo;
     float mx = lane_max(r, n);
@@ -29,16 +33,26 @@ MINDLLM_SIMD_CLONES void softmax_causal_rows(float* P, int T, int window) {
   }
 }
 
-// dS = P * (dP - rowsum(P * dP)), in place over dP (entries outside the causal range are 0).
-MINDLLM_SIMD_CLONES void softmax_backward_rows(const float* P, float* dS, int T) {
-  for (int t = 0; t < T; t++) {
-    const float* pr = P + (size_t)t * T;
-    float* dr = dS + (size_t)t * T;
-    float dot = static_cast<float>(lane_sum(t + 1, [&](size_t j) { return pr[j] * dr[j]; }));
-    for (int j = 0; j <= t; j++) dr[j] = pr[j] * (dr[j] - dot);
-    for (int j = t + 1; j < T; j++) dr[j] = 0.0f;
+// Rows [r0, r1): dS = P * (dP - rowsum(P * dP)) over the attended keys, in place over dP; 0
+// elsewhere. Only dP entries of attended keys are read.
+MINDLLM_SIMD_CLONES void softmax_backward_rows(const float* P, float* dS, int T, int window, int r0, int r1) {
+  for (int t = r0; t < r1; t++) {
+    const int lo = first_key(t, window);
+    const float* pr = P + (size_t)t * T + lo;
+    float* row = dS + (size_t)t * T;
+    float* dr = row + lo;
+    const int n = t - lo + 1;
+    float dot = static_cast<float>(lane_sum(n, [&](size_t j) { return pr[j] * dr[j]; }));
+    for (int j = 0; j < lo; j++) row[j] = 0.0f;
+    for (int j = 0; j < n; j++) dr[j] = pr[j] * (dr[j] - dot);
+    for (int j = t + 1; j < T; j++) row[j] = 0.0f;
   }
 }
+
+// Causal attention is computed in blocks of query rows; block [r0, r1) needs keys
+// [first_key(r0), r1) only, so the GEMMs skip the masked part (about half of it for global
+// attention, most of it for short local windows).
+constexpr int kRowBlock = 64;
 
 }  // namespace
 
@@ -56,10 +70,17 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
     const float* kb = k + (size_t)b * T * s.ldk + (size_t)hk * D;
     const float* vb = v + (size_t)b * T * s.ldv + (size_t)hk * D;
     float* P = probs + (size_t)bh * T * T;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, s.scale, qb, s.ldq, kb, s.ldk, 0.0f, P, T);
-    softmax_causal_rows(P, T, s.window);
     float* ob = out + (size_t)b * T * s.ldo + (size_t)h * D;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, P, T, vb, s.ldv, 0.0f, ob, s.ldo);
+    for (int r0 = 0; r0 < T; r0 += kRowBlock) {
+      const int r1 = std::min(T, r0 + kRowBlock), k0 = first_key(r0, s.window), nk = r1 - k0, m = r1 - r0;
+      float* Pb = P + (size_t)r0 * T + k0;
+      // S = scale · Q[r0:r1] · K[k0:r1]^T;  O[r0:r1] = softmax(S) · V[k0:r1]
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, D, s.scale, qb + (size_t)r0 * s.ldq, s.ldq,
+                  kb + (size_t)k0 * s.ldk, s.ldk, 0.0f, Pb, T);
+      softmax_causal_rows(P, T, s.window, r0, r1);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, D, nk, 1.0f, Pb, T, vb + (size_t)k0 * s.ldv, s.ldv,
+                  0.0f, ob + (size_t)r0 * s.ldo, s.ldo);
+    }
   }
 }
 
@@ -87,15 +108,24 @@ void attention_backward(float* dq, float* dk, float* dv, float* scratch, const f
       const float* qb = q + (size_t)b * T * s.ldq + (size_t)h * D;
       const float* dob = dout + (size_t)b * T * s.ldo + (size_t)h * D;
       float* dqb = dq + (size_t)b * T * s.ldq + (size_t)h * D;
-      // dP = dO · V^T
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, 1.0f, dob, s.ldo, vb, s.ldv, 0.0f, dS, T);
-      // dV += P^T · dO
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, P, T, dob, s.ldo, 1.0f, dvb, s.ldv);
-      // dS = P ⊙ (dP - rowsum(P ⊙ dP))
-      softmax_backward_rows(P, dS, T);
-      // dQ = scale · dS · K ;  dK += scale · dS^T · Q
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, s.scale, dS, T, kb, s.ldk, 0.0f, dqb, s.ldq);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, s.scale, dS, T, qb, s.ldq, 1.0f, dkb, s.ldk);
+      for (int r0 = 0; r0 < T; r0 += kRowBlock) {
+        const int r1 = std::min(T, r0 + kRowBlock), k0 = first_key(r0, s.window), nk = r1 - k0, m = r1 - r0;
+        const float* Pb = P + (size_t)r0 * T + k0;
+        float* dSb = dS + (size_t)r0 * T + k0;
+        const float* dob_r = dob + (size_t)r0 * s.ldo;
+        // dP = dO · V^T ;  dV += P^T · dO
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, D, 1.0f, dob_r, s.ldo, vb + (size_t)k0 * s.ldv,
+                    s.ldv, 0.0f, dSb, T);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, D, m, 1.0f, Pb, T, dob_r, s.ldo, 1.0f,
+                    dvb + (size_t)k0 * s.ldv, s.ldv);
+        // dS = P ⊙ (dP - rowsum(P ⊙ dP))
+        softmax_backward_rows(P, dS, T, s.window, r0, r1);
+        // dQ = scale · dS · K ;  dK += scale · dS^T · Q
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, D, nk, s.scale, dSb, T, kb + (size_t)k0 * s.ldk,
+                    s.ldk, 0.0f, dqb + (size_t)r0 * s.ldq, s.ldq);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, D, m, s.scale, dSb, T, qb + (size_t)r0 * s.ldq,
+                    s.ldq, 1.0f, dkb + (size_t)k0 * s.ldk, s.ldk);
+      }
     }
   }
 }
