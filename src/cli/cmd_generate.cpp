@@ -78,6 +78,9 @@ static int run_generate(int argc, char** argv) {
   }
   for (int32_t id : ids)
     if (id >= cfg.vocab_size) bad_input("prompt token " + std::to_string(id) + " is outside the model's vocabulary");
+  // End of sequence: the config's eos_token_id, else the tokenizer's end-of-text token.
+  int32_t eos = cfg.eos_token_id;
+  if (eos < 0 && tok && tok->eos_id()) eos = static_cast<int32_t>(*tok->eos_id());
   Rng rng(seed);
   std::vector<int32_t> out;
   for (int i = 0; i < max_new; i++) {
@@ -87,7 +90,7 @@ static int run_generate(int argc, char** argv) {
     int32_t next = sample_token(model.logits() + (size_t)(T - start - 1) * cfg.vocab_size, cfg.vocab_size, sp, rng);
     ids.push_back(next);
     out.push_back(next);
-    if (stop_at_eos && next == cfg.eos_token_id) break;
+    if (stop_at_eos && next == eos) break;
   }
   if (tok) {
     std::vector<uint32_t> u(out.begin(), out.end());
