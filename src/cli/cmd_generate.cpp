@@ -93,6 +93,7 @@ static int run_generate(int argc, char** argv) {
     if (stop_at_eos && next == eos) break;
   }
   if (tok) {
+    if (stop_at_eos && !out.empty() && out.back() == eos) out.pop_back();  // text ends before the EOS token
     std::vector<uint32_t> u(out.begin(), out.end());
     std::printf("%s%s\n", prompt.c_str(), tok->decode(u).c_str());
   } else {
