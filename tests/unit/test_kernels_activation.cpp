@@ -46,16 +46,19 @@ std::vector<float> test_inputs(size_t n, Rng& rng) {
 }
 
 // Elementwise: |got - want| <= tol * (1 + |want|) (an activation's output spans many magnitudes).
-void expect_elementwise(const std::vector<float>& got, const std::vector<double>& want, double tol, const char* what) {
-  ASSERT_EQ(got.size(), want.size());
+::testing::AssertionResult elementwise_close(const std::vector<float>& got, const std::vector<double>& want, double tol,
+                                             const char* what) {
+  if (got.size() != want.size()) return ::testing::AssertionFailure() << what << ": size " << got.size() << " != " << want.size();
   double worst = 0.0;
   size_t at = 0;
   for (size_t i = 0; i < got.size(); i++) {
     double e = std::fabs(got[i] - want[i]) / (1.0 + std::fabs(want[i]));
     if (!(e <= worst)) worst = e, at = i;
   }
-  EXPECT_LE(worst, tol) << what << ": at " << at << " got " << got[at] << " want " << want[at];
   if (std::getenv("MINDLLM_TEST_VERBOSE")) std::printf("  [err] %-40s %.3g\n", what, worst);
+  if (worst <= tol) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << what << ": error " << worst << " > " << tol << " at " << at << " got "
+                                       << got[at] << " want " << want[at];
 }
 
 class ActivationKernel : public ::testing::TestWithParam<Activation> {};
@@ -70,13 +73,13 @@ TEST_P(ActivationKernel, ForwardBackwardMatchFloat64) {
   cpu::activation_forward(out.data(), x.data(), n, act);
   std::vector<double> want(n), want_grad(n);
   for (size_t i = 0; i < n; i++) want[i] = ref_act(x[i], act);
-  expect_elementwise(out, want, kFwdTol, "activation_forward");
+  EXPECT_TRUE(elementwise_close(out, want, kFwdTol, "activation_forward"));
 
   auto din0 = random_normal(n, rng);
   auto din = din0;
   cpu::activation_backward(din.data(), dout.data(), x.data(), n, act);
   for (size_t i = 0; i < n; i++) want_grad[i] = din0[i] + dout[i] * ref_act_grad(x[i], act);
-  expect_elementwise(din, want_grad, kBwdTol, "activation_backward (accumulated)");
+  EXPECT_TRUE(elementwise_close(din, want_grad, kBwdTol, "activation_backward (accumulated)"));
 
   // Finite differences of the float64 activation (skip |x| huge where h is below float spacing).
   std::vector<double> fd(n), got(n);
@@ -87,7 +90,7 @@ TEST_P(ActivationKernel, ForwardBackwardMatchFloat64) {
     got[i] = (double)din[i] - din0[i];
   }
   std::vector<float> gotf(got.begin(), got.end());
-  expect_elementwise(gotf, fd, kFdTol, "activation_backward vs finite differences");
+  EXPECT_TRUE(elementwise_close(gotf, fd, kFdTol, "activation_backward vs finite differences"));
 }
 
 TEST_P(ActivationKernel, GluForwardBackwardOverwrite) {
@@ -120,7 +123,7 @@ TEST_P(ActivationKernel, GluForwardBackwardOverwrite) {
         fg[j] = d * (ref_act(g + h, act) * u - ref_act(g - h, act) * u) / (2 * h);
         fu[j] = d * (ref_act(g, act) * (u + h) - ref_act(g, act) * (u - h)) / (2 * h);
       }
-    expect_elementwise(out, want, kFwdTol, "glu_forward");
+    EXPECT_TRUE(elementwise_close(out, want, kFwdTol, "glu_forward"));
 
     // dgate, dup are overwritten (start from garbage), in gate/up's layout.
     constexpr float kSentinel = -777.f;
@@ -136,10 +139,10 @@ TEST_P(ActivationKernel, GluForwardBackwardOverwrite) {
         gg[(size_t)n * H + i] = dgate[(size_t)n * ld + i];
         gu[(size_t)n * H + i] = dup[(size_t)n * ld + i];
       }
-    expect_elementwise(gg, wg, kBwdTol, "glu_backward dgate");
-    expect_elementwise(gu, wu, kBwdTol, "glu_backward dup");
-    expect_elementwise(gg, fg, kFdTol, "glu_backward dgate vs finite differences");
-    expect_elementwise(gu, fu, kFdTol, "glu_backward dup vs finite differences");
+    EXPECT_TRUE(elementwise_close(gg, wg, kBwdTol, "glu_backward dgate"));
+    EXPECT_TRUE(elementwise_close(gu, wu, kBwdTol, "glu_backward dup"));
+    EXPECT_TRUE(elementwise_close(gg, fg, kFdTol, "glu_backward dgate vs finite differences"));
+    EXPECT_TRUE(elementwise_close(gu, fu, kFdTol, "glu_backward dup vs finite differences"));
     for (size_t i = 0; i < nbuf; i++)
       if (fused && (i % ld) >= (size_t)(2 * H)) { ASSERT_EQ(dbuf[i], kSentinel) << "padding at " << i; }
   }
