@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "tokenizer/unicode.h"
+
 namespace mindllm::data {
 
 // Decodes one code point at s[i]; returns its length (1..4) or 0 if the bytes there are invalid.
@@ -43,23 +45,8 @@ inline size_t utf8_decode(std::string_view s, size_t i, char32_t* cp) {
 size_t utf8_first_invalid(std::string_view s);
 inline bool utf8_valid(std::string_view s) { return utf8_first_invalid(s) == std::string_view::npos; }
 
-inline void utf8_append(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
+// Encoding is shared with the tokenizer (one implementation of UTF-8 encoding in the project).
+inline void utf8_append(std::string& out, char32_t cp) { unicode::append_utf8(out, static_cast<uint32_t>(cp)); }
 
 // Han ideographs: CJK Unified (+ Ext A..G) and Compatibility Ideographs.
 inline bool is_han(char32_t c) {
