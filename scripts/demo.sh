@@ -18,9 +18,10 @@ mkdir -p "$OUT/raw"
 echo "== 1. raw corpus (bible-kjv-text, fortunes-zh)"
 # English: the King James Bible, one document per 30 verses (verse references stripped).
 bible -f 'Gen1:1-Rev22:21' | sed 's/^[^ ]* //' | awk '{print} NR % 30 == 0 {print ""}' > "$OUT/raw/en-kjv.txt"
-# Chinese: Tang poems, Song ci and classical sayings; strip ANSI colours, '%' separates entries.
+# Chinese: Tang poems, Song ci and classical sayings; strip ANSI colours. '%' separates entries;
+# eight entries make one document (single short poems would fail the length filter).
 for f in tang300 song100 chinese; do
-  sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^%$//' "/usr/share/games/fortunes/$f"
+  sed -e 's/\x1b\[[0-9;]*m//g' "/usr/share/games/fortunes/$f" | awk '/^%$/ { if (++n % 8 == 0) print ""; next } { print }'
 done > "$OUT/raw/zh-poems.txt"
 du -h "$OUT"/raw/*
 
