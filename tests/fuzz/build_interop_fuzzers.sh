@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the interop libFuzzer targets with clang (the readers instrumented too):
-# ${OUT:-build-fuzz}/fuzz_interop_{torch_bin,gguf,safetensors}. Seeds: python3 tests/fuzz/seeds_interop.py DIR
+# Builds the file-reader libFuzzer targets with clang (the readers instrumented too):
+# ${OUT:-build-fuzz}/fuzz_interop_{torch_bin,gguf,safetensors} and fuzz_shard (token shards). Seeds: python3 tests/fuzz/seeds_interop.py DIR
 #   bash tests/fuzz/build_interop_fuzzers.sh
 #   build-fuzz/fuzz_interop_torch_bin -max_total_time=60 -max_len=65536 build-fuzz/seeds_bin
 set -euo pipefail
@@ -12,4 +12,5 @@ CORE="src/core/torch_bin.cpp src/core/gguf.cpp src/core/safetensors.cpp src/core
 clang++ $FLAGS $CORE tests/fuzz/fuzz_interop_torch_bin.cpp -lz -o "$OUT/fuzz_interop_torch_bin"
 clang++ $FLAGS $CORE tests/fuzz/fuzz_interop_gguf.cpp -lz -o "$OUT/fuzz_interop_gguf"
 clang++ $FLAGS $CORE tests/fuzz/fuzz_interop_safetensors.cpp -lz -o "$OUT/fuzz_interop_safetensors"
-echo "built $OUT/fuzz_interop_torch_bin $OUT/fuzz_interop_gguf $OUT/fuzz_interop_safetensors"
+clang++ $FLAGS src/data/shard.cpp src/core/file_io.cpp tests/fuzz/fuzz_shard.cpp -o "$OUT/fuzz_shard"
+echo "built $OUT/fuzz_interop_torch_bin $OUT/fuzz_interop_gguf $OUT/fuzz_interop_safetensors $OUT/fuzz_shard"
