@@ -6,6 +6,8 @@
 # so `--model mindllm-1.3b` or `--tasks mmlu` work without the source tree.
 function(mindllm_embed_json dir prefix output)
   file(GLOB files CONFIGURE_DEPENDS ${dir}/*.json)
+  # Re-run the configure step when a file's content changes, not only when files come or go.
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${files})
   set(entries "")
   set(names "")
   foreach(f ${files})

@@ -215,8 +215,6 @@ def setup(tmp_path_factory):
         training_split: train
         fewshot_split: train
         test_split: test
-        fewshot_config:
-          sampler: first_n
         num_fewshot: 5
         doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
         doc_to_target: "{{{{answer}}}}"
@@ -318,6 +316,8 @@ def test_gsm8k_generation_matches_lm_eval(setup, model_name, tmp_path):
     compared = 0
     for rs in ref["samples"]["gsm8k"]:
         ms = samples["gsm8k"][rs["doc_id"]]
+        # the same prompt: lm-eval's randomly drawn shots (seed 1234), reproduced by mindllm
+        assert ms["prompt"] == rs["arguments"][0][0], rs["doc_id"]
         ref_text = rs["resps"][0][0]
         assert ms["resp"] == ref_text, (rs["doc_id"], ms["resp"], ref_text)
         f = rs["filter"]
