@@ -34,24 +34,8 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mindllm-bench-train.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-# The model, as a Hugging Face LlamaConfig; both sides read this file.
-cat > "$WORK/config.json" <<'EOF'
-{
-  "model_type": "llama",
-  "vocab_size": 8192,
-  "hidden_size": 512,
-  "intermediate_size": 1408,
-  "num_hidden_layers": 8,
-  "num_attention_heads": 8,
-  "num_key_value_heads": 8,
-  "max_position_embeddings": 256,
-  "hidden_act": "silu",
-  "rms_norm_eps": 1e-05,
-  "rope_theta": 10000.0,
-  "initializer_range": 0.02,
-  "tie_word_embeddings": false
-}
-EOF
+# The model, as a Hugging Face LlamaConfig (defined once, in torch_llama.py); both sides read this file.
+python3 bench/train_cpu/torch_llama.py --print-config > "$WORK/config.json"
 
 # Random-token shards in the llm.c format: 256 int32 header (magic 20240520, version 1, token
 # count, vocab size), then uint16 ids.

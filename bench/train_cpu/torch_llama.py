@@ -31,6 +31,7 @@ def parse_args():
     p.add_argument("--impl", choices=["hf", "plain"], default="hf")
     p.add_argument("--profile", action="store_true", help="profile 2 extra steps and print the op table")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--print-config", action="store_true", help="print the benchmark model's config.json and exit")
     return p.parse_args()
 
 
@@ -131,6 +132,9 @@ def build_plain(cfg):
 
 def main():
     args = parse_args()
+    if args.print_config:
+        print(json.dumps(BENCH_CONFIG, indent=2))
+        return
     global torch
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
