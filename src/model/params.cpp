@@ -52,51 +52,39 @@ ParamLayout build_layout(const ModelConfig& c) {
   const bool layernorm = c.norm == NormKind::layernorm;
   L.wpe = L.normf_b = kAbsent;
   switch (c.family) {
-    case Family::gpt2: {
-      L.linear_layout = cpu::WeightLayout::in_out;
+    case Family::gpt2:
+    case Family::gpt_neo: {
+      // The GPT-2 and GPT-Neo blocks differ only in their attention tensors (GPT-2: one fused
+      // Conv1D c_attn with bias; GPT-Neo: q/k/v without bias, out_proj) and in GPT-2's scaled
+      // init of the residual projections; names, norms and MLP are the same.
+      const bool gpt2 = c.family == Family::gpt2;
+      if (gpt2) L.linear_layout = cpu::WeightLayout::in_out;
       L.wte = b.add("transformer.wte.weight", {V, C}, InitKind::normal, std, false, true);
       L.wpe = b.add("transformer.wpe.weight", {c.max_positions, C}, InitKind::normal, std, false, true);
-      float proj_std = std / std::sqrt(2.0f * c.n_layers);  // GPT-2's scaled residual projections
+      const float proj_std = gpt2 ? std / std::sqrt(2.0f * c.n_layers) : std;
       for (int l = 0; l < c.n_layers; l++) {
         std::string p = "transformer.h." + std::to_string(l) + ".";
         LayerOffsets o{};
         o.norm1_w = b.ones(p + "ln_1.weight", C);
         o.norm1_b = b.bias(p + "ln_1.bias", C);
-        o.wqkv = b.matrix(p + "attn.c_attn.weight", Q + 2 * KV, C, std);
-        o.bqkv = b.bias(p + "attn.c_attn.bias", Q + 2 * KV);
-        o.wo = b.matrix(p + "attn.c_proj.weight", C, Q, proj_std);
-        o.bo = b.bias(p + "attn.c_proj.bias", C);
+        if (gpt2) {
+          o.wqkv = b.matrix(p + "attn.c_attn.weight", Q + 2 * KV, C, std);
+          o.bqkv = b.bias(p + "attn.c_attn.bias", Q + 2 * KV);
+          o.wo = b.matrix(p + "attn.c_proj.weight", C, Q, proj_std);
+          o.bo = b.bias(p + "attn.c_proj.bias", C);
+        } else {
+          o.wqkv = b.matrix(p + "attn.attention.q_proj.weight", Q, C, std);
+          b.matrix(p + "attn.attention.k_proj.weight", KV, C, std);
+          b.matrix(p + "attn.attention.v_proj.weight", KV, C, std);
+          o.bqkv = kAbsent;
+          o.wo = b.matrix(p + "attn.attention.out_proj.weight", C, Q, proj_std);
+          o.bo = b.bias(p + "attn.attention.out_proj.bias", C);
+        }
         o.norm2_w = b.ones(p + "ln_2.weight", C);
         o.norm2_b = b.bias(p + "ln_2.bias", C);
         o.wfc = b.matrix(p + "mlp.c_fc.weight", H, C, std);
         o.bfc = b.bias(p + "mlp.c_fc.bias", H);
         o.wproj = b.matrix(p + "mlp.c_proj.weight", C, H, proj_std);
-        o.bproj = b.bias(p + "mlp.c_proj.bias", C);
-        L.layers.push_back(o);
-      }
-      L.normf_w = b.ones("transformer.ln_f.weight", C);
-      L.normf_b = b.bias("transformer.ln_f.bias", C);
-      break;
-    }
-    case Family::gpt_neo: {
-      L.wte = b.add("transformer.wte.weight", {V, C}, InitKind::normal, std, false, true);
-      L.wpe = b.add("transformer.wpe.weight", {c.max_positions, C}, InitKind::normal, std, false, true);
-      for (int l = 0; l < c.n_layers; l++) {
-        std::string p = "transformer.h." + std::to_string(l) + ".";
-        LayerOffsets o{};
-        o.norm1_w = b.ones(p + "ln_1.weight", C);
-        o.norm1_b = b.bias(p + "ln_1.bias", C);
-        o.wqkv = b.matrix(p + "attn.attention.q_proj.weight", Q, C, std);
-        b.matrix(p + "attn.attention.k_proj.weight", KV, C, std);
-        b.matrix(p + "attn.attention.v_proj.weight", KV, C, std);
-        o.bqkv = kAbsent;
-        o.wo = b.matrix(p + "attn.attention.out_proj.weight", C, Q, std);
-        o.bo = b.bias(p + "attn.attention.out_proj.bias", C);
-        o.norm2_w = b.ones(p + "ln_2.weight", C);
-        o.norm2_b = b.bias(p + "ln_2.bias", C);
-        o.wfc = b.matrix(p + "mlp.c_fc.weight", H, C, std);
-        o.bfc = b.bias(p + "mlp.c_fc.bias", H);
-        o.wproj = b.matrix(p + "mlp.c_proj.weight", C, H, std);
         o.bproj = b.bias(p + "mlp.c_proj.bias", C);
         L.layers.push_back(o);
       }
