@@ -64,6 +64,16 @@ int cmd_train(int argc, char** argv) {
   return 0;
 }
 
+// Appends ids as decimal numbers separated by spaces, then a newline.
+static void append_decimal_line(std::string& out, const std::vector<uint32_t>& ids) {
+  char buf[16];
+  for (size_t i = 0; i < ids.size(); i++) {
+    int n = std::snprintf(buf, sizeof buf, i ? " %u" : "%u", ids[i]);
+    out.append(buf, n);
+  }
+  out.push_back('\n');
+}
+
 int cmd_encode(int argc, char** argv) {
   CLI::App app{"Encode the whole text of a file (or stdin) as one string; prints ids separated by spaces", "mindllm tokenizer encode"};
   std::string tok, input, output;
@@ -108,15 +118,7 @@ int cmd_encode(int argc, char** argv) {
         bad_input(where + ":" + std::to_string(line) + ": no string field \"" + field + "\"");
       texts.push_back(it->get<std::string>());
     }
-    auto all = t.encode_batch(texts, threads);
-    char buf[16];
-    for (auto& ids : all) {
-      for (size_t i = 0; i < ids.size(); i++) {
-        int n = std::snprintf(buf, sizeof buf, i ? " %u" : "%u", ids[i]);
-        out.append(buf, n);
-      }
-      out.push_back('\n');
-    }
+    for (auto& ids : t.encode_batch(texts, threads)) append_decimal_line(out, ids);
     write_all(out, output);
     return 0;
   }
@@ -129,12 +131,7 @@ int cmd_encode(int argc, char** argv) {
     }
   } else {
     out.reserve(ids.size() * 6 + 1);
-    char buf[16];
-    for (size_t i = 0; i < ids.size(); i++) {
-      int n = std::snprintf(buf, sizeof buf, i ? " %u" : "%u", ids[i]);
-      out.append(buf, n);
-    }
-    out.push_back('\n');
+    append_decimal_line(out, ids);
   }
   write_all(out, output);
   return 0;
