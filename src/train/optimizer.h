@@ -22,6 +22,12 @@ class AdamW {
   int steps_taken() const { return step_; }
   void save(const std::string& path) const;
   void load(const std::string& path);
+  // The state as flat buffers, for a device that runs the update itself (the CUDA trainer
+  // uploads them and writes them back before a checkpoint).
+  const std::vector<cpu::AdamWSpan>& spans() const { return spans_; }
+  std::vector<float>& exp_avg() { return m_; }
+  std::vector<float>& exp_avg_sq() { return v_; }
+  void set_steps_taken(int steps) { step_ = steps; }
 
  private:
   const ParamLayout& layout_;

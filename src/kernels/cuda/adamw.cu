@@ -13,14 +13,22 @@ constexpr size_t kChunk = size_t{1} << 16;  // sum_of_squares chunk (as the CPU'
 
 struct AdamWConsts {
   float b1, b2, step_size, bc2_sqrt, eps, decay, grad_scale;
+  const float* device_scale;  // when set, the gradient scale is read here (a NaN skips the update)
 };
 
 // The CPU's constants: bias corrections in double, then float, so both sides use the same values.
-AdamWConsts consts(const AdamWParams& p, float grad_scale) {
+AdamWConsts consts(const AdamWParams& p, float grad_scale, const float* device_scale = nullptr) {
   const double bc1 = 1.0 - std::pow(static_cast<double>(p.beta1), p.step);
   const double bc2 = 1.0 - std::pow(static_cast<double>(p.beta2), p.step);
-  return {p.beta1,        p.beta2, static_cast<float>(p.lr / bc1), static_cast<float>(std::sqrt(bc2)),
-          p.eps,          1.0f - p.lr * p.weight_decay, grad_scale};
+  return {p.beta1, p.beta2, static_cast<float>(p.lr / bc1), static_cast<float>(std::sqrt(bc2)),
+          p.eps,   1.0f - p.lr * p.weight_decay, grad_scale, device_scale};
+}
+
+// Resolves a device-side gradient scale; false when the update is to be skipped.
+__device__ __forceinline__ bool resolve_scale(AdamWConsts& c) {
+  if (!c.device_scale) return true;
+  c.grad_scale = *c.device_scale;
+  return isfinite(c.grad_scale);
 }
 
 __device__ __forceinline__ void adamw_one(float* params, const float* grads, float* m, float* v, bf16* pb, size_t i,
@@ -38,12 +46,14 @@ __device__ __forceinline__ void adamw_one(float* params, const float* grads, flo
 
 __global__ void adamw_kernel(float* params, const float* grads, float* m, float* v, bf16* pb, size_t n,
                              AdamWConsts c) {
+  if (!resolve_scale(c)) return;
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
     adamw_one(params, grads, m, v, pb, i, c, c.decay);
 }
 
 __global__ void adamw_spans_kernel(float* params, const float* grads, float* m, float* v, bf16* pb,
                                    const AdamWSpan* spans, AdamWConsts c) {
+  if (!resolve_scale(c)) return;
   const AdamWSpan s = spans[blockIdx.x];
   const float decay = s.decay ? c.decay : 1.0f;
   for (size_t i = threadIdx.x; i < s.n; i += blockDim.x) adamw_one(params, grads, m, v, pb, s.offset + i, c, decay);
@@ -62,6 +72,18 @@ __global__ void squares_partial_kernel(double* partials, const float* x, size_t 
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
 
+// scale = clip / (sqrt(sum_sq) + 1e-6) capped at 1 (1 without clipping), in double as the CPU
+// trainer computes it; NaN when the gradients or the loss are not finite.
+__global__ void clip_scale_kernel(float* scale, const double* sum_sq, const double* loss, float clip) {
+  const double ss = *sum_sq;
+  if (!isfinite(ss) || (loss && !isfinite(*loss))) {
+    *scale = NAN;
+    return;
+  }
+  const double norm = sqrt(ss);
+  *scale = clip > 0 ? static_cast<float>(fmin(1.0, clip / (norm + 1e-6))) : 1.0f;
+}
+
 __global__ void squares_final_kernel(double* out, const double* partials, int count) {
   __shared__ double red[32];
   double s = 0.0;
@@ -72,20 +94,43 @@ __global__ void squares_final_kernel(double* out, const double* partials, int co
 
 }  // namespace
 
+static void update(float* params, const float* grads, float* m, float* v, size_t n, bf16* params_bf16,
+                   const AdamWConsts& c) {
+  if (n == 0) return;
+  adamw_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(params, grads, m, v, params_bf16, n, c);
+  MINDLLM_CUDA_CHECK_LAUNCH();
+}
+
+static void update_spans(float* params, const float* grads, float* m, float* v, const AdamWSpan* spans, size_t count,
+                         bf16* params_bf16, const AdamWConsts& c) {
+  if (count == 0) return;
+  MINDLLM_CHECK(count <= 0x7fffffffu, "cuda adamw: too many spans");
+  adamw_spans_kernel<<<(unsigned)count, kThreads, 0, stream()>>>(params, grads, m, v, params_bf16, spans, c);
+  MINDLLM_CUDA_CHECK_LAUNCH();
+}
+
 void adamw_update(float* params, const float* grads, float* m, float* v, size_t n, const AdamWParams& p,
                   float grad_scale, bf16* params_bf16) {
-  if (n == 0) return;
-  adamw_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(params, grads, m, v, params_bf16, n,
-                                                                consts(p, grad_scale));
-  MINDLLM_CUDA_CHECK_LAUNCH();
+  update(params, grads, m, v, n, params_bf16, consts(p, grad_scale));
+}
+
+void adamw_update(float* params, const float* grads, float* m, float* v, size_t n, const AdamWParams& p,
+                  const float* grad_scale, bf16* params_bf16) {
+  update(params, grads, m, v, n, params_bf16, consts(p, 1.0f, grad_scale));
 }
 
 void adamw_update_spans(float* params, const float* grads, float* m, float* v, const AdamWSpan* spans, size_t count,
                         const AdamWParams& p, float grad_scale, bf16* params_bf16) {
-  if (count == 0) return;
-  MINDLLM_CHECK(count <= 0x7fffffffu, "cuda adamw: too many spans");
-  adamw_spans_kernel<<<(unsigned)count, kThreads, 0, stream()>>>(params, grads, m, v, params_bf16, spans,
-                                                                 consts(p, grad_scale));
+  update_spans(params, grads, m, v, spans, count, params_bf16, consts(p, grad_scale));
+}
+
+void adamw_update_spans(float* params, const float* grads, float* m, float* v, const AdamWSpan* spans, size_t count,
+                        const AdamWParams& p, const float* grad_scale, bf16* params_bf16) {
+  update_spans(params, grads, m, v, spans, count, params_bf16, consts(p, 1.0f, grad_scale));
+}
+
+void clip_scale(float* scale, const double* sum_sq, const double* loss, float clip) {
+  clip_scale_kernel<<<1, 1, 0, stream()>>>(scale, sum_sq, loss, clip);
   MINDLLM_CUDA_CHECK_LAUNCH();
 }
 

@@ -1,0 +1,123 @@
+// The decoder on the GPU: Model::forward/backward (model/model.h) op for op over the cuda::
+// kernels, plus the AdamW step, all in one cuda::Arena planned before the first step (no
+// allocation in the step loop). Built only with MINDLLM_CUDA.
+//
+// Mixed precision (Precision::bf16, issue 7): fp32 master weights, gradients and AdamW moments;
+// a bf16 compute copy of the weights (written by the AdamW kernel in the same pass); bf16
+// activations; fp32 norm statistics, attention probabilities and losses. Precision::fp32 runs
+// every op in fp32 and matches the CPU model to ~1e-5 (the tests' reference).
+//
+// Weights, gradients and moments use the CPU model's flat layout (model/params.h), so they move
+// between the two as whole buffers and checkpoints are the same files on either device.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cpu/adamw.h"
+#include "kernels/cuda/device.h"
+#include "model/config.h"
+#include "model/params.h"
+
+namespace mindllm {
+
+enum class Precision { bf16, fp32 };
+
+struct CudaStepResult {
+  float loss = 0.0f;       // mean of the micro-batch mean losses
+  double grad_norm = 0.0;  // global L2 norm before clipping
+  bool skipped = false;    // loss or norm not finite: no update (as the CPU trainer)
+};
+
+class CudaModel {
+ public:
+  // Plans and allocates every buffer for micro-batches of up to max_batch x seq tokens. `spans`
+  // cut the flat buffer for AdamW (with decay flags; train/optimizer.h) and are uploaded once.
+  CudaModel(const ModelConfig& cfg, int max_batch, int seq, Precision precision,
+            const std::vector<cpu::AdamWSpan>& spans);
+
+  const ModelConfig& config() const { return cfg_; }
+  const ParamLayout& layout() const { return layout_; }
+  Precision precision() const { return precision_; }
+  size_t arena_bytes() const { return arena_.bytes(); }
+
+  // Host <-> device copies of the flat buffers (layout().total floats each); each waits.
+  void upload_params(const std::vector<float>& params);  // also refreshes the bf16 copy
+  void download_params(std::vector<float>& params) const;
+  void download_grads(std::vector<float>& grads) const;
+  void upload_optimizer(const std::vector<float>& m, const std::vector<float>& v, int steps);
+  void download_optimizer(std::vector<float>& m, std::vector<float>& v) const;
+  int optimizer_steps() const { return adam_steps_; }
+
+  // Zeroes the gradients and the step's loss sum.
+  void zero_grads();
+  // Queues the forward pass over host tokens[B*T] (B <= max_batch, T <= seq); with targets
+  // (< 0 ignored) the batch's mean loss is added to the step's loss sum on the device.
+  void forward(const int32_t* tokens, const int32_t* targets, int B, int T);
+  // Queues dL/dparams += for the last forward with targets, L = loss_scale * mean loss.
+  void backward(float loss_scale = 1.0f);
+  // The step's loss sum (waits).
+  double loss_sum() const;
+  // Forward with targets alone; returns its mean loss (waits). Resets the step's loss sum.
+  float loss(const int32_t* tokens, const int32_t* targets, int B, int T);
+  // Gradient norm, clip factor and AdamW update on the device (hp.step is this model's own
+  // count), then one wait for the step's loss and norm. The loss is loss_sum() / grad_accum.
+  CudaStepResult step(const cpu::AdamWParams& hp, float clip, int grad_accum);
+  // The logits [B*T, V] of the last forward, as floats (waits).
+  std::vector<float> download_logits() const;
+
+ private:
+  struct LayerBufs {
+    size_t x_norm, n1_mean, n1_rstd, qkv, probs, att, r1, h, n2, n2_mean, n2_rstd, fc, act, r2;
+  };
+  // Step scalars, one device struct: downloaded with one copy at the end of a step.
+  struct Scalars {
+    double loss_sum, sum_sq;
+    float clip_scale;
+  };
+
+  void plan(int max_batch, int seq);
+  template <typename T>
+  T* at(size_t offset) const {
+    return offset == kAbsent ? nullptr : arena_.at<T>(offset);
+  }
+  template <typename A>
+  const A* weights() const;
+  Scalars* scalars() const { return at<Scalars>(scalars_); }
+  void check_batch(const int32_t* tokens, const int32_t* targets, int B, int T);
+
+  template <typename A>
+  void forward_t(bool with_targets);
+  template <typename A>
+  void backward_t(float loss_scale);
+  template <typename A>
+  void layer_forward(int l);
+  template <typename A>
+  void layer_backward(int l);
+  template <typename A>
+  void mlp_backward(const LayerBufs& a, const LayerOffsets& o, const A* dout, const A* mlp_in);
+  template <typename A>
+  void attn_backward(int l, const A* dout, const A* attn_in);
+  template <typename A>
+  void norm_forward(A* out, float* mean, float* rstd, const A* in, size_t w, size_t b) const;
+  template <typename A>
+  void norm_backward(A* din, const A* dout, const A* in, const float* mean, const float* rstd, size_t w, size_t b);
+
+  ModelConfig cfg_;
+  ParamLayout layout_;
+  Precision precision_;
+  int max_batch_ = 0, seq_ = 0;
+  int B_ = 0, T_ = 0, n_targets_ = 0;  // the last forward's shape and counted targets
+  int adam_steps_ = 0;
+  size_t n_spans_ = 0;
+
+  cuda::Arena arena_;
+  size_t params_ = 0, grads_ = 0, m_ = 0, v_ = 0, params_bf16_ = kAbsent, spans_ = 0, tokens_ = 0, targets_ = 0,
+         scalars_ = 0;
+  std::vector<size_t> res_;  // residual stream: input of each layer, then the output
+  std::vector<LayerBufs> layers_;
+  size_t lnf_ = 0, lnf_mean_ = 0, lnf_rstd_ = 0, logits_ = 0, losses_ = 0;
+  size_t d_res_ = 0, d_h_ = 0, d_tmp_ = 0, d_r_ = 0, d_lnf_ = 0, d_qkv_ = 0, d_att_ = 0, d_fc_ = 0, d_act_ = 0,
+         d_scores_ = 0;
+};
+
+}  // namespace mindllm

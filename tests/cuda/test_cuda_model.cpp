@@ -1,0 +1,254 @@
+// The GPU model path (model/cuda/cuda_model.h) against the CPU Model, for every block variant:
+// fp32 mode matches the CPU's loss, logits and every gradient; bf16 mixed precision tracks a CPU
+// training run; results repeat to the byte; weights and AdamW state survive GPU -> CPU
+// checkpoint -> GPU. Needs the full project (model, train), so the kernels-only standalone
+// build (tests/cuda/CMakeLists.txt) leaves this file out.
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cuda_test_util.h"
+#include "model/cuda/cuda_model.h"
+#include "model/model.h"
+#include "train/optimizer.h"
+
+namespace mindllm {
+namespace {
+
+using namespace cudatest;
+using json = nlohmann::json;
+
+struct Variant {
+  const char* name;
+  json config;
+};
+
+// Tiny configs built in code: every feature the CPU model supports appears in at least one.
+std::vector<Variant> variants() {
+  const json llama = {{"model_type", "llama"},        {"vocab_size", 97},      {"hidden_size", 64},
+                      {"num_hidden_layers", 2},       {"num_attention_heads", 4}, {"intermediate_size", 96},
+                      {"max_position_embeddings", 64}};
+  json swiglu_gqa = llama, geglu = llama, deepnorm = llama;
+  swiglu_gqa.update({{"num_key_value_heads", 2}, {"attention_bias", true}, {"mlp_bias", true},
+                     {"partial_rotary_factor", 0.5}, {"tie_word_embeddings", false}});
+  geglu.update({{"hidden_act", "gelu_pytorch_tanh"}, {"tie_word_embeddings", true}, {"rope_theta", 1e6}});
+  deepnorm.update({{"mindllm_deepnorm", true}, {"hidden_act", "gelu_pytorch_tanh"}, {"num_key_value_heads", 1}});
+  return {
+      {"gpt2", {{"model_type", "gpt2"}, {"vocab_size", 97}, {"n_embd", 64}, {"n_layer", 2}, {"n_head", 4},
+                {"n_positions", 64}}},
+      {"gpt_neo_local", {{"model_type", "gpt_neo"}, {"vocab_size", 97}, {"hidden_size", 64}, {"num_layers", 2},
+                         {"num_heads", 4}, {"max_position_embeddings", 64}, {"window_size", 8},
+                         {"attention_types", json::array({json::array({json::array({"global", "local"}), 1})})}}},
+      {"llama_swiglu_gqa", swiglu_gqa},
+      {"llama_geglu", geglu},
+      {"llama_deepnorm", deepnorm},
+  };
+}
+
+constexpr int kB = 3, kT = 17;  // odd sizes; T longer than the local window
+
+struct Tokens {
+  std::vector<int32_t> inputs, targets;
+};
+
+// A learnable sequence (next = 3 * prev + 1 mod V, with random restarts) and a few ignored targets.
+Tokens make_tokens(int V, uint64_t seed) {
+  Rng rng(seed);
+  Tokens t;
+  for (int b = 0; b < kB; b++) {
+    int x = static_cast<int>(rng.next_u64() % V);
+    for (int i = 0; i <= kT; i++) {
+      if (i < kT) t.inputs.push_back(x);
+      if (i > 0) t.targets.push_back(x);
+      x = rng.next_u64() % 11 == 0 ? static_cast<int>(rng.next_u64() % V) : (3 * x + 1) % V;
+    }
+  }
+  t.targets[1] = t.targets[kT + 4] = -1;
+  return t;
+}
+
+Model cpu_model(const Variant& v, uint64_t seed = 7) {
+  Model m(config_from_json(v.config, v.name));
+  m.init_weights(seed);
+  return m;
+}
+
+std::vector<cpu::AdamWSpan> spans_of(const Model& m) { return AdamW(m.layout(), AdamWConfig{}).spans(); }
+
+CudaModel gpu_model(const Model& m, Precision p) {
+  CudaModel g(m.config(), kB, kT, p, spans_of(m));
+  g.upload_params(m.params());
+  return g;
+}
+
+// Per-tensor relative error of a flat buffer (the worst tensor).
+double worst_tensor_err(const ParamLayout& layout, const std::vector<float>& got, const std::vector<float>& want,
+                        std::string* which) {
+  double worst = 0.0;
+  for (const ParamSpec& s : layout.specs) {
+    std::vector<float> a(got.begin() + s.offset, got.begin() + s.offset + s.numel);
+    std::vector<float> b(want.begin() + s.offset, want.begin() + s.offset + s.numel);
+    double e = rel_err(a, b);
+    if (!(e <= worst)) worst = e, *which = s.name;
+  }
+  return worst;
+}
+
+class CudaModelTest : public ::testing::TestWithParam<Variant> {};
+
+// fp32: logits, the loss and every gradient (two accumulated micro-batches) as the CPU's.
+TEST_P(CudaModelTest, Fp32MatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  Model cpu = cpu_model(GetParam());
+  CudaModel gpu = gpu_model(cpu, Precision::fp32);
+  const int V = cpu.config().vocab_size;
+  Tokens t1 = make_tokens(V, 1), t2 = make_tokens(V, 2);
+
+  cpu.forward(t1.inputs.data(), nullptr, kB, kT);
+  gpu.forward(t1.inputs.data(), nullptr, kB, kT);
+  std::vector<float> want_logits(cpu.logits(), cpu.logits() + (size_t)kB * kT * V);
+  EXPECT_CLOSE(gpu.download_logits(), want_logits, kF32Tol);
+
+  cpu.zero_grads();
+  gpu.zero_grads();
+  double cpu_loss = 0.0;
+  for (const Tokens* t : {&t1, &t2}) {
+    cpu_loss += cpu.forward(t->inputs.data(), t->targets.data(), kB, kT);
+    cpu.backward(0.5f);
+    gpu.forward(t->inputs.data(), t->targets.data(), kB, kT);
+    gpu.backward(0.5f);
+  }
+  EXPECT_CLOSE(std::vector<float>{(float)gpu.loss_sum()}, std::vector<float>{(float)cpu_loss}, kF32Tol);
+  std::vector<float> grads;
+  gpu.download_grads(grads);
+  EXPECT_CLOSE(grads, cpu.grads(), kF32Tol);  // relative to the largest gradient
+  std::string which;
+  double e = worst_tensor_err(cpu.layout(), grads, cpu.grads(), &which);
+  record_err(e);
+  EXPECT_LE(e, 1e-4) << "worst tensor " << which;
+}
+
+// bf16 mixed precision: 20 clipped AdamW steps track the CPU's fp32 run.
+TEST_P(CudaModelTest, Bf16TracksCpuTraining) {
+  SKIP_WITHOUT_GPU();
+  Model cpu = cpu_model(GetParam());
+  CudaModel gpu = gpu_model(cpu, Precision::bf16);
+  AdamWConfig cfg;
+  AdamW optim(cpu.layout(), cfg);
+  const float lr = 3e-3f, clip = 1.0f;
+  const int V = cpu.config().vocab_size;
+  double worst = 0.0;
+  for (int step = 0; step < 20; step++) {
+    Tokens t = make_tokens(V, 100 + step);
+    cpu.zero_grads();
+    float cpu_loss = cpu.forward(t.inputs.data(), t.targets.data(), kB, kT);
+    cpu.backward();
+    double norm = grad_norm(cpu);
+    optim.step(cpu, lr, static_cast<float>(std::min(1.0, clip / (norm + 1e-6))));
+
+    gpu.zero_grads();
+    gpu.forward(t.inputs.data(), t.targets.data(), kB, kT);
+    gpu.backward();
+    CudaStepResult r = gpu.step({lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay, 0}, clip, 1);
+    ASSERT_FALSE(r.skipped);
+    double e = std::fabs(r.loss - cpu_loss) / cpu_loss;
+    worst = std::max(worst, e);
+    EXPECT_LE(e, 2e-2) << "step " << step << ": gpu loss " << r.loss << ", cpu " << cpu_loss;
+    EXPECT_NEAR(r.grad_norm, norm, 0.1 * norm + 1e-3) << "step " << step;
+  }
+  record_err(worst);
+  EXPECT_EQ(gpu.optimizer_steps(), 20);
+}
+
+// Same inputs, same bytes: the loss, the gradients and a few updates.
+TEST_P(CudaModelTest, RepeatsToTheByte) {
+  SKIP_WITHOUT_GPU();
+  Model cpu = cpu_model(GetParam());
+  CudaModel a = gpu_model(cpu, Precision::bf16), b = gpu_model(cpu, Precision::bf16);
+  Tokens t = make_tokens(cpu.config().vocab_size, 5);
+  std::vector<double> losses;
+  std::vector<std::vector<float>> grads(2), params(2);
+  for (CudaModel* g : {&a, &b}) {
+    for (int step = 0; step < 3; step++) {
+      g->zero_grads();
+      g->forward(t.inputs.data(), t.targets.data(), kB, kT);
+      g->backward();
+      if (step == 0) losses.push_back(g->loss_sum()), g->download_grads(grads[g == &b]);
+      g->step({1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0}, 1.0f, 1);
+    }
+    g->download_params(params[g == &b]);
+  }
+  EXPECT_TRUE(same_bytes(losses.data(), losses.data() + 1, sizeof(double)));
+  EXPECT_TRUE(same_bytes(grads[0], grads[1]));
+  EXPECT_TRUE(same_bytes(params[0], params[1]));
+}
+
+// GPU -> CPU checkpoint files -> GPU: weights and AdamW state come back unchanged, and the next
+// step is the same on both GPU models.
+TEST_P(CudaModelTest, CheckpointRoundTrip) {
+  SKIP_WITHOUT_GPU();
+  Model cpu = cpu_model(GetParam());
+  AdamW optim(cpu.layout(), AdamWConfig{});
+  CudaModel gpu = gpu_model(cpu, Precision::bf16);
+  auto train_step = [&](CudaModel& g, uint64_t seed) {
+    Tokens t = make_tokens(cpu.config().vocab_size, seed);
+    g.zero_grads();
+    g.forward(t.inputs.data(), t.targets.data(), kB, kT);
+    g.backward();
+    return g.step({1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0}, 1.0f, 1);
+  };
+  for (int s = 0; s < 3; s++) train_step(gpu, 10 + s);
+
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           ("mindllm_cuda_roundtrip_" + std::string(GetParam().name)))
+                              .string();
+  std::filesystem::create_directories(dir);
+  gpu.download_params(cpu.params());
+  gpu.download_optimizer(optim.exp_avg(), optim.exp_avg_sq());
+  optim.set_steps_taken(gpu.optimizer_steps());
+  cpu.save(dir);
+  optim.save(dir + "/optimizer.safetensors");
+
+  Model loaded(cpu.config());
+  loaded.load_weights(dir);
+  AdamW loaded_optim(loaded.layout(), AdamWConfig{});
+  loaded_optim.load(dir + "/optimizer.safetensors");
+  std::filesystem::remove_all(dir);
+  EXPECT_TRUE(same_bytes(loaded.params(), cpu.params()));
+  CudaModel back = gpu_model(loaded, Precision::bf16);
+  back.upload_optimizer(loaded_optim.exp_avg(), loaded_optim.exp_avg_sq(), loaded_optim.steps_taken());
+  std::vector<float> p1, p2;
+  back.download_params(p1);
+  EXPECT_TRUE(same_bytes(p1, cpu.params()));
+
+  CudaStepResult r1 = train_step(gpu, 99), r2 = train_step(back, 99);
+  EXPECT_TRUE(same_bytes(&r1.loss, &r2.loss, sizeof(float)));
+  gpu.download_params(p1);
+  back.download_params(p2);
+  EXPECT_TRUE(same_bytes(p1, p2));
+  EXPECT_EQ(back.optimizer_steps(), 4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, CudaModelTest, ::testing::ValuesIn(variants()),
+                         [](const ::testing::TestParamInfo<Variant>& i) { return std::string(i.param.name); });
+
+// A non-finite loss skips the update on the device (no host round trip decides it), as the CPU
+// trainer skips it: weights and the optimizer's step count stay.
+TEST(CudaModel, NonFiniteLossSkipsTheUpdate) {
+  SKIP_WITHOUT_GPU();
+  Model cpu = cpu_model(variants()[2]);
+  cpu.params()[cpu.layout().lm_head] = NAN;
+  CudaModel gpu = gpu_model(cpu, Precision::bf16);
+  Tokens t = make_tokens(cpu.config().vocab_size, 3);
+  gpu.zero_grads();
+  gpu.forward(t.inputs.data(), t.targets.data(), kB, kT);
+  gpu.backward();
+  CudaStepResult r = gpu.step({1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0}, 1.0f, 1);
+  EXPECT_TRUE(r.skipped);
+  EXPECT_EQ(gpu.optimizer_steps(), 0);
+  std::vector<float> after;
+  gpu.download_params(after);
+  EXPECT_TRUE(same_bytes(after, cpu.params()));
+}
+
+}  // namespace
+}  // namespace mindllm
