@@ -5,7 +5,7 @@ set -euo pipefail
 
 APT_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
-  libopenblas-openmp-dev libomp-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
+  libopenblas-openmp-dev libdnnl-dev libomp-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
   clang                                   # libFuzzer targets (tests/fuzz)
   zlib1g-dev libzstd-dev libopencc-dev libopencc-data libyaml-cpp-dev  # data pipeline (src/data)
   bible-kjv bible-kjv-text fortunes-zh     # the demo's embedded default corpus (English + Chinese)

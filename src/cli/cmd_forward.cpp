@@ -44,12 +44,15 @@ static int run_forward(int argc, char** argv) {
   bool grads = false;
   uint64_t init_seed = 0;
   int threads = 0;
+  std::string precision = "fp32";
   app.add_option("--model", model_spec, "model directory (or preset/config with --init-seed)")->required();
   app.add_option("--tokens", tokens, "safetensors file with input_ids (and targets)")->required();
   app.add_option("--out", out, "output safetensors file")->required();
   app.add_flag("--grads", grads, "also write the parameter gradients (needs targets)");
   app.add_option("--init-seed", init_seed, "initialise weights from this seed when --model has none");
   app.add_option("--threads", threads, "CPU threads (0: all cores)");
+  app.add_option("--precision", precision, "matrix multiplies: fp32, or bf16 operands with fp32 accumulation")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   parse_args(app, argc, argv);
   if (threads > 0) omp_set_num_threads(threads);
   std::string weights;
@@ -57,6 +60,7 @@ static int run_forward(int argc, char** argv) {
   Model model(cfg);
   if (!weights.empty()) model.load_weights(weights);
   else model.init_weights(init_seed);
+  model.set_matmul_precision(precision == "bf16" ? MatmulPrecision::bf16 : MatmulPrecision::fp32);
   SafetensorsFile in(tokens);
   std::vector<int64_t> shape, tshape;
   std::vector<int32_t> ids = read_ids(in, "input_ids", &shape);

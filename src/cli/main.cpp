@@ -7,6 +7,7 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "kernels/cpu/linear.h"
+#include "kernels/cpu/linear_bf16.h"
 
 namespace mindllm::cli {
 
@@ -72,7 +73,10 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   if (!std::strcmp(argv[1], "--version")) {
-    std::printf("%s\n", build_info().c_str());
+    std::string bf16;
+    bool ok = mindllm::cpu::bf16_gemm_available(&bf16);
+    std::printf("%s\nbf16 matmul (--precision bf16): %s%s\n", build_info().c_str(), ok ? "" : "unavailable: ",
+                bf16.c_str());
     return 0;
   }
   for (auto& c : commands()) {

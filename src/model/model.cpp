@@ -17,6 +17,7 @@
 #include "kernels/cpu/cross_entropy.h"
 #include "kernels/cpu/embedding.h"
 #include "kernels/cpu/linear.h"
+#include "kernels/cpu/linear_bf16.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
 #include "model/weights_io.h"
@@ -139,6 +140,32 @@ void Model::norm_backward(float* din, const float* dout, const float* in, const 
 static const float* opt(const float* base, size_t off) { return off == kAbsent ? nullptr : base + off; }
 static float* opt(float* base, size_t off) { return off == kAbsent ? nullptr : base + off; }
 
+void Model::set_matmul_precision(MatmulPrecision prec) {
+  std::string why;
+  if (prec == MatmulPrecision::bf16 && !bf16_gemm_available(&why))
+    bad_input("bf16 matrix multiplies are not available: " + why);
+  precision_ = prec;
+  if (prec == MatmulPrecision::fp32) params_bf16_ = {};
+}
+
+void Model::linear_fwd(float* out, const float* in, size_t w, size_t b, int N, int I, int O, WeightLayout wl) const {
+  const float* p = params_.data();
+  if (precision_ == MatmulPrecision::bf16)
+    linear_forward_bf16(out, in, params_bf16_.data() + w, opt(p, b), N, I, O, wl);
+  else
+    linear_forward(out, in, p + w, opt(p, b), N, I, O, wl);
+}
+
+void Model::linear_bwd(float* din, const float* dout, const float* in, size_t w, size_t b, int N, int I, int O,
+                       WeightLayout wl) {
+  const float* p = params_.data();
+  float* g = grads_.data();
+  if (precision_ == MatmulPrecision::bf16)
+    linear_backward_bf16(din, g + w, opt(g, b), dout, in, params_bf16_.data() + w, N, I, O, wl);
+  else
+    linear_backward(din, g + w, opt(g, b), dout, in, p + w, N, I, O, wl);
+}
+
 static AttentionShape attention_shape(const ModelConfig& c, int l, int B, int T) {
   int QKV = c.q_dim() + 2 * c.kv_dim();
   return AttentionShape{B, T, c.n_heads, c.n_kv_heads, c.head_dim, QKV, QKV, QKV, c.q_dim(), c.attn_scale, c.window[l]};
@@ -167,7 +194,7 @@ void Model::layer_forward(int l, int B, int T) {
     norm_forward(a.x_norm.data(), a.n1_mean.data(), a.n1_rstd.data(), x, o.norm1_w, o.norm1_b, N);
     attn_in = a.x_norm.data();
   }
-  linear_forward(a.qkv.data(), attn_in, p + o.wqkv, opt(p, o.bqkv), N, C, QKV, wl);
+  linear_fwd(a.qkv.data(), attn_in, o.wqkv, o.bqkv, N, C, QKV, wl);
   if (cfg_.family == Family::llama && cfg_.rot_dim() > 0) {
     rope_forward(a.qkv.data(), B, T, cfg_.n_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
     rope_forward(a.qkv.data() + Q, B, T, cfg_.n_kv_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
@@ -175,7 +202,7 @@ void Model::layer_forward(int l, int B, int T) {
   attention_forward(a.att.data(), a.probs.data(), a.qkv.data(), a.qkv.data() + Q, a.qkv.data() + Q + KV,
                     attention_shape(cfg_, l, B, T));
   float* r1 = cfg_.deepnorm ? a.r1.data() : a.h.data();
-  linear_forward(r1, a.att.data(), p + o.wo, opt(p, o.bo), N, Q, C, wl);
+  linear_fwd(r1, a.att.data(), o.wo, o.bo, N, Q, C, wl);
   add_scaled(r1, x, cfg_.deepnorm ? alpha : 1.0f, (size_t)N * C);
   if (cfg_.deepnorm) norm_forward(a.h.data(), a.n1_mean.data(), a.n1_rstd.data(), r1, o.norm1_w, o.norm1_b, N);
 
@@ -185,13 +212,13 @@ void Model::layer_forward(int l, int B, int T) {
     norm_forward(a.n2.data(), a.n2_mean.data(), a.n2_rstd.data(), a.h.data(), o.norm2_w, o.norm2_b, N);
     mlp_in = a.n2.data();
   }
-  linear_forward(a.fc.data(), mlp_in, p + o.wfc, opt(p, o.bfc), N, C, F, wl);
+  linear_fwd(a.fc.data(), mlp_in, o.wfc, o.bfc, N, C, F, wl);
   if (cfg_.gated_mlp)
     glu_forward(a.act.data(), a.fc.data(), a.fc.data() + H, N, H, F, cfg_.act);
   else
     activation_forward(a.act.data(), a.fc.data(), (size_t)N * H, cfg_.act);
   float* r2 = cfg_.deepnorm ? a.r2.data() : out;
-  linear_forward(r2, a.act.data(), p + o.wproj, opt(p, o.bproj), N, H, C, wl);
+  linear_fwd(r2, a.act.data(), o.wproj, o.bproj, N, H, C, wl);
   add_scaled(r2, a.h.data(), cfg_.deepnorm ? alpha : 1.0f, (size_t)N * C);
   if (cfg_.deepnorm) norm_forward(out, a.n2_mean.data(), a.n2_rstd.data(), r2, o.norm2_w, o.norm2_b, N);
 }
@@ -206,12 +233,16 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
     if (tokens[i] < 0 || tokens[i] >= V)
       bad_input("token id " + std::to_string(tokens[i]) + " is outside the vocabulary of " + std::to_string(V));
   std::memcpy(acts_.tokens.data(), tokens, sizeof(int32_t) * N);
+  if (precision_ == MatmulPrecision::bf16) {  // the weights may have changed since the last forward
+    params_bf16_.resize(params_.size());
+    round_to_bf16(params_bf16_.data(), params_.data(), params_.size());
+  }
   const float* p = params_.data();
   embedding_forward(acts_.res[0].data(), tokens, p + layout_.wte, opt(p, layout_.wpe), B, T, C);
   for (int l = 0; l < cfg_.n_layers; l++) layer_forward(l, B, T);
   norm_forward(acts_.lnf.data(), acts_.lnf_mean.data(), acts_.lnf_rstd.data(), acts_.res[cfg_.n_layers].data(),
                layout_.normf_w, layout_.normf_b, N);
-  linear_forward(acts_.logits.data(), acts_.lnf.data(), p + layout_.lm_head, nullptr, N, C, V, WeightLayout::out_in);
+  linear_fwd(acts_.logits.data(), acts_.lnf.data(), layout_.lm_head, kAbsent, N, C, V, WeightLayout::out_in);
   if (!targets) {
     acts_.n_targets = 0;
     return 0.0f;
@@ -236,7 +267,7 @@ void Model::mlp_backward(LayerActs& a, const LayerOffsets& o, const float* dout,
   float* g = grads_.data();
   const WeightLayout wl = layout_.linear_layout;
   std::fill(acts_.d_act.begin(), acts_.d_act.end(), 0.0f);
-  linear_backward(acts_.d_act.data(), g + o.wproj, opt(g, o.bproj), dout, a.act.data(), p + o.wproj, N, H, C, wl);
+  linear_bwd(acts_.d_act.data(), dout, a.act.data(), o.wproj, o.bproj, N, H, C, wl);
   if (cfg_.gated_mlp) {
     glu_backward(acts_.d_fc.data(), acts_.d_fc.data() + H, acts_.d_act.data(), a.fc.data(), a.fc.data() + H, N, H, F,
                  cfg_.act);
@@ -246,7 +277,7 @@ void Model::mlp_backward(LayerActs& a, const LayerOffsets& o, const float* dout,
   }
   // d_tmp = gradient at the MLP input.
   std::fill(acts_.d_tmp.begin(), acts_.d_tmp.end(), 0.0f);
-  linear_backward(acts_.d_tmp.data(), g + o.wfc, opt(g, o.bfc), acts_.d_fc.data(), mlp_in, p + o.wfc, N, C, F, wl);
+  linear_bwd(acts_.d_tmp.data(), acts_.d_fc.data(), mlp_in, o.wfc, o.bfc, N, C, F, wl);
 }
 
 void Model::attn_backward(LayerActs& a, const LayerOffsets& o, const float* dout, const float* attn_in, int B, int T) {
@@ -256,7 +287,7 @@ void Model::attn_backward(LayerActs& a, const LayerOffsets& o, const float* dout
   const WeightLayout wl = layout_.linear_layout;
   int l = static_cast<int>(&a - acts_.layers.data());
   std::fill(acts_.d_att.begin(), acts_.d_att.end(), 0.0f);
-  linear_backward(acts_.d_att.data(), g + o.wo, opt(g, o.bo), dout, a.att.data(), p + o.wo, N, Q, C, wl);
+  linear_bwd(acts_.d_att.data(), dout, a.att.data(), o.wo, o.bo, N, Q, C, wl);
   float* dq = acts_.d_qkv.data();
   attention_backward(dq, dq + Q, dq + Q + KV, acts_.d_scores.data(), acts_.d_att.data(), a.probs.data(), a.qkv.data(),
                      a.qkv.data() + Q, a.qkv.data() + Q + KV, attention_shape(cfg_, l, B, T));
@@ -265,7 +296,7 @@ void Model::attn_backward(LayerActs& a, const LayerOffsets& o, const float* dout
     rope_backward(dq + Q, B, T, cfg_.n_kv_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
   }
   std::fill(acts_.d_tmp.begin(), acts_.d_tmp.end(), 0.0f);
-  linear_backward(acts_.d_tmp.data(), g + o.wqkv, opt(g, o.bqkv), dq, attn_in, p + o.wqkv, N, C, QKV, wl);
+  linear_bwd(acts_.d_tmp.data(), dq, attn_in, o.wqkv, o.bqkv, N, C, QKV, wl);
 }
 
 // On entry acts_.d_res holds dL/d(output of layer l); on exit dL/d(input of layer l).
@@ -311,8 +342,8 @@ void Model::backward(float loss_scale) {
   cross_entropy_backward(acts_.logits.data(), acts_.logits.data(), acts_.targets.data(),
                          loss_scale / static_cast<float>(acts_.n_targets), N, V);
   std::fill(acts_.d_lnf.begin(), acts_.d_lnf.end(), 0.0f);
-  linear_backward(acts_.d_lnf.data(), g + layout_.lm_head, nullptr, acts_.logits.data(), acts_.lnf.data(),
-                  p + layout_.lm_head, N, C, V, WeightLayout::out_in);
+  linear_bwd(acts_.d_lnf.data(), acts_.logits.data(), acts_.lnf.data(), layout_.lm_head, kAbsent, N, C, V,
+             WeightLayout::out_in);
   std::fill(acts_.d_res.begin(), acts_.d_res.end(), 0.0f);
   norm_backward(acts_.d_res.data(), acts_.d_lnf.data(), acts_.res[cfg_.n_layers].data(), acts_.lnf_mean.data(),
                 acts_.lnf_rstd.data(), layout_.normf_w, layout_.normf_b, N);

@@ -6,10 +6,16 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/linear.h"
 #include "model/config.h"
 #include "model/params.h"
 
 namespace mindllm {
+
+// The arithmetic of the matrix multiplies: fp32 throughout, or bf16 operands with fp32
+// accumulation (AMX/AVX512-BF16 through oneDNN; everything else stays fp32, as do the master
+// weights and gradients).
+enum class MatmulPrecision { fp32, bf16 };
 
 class Model {
  public:
@@ -21,6 +27,10 @@ class Model {
   const std::vector<float>& params() const { return params_; }
   std::vector<float>& grads() { return grads_; }
   const std::vector<float>& grads() const { return grads_; }
+
+  // bf16 is refused (bad_input) when this build or CPU cannot run bf16 GEMMs.
+  void set_matmul_precision(MatmulPrecision p);
+  MatmulPrecision matmul_precision() const { return precision_; }
 
   // Deterministic initialisation from a seed (each tensor from its own stream).
   void init_weights(uint64_t seed);
@@ -56,6 +66,11 @@ class Model {
   };
 
   void ensure_acts(int B, int T);
+  // The linear layers at parameter offsets w (weight) and b (bias or kAbsent), in the model's
+  // matmul precision.
+  void linear_fwd(float* out, const float* in, size_t w, size_t b, int N, int I, int O, cpu::WeightLayout wl) const;
+  void linear_bwd(float* din, const float* dout, const float* in, size_t w, size_t b, int N, int I, int O,
+                  cpu::WeightLayout wl);
   void norm_forward(float* out, float* mean, float* rstd, const float* in, size_t w, size_t b, int N) const;
   void norm_backward(float* din, const float* dout, const float* in, const float* mean, const float* rstd,
                      size_t w, size_t b, int N);
@@ -67,6 +82,8 @@ class Model {
   ModelConfig cfg_;
   ParamLayout layout_;
   std::vector<float> params_, grads_;
+  MatmulPrecision precision_ = MatmulPrecision::fp32;
+  std::vector<uint16_t> params_bf16_;  // bf16 copy of params_, refreshed by each forward in bf16
   Acts acts_;
 };
 

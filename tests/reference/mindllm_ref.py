@@ -49,13 +49,13 @@ def randomize_(model, seed=0, scale=0.2):
     return model
 
 
-def mindllm_forward(model_dir, ids, targets, tmp, grads=True):
+def mindllm_forward(model_dir, ids, targets, tmp, grads=True, extra=()):
     """Runs `mindllm forward`; returns (logits, loss, {param name: grad}) as float64 tensors."""
     tok = Path(tmp) / "tokens.safetensors"
     save_file({"input_ids": torch.as_tensor(ids, dtype=torch.int32).contiguous(),
                "targets": torch.as_tensor(targets, dtype=torch.int32).contiguous()}, str(tok))
     out = Path(tmp) / "forward.safetensors"
-    run("forward", "--model", model_dir, "--tokens", tok, "--out", out, *(["--grads"] if grads else []))
+    run("forward", "--model", model_dir, "--tokens", tok, "--out", out, *(["--grads"] if grads else []), *extra)
     t = load_file(str(out))
     g = {k[5:]: v.double() for k, v in t.items() if k.startswith("grad.")}
     return t["logits"].double(), float(t["loss"][0]), g

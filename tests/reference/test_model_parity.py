@@ -7,7 +7,7 @@ import pytest
 import torch
 import transformers
 
-from mindllm_ref import (llama_reference_logits, mean_ce, mindllm_forward, randomize_, rel_err,
+from mindllm_ref import (llama_reference_logits, mean_ce, mindllm_forward, randomize_, rel_err, run,
                          write_model_dir)
 
 torch.manual_seed(0)
@@ -112,3 +112,62 @@ def test_logits_loss_grads_match_pytorch_reference(name, tmp_path):
     assert worst < 1e-4, f"worst grad rel err {worst}"
     print(f"{name}: logits rel err {rel_err(logits, ref_logits):.1e}, loss abs err {abs(loss - ref_loss.item()):.1e}, "
           f"worst grad rel err {worst:.1e}")
+
+
+def _bf16_matmuls(model):
+    """Makes every matrix multiply of `model` (nn.Linear, GPT-2's Conv1D) take bf16-rounded
+    operands, computed in the model's own dtype: the arithmetic of mindllm's --precision bf16
+    (bf16 operands, exact products, wide accumulation)."""
+    def bf(t):
+        return t.to(torch.bfloat16).to(t.dtype)
+
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear):
+            m.forward = (lambda m: lambda x: torch.nn.functional.linear(bf(x), bf(m.weight), m.bias))(m)
+        elif type(m).__name__ == "Conv1D":
+            m.forward = (lambda m: lambda x: torch.addmm(m.bias, bf(x).reshape(-1, x.size(-1)),
+                                                         bf(m.weight)).view(*x.shape[:-1], m.nf))(m)
+    return model
+
+
+@pytest.mark.parametrize("name", ["gpt2", "gpt_neo_local", "llama_swiglu_gqa", "llama_gelu_tanh_bias_mqa"])
+def test_bf16_matmuls_match_rounded_reference(name, tmp_path):
+    """--precision bf16: the logits equal a float64 model whose matrix multiplies take bf16-rounded
+    operands (up to rare rounding-boundary flips), and are measurably different from fp32; the
+    gradients (mindllm also rounds the incoming gradient of each GEMM) agree to bf16 precision."""
+    cfg = HF_CASES[name]
+    cfg._attn_implementation = "eager"
+    model = randomize_(transformers.AutoModelForCausalLM.from_config(cfg).double(), seed=len(name)).eval()
+    model = model.float().double()
+    ids, targets = batch(cfg.vocab_size)
+    sd = {k: v.float() for k, v in model.state_dict().items()
+          if not k.endswith((".attn.bias", ".attn.masked_bias", "attention.bias", "attention.masked_bias"))}
+    write_model_dir(tmp_path / "f32", json.loads(cfg.to_json_string()), sd)
+    with torch.no_grad():
+        fp_logits = model(input_ids=ids).logits
+    _bf16_matmuls(model)
+    ref_logits = model(input_ids=ids).logits
+    ref_loss = mean_ce(ref_logits, targets)
+    ref_loss.backward()
+    out = run("forward", "--model", tmp_path / "f32", "--tokens", tmp_path / "none", "--out", tmp_path / "o",
+              "--precision", "bf16", check=False)
+    if "not available" in out.stderr:
+        pytest.skip(out.stderr.strip())
+    logits, loss, grads = mindllm_forward(tmp_path / "f32", ids, targets, tmp_path, extra=["--precision", "bf16"])
+    # An fp32 activation a hair away from a bf16 rounding boundary can round the other way than
+    # its float64 twin: such flips move a few logits by ~1e-3. Typical elements (90th
+    # percentile) must agree to fp32 precision, and the largest difference stay at bf16 level.
+    def p90(a, b):
+        return float((a - b).abs().flatten().quantile(0.9) / b.abs().max())
+
+    err, fp_err, worst_logit = p90(logits, ref_logits), p90(logits, fp_logits), rel_err(logits, ref_logits)
+    print(f"{name}: bf16 logits 90th-percentile rel err {err:.1e} (vs the fp32 model: {fp_err:.1e}), "
+          f"max {worst_logit:.1e}, loss abs err {abs(loss - ref_loss.item()):.1e}")
+    assert err < 1e-5, f"logits rel err {err}"
+    assert fp_err > 30 * err, f"bf16 logits are not distinguishable from fp32 ({fp_err} vs {err})"
+    assert worst_logit < 1e-2
+    assert abs(loss - ref_loss.item()) < 1e-3 * max(1.0, abs(ref_loss.item()))
+    params = dict(model.named_parameters())
+    worst = max(rel_err(g, params[p].grad) for p, g in grads.items())
+    print(f"{name}: worst grad rel err {worst:.1e}")
+    assert worst < 3e-2, f"worst grad rel err {worst}"

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include "kernel_test_util.h"
+#include "core/dtype.h"
 #include "kernels/cpu/linear.h"
+#include "kernels/cpu/linear_bf16.h"
 
 using namespace mindllm;
 using namespace mindllm::test;
@@ -88,6 +90,72 @@ TEST_P(LinearKernel, ForwardBackwardMatchFloat64AndFiniteDifferences) {
     EXPECT_REL_LE(minus(dW, dW0), fdW, kFdTol);
     if (c.bias) EXPECT_REL_LE(minus(db, db0), fdb, kFdTol);
   }
+}
+
+std::vector<float> bf16_rounded(const std::vector<float>& v) {
+  std::vector<float> r(v.size());
+  for (size_t i = 0; i < v.size(); i++) r[i] = bf16_to_float(float_to_bf16(v[i]));
+  return r;
+}
+
+std::vector<uint16_t> bf16_bits(const std::vector<float>& v) {
+  std::vector<uint16_t> r(v.size());
+  for (size_t i = 0; i < v.size(); i++) r[i] = float_to_bf16(v[i]);
+  return r;
+}
+
+// The bf16 path: the float64 reference on bf16-rounded operands (x, W, and the incoming gradient
+// R), which it must match to fp32 accumulation error; the bias and its gradient stay fp32.
+TEST_P(LinearKernel, Bf16MatchesFloat64OnRoundedOperands) {
+  std::string why;
+  if (!cpu::bf16_gemm_available(&why)) GTEST_SKIP() << why;
+  const LinearCase c = GetParam();
+  Rng rng(4321 + c.N * 7 + c.I * 3 + c.O);
+  auto x = random_normal((size_t)c.N * c.I, rng);
+  auto W = random_normal((size_t)c.O * c.I, rng, 0.3f);
+  auto b = random_normal(c.O, rng);
+  auto R = random_normal((size_t)c.N * c.O, rng);
+  auto Wbits = bf16_bits(W);
+  auto xd = to_double(bf16_rounded(x)), Wd = to_double(bf16_rounded(W)), bd = to_double(b);
+  auto Rd = to_double(bf16_rounded(R));
+
+  std::vector<float> out((size_t)c.N * c.O, 7.0f);
+  cpu::linear_forward_bf16(out.data(), x.data(), Wbits.data(), c.bias ? b.data() : nullptr, c.N, c.I, c.O, c.layout);
+  auto want = ref_forward(xd, Wd, c.bias ? &bd : nullptr, c);
+  EXPECT_REL_LE(out, want, kFwdTol);
+  auto exact = ref_forward(to_double(x), to_double(W), c.bias ? &bd : nullptr, c);
+  if (c.I > 8) EXPECT_GT(rel_err(out, exact), 10 * kFwdTol) << "the operands were not rounded to bf16";
+
+  auto dx0 = random_normal(x.size(), rng), dW0 = random_normal(W.size(), rng), db0 = random_normal(b.size(), rng);
+  auto dx = dx0, dW = dW0, db = db0;
+  cpu::linear_backward_bf16(dx.data(), dW.data(), c.bias ? db.data() : nullptr, R.data(), x.data(), Wbits.data(), c.N,
+                            c.I, c.O, c.layout);
+  std::vector<double> rdx, rdW, rdb;
+  ref_backward(rdx, rdW, rdb, Rd, xd, Wd, c);
+  EXPECT_REL_LE(dx, plus(dx0, rdx), kBwdTol);
+  EXPECT_REL_LE(dW, plus(dW0, rdW), kBwdTol);
+  if (c.bias) {  // the bias gradient sums the fp32 incoming gradient
+    ref_backward(rdx, rdW, rdb, to_double(R), xd, Wd, c);
+    EXPECT_REL_LE(db, plus(db0, rdb), kBwdTol);
+  } else {
+    EXPECT_TRUE(same_bytes(db, db0));
+  }
+  // Null gradients are skipped.
+  auto dW1 = dW0;
+  cpu::linear_backward_bf16(nullptr, dW1.data(), nullptr, R.data(), x.data(), Wbits.data(), c.N, c.I, c.O, c.layout);
+  EXPECT_TRUE(same_bytes(dW1, dW));
+}
+
+TEST(LinearKernel, RoundToBf16MatchesScalarRounding) {
+  Rng rng(3);
+  auto v = random_normal(100003, rng, 1e3f);
+  const float specials[] = {0.0f, -0.0f, 1.0f + 1.0f / 256, 1.0f + 3.0f / 512, 3.4e38f, -3.4e38f, 1e-40f,
+                            std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN()};
+  for (size_t i = 0; i < std::size(specials); i++) v[i * 997] = specials[i];
+  std::vector<uint16_t> got(v.size());
+  cpu::round_to_bf16(got.data(), v.data(), v.size());
+  for (size_t i = 0; i < v.size(); i++) ASSERT_EQ(got[i], float_to_bf16(v[i])) << "element " << i << " = " << v[i];
 }
 
 INSTANTIATE_TEST_SUITE_P(

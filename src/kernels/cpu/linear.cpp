@@ -60,18 +60,19 @@ void linear_backward(float* dinp, float* dweight, float* dbias, const float* dou
     else  // dW[I,O] += inp^T[I,N] · dout[N,O]
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, I, O, N, 1.0f, inp, I, dout, O, 1.0f, dweight, O);
   }
-  if (dbias) {
-    // Column sums in a fixed order per column: deterministic for any thread count.
+  if (dbias) bias_backward(dbias, dout, N, O);
+}
+
+void bias_backward(float* dbias, const float* dout, int N, int O) {
 #pragma omp parallel for schedule(static)
-    for (int o0 = 0; o0 < O; o0 += 64) {
-      int o1 = o0 + 64 < O ? o0 + 64 : O;
-      float acc[64] = {0};
-      for (int n = 0; n < N; n++) {
-        const float* row = dout + (size_t)n * O;
-        for (int o = o0; o < o1; o++) acc[o - o0] += row[o];
-      }
-      for (int o = o0; o < o1; o++) dbias[o] += acc[o - o0];
+  for (int o0 = 0; o0 < O; o0 += 64) {
+    int o1 = o0 + 64 < O ? o0 + 64 : O;
+    float acc[64] = {0};
+    for (int n = 0; n < N; n++) {
+      const float* row = dout + (size_t)n * O;
+      for (int o = o0; o < o1; o++) acc[o - o0] += row[o];
     }
+    for (int o = o0; o < o1; o++) dbias[o] += acc[o - o0];
   }
 }
 

@@ -18,4 +18,8 @@ void linear_forward(float* out, const float* inp, const float* weight, const flo
 void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int N, int I, int O, WeightLayout layout);
 
+// dbias[O] += column sums of dout[N,O], in a fixed order per column (deterministic for any
+// thread count). Shared by the fp32 and bf16 linear layers.
+void bias_backward(float* dbias, const float* dout, int N, int O);
+
 }  // namespace mindllm::cpu
