@@ -1,0 +1,220 @@
+// Flash attention (kernels/cuda/flash_attention.h) against the CPU attention op on the same
+// bf16-rounded inputs: T = 1, 77, 128, 257, 1024; head dims 64 and 128; MHA, GQA 8:2, MQA; local
+// window 16 and a window longer than T; GPT-Neo's scale 1; separate, packed and unaligned (odd row
+// stride: the scalar load path) q/k/v. Checks out, the saved logsumexp (against float64), dq, dk,
+// dv, that gaps between the heads of a row stay untouched, and that both passes give the same
+// bytes twice.
+#include <string>
+
+#include "core/error.h"
+#include "cuda_test_util.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cuda/flash_attention.h"
+
+namespace mindllm {
+namespace {
+
+using namespace cudatest;
+using cpu::AttentionShape;
+
+struct FlashCase {
+  int B, T, Hq, Hkv, D;
+  bool packed;  // q, k, v inside one [B*T, ld] buffer at offsets 0, Hq D, (Hq + Hkv) D (the model's qkv)
+  int gap;      // packed only: extra unused columns at the end of each row (odd: no 16-byte loads)
+  float scale;  // 0: 1/sqrt(D)
+  int window;
+  float input_scale;
+};
+const FlashCase kCases[] = {
+    {2, 1, 4, 4, 64, false, 0, 0.0f, 0, 1.0f},       // one token
+    {2, 77, 4, 4, 64, false, 0, 0.0f, 0, 1.0f},      // MHA, T not a multiple of the tile
+    {1, 128, 8, 2, 128, true, 0, 0.0f, 0, 1.0f},     // GQA 8:2, packed, exactly two tiles
+    {1, 257, 4, 1, 64, true, 0, 1.0f, 16, 0.3f},     // MQA, window 16, unscaled (GPT-Neo)
+    {2, 257, 8, 2, 128, false, 0, 0.0f, 300, 1.0f},  // window longer than T = global
+    {1, 77, 4, 2, 64, true, 1, 0.0f, 0, 1.0f},       // odd row stride: scalar loads and stores
+    {1, 1024, 8, 2, 64, true, 0, 0.0f, 0, 1.0f},     // long, GQA 8:2
+    {1, 1024, 4, 4, 128, false, 0, 0.0f, 0, 1.0f},   // long, MHA, D = 128
+    {1, 1024, 4, 1, 128, true, 0, 1.0f, 16, 0.3f},   // long, MQA, window 16: most key blocks skipped
+};
+
+std::string describe(const FlashCase& c) {
+  return "B=" + std::to_string(c.B) + " T=" + std::to_string(c.T) + " Hq=" + std::to_string(c.Hq) +
+         " Hkv=" + std::to_string(c.Hkv) + " D=" + std::to_string(c.D) + " packed=" + std::to_string(c.packed) +
+         " gap=" + std::to_string(c.gap) + " window=" + std::to_string(c.window);
+}
+
+// One case's inputs (bf16-rounded) and the CPU results on them.
+struct FlashData {
+  AttentionShape s;
+  size_t q_off, k_off, v_off, qkv_size, out_size, stat_size;
+  std::vector<float> qkv, dout;
+  std::vector<float> out, dqkv;  // CPU forward and backward
+  std::vector<double> lse;       // float64 logsumexp of the scaled scores, [B, Hq, T]
+  std::vector<bool> gap_mask;    // qkv elements that belong to no head
+};
+
+FlashData make_case(const FlashCase& c, bool with_backward) {
+  FlashData a;
+  Rng rng(c.T * 131 + c.Hq * 17 + c.Hkv * 5 + c.D + c.window + c.gap);
+  const int N = c.B * c.T, Q = c.Hq * c.D, KV = c.Hkv * c.D;
+  const float scale = c.scale > 0 ? c.scale : 1.0f / std::sqrt((float)c.D);
+  a.gap_mask.clear();
+  if (c.packed) {
+    const int ld = Q + 2 * KV + c.gap;
+    a.s = AttentionShape{c.B, c.T, c.Hq, c.Hkv, c.D, ld, ld, ld, Q, scale, c.window};
+    a.q_off = 0, a.k_off = Q, a.v_off = Q + KV, a.qkv_size = (size_t)N * ld;
+    a.gap_mask.resize(a.qkv_size);
+    for (size_t i = 0; i < a.qkv_size; i++) a.gap_mask[i] = (int)(i % ld) >= Q + 2 * KV;
+  } else {
+    a.s = AttentionShape{c.B, c.T, c.Hq, c.Hkv, c.D, Q, KV, KV, Q, scale, c.window};
+    a.q_off = 0, a.k_off = (size_t)N * Q, a.v_off = a.k_off + (size_t)N * KV, a.qkv_size = a.v_off + (size_t)N * KV;
+    a.gap_mask.assign(a.qkv_size, false);
+  }
+  a.out_size = (size_t)N * Q;
+  a.stat_size = (size_t)c.B * c.Hq * c.T;
+  a.qkv = round_bf16(random_normal(a.qkv_size, rng, c.input_scale));
+  a.dout = round_bf16(random_normal(a.out_size, rng));
+
+  const size_t PT = (size_t)c.B * c.Hq * c.T * c.T;
+  std::vector<float> probs(PT);
+  a.out.assign(a.out_size, 0.0f);
+  const float* q = a.qkv.data();
+  cpu::attention_forward(a.out.data(), probs.data(), q + a.q_off, q + a.k_off, q + a.v_off, a.s);
+  if (with_backward) {
+    std::vector<float> scratch(PT);
+    a.dqkv.assign(a.qkv_size, 0.0f);
+    cpu::attention_backward(a.dqkv.data() + a.q_off, a.dqkv.data() + a.k_off, a.dqkv.data() + a.v_off,
+                            scratch.data(), a.dout.data(), probs.data(), q + a.q_off, q + a.k_off, q + a.v_off, a.s);
+  }
+
+  // lse[b, h, t] = log Σ_{visible s} exp(scale · q_t·k_s), in float64.
+  const AttentionShape& s = a.s;
+  const int group = s.Hq / s.Hkv;
+  a.lse.assign(a.stat_size, 0.0);
+  std::vector<double> sc(c.T);
+  for (int b = 0; b < s.B; b++)
+    for (int h = 0; h < s.Hq; h++)
+      for (int t = 0; t < s.T; t++) {
+        const float* qr = q + a.q_off + ((size_t)b * s.T + t) * s.ldq + (size_t)h * s.D;
+        const int lo = s.window > 0 ? std::max(0, t - s.window + 1) : 0;
+        double mx = -INFINITY;
+        for (int j = lo; j <= t; j++) {
+          const float* kr = q + a.k_off + ((size_t)b * s.T + j) * s.ldk + (size_t)(h / group) * s.D;
+          double dot = 0.0;
+          for (int d = 0; d < s.D; d++) dot += (double)qr[d] * kr[d];
+          sc[j] = dot * s.scale;
+          mx = std::max(mx, sc[j]);
+        }
+        double sum = 0.0;
+        for (int j = lo; j <= t; j++) sum += std::exp(sc[j] - mx);
+        a.lse[((size_t)b * s.Hq + h) * s.T + t] = mx + std::log(sum);
+      }
+  return a;
+}
+
+struct GpuResult {
+  std::vector<float> out, lse, dqkv;  // dqkv: empty without the backward
+  std::vector<bf16> out_raw, dqkv_raw;
+  std::vector<float> lse_raw;
+};
+
+GpuResult run_gpu(const FlashData& a, bool with_backward) {
+  auto qkv = dev(to_bf16(a.qkv)), dout = dev(to_bf16(a.dout));
+  auto out = poisoned<bf16>(a.out_size), grad = poisoned<bf16>(a.qkv_size);
+  auto lse = poisoned<float>(a.stat_size), delta = poisoned<float>(a.stat_size);
+  const bf16* p = qkv.data();
+  cuda::flash_attention_forward(out.data(), lse.data(), p + a.q_off, p + a.k_off, p + a.v_off, a.s);
+  if (with_backward)
+    cuda::flash_attention_backward(grad.data() + a.q_off, grad.data() + a.k_off, grad.data() + a.v_off, delta.data(),
+                                   dout.data(), out.data(), lse.data(), p + a.q_off, p + a.k_off, p + a.v_off, a.s);
+  cuda::synchronize();
+  GpuResult r;
+  r.out_raw = out.download();
+  r.lse_raw = lse.download();
+  r.out = to_float(r.out_raw);
+  r.lse = r.lse_raw;
+  if (with_backward) {
+    r.dqkv_raw = grad.download();
+    r.dqkv = to_float(r.dqkv_raw);
+  }
+  return r;
+}
+
+// Relative error of the saved logsumexp against float64.
+double lse_err(const std::vector<float>& got, const std::vector<double>& want) {
+  std::vector<float> w(want.begin(), want.end());
+  return rel_err(got, w);
+}
+
+TEST(CudaFlashAttention, ForwardMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  for (const FlashCase& c : kCases) {
+    SCOPED_TRACE(describe(c));
+    FlashData a = make_case(c, false);
+    GpuResult g = run_gpu(a, false);
+    EXPECT_CLOSE(g.out, a.out, kBf16Tol);
+    const double e = lse_err(g.lse, a.lse);  // fp32 scores and sums: far tighter than bf16
+    record_err(e);
+    EXPECT_LE(e, 1e-4) << "logsumexp: max rel err " << e;
+  }
+}
+
+TEST(CudaFlashAttention, BackwardMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  for (const FlashCase& c : kCases) {
+    SCOPED_TRACE(describe(c));
+    FlashData a = make_case(c, true);
+    GpuResult g = run_gpu(a, true);
+    // Columns between rows' heads (gap) are no gradient: they must keep their poison.
+    size_t touched = 0;
+    for (size_t i = 0; i < a.qkv_size; i++)
+      if (a.gap_mask[i]) {
+        touched += !std::isnan(g.dqkv[i]);
+        g.dqkv[i] = 0.0f;
+      }
+    EXPECT_EQ(touched, 0u) << "flash_attention_backward wrote outside dq/dk/dv";
+    if (!c.packed) {  // separate buffers: dq, dk, dv each on its own scale
+      std::vector<float> dq_g(g.dqkv.begin(), g.dqkv.begin() + a.k_off);
+      std::vector<float> dq_c(a.dqkv.begin(), a.dqkv.begin() + a.k_off);
+      std::vector<float> dk_g(g.dqkv.begin() + a.k_off, g.dqkv.begin() + a.v_off);
+      std::vector<float> dk_c(a.dqkv.begin() + a.k_off, a.dqkv.begin() + a.v_off);
+      std::vector<float> dv_g(g.dqkv.begin() + a.v_off, g.dqkv.end()), dv_c(a.dqkv.begin() + a.v_off, a.dqkv.end());
+      EXPECT_CLOSE(dq_g, dq_c, kBf16Tol);
+      EXPECT_CLOSE(dk_g, dk_c, kBf16Tol);
+      EXPECT_CLOSE(dv_g, dv_c, kBf16Tol);
+    }
+    EXPECT_CLOSE(g.dqkv, a.dqkv, kBf16Tol);  // every element written
+  }
+}
+
+TEST(CudaFlashAttention, Deterministic) {
+  SKIP_WITHOUT_GPU();
+  for (const FlashCase& c : kCases) {
+    if (c.T < 128) continue;  // the multi-block cases
+    SCOPED_TRACE(describe(c));
+    FlashData a = make_case(c, false);
+    GpuResult first = run_gpu(a, true), second = run_gpu(a, true);
+    EXPECT_TRUE(same_bytes(first.out_raw, second.out_raw)) << "flash_attention_forward: out differs";
+    EXPECT_TRUE(same_bytes(first.lse_raw, second.lse_raw)) << "flash_attention_forward: lse differs";
+    EXPECT_TRUE(same_bytes(first.dqkv_raw, second.dqkv_raw)) << "flash_attention_backward not deterministic";
+  }
+}
+
+TEST(CudaFlashAttention, UnsupportedHeadDimIsAnError) {
+  SKIP_WITHOUT_GPU();
+  AttentionShape s{1, 8, 2, 2, 96, 192, 192, 192, 192, 0.1f, 0};
+  EXPECT_FALSE(cuda::flash_attention_supported(s));
+  cuda::DeviceBuffer<bf16> x(8 * 192);
+  cuda::DeviceBuffer<float> lse(16);
+  try {
+    cuda::flash_attention_forward(x.data(), lse.data(), x.data(), x.data(), x.data(), s);
+    ADD_FAILURE() << "no error for D = 96";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("D=96"), std::string::npos) << e.what();
+  }
+  s.D = 64;
+  EXPECT_TRUE(cuda::flash_attention_supported(s));
+}
+
+}  // namespace
+}  // namespace mindllm
