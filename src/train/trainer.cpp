@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -17,6 +18,10 @@
 #include "model/model.h"
 #include "train/batches.h"
 #include "train/checkpoint.h"
+#if MINDLLM_CUDA
+#include "kernels/cuda/device.h"
+#include "model/cuda/cuda_model.h"
+#endif
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -45,6 +50,17 @@ void check_options(const TrainOptions& o) {
   if (!(o.clip >= 0)) bad_input("--clip must be >= 0");
   if (!(o.adamw.weight_decay >= 0)) bad_input("--weight-decay must be >= 0");
   if (o.threads < 0) bad_input("--threads must be >= 0");
+  if (o.device != "cpu" && o.device != "cuda") bad_input("--device " + o.device + ": expected cpu or cuda");
+  if (!o.precision.empty() && o.precision != "bf16" && o.precision != "fp32")
+    bad_input("--precision " + o.precision + ": expected bf16 or fp32");
+  if (o.device == "cpu" && o.precision == "bf16") bad_input("--precision bf16: the CPU trains in fp32 only (use --device cuda)");
+  if (o.device == "cuda") {
+#if MINDLLM_CUDA
+    if (!cuda::available()) bad_input("--device cuda: " + cuda::device_description() + " on this machine (use --device cpu)");
+#else
+    bad_input("--device cuda: this build has no CUDA backend (configure with -DMINDLLM_CUDA=ON where nvcc is installed)");
+#endif
+  }
 }
 
 std::string format_duration(double s) {
@@ -56,8 +72,107 @@ std::string format_duration(double s) {
   return buf;
 }
 
+// The effective --precision: bf16 mixed precision on a GPU unless asked otherwise, fp32 on the CPU.
+std::string precision_of(const TrainOptions& o) {
+  return !o.precision.empty() ? o.precision : o.device == "cuda" ? "bf16" : "fp32";
+}
+
+struct StepStats {
+  float loss;
+  double grad_norm;
+  bool skipped;  // loss or gradient not finite: no update
+};
+
+// Where the step runs. The loop (data order, schedule, metrics, checkpoints) is shared; the host
+// Model and AdamW hold the weights and optimizer state that checkpoints read and write.
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  virtual void zero_grads() = 0;
+  // Forward and backward of one micro-batch, gradients scaled by loss_scale.
+  virtual void accumulate(const Batch& b, int B, int T, float loss_scale) = 0;
+  // Mean loss of the step's micro-batches, gradient norm, clipped AdamW update.
+  virtual StepStats update(int grad_accum, float lr, float clip) = 0;
+  virtual float loss(const Batch& b, int B, int T) = 0;  // forward only (validation)
+  virtual void sync_to_host() {}  // before a checkpoint
+};
+
+class CpuEngine : public Engine {
+ public:
+  CpuEngine(Model& model, AdamW& optim) : model_(model), optim_(optim) {}
+  void zero_grads() override {
+    model_.zero_grads();
+    loss_sum_ = 0.0;
+  }
+  void accumulate(const Batch& b, int B, int T, float loss_scale) override {
+    loss_sum_ += model_.forward(b.inputs.data(), b.targets.data(), B, T);
+    model_.backward(loss_scale);
+  }
+  StepStats update(int grad_accum, float lr, float clip) override {
+    float loss = static_cast<float>(loss_sum_ / grad_accum);
+    double norm = grad_norm(model_);
+    bool finite = std::isfinite(loss) && std::isfinite(norm);
+    if (finite) {
+      float scale = clip > 0 ? static_cast<float>(std::min(1.0, clip / (norm + 1e-6))) : 1.0f;
+      optim_.step(model_, lr, scale);
+    }
+    return {loss, norm, !finite};
+  }
+  float loss(const Batch& b, int B, int T) override {
+    return model_.forward(b.inputs.data(), b.targets.data(), B, T);
+  }
+
+ private:
+  Model& model_;
+  AdamW& optim_;
+  double loss_sum_ = 0.0;
+};
+
+#if MINDLLM_CUDA
+// The step on the GPU (model/cuda/cuda_model.h): weights and AdamW state live on the device and
+// are copied back in the CPU's format before each checkpoint.
+class CudaEngine : public Engine {
+ public:
+  CudaEngine(Model& model, AdamW& optim, const AdamWConfig& cfg, int B, int T, Precision precision)
+      : model_(model), optim_(optim), cfg_(cfg), gpu_(model.config(), B, T, precision, optim.spans()) {
+    gpu_.upload_params(model.params());
+    gpu_.upload_optimizer(optim.exp_avg(), optim.exp_avg_sq(), optim.steps_taken());
+  }
+  void zero_grads() override { gpu_.zero_grads(); }
+  void accumulate(const Batch& b, int B, int T, float loss_scale) override {
+    gpu_.forward(b.inputs.data(), b.targets.data(), B, T);
+    gpu_.backward(loss_scale);
+  }
+  StepStats update(int grad_accum, float lr, float clip) override {
+    CudaStepResult r = gpu_.step({lr, cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay, 0}, clip, grad_accum);
+    return {r.loss, r.grad_norm, r.skipped};
+  }
+  float loss(const Batch& b, int B, int T) override { return gpu_.loss(b.inputs.data(), b.targets.data(), B, T); }
+  void sync_to_host() override {
+    gpu_.download_params(model_.params());
+    gpu_.download_optimizer(optim_.exp_avg(), optim_.exp_avg_sq());
+    optim_.set_steps_taken(gpu_.optimizer_steps());
+  }
+
+ private:
+  Model& model_;
+  AdamW& optim_;
+  AdamWConfig cfg_;
+  CudaModel gpu_;
+};
+#endif
+
+std::unique_ptr<Engine> make_engine(const TrainOptions& o, Model& model, AdamW& optim) {
+#if MINDLLM_CUDA
+  if (o.device == "cuda")
+    return std::make_unique<CudaEngine>(model, optim, o.adamw, o.batch, o.seq,
+                                        precision_of(o) == "fp32" ? Precision::fp32 : Precision::bf16);
+#endif
+  return std::make_unique<CpuEngine>(model, optim);
+}
+
 // Mean next-token loss over the first eval_batches x B validation windows (see batches.h).
-float validation_loss(Model& model, const TokenStream& val, int B, int T, int eval_batches) {
+float validation_loss(Engine& engine, const TokenStream& val, int B, int T, int eval_batches) {
   uint64_t windows = std::min<uint64_t>((uint64_t)eval_batches * B, num_val_windows(val, T));
   if (windows == 0) return NAN;
   double sum = 0.0;
@@ -66,7 +181,7 @@ float validation_loss(Model& model, const TokenStream& val, int B, int T, int ev
   for (uint64_t w = 0; w < windows; w += B) {
     int b = static_cast<int>(std::min<uint64_t>(B, windows - w));
     val_batch(val, w, b, T, &batch);
-    float mean = model.forward(batch.inputs.data(), batch.targets.data(), b, T);
+    float mean = engine.loss(batch, b, T);
     sum += static_cast<double>(mean) * b * T;
     count += (uint64_t)b * T;
   }
@@ -95,7 +210,8 @@ json options_json(const TrainOptions& o) {
   return {{"model", o.model}, {"data", o.data}, {"steps", o.steps}, {"batch", o.batch}, {"seq", o.seq},
           {"grad_accum", o.grad_accum}, {"lr", o.schedule.lr}, {"min_lr", o.schedule.min_lr},
           {"warmup", o.schedule.warmup}, {"weight_decay", o.adamw.weight_decay}, {"clip", o.clip},
-          {"seed", o.seed}, {"threads", o.threads}};
+          {"seed", o.seed}, {"threads", o.threads}, {"device", o.device},
+          {"precision", precision_of(o)}};
 }
 
 }  // namespace
@@ -158,11 +274,18 @@ TrainResult run_training(const TrainOptions& opt) {
   sched.total = opt.steps;
   const int B = opt.batch, T = opt.seq;
   const double tokens_per_step = (double)B * T * opt.grad_accum;
-  std::fprintf(stderr, "model %s\ndata: %llu train tokens, %llu val tokens; %.0f tokens per step; %d threads\n",
+  std::unique_ptr<Engine> engine = make_engine(opt, model, optim);
+  std::string where = std::to_string(omp_get_max_threads()) + " threads";
+#if MINDLLM_CUDA
+  if (opt.device == "cuda")
+    where = cuda::device_description() + ", " + precision_of(opt);
+#endif
+  std::fprintf(stderr, "model %s\ndata: %llu train tokens, %llu val tokens; %.0f tokens per step; %s\n",
                describe(cfg).c_str(), (unsigned long long)train.size(), (unsigned long long)val.size(), tokens_per_step,
-               omp_get_max_threads());
+               where.c_str());
 
   auto save = [&](int step) {
+    engine->sync_to_host();
     write_checkpoint(opt.out, step, opt.keep_ckpts, [&](const std::string& dir) {
       model.save(dir);
       optim.save(dir + "/optimizer.safetensors");
@@ -184,23 +307,17 @@ TrainResult run_training(const TrainOptions& opt) {
   int done = 0;
   for (int step = start; step < opt.steps; step++) {
     auto t0 = std::chrono::steady_clock::now();
-    model.zero_grads();
-    double loss_sum = 0.0;
+    engine->zero_grads();
     for (int micro = 0; micro < opt.grad_accum; micro++) {
       sample_train_batch(train, opt.seed, step, micro, B, T, &batch);
-      loss_sum += model.forward(batch.inputs.data(), batch.targets.data(), B, T);
-      model.backward(1.0f / opt.grad_accum);
+      engine->accumulate(batch, B, T, 1.0f / opt.grad_accum);
     }
-    float loss = static_cast<float>(loss_sum / opt.grad_accum);
-    double norm = grad_norm(model);
     float lr = sched.at(step);
-    bool finite = std::isfinite(loss) && std::isfinite(norm);
-    if (finite) {
-      float scale = opt.clip > 0 ? static_cast<float>(std::min(1.0, opt.clip / (norm + 1e-6))) : 1.0f;
-      optim.step(model, lr, scale);
-    } else {
-      skipped++;
-    }
+    const StepStats st = engine->update(opt.grad_accum, lr, opt.clip);
+    const float loss = st.loss;
+    const double norm = st.grad_norm;
+    const bool finite = !st.skipped;
+    if (!finite) skipped++;
     double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     elapsed += dt;
     done++;
@@ -210,7 +327,7 @@ TrainResult run_training(const TrainOptions& opt) {
     if (!finite) m["skipped"] = true;
     bool last = completed == opt.steps;
     if (val.size() > 0 && ((opt.eval_every > 0 && completed % opt.eval_every == 0) || last)) {
-      float v = validation_loss(model, val, B, T, opt.eval_batches);
+      float v = validation_loss(*engine, val, B, T, opt.eval_batches);
       if (std::isfinite(v)) {
         m["val_loss"] = v;
         result.val_loss = v;

@@ -1,5 +1,6 @@
 // The training loop: micro-batches with gradient accumulation, AdamW with clipping and a
-// schedule, validation, metrics.jsonl, atomic checkpoints and exact resume.
+// schedule, validation, metrics.jsonl, atomic checkpoints and exact resume. On the CPU, or on a
+// GPU (--device cuda, builds with MINDLLM_CUDA) with the same data order, metrics and checkpoints.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -20,6 +21,8 @@ struct TrainOptions {
   float clip = 1.0f;  // 0: no clipping
   uint64_t seed = 1234;
   int threads = 0;    // 0: all cores
+  std::string device = "cpu";  // cpu | cuda
+  std::string precision;       // cuda: bf16 (default) | fp32; cpu: fp32 only
   int ckpt_every = 0, eval_every = 0, eval_batches = 20, log_every = 10, keep_ckpts = 0;
   bool resume = false;
 };

@@ -62,7 +62,7 @@ const bf16* CudaModel::weights<bf16>() const {
 CudaModel::CudaModel(const ModelConfig& cfg, int max_batch, int seq, Precision precision,
                      const std::vector<cpu::AdamWSpan>& spans)
     : cfg_(cfg), layout_(build_layout(cfg)), precision_(precision), n_spans_(spans.size()) {
-  if (!cuda::available()) bad_input("no CUDA GPU is available (" + cuda::device_description() + ")");
+  if (!cuda::available()) bad_input("a CUDA model needs a GPU: " + cuda::device_description());
   MINDLLM_CHECK(max_batch > 0 && seq > 0, "CudaModel: empty micro-batch");
   if (cfg_.learned_positions && seq > cfg_.max_positions)
     bad_input("sequence length " + std::to_string(seq) + " exceeds the model's " + std::to_string(cfg_.max_positions) +
