@@ -29,6 +29,9 @@ def parse_args():
     p.add_argument("--steps", type=int, default=10, help="timed steps")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--impl", choices=["hf", "plain"], default="hf")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: torch.autocast('cpu', bfloat16) around the forward and loss (fp32 master weights, "
+                        "AdamW in fp32): PyTorch's CPU mixed precision, oneDNN's AMX bf16 matmuls")
     p.add_argument("--profile", action="store_true", help="profile 2 extra steps and print the op table")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--print-config", action="store_true", help="print the benchmark model's config.json and exit")
@@ -160,8 +163,9 @@ def main():
     def step():
         tok = torch.randint(0, V, (B, T + 1), generator=g)
         x, y = tok[:, :-1], tok[:, 1:]
-        logits = fwd(x)
-        loss = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            logits = fwd(x)
+            loss = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -188,6 +192,7 @@ def main():
         "cpu_s_per_step": cpu_per_step,
         "params": params,
         "threads": torch.get_num_threads(),
+        "precision": args.precision,
         "batch": B,
         "seq": T,
         "timed_steps": args.steps,

@@ -112,7 +112,7 @@ void Model::ensure_acts(int B, int T) {
     if (cfg_.deepnorm) a.r1.resize(N * C), a.r2.resize(N * C);
   }
   acts_.lnf.resize(N * C), acts_.lnf_mean.resize(N), acts_.lnf_rstd.resize(N);
-  acts_.logits.resize(N * cfg_.vocab_size), acts_.losses.resize(N);
+  acts_.logits.resize(N * cfg_.vocab_size), acts_.losses.resize(N), acts_.softmax.resize(N);
   acts_.tokens.resize(N), acts_.targets.resize(N);
   for (auto* v : {&acts_.d_res, &acts_.d_h, &acts_.d_tmp, &acts_.d_r, &acts_.d_lnf}) v->resize(N * C);
   acts_.d_qkv.resize(N * QKV), acts_.d_att.resize(N * cfg_.q_dim());
@@ -248,7 +248,7 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
     return 0.0f;
   }
   std::memcpy(acts_.targets.data(), targets, sizeof(int32_t) * N);
-  cross_entropy_forward(acts_.losses.data(), acts_.logits.data(), targets, N, V);
+  cross_entropy_forward(acts_.losses.data(), acts_.logits.data(), targets, N, V, acts_.softmax.data());
   double sum = 0.0;
   int count = 0;
   for (int i = 0; i < N; i++)
@@ -340,7 +340,7 @@ void Model::backward(float loss_scale) {
   float* g = grads_.data();
   // dlogits (in place over the logits), then back through the head and the final norm.
   cross_entropy_backward(acts_.logits.data(), acts_.logits.data(), acts_.targets.data(),
-                         loss_scale / static_cast<float>(acts_.n_targets), N, V);
+                         loss_scale / static_cast<float>(acts_.n_targets), N, V, acts_.softmax.data());
   std::fill(acts_.d_lnf.begin(), acts_.d_lnf.end(), 0.0f);
   linear_bwd(acts_.d_lnf.data(), acts_.logits.data(), acts_.lnf.data(), layout_.lm_head, kAbsent, N, C, V,
              WeightLayout::out_in);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/cross_entropy.h"
 #include "kernels/cpu/linear.h"
 #include "model/config.h"
 #include "model/params.h"
@@ -59,6 +60,7 @@ class Model {
     std::vector<std::vector<float>> res;  // residual stream: input of each layer, then the output
     std::vector<LayerActs> layers;
     std::vector<float> lnf, lnf_mean, lnf_rstd, logits, losses;
+    std::vector<cpu::SoftmaxStats> softmax;  // per row, from the forward's loss for the backward
     std::vector<int32_t> tokens, targets;
     // backward scratch
     std::vector<float> d_res, d_h, d_tmp, d_r, d_qkv, d_att, d_fc, d_act, d_scores, d_lnf;
