@@ -11,7 +11,8 @@
 # Environment: THREADS (default: all cores), WARMUP (untimed steps, default 3), STEPS (timed
 # steps, default 10), BUILD_DIR (default build-bench), NATIVE=1 to build mindllm with
 # -march=native (a separate build dir, build-bench-native), SKIP_TORCH=1 / SKIP_MINDLLM=1,
-# MINDLLM_BIN=path to time an existing binary instead of building,
+# MINDLLM_BIN=path to time an existing binary instead of building, PRECISION=bf16 for mixed
+# precision on both sides (mindllm --precision bf16; PyTorch autocast bf16),
 # IMPL=plain for the self-contained PyTorch module instead of transformers, PROFILE=1 for
 # mindllm's per-op time table.
 # The machine should be otherwise idle: tokens/s is the mean over the timed steps; the fastest
@@ -24,6 +25,7 @@ STEPS=${STEPS:-10}
 BATCH=8
 SEQ=256
 IMPL=${IMPL:-hf}
+PRECISION=${PRECISION:-fp32}
 if [ "${NATIVE:-0}" = 1 ]; then
   BUILD_DIR=${BUILD_DIR:-build-bench-native}
   CMAKE_EXTRA=(-DMINDLLM_NATIVE=ON -DMINDLLM_TESTS=OFF)
@@ -76,7 +78,7 @@ if [ "${SKIP_MINDLLM:-0}" != 1 ]; then
   # PROFILE=1: mindllm's per-op timers (MINDLLM_PROFILE) print a table at the end.
   MINDLLM_PROFILE=${PROFILE:-0} OMP_NUM_THREADS=$THREADS "$MINDLLM" train --model "$WORK/config.json" --data "$WORK/data" \
     --out "$WORK/run" --steps $((WARMUP + STEPS)) --batch $BATCH --seq $SEQ --threads "$THREADS" \
-    --lr 3e-4 --warmup 2 --eval-batches 1 --log-every 1 >&2
+    --lr 3e-4 --warmup 2 --eval-batches 1 --log-every 1 --precision "$PRECISION" >&2
   # Throughput over the timed steps: their tokens over their summed step times.
   MINDLLM_TPS=$(python3 - "$WORK/run/metrics.jsonl" "$WARMUP" <<'EOF'
 import json, sys
@@ -93,9 +95,9 @@ fi
 
 TORCH_TPS=""
 if [ "${SKIP_TORCH:-0}" != 1 ]; then
-  echo "== PyTorch ($IMPL): $THREADS threads, $WARMUP warmup + $STEPS timed steps" >&2
+  echo "== PyTorch ($IMPL, $PRECISION): $THREADS threads, $WARMUP warmup + $STEPS timed steps" >&2
   OMP_NUM_THREADS=$THREADS python3 bench/train_cpu/torch_llama.py --config "$WORK/config.json" --impl "$IMPL" \
-    --batch $BATCH --seq $SEQ --threads "$THREADS" --warmup "$WARMUP" --steps "$STEPS" > "$WORK/torch.json"
+    --precision "$PRECISION" --batch $BATCH --seq $SEQ --threads "$THREADS" --warmup "$WARMUP" --steps "$STEPS" > "$WORK/torch.json"
   cat "$WORK/torch.json" >&2
   read -r TORCH_TPS TORCH_BEST < <(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print("%.1f %.1f" % (r["tokens_per_s"], r["best_step_tokens_per_s"]))' "$WORK/torch.json")
   echo "pytorch: $TORCH_TPS tokens/s (fastest step: $TORCH_BEST)"

@@ -34,7 +34,8 @@ static int run_train(int argc, char** argv) {
   app.add_option("--threads", o.threads, "CPU threads (0: all cores)")->capture_default_str();
   app.add_option("--device", o.device, "cpu | cuda (a GPU; same data order, metrics and checkpoints)")
       ->capture_default_str();
-  app.add_option("--precision", o.precision, "cuda: bf16 (mixed precision, default) | fp32; the CPU trains in fp32");
+  app.add_option("--precision", o.precision, "bf16 (mixed precision: bf16 matmul operands, fp32 master weights and "
+                 "accumulation; default on cuda) | fp32 (default on the CPU)");
   app.add_option("--ckpt-every", o.ckpt_every, "checkpoint every N steps (0: only at the end)")->capture_default_str();
   app.add_option("--keep", o.keep_ckpts, "keep only the newest N checkpoints (0: all)")->capture_default_str();
   app.add_option("--eval-every", o.eval_every, "validation loss every N steps (0: only at the end)")->capture_default_str();

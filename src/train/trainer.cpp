@@ -57,7 +57,7 @@ void check_options(const TrainOptions& o) {
 #if MINDLLM_CUDA
     if (!cuda::available()) bad_input("--device cuda: no usable GPU on this machine (use --device cpu)");
 #else
-    bad_input("--device cuda: this build has no CUDA backend (configure with -DMINDLLM_CUDA=ON where nvcc is installed)");
+    bad_input("--device cuda: this build has no CUDA backend (rebuild with nvcc and -DMINDLLM_CUDA=ON)");
 #endif
   }
 }
@@ -276,7 +276,7 @@ TrainResult run_training(const TrainOptions& opt) {
   const int B = opt.batch, T = opt.seq;
   const double tokens_per_step = (double)B * T * opt.grad_accum;
   std::unique_ptr<Engine> engine = make_engine(opt, model, optim);
-  std::string where = std::to_string(omp_get_max_threads()) + " threads";
+  std::string where = std::to_string(omp_get_max_threads()) + " threads, " + precision_of(opt);
 #if MINDLLM_CUDA
   if (opt.device == "cuda")
     where = cuda::device_description() + ", " + precision_of(opt);

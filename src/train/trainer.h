@@ -22,7 +22,7 @@ struct TrainOptions {
   uint64_t seed = 1234;
   int threads = 0;    // 0: all cores
   std::string device = "cpu";  // cpu | cuda
-  std::string precision;       // cuda: bf16 (default) | fp32; cpu: fp32 only
+  std::string precision;       // bf16 | fp32; default: bf16 on cuda, fp32 on the CPU
   int ckpt_every = 0, eval_every = 0, eval_batches = 20, log_every = 10, keep_ckpts = 0;
   bool resume = false;
 };

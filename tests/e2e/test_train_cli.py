@@ -2,6 +2,7 @@
 bit-identical to an uninterrupted run, and bad input gets one clear line with exit code 2."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -100,6 +101,33 @@ def test_ctrl_c_writes_a_checkpoint_and_resume_finishes(data, tmp_path):
     assert step > 0
     r = run(*train_args(data, out, "--steps", step + 2, "--resume"))
     assert (out / "ckpt" / f"step-{step + 2:07d}").is_dir()
+
+
+def test_bf16_matmuls_track_fp32_and_resume_exactly(data, tmp_path):
+    """--precision bf16 on the CPU (bf16 matmul operands, fp32 everything else): the loss curve
+    follows the fp32 run's to bf16 precision, and stop + --resume ends bit-identical."""
+    version = run("--version").stdout
+    if "unavailable" in version:
+        pytest.skip(version.strip().splitlines()[-1])
+    losses = {}
+    for prec in ("fp32", "bf16"):
+        out = tmp_path / prec
+        run(*train_args(data, out, "--steps", 40, "--precision", prec, "--ckpt-every", 20))
+        losses[prec] = [json.loads(l)["loss"] for l in (out / "metrics.jsonl").read_text().splitlines()]
+    f, b = np.array(losses["fp32"]), np.array(losses["bf16"])
+    assert b[-5:].mean() < b[:5].mean() - 1.0, b
+    assert abs(b[0] - f[0]) < 1e-2 * f[0], (b[0], f[0])  # same weights, same batch: one rounding apart
+    assert not np.array_equal(f, b), "bf16 run identical to fp32: the precision flag had no effect"
+    assert np.abs(b - f).max() < 0.05 * f.max(), np.abs(b - f).max()
+    state = json.loads((tmp_path / "bf16" / "ckpt" / "step-0000040" / "trainer_state.json").read_text())
+    assert state["args"]["precision"] == "bf16"
+    # A run that died right after its step-20 checkpoint, resumed: the same bytes as the straight run.
+    out = tmp_path / "resumed"
+    (out / "ckpt").mkdir(parents=True)
+    shutil.copytree(tmp_path / "bf16" / "ckpt" / "step-0000020", out / "ckpt" / "step-0000020")
+    (out / "ckpt" / "latest").write_text("step-0000020")
+    run(*train_args(data, out, "--steps", 40, "--precision", "bf16", "--ckpt-every", 20, "--resume"))
+    assert final_bytes(out, 40) == final_bytes(tmp_path / "bf16", 40)
 
 
 def expect_bad(*args, match=None):
