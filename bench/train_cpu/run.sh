@@ -39,21 +39,8 @@ trap 'rm -rf "$WORK"' EXIT
 # The model, as a Hugging Face LlamaConfig (defined once, in torch_llama.py); both sides read this file.
 python3 bench/train_cpu/torch_llama.py --print-config > "$WORK/config.json"
 
-# Random-token shards in the llm.c format: 256 int32 header (magic 20240520, version 1, token
-# count, vocab size), then uint16 ids.
-python3 - "$WORK/data" <<'EOF'
-import os, sys
-import numpy as np
-out = sys.argv[1]
-os.makedirs(out, exist_ok=True)
-rng = np.random.default_rng(0)
-for name, n in (("train-000.bin", 1 << 20), ("val-000.bin", 1 << 14)):
-    header = np.zeros(256, dtype=np.int32)
-    header[:4] = (20240520, 1, n, 8192)
-    with open(os.path.join(out, name), "wb") as f:
-        f.write(header.tobytes())
-        f.write(rng.integers(0, 8192, n, dtype=np.uint16).tobytes())
-EOF
+# Random-token shards in the llm.c format (uint16 ids).
+python3 bench/bench_tools.py shards "$WORK/data" --vocab 8192 --train-tokens $((1 << 20)) --val-tokens $((1 << 14))
 
 MINDLLM_TPS=""
 if [ "${SKIP_MINDLLM:-0}" != 1 ]; then
@@ -80,16 +67,8 @@ if [ "${SKIP_MINDLLM:-0}" != 1 ]; then
     --out "$WORK/run" --steps $((WARMUP + STEPS)) --batch $BATCH --seq $SEQ --threads "$THREADS" \
     --lr 3e-4 --warmup 2 --eval-batches 1 --log-every 1 --precision "$PRECISION" >&2
   # Throughput over the timed steps: their tokens over their summed step times.
-  MINDLLM_TPS=$(python3 - "$WORK/run/metrics.jsonl" "$WARMUP" <<'EOF'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-timed = [r for r in rows if r["step"] > int(sys.argv[2])]
-tokens = sum(r["tokens_per_s"] * r["step_time_s"] for r in timed)
-best = max(r["tokens_per_s"] for r in timed)
-print(f"{tokens / sum(r['step_time_s'] for r in timed):.1f} {best:.1f}")
-EOF
-)
-  read -r MINDLLM_TPS MINDLLM_BEST <<<"$MINDLLM_TPS"
+  python3 bench/bench_tools.py metrics "$WORK/run/metrics.jsonl" --warmup "$WARMUP" > "$WORK/mindllm.json"
+  read -r MINDLLM_TPS MINDLLM_BEST < <(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print("%.1f %.1f" % (r["tokens_per_s"], r["best_step_tokens_per_s"]))' "$WORK/mindllm.json")
   echo "mindllm: $MINDLLM_TPS tokens/s (fastest step: $MINDLLM_BEST)"
 fi
 

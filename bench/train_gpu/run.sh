@@ -99,7 +99,7 @@ fi
 run_mindllm() {
   local shape=$1 dir=$2 batch=$3 seq=$4 vocab=$5 fpt=$6
   local total=$((WARMUP + STEPS)) metrics=$dir/run/metrics.jsonl start=$SECONDS
-  python3 $BENCH/bench_tools.py shards "$dir/data" --vocab "$vocab"
+  python3 bench/bench_tools.py shards "$dir/data" --vocab "$vocab"
   echo "== mindllm train --device $MINDLLM_DEVICE: $shape, batch $batch x seq $seq, $WARMUP warmup + $STEPS timed steps" >&2
   "$MINDLLM" train --model "$dir/config.json" --data "$dir/data" --out "$dir/run" --device "$MINDLLM_DEVICE" \
     --steps "$total" --batch "$batch" --seq "$seq" --lr 3e-4 --warmup 2 --eval-batches 1 --log-every 1 \
@@ -121,7 +121,7 @@ run_mindllm() {
   MINDLLM_PID=""
   tail -n 4 "$dir/mindllm.log" >&2
   if [ -f "$metrics" ] && [ "$(grep -c . "$metrics")" -gt "$WARMUP" ]; then
-    python3 $BENCH/bench_tools.py metrics "$metrics" --warmup "$WARMUP" --flops-per-token "$fpt" >"$dir/mindllm.json"
+    python3 bench/bench_tools.py metrics "$metrics" --warmup "$WARMUP" --flops-per-token "$fpt" >"$dir/mindllm.json"
     cat "$dir/mindllm.json" >&2
   else
     local why
@@ -165,7 +165,7 @@ for shape in $SHAPES; do
   else
     : >"$dir/torch.json"
   fi
-  line=$(python3 $BENCH/bench_tools.py summary "$shape" "$dir/mindllm.json" "$dir/torch.json")
+  line=$(python3 bench/bench_tools.py summary "$shape" "$dir/mindllm.json" "$dir/torch.json")
   echo "$line" >>"$WORK/summary.txt"
   if [ -n "${RESULTS_DIR:-}" ]; then
     mkdir -p "$RESULTS_DIR/train_gpu-$shape"

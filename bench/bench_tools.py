@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
-"""Small helpers of the GPU training benchmark (run.sh), usable by any training benchmark.
+"""Helpers of the training benchmarks (bench/train_cpu/run.sh, bench/train_gpu/run.sh).
 
   bench_tools.py shards OUT_DIR --vocab V [--train-tokens N] [--val-tokens M] [--seed S]
-      Random-token shards in the llm.c format that `mindllm train` reads (as bench/train_cpu/run.sh
-      writes them): a 256 x int32 header (magic 20240520, version 1, token count, vocab size), then
-      the ids as uint16 (vocab <= 65536). Writes OUT_DIR/train-000.bin and OUT_DIR/val-000.bin.
+      Random-token shards in the llm.c format that `mindllm train` reads: a 256 x int32 header (magic 20240520,
+      version 1, token count, vocab size), then the ids as uint16 (vocab <= 65536). Writes OUT_DIR/train-000.bin and OUT_DIR/val-000.bin.
 
   bench_tools.py metrics METRICS_JSONL --warmup W [--flops-per-token F] [--peak-tflops P]
       Throughput of a `mindllm train` run over the steps after the first W: their tokens over their
