@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
-# The one command for the GPU machine: builds the CUDA backend there, runs every GPU test (each
-# CUDA op against its CPU twin, docs/cuda.md) and prints a short table last. Sized to finish in
-# about 8 minutes on a 16-core H100/H200 machine (build ~1-2 min, tests ~1-2 min).
+# The one command for the GPU machine: builds the project there, runs every GPU test (each CUDA
+# op against its CPU twin, the GPU model against the CPU model; docs/cuda.md), trains a tiny
+# model with `mindllm train --device cuda` (resume on the GPU, GPU -> CPU -> GPU resume, fp32
+# GPU vs CPU) and prints a short table last. Sized to finish in about 8 minutes on a 16-core
+# H100/H200 machine (build ~2-3 min, tests ~1-2 min, training ~1 min).
 #
-#   bash scripts/gpu-check.sh                    # build-gpu/, results in $OUT or build-gpu/
+#   bash scripts/gpu-deps.sh                     # first, on the development machine: .deps/*.deb
+#   bash scripts/gpu-check.sh                    # on the GPU machine (device call carrying .deps)
 #   SANITIZE=1 bash scripts/gpu-check.sh         # also one pass under compute-sanitizer memcheck
 #   GTEST_FILTER='CudaAttention*' bash scripts/gpu-check.sh
+#   MODE=kernels bash scripts/gpu-check.sh       # only the kernel tests (standalone project)
 #
-# It builds tests/cuda/CMakeLists.txt, a standalone project with only the CUDA kernels, the CPU
-# kernels they are checked against and GoogleTest: the machine lacks the data pipeline's packages
-# that the full project needs. It has no internet; GoogleTest (or OpenBLAS headers), if missing
-# there, can travel as Debian packages in .deps/*.deb (docs/cuda.md), unpacked to /tmp, never
-# over /. cuDNN and NCCL (not used yet) exist there only inside pip's `nvidia` package, so those
-# folders are handed to CMake.
+# The machine (Ubuntu 24.04, CUDA 13, no internet) lacks the full project's packages
+# (nlohmann-json, CLI11, zstd, OpenCC, yaml-cpp, GoogleTest, OpenBLAS headers). They travel as
+# Debian 12 packages in .deps/*.deb (scripts/gpu-deps.sh) and are unpacked under
+# /tmp/mindllm-deps, never over /. MODE=auto (default) builds the full project and falls back to
+# tests/cuda/CMakeLists.txt (CUDA + CPU kernels + GoogleTest, no model tests, no training) when
+# the full project does not configure. cuDNN and NCCL (not used yet) exist there only inside
+# pip's `nvidia` package, so those folders are handed to CMake.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-gpu}
 RESULT_DIR=${OUT:-$BUILD_DIR}
+MODE=${MODE:-auto}
+DEPS=/tmp/mindllm-deps
 mkdir -p "$RESULT_DIR"
+RESULT_DIR=$(cd "$RESULT_DIR" && pwd)
 t0=$(date +%s)
 
 echo "== machine"
@@ -25,35 +33,67 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 nvcc --version 2>/dev/null | tail -1 || true
 
 prefix=()
+cmake_extra=()
 NV=$(python3 -c "import nvidia; print(nvidia.__path__[0])" 2>/dev/null || true)
 if [ -n "$NV" ]; then
   for d in cudnn nccl cublas cuda_runtime; do [ -d "$NV/$d" ] && prefix+=("$NV/$d"); done
   echo "pip nvidia packages: $NV"
 fi
 if compgen -G ".deps/*.deb" >/dev/null; then
-  for f in .deps/*.deb; do dpkg -x "$f" /tmp/mindllm-deps; done
-  prefix+=(/tmp/mindllm-deps/usr)
-  export LD_LIBRARY_PATH=/tmp/mindllm-deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  echo "unpacked $(ls .deps/*.deb | wc -l) carried packages into /tmp/mindllm-deps"
+  rm -rf "$DEPS"
+  for f in .deps/*.deb; do dpkg -x "$f" "$DEPS"; done
+  # Relocate: absolute symlinks (libz.so -> /lib/...) and the prefixes of pkg-config files.
+  find "$DEPS" -type l -lname '/*' | while read -r l; do ln -sfn "$DEPS$(readlink "$l")" "$l"; done
+  find "$DEPS" -name '*.pc' -exec sed -i -E "s#^(prefix|exec_prefix|libdir|includedir)=/#\1=$DEPS/#" {} +
+  prefix+=("$DEPS/usr")
+  libdirs=$DEPS/usr/lib/x86_64-linux-gnu:$DEPS/lib/x86_64-linux-gnu:$DEPS/usr/lib/x86_64-linux-gnu/openblas-openmp
+  export LD_LIBRARY_PATH=$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export PKG_CONFIG_PATH=$DEPS/usr/lib/x86_64-linux-gnu/pkgconfig:$DEPS/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+  command -v pkg-config >/dev/null || cmake_extra+=(-DPKG_CONFIG_EXECUTABLE="$DEPS/usr/bin/pkgconf")
+  blas=$DEPS/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.a
+  [ -f "$blas" ] && cmake_extra+=(-DOPENBLAS_LIBRARY="$blas"
+                                  -DCBLAS_INCLUDE_DIR="$DEPS/usr/include/x86_64-linux-gnu/openblas-openmp")
+  echo "unpacked $(ls .deps/*.deb | wc -l) carried packages into $DEPS"
 fi
 prefix_path=$(IFS=';'; echo "${prefix[*]:-}")
-
-echo "== configure + build ($BUILD_DIR, sm_90)"
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
-if ! cmake -S tests/cuda -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-     -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_PREFIX_PATH="$prefix_path" >"$RESULT_DIR/configure.log" 2>&1; then
-  tail -20 "$RESULT_DIR/configure.log"
-  echo "configure failed (GoogleTest or OpenBLAS missing? docs/cuda.md: carry them in .deps/)"
-  exit 1
+
+configure() {  # source dir, then extra arguments
+  local src=$1
+  shift
+  cmake -S "$src" -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DCMAKE_PREFIX_PATH="$prefix_path" "$@" >"$RESULT_DIR/configure.log" 2>&1
+}
+
+echo "== configure + build ($BUILD_DIR, sm_90)"
+built=""
+if [ "$MODE" != kernels ]; then
+  if configure . -DMINDLLM_CUDA=ON "${cmake_extra[@]}"; then
+    built=full
+    targets=(mindllm mindllm_cuda_tests)
+  else
+    tail -15 "$RESULT_DIR/configure.log"
+    echo "the full project did not configure (carried .deps missing? scripts/gpu-deps.sh): kernel tests only"
+    rm -rf "$BUILD_DIR"
+  fi
 fi
-if ! cmake --build "$BUILD_DIR" --target mindllm_cuda_tests -j "$(nproc)" >"$RESULT_DIR/build.log" 2>&1; then
+if [ -z "$built" ]; then
+  if ! configure tests/cuda "${cmake_extra[@]}"; then
+    tail -20 "$RESULT_DIR/configure.log"
+    echo "configure failed (GoogleTest or OpenBLAS missing? run scripts/gpu-deps.sh and carry .deps)"
+    exit 1
+  fi
+  built=kernels
+  targets=(mindllm_cuda_tests)
+fi
+if ! cmake --build "$BUILD_DIR" --target "${targets[@]}" -j "$(nproc)" >"$RESULT_DIR/build.log" 2>&1; then
   grep -E "error|Error" "$RESULT_DIR/build.log" | head -30
   echo "build failed (full log: $RESULT_DIR/build.log)"
   exit 1
 fi
 t1=$(date +%s)
-echo "built in $((t1 - t0)) s"
+echo "built ($built) in $((t1 - t0)) s"
 
 echo "== GPU tests"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-8}
@@ -78,25 +118,112 @@ if [ "${SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
   fi
 fi
 
+# `mindllm train --device cuda` on tiny-llama (learnable synthetic shards), each run logged to
+# train_check.log: A = 40 GPU steps; B = 20 GPU steps then --resume to 40 on the GPU (must equal
+# A byte for byte); C = B's step-20 checkpoint resumed on the CPU to 30, then on the GPU to 40;
+# D/E = 10 steps on the CPU and on the GPU in fp32 (losses must agree). A constant schedule, so a
+# run of 20 steps is the first half of a run of 40.
+W=-
+if [ "$built" = full ] && [ "${TRAIN_CHECK:-1}" = 1 ]; then
+  echo "== mindllm train --device cuda"
+  W=/tmp/mindllm-train-check  # the runs' checkpoints stay off $OUT; the log goes there
+  rm -rf "$W" && mkdir -p "$W"
+  python3 - "$W/data" <<'PY'
+import sys
+from pathlib import Path
+import numpy as np
+sys.path.insert(0, "tests/reference")
+from mindllm_ref import write_shard  # the e2e tests' shard writer (llm.c format)
+d = Path(sys.argv[1]); d.mkdir(parents=True)
+rng = np.random.default_rng(0)
+words = [rng.integers(0, 512, rng.integers(3, 7)) for _ in range(300)]
+seq = np.concatenate([words[i] for i in rng.integers(0, len(words), 30000)])
+write_shard(d / "train-000.bin", seq[:100000], 512)
+write_shard(d / "val-000.bin", seq[100000:], 512)
+PY
+  log=$RESULT_DIR/train_check.log
+  : >"$log"
+  train() {  # out dir, then extra flags
+    local out=$1
+    shift
+    echo "+ mindllm train --out $out $*" >>"$log"
+    timeout 120 "$BUILD_DIR/mindllm" train --model tiny-llama --data "$W/data" --out "$W/$out" --batch 8 --seq 128 \
+      --lr 3e-3 --warmup 5 --schedule constant --eval-batches 4 --log-every 10 --threads "$OMP_NUM_THREADS" \
+      "$@" >>"$log" 2>&1 ||
+      echo "  train $out $* failed (exit $?)" | tee -a "$log"
+  }
+  train A --steps 40 --device cuda --ckpt-every 20
+  train B --steps 20 --device cuda
+  cp -r "$W/B" "$W/C"
+  train B --steps 40 --device cuda --resume
+  train C --steps 30 --device cpu --resume
+  train C --steps 40 --device cuda --resume
+  train D --steps 10 --device cpu
+  train E --steps 10 --device cuda --precision fp32
+fi
+t3=$(date +%s)
+
 echo
-echo "== summary: build $((t1 - t0)) s, tests $((t2 - t1)) s, memcheck: $sanitize_note"
-python3 - "$RESULT_DIR/cuda_tests.json" <<'PY'
+echo "== summary: build $((t1 - t0)) s, tests $((t2 - t1)) s, training $((t3 - t2)) s, memcheck: $sanitize_note"
+python3 - "$RESULT_DIR/cuda_tests.json" "$W" <<'PY' || status=1
 import json, sys
+from pathlib import Path
+failed = 0
 try:
     doc = json.load(open(sys.argv[1]))
 except Exception as e:
     print(f"no test results ({e}): the test binary crashed or timed out; see cuda_tests.log")
-    sys.exit(0)
+    doc = {}
 rows = []
 for suite in doc.get("testsuites", []):
     for t in suite.get("testsuite", []):
         res = "FAIL" if t.get("failures") else ("skip" if t.get("result") == "SKIPPED" else "ok")
         rows.append((f'{suite["name"]}.{t["name"]}', res, t.get("max_rel_err", "-"), t.get("time", "")))
-w = max(len(r[0]) for r in rows) if rows else 10
-print(f'{"test":<{w}}  {"result":<6}  {"max rel err":>11}  time')
-for r in rows:
-    print(f"{r[0]:<{w}}  {r[1]:<6}  {r[2]:>11}  {r[3]}")
-n_fail = sum(r[1] == "FAIL" for r in rows)
-print(f"{len(rows)} tests: {sum(r[1]=='ok' for r in rows)} ok, {n_fail} failed, {sum(r[1]=='skip' for r in rows)} skipped")
+if rows:
+    w = max(len(r[0]) for r in rows)
+    print(f'{"test":<{w}}  {"result":<6}  {"max rel err":>11}  time')
+    for r in rows:
+        print(f"{r[0]:<{w}}  {r[1]:<6}  {r[2]:>11}  {r[3]}")
+    print(f"{len(rows)} tests: {sum(r[1]=='ok' for r in rows)} ok, {sum(r[1]=='FAIL' for r in rows)} failed, "
+          f"{sum(r[1]=='skip' for r in rows)} skipped")
+
+train = Path(sys.argv[2])
+if sys.argv[2] != "-":
+    def metrics(run):
+        p = train / run / "metrics.jsonl"
+        return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
+    def weights(run, step):
+        p = train / run / "ckpt" / f"step-{step:07d}" / "model.safetensors"
+        return p.read_bytes() if p.exists() else None
+    a, b, c, d, e = (metrics(r) for r in "ABCDE")
+    checks = []
+    def check(name, ok, detail):
+        checks.append((name, "ok" if ok else "FAIL", detail))
+    if len(a) == 40:
+        first, last = sum(x["loss"] for x in a[:5]) / 5, sum(x["loss"] for x in a[-5:]) / 5
+        check("train --device cuda: loss falls", last < first - 1.0,
+              f"loss {first:.3f} -> {last:.3f}, val {a[-1].get('val_loss', float('nan')):.3f}, "
+              f"{sum(x['tokens_per_s'] for x in a[-10:]) / 10:,.0f} tok/s")
+    else:
+        check("train --device cuda: loss falls", False, f"{len(a)} of 40 steps logged")
+    wa, wb = weights("A", 40), weights("B", 40)
+    check("GPU resume = uninterrupted (bytes)", wa is not None and wa == wb,
+          "model.safetensors at step 40 " + ("identical" if wa and wa == wb else "differ or missing"))
+    ok = len(c) == 40 and all(x["loss"] == y["loss"] for x, y in zip(a[:20], c[:20]))
+    gap = abs(c[-1].get("val_loss", 0) - a[-1].get("val_loss", 0)) if ok else float("nan")
+    check("GPU -> CPU -> GPU resume", ok and gap < 0.1 * a[-1].get("val_loss", 1),
+          f"{len(c)} steps; val loss {c[-1].get('val_loss', float('nan')) if c else float('nan'):.4f} "
+          f"vs GPU-only {a[-1].get('val_loss', float('nan')) if a else float('nan'):.4f}")
+    if len(d) == 10 and len(e) == 10:
+        err = max(abs(x["loss"] - y["loss"]) / abs(x["loss"]) for x, y in zip(d, e))
+        check("fp32 GPU vs CPU, 10 steps", err < 1e-3, f"max loss rel diff {err:.2e}")
+    else:
+        check("fp32 GPU vs CPU, 10 steps", False, f"cpu {len(d)}, gpu {len(e)} steps logged")
+    w = max(len(x[0]) for x in checks)
+    print(f'\n{"training check":<{w}}  result  detail')
+    for n, r, det in checks:
+        print(f"{n:<{w}}  {r:<6}  {det}")
+    failed += sum(x[1] == "FAIL" for x in checks)
+sys.exit(1 if failed else 0)
 PY
 exit "$status"

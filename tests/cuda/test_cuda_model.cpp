@@ -21,6 +21,7 @@ struct Variant {
   const char* name;
   json config;
 };
+void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
 
 // Tiny configs built in code: every feature the CPU model supports appears in at least one.
 std::vector<Variant> variants() {

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Downloads (never installs) the Debian 12 packages that the FULL project needs on the GPU
+# machine, which lacks them (Ubuntu 24.04 with CUDA, no internet): nlohmann-json, CLI11, zstd,
+# zlib, OpenCC, yaml-cpp, GoogleTest, pkgconf and OpenBLAS (OpenMP build). They land in .deps/
+# (git-ignored through .git/info/exclude); a device call carries them (`carry: [".deps"]`, about
+# 17 MB of the 64 MiB limit) and scripts/gpu-check.sh unpacks them under /tmp/mindllm-deps.
+#
+#   bash scripts/gpu-deps.sh        # on the development machine (Debian 12, apt configured)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Headers and link-time libraries with the runtime libraries they point at. Not the data
+# packages (OpenCC's dictionaries) nor googletest's sources: building and training need neither.
+PACKAGES=(
+  nlohmann-json3-dev libcli11-dev
+  libzstd-dev libzstd1 zlib1g-dev zlib1g
+  libopencc-dev libopencc1.1 libmarisa0
+  libyaml-cpp-dev libyaml-cpp0.7
+  libgtest-dev
+  pkgconf pkgconf-bin libpkgconf3
+  libopenblas0-openmp libopenblas-openmp-dev libgfortran5
+)
+
+exclude=$(git rev-parse --git-path info/exclude)
+mkdir -p "$(dirname "$exclude")"
+grep -qx '/.deps/' "$exclude" 2>/dev/null || echo '/.deps/' >>"$exclude"
+
+mkdir -p .deps
+rm -f .deps/*.deb
+(cd .deps && apt-get download "${PACKAGES[@]}" >/dev/null)
+echo "$(ls .deps/*.deb | wc -l) packages in .deps/, $(du -ch .deps/*.deb | tail -1 | cut -f1) in all"
