@@ -60,7 +60,7 @@ static int run_forward(int argc, char** argv) {
   Model model(cfg);
   if (!weights.empty()) model.load_weights(weights);
   else model.init_weights(init_seed);
-  model.set_matmul_precision(precision == "bf16" ? MatmulPrecision::bf16 : MatmulPrecision::fp32);
+  model.set_matmul_precision(matmul_precision_from_name(precision));
   SafetensorsFile in(tokens);
   std::vector<int64_t> shape, tshape;
   std::vector<int32_t> ids = read_ids(in, "input_ids", &shape);

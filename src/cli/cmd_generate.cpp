@@ -55,6 +55,9 @@ static int run_generate(int argc, char** argv) {
   app.add_option("--top-p", sp.top_p, "nucleus sampling mass (1: off)")->capture_default_str();
   app.add_option("--seed", seed, "sampling seed")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0: all cores)")->capture_default_str();
+  std::string precision = "fp32";
+  app.add_option("--precision", precision, "matrix multiplies: fp32, or bf16 operands with fp32 accumulation")
+      ->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
   app.add_flag("!--no-stop-at-eos", stop_at_eos, "keep going past the end-of-sequence token");
   parse_args(app, argc, argv);
   if (threads > 0) omp_set_num_threads(threads);
@@ -65,6 +68,7 @@ static int run_generate(int argc, char** argv) {
   if (weights.empty()) bad_input("--model " + model_dir + ": not a model directory");
   Model model(cfg);
   model.load_weights(weights);
+  model.set_matmul_precision(matmul_precision_from_name(precision));
   if (prompt_ids.empty() && text_opt->count() == 0) bad_input("give --prompt TEXT or --prompt-ids IDS");
   std::optional<Tokenizer> tok;
   std::vector<int32_t> ids;

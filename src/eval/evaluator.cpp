@@ -343,6 +343,7 @@ json run_eval(const EvalOptions& opts) {
   if (weights.empty()) bad_input("--model " + opts.model_dir + ": not a model directory");
   Model model(cfg);
   model.load_weights(weights);
+  model.set_matmul_precision(matmul_precision_from_name(opts.precision));
   std::string tok_path = opts.tokenizer_path.empty() ? weights : opts.tokenizer_path;
   Tokenizer tok = Tokenizer::load(tok_path);
   int max_length = opts.max_length > 0 ? opts.max_length : cfg.max_positions;

@@ -125,7 +125,7 @@ void InferenceSession::run(const std::vector<int32_t>& rows, const std::vector<i
       norm(xn_.data(), x_.data(), o.norm1_w, o.norm1_b, N);
       attn_in = xn_.data();
     }
-    linear_forward(qkv_.data(), attn_in, p + o.wqkv, opt(p, o.bqkv), N, C, QKV, wl);
+    model_.linear(qkv_.data(), attn_in, o.wqkv, o.bqkv, N, C, QKV, wl);
     if (cfg.family == Family::llama && cfg.rot_dim() > 0)
       for (size_t b = 0; b < offs.size(); b++) {
         float* base = qkv_.data() + (size_t)offs[b] * QKV;
@@ -147,7 +147,7 @@ void InferenceSession::run(const std::vector<int32_t>& rows, const std::vector<i
     }
     // h = x + attn (pre-norm) or norm1(alpha x + attn) (DeepNorm)
     float* r1 = cfg.deepnorm ? r_.data() : h_.data();
-    linear_forward(r1, att_.data(), p + o.wo, opt(p, o.bo), N, Q, C, wl);
+    model_.linear(r1, att_.data(), o.wo, o.bo, N, Q, C, wl);
     add_scaled(r1, x_.data(), cfg.deepnorm ? alpha : 1.0f, NC);
     if (cfg.deepnorm) norm(h_.data(), r1, o.norm1_w, o.norm1_b, N);
     const float* mlp_in = h_.data();
@@ -155,13 +155,13 @@ void InferenceSession::run(const std::vector<int32_t>& rows, const std::vector<i
       norm(n2_.data(), h_.data(), o.norm2_w, o.norm2_b, N);
       mlp_in = n2_.data();
     }
-    linear_forward(fc_.data(), mlp_in, p + o.wfc, opt(p, o.bfc), N, C, F, wl);
+    model_.linear(fc_.data(), mlp_in, o.wfc, o.bfc, N, C, F, wl);
     if (cfg.gated_mlp)
       glu_forward(act_.data(), fc_.data(), fc_.data() + H, N, H, F, cfg.act);
     else
       activation_forward(act_.data(), fc_.data(), (size_t)N * H, cfg.act);
     float* r2 = cfg.deepnorm ? r_.data() : x_.data();
-    linear_forward(r2, act_.data(), p + o.wproj, opt(p, o.bproj), N, H, C, wl);
+    model_.linear(r2, act_.data(), o.wproj, o.bproj, N, H, C, wl);
     add_scaled(r2, h_.data(), cfg.deepnorm ? alpha : 1.0f, NC);
     if (cfg.deepnorm) norm(x_.data(), r2, o.norm2_w, o.norm2_b, N);
   }
@@ -172,7 +172,7 @@ void InferenceSession::run(const std::vector<int32_t>& rows, const std::vector<i
   for (int i = 0; i < R; i++)
     std::memcpy(gath_.data() + (size_t)i * C, x_.data() + (size_t)logit_rows[i] * C, sizeof(float) * C);
   norm(xn_.data(), gath_.data(), L.normf_w, L.normf_b, R);
-  linear_forward(logits, xn_.data(), p + L.lm_head, nullptr, R, C, V, WeightLayout::out_in);
+  model_.linear(logits, xn_.data(), L.lm_head, kAbsent, R, C, V, WeightLayout::out_in);
 }
 
 }  // namespace mindllm

@@ -140,15 +140,26 @@ void Model::norm_backward(float* din, const float* dout, const float* in, const 
 static const float* opt(const float* base, size_t off) { return off == kAbsent ? nullptr : base + off; }
 static float* opt(float* base, size_t off) { return off == kAbsent ? nullptr : base + off; }
 
+MatmulPrecision matmul_precision_from_name(const std::string& name) {
+  if (name == "fp32") return MatmulPrecision::fp32;
+  if (name == "bf16") return MatmulPrecision::bf16;
+  bad_input("--precision " + name + ": expected fp32 or bf16");
+}
+
 void Model::set_matmul_precision(MatmulPrecision prec) {
   std::string why;
   if (prec == MatmulPrecision::bf16 && !bf16_gemm_available(&why))
     bad_input("bf16 matrix multiplies are not available: " + why);
   precision_ = prec;
-  if (prec == MatmulPrecision::fp32) params_bf16_ = {};
+  if (prec == MatmulPrecision::fp32) {
+    params_bf16_ = {};
+  } else {
+    params_bf16_.resize(params_.size());
+    round_to_bf16(params_bf16_.data(), params_.data(), params_.size());
+  }
 }
 
-void Model::linear_fwd(float* out, const float* in, size_t w, size_t b, int N, int I, int O, WeightLayout wl) const {
+void Model::linear(float* out, const float* in, size_t w, size_t b, int N, int I, int O, WeightLayout wl) const {
   const float* p = params_.data();
   if (precision_ == MatmulPrecision::bf16)
     linear_forward_bf16(out, in, params_bf16_.data() + w, opt(p, b), N, I, O, wl);
@@ -180,7 +191,6 @@ static void add_scaled(float* y, const float* x, float alpha, size_t n) {
 void Model::layer_forward(int l, int B, int T) {
   const int N = B * T, C = cfg_.hidden, H = cfg_.intermediate, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
   const int QKV = Q + 2 * KV, F = cfg_.gated_mlp ? 2 * H : H;
-  const float* p = params_.data();
   const LayerOffsets& o = layout_.layers[l];
   LayerActs& a = acts_.layers[l];
   const float* x = acts_.res[l].data();
@@ -194,7 +204,7 @@ void Model::layer_forward(int l, int B, int T) {
     norm_forward(a.x_norm.data(), a.n1_mean.data(), a.n1_rstd.data(), x, o.norm1_w, o.norm1_b, N);
     attn_in = a.x_norm.data();
   }
-  linear_fwd(a.qkv.data(), attn_in, o.wqkv, o.bqkv, N, C, QKV, wl);
+  linear(a.qkv.data(), attn_in, o.wqkv, o.bqkv, N, C, QKV, wl);
   if (cfg_.family == Family::llama && cfg_.rot_dim() > 0) {
     rope_forward(a.qkv.data(), B, T, cfg_.n_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
     rope_forward(a.qkv.data() + Q, B, T, cfg_.n_kv_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
@@ -202,7 +212,7 @@ void Model::layer_forward(int l, int B, int T) {
   attention_forward(a.att.data(), a.probs.data(), a.qkv.data(), a.qkv.data() + Q, a.qkv.data() + Q + KV,
                     attention_shape(cfg_, l, B, T));
   float* r1 = cfg_.deepnorm ? a.r1.data() : a.h.data();
-  linear_fwd(r1, a.att.data(), o.wo, o.bo, N, Q, C, wl);
+  linear(r1, a.att.data(), o.wo, o.bo, N, Q, C, wl);
   add_scaled(r1, x, cfg_.deepnorm ? alpha : 1.0f, (size_t)N * C);
   if (cfg_.deepnorm) norm_forward(a.h.data(), a.n1_mean.data(), a.n1_rstd.data(), r1, o.norm1_w, o.norm1_b, N);
 
@@ -212,13 +222,13 @@ void Model::layer_forward(int l, int B, int T) {
     norm_forward(a.n2.data(), a.n2_mean.data(), a.n2_rstd.data(), a.h.data(), o.norm2_w, o.norm2_b, N);
     mlp_in = a.n2.data();
   }
-  linear_fwd(a.fc.data(), mlp_in, o.wfc, o.bfc, N, C, F, wl);
+  linear(a.fc.data(), mlp_in, o.wfc, o.bfc, N, C, F, wl);
   if (cfg_.gated_mlp)
     glu_forward(a.act.data(), a.fc.data(), a.fc.data() + H, N, H, F, cfg_.act);
   else
     activation_forward(a.act.data(), a.fc.data(), (size_t)N * H, cfg_.act);
   float* r2 = cfg_.deepnorm ? a.r2.data() : out;
-  linear_fwd(r2, a.act.data(), o.wproj, o.bproj, N, H, C, wl);
+  linear(r2, a.act.data(), o.wproj, o.bproj, N, H, C, wl);
   add_scaled(r2, a.h.data(), cfg_.deepnorm ? alpha : 1.0f, (size_t)N * C);
   if (cfg_.deepnorm) norm_forward(out, a.n2_mean.data(), a.n2_rstd.data(), r2, o.norm2_w, o.norm2_b, N);
 }
@@ -242,7 +252,7 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
   for (int l = 0; l < cfg_.n_layers; l++) layer_forward(l, B, T);
   norm_forward(acts_.lnf.data(), acts_.lnf_mean.data(), acts_.lnf_rstd.data(), acts_.res[cfg_.n_layers].data(),
                layout_.normf_w, layout_.normf_b, N);
-  linear_fwd(acts_.logits.data(), acts_.lnf.data(), layout_.lm_head, kAbsent, N, C, V, WeightLayout::out_in);
+  linear(acts_.logits.data(), acts_.lnf.data(), layout_.lm_head, kAbsent, N, C, V, WeightLayout::out_in);
   if (!targets) {
     acts_.n_targets = 0;
     return 0.0f;
@@ -263,8 +273,6 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
 
 void Model::mlp_backward(LayerActs& a, const LayerOffsets& o, const float* dout, const float* mlp_in, int N) {
   const int C = cfg_.hidden, H = cfg_.intermediate, F = cfg_.gated_mlp ? 2 * H : H;
-  const float* p = params_.data();
-  float* g = grads_.data();
   const WeightLayout wl = layout_.linear_layout;
   std::fill(acts_.d_act.begin(), acts_.d_act.end(), 0.0f);
   linear_bwd(acts_.d_act.data(), dout, a.act.data(), o.wproj, o.bproj, N, H, C, wl);
@@ -282,8 +290,6 @@ void Model::mlp_backward(LayerActs& a, const LayerOffsets& o, const float* dout,
 
 void Model::attn_backward(LayerActs& a, const LayerOffsets& o, const float* dout, const float* attn_in, int B, int T) {
   const int N = B * T, C = cfg_.hidden, Q = cfg_.q_dim(), KV = cfg_.kv_dim(), QKV = Q + 2 * KV;
-  const float* p = params_.data();
-  float* g = grads_.data();
   const WeightLayout wl = layout_.linear_layout;
   int l = static_cast<int>(&a - acts_.layers.data());
   std::fill(acts_.d_att.begin(), acts_.d_att.end(), 0.0f);
@@ -336,7 +342,6 @@ void Model::layer_backward(int l, int B, int T) {
 void Model::backward(float loss_scale) {
   const int B = acts_.B, T = acts_.T, N = B * T, C = cfg_.hidden, V = cfg_.vocab_size;
   if (acts_.n_targets == 0) return;  // nothing counted: zero gradient
-  const float* p = params_.data();
   float* g = grads_.data();
   // dlogits (in place over the logits), then back through the head and the final norm.
   cross_entropy_backward(acts_.logits.data(), acts_.logits.data(), acts_.targets.data(),

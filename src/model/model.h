@@ -17,6 +17,8 @@ namespace mindllm {
 // accumulation (AMX/AVX512-BF16 through oneDNN; everything else stays fp32, as do the master
 // weights and gradients).
 enum class MatmulPrecision { fp32, bf16 };
+// "fp32" or "bf16" (the --precision flag); anything else is bad input.
+MatmulPrecision matmul_precision_from_name(const std::string& name);
 
 class Model {
  public:
@@ -29,9 +31,14 @@ class Model {
   std::vector<float>& grads() { return grads_; }
   const std::vector<float>& grads() const { return grads_; }
 
-  // bf16 is refused (bad_input) when this build or CPU cannot run bf16 GEMMs.
+  // bf16 is refused (bad_input) when this build or CPU cannot run bf16 GEMMs. Setting bf16 rounds
+  // the current weights; forward() rounds them again (training changes them), so after changing
+  // params() outside forward(), set the precision again before using linear().
   void set_matmul_precision(MatmulPrecision p);
   MatmulPrecision matmul_precision() const { return precision_; }
+  // The linear layer whose weight starts at parameter offset w (bias at b, or kAbsent), in the
+  // model's matmul precision: out[N,O] = in[N,I] · W + bias. For inference over this model.
+  void linear(float* out, const float* in, size_t w, size_t b, int N, int I, int O, cpu::WeightLayout wl) const;
 
   // Deterministic initialisation from a seed (each tensor from its own stream).
   void init_weights(uint64_t seed);
@@ -68,9 +75,6 @@ class Model {
   };
 
   void ensure_acts(int B, int T);
-  // The linear layers at parameter offsets w (weight) and b (bias or kAbsent), in the model's
-  // matmul precision.
-  void linear_fwd(float* out, const float* in, size_t w, size_t b, int N, int I, int O, cpu::WeightLayout wl) const;
   void linear_bwd(float* din, const float* dout, const float* in, size_t w, size_t b, int N, int I, int O,
                   cpu::WeightLayout wl);
   void norm_forward(float* out, float* mean, float* rstd, const float* in, size_t w, size_t b, int N) const;

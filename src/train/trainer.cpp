@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/profile.h"
+#include "kernels/cpu/linear_bf16.h"
 #include "model/model.h"
 #include "train/batches.h"
 #include "train/checkpoint.h"
@@ -53,6 +54,9 @@ void check_options(const TrainOptions& o) {
   if (o.device != "cpu" && o.device != "cuda") bad_input("--device " + o.device + ": expected cpu or cuda");
   if (!o.precision.empty() && o.precision != "bf16" && o.precision != "fp32")
     bad_input("--precision " + o.precision + ": expected bf16 or fp32");
+  std::string why;
+  if (o.device == "cpu" && o.precision == "bf16" && !cpu::bf16_gemm_available(&why))
+    bad_input("--precision bf16: bf16 matrix multiplies are not available: " + why);
   if (o.device == "cuda") {
 #if MINDLLM_CUDA
     if (!cuda::available()) bad_input("--device cuda: no usable GPU on this machine (use --device cpu)");
@@ -168,7 +172,7 @@ std::unique_ptr<Engine> make_engine(const TrainOptions& o, Model& model, AdamW& 
     return std::make_unique<CudaEngine>(model, optim, o.adamw, o.batch, o.seq,
                                         precision_of(o) == "fp32" ? Precision::fp32 : Precision::bf16);
 #endif
-  if (precision_of(o) == "bf16") model.set_matmul_precision(MatmulPrecision::bf16);
+  model.set_matmul_precision(matmul_precision_from_name(precision_of(o)));
   return std::make_unique<CpuEngine>(model, optim);
 }
 

@@ -329,6 +329,31 @@ def test_gsm8k_generation_matches_lm_eval(setup, model_name, tmp_path):
         assert abs(ref["results"]["gsm8k"][f"exact_match,{f}"] - res["results"]["gsm8k"][f"exact_match,{f}"]) < 1e-12
 
 
+def test_bf16_matmuls_score_like_fp32(setup, tmp_path):
+    """eval --precision bf16: the same items, log-likelihoods within bf16 precision of fp32's and
+    (nearly) the same predictions."""
+    if "unavailable" in run("--version").stdout:
+        pytest.skip("no bf16 matmuls on this CPU")
+    root, data, tasks, models = setup
+    names = [f"mmlu_{s}" for s in MMLU_SUBJECTS]
+    _, fp32 = _mindllm(models["trained_gpt2"], data, "mmlu", 5, LIMIT, tmp_path)
+    (tmp_path / "bf16").mkdir()
+    _, bf16 = _mindllm(models["trained_gpt2"], data, "mmlu", 5, LIMIT, tmp_path / "bf16", ["--precision", "bf16"])
+    items = same = 0
+    worst = 0.0
+    for name in names:
+        assert set(fp32[name]) == set(bf16[name])
+        for doc_id, a in fp32[name].items():
+            b = bf16[name][doc_id]
+            la, lb = np.array([x[0] for x in a["scores"]]), np.array([x[0] for x in b["scores"]])
+            worst = max(worst, float(np.abs(la - lb).max() / np.abs(la).max()))
+            items += 1
+            same += a["pred"] == b["pred"]
+    print(f"bf16 vs fp32: {items} items, {same} same predictions, worst relative log-likelihood difference {worst:.1e}")
+    assert 0 < worst < 2e-2
+    assert same >= 0.8 * items
+
+
 def test_bad_files_name_file_and_line(tmp_path):
     d = tmp_path / "data"
     (d / "mmlu/test").mkdir(parents=True)

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "kernels/cpu/linear_bf16.h"
 #include "model/config.h"
 #include "model/inference.h"
 #include "model/model.h"
@@ -104,6 +105,31 @@ TEST_P(Inference, CacheAndBranchesMatchFullForward) {
     auto ref = full_logits(m, other);
     EXPECT_LT(max_diff(last.data(), ref.data() + (other.size() - 1) * V, V), 2e-4) << "decode at " << other.size();
   }
+}
+
+// --precision bf16 for evaluation and generation: the session's linear layers run in the model's
+// matmul precision, like Model::forward's. The two paths round slightly different fp32
+// activations to bf16 (a rare element lands on the other side of a rounding boundary), so they
+// agree to bf16 precision, not to the bit; fp32 stays far from both at the bf16 scale.
+TEST_P(Inference, Bf16SessionFollowsBf16Forward) {
+  std::string why;
+  if (!cpu::bf16_gemm_available(&why)) GTEST_SKIP() << why;
+  Model m = random_model(configs()[GetParam()], 7 + GetParam());
+  const size_t V = m.config().vocab_size;
+  std::vector<int32_t> toks = {3, 14, 15, 92, 65, 35, 89, 79, 32, 38, 46, 26};
+  std::vector<float> fp32(V), bf16(V);
+  InferenceSession(m).append(toks, fp32.data());
+  m.set_matmul_precision(MatmulPrecision::bf16);
+  InferenceSession s(m);
+  s.append(toks, bf16.data());
+  auto ref = full_logits(m, toks);
+  const float* ref_last = ref.data() + (toks.size() - 1) * V;
+  double scale = max_diff(ref_last, std::vector<float>(V, 0.0f).data(), V);
+  EXPECT_LT(max_diff(bf16.data(), ref_last, V), 1e-2 * scale);
+  EXPECT_GT(max_diff(fp32.data(), ref_last, V), 1e-4 * scale) << "bf16 had no effect";
+  int same = 0;
+  for (size_t i = 0; i < V; i++) same += std::fabs(bf16[i] - ref_last[i]) <= 1e-5 * scale;
+  EXPECT_GT(same, (int)(0.5 * V)) << "most logits should agree to fp32 rounding";
 }
 
 std::string family_name(const ::testing::TestParamInfo<int>& info) {
