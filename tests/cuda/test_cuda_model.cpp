@@ -42,6 +42,13 @@ std::vector<Variant> variants() {
       {"llama_swiglu_gqa", swiglu_gqa},
       {"llama_geglu", geglu},
       {"llama_deepnorm", deepnorm},
+      // Head dim 64: bf16 runs take the flash attention kernels (the others use the simple ones).
+      {"llama_gqa_hd64", {{"model_type", "llama"}, {"vocab_size", 97}, {"hidden_size", 128}, {"num_hidden_layers", 2},
+                          {"num_attention_heads", 2}, {"num_key_value_heads", 1}, {"intermediate_size", 160},
+                          {"max_position_embeddings", 64}}},
+      {"gpt_neo_local_hd64", {{"model_type", "gpt_neo"}, {"vocab_size", 97}, {"hidden_size", 128}, {"num_layers", 2},
+                              {"num_heads", 2}, {"max_position_embeddings", 64}, {"window_size", 8},
+                              {"attention_types", json::array({json::array({json::array({"global", "local"}), 1})})}}},
   };
 }
 
@@ -133,6 +140,8 @@ TEST_P(CudaModelTest, Bf16TracksCpuTraining) {
   SKIP_WITHOUT_GPU();
   Model cpu = cpu_model(GetParam());
   CudaModel gpu = gpu_model(cpu, Precision::bf16);
+  const int hd = cpu.config().head_dim;
+  EXPECT_EQ(gpu.flash_attention(), hd == 64 || hd == 128) << "head dim " << hd;
   AdamWConfig cfg;
   AdamW optim(cpu.layout(), cfg);
   const float lr = 3e-3f, clip = 1.0f;

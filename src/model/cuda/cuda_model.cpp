@@ -1,6 +1,7 @@
 #include "model/cuda/cuda_model.h"
 
 #include <cmath>
+#include <type_traits>
 
 #include "core/error.h"
 #include "kernels/cuda/activation.h"
@@ -8,6 +9,7 @@
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/cross_entropy.h"
 #include "kernels/cuda/embedding.h"
+#include "kernels/cuda/flash_attention.h"
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/norm.h"
 #include "kernels/cuda/rope.h"
@@ -67,7 +69,10 @@ CudaModel::CudaModel(const ModelConfig& cfg, int max_batch, int seq, Precision p
   if (cfg_.learned_positions && seq > cfg_.max_positions)
     bad_input("sequence length " + std::to_string(seq) + " exceeds the model's " + std::to_string(cfg_.max_positions) +
               " positions");
-  MINDLLM_CHECK(cfg_.head_dim <= 256, "CudaModel: the attention kernel supports head_dim <= 256");
+  flash_ = precision_ == Precision::bf16;
+  for (int l = 0; l < cfg_.n_layers; l++)
+    flash_ = flash_ && cuda::flash_attention_supported(attention_shape(cfg_, l, max_batch, seq));
+  MINDLLM_CHECK(flash_ || cfg_.head_dim <= 256, "CudaModel: the attention kernel supports head_dim <= 256");
   plan(max_batch, seq);
   to_device(at<cpu::AdamWSpan>(spans_), spans.data(), spans.size());
   zero(at<float>(params_), layout_.total);
@@ -83,7 +88,8 @@ void CudaModel::plan(int max_batch, int seq) {
   max_batch_ = max_batch, seq_ = seq;
   const size_t N = (size_t)max_batch * seq, C = cfg_.hidden, H = cfg_.intermediate, V = cfg_.vocab_size;
   const size_t Q = cfg_.q_dim(), QKV = Q + 2 * cfg_.kv_dim(), F = cfg_.gated_mlp ? 2 * H : H;
-  const size_t P = (size_t)max_batch * cfg_.n_heads * seq * seq;
+  // Per layer: the probabilities, or flash attention's logsumexp per row.
+  const size_t P = (size_t)max_batch * cfg_.n_heads * seq * (flash_ ? 1 : seq);
   const size_t total = layout_.total;
   const size_t e = precision_ == Precision::bf16 ? sizeof(bf16) : sizeof(float);
   auto act = [&](size_t n) { return arena_.reserve(n * e); };
@@ -275,7 +281,7 @@ void CudaModel::layer_forward(int l) {
     cuda::rope_forward(qkv, B, T, cfg_.n_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
     cuda::rope_forward(qkv + Q, B, T, cfg_.n_kv_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
   }
-  cuda::attention_forward(att, at<float>(a.probs), qkv, qkv + Q, qkv + Q + KV, attention_shape(cfg_, l, B, T));
+  attend(l, att, qkv);
   A* r1 = cfg_.deepnorm ? at<A>(a.r1) : h;
   cuda::linear_forward(r1, att, p + o.wo, opt(p, o.bo), N, Q, C, wl);
   cuda::add_scaled(r1, x, cfg_.deepnorm ? alpha : 1.0f, (size_t)N * C);
@@ -335,6 +341,30 @@ void CudaModel::mlp_backward(const LayerBufs& a, const LayerOffsets& o, const A*
 }
 
 template <typename A>
+void CudaModel::attend(int l, A* att, const A* qkv) {
+  const size_t Q = cfg_.q_dim(), KV = cfg_.kv_dim();
+  const AttentionShape s = attention_shape(cfg_, l, B_, T_);
+  float* stats = at<float>(layers_[l].probs);
+  if constexpr (std::is_same_v<A, bf16>)
+    if (flash_) return cuda::flash_attention_forward(att, stats, qkv, qkv + Q, qkv + Q + KV, s);
+  cuda::attention_forward(att, stats, qkv, qkv + Q, qkv + Q + KV, s);
+}
+
+// dqkv (the packed q|k|v gradient rows) overwritten from d_att, the gradient at the attention output.
+template <typename A>
+void CudaModel::attend_backward(int l, A* dqkv, const A* d_att, const A* qkv) {
+  const size_t Q = cfg_.q_dim(), KV = cfg_.kv_dim();
+  const AttentionShape s = attention_shape(cfg_, l, B_, T_);
+  const LayerBufs& a = layers_[l];
+  if constexpr (std::is_same_v<A, bf16>)
+    if (flash_)
+      return cuda::flash_attention_backward(dqkv, dqkv + Q, dqkv + Q + KV, at<float>(d_scores_), d_att, at<A>(a.att),
+                                            at<float>(a.probs), qkv, qkv + Q, qkv + Q + KV, s);
+  cuda::attention_backward(dqkv, dqkv + Q, dqkv + Q + KV, at<float>(d_scores_), d_att, at<float>(a.probs), qkv,
+                           qkv + Q, qkv + Q + KV, s);
+}
+
+template <typename A>
 void CudaModel::attn_backward(int l, const A* dout, const A* attn_in) {
   const int B = B_, T = T_, N = B * T, C = cfg_.hidden, Q = cfg_.q_dim(), KV = cfg_.kv_dim(), QKV = Q + 2 * KV;
   const A* p = weights<A>();
@@ -345,8 +375,7 @@ void CudaModel::attn_backward(int l, const A* dout, const A* attn_in) {
   A *d_att = at<A>(d_att_), *dq = at<A>(d_qkv_), *d_tmp = at<A>(d_tmp_), *qkv = at<A>(a.qkv);
   zero(d_att, (size_t)N * Q);
   cuda::linear_backward(d_att, g + o.wo, opt(g, o.bo), dout, at<A>(a.att), p + o.wo, N, Q, C, wl);
-  cuda::attention_backward(dq, dq + Q, dq + Q + KV, at<float>(d_scores_), d_att, at<float>(a.probs), qkv, qkv + Q,
-                           qkv + Q + KV, attention_shape(cfg_, l, B, T));
+  attend_backward(l, dq, d_att, qkv);
   if (cfg_.family == Family::llama && cfg_.rot_dim() > 0) {
     cuda::rope_backward(dq, B, T, cfg_.n_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
     cuda::rope_backward(dq + Q, B, T, cfg_.n_kv_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);

@@ -4,8 +4,12 @@
 //
 // Mixed precision (Precision::bf16, issue 7): fp32 master weights, gradients and AdamW moments;
 // a bf16 compute copy of the weights (written by the AdamW kernel in the same pass); bf16
-// activations; fp32 norm statistics, attention probabilities and losses. Precision::fp32 runs
+// activations; fp32 norm statistics, attention statistics and losses. Precision::fp32 runs
 // every op in fp32 and matches the CPU model to ~1e-5 (the tests' reference).
+//
+// Attention: in bf16 with head dims the flash kernels take (64, 128), kernels/cuda/flash_attention
+// (a logsumexp per row saved, no T x T matrix: what large shapes need); otherwise the simple
+// kernels of kernels/cuda/attention, which keep the [B, H, T, T] fp32 probabilities per layer.
 //
 // Weights, gradients and moments use the CPU model's flat layout (model/params.h), so they move
 // between the two as whole buffers and checkpoints are the same files on either device.
@@ -38,6 +42,7 @@ class CudaModel {
   const ModelConfig& config() const { return cfg_; }
   const ParamLayout& layout() const { return layout_; }
   Precision precision() const { return precision_; }
+  bool flash_attention() const { return flash_; }
   size_t arena_bytes() const { return arena_.bytes(); }
 
   // Host <-> device copies of the flat buffers (layout().total floats each); each waits.
@@ -67,6 +72,7 @@ class CudaModel {
 
  private:
   struct LayerBufs {
+    // probs: the attention probabilities [B, H, T, T], or with flash attention the logsumexp [B, H, T]
     size_t x_norm, n1_mean, n1_rstd, qkv, probs, att, r1, h, n2, n2_mean, n2_rstd, fc, act, r2;
   };
   // Step scalars, one device struct: downloaded with one copy at the end of a step.
@@ -98,6 +104,10 @@ class CudaModel {
   template <typename A>
   void attn_backward(int l, const A* dout, const A* attn_in);
   template <typename A>
+  void attend(int l, A* att, const A* qkv);  // the attention op of layer l, flash or simple
+  template <typename A>
+  void attend_backward(int l, A* dqkv, const A* d_att, const A* qkv);
+  template <typename A>
   void norm_forward(A* out, float* mean, float* rstd, const A* in, size_t w, size_t b) const;
   template <typename A>
   void norm_backward(A* din, const A* dout, const A* in, const float* mean, const float* rstd, size_t w, size_t b);
@@ -105,6 +115,7 @@ class CudaModel {
   ModelConfig cfg_;
   ParamLayout layout_;
   Precision precision_;
+  bool flash_ = false;
   int max_batch_ = 0, seq_ = 0;
   int B_ = 0, T_ = 0, n_targets_ = 0;  // the last forward's shape and counted targets
   int adam_steps_ = 0;
@@ -116,6 +127,7 @@ class CudaModel {
   std::vector<size_t> res_;  // residual stream: input of each layer, then the output
   std::vector<LayerBufs> layers_;
   size_t lnf_ = 0, lnf_mean_ = 0, lnf_rstd_ = 0, logits_ = 0, losses_ = 0;
+  // d_scores_: the simple backward's [B, H, T, T] scratch, or flash's delta [B, H, T]
   size_t d_res_ = 0, d_h_ = 0, d_tmp_ = 0, d_r_ = 0, d_lnf_ = 0, d_qkv_ = 0, d_att_ = 0, d_fc_ = 0, d_act_ = 0,
          d_scores_ = 0;
 };
