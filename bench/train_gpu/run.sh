@@ -17,6 +17,7 @@
 #   WARMUP, STEPS    untimed and timed steps (default 2 and 6)
 #   BATCH            micro-batch for every shape instead of the shape's own (e.g. 2 for llama-3b
 #                    on an 80 GB H100 if it runs out of memory)
+#   MINDLLM_ARGS     extra `mindllm train` flags, e.g. "--recompute" (llama-3b on an 80 GB H100)
 #   COMPILE          regional (default) | full | none (PyTorch eager, GPU.md's eager peer)
 #   IMPL             plain (default) | hf (transformers' LlamaForCausalLM / GPT2LMHeadModel)
 #   MINDLLM_BIN      mindllm binary to time (default build/mindllm if present); BUILD=1 builds one
@@ -103,7 +104,7 @@ run_mindllm() {
   echo "== mindllm train --device $MINDLLM_DEVICE: $shape, batch $batch x seq $seq, $WARMUP warmup + $STEPS timed steps" >&2
   "$MINDLLM" train --model "$dir/config.json" --data "$dir/data" --out "$dir/run" --device "$MINDLLM_DEVICE" \
     --steps "$total" --batch "$batch" --seq "$seq" --lr 3e-4 --warmup 2 --eval-batches 1 --log-every 1 \
-    >"$dir/mindllm.log" 2>&1 &
+    ${MINDLLM_ARGS:-} >"$dir/mindllm.log" 2>&1 &
   MINDLLM_PID=$!
   while kill -0 "$MINDLLM_PID" 2>/dev/null; do
     if [ -f "$metrics" ] && [ "$(grep -c . "$metrics")" -ge "$total" ]; then

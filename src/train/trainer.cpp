@@ -54,6 +54,7 @@ void check_options(const TrainOptions& o) {
   if (o.device != "cpu" && o.device != "cuda") bad_input("--device " + o.device + ": expected cpu or cuda");
   if (!o.precision.empty() && o.precision != "bf16" && o.precision != "fp32")
     bad_input("--precision " + o.precision + ": expected bf16 or fp32");
+  if (o.recompute && o.device != "cuda") bad_input("--recompute: only with --device cuda");
   std::string why;
   if (o.device == "cpu" && o.precision == "bf16" && !cpu::bf16_gemm_available(&why))
     bad_input("--precision bf16: bf16 matrix multiplies are not available: " + why);
@@ -137,8 +138,8 @@ class CpuEngine : public Engine {
 // are copied back in the CPU's format before each checkpoint.
 class CudaEngine : public Engine {
  public:
-  CudaEngine(Model& model, AdamW& optim, const AdamWConfig& cfg, int B, int T, Precision precision)
-      : model_(model), optim_(optim), cfg_(cfg), gpu_(model.config(), B, T, precision, optim.spans()) {
+  CudaEngine(Model& model, AdamW& optim, const AdamWConfig& cfg, int B, int T, Precision precision, bool recompute)
+      : model_(model), optim_(optim), cfg_(cfg), gpu_(model.config(), B, T, precision, optim.spans(), recompute) {
     gpu_.upload_params(model.params());
     gpu_.upload_optimizer(optim.exp_avg(), optim.exp_avg_sq(), optim.steps_taken());
   }
@@ -170,7 +171,7 @@ std::unique_ptr<Engine> make_engine(const TrainOptions& o, Model& model, AdamW& 
 #if MINDLLM_CUDA
   if (o.device == "cuda")
     return std::make_unique<CudaEngine>(model, optim, o.adamw, o.batch, o.seq,
-                                        precision_of(o) == "fp32" ? Precision::fp32 : Precision::bf16);
+                                        precision_of(o) == "fp32" ? Precision::fp32 : Precision::bf16, o.recompute);
 #endif
   model.set_matmul_precision(matmul_precision_from_name(precision_of(o)));
   return std::make_unique<CpuEngine>(model, optim);
@@ -216,7 +217,7 @@ json options_json(const TrainOptions& o) {
           {"grad_accum", o.grad_accum}, {"lr", o.schedule.lr}, {"min_lr", o.schedule.min_lr},
           {"warmup", o.schedule.warmup}, {"weight_decay", o.adamw.weight_decay}, {"clip", o.clip},
           {"seed", o.seed}, {"threads", o.threads}, {"device", o.device},
-          {"precision", precision_of(o)}};
+          {"precision", precision_of(o)}, {"recompute", o.recompute}};
 }
 
 }  // namespace

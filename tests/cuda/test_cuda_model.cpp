@@ -3,6 +3,7 @@
 // training run; results repeat to the byte; weights and AdamW state survive GPU -> CPU
 // checkpoint -> GPU. Needs the full project (model, train), so the kernels-only standalone
 // build (tests/cuda/CMakeLists.txt) leaves this file out.
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -167,6 +168,32 @@ TEST_P(CudaModelTest, Bf16TracksCpuTraining) {
   }
   record_err(worst);
   EXPECT_EQ(gpu.optimizer_steps(), 20);
+}
+
+// Recomputing the MLP intermediates in the backward gives the same bytes as keeping them, in a
+// smaller arena.
+TEST_P(CudaModelTest, RecomputeMlpGivesTheSameBytes) {
+  SKIP_WITHOUT_GPU();
+  Model cpu = cpu_model(GetParam());
+  for (Precision p : {Precision::bf16, Precision::fp32}) {
+    CudaModel keep = gpu_model(cpu, p);
+    CudaModel again(cpu.config(), kB, kT, p, spans_of(cpu), /*recompute_mlp=*/true);
+    again.upload_params(cpu.params());
+    EXPECT_TRUE(again.recompute_mlp());
+    EXPECT_LT(again.arena_bytes(), keep.arena_bytes());
+    Tokens t = make_tokens(cpu.config().vocab_size, 5);
+    std::vector<float> g1, g2;
+    for (CudaModel* m : {&keep, &again}) {
+      m->zero_grads();
+      m->forward(t.inputs.data(), t.targets.data(), kB, kT);
+      m->backward();
+    }
+    keep.download_grads(g1);
+    again.download_grads(g2);
+    EXPECT_EQ(keep.loss_sum(), again.loss_sum());
+    EXPECT_TRUE(std::memcmp(g1.data(), g2.data(), g1.size() * sizeof(float)) == 0)
+        << (p == Precision::bf16 ? "bf16" : "fp32") << ": gradients differ with recomputation";
+  }
 }
 
 // Same inputs, same bytes: the loss, the gradients and a few updates.

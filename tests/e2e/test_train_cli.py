@@ -148,6 +148,8 @@ def test_bad_input_is_one_line_and_exit_2(data, tmp_path):
     expect_bad(*train_args(data, out, "--schedule", "linear"), match="--schedule")
     expect_bad(*train_args(data, out, "--no-such-flag"))
     expect_bad(*train_args(data, out, "--device", "cuda"), match="cuda")
+    expect_bad(*train_args(data, out, "--recompute"), match="--recompute")
+    expect_bad(*train_args(data, out, "--precision", "fp16"), match="--precision")
     expect_bad("train", "--data", data, "--out", out)  # missing --model
     expect_bad("no-such-command")
     # malformed or unsupported configs

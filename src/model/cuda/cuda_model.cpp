@@ -62,8 +62,9 @@ const bf16* CudaModel::weights<bf16>() const {
 }
 
 CudaModel::CudaModel(const ModelConfig& cfg, int max_batch, int seq, Precision precision,
-                     const std::vector<cpu::AdamWSpan>& spans)
-    : cfg_(cfg), layout_(build_layout(cfg)), precision_(precision), n_spans_(spans.size()) {
+                     const std::vector<cpu::AdamWSpan>& spans, bool recompute_mlp)
+    : cfg_(cfg), layout_(build_layout(cfg)), precision_(precision), recompute_mlp_(recompute_mlp),
+      n_spans_(spans.size()) {
   if (!cuda::available()) bad_input("a CUDA model needs a GPU: " + cuda::device_description());
   MINDLLM_CHECK(max_batch > 0 && seq > 0, "CudaModel: empty micro-batch");
   if (cfg_.learned_positions && seq > cfg_.max_positions)
@@ -103,8 +104,10 @@ void CudaModel::plan(int max_batch, int seq) {
   res_.clear();
   for (int l = 0; l <= cfg_.n_layers; l++) res_.push_back(act(N * C));
   layers_.assign(cfg_.n_layers, LayerBufs{});
+  const size_t shared_fc = recompute_mlp_ ? act(N * F) : kAbsent, shared_act = recompute_mlp_ ? act(N * H) : kAbsent;
   for (auto& a : layers_) {
-    a.qkv = act(N * QKV), a.att = act(N * Q), a.h = act(N * C), a.fc = act(N * F), a.act = act(N * H);
+    a.qkv = act(N * QKV), a.att = act(N * Q), a.h = act(N * C);
+    a.fc = recompute_mlp_ ? shared_fc : act(N * F), a.act = recompute_mlp_ ? shared_act : act(N * H);
     a.n1_mean = f32(N), a.n1_rstd = f32(N), a.n2_mean = f32(N), a.n2_rstd = f32(N), a.probs = f32(P);
     a.x_norm = a.n2 = a.r1 = a.r2 = kAbsent;
     if (cfg_.deepnorm) a.r1 = act(N * C), a.r2 = act(N * C);
@@ -260,13 +263,13 @@ void CudaModel::norm_backward(A* din, const A* dout, const A* in, const float* m
 template <typename A>
 void CudaModel::layer_forward(int l) {
   const int B = B_, T = T_, N = B * T, C = cfg_.hidden, H = cfg_.intermediate, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
-  const int QKV = Q + 2 * KV, F = cfg_.gated_mlp ? 2 * H : H;
+  const int QKV = Q + 2 * KV;
   const A* p = weights<A>();
   const LayerOffsets& o = layout_.layers[l];
   const LayerBufs& a = layers_[l];
   const A* x = at<A>(res_[l]);
   A* out = at<A>(res_[l + 1]);
-  A *qkv = at<A>(a.qkv), *att = at<A>(a.att), *h = at<A>(a.h), *fc = at<A>(a.fc), *act = at<A>(a.act);
+  A *qkv = at<A>(a.qkv), *att = at<A>(a.att), *h = at<A>(a.h), *act = at<A>(a.act);
   const WeightLayout wl = layout_.linear_layout;
   const float alpha = cfg_.deepnorm_alpha;
 
@@ -293,11 +296,7 @@ void CudaModel::layer_forward(int l) {
     norm_forward(at<A>(a.n2), at<float>(a.n2_mean), at<float>(a.n2_rstd), h, o.norm2_w, o.norm2_b);
     mlp_in = at<A>(a.n2);
   }
-  cuda::linear_forward(fc, mlp_in, p + o.wfc, opt(p, o.bfc), N, C, F, wl);
-  if (cfg_.gated_mlp)
-    cuda::glu_forward(act, fc, fc + H, N, H, F, cfg_.act);
-  else
-    cuda::activation_forward(act, fc, (size_t)N * H, cfg_.act);
+  mlp_up(a, o, mlp_in);
   A* r2 = cfg_.deepnorm ? at<A>(a.r2) : out;
   cuda::linear_forward(r2, act, p + o.wproj, opt(p, o.bproj), N, H, C, wl);
   cuda::add_scaled(r2, h, cfg_.deepnorm ? alpha : 1.0f, (size_t)N * C);
@@ -327,6 +326,7 @@ void CudaModel::mlp_backward(const LayerBufs& a, const LayerOffsets& o, const A*
   float* g = at<float>(grads_);
   const WeightLayout wl = layout_.linear_layout;
   A *d_act = at<A>(d_act_), *d_fc = at<A>(d_fc_), *d_tmp = at<A>(d_tmp_), *fc = at<A>(a.fc);
+  if (recompute_mlp_) mlp_up(a, o, mlp_in);  // the shared buffers hold another layer's
   zero(d_act, (size_t)N * H);
   cuda::linear_backward(d_act, g + o.wproj, opt(g, o.bproj), dout, at<A>(a.act), p + o.wproj, N, H, C, wl);
   if (cfg_.gated_mlp) {
@@ -338,6 +338,18 @@ void CudaModel::mlp_backward(const LayerBufs& a, const LayerOffsets& o, const A*
   // d_tmp = gradient at the MLP input.
   zero(d_tmp, (size_t)N * C);
   cuda::linear_backward(d_tmp, g + o.wfc, opt(g, o.bfc), d_fc, mlp_in, p + o.wfc, N, C, F, wl);
+}
+
+template <typename A>
+void CudaModel::mlp_up(const LayerBufs& a, const LayerOffsets& o, const A* mlp_in) {
+  const int N = B_ * T_, C = cfg_.hidden, H = cfg_.intermediate, F = cfg_.gated_mlp ? 2 * H : H;
+  const A* p = weights<A>();
+  A *fc = at<A>(a.fc), *act = at<A>(a.act);
+  cuda::linear_forward(fc, mlp_in, p + o.wfc, opt(p, o.bfc), N, C, F, layout_.linear_layout);
+  if (cfg_.gated_mlp)
+    cuda::glu_forward(act, fc, fc + H, N, H, F, cfg_.act);
+  else
+    cuda::activation_forward(act, fc, (size_t)N * H, cfg_.act);
 }
 
 template <typename A>

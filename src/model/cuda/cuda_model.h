@@ -36,13 +36,18 @@ class CudaModel {
  public:
   // Plans and allocates every buffer for micro-batches of up to max_batch x seq tokens. `spans`
   // cut the flat buffer for AdamW (with decay flags; train/optimizer.h) and are uploaded once.
+  // recompute_mlp: the MLP's intermediates (the up/gate projection and the activation, the
+  // largest activations: about half of them for LLaMA shapes) live in one buffer shared by all
+  // layers and are recomputed from the saved MLP input in the backward (one extra GEMM per layer,
+  // same results to the bit).
   CudaModel(const ModelConfig& cfg, int max_batch, int seq, Precision precision,
-            const std::vector<cpu::AdamWSpan>& spans);
+            const std::vector<cpu::AdamWSpan>& spans, bool recompute_mlp = false);
 
   const ModelConfig& config() const { return cfg_; }
   const ParamLayout& layout() const { return layout_; }
   Precision precision() const { return precision_; }
   bool flash_attention() const { return flash_; }
+  bool recompute_mlp() const { return recompute_mlp_; }
   size_t arena_bytes() const { return arena_.bytes(); }
 
   // Host <-> device copies of the flat buffers (layout().total floats each); each waits.
@@ -104,6 +109,8 @@ class CudaModel {
   template <typename A>
   void attn_backward(int l, const A* dout, const A* attn_in);
   template <typename A>
+  void mlp_up(const LayerBufs& a, const LayerOffsets& o, const A* mlp_in);  // fc, then act
+  template <typename A>
   void attend(int l, A* att, const A* qkv);  // the attention op of layer l, flash or simple
   template <typename A>
   void attend_backward(int l, A* dqkv, const A* d_att, const A* qkv);
@@ -115,7 +122,7 @@ class CudaModel {
   ModelConfig cfg_;
   ParamLayout layout_;
   Precision precision_;
-  bool flash_ = false;
+  bool flash_ = false, recompute_mlp_ = false;
   int max_batch_ = 0, seq_ = 0;
   int B_ = 0, T_ = 0, n_targets_ = 0;  // the last forward's shape and counted targets
   int adam_steps_ = 0;
