@@ -10,6 +10,8 @@
 #   SANITIZE=1 bash scripts/gpu-check.sh         # also one pass under compute-sanitizer memcheck
 #   GTEST_FILTER='CudaAttention*' bash scripts/gpu-check.sh
 #   MODE=kernels bash scripts/gpu-check.sh       # only the kernel tests (standalone project)
+#   BENCH=1 BUDGET=840 bash scripts/gpu-check.sh # then the speed benchmark (bench/train_gpu/run.sh,
+#                                                # SHAPES default "gpt2-124m llama-1.3b") with the time left
 #
 # The machine (Ubuntu 24.04, CUDA 13, no internet) lacks the full project's packages
 # (nlohmann-json, CLI11, zstd, OpenCC, yaml-cpp, GoogleTest, OpenBLAS headers). They travel as
@@ -225,8 +227,27 @@ PY
 fi
 t3=$(date +%s)
 
+# The speed benchmark (issue 8): mindllm train --device cuda against the PyTorch peer of GPU.md on
+# the same GPU, each shape's last line kept for the summary. Opt-in (it needs minutes: PyTorch
+# compiles), with whatever the budget has left after a 20 s reserve for the summary.
+bench_lines=""
+if [ "${BENCH:-0}" = 1 ] && [ "$built" = full ]; then
+  echo "== GPU benchmark (bench/train_gpu/run.sh)"
+  n=$(($(left) - 20))
+  if [ "$n" -lt 60 ]; then
+    bench_lines="benchmark: not run (time budget: ${n} s left)"
+  else
+    SHAPES=${SHAPES:-"gpt2-124m llama-1.3b"} MINDLLM_BIN=$BUILD_DIR/mindllm RESULTS_DIR=$RESULT_DIR \
+      timeout "$n" bash bench/train_gpu/run.sh >"$RESULT_DIR/bench.log" 2>&1
+    [ $? = 124 ] && echo "benchmark stopped after $n s (time budget)" >>"$RESULT_DIR/bench.log"
+    bench_lines=$(grep -E "^train_gpu |^\(|stopped after" "$RESULT_DIR/bench.log")
+    [ -n "$bench_lines" ] || bench_lines="benchmark: no result (see bench.log)"
+  fi
+fi
+t4=$(date +%s)
+
 echo
-echo "== summary: build $((t1 - t0)) s, tests $((t2 - t1)) s, training $((t3 - t2)) s, memcheck: $sanitize_note"
+echo "== summary: build $((t1 - t0)) s, tests $((t2 - t1)) s, training $((t3 - t2)) s, benchmark $((t4 - t3)) s, memcheck: $sanitize_note"
 python3 - "$RESULT_DIR" "$W" <<'PY' || status=1
 import json, sys
 from pathlib import Path
@@ -297,4 +318,5 @@ if sys.argv[2] != "-":
     failed += sum(x[1] == "FAIL" for x in checks)
 sys.exit(1 if failed else 0)
 PY
+[ -n "$bench_lines" ] && printf '\n%s\n' "$bench_lines"
 exit "$status"
