@@ -10,8 +10,10 @@
 #   SANITIZE=1 bash scripts/gpu-check.sh         # also one pass under compute-sanitizer memcheck
 #   GTEST_FILTER='CudaAttention*' bash scripts/gpu-check.sh
 #   MODE=kernels bash scripts/gpu-check.sh       # only the kernel tests (standalone project)
-#   BENCH=1 BUDGET=840 bash scripts/gpu-check.sh # then the speed benchmark (bench/train_gpu/run.sh,
-#                                                # SHAPES default "gpt2-124m llama-1.3b") with the time left
+#   BENCH=1 bash scripts/gpu-check.sh           # then the speed benchmark (bench/train_gpu/run.sh,
+#                                                # SHAPES default "gpt2-124m llama-1.3b") with the time left;
+#   TRAIN_CHECK=0 GTEST_FILTER=-* BENCH=1 BUDGET=570 bash scripts/gpu-check.sh   # the benchmark alone
+#                                                # (a second call on the warm machine: the build is reused)
 #
 # The machine (Ubuntu 24.04, CUDA 13, no internet) lacks the full project's packages
 # (nlohmann-json, CLI11, zstd, OpenCC, yaml-cpp, GoogleTest, OpenBLAS headers). They travel as
