@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -150,6 +151,9 @@ void Model::set_matmul_precision(MatmulPrecision prec) {
   std::string why;
   if (prec == MatmulPrecision::bf16 && !bf16_gemm_available(&why))
     bad_input("bf16 matrix multiplies are not available: " + why);
+  if (prec == MatmulPrecision::bf16 && precision_ != prec && !bf16_gemm_uses_amx())
+    std::fprintf(stderr, "warning: this CPU has no AMX: bf16 matrix multiplies (%s) run slower than fp32 here\n",
+                 why.c_str());
   precision_ = prec;
   if (prec == MatmulPrecision::fp32) {
     params_bf16_ = {};

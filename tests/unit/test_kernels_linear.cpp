@@ -124,7 +124,9 @@ TEST_P(LinearKernel, Bf16MatchesFloat64OnRoundedOperands) {
   auto want = ref_forward(xd, Wd, c.bias ? &bd : nullptr, c);
   EXPECT_REL_LE(out, want, kFwdTol);
   auto exact = ref_forward(to_double(x), to_double(W), c.bias ? &bd : nullptr, c);
-  if (c.I > 8) EXPECT_GT(rel_err(out, exact), 10 * kFwdTol) << "the operands were not rounded to bf16";
+  if (c.I > 8) {
+    EXPECT_GT(rel_err(out, exact), 10 * kFwdTol) << "the operands were not rounded to bf16";
+  }
 
   auto dx0 = random_normal(x.size(), rng), dW0 = random_normal(W.size(), rng), db0 = random_normal(b.size(), rng);
   auto dx = dx0, dW = dW0, db = db0;

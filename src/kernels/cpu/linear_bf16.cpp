@@ -137,6 +137,8 @@ bool bf16_gemm_available(std::string* why) {
   return reason.empty();
 }
 
+bool bf16_gemm_uses_amx() { return bf16_gemm_available() && engine().impl.find("amx") != std::string::npos; }
+
 void linear_forward_bf16(float* out, const float* inp, const uint16_t* weight, const float* bias, int N, int I, int O,
                          WeightLayout layout) {
   PROFILE("linear_fwd");
@@ -172,6 +174,8 @@ void linear_backward_bf16(float* dinp, float* dweight, float* dbias, const float
 }
 
 #else  // built without oneDNN
+
+bool bf16_gemm_uses_amx() { return false; }
 
 bool bf16_gemm_available(std::string* why) {
   if (why) *why = "this build has no oneDNN (install libdnnl-dev and rebuild)";

@@ -14,6 +14,9 @@ namespace mindllm::cpu {
 
 // True when this build and CPU can run bf16 GEMMs; otherwise false with the reason in *why.
 bool bf16_gemm_available(std::string* why = nullptr);
+// True when they run on AMX tiles. Without AMX, oneDNN 2.6's bf16 GEMMs are slower than the fp32
+// path (dev-2c limited to AVX512-BF16: 0.6x; to AVX-512 with emulated bf16: 0.27x).
+bool bf16_gemm_uses_amx();
 
 // out[i] = bf16(in[i]), round to nearest even (core/dtype.h's float_to_bf16), in parallel.
 void round_to_bf16(uint16_t* out, const float* in, size_t n);
