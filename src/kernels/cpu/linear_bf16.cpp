@@ -115,29 +115,42 @@ uint16_t* scratch(std::vector<uint16_t>& buf, size_t n) {
 }
 thread_local std::vector<uint16_t> scratch_a, scratch_b;
 
-}  // namespace
+// One probe per process: a 64 x 64 x 64 bf16 GEMM; the reason it cannot run (empty: it can) and
+// the oneDNN implementation that ran it.
+struct Probe {
+  std::string reason, impl;
+};
 
-bool bf16_gemm_available(std::string* why) {
-  static const std::string reason = [] {
+const Probe& probe() {
+  static const Probe p = [] {
+    Probe r;
     try {
       Engine& e = engine();
       std::vector<uint16_t> a(64 * 64, 0x3f80), b(64 * 64, 0x3f80);
       std::vector<float> c(64 * 64);
       gemm(c.data(), View{a.data(), 64, 1}, View{b.data(), 64, 1}, 64, 64, 64, false);
-      if (c[0] != 64.0f) return std::string("oneDNN bf16 matmul gave a wrong result");
+      r.impl = e.impl;
+      if (c[0] != 64.0f) r.reason = "oneDNN bf16 matmul gave a wrong result";
       // oneDNN's reference kernels run everywhere, but at a few GFLOP/s: not a training path.
-      if (e.impl.rfind("ref", 0) == 0)
-        return "this CPU has no bf16 or AVX-512 matrix unit for oneDNN (implementation '" + e.impl + "')";
-      return std::string();
+      else if (r.impl.rfind("ref", 0) == 0)
+        r.reason = "this CPU has no bf16 or AVX-512 matrix unit for oneDNN (implementation '" + r.impl + "')";
     } catch (const std::exception& ex) {
-      return std::string(ex.what());
+      r.reason = std::string("oneDNN has no bf16 matrix multiply for this CPU (it needs AVX-512): ") + ex.what();
     }
+    return r;
   }();
-  if (why) *why = reason.empty() ? "oneDNN " + engine().impl : reason;
-  return reason.empty();
+  return p;
 }
 
-bool bf16_gemm_uses_amx() { return bf16_gemm_available() && engine().impl.find("amx") != std::string::npos; }
+}  // namespace
+
+bool bf16_gemm_available(std::string* why) {
+  const Probe& p = probe();
+  if (why) *why = p.reason.empty() ? "oneDNN " + p.impl : p.reason;
+  return p.reason.empty();
+}
+
+bool bf16_gemm_uses_amx() { return bf16_gemm_available() && probe().impl.find("amx") != std::string::npos; }
 
 void linear_forward_bf16(float* out, const float* inp, const uint16_t* weight, const float* bias, int N, int I, int O,
                          WeightLayout layout) {
