@@ -21,9 +21,7 @@ static int run_eval_cmd(int argc, char** argv) {
   app.add_option("--limit", o.limit, "first N items of each subject");
   app.add_option("--batch", o.batch, "questions scored per pass")->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads (0: all cores)")->capture_default_str();
-  app.add_option("--precision", o.precision, "matrix multiplies: fp32, or bf16 operands with fp32 accumulation "
-                 "(faster on CPUs with AMX; scores move within bf16 precision)")
-      ->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
+  add_precision_option(app, o.precision);
   app.add_option("--device", device, "cpu | cuda")->capture_default_str();
   app.add_option("--out", o.out_path, "write results.json (lm-eval's layout) here");
   app.add_option("--log-samples", o.log_samples_path, "write each prompt, choice scores and prediction (JSONL)");

@@ -51,8 +51,7 @@ static int run_forward(int argc, char** argv) {
   app.add_flag("--grads", grads, "also write the parameter gradients (needs targets)");
   app.add_option("--init-seed", init_seed, "initialise weights from this seed when --model has none");
   app.add_option("--threads", threads, "CPU threads (0: all cores)");
-  app.add_option("--precision", precision, "matrix multiplies: fp32, or bf16 operands with fp32 accumulation")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
+  add_precision_option(app, precision);
   parse_args(app, argc, argv);
   if (threads > 0) omp_set_num_threads(threads);
   std::string weights;

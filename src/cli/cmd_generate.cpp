@@ -56,8 +56,7 @@ static int run_generate(int argc, char** argv) {
   app.add_option("--seed", seed, "sampling seed")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0: all cores)")->capture_default_str();
   std::string precision = "fp32";
-  app.add_option("--precision", precision, "matrix multiplies: fp32, or bf16 operands with fp32 accumulation")
-      ->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
+  add_precision_option(app, precision);
   app.add_flag("!--no-stop-at-eos", stop_at_eos, "keep going past the end-of-sequence token");
   parse_args(app, argc, argv);
   if (threads > 0) omp_set_num_threads(threads);

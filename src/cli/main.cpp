@@ -27,6 +27,14 @@ const std::vector<Command>& commands() {
   return r;
 }
 
+void add_precision_option(CLI::App& app, std::string& precision) {
+  app.add_option("--precision", precision,
+                 "matrix multiplies: fp32, or bf16 operands with fp32 accumulation (faster on CPUs with AMX; "
+                 "results move within bf16 precision)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
+}
+
 void parse_args(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);

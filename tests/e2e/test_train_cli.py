@@ -150,6 +150,9 @@ def test_bad_input_is_one_line_and_exit_2(data, tmp_path):
     expect_bad(*train_args(data, out, "--device", "cuda"), match="cuda")
     expect_bad(*train_args(data, out, "--recompute"), match="--recompute")
     expect_bad(*train_args(data, out, "--precision", "fp16"), match="--precision")
+    for cmd in (["forward", "--tokens", out / "t.safetensors", "--out", out / "o.safetensors"],
+                ["generate", "--prompt-ids", "1 2"], ["eval", "--tasks", "mmlu", "--data-dir", data]):
+        expect_bad(cmd[0], "--model", "tiny-llama", *cmd[1:], "--precision", "fp16", match="--precision")
     expect_bad("train", "--data", data, "--out", out)  # missing --model
     expect_bad("no-such-command")
     # malformed or unsupported configs

@@ -34,8 +34,7 @@ void linear_forward(float* out, const float* inp, const float* weight, const flo
   PROFILE("linear_fwd");
   float beta = 0.0f;
   if (bias) {
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) std::memcpy(out + (size_t)n * O, bias, sizeof(float) * O);
+    broadcast_bias(out, bias, N, O);
     beta = 1.0f;
   }
   if (layout == WeightLayout::out_in)
@@ -61,6 +60,11 @@ void linear_backward(float* dinp, float* dweight, float* dbias, const float* dou
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, I, O, N, 1.0f, inp, I, dout, O, 1.0f, dweight, O);
   }
   if (dbias) bias_backward(dbias, dout, N, O);
+}
+
+void broadcast_bias(float* out, const float* bias, int N, int O) {
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < N; n++) std::memcpy(out + (size_t)n * O, bias, sizeof(float) * O);
 }
 
 void bias_backward(float* dbias, const float* dout, int N, int O) {

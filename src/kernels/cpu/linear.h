@@ -18,6 +18,9 @@ void linear_forward(float* out, const float* inp, const float* weight, const flo
 void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int N, int I, int O, WeightLayout layout);
 
+// out[n, :] = bias for every row n (the start of a GEMM that accumulates onto the bias).
+void broadcast_bias(float* out, const float* bias, int N, int O);
+
 // dbias[O] += column sums of dout[N,O], in a fixed order per column (deterministic for any
 // thread count). Shared by the fp32 and bf16 linear layers.
 void bias_backward(float* dbias, const float* dout, int N, int O);

@@ -157,10 +157,7 @@ void linear_forward_bf16(float* out, const float* inp, const uint16_t* weight, c
   PROFILE("linear_fwd");
   uint16_t* a = scratch(scratch_a, (size_t)N * I);
   round_to_bf16(a, inp, (size_t)N * I);
-  if (bias) {
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) std::memcpy(out + (size_t)n * O, bias, sizeof(float) * O);
-  }
+  if (bias) broadcast_bias(out, bias, N, O);
   // W as a [I, O] view: W^T of an [O, I] matrix, or W itself.
   View w = layout == WeightLayout::out_in ? View{weight, 1, I} : View{weight, O, 1};
   gemm(out, View{a, I, 1}, w, N, O, I, bias != nullptr);
