@@ -25,9 +25,14 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-gpu}
-RESULT_DIR=${OUT:-$BUILD_DIR}
+# Logs: $OUT on the GPU machine; elsewhere beside the build (the fallback below deletes BUILD_DIR).
+RESULT_DIR=${OUT:-$BUILD_DIR-logs}
 MODE=${MODE:-auto}
 DEPS=/tmp/mindllm-deps
+# Per-suite gtest JSON and bookkeeping stay off $OUT: the device call brings back at most 8
+# files, and one JSON per suite would crowd out the logs.
+CHECK_DIR=/tmp/mindllm-check
+rm -rf "$CHECK_DIR" && mkdir -p "$CHECK_DIR"
 mkdir -p "$RESULT_DIR"
 RESULT_DIR=$(cd "$RESULT_DIR" && pwd)
 t0=$(date +%s)
@@ -43,7 +48,8 @@ cap() {  # cap MAX RESERVE: min(MAX, seconds left - RESERVE), at least 1
 }
 
 echo "== machine"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || echo "nvidia-smi: not available"
+timeout -k 5 30 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 ||
+  echo "nvidia-smi: not available"
 nvcc --version 2>/dev/null | tail -1 || true
 
 prefix=()
@@ -76,11 +82,11 @@ command -v ninja >/dev/null && generator=(-G Ninja)
 configure() {  # source dir, then extra arguments
   local src=$1
   shift
-  cmake -S "$src" -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+  timeout -k 10 "$(cap 240 60)" cmake -S "$src" -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
     -DCMAKE_PREFIX_PATH="$prefix_path" "$@" >>"$RESULT_DIR/configure.log" 2>&1
 }
 build() {  # targets
-  timeout "$(cap 420 60)" cmake --build "$BUILD_DIR" --target "$@" -j "$(nproc)" >>"$RESULT_DIR/build.log" 2>&1
+  timeout -k 10 "$(cap 420 60)" cmake --build "$BUILD_DIR" --target "$@" -j "$(nproc)" >>"$RESULT_DIR/build.log" 2>&1
 }
 build_errors() {
   grep -E "error|Error" "$RESULT_DIR/build.log" | head -30
@@ -127,39 +133,38 @@ fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-8}
 filter=${GTEST_FILTER:-*}
 : >"$RESULT_DIR/cuda_tests.log"
-: >"$RESULT_DIR/suites.txt"
-rm -f "$RESULT_DIR"/cuda_tests*.json
+: >"$CHECK_DIR/suites.txt"
 if [ -n "$built" ]; then
   echo "== GPU tests"
   # One process per test suite: a sticky CUDA error (an illegal address poisons the context for
   # the rest of the process) or a crash in one suite cannot take the other suites' results along.
   # Each line of suites.txt: the suite's tests as one gtest filter (the GTEST_FILTER subset).
   bin=$BUILD_DIR/mindllm_cuda_tests
-  "$bin" --gtest_list_tests --gtest_filter="$filter" 2>>"$RESULT_DIR/cuda_tests.log" </dev/null | awk '
+  timeout -k 5 60 "$bin" --gtest_list_tests --gtest_filter="$filter" 2>>"$RESULT_DIR/cuda_tests.log" </dev/null | awk '
     /^[^ ]/ { if (f != "") print f; s = $1; f = ""; next }
     /^  /   { f = f (f != "" ? ":" : "") s $1 }
-    END     { if (f != "") print f }' >"$RESULT_DIR/suites.txt"
-  [ -s "$RESULT_DIR/suites.txt" ] || { echo "no GPU tests listed (see cuda_tests.log)"; status=1; }
+    END     { if (f != "") print f }' >"$CHECK_DIR/suites.txt"
+  [ -s "$CHECK_DIR/suites.txt" ] || { echo "no GPU tests listed (see cuda_tests.log)"; status=1; }
   reserve=20
   [ "$built" = full ] && [ "${TRAIN_CHECK:-1}" = 1 ] && reserve=100  # the training checks' share
   tests_end=$(($(date +%s) + $(cap 360 $reserve)))
   i=0
-  : >"$RESULT_DIR/suite_status.txt"
+  : >"$CHECK_DIR/suite_status.txt"
   while read -r tests; do
     i=$((i + 1))
     n=$((tests_end - $(date +%s)))
     if [ "$n" -lt 5 ]; then
-      printf '%s\tnot run (time budget)\n' "${tests%%.*}" >>"$RESULT_DIR/suite_status.txt"
+      printf '%s\tnot run (time budget)\n' "${tests%%.*}" >>"$CHECK_DIR/suite_status.txt"
       status=1
       continue
     fi
-    timeout "$n" "$bin" --gtest_filter="$tests" --gtest_output="json:$RESULT_DIR/cuda_tests-$i.json" \
+    timeout -k 10 "$n" "$bin" --gtest_filter="$tests" --gtest_output="json:$CHECK_DIR/cuda_tests-$i.json" \
       >>"$RESULT_DIR/cuda_tests.log" 2>&1 </dev/null
     rc=$?
     [ $rc = 0 ] || status=1
-    [ $rc = 124 ] && echo "${tests%%.*}: timed out after $n s"
-    printf '%s\texit %s\tcuda_tests-%s.json\n' "${tests%%.*}" "$rc" "$i" >>"$RESULT_DIR/suite_status.txt"
-  done <"$RESULT_DIR/suites.txt"
+    { [ $rc = 124 ] || [ $rc = 137 ]; } && echo "${tests%%.*}: timed out after $n s"
+    printf '%s\texit %s\tcuda_tests-%s.json\n' "${tests%%.*}" "$rc" "$i" >>"$CHECK_DIR/suite_status.txt"
+  done <"$CHECK_DIR/suites.txt"
   grep -E "Failure|rel err|Which is|error|Expected|CUDA" "$RESULT_DIR/cuda_tests.log" | head -60
 fi
 t2=$(date +%s)
@@ -167,7 +172,7 @@ t2=$(date +%s)
 sanitize_note="not run (SANITIZE=1 runs it)"
 if [ -n "$built" ] && [ "${SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
   echo "== compute-sanitizer memcheck"
-  if timeout "$(cap 240 20)" compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD_DIR/mindllm_cuda_tests" \
+  if timeout -k 10 "$(cap 240 20)" compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD_DIR/mindllm_cuda_tests" \
        --gtest_filter="$filter" >"$RESULT_DIR/memcheck.log" 2>&1; then
     sanitize_note="clean"
   else
@@ -213,7 +218,8 @@ PY
       echo "  train $out $*: not run (time budget)" | tee -a "$log"
       return
     fi
-    timeout "$(cap 120 15)" "$BUILD_DIR/mindllm" train --model tiny-llama --data "$W/data" --out "$W/$out" --batch 8 --seq 128 \
+    # -k: the trainer takes SIGTERM as "checkpoint and stop", which a hung GPU never reaches.
+    timeout -k 10 "$(cap 120 15)" "$BUILD_DIR/mindllm" train --model tiny-llama --data "$W/data" --out "$W/$out" --batch 8 --seq 128 \
       --lr 3e-3 --warmup 5 --schedule constant --eval-batches 4 --log-every 10 --threads "$OMP_NUM_THREADS" \
       "$@" >>"$log" 2>&1 ||
       echo "  train $out $* failed (exit $?)" | tee -a "$log"
@@ -239,9 +245,15 @@ if [ "${BENCH:-0}" = 1 ] && [ "$built" = full ]; then
   if [ "$n" -lt 60 ]; then
     bench_lines="benchmark: not run (time budget: ${n} s left)"
   else
-    SHAPES=${SHAPES:-"gpt2-124m llama-1.3b"} MINDLLM_BIN=$BUILD_DIR/mindllm RESULTS_DIR=$RESULT_DIR \
-      timeout "$n" bash bench/train_gpu/run.sh >"$RESULT_DIR/bench.log" 2>&1
-    [ $? = 124 ] && echo "benchmark stopped after $n s (time budget)" >>"$RESULT_DIR/bench.log"
+    # Each shape's JSON and logs go to $CHECK_DIR (the 8-file limit on $OUT); bench.log has their
+    # tails, and each shape's mindllm.log is copied next to it.
+    SHAPES=${SHAPES:-"gpt2-124m llama-1.3b"} MINDLLM_BIN=$BUILD_DIR/mindllm RESULTS_DIR=$CHECK_DIR/bench \
+      timeout -k 10 "$n" bash bench/train_gpu/run.sh >"$RESULT_DIR/bench.log" 2>&1
+    rc=$?
+    for f in "$CHECK_DIR"/bench/*/mindllm.log; do
+      [ -f "$f" ] && cp "$f" "$RESULT_DIR/$(basename "$(dirname "$f")")-mindllm.log"
+    done
+    { [ $rc = 124 ] || [ $rc = 137 ]; } && echo "benchmark stopped after $n s (time budget)" >>"$RESULT_DIR/bench.log"
     bench_lines=$(grep -E "^train_gpu |^\(|stopped after" "$RESULT_DIR/bench.log")
     [ -n "$bench_lines" ] || bench_lines="benchmark: no result (see bench.log)"
   fi
@@ -250,7 +262,7 @@ t4=$(date +%s)
 
 echo
 echo "== summary: build $((t1 - t0)) s, tests $((t2 - t1)) s, training $((t3 - t2)) s, benchmark $((t4 - t3)) s, memcheck: $sanitize_note"
-python3 - "$RESULT_DIR" "$W" <<'PY' || status=1
+python3 - "$CHECK_DIR" "$W" <<'PY' || status=1
 import json, sys
 from pathlib import Path
 failed = 0
@@ -285,7 +297,12 @@ train = Path(sys.argv[2])
 if sys.argv[2] != "-":
     def metrics(run):
         p = train / run / "metrics.jsonl"
-        return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
+        rows = [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
+        for r in rows:  # a non-finite loss is written as null
+            for k in ("loss", "val_loss", "tokens_per_s"):
+                if k in r and r[k] is None:
+                    r[k] = float("nan")
+        return rows
     def weights(run, step):
         p = train / run / "ckpt" / f"step-{step:07d}" / "model.safetensors"
         return p.read_bytes() if p.exists() else None
@@ -309,7 +326,8 @@ if sys.argv[2] != "-":
           f"{len(c)} steps; val loss {c[-1].get('val_loss', float('nan')) if c else float('nan'):.4f} "
           f"vs GPU-only {a[-1].get('val_loss', float('nan')) if a else float('nan'):.4f}")
     if len(d) == 10 and len(e) == 10:
-        err = max(abs(x["loss"] - y["loss"]) / abs(x["loss"]) for x, y in zip(d, e))
+        errs = [abs(x["loss"] - y["loss"]) / abs(x["loss"]) for x, y in zip(d, e)]
+        err = max(errs) if all(v == v for v in errs) else float("nan")  # max() can skip a NaN
         check("fp32 GPU vs CPU, 10 steps", err < 1e-3, f"max loss rel diff {err:.2e}")
     else:
         check("fp32 GPU vs CPU, 10 steps", False, f"cpu {len(d)}, gpu {len(e)} steps logged")

@@ -45,6 +45,14 @@ TEST(CudaLinear, Fp32MatchesCpu) {
     auto dout = poisoned<float>(NO);
     cuda::linear_forward(dout.data(), dx.data(), dw.data(), c.bias ? db.data() : nullptr, c.N, c.I, c.O, c.layout);
     EXPECT_CLOSE(dout.download(), out, kF32Tol);
+    if (c.bias) {  // a bias 4 bytes into a buffer (as in a flat parameter buffer): no BIAS epilogue
+      std::vector<float> b1(c.O + 1, 0.0f);
+      for (int o = 0; o < c.O; o++) b1[o + 1] = b[o];
+      auto db1 = dev(b1);
+      auto dout1 = poisoned<float>(NO);
+      cuda::linear_forward(dout1.data(), dx.data(), dw.data(), db1.data() + 1, c.N, c.I, c.O, c.layout);
+      EXPECT_CLOSE(dout1.download(), out, kF32Tol);
+    }
 
     std::vector<float> first[3];
     for (int rep = 0; rep < 2; rep++) {
@@ -87,6 +95,14 @@ TEST(CudaLinear, Bf16MatchesCpu) {
     auto dout = poisoned<bf16>(NO);
     cuda::linear_forward(dout.data(), dx.data(), dw.data(), c.bias ? db.data() : nullptr, c.N, c.I, c.O, c.layout);
     EXPECT_CLOSE(to_float(dout.download()), out, kBf16Tol);
+    if (c.bias) {  // a bias 2 bytes into a buffer: no BIAS epilogue
+      std::vector<float> b1(c.O + 1, 0.0f);
+      for (int o = 0; o < c.O; o++) b1[o + 1] = b[o];
+      auto db1 = dev(to_bf16(b1));
+      auto dout1 = poisoned<bf16>(NO);
+      cuda::linear_forward(dout1.data(), dx.data(), dw.data(), db1.data() + 1, c.N, c.I, c.O, c.layout);
+      EXPECT_CLOSE(to_float(dout1.download()), out, kBf16Tol);
+    }
 
     auto dgx = dev(to_bf16(gx0));
     auto dgw = dev(gw0), dgb = dev(gb0);

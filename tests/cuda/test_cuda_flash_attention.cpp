@@ -1,9 +1,9 @@
 // Flash attention (kernels/cuda/flash_attention.h) against the CPU attention op on the same
-// bf16-rounded inputs: T = 1, 77, 128, 257, 1024; head dims 64 and 128; MHA, GQA 8:2, MQA; local
-// window 16 and a window longer than T; GPT-Neo's scale 1; separate, packed and unaligned (odd row
-// stride: the scalar load path) q/k/v. Checks out, the saved logsumexp (against float64), dq, dk,
-// dv, that gaps between the heads of a row stay untouched, and that both passes give the same
-// bytes twice.
+// bf16-rounded inputs: T = 1, 77, 128, 257, 300, 1024; head dims 64 and 128; MHA, GQA 8:2, MQA;
+// local window 16, 70 (longer than a tile) and a window longer than T; GPT-Neo's scale 1;
+// separate, packed and unaligned (odd row stride: the scalar load path) q/k/v. Checks out, the
+// saved logsumexp (against float64), dq, dk, dv, that gaps between the heads of a row stay
+// untouched, and that both passes give the same bytes twice.
 #include <string>
 
 #include "core/error.h"
@@ -32,6 +32,7 @@ const FlashCase kCases[] = {
     {1, 257, 4, 1, 64, true, 0, 1.0f, 16, 0.3f},     // MQA, window 16, unscaled (GPT-Neo)
     {2, 257, 8, 2, 128, false, 0, 0.0f, 300, 1.0f},  // window longer than T = global
     {1, 77, 4, 2, 64, true, 1, 0.0f, 0, 1.0f},       // odd row stride: scalar loads and stores
+    {1, 300, 4, 2, 64, false, 0, 0.0f, 70, 1.0f},    // window 70: longer than a tile, shorter than T
     {1, 1024, 8, 2, 64, true, 0, 0.0f, 0, 1.0f},     // long, GQA 8:2
     {1, 1024, 4, 4, 128, false, 0, 0.0f, 0, 1.0f},   // long, MHA, D = 128
     {1, 1024, 4, 1, 128, true, 0, 1.0f, 16, 0.3f},   // long, MQA, window 16: most key blocks skipped

@@ -136,7 +136,12 @@ TEST_P(CudaModelTest, Fp32MatchesCpu) {
   EXPECT_LE(e, 1e-4) << "worst tensor " << which;
 }
 
-// bf16 mixed precision: 20 clipped AdamW steps track the CPU's fp32 run.
+// bf16 mixed precision: 20 clipped AdamW steps track the CPU's fp32 run. The first step starts
+// from the same weights (every gradient tensor within bf16 accuracy); after that the two runs
+// drift apart (bf16 rounding, amplified by Adam's normalised updates of tiny gradients), so the
+// first steps are held tightly and the rest only loosely, plus the mean of the last five losses.
+// (A PyTorch bf16-vs-fp32 simulation of these shapes saw at most 7e-4 / 0.7% on the loss / norm
+// of steps 0-2 but up to 4% / 84% on single later steps with head dim 64, and 1.3% on the mean.)
 TEST_P(CudaModelTest, Bf16TracksCpuTraining) {
   SKIP_WITHOUT_GPU();
   Model cpu = cpu_model(GetParam());
@@ -147,8 +152,9 @@ TEST_P(CudaModelTest, Bf16TracksCpuTraining) {
   AdamW optim(cpu.layout(), cfg);
   const float lr = 3e-3f, clip = 1.0f;
   const int V = cpu.config().vocab_size;
-  double worst = 0.0;
-  for (int step = 0; step < 20; step++) {
+  constexpr int kSteps = 20, kEarly = 3, kLast = 5;
+  double worst = 0.0, cpu_last = 0.0, gpu_last = 0.0;
+  for (int step = 0; step < kSteps; step++) {
     Tokens t = make_tokens(V, 100 + step);
     cpu.zero_grads();
     float cpu_loss = cpu.forward(t.inputs.data(), t.targets.data(), kB, kT);
@@ -159,15 +165,30 @@ TEST_P(CudaModelTest, Bf16TracksCpuTraining) {
     gpu.zero_grads();
     gpu.forward(t.inputs.data(), t.targets.data(), kB, kT);
     gpu.backward();
+    if (step == 0) {  // same weights: each gradient tensor as the fp32 one to bf16 accuracy
+      std::vector<float> grads;
+      gpu.download_grads(grads);
+      std::string which;
+      double e = worst_tensor_err(cpu.layout(), grads, cpu.grads(), &which);
+      record_err(e);
+      EXPECT_LE(e, 6e-2) << "step 0: worst gradient tensor " << which;
+    }
     CudaStepResult r = gpu.step({lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay, 0}, clip, 1);
     ASSERT_FALSE(r.skipped);
+    const bool early = step < kEarly;
     double e = std::fabs(r.loss - cpu_loss) / cpu_loss;
-    worst = std::max(worst, e);
-    EXPECT_LE(e, 2e-2) << "step " << step << ": gpu loss " << r.loss << ", cpu " << cpu_loss;
-    EXPECT_NEAR(r.grad_norm, norm, 0.1 * norm + 1e-3) << "step " << step;
+    if (early) worst = std::max(worst, e);
+    EXPECT_LE(e, early ? 5e-3 : 1e-1) << "step " << step << ": gpu loss " << r.loss << ", cpu " << cpu_loss;
+    if (early) {
+      EXPECT_NEAR(r.grad_norm, norm, 0.05 * norm + 1e-3) << "step " << step;
+    }
+    EXPECT_TRUE(std::isfinite(r.grad_norm)) << "step " << step;
+    if (step >= kSteps - kLast) cpu_last += cpu_loss / kLast, gpu_last += r.loss / kLast;
   }
   record_err(worst);
-  EXPECT_EQ(gpu.optimizer_steps(), 20);
+  EXPECT_LE(std::fabs(gpu_last - cpu_last) / cpu_last, 3e-2)
+      << "mean loss of the last " << kLast << " steps: gpu " << gpu_last << ", cpu " << cpu_last;
+  EXPECT_EQ(gpu.optimizer_steps(), kSteps);
 }
 
 // Recomputing the MLP intermediates in the backward gives the same bytes as keeping them, in a

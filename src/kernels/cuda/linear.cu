@@ -47,9 +47,11 @@ struct Descs {
 // Column-major D[m,n] = op(A)[m,k] · op(B)[k,n] + beta · D (+ bias[m] broadcast over columns),
 // fp32 compute and scale. A is stored [m,k] (or [k,m] when transa), B [k,n] (or [n,k]).
 // Row-major callers pass their matrices transposed (a row-major X[r,c] is a column-major X^T).
-void matmul(void* D, cudaDataType_t dt, int ldd, const void* A, cudaDataType_t at, bool transa, int lda, const void* B,
-            cudaDataType_t bt, bool transb, int ldb, int m, int n, int k, float beta, const void* bias) {
-  if (m <= 0 || n <= 0 || k <= 0) return;  // nothing to add (cuBLASLt rejects empty shapes)
+// When cuBLASLt has no algorithm: false (nothing queued) if `may_fail`, else an Error naming the shape.
+bool matmul(void* D, cudaDataType_t dt, int ldd, const void* A, cudaDataType_t at, bool transa, int lda, const void* B,
+            cudaDataType_t bt, bool transb, int ldb, int m, int n, int k, float beta, const void* bias,
+            bool may_fail = false) {
+  if (m <= 0 || n <= 0 || k <= 0) return true;  // nothing to add (cuBLASLt rejects empty shapes)
   Context& ctx = context();
   Descs s;
   MINDLLM_CUBLAS_CHECK(cublasLtMatmulDescCreate(&s.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -89,8 +91,13 @@ void matmul(void* D, cudaDataType_t dt, int ldd, const void* A, cudaDataType_t a
 
   cublasLtMatmulHeuristicResult_t heur{};
   int found = 0;
-  MINDLLM_CUBLAS_CHECK(
-      cublasLtMatmulAlgoGetHeuristic(ctx.cublaslt, s.op, s.a, s.b, s.c, s.d, s.pref, 1, &heur, &found));
+  // No algorithm comes back as CUBLAS_STATUS_NOT_SUPPORTED (or success with none found).
+  const cublasStatus_t hs =
+      cublasLtMatmulAlgoGetHeuristic(ctx.cublaslt, s.op, s.a, s.b, s.c, s.d, s.pref, 1, &heur, &found);
+  if (hs != CUBLAS_STATUS_SUCCESS && hs != CUBLAS_STATUS_NOT_SUPPORTED)
+    throw_cuda_error(cublasLtGetStatusString(hs), "cublasLtMatmulAlgoGetHeuristic", __FILE__, __LINE__);
+  if (hs != CUBLAS_STATUS_SUCCESS) found = 0;
+  if (found == 0 && may_fail) return false;
   if (found == 0)
     internal_error("cuBLASLt has no algorithm for a " + std::to_string(m) + "x" + std::to_string(n) + "x" +
                    std::to_string(k) + " matmul (types " + std::to_string((int)at) + "/" + std::to_string((int)dt) +
@@ -98,6 +105,16 @@ void matmul(void* D, cudaDataType_t dt, int ldd, const void* A, cudaDataType_t a
   const float alpha = 1.0f;
   MINDLLM_CUBLAS_CHECK(cublasLtMatmul(ctx.cublaslt, s.op, &alpha, A, s.a, B, s.b, &beta, D, s.c, D, s.d, &heur.algo,
                                       ctx.workspace, ctx.workspace_bytes, ctx.stream));
+  return true;
+}
+
+// out[n, o] = bias[o]: the start of a GEMM that accumulates onto the bias (beta = 1), as the CPU
+// does, where cuBLASLt's BIAS epilogue cannot be used.
+template <typename T>
+__global__ void broadcast_bias_kernel(T* __restrict__ out, const T* __restrict__ bias, int N, int O) {
+  const size_t total = (size_t)N * O;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
+    out[i] = bias[i % O];
 }
 
 // dbias[o] += sum over n of dout[n, o]. A block owns 32 columns; its 32x16 threads sum rows
@@ -131,8 +148,18 @@ void forward(T* out, const T* inp, const T* weight, const T* bias, int N, int I,
   // Column-major: out^T[O,N] = W'[O,I] · inp^T[I,N]. W [O,I] row-major is [I,O] column-major
   // (transposed here); W [I,O] row-major is [O,I] column-major as it is.
   const bool out_in = layout == WeightLayout::out_in;
+  // The BIAS epilogue when cuBLASLt has an algorithm for it (and the bias is 16-byte aligned, which
+  // some epilogue kernels assume); otherwise the bias is broadcast into out and the GEMM adds onto it.
+  if (bias && alignment(bias) >= 16 &&
+      matmul(out, data_type<T>(), O, weight, data_type<T>(), out_in, out_in ? I : O, inp, data_type<T>(), false, I, O,
+             N, I, 0.0f, bias, /*may_fail=*/true))
+    return;
+  if (bias && N > 0 && O > 0) {
+    broadcast_bias_kernel<T><<<grid_for((size_t)N * O, 256), 256, 0, stream()>>>(out, bias, N, O);
+    MINDLLM_CUDA_CHECK_LAUNCH();
+  }
   matmul(out, data_type<T>(), O, weight, data_type<T>(), out_in, out_in ? I : O, inp, data_type<T>(), false, I, O, N,
-         I, 0.0f, bias);
+         I, bias ? 1.0f : 0.0f, nullptr);
 }
 
 template <typename T, typename G>
