@@ -3,6 +3,7 @@
 // training run; results repeat to the byte; weights and AdamW state survive GPU -> CPU
 // checkpoint -> GPU. Needs the full project (model, train), so the kernels-only standalone
 // build (tests/cuda/CMakeLists.txt) leaves this file out.
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -85,6 +86,7 @@ std::vector<cpu::AdamWSpan> spans_of(const Model& m) { return AdamW(m.layout(), 
 
 CudaModel gpu_model(const Model& m, Precision p) {
   CudaModel g(m.config(), kB, kT, p, spans_of(m));
+  EXPECT_EQ(g.arena_bytes(), CudaModel::planned_bytes(m.config(), kB, kT, p, spans_of(m).size()));
   g.upload_params(m.params());
   return g;
 }
@@ -306,6 +308,64 @@ TEST(CudaModel, NonFiniteLossSkipsTheUpdate) {
   std::vector<float> after;
   gpu.download_params(after);
   EXPECT_TRUE(same_bytes(after, cpu.params()));
+}
+
+}  // namespace
+}  // namespace mindllm
+
+namespace mindllm {
+namespace {
+
+// The GPU memory plan is host arithmetic: these run without a GPU. The benchmark shapes of
+// docs/cuda-speed.md must fit an 80 GB H100 (79.6 GiB usable) next to the CUDA context and
+// cuBLASLt's workspace (kHeadroom), and the plan must scale as the buffers say.
+ModelConfig llama_shape(int layers, int hidden, int heads, int mlp) {
+  return config_from_json({{"model_type", "llama"}, {"vocab_size", 64000}, {"hidden_size", hidden},
+                           {"num_hidden_layers", layers}, {"num_attention_heads", heads},
+                           {"intermediate_size", mlp}, {"max_position_embeddings", 2048}},
+                          "test");
+}
+
+TEST(CudaModelMemory, BenchmarkShapesFitAn80GBCard) {
+  constexpr double kGiB = 1024.0 * 1024 * 1024, kUsable = 79.6 * kGiB, kHeadroom = 1.5 * kGiB;
+  struct Case {
+    const char* name;
+    ModelConfig cfg;
+    int batch;
+    bool recompute;
+  };
+  const std::vector<Case> cases = {
+      {"llama-1.3b x8", llama_shape(24, 2048, 16, 5632), 8, false},
+      {"llama-3b x4", llama_shape(32, 2560, 20, 6912), 4, false},
+      {"llama-3b x4 --recompute", llama_shape(32, 2560, 20, 6912), 4, true},
+      {"mindllm-3b (DeepNorm GeGLU) x4", resolve_model_config("mindllm-3b", nullptr), 4, false},
+  };
+  for (const Case& c : cases) {
+    const size_t spans = build_layout(c.cfg).total / 4096 + 1024;  // more than AdamW cuts
+    const double bytes = (double)CudaModel::planned_bytes(c.cfg, c.batch, 2048, Precision::bf16, spans, c.recompute);
+    std::printf("  %-32s %6.1f GiB planned\n", c.name, bytes / kGiB);
+    EXPECT_LE(bytes + kHeadroom, kUsable) << c.name;
+  }
+}
+
+TEST(CudaModelMemory, PlanScalesWithTheBuffers) {
+  const ModelConfig cfg = llama_shape(4, 256, 4, 688);
+  const size_t total = build_layout(cfg).total, N = 2 * 128;
+  auto plan = [&](int B, bool recompute, Precision p = Precision::bf16) {
+    return CudaModel::planned_bytes(cfg, B, 128, p, 16, recompute);
+  };
+  // Weights, gradients, two moments (fp32) and the bf16 copy, whatever the batch.
+  EXPECT_GE(plan(1, false), total * (4 * sizeof(float) + 2));
+  // Activations grow linearly with the micro-batch (up to the 256-byte alignment of each buffer).
+  const double step1 = (double)plan(2, false) - plan(1, false), step2 = (double)plan(3, false) - plan(2, false);
+  EXPECT_NEAR(step1, step2, 256.0 * 200);
+  // Recomputing the MLP keeps one [N, 2H] + [N, H] bf16 pair instead of one per layer.
+  const double saved = (double)plan(2, false) - plan(2, true);
+  EXPECT_NEAR(saved, (cfg.n_layers - 1) * N * 3 * cfg.intermediate * 2.0, 256.0 * 16);
+  // Per sequence, fp32 activations (and the simple attention's T x T probabilities) take more
+  // than twice the bf16 ones.
+  const double fp32_step = (double)plan(3, false, Precision::fp32) - plan(2, false, Precision::fp32);
+  EXPECT_GT(fp32_step, 2 * step2);
 }
 
 }  // namespace

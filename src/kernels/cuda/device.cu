@@ -37,6 +37,13 @@ std::string device_description() {
          std::to_string(prop.multiProcessorCount) + " SMs)";
 }
 
+size_t free_memory() {
+  context();
+  size_t free_b = 0, total_b = 0;
+  MINDLLM_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  return free_b;
+}
+
 Context& context() {
   static Context* ctx = nullptr;
   static std::once_flag once;

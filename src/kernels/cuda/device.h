@@ -27,6 +27,8 @@ int device_count();
 bool available();
 // "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs)" or "no GPU".
 std::string device_description();
+// Bytes of device memory free now (creates the CUDA context first, so its share is already gone).
+size_t free_memory();
 
 [[noreturn]] void throw_cuda_error(const char* what, const char* expr, const char* file, int line);
 

@@ -61,11 +61,9 @@ const bf16* CudaModel::weights<bf16>() const {
   return at<bf16>(params_bf16_);
 }
 
-CudaModel::CudaModel(const ModelConfig& cfg, int max_batch, int seq, Precision precision,
-                     const std::vector<cpu::AdamWSpan>& spans, bool recompute_mlp)
-    : cfg_(cfg), layout_(build_layout(cfg)), precision_(precision), recompute_mlp_(recompute_mlp),
-      n_spans_(spans.size()) {
-  if (!cuda::available()) bad_input("a CUDA model needs a GPU: " + cuda::device_description());
+CudaModel::CudaModel(const ModelConfig& cfg, int max_batch, int seq, Precision precision, size_t n_spans,
+                     bool recompute_mlp)
+    : cfg_(cfg), layout_(build_layout(cfg)), precision_(precision), recompute_mlp_(recompute_mlp), n_spans_(n_spans) {
   MINDLLM_CHECK(max_batch > 0 && seq > 0, "CudaModel: empty micro-batch");
   if (cfg_.learned_positions && seq > cfg_.max_positions)
     bad_input("sequence length " + std::to_string(seq) + " exceeds the model's " + std::to_string(cfg_.max_positions) +
@@ -75,6 +73,25 @@ CudaModel::CudaModel(const ModelConfig& cfg, int max_batch, int seq, Precision p
     flash_ = flash_ && cuda::flash_attention_supported(attention_shape(cfg_, l, max_batch, seq));
   MINDLLM_CHECK(flash_ || cfg_.head_dim <= 256, "CudaModel: the attention kernel supports head_dim <= 256");
   plan(max_batch, seq);
+}
+
+size_t CudaModel::planned_bytes(const ModelConfig& cfg, int max_batch, int seq, Precision precision, size_t n_spans,
+                                bool recompute_mlp) {
+  return CudaModel(cfg, max_batch, seq, precision, n_spans, recompute_mlp).arena_.bytes();
+}
+
+CudaModel::CudaModel(const ModelConfig& cfg, int max_batch, int seq, Precision precision,
+                     const std::vector<cpu::AdamWSpan>& spans, bool recompute_mlp)
+    : CudaModel(cfg, max_batch, seq, precision, spans.size(), recompute_mlp) {
+  if (!cuda::available()) bad_input("a CUDA model needs a GPU: " + cuda::device_description());
+  if (const size_t need = arena_.bytes(), have = cuda::free_memory(); need > have) {
+    auto gib = [](size_t b) { return std::to_string(b / (1 << 20) / 1024.0).substr(0, 5); };
+    bad_input("micro-batches of " + std::to_string(max_batch) + " x " + std::to_string(seq) + " need " + gib(need) +
+              " GiB of GPU memory; " + cuda::device_description() + " has " + gib(have) +
+              " GiB free: use a smaller --batch (and --grad-accum for the same tokens per step)" +
+              (recompute_mlp ? "" : " or --recompute"));
+  }
+  arena_.allocate();
   to_device(at<cpu::AdamWSpan>(spans_), spans.data(), spans.size());
   zero(at<float>(params_), layout_.total);
   zero(at<float>(m_), layout_.total);
@@ -84,7 +101,7 @@ CudaModel::CudaModel(const ModelConfig& cfg, int max_batch, int seq, Precision p
 }
 
 // Every buffer of a step, as Model::ensure_acts allocates them (activations in the compute
-// precision, statistics and probabilities in fp32), in one allocation.
+// precision, statistics and probabilities in fp32), planned for one allocation.
 void CudaModel::plan(int max_batch, int seq) {
   max_batch_ = max_batch, seq_ = seq;
   const size_t N = (size_t)max_batch * seq, C = cfg_.hidden, H = cfg_.intermediate, V = cfg_.vocab_size;
@@ -116,7 +133,6 @@ void CudaModel::plan(int max_batch, int seq) {
   lnf_ = act(N * C), lnf_mean_ = f32(N), lnf_rstd_ = f32(N), logits_ = act(N * V), losses_ = f32(N);
   for (size_t* d : {&d_res_, &d_h_, &d_tmp_, &d_r_, &d_lnf_}) *d = act(N * C);
   d_qkv_ = act(N * QKV), d_att_ = act(N * Q), d_fc_ = act(N * F), d_act_ = act(N * H), d_scores_ = f32(P);
-  arena_.allocate();
 }
 
 void CudaModel::upload_params(const std::vector<float>& params) {

@@ -43,6 +43,12 @@ class CudaModel {
   CudaModel(const ModelConfig& cfg, int max_batch, int seq, Precision precision,
             const std::vector<cpu::AdamWSpan>& spans, bool recompute_mlp = false);
 
+  // The bytes that constructor would allocate in its one cudaMalloc (host arithmetic: no GPU
+  // needed), e.g. to check that a shape fits a card before renting one. The CUDA context and
+  // cuBLASLt's 32 MiB workspace come on top (together ~0.5-1 GiB).
+  static size_t planned_bytes(const ModelConfig& cfg, int max_batch, int seq, Precision precision, size_t n_spans,
+                              bool recompute_mlp = false);
+
   const ModelConfig& config() const { return cfg_; }
   const ParamLayout& layout() const { return layout_; }
   Precision precision() const { return precision_; }
@@ -86,6 +92,8 @@ class CudaModel {
     float clip_scale;
   };
 
+  // Checks the shape and plans the arena; allocates nothing (the public constructor does).
+  CudaModel(const ModelConfig& cfg, int max_batch, int seq, Precision precision, size_t n_spans, bool recompute_mlp);
   void plan(int max_batch, int seq);
   template <typename T>
   T* at(size_t offset) const {
