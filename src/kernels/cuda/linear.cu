@@ -1,6 +1,9 @@
 #include "kernels/cuda/linear.h"
 
+#include <array>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <string>
 
 #include "kernels/cuda/common.cuh"
@@ -29,19 +32,33 @@ uint32_t alignment(const void* p) {
   return al;
 }
 
-// RAII for the cuBLASLt descriptors of one call.
-struct Descs {
+// The cuBLASLt descriptors and the heuristic's algorithm for one GEMM problem, made on its first
+// call and kept for the process (a training step repeats the same few dozen problems; creating
+// six descriptors and asking the heuristic costs tens of microseconds of host time per call).
+struct Plan {
   cublasLtMatmulDesc_t op = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
-  cublasLtMatmulPreference_t pref = nullptr;
-  ~Descs() {
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+  cublasLtMatmulAlgo_t algo{};
+  bool found = false;
+  Plan() = default;
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+  ~Plan() {
     if (d) cublasLtMatrixLayoutDestroy(d);
     if (c) cublasLtMatrixLayoutDestroy(c);
     if (b) cublasLtMatrixLayoutDestroy(b);
     if (a) cublasLtMatrixLayoutDestroy(a);
     if (op) cublasLtMatmulDescDestroy(op);
   }
+};
+
+// Everything a plan depends on: types, transposes, shapes, leading dimensions, the epilogue and
+// the operands' alignments (the heuristic chooses kernels by them; the pointers themselves are
+// passed per call, the bias pointer too).
+using PlanKey = std::array<int64_t, 16>;
+
+struct PrefDeleter {
+  void operator()(cublasLtMatmulPreference_t p) const { cublasLtMatmulPreferenceDestroy(p); }
 };
 
 // Column-major D[m,n] = op(A)[m,k] · op(B)[k,n] + beta · D (+ bias[m] broadcast over columns),
@@ -53,57 +70,68 @@ bool matmul(void* D, cudaDataType_t dt, int ldd, const void* A, cudaDataType_t a
             bool may_fail = false) {
   if (m <= 0 || n <= 0 || k <= 0) return true;  // nothing to add (cuBLASLt rejects empty shapes)
   Context& ctx = context();
-  Descs s;
-  MINDLLM_CUBLAS_CHECK(cublasLtMatmulDescCreate(&s.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  cublasOperation_t ta = transa ? CUBLAS_OP_T : CUBLAS_OP_N, tb = transb ? CUBLAS_OP_T : CUBLAS_OP_N;
-  MINDLLM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(s.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
-  MINDLLM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(s.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
-  if (bias) {
-    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-    MINDLLM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(s.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
-    MINDLLM_CUBLAS_CHECK(
-        cublasLtMatmulDescSetAttribute(s.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
-    cudaDataType_t bias_type = dt;
-    MINDLLM_CUBLAS_CHECK(
-        cublasLtMatmulDescSetAttribute(s.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type)));
-  }
-  MINDLLM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&s.a, at, transa ? k : m, transa ? m : k, lda));
-  MINDLLM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&s.b, bt, transb ? n : k, transb ? k : n, ldb));
-  MINDLLM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&s.c, dt, m, n, ldd));
-  MINDLLM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&s.d, dt, m, n, ldd));
+  const uint32_t align[4] = {alignment(A), alignment(B), alignment(D), alignment(D)};
+  const PlanKey key{dt, at, bt, transa, transb, lda, ldb, ldd, m, n, k, bias != nullptr,
+                    align[0], align[1], align[2], bias ? alignment(bias) : 0};
+  static std::map<PlanKey, std::unique_ptr<Plan>> plans;
+  std::unique_ptr<Plan>& slot = plans[key];
+  if (!slot) {
+    auto s = std::make_unique<Plan>();
+    MINDLLM_CUBLAS_CHECK(cublasLtMatmulDescCreate(&s->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    cublasOperation_t ta = transa ? CUBLAS_OP_T : CUBLAS_OP_N, tb = transb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    MINDLLM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(s->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+    MINDLLM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(s->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+    if (bias) {
+      cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+      MINDLLM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(s->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+      MINDLLM_CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(s->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+      cudaDataType_t bias_type = dt;
+      MINDLLM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(s->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
+                                                          sizeof(bias_type)));
+    }
+    MINDLLM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&s->a, at, transa ? k : m, transa ? m : k, lda));
+    MINDLLM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&s->b, bt, transb ? n : k, transb ? k : n, ldb));
+    MINDLLM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&s->c, dt, m, n, ldd));
+    MINDLLM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&s->d, dt, m, n, ldd));
 
-  MINDLLM_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&s.pref));
-  MINDLLM_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(s.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                            &ctx.workspace_bytes, sizeof(ctx.workspace_bytes)));
-  // Split-K reductions only through the workspace in a fixed order, never "in place" into D.
-  uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE |
-                     CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE;
-  MINDLLM_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(s.pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
-                                                            &schemes, sizeof(schemes)));
-  const void* ptrs[4] = {A, B, D, D};
-  const cublasLtMatmulPreferenceAttributes_t align_attr[4] = {
-      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
-  for (int i = 0; i < 4; i++) {
-    uint32_t al = alignment(ptrs[i]);
-    MINDLLM_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(s.pref, align_attr[i], &al, sizeof(al)));
-  }
+    cublasLtMatmulPreference_t raw = nullptr;
+    MINDLLM_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&raw));
+    std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, PrefDeleter> pref(raw);
+    MINDLLM_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(raw, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                              &ctx.workspace_bytes, sizeof(ctx.workspace_bytes)));
+    // Split-K reductions only through the workspace in a fixed order, never "in place" into D.
+    uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE |
+                       CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE;
+    MINDLLM_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(raw, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+                                                              &schemes, sizeof(schemes)));
+    const cublasLtMatmulPreferenceAttributes_t align_attr[4] = {
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+    for (int i = 0; i < 4; i++)
+      MINDLLM_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(raw, align_attr[i], &align[i], sizeof(align[i])));
 
-  cublasLtMatmulHeuristicResult_t heur{};
-  int found = 0;
-  // No algorithm comes back as CUBLAS_STATUS_NOT_SUPPORTED (or success with none found).
-  const cublasStatus_t hs =
-      cublasLtMatmulAlgoGetHeuristic(ctx.cublaslt, s.op, s.a, s.b, s.c, s.d, s.pref, 1, &heur, &found);
-  if (hs != CUBLAS_STATUS_SUCCESS && hs != CUBLAS_STATUS_NOT_SUPPORTED)
-    throw_cuda_error(cublasLtGetStatusString(hs), "cublasLtMatmulAlgoGetHeuristic", __FILE__, __LINE__);
-  if (hs != CUBLAS_STATUS_SUCCESS) found = 0;
-  if (found == 0 && may_fail) return false;
-  if (found == 0)
+    cublasLtMatmulHeuristicResult_t heur{};
+    int found = 0;
+    // No algorithm comes back as CUBLAS_STATUS_NOT_SUPPORTED (or success with none found).
+    const cublasStatus_t hs =
+        cublasLtMatmulAlgoGetHeuristic(ctx.cublaslt, s->op, s->a, s->b, s->c, s->d, raw, 1, &heur, &found);
+    if (hs != CUBLAS_STATUS_SUCCESS && hs != CUBLAS_STATUS_NOT_SUPPORTED)
+      throw_cuda_error(cublasLtGetStatusString(hs), "cublasLtMatmulAlgoGetHeuristic", __FILE__, __LINE__);
+    s->found = hs == CUBLAS_STATUS_SUCCESS && found > 0;
+    if (s->found) s->algo = heur.algo;
+    slot = std::move(s);
+  }
+  const Plan& p = *slot;
+  if (!p.found && may_fail) return false;
+  if (!p.found)
     internal_error("cuBLASLt has no algorithm for a " + std::to_string(m) + "x" + std::to_string(n) + "x" +
                    std::to_string(k) + " matmul (types " + std::to_string((int)at) + "/" + std::to_string((int)dt) +
                    ")");
+  if (bias)  // the plan may have been made for another bias of the same alignment
+    MINDLLM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   const float alpha = 1.0f;
-  MINDLLM_CUBLAS_CHECK(cublasLtMatmul(ctx.cublaslt, s.op, &alpha, A, s.a, B, s.b, &beta, D, s.c, D, s.d, &heur.algo,
+  MINDLLM_CUBLAS_CHECK(cublasLtMatmul(ctx.cublaslt, p.op, &alpha, A, p.a, B, p.b, &beta, D, p.c, D, p.d, &p.algo,
                                       ctx.workspace, ctx.workspace_bytes, ctx.stream));
   return true;
 }
