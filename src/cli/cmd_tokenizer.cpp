@@ -34,7 +34,7 @@ void write_all(const std::string& data, const std::string& path) {
 
 int cmd_train(int argc, char** argv) {
   CLI::App app{"Train a byte-level BPE tokenizer (Hugging Face BpeTrainer semantics); writes tokenizer.json", "mindllm tokenizer train"};
-  TrainOptions o;
+  BpeTrainOptions o;
   std::string pattern = "gpt2", output;
   bool quiet = false;
   app.add_option("--input", o.inputs, "text files (.txt: one sequence per line) or .jsonl files")->required()->expected(1, -1);
@@ -55,7 +55,7 @@ int cmd_train(int argc, char** argv) {
   o.progress = !quiet;
   for (auto& f : o.inputs)
     if (!path_exists(f) || is_directory(f)) bad_input("--input: " + f + ": no such file");
-  TrainStats st;
+  BpeTrainStats st;
   Tokenizer t = train_bpe(o, &st);
   t.save(output);
   if (!quiet)

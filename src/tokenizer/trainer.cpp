@@ -40,7 +40,7 @@ struct Progress {
 };
 
 // Normalizer + pre-tokenizer configuration of the tokenizer being trained.
-std::shared_ptr<TokenizerImpl> make_config(const TrainOptions& o) {
+std::shared_ptr<TokenizerImpl> make_config(const BpeTrainOptions& o) {
   auto t = std::make_shared<TokenizerImpl>();
   if (o.normalizer == "nfc") t->normalizers.push_back(NormStep::nfc);
   else if (o.normalizer == "nfkc") t->normalizers.push_back(NormStep::nfkc);
@@ -132,7 +132,7 @@ struct Chunk {
 };
 
 // Counts the words of all inputs on `threads` threads; returns one merged map.
-WordMap count_words(const TrainOptions& o, const TokenizerImpl& cfg, int threads, TrainStats& st, Progress& prog) {
+WordMap count_words(const BpeTrainOptions& o, const TokenizerImpl& cfg, int threads, BpeTrainStats& st, Progress& prog) {
   std::vector<Counter> counters;
   for (int i = 0; i < threads; i++) counters.push_back(Counter{cfg, {}, {}, {}, 0, 0, std::max<size_t>(o.max_words / threads, 1000)});
   const size_t kChunk = 1 << 20;
@@ -298,7 +298,7 @@ struct QueueEntry {
   bool operator<(const QueueEntry& o) const { return count != o.count ? count < o.count : pair > o.pair; }
 };
 
-Tokenizer train_from_words(WordMap& words, const TrainOptions& o, std::shared_ptr<TokenizerImpl> cfg, TrainStats& st, Progress& prog) {
+Tokenizer train_from_words(WordMap& words, const BpeTrainOptions& o, std::shared_ptr<TokenizerImpl> cfg, BpeTrainStats& st, Progress& prog) {
   auto t0 = Clock::now();
   // Initial vocabulary: special tokens, then the 256 bytes ordered by their byte-level character.
   std::vector<std::string> vocab;  // raw bytes by id
@@ -513,7 +513,7 @@ Tokenizer train_from_words(WordMap& words, const TrainOptions& o, std::shared_pt
   return Tokenizer(cfg);
 }
 
-void check_specials(const TrainOptions& o) {
+void check_specials(const BpeTrainOptions& o) {
   for (auto& s : o.special) {
     if (s.empty()) bad_input("--special: empty token");
     if (!unicode::is_valid_utf8(s)) bad_input("--special: token is not valid UTF-8");
@@ -525,10 +525,10 @@ void check_specials(const TrainOptions& o) {
 
 }  // namespace
 
-Tokenizer train_bpe(const TrainOptions& o, TrainStats* stats) {
+Tokenizer train_bpe(const BpeTrainOptions& o, BpeTrainStats* stats) {
   check_specials(o);
   if (o.inputs.empty()) bad_input("--input: no input files");
-  TrainStats st;
+  BpeTrainStats st;
   Progress prog(o.progress);
   int threads = o.threads > 0 ? o.threads : omp_get_max_threads();
   auto cfg = make_config(o);
@@ -538,9 +538,9 @@ Tokenizer train_bpe(const TrainOptions& o, TrainStats* stats) {
   return t;
 }
 
-Tokenizer train_bpe_from_texts(const std::vector<std::string>& texts, const TrainOptions& o, TrainStats* stats) {
+Tokenizer train_bpe_from_texts(const std::vector<std::string>& texts, const BpeTrainOptions& o, BpeTrainStats* stats) {
   check_specials(o);
-  TrainStats st;
+  BpeTrainStats st;
   Progress prog(o.progress);
   auto cfg = make_config(o);
   Counter c{*cfg, {}, {}, {}, 0, 0, o.max_words};

@@ -13,7 +13,9 @@
 
 namespace mindllm {
 
-struct TrainOptions {
+// Options of BPE tokenizer training (named apart from train/trainer.h's model TrainOptions: two
+// classes of one name in one namespace break the one-definition rule).
+struct BpeTrainOptions {
   std::vector<std::string> inputs;  // .txt (one sequence per line) or .jsonl/.json lines (field)
   std::string field = "text";
   size_t vocab_size = 32000;        // special tokens + 256 bytes + merges
@@ -26,14 +28,14 @@ struct TrainOptions {
   bool progress = true;
 };
 
-struct TrainStats {
+struct BpeTrainStats {
   double count_seconds = 0, merge_seconds = 0;
   uint64_t bytes = 0, sequences = 0, words = 0, unique_words = 0, pruned_words = 0;
 };
 
 // Trains on the input files.
-Tokenizer train_bpe(const TrainOptions& opts, TrainStats* stats = nullptr);
+Tokenizer train_bpe(const BpeTrainOptions& opts, BpeTrainStats* stats = nullptr);
 // Trains on in-memory sequences (each one is pre-tokenized on its own, as a line of a file is).
-Tokenizer train_bpe_from_texts(const std::vector<std::string>& texts, const TrainOptions& opts, TrainStats* stats = nullptr);
+Tokenizer train_bpe_from_texts(const std::vector<std::string>& texts, const BpeTrainOptions& opts, BpeTrainStats* stats = nullptr);
 
 }  // namespace mindllm

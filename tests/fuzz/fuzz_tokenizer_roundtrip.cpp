@@ -18,7 +18,7 @@ static Tokenizer make(SplitPattern p, const char* normalizer) {
     texts.push_back("The quick brown fox jumps over the lazy dog " + std::to_string(i * 7919) + ".\n");
     texts.push_back("中华人民共和国民法典 第" + std::to_string(i) + "条 它's mixed text!\n\n  \t");
   }
-  TrainOptions o;
+  BpeTrainOptions o;
   o.vocab_size = 600;
   o.pattern = p;
   o.special = {"<|endoftext|>", "<|im_start|>"};

@@ -35,7 +35,7 @@ Tokenizer small_trained(SplitPattern p = SplitPattern::qwen2) {
     texts.push_back("我们今天去北京大学看看，天气很好！\n");
     texts.push_back("It's a mixed 中英文 text, isn't it?\n");
   }
-  TrainOptions o;
+  BpeTrainOptions o;
   o.vocab_size = 400;
   o.pattern = p;
   o.special = {"<|endoftext|>", "<|im_end|>"};
