@@ -21,7 +21,8 @@
 # /tmp/mindllm-deps, never over /. MODE=auto (default) builds the full project and falls back to
 # tests/cuda/CMakeLists.txt (CUDA + CPU kernels + GoogleTest, no model tests, no training) when
 # the full project does not configure. cuDNN and NCCL (not used yet) exist there only inside
-# pip's `nvidia` package, so those folders are handed to CMake.
+# pip's `nvidia` package, so those folders are handed to CMake; the cuDNN frontend's headers
+# travel in .deps/cudnn-frontend/include (scripts/gpu-deps.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-gpu}
@@ -58,6 +59,8 @@ NV=$(python3 -c "import nvidia; print(nvidia.__path__[0])" 2>/dev/null || true)
 if [ -n "$NV" ]; then
   for d in cudnn nccl cublas cuda_runtime; do [ -d "$NV/$d" ] && prefix+=("$NV/$d"); done
   echo "pip nvidia packages: $NV"
+  # libcudnn.so.9 (loaded at run time by --attention cudnn) opens its engine libraries by name.
+  [ -d "$NV/cudnn/lib" ] && export LD_LIBRARY_PATH=$NV/cudnn/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
 if compgen -G ".deps/*.deb" >/dev/null; then
   rm -rf "$DEPS"
@@ -232,6 +235,12 @@ PY
   train C --steps 40 --device cuda --resume
   train D --steps 10 --device cpu
   train E --steps 10 --device cuda --precision fp32
+  # F: A with cuDNN's fused attention instead of mindllm's flash kernels (when cuDNN loads).
+  if "$BUILD_DIR/mindllm" --version 2>/dev/null | grep -q "cuDNN attention (--attention cudnn): available"; then
+    train F --steps 40 --device cuda --attention cudnn
+  else
+    echo "  cuDNN attention unavailable: $("$BUILD_DIR/mindllm" --version 2>&1 | grep cuDNN)" | tee -a "$log"
+  fi
 fi
 t3=$(date +%s)
 
@@ -306,7 +315,7 @@ if sys.argv[2] != "-":
     def weights(run, step):
         p = train / run / "ckpt" / f"step-{step:07d}" / "model.safetensors"
         return p.read_bytes() if p.exists() else None
-    a, b, c, d, e = (metrics(r) for r in "ABCDE")
+    a, b, c, d, e, f = (metrics(r) for r in "ABCDEF")
     checks = []
     def check(name, ok, detail):
         checks.append((name, "ok" if ok else "FAIL", detail))
@@ -331,6 +340,13 @@ if sys.argv[2] != "-":
         check("fp32 GPU vs CPU, 10 steps", err < 1e-3, f"max loss rel diff {err:.2e}")
     else:
         check("fp32 GPU vs CPU, 10 steps", False, f"cpu {len(d)}, gpu {len(e)} steps logged")
+    if (train / "F").exists():  # bf16 both: the same curve within bf16 noise, not the same bytes
+        if len(f) == 40 and len(a) == 40:
+            la, lf = sum(x["loss"] for x in a[-5:]) / 5, sum(x["loss"] for x in f[-5:]) / 5
+            check("--attention cudnn tracks flash", abs(lf - la) < 0.05 * la,
+                  f"last-5 mean loss {lf:.4f} vs {la:.4f}, {sum(x['tokens_per_s'] for x in f[-10:]) / 10:,.0f} tok/s")
+        else:
+            check("--attention cudnn tracks flash", False, f"{len(f)} of 40 steps logged")
     w = max(len(x[0]) for x in checks)
     print(f'\n{"training check":<{w}}  result  detail')
     for n, r, det in checks:

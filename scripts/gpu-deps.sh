@@ -28,4 +28,11 @@ grep -qx '/.deps/' "$exclude" 2>/dev/null || echo '/.deps/' >>"$exclude"
 mkdir -p .deps
 rm -f .deps/*.deb
 (cd .deps && apt-get download "${PACKAGES[@]}" >/dev/null)
-echo "$(ls .deps/*.deb | wc -l) packages in .deps/, $(du -ch .deps/*.deb | tail -1 | cut -f1) in all"
+# The cuDNN frontend's headers (header-only C++; the GPU machine has cuDNN itself but not these),
+# from its PyPI wheel, for --attention cudnn (src/kernels/cuda/cudnn_attention.h).
+rm -rf .deps/cudnn-frontend && mkdir -p .deps/cudnn-frontend
+python3 -m pip download -q --no-deps --disable-pip-version-check nvidia-cudnn-frontend -d .deps/cudnn-frontend
+(cd .deps/cudnn-frontend && python3 -m zipfile -e nvidia_cudnn_frontend-*.whl wheel && mv wheel/include . &&
+  rm -rf wheel ./*.whl)
+echo "$(ls .deps/*.deb | wc -l) packages in .deps/, $(du -ch .deps/*.deb | tail -1 | cut -f1) in all;" \
+  "cuDNN frontend headers: $(du -sh .deps/cudnn-frontend | cut -f1)"

@@ -39,6 +39,9 @@ if [ "${MINDLLM_SKIP_PIP:-0}" != 1 ]; then
     echo "setup: installing PyPI packages: ${PIP_PACKAGES[*]}"
     $PY -m pip install -q --disable-pip-version-check --root-user-action=ignore "${PIP_PACKAGES[@]}"
   fi
+  # The cuDNN frontend's headers (a wheel; with torch's nvidia-cudnn-cu13 they let the CUDA build
+  # compile --attention cudnn). Optional: without them the build leaves that path out, saying so.
+  $PY -m pip show -q nvidia-cudnn-frontend >/dev/null 2>&1 || $PY -m pip install -q --only-binary=:all: --disable-pip-version-check --root-user-action=ignore nvidia-cudnn-frontend || echo "setup: nvidia-cudnn-frontend could not be installed; the CUDA build will have no cuDNN attention"
   # llama.cpp's Python binding builds llama.cpp from source (minutes; pip caches the wheel). Optional:
   # the GGUF-in-llama.cpp tests skip, saying so, when it cannot be installed.
   $PY -m pip show -q llama-cpp-python >/dev/null 2>&1 || CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" $PY -m pip install -q --disable-pip-version-check --root-user-action=ignore llama-cpp-python || echo "setup: llama-cpp-python could not be installed; llama.cpp tests will skip"

@@ -39,6 +39,10 @@ static int run_train(int argc, char** argv) {
   app.add_flag("--recompute", o.recompute,
                "cuda: recompute each layer's MLP intermediates in the backward instead of keeping them "
                "(about half the activation memory of LLaMA shapes, one more GEMM per layer)");
+  app.add_option("--attention", o.attention,
+                 "cuda, bf16: flash (mindllm's flash-attention kernels) | cudnn (cuDNN's fused attention, loaded "
+                 "at run time)")
+      ->capture_default_str();
   app.add_option("--ckpt-every", o.ckpt_every, "checkpoint every N steps (0: only at the end)")->capture_default_str();
   app.add_option("--keep", o.keep_ckpts, "keep only the newest N checkpoints (0: all)")->capture_default_str();
   app.add_option("--eval-every", o.eval_every, "validation loss every N steps (0: only at the end)")->capture_default_str();

@@ -8,6 +8,10 @@
 #include "core/error.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/linear_bf16.h"
+#ifdef MINDLLM_CUDA
+#include "kernels/cuda/cudnn_attention.h"
+#include "kernels/cuda/device.h"
+#endif
 
 namespace mindllm::cli {
 
@@ -85,6 +89,12 @@ int main(int argc, char** argv) {
     bool ok = mindllm::cpu::bf16_gemm_available(&bf16);
     std::printf("%s\nbf16 matmul (--precision bf16): %s%s\n", build_info().c_str(), ok ? "" : "unavailable: ",
                 bf16.c_str());
+#ifdef MINDLLM_CUDA
+    std::string cudnn;
+    ok = mindllm::cuda::cudnn_attention_available(&cudnn);
+    std::printf("gpu (--device cuda): %s\ncuDNN attention (--attention cudnn): %s%s\n",
+                mindllm::cuda::device_description().c_str(), ok ? "available" : "unavailable: ", cudnn.c_str());
+#endif
     return 0;
   }
   for (auto& c : commands()) {

@@ -34,6 +34,12 @@ namespace {
 volatile std::sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
+// The effective --precision: bf16 mixed precision on a GPU unless asked otherwise, fp32 on the CPU
+// (where bf16 means bf16 matrix multiplies with fp32 accumulation, on CPUs with AMX/AVX512-BF16).
+std::string precision_of(const TrainOptions& o) {
+  return !o.precision.empty() ? o.precision : o.device == "cuda" ? "bf16" : "fp32";
+}
+
 void check_options(const TrainOptions& o) {
   auto positive = [](int v, const char* flag) {
     if (v < 1) bad_input(std::string(flag) + " must be at least 1, got " + std::to_string(v));
@@ -55,6 +61,9 @@ void check_options(const TrainOptions& o) {
   if (!o.precision.empty() && o.precision != "bf16" && o.precision != "fp32")
     bad_input("--precision " + o.precision + ": expected bf16 or fp32");
   if (o.recompute && o.device != "cuda") bad_input("--recompute: only with --device cuda");
+  if (o.attention != "flash" && o.attention != "cudnn") bad_input("--attention " + o.attention + ": expected flash or cudnn");
+  if (o.attention == "cudnn" && (o.device != "cuda" || precision_of(o) != "bf16"))
+    bad_input("--attention cudnn: only with --device cuda and --precision bf16");
   std::string why;
   if (o.device == "cpu" && o.precision == "bf16" && !cpu::bf16_gemm_available(&why))
     bad_input("--precision bf16: bf16 matrix multiplies are not available: " + why);
@@ -74,12 +83,6 @@ std::string format_duration(double s) {
   else if (t >= 60) std::snprintf(buf, sizeof(buf), "%dm%02ds", t / 60, t % 60);
   else std::snprintf(buf, sizeof(buf), "%ds", t);
   return buf;
-}
-
-// The effective --precision: bf16 mixed precision on a GPU unless asked otherwise, fp32 on the CPU
-// (where bf16 means bf16 matrix multiplies with fp32 accumulation, on CPUs with AMX/AVX512-BF16).
-std::string precision_of(const TrainOptions& o) {
-  return !o.precision.empty() ? o.precision : o.device == "cuda" ? "bf16" : "fp32";
 }
 
 struct StepStats {
@@ -138,8 +141,10 @@ class CpuEngine : public Engine {
 // are copied back in the CPU's format before each checkpoint.
 class CudaEngine : public Engine {
  public:
-  CudaEngine(Model& model, AdamW& optim, const AdamWConfig& cfg, int B, int T, Precision precision, bool recompute)
-      : model_(model), optim_(optim), cfg_(cfg), gpu_(model.config(), B, T, precision, optim.spans(), recompute) {
+  CudaEngine(Model& model, AdamW& optim, const AdamWConfig& cfg, int B, int T, Precision precision, bool recompute,
+             AttentionImpl attention)
+      : model_(model), optim_(optim), cfg_(cfg),
+        gpu_(model.config(), B, T, precision, optim.spans(), recompute, attention) {
     gpu_.upload_params(model.params());
     gpu_.upload_optimizer(optim.exp_avg(), optim.exp_avg_sq(), optim.steps_taken());
   }
@@ -171,7 +176,8 @@ std::unique_ptr<Engine> make_engine(const TrainOptions& o, Model& model, AdamW& 
 #if MINDLLM_CUDA
   if (o.device == "cuda")
     return std::make_unique<CudaEngine>(model, optim, o.adamw, o.batch, o.seq,
-                                        precision_of(o) == "fp32" ? Precision::fp32 : Precision::bf16, o.recompute);
+                                        precision_of(o) == "fp32" ? Precision::fp32 : Precision::bf16, o.recompute,
+                                        attention_impl_from_name(o.attention));
 #endif
   model.set_matmul_precision(matmul_precision_from_name(precision_of(o)));
   return std::make_unique<CpuEngine>(model, optim);
@@ -217,7 +223,7 @@ json options_json(const TrainOptions& o) {
           {"grad_accum", o.grad_accum}, {"lr", o.schedule.lr}, {"min_lr", o.schedule.min_lr},
           {"warmup", o.schedule.warmup}, {"weight_decay", o.adamw.weight_decay}, {"clip", o.clip},
           {"seed", o.seed}, {"threads", o.threads}, {"device", o.device},
-          {"precision", precision_of(o)}, {"recompute", o.recompute}};
+          {"precision", precision_of(o)}, {"recompute", o.recompute}, {"attention", o.attention}};
 }
 
 }  // namespace

@@ -24,6 +24,7 @@ struct TrainOptions {
   std::string device = "cpu";  // cpu | cuda
   std::string precision;       // bf16 | fp32; default: bf16 on cuda, fp32 on the CPU
   bool recompute = false;      // cuda: recompute the MLP intermediates in the backward (less memory)
+  std::string attention = "flash";  // cuda bf16: flash (mindllm's kernels) | cudnn (cuDNN's fused attention)
   int ckpt_every = 0, eval_every = 0, eval_batches = 20, log_every = 10, keep_ckpts = 0;
   bool resume = false;
 };

@@ -1,14 +1,17 @@
-// Flash attention (kernels/cuda/flash_attention.h) against the CPU attention op on the same
+// Flash attention (kernels/cuda/flash_attention.h), and cuDNN's (kernels/cuda/cudnn_attention.h)
+// where the build and machine have it, against the CPU attention op on the same
 // bf16-rounded inputs: T = 1, 77, 128, 257, 300, 1024; head dims 64 and 128; MHA, GQA 8:2, MQA;
 // local window 16, 70 (longer than a tile) and a window longer than T; GPT-Neo's scale 1;
 // separate, packed and unaligned (odd row stride: the scalar load path) q/k/v. Checks out, the
 // saved logsumexp (against float64), dq, dk, dv, that gaps between the heads of a row stay
 // untouched, and that both passes give the same bytes twice.
+#include <cstdio>
 #include <string>
 
 #include "core/error.h"
 #include "cuda_test_util.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cuda/cudnn_attention.h"
 #include "kernels/cuda/flash_attention.h"
 
 namespace mindllm {
@@ -54,20 +57,26 @@ struct FlashData {
   std::vector<bool> gap_mask;    // qkv elements that belong to no head
 };
 
+// The case's attention shape: packed rows of Q + 2 KV (+ gap) columns, or three separate buffers.
+AttentionShape shape_of(const FlashCase& c) {
+  const int Q = c.Hq * c.D, KV = c.Hkv * c.D, ld = Q + 2 * KV + c.gap;
+  const float scale = c.scale > 0 ? c.scale : 1.0f / std::sqrt((float)c.D);
+  if (c.packed) return AttentionShape{c.B, c.T, c.Hq, c.Hkv, c.D, ld, ld, ld, Q, scale, c.window};
+  return AttentionShape{c.B, c.T, c.Hq, c.Hkv, c.D, Q, KV, KV, Q, scale, c.window};
+}
+
 FlashData make_case(const FlashCase& c, bool with_backward) {
   FlashData a;
   Rng rng(c.T * 131 + c.Hq * 17 + c.Hkv * 5 + c.D + c.window + c.gap);
   const int N = c.B * c.T, Q = c.Hq * c.D, KV = c.Hkv * c.D;
-  const float scale = c.scale > 0 ? c.scale : 1.0f / std::sqrt((float)c.D);
+  a.s = shape_of(c);
   a.gap_mask.clear();
   if (c.packed) {
-    const int ld = Q + 2 * KV + c.gap;
-    a.s = AttentionShape{c.B, c.T, c.Hq, c.Hkv, c.D, ld, ld, ld, Q, scale, c.window};
+    const int ld = a.s.ldq;
     a.q_off = 0, a.k_off = Q, a.v_off = Q + KV, a.qkv_size = (size_t)N * ld;
     a.gap_mask.resize(a.qkv_size);
     for (size_t i = 0; i < a.qkv_size; i++) a.gap_mask[i] = (int)(i % ld) >= Q + 2 * KV;
   } else {
-    a.s = AttentionShape{c.B, c.T, c.Hq, c.Hkv, c.D, Q, KV, KV, Q, scale, c.window};
     a.q_off = 0, a.k_off = (size_t)N * Q, a.v_off = a.k_off + (size_t)N * KV, a.qkv_size = a.v_off + (size_t)N * KV;
     a.gap_mask.assign(a.qkv_size, false);
   }
@@ -119,15 +128,26 @@ struct GpuResult {
   std::vector<float> lse_raw;
 };
 
-GpuResult run_gpu(const FlashData& a, bool with_backward) {
+// The two implementations of the same contract: mindllm's flash kernels and cuDNN's.
+enum class Impl { flash, cudnn };
+
+GpuResult run_gpu(const FlashData& a, bool with_backward, Impl impl = Impl::flash) {
   auto qkv = dev(to_bf16(a.qkv)), dout = dev(to_bf16(a.dout));
   auto out = poisoned<bf16>(a.out_size), grad = poisoned<bf16>(a.qkv_size);
   auto lse = poisoned<float>(a.stat_size), delta = poisoned<float>(a.stat_size);
   const bf16* p = qkv.data();
-  cuda::flash_attention_forward(out.data(), lse.data(), p + a.q_off, p + a.k_off, p + a.v_off, a.s);
-  if (with_backward)
-    cuda::flash_attention_backward(grad.data() + a.q_off, grad.data() + a.k_off, grad.data() + a.v_off, delta.data(),
-                                   dout.data(), out.data(), lse.data(), p + a.q_off, p + a.k_off, p + a.v_off, a.s);
+  bf16 *dq = grad.data() + a.q_off, *dk = grad.data() + a.k_off, *dv = grad.data() + a.v_off;
+  if (impl == Impl::cudnn) {
+    cuda::cudnn_attention_forward(out.data(), lse.data(), p + a.q_off, p + a.k_off, p + a.v_off, a.s);
+    if (with_backward)
+      cuda::cudnn_attention_backward(dq, dk, dv, dout.data(), out.data(), lse.data(), p + a.q_off, p + a.k_off,
+                                     p + a.v_off, a.s);
+  } else {
+    cuda::flash_attention_forward(out.data(), lse.data(), p + a.q_off, p + a.k_off, p + a.v_off, a.s);
+    if (with_backward)
+      cuda::flash_attention_backward(dq, dk, dv, delta.data(), dout.data(), out.data(), lse.data(), p + a.q_off,
+                                     p + a.k_off, p + a.v_off, a.s);
+  }
   cuda::synchronize();
   GpuResult r;
   r.out_raw = out.download();
@@ -147,12 +167,26 @@ double lse_err(const std::vector<float>& got, const std::vector<double>& want) {
   return rel_err(got, w);
 }
 
-TEST(CudaFlashAttention, ForwardMatchesCpu) {
-  SKIP_WITHOUT_GPU();
+// The cases an implementation takes: all for the flash kernels; for cuDNN those it has an engine
+// for (each skipped one printed with cuDNN's reason).
+std::vector<FlashCase> cases_for(Impl impl) {
+  std::vector<FlashCase> out;
   for (const FlashCase& c : kCases) {
+    std::string why;
+    if (impl == Impl::cudnn && !cuda::cudnn_attention_supported(shape_of(c), &why)) {
+      std::printf("  cuDNN has no engine for %s: %s\n", describe(c).c_str(), why.c_str());
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+void check_forward(Impl impl) {
+  for (const FlashCase& c : cases_for(impl)) {
     SCOPED_TRACE(describe(c));
     FlashData a = make_case(c, false);
-    GpuResult g = run_gpu(a, false);
+    GpuResult g = run_gpu(a, false, impl);
     EXPECT_CLOSE(g.out, a.out, kBf16Tol);
     const double e = lse_err(g.lse, a.lse);  // fp32 scores and sums: far tighter than bf16
     record_err(e);
@@ -160,12 +194,11 @@ TEST(CudaFlashAttention, ForwardMatchesCpu) {
   }
 }
 
-TEST(CudaFlashAttention, BackwardMatchesCpu) {
-  SKIP_WITHOUT_GPU();
-  for (const FlashCase& c : kCases) {
+void check_backward(Impl impl) {
+  for (const FlashCase& c : cases_for(impl)) {
     SCOPED_TRACE(describe(c));
     FlashData a = make_case(c, true);
-    GpuResult g = run_gpu(a, true);
+    GpuResult g = run_gpu(a, true, impl);
     // Columns between rows' heads (gap) are no gradient: they must keep their poison.
     size_t touched = 0;
     for (size_t i = 0; i < a.qkv_size; i++)
@@ -173,7 +206,7 @@ TEST(CudaFlashAttention, BackwardMatchesCpu) {
         touched += !std::isnan(g.dqkv[i]);
         g.dqkv[i] = 0.0f;
       }
-    EXPECT_EQ(touched, 0u) << "flash_attention_backward wrote outside dq/dk/dv";
+    EXPECT_EQ(touched, 0u) << "the backward wrote outside dq/dk/dv";
     if (!c.packed) {  // separate buffers: dq, dk, dv each on its own scale
       std::vector<float> dq_g(g.dqkv.begin(), g.dqkv.begin() + a.k_off);
       std::vector<float> dq_c(a.dqkv.begin(), a.dqkv.begin() + a.k_off);
@@ -188,17 +221,65 @@ TEST(CudaFlashAttention, BackwardMatchesCpu) {
   }
 }
 
-TEST(CudaFlashAttention, Deterministic) {
-  SKIP_WITHOUT_GPU();
-  for (const FlashCase& c : kCases) {
+void check_deterministic(Impl impl) {
+  for (const FlashCase& c : cases_for(impl)) {
     if (c.T < 128) continue;  // the multi-block cases
     SCOPED_TRACE(describe(c));
     FlashData a = make_case(c, false);
-    GpuResult first = run_gpu(a, true), second = run_gpu(a, true);
-    EXPECT_TRUE(same_bytes(first.out_raw, second.out_raw)) << "flash_attention_forward: out differs";
-    EXPECT_TRUE(same_bytes(first.lse_raw, second.lse_raw)) << "flash_attention_forward: lse differs";
-    EXPECT_TRUE(same_bytes(first.dqkv_raw, second.dqkv_raw)) << "flash_attention_backward not deterministic";
+    GpuResult first = run_gpu(a, true, impl), second = run_gpu(a, true, impl);
+    EXPECT_TRUE(same_bytes(first.out_raw, second.out_raw)) << "forward: out differs";
+    EXPECT_TRUE(same_bytes(first.lse_raw, second.lse_raw)) << "forward: lse differs";
+    EXPECT_TRUE(same_bytes(first.dqkv_raw, second.dqkv_raw)) << "backward not deterministic";
   }
+}
+
+TEST(CudaFlashAttention, ForwardMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  check_forward(Impl::flash);
+}
+
+TEST(CudaFlashAttention, BackwardMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  check_backward(Impl::flash);
+}
+
+TEST(CudaFlashAttention, Deterministic) {
+  SKIP_WITHOUT_GPU();
+  check_deterministic(Impl::flash);
+}
+
+// cuDNN's fused attention (kernels/cuda/cudnn_attention.h) under the same checks, where this build
+// and machine have cuDNN. The model's shapes (packed rows with no gap, causal, with and without
+// GQA, D 64 and 128) must have an engine.
+#define SKIP_WITHOUT_CUDNN()                                                      \
+  do {                                                                           \
+    SKIP_WITHOUT_GPU();                                                          \
+    std::string why;                                                             \
+    if (!cuda::cudnn_attention_available(&why)) GTEST_SKIP() << "no cuDNN: " << why; \
+  } while (0)
+
+TEST(CudnnAttention, ModelShapesAreSupported) {
+  SKIP_WITHOUT_CUDNN();
+  for (const FlashCase& c : kCases) {
+    if (!c.packed || c.gap || c.window) continue;
+    std::string why;
+    EXPECT_TRUE(cuda::cudnn_attention_supported(shape_of(c), &why)) << describe(c) << ": " << why;
+  }
+}
+
+TEST(CudnnAttention, ForwardMatchesCpu) {
+  SKIP_WITHOUT_CUDNN();
+  check_forward(Impl::cudnn);
+}
+
+TEST(CudnnAttention, BackwardMatchesCpu) {
+  SKIP_WITHOUT_CUDNN();
+  check_backward(Impl::cudnn);
+}
+
+TEST(CudnnAttention, Deterministic) {
+  SKIP_WITHOUT_CUDNN();
+  check_deterministic(Impl::cudnn);
 }
 
 TEST(CudaFlashAttention, UnsupportedHeadDimIsAnError) {

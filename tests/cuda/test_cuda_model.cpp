@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cuda_test_util.h"
+#include "kernels/cuda/cudnn_attention.h"
 #include "model/cuda/cuda_model.h"
 #include "model/model.h"
 #include "train/optimizer.h"
@@ -308,6 +309,39 @@ TEST(CudaModel, NonFiniteLossSkipsTheUpdate) {
   std::vector<float> after;
   gpu.download_params(after);
   EXPECT_TRUE(same_bytes(after, cpu.params()));
+}
+
+// --attention cudnn against the flash kernels on the head-dim-64 variants (GQA LLaMA; GPT-Neo with
+// a local layer and unscaled scores): the same loss and gradients to bf16 accuracy.
+TEST(CudaModel, CudnnAttentionMatchesFlash) {
+  SKIP_WITHOUT_GPU();
+  std::string why;
+  if (!cuda::cudnn_attention_available(&why)) GTEST_SKIP() << "no cuDNN: " << why;
+  for (const Variant& v : variants()) {
+    if (std::string(v.name).find("hd64") == std::string::npos) continue;
+    SCOPED_TRACE(v.name);
+    Model cpu = cpu_model(v);
+    CudaModel flash = gpu_model(cpu, Precision::bf16);
+    CudaModel cudnn(cpu.config(), kB, kT, Precision::bf16, spans_of(cpu), false, AttentionImpl::cudnn);
+    ASSERT_EQ(cudnn.attention_impl(), AttentionImpl::cudnn);
+    cudnn.upload_params(cpu.params());
+    Tokens t = make_tokens(cpu.config().vocab_size, 5);
+    std::vector<float> grads[2];
+    double loss[2];
+    CudaModel* models[2] = {&flash, &cudnn};
+    for (int i = 0; i < 2; i++) {
+      models[i]->zero_grads();
+      models[i]->forward(t.inputs.data(), t.targets.data(), kB, kT);
+      models[i]->backward();
+      loss[i] = models[i]->loss_sum();
+      models[i]->download_grads(grads[i]);
+    }
+    EXPECT_NEAR(loss[1], loss[0], 5e-3 * loss[0]);
+    std::string which;
+    const double e = worst_tensor_err(cpu.layout(), grads[1], grads[0], &which);
+    record_err(e);
+    EXPECT_LE(e, 6e-2) << "worst gradient tensor " << which;
+  }
 }
 
 }  // namespace

@@ -149,6 +149,8 @@ def test_bad_input_is_one_line_and_exit_2(data, tmp_path):
     expect_bad(*train_args(data, out, "--no-such-flag"))
     expect_bad(*train_args(data, out, "--device", "cuda"), match="cuda")
     expect_bad(*train_args(data, out, "--recompute"), match="--recompute")
+    expect_bad(*train_args(data, out, "--attention", "sdpa"), match="--attention")
+    expect_bad(*train_args(data, out, "--attention", "cudnn"), match="--attention cudnn")
     expect_bad(*train_args(data, out, "--precision", "fp16"), match="--precision")
     for cmd in (["forward", "--tokens", out / "t.safetensors", "--out", out / "o.safetensors"],
                 ["generate", "--prompt-ids", "1 2"], ["eval", "--tasks", "mmlu", "--data-dir", data]):

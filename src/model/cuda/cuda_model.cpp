@@ -9,6 +9,7 @@
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/cross_entropy.h"
 #include "kernels/cuda/embedding.h"
+#include "kernels/cuda/cudnn_attention.h"
 #include "kernels/cuda/flash_attention.h"
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/norm.h"
@@ -61,29 +62,44 @@ const bf16* CudaModel::weights<bf16>() const {
   return at<bf16>(params_bf16_);
 }
 
+AttentionImpl attention_impl_from_name(const std::string& name) {
+  if (name == "flash") return AttentionImpl::flash;
+  if (name == "cudnn") return AttentionImpl::cudnn;
+  bad_input("--attention " + name + ": expected flash or cudnn");
+}
+
 CudaModel::CudaModel(const ModelConfig& cfg, int max_batch, int seq, Precision precision, size_t n_spans,
-                     bool recompute_mlp)
+                     bool recompute_mlp, AttentionImpl attention)
     : cfg_(cfg), layout_(build_layout(cfg)), precision_(precision), recompute_mlp_(recompute_mlp), n_spans_(n_spans) {
   MINDLLM_CHECK(max_batch > 0 && seq > 0, "CudaModel: empty micro-batch");
   if (cfg_.learned_positions && seq > cfg_.max_positions)
     bad_input("sequence length " + std::to_string(seq) + " exceeds the model's " + std::to_string(cfg_.max_positions) +
               " positions");
+  if (attention == AttentionImpl::cudnn && precision_ != Precision::bf16)
+    bad_input("--attention cudnn needs --precision bf16 (fp32 uses the exact kernels)");
+  // cuDNN saves the same logsumexp per row as the flash kernels: the same buffers.
+  cudnn_ = attention == AttentionImpl::cudnn;
   flash_ = precision_ == Precision::bf16;
-  for (int l = 0; l < cfg_.n_layers; l++)
+  for (int l = 0; l < cfg_.n_layers && !cudnn_; l++)
     flash_ = flash_ && cuda::flash_attention_supported(attention_shape(cfg_, l, max_batch, seq));
   MINDLLM_CHECK(flash_ || cfg_.head_dim <= 256, "CudaModel: the attention kernel supports head_dim <= 256");
   plan(max_batch, seq);
 }
 
 size_t CudaModel::planned_bytes(const ModelConfig& cfg, int max_batch, int seq, Precision precision, size_t n_spans,
-                                bool recompute_mlp) {
-  return CudaModel(cfg, max_batch, seq, precision, n_spans, recompute_mlp).arena_.bytes();
+                                bool recompute_mlp, AttentionImpl attention) {
+  return CudaModel(cfg, max_batch, seq, precision, n_spans, recompute_mlp, attention).arena_.bytes();
 }
 
 CudaModel::CudaModel(const ModelConfig& cfg, int max_batch, int seq, Precision precision,
-                     const std::vector<cpu::AdamWSpan>& spans, bool recompute_mlp)
-    : CudaModel(cfg, max_batch, seq, precision, spans.size(), recompute_mlp) {
+                     const std::vector<cpu::AdamWSpan>& spans, bool recompute_mlp, AttentionImpl attention)
+    : CudaModel(cfg, max_batch, seq, precision, spans.size(), recompute_mlp, attention) {
   if (!cuda::available()) bad_input("a CUDA model needs a GPU: " + cuda::device_description());
+  std::string why;
+  if (cudnn_ && !cuda::cudnn_attention_available(&why)) bad_input("--attention cudnn: " + why);
+  for (int l = 0; l < cfg_.n_layers && cudnn_; l++)
+    if (!cuda::cudnn_attention_supported(attention_shape(cfg_, l, max_batch, seq), &why))
+      bad_input("--attention cudnn: cuDNN has no engine for layer " + std::to_string(l) + "'s attention: " + why);
   if (const size_t need = arena_.bytes(), have = cuda::free_memory(); need > have) {
     auto gib = [](size_t b) { return std::to_string(b / (1 << 20) / 1024.0).substr(0, 5); };
     bad_input("micro-batches of " + std::to_string(max_batch) + " x " + std::to_string(seq) + " need " + gib(need) +
@@ -373,8 +389,10 @@ void CudaModel::attend(int l, A* att, const A* qkv) {
   const size_t Q = cfg_.q_dim(), KV = cfg_.kv_dim();
   const AttentionShape s = attention_shape(cfg_, l, B_, T_);
   float* stats = at<float>(layers_[l].probs);
-  if constexpr (std::is_same_v<A, bf16>)
+  if constexpr (std::is_same_v<A, bf16>) {
+    if (cudnn_) return cuda::cudnn_attention_forward(att, stats, qkv, qkv + Q, qkv + Q + KV, s);
     if (flash_) return cuda::flash_attention_forward(att, stats, qkv, qkv + Q, qkv + Q + KV, s);
+  }
   cuda::attention_forward(att, stats, qkv, qkv + Q, qkv + Q + KV, s);
 }
 
@@ -384,10 +402,14 @@ void CudaModel::attend_backward(int l, A* dqkv, const A* d_att, const A* qkv) {
   const size_t Q = cfg_.q_dim(), KV = cfg_.kv_dim();
   const AttentionShape s = attention_shape(cfg_, l, B_, T_);
   const LayerBufs& a = layers_[l];
-  if constexpr (std::is_same_v<A, bf16>)
+  if constexpr (std::is_same_v<A, bf16>) {
+    if (cudnn_)
+      return cuda::cudnn_attention_backward(dqkv, dqkv + Q, dqkv + Q + KV, d_att, at<A>(a.att), at<float>(a.probs),
+                                            qkv, qkv + Q, qkv + Q + KV, s);
     if (flash_)
       return cuda::flash_attention_backward(dqkv, dqkv + Q, dqkv + Q + KV, at<float>(d_scores_), d_att, at<A>(a.att),
                                             at<float>(a.probs), qkv, qkv + Q, qkv + Q + KV, s);
+  }
   cuda::attention_backward(dqkv, dqkv + Q, dqkv + Q + KV, at<float>(d_scores_), d_att, at<float>(a.probs), qkv,
                            qkv + Q, qkv + Q + KV, s);
 }

@@ -15,6 +15,7 @@
 // between the two as whole buffers and checkpoints are the same files on either device.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu/adamw.h"
@@ -25,6 +26,12 @@
 namespace mindllm {
 
 enum class Precision { bf16, fp32 };
+// The bf16 attention kernels: mindllm's flash kernels (kernels/cuda/flash_attention.h, head dims 64
+// and 128) or cuDNN's fused attention (kernels/cuda/cudnn_attention.h; needs cuDNN at run time).
+// fp32 always uses the simple kernels of kernels/cuda/attention.h.
+enum class AttentionImpl { flash, cudnn };
+// "flash" or "cudnn" (the --attention flag); anything else is bad input.
+AttentionImpl attention_impl_from_name(const std::string& name);
 
 struct CudaStepResult {
   float loss = 0.0f;       // mean of the micro-batch mean losses
@@ -40,19 +47,23 @@ class CudaModel {
   // largest activations: about half of them for LLaMA shapes) live in one buffer shared by all
   // layers and are recomputed from the saved MLP input in the backward (one extra GEMM per layer,
   // same results to the bit).
+  // attention: cudnn is refused (bad_input, with the reason) in fp32, without cuDNN, or for a shape
+  // cuDNN has no engine for.
   CudaModel(const ModelConfig& cfg, int max_batch, int seq, Precision precision,
-            const std::vector<cpu::AdamWSpan>& spans, bool recompute_mlp = false);
+            const std::vector<cpu::AdamWSpan>& spans, bool recompute_mlp = false,
+            AttentionImpl attention = AttentionImpl::flash);
 
   // The bytes that constructor would allocate in its one cudaMalloc (host arithmetic: no GPU
   // needed), e.g. to check that a shape fits a card before renting one. The CUDA context and
   // cuBLASLt's 32 MiB workspace come on top (together ~0.5-1 GiB).
   static size_t planned_bytes(const ModelConfig& cfg, int max_batch, int seq, Precision precision, size_t n_spans,
-                              bool recompute_mlp = false);
+                              bool recompute_mlp = false, AttentionImpl attention = AttentionImpl::flash);
 
   const ModelConfig& config() const { return cfg_; }
   const ParamLayout& layout() const { return layout_; }
   Precision precision() const { return precision_; }
-  bool flash_attention() const { return flash_; }
+  bool flash_attention() const { return flash_; }  // a logsumexp per row, no T x T matrix
+  AttentionImpl attention_impl() const { return cudnn_ ? AttentionImpl::cudnn : AttentionImpl::flash; }
   bool recompute_mlp() const { return recompute_mlp_; }
   size_t arena_bytes() const { return arena_.bytes(); }
 
@@ -93,7 +104,8 @@ class CudaModel {
   };
 
   // Checks the shape and plans the arena; allocates nothing (the public constructor does).
-  CudaModel(const ModelConfig& cfg, int max_batch, int seq, Precision precision, size_t n_spans, bool recompute_mlp);
+  CudaModel(const ModelConfig& cfg, int max_batch, int seq, Precision precision, size_t n_spans, bool recompute_mlp,
+            AttentionImpl attention);
   void plan(int max_batch, int seq);
   template <typename T>
   T* at(size_t offset) const {
@@ -130,7 +142,7 @@ class CudaModel {
   ModelConfig cfg_;
   ParamLayout layout_;
   Precision precision_;
-  bool flash_ = false, recompute_mlp_ = false;
+  bool flash_ = false, cudnn_ = false, recompute_mlp_ = false;
   int max_batch_ = 0, seq_ = 0;
   int B_ = 0, T_ = 0, n_targets_ = 0;  // the last forward's shape and counted targets
   int adam_steps_ = 0;
