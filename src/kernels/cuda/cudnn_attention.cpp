@@ -5,6 +5,7 @@
 #if MINDLLM_CUDNN
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -37,8 +38,8 @@ struct Library {
   cudnnHandle_t handle = nullptr;
 };
 
-// libcudnn.so.9 by the loader's search path, then where CMake found it (the pip wheel's folder,
-// which is on no search path), then MINDLLM_CUDNN_LIB.
+// MINDLLM_CUDNN_LIB when set, then libcudnn.so.9 by the loader's search path, then where CMake
+// found it (the pip wheel's folder, which is on no search path).
 Library& library() {
   static Library lib = [] {
     Library l;
@@ -203,8 +204,14 @@ const Plans& checked(const AttentionShape& s) {
 }
 
 void run(const fe::graph::Graph& g, std::unordered_map<int64_t, void*>& pack, int64_t ws, const char* what) {
-  auto st = g.execute(library().handle, pack, workspace(ws));
-  if (st.is_bad()) internal_error(std::string("cuDNN attention ") + what + ": " + st.get_message());
+  std::string err;
+  try {
+    auto st = g.execute(library().handle, pack, workspace(ws));
+    if (st.is_bad()) err = st.get_message();
+  } catch (const std::exception& e) {  // e.g. a backend symbol the loaded libcudnn lacks
+    err = e.what();
+  }
+  if (!err.empty()) internal_error(std::string("cuDNN attention ") + what + ": " + err);
 }
 
 }  // namespace
@@ -218,6 +225,9 @@ bool cudnn_attention_available(std::string* why) {
 bool cudnn_attention_supported(const AttentionShape& s, std::string* why) {
   const Plans& p = plans(s);
   if (why) *why = p.why;
+  // The workspace now, not at the first step: a caller that checks free memory next (CudaModel)
+  // then counts it (the deterministic backward's is B·Hq·T²·2 bytes).
+  if (p.why.empty()) workspace(std::max(p.fwd_ws, p.bwd_ws));
   return p.why.empty();
 }
 

@@ -17,11 +17,13 @@
 
 namespace mindllm::cuda {
 
-// True when this build has cuDNN support and libcudnn.so.9 loads (searched by the loader's path,
-// then in the directory CMake found it in at build time); otherwise false with the reason.
+// True when this build has cuDNN support and libcudnn.so.9 loads (MINDLLM_CUDNN_LIB if set, then
+// the loader's path, then the directory CMake found it in at build time); otherwise false with
+// the reason.
 bool cudnn_attention_available(std::string* why = nullptr);
 
-// True when cuDNN has an engine for this shape (checked once per shape by building its graphs).
+// True when cuDNN has an engine for this shape (checked once per shape by building its graphs);
+// also allocates the shape's workspace, so that memory is already taken when the caller plans.
 bool cudnn_attention_supported(const cpu::AttentionShape& s, std::string* why = nullptr);
 
 // As flash_attention_forward: out [B*T] rows of Hq x D (stride ldo) and lse [B, Hq, T], overwritten.
