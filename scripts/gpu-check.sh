@@ -14,6 +14,8 @@
 #                                                # SHAPES default "gpt2-124m llama-1.3b") with the time left;
 #   TRAIN_CHECK=0 GTEST_FILTER=-* BENCH=1 BUDGET=570 bash scripts/gpu-check.sh   # the benchmark alone
 #                                                # (a second call on the warm machine: the build is reused)
+#   TRAIN_CHECK=0 GTEST_FILTER=-* PROFILE=1 bash scripts/gpu-check.sh  # Nsight Compute per-kernel table
+#                                                # + floors (bench/train_gpu/profile.sh) -> profile.txt
 #
 # The machine (Ubuntu 24.04, CUDA 13, no internet) lacks the full project's packages
 # (nlohmann-json, CLI11, zstd, OpenCC, yaml-cpp, GoogleTest, OpenBLAS headers). They travel as
@@ -265,6 +267,19 @@ if [ "${BENCH:-0}" = 1 ] && [ "$built" = full ]; then
     { [ $rc = 124 ] || [ $rc = 137 ]; } && echo "benchmark stopped after $n s (time budget)" >>"$RESULT_DIR/bench.log"
     bench_lines=$(grep -E "^train_gpu |^\(|stopped after" "$RESULT_DIR/bench.log")
     [ -n "$bench_lines" ] || bench_lines="benchmark: no result (see bench.log)"
+  fi
+fi
+# Per-kernel profile (issue 8), opt-in: PROFILE=1. Nsight Compute over two steps of the 1.3B
+# shape cut to 2 layers, then the floors (bench/train_gpu/profile.sh); the table goes to profile.txt.
+if [ "${PROFILE:-0}" = 1 ] && [ "$built" = full ]; then
+  echo "== profile (bench/train_gpu/profile.sh)"
+  n=$(($(left) - 20))
+  if [ "$n" -lt 60 ]; then
+    echo "profile: not run (time budget: ${n} s left)" | tee "$RESULT_DIR/profile.txt"
+  else
+    MINDLLM_BIN=$BUILD_DIR/mindllm TIMEOUT=$((n - 10)) bash bench/train_gpu/profile.sh >"$RESULT_DIR/profile.txt" 2>&1 ||
+      echo "profile: failed (see profile.txt)"
+    head -n 40 "$RESULT_DIR/profile.txt"
   fi
 fi
 t4=$(date +%s)
