@@ -107,11 +107,17 @@ if [ "$MODE" != kernels ]; then
   if ! configure . -DMINDLLM_CUDA=ON "${cmake_extra[@]}"; then
     tail -15 "$RESULT_DIR/configure.log"
     echo "the full project did not configure (carried .deps missing? scripts/gpu-deps.sh): kernel tests only"
-  elif ! build mindllm mindllm_cuda_tests; then
+  elif build mindllm mindllm_cuda_tests; then
+    built=full
+  elif grep -q "cudnn_attention" "$RESULT_DIR/build.log" &&
+    configure . -DMINDLLM_CUDA=ON -DMINDLLM_CUDNN=OFF "${cmake_extra[@]}" && build mindllm mindllm_cuda_tests; then
+    # The cuDNN frontend's headers did not compile here: everything else still runs.
+    grep -m 10 -E "error" "$RESULT_DIR/build.log"
+    echo "cudnn_attention.cpp did not build with the cuDNN frontend: built with -DMINDLLM_CUDNN=OFF"
+    built=full
+  else
     build_errors
     echo "the full project did not build (full log: $RESULT_DIR/build.log): kernel tests only"
-  else
-    built=full
   fi
   [ -z "$built" ] && rm -rf "$BUILD_DIR"
 fi
