@@ -18,6 +18,9 @@
 #   BATCH            micro-batch for every shape instead of the shape's own (e.g. 2 for llama-3b
 #                    on an 80 GB H100 if it runs out of memory)
 #   MINDLLM_ARGS     extra `mindllm train` flags, e.g. "--recompute" (llama-3b on an 80 GB H100)
+#   ATTENTION        mindllm's attention implementations to time, each against the same PyTorch
+#                    run: "flash" (default), "cudnn", or "flash cudnn" (a line per shape and
+#                    implementation, labelled shape/impl)
 #   COMPILE          regional (default) | full | none (PyTorch eager, GPU.md's eager peer)
 #   IMPL             plain (default) | hf (transformers' LlamaForCausalLM / GPT2LMHeadModel)
 #   MINDLLM_BIN      mindllm binary to time (default build/mindllm if present); BUILD=1 builds one
@@ -44,6 +47,7 @@ TORCH_DEVICE=${TORCH_DEVICE:-cuda}
 MINDLLM_DEVICE=${MINDLLM_DEVICE:-cuda}
 COMPILE=${COMPILE:-regional}
 IMPL=${IMPL:-plain}
+ATTENTION=${ATTENTION:-flash}
 MINDLLM_TIMEOUT=${MINDLLM_TIMEOUT:-240}
 TORCH_TIMEOUT=${TORCH_TIMEOUT:-300}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mindllm-bench-train-gpu.XXXXXX")
@@ -104,7 +108,7 @@ run_mindllm() {
   echo "== mindllm train --device $MINDLLM_DEVICE: $shape, batch $batch x seq $seq, $WARMUP warmup + $STEPS timed steps" >&2
   "$MINDLLM" train --model "$dir/config.json" --data "$dir/data" --out "$dir/run" --device "$MINDLLM_DEVICE" \
     --steps "$total" --batch "$batch" --seq "$seq" --lr 3e-4 --warmup 2 --eval-batches 1 --log-every 1 \
-    ${MINDLLM_ARGS:-} >"$dir/mindllm.log" 2>&1 &
+    ${ATTENTION_ARGS:-} ${MINDLLM_ARGS:-} >"$dir/mindllm.log" 2>&1 &
   MINDLLM_PID=$!
   while kill -0 "$MINDLLM_PID" 2>/dev/null; do
     if [ -f "$metrics" ] && [ "$(grep -c . "$metrics")" -ge "$total" ]; then
@@ -157,17 +161,28 @@ for shape in $SHAPES; do
   python3 $BENCH/torch_train.py --shape "$shape" "${TINY_ARG[@]}" --print-config >"$dir/config.json"
   read -r batch seq vocab fpt < <(python3 $BENCH/torch_train.py --shape "$shape" "${TINY_ARG[@]}" --print-shape)
   batch=${BATCH:-$batch}
-  : >"$dir/mindllm.json"
-  if [ -n "$MINDLLM" ]; then
-    run_mindllm "$shape" "$dir" "$batch" "$seq" "$vocab" "$fpt"
-  fi
+  # One mindllm run per attention implementation (ATTENTION), all against one PyTorch run.
+  for att in $ATTENTION; do
+    : >"$dir/mindllm.json"
+    if [ -n "$MINDLLM" ] && [ "$MINDLLM_DEVICE" = cuda ]; then
+      ATTENTION_ARGS="--attention $att" run_mindllm "$shape" "$dir" "$batch" "$seq" "$vocab" "$fpt"
+    elif [ -n "$MINDLLM" ]; then
+      run_mindllm "$shape" "$dir" "$batch" "$seq" "$vocab" "$fpt"
+    fi
+    mv "$dir/mindllm.json" "$dir/mindllm-$att.json"
+    [ -f "$dir/mindllm.log" ] && cp "$dir/mindllm.log" "$dir/mindllm-$att.log"
+  done
   if [ "${SKIP_TORCH:-0}" != 1 ]; then
     run_torch "$shape" "$dir" "$batch" "$seq"
   else
     : >"$dir/torch.json"
   fi
-  line=$(python3 bench/bench_tools.py summary "$shape" "$dir/mindllm.json" "$dir/torch.json")
-  echo "$line" >>"$WORK/summary.txt"
+  for att in $ATTENTION; do
+    label=$shape
+    [ "$ATTENTION" != flash ] && label=$shape/$att
+    line=$(python3 bench/bench_tools.py summary "$label" "$dir/mindllm-$att.json" "$dir/torch.json")
+    echo "$line" >>"$WORK/summary.txt"
+  done
   if [ -n "${RESULTS_DIR:-}" ]; then
     mkdir -p "$RESULTS_DIR/train_gpu-$shape"
     cp "$dir"/*.json "$dir"/*.log "$RESULTS_DIR/train_gpu-$shape/" 2>/dev/null || true
