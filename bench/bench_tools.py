@@ -18,7 +18,21 @@ import json
 import os
 import sys
 
-PEAK_TFLOPS = 989.0
+PEAK_TFLOPS = 989.0  # H100/H200 SXM dense bf16, datasheet: the MFU denominator (GPU.md)
+
+# The LLaMA-style settings both training benchmarks share (Hugging Face config.json fields):
+# SwiGLU, RMSNorm, RoPE theta 1e4, untied head, no biases.
+LLAMA_COMMON = {
+    "model_type": "llama",
+    "architectures": ["LlamaForCausalLM"],
+    "hidden_act": "silu",
+    "rms_norm_eps": 1e-5,
+    "rope_theta": 10000.0,
+    "initializer_range": 0.02,
+    "tie_word_embeddings": False,
+    "attention_bias": False,
+    "mlp_bias": False,
+}
 
 
 def write_shards(args):

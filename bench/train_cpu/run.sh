@@ -43,6 +43,11 @@ python3 bench/train_cpu/torch_llama.py --print-config > "$WORK/config.json"
 # Random-token shards in the llm.c format (uint16 ids).
 python3 bench/bench_tools.py shards "$WORK/data" --vocab 8192 --train-tokens $((1 << 20)) --val-tokens $((1 << 14))
 
+# "<tokens/s> <fastest step tokens/s>" of a run's JSON line (bench_tools.py metrics, torch_llama.py).
+rates() {
+  python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print("%.1f %.1f" % (r["tokens_per_s"], r["best_step_tokens_per_s"]))' "$1"
+}
+
 # One timed run of each side; each prints "<tokens/s> <fastest step tokens/s>".
 run_mindllm() {
   rm -rf "$WORK/run"
@@ -52,13 +57,13 @@ run_mindllm() {
     --lr 3e-4 --warmup 2 --eval-batches 1 --log-every 1 --precision "$PRECISION" >&2
   # Throughput over the timed steps: their tokens over their summed step times.
   python3 bench/bench_tools.py metrics "$WORK/run/metrics.jsonl" --warmup "$WARMUP" > "$WORK/mindllm.json"
-  python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print("%.1f %.1f" % (r["tokens_per_s"], r["best_step_tokens_per_s"]))' "$WORK/mindllm.json"
+  rates "$WORK/mindllm.json"
 }
 run_torch() {
   OMP_NUM_THREADS=$THREADS python3 bench/train_cpu/torch_llama.py --config "$WORK/config.json" --impl "$IMPL" \
     --precision "$PRECISION" --batch $BATCH --seq $SEQ --threads "$THREADS" --warmup "$WARMUP" --steps "$STEPS" > "$WORK/torch.json"
   cat "$WORK/torch.json" >&2
-  python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print("%.1f %.1f" % (r["tokens_per_s"], r["best_step_tokens_per_s"]))' "$WORK/torch.json"
+  rates "$WORK/torch.json"
 }
 
 if [ "${SKIP_MINDLLM:-0}" != 1 ]; then

@@ -38,23 +38,11 @@ def parse_args():
     return p.parse_args()
 
 
-BENCH_CONFIG = {
-    "model_type": "llama",
-    "vocab_size": 8192,
-    "hidden_size": 512,
-    "intermediate_size": 1408,
-    "num_hidden_layers": 8,
-    "num_attention_heads": 8,
-    "num_key_value_heads": 8,
-    "max_position_embeddings": 256,
-    "hidden_act": "silu",
-    "rms_norm_eps": 1e-5,
-    "rope_theta": 10000.0,
-    "initializer_range": 0.02,
-    "tie_word_embeddings": False,
-    "attention_bias": False,
-    "mlp_bias": False,
-}
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from bench_tools import LLAMA_COMMON  # noqa: E402
+
+BENCH_CONFIG = dict(LLAMA_COMMON, vocab_size=8192, hidden_size=512, intermediate_size=1408, num_hidden_layers=8,
+                    num_attention_heads=8, num_key_value_heads=8, max_position_embeddings=256)
 
 
 def build_hf(cfg):

@@ -9,7 +9,7 @@ a profile's kernel times against these floors show where the gaps are (docs/cuda
 
 Defaults are the ceilings GPU.md measured on an H200: bf16 matmul 780 TFLOP/s, device copy
 4.27 TB/s; --peak-tflops / --bandwidth-tbs for another card (H100 SXM: ~3.35 TB/s HBM3).
-MFU uses GPU.md's formula over 989 TFLOP/s, as bench/train_gpu/torch_train.py does.
+MFU uses GPU.md's formula over 989 TFLOP/s (bench_tools.PEAK_TFLOPS), as torch_train.py does.
 
     python3 bench/train_gpu/floors.py --shape llama-1.3b [--batch 8] [--recompute]
 """
@@ -18,7 +18,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_train import SHAPES, dims, flops_per_token, param_counts  # noqa: E402  (the benchmark's own shapes)
+from torch_train import PEAK_TFLOPS, SHAPES, dims, flops_per_token, param_counts  # noqa: E402
 
 A, F32 = 2, 4  # bytes of a bf16 activation / weight copy, of an fp32 value
 
@@ -103,7 +103,7 @@ def main():
     for name, count, flops, nbytes, t, bound in sorted(rows, key=lambda r: -r[4]):
         print(f"{name:26s} {count:5d} {flops / 1e9:9.1f} {nbytes / 1e9:8.2f} {t * 1e3:9.2f} {t / total:6.1%}  {bound}")
     tps = N / total
-    mfu = flops_per_token(cfg, seq) * tps / 989e12
+    mfu = flops_per_token(cfg, seq) * tps / (PEAK_TFLOPS * 1e12)
     gemm_t = sum(r[4] for r in rows if r[5] == "compute")
     print(f"step floor {total * 1e3:.1f} ms ({gemm_t / total:.0%} of it compute-bound ops): "
           f"at most {tps:,.0f} tokens/s, MFU {mfu:.1%} (GPU.md's formula)")

@@ -164,11 +164,10 @@ for shape in $SHAPES; do
   # One mindllm run per attention implementation (ATTENTION), all against one PyTorch run.
   for att in $ATTENTION; do
     : >"$dir/mindllm.json"
-    if [ -n "$MINDLLM" ] && [ "$MINDLLM_DEVICE" = cuda ]; then
-      ATTENTION_ARGS="--attention $att" run_mindllm "$shape" "$dir" "$batch" "$seq" "$vocab" "$fpt"
-    elif [ -n "$MINDLLM" ]; then
-      run_mindllm "$shape" "$dir" "$batch" "$seq" "$vocab" "$fpt"
-    fi
+    # --attention is a GPU flag (TINY=1 smoke runs may use MINDLLM_DEVICE=cpu).
+    ATTENTION_ARGS=""
+    [ "$MINDLLM_DEVICE" = cuda ] && ATTENTION_ARGS="--attention $att"
+    [ -n "$MINDLLM" ] && run_mindllm "$shape" "$dir" "$batch" "$seq" "$vocab" "$fpt"
     mv "$dir/mindllm.json" "$dir/mindllm-$att.json"
     [ -f "$dir/mindllm.log" ] && cp "$dir/mindllm.log" "$dir/mindllm-$att.log"
   done

@@ -42,19 +42,8 @@ import os
 import sys
 import time
 
-PEAK_TFLOPS = 989.0  # H100/H200 SXM dense bf16, datasheet
-
-LLAMA_COMMON = {
-    "model_type": "llama",
-    "architectures": ["LlamaForCausalLM"],
-    "hidden_act": "silu",
-    "rms_norm_eps": 1e-5,
-    "rope_theta": 10000.0,
-    "initializer_range": 0.02,
-    "tie_word_embeddings": False,
-    "attention_bias": False,
-    "mlp_bias": False,
-}
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from bench_tools import LLAMA_COMMON, PEAK_TFLOPS  # noqa: E402
 
 # shape -> (config, micro-batch, sequence length)
 SHAPES = {

@@ -182,11 +182,22 @@ std::vector<FlashCase> cases_for(Impl impl) {
   return out;
 }
 
-void check_forward(Impl impl) {
-  for (const FlashCase& c : cases_for(impl)) {
+// Each implementation under the same checks: mindllm's flash kernels wherever there is a GPU,
+// cuDNN's fused attention (kernels/cuda/cudnn_attention.h) where this build and machine have it.
+class FusedAttention : public ::testing::TestWithParam<Impl> {
+ protected:
+  void SetUp() override {
+    SKIP_WITHOUT_GPU();
+    std::string why;
+    if (GetParam() == Impl::cudnn && !cuda::cudnn_attention_available(&why)) GTEST_SKIP() << "no cuDNN: " << why;
+  }
+};
+
+TEST_P(FusedAttention, ForwardMatchesCpu) {
+  for (const FlashCase& c : cases_for(GetParam())) {
     SCOPED_TRACE(describe(c));
     FlashData a = make_case(c, false);
-    GpuResult g = run_gpu(a, false, impl);
+    GpuResult g = run_gpu(a, false, GetParam());
     EXPECT_CLOSE(g.out, a.out, kBf16Tol);
     const double e = lse_err(g.lse, a.lse);  // fp32 scores and sums: far tighter than bf16
     record_err(e);
@@ -194,11 +205,11 @@ void check_forward(Impl impl) {
   }
 }
 
-void check_backward(Impl impl) {
-  for (const FlashCase& c : cases_for(impl)) {
+TEST_P(FusedAttention, BackwardMatchesCpu) {
+  for (const FlashCase& c : cases_for(GetParam())) {
     SCOPED_TRACE(describe(c));
     FlashData a = make_case(c, true);
-    GpuResult g = run_gpu(a, true, impl);
+    GpuResult g = run_gpu(a, true, GetParam());
     // Columns between rows' heads (gap) are no gradient: they must keep their poison.
     size_t touched = 0;
     for (size_t i = 0; i < a.qkv_size; i++)
@@ -221,65 +232,33 @@ void check_backward(Impl impl) {
   }
 }
 
-void check_deterministic(Impl impl) {
-  for (const FlashCase& c : cases_for(impl)) {
+TEST_P(FusedAttention, Deterministic) {
+  for (const FlashCase& c : cases_for(GetParam())) {
     if (c.T < 128) continue;  // the multi-block cases
     SCOPED_TRACE(describe(c));
     FlashData a = make_case(c, false);
-    GpuResult first = run_gpu(a, true, impl), second = run_gpu(a, true, impl);
+    GpuResult first = run_gpu(a, true, GetParam()), second = run_gpu(a, true, GetParam());
     EXPECT_TRUE(same_bytes(first.out_raw, second.out_raw)) << "forward: out differs";
     EXPECT_TRUE(same_bytes(first.lse_raw, second.lse_raw)) << "forward: lse differs";
     EXPECT_TRUE(same_bytes(first.dqkv_raw, second.dqkv_raw)) << "backward not deterministic";
   }
 }
 
-TEST(CudaFlashAttention, ForwardMatchesCpu) {
-  SKIP_WITHOUT_GPU();
-  check_forward(Impl::flash);
-}
+INSTANTIATE_TEST_SUITE_P(Impls, FusedAttention, ::testing::Values(Impl::flash, Impl::cudnn),
+                         [](const ::testing::TestParamInfo<Impl>& i) {
+                           return std::string(i.param == Impl::flash ? "flash" : "cudnn");
+                         });
 
-TEST(CudaFlashAttention, BackwardMatchesCpu) {
-  SKIP_WITHOUT_GPU();
-  check_backward(Impl::flash);
-}
-
-TEST(CudaFlashAttention, Deterministic) {
-  SKIP_WITHOUT_GPU();
-  check_deterministic(Impl::flash);
-}
-
-// cuDNN's fused attention (kernels/cuda/cudnn_attention.h) under the same checks, where this build
-// and machine have cuDNN. The model's shapes (packed rows with no gap, causal, with and without
-// GQA, D 64 and 128) must have an engine.
-#define SKIP_WITHOUT_CUDNN()                                                      \
-  do {                                                                           \
-    SKIP_WITHOUT_GPU();                                                          \
-    std::string why;                                                             \
-    if (!cuda::cudnn_attention_available(&why)) GTEST_SKIP() << "no cuDNN: " << why; \
-  } while (0)
-
+// The model's shapes (packed rows with no gap, causal, with and without GQA, D 64 and 128) must
+// have a cuDNN engine.
 TEST(CudnnAttention, ModelShapesAreSupported) {
-  SKIP_WITHOUT_CUDNN();
+  SKIP_WITHOUT_GPU();
+  std::string why;
+  if (!cuda::cudnn_attention_available(&why)) GTEST_SKIP() << "no cuDNN: " << why;
   for (const FlashCase& c : kCases) {
     if (!c.packed || c.gap || c.window) continue;
-    std::string why;
     EXPECT_TRUE(cuda::cudnn_attention_supported(shape_of(c), &why)) << describe(c) << ": " << why;
   }
-}
-
-TEST(CudnnAttention, ForwardMatchesCpu) {
-  SKIP_WITHOUT_CUDNN();
-  check_forward(Impl::cudnn);
-}
-
-TEST(CudnnAttention, BackwardMatchesCpu) {
-  SKIP_WITHOUT_CUDNN();
-  check_backward(Impl::cudnn);
-}
-
-TEST(CudnnAttention, Deterministic) {
-  SKIP_WITHOUT_CUDNN();
-  check_deterministic(Impl::cudnn);
 }
 
 TEST(CudaFlashAttention, UnsupportedHeadDimIsAnError) {

@@ -53,15 +53,25 @@ void ref_backward(std::vector<double>& dx, std::vector<double>& dW, std::vector<
     }
 }
 
+// Input x, weight W (scaled 0.3), bias b and incoming gradient R of one case, in that order.
+struct LinearOperands {
+  std::vector<float> x, W, b, R;
+};
+LinearOperands random_operands(const LinearCase& c, Rng& rng) {
+  LinearOperands o;
+  o.x = random_normal((size_t)c.N * c.I, rng);
+  o.W = random_normal((size_t)c.O * c.I, rng, 0.3f);
+  o.b = random_normal(c.O, rng);
+  o.R = random_normal((size_t)c.N * c.O, rng);
+  return o;
+}
+
 class LinearKernel : public ::testing::TestWithParam<LinearCase> {};
 
 TEST_P(LinearKernel, ForwardBackwardMatchFloat64AndFiniteDifferences) {
   const LinearCase c = GetParam();
   Rng rng(1234 + c.N * 7 + c.I * 3 + c.O);
-  auto x = random_normal((size_t)c.N * c.I, rng);
-  auto W = random_normal((size_t)c.O * c.I, rng, 0.3f);
-  auto b = random_normal(c.O, rng);
-  auto R = random_normal((size_t)c.N * c.O, rng);
+  auto [x, W, b, R] = random_operands(c, rng);
   auto xd = to_double(x), Wd = to_double(W), bd = to_double(b), Rd = to_double(R);
 
   std::vector<float> out((size_t)c.N * c.O, 7.0f);  // garbage: forward overwrites
@@ -111,10 +121,7 @@ TEST_P(LinearKernel, Bf16MatchesFloat64OnRoundedOperands) {
   if (!cpu::bf16_gemm_available(&why)) GTEST_SKIP() << why;
   const LinearCase c = GetParam();
   Rng rng(4321 + c.N * 7 + c.I * 3 + c.O);
-  auto x = random_normal((size_t)c.N * c.I, rng);
-  auto W = random_normal((size_t)c.O * c.I, rng, 0.3f);
-  auto b = random_normal(c.O, rng);
-  auto R = random_normal((size_t)c.N * c.O, rng);
+  auto [x, W, b, R] = random_operands(c, rng);
   auto Wbits = bf16_bits(W);
   auto xd = to_double(bf16_rounded(x)), Wd = to_double(bf16_rounded(W)), bd = to_double(b);
   auto Rd = to_double(bf16_rounded(R));

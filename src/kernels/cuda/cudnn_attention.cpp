@@ -6,12 +6,13 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <tuple>
 #include <unordered_map>
+#include <vector>
 
 #include <cudnn_frontend.h>
 
@@ -86,18 +87,18 @@ std::shared_ptr<fe::graph::Graph> new_graph() {
   return g;
 }
 
-// A [B, heads, T, D] view of rows with stride ld (head h at column h * D).
-std::shared_ptr<fe::graph::Tensor_attributes> rows(fe::graph::Graph& g, const char* name, int64_t uid,
-                                                   const AttentionShape& s, int64_t heads, int64_t ld) {
-  return g.tensor(fe::graph::Tensor_attributes()
-                      .set_name(name)
-                      .set_uid(uid)
-                      .set_dim({s.B, heads, s.T, s.D})
-                      .set_stride({(int64_t)s.T * ld, s.D, ld, 1}));
+// t as a [B, heads, T, D] view of rows with stride ld (head h at column h * D).
+fe::graph::Tensor_attributes& set_rows(fe::graph::Tensor_attributes& t, int64_t uid, const AttentionShape& s,
+                                       int64_t heads, int64_t ld) {
+  return t.set_uid(uid).set_dim({s.B, heads, s.T, s.D}).set_stride({(int64_t)s.T * ld, s.D, ld, 1});
 }
 
-void set_rows(fe::graph::Tensor_attributes& t, int64_t uid, const AttentionShape& s, int64_t heads, int64_t ld) {
-  t.set_output(true).set_uid(uid).set_dim({s.B, heads, s.T, s.D}).set_stride({(int64_t)s.T * ld, s.D, ld, 1});
+// An input of the graph in that view.
+std::shared_ptr<fe::graph::Tensor_attributes> rows(fe::graph::Graph& g, const char* name, int64_t uid,
+                                                   const AttentionShape& s, int64_t heads, int64_t ld) {
+  auto t = g.tensor(fe::graph::Tensor_attributes().set_name(name));
+  set_rows(*t, uid, s, heads, ld);
+  return t;
 }
 
 // The logsumexp tensor [B, Hq, T, 1], fp32 (the layout of flash attention's lse).
@@ -110,16 +111,13 @@ void set_stats(fe::graph::Tensor_attributes& t, const AttentionShape& s) {
 
 // validate, lower, pick an engine and build it; the first failure's message, or "".
 std::string build(fe::graph::Graph& g, cudnnHandle_t h, int64_t* workspace) {
-  for (auto step : {+[](fe::graph::Graph& x, cudnnHandle_t) { return x.validate(); },
-                    +[](fe::graph::Graph& x, cudnnHandle_t hh) { return x.build_operation_graph(hh); },
-                    +[](fe::graph::Graph& x, cudnnHandle_t) { return x.create_execution_plans({fe::HeurMode_t::A}); },
-                    +[](fe::graph::Graph& x, cudnnHandle_t hh) { return x.check_support(hh); },
-                    +[](fe::graph::Graph& x, cudnnHandle_t hh) { return x.build_plans(hh); }}) {
-    auto st = step(g, h);
-    if (st.is_bad()) return st.get_message();
-  }
-  if (g.get_workspace_size(*workspace).is_bad()) return "no workspace size";
-  return "";
+  fe::error_t st = g.validate();
+  if (st.is_good()) st = g.build_operation_graph(h);
+  if (st.is_good()) st = g.create_execution_plans({fe::HeurMode_t::A});
+  if (st.is_good()) st = g.check_support(h);
+  if (st.is_good()) st = g.build_plans(h);
+  if (st.is_good()) st = g.get_workspace_size(*workspace);
+  return st.is_good() ? "" : st.get_message();
 }
 
 Plans make_plans(const AttentionShape& s, cudnnHandle_t h) {
@@ -133,7 +131,7 @@ Plans make_plans(const AttentionShape& s, cudnnHandle_t h) {
     opt.set_causal_mask(true);
     if (s.window > 0) opt.set_sliding_window_length(s.window);
     auto [o, stats] = g->sdpa(q, k, v, opt);
-    set_rows(*o, kO, s, s.Hq, s.ldo);
+    set_rows(*o, kO, s, s.Hq, s.ldo).set_output(true);
     stats->set_output(true);
     set_stats(*stats, s);
     if (std::string e = build(*g, h, &p.fwd_ws); !e.empty()) {
@@ -154,9 +152,9 @@ Plans make_plans(const AttentionShape& s, cudnnHandle_t h) {
     opt.set_deterministic_algorithm(true);
     if (s.window > 0) opt.set_sliding_window_length(s.window);
     auto [dq, dk, dv] = g->sdpa_backward(q, k, v, o, dout, stats, opt);
-    set_rows(*dq, kDQ, s, s.Hq, s.ldq);
-    set_rows(*dk, kDK, s, s.Hkv, s.ldk);
-    set_rows(*dv, kDV, s, s.Hkv, s.ldv);
+    set_rows(*dq, kDQ, s, s.Hq, s.ldq).set_output(true);
+    set_rows(*dk, kDK, s, s.Hkv, s.ldk).set_output(true);
+    set_rows(*dv, kDV, s, s.Hkv, s.ldv).set_output(true);
     if (std::string e = build(*g, h, &p.bwd_ws); !e.empty()) {
       p.why = "backward: " + e;
       return p;
