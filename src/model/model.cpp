@@ -99,7 +99,7 @@ void Model::ensure_acts(int B, int T) {
   if (acts_.B == B && acts_.T == T) return;
   const size_t N = (size_t)B * T, C = cfg_.hidden, H = cfg_.intermediate;
   const size_t QKV = cfg_.q_dim() + 2 * cfg_.kv_dim(), F = cfg_.gated_mlp ? 2 * H : H;
-  const size_t P = (size_t)B * cfg_.n_heads * T * T;
+  const size_t S = (size_t)B * cfg_.n_heads * T * kAttentionStats;
   acts_ = Acts{};
   acts_.B = B;
   acts_.T = T;
@@ -108,7 +108,7 @@ void Model::ensure_acts(int B, int T) {
   for (auto& a : acts_.layers) {
     if (!cfg_.deepnorm) a.x_norm.resize(N * C), a.n2.resize(N * C);
     a.n1_mean.resize(N), a.n1_rstd.resize(N), a.n2_mean.resize(N), a.n2_rstd.resize(N);
-    a.qkv.resize(N * QKV), a.probs.resize(P), a.att.resize(N * cfg_.q_dim());
+    a.qkv.resize(N * QKV), a.att_stats.resize(S), a.att.resize(N * cfg_.q_dim());
     a.h.resize(N * C), a.fc.resize(N * F), a.act.resize(N * H);
     if (cfg_.deepnorm) a.r1.resize(N * C), a.r2.resize(N * C);
   }
@@ -117,7 +117,7 @@ void Model::ensure_acts(int B, int T) {
   acts_.tokens.resize(N), acts_.targets.resize(N);
   for (auto* v : {&acts_.d_res, &acts_.d_h, &acts_.d_tmp, &acts_.d_r, &acts_.d_lnf}) v->resize(N * C);
   acts_.d_qkv.resize(N * QKV), acts_.d_att.resize(N * cfg_.q_dim());
-  acts_.d_fc.resize(N * F), acts_.d_act.resize(N * H), acts_.d_scores.resize(P);
+  acts_.d_fc.resize(N * F), acts_.d_act.resize(N * H);
 }
 
 void Model::norm_forward(float* out, float* mean, float* rstd, const float* in, size_t w, size_t b, int N) const {
@@ -213,7 +213,7 @@ void Model::layer_forward(int l, int B, int T) {
     rope_forward(a.qkv.data(), B, T, cfg_.n_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
     rope_forward(a.qkv.data() + Q, B, T, cfg_.n_kv_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
   }
-  attention_forward(a.att.data(), a.probs.data(), a.qkv.data(), a.qkv.data() + Q, a.qkv.data() + Q + KV,
+  attention_forward(a.att.data(), a.att_stats.data(), a.qkv.data(), a.qkv.data() + Q, a.qkv.data() + Q + KV,
                     attention_shape(cfg_, l, B, T));
   float* r1 = cfg_.deepnorm ? a.r1.data() : a.h.data();
   linear(r1, a.att.data(), o.wo, o.bo, N, Q, C, wl);
@@ -299,7 +299,7 @@ void Model::attn_backward(LayerActs& a, const LayerOffsets& o, const float* dout
   std::fill(acts_.d_att.begin(), acts_.d_att.end(), 0.0f);
   linear_bwd(acts_.d_att.data(), dout, a.att.data(), o.wo, o.bo, N, Q, C, wl);
   float* dq = acts_.d_qkv.data();
-  attention_backward(dq, dq + Q, dq + Q + KV, acts_.d_scores.data(), acts_.d_att.data(), a.probs.data(), a.qkv.data(),
+  attention_backward(dq, dq + Q, dq + Q + KV, acts_.d_att.data(), a.att_stats.data(), a.qkv.data(),
                      a.qkv.data() + Q, a.qkv.data() + Q + KV, attention_shape(cfg_, l, B, T));
   if (cfg_.family == Family::llama && cfg_.rot_dim() > 0) {
     rope_backward(dq, B, T, cfg_.n_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);

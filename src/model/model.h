@@ -60,7 +60,7 @@ class Model {
 
  private:
   struct LayerActs {
-    std::vector<float> x_norm, n1_mean, n1_rstd, qkv, probs, att, r1, h, n2, n2_mean, n2_rstd, fc, act, r2;
+    std::vector<float> x_norm, n1_mean, n1_rstd, qkv, att_stats, att, r1, h, n2, n2_mean, n2_rstd, fc, act, r2;
   };
   struct Acts {
     int B = 0, T = 0;
@@ -70,7 +70,7 @@ class Model {
     std::vector<cpu::SoftmaxStats> softmax;  // per row, from the forward's loss for the backward
     std::vector<int32_t> tokens, targets;
     // backward scratch
-    std::vector<float> d_res, d_h, d_tmp, d_r, d_qkv, d_att, d_fc, d_act, d_scores, d_lnf;
+    std::vector<float> d_res, d_h, d_tmp, d_r, d_qkv, d_att, d_fc, d_act, d_lnf;
     int n_targets = 0;
   };
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -13,6 +14,7 @@
 
 #include "core/dtype.h"
 #include "core/rng.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cuda/device.h"
 
 #define SKIP_WITHOUT_GPU() \
@@ -102,6 +104,28 @@ inline void record_err(double e) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3g", worst);
   ::testing::Test::RecordProperty("max_rel_err", buf);
+}
+
+// Float64 softmax of query row t of head h in batch b: p[j] for its visible keys j in [lo, t]
+// (lo = the window's first key; p elsewhere untouched). q and k point at the q and k buffers
+// with s's strides. Returns lo and sets lse = log Σ exp(scale · q_t·k_j).
+inline int ref_softmax_row(std::vector<double>& p, double& lse, const float* q, const float* k,
+                           const cpu::AttentionShape& s, int b, int h, int t) {
+  const int lo = s.window > 0 ? std::max(0, t - s.window + 1) : 0;
+  const float* qr = q + ((size_t)b * s.T + t) * s.ldq + (size_t)h * s.D;
+  double mx = -INFINITY, sum = 0.0;
+  p.resize(s.T);
+  for (int j = lo; j <= t; j++) {
+    const float* kr = k + ((size_t)b * s.T + j) * s.ldk + (size_t)(h / (s.Hq / s.Hkv)) * s.D;
+    double dot = 0.0;
+    for (int d = 0; d < s.D; d++) dot += (double)qr[d] * kr[d];
+    p[j] = dot * s.scale;
+    mx = std::max(mx, p[j]);
+  }
+  for (int j = lo; j <= t; j++) sum += std::exp(p[j] - mx);
+  for (int j = lo; j <= t; j++) p[j] = std::exp(p[j] - mx) / sum;
+  lse = mx + std::log(sum);
+  return lo;
 }
 
 }  // namespace mindllm::cudatest

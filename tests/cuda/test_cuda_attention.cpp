@@ -1,4 +1,4 @@
-// Causal attention on the GPU against the CPU op: full heads, GQA, GPT-Neo's local windows with
+// Causal attention on the GPU against the CPU op (probabilities against float64): full heads, GQA, GPT-Neo's local windows with
 // unscaled scores, separate and packed (strided) q/k/v, head dims 64 and 128, odd T.
 #include "cuda_test_util.h"
 #include "kernels/cpu/attention.h"
@@ -50,6 +50,23 @@ AttnData make_case(const AttnCase& c, Rng& rng) {
   return a;
 }
 
+// The softmax probabilities [B, Hq, T, T] of a case in float64 (the CPU op does not store them),
+// 0 above the diagonal and outside the window: what the GPU's unfused attention saves.
+std::vector<float> ref_probs(const AttnData& a) {
+  const AttentionShape& s = a.s;
+  std::vector<float> P((size_t)s.B * s.Hq * s.T * s.T, 0.0f);
+  std::vector<double> row;
+  double lse;
+  for (int b = 0; b < s.B; b++)
+    for (int h = 0; h < s.Hq; h++)
+      for (int t = 0; t < s.T; t++) {
+        const int lo = ref_softmax_row(row, lse, a.qkv.data() + a.q_off, a.qkv.data() + a.k_off, s, b, h, t);
+        float* p = P.data() + (((size_t)b * s.Hq + h) * s.T + t) * s.T;
+        for (int j = lo; j <= t; j++) p[j] = (float)row[j];
+      }
+  return P;
+}
+
 template <typename T>
 void run_gpu(const AttnData& a, const DeviceBuffer<T>& qkv, const DeviceBuffer<T>& dout, DeviceBuffer<T>& out,
              DeviceBuffer<float>& probs, DeviceBuffer<T>& dqkv, DeviceBuffer<float>& scratch) {
@@ -68,11 +85,13 @@ TEST(CudaAttention, Fp32MatchesCpu) {
     Rng rng(c.T * 31 + c.Hq * 7 + c.D);
     AttnData a = make_case(c, rng);
     const size_t PT = (size_t)c.B * c.Hq * c.T * c.T;
-    std::vector<float> out(a.out_size), probs(PT), dqkv(a.qkv_size, 0.0f), scratch(PT);
+    std::vector<float> out(a.out_size), stats((size_t)c.B * c.Hq * c.T * cpu::kAttentionStats),
+        dqkv(a.qkv_size, 0.0f);
     const float* q = a.qkv.data();
-    cpu::attention_forward(out.data(), probs.data(), q + a.q_off, q + a.k_off, q + a.v_off, a.s);
-    cpu::attention_backward(dqkv.data() + a.q_off, dqkv.data() + a.k_off, dqkv.data() + a.v_off, scratch.data(),
-                            a.dout.data(), probs.data(), q + a.q_off, q + a.k_off, q + a.v_off, a.s);
+    cpu::attention_forward(out.data(), stats.data(), q + a.q_off, q + a.k_off, q + a.v_off, a.s);
+    cpu::attention_backward(dqkv.data() + a.q_off, dqkv.data() + a.k_off, dqkv.data() + a.v_off, a.dout.data(),
+                            stats.data(), q + a.q_off, q + a.k_off, q + a.v_off, a.s);
+    const std::vector<float> probs = ref_probs(a);
 
     auto dq = dev(a.qkv), ddout = dev(a.dout);
     std::vector<float> first;
@@ -103,11 +122,13 @@ TEST(CudaAttention, Bf16MatchesCpu) {
     a.qkv = round_bf16(a.qkv);
     a.dout = round_bf16(a.dout);
     const size_t PT = (size_t)c.B * c.Hq * c.T * c.T;
-    std::vector<float> out(a.out_size), probs(PT), dqkv(a.qkv_size, 0.0f), scratch(PT);
+    std::vector<float> out(a.out_size), stats((size_t)c.B * c.Hq * c.T * cpu::kAttentionStats),
+        dqkv(a.qkv_size, 0.0f);
     const float* q = a.qkv.data();
-    cpu::attention_forward(out.data(), probs.data(), q + a.q_off, q + a.k_off, q + a.v_off, a.s);
-    cpu::attention_backward(dqkv.data() + a.q_off, dqkv.data() + a.k_off, dqkv.data() + a.v_off, scratch.data(),
-                            a.dout.data(), probs.data(), q + a.q_off, q + a.k_off, q + a.v_off, a.s);
+    cpu::attention_forward(out.data(), stats.data(), q + a.q_off, q + a.k_off, q + a.v_off, a.s);
+    cpu::attention_backward(dqkv.data() + a.q_off, dqkv.data() + a.k_off, dqkv.data() + a.v_off, a.dout.data(),
+                            stats.data(), q + a.q_off, q + a.k_off, q + a.v_off, a.s);
+    const std::vector<float> probs = ref_probs(a);
 
     auto dq = dev(to_bf16(a.qkv)), ddout = dev(to_bf16(a.dout));
     auto dout_ = poisoned<bf16>(a.out_size), dgrad = poisoned<bf16>(a.qkv_size);

@@ -85,40 +85,24 @@ FlashData make_case(const FlashCase& c, bool with_backward) {
   a.qkv = round_bf16(random_normal(a.qkv_size, rng, c.input_scale));
   a.dout = round_bf16(random_normal(a.out_size, rng));
 
-  const size_t PT = (size_t)c.B * c.Hq * c.T * c.T;
-  std::vector<float> probs(PT);
   a.out.assign(a.out_size, 0.0f);
   const float* q = a.qkv.data();
-  cpu::attention_forward(a.out.data(), probs.data(), q + a.q_off, q + a.k_off, q + a.v_off, a.s);
+  std::vector<float> stats((size_t)c.B * c.Hq * c.T * cpu::kAttentionStats);
+  cpu::attention_forward(a.out.data(), stats.data(), q + a.q_off, q + a.k_off, q + a.v_off, a.s);
   if (with_backward) {
-    std::vector<float> scratch(PT);
     a.dqkv.assign(a.qkv_size, 0.0f);
     cpu::attention_backward(a.dqkv.data() + a.q_off, a.dqkv.data() + a.k_off, a.dqkv.data() + a.v_off,
-                            scratch.data(), a.dout.data(), probs.data(), q + a.q_off, q + a.k_off, q + a.v_off, a.s);
+                            a.dout.data(), stats.data(), q + a.q_off, q + a.k_off, q + a.v_off, a.s);
   }
 
   // lse[b, h, t] = log Σ_{visible s} exp(scale · q_t·k_s), in float64.
   const AttentionShape& s = a.s;
-  const int group = s.Hq / s.Hkv;
   a.lse.assign(a.stat_size, 0.0);
-  std::vector<double> sc(c.T);
+  std::vector<double> row;
   for (int b = 0; b < s.B; b++)
     for (int h = 0; h < s.Hq; h++)
-      for (int t = 0; t < s.T; t++) {
-        const float* qr = q + a.q_off + ((size_t)b * s.T + t) * s.ldq + (size_t)h * s.D;
-        const int lo = s.window > 0 ? std::max(0, t - s.window + 1) : 0;
-        double mx = -INFINITY;
-        for (int j = lo; j <= t; j++) {
-          const float* kr = q + a.k_off + ((size_t)b * s.T + j) * s.ldk + (size_t)(h / group) * s.D;
-          double dot = 0.0;
-          for (int d = 0; d < s.D; d++) dot += (double)qr[d] * kr[d];
-          sc[j] = dot * s.scale;
-          mx = std::max(mx, sc[j]);
-        }
-        double sum = 0.0;
-        for (int j = lo; j <= t; j++) sum += std::exp(sc[j] - mx);
-        a.lse[((size_t)b * s.Hq + h) * s.T + t] = mx + std::log(sum);
-      }
+      for (int t = 0; t < s.T; t++)
+        ref_softmax_row(row, a.lse[((size_t)b * s.Hq + h) * s.T + t], q + a.q_off, q + a.k_off, s, b, h, t);
   return a;
 }
 

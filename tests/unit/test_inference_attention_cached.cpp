@@ -48,9 +48,9 @@ TEST_P(AttentionCached, BranchesEqualFullPasses) {
     std::copy(prefix.begin(), prefix.end(), full.begin());
     std::copy(packed.begin() + (size_t)offs[b] * ld, packed.begin() + (size_t)(offs[b] + L) * ld,
               full.begin() + (size_t)P * ld);
-    std::vector<float> fout((size_t)T * Q), probs((size_t)c.Hq * T * T);
+    std::vector<float> fout((size_t)T * Q), stats((size_t)c.Hq * T * cpu::kAttentionStats);
     cpu::AttentionShape fs{1, T, c.Hq, c.Hkv, c.D, ld, ld, ld, Q, scale, c.window};
-    cpu::attention_forward(fout.data(), probs.data(), full.data(), full.data() + Q, full.data() + Q + KV, fs);
+    cpu::attention_forward(fout.data(), stats.data(), full.data(), full.data() + Q, full.data() + Q + KV, fs);
     double err = 0;
     for (int t = 0; t < L; t++)
       for (int i = 0; i < Q; i++)

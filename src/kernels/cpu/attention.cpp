@@ -1,13 +1,12 @@
 #include "kernels/cpu/attention.h"
 
 #include "core/profile.h"
+#include "kernels/cpu/small_gemm.h"
 #include "kernels/cpu/vec_math.h"
 
-#include <cblas.h>
-
 #include <algorithm>
-#include <cmath>
 #include <cstring>
+#include <vector>
 
 namespace mindllm::cpu {
 
@@ -16,116 +15,151 @@ namespace {
 // The first key that query t may attend to (local windows; 0 for global attention).
 inline int first_key(int t, int window) { return (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0; }
 
-// Rows [r0, r1) of the T x T score matrix P become softmax over keys [first_key(t), t], 0 elsewhere.
-// Only scores in that range are read.
-MINDLLM_SIMD_CLONES void softmax_causal_rows(float* P, int T, int window, int r0, int r1) {
-  for (int t = r0; t < r1; t++) {
-    float* row = P + (size_t)t * T;
-    const int lo = first_key(t, window);
-    const int n = t - lo + 1;
-    float* r = row + lo;
-    float mx = lane_max(r, n);
-    for (int j = 0; j < n; j++) r[j] = vexp(r[j] - mx);
-    float inv = static_cast<float>(1.0 / lane_sum(n, [&](size_t j) { return r[j]; }));
-    for (int j = 0; j < lo; j++) row[j] = 0.0f;
-    for (int j = 0; j < n; j++) r[j] *= inv;
-    for (int j = t + 1; j < T; j++) row[j] = 0.0f;
-  }
-}
-
-// Rows [r0, r1): dS = P * (dP - rowsum(P * dP)) over the attended keys, in place over dP; 0
-// elsewhere. Only dP entries of attended keys are read.
-MINDLLM_SIMD_CLONES void softmax_backward_rows(const float* P, float* dS, int T, int window, int r0, int r1) {
-  for (int t = r0; t < r1; t++) {
-    const int lo = first_key(t, window);
-    const float* pr = P + (size_t)t * T + lo;
-    float* row = dS + (size_t)t * T;
-    float* dr = row + lo;
-    const int n = t - lo + 1;
-    float dot = static_cast<float>(lane_sum(n, [&](size_t j) { return pr[j] * dr[j]; }));
-    for (int j = 0; j < lo; j++) row[j] = 0.0f;
-    for (int j = 0; j < n; j++) dr[j] = pr[j] * (dr[j] - dot);
-    for (int j = t + 1; j < T; j++) row[j] = 0.0f;
-  }
-}
-
-// Causal attention is computed in blocks of query rows; block [r0, r1) needs keys
-// [first_key(r0), r1) only, so the GEMMs skip the masked part (about half of it for global
-// attention, most of it for short local windows).
+// Causal attention works on blocks of query rows [r0, r1); such a block needs keys [k0, r1) only,
+// k0 = first_key(r0), so the GEMMs skip the masked part (about half of it for global attention,
+// most of it for short local windows). A block's scores, probabilities and their gradients live
+// in per-thread scratch of kRowBlock × T floats: row i is query r0 + i, column j is key k0 + j.
 constexpr int kRowBlock = 64;
+
+struct Block {
+  int r0, r1, k0, nk, m;
+  Block(int r0_, int T, int window)
+      : r0(r0_), r1(std::min(T, r0_ + kRowBlock)), k0(first_key(r0_, window)), nk(r1 - k0), m(r1 - r0) {}
+  // Keys of query row r0 + i: columns [lo, lo + n) of the block.
+  int lo(int i, int window) const { return first_key(r0 + i, window) - k0; }
+  int n(int i, int window) const { return r0 + i - first_key(r0 + i, window) + 1; }
+};
+
+// Zero a block row outside its keys [lo, lo + n).
+inline void zero_outside(float* row, int lo, int n, int nk) {
+  std::memset(row, 0, sizeof(float) * lo);
+  std::memset(row + lo + n, 0, sizeof(float) * (nk - lo - n));
+}
+
+// Scores -> softmax probabilities over each row's keys (0 elsewhere); saves each row's max and
+// 1 / sum of exponentials into stats (kAttentionStats floats per query row, from row r0).
+MINDLLM_SIMD_CLONES void softmax_block(float* S, int ld, const Block& bl, int window, float* stats) {
+  for (int i = 0; i < bl.m; i++) {
+    float* row = S + (size_t)i * ld;
+    const int lo = bl.lo(i, window), n = bl.n(i, window);
+    float* r = row + lo;
+    const float mx = lane_max(r, n);
+    for (int j = 0; j < n; j++) r[j] = vexp(r[j] - mx);
+    const float inv = static_cast<float>(1.0 / lane_sum(n, [&](size_t j) { return r[j]; }));
+    for (int j = 0; j < n; j++) r[j] *= inv;
+    zero_outside(row, lo, n, bl.nk);
+    stats[(size_t)i * kAttentionStats] = mx;
+    stats[(size_t)i * kAttentionStats + 1] = inv;
+  }
+}
+
+// Scores -> the forward pass's probabilities again, from its saved stats (the same arithmetic).
+MINDLLM_SIMD_CLONES void recompute_probs(float* S, int ld, const Block& bl, int window, const float* stats) {
+  for (int i = 0; i < bl.m; i++) {
+    float* row = S + (size_t)i * ld;
+    const int lo = bl.lo(i, window), n = bl.n(i, window);
+    const float mx = stats[(size_t)i * kAttentionStats], inv = stats[(size_t)i * kAttentionStats + 1];
+    float* r = row + lo;
+    for (int j = 0; j < n; j++) {
+      const float e = vexp(r[j] - mx);
+      r[j] = e * inv;
+    }
+    zero_outside(row, lo, n, bl.nk);
+  }
+}
+
+// dP -> dS = P ⊙ (dP - rowsum(P ⊙ dP)) in place over each row's keys, 0 elsewhere.
+MINDLLM_SIMD_CLONES void softmax_backward_block(const float* P, float* dS, int ld, const Block& bl, int window) {
+  for (int i = 0; i < bl.m; i++) {
+    const int lo = bl.lo(i, window), n = bl.n(i, window);
+    const float* pr = P + (size_t)i * ld + lo;
+    float* row = dS + (size_t)i * ld;
+    float* dr = row + lo;
+    const float dot = static_cast<float>(lane_sum(n, [&](size_t j) { return pr[j] * dr[j]; }));
+    for (int j = 0; j < n; j++) dr[j] = pr[j] * (dr[j] - dot);
+    zero_outside(row, lo, n, bl.nk);
+  }
+}
 
 }  // namespace
 
-// One (batch, query head) pair works on a T×T slice; the GEMMs run single-threaded inside the
-// OpenMP loop (OpenBLAS's OpenMP build does so inside a parallel region).
+// Each thread copies the head's q, k, v (and dout) slices into contiguous [T × D] scratch, K and V
+// also transposed ([D × T]) for the products with K^T or V^T on the right, so every product is
+// a small_gemm on dense rows; dk and dv accumulate in scratch and are written once at the end.
 
-void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
+void attention_forward(float* out, float* stats, const float* q, const float* k, const float* v,
                        const AttentionShape& s) {
   PROFILE("attention_fwd");
   const int B = s.B, T = s.T, Hq = s.Hq, D = s.D, group = s.Hq / s.Hkv;
-#pragma omp parallel for schedule(static)
-  for (int bh = 0; bh < B * Hq; bh++) {
-    int b = bh / Hq, h = bh % Hq, hk = h / group;
-    const float* qb = q + (size_t)b * T * s.ldq + (size_t)h * D;
-    const float* kb = k + (size_t)b * T * s.ldk + (size_t)hk * D;
-    const float* vb = v + (size_t)b * T * s.ldv + (size_t)hk * D;
-    float* P = probs + (size_t)bh * T * T;
-    float* ob = out + (size_t)b * T * s.ldo + (size_t)h * D;
-    for (int r0 = 0; r0 < T; r0 += kRowBlock) {
-      const int r1 = std::min(T, r0 + kRowBlock), k0 = first_key(r0, s.window), nk = r1 - k0, m = r1 - r0;
-      float* Pb = P + (size_t)r0 * T + k0;
-      // S = scale · Q[r0:r1] · K[k0:r1]^T;  O[r0:r1] = softmax(S) · V[k0:r1]
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, D, s.scale, qb + (size_t)r0 * s.ldq, s.ldq,
-                  kb + (size_t)k0 * s.ldk, s.ldk, 0.0f, Pb, T);
-      softmax_causal_rows(P, T, s.window, r0, r1);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, D, nk, 1.0f, Pb, T, vb + (size_t)k0 * s.ldv, s.ldv,
-                  0.0f, ob + (size_t)r0 * s.ldo, s.ldo);
+  const size_t TD = (size_t)T * D;
+  // Parallel over (batch, query head).
+#pragma omp parallel
+  {
+    std::vector<float> qc(TD), kt(TD), vc(TD), S((size_t)kRowBlock * T);
+#pragma omp for schedule(static)
+    for (int bh = 0; bh < B * Hq; bh++) {
+      const int b = bh / Hq, h = bh % Hq, hk = h / group;
+      copy_rows(qc.data(), D, q + (size_t)b * T * s.ldq + (size_t)h * D, s.ldq, T, D);
+      transpose(kt.data(), T, k + (size_t)b * T * s.ldk + (size_t)hk * D, s.ldk, T, D);
+      copy_rows(vc.data(), D, v + (size_t)b * T * s.ldv + (size_t)hk * D, s.ldv, T, D);
+      float* ob = out + (size_t)b * T * s.ldo + (size_t)h * D;
+      float* st = stats + (size_t)bh * T * kAttentionStats;
+      for (int r0 = 0; r0 < T; r0 += kRowBlock) {
+        const Block bl(r0, T, s.window);
+        // S = scale · Q[r0:r1] · K[k0:r1]^T;  O[r0:r1] = softmax(S) · V[k0:r1]
+        small_gemm(false, bl.m, bl.nk, D, s.scale, qc.data() + (size_t)r0 * D, D, kt.data() + bl.k0, T, 0.0f,
+                   S.data(), T);
+        softmax_block(S.data(), T, bl, s.window, st + (size_t)r0 * kAttentionStats);
+        small_gemm(false, bl.m, D, bl.nk, 1.0f, S.data(), T, vc.data() + (size_t)bl.k0 * D, D, 0.0f,
+                   ob + (size_t)r0 * s.ldo, s.ldo);
+      }
     }
   }
 }
 
-void attention_backward(float* dq, float* dk, float* dv, float* scratch, const float* dout,
-                        const float* probs, const float* q, const float* k, const float* v,
-                        const AttentionShape& s) {
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* stats, const float* q,
+                        const float* k, const float* v, const AttentionShape& s) {
   PROFILE("attention_bwd");
   const int B = s.B, T = s.T, Hq = s.Hq, Hkv = s.Hkv, D = s.D, group = s.Hq / s.Hkv;
+  const size_t TD = (size_t)T * D;
   // Parallel over (batch, kv head): the query heads of a group add into the same dk, dv in order.
-#pragma omp parallel for schedule(static)
-  for (int bk = 0; bk < B * Hkv; bk++) {
-    int b = bk / Hkv, hk = bk % Hkv;
-    const float* kb = k + (size_t)b * T * s.ldk + (size_t)hk * D;
-    const float* vb = v + (size_t)b * T * s.ldv + (size_t)hk * D;
-    float* dkb = dk + (size_t)b * T * s.ldk + (size_t)hk * D;
-    float* dvb = dv + (size_t)b * T * s.ldv + (size_t)hk * D;
-    for (int t = 0; t < T; t++) {
-      std::memset(dkb + (size_t)t * s.ldk, 0, sizeof(float) * D);
-      std::memset(dvb + (size_t)t * s.ldv, 0, sizeof(float) * D);
-    }
-    for (int h = hk * group; h < (hk + 1) * group; h++) {
-      size_t bh = (size_t)b * Hq + h;
-      const float* P = probs + bh * T * T;
-      float* dS = scratch + bh * T * T;
-      const float* qb = q + (size_t)b * T * s.ldq + (size_t)h * D;
-      const float* dob = dout + (size_t)b * T * s.ldo + (size_t)h * D;
-      float* dqb = dq + (size_t)b * T * s.ldq + (size_t)h * D;
-      for (int r0 = 0; r0 < T; r0 += kRowBlock) {
-        const int r1 = std::min(T, r0 + kRowBlock), k0 = first_key(r0, s.window), nk = r1 - k0, m = r1 - r0;
-        const float* Pb = P + (size_t)r0 * T + k0;
-        float* dSb = dS + (size_t)r0 * T + k0;
-        const float* dob_r = dob + (size_t)r0 * s.ldo;
-        // dP = dO · V^T ;  dV += P^T · dO
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, D, 1.0f, dob_r, s.ldo, vb + (size_t)k0 * s.ldv,
-                    s.ldv, 0.0f, dSb, T);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, D, m, 1.0f, Pb, T, dob_r, s.ldo, 1.0f,
-                    dvb + (size_t)k0 * s.ldv, s.ldv);
-        // dS = P ⊙ (dP - rowsum(P ⊙ dP))
-        softmax_backward_rows(P, dS, T, s.window, r0, r1);
-        // dQ = scale · dS · K ;  dK += scale · dS^T · Q
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, D, nk, s.scale, dSb, T, kb + (size_t)k0 * s.ldk,
-                    s.ldk, 0.0f, dqb + (size_t)r0 * s.ldq, s.ldq);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, D, m, s.scale, dSb, T, qb + (size_t)r0 * s.ldq,
-                    s.ldq, 1.0f, dkb + (size_t)k0 * s.ldk, s.ldk);
+#pragma omp parallel
+  {
+    std::vector<float> kc(TD), kt(TD), vt(TD), qc(TD), doc(TD), dkc(TD), dvc(TD);
+    std::vector<float> P((size_t)kRowBlock * T), dS((size_t)kRowBlock * T);
+#pragma omp for schedule(static)
+    for (int bk = 0; bk < B * Hkv; bk++) {
+      const int b = bk / Hkv, hk = bk % Hkv;
+      const float* kb = k + (size_t)b * T * s.ldk + (size_t)hk * D;
+      copy_rows(kc.data(), D, kb, s.ldk, T, D);
+      transpose(kt.data(), T, kb, s.ldk, T, D);
+      transpose(vt.data(), T, v + (size_t)b * T * s.ldv + (size_t)hk * D, s.ldv, T, D);
+      std::fill(dkc.begin(), dkc.end(), 0.0f);
+      std::fill(dvc.begin(), dvc.end(), 0.0f);
+      for (int h = hk * group; h < (hk + 1) * group; h++) {
+        copy_rows(qc.data(), D, q + (size_t)b * T * s.ldq + (size_t)h * D, s.ldq, T, D);
+        copy_rows(doc.data(), D, dout + (size_t)b * T * s.ldo + (size_t)h * D, s.ldo, T, D);
+        float* dqb = dq + (size_t)b * T * s.ldq + (size_t)h * D;
+        const float* st = stats + ((size_t)b * Hq + h) * T * kAttentionStats;
+        for (int r0 = 0; r0 < T; r0 += kRowBlock) {
+          const Block bl(r0, T, s.window);
+          const float* q_r = qc.data() + (size_t)r0 * D;
+          const float* do_r = doc.data() + (size_t)r0 * D;
+          // P = softmax(scale · Q K^T) again;  dP = dO · V^T ;  dV += P^T · dO
+          small_gemm(false, bl.m, bl.nk, D, s.scale, q_r, D, kt.data() + bl.k0, T, 0.0f, P.data(), T);
+          recompute_probs(P.data(), T, bl, s.window, st + (size_t)r0 * kAttentionStats);
+          small_gemm(false, bl.m, bl.nk, D, 1.0f, do_r, D, vt.data() + bl.k0, T, 0.0f, dS.data(), T);
+          small_gemm(true, bl.nk, D, bl.m, 1.0f, P.data(), T, do_r, D, 1.0f, dvc.data() + (size_t)bl.k0 * D, D);
+          // dS = P ⊙ (dP - rowsum(P ⊙ dP))
+          softmax_backward_block(P.data(), dS.data(), T, bl, s.window);
+          // dQ = scale · dS · K ;  dK += scale · dS^T · Q
+          small_gemm(false, bl.m, D, bl.nk, s.scale, dS.data(), T, kc.data() + (size_t)bl.k0 * D, D, 0.0f,
+                     dqb + (size_t)r0 * s.ldq, s.ldq);
+          small_gemm(true, bl.nk, D, bl.m, s.scale, dS.data(), T, q_r, D, 1.0f, dkc.data() + (size_t)bl.k0 * D, D);
+        }
       }
+      copy_rows(dk + (size_t)b * T * s.ldk + (size_t)hk * D, s.ldk, dkc.data(), D, T, D);
+      copy_rows(dv + (size_t)b * T * s.ldv + (size_t)hk * D, s.ldv, dvc.data(), D, T, D);
     }
   }
 }

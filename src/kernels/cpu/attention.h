@@ -2,6 +2,10 @@
 // q: [B*T rows] of Hq heads × D, row stride ldq; k, v: Hkv heads × D, strides ldk, ldv;
 // query head h reads kv head h / (Hq / Hkv). Position t attends to s when s <= t and, for a
 // local window W > 0, t - s < W (GPT-Neo's local layers). scores = scale · q·k (GPT-Neo: 1).
+//
+// The T × T probabilities are never stored: both passes work on blocks of 64 query rows in
+// per-thread scratch, and the backward pass recomputes a block's probabilities from the two
+// numbers per row that the forward pass saves (memory O(T) per head, not O(T²)).
 #pragma once
 
 namespace mindllm::cpu {
@@ -13,15 +17,16 @@ struct AttentionShape {
   int window;  // 0: global
 };
 
-// out: [B*T] rows of Hq × D (stride ldo); probs: [B, Hq, T, T] softmax probabilities, saved
-// for the backward pass (entries above the diagonal or outside the window are 0).
-void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
+// Floats of saved statistics per softmax row: its largest score and 1 / (sum of exponentials).
+constexpr int kAttentionStats = 2;
+
+// out: [B*T] rows of Hq × D (stride ldo); stats: [B, Hq, T, kAttentionStats], saved for the
+// backward pass. The probabilities of row t are exp(score - stats[0]) · stats[1] over its keys.
+void attention_forward(float* out, float* stats, const float* q, const float* k, const float* v,
                        const AttentionShape& s);
 
-// Gradients (overwritten, same strides as q, k, v): dq, dk, dv from dout and the saved probs.
-// scratch: B*Hq*T*T floats (may alias nothing else).
-void attention_backward(float* dq, float* dk, float* dv, float* scratch, const float* dout,
-                        const float* probs, const float* q, const float* k, const float* v,
-                        const AttentionShape& s);
+// Gradients (overwritten, same strides as q, k, v): dq, dk, dv from dout and the saved stats.
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* stats, const float* q,
+                        const float* k, const float* v, const AttentionShape& s);
 
 }  // namespace mindllm::cpu
