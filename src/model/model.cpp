@@ -278,7 +278,6 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
 void Model::mlp_backward(LayerActs& a, const LayerOffsets& o, const float* dout, const float* mlp_in, int N) {
   const int C = cfg_.hidden, H = cfg_.intermediate, F = cfg_.gated_mlp ? 2 * H : H;
   const WeightLayout wl = layout_.linear_layout;
-  std::fill(acts_.d_act.begin(), acts_.d_act.end(), 0.0f);
   linear_bwd(acts_.d_act.data(), dout, a.act.data(), o.wproj, o.bproj, N, H, C, wl);
   if (cfg_.gated_mlp) {
     glu_backward(acts_.d_fc.data(), acts_.d_fc.data() + H, acts_.d_act.data(), a.fc.data(), a.fc.data() + H, N, H, F,
@@ -288,7 +287,6 @@ void Model::mlp_backward(LayerActs& a, const LayerOffsets& o, const float* dout,
     activation_backward(acts_.d_fc.data(), acts_.d_act.data(), a.fc.data(), (size_t)N * H, cfg_.act);
   }
   // d_tmp = gradient at the MLP input.
-  std::fill(acts_.d_tmp.begin(), acts_.d_tmp.end(), 0.0f);
   linear_bwd(acts_.d_tmp.data(), acts_.d_fc.data(), mlp_in, o.wfc, o.bfc, N, C, F, wl);
 }
 
@@ -296,7 +294,6 @@ void Model::attn_backward(LayerActs& a, const LayerOffsets& o, const float* dout
   const int N = B * T, C = cfg_.hidden, Q = cfg_.q_dim(), KV = cfg_.kv_dim(), QKV = Q + 2 * KV;
   const WeightLayout wl = layout_.linear_layout;
   int l = static_cast<int>(&a - acts_.layers.data());
-  std::fill(acts_.d_att.begin(), acts_.d_att.end(), 0.0f);
   linear_bwd(acts_.d_att.data(), dout, a.att.data(), o.wo, o.bo, N, Q, C, wl);
   float* dq = acts_.d_qkv.data();
   attention_backward(dq, dq + Q, dq + Q + KV, acts_.d_att.data(), a.att_stats.data(), a.qkv.data(),
@@ -305,7 +302,6 @@ void Model::attn_backward(LayerActs& a, const LayerOffsets& o, const float* dout
     rope_backward(dq, B, T, cfg_.n_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
     rope_backward(dq + Q, B, T, cfg_.n_kv_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
   }
-  std::fill(acts_.d_tmp.begin(), acts_.d_tmp.end(), 0.0f);
   linear_bwd(acts_.d_tmp.data(), dq, attn_in, o.wqkv, o.bqkv, N, C, QKV, wl);
 }
 
@@ -350,7 +346,6 @@ void Model::backward(float loss_scale) {
   // dlogits (in place over the logits), then back through the head and the final norm.
   cross_entropy_backward(acts_.logits.data(), acts_.logits.data(), acts_.targets.data(),
                          loss_scale / static_cast<float>(acts_.n_targets), N, V, acts_.softmax.data());
-  std::fill(acts_.d_lnf.begin(), acts_.d_lnf.end(), 0.0f);
   linear_bwd(acts_.d_lnf.data(), acts_.logits.data(), acts_.lnf.data(), layout_.lm_head, kAbsent, N, C, V,
              WeightLayout::out_in);
   std::fill(acts_.d_res.begin(), acts_.d_res.end(), 0.0f);

@@ -47,11 +47,11 @@ void linear_backward(float* dinp, float* dweight, float* dbias, const float* dou
                      const float* weight, int N, int I, int O, WeightLayout layout) {
   PROFILE("linear_bwd");
   if (dinp) {
-    // dinp[N,I] += dout[N,O] · W[O,I]   (W^T for the [I,O] layout)
+    // dinp[N,I] = dout[N,O] · W[O,I]   (W^T for the [I,O] layout)
     if (layout == WeightLayout::out_in)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, I, O, 1.0f, dout, O, weight, I, 1.0f, dinp, I);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, I, O, 1.0f, dout, O, weight, I, 0.0f, dinp, I);
     else
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, I, O, 1.0f, dout, O, weight, O, 1.0f, dinp, I);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, I, O, 1.0f, dout, O, weight, O, 0.0f, dinp, I);
   }
   if (dweight) {
     if (layout == WeightLayout::out_in)  // dW[O,I] += dout^T[O,N] · inp[N,I]

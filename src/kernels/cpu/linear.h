@@ -13,8 +13,9 @@ enum class WeightLayout { out_in, in_out };
 void linear_forward(float* out, const float* inp, const float* weight, const float* bias,
                     int N, int I, int O, WeightLayout layout);
 
-// Accumulates (+=) gradients: dinp[N,I] += dout·W, dweight += dout^T·inp (in W's layout),
-// dbias[O] += sum over rows of dout. Any of dinp, dweight, dbias may be null (skipped).
+// Gradients: dinp[N,I] = dout·W (overwritten: no zeroed buffer or extra pass over it), while the
+// parameter gradients accumulate: dweight += dout^T·inp (in W's layout), dbias[O] += sum over
+// rows of dout. Any of dinp, dweight, dbias may be null (skipped).
 void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int N, int I, int O, WeightLayout layout);
 

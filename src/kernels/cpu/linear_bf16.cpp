@@ -168,9 +168,9 @@ void linear_backward_bf16(float* dinp, float* dweight, float* dbias, const float
   PROFILE("linear_bwd");
   uint16_t* d = scratch(scratch_b, (size_t)N * O);
   round_to_bf16(d, dout, (size_t)N * O);
-  if (dinp) {  // dinp[N,I] += dout[N,O] · W as an [O, I] view
+  if (dinp) {  // dinp[N,I] = dout[N,O] · W as an [O, I] view
     View w = layout == WeightLayout::out_in ? View{weight, I, 1} : View{weight, 1, O};
-    gemm(dinp, View{d, O, 1}, w, N, I, O, true);
+    gemm(dinp, View{d, O, 1}, w, N, I, O, false);
   }
   if (dweight) {
     uint16_t* a = scratch(scratch_a, (size_t)N * I);

@@ -25,8 +25,8 @@ void round_to_bf16(uint16_t* out, const float* in, size_t n);
 void linear_forward_bf16(float* out, const float* inp, const uint16_t* weight, const float* bias, int N, int I, int O,
                          WeightLayout layout);
 
-// Accumulates (+=) dinp = bf16(dout)·W, dweight = bf16(dout)^T·bf16(inp), dbias = sum of dout
-// (fp32). Any of dinp, dweight, dbias may be null.
+// dinp = bf16(dout)·W (overwritten); accumulates (+=) dweight = bf16(dout)^T·bf16(inp) and
+// dbias = sum of dout (fp32), as linear_backward. Any of dinp, dweight, dbias may be null.
 void linear_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                           const uint16_t* weight, int N, int I, int O, WeightLayout layout);
 

@@ -195,8 +195,8 @@ void backward(T* dinp, G* dweight, float* dbias, const T* dout, const T* inp, co
               WeightLayout layout) {
   const bool out_in = layout == WeightLayout::out_in;
   const cudaDataType_t t = data_type<T>();
-  if (dinp)  // dinp^T[I,N] += W''[I,O] · dout^T[O,N]
-    matmul(dinp, t, I, weight, t, !out_in, out_in ? I : O, dout, t, false, O, I, N, O, 1.0f, nullptr);
+  if (dinp)  // dinp^T[I,N] = W''[I,O] · dout^T[O,N]  (beta 0: dinp is not read)
+    matmul(dinp, t, I, weight, t, !out_in, out_in ? I : O, dout, t, false, O, I, N, O, 0.0f, nullptr);
   if (dweight) {
     if (out_in)  // dW^T[I,O] += inp^T[I,N] · dout[N,O]
       matmul(dweight, data_type<G>(), I, inp, t, false, I, dout, t, true, O, I, O, N, 1.0f, nullptr);

@@ -16,8 +16,9 @@ void linear_forward(float* out, const float* inp, const float* weight, const flo
 void linear_forward(bf16* out, const bf16* inp, const bf16* weight, const bf16* bias, int N, int I, int O,
                     WeightLayout layout);
 
-// Accumulates (+=): dinp[N,I] += dout·W, dweight += dout^T·inp (in W's layout), dbias[O] += column
-// sums of dout (a deterministic kernel, not atomics). Any of dinp, dweight, dbias may be null.
+// dinp[N,I] = dout·W (overwritten, as on the CPU); accumulates (+=) dweight += dout^T·inp (in W's
+// layout) and dbias[O] += column sums of dout (a deterministic kernel, not atomics). Any of dinp,
+// dweight, dbias may be null.
 void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int N, int I, int O, WeightLayout layout);
 // Mixed precision: bf16 activations and weights; dinp bf16, the parameter gradients dweight and

@@ -359,7 +359,6 @@ void CudaModel::mlp_backward(const LayerBufs& a, const LayerOffsets& o, const A*
   const WeightLayout wl = layout_.linear_layout;
   A *d_act = at<A>(d_act_), *d_fc = at<A>(d_fc_), *d_tmp = at<A>(d_tmp_), *fc = at<A>(a.fc);
   if (recompute_mlp_) mlp_up(a, o, mlp_in);  // the shared buffers hold another layer's
-  zero(d_act, (size_t)N * H);
   cuda::linear_backward(d_act, g + o.wproj, opt(g, o.bproj), dout, at<A>(a.act), p + o.wproj, N, H, C, wl);
   if (cfg_.gated_mlp) {
     cuda::glu_backward(d_fc, d_fc + H, d_act, fc, fc + H, N, H, F, cfg_.act);
@@ -368,7 +367,6 @@ void CudaModel::mlp_backward(const LayerBufs& a, const LayerOffsets& o, const A*
     cuda::activation_backward(d_fc, d_act, fc, (size_t)N * H, cfg_.act);
   }
   // d_tmp = gradient at the MLP input.
-  zero(d_tmp, (size_t)N * C);
   cuda::linear_backward(d_tmp, g + o.wfc, opt(g, o.bfc), d_fc, mlp_in, p + o.wfc, N, C, F, wl);
 }
 
@@ -423,14 +421,12 @@ void CudaModel::attn_backward(int l, const A* dout, const A* attn_in) {
   const LayerOffsets& o = layout_.layers[l];
   const LayerBufs& a = layers_[l];
   A *d_att = at<A>(d_att_), *dq = at<A>(d_qkv_), *d_tmp = at<A>(d_tmp_), *qkv = at<A>(a.qkv);
-  zero(d_att, (size_t)N * Q);
   cuda::linear_backward(d_att, g + o.wo, opt(g, o.bo), dout, at<A>(a.att), p + o.wo, N, Q, C, wl);
   attend_backward(l, dq, d_att, qkv);
   if (cfg_.family == Family::llama && cfg_.rot_dim() > 0) {
     cuda::rope_backward(dq, B, T, cfg_.n_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
     cuda::rope_backward(dq + Q, B, T, cfg_.n_kv_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
   }
-  zero(d_tmp, (size_t)N * C);
   cuda::linear_backward(d_tmp, g + o.wqkv, opt(g, o.bqkv), dq, attn_in, p + o.wqkv, N, C, QKV, wl);
 }
 
@@ -477,7 +473,6 @@ void CudaModel::backward_t(float loss_scale) {
   // dlogits (in place over the logits), then back through the head and the final norm.
   cuda::cross_entropy_backward(logits, logits, at<int32_t>(targets_), loss_scale / static_cast<float>(n_targets_), N,
                                V);
-  zero(d_lnf, (size_t)N * C);
   cuda::linear_backward(d_lnf, g + layout_.lm_head, static_cast<float*>(nullptr), logits, at<A>(lnf_),
                         p + layout_.lm_head, N, C, V, WeightLayout::out_in);
   zero(d_res, (size_t)N * C);
