@@ -12,7 +12,8 @@
 # steps, default 10), BUILD_DIR (default build-bench), NATIVE=1 to build mindllm with
 # -march=native (a separate build dir, build-bench-native), SKIP_TORCH=1 / SKIP_MINDLLM=1,
 # MINDLLM_BIN=path to time an existing binary instead of building, PRECISION=bf16 for mixed
-# precision on both sides (mindllm --precision bf16; PyTorch autocast bf16),
+# precision on both sides (mindllm --precision bf16; PyTorch autocast bf16), TORCH_PRECISION
+# to give PyTorch another precision than mindllm (e.g. PRECISION=bf16 TORCH_PRECISION=fp32),
 # IMPL=plain for the self-contained PyTorch module instead of transformers, PROFILE=1 for
 # mindllm's per-op time table, ROUNDS=N to alternate the two sides N times (median ratio).
 # The machine should be otherwise idle: tokens/s is the mean over the timed steps; the fastest
@@ -27,6 +28,7 @@ BATCH=8
 SEQ=256
 IMPL=${IMPL:-hf}
 PRECISION=${PRECISION:-fp32}
+TORCH_PRECISION=${TORCH_PRECISION:-$PRECISION}
 if [ "${NATIVE:-0}" = 1 ]; then
   BUILD_DIR=${BUILD_DIR:-build-bench-native}
   CMAKE_EXTRA=(-DMINDLLM_NATIVE=ON -DMINDLLM_TESTS=OFF)
@@ -61,7 +63,7 @@ run_mindllm() {
 }
 run_torch() {
   OMP_NUM_THREADS=$THREADS python3 bench/train_cpu/torch_llama.py --config "$WORK/config.json" --impl "$IMPL" \
-    --precision "$PRECISION" --batch $BATCH --seq $SEQ --threads "$THREADS" --warmup "$WARMUP" --steps "$STEPS" > "$WORK/torch.json"
+    --precision "$TORCH_PRECISION" --batch $BATCH --seq $SEQ --threads "$THREADS" --warmup "$WARMUP" --steps "$STEPS" > "$WORK/torch.json"
   cat "$WORK/torch.json" >&2
   rates "$WORK/torch.json"
 }
@@ -94,13 +96,13 @@ for round in $(seq "$ROUNDS"); do
   [ "$ROUNDS" -gt 1 ] && echo "== round $round of $ROUNDS" >&2
   MINDLLM_TPS="" TORCH_TPS=""
   if [ "${SKIP_MINDLLM:-0}" != 1 ]; then
-    echo "== mindllm train: $THREADS threads, $WARMUP warmup + $STEPS timed steps" >&2
+    echo "== mindllm train ($PRECISION): $THREADS threads, $WARMUP warmup + $STEPS timed steps" >&2
     out=$(run_mindllm)
     read -r MINDLLM_TPS MINDLLM_BEST <<<"$out"
     echo "mindllm: $MINDLLM_TPS tokens/s (fastest step: $MINDLLM_BEST)"
   fi
   if [ "${SKIP_TORCH:-0}" != 1 ]; then
-    echo "== PyTorch ($IMPL, $PRECISION): $THREADS threads, $WARMUP warmup + $STEPS timed steps" >&2
+    echo "== PyTorch ($IMPL, $TORCH_PRECISION): $THREADS threads, $WARMUP warmup + $STEPS timed steps" >&2
     out=$(run_torch)
     read -r TORCH_TPS TORCH_BEST <<<"$out"
     echo "pytorch: $TORCH_TPS tokens/s (fastest step: $TORCH_BEST)"

@@ -21,6 +21,7 @@
 #include "kernels/cpu/linear_bf16.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
+#include "kernels/cpu/vec_math.h"
 #include "model/weights_io.h"
 
 namespace mindllm {
@@ -93,7 +94,10 @@ void Model::save(const std::string& dir) const {
   write_file_atomic((std::filesystem::path(dir) / "generation_config.json").string(), g.dump(2) + "\n");
 }
 
-void Model::zero_grads() { std::memset(grads_.data(), 0, grads_.size() * sizeof(float)); }
+void Model::zero_grads() {
+  float* g = grads_.data();
+  parallel_ranges(grads_.size(), size_t{1} << 20, [&](size_t b, size_t e) { std::memset(g + b, 0, (e - b) * sizeof(float)); });
+}
 
 void Model::ensure_acts(int B, int T) {
   if (acts_.B == B && acts_.T == T) return;
@@ -316,12 +320,11 @@ void Model::layer_backward(int l, int B, int T) {
   float* d_h = acts_.d_h.data();
   float* d_r = acts_.d_r.data();
   if (!cfg_.deepnorm) {
-    // out = h + mlp(norm2(h));  h = x + attn(norm1(x))
+    // out = h + mlp(norm2(h));  h = x + attn(norm1(x)). d_res becomes dL/dh (the residual's
+    // gradient plus the MLP branch's), then dL/dx: the branches only read it.
     mlp_backward(a, o, d_res, a.n2.data(), N);
-    std::memcpy(d_h, d_res, NC * sizeof(float));
-    norm_backward(d_h, acts_.d_tmp.data(), a.h.data(), a.n2_mean.data(), a.n2_rstd.data(), o.norm2_w, o.norm2_b, N);
-    attn_backward(a, o, d_h, a.x_norm.data(), B, T);
-    std::memcpy(d_res, d_h, NC * sizeof(float));
+    norm_backward(d_res, acts_.d_tmp.data(), a.h.data(), a.n2_mean.data(), a.n2_rstd.data(), o.norm2_w, o.norm2_b, N);
+    attn_backward(a, o, d_res, a.x_norm.data(), B, T);
     norm_backward(d_res, acts_.d_tmp.data(), x, a.n1_mean.data(), a.n1_rstd.data(), o.norm1_w, o.norm1_b, N);
   } else {
     // out = norm2(r2), r2 = alpha h + mlp(h);  h = norm1(r1), r1 = alpha x + attn(x)
