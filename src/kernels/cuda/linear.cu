@@ -100,9 +100,10 @@ bool matmul(void* D, cudaDataType_t dt, int ldd, const void* A, cudaDataType_t a
     std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, PrefDeleter> pref(raw);
     MINDLLM_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(raw, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                               &ctx.workspace_bytes, sizeof(ctx.workspace_bytes)));
-    // Split-K reductions only through the workspace in a fixed order, never "in place" into D.
-    uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE |
-                       CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE;
+    // Split-K reductions only through the workspace in a fixed order, never "in place" into D, and
+    // with fp32 partial sums (the compute type): the output-type scheme would round each split's
+    // partial sum to bf16 before adding them.
+    uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
     MINDLLM_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(raw, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
                                                               &schemes, sizeof(schemes)));
     const cublasLtMatmulPreferenceAttributes_t align_attr[4] = {
