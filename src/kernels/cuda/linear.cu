@@ -68,7 +68,14 @@ struct PrefDeleter {
 bool matmul(void* D, cudaDataType_t dt, int ldd, const void* A, cudaDataType_t at, bool transa, int lda, const void* B,
             cudaDataType_t bt, bool transb, int ldb, int m, int n, int k, float beta, const void* bias,
             bool may_fail = false) {
-  if (m <= 0 || n <= 0 || k <= 0) return true;  // nothing to add (cuBLASLt rejects empty shapes)
+  if (m <= 0 || n <= 0) return true;
+  if (k <= 0) {  // an empty product (cuBLASLt rejects empty shapes): D = beta · D, beta 0 or 1 here
+    if (beta == 0.0f) {
+      const size_t elem = dt == CUDA_R_32F ? 4 : 2;
+      MINDLLM_CUDA_CHECK(cudaMemset2DAsync(D, (size_t)ldd * elem, 0, (size_t)m * elem, n, stream()));
+    }
+    return true;
+  }
   Context& ctx = context();
   const uint32_t align[4] = {alignment(A), alignment(B), alignment(D), alignment(D)};
   const PlanKey key{dt, at, bt, transa, transb, lda, ldb, ldd, m, n, k, bias != nullptr,
