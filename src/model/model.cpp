@@ -96,7 +96,8 @@ void Model::save(const std::string& dir) const {
 
 void Model::zero_grads() {
   float* g = grads_.data();
-  parallel_ranges(grads_.size(), size_t{1} << 20, [&](size_t b, size_t e) { std::memset(g + b, 0, (e - b) * sizeof(float)); });
+  parallel_ranges(grads_.size(), size_t{1} << 20,
+                  [&](size_t b, size_t e) { std::memset(g + b, 0, (e - b) * sizeof(float)); });
 }
 
 void Model::ensure_acts(int B, int T) {

@@ -96,12 +96,16 @@ void attention_forward(float* out, float* stats, const float* q, const float* k,
 #pragma omp parallel
   {
     std::vector<float> qc(TD), kt(TD), vc(TD), S((size_t)kRowBlock * T);
+    int prepared_kv = -1;  // (batch, kv head) whose K^T and V the scratch holds
 #pragma omp for schedule(static)
     for (int bh = 0; bh < B * Hq; bh++) {
       const int b = bh / Hq, h = bh % Hq, hk = h / group;
       copy_rows(qc.data(), D, q + (size_t)b * T * s.ldq + (size_t)h * D, s.ldq, T, D);
-      transpose(kt.data(), T, k + (size_t)b * T * s.ldk + (size_t)hk * D, s.ldk, T, D);
-      copy_rows(vc.data(), D, v + (size_t)b * T * s.ldv + (size_t)hk * D, s.ldv, T, D);
+      if (b * s.Hkv + hk != prepared_kv) {  // the query heads of a GQA group share them
+        transpose(kt.data(), T, k + (size_t)b * T * s.ldk + (size_t)hk * D, s.ldk, T, D);
+        copy_rows(vc.data(), D, v + (size_t)b * T * s.ldv + (size_t)hk * D, s.ldv, T, D);
+        prepared_kv = b * s.Hkv + hk;
+      }
       float* ob = out + (size_t)b * T * s.ldo + (size_t)h * D;
       float* st = stats + (size_t)bh * T * kAttentionStats;
       for (int r0 = 0; r0 < T; r0 += kRowBlock) {
@@ -132,7 +136,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
       const int b = bk / Hkv, hk = bk % Hkv;
       const float* kb = k + (size_t)b * T * s.ldk + (size_t)hk * D;
       copy_rows(kc.data(), D, kb, s.ldk, T, D);
-      transpose(kt.data(), T, kb, s.ldk, T, D);
+      transpose(kt.data(), T, kc.data(), D, T, D);
       transpose(vt.data(), T, v + (size_t)b * T * s.ldv + (size_t)hk * D, s.ldv, T, D);
       std::fill(dkc.begin(), dkc.end(), 0.0f);
       std::fill(dvc.begin(), dvc.end(), 0.0f);
