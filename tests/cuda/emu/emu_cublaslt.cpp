@@ -1,6 +1,7 @@
 // The CPU emulator's cuBLASLt (tests/cuda/emu/README.md): descriptors as plain structs, the
 // checks the real library makes of them, and a float64 reference matmul.
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -49,11 +50,10 @@ void store(void* p, cudaDataType_t t, size_t i, double v) {
     static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn((float)v);
 }
 
+// The largest power of two (at most 256) that divides the address.
 uint32_t alignment(const void* p) {
-  uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  uint32_t al = 256;
-  while (al > 1 && (a % al)) al >>= 1;
-  return al;
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  return a == 0 ? 256u : (uint32_t)std::min<uintptr_t>(256, a & (~a + 1));
 }
 
 // The problem the descriptors describe, checked as cuBLASLt checks it.

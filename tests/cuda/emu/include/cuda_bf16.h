@@ -3,21 +3,13 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/dtype.h"
+
 namespace emu {
-inline float bf16_bits_to_float(uint16_t h) {
-  const uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-// Round to nearest even; every NaN becomes the canonical 0x7FFF, as cvt.rn.bf16.f32 does.
-inline uint16_t float_to_bf16_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fffu;
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
+inline float bf16_bits_to_float(uint16_t h) { return mindllm::bf16_to_float(h); }
+// Round to nearest even (core/dtype.h); every NaN becomes the canonical 0x7FFF, as
+// cvt.rn.bf16.f32 does (core/dtype.h keeps the NaN's payload, as PyTorch does).
+inline uint16_t float_to_bf16_bits(float f) { return f != f ? 0x7fffu : mindllm::float_to_bf16(f); }
 }  // namespace emu
 
 struct __nv_bfloat16_raw {
