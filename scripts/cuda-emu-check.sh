@@ -21,4 +21,32 @@ done
 echo "== scripts/gpu-check.sh's training checks on the CPU emulator"
 BUILD_DIR=$BUILD TRAIN_STEPS=8 TRAIN_BATCH=2 TRAIN_SEQ=32 GTEST_FILTER=-* BUDGET=900 OMP_NUM_THREADS=2 \
   bash scripts/gpu-check.sh || status=1
+
+# The other two families through the CLI, with gradient accumulation and --recompute: 3 steps
+# in fp32 on the emulated GPU must log the CPU's losses (to 1e-5), on gpu-check.sh's data.
+echo "== train --device cuda, fp32, every family: losses against the CPU"
+W=/tmp/mindllm-train-check
+for model in tiny-gpt2 tiny-neo tiny-llama; do
+  for dev in cpu cuda; do
+    rm -rf "$W/fam-$model-$dev"
+    extra=()
+    [ "$dev" = cuda ] && extra=(--recompute)
+    "$BUILD/mindllm" train --model "$model" --data "$W/data" --out "$W/fam-$model-$dev" --batch 2 --seq 32 \
+      --grad-accum 2 --steps 3 --lr 3e-3 --warmup 1 --schedule constant --eval-batches 1 --threads 1 \
+      --device "$dev" --precision fp32 "${extra[@]}" >"$W/fam-$model-$dev.log" 2>&1 ||
+      { echo "$model on $dev failed: $(tail -1 "$W/fam-$model-$dev.log")"; status=1; }
+  done
+  python3 - "$W/fam-$model-cpu/metrics.jsonl" "$W/fam-$model-cuda/metrics.jsonl" "$model" <<'PY' || status=1
+import json, sys
+def losses(p):
+    try:
+        return [json.loads(l)["loss"] for l in open(p) if l.strip()]
+    except OSError:
+        return []
+cpu, gpu = losses(sys.argv[1]), losses(sys.argv[2])
+ok = len(cpu) == len(gpu) == 3 and all(abs(a - b) <= 1e-5 * abs(a) for a, b in zip(cpu, gpu))
+print(f"{sys.argv[3]:<11} {'ok' if ok else 'FAIL':<5} cpu {cpu} | cuda {gpu}")
+sys.exit(0 if ok else 1)
+PY
+done
 exit $status
