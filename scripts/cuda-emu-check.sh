@@ -4,11 +4,22 @@
 # missing barrier shows under one or the other — and then scripts/gpu-check.sh's training checks
 # (`mindllm train --device cuda`, GPU resume, GPU -> CPU -> GPU resume, fp32 GPU vs CPU) on a
 # shorter run. Part of scripts/test.sh. No substitute for a GPU run: see the README.
+#   EMU_ASAN=1 bash scripts/cuda-emu-check.sh   # the same under AddressSanitizer (build-emu-asan,
+#                                               # ~10 min more to build): kernels' out-of-bounds accesses
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${EMU_BUILD_DIR:-build-emu}
+if [ "${EMU_ASAN:-0}" = 1 ]; then
+  BUILD=${EMU_BUILD_DIR:-build-emu-asan}
+  # Release, as scripts/gpu-check.sh configures it again (its training checks run here too)
+  flags=(-DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=-fsanitize=address -fno-omit-frame-pointer -g"
+         -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address)
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+else
+  BUILD=${EMU_BUILD_DIR:-build-emu}
+  flags=(-DCMAKE_BUILD_TYPE=Release)
+fi
 if [ ! -f "$BUILD/build.ninja" ]; then
-  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMINDLLM_CUDA_EMU=ON >/dev/null
+  cmake -S . -B "$BUILD" -G Ninja "${flags[@]}" -DMINDLLM_CUDA_EMU=ON >/dev/null
 fi
 cmake --build "$BUILD" -j "${JOBS:-$(nproc)}" --target mindllm mindllm_cuda_tests
 status=0

@@ -15,6 +15,14 @@
 
 #include "cuda_runtime.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define EMU_ASAN 1
+#else
+#define EMU_ASAN 0
+#endif
+
 namespace emu {
 namespace {
 
@@ -110,12 +118,14 @@ emu_switch:
 struct Fiber {
   void* sp;
   State state;
+  void* asan_fake_stack;
 };
 void* scheduler_sp = nullptr;
 #else
 struct Fiber {
   ucontext_t ctx;
   State state;
+  void* asan_fake_stack;
 };
 ucontext_t scheduler;
 #endif
@@ -137,15 +147,35 @@ void set_thread_index(int t) {
   threadIdx.z = t / (blockDim.x * blockDim.y);
 }
 
+// Under AddressSanitizer (an ASan build of the emulator checks the kernels' memory accesses, as
+// compute-sanitizer's memcheck would) every switch is announced: the stack being entered, and on
+// arrival the fake stack of the context being resumed.
+#if EMU_ASAN
+void* scheduler_fake_stack = nullptr;
+const void* scheduler_stack_bottom = nullptr;
+size_t scheduler_stack_size = 0;
+#endif
+
 void to_scheduler() {
+#if EMU_ASAN
+  Fiber& f = fibers[current];
+  __sanitizer_start_switch_fiber(f.state == State::done ? nullptr : &f.asan_fake_stack, scheduler_stack_bottom,
+                                 scheduler_stack_size);
+#endif
 #if defined(__x86_64__)
   emu_switch(&fibers[current].sp, scheduler_sp);
 #else
   swapcontext(&fibers[current].ctx, &scheduler);
 #endif
+#if EMU_ASAN
+  __sanitizer_finish_switch_fiber(fibers[current].asan_fake_stack, nullptr, nullptr);
+#endif
 }
 
 [[noreturn]] void fiber_main() {
+#if EMU_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &scheduler_stack_bottom, &scheduler_stack_size);
+#endif
   kernel_body(kernel_ctx);
   fibers[current].state = State::done;
   to_scheduler();
@@ -155,6 +185,11 @@ void to_scheduler() {
 void start_fiber(int t) {
   Fiber& f = fibers[t];
   f.state = State::ready;
+  f.asan_fake_stack = nullptr;
+#if EMU_ASAN  // the previous block's fiber left its frames' redzones poisoned
+  const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  __asan_unpoison_memory_region(stacks + t * kStackBytes + page, kStackBytes - page);
+#endif
 #if defined(__x86_64__)
   // The frame emu_switch pops: FP control words, r15 ... rbp, then fiber_main as the return
   // address; fiber_main starts with rsp = 8 mod 16, as after a call.
@@ -179,10 +214,16 @@ void start_fiber(int t) {
 void resume_fiber(int t) {
   current = t;
   set_thread_index(t);
+#if EMU_ASAN
+  __sanitizer_start_switch_fiber(&scheduler_fake_stack, stacks + t * kStackBytes, kStackBytes);
+#endif
 #if defined(__x86_64__)
   emu_switch(&scheduler_sp, fibers[t].sp);
 #else
   swapcontext(&scheduler, &fibers[t].ctx);
+#endif
+#if EMU_ASAN
+  __sanitizer_finish_switch_fiber(scheduler_fake_stack, nullptr, nullptr);
 #endif
 }
 
@@ -425,10 +466,9 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
   if (bytes == 0) return cudaSuccess;
   std::lock_guard<std::mutex> lock(emu::mem_mutex);
   if (bytes > emu::kTotalMemory - emu::allocated) return set_error(cudaErrorMemoryAllocation);
-  const size_t rounded = (bytes + 255) & ~size_t{255};
-  void* q = std::aligned_alloc(256, rounded);
-  if (!q) return set_error(cudaErrorMemoryAllocation);
-  std::memset(q, emu::poison_byte(), rounded);  // fresh device memory reads as NaN
+  void* q = nullptr;  // exactly `bytes` long, so an ASan build sees accesses past the end
+  if (posix_memalign(&q, 256, bytes) != 0) return set_error(cudaErrorMemoryAllocation);
+  std::memset(q, emu::poison_byte(), bytes);  // fresh device memory reads as NaN
   emu::allocations[reinterpret_cast<uintptr_t>(q)] = bytes;
   emu::allocated += bytes;
   *p = q;
