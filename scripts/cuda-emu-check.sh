@@ -18,9 +18,8 @@ else
   BUILD=${EMU_BUILD_DIR:-build-emu}
   flags=(-DCMAKE_BUILD_TYPE=Release)
 fi
-if [ ! -f "$BUILD/build.ninja" ]; then
-  cmake -S . -B "$BUILD" -G Ninja "${flags[@]}" -DMINDLLM_CUDA_EMU=ON >/dev/null
-fi
+# Configured every time (seconds): the flags must be these even in a build directory made before.
+cmake -S . -B "$BUILD" -G Ninja "${flags[@]}" -DMINDLLM_CUDA_EMU=ON >/dev/null
 cmake --build "$BUILD" -j "${JOBS:-$(nproc)}" --target mindllm mindllm_cuda_tests
 status=0
 for run in "lockstep ff" "reverse 7f"; do

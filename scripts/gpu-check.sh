@@ -351,7 +351,7 @@ if sys.argv[2] != "-":
         first, last = sum(x["loss"] for x in a[:k]) / k, sum(x["loss"] for x in a[-k:]) / k
         check("train --device cuda: loss falls", last < first - (1.0 if n >= 40 else 0.0),
               f"loss {first:.3f} -> {last:.3f}, val {a[-1].get('val_loss', float('nan')):.3f}, "
-              f"{sum(x['tokens_per_s'] for x in a[-k:]) / k:,.0f} tok/s")
+              f"{sum(x['tokens_per_s'] for x in a[-(n // 4):]) / (n // 4):,.0f} tok/s")
     else:
         check("train --device cuda: loss falls", False, f"{len(a)} of {n} steps logged")
     wa, wb = weights("A", n), weights("B", n)
@@ -372,7 +372,7 @@ if sys.argv[2] != "-":
         if len(f) == n and len(a) == n:
             la, lf = sum(x["loss"] for x in a[-5:]) / 5, sum(x["loss"] for x in f[-5:]) / 5
             check("--attention cudnn tracks flash", abs(lf - la) < 0.05 * la,
-                  f"last-5 mean loss {lf:.4f} vs {la:.4f}, {sum(x['tokens_per_s'] for x in f[-k:]) / k:,.0f} tok/s")
+                  f"last-5 mean loss {lf:.4f} vs {la:.4f}, {sum(x['tokens_per_s'] for x in f[-(n // 4):]) / (n // 4):,.0f} tok/s")
         else:
             check("--attention cudnn tracks flash", False, f"{len(f)} of {n} steps logged")
     w = max(len(x[0]) for x in checks)

@@ -1,5 +1,6 @@
 // The CPU emulator's runtime (tests/cuda/emu/README.md): device memory, errors, and kernel
-// execution — each block alone, its threads as ucontext fibers on the calling OS thread.
+// execution — each block alone, its threads as fibers on the calling OS thread (a hand-written
+// context switch on x86-64, ucontext elsewhere).
 #include <sys/mman.h>
 #include <ucontext.h>
 #include <unistd.h>
