@@ -37,7 +37,7 @@ cublasStatus_t complain(cublasStatus_t s, const char* what) {
   return s;
 }
 
-size_t elem_size(cudaDataType_t t) { return t == CUDA_R_32F ? 4 : t == CUDA_R_64F ? 8 : 2; }
+size_t elem_size(cudaDataType_t t) { return t == CUDA_R_32F ? 4 : 2; }
 
 double load(const void* p, cudaDataType_t t, size_t i) {
   if (t == CUDA_R_32F) return static_cast<const float*>(p)[i];
@@ -171,7 +171,6 @@ cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p
     case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES: return get_attr(&p->align[1], buf, size);
     case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES: return get_attr(&p->align[2], buf, size);
     case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES: return get_attr(&p->align[3], buf, size);
-    case CUBLASLT_MATMUL_PREF_SEARCH_MODE: return CUBLAS_STATUS_SUCCESS;
   }
   return complain(CUBLAS_STATUS_INVALID_VALUE, "unknown preference attribute");
 }

@@ -53,21 +53,24 @@ std::mutex mem_mutex;
 std::map<uintptr_t, size_t> allocations;  // start -> bytes
 size_t allocated = 0;
 
-bool inside(const void* p, size_t bytes) {
+}  // namespace
+
+bool is_device(const void* p, size_t bytes) {
   std::lock_guard<std::mutex> lock(mem_mutex);
   const auto a = reinterpret_cast<uintptr_t>(p);
   auto it = allocations.upper_bound(a);
   if (it == allocations.begin()) return false;
   --it;
-  return a >= it->first && a + bytes <= it->first + std::max<size_t>(it->second, 1);
+  return a + bytes <= it->first + it->second;  // it->first <= a: upper_bound's predecessor
 }
 
+namespace {
+
 cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, const char* what) {
-  if (bytes == 0) return cudaSuccess;
-  const bool dst_dev = inside(dst, bytes), src_dev = inside(src, bytes);
+  if (bytes == 0 || kind == cudaMemcpyDefault) return cudaSuccess;
+  const bool dst_dev = is_device(dst, bytes), src_dev = is_device(src, bytes);
   const bool want_dst = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool want_src = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-  if (kind == cudaMemcpyDefault) return cudaSuccess;
   if (want_dst != dst_dev || want_src != src_dev) {
     std::fprintf(stderr, "emu: %s of %zu bytes: destination %p is %s, source %p is %s (kind %d)\n", what, bytes, dst,
                  dst_dev ? "device memory" : "not inside a device allocation", src,
@@ -342,8 +345,6 @@ int fragment_lane() { return reverse_schedule() ? 0 : 31; }
 uint64_t* warp_slots() { return warp_exchange[current >> 5]; }
 unsigned char* dynamic_smem() { return smem_base; }
 
-bool is_device(const void* p, size_t bytes) { return inside(p, bytes); }
-
 void bad_pointer_argument(const void* fn, int index, const void* p) {
   fail("kernel %p: pointer argument %d (%p) is not inside a device allocation", fn, index, p);
 }
@@ -409,7 +410,6 @@ cudaError_t cudaGetDevice(int* device) {
   *device = 0;
   return cudaSuccess;
 }
-cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : set_error(cudaErrorInvalidValue); }
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (device != 0) return set_error(cudaErrorInvalidValue);
@@ -428,17 +428,9 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
 
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
   cudaDeviceProp p;
-  if (cudaGetDeviceProperties(&p, device) != cudaSuccess) return cudaErrorInvalidValue;
-  switch (attr) {
-    case cudaDevAttrMaxThreadsPerBlock: *value = p.maxThreadsPerBlock; break;
-    case cudaDevAttrMaxSharedMemoryPerBlock: *value = (int)p.sharedMemPerBlock; break;
-    case cudaDevAttrWarpSize: *value = 32; break;
-    case cudaDevAttrMultiProcessorCount: *value = p.multiProcessorCount; break;
-    case cudaDevAttrComputeCapabilityMajor: *value = p.major; break;
-    case cudaDevAttrComputeCapabilityMinor: *value = p.minor; break;
-    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = (int)p.sharedMemPerBlockOptin; break;
-    default: return set_error(cudaErrorInvalidValue);
-  }
+  if (attr != cudaDevAttrMultiProcessorCount || cudaGetDeviceProperties(&p, device) != cudaSuccess)
+    return set_error(cudaErrorInvalidValue);
+  *value = p.multiProcessorCount;
   return cudaSuccess;
 }
 
@@ -447,7 +439,6 @@ cudaError_t cudaGetLastError() {
   emu::last_error = cudaSuccess;
   return e;
 }
-cudaError_t cudaPeekAtLastError() { return emu::last_error; }
 
 const char* cudaGetErrorString(cudaError_t e) {
   switch (e) {
@@ -456,7 +447,6 @@ const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorMemoryAllocation: return "out of memory";
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorInvalidDevicePointer: return "invalid device pointer";
-    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
   }
   return "unrecognized error code";
@@ -505,7 +495,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
 
 cudaError_t cudaMemset(void* p, int value, size_t bytes) {
   if (bytes == 0) return cudaSuccess;
-  if (!emu::inside(p, bytes)) {
+  if (!emu::is_device(p, bytes)) {
     std::fprintf(stderr, "emu: cudaMemset of %zu bytes at %p leaves its device allocation\n", bytes, p);
     return set_error(cudaErrorInvalidValue);
   }
@@ -517,7 +507,7 @@ cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) { re
 cudaError_t cudaMemset2DAsync(void* p, size_t pitch, int value, size_t width, size_t height, cudaStream_t) {
   if (width == 0 || height == 0) return cudaSuccess;
   if (width > pitch) return set_error(cudaErrorInvalidValue);
-  if (!emu::inside(p, pitch * (height - 1) + width)) {
+  if (!emu::is_device(p, pitch * (height - 1) + width)) {
     std::fprintf(stderr, "emu: cudaMemset2D of %zu x %zu (pitch %zu) at %p leaves its device allocation\n", height,
                  width, pitch, p);
     return set_error(cudaErrorInvalidValue);
@@ -531,7 +521,4 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
   *s = kStream;
   return cudaSuccess;
 }
-cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, 0); }
-cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }

@@ -29,8 +29,6 @@ struct __nv_bfloat16 {
 struct alignas(4) __nv_bfloat162 {
   __nv_bfloat16 x, y;
 };
-using nv_bfloat16 = __nv_bfloat16;
-using nv_bfloat162 = __nv_bfloat162;
 
 inline float __bfloat162float(__nv_bfloat16 h) { return emu::bf16_bits_to_float(h.__x); }
 inline __nv_bfloat16 __float2bfloat16_rn(float f) {
@@ -38,7 +36,4 @@ inline __nv_bfloat16 __float2bfloat16_rn(float f) {
   r.__x = emu::float_to_bf16_bits(f);
   return r;
 }
-inline __nv_bfloat16 __float2bfloat16(float f) { return __float2bfloat16_rn(f); }
 inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) { return {__float2bfloat16_rn(a), __float2bfloat16_rn(b)}; }
-inline float __low2float(__nv_bfloat162 v) { return __bfloat162float(v.x); }
-inline float __high2float(__nv_bfloat162 v) { return __bfloat162float(v.y); }

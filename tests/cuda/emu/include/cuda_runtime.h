@@ -39,7 +39,6 @@ enum cudaError_t {
   cudaErrorMemoryAllocation = 2,
   cudaErrorInvalidConfiguration = 9,
   cudaErrorInvalidDevicePointer = 17,
-  cudaErrorInvalidMemcpyDirection = 21,
   cudaErrorNoDevice = 100,
 };
 using cudaError = cudaError_t;
@@ -52,51 +51,31 @@ enum cudaMemcpyKind {
   cudaMemcpyDefault = 4,
 };
 
+// Only what mindllm's sources use; a missing name is a compile error that says what to add.
 enum cudaDeviceAttr {
-  cudaDevAttrMaxThreadsPerBlock = 1,
-  cudaDevAttrMaxSharedMemoryPerBlock = 8,
-  cudaDevAttrWarpSize = 10,
   cudaDevAttrMultiProcessorCount = 16,
-  cudaDevAttrComputeCapabilityMajor = 75,
-  cudaDevAttrComputeCapabilityMinor = 76,
-  cudaDevAttrMaxSharedMemoryPerBlockOptin = 97,
 };
 
 enum cudaFuncAttribute {
   cudaFuncAttributeMaxDynamicSharedMemorySize = 8,
-  cudaFuncAttributePreferredSharedMemoryCarveout = 9,
 };
 
 enum cudaDataType_t {
-  CUDA_R_16F = 2,
   CUDA_R_32F = 0,
-  CUDA_R_64F = 1,
   CUDA_R_16BF = 14,
 };
 using cudaDataType = cudaDataType_t;
 
-// Vector types with the GPU's alignment (a misaligned vector access is an error there; here the
+// A vector type with the GPU's alignment (a misaligned vector access is an error there; here the
 // compiler's aligned moves usually fault the same way).
-struct alignas(8) float2 {
-  float x, y;
-};
-struct alignas(16) float4 {
-  float x, y, z, w;
-};
 struct alignas(16) uint4 {
   unsigned x, y, z, w;
 };
-struct alignas(8) uint2 {
-  unsigned x, y;
-};
-inline float2 make_float2(float x, float y) { return {x, y}; }
-inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
-inline uint2 make_uint2(unsigned x, unsigned y) { return {x, y}; }
 
 struct CUstream_st;
 using cudaStream_t = CUstream_st*;
-constexpr unsigned cudaStreamDefault = 0, cudaStreamNonBlocking = 1;
+constexpr unsigned cudaStreamNonBlocking = 1;
 
 struct cudaDeviceProp {
   char name[256];
@@ -114,11 +93,9 @@ struct cudaDeviceProp {
 
 cudaError_t cudaGetDeviceCount(int* count);
 cudaError_t cudaGetDevice(int* device);
-cudaError_t cudaSetDevice(int device);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
 cudaError_t cudaGetLastError();
-cudaError_t cudaPeekAtLastError();
 const char* cudaGetErrorString(cudaError_t e);
 cudaError_t cudaMalloc(void** p, size_t bytes);
 template <typename T>
@@ -133,10 +110,7 @@ cudaError_t cudaMemset(void* p, int value, size_t bytes);
 cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s = nullptr);
 cudaError_t cudaMemset2DAsync(void* p, size_t pitch, int value, size_t width, size_t height, cudaStream_t s = nullptr);
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags);
-cudaError_t cudaStreamCreate(cudaStream_t* s);
-cudaError_t cudaStreamDestroy(cudaStream_t s);
 cudaError_t cudaStreamSynchronize(cudaStream_t s);
-cudaError_t cudaDeviceSynchronize();
 
 namespace emu {
 cudaError_t set_function_attribute(const void* fn, cudaFuncAttribute attr, int value);
@@ -152,7 +126,6 @@ cudaError_t cudaFuncSetAttribute(F* fn, cudaFuncAttribute attr, int value) {
 #define __device__
 #define __host__
 #define __forceinline__ inline
-#define __noinline__
 #define __launch_bounds__(...)
 // One block runs at a time, so a function-local static is exactly one block's shared memory.
 #define __shared__ static
@@ -162,7 +135,6 @@ cudaError_t cudaFuncSetAttribute(F* fn, cudaFuncAttribute attr, int value) {
 // The running thread's coordinates: set by the scheduler before it resumes a thread's fiber.
 inline uint3 threadIdx, blockIdx;
 inline dim3 blockDim, gridDim;
-constexpr int warpSize = 32;
 
 namespace emu {
 [[noreturn]] void trap(const char* file, int line);
@@ -196,25 +168,10 @@ template <typename T>
 T __shfl_xor_sync(unsigned, T v, int lane_mask, int = 32) {
   return emu::shfl(v, emu::lane_id() ^ lane_mask);
 }
-template <typename T>
-T __shfl_sync(unsigned, T v, int src_lane, int = 32) {
-  return emu::shfl(v, src_lane);
-}
-template <typename T>
-T __shfl_down_sync(unsigned, T v, unsigned delta, int = 32) {
-  const int src = emu::lane_id() + (int)delta;
-  return emu::shfl(v, src < 32 ? src : emu::lane_id());
-}
 
 // The device math functions that host C++ lacks, and CUDA's global min/max.
 using std::isfinite;
-using std::isinf;
-using std::isnan;
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
-inline float __expf(float x) { return std::exp(x); }
-inline float __logf(float x) { return std::log(x); }
-inline float __fdividef(float a, float b) { return a / b; }
-inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
 template <typename A, typename B>
 inline std::common_type_t<A, B> min(A a, B b) {
   return a < b ? a : b;
@@ -222,10 +179,6 @@ inline std::common_type_t<A, B> min(A a, B b) {
 template <typename A, typename B>
 inline std::common_type_t<A, B> max(A a, B b) {
   return a < b ? b : a;
-}
-template <typename T>
-inline T __ldg(const T* p) {
-  return *p;
 }
 
 // ---- kernel launches ------------------------------------------------------------------------
