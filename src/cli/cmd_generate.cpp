@@ -1,15 +1,19 @@
-// mindllm generate: sample a continuation from a model directory (plain full-context forward
-// per token; the inference work makes this fast with a KV cache).
+// mindllm generate: sample a continuation from a model directory on the inference engine (K/V
+// cache: each token costs one position, not the whole context), streamed to stdout as it comes.
 #include <omp.h>
 
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 #include <sstream>
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/interrupt.h"
+#include "model/engine.h"
 #include "model/model.h"
-#include "serve/sampling.h"
+#include "serve/generator.h"
 #include "tokenizer/tokenizer.h"
 
 namespace mindllm::cli {
@@ -58,10 +62,14 @@ static int run_generate(int argc, char** argv) {
   std::string precision = "fp32";
   add_precision_option(app, precision);
   app.add_flag("!--no-stop-at-eos", stop_at_eos, "keep going past the end-of-sequence token");
+  std::vector<std::string> stop_strings;
+  app.add_option("--stop", stop_strings, "stop before this text (repeatable; needs a tokenizer)");
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "print token counts and the decode speed on stderr");
   parse_args(app, argc, argv);
   if (threads > 0) omp_set_num_threads(threads);
   if (max_new < 0) bad_input("--max-new-tokens must be >= 0");
-  if (sp.top_p <= 0.0f || sp.top_p > 1.0f) bad_input("--top-p must be in (0, 1]");
+  check_sampling_params(sp);
   std::string weights;
   ModelConfig cfg = resolve_model_config(model_dir, &weights);
   if (weights.empty()) bad_input("--model " + model_dir + ": not a model directory");
@@ -70,39 +78,60 @@ static int run_generate(int argc, char** argv) {
   model.set_matmul_precision(matmul_precision_from_name(precision));
   if (prompt_ids.empty() && text_opt->count() == 0) bad_input("give --prompt TEXT or --prompt-ids IDS");
   std::optional<Tokenizer> tok;
-  std::vector<int32_t> ids;
+  GenerationRequest req;
   if (text_opt->count() > 0) {
     tok = Tokenizer::load(tokenizer_path.empty() ? weights : tokenizer_path);
-    for (uint32_t id : tok->encode(prompt)) ids.push_back(static_cast<int32_t>(id));
-    if (ids.empty()) bad_input("--prompt: empty prompt");
+    for (uint32_t id : tok->encode(prompt)) req.prompt.push_back(static_cast<int32_t>(id));
+    if (req.prompt.empty()) bad_input("--prompt: empty prompt");
   } else {
-    ids = parse_ids(prompt_ids);
-    if (ids.empty()) bad_input("--prompt-ids: no ids given");
+    req.prompt = parse_ids(prompt_ids);
+    if (req.prompt.empty()) bad_input("--prompt-ids: no ids given");
+    // The tokenizer still names the end-of-text token when the config does not.
+    std::string tp = tokenizer_path.empty() ? weights + "/tokenizer.json" : tokenizer_path;
+    if (!tokenizer_path.empty() || std::filesystem::exists(tp)) tok = Tokenizer::load(tp);
   }
-  for (int32_t id : ids)
+  for (int32_t id : req.prompt)
     if (id >= cfg.vocab_size) bad_input("prompt token " + std::to_string(id) + " is outside the model's vocabulary");
   // End of sequence: the config's eos_token_id, else the tokenizer's end-of-text token.
   int32_t eos = cfg.eos_token_id;
   if (eos < 0 && tok && tok->eos_id()) eos = static_cast<int32_t>(*tok->eos_id());
-  Rng rng(seed);
-  std::vector<int32_t> out;
-  for (int i = 0; i < max_new; i++) {
-    int T = static_cast<int>(ids.size());
-    int start = cfg.learned_positions && T > cfg.max_positions ? T - cfg.max_positions : 0;
-    model.forward(ids.data() + start, nullptr, 1, T - start);
-    int32_t next = sample_token(model.logits() + (size_t)(T - start - 1) * cfg.vocab_size, cfg.vocab_size, sp, rng);
-    ids.push_back(next);
-    out.push_back(next);
-    if (stop_at_eos && next == eos) break;
-  }
-  if (tok) {
-    if (stop_at_eos && !out.empty() && out.back() == eos) out.pop_back();  // text ends before the EOS token
-    std::vector<uint32_t> u(out.begin(), out.end());
-    std::printf("%s%s\n", prompt.c_str(), tok->decode(u).c_str());
-  } else {
-    for (size_t i = 0; i < out.size(); i++) std::printf("%s%d", i ? " " : "", out[i]);
-    std::printf("\n");
-  }
+  if (stop_at_eos && eos >= 0) req.stop_tokens.push_back(eos);
+  req.max_new_tokens = max_new;
+  req.sampling = sp;
+  req.seed = seed;
+  req.stop_strings = stop_strings;
+  const bool text_out = text_opt->count() > 0;
+  if (!req.stop_strings.empty() && !tok) bad_input("--stop needs a tokenizer (--tokenizer, or one in the model directory)");
+  TokenText token_text;
+  if (tok) token_text = [&](int32_t id) { return tok->is_special(id) ? std::string() : std::string(tok->token_bytes(id)); };
+
+  Engine engine(model);
+  KvCache cache(cfg);
+  install_interrupt_handler();
+  if (text_out) std::fputs(prompt.c_str(), stdout);
+  int count = 0;
+  auto on_token = [&](int, int32_t id, std::string_view text) {
+    if (text_out) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+    } else {  // ids, the end-of-sequence token included (it says why generation ended)
+      std::printf("%s%d", count++ ? " " : "", id);
+    }
+    std::fflush(stdout);
+    return !interrupted();
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<GenerationResult> res = generate(engine, cache, std::span(&req, 1), token_text, on_token);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("\n");
+  std::fflush(stdout);
+  const GenerationResult& r = res[0];
+  if (r.finish == FinishReason::context)
+    std::fprintf(stderr, "generate: stopped at the model's %d positions\n", cfg.max_positions);
+  if (verbose)
+    std::fprintf(stderr, "generate: %zu prompt + %zu new tokens in %.2f s (%.1f tokens/s), finish: %s\n",
+                 req.prompt.size(), r.tokens.size(), secs, secs > 0 ? r.tokens.size() / secs : 0.0,
+                 finish_reason_name(r.finish));
+  if (r.finish == FinishReason::cancelled) return 128 + interrupt_signal();
   return 0;
 }
 

@@ -2,30 +2,11 @@
 
 #include <unistd.h>
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 
 #include "core/error.h"
 
 namespace mindllm::data {
-
-static std::atomic<bool> g_interrupted{false};
-
-extern "C" void mindllm_data_on_signal(int) {
-  if (g_interrupted.exchange(true)) std::_Exit(130);  // a second Ctrl-C: stop now
-}
-
-void install_interrupt_handler() {
-  std::signal(SIGINT, mindllm_data_on_signal);
-  std::signal(SIGTERM, mindllm_data_on_signal);
-}
-
-bool interrupted() { return g_interrupted.load(std::memory_order_relaxed); }
-
-void check_interrupted(const std::string& what) {
-  if (interrupted()) throw Error(static_cast<ExitCode>(130), what + ": interrupted; no output was committed");
-}
 
 Progress::Progress(std::string label, uint64_t total_bytes, bool enabled)
     : label_(std::move(label)), total_(total_bytes), enabled_(enabled), tty_(::isatty(2) != 0) {

@@ -1,17 +1,18 @@
 // Progress for long data steps (a redrawn line with rate and ETA on a terminal, a plain line
-// every 10 s in logs) and Ctrl-C handling: the first SIGINT/SIGTERM sets a flag that the loops
-// poll, so they stop at a safe point and remove their temporary files.
+// every 10 s in logs).
 #pragma once
 #include <chrono>
 #include <cstdint>
 #include <string>
 
+#include "core/interrupt.h"
+
 namespace mindllm::data {
 
-void install_interrupt_handler();
-bool interrupted();
-// Throws the "interrupted" error (exit code 130) when Ctrl-C was pressed.
-void check_interrupted(const std::string& what);
+// Ctrl-C handling is core/interrupt.h's, shared by every command.
+using mindllm::check_interrupted;
+using mindllm::install_interrupt_handler;
+using mindllm::interrupted;
 
 class Progress {
  public:

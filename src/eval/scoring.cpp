@@ -7,11 +7,17 @@
 
 #include "core/error.h"
 #include "eval/task.h"
+#include "serve/generator.h"
 
 namespace mindllm::eval {
 
 Scorer::Scorer(const Model& model, const Tokenizer& tok, int max_length)
-    : session_(model), tok_(tok), max_length_(max_length), vocab_(model.config().vocab_size) {
+    : engine_(model),
+      cache_(model.config()),
+      prefix_seq_(cache_.create()),
+      tok_(tok),
+      max_length_(max_length),
+      vocab_(model.config().vocab_size) {
   // lm-eval's prefix_token_id: the tokenizer's EOS (eot_token_id), else the model's.
   if (auto e = tok.eos_id()) prefix_token_ = static_cast<int32_t>(*e);
   else if (model.config().eos_token_id >= 0) prefix_token_ = model.config().eos_token_id;
@@ -43,6 +49,16 @@ LLRequest Scorer::encode_request(const std::string& context, const std::vector<s
     r.conts.emplace_back(whole.begin() + n, whole.end());
   }
   return r;
+}
+
+void Scorer::sync_prefix(std::span<const int32_t> toks) {
+  const std::vector<int32_t>& have = cache_.tokens(prefix_seq_);
+  size_t n = 0;
+  while (n < toks.size() && n < have.size() && toks[n] == have[n]) n++;
+  cache_.truncate(prefix_seq_, static_cast<int>(n));
+  if (n == toks.size()) return;
+  const BatchEntry e{prefix_seq_, toks.subspan(n), static_cast<int>(toks.size() - n)};  // no logits
+  engine_.forward(cache_, std::span(&e, 1), logits_);
 }
 
 static size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b, size_t n) {
@@ -116,9 +132,7 @@ void Scorer::run_group(std::vector<Flat*>& group, std::vector<std::vector<Choice
     P = std::min(P, f->seq.size() - f->cont->size());
     P = common_prefix(group[0]->seq, f->seq, P);
   }
-  std::span<const int32_t> prefix(group[0]->seq.data(), P);
-  int reused = session_.sync(prefix);
-  tokens_computed_ += (int64_t)P - reused;
+  sync_prefix(std::span<const int32_t>(group[0]->seq.data(), P));
   // Distinct branches (choices whose inputs are equal, e.g. one-token answers, share one).
   std::map<std::vector<int32_t>, int> index;
   std::vector<std::vector<int32_t>> br;
@@ -138,16 +152,22 @@ void Scorer::run_group(std::vector<Flat*>& group, std::vector<std::vector<Choice
     }
     branch_of[i] = it->second;
   }
-  std::vector<std::span<const int32_t>> spans;
+  // Each branch continues its own fork of the prefix (shared blocks, not copies); one batch.
+  std::vector<BatchEntry> entries;
   std::vector<int> row_base;
   int rows = 0;
   for (size_t b = 0; b < br.size(); b++) {
-    spans.emplace_back(br[b]);
+    entries.push_back(BatchEntry{cache_.fork(prefix_seq_), br[b], from[b]});
     row_base.push_back(rows);
     rows += static_cast<int>(br[b].size()) - from[b];
-    tokens_computed_ += br[b].size();
   }
-  session_.branches(spans, from, logits_);
+  try {
+    engine_.forward(cache_, entries, logits_);
+  } catch (...) {
+    for (auto& e : entries) cache_.release(e.seq);
+    throw;
+  }
+  for (auto& e : entries) cache_.release(e.seq);
   // log-softmax normaliser per row, computed once per row that is used.
   std::vector<double> lse(rows, NAN);
   std::vector<int32_t> argmax(rows, -1);
@@ -183,40 +203,24 @@ void Scorer::run_group(std::vector<Flat*>& group, std::vector<std::vector<Choice
 }
 
 std::string Scorer::generate(const std::string& context, const std::vector<std::string>& until, int max_gen_toks) {
-  std::vector<int32_t> ctx = encode(context);
+  GenerationRequest req;
+  req.prompt = encode(context);
   int max_ctx = max_gen_toks < max_length_ ? max_length_ - max_gen_toks : max_length_;
-  if ((int)ctx.size() > max_ctx) ctx.erase(ctx.begin(), ctx.end() - max_ctx);
-  if (ctx.empty()) ctx.push_back(prefix_token_);
-  std::vector<float> logits(vocab_);
-  int reused = session_.sync(std::span<const int32_t>(ctx).first(ctx.size() - 1));
-  tokens_computed_ += ctx.size() - reused;
-  session_.append(std::span<const int32_t>(&ctx.back(), 1), logits.data());
-  std::optional<uint32_t> eos = tok_.eos_id();
-  int32_t model_eos = session_.model().config().eos_token_id;
-  std::vector<uint32_t> gen;
-  auto text_of = [&]() {
-    std::string s;
-    for (uint32_t id : gen)
-      if (!tok_.is_special(id)) s += tok_.token_bytes(id);
-    return s;
+  if ((int)req.prompt.size() > max_ctx) req.prompt.erase(req.prompt.begin(), req.prompt.end() - max_ctx);
+  if (req.prompt.empty()) req.prompt.push_back(prefix_token_);
+  req.max_new_tokens = max_gen_toks;
+  req.sampling.temperature = 0.0f;  // greedy
+  if (std::optional<uint32_t> eos = tok_.eos_id()) req.stop_tokens.push_back(static_cast<int32_t>(*eos));
+  if (engine_.config().eos_token_id >= 0) req.stop_tokens.push_back(engine_.config().eos_token_id);
+  req.stop_strings = until;
+  req.max_length = max_length_;
+  // The context but its last token stays cached: the next request's few-shot prefix is reused.
+  sync_prefix(std::span<const int32_t>(req.prompt).first(req.prompt.size() - 1));
+  req.prefix_seq = prefix_seq_;
+  auto text = [&](int32_t id) {
+    return tok_.is_special(static_cast<uint32_t>(id)) ? std::string() : std::string(tok_.token_bytes(id));
   };
-  std::string text;
-  for (int i = 0; i < max_gen_toks; i++) {
-    int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    if ((eos && next == (int32_t)*eos) || next == model_eos) break;
-    gen.push_back(static_cast<uint32_t>(next));
-    text = text_of();
-    bool stop = false;
-    for (auto& u : until)
-      if (!u.empty() && text.find(u) != std::string::npos) stop = true;
-    if (stop || i + 1 == max_gen_toks || session_.length() + 1 > std::min(session_.max_length(), max_length_)) break;
-    session_.append(std::span<const int32_t>(&next, 1), logits.data());
-    tokens_computed_++;
-  }
-  text = text_of();
-  for (auto& u : until)
-    if (!u.empty()) text = text.substr(0, text.find(u));
-  return text;
+  return mindllm::generate(engine_, cache_, std::span(&req, 1), text)[0].text;
 }
 
 double Scorer::rolling_loglikelihood(const std::string& text) {

@@ -1,5 +1,5 @@
 // Scoring requests the way lm-evaluation-harness's Hugging Face backend does, on an
-// InferenceSession: log-likelihood of continuations (multiple choice), greedy generation with
+// inference engine (model/engine.h): log-likelihood of continuations (multiple choice), greedy generation with
 // stop sequences, and rolling log-likelihood of whole texts (perplexity).
 //
 // Tokenization follows lm-eval's HFLM: trailing whitespace of the context moves to the
@@ -16,7 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "model/inference.h"
+#include "model/engine.h"
+#include "model/kv_cache.h"
 #include "tokenizer/tokenizer.h"
 
 namespace mindllm::eval {
@@ -50,7 +51,7 @@ class Scorer {
 
   int max_length() const { return max_length_; }
   int32_t prefix_token() const { return prefix_token_; }
-  int64_t tokens_computed() const { return tokens_computed_; }
+  int64_t tokens_computed() const { return engine_.tokens_computed(); }
 
  private:
   struct Flat {
@@ -60,12 +61,16 @@ class Scorer {
   };
   void run_group(std::vector<Flat*>& group, std::vector<std::vector<ChoiceScore>>& out);
 
-  InferenceSession session_;
+  // Makes the prefix sequence hold exactly `toks`, reusing its longest common prefix.
+  void sync_prefix(std::span<const int32_t> toks);
+
+  Engine engine_;
+  KvCache cache_;
+  int prefix_seq_;  // the cached prefix requests are scored from (a subject's few-shot prompt)
   const Tokenizer& tok_;
   int max_length_;
   int32_t prefix_token_ = 0;
   int vocab_ = 0;
-  int64_t tokens_computed_ = 0;
   std::vector<float> logits_;
 };
 

@@ -44,6 +44,7 @@ struct ModelConfig {
   int q_dim() const { return n_heads * head_dim; }
   int kv_dim() const { return n_kv_heads * head_dim; }
   int rot_dim() const;
+  bool rotary() const { return family == Family::llama && rot_dim() > 0; }  // RoPE on q and k
   int64_t num_parameters() const;
   std::string model_type() const;
 };

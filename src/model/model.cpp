@@ -22,6 +22,7 @@
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/cpu/vec_math.h"
+#include "model/cpu_ops.h"
 #include "model/weights_io.h"
 
 namespace mindllm {
@@ -100,51 +101,63 @@ void Model::zero_grads() {
                   [&](size_t b, size_t e) { std::memset(g + b, 0, (e - b) * sizeof(float)); });
 }
 
+// The decoder's Ops for training on the CPU: full causal attention over B sequences of T tokens
+// at positions 0..T-1, statistics saved for the backward.
+struct Model::TrainOps : CpuOps {
+  int B, T;
+  AttentionShape shape(int l) const {
+    const int QKV = cfg.q_dim() + 2 * cfg.kv_dim();
+    return AttentionShape{B, T, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, QKV, QKV, QKV, cfg.q_dim(), cfg.attn_scale,
+                          cfg.window[l]};
+  }
+  void attend(int l, float* att, float* qkv, float* stats, int) const {
+    const int Q = cfg.q_dim(), KV = cfg.kv_dim();
+    rope(qkv, B, T, 0);
+    attention_forward(att, stats, qkv, qkv + Q, qkv + Q + KV, shape(l));
+  }
+  void attend_backward(int l, float* dqkv, const float* d_att, const float* qkv, const float*, const float* stats,
+                       int) const {
+    const int Q = cfg.q_dim(), KV = cfg.kv_dim();
+    attention_backward(dqkv, dqkv + Q, dqkv + Q + KV, d_att, stats, qkv, qkv + Q, qkv + Q + KV, shape(l));
+    rope(dqkv, B, T, 0, /*backward=*/true);
+  }
+};
+
+Model::TrainOps Model::ops() {
+  return TrainOps{{cfg_, layout_, params_.data(), params_bf16(), grads_.data()}, acts_.B, acts_.T};
+}
+
 void Model::ensure_acts(int B, int T) {
   if (acts_.B == B && acts_.T == T) return;
-  const size_t N = (size_t)B * T, C = cfg_.hidden, H = cfg_.intermediate;
-  const size_t QKV = cfg_.q_dim() + 2 * cfg_.kv_dim(), F = cfg_.gated_mlp ? 2 * H : H;
+  const size_t N = (size_t)B * T, C = cfg_.hidden, H = cfg_.intermediate, V = cfg_.vocab_size;
+  const size_t Q = cfg_.q_dim(), QKV = Q + 2 * cfg_.kv_dim(), F = cfg_.gated_mlp ? 2 * H : H;
   const size_t S = (size_t)B * cfg_.n_heads * T * kAttentionStats;
   acts_ = Acts{};
   acts_.B = B;
   acts_.T = T;
+  auto buf = [&](size_t n) {
+    acts_.store.emplace_back(n);
+    return acts_.store.back().data();
+  };
   acts_.res.assign(cfg_.n_layers + 1, std::vector<float>(N * C));
   acts_.layers.resize(cfg_.n_layers);
+  const bool deep = cfg_.deepnorm;
   for (auto& a : acts_.layers) {
-    if (!cfg_.deepnorm) a.x_norm.resize(N * C), a.n2.resize(N * C);
-    a.n1_mean.resize(N), a.n1_rstd.resize(N), a.n2_mean.resize(N), a.n2_rstd.resize(N);
-    a.qkv.resize(N * QKV), a.att_stats.resize(S), a.att.resize(N * cfg_.q_dim());
-    a.h.resize(N * C), a.fc.resize(N * F), a.act.resize(N * H);
-    if (cfg_.deepnorm) a.r1.resize(N * C), a.r2.resize(N * C);
+    if (!deep) a.x_norm = buf(N * C), a.n2 = buf(N * C);
+    a.n1_mean = buf(N), a.n1_rstd = buf(N), a.n2_mean = buf(N), a.n2_rstd = buf(N);
+    a.qkv = buf(N * QKV), a.att_stats = buf(S), a.att = buf(N * Q);
+    a.h = buf(N * C), a.fc = buf(N * F), a.act = buf(N * H);
+    if (deep) a.r1 = buf(N * C), a.r2 = buf(N * C);
   }
-  acts_.lnf.resize(N * C), acts_.lnf_mean.resize(N), acts_.lnf_rstd.resize(N);
-  acts_.logits.resize(N * cfg_.vocab_size), acts_.losses.resize(N), acts_.softmax.resize(N);
+  acts_.lnf = buf(N * C), acts_.lnf_mean = buf(N), acts_.lnf_rstd = buf(N);
+  acts_.logits = buf(N * V), acts_.losses = buf(N);
+  acts_.softmax.resize(N);
   acts_.tokens.resize(N), acts_.targets.resize(N);
-  for (auto* v : {&acts_.d_res, &acts_.d_h, &acts_.d_tmp, &acts_.d_r, &acts_.d_lnf}) v->resize(N * C);
-  acts_.d_qkv.resize(N * QKV), acts_.d_att.resize(N * cfg_.q_dim());
-  acts_.d_fc.resize(N * F), acts_.d_act.resize(N * H);
+  acts_.d_res = buf(N * C), acts_.d_lnf = buf(N * C);
+  BlockGrads<float>& g = acts_.grads;
+  g.d_tmp = buf(N * C), g.d_h = buf(N * C), g.d_r = buf(N * C);
+  g.d_qkv = buf(N * QKV), g.d_att = buf(N * Q), g.d_fc = buf(N * F), g.d_act = buf(N * H);
 }
-
-void Model::norm_forward(float* out, float* mean, float* rstd, const float* in, size_t w, size_t b, int N) const {
-  const float* p = params_.data();
-  if (cfg_.norm == NormKind::layernorm)
-    layernorm_forward(out, mean, rstd, in, p + w, b == kAbsent ? nullptr : p + b, N, cfg_.hidden, cfg_.norm_eps);
-  else
-    rmsnorm_forward(out, rstd, in, p + w, N, cfg_.hidden, cfg_.norm_eps);
-}
-
-void Model::norm_backward(float* din, const float* dout, const float* in, const float* mean, const float* rstd,
-                          size_t w, size_t b, int N) {
-  const float* p = params_.data();
-  float* g = grads_.data();
-  if (cfg_.norm == NormKind::layernorm)
-    layernorm_backward(din, g + w, b == kAbsent ? nullptr : g + b, dout, in, p + w, mean, rstd, N, cfg_.hidden);
-  else
-    rmsnorm_backward(din, g + w, dout, in, p + w, rstd, N, cfg_.hidden);
-}
-
-static const float* opt(const float* base, size_t off) { return off == kAbsent ? nullptr : base + off; }
-static float* opt(float* base, size_t off) { return off == kAbsent ? nullptr : base + off; }
 
 MatmulPrecision matmul_precision_from_name(const std::string& name) {
   if (name == "fp32") return MatmulPrecision::fp32;
@@ -168,111 +181,41 @@ void Model::set_matmul_precision(MatmulPrecision prec) {
   }
 }
 
-void Model::linear(float* out, const float* in, size_t w, size_t b, int N, int I, int O, WeightLayout wl) const {
-  const float* p = params_.data();
-  if (precision_ == MatmulPrecision::bf16)
-    linear_forward_bf16(out, in, params_bf16_.data() + w, opt(p, b), N, I, O, wl);
-  else
-    linear_forward(out, in, p + w, opt(p, b), N, I, O, wl);
-}
-
-void Model::linear_bwd(float* din, const float* dout, const float* in, size_t w, size_t b, int N, int I, int O,
-                       WeightLayout wl) {
-  const float* p = params_.data();
-  float* g = grads_.data();
-  if (precision_ == MatmulPrecision::bf16)
-    linear_backward_bf16(din, g + w, opt(g, b), dout, in, params_bf16_.data() + w, N, I, O, wl);
-  else
-    linear_backward(din, g + w, opt(g, b), dout, in, p + w, N, I, O, wl);
-}
-
-static AttentionShape attention_shape(const ModelConfig& c, int l, int B, int T) {
-  int QKV = c.q_dim() + 2 * c.kv_dim();
-  return AttentionShape{B, T, c.n_heads, c.n_kv_heads, c.head_dim, QKV, QKV, QKV, c.q_dim(), c.attn_scale, c.window[l]};
-}
-
-// Adds y += alpha * x (alpha = 1: plain residual).
-static void add_scaled(float* y, const float* x, float alpha, size_t n) {
-#pragma omp parallel for schedule(static)
-  for (size_t i = 0; i < n; i++) y[i] += alpha * x[i];
-}
-
-void Model::layer_forward(int l, int B, int T) {
-  const int N = B * T, C = cfg_.hidden, H = cfg_.intermediate, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
-  const int QKV = Q + 2 * KV, F = cfg_.gated_mlp ? 2 * H : H;
-  const LayerOffsets& o = layout_.layers[l];
-  LayerActs& a = acts_.layers[l];
-  const float* x = acts_.res[l].data();
-  float* out = acts_.res[l + 1].data();
-  const WeightLayout wl = layout_.linear_layout;
-  const float alpha = cfg_.deepnorm_alpha;
-
-  // Attention sub-block.
-  const float* attn_in = x;
-  if (!cfg_.deepnorm) {
-    norm_forward(a.x_norm.data(), a.n1_mean.data(), a.n1_rstd.data(), x, o.norm1_w, o.norm1_b, N);
-    attn_in = a.x_norm.data();
-  }
-  linear(a.qkv.data(), attn_in, o.wqkv, o.bqkv, N, C, QKV, wl);
-  if (cfg_.family == Family::llama && cfg_.rot_dim() > 0) {
-    rope_forward(a.qkv.data(), B, T, cfg_.n_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
-    rope_forward(a.qkv.data() + Q, B, T, cfg_.n_kv_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
-  }
-  attention_forward(a.att.data(), a.att_stats.data(), a.qkv.data(), a.qkv.data() + Q, a.qkv.data() + Q + KV,
-                    attention_shape(cfg_, l, B, T));
-  float* r1 = cfg_.deepnorm ? a.r1.data() : a.h.data();
-  linear(r1, a.att.data(), o.wo, o.bo, N, Q, C, wl);
-  add_scaled(r1, x, cfg_.deepnorm ? alpha : 1.0f, (size_t)N * C);
-  if (cfg_.deepnorm) norm_forward(a.h.data(), a.n1_mean.data(), a.n1_rstd.data(), r1, o.norm1_w, o.norm1_b, N);
-
-  // MLP sub-block.
-  const float* mlp_in = a.h.data();
-  if (!cfg_.deepnorm) {
-    norm_forward(a.n2.data(), a.n2_mean.data(), a.n2_rstd.data(), a.h.data(), o.norm2_w, o.norm2_b, N);
-    mlp_in = a.n2.data();
-  }
-  linear(a.fc.data(), mlp_in, o.wfc, o.bfc, N, C, F, wl);
-  if (cfg_.gated_mlp)
-    glu_forward(a.act.data(), a.fc.data(), a.fc.data() + H, N, H, F, cfg_.act);
-  else
-    activation_forward(a.act.data(), a.fc.data(), (size_t)N * H, cfg_.act);
-  float* r2 = cfg_.deepnorm ? a.r2.data() : out;
-  linear(r2, a.act.data(), o.wproj, o.bproj, N, H, C, wl);
-  add_scaled(r2, a.h.data(), cfg_.deepnorm ? alpha : 1.0f, (size_t)N * C);
-  if (cfg_.deepnorm) norm_forward(out, a.n2_mean.data(), a.n2_rstd.data(), r2, o.norm2_w, o.norm2_b, N);
-}
-
 float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T) {
   if (T > cfg_.max_positions && cfg_.learned_positions)
     bad_input("sequence length " + std::to_string(T) + " exceeds the model's " + std::to_string(cfg_.max_positions) +
               " positions");
-  ensure_acts(B, T);
   const int N = B * T, C = cfg_.hidden, V = cfg_.vocab_size;
-  for (int i = 0; i < N; i++)
+  for (int i = 0; i < N; i++) {
     if (tokens[i] < 0 || tokens[i] >= V)
       bad_input("token id " + std::to_string(tokens[i]) + " is outside the vocabulary of " + std::to_string(V));
+    if (targets && targets[i] >= V)
+      bad_input("target id " + std::to_string(targets[i]) + " is outside the vocabulary of " + std::to_string(V));
+  }
+  ensure_acts(B, T);
   std::memcpy(acts_.tokens.data(), tokens, sizeof(int32_t) * N);
   if (precision_ == MatmulPrecision::bf16) {  // the weights may have changed since the last forward
     params_bf16_.resize(params_.size());
     round_to_bf16(params_bf16_.data(), params_.data(), params_.size());
   }
+  TrainOps o = ops();
   const float* p = params_.data();
-  embedding_forward(acts_.res[0].data(), tokens, p + layout_.wte, opt(p, layout_.wpe), B, T, C);
-  for (int l = 0; l < cfg_.n_layers; l++) layer_forward(l, B, T);
-  norm_forward(acts_.lnf.data(), acts_.lnf_mean.data(), acts_.lnf_rstd.data(), acts_.res[cfg_.n_layers].data(),
-               layout_.normf_w, layout_.normf_b, N);
-  linear(acts_.logits.data(), acts_.lnf.data(), layout_.lm_head, kAbsent, N, C, V, WeightLayout::out_in);
+  embedding_forward(acts_.res[0].data(), tokens, p + layout_.wte, CpuOps::opt(p, layout_.wpe), B, T, C);
+  for (int l = 0; l < cfg_.n_layers; l++)
+    block_forward(o, l, N, acts_.layers[l], acts_.res[l].data(), acts_.res[l + 1].data());
+  o.norm(acts_.lnf, acts_.lnf_mean, acts_.lnf_rstd, acts_.res[cfg_.n_layers].data(), layout_.normf_w,
+         layout_.normf_b, N);
+  o.linear(acts_.logits, acts_.lnf, layout_.lm_head, kAbsent, N, C, V, WeightLayout::out_in);
   if (!targets) {
     acts_.n_targets = 0;
     return 0.0f;
   }
   std::memcpy(acts_.targets.data(), targets, sizeof(int32_t) * N);
-  cross_entropy_forward(acts_.losses.data(), acts_.logits.data(), targets, N, V, acts_.softmax.data());
+  cross_entropy_forward(acts_.losses, acts_.logits, targets, N, V, acts_.softmax.data());
   double sum = 0.0;
   int count = 0;
   for (int i = 0; i < N; i++)
     if (targets[i] >= 0) {
-      if (targets[i] >= V) bad_input("target id " + std::to_string(targets[i]) + " is outside the vocabulary");
       sum += acts_.losses[i];
       count++;
     }
@@ -280,83 +223,21 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
   return count ? static_cast<float>(sum / count) : 0.0f;
 }
 
-void Model::mlp_backward(LayerActs& a, const LayerOffsets& o, const float* dout, const float* mlp_in, int N) {
-  const int C = cfg_.hidden, H = cfg_.intermediate, F = cfg_.gated_mlp ? 2 * H : H;
-  const WeightLayout wl = layout_.linear_layout;
-  linear_bwd(acts_.d_act.data(), dout, a.act.data(), o.wproj, o.bproj, N, H, C, wl);
-  if (cfg_.gated_mlp) {
-    glu_backward(acts_.d_fc.data(), acts_.d_fc.data() + H, acts_.d_act.data(), a.fc.data(), a.fc.data() + H, N, H, F,
-                 cfg_.act);
-  } else {
-    std::fill(acts_.d_fc.begin(), acts_.d_fc.end(), 0.0f);
-    activation_backward(acts_.d_fc.data(), acts_.d_act.data(), a.fc.data(), (size_t)N * H, cfg_.act);
-  }
-  // d_tmp = gradient at the MLP input.
-  linear_bwd(acts_.d_tmp.data(), acts_.d_fc.data(), mlp_in, o.wfc, o.bfc, N, C, F, wl);
-}
-
-void Model::attn_backward(LayerActs& a, const LayerOffsets& o, const float* dout, const float* attn_in, int B, int T) {
-  const int N = B * T, C = cfg_.hidden, Q = cfg_.q_dim(), KV = cfg_.kv_dim(), QKV = Q + 2 * KV;
-  const WeightLayout wl = layout_.linear_layout;
-  int l = static_cast<int>(&a - acts_.layers.data());
-  linear_bwd(acts_.d_att.data(), dout, a.att.data(), o.wo, o.bo, N, Q, C, wl);
-  float* dq = acts_.d_qkv.data();
-  attention_backward(dq, dq + Q, dq + Q + KV, acts_.d_att.data(), a.att_stats.data(), a.qkv.data(),
-                     a.qkv.data() + Q, a.qkv.data() + Q + KV, attention_shape(cfg_, l, B, T));
-  if (cfg_.family == Family::llama && cfg_.rot_dim() > 0) {
-    rope_backward(dq, B, T, cfg_.n_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
-    rope_backward(dq + Q, B, T, cfg_.n_kv_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
-  }
-  linear_bwd(acts_.d_tmp.data(), dq, attn_in, o.wqkv, o.bqkv, N, C, QKV, wl);
-}
-
-// On entry acts_.d_res holds dL/d(output of layer l); on exit dL/d(input of layer l).
-void Model::layer_backward(int l, int B, int T) {
-  const int N = B * T;
-  const size_t NC = (size_t)N * cfg_.hidden;
-  const LayerOffsets& o = layout_.layers[l];
-  LayerActs& a = acts_.layers[l];
-  const float* x = acts_.res[l].data();
-  float* d_res = acts_.d_res.data();
-  float* d_h = acts_.d_h.data();
-  float* d_r = acts_.d_r.data();
-  if (!cfg_.deepnorm) {
-    // out = h + mlp(norm2(h));  h = x + attn(norm1(x)). d_res becomes dL/dh (the residual's
-    // gradient plus the MLP branch's), then dL/dx: the branches only read it.
-    mlp_backward(a, o, d_res, a.n2.data(), N);
-    norm_backward(d_res, acts_.d_tmp.data(), a.h.data(), a.n2_mean.data(), a.n2_rstd.data(), o.norm2_w, o.norm2_b, N);
-    attn_backward(a, o, d_res, a.x_norm.data(), B, T);
-    norm_backward(d_res, acts_.d_tmp.data(), x, a.n1_mean.data(), a.n1_rstd.data(), o.norm1_w, o.norm1_b, N);
-  } else {
-    // out = norm2(r2), r2 = alpha h + mlp(h);  h = norm1(r1), r1 = alpha x + attn(x)
-    const float alpha = cfg_.deepnorm_alpha;
-    std::fill(d_r, d_r + NC, 0.0f);
-    norm_backward(d_r, d_res, a.r2.data(), a.n2_mean.data(), a.n2_rstd.data(), o.norm2_w, o.norm2_b, N);
-    mlp_backward(a, o, d_r, a.h.data(), N);
-    std::memcpy(d_h, acts_.d_tmp.data(), NC * sizeof(float));
-    add_scaled(d_h, d_r, alpha, NC);
-    std::fill(d_r, d_r + NC, 0.0f);
-    norm_backward(d_r, d_h, a.r1.data(), a.n1_mean.data(), a.n1_rstd.data(), o.norm1_w, o.norm1_b, N);
-    attn_backward(a, o, d_r, x, B, T);
-    std::memcpy(d_res, acts_.d_tmp.data(), NC * sizeof(float));
-    add_scaled(d_res, d_r, alpha, NC);
-  }
-}
-
 void Model::backward(float loss_scale) {
   const int B = acts_.B, T = acts_.T, N = B * T, C = cfg_.hidden, V = cfg_.vocab_size;
   if (acts_.n_targets == 0) return;  // nothing counted: zero gradient
+  TrainOps o = ops();
   float* g = grads_.data();
   // dlogits (in place over the logits), then back through the head and the final norm.
-  cross_entropy_backward(acts_.logits.data(), acts_.logits.data(), acts_.targets.data(),
+  cross_entropy_backward(acts_.logits, acts_.logits, acts_.targets.data(),
                          loss_scale / static_cast<float>(acts_.n_targets), N, V, acts_.softmax.data());
-  linear_bwd(acts_.d_lnf.data(), acts_.logits.data(), acts_.lnf.data(), layout_.lm_head, kAbsent, N, C, V,
-             WeightLayout::out_in);
-  std::fill(acts_.d_res.begin(), acts_.d_res.end(), 0.0f);
-  norm_backward(acts_.d_res.data(), acts_.d_lnf.data(), acts_.res[cfg_.n_layers].data(), acts_.lnf_mean.data(),
-                acts_.lnf_rstd.data(), layout_.normf_w, layout_.normf_b, N);
-  for (int l = cfg_.n_layers - 1; l >= 0; l--) layer_backward(l, B, T);
-  embedding_backward(g + layout_.wte, opt(g, layout_.wpe), acts_.d_res.data(), acts_.tokens.data(), B, T, C);
+  o.linear_backward(acts_.d_lnf, acts_.logits, acts_.lnf, layout_.lm_head, kAbsent, N, C, V, WeightLayout::out_in);
+  o.zero(acts_.d_res, (size_t)N * C);
+  o.norm_backward(acts_.d_res, acts_.d_lnf, acts_.res[cfg_.n_layers].data(), acts_.lnf_mean, acts_.lnf_rstd,
+                  layout_.normf_w, layout_.normf_b, N);
+  for (int l = cfg_.n_layers - 1; l >= 0; l--)
+    block_backward(o, l, N, acts_.layers[l], acts_.res[l].data(), acts_.d_res, acts_.grads);
+  embedding_backward(g + layout_.wte, CpuOps::opt(g, layout_.wpe), acts_.d_res, acts_.tokens.data(), B, T, C);
   acts_.n_targets = 0;  // logits were overwritten: a second backward needs a new forward
 }
 

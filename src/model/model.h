@@ -9,6 +9,7 @@
 #include "kernels/cpu/cross_entropy.h"
 #include "kernels/cpu/linear.h"
 #include "model/config.h"
+#include "model/decoder.h"
 #include "model/params.h"
 
 namespace mindllm {
@@ -33,12 +34,11 @@ class Model {
 
   // bf16 is refused (bad_input) when this build or CPU cannot run bf16 GEMMs. Setting bf16 rounds
   // the current weights; forward() rounds them again (training changes them), so after changing
-  // params() outside forward(), set the precision again before using linear().
+  // params() outside forward(), set the precision again before using params_bf16().
   void set_matmul_precision(MatmulPrecision p);
   MatmulPrecision matmul_precision() const { return precision_; }
-  // The linear layer whose weight starts at parameter offset w (bias at b, or kAbsent), in the
-  // model's matmul precision: out[N,O] = in[N,I] · W + bias. For inference over this model.
-  void linear(float* out, const float* in, size_t w, size_t b, int N, int I, int O, cpu::WeightLayout wl) const;
+  // The bf16 copy of the weights that the matrix multiplies read in bf16 precision, else null.
+  const uint16_t* params_bf16() const { return precision_ == MatmulPrecision::bf16 ? params_bf16_.data() : nullptr; }
 
   // Deterministic initialisation from a seed (each tensor from its own stream).
   void init_weights(uint64_t seed);
@@ -55,35 +55,27 @@ class Model {
   // L = loss_scale * mean loss (loss_scale = 1/grad_accum for accumulation).
   void backward(float loss_scale = 1.0f);
   void zero_grads();
-  const float* logits() const { return acts_.logits.data(); }
-  const float* token_losses() const { return acts_.losses.data(); }
+  const float* logits() const { return acts_.logits; }
+  const float* token_losses() const { return acts_.losses; }
 
  private:
-  struct LayerActs {
-    std::vector<float> x_norm, n1_mean, n1_rstd, qkv, att_stats, att, r1, h, n2, n2_mean, n2_rstd, fc, act, r2;
-  };
+  // Storage of the activations (model/decoder.h's LayerActs point into it) and backward scratch.
   struct Acts {
     int B = 0, T = 0;
     std::vector<std::vector<float>> res;  // residual stream: input of each layer, then the output
-    std::vector<LayerActs> layers;
-    std::vector<float> lnf, lnf_mean, lnf_rstd, logits, losses;
+    std::vector<std::vector<float>> store;  // every other activation buffer
+    std::vector<LayerActs<float>> layers;
+    BlockGrads<float> grads{};
+    float *lnf = nullptr, *lnf_mean = nullptr, *lnf_rstd = nullptr, *logits = nullptr, *losses = nullptr;
+    float *d_res = nullptr, *d_lnf = nullptr;
     std::vector<cpu::SoftmaxStats> softmax;  // per row, from the forward's loss for the backward
     std::vector<int32_t> tokens, targets;
-    // backward scratch
-    std::vector<float> d_res, d_h, d_tmp, d_r, d_qkv, d_att, d_fc, d_act, d_lnf;
     int n_targets = 0;
   };
 
   void ensure_acts(int B, int T);
-  void linear_bwd(float* din, const float* dout, const float* in, size_t w, size_t b, int N, int I, int O,
-                  cpu::WeightLayout wl);
-  void norm_forward(float* out, float* mean, float* rstd, const float* in, size_t w, size_t b, int N) const;
-  void norm_backward(float* din, const float* dout, const float* in, const float* mean, const float* rstd,
-                     size_t w, size_t b, int N);
-  void layer_forward(int l, int B, int T);
-  void layer_backward(int l, int B, int T);
-  void mlp_backward(LayerActs& a, const LayerOffsets& o, const float* dout, const float* mlp_in, int N);
-  void attn_backward(LayerActs& a, const LayerOffsets& o, const float* dout, const float* attn_in, int B, int T);
+  struct TrainOps;
+  TrainOps ops();
 
   ModelConfig cfg_;
   ParamLayout layout_;

@@ -5,7 +5,16 @@
 #include <numeric>
 #include <vector>
 
+#include "core/error.h"
+
 namespace mindllm {
+
+void check_sampling_params(const SamplingParams& p) {
+  if (!std::isfinite(p.temperature) || p.temperature < 0.0f)
+    bad_input("temperature must be a finite number >= 0 (0: greedy), got " + std::to_string(p.temperature));
+  if (p.top_k < 0) bad_input("top-k must be >= 0 (0: off), got " + std::to_string(p.top_k));
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) bad_input("top-p must be in (0, 1], got " + std::to_string(p.top_p));
+}
 
 int32_t sample_token(const float* logits, int vocab, const SamplingParams& p, Rng& rng) {
   if (p.temperature <= 0.0f) return static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);

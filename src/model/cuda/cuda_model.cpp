@@ -14,6 +14,7 @@
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/norm.h"
 #include "kernels/cuda/rope.h"
+#include "model/decoder.h"
 
 namespace mindllm {
 
@@ -270,123 +271,125 @@ std::vector<float> CudaModel::download_logits() const {
   return out;
 }
 
+// The decoder's Ops (model/decoder.h) on the GPU: kernels/cuda over this model's weights (fp32, or
+// the bf16 compute copy) and fp32 gradients, with the attention op this model chose.
 template <typename A>
-void CudaModel::norm_forward(A* out, float* mean, float* rstd, const A* in, size_t w, size_t b) const {
-  const A* p = weights<A>();
-  const int N = B_ * T_;
-  if (cfg_.norm == NormKind::layernorm)
-    cuda::layernorm_forward(out, mean, rstd, in, p + w, opt(p, b), N, cfg_.hidden, cfg_.norm_eps);
-  else
-    cuda::rmsnorm_forward(out, rstd, in, p + w, N, cfg_.hidden, cfg_.norm_eps);
-}
+struct CudaModel::Ops {
+  using Act = A;
+  CudaModel& m;
+  const ModelConfig& cfg;
+  const ParamLayout& layout;
+  const A* p;
+  float* g;
+
+  explicit Ops(CudaModel& model)
+      : m(model), cfg(model.cfg_), layout(model.layout_), p(model.weights<A>()), g(model.at<float>(model.grads_)) {}
+
+  void linear(A* out, const A* in, size_t w, size_t b, int N, int I, int O, WeightLayout wl) const {
+    cuda::linear_forward(out, in, p + w, opt(p, b), N, I, O, wl);
+  }
+  void linear_backward(A* din, const A* dout, const A* in, size_t w, size_t b, int N, int I, int O,
+                       WeightLayout wl) const {
+    cuda::linear_backward(din, g + w, opt(g, b), dout, in, p + w, N, I, O, wl);
+  }
+  void norm(A* out, float* mean, float* rstd, const A* in, size_t w, size_t b, int N) const {
+    if (cfg.norm == NormKind::layernorm)
+      cuda::layernorm_forward(out, mean, rstd, in, p + w, opt(p, b), N, cfg.hidden, cfg.norm_eps);
+    else
+      cuda::rmsnorm_forward(out, rstd, in, p + w, N, cfg.hidden, cfg.norm_eps);
+  }
+  void norm_backward(A* din, const A* dout, const A* in, const float* mean, const float* rstd, size_t w, size_t b,
+                     int N) const {
+    if (cfg.norm == NormKind::layernorm)
+      cuda::layernorm_backward(din, g + w, opt(g, b), dout, in, p + w, mean, rstd, N, cfg.hidden);
+    else
+      cuda::rmsnorm_backward(din, g + w, dout, in, p + w, rstd, N, cfg.hidden);
+  }
+  void add_scaled(A* y, const A* x, float alpha, size_t n) const { cuda::add_scaled(y, x, alpha, n); }
+  void zero(A* x, size_t n) const { mindllm::zero(x, n); }
+  void copy(A* dst, const A* src, size_t n) const { mindllm::copy(dst, src, n); }
+  void activation(A* act, const A* fc, int N) const {
+    const int H = cfg.intermediate;
+    if (cfg.gated_mlp)
+      cuda::glu_forward(act, fc, fc + H, N, H, 2 * H, cfg.act);
+    else
+      cuda::activation_forward(act, fc, (size_t)N * H, cfg.act);
+  }
+  void activation_backward(A* d_fc, const A* d_act, const A* fc, int N) const {
+    const int H = cfg.intermediate;
+    if (cfg.gated_mlp) {
+      cuda::glu_backward(d_fc, d_fc + H, d_act, fc, fc + H, N, H, 2 * H, cfg.act);
+    } else {
+      zero(d_fc, (size_t)N * H);
+      cuda::activation_backward(d_fc, d_act, fc, (size_t)N * H, cfg.act);
+    }
+  }
+  void rope(A* qkv, bool backward) const {
+    if (!cfg.rotary()) return;
+    const int Q = cfg.q_dim(), QKV = Q + 2 * cfg.kv_dim();
+    auto f = [&](A* x, int H) {
+      if (backward)
+        cuda::rope_backward(x, m.B_, m.T_, H, cfg.head_dim, QKV, cfg.rot_dim(), cfg.rope_theta);
+      else
+        cuda::rope_forward(x, m.B_, m.T_, H, cfg.head_dim, QKV, cfg.rot_dim(), cfg.rope_theta);
+    };
+    f(qkv, cfg.n_heads);
+    f(qkv + Q, cfg.n_kv_heads);
+  }
+  void attend(int l, A* att, A* qkv, float* stats, int) const {
+    rope(qkv, false);
+    m.attend(l, att, qkv, stats);
+  }
+  void attend_backward(int l, A* dqkv, const A* d_att, const A* qkv, const A* att, const float* stats, int) const {
+    m.attend_backward(l, dqkv, d_att, qkv, att, stats);
+    rope(dqkv, true);
+  }
+  bool recompute_mlp() const { return m.recompute_mlp_; }
+  std::vector<float> to_host(const A* x, size_t n) const {
+    std::vector<float> out(n);
+    if constexpr (std::is_same_v<A, float>) {
+      mindllm::to_host(out.data(), x, n);
+    } else {
+      std::vector<bf16> raw(n);
+      mindllm::to_host(raw.data(), x, n);
+      for (size_t i = 0; i < n; i++) out[i] = __bfloat162float(raw[i]);
+    }
+    return out;
+  }
+};
 
 template <typename A>
-void CudaModel::norm_backward(A* din, const A* dout, const A* in, const float* mean, const float* rstd, size_t w,
-                              size_t b) {
-  const A* p = weights<A>();
-  float* g = at<float>(grads_);
-  const int N = B_ * T_;
-  if (cfg_.norm == NormKind::layernorm)
-    cuda::layernorm_backward(din, g + w, opt(g, b), dout, in, p + w, mean, rstd, N, cfg_.hidden);
-  else
-    cuda::rmsnorm_backward(din, g + w, dout, in, p + w, rstd, N, cfg_.hidden);
-}
-
-template <typename A>
-void CudaModel::layer_forward(int l) {
-  const int B = B_, T = T_, N = B * T, C = cfg_.hidden, H = cfg_.intermediate, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
-  const int QKV = Q + 2 * KV;
-  const A* p = weights<A>();
-  const LayerOffsets& o = layout_.layers[l];
-  const LayerBufs& a = layers_[l];
-  const A* x = at<A>(res_[l]);
-  A* out = at<A>(res_[l + 1]);
-  A *qkv = at<A>(a.qkv), *att = at<A>(a.att), *h = at<A>(a.h), *act = at<A>(a.act);
-  const WeightLayout wl = layout_.linear_layout;
-  const float alpha = cfg_.deepnorm_alpha;
-
-  // Attention sub-block.
-  const A* attn_in = x;
-  if (!cfg_.deepnorm) {
-    norm_forward(at<A>(a.x_norm), at<float>(a.n1_mean), at<float>(a.n1_rstd), x, o.norm1_w, o.norm1_b);
-    attn_in = at<A>(a.x_norm);
-  }
-  cuda::linear_forward(qkv, attn_in, p + o.wqkv, opt(p, o.bqkv), N, C, QKV, wl);
-  if (cfg_.family == Family::llama && cfg_.rot_dim() > 0) {
-    cuda::rope_forward(qkv, B, T, cfg_.n_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
-    cuda::rope_forward(qkv + Q, B, T, cfg_.n_kv_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
-  }
-  attend(l, att, qkv);
-  A* r1 = cfg_.deepnorm ? at<A>(a.r1) : h;
-  cuda::linear_forward(r1, att, p + o.wo, opt(p, o.bo), N, Q, C, wl);
-  cuda::add_scaled(r1, x, cfg_.deepnorm ? alpha : 1.0f, (size_t)N * C);
-  if (cfg_.deepnorm) norm_forward(h, at<float>(a.n1_mean), at<float>(a.n1_rstd), r1, o.norm1_w, o.norm1_b);
-
-  // MLP sub-block.
-  const A* mlp_in = h;
-  if (!cfg_.deepnorm) {
-    norm_forward(at<A>(a.n2), at<float>(a.n2_mean), at<float>(a.n2_rstd), h, o.norm2_w, o.norm2_b);
-    mlp_in = at<A>(a.n2);
-  }
-  mlp_up(a, o, mlp_in);
-  A* r2 = cfg_.deepnorm ? at<A>(a.r2) : out;
-  cuda::linear_forward(r2, act, p + o.wproj, opt(p, o.bproj), N, H, C, wl);
-  cuda::add_scaled(r2, h, cfg_.deepnorm ? alpha : 1.0f, (size_t)N * C);
-  if (cfg_.deepnorm) norm_forward(out, at<float>(a.n2_mean), at<float>(a.n2_rstd), r2, o.norm2_w, o.norm2_b);
+LayerActs<A> CudaModel::layer_acts(int l) const {
+  const LayerBufs& b = layers_[l];
+  LayerActs<A> a;
+  a.x_norm = at<A>(b.x_norm), a.n1_mean = at<float>(b.n1_mean), a.n1_rstd = at<float>(b.n1_rstd);
+  a.qkv = at<A>(b.qkv), a.att_stats = at<float>(b.probs), a.att = at<A>(b.att), a.r1 = at<A>(b.r1);
+  a.h = at<A>(b.h), a.n2 = at<A>(b.n2), a.n2_mean = at<float>(b.n2_mean), a.n2_rstd = at<float>(b.n2_rstd);
+  a.fc = at<A>(b.fc), a.act = at<A>(b.act), a.r2 = at<A>(b.r2);
+  return a;
 }
 
 template <typename A>
 void CudaModel::forward_t(bool with_targets) {
   const int N = B_ * T_, C = cfg_.hidden, V = cfg_.vocab_size;
+  Ops<A> ops(*this);
   const A* p = weights<A>();
   const int32_t* targets = at<int32_t>(targets_);
   cuda::embedding_forward(at<A>(res_[0]), at<int32_t>(tokens_), p + layout_.wte, opt(p, layout_.wpe), B_, T_, C);
-  for (int l = 0; l < cfg_.n_layers; l++) layer_forward<A>(l);
-  norm_forward(at<A>(lnf_), at<float>(lnf_mean_), at<float>(lnf_rstd_), at<A>(res_[cfg_.n_layers]), layout_.normf_w,
-               layout_.normf_b);
-  cuda::linear_forward(at<A>(logits_), at<A>(lnf_), p + layout_.lm_head, static_cast<const A*>(nullptr), N, C, V,
-                       WeightLayout::out_in);
+  for (int l = 0; l < cfg_.n_layers; l++) block_forward(ops, l, N, layer_acts<A>(l), at<A>(res_[l]), at<A>(res_[l + 1]));
+  ops.norm(at<A>(lnf_), at<float>(lnf_mean_), at<float>(lnf_rstd_), at<A>(res_[cfg_.n_layers]), layout_.normf_w,
+           layout_.normf_b, N);
+  ops.linear(at<A>(logits_), at<A>(lnf_), layout_.lm_head, kAbsent, N, C, V, WeightLayout::out_in);
   if (!with_targets) return;
   cuda::cross_entropy_forward(at<float>(losses_), at<A>(logits_), targets, N, V);
   cuda::cross_entropy_mean(&scalars()->loss_sum, at<float>(losses_), targets, N);
 }
 
+// The attention op of layer l (after RoPE), flash or cuDNN or simple; stats saved for the backward.
 template <typename A>
-void CudaModel::mlp_backward(const LayerBufs& a, const LayerOffsets& o, const A* dout, const A* mlp_in) {
-  const int N = B_ * T_, C = cfg_.hidden, H = cfg_.intermediate, F = cfg_.gated_mlp ? 2 * H : H;
-  const A* p = weights<A>();
-  float* g = at<float>(grads_);
-  const WeightLayout wl = layout_.linear_layout;
-  A *d_act = at<A>(d_act_), *d_fc = at<A>(d_fc_), *d_tmp = at<A>(d_tmp_), *fc = at<A>(a.fc);
-  if (recompute_mlp_) mlp_up(a, o, mlp_in);  // the shared buffers hold another layer's
-  cuda::linear_backward(d_act, g + o.wproj, opt(g, o.bproj), dout, at<A>(a.act), p + o.wproj, N, H, C, wl);
-  if (cfg_.gated_mlp) {
-    cuda::glu_backward(d_fc, d_fc + H, d_act, fc, fc + H, N, H, F, cfg_.act);
-  } else {
-    zero(d_fc, (size_t)N * F);
-    cuda::activation_backward(d_fc, d_act, fc, (size_t)N * H, cfg_.act);
-  }
-  // d_tmp = gradient at the MLP input.
-  cuda::linear_backward(d_tmp, g + o.wfc, opt(g, o.bfc), d_fc, mlp_in, p + o.wfc, N, C, F, wl);
-}
-
-template <typename A>
-void CudaModel::mlp_up(const LayerBufs& a, const LayerOffsets& o, const A* mlp_in) {
-  const int N = B_ * T_, C = cfg_.hidden, H = cfg_.intermediate, F = cfg_.gated_mlp ? 2 * H : H;
-  const A* p = weights<A>();
-  A *fc = at<A>(a.fc), *act = at<A>(a.act);
-  cuda::linear_forward(fc, mlp_in, p + o.wfc, opt(p, o.bfc), N, C, F, layout_.linear_layout);
-  if (cfg_.gated_mlp)
-    cuda::glu_forward(act, fc, fc + H, N, H, F, cfg_.act);
-  else
-    cuda::activation_forward(act, fc, (size_t)N * H, cfg_.act);
-}
-
-template <typename A>
-void CudaModel::attend(int l, A* att, const A* qkv) {
+void CudaModel::attend(int l, A* att, const A* qkv, float* stats) {
   const size_t Q = cfg_.q_dim(), KV = cfg_.kv_dim();
   const AttentionShape s = attention_shape(cfg_, l, B_, T_);
-  float* stats = at<float>(layers_[l].probs);
   if constexpr (std::is_same_v<A, bf16>) {
     if (cudnn_) return cuda::cudnn_attention_forward(att, stats, qkv, qkv + Q, qkv + Q + KV, s);
     if (flash_) return cuda::flash_attention_forward(att, stats, qkv, qkv + Q, qkv + Q + KV, s);
@@ -396,90 +399,36 @@ void CudaModel::attend(int l, A* att, const A* qkv) {
 
 // dqkv (the packed q|k|v gradient rows) overwritten from d_att, the gradient at the attention output.
 template <typename A>
-void CudaModel::attend_backward(int l, A* dqkv, const A* d_att, const A* qkv) {
+void CudaModel::attend_backward(int l, A* dqkv, const A* d_att, const A* qkv, const A* att, const float* stats) {
   const size_t Q = cfg_.q_dim(), KV = cfg_.kv_dim();
   const AttentionShape s = attention_shape(cfg_, l, B_, T_);
-  const LayerBufs& a = layers_[l];
   if constexpr (std::is_same_v<A, bf16>) {
     if (cudnn_)
-      return cuda::cudnn_attention_backward(dqkv, dqkv + Q, dqkv + Q + KV, d_att, at<A>(a.att), at<float>(a.probs),
-                                            qkv, qkv + Q, qkv + Q + KV, s);
+      return cuda::cudnn_attention_backward(dqkv, dqkv + Q, dqkv + Q + KV, d_att, att, stats, qkv, qkv + Q,
+                                            qkv + Q + KV, s);
     if (flash_)
-      return cuda::flash_attention_backward(dqkv, dqkv + Q, dqkv + Q + KV, at<float>(d_scores_), d_att, at<A>(a.att),
-                                            at<float>(a.probs), qkv, qkv + Q, qkv + Q + KV, s);
+      return cuda::flash_attention_backward(dqkv, dqkv + Q, dqkv + Q + KV, at<float>(d_scores_), d_att, att, stats, qkv,
+                                            qkv + Q, qkv + Q + KV, s);
   }
-  cuda::attention_backward(dqkv, dqkv + Q, dqkv + Q + KV, at<float>(d_scores_), d_att, at<float>(a.probs), qkv,
-                           qkv + Q, qkv + Q + KV, s);
-}
-
-template <typename A>
-void CudaModel::attn_backward(int l, const A* dout, const A* attn_in) {
-  const int B = B_, T = T_, N = B * T, C = cfg_.hidden, Q = cfg_.q_dim(), KV = cfg_.kv_dim(), QKV = Q + 2 * KV;
-  const A* p = weights<A>();
-  float* g = at<float>(grads_);
-  const WeightLayout wl = layout_.linear_layout;
-  const LayerOffsets& o = layout_.layers[l];
-  const LayerBufs& a = layers_[l];
-  A *d_att = at<A>(d_att_), *dq = at<A>(d_qkv_), *d_tmp = at<A>(d_tmp_), *qkv = at<A>(a.qkv);
-  cuda::linear_backward(d_att, g + o.wo, opt(g, o.bo), dout, at<A>(a.att), p + o.wo, N, Q, C, wl);
-  attend_backward(l, dq, d_att, qkv);
-  if (cfg_.family == Family::llama && cfg_.rot_dim() > 0) {
-    cuda::rope_backward(dq, B, T, cfg_.n_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
-    cuda::rope_backward(dq + Q, B, T, cfg_.n_kv_heads, cfg_.head_dim, QKV, cfg_.rot_dim(), cfg_.rope_theta);
-  }
-  cuda::linear_backward(d_tmp, g + o.wqkv, opt(g, o.bqkv), dq, attn_in, p + o.wqkv, N, C, QKV, wl);
-}
-
-// On entry d_res holds dL/d(output of layer l); on exit dL/d(input of layer l).
-template <typename A>
-void CudaModel::layer_backward(int l) {
-  const size_t NC = (size_t)B_ * T_ * cfg_.hidden;
-  const LayerOffsets& o = layout_.layers[l];
-  const LayerBufs& a = layers_[l];
-  const A* x = at<A>(res_[l]);
-  A *d_res = at<A>(d_res_), *d_h = at<A>(d_h_), *d_r = at<A>(d_r_), *d_tmp = at<A>(d_tmp_);
-  float *n1_mean = at<float>(a.n1_mean), *n1_rstd = at<float>(a.n1_rstd);
-  float *n2_mean = at<float>(a.n2_mean), *n2_rstd = at<float>(a.n2_rstd);
-  if (!cfg_.deepnorm) {
-    // out = h + mlp(norm2(h));  h = x + attn(norm1(x))
-    mlp_backward(a, o, d_res, at<A>(a.n2));
-    copy(d_h, d_res, NC);
-    norm_backward(d_h, d_tmp, at<A>(a.h), n2_mean, n2_rstd, o.norm2_w, o.norm2_b);
-    attn_backward(l, d_h, at<A>(a.x_norm));
-    copy(d_res, d_h, NC);
-    norm_backward(d_res, d_tmp, x, n1_mean, n1_rstd, o.norm1_w, o.norm1_b);
-  } else {
-    // out = norm2(r2), r2 = alpha h + mlp(h);  h = norm1(r1), r1 = alpha x + attn(x)
-    const float alpha = cfg_.deepnorm_alpha;
-    zero(d_r, NC);
-    norm_backward(d_r, d_res, at<A>(a.r2), n2_mean, n2_rstd, o.norm2_w, o.norm2_b);
-    mlp_backward(a, o, d_r, at<A>(a.h));
-    copy(d_h, d_tmp, NC);
-    cuda::add_scaled(d_h, d_r, alpha, NC);
-    zero(d_r, NC);
-    norm_backward(d_r, d_h, at<A>(a.r1), n1_mean, n1_rstd, o.norm1_w, o.norm1_b);
-    attn_backward(l, d_r, x);
-    copy(d_res, d_tmp, NC);
-    cuda::add_scaled(d_res, d_r, alpha, NC);
-  }
+  cuda::attention_backward(dqkv, dqkv + Q, dqkv + Q + KV, at<float>(d_scores_), d_att, stats, qkv, qkv + Q,
+                           qkv + Q + KV, s);
 }
 
 template <typename A>
 void CudaModel::backward_t(float loss_scale) {
   const int N = B_ * T_, C = cfg_.hidden, V = cfg_.vocab_size;
-  const A* p = weights<A>();
-  float* g = at<float>(grads_);
+  Ops<A> ops(*this);
   A *logits = at<A>(logits_), *d_lnf = at<A>(d_lnf_), *d_res = at<A>(d_res_);
   // dlogits (in place over the logits), then back through the head and the final norm.
   cuda::cross_entropy_backward(logits, logits, at<int32_t>(targets_), loss_scale / static_cast<float>(n_targets_), N,
                                V);
-  cuda::linear_backward(d_lnf, g + layout_.lm_head, static_cast<float*>(nullptr), logits, at<A>(lnf_),
-                        p + layout_.lm_head, N, C, V, WeightLayout::out_in);
-  zero(d_res, (size_t)N * C);
-  norm_backward(d_res, d_lnf, at<A>(res_[cfg_.n_layers]), at<float>(lnf_mean_), at<float>(lnf_rstd_), layout_.normf_w,
-                layout_.normf_b);
-  for (int l = cfg_.n_layers - 1; l >= 0; l--) layer_backward<A>(l);
-  cuda::embedding_backward(g + layout_.wte, opt(g, layout_.wpe), d_res, at<int32_t>(tokens_), B_, T_, C);
+  ops.linear_backward(d_lnf, logits, at<A>(lnf_), layout_.lm_head, kAbsent, N, C, V, WeightLayout::out_in);
+  ops.zero(d_res, (size_t)N * C);
+  ops.norm_backward(d_res, d_lnf, at<A>(res_[cfg_.n_layers]), at<float>(lnf_mean_), at<float>(lnf_rstd_),
+                    layout_.normf_w, layout_.normf_b, N);
+  const BlockGrads<A> g{at<A>(d_tmp_), at<A>(d_h_), at<A>(d_r_), at<A>(d_qkv_), at<A>(d_att_), at<A>(d_fc_), at<A>(d_act_)};
+  for (int l = cfg_.n_layers - 1; l >= 0; l--) block_backward(ops, l, N, layer_acts<A>(l), at<A>(res_[l]), d_res, g);
+  cuda::embedding_backward(ops.g + layout_.wte, opt(ops.g, layout_.wpe), d_res, at<int32_t>(tokens_), B_, T_, C);
 }
 
 }  // namespace mindllm

@@ -21,6 +21,7 @@
 #include "kernels/cpu/adamw.h"
 #include "kernels/cuda/device.h"
 #include "model/config.h"
+#include "model/decoder.h"
 #include "model/params.h"
 
 namespace mindllm {
@@ -117,27 +118,17 @@ class CudaModel {
   void check_batch(const int32_t* tokens, const int32_t* targets, int B, int T);
 
   template <typename A>
+  struct Ops;  // the decoder's Ops (model/decoder.h) on this model
+  template <typename A>
+  LayerActs<A> layer_acts(int l) const;
+  template <typename A>
   void forward_t(bool with_targets);
   template <typename A>
   void backward_t(float loss_scale);
   template <typename A>
-  void layer_forward(int l);
+  void attend(int l, A* att, const A* qkv, float* stats);  // the attention op of layer l, flash or simple
   template <typename A>
-  void layer_backward(int l);
-  template <typename A>
-  void mlp_backward(const LayerBufs& a, const LayerOffsets& o, const A* dout, const A* mlp_in);
-  template <typename A>
-  void attn_backward(int l, const A* dout, const A* attn_in);
-  template <typename A>
-  void mlp_up(const LayerBufs& a, const LayerOffsets& o, const A* mlp_in);  // fc, then act
-  template <typename A>
-  void attend(int l, A* att, const A* qkv);  // the attention op of layer l, flash or simple
-  template <typename A>
-  void attend_backward(int l, A* dqkv, const A* d_att, const A* qkv);
-  template <typename A>
-  void norm_forward(A* out, float* mean, float* rstd, const A* in, size_t w, size_t b) const;
-  template <typename A>
-  void norm_backward(A* din, const A* dout, const A* in, const float* mean, const float* rstd, size_t w, size_t b);
+  void attend_backward(int l, A* dqkv, const A* d_att, const A* qkv, const A* att, const float* stats);
 
   ModelConfig cfg_;
   ParamLayout layout_;

@@ -1,0 +1,36 @@
+// Causal attention of new query rows against a paged K/V cache: the inference variant of
+// attention_forward (forward only, nothing saved), for a batch of independent sequences.
+//
+// Sequence s owns the packed rows [row0, row0 + n_rows) of q and out; its row t sits at absolute
+// position past + t. Its keys and values for positions 0 .. past + n_rows - 1 (the new rows'
+// included: the caller writes them first) live in the cache in blocks of `block_size` positions:
+// position p is row p % block_size of block p / block_size, whose rows are k_blocks[..] /
+// v_blocks[..] (Hkv heads × D each, `ldc` floats apart). Row t attends to positions
+// [lo, past + t], lo = past + t - window + 1 for a local window (window > 0), else 0.
+// Sequences never see each other.
+//
+// q: rows of Hq heads × D (stride ldq); out: like q (stride ldo). Query head h reads kv head
+// h / (Hq / Hkv); scores = scale · q·k.
+#pragma once
+
+namespace mindllm::cpu {
+
+struct PagedSequence {
+  int row0, n_rows, past;
+  const float* const* k_blocks;  // one pointer per block of the sequence
+  const float* const* v_blocks;
+};
+
+struct PagedAttentionShape {
+  int n_seqs;
+  const PagedSequence* seqs;
+  int Hq, Hkv, D;
+  int ldq, ldo, ldc;
+  int block_size;
+  float scale;
+  int window;  // 0: global
+};
+
+void attention_paged_forward(float* out, const float* q, const PagedAttentionShape& s);
+
+}  // namespace mindllm::cpu

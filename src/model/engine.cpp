@@ -1,0 +1,119 @@
+#include "model/engine.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/cpu/attention_paged.h"
+#include "kernels/cpu/embedding.h"
+#include "model/cpu_ops.h"
+#include "model/decoder.h"
+
+namespace mindllm {
+
+namespace {
+
+// One sequence's rows of a batch.
+struct SeqRows {
+  int seq, row0, n_rows, past;
+};
+
+// The decoder's Ops for inference on the CPU: RoPE at each sequence's positions, the new keys and
+// values written into the cache, then paged attention over the cache.
+struct CachedOps : CpuOps {
+  KvCache& cache;
+  const std::vector<SeqRows>& seqs;
+  void attend(int l, float* att, float* qkv, float*, int) const {
+    const int Q = cfg.q_dim(), KV = cfg.kv_dim(), QKV = Q + 2 * KV, bs = cache.block_size();
+    std::vector<std::vector<const float*>> kb(seqs.size()), vb(seqs.size());
+    std::vector<cpu::PagedSequence> ps(seqs.size());
+    for (size_t i = 0; i < seqs.size(); i++) {
+      const SeqRows& s = seqs[i];
+      float* rows = qkv + (size_t)s.row0 * QKV;
+      rope(rows, 1, s.n_rows, s.past);
+      const std::vector<int>& table = cache.block_table(s.seq);
+      for (int t = 0; t < s.n_rows; t++) {
+        const int p = s.past + t, b = table[p / bs];
+        std::memcpy(cache.keys(l, b) + (size_t)(p % bs) * KV, rows + (size_t)t * QKV + Q, sizeof(float) * KV);
+        std::memcpy(cache.values(l, b) + (size_t)(p % bs) * KV, rows + (size_t)t * QKV + Q + KV, sizeof(float) * KV);
+      }
+      for (int b : table) kb[i].push_back(cache.keys(l, b)), vb[i].push_back(cache.values(l, b));
+      ps[i] = cpu::PagedSequence{s.row0, s.n_rows, s.past, kb[i].data(), vb[i].data()};
+    }
+    cpu::PagedAttentionShape shape{static_cast<int>(ps.size()), ps.data(), cfg.n_heads, cfg.n_kv_heads, cfg.head_dim,
+                                   QKV, Q, KV, bs, cfg.attn_scale, cfg.window[l]};
+    cpu::attention_paged_forward(att, qkv, shape);
+  }
+  void attend_backward(int, float*, const float*, const float*, const float*, const float*, int) const {
+    MINDLLM_CHECK(false, "the inference engine has no backward pass");
+  }
+};
+
+}  // namespace
+
+Engine::Engine(const Model& model) : model_(model) {}
+
+int Engine::max_length() const {
+  const ModelConfig& c = model_.config();
+  return c.learned_positions ? c.max_positions : INT_MAX;
+}
+
+void Engine::forward(KvCache& cache, std::span<const BatchEntry> batch, std::vector<float>& logits) {
+  const ModelConfig& cfg = model_.config();
+  const ParamLayout& L = model_.layout();
+  const int C = cfg.hidden, H = cfg.intermediate, V = cfg.vocab_size;
+  const int Q = cfg.q_dim(), QKV = Q + 2 * cfg.kv_dim(), F = cfg.gated_mlp ? 2 * H : H;
+  // Check everything before changing anything.
+  std::vector<SeqRows> seqs;
+  std::vector<int> logit_rows;
+  rows_.clear();
+  for (const BatchEntry& e : batch) {
+    MINDLLM_CHECK(!e.tokens.empty(), "Engine::forward: an empty chunk");
+    for (const SeqRows& s : seqs) MINDLLM_CHECK(s.seq != e.seq, "Engine::forward: a sequence twice in one batch");
+    const int past = cache.length(e.seq), n = static_cast<int>(e.tokens.size());
+    if ((int64_t)past + n > max_length())
+      bad_input("sequence of " + std::to_string((int64_t)past + n) + " tokens exceeds the model's " +
+                std::to_string(cfg.max_positions) + " positions");
+    for (int32_t t : e.tokens)
+      if (t < 0 || t >= V)
+        bad_input("token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(V));
+    const int row0 = static_cast<int>(rows_.size());
+    const int from = e.logits_from < 0 ? n - 1 : std::min(e.logits_from, n);
+    for (int t = from; t < n; t++) logit_rows.push_back(row0 + t);
+    seqs.push_back(SeqRows{e.seq, row0, n, past});
+    rows_.insert(rows_.end(), e.tokens.begin(), e.tokens.end());
+  }
+  const int N = static_cast<int>(rows_.size());
+  logits.resize(logit_rows.size() * (size_t)V);
+  if (N == 0) return;
+  for (const SeqRows& s : seqs) cache.reserve(s.seq, s.past + s.n_rows);
+
+  const size_t NC = (size_t)N * C;
+  x_.resize(NC), xn_.resize(NC), h_.resize(NC), n2_.resize(NC), r_.resize(NC);
+  qkv_.resize((size_t)N * QKV), att_.resize((size_t)N * Q), fc_.resize((size_t)N * F), act_.resize((size_t)N * H);
+  n1m_.resize(N), n1r_.resize(N), n2m_.resize(N), n2r_.resize(N);
+  const float* p = model_.params().data();
+  CachedOps ops{{cfg, L, p, model_.params_bf16()}, cache, seqs};
+  // One set of activation buffers serves every layer; the residual stream x_ is updated in place.
+  LayerActs<float> a;
+  a.x_norm = xn_.data(), a.n1_mean = n1m_.data(), a.n1_rstd = n1r_.data(), a.qkv = qkv_.data();
+  a.att = att_.data(), a.r1 = r_.data(), a.h = h_.data(), a.n2 = n2_.data();
+  a.n2_mean = n2m_.data(), a.n2_rstd = n2r_.data(), a.fc = fc_.data(), a.act = act_.data(), a.r2 = r_.data();
+
+  for (const SeqRows& s : seqs)
+    cpu::embedding_forward(x_.data() + (size_t)s.row0 * C, rows_.data() + s.row0, p + L.wte, CpuOps::opt(p, L.wpe), 1,
+                           s.n_rows, C, s.past);
+  for (int l = 0; l < cfg.n_layers; l++) block_forward(ops, l, N, a, x_.data(), x_.data());
+  for (size_t i = 0; i < seqs.size(); i++) cache.append(seqs[i].seq, batch[i].tokens);
+  tokens_computed_ += N;
+  if (logit_rows.empty()) return;
+  const int R = static_cast<int>(logit_rows.size());
+  gath_.resize((size_t)R * C);
+  for (int i = 0; i < R; i++)
+    std::memcpy(gath_.data() + (size_t)i * C, x_.data() + (size_t)logit_rows[i] * C, sizeof(float) * C);
+  ops.norm(xn_.data(), n1m_.data(), n1r_.data(), gath_.data(), L.normf_w, L.normf_b, R);
+  ops.linear(logits.data(), xn_.data(), L.lm_head, kAbsent, R, C, V, cpu::WeightLayout::out_in);
+}
+
+}  // namespace mindllm

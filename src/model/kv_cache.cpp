@@ -1,0 +1,110 @@
+#include "model/kv_cache.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace mindllm {
+
+KvCache::KvCache(const ModelConfig& cfg, int block_size, int64_t max_positions)
+    : n_layers_(cfg.n_layers),
+      block_size_(block_size),
+      block_floats_((size_t)block_size * cfg.kv_dim()),
+      max_blocks_(max_positions > 0 ? (max_positions + block_size - 1) / block_size : 0) {
+  MINDLLM_CHECK(block_size > 0, "KvCache: block size must be positive");
+}
+
+const KvCache::Sequence& KvCache::seq_at(int seq) const {
+  MINDLLM_CHECK(seq >= 0 && seq < (int)seqs_.size() && seqs_[seq].live, "KvCache: no sequence " + std::to_string(seq));
+  return seqs_[seq];
+}
+KvCache::Sequence& KvCache::seq_at(int seq) {
+  return const_cast<Sequence&>(static_cast<const KvCache*>(this)->seq_at(seq));
+}
+
+int KvCache::create() {
+  for (size_t i = 0; i < seqs_.size(); i++)
+    if (!seqs_[i].live) {
+      seqs_[i] = Sequence{true, {}, {}};
+      return static_cast<int>(i);
+    }
+  seqs_.push_back(Sequence{true, {}, {}});
+  return static_cast<int>(seqs_.size()) - 1;
+}
+
+int KvCache::fork(int seq) {
+  int id = create();
+  Sequence& src = seq_at(seq);  // after create(): seqs_ may have moved
+  Sequence& dst = seqs_[id];
+  dst.tokens = src.tokens;
+  dst.blocks = src.blocks;
+  for (int b : dst.blocks) refs_[b]++;
+  return id;
+}
+
+void KvCache::release(int seq) {
+  truncate(seq, 0);
+  seqs_[seq] = Sequence{};
+}
+
+int KvCache::live_sequences() const {
+  return static_cast<int>(std::count_if(seqs_.begin(), seqs_.end(), [](const Sequence& s) { return s.live; }));
+}
+
+int64_t KvCache::blocks_in_use() const { return static_cast<int64_t>(data_.size() - free_.size()); }
+
+int KvCache::new_block() {
+  if (!free_.empty()) {
+    int b = free_.back();
+    free_.pop_back();
+    refs_[b] = 1;
+    return b;
+  }
+  if (max_blocks_ > 0 && (int64_t)data_.size() >= max_blocks_)
+    bad_input("the K/V cache is full (" + std::to_string(max_blocks_ * block_size_) + " positions)");
+  data_.emplace_back(new float[2 * n_layers_ * block_floats_]);
+  refs_.push_back(1);
+  return static_cast<int>(data_.size()) - 1;
+}
+
+void KvCache::drop_block(int b) {
+  if (--refs_[b] == 0) free_.push_back(b);
+}
+
+void KvCache::truncate(int seq, int len) {
+  Sequence& s = seq_at(seq);
+  MINDLLM_CHECK(len >= 0 && len <= (int)s.tokens.size(), "KvCache: truncate beyond the sequence");
+  s.tokens.resize(len);
+  const size_t keep = (len + block_size_ - 1) / block_size_;
+  while (s.blocks.size() > keep) {
+    drop_block(s.blocks.back());
+    s.blocks.pop_back();
+  }
+}
+
+void KvCache::reserve(int seq, int new_len) {
+  Sequence& s = seq_at(seq);
+  const int len = static_cast<int>(s.tokens.size());
+  MINDLLM_CHECK(new_len >= len, "KvCache: reserve shrinks");
+  // Copy-on-write: the partly filled last block is written next; it must be this sequence's own.
+  if (len % block_size_ != 0 && new_len > len) {
+    int& last = s.blocks.back();
+    if (refs_[last] > 1) {
+      int b = new_block();
+      std::memcpy(data_[b].get(), data_[last].get(), sizeof(float) * 2 * n_layers_ * block_floats_);
+      drop_block(last);
+      last = b;
+    }
+  }
+  while ((int64_t)s.blocks.size() * block_size_ < new_len) s.blocks.push_back(new_block());
+}
+
+void KvCache::append(int seq, std::span<const int32_t> toks) {
+  Sequence& s = seq_at(seq);
+  MINDLLM_CHECK((int64_t)(s.blocks.size()) * block_size_ >= (int64_t)(s.tokens.size() + toks.size()),
+                "KvCache: append without reserve");
+  s.tokens.insert(s.tokens.end(), toks.begin(), toks.end());
+}
+
+}  // namespace mindllm

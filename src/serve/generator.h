@@ -1,0 +1,55 @@
+// Token generation on the inference engine (model/engine.h): a batch of independent requests,
+// prefilled together and then decoded one token each per step, with sampling (serve/sampling.h),
+// stop tokens, stop strings, a per-token streaming callback and cancellation. Used by
+// `mindllm generate`, evaluation's generation tasks (eval/scoring.h) and the server.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/engine.h"
+#include "serve/sampling.h"
+
+namespace mindllm {
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt;             // non-empty
+  int max_new_tokens = 64;
+  SamplingParams sampling;                 // temperature 0: greedy
+  uint64_t seed = 0;
+  std::vector<int32_t> stop_tokens;        // end generation; not part of the output (e.g. EOS)
+  std::vector<std::string> stop_strings;   // end generation; the text is cut before the first
+  int max_length = 0;                      // prompt + generated tokens fed to the model (0: the model's)
+  // A cache sequence holding a prefix of the prompt (e.g. a shared few-shot prefix), or -1: the
+  // request forks it and computes only the rest of the prompt.
+  int prefix_seq = -1;
+};
+
+enum class FinishReason { length, stop, context, cancelled };
+const char* finish_reason_name(FinishReason r);  // "length", "stop", "context", "cancelled"
+
+struct GenerationResult {
+  std::vector<int32_t> tokens;  // generated, without the stop token; may run past a stop string
+  std::string text;             // their text up to the first stop string (when token_text is given)
+  FinishReason finish = FinishReason::length;
+};
+
+// Text of one token ("" for special tokens), e.g. the tokenizer's bytes of the token.
+using TokenText = std::function<std::string(int32_t)>;
+// Called once per generated token of request r, with the text that became final with it: complete
+// UTF-8, and nothing that could still turn out to be the start of a stop string (the last call of a
+// request flushes the rest). A stop token that ends a request is passed too (it is not part of the
+// output). Return false to cancel request r (its result keeps what was generated, finish =
+// cancelled).
+using TokenCallback = std::function<bool(int r, int32_t token, std::string_view text)>;
+
+// Runs every request to its end on `cache` (each gets its own sequence, released at the end).
+// Stop strings need token_text. Bad input (a prompt token outside the vocabulary, a prompt longer
+// than the model takes) is reported before anything runs.
+std::vector<GenerationResult> generate(Engine& engine, KvCache& cache, std::span<const GenerationRequest> requests,
+                                       const TokenText& token_text = {}, const TokenCallback& on_token = {});
+
+}  // namespace mindllm

@@ -1,0 +1,54 @@
+"""`mindllm generate` (the inference engine with its K/V cache) against transformers' greedy
+`generate` on the same weights: the same tokens, for gpt2, gpt_neo with local layers, and llama
+with GQA; and the CLI's sampling flags and stop strings as a user meets them."""
+import json
+
+import pytest
+import torch
+import transformers
+
+from mindllm_ref import randomize_, run, write_model_dir
+from test_model_parity import HF_CASES
+
+CASES = ["gpt2", "gpt_neo_local", "llama_swiglu_gqa", "llama_gelu_tanh_bias_mqa"]
+
+
+def make_model(name, tmp_path):
+    cfg = HF_CASES[name]
+    cfg._attn_implementation = "eager"
+    model = randomize_(transformers.AutoModelForCausalLM.from_config(cfg), seed=3 + len(name)).float().eval()
+    sd = {k: v.clone() for k, v in model.state_dict().items()
+          if not k.endswith((".attn.bias", ".attn.masked_bias", "attention.bias", "attention.masked_bias"))}
+    write_model_dir(tmp_path / name, json.loads(cfg.to_json_string()), sd)
+    return model, tmp_path / name
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_greedy_tokens_match_transformers(name, tmp_path):
+    model, d = make_model(name, tmp_path)
+    prompt = [5, 17, 33, 2, 81, 40, 9]
+    n = 30  # past gpt_neo's local window (5) and several cache blocks
+    with torch.no_grad():
+        out = model.generate(torch.tensor([prompt]), do_sample=False, max_new_tokens=n, min_new_tokens=n,
+                             eos_token_id=None, pad_token_id=0)
+    want = out[0, len(prompt):].tolist()
+    got = run("generate", "--model", d, "--prompt-ids", " ".join(map(str, prompt)), "--temperature", 0,
+              "--max-new-tokens", n, "--no-stop-at-eos", "--threads", 2).stdout.split()
+    assert [int(x) for x in got] == want
+
+
+def test_stops_at_the_positions_of_learned_embeddings(tmp_path):
+    _, d = make_model("gpt2", tmp_path)  # 64 positions
+    p = run("generate", "--model", d, "--prompt-ids", " ".join(["1"] * 60), "--temperature", 0,
+            "--max-new-tokens", 20, "--no-stop-at-eos")
+    assert len(p.stdout.split()) == 5  # 60 fed + 4 more fed = 64; the 5th is sampled, not fed
+    assert "64 positions" in p.stderr
+
+
+@pytest.mark.parametrize("flag,value", [("--temperature", "-1"), ("--temperature", "nan"), ("--temperature", "inf"),
+                                        ("--top-k", "-1"), ("--top-p", "nan"), ("--top-p", "0")])
+def test_bad_sampling_flags_are_refused(flag, value, tmp_path):
+    _, d = make_model("gpt2", tmp_path)
+    p = run("generate", "--model", d, "--prompt-ids", "1 2", flag, value, check=False)
+    assert p.returncode == 2, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and flag.lstrip("-") in p.stderr, p.stderr
