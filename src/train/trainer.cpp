@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +13,8 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/interrupt.h"
+#include "core/log.h"
 #include "core/profile.h"
 #include "kernels/cpu/linear_bf16.h"
 #include "model/model.h"
@@ -30,9 +31,6 @@ using json = nlohmann::json;
 namespace mindllm {
 
 namespace {
-
-volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
 
 // The effective --precision: bf16 mixed precision on a GPU unless asked otherwise, fp32 on the CPU
 // (where bf16 means bf16 matrix multiplies with fp32 accumulation, on CPUs with AMX/AVX512-BF16).
@@ -93,28 +91,33 @@ struct StepStats {
 
 // Where the step runs. The loop (data order, schedule, metrics, checkpoints) is shared; the host
 // Model and AdamW hold the weights and optimizer state that checkpoints read and write.
-class Engine {
+//
+// The step's loss is the mean over the target tokens of all its micro-batches: micro-batch i,
+// with n_i of the step's N targets, enters with weight w_i = n_i * grad_accum / N (exactly 1
+// when all count the same, as in pre-training), so loss = sum_i w_i mean_i / grad_accum and its
+// gradient scale is w_i / grad_accum.
+class StepBackend {
  public:
-  virtual ~Engine() = default;
+  virtual ~StepBackend() = default;
   virtual void zero_grads() = 0;
-  // Forward and backward of one micro-batch, gradients scaled by loss_scale.
-  virtual void accumulate(const Batch& b, int B, int T, float loss_scale) = 0;
-  // Mean loss of the step's micro-batches, gradient norm, clipped AdamW update.
+  // Forward and backward of one micro-batch with weight w (above).
+  virtual void accumulate(const Batch& b, double weight, int grad_accum) = 0;
+  // The step's loss, gradient norm, clipped AdamW update.
   virtual StepStats update(int grad_accum, float lr, float clip) = 0;
-  virtual float loss(const Batch& b, int B, int T) = 0;  // forward only (validation)
+  virtual float loss(const Batch& b) = 0;  // mean loss, forward only (validation)
   virtual void sync_to_host() {}  // before a checkpoint
 };
 
-class CpuEngine : public Engine {
+class CpuBackend : public StepBackend {
  public:
-  CpuEngine(Model& model, AdamW& optim) : model_(model), optim_(optim) {}
+  CpuBackend(Model& model, AdamW& optim) : model_(model), optim_(optim) {}
   void zero_grads() override {
     model_.zero_grads();
     loss_sum_ = 0.0;
   }
-  void accumulate(const Batch& b, int B, int T, float loss_scale) override {
-    loss_sum_ += model_.forward(b.inputs.data(), b.targets.data(), B, T);
-    model_.backward(loss_scale);
+  void accumulate(const Batch& b, double weight, int grad_accum) override {
+    loss_sum_ += weight * model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T);
+    model_.backward(static_cast<float>(weight) / grad_accum);
   }
   StepStats update(int grad_accum, float lr, float clip) override {
     float loss = static_cast<float>(loss_sum_ / grad_accum);
@@ -126,9 +129,7 @@ class CpuEngine : public Engine {
     }
     return {loss, norm, !finite};
   }
-  float loss(const Batch& b, int B, int T) override {
-    return model_.forward(b.inputs.data(), b.targets.data(), B, T);
-  }
+  float loss(const Batch& b) override { return model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T); }
 
  private:
   Model& model_;
@@ -139,9 +140,9 @@ class CpuEngine : public Engine {
 #if MINDLLM_CUDA
 // The step on the GPU (model/cuda/cuda_model.h): weights and AdamW state live on the device and
 // are copied back in the CPU's format before each checkpoint.
-class CudaEngine : public Engine {
+class CudaBackend : public StepBackend {
  public:
-  CudaEngine(Model& model, AdamW& optim, const AdamWConfig& cfg, int B, int T, Precision precision, bool recompute,
+  CudaBackend(Model& model, AdamW& optim, const AdamWConfig& cfg, int B, int T, Precision precision, bool recompute,
              AttentionImpl attention)
       : model_(model), optim_(optim), cfg_(cfg),
         gpu_(model.config(), B, T, precision, optim.spans(), recompute, attention) {
@@ -149,15 +150,15 @@ class CudaEngine : public Engine {
     gpu_.upload_optimizer(optim.exp_avg(), optim.exp_avg_sq(), optim.steps_taken());
   }
   void zero_grads() override { gpu_.zero_grads(); }
-  void accumulate(const Batch& b, int B, int T, float loss_scale) override {
-    gpu_.forward(b.inputs.data(), b.targets.data(), B, T);
-    gpu_.backward(loss_scale);
+  void accumulate(const Batch& b, double weight, int grad_accum) override {
+    gpu_.forward(b.inputs.data(), b.targets.data(), b.B, b.T, weight);
+    gpu_.backward(static_cast<float>(weight) / grad_accum);
   }
   StepStats update(int grad_accum, float lr, float clip) override {
     CudaStepResult r = gpu_.step({lr, cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay, 0}, clip, grad_accum);
     return {r.loss, r.grad_norm, r.skipped};
   }
-  float loss(const Batch& b, int B, int T) override { return gpu_.loss(b.inputs.data(), b.targets.data(), B, T); }
+  float loss(const Batch& b) override { return gpu_.loss(b.inputs.data(), b.targets.data(), b.B, b.T); }
   void sync_to_host() override {
     gpu_.download_params(model_.params());
     gpu_.download_optimizer(optim_.exp_avg(), optim_.exp_avg_sq());
@@ -172,32 +173,30 @@ class CudaEngine : public Engine {
 };
 #endif
 
-std::unique_ptr<Engine> make_engine(const TrainOptions& o, Model& model, AdamW& optim) {
+std::unique_ptr<StepBackend> make_backend(const TrainOptions& o, Model& model, AdamW& optim) {
 #if MINDLLM_CUDA
   if (o.device == "cuda")
-    return std::make_unique<CudaEngine>(model, optim, o.adamw, o.batch, o.seq,
+    return std::make_unique<CudaBackend>(model, optim, o.adamw, o.batch, o.seq,
                                         precision_of(o) == "fp32" ? Precision::fp32 : Precision::bf16, o.recompute,
                                         attention_impl_from_name(o.attention));
 #endif
   model.set_matmul_precision(matmul_precision_from_name(precision_of(o)));
-  return std::make_unique<CpuEngine>(model, optim);
+  return std::make_unique<CpuBackend>(model, optim);
 }
 
-// Mean next-token loss over the first eval_batches x B validation windows (see batches.h).
-float validation_loss(Engine& engine, const TokenStream& val, int B, int T, int eval_batches) {
-  uint64_t windows = std::min<uint64_t>((uint64_t)eval_batches * B, num_val_windows(val, T));
-  if (windows == 0) return NAN;
+// Mean loss over the target tokens of the source's validation batches (NaN without any).
+float validation_loss(StepBackend& backend, BatchSource& data) {
   double sum = 0.0;
-  uint64_t count = 0;
+  int64_t count = 0;
   Batch batch;
-  for (uint64_t w = 0; w < windows; w += B) {
-    int b = static_cast<int>(std::min<uint64_t>(B, windows - w));
-    val_batch(val, w, b, T, &batch);
-    float mean = engine.loss(batch, b, T);
-    sum += static_cast<double>(mean) * b * T;
-    count += (uint64_t)b * T;
+  for (int i = 0; i < data.val_batches(); i++) {
+    data.val_batch(i, &batch);
+    int64_t n = batch.count_targets();
+    if (n == 0) continue;
+    sum += static_cast<double>(backend.loss(batch)) * n;
+    count += n;
   }
-  return static_cast<float>(sum / count);
+  return count > 0 ? static_cast<float>(sum / count) : NAN;
 }
 
 // Keeps the metrics lines of steps <= last_step (a resumed run rewrites what came after).
@@ -228,17 +227,12 @@ json options_json(const TrainOptions& o) {
 
 }  // namespace
 
-TrainResult run_training(const TrainOptions& opt) {
+TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& data) {
   check_options(opt);
   if (opt.threads > 0) omp_set_num_threads(opt.threads);
-  std::string weights_dir;
-  ModelConfig cfg = resolve_model_config(opt.model, &weights_dir);
+  const ModelConfig& cfg = tm.config;
   if (cfg.learned_positions && opt.seq > cfg.max_positions)
     bad_input("--seq " + std::to_string(opt.seq) + " exceeds the model's " + std::to_string(cfg.max_positions) + " positions");
-
-  TokenStream train(opt.data, "train", cfg.vocab_size);
-  if (train.shards().empty()) bad_input(opt.data + ": no train-*.bin shards");
-  TokenStream val(opt.data, "val", cfg.vocab_size);
 
   fs::create_directories(opt.out);
   auto existing = latest_checkpoint(opt.out);
@@ -263,19 +257,12 @@ TrainResult run_training(const TrainOptions& opt) {
       bad_input(*existing + "/trainer_state.json: malformed trainer state");
     }
     if (st.value("seed", opt.seed) != opt.seed) bad_input("--seed differs from the checkpoint's seed " + st["seed"].dump());
-    std::fprintf(stderr, "resuming from %s (step %d)\n", existing->c_str(), start);
-  } else if (!weights_dir.empty()) {
-    model.load_weights(weights_dir);
+    log_info("resuming from %s (step %d)", existing->c_str(), start);
+  } else if (!tm.weights_dir.empty()) {
+    model.load_weights(tm.weights_dir);
   } else {
     model.init_weights(opt.seed);
   }
-
-  std::string tokenizer_json;
-  std::string tok_path = !opt.tokenizer.empty() ? opt.tokenizer : (fs::path(opt.data) / "tokenizer.json").string();
-  if (!opt.tokenizer.empty() && !path_exists(tok_path)) bad_input("--tokenizer " + tok_path + ": no such file");
-  if (!weights_dir.empty() && opt.tokenizer.empty() && path_exists(weights_dir + "/tokenizer.json"))
-    tok_path = weights_dir + "/tokenizer.json";
-  if (path_exists(tok_path) && !is_directory(tok_path)) tokenizer_json = read_file(tok_path);
 
   std::string metrics_path = (fs::path(opt.out) / "metrics.jsonl").string();
   if (start > 0) truncate_metrics(metrics_path, start);
@@ -284,62 +271,65 @@ TrainResult run_training(const TrainOptions& opt) {
 
   Schedule sched = opt.schedule;
   sched.total = opt.steps;
-  const int B = opt.batch, T = opt.seq;
-  const double tokens_per_step = (double)B * T * opt.grad_accum;
-  std::unique_ptr<Engine> engine = make_engine(opt, model, optim);
+  const int G = opt.grad_accum;
+  std::unique_ptr<StepBackend> backend = make_backend(opt, model, optim);
   std::string where = std::to_string(omp_get_max_threads()) + " threads, " + precision_of(opt);
 #if MINDLLM_CUDA
   if (opt.device == "cuda")
     where = cuda::device_description() + ", " + precision_of(opt);
 #endif
-  std::fprintf(stderr, "model %s\ndata: %llu train tokens, %llu val tokens; %.0f tokens per step; %s\n",
-               describe(cfg).c_str(), (unsigned long long)train.size(), (unsigned long long)val.size(), tokens_per_step,
-               where.c_str());
+  log_info("model %s", describe(cfg).c_str());
+  log_info("data: %s; %.0f tokens per step; %s", data.describe().c_str(), (double)opt.batch * opt.seq * G, where.c_str());
 
+  double tokens_seen = 0;  // input tokens of the steps done, resumed from the checkpoint
   auto save = [&](int step) {
-    engine->sync_to_host();
+    backend->sync_to_host();
     write_checkpoint(opt.out, step, opt.keep_ckpts, [&](const std::string& dir) {
       model.save(dir);
       optim.save(dir + "/optimizer.safetensors");
-      if (!tokenizer_json.empty()) write_file_atomic(dir + "/tokenizer.json", tokenizer_json);
+      if (!tm.tokenizer_json.empty()) write_file_atomic(dir + "/tokenizer.json", tm.tokenizer_json);
       json st = {{"step", step}, {"seed", opt.seed}, {"optimizer_step", optim.steps_taken()},
-                 {"skipped_steps", skipped}, {"tokens_seen", tokens_per_step * step},
-                 {"data_position", {{"sampler", "seeded-windows"}, {"next_step", step}}},
-                 {"args", options_json(opt)}};
+                 {"skipped_steps", skipped}, {"tokens_seen", tokens_seen},
+                 {"data_position", data.position(step)}, {"args", options_json(opt)}};
       write_file_atomic(dir + "/trainer_state.json", st.dump(2) + "\n");
     });
   };
+  if (start > 0) tokens_seen = (double)opt.batch * opt.seq * G * start;
 
-  g_stop = 0;
-  auto old_int = std::signal(SIGINT, on_signal);
-  auto old_term = std::signal(SIGTERM, on_signal);
+  install_interrupt_handler();
   TrainResult result;
-  Batch batch;
+  std::vector<Batch> micro(G);
   double elapsed = 0.0;
   int done = 0;
   for (int step = start; step < opt.steps; step++) {
     auto t0 = std::chrono::steady_clock::now();
-    engine->zero_grads();
-    for (int micro = 0; micro < opt.grad_accum; micro++) {
-      sample_train_batch(train, opt.seed, step, micro, B, T, &batch);
-      engine->accumulate(batch, B, T, 1.0f / opt.grad_accum);
+    int64_t n_step = 0, n_inputs = 0;
+    for (int i = 0; i < G; i++) {
+      data.train_batch(step, i, &micro[i]);
+      n_step += micro[i].count_targets();
+      n_inputs += (int64_t)micro[i].B * micro[i].T;
+    }
+    backend->zero_grads();
+    for (int i = 0; i < G; i++) {
+      double weight = n_step > 0 ? (double)micro[i].count_targets() * G / n_step : 0.0;
+      backend->accumulate(micro[i], weight, G);
     }
     float lr = sched.at(step);
-    const StepStats st = engine->update(opt.grad_accum, lr, opt.clip);
-    const float loss = st.loss;
-    const double norm = st.grad_norm;
+    const StepStats st = backend->update(G, lr, opt.clip);
     const bool finite = !st.skipped;
     if (!finite) skipped++;
     double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     elapsed += dt;
     done++;
+    tokens_seen += n_inputs;
     int completed = step + 1;
-    json m = {{"step", completed}, {"loss", loss}, {"lr", lr}, {"grad_norm", norm},
-              {"tokens_per_s", tokens_per_step / dt}, {"step_time_s", dt}};
+    json m = {{"step", completed}, {"loss", st.loss}, {"lr", lr}, {"grad_norm", st.grad_norm},
+              {"tokens_per_s", n_inputs / dt}, {"step_time_s", dt}};
+    if (n_step != n_inputs) m["target_tokens"] = n_step;
     if (!finite) m["skipped"] = true;
     bool last = completed == opt.steps;
-    if (val.size() > 0 && ((opt.eval_every > 0 && completed % opt.eval_every == 0) || last)) {
-      float v = validation_loss(*engine, val, B, T, opt.eval_batches);
+    if (data.val_batches() > 0 && ((opt.eval_every > 0 && completed % opt.eval_every == 0) || last)) {
+      float v = validation_loss(*backend, data);
       if (std::isfinite(v)) {
         m["val_loss"] = v;
         result.val_loss = v;
@@ -348,28 +338,38 @@ TrainResult run_training(const TrainOptions& opt) {
     metrics << m.dump() << "\n";
     metrics.flush();
     if (!finite)
-      std::fprintf(stderr, "step %d: non-finite loss or gradient (loss %g, grad norm %g): update skipped\n", completed,
-                   loss, norm);
+      log_info("step %d: non-finite loss or gradient (loss %g, grad norm %g): update skipped", completed, st.loss,
+               st.grad_norm);
     if (completed % opt.log_every == 0 || last || step == start) {
       double eta = elapsed / done * (opt.steps - completed);
-      std::fprintf(stderr, "step %d/%d | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | ETA %s%s\n", completed,
-                   opt.steps, loss, lr, norm, tokens_per_step / dt, format_duration(eta).c_str(),
-                   m.contains("val_loss") ? (" | val loss " + std::to_string(m["val_loss"].get<float>())).c_str() : "");
+      log_info("step %d/%d | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | ETA %s%s", completed, opt.steps,
+               st.loss, lr, st.grad_norm, n_inputs / dt, format_duration(eta).c_str(),
+               m.contains("val_loss") ? (" | val loss " + std::to_string(m["val_loss"].get<float>())).c_str() : "");
     }
     result.steps_done = completed;
-    result.last_loss = loss;
-    bool stop = g_stop != 0;
+    result.last_loss = st.loss;
+    bool stop = interrupted();
     if ((opt.ckpt_every > 0 && completed % opt.ckpt_every == 0) || last || stop) save(completed);
-    if (stop) {
-      std::fprintf(stderr, "interrupted: checkpoint at step %d written; continue with --resume\n", completed);
-      break;
-    }
+    if (stop && !last)
+      throw Error(static_cast<ExitCode>(128 + interrupt_signal()),
+                  "train: interrupted; checkpoint at step " + std::to_string(completed) + " written; continue with --resume");
   }
-  std::signal(SIGINT, old_int);
-  std::signal(SIGTERM, old_term);
-  if (start >= opt.steps) std::fprintf(stderr, "run already complete at step %d\n", start);
-  if (profile_enabled()) std::fprintf(stderr, "%s", profile_report().c_str());
+  if (start >= opt.steps) log_info("run already complete at step %d", start);
+  if (profile_enabled()) std::fputs(profile_report().c_str(), stderr);
   return result;
+}
+
+TrainResult run_training(const TrainOptions& opt) {
+  check_options(opt);  // before the model and shards are opened: a bad flag is named first
+  TrainModel tm;
+  tm.config = resolve_model_config(opt.model, &tm.weights_dir);
+  std::string tok_path = !opt.tokenizer.empty() ? opt.tokenizer : (fs::path(opt.data) / "tokenizer.json").string();
+  if (!opt.tokenizer.empty() && !path_exists(tok_path)) bad_input("--tokenizer " + tok_path + ": no such file");
+  if (!tm.weights_dir.empty() && opt.tokenizer.empty() && path_exists(tm.weights_dir + "/tokenizer.json"))
+    tok_path = tm.weights_dir + "/tokenizer.json";
+  if (path_exists(tok_path) && !is_directory(tok_path)) tm.tokenizer_json = read_file(tok_path);
+  PretrainBatches data(opt.data, tm.config.vocab_size, opt.seed, opt.batch, opt.seq, opt.eval_batches);
+  return train(opt, tm, data);
 }
 
 }  // namespace mindllm

@@ -1,10 +1,15 @@
-// The training loop: micro-batches with gradient accumulation, AdamW with clipping and a
-// schedule, validation, metrics.jsonl, atomic checkpoints and exact resume. On the CPU, or on a
-// GPU (--device cuda, builds with MINDLLM_CUDA) with the same data order, metrics and checkpoints.
+// The training loop, over any BatchSource (train/batches.h): micro-batches with gradient
+// accumulation, the loss averaged over the target tokens of the whole optimizer step (so batches
+// with loss masks weigh by what they count), AdamW with clipping and a schedule, validation,
+// metrics.jsonl, atomic checkpoints, Ctrl-C (checkpoint, then exit 128 + signal) and exact
+// resume. On the CPU, or on a GPU (--device cuda, builds with MINDLLM_CUDA) with the same data
+// order, metrics and checkpoints. Messages go through core/log.h.
 #pragma once
 #include <cstdint>
 #include <string>
 
+#include "model/config.h"
+#include "train/batches.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
 
@@ -34,6 +39,19 @@ struct TrainResult {
   float last_loss = 0.0f, val_loss = -1.0f;
 };
 
+// The model a run starts from: its config, the directory of its weights (empty: initialised from
+// --seed) and the tokenizer.json text stored in its checkpoints (empty: none).
+struct TrainModel {
+  ModelConfig config;
+  std::string weights_dir;
+  std::string tokenizer_json;
+};
+
+// Trains `model` on `data` into opt.out (opt.model and opt.data are not read).
+TrainResult train(const TrainOptions& opt, const TrainModel& model, BatchSource& data);
+
+// Pre-training: opt.model, the token shards of opt.data (PretrainBatches), the tokenizer of
+// --tokenizer, else of the model directory, else of the data directory.
 TrainResult run_training(const TrainOptions& opt);
 
 }  // namespace mindllm

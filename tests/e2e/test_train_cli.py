@@ -87,15 +87,17 @@ def test_sigkill_then_resume_is_bit_identical(data, tmp_path, preset):
     assert [m["step"] for m in metrics] == list(range(1, steps + 1))
 
 
-def test_ctrl_c_writes_a_checkpoint_and_resume_finishes(data, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_writes_a_checkpoint_and_resume_finishes(data, tmp_path, sig):
+    """A stopped run writes a checkpoint and exits 128 + the signal (so `train && eval` stops)."""
     out = tmp_path / "run"
     args = [MINDLLM, *map(str, train_args(data, out, "--steps", 100000))]
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(1.0)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     _, err = p.communicate(timeout=60)
-    assert p.returncode == 0, err
-    assert "interrupted" in err
+    assert p.returncode == 128 + sig, err
+    assert "interrupted" in err and "--resume" in err
     latest = (out / "ckpt" / "latest").read_text().strip()
     step = int(latest.split("-")[1])
     assert step > 0

@@ -61,23 +61,24 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // One block: the row losses of counted targets summed in double in a fixed order (each thread a
-// fixed stride, then the block tree), the mean rounded to float as the CPU model returns it.
+// fixed stride, then the block tree), the mean rounded to float as the CPU model returns it, then
+// weighted.
 __global__ void __launch_bounds__(kThreads)
-    xent_mean_kernel(double* acc, const float* losses, const int32_t* targets, int N) {
+    xent_mean_kernel(double* acc, const float* losses, const int32_t* targets, int N, double weight) {
   __shared__ double red[32];
   double s = 0.0, c = 0.0;
   for (int i = threadIdx.x; i < N; i += blockDim.x)
     if (targets[i] >= 0) s += losses[i], c += 1.0;
   s = block_sum(s, red);
   c = block_sum(c, red);
-  if (threadIdx.x == 0 && c > 0) *acc += static_cast<double>(static_cast<float>(s / c));
+  if (threadIdx.x == 0 && c > 0) *acc += weight * static_cast<double>(static_cast<float>(s / c));
 }
 
 }  // namespace
 
-void cross_entropy_mean(double* acc, const float* losses, const int32_t* targets, int N) {
+void cross_entropy_mean(double* acc, const float* losses, const int32_t* targets, int N, double weight) {
   if (N <= 0) return;
-  xent_mean_kernel<<<1, kThreads, 0, stream()>>>(acc, losses, targets, N);
+  xent_mean_kernel<<<1, kThreads, 0, stream()>>>(acc, losses, targets, N, weight);
   MINDLLM_CUDA_CHECK_LAUNCH();
 }
 

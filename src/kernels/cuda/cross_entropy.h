@@ -17,9 +17,10 @@ void cross_entropy_forward(float* losses, const bf16* logits, const int32_t* tar
 void cross_entropy_backward(float* dlogits, const float* logits, const int32_t* targets, float scale, int N, int V);
 void cross_entropy_backward(bf16* dlogits, const bf16* logits, const int32_t* targets, float scale, int N, int V);
 
-// *acc += the mean of losses[n] over the rows with target[n] >= 0, rounded to float (nothing when
-// no target counts): the mean loss of a micro-batch, summed over micro-batches on the device.
-// Deterministic (one block, fixed order); acc is one device double.
-void cross_entropy_mean(double* acc, const float* losses, const int32_t* targets, int N);
+// *acc += weight * the mean of losses[n] over the rows with target[n] >= 0, rounded to float
+// (nothing when no target counts): the mean loss of a micro-batch, summed over micro-batches on
+// the device with the trainer's weights. Deterministic (one block, fixed order); acc is one
+// device double.
+void cross_entropy_mean(double* acc, const float* losses, const int32_t* targets, int N, double weight = 1.0);
 
 }  // namespace mindllm::cuda

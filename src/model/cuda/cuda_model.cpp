@@ -207,14 +207,14 @@ void CudaModel::check_batch(const int32_t* tokens, const int32_t* targets, int B
   B_ = B, T_ = T;
 }
 
-void CudaModel::forward(const int32_t* tokens, const int32_t* targets, int B, int T) {
+void CudaModel::forward(const int32_t* tokens, const int32_t* targets, int B, int T, double loss_weight) {
   check_batch(tokens, targets, B, T);
   to_device(at<int32_t>(tokens_), tokens, (size_t)B * T);
   if (targets) to_device(at<int32_t>(targets_), targets, (size_t)B * T);
   if (precision_ == Precision::bf16)
-    forward_t<bf16>(targets != nullptr);
+    forward_t<bf16>(targets != nullptr, loss_weight);
   else
-    forward_t<float>(targets != nullptr);
+    forward_t<float>(targets != nullptr, loss_weight);
 }
 
 void CudaModel::backward(float loss_scale) {
@@ -370,7 +370,7 @@ LayerActs<A> CudaModel::layer_acts(int l) const {
 }
 
 template <typename A>
-void CudaModel::forward_t(bool with_targets) {
+void CudaModel::forward_t(bool with_targets, double loss_weight) {
   const int N = B_ * T_, C = cfg_.hidden, V = cfg_.vocab_size;
   Ops<A> ops(*this);
   const A* p = weights<A>();
@@ -382,7 +382,7 @@ void CudaModel::forward_t(bool with_targets) {
   ops.linear(at<A>(logits_), at<A>(lnf_), layout_.lm_head, kAbsent, N, C, V, WeightLayout::out_in);
   if (!with_targets) return;
   cuda::cross_entropy_forward(at<float>(losses_), at<A>(logits_), targets, N, V);
-  cuda::cross_entropy_mean(&scalars()->loss_sum, at<float>(losses_), targets, N);
+  cuda::cross_entropy_mean(&scalars()->loss_sum, at<float>(losses_), targets, N, loss_weight);
 }
 
 // The attention op of layer l (after RoPE), flash or cuDNN or simple; stats saved for the backward.

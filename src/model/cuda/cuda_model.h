@@ -79,8 +79,8 @@ class CudaModel {
   // Zeroes the gradients and the step's loss sum.
   void zero_grads();
   // Queues the forward pass over host tokens[B*T] (B <= max_batch, T <= seq); with targets
-  // (< 0 ignored) the batch's mean loss is added to the step's loss sum on the device.
-  void forward(const int32_t* tokens, const int32_t* targets, int B, int T);
+  // (< 0 ignored) loss_weight x the batch's mean loss is added to the step's loss sum on the device.
+  void forward(const int32_t* tokens, const int32_t* targets, int B, int T, double loss_weight = 1.0);
   // Queues dL/dparams += for the last forward with targets, L = loss_scale * mean loss.
   void backward(float loss_scale = 1.0f);
   // The step's loss sum (waits).
@@ -122,7 +122,7 @@ class CudaModel {
   template <typename A>
   LayerActs<A> layer_acts(int l) const;
   template <typename A>
-  void forward_t(bool with_targets);
+  void forward_t(bool with_targets, double loss_weight);
   template <typename A>
   void backward_t(float loss_scale);
   template <typename A>
