@@ -21,6 +21,7 @@ void install_interrupt_handler() {
 }
 
 bool interrupted() { return g_signal.load(std::memory_order_relaxed) != 0; }
+void clear_interrupt() { g_signal.store(0); }
 int interrupt_signal() { return g_signal.load(std::memory_order_relaxed); }
 
 void check_interrupted(const std::string& what) {

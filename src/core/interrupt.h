@@ -10,6 +10,8 @@ void install_interrupt_handler();
 bool interrupted();
 // The signal that set the flag (SIGINT or SIGTERM), 0 if none.
 int interrupt_signal();
+// Forgets a signal that was handled (an interactive command that stopped one answer and goes on).
+void clear_interrupt();
 // Throws the "interrupted" error (exit code 128 + signal) when interrupted.
 void check_interrupted(const std::string& what);
 

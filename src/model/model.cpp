@@ -128,13 +128,18 @@ Model::TrainOps Model::ops() {
 }
 
 void Model::ensure_acts(int B, int T) {
-  if (acts_.B == B && acts_.T == T) return;
+  if ((size_t)B * T <= acts_.capacity) {  // every buffer is [B*T, ...]: any shape of at most capacity rows fits
+    acts_.B = B;
+    acts_.T = T;
+    return;
+  }
   const size_t N = (size_t)B * T, C = cfg_.hidden, H = cfg_.intermediate, V = cfg_.vocab_size;
   const size_t Q = cfg_.q_dim(), QKV = Q + 2 * cfg_.kv_dim(), F = cfg_.gated_mlp ? 2 * H : H;
   const size_t S = (size_t)B * cfg_.n_heads * T * kAttentionStats;
   acts_ = Acts{};
   acts_.B = B;
   acts_.T = T;
+  acts_.capacity = N;
   auto buf = [&](size_t n) {
     acts_.store.emplace_back(n);
     return acts_.store.back().data();

@@ -242,6 +242,7 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& da
   Model model(cfg);
   AdamW optim(model.layout(), opt.adamw);
   int start = 0, skipped = 0;
+  double tokens_seen = 0;  // input tokens of the steps done, resumed from the checkpoint
   if (opt.resume && existing) {
     ModelConfig saved = resolve_model_config(*existing, nullptr);
     if (config_to_json(saved) != config_to_json(cfg))
@@ -253,6 +254,7 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& da
       st = json::parse(read_file(*existing + "/trainer_state.json"));
       start = st.at("step").get<int>();
       skipped = st.value("skipped_steps", 0);
+      tokens_seen = st.value("tokens_seen", 0.0);
     } catch (const json::exception&) {
       bad_input(*existing + "/trainer_state.json: malformed trainer state");
     }
@@ -281,20 +283,19 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& da
   log_info("model %s", describe(cfg).c_str());
   log_info("data: %s; %.0f tokens per step; %s", data.describe().c_str(), (double)opt.batch * opt.seq * G, where.c_str());
 
-  double tokens_seen = 0;  // input tokens of the steps done, resumed from the checkpoint
   auto save = [&](int step) {
     backend->sync_to_host();
     write_checkpoint(opt.out, step, opt.keep_ckpts, [&](const std::string& dir) {
       model.save(dir);
       optim.save(dir + "/optimizer.safetensors");
       if (!tm.tokenizer_json.empty()) write_file_atomic(dir + "/tokenizer.json", tm.tokenizer_json);
+      for (const auto& [name, content] : tm.files) write_file_atomic(dir + "/" + name, content);
       json st = {{"step", step}, {"seed", opt.seed}, {"optimizer_step", optim.steps_taken()},
                  {"skipped_steps", skipped}, {"tokens_seen", tokens_seen},
                  {"data_position", data.position(step)}, {"args", options_json(opt)}};
       write_file_atomic(dir + "/trainer_state.json", st.dump(2) + "\n");
     });
   };
-  if (start > 0) tokens_seen = (double)opt.batch * opt.seq * G * start;
 
   install_interrupt_handler();
   TrainResult result;

@@ -7,6 +7,8 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "model/config.h"
 #include "train/batches.h"
@@ -45,6 +47,7 @@ struct TrainModel {
   ModelConfig config;
   std::string weights_dir;
   std::string tokenizer_json;
+  std::vector<std::pair<std::string, std::string>> files;  // more files for every checkpoint: (name, content)
 };
 
 // Trains `model` on `data` into opt.out (opt.model and opt.data are not read).

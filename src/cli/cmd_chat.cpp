@@ -1,0 +1,145 @@
+// mindllm chat: talk to a model in the terminal, rendered with its chat template (sft/), answers
+// streamed from the inference engine. Ctrl-C stops the current answer; Ctrl-D or /quit ends.
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "core/interrupt.h"
+#include "model/engine.h"
+#include "model/model.h"
+#include "serve/generator.h"
+#include "sft/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace mindllm::cli {
+
+namespace {
+
+// The tokens that end an answer: the model's and tokenizer's end of sequence, the template's EOS
+// token, and the end-of-turn tokens the template writes.
+std::vector<int32_t> stop_tokens(const ModelConfig& cfg, const Tokenizer& tok, const sft::ChatTemplate& t) {
+  std::vector<int32_t> ids;
+  auto add = [&](std::optional<uint32_t> id) {
+    if (id && std::find(ids.begin(), ids.end(), (int32_t)*id) == ids.end()) ids.push_back(static_cast<int32_t>(*id));
+  };
+  if (cfg.eos_token_id >= 0) add(static_cast<uint32_t>(cfg.eos_token_id));
+  add(tok.eos_id());
+  if (!t.eos_token().empty()) add(tok.token_to_id(t.eos_token()));
+  for (const char* end_of_turn : {"<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>"})
+    if (t.source().find(end_of_turn) != std::string::npos) add(tok.token_to_id(end_of_turn));
+  return ids;
+}
+
+}  // namespace
+
+static int run_chat(int argc, char** argv) {
+  CLI::App app{"Chat with a model in the terminal (its chat template; answers streamed).\n"
+               "Type a message and Enter. /reset clears the history, /system TEXT sets the system message, "
+               "/quit or Ctrl-D ends; Ctrl-C stops the current answer.",
+               "mindllm chat"};
+  std::string model_dir, tokenizer_path, template_name, system, prompt;
+  int max_new = 512, threads = 0;
+  uint64_t seed = 0;
+  SamplingParams sp;
+  sp.temperature = 0.7f;
+  app.add_option("--model", model_dir, "model directory")->required();
+  app.add_option("--tokenizer", tokenizer_path, "tokenizer (default: the model directory's)");
+  app.add_option("--chat-template", template_name,
+                 "builtin name (mindllm, chatml, llama2, llama3) or a .jinja / tokenizer_config.json file "
+                 "(default: the model directory's template)");
+  app.add_option("--system", system, "system message");
+  auto* prompt_opt = app.add_option("--prompt", prompt, "one message: print the answer and exit (for scripts)");
+  app.add_option("--max-new-tokens", max_new, "most tokens per answer")->capture_default_str();
+  app.add_option("--temperature", sp.temperature, "0 = greedy")->capture_default_str();
+  app.add_option("--top-k", sp.top_k, "sample from the k most likely (0: off)")->capture_default_str();
+  app.add_option("--top-p", sp.top_p, "nucleus sampling mass (1: off)")->capture_default_str();
+  app.add_option("--seed", seed, "sampling seed")->capture_default_str();
+  app.add_option("--threads", threads, "CPU threads (0: all cores)")->capture_default_str();
+  std::string precision = "fp32";
+  add_precision_option(app, precision);
+  parse_args(app, argc, argv);
+  if (threads > 0) omp_set_num_threads(threads);
+  if (max_new < 1) bad_input("--max-new-tokens must be at least 1");
+  check_sampling_params(sp);
+
+  std::string weights;
+  ModelConfig cfg = resolve_model_config(model_dir, &weights);
+  if (weights.empty()) bad_input("--model " + model_dir + ": not a model directory");
+  Tokenizer tok = Tokenizer::load(tokenizer_path.empty() ? weights : tokenizer_path);
+  sft::ChatTemplate tmpl = sft::ChatTemplate::resolve(template_name, weights);
+  Model model(cfg);
+  model.load_weights(weights);
+  model.set_matmul_precision(matmul_precision_from_name(precision));
+  Engine engine(model);
+  KvCache cache(cfg);
+  const std::vector<int32_t> stops = stop_tokens(cfg, tok, tmpl);
+  TokenText token_text = [&](int32_t id) { return tok.is_special(id) ? std::string() : std::string(tok.token_bytes(id)); };
+  install_interrupt_handler();
+
+  const bool one_shot = prompt_opt->count() > 0, tty = isatty(0) && isatty(1);
+  sft::Conversation history;
+  auto answer = [&](const std::string& user) {
+    sft::Conversation msgs;
+    if (!system.empty()) msgs.push_back({"system", system});
+    msgs.insert(msgs.end(), history.begin(), history.end());
+    msgs.push_back({"user", user});
+    GenerationRequest req;
+    for (uint32_t id : tok.encode(tmpl.render(msgs, true))) req.prompt.push_back(static_cast<int32_t>(id));
+    req.max_new_tokens = max_new;
+    req.sampling = sp;
+    req.seed = seed++;
+    req.stop_tokens = stops;
+    clear_interrupt();
+    auto on_token = [&](int, int32_t, std::string_view text) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+      return !interrupted();
+    };
+    GenerationResult r = generate(engine, cache, std::span(&req, 1), token_text, on_token)[0];
+    std::printf("\n");
+    std::fflush(stdout);
+    if (r.finish == FinishReason::context) std::fprintf(stderr, "chat: the conversation fills the model's context; /reset\n");
+    if (r.finish == FinishReason::cancelled && interrupt_signal() == SIGTERM) std::exit(128 + SIGTERM);
+    clear_interrupt();
+    history.push_back({"user", user});
+    history.push_back({"assistant", r.text});
+    return r.finish;
+  };
+  if (one_shot) {
+    answer(prompt);
+    return 0;
+  }
+  std::string line;
+  while (true) {
+    if (tty) std::fputs("> ", stdout), std::fflush(stdout);
+    if (!std::getline(std::cin, line)) break;
+    if (line.empty()) continue;
+    if (line == "/quit" || line == "/exit") break;
+    if (line == "/reset") {
+      history.clear();
+      std::puts("(history cleared)");
+      continue;
+    }
+    if (line.rfind("/system", 0) == 0) {
+      system = line.size() > 8 ? line.substr(8) : "";
+      history.clear();
+      std::puts("(system message set; history cleared)");
+      continue;
+    }
+    answer(line);
+  }
+  return 0;
+}
+
+MINDLLM_COMMAND("chat", "chat with a model in the terminal (chat template, streaming)", run_chat);
+
+}  // namespace mindllm::cli

@@ -1,0 +1,19 @@
+// The optimizer, schedule, checkpoint and device flags that `train` and `sft` share.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "train/trainer.h"
+
+namespace mindllm::cli {
+
+struct TrainFlags {
+  TrainOptions options;
+  std::string schedule = "cosine";
+  // Call after parse_args: turns the string flags into options.
+  void finish();
+};
+
+void add_train_flags(CLI::App& app, TrainFlags& f);
+
+}  // namespace mindllm::cli

@@ -1,0 +1,15 @@
+// One turn of a conversation, as chat templates and instruction data see it.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace mindllm::sft {
+
+struct Message {
+  std::string role;  // system | user | assistant
+  std::string content;
+};
+
+using Conversation = std::vector<Message>;
+
+}  // namespace mindllm::sft
