@@ -6,7 +6,9 @@ import gzip
 import json
 import subprocess
 
-from mindllm_ref import MINDLLM
+import pytest
+
+from mindllm_ref import MINDLLM, SHARED
 
 LINES = [f"The quick brown fox {i * 37} jumps; 我们今天去北京大学看看，天气很好！\n" for i in range(400)]
 
@@ -41,8 +43,12 @@ def test_train_reads_compressed_files_and_directories(tmp_path):
 
 
 def test_train_on_data_prepare_output(tmp_path):
+    src = SHARED / "corpus" / "en" / "tinyshakespeare.txt"
+    if not src.exists():
+        pytest.skip("no shared data")
+    paragraphs = [p for p in src.read_text(encoding="utf-8")[:300000].split("\n\n") if len(p) > 200]
     raw = tmp_path / "raw.jsonl"
-    raw.write_text("".join(json.dumps({"text": l * 3}, ensure_ascii=False) + "\n" for l in LINES), encoding="utf-8")
+    raw.write_text("".join(json.dumps({"text": p}) + "\n" for p in paragraphs), encoding="utf-8")
     clean = tmp_path / "clean"
     p = run("data", "prepare", "-q", "--threads", 2, "-i", raw, "-o", clean)
     assert p.returncode == 0, p.stderr
@@ -50,7 +56,7 @@ def test_train_on_data_prepare_output(tmp_path):
     merges = train([clean], tmp_path / "tok.json")
     # The text of the documents, not the compressed bytes: merges are of words from the corpus.
     vocab = json.loads((tmp_path / "tok.json").read_text(encoding="utf-8"))["model"]["vocab"]
-    assert "Ġquick" in vocab and "Ġbrown" in vocab, sorted(vocab, key=vocab.get)[-40:]
+    assert "Ġthe" in vocab and "Ġand" in vocab, sorted(vocab, key=vocab.get)[-40:]
     assert len(merges) > 100
 
 
