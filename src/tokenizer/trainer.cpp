@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <memory>
 #include <cstdio>
+#include <memory>
 #include <queue>
 #include <unordered_map>
 
