@@ -10,7 +10,9 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/file_io.h"
+#include "data/reader.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/trainer.h"
 
 namespace mindllm::cli {
@@ -37,8 +39,9 @@ int cmd_train(int argc, char** argv) {
   BpeTrainOptions o;
   std::string pattern = "gpt2", output;
   bool quiet = false;
-  app.add_option("--input", o.inputs, "text files (.txt: one sequence per line) or .jsonl files")->required()->expected(1, -1);
-  app.add_option("--field", o.field, "jsonl field holding the text")->capture_default_str();
+  app.add_option("--input", o.inputs, "text files (one sequence per line) or .jsonl files, plain, .gz or .zst; directories and globs")
+      ->required()->expected(1, -1);
+  app.add_option("--field", o.field, "jsonl field holding the text (\"a.b\": nested)")->capture_default_str();
   app.add_option("--vocab-size", o.vocab_size, "vocabulary size: special tokens + 256 bytes + merges")->required();
   app.add_option("--pattern", pattern, "pre-tokenizer split pattern: gpt2, llama3 or qwen2")->capture_default_str();
   app.add_option("--special", o.special, "special tokens (ids 0, 1, ... in this order)")->expected(1, -1);
@@ -53,8 +56,7 @@ int cmd_train(int argc, char** argv) {
   if (!p) bad_input("--pattern: expected gpt2, llama3 or qwen2, got '" + pattern + "'");
   o.pattern = *p;
   o.progress = !quiet;
-  for (auto& f : o.inputs)
-    if (!path_exists(f) || is_directory(f)) bad_input("--input: " + f + ": no such file");
+  o.inputs = data::expand_inputs(o.inputs);  // directories and globs, as `data prepare -i`
   BpeTrainStats st;
   Tokenizer t = train_bpe(o, &st);
   t.save(output);
@@ -207,10 +209,12 @@ int cmd_bench(int argc, char** argv) {
   CLI::App app{"Time encode_batch over JSON lines of strings (benchmark helper); prints one JSON line", "mindllm tokenizer bench"};
   std::string tok, input;
   int threads = 1, repeat = 1;
+  bool pre_only = false;
   app.add_option("--tokenizer", tok, "tokenizer.json or directory")->required();
   app.add_option("--input", input, "JSON lines, each a string")->required();
   app.add_option("--threads", threads, "threads")->capture_default_str();
   app.add_option("--repeat", repeat, "timed passes (the best is reported)")->capture_default_str();
+  app.add_flag("--pre-tokenize", pre_only, "time the pre-tokenizer alone (one thread; \"tokens\" counts its pieces)");
   parse_args(app, argc, argv);
   auto t0 = std::chrono::steady_clock::now();
   Tokenizer t = Tokenizer::load(tok);
@@ -238,11 +242,15 @@ int cmd_bench(int argc, char** argv) {
   size_t tokens = 0;
   for (int r = 0; r < std::max(1, repeat); r++) {
     auto t1 = std::chrono::steady_clock::now();
-    auto ids = t.encode_batch(texts, threads);
+    tokens = 0;
+    if (pre_only) {
+      std::string prefix;
+      for (auto& text : texts) pre_tokenize(t.impl().pre, 0, text, prefix, [&](std::string_view) { tokens++; });
+    } else {
+      for (auto& v : t.encode_batch(texts, threads)) tokens += v.size();
+    }
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
     best = std::min(best, s);
-    tokens = 0;
-    for (auto& v : ids) tokens += v.size();
   }
   std::printf("{\"bytes\": %zu, \"tokens\": %zu, \"seconds\": %.4f, \"mb_per_s\": %.3f, \"load_seconds\": %.3f, \"threads\": %d}\n",
               bytes, tokens, best, bytes / 1e6 / best, load_s, threads);

@@ -16,6 +16,7 @@
 namespace mindllm {
 
 std::string read_file(const std::string& path) {
+  if (is_directory(path)) bad_input(path + ": is a directory, expected a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) bad_input(path + ": cannot open: " + std::strerror(errno));
   std::ostringstream ss;

@@ -8,7 +8,7 @@
 
 namespace mindllm {
 
-// Reads a whole file; a missing or unreadable file is bad input naming the path.
+// Reads a whole file; a missing or unreadable file, or a directory, is bad input naming the path.
 std::string read_file(const std::string& path);
 
 // Writes `data` to `path` atomically: a crash leaves either the old file or the new one.

@@ -10,10 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/regex.h"
 #include "model/config.h"
 
 namespace mindllm::eval {
@@ -42,52 +42,28 @@ double pooled_stderr(const std::vector<double>& stderrs, const std::vector<int>&
   return std::sqrt(num / (total - sizes.size()) / total);
 }
 
-// Python regex spellings std::regex lacks: a leading (?s) (dot matches newline).
-static std::regex py_regex(std::string pat, const std::string& where) {
-  if (pat.rfind("(?s)", 0) == 0) {
-    std::string out;
-    bool in_class = false;
-    for (size_t i = 4; i < pat.size(); i++) {
-      char c = pat[i];
-      if (c == '\\' && i + 1 < pat.size()) {
-        out += c;
-        out += pat[++i];
-        continue;
-      }
-      if (c == '[') in_class = true;
-      if (c == ']') in_class = false;
-      if (c == '.' && !in_class) out += "[\\s\\S]";
-      else out += c;
-    }
-    pat = out;
-  }
-  try {
-    return std::regex(pat, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    bad_input(where + ": bad regular expression '" + pat + "'");
-  }
-}
-
+// Filters are Python `re` patterns (lm-eval); PCRE2 runs them on characters, not bytes.
 std::string extract_answer(const std::string& text, const ExtractFilter& f) {
   if (f.regex.empty()) return text;
-  std::regex re = py_regex(f.regex, "filter " + f.name);
+  Regex re(f.regex, RegexSyntax::python, "filter " + f.name);
+  size_t groups = re.group_count();
   std::vector<std::string> found;  // as Python's re.findall + tuple handling
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it) {
-    const std::smatch& m = *it;
-    if (re.mark_count() == 0) found.push_back(m.str(0));
-    else if (re.mark_count() == 1) found.push_back(m.str(1));
+  re.for_each_match(text, EmptyMatches::python, [&](const std::vector<RegexSpan>& m) {
+    auto str = [&](size_t g) { return m[g].matched() ? text.substr(m[g].begin, m[g].size()) : std::string(); };
+    if (groups == 0) found.push_back(str(0));
+    else if (groups == 1) found.push_back(str(1));
     else {
       std::string first;
       bool any = false;
-      for (size_t g = 1; g <= re.mark_count(); g++)
-        if (m[g].matched && m[g].length() > 0) {
-          first = m.str(g);
+      for (size_t g = 1; g <= groups; g++)
+        if (m[g].matched() && m[g].size() > 0) {
+          first = str(g);
           any = true;
           break;
         }
       found.push_back(any ? first : "\x01" "fallback");
     }
-  }
+  });
   if (found.empty()) return f.fallback;
   int idx = f.group_select < 0 ? (int)found.size() + f.group_select : f.group_select;
   if (idx < 0 || idx >= (int)found.size()) return f.fallback;
@@ -96,7 +72,7 @@ std::string extract_answer(const std::string& text, const ExtractFilter& f) {
 }
 
 std::string normalize_for_exact_match(std::string s, const TaskSpec& spec) {
-  for (auto& r : spec.ignore_regexes) s = std::regex_replace(s, py_regex(r, spec.where), "");
+  for (auto& r : spec.ignore_regexes) s = Regex(r, RegexSyntax::python, spec.where).replace_all(s, "");
   if (spec.ignore_case)
     for (auto& c : s)
       if ((unsigned char)c < 0x80) c = (char)std::tolower((unsigned char)c);

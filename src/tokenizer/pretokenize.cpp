@@ -41,4 +41,8 @@ std::optional<SplitPattern> split_pattern_from_name(std::string_view n) {
   return std::nullopt;
 }
 
+Regex compile_split_regex(std::string_view regex, const std::string& where) {
+  return Regex(regex, RegexSyntax::oniguruma, where);
+}
+
 }  // namespace mindllm

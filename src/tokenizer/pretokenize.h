@@ -8,12 +8,15 @@
 //   llama3: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 //           (the same as GPT-4's cl100k_base)
 //   qwen2:  as llama3 with \p{N} (one digit per piece)
+// Any other Split regex runs on PCRE2 (split_with_regex below).
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
+#include "core/regex.h"
 #include "tokenizer/unicode.h"
 
 namespace mindllm {
@@ -26,6 +29,8 @@ const char* split_pattern_regex(SplitPattern p);
 // Recognizes a Split regex (exact text, or a known equivalent spelling) or a name.
 std::optional<SplitPattern> split_pattern_from_regex(std::string_view regex);
 std::optional<SplitPattern> split_pattern_from_name(std::string_view name);
+// A Split regex as Hugging Face (Oniguruma) reads it; bad input naming `where` if it cannot be had.
+Regex compile_split_regex(std::string_view regex, const std::string& where);
 
 namespace pretok_detail {
 
@@ -76,6 +81,7 @@ inline char ascii_lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? stati
 inline size_t contraction(const unsigned char* s, size_t i, size_t n, bool ignore_case) {
   if (i + 1 >= n) return 0;
   auto low = [&](size_t k) -> char { return ignore_case ? ascii_lower(s[k]) : static_cast<char>(s[k]); };
+  if (ignore_case && i + 2 < n && s[i + 1] == 0xC5 && s[i + 2] == 0xBF) return 3;  // 'ſ: U+017F folds to s
   char a = low(i + 1);
   if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
   if (i + 2 >= n) return 0;
@@ -172,6 +178,20 @@ inline void split_with_pattern(SplitPattern p, std::string_view text, Emit&& emi
     emit(i, j);
     i = j;
   }
+}
+
+// Hugging Face's Split(behavior=Isolated) with any other regex (Oniguruma syntax, compiled by
+// compile_split_regex): each match and each stretch of text between matches is a piece; empty
+// ones are dropped. Bytes of invalid UTF-8 match nothing, so they end up in the stretches between.
+template <class Emit>
+inline void split_with_regex(const Regex& re, std::string_view text, Emit&& emit) {
+  size_t prev = 0;
+  re.for_each_match(text, EmptyMatches::oniguruma, [&](const std::vector<RegexSpan>& g) {
+    if (prev < g[0].begin) emit(prev, g[0].begin);
+    if (g[0].begin < g[0].end) emit(g[0].begin, g[0].end);
+    prev = g[0].end;
+  });
+  if (prev < text.size()) emit(prev, text.size());
 }
 
 // The Digits pre-tokenizer: runs of numeric characters (\p{N}; each one alone when `individual`)

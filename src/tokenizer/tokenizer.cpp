@@ -303,7 +303,7 @@ void TokenizerImpl::finish(const std::string& where) {
       can_cut_at_newlines = false;
   }
   for (auto& st : pre)
-    if (st.kind == PreStep::byte_level && st.add_prefix_space) can_cut_at_newlines = false;
+    if ((st.kind == PreStep::byte_level && st.add_prefix_space) || st.regex) can_cut_at_newlines = false;
   vocab_size = model.size();
   for (auto& a : added) vocab_size = std::max<size_t>(vocab_size, a.id + 1);
   // eos: special_tokens_map.json's, else the usual names.
@@ -383,7 +383,7 @@ std::vector<uint32_t> Tokenizer::encode_parallel(std::string_view text, int thre
   if (threads <= 0) threads = omp_get_max_threads();
   const TokenizerImpl& t = *impl_;
   if (threads == 1 || !t.can_cut_at_newlines || text.size() < (1u << 20)) return encode(text);
-  // Cut points: just after a '\n' that is followed by a letter. No split pattern has a piece that
+  // Cut points: just after a '\n' that is followed by a letter. No known split pattern has a piece that
   // holds "\n" followed by a letter, no added token holds a newline, and a letter is a
   // normalization boundary (checked) and lowercases on its own.
   size_t parts = static_cast<size_t>(threads) * 8;

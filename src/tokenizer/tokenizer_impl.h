@@ -1,6 +1,7 @@
 // Internals of Tokenizer shared by the encoder (tokenizer.cpp) and the file I/O (tokenizer_io.cpp).
 #pragma once
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -41,6 +42,7 @@ enum class NormStep { nfc, nfkc, nfd, nfkd, lowercase };
 struct PreStep {
   enum Kind { split, digits, byte_level } kind = split;
   SplitPattern pattern = SplitPattern::gpt2;
+  std::shared_ptr<const Regex> regex;  // a Split regex without a hand-written scanner (else `pattern`)
   bool individual_digits = false;
   bool add_prefix_space = false, use_regex = true;
   bool after_byte_level = false;
@@ -78,10 +80,12 @@ void pre_tokenize(const std::vector<PreStep>& steps, size_t k, std::string_view 
   }
   const PreStep& st = steps[k];
   switch (st.kind) {
-    case PreStep::split:
-      split_with_pattern(st.pattern, piece,
-                         [&](size_t b, size_t e) { pre_tokenize(steps, k + 1, piece.substr(b, e - b), prefix_buf, word); });
+    case PreStep::split: {
+      auto next = [&](size_t b, size_t e) { pre_tokenize(steps, k + 1, piece.substr(b, e - b), prefix_buf, word); };
+      if (st.regex) split_with_regex(*st.regex, piece, next);
+      else split_with_pattern(st.pattern, piece, next);
       break;
+    }
     case PreStep::digits:
       split_digits(piece, st.individual_digits, st.after_byte_level,
                    [&](size_t b, size_t e) { pre_tokenize(steps, k + 1, piece.substr(b, e - b), prefix_buf, word); });

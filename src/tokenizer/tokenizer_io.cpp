@@ -96,17 +96,16 @@ void parse_pre_tokenizer(const json& p, std::vector<PreStep>& out, const std::st
     const json* pat = member(p, "pattern");
     if (!pat || !pat->is_object()) fail(where, ctx + ".pattern", "expected {\"Regex\": ...}");
     std::string regex = get_string(*pat, "Regex", where, ctx + ".pattern", false);
-    if (regex.empty()) fail(where, ctx + ".pattern", "only Regex patterns are supported");
+    if (regex.empty()) fail(where, ctx + ".pattern", "only non-empty Regex patterns are supported");
+    // The known patterns have hand-written scanners (fast); any other runs on PCRE2.
     auto kind = split_pattern_from_regex(regex);
-    if (!kind)
-      fail(where, ctx + ".pattern.Regex",
-           "unsupported split regex (the GPT-2, LLaMA-3/GPT-4 and Qwen2 patterns are supported): " + regex);
+    if (kind) st.pattern = *kind;
+    else st.regex = std::make_shared<const Regex>(compile_split_regex(regex, where + ": " + ctx + ".pattern.Regex"));
     std::string behavior = get_string(p, "behavior", where, ctx, false);
     if (!behavior.empty() && behavior != "Isolated")
       fail(where, ctx + ".behavior", "'" + behavior + "' is not supported (Isolated is)");
     if (get_bool(p, "invert", false, where, ctx)) fail(where, ctx + ".invert", "invert=true is not supported");
     st.kind = PreStep::split;
-    st.pattern = *kind;
     out.push_back(st);
   } else if (type == "Digits") {
     st.kind = PreStep::digits;

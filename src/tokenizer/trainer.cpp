@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <memory>
 #include <queue>
 #include <unordered_map>
 
 #include "core/error.h"
+#include "data/reader.h"
+#include "data/stream.h"
 #include "tokenizer/tokenizer_impl.h"
 
 namespace mindllm {
@@ -116,14 +118,6 @@ struct Counter {
   }
 };
 
-bool is_jsonl(const std::string& path) {
-  auto ends = [&](const char* s) {
-    size_t n = std::strlen(s);
-    return path.size() >= n && path.compare(path.size() - n, n, s) == 0;
-  };
-  return ends(".jsonl") || ends(".json") || ends(".ndjson");
-}
-
 struct Chunk {
   std::string text;
   std::string file;
@@ -151,6 +145,7 @@ WordMap count_words(const BpeTrainOptions& o, const TokenizerImpl& cfg, int thre
         }
         size_t pos = 0;
         uint64_t line = ch.first_line;
+        std::string text;
         while (pos < ch.text.size()) {
           size_t e = ch.text.find('\n', pos);
           if (e == std::string::npos) e = ch.text.size();
@@ -158,16 +153,12 @@ WordMap count_words(const BpeTrainOptions& o, const TokenizerImpl& cfg, int thre
           pos = e + 1;
           line++;
           if (l.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-          nlohmann::json rec;
-          try {
-            rec = nlohmann::json::parse(l.begin(), l.end());
-          } catch (const nlohmann::json::exception&) {
-            bad_input(ch.file + ":" + std::to_string(line) + ": not valid JSON");
-          }
-          auto it = rec.is_object() ? rec.find(o.field) : rec.end();
-          if (!rec.is_object() || it == rec.end() || !it->is_string())
-            bad_input(ch.file + ":" + std::to_string(line) + ": no string field \"" + o.field + "\"");
-          c.add_sequence(it->get_ref<const std::string&>());
+          // The text field as the data pipeline reads it ("a.b" for nested objects).
+          std::string why;
+          int rc = data::parse_jsonl_text(l, o.field, &text, &why);
+          if (rc == 0) bad_input(ch.file + ":" + std::to_string(line) + ": " + why);
+          if (rc < 0) bad_input(ch.file + ":" + std::to_string(line) + ": no string field \"" + o.field + "\"");
+          c.add_sequence(text);
         }
       } catch (const std::exception& e) {
 #pragma omp critical
@@ -183,17 +174,30 @@ WordMap count_words(const BpeTrainOptions& o, const TokenizerImpl& cfg, int thre
     batch.clear();
   };
   for (const auto& path : o.inputs) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) bad_input(path + ": cannot open input file");
-    bool jsonl = is_jsonl(path);
+    // Plain, gzip or zstd (by magic bytes), as every reader of the data pipeline.
+    std::unique_ptr<data::ByteSource> in;
+    try {
+      in = std::make_unique<data::ByteSource>(path);
+    } catch (const data::StreamError& e) {
+      bad_input(e.what());
+    }
+    bool jsonl = data::is_jsonl_name(path);
     std::string carry;
     uint64_t lines = 0;
     while (true) {
       std::string buf = std::move(carry);
       size_t old = buf.size();
       buf.resize(old + kChunk);
-      in.read(buf.data() + old, kChunk);
-      size_t got = static_cast<size_t>(in.gcount());
+      size_t got = 0;
+      try {
+        while (got < kChunk) {
+          size_t r = in->read(buf.data() + old + got, kChunk - got);
+          if (r == 0) break;
+          got += r;
+        }
+      } catch (const data::StreamError& e) {
+        bad_input(e.what());  // a truncated or corrupt compressed file
+      }
       buf.resize(old + got);
       bool eof = got < kChunk;
       carry.clear();

@@ -1,6 +1,7 @@
 """Encode parity with Hugging Face `tokenizers`: the same ids on every corpus file and every eval
 question, for Qwen3's tokenizer.json, the GPT-2 vocab.json + merges.txt, tokenizers that
-`tokenizers` trains here (three split patterns, added and special tokens, a normalizer) and the
+`tokenizers` trains here (three split patterns with hand-written scanners and four other Split regexes
+that run on PCRE2, added and special tokens, a normalizer) and the
 tokenizer.json files mindllm writes. Also decode round trips and clear errors on bad files."""
 import json
 import os
@@ -23,6 +24,21 @@ PATTERNS = {
     "gpt2": r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
     "llama3": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
     "qwen2": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+}
+
+# Split regexes without a hand-written scanner: mindllm runs them on PCRE2, translated to mean what
+# they mean in Oniguruma (Hugging Face's engine).
+OTHER_REGEXES = {
+    # GPT-2's pattern with digit runs cut at three (as LLaMA-3 does)
+    "gpt2-digits3": r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}{1,3}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
+    # GPT-4o's o200k_base (a LLaMA-3-style pattern with case classes and optional contractions)
+    "o200k": r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+             r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+             r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    # LLaMA-3's pattern in another spelling: the same pieces, through PCRE2 instead of the scanner
+    "llama3-pcre2": "(?:" + PATTERNS["llama3"] + ")",
+    # custom: Oniguruma's \w, \b, \h, per-line ^ and $, (?m) (dot-all), {,n}
+    "custom": r"(?i:the)\b|\p{Han}{1,2}|\h{4,}|\w+|^\s+|(?m:\s+$)|[^\w\s]{,3}|\s",
 }
 
 # Hand-made edge cases: contractions, digit runs, whitespace runs, mixed scripts, special tokens.
@@ -80,7 +96,7 @@ def _train_hf(pattern, extras, training_texts):
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     else:
         tok.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(PATTERNS[pattern]), behavior="isolated"),
+            pre_tokenizers.Split(Regex(PATTERNS.get(pattern) or OTHER_REGEXES[pattern]), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     if "normalizer" in extras:
         tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
@@ -110,7 +126,8 @@ def _training_sample(corpus_texts):
 
 
 VARIANTS = [("gpt2", ()), ("llama3", ()), ("qwen2", ()), ("qwen2", ("added",)), ("llama3", ("normalizer", "added")),
-            ("gpt2", ("digits",)), ("gpt2", ("prefix", "added"))]
+            ("gpt2", ("digits",)), ("gpt2", ("prefix", "added"))] + [(name, ()) for name in OTHER_REGEXES] + \
+           [("custom", ("normalizer", "added"))]
 
 
 @pytest.mark.parametrize("pattern,extras", VARIANTS, ids=["-".join((p,) + e) for p, e in VARIANTS])
@@ -212,7 +229,10 @@ HOSTILE = {
     "merge_type": (lambda d: d["model"]["merges"].__setitem__(3, 7), "model.merges[3]"),
     "added_bool": (lambda d: d["added_tokens"][0].__setitem__("lstrip", "yes"), "added_tokens[0].lstrip"),
     "unknown_pre": (lambda d: d.__setitem__("pre_tokenizer", {"type": "Metaspace"}), "Metaspace"),
-    "unknown_regex": (lambda d: d["pre_tokenizer"]["pretokenizers"][0]["pattern"].__setitem__("Regex", "a+"), "unsupported split regex"),
+    "invalid_regex": (lambda d: d["pre_tokenizer"]["pretokenizers"][0]["pattern"].__setitem__("Regex", "a(+"),
+                      "pretokenizers[0].pattern.Regex: invalid regular expression 'a(+'"),
+    "refused_regex": (lambda d: d["pre_tokenizer"]["pretokenizers"][0]["pattern"].__setitem__("Regex", "[a-z&&[^aeiou]]"),
+                      "intersections (&&) are not supported"),
     "unknown_normalizer": (lambda d: d.__setitem__("normalizer", {"type": "BertNormalizer"}), "BertNormalizer"),
 }
 

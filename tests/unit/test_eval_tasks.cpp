@@ -154,6 +154,24 @@ TEST(EvalHelpers, StripExtractAndStderr) {
   EXPECT_NEAR(p, std::sqrt((3 * 0.0625 * 4 + 3 * 0.25 * 4) / 6.0 / 8.0), 1e-12);
 }
 
+// Filters run on characters (PCRE2 in UTF mode), as Python's re: a byte-wise engine scored these 0.
+TEST(EvalHelpers, RegexesMatchCharactersNotBytes) {
+  ExtractFilter zh{"zh", "正确答案[:：]\\s*([A-D])", 0, "[invalid]"};
+  EXPECT_EQ(extract_answer("解析……正确答案：B", zh), "B");
+  EXPECT_EQ(extract_answer("正确答案:C", zh), "C");
+  ExtractFilter one{"one", "答案是(.)", 0, "[invalid]"};
+  EXPECT_EQ(extract_answer("所以答案是甲。", one), "甲");
+  TaskSpec spec;
+  spec.where = "t";
+  spec.ignore_regexes = {"[，。]"};
+  EXPECT_EQ(normalize_for_exact_match("一，二。", spec), "一二");
+  // A bad pattern is refused when the spec is read, naming it.
+  TmpDir d;
+  d.write("bad.json", R"({"output_type": "generate_until", "data": "x", "test": "t.jsonl", "filters": [{"name": "f", "regex": "a(+"}]})");
+  std::string e = error_of([&] { load_task_spec((d.p / "bad.json").string(), {}, ""); });
+  EXPECT_NE(e.find("bad.json: filter f: invalid regular expression 'a(+'"), std::string::npos) << e;
+}
+
 TEST(EvalTasks, UnknownTaskListsBuiltins) {
   std::string e = error_of([] { load_task_spec("nope", {tasks_dir()}, ""); });
   EXPECT_NE(e.find("unknown task 'nope'"), std::string::npos);

@@ -3,12 +3,16 @@
 // clear errors on bad tokenizer files. Parity on real files is in tests/reference/test_tokenizer_*.py.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "core/rng.h"
+#include "data/stream.h"
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/trainer.h"
@@ -73,6 +77,34 @@ TEST(TokenizerSplit, InvalidUtf8IsCoveredExactly) {
       joined += piece;
     }
     EXPECT_EQ(joined, s);
+  }
+}
+
+TEST(TokenizerSplit, LongSContraction) {
+  // (?i:'s) matches 'ſ in Oniguruma (U+017F folds to s): HF gives "'ſ" as a piece.
+  EXPECT_EQ(split(SplitPattern::llama3, "x'\u017fy"), (V{"x", "'\u017f", "y"}));
+  EXPECT_EQ(split(SplitPattern::qwen2, "x'\u017f"), (V{"x", "'\u017f"}));
+}
+
+// The known patterns through PCRE2 give the pieces of their hand-written scanners.
+TEST(TokenizerSplit, KnownPatternsOnPcre2EqualScanners) {
+  std::vector<std::string> texts = {"I'M here, it's 12345 you're   ok\n\n  x", "你好，世界！Hello 2024年",
+                                    "a\u00a0\u00a0b\t\tc  \r\n d", "x'\u017fy 'S 'sT \u2167\u00b2 \u300a三国\u300b\u3000\n",
+                                    "emoji 😀👍🏽 ok e\u0301 Å ﬁ ｱ\r\r\n\n \t"};
+  for (const char* f : {"/corpus/en/wiki_demo.txt", "/corpus/zh/三国演义.txt"}) {
+    std::string path = kShared + f;
+    if (std::filesystem::exists(path)) {
+      std::string all = read_file(path);
+      texts.push_back(all.substr(0, 200000));
+    }
+  }
+  for (auto p : {SplitPattern::gpt2, SplitPattern::llama3, SplitPattern::qwen2}) {
+    Regex re = compile_split_regex(split_pattern_regex(p), "test");
+    for (auto& t : texts) {
+      V pcre;
+      split_with_regex(re, t, [&](size_t b, size_t e) { pcre.push_back(t.substr(b, e - b)); });
+      EXPECT_EQ(pcre, split(p, t)) << split_pattern_name(p) << ": " << t.substr(0, 60);
+    }
   }
 }
 
@@ -172,4 +204,78 @@ TEST(Tokenizer, BadFilesAreBadInput) {
   expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": null})", "pre_tokenizer");
   expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": "x"}], )" + pre + "}",
              "added_tokens[0].id");
+}
+
+// A Split regex without a hand-written scanner (here GPT-2's with digit runs of three) runs on PCRE2.
+TEST(Tokenizer, AnySplitRegexLoads) {
+  nlohmann::json doc = nlohmann::json::parse(small_trained(SplitPattern::llama3).to_json());
+  auto& regex = doc["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"];
+  regex = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}{1,3}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+  Tokenizer t = Tokenizer::from_json(doc.dump(), "t.json");
+  EXPECT_EQ(nlohmann::json::parse(t.to_json())["pre_tokenizer"], doc["pre_tokenizer"]);
+  // Digits cut at three: no token spans "3" and "4" of "123456".
+  std::string joined;
+  for (uint32_t id : t.encode(" 123456")) joined += std::string(t.token_bytes(id)) + "|";
+  EXPECT_NE(joined.find("3|"), std::string::npos) << joined;
+  Rng rng(3);
+  for (int k = 0; k < 100; k++) {
+    std::string s(rng.below(200), '\0');
+    for (auto& c : s) c = static_cast<char>(rng.below(256));
+    EXPECT_EQ(t.decode(t.encode(s)), s);
+  }
+  std::string big;
+  while (big.size() < (2u << 20)) big += "Word 12345 北京 it's\nanother line\n\n  indented\n";
+  EXPECT_EQ(t.encode_parallel(big, 2), t.encode(big));
+  regex = "a(+";
+  try {
+    Tokenizer::from_json(doc.dump(), "t.json");
+    ADD_FAILURE() << "accepted a(+";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code, ExitCode::bad_input);
+    EXPECT_NE(std::string(e.what()).find("t.json: pre_tokenizer.pretokenizers[0].pattern.Regex: invalid regular expression 'a(+'"),
+              std::string::npos) << e.what();
+  }
+}
+
+// Training reads gzip and zstd files (by their bytes) and .jsonl.zst as `data prepare` writes it.
+TEST(Tokenizer, TrainReadsCompressedInput) {
+  auto dir = std::filesystem::temp_directory_path() / "mindllm_tok_train_z";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::string text, jsonl;
+  for (int i = 0; i < 300; i++) {
+    std::string line = "The quick brown fox " + std::to_string(i * 37) + " 我们今天去北京大学看看，天气很好！";
+    text += line + "\n";
+    jsonl += nlohmann::json{{"text", line + "\n"}, {"id", i}}.dump() + "\n";
+  }
+  auto write = [&](const std::string& name, const std::string& data, int zstd_level) {
+    data::OutputFile f((dir / name).string(), zstd_level);
+    f.write(data);
+    f.commit();
+    return (dir / name).string();
+  };
+  BpeTrainOptions o;
+  o.vocab_size = 350;
+  o.progress = false;
+  o.threads = 2;
+  o.inputs = {write("a.txt", text, 0)};
+  Tokenizer plain = train_bpe(o);
+  o.inputs = {write("a.txt.zst", text, 3)};
+  EXPECT_EQ(train_bpe(o).merges(), plain.merges());
+  ASSERT_EQ(std::system(("gzip -c " + (dir / "a.txt").string() + " > " + (dir / "a.txt.gz").string()).c_str()), 0);
+  o.inputs = {(dir / "a.txt.gz").string()};
+  EXPECT_EQ(train_bpe(o).merges(), plain.merges());
+  o.inputs = {write("a.jsonl.zst", jsonl, 3)};
+  EXPECT_EQ(train_bpe(o).merges(), plain.merges());
+  // A truncated compressed file is bad input naming it.
+  std::string z = read_file((dir / "a.txt.zst").string());
+  o.inputs = {write("cut.txt.zst", z.substr(0, z.size() / 2), 0)};
+  try {
+    train_bpe(o);
+    ADD_FAILURE() << "a truncated file was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code, ExitCode::bad_input);
+    EXPECT_NE(std::string(e.what()).find("cut.txt.zst"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
 }
