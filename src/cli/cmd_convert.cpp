@@ -21,6 +21,7 @@ static int run_convert(int argc, char** argv) {
   app.add_option("--out", out, "output model directory")->required();
   app.add_option("--tokenizer", tokenizer_path, "tokenizer (default: the model directory's)");
   parse_args(app, argc, argv);
+  check_output_dir(out, "--out");
   std::string weights;
   ModelConfig cfg = resolve_model_config(model_dir, &weights);
   if (weights.empty()) bad_input("--model " + model_dir + ": not a model directory");

@@ -4,6 +4,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/file_io.h"
 #include "data/prepare.h"
 #include "data/tokenize.h"
 
@@ -20,7 +21,7 @@ int run_data(int argc, char** argv) {
   auto* prep = app.add_subcommand("prepare", "clean, filter and deduplicate raw text into JSONL(.zst) + report.json");
   std::string config_path, output;
   std::vector<std::string> inputs;
-  std::string text_field, text_unit;
+  std::string text_field, text_unit, encoding;
   int threads = -1;
   bool pii = false, no_compress = false, quiet = false, t2s = false, fold = false;
   prep->add_option("--config", config_path, "YAML or JSON config (configs/data/default.yaml shows every key)");
@@ -28,6 +29,7 @@ int run_data(int argc, char** argv) {
   prep->add_option("--output,-o", output, "output directory");
   prep->add_option("--text-field", text_field, "JSONL field with the text (default: text)");
   prep->add_option("--text-unit", text_unit, "plain text documents: file | paragraph | line (default: file)");
+  prep->add_option("--encoding", encoding, "input text encoding, converted to UTF-8: latin-1, gbk, gb18030, utf-16, ... (default: utf-8)");
   prep->add_option("--threads", threads, "worker threads (0: all cores)");
   prep->add_flag("--pii", pii, "scrub e-mails, phone numbers, ID numbers and IP addresses");
   prep->add_flag("--t2s", t2s, "convert Traditional to Simplified Chinese (OpenCC)");
@@ -48,6 +50,7 @@ int run_data(int argc, char** argv) {
   tok->add_option("--shard-tokens", tc.shard_tokens, "tokens per shard (default 100M)");
   tok->add_option("--text-field", tc.reader.text_field, "JSONL field with the text (default: text)");
   tok->add_option("--text-unit", tc.reader.text_unit, "plain text documents: file | paragraph | line");
+  tok->add_option("--encoding", tc.reader.encoding, "input text encoding (default: utf-8)");
   tok->add_option("--threads", tc.threads, "tokenizer threads (0: all cores)");
   bool tok_quiet = false;
   tok->add_flag("--quiet,-q", tok_quiet, "no progress line");
@@ -84,23 +87,46 @@ int run_data(int argc, char** argv) {
     if (!output.empty()) cfg.output = output;
     if (!text_field.empty()) cfg.reader.text_field = text_field;
     if (!text_unit.empty()) cfg.reader.text_unit = text_unit;
+    if (!encoding.empty()) cfg.reader.encoding = encoding;
     if (threads >= 0) cfg.threads = threads;
     if (pii) cfg.pii = true;
     if (t2s) cfg.clean.traditional_to_simplified = true;
     if (fold) cfg.clean.fold_fullwidth = true;
     if (no_compress) cfg.compress = false;
     if (quiet) cfg.progress = false;
+    if (!cfg.output.empty()) check_output_dir(cfg.output, "--output");
     auto rep = run_prepare(cfg);
     auto& d = rep["documents"];
     std::fprintf(stderr, "data prepare: %llu documents read, %llu kept, %llu removed; report: %s/report.json\n",
                  static_cast<unsigned long long>(d["read"].get<uint64_t>()),
                  static_cast<unsigned long long>(d["kept"].get<uint64_t>()),
                  static_cast<unsigned long long>(d["removed"].get<uint64_t>()), cfg.output.c_str());
+    // Input that could not be decoded is said here, not only in report.json; none readable at all is an error.
+    auto& rd = rep["read"];
+    uint64_t undecodable = rd["invalid_utf8"].get<uint64_t>(), damaged = rd["damaged_files"].get<uint64_t>();
+    if (undecodable + damaged > 0) {
+      std::string first;
+      for (auto& m : rd["messages"]) {
+        std::string s = m.get<std::string>();
+        if (s.find("UTF-8") != std::string::npos || s.find("not valid") != std::string::npos ||
+            s.find("truncated") != std::string::npos || s.find("corrupt") != std::string::npos) {
+          first = s;
+          break;
+        }
+      }
+      std::string what = std::to_string(undecodable) + " documents skipped as invalid " +
+                         (cfg.reader.encoding.empty() ? std::string("UTF-8") : cfg.reader.encoding) + ", " +
+                         std::to_string(damaged) + " files cut short (first: " + first + ")" +
+                         (cfg.reader.encoding.empty() ? "; give --encoding (e.g. gb18030, latin-1) for other encodings" : "");
+      if (d["read"].get<uint64_t>() == 0) bad_input("no documents read: " + what);
+      std::fprintf(stderr, "data prepare: warning: %s\n", what.c_str());
+    }
     return 0;
   }
   if (tok->parsed()) {
     if (!mix.empty()) tc.mix = parse_mix(mix);
     tc.progress = !tok_quiet;
+    check_output_dir(tc.output, "--output");
     auto man = run_tokenize(tc);
     std::fprintf(stderr, "data tokenize: %llu train tokens, %llu val tokens in %s\n",
                  static_cast<unsigned long long>(man["train"]["tokens"].get<uint64_t>()),
@@ -109,6 +135,9 @@ int run_data(int argc, char** argv) {
   }
   if (dd->parsed()) {
     if (no_exact) dc.exact = false;
+    for (auto [path, flag] : {std::pair{&ddo.output, "--output"}, {&ddo.removed_list, "--removed-list"},
+                              {&ddo.signatures_out, "--signatures-out"}, {&ddo.permutations_out, "--permutations-out"}})
+      if (!path->empty()) check_output_file(*path, flag);
     auto r = run_dedup_only(ddo);
     std::cout << r.dump(2) << "\n";
     return 0;

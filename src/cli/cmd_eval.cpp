@@ -5,6 +5,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/file_io.h"
 #include "eval/evaluator.h"
 
 namespace mindllm::cli {
@@ -42,7 +43,17 @@ static int run_eval_cmd(int argc, char** argv) {
   if (o.data_dir.empty()) bad_input("--data-dir is required");
   if (device == "cuda") bad_input("--device cuda: this build has no CUDA backend for evaluation yet (use --device cpu)");
   if (device != "cpu") bad_input("--device must be cpu or cuda");
+  // Numeric flags: a flag not given keeps its "default" value (-1 or 0); a given value out of
+  // range is an error, not silently "all items" or "the task's default".
   if (o.batch < 1) bad_input("--batch must be >= 1");
+  if (app.count("--limit") && o.limit < 1) bad_input("--limit must be >= 1 (items per subject)");
+  if (app.count("--shots") && o.shots < 0) bad_input("--shots must be >= 0");
+  if (o.threads < 0) bad_input("--threads must be >= 0 (0: all cores)");
+  if (app.count("--max-length") && o.max_length < 1) bad_input("--max-length must be >= 1");
+  if (app.count("--max-gen-toks") && o.max_gen_toks < 1) bad_input("--max-gen-toks must be >= 1");
+  // Outputs are checked before the model loads and the work starts.
+  if (!o.out_path.empty()) check_output_file(o.out_path, "--out");
+  if (!o.log_samples_path.empty()) check_output_file(o.log_samples_path, "--log-samples");
   if (o.style == "lm-eval") o.style.clear();
   std::stringstream ss(tasks);
   std::string t;

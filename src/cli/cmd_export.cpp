@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/file_io.h"
 #include "model/gguf_export.h"
 #include "model/model.h"
 #include "model/weights_io.h"
@@ -29,6 +30,8 @@ static int run_export(int argc, char** argv) {
   parse_args(app, argc, argv);
   if (threads > 0) omp_set_num_threads(threads);
   if (format != "hf" && format != "gguf") bad_input("--format must be hf or gguf, got '" + format + "'");
+  if (format == "hf") check_output_dir(out, "--out");
+  else check_output_file(out, "--out");
   std::string weights;
   ModelConfig cfg = resolve_model_config(model_dir, &weights);
   if (weights.empty()) bad_input("--model " + model_dir + ": not a model directory");

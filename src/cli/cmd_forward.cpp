@@ -7,6 +7,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/file_io.h"
 #include "core/safetensors.h"
 #include "model/model.h"
 
@@ -53,6 +54,7 @@ static int run_forward(int argc, char** argv) {
   app.add_option("--threads", threads, "CPU threads (0: all cores)");
   add_precision_option(app, precision);
   parse_args(app, argc, argv);
+  check_output_file(out, "--out");
   if (threads > 0) omp_set_num_threads(threads);
   std::string weights;
   ModelConfig cfg = resolve_model_config(model_spec, &weights);

@@ -52,6 +52,7 @@ int cmd_train(int argc, char** argv) {
   app.add_option("--output", output, "tokenizer.json to write")->required();
   app.add_flag("--quiet", quiet, "no progress output");
   parse_args(app, argc, argv);
+  check_output_file(output, "--output");
   auto p = split_pattern_from_name(pattern);
   if (!p) bad_input("--pattern: expected gpt2, llama3 or qwen2, got '" + pattern + "'");
   o.pattern = *p;
@@ -90,6 +91,7 @@ int cmd_encode(int argc, char** argv) {
   app.add_flag("--jsonl", jsonl, "input is JSON lines: encode each record's --field, one line of ids per record");
   app.add_option("--field", field, "with --jsonl: the field holding the text")->capture_default_str();
   parse_args(app, argc, argv);
+  if (!output.empty() && output != "-") check_output_file(output, "--output");
   Tokenizer t = Tokenizer::load(tok);
   std::string text = read_input(input);
   std::string where = input.empty() || input == "-" ? std::string("stdin") : input;
@@ -148,6 +150,7 @@ int cmd_decode(int argc, char** argv) {
   app.add_option("--output", output, "output file (default: stdout)");
   app.add_flag("--binary", binary, "read little-endian uint32 ids");
   parse_args(app, argc, argv);
+  if (!output.empty() && output != "-") check_output_file(output, "--output");
   Tokenizer t = Tokenizer::load(tok);
   std::string data = read_input(input);
   std::string where = input.empty() || input == "-" ? std::string("stdin") : input;
@@ -200,6 +203,7 @@ int cmd_convert(int argc, char** argv) {
   app.add_option("tokenizer", tok, "tokenizer.json or directory")->required();
   app.add_option("--output", output, "tokenizer.json to write")->required();
   parse_args(app, argc, argv);
+  check_output_file(output, "--output");
   Tokenizer::load(tok).save(output);
   return 0;
 }

@@ -45,6 +45,7 @@ void fsync_dir(const std::string& dir) {
 }
 
 void write_file_atomic(const std::string& path, std::string_view data) {
+  if (is_directory(path)) bad_input(path + ": is a directory, not a file");
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) bad_input(path + ": cannot create: " + std::strerror(errno));
@@ -54,6 +55,40 @@ void write_file_atomic(const std::string& path, std::string_view data) {
   if (::rename(tmp.c_str(), path.c_str()) != 0)
     internal_error(path + ": rename failed: " + std::strerror(errno));
   fsync_dir(std::filesystem::path(path).parent_path().string());
+}
+
+// The directory a new entry at `path` goes into ("." for a bare name).
+static std::string parent_dir(const std::string& path) {
+  std::string p = std::filesystem::path(path).parent_path().string();
+  return p.empty() ? "." : p;
+}
+
+static void check_writable_dir(const std::string& dir, const std::string& flag, const std::string& path) {
+  if (!is_directory(dir)) bad_input(flag + " " + path + ": directory " + dir + " does not exist");
+  if (::access(dir.c_str(), W_OK) != 0)
+    bad_input(flag + " " + path + ": cannot write in " + dir + ": " + std::strerror(errno));
+}
+
+void check_output_file(const std::string& path, const std::string& flag) {
+  if (path.empty()) bad_input(flag + ": empty path");
+  if (is_directory(path)) bad_input(flag + " " + path + ": is a directory; give a file name");
+  check_writable_dir(parent_dir(path), flag, path);
+  if (path_exists(path) && ::access(path.c_str(), W_OK) != 0)
+    bad_input(flag + " " + path + ": cannot write: " + std::strerror(errno));
+}
+
+void check_output_dir(const std::string& path, const std::string& flag) {
+  if (path.empty()) bad_input(flag + ": empty path");
+  if (is_directory(path)) return check_writable_dir(path, flag, path);
+  if (path_exists(path)) bad_input(flag + " " + path + ": is a file; give a directory");
+  std::string parent = std::filesystem::path(path).lexically_normal().parent_path().string();
+  // A missing parent is created with the directory (create_directories); only an existing
+  // ancestor that is a file is an error here.
+  for (std::filesystem::path a = parent; !a.empty(); a = a.parent_path()) {
+    if (is_directory(a.string())) break;
+    if (path_exists(a.string())) bad_input(flag + " " + path + ": " + a.string() + " is a file, not a directory");
+    if (a == a.parent_path()) break;
+  }
 }
 
 bool path_exists(const std::string& path) {

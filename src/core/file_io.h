@@ -12,7 +12,16 @@ namespace mindllm {
 std::string read_file(const std::string& path);
 
 // Writes `data` to `path` atomically: a crash leaves either the old file or the new one.
+// A directory at `path` is bad input.
 void write_file_atomic(const std::string& path, std::string_view data);
+
+// Checks, before any work, that an output file can be written at `path`: not a directory, and
+// its parent directory exists and is writable. Bad input otherwise, naming `flag` (e.g. "--out")
+// and the path. Every command that writes a file calls it when it parses its flags.
+void check_output_file(const std::string& path, const std::string& flag);
+// The same for an output directory: not an existing file; an existing directory must be
+// writable, a new one needs a writable parent (created later by the command).
+void check_output_dir(const std::string& path, const std::string& flag);
 
 // fsync a directory so a rename inside it is durable.
 void fsync_dir(const std::string& dir);

@@ -119,33 +119,13 @@ ZipArchive::ZipArchive(std::span<const uint8_t> b, const std::string& where) : w
     if (entries_.count(name)) bad_input(where + ": zip entry '" + name + "' appears twice");
     if (method == 0) {
       if (usize != csize) bad_input(where + ": stored zip entry '" + name + "' has mismatched sizes");
-      entries_[name] = b.subspan(data, csize);
+      entries_[name] = Entry{b.subspan(data, csize), usize, false};
     } else if (method == 8) {
       // Deflate expands at most ~1032:1; anything claiming more is not a real archive.
       if (usize > csize * 1032 + 1024 || usize > kMaxInflated - inflated_total)
         bad_input(where + ": zip entry '" + name + "' claims an implausible uncompressed size");
       inflated_total += usize;
-      auto buf = std::make_unique<std::vector<uint8_t>>(usize);
-      z_stream zs{};
-      if (inflateInit2(&zs, -15) != Z_OK) internal_error("zlib inflateInit2 failed");
-      zs.next_in = const_cast<Bytef*>(&b[data]);
-      uint64_t in_left = csize, out_done = 0;
-      int rc = Z_OK;
-      while (rc == Z_OK) {
-        uInt in_chunk = static_cast<uInt>(std::min<uint64_t>(in_left, 1u << 30));
-        uInt out_chunk = static_cast<uInt>(std::min<uint64_t>(usize - out_done, 1u << 30));
-        zs.avail_in = in_chunk;
-        zs.next_out = buf->data() + out_done;
-        zs.avail_out = out_chunk;
-        rc = inflate(&zs, Z_NO_FLUSH);
-        in_left -= in_chunk - zs.avail_in;
-        out_done += out_chunk - zs.avail_out;
-        if (rc == Z_OK && zs.avail_in == in_chunk && zs.avail_out == out_chunk) rc = Z_BUF_ERROR;  // no progress
-      }
-      inflateEnd(&zs);
-      if (rc != Z_STREAM_END || out_done != usize) bad_input(where + ": zip entry '" + name + "' does not inflate to its size");
-      entries_[name] = std::span<const uint8_t>(buf->data(), buf->size());
-      inflated_.push_back(std::move(buf));
+      entries_[name] = Entry{b.subspan(data, csize), usize, true};
     } else {
       bad_input(where + ": zip entry '" + name + "' uses compression method " + std::to_string(method) +
                 " (only stored and deflate are read)");
@@ -153,10 +133,49 @@ ZipArchive::ZipArchive(std::span<const uint8_t> b, const std::string& where) : w
   }
 }
 
-std::span<const uint8_t> ZipArchive::get(const std::string& name) const {
+std::vector<std::string> ZipArchive::names() const {
+  std::vector<std::string> v;
+  for (auto& [name, e] : entries_) v.push_back(name);
+  return v;
+}
+
+const ZipArchive::Entry& ZipArchive::entry(const std::string& name) const {
   auto it = entries_.find(name);
   if (it == entries_.end()) bad_input(where_ + ": zip entry '" + name + "' is missing");
   return it->second;
+}
+
+std::span<const uint8_t> ZipArchive::get(const std::string& name) const {
+  const Entry& e = entry(name);
+  if (!e.deflated) return e.data;
+  if (auto it = inflated_.find(name); it != inflated_.end()) return it->second;
+  // The buffer grows as output arrives (doubling, from at most 1 MiB), so a header that lies
+  // about the size costs the memory of the real data only.
+  std::vector<uint8_t> out(std::min<uint64_t>(e.usize, 1u << 20));
+  z_stream zs{};
+  if (inflateInit2(&zs, -15) != Z_OK) internal_error("zlib inflateInit2 failed");
+  zs.next_in = const_cast<Bytef*>(e.data.data());
+  uint64_t in_left = e.data.size(), out_done = 0;
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    if (out_done == out.size()) {
+      if (out.size() >= e.usize) break;  // full, stream not ended: more data than declared
+      out.resize(std::min<uint64_t>(e.usize, out.size() * 2));
+    }
+    uInt in_chunk = static_cast<uInt>(std::min<uint64_t>(in_left, 1u << 30));
+    uInt out_chunk = static_cast<uInt>(std::min<uint64_t>(out.size() - out_done, 1u << 30));
+    zs.avail_in = in_chunk;
+    zs.next_out = out.data() + out_done;
+    zs.avail_out = out_chunk;
+    rc = inflate(&zs, Z_NO_FLUSH);
+    in_left -= in_chunk - zs.avail_in;
+    out_done += out_chunk - zs.avail_out;
+    if (rc == Z_OK && zs.avail_in == in_chunk && zs.avail_out == out_chunk) rc = Z_BUF_ERROR;  // no progress
+  }
+  inflateEnd(&zs);
+  if (rc != Z_STREAM_END || out_done != e.usize)
+    bad_input(where_ + ": zip entry '" + name + "' does not inflate to its declared size " + std::to_string(e.usize));
+  return inflated_[name] = std::move(out);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -574,7 +593,7 @@ void TorchBinFile::parse(std::span<const uint8_t> bytes) {
   zip_ = std::make_unique<ZipArchive>(bytes, where_);
   std::string prefix;
   int found = 0;
-  for (auto& [name, data] : zip_->entries()) {
+  for (auto& name : zip_->names()) {
     if (name == "data.pkl" || (name.size() > 9 && name.compare(name.size() - 9, 9, "/data.pkl") == 0 &&
                                name.find('/') == name.size() - 9)) {
       prefix = name.substr(0, name.size() - 8);
@@ -609,12 +628,16 @@ void TorchBinFile::parse(std::span<const uint8_t> bytes) {
   for (auto& [key, s] : by_key) {
     std::string entry = prefix + "data/" + key;
     if (!zip_->has(entry)) bad_input(where_ + ": storage '" + key + "' has no zip entry " + entry);
-    auto data = zip_->get(entry);
+    // Sizes are compared before anything is inflated: the pickle's element count against the
+    // entry's declared size, and (for deflated entries) that against its real output in get().
+    if (static_cast<uint64_t>(s->numel) > kMaxInflated / 8)
+      bad_input(where_ + ": storage '" + key + "' declares an implausible " + std::to_string(s->numel) + " elements");
     uint64_t want = static_cast<uint64_t>(s->numel) * torch_dtype_size(s->dtype);
-    if (data.size() != want)
-      bad_input(where_ + ": storage '" + key + "' holds " + std::to_string(data.size()) + " bytes, its " +
+    uint64_t have = zip_->declared_size(entry);
+    if (have != want)
+      bad_input(where_ + ": storage '" + key + "' holds " + std::to_string(have) + " bytes, its " +
                 std::to_string(s->numel) + " " + torch_dtype_name(s->dtype) + " elements need " + std::to_string(want));
-    storages_[key] = data;
+    storages_[key] = zip_->get(entry);
   }
 }
 

@@ -30,19 +30,28 @@ struct TorchTensor {
   int64_t numel() const;
 };
 
-// A minimal zip reader: entry name -> bytes (stored entries point into the mapping; deflated
-// entries are inflated into owned buffers). Checks every header against the archive's size.
+// A minimal zip reader: entry name -> bytes. Stored entries point into the mapping; deflated
+// entries are inflated when first asked for, into a buffer that grows with the output zlib
+// actually produces (never to a size the header merely declares). Checks every header against
+// the archive's size; a caller checks declared_size() against what it expects before get().
 class ZipArchive {
  public:
   ZipArchive(std::span<const uint8_t> bytes, const std::string& where);
-  const std::map<std::string, std::span<const uint8_t>>& entries() const { return entries_; }
+  std::vector<std::string> names() const;
   bool has(const std::string& name) const { return entries_.count(name) != 0; }
+  uint64_t declared_size(const std::string& name) const { return entry(name).usize; }
   std::span<const uint8_t> get(const std::string& name) const;
 
  private:
+  struct Entry {
+    std::span<const uint8_t> data;  // stored: the bytes; deflated: the compressed bytes
+    uint64_t usize = 0;
+    bool deflated = false;
+  };
+  const Entry& entry(const std::string& name) const;
   std::string where_;
-  std::map<std::string, std::span<const uint8_t>> entries_;
-  std::vector<std::unique_ptr<std::vector<uint8_t>>> inflated_;
+  std::map<std::string, Entry> entries_;
+  mutable std::map<std::string, std::vector<uint8_t>> inflated_;
 };
 
 class TorchBinFile {

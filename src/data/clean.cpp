@@ -146,12 +146,16 @@ std::string remove_control_chars(std::string_view s) {
   return out;
 }
 
-// NFKC with the full-width ASCII forms U+FF01..U+FF5E and the ideographic space U+3000 left
-// alone, as ICU's FilteredNormalizer2 over [^\uFF01-\uFF5E\u3000] does: those characters are
-// copied and the spans between them are normalized on their own. The normalizer is the
+// NFKC with the full-width ASCII forms U+FF01..U+FF5E, the ideographic space U+3000 and the
+// Chinese ellipsis and dash (U+2026 "…", NFKC "..."; U+2014 "—", kept by NFKC but named so it
+// stays so) left alone, as ICU's FilteredNormalizer2 over [^\uFF01-\uFF5E\u3000\u2026\u2014]
+// does: those characters are copied and the spans between them are normalized on their own.
+// Chinese text writes "……" and "——"; "......" is not Chinese punctuation. The normalizer is the
 // tokenizer's (src/tokenizer/unicode.h: generated NFC/NFKC tables, UTF-8 in and out, a quick
 // check first), so no text goes through UTF-16 and back.
-static bool nfkc_kept(char32_t cp) { return (cp >= 0xFF01 && cp <= 0xFF5E) || cp == 0x3000; }
+static bool nfkc_kept(char32_t cp) {
+  return (cp >= 0xFF01 && cp <= 0xFF5E) || cp == 0x3000 || cp == 0x2026 || cp == 0x2014;
+}
 
 static void nfkc_span(std::string_view span, std::string& out, std::string& tmp) {
   if (span.empty()) return;

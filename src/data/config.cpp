@@ -119,7 +119,8 @@ void apply_prepare_json(PrepareConfig& c, const nlohmann::json& j, const std::st
   g.get_num("examples_per_filter", c.examples_per_filter, 0, 1000);
   if (j.contains("reader")) {
     auto r = g.sub("reader");
-    r.check_keys({"text_unit", "text_field", "max_doc_bytes"});
+    r.check_keys({"text_unit", "text_field", "max_doc_bytes", "encoding"});
+    r.get("encoding", c.reader.encoding);
     r.get("text_unit", c.reader.text_unit);
     r.get("text_field", c.reader.text_field);
     r.get_num("max_doc_bytes", c.reader.max_doc_bytes, 16, 1ull << 40);
@@ -182,7 +183,8 @@ nlohmann::json prepare_config_to_json(const PrepareConfig& c) {
   nlohmann::json j;
   j["input"] = c.inputs;
   j["output"] = c.output;
-  j["reader"] = {{"text_unit", c.reader.text_unit}, {"text_field", c.reader.text_field}, {"max_doc_bytes", c.reader.max_doc_bytes}};
+  j["reader"] = {{"text_unit", c.reader.text_unit}, {"text_field", c.reader.text_field},
+                 {"max_doc_bytes", c.reader.max_doc_bytes}, {"encoding", c.reader.encoding.empty() ? "utf-8" : c.reader.encoding}};
   j["clean"] = {{"strip_html", c.clean.strip_html},
                 {"normalize_nfkc", c.clean.normalize_nfkc},
                 {"fold_fullwidth", c.clean.fold_fullwidth},

@@ -98,6 +98,10 @@ struct Parsed {
   size_t chars = 0, nonspace = 0, digits = 0, han = 0, punct = 0, max_run = 0;
 };
 
+// Chinese marks written as runs in normal text: the ellipsis "……" (longer in omitted passages,
+// "…………"), "⋯⋯", the dash "——"; char_repeat does not count their runs.
+static bool is_run_punct(char32_t c) { return c == 0x2026 || c == 0x22EF || c == 0x2014 || c == 0x2015; }
+
 void parse(std::string_view s, Lang lang, Parsed& p) {
   char32_t prev = 0;
   size_t run = 0;
@@ -119,7 +123,7 @@ void parse(std::string_view s, Lang lang, Parsed& p) {
     p.chars++;
     if (cp == prev) run++;
     else run = 1, prev = cp;
-    if (run > p.max_run && !is_space(cp)) p.max_run = run;
+    if (run > p.max_run && !is_space(cp) && !is_run_punct(cp)) p.max_run = run;
     bool space = is_space(cp);
     if (!space) p.nonspace++;
     if (is_digit(cp)) p.digits++;

@@ -210,6 +210,7 @@ nlohmann::json run_prepare(const PrepareConfig& cfg) {
   auto t0 = std::chrono::steady_clock::now();
   check_dedup_config(cfg.dedup);
   check_clean_config(cfg.clean);
+  iconv_encoding(cfg.reader.encoding);  // an unknown encoding fails before any output
   if (cfg.inputs.empty()) bad_input("--input: no input files given");
   std::vector<std::string> files = expand_inputs(cfg.inputs);
   prepare_output_dir(cfg.output);

@@ -155,6 +155,7 @@ DocumentReader::DocumentReader(std::vector<std::string> files, ReaderConfig cfg)
     : files_(std::move(files)), cfg_(std::move(cfg)) {
   if (cfg_.text_unit != "file" && cfg_.text_unit != "paragraph" && cfg_.text_unit != "line")
     bad_input("reader.text_unit: '" + cfg_.text_unit + "' is not one of file, paragraph, line");
+  cfg_.encoding = iconv_encoding(cfg_.encoding);
 }
 DocumentReader::~DocumentReader() = default;
 
@@ -170,7 +171,7 @@ bool DocumentReader::open_next_file() {
   while (file_pos_ < files_.size()) {
     cur_ = static_cast<int>(file_pos_++);
     try {
-      src_ = std::make_unique<ByteSource>(files_[cur_]);
+      src_ = std::make_unique<ByteSource>(files_[cur_], cfg_.encoding);
     } catch (const StreamError& e) {
       stats_.unreadable_files++;
       stats_.note(std::string(e.what()) + " (file skipped)");

@@ -1,9 +1,11 @@
 #include "data/stream.h"
 
+#include <iconv.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -25,8 +27,16 @@ struct ByteSource::Impl {
   ZSTD_DStream* zd = nullptr;
   size_t zstd_last = 0;  // last ZSTD_decompressStream result: 0 = a frame just ended
   std::string pending_error;  // damage found after some bytes were returned: thrown next time
+  // Encoding conversion (iconv): decompressed bytes wait in `raw` until converted.
+  iconv_t cd = reinterpret_cast<iconv_t>(-1);
+  std::string encoding;
+  std::vector<char> raw;
+  size_t raw_pos = 0, raw_len = 0;
+  bool raw_eof = false;
+  uint64_t raw_done = 0;  // decompressed bytes converted so far (error positions)
 
   ~Impl() {
+    if (cd != reinterpret_cast<iconv_t>(-1)) iconv_close(cd);
     if (z_init) inflateEnd(&z);
     if (zd) ZSTD_freeDStream(zd);
     if (f) std::fclose(f);
@@ -45,9 +55,27 @@ struct ByteSource::Impl {
   }
 };
 
-ByteSource::ByteSource(const std::string& path) : impl_(std::make_unique<Impl>()) {
+std::string iconv_encoding(const std::string& name) {
+  std::string n;
+  for (char c : name) n += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (n.empty() || n == "utf-8" || n == "utf8") return "";
+  if (n == "latin-1" || n == "iso-8859-1" || n == "l1") n = "latin1";
+  iconv_t cd = iconv_open("UTF-8", n.c_str());
+  if (cd == reinterpret_cast<iconv_t>(-1))
+    bad_input("encoding '" + name + "' is unknown (iconv names: latin1, gbk, gb18030, big5, utf-16, cp1252, ...)");
+  iconv_close(cd);
+  return n;
+}
+
+ByteSource::ByteSource(const std::string& path, const std::string& encoding) : impl_(std::make_unique<Impl>()) {
   auto& s = *impl_;
   s.path = path;
+  if (!encoding.empty()) {
+    s.encoding = encoding;
+    s.cd = iconv_open("UTF-8", encoding.c_str());
+    if (s.cd == reinterpret_cast<iconv_t>(-1)) throw StreamError(path + ": cannot convert from " + encoding);
+    s.raw.resize(1 << 20);
+  }
   s.f = std::fopen(path.c_str(), "rb");
   if (!s.f) throw StreamError(path + ": cannot open: " + std::strerror(errno));
   s.in.resize(1 << 20);
@@ -70,7 +98,49 @@ const char* ByteSource::format() const {
   return impl_->kind == Impl::gzip ? "gzip" : impl_->kind == Impl::zstd ? "zstd" : "plain";
 }
 
+// Converts to UTF-8 what read_decompressed gives. n must hold one converted character (LineReader
+// asks for 1 MiB at a time).
 size_t ByteSource::read(char* buf, size_t n) {
+  auto& s = *impl_;
+  // Without conversion, and with an error waiting (read_decompressed throws it).
+  if (s.cd == reinterpret_cast<iconv_t>(-1) || !s.pending_error.empty()) return read_decompressed(buf, n);
+  size_t got = 0;
+  while (got < n) {
+    if (s.raw_pos == s.raw_len || (s.raw_len - s.raw_pos < 8 && !s.raw_eof)) {  // refill, keeping a partial char
+      std::memmove(s.raw.data(), s.raw.data() + s.raw_pos, s.raw_len - s.raw_pos);
+      s.raw_len -= s.raw_pos;
+      s.raw_pos = 0;
+      if (!s.raw_eof) {
+        size_t k = read_decompressed(s.raw.data() + s.raw_len, s.raw.size() - s.raw_len);
+        if (k == 0) s.raw_eof = true;
+        s.raw_len += k;
+      }
+      if (s.raw_len == 0) break;
+    }
+    char* in = s.raw.data() + s.raw_pos;
+    char* out = buf + got;
+    size_t in_left = s.raw_len - s.raw_pos, out_left = n - got;
+    size_t rc = iconv(s.cd, &in, &in_left, &out, &out_left);
+    int err = errno;
+    s.raw_done += (s.raw_len - s.raw_pos) - in_left;
+    s.raw_pos = s.raw_len - in_left;
+    got = n - out_left;
+    if (rc != static_cast<size_t>(-1)) continue;
+    if (err == E2BIG) break;
+    if (err == EINVAL && !s.raw_eof) continue;  // an incomplete character: read more
+    std::string msg = s.path + ": not valid " + s.encoding + " at byte " + std::to_string(s.raw_done) +
+                      (err == EINVAL ? " (ends inside a character)" : "");
+    s.raw_pos = s.raw_len;
+    s.raw_eof = true;
+    s.stream_done = true;
+    if (got == 0) throw StreamError(msg);
+    s.pending_error = msg;
+    break;
+  }
+  return got;
+}
+
+size_t ByteSource::read_decompressed(char* buf, size_t n) {
   auto& s = *impl_;
   if (!s.pending_error.empty()) {
     s.stream_done = true;

@@ -14,18 +14,26 @@ struct StreamError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The iconv name of a text encoding a user gave (--encoding, reader.encoding): Python's
+// spellings (latin-1, utf_16) work too; "" for UTF-8 (no conversion). An encoding iconv does
+// not know is bad input.
+std::string iconv_encoding(const std::string& name);
+
 class ByteSource {
  public:
-  explicit ByteSource(const std::string& path);  // throws StreamError if it can't be opened
+  // Throws StreamError if the file can't be opened. `encoding` (an iconv_encoding() result,
+  // "" = UTF-8) converts the decompressed bytes to UTF-8; bytes invalid in it are a StreamError.
+  explicit ByteSource(const std::string& path, const std::string& encoding = "");
   ~ByteSource();
   ByteSource(const ByteSource&) = delete;
   ByteSource& operator=(const ByteSource&) = delete;
-  // Reads up to n decompressed bytes; 0 means the end. Throws StreamError on damage.
+  // Reads up to n decompressed (and converted) bytes; 0 means the end. Throws StreamError on damage.
   size_t read(char* buf, size_t n);
   const char* format() const;  // "plain", "gzip" or "zstd"
   uint64_t compressed_bytes_read() const { return raw_read_; }
 
  private:
+  size_t read_decompressed(char* buf, size_t n);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   uint64_t raw_read_ = 0;

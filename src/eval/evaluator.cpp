@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "core/error.h"
@@ -152,7 +151,7 @@ static void finish_metrics(SubtaskResult& r) {
 }
 
 static void run_subject(const TaskSpec& spec, const Subject& sub, Scorer& scorer, const EvalOptions& opts,
-                        SubtaskResult& res, ProgressLine& prog, int64_t& done, std::ofstream* log) {
+                        SubtaskResult& res, ProgressLine& prog, int64_t& done, std::string* log) {
   res.name = sub.name;
   res.group = sub.group;
   res.subject = sub.subject;
@@ -160,7 +159,7 @@ static void run_subject(const TaskSpec& spec, const Subject& sub, Scorer& scorer
   res.n = static_cast<int>(sub.items.size());
   res.n_total = sub.n_total;
   auto log_line = [&](json j) {
-    if (log) *log << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    if (log) *log += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   };
   if (spec.output_type == OutputType::multiple_choice) {
     const bool want_norm = std::count(spec.metrics.begin(), spec.metrics.end(), "acc_norm") > 0;
@@ -187,16 +186,17 @@ static void run_subject(const TaskSpec& spec, const Subject& sub, Scorer& scorer
           if (sc[c].logprob / it.choices[c].size() > sc[pred_bytes].logprob / it.choices[pred_bytes].size())
             pred_bytes = c;
         }
-        metric(res, "acc").items.push_back(pred == it.gold);
-        if (want_norm) metric(res, "acc_norm").items.push_back(pred_norm == it.gold);
-        if (want_bytes) metric(res, "acc_bytes").items.push_back(pred_bytes == it.gold);
+        auto right = [&](int p) { return std::count(it.golds.begin(), it.golds.end(), p) > 0 || p == it.gold; };
+        metric(res, "acc").items.push_back(right(pred));
+        if (want_norm) metric(res, "acc_norm").items.push_back(right(pred_norm));
+        if (want_bytes) metric(res, "acc_bytes").items.push_back(right(pred_bytes));
         if (log) {
           json s = json::array();
           for (auto& x : sc) s.push_back({x.logprob, x.greedy});
           log_line({{"task", sub.name}, {"doc_id", i}, {"where", it.where}, {"doc", it.doc}, {"prompt", it.context},
-                    {"choices", it.choices}, {"target", it.gold}, {"scores", s}, {"pred", pred},
-                    {"pred_norm", pred_norm}, {"acc", pred == it.gold ? 1.0 : 0.0},
-                    {"acc_norm", pred_norm == it.gold ? 1.0 : 0.0}});
+                    {"choices", it.choices}, {"target", it.golds.size() > 1 ? json(it.golds) : json(it.gold)},
+                    {"scores", s}, {"pred", pred}, {"pred_norm", pred_norm}, {"acc", right(pred) ? 1.0 : 0.0},
+                    {"acc_norm", right(pred_norm) ? 1.0 : 0.0}});
         }
       }
       done += i1 - i0;
@@ -247,7 +247,13 @@ static void run_subject(const TaskSpec& spec, const Subject& sub, Scorer& scorer
 
 // ---------------------------------------------------------------- results.json
 
-static json num(double v) { return std::isnan(v) ? json("N/A") : json(v); }
+// JSON has no NaN or infinity (nlohmann would write null): "N/A" as lm-eval writes a missing
+// stderr, and "inf" / "-inf" (a perplexity can overflow).
+static json num(double v) {
+  if (std::isnan(v)) return "N/A";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return v;
+}
 
 static void put_metrics(json& entry, const std::vector<MetricValues>& ms) {
   for (auto& m : ms) {
@@ -325,11 +331,9 @@ json run_eval(const EvalOptions& opts) {
   int max_length = opts.max_length > 0 ? opts.max_length : cfg.max_positions;
   Scorer scorer(model, tok, max_length);
 
-  std::unique_ptr<std::ofstream> log;
-  if (!opts.log_samples_path.empty()) {
-    log = std::make_unique<std::ofstream>(opts.log_samples_path);
-    if (!*log) bad_input("--log-samples: cannot write " + opts.log_samples_path);
-  }
+  // --log-samples is collected here and written atomically at the end, with results.json: a run
+  // that fails leaves an existing file as it was.
+  std::string log;
   json results = json::object(), groups = json::object(), group_subtasks = json::object(), nshot = json::object(),
        nsamples = json::object(), hib = json::object(), configs = json::object();
   auto t0 = std::chrono::steady_clock::now();
@@ -339,7 +343,8 @@ json run_eval(const EvalOptions& opts) {
     const TaskSpec& spec = specs[ti];
     std::vector<SubtaskResult> subs(subjects[ti].size());
     for (size_t si = 0; si < subjects[ti].size(); si++) {
-      run_subject(spec, subjects[ti][si], scorer, opts, subs[si], prog, done, log.get());
+      run_subject(spec, subjects[ti][si], scorer, opts, subs[si], prog, done,
+                  opts.log_samples_path.empty() ? nullptr : &log);
       const int shots = opts.shots >= 0 ? opts.shots : spec.num_fewshot;
       nshot[subs[si].name] = shots;
       nsamples[subs[si].name] = {{"original", subs[si].n_total}, {"effective", subs[si].n}};
@@ -415,9 +420,24 @@ json run_eval(const EvalOptions& opts) {
               {"items", done},
               {"items_per_second", secs > 0 ? done / secs : 0.0},
               {"tokens_computed", scorer.tokens_computed()}};
+  if (!opts.log_samples_path.empty()) write_file_atomic(opts.log_samples_path, log);
   if (!opts.out_path.empty())
     write_file_atomic(opts.out_path, out.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
   return out;
+}
+
+// A table cell: 4 decimals as lm-eval's table prints them while that stays short, else
+// scientific notation (a word perplexity of 2.8e21 is "2.8172e+21", not its first six digits).
+std::string format_metric(const json& v) {
+  if (v.is_string()) return v.get<std::string>();  // "N/A", "inf" (see num)
+  if (!v.is_number()) return "N/A";
+  double x = v.get<double>();
+  if (std::isnan(x)) return "nan";
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  char buf[64];
+  double a = std::fabs(x);
+  std::snprintf(buf, sizeof buf, a != 0 && (a >= 1e6 || a < 1e-4) ? "%.4e" : "%.4f", x);
+  return buf;
 }
 
 std::string markdown_table(const json& r) {
@@ -429,11 +449,8 @@ std::string markdown_table(const json& r) {
       if (comma == std::string::npos || k.find("_stderr") != std::string::npos) continue;
       std::string m = k.substr(0, comma), f = k.substr(comma + 1);
       json se = e.value(m + "_stderr," + f, json("N/A"));
-      char buf[256];
-      std::snprintf(buf, sizeof buf, "| %s | %s | %s | %d | %s | %s |\n", alias.c_str(), m.c_str(), f.c_str(),
-                    e.value("n", 0), v.is_number() ? std::to_string(v.get<double>()).substr(0, 6).c_str() : "N/A",
-                    se.is_number() ? std::to_string(se.get<double>()).substr(0, 6).c_str() : "N/A");
-      s += buf;
+      s += "| " + alias + " | " + m + " | " + f + " | " + std::to_string(e.value("n", 0)) + " | " +
+           format_metric(v) + " | " + format_metric(se) + " |\n";
     }
   }
   return s;

@@ -43,7 +43,8 @@ std::string normalize_for_exact_match(std::string s, const TaskSpec& spec);
 
 // Runs everything; returns the results.json document (also written to opts.out_path if set).
 nlohmann::json run_eval(const EvalOptions& opts);
-// The Markdown table of a results document.
+// The Markdown table of a results document; format_metric is one of its cells.
 std::string markdown_table(const nlohmann::json& results);
+std::string format_metric(const nlohmann::json& value);
 
 }  // namespace mindllm::eval

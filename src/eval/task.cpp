@@ -109,7 +109,8 @@ static std::string apply_filter(const std::string& v, const std::string& f, cons
     return r;
   }
   if (f == "hellaswag") return hellaswag_preprocess(v);
-  bad_input(where + ": unknown template filter '" + f + "' (strip, lower, upper, capitalize, hellaswag)");
+  if (f == "join") bad_input(where + ": filter 'join' needs a list field");
+  bad_input(where + ": unknown template filter '" + f + "' (strip, lower, upper, capitalize, hellaswag, join)");
 }
 
 // ---------------------------------------------------------------- field paths and templates
@@ -197,7 +198,10 @@ std::string render_template(const std::string& t, const json& doc, const std::st
       continue;
     }
     size_t close = t.find('}', i);
-    if (close == std::string::npos) bad_input(where + ": unclosed '{' in template");
+    // Errors name the template (JSON-quoted: one line) and the field, so a spec that does not
+    // fit the data says why.
+    const std::string in_template = where + ": template " + json(t).dump();
+    if (close == std::string::npos) bad_input(in_template + ": unclosed '{'");
     std::string expr = t.substr(i + 1, close - i - 1);
     std::vector<std::string> parts;
     size_t s = 0;
@@ -209,16 +213,19 @@ std::string render_template(const std::string& t, const json& doc, const std::st
     }
     json scratch;
     const json* v = resolve(doc, parts[0], scratch);
-    if (!v) bad_input(where + ": missing field '" + parts[0] + "'");
+    if (!v) bad_input(in_template + ": missing field '" + parts[0] + "'");
     std::string val;
     size_t k = 1;
-    if (v->is_array() && parts.size() > 1 && parts[1] == "join") {  // list field: elements joined by spaces
+    if (parts.size() > 1 && parts[1] == "join") {  // list field: elements joined by spaces
+      if (!v->is_array())
+        bad_input(in_template + ": filter 'join' needs a list, but field '" + parts[0] + "' is " +
+                  (v->is_null() ? std::string("null") : "a " + std::string(v->type_name())));
       for (auto& e : *v) val += (val.empty() ? "" : " ") + scalar_text(e);
       k = 2;
     } else {
       val = scalar_text(*v);
     }
-    for (; k < parts.size(); k++) val = apply_filter(val, parts[k], where);
+    for (; k < parts.size(); k++) val = apply_filter(val, parts[k], in_template);
     out += val;
     i = close;
   }
@@ -306,6 +313,109 @@ static std::vector<std::string> string_list(const json& j, const std::string& ke
   return v;
 }
 
+// ---------------------------------------------------------------- spec checking
+
+// Every key a spec may have and the JSON types it takes: a typo or a wrong type is one error
+// naming the key and the spec file, before any data or model is read.
+namespace {
+struct SpecChecker {
+  const std::string& where;
+
+  [[noreturn]] void wrong(const std::string& key, const char* what, const json& v) const {
+    std::string got = v.dump();
+    if (got.size() > 40) got = got.substr(0, 37) + "...";
+    bad_input(where + ": '" + key + "' must be " + what + ", got " + got);
+  }
+  static bool is_strings(const json& v) {
+    if (v.is_string()) return true;
+    return v.is_array() && std::all_of(v.begin(), v.end(), [](const json& e) { return e.is_string(); });
+  }
+  void only(const json& obj, const std::string& prefix, std::initializer_list<const char*> known) const {
+    for (auto& [k, v] : obj.items())
+      if (std::none_of(known.begin(), known.end(), [&](const char* n) { return k == n; }))
+        bad_input(where + ": unknown key '" + prefix + k + "' (see docs/eval.md, task spec fields)");
+  }
+  void object(const json& v, const std::string& key) const {
+    if (!v.is_object()) wrong(key, "an object", v);
+  }
+  void field(const json& obj, const std::string& prefix, const std::string& k) const {
+    const json& v = obj[k];
+    const std::string key = prefix + k;
+    static const char* strings[] = {"task", "about", "data", "format", "fewshot", "description", "text_filter",
+                                    "choice_filter", "subtask_prefix", "fewshot_sampler", "output_type",
+                                    "target_delimiter", "fewshot_delimiter", "name", "regex", "fallback",
+                                    "letter", "index", "key", "labels", "text"};
+    static const char* string_lists[] = {"test", "doc_to_text", "metrics", "columns", "until", "regexes_to_ignore",
+                                         "field", "exclude_subjects"};
+    static const char* bools[] = {"csv_header", "ignore_case", "ignore_punctuation"};
+    auto in = [&](const auto& names) { return std::find(std::begin(names), std::end(names), k) != std::end(names); };
+    if (in(strings)) {
+      if (!v.is_string()) wrong(key, "a string", v);
+    } else if (k == "list") {
+      if (!v.is_array() || !is_strings(v)) wrong(key, "a list of strings", v);
+    } else if (in(string_lists)) {
+      if (!is_strings(v)) wrong(key, "a string or a list of strings", v);
+    } else if (in(bools)) {
+      if (!v.is_boolean()) wrong(key, "true or false", v);
+    } else if (k == "num_fewshot" || k == "fewshot_seed") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0) wrong(key, "an integer >= 0", v);
+    } else if (k == "max_gen_toks") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 1) wrong(key, "an integer >= 1", v);
+    } else if (k == "group_select") {
+      if (!v.is_number_integer()) wrong(key, "an integer", v);
+    } else if (k == "subject_names" || k == "subject_groups") {
+      object(v, key);
+      for (auto& [s, name] : v.items())
+        if (!name.is_string()) wrong(key + "." + s, "a string", name);
+    }
+  }
+  void spec(const json& j, const std::string& prefix) const {
+    only(j, prefix, {"task", "about", "data", "format", "csv_header", "columns", "test", "exclude_subjects",
+                     "subtask_prefix", "fewshot", "num_fewshot", "fewshot_sampler", "fewshot_seed", "description",
+                     "subject_names", "subject_groups", "doc_to_text", "text_filter", "choice_filter", "doc_to_choice",
+                     "doc_to_target", "output_type", "target_delimiter", "fewshot_delimiter", "metrics",
+                     "generation", "filters", "exact_match", "styles"});
+    for (auto& [k, v] : j.items()) {
+      const std::string key = prefix + k;
+      if (k == "doc_to_choice") {
+        object(v, key);
+        only(v, key + ".", {"list", "field"});
+        for (auto& [c, _] : v.items()) field(v, key + ".", c);
+      } else if (k == "doc_to_target") {
+        std::vector<json> alts = v.is_array() ? std::vector<json>(v.begin(), v.end()) : std::vector<json>{v};
+        for (auto& t : alts) {
+          if (t.is_string()) continue;
+          if (!t.is_object()) wrong(key, "a template, an object or a list of them", v);
+          only(t, key + ".", {"letter", "index", "key", "labels", "text"});
+          for (auto& [c, _] : t.items()) field(t, key + ".", c);
+        }
+      } else if (k == "generation" || k == "exact_match") {
+        object(v, key);
+        if (k == "generation") only(v, key + ".", {"until", "max_gen_toks"});
+        else only(v, key + ".", {"ignore_case", "ignore_punctuation", "regexes_to_ignore"});
+        for (auto& [c, _] : v.items()) field(v, key + ".", c);
+      } else if (k == "filters") {
+        if (!v.is_array()) wrong(key, "a list of objects", v);
+        for (size_t i = 0; i < v.size(); i++) {
+          std::string fk = key + "[" + std::to_string(i) + "]";
+          object(v[i], fk);
+          only(v[i], fk + ".", {"name", "regex", "group_select", "fallback"});
+          for (auto& [c, _] : v[i].items()) field(v[i], fk + ".", c);
+        }
+      } else if (k == "styles") {
+        object(v, key);
+        for (auto& [name, over] : v.items()) {
+          object(over, key + "." + name);
+          spec(over, key + "." + name + ".");
+        }
+      } else {
+        field(j, prefix, k);
+      }
+    }
+  }
+};
+}  // namespace
+
 TaskSpec load_task_spec(const std::string& name_or_path, const std::vector<std::string>& task_dirs,
                         const std::string& style) {
   TaskSpec s;
@@ -336,6 +446,7 @@ TaskSpec load_task_spec(const std::string& name_or_path, const std::vector<std::
     }
   }
   if (!s.j.is_object()) bad_input(s.where + ": a task spec must be an object");
+  SpecChecker{s.where}.spec(s.j, "");
   // A prompt style (--style opencompass) replaces the fields it names; tasks without that style
   // keep their lm-eval prompts. An unknown style name is an error.
   if (!style.empty() && style != "lm-eval") {
@@ -391,6 +502,10 @@ TaskSpec load_task_spec(const std::string& name_or_path, const std::vector<std::
   }
   if (!j.contains("data")) bad_input(s.where + ": missing 'data' (the task's directory under --data-dir)");
   if (!j.contains("test")) bad_input(s.where + ": missing 'test' (the test file pattern)");
+  if (s.output_type != OutputType::loglikelihood_rolling) {
+    if (!j.contains("doc_to_text")) bad_input(s.where + ": missing 'doc_to_text' (the prompt template)");
+    if (!j.contains("doc_to_target")) bad_input(s.where + ": missing 'doc_to_target' (the answer)");
+  }
   return s;
 }
 
@@ -421,8 +536,14 @@ static std::string pick_template(const json& alts, const Doc& d, const std::stri
   bad_input(d.where + ": the item has none of the fields " + what + " needs (" + alts.dump() + ")");
 }
 
+// Where a template error happened: the item, the task spec and the spec field.
+static std::string where_in(const TaskSpec& s, const Doc& d, const char* field) {
+  return d.where + " (" + s.where + ", " + field + ")";
+}
+
 static std::string doc_text(const TaskSpec& s, const Doc& d) {
-  std::string t = render_template(pick_template(s.j.at("doc_to_text"), d, "doc_to_text"), d.fields, d.where);
+  std::string t = render_template(pick_template(s.j.at("doc_to_text"), d, "doc_to_text"), d.fields,
+                                  where_in(s, d, "doc_to_text"));
   if (s.j.contains("text_filter")) t = apply_filter(t, s.j["text_filter"].get<std::string>(), s.where);
   return t;
 }
@@ -432,7 +553,7 @@ static std::vector<std::string> doc_choices(const TaskSpec& s, const Doc& d) {
   if (!s.j.contains("doc_to_choice")) return out;
   const json& c = s.j["doc_to_choice"];
   if (c.contains("list")) {
-    for (auto& t : c["list"]) out.push_back(render_template(t.get<std::string>(), d.fields, d.where));
+    for (auto& t : c["list"]) out.push_back(render_template(t.get<std::string>(), d.fields, where_in(s, d, "doc_to_choice")));
   } else if (c.contains("field")) {
     std::vector<std::string> paths = string_list(c, "field", s.where);
     json scratch;
@@ -450,7 +571,10 @@ static std::vector<std::string> doc_choices(const TaskSpec& s, const Doc& d) {
   return out;
 }
 
-static int doc_gold(const TaskSpec& s, const Doc& d, const std::vector<std::string>& choices) {
+// The indexes of the right choices: one, or several where the answer field is a list of letters
+// (AGIEval's multi-answer items, label ["A", "C"]: a prediction is right if it is any of them, as
+// lm-eval scores a list of gold indexes).
+static std::vector<int> doc_golds(const TaskSpec& s, const Doc& d, const std::vector<std::string>& choices) {
   const json& alts = s.j.at("doc_to_target");
   std::vector<json> list = alts.is_array() ? std::vector<json>(alts.begin(), alts.end()) : std::vector<json>{alts};
   json scratch, scratch2;
@@ -458,11 +582,17 @@ static int doc_gold(const TaskSpec& s, const Doc& d, const std::vector<std::stri
     if (t.contains("letter")) {
       const json* v = resolve(d.fields, t["letter"].get<std::string>(), scratch);
       if (!v) continue;
-      std::string letter = py_strip(scalar_text(*v));
-      if (letter.size() != 1 || letter[0] < 'A' || letter[0] >= 'A' + (int)choices.size())
-        bad_input(d.where + ": answer '" + letter + "' is not one of the letters A-" +
-                  std::string(1, (char)('A' + choices.size() - 1)));
-      return letter[0] - 'A';
+      std::vector<json> letters = v->is_array() ? std::vector<json>(v->begin(), v->end()) : std::vector<json>{*v};
+      std::vector<int> golds;
+      for (auto& l : letters) {
+        std::string letter = py_strip(scalar_text(l));
+        if (letter.size() != 1 || letter[0] < 'A' || letter[0] >= 'A' + (int)choices.size())
+          bad_input(d.where + ": answer '" + letter + "' is not one of the letters A-" +
+                    std::string(1, (char)('A' + choices.size() - 1)));
+        golds.push_back(letter[0] - 'A');
+      }
+      if (golds.empty()) bad_input(d.where + ": answer field '" + t["letter"].get<std::string>() + "' is an empty list");
+      return golds;
     }
     if (t.contains("index")) {
       const json* v = resolve(d.fields, t["index"].get<std::string>(), scratch);
@@ -472,7 +602,7 @@ static int doc_gold(const TaskSpec& s, const Doc& d, const std::vector<std::stri
       long g = std::strtol(txt.c_str(), &end, 10);
       if (txt.empty() || *end || g < 0 || g >= (long)choices.size())
         bad_input(d.where + ": answer index '" + txt + "' is not in 0.." + std::to_string(choices.size() - 1));
-      return static_cast<int>(g);
+      return {static_cast<int>(g)};
     }
     if (t.contains("key")) {
       const json* k = resolve(d.fields, t["key"].get<std::string>(), scratch);
@@ -480,7 +610,7 @@ static int doc_gold(const TaskSpec& s, const Doc& d, const std::vector<std::stri
       if (!k || !labels) continue;
       if (labels->is_array())
         for (size_t i = 0; i < labels->size(); i++)
-          if (scalar_text((*labels)[i]) == scalar_text(*k)) return static_cast<int>(i);
+          if (scalar_text((*labels)[i]) == scalar_text(*k)) return {static_cast<int>(i)};
       bad_input(d.where + ": answer key '" + scalar_text(*k) + "' is not among the choice labels");
     }
   }
@@ -492,7 +622,7 @@ static std::string doc_target_text(const TaskSpec& s, const Doc& d, const std::v
   if (s.output_type == OutputType::multiple_choice) return choices[gold];
   const json& t = s.j.at("doc_to_target");
   std::string tmpl = t.is_object() && t.contains("text") ? t["text"].get<std::string>() : pick_template(t, d, "doc_to_target");
-  return render_template(tmpl, d.fields, d.where);
+  return render_template(tmpl, d.fields, where_in(s, d, "doc_to_target"));
 }
 
 // Files matching a pattern with at most one '*' in the file name; the '*' part is the subject.
@@ -534,7 +664,9 @@ std::vector<Subject> load_subjects(const TaskSpec& s, const std::string& data_ro
   if (shots < 0) shots = s.num_fewshot;
   std::string prefix = j.value("subtask_prefix", s.name + "_");
   std::vector<Subject> out;
+  std::vector<std::string> excluded = string_list(j, "exclude_subjects", s.where);
   for (auto& [file, subj] : files) {
+    if (std::find(excluded.begin(), excluded.end(), subj) != excluded.end()) continue;
     Subject sub;
     sub.subject = subj;
     sub.name = subj.empty() ? s.name : prefix + subj;
@@ -561,7 +693,7 @@ std::vector<Subject> load_subjects(const TaskSpec& s, const std::string& data_ro
       bad_input(s.where + ": fewshot_sampler must be first_n or random, got '" + sampler + "'");
     auto shot_text = [&](const Doc& d) {
       std::vector<std::string> ch = doc_choices(s, d);
-      int g = s.output_type == OutputType::multiple_choice ? doc_gold(s, d, ch) : -1;
+      int g = s.output_type == OutputType::multiple_choice ? doc_golds(s, d, ch)[0] : -1;
       return doc_text(s, d) + s.target_delimiter + doc_target_text(s, d, ch, g) + s.fewshot_delimiter;
     };
     if (shots > 0) {
@@ -583,7 +715,8 @@ std::vector<Subject> load_subjects(const TaskSpec& s, const std::string& data_ro
       Item it;
       it.where = d.where;
       if (s.output_type == OutputType::loglikelihood_rolling) {
-        it.target = render_template(j.value("doc_to_target", std::string("{text}")), d.fields, d.where);
+        it.target = render_template(j.value("doc_to_target", std::string("{text}")), d.fields,
+                                    where_in(s, d, "doc_to_target"));
       } else {
         it.context = prefix_text;
         if (random_shots)
@@ -592,7 +725,8 @@ std::vector<Subject> load_subjects(const TaskSpec& s, const std::string& data_ro
         if (s.output_type == OutputType::multiple_choice) {
           it.choices = doc_choices(s, d);
           if (it.choices.empty()) bad_input(s.where + ": a multiple-choice task needs doc_to_choice");
-          it.gold = doc_gold(s, d, it.choices);
+          it.golds = doc_golds(s, d, it.choices);
+          it.gold = it.golds[0];
         } else {
           it.target = doc_target_text(s, d, {}, -1);
         }

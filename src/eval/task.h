@@ -50,7 +50,8 @@ struct Item {
   std::string where;                 // file:line of the test item
   std::string context;               // the full prompt (few-shot prefix + the item)
   std::vector<std::string> choices;  // multiple choice: the choice texts (without delimiter)
-  int gold = -1;                     // multiple choice: index of the answer
+  int gold = -1;                     // multiple choice: index of the answer (the first, if several)
+  std::vector<int> golds;            // multiple choice: every right answer (AGIEval's multi-answer items)
   std::string target;                // generation: the reference answer text
   nlohmann::json doc;                // the raw item (for --log-samples)
 };

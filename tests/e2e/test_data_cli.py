@@ -99,3 +99,60 @@ def test_tokenize_sigint_then_rerun(prepared, tmp_path):
     for name, data in want.items():
         if name.endswith(".bin"):
             assert got[name] == data, name
+
+
+# ---- issue 24 items 16 and 12: undecodable input and output paths ----
+
+ZH = ("第一条　为了保护民事主体的合法权益，调整民事关系，维护社会和经济秩序，适应中国特色社会主义发展要求，"
+      "弘扬社会主义核心价值观，根据宪法，制定本法。……第二条　民法调整平等主体的自然人、法人和非法人组织之间的"
+      "人身关系和财产关系。——摘自《中华人民共和国民法典》\n")
+
+
+def prepare(tmp_path, *args):
+    return subprocess.run([MINDLLM, "data", "prepare", "-q", "--no-compress", "-o", tmp_path / "out", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_undecodable_input_is_said_and_encoding_converts_it(tmp_path):
+    (tmp_path / "gbk.txt").write_bytes(ZH.encode("gbk"))
+    (tmp_path / "utf8.txt").write_text(ZH)
+    # Only undecodable input: nothing read is an error (exit 2) naming the count and the file.
+    p = prepare(tmp_path, "-i", tmp_path / "gbk.txt")
+    assert p.returncode == 2, p.stderr
+    assert "1 documents skipped as invalid UTF-8" in p.stderr and "gbk.txt:1" in p.stderr and "--encoding" in p.stderr
+    # Some decodable: exit 0 with a warning line.
+    p = prepare(tmp_path, "-i", tmp_path / "gbk.txt", "-i", tmp_path / "utf8.txt")
+    assert p.returncode == 0 and "warning: 1 documents skipped as invalid UTF-8" in p.stderr, p.stderr
+    # --encoding gbk (and reader.encoding in a config) converts it; the text is the UTF-8 original.
+    for extra in (["--encoding", "gbk"], ["--config", tmp_path / "c.yaml"]):
+        (tmp_path / "c.yaml").write_text("reader:\n  encoding: gb18030\n")
+        p = prepare(tmp_path, "-i", tmp_path / "gbk.txt", *extra)
+        assert p.returncode == 0 and "warning" not in p.stderr, p.stderr
+        out = (tmp_path / "out/data-00000.jsonl").read_text()
+        assert "适应中国特色社会主义发展要求" in out and "……" in out and "——" in out
+    p = prepare(tmp_path, "-i", tmp_path / "gbk.txt", "--encoding", "klingon")
+    assert p.returncode == 2 and "encoding 'klingon' is unknown" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("cmd", [
+    ["data", "prepare", "-i", "{txt}", "-o", "{file}"],
+    ["data", "tokenize", "--tokenizer", "{tok}", "-i", "{txt}", "-o", "{file}"],
+    ["data", "dedup", "-i", "{txt}", "-o", "{dir}"],
+    ["tokenizer", "train", "--input", "{txt}", "--vocab-size", "300", "--output", "{dir}"],
+    ["tokenizer", "encode", "--tokenizer", "{tok}", "--input", "{txt}", "--output", "{dir}"],
+    ["forward", "--model", "tiny-gpt2", "--tokens", "{txt}", "--out", "{dir}"],
+    ["export", "--model", "{dir}", "--format", "gguf", "--out", "{dir}"],
+    ["convert", "--model", "{dir}", "--out", "{file}"],
+])
+def test_output_paths_are_checked_first(tmp_path, cmd):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "a.txt").write_text(ZH)
+    (tmp_path / "f").write_text("x")
+    tok = tmp_path / "tok.json"
+    run_ok(["tokenizer", "train", "--input", tmp_path / "a.txt", "--vocab-size", 300, "--output", tok, "--quiet"])
+    args = [a.format(txt=tmp_path / "a.txt", file=tmp_path / "f", dir=tmp_path / "d", tok=tok) for a in cmd]
+    p = subprocess.run([MINDLLM, *args], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2, p.stderr
+    msg = p.stderr.strip()
+    assert "\n" not in msg and "internal error" not in msg, msg
+    assert "is a directory" in msg or "is a file" in msg, msg

@@ -1,6 +1,7 @@
 """Writes seed inputs for the interop fuzzers into DIR/{bin,gguf,safetensors}: small real files
 from torch.save, safetensors and mindllm's GGUF writer (via the gguf package's writer)."""
 import sys
+import zipfile
 from pathlib import Path
 
 import torch
@@ -13,6 +14,11 @@ sd = {"a": torch.arange(6, dtype=torch.float32).view(2, 3), "b": torch.ones(4, d
       "c": torch.zeros(3, 2).t(), "d": torch.ones(2, dtype=torch.float16)}
 torch.save(sd, out / "bin" / "small.bin")
 torch.save({"x": torch.ones(1)}, out / "bin" / "one.bin")
+# the same archive with deflated entries (inflated lazily, into a buffer that grows with the output)
+with zipfile.ZipFile(out / "bin" / "small.bin") as z, \
+        zipfile.ZipFile(out / "bin" / "small_deflated.bin", "w", zipfile.ZIP_DEFLATED) as d:
+    for n in z.namelist():
+        d.writestr(n, z.read(n))
 save_file({k: v.contiguous() for k, v in sd.items()}, str(out / "safetensors" / "small.safetensors"))
 try:
     import gguf

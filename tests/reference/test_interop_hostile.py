@@ -155,6 +155,56 @@ def test_bin_structure_errors(tmp_path):
     run("forward", "--model", d, "--tokens", tokens_file(tmp_path), "--out", tmp_path / "o.safetensors")
 
 
+def patch_declared_size(path, name, size):
+    """Rewrites the uncompressed size that zip entry `name` declares (local and central headers)."""
+    b = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        struct.pack_into("<I", b, z.getinfo(name).header_offset + 22, size)
+    i = b.find(b"PK\x01\x02")
+    while i >= 0:
+        n = struct.unpack_from("<H", b, i + 28)[0]
+        if b[i + 46:i + 46 + n] == name.encode():
+            struct.pack_into("<I", b, i + 24, size)
+        i = b.find(b"PK\x01\x02", i + 4)
+    path.write_bytes(bytes(b))
+
+
+def test_bin_declared_sizes_are_checked_before_allocating(tmp_path):
+    """Issue 24 item 17: a few-MB .bin whose zip headers claim gigabytes is refused (exit 2) without
+    allocating what the headers claim; checked under a 1.5 GB address-space limit."""
+    import resource
+
+    model, d = tiny_llama(tmp_path)
+    b = d / "pytorch_model.bin"
+    sd = dict(model.state_dict())
+    sd["pad"] = torch.randint(0, 256, (4 << 20,), dtype=torch.uint8)  # 4 MiB that deflate cannot shrink
+    torch.save(sd, b)
+    with zipfile.ZipFile(b) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, v in entries.items():
+            z.writestr(n, v)
+    big = next(n for n, v in entries.items() if len(v) == 4 << 20)
+    patch_declared_size(b, big, 0xF0000000)  # 3.75 GiB: within deflate's 1032:1 of 4 MiB
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))
+
+    p = run("forward", "--model", d, "--tokens", tokens_file(tmp_path), "--out", tmp_path / "o.safetensors",
+            "--threads", 1, check=False, preexec_fn=limit, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert p.returncode == 2, f"exit {p.returncode}: {p.stderr}"
+    assert "storage" in p.stderr and str(0xF0000000) in p.stderr and "\n" not in p.stderr.strip(), p.stderr
+    # A deflated entry whose real data is shorter than its (consistent) declared size is refused
+    # after inflating only what is there.
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, v in entries.items():
+            z.writestr(n, v if n != big else v[: len(v) // 2])
+    patch_declared_size(b, big, 4 << 20)
+    p = run("forward", "--model", d, "--tokens", tokens_file(tmp_path), "--out", tmp_path / "o.safetensors",
+            check=False)
+    assert p.returncode == 2 and "does not inflate to its declared size" in p.stderr, p.stderr
+
+
 def test_config_weight_disagreements(tmp_path):
     model, d = tiny_llama(tmp_path)
     sd = model.state_dict()

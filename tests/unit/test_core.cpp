@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "core/dtype.h"
 #include "core/error.h"
@@ -95,4 +96,32 @@ TEST(FileIo, AtomicWriteReplaces) {
   write_file_atomic(p, "two");
   EXPECT_EQ(read_file(p), "two");
   EXPECT_THROW(read_file(temp_path("does-not-exist")), Error);
+}
+
+// Issue 24 item 12: a directory where a file is expected is bad input (exit 2) with a clear
+// message, found before any work; never "internal error".
+TEST(FileIo, DirectoriesAreRefusedAsFiles) {
+  std::string dir = temp_path("a-dir");
+  std::filesystem::create_directories(dir);
+  auto bad_input_message = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code, ExitCode::bad_input) << e.what();
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(bad_input_message([&] { read_file(dir); }).find("is a directory"), std::string::npos);
+  EXPECT_NE(bad_input_message([&] { write_file_atomic(dir, "x"); }).find("is a directory"), std::string::npos);
+  EXPECT_NE(bad_input_message([&] { check_output_file(dir, "--out"); }).find("--out " + dir + ": is a directory"),
+            std::string::npos);
+  EXPECT_NE(bad_input_message([&] { check_output_file(dir + "/no/such/f.json", "--out"); }).find("does not exist"),
+            std::string::npos);
+  check_output_file(dir + "/new.json", "--out");  // a new file in an existing directory is fine
+  write_file_atomic(dir + "/file", "x");
+  EXPECT_NE(bad_input_message([&] { check_output_dir(dir + "/file", "-o"); }).find("is a file"), std::string::npos);
+  EXPECT_NE(bad_input_message([&] { check_output_dir(dir + "/file/sub", "-o"); }).find("is a file"), std::string::npos);
+  check_output_dir(dir + "/new/sub", "-o");  // created later by the command
+  check_output_dir(dir, "-o");
 }

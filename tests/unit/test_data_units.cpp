@@ -103,6 +103,41 @@ TEST(DataReader, NestedFieldAndPlainTextUnits) {
   EXPECT_EQ(read_all({dir + "/t.txt"}, rc, &st), (std::vector<std::string>{"whole", "file"}));
 }
 
+// Issue 24 item 16: --encoding / reader.encoding converts Latin-1, GBK, UTF-16 input to UTF-8.
+TEST(DataReader, EncodingsAreConvertedToUtf8) {
+  auto dir = temp_dir("encoding");
+  write(dir + "/l.txt", "caf\xE9 na\xEFve\n");
+  write(dir + "/g.txt", "\xD6\xD0\xCE\xC4\n");  // 中文 in GBK
+  write(dir + "/u.txt", std::string("\xFF\xFE" "a\0b\0\n\0", 8));  // UTF-16 with a BOM
+  ReaderConfig rc;
+  ReadStats st;
+  EXPECT_TRUE(read_all({dir + "/l.txt"}, rc, &st).empty());  // not UTF-8: counted, skipped
+  EXPECT_EQ(st.invalid_utf8, 1u);
+  rc.encoding = "latin-1";
+  EXPECT_EQ(read_all({dir + "/l.txt"}, rc, &st), std::vector<std::string>{"café naïve\n"});
+  rc.encoding = "GBK";
+  EXPECT_EQ(read_all({dir + "/g.txt"}, rc, &st), std::vector<std::string>{"中文\n"});
+  rc.encoding = "utf_16";
+  EXPECT_EQ(read_all({dir + "/u.txt"}, rc, &st), std::vector<std::string>{"ab\n"});
+  // Characters split across the 1 MiB read buffers, and gzip under the conversion.
+  std::string big_gbk, big_utf8;
+  for (int i = 0; i < 300000; i++) big_gbk += "\xD6\xD0\xCE\xC4" "a", big_utf8 += "中文a";
+  write(dir + "/big.txt.gz", gzip(big_gbk + "\n"));
+  rc.encoding = "gb18030";
+  auto big = read_all({dir + "/big.txt.gz"}, rc, &st);
+  ASSERT_EQ(big.size(), 1u);
+  EXPECT_TRUE(big[0] == big_utf8 + "\n") << big[0].size() << " bytes, expected " << big_utf8.size() + 1;
+  // Bytes invalid in the encoding: the file is damaged from there, said with the position.
+  write(dir + "/bad.txt", "\xD6\xD0\xFF\xFF\n");
+  rc.encoding = "gbk";
+  EXPECT_TRUE(read_all({dir + "/bad.txt"}, rc, &st).empty());
+  EXPECT_EQ(st.damaged_files, 1u);
+  ASSERT_FALSE(st.messages.empty());
+  EXPECT_NE(st.messages[0].find("bad.txt: not valid gbk at byte 2"), std::string::npos) << st.messages[0];
+  rc.encoding = "klingon";
+  EXPECT_THROW(DocumentReader({dir + "/l.txt"}, rc), mindllm::Error);
+}
+
 TEST(DataReader, GiganticLineIsSkippedWithBoundedMemory) {
   auto dir = temp_dir("giant");
   std::string giant(5u << 20, 'a');  // 5 MB line, limit 1 MB
@@ -170,6 +205,26 @@ TEST(DataClean, Steps) {
             "Title\n\nSee the docs and bold\n\nEnd of text");
   EXPECT_EQ(clean_text("Real text here.\nAll rights reserved 2023\nPlease enable JavaScript\n上一篇：无", cfg), "Real text here.");
   EXPECT_EQ(clean_text("　　滚滚长江东逝水，浪花淘尽英雄。\n\n\n　　是非成败转头空。", cfg), "滚滚长江东逝水，浪花淘尽英雄。\n\n是非成败转头空。");
+}
+
+// Issue 24 item 20: the Chinese ellipsis and dash survive cleaning, and runs of them do not make
+// char_repeat drop a clean statute.
+TEST(DataClean, ChineseEllipsisAndDashStay) {
+  CleanConfig cfg;
+  EXPECT_EQ(normalize_nfkc_safe("他说……好——走"), "他说……好——走");
+  std::string statute =
+      "第二百三十四条　故意伤害他人身体的，处三年以下有期徒刑、拘役或者管制。…………犯前款罪，致人重伤的，处三年以上"
+      "十年以下有期徒刑；致人死亡或者以特别残忍手段致人重伤造成严重残疾的，处十年以上有期徒刑、无期徒刑或者死刑。"
+      "本法另有规定的，依照规定。——摘自《中华人民共和国刑法》";
+  std::string cleaned = clean_text(statute, cfg);
+  EXPECT_NE(cleaned.find("…………"), std::string::npos);
+  EXPECT_NE(cleaned.find("——"), std::string::npos);
+  EXPECT_EQ(cleaned.find("..."), std::string::npos);
+  auto filters = default_filter_config();
+  EXPECT_EQ(apply_filters(cleaned, Lang::zh, filters), "");
+  // Omission and leader runs longer than char_repeat's limit are punctuation, not junk.
+  EXPECT_EQ(apply_filters(cleaned + "第一章　总则……………………………………一", Lang::zh, filters), "");
+  EXPECT_EQ(apply_filters(cleaned + "哈哈哈哈哈哈哈哈哈哈哈哈", Lang::zh, filters), "char_repeat");
 }
 
 TEST(DataPii, Scrub) {

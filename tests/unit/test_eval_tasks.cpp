@@ -178,4 +178,57 @@ TEST(EvalTasks, UnknownTaskListsBuiltins) {
   EXPECT_NE(e.find("mmlu"), std::string::npos);
 }
 
+// Issue 24 item 6: the Markdown table's numbers are right at any magnitude.
+TEST(EvalHelpers, MetricCellsAtAnyMagnitude) {
+  EXPECT_EQ(format_metric(0.25), "0.2500");
+  EXPECT_EQ(format_metric(281.7171), "281.7171");
+  EXPECT_EQ(format_metric(2.8171717e21), "2.8172e+21");
+  EXPECT_EQ(format_metric(1234567.0), "1.2346e+06");
+  EXPECT_EQ(format_metric(3e-7), "3.0000e-07");
+  EXPECT_EQ(format_metric(0.0), "0.0000");
+  EXPECT_EQ(format_metric(NAN), "nan");
+  EXPECT_EQ(format_metric(INFINITY), "inf");
+  EXPECT_EQ(format_metric("N/A"), "N/A");
+  EXPECT_EQ(format_metric("inf"), "inf");
+  nlohmann::json r = {{"results", {{"wiki", {{"alias", "wiki"}, {"n", 2}, {"word_perplexity,none", 2.8171717e21},
+                                             {"word_perplexity_stderr,none", "N/A"}}}}}};
+  EXPECT_NE(markdown_table(r).find("| wiki | word_perplexity | none | 2 | 2.8172e+21 | N/A |"), std::string::npos)
+      << markdown_table(r);
+}
+
+// Issue 24 items 15 and 12: typos and wrong types in a spec are errors naming the key and file.
+TEST(EvalTasks, SpecKeysAndTypesAreChecked) {
+  TmpDir d;
+  auto spec_error = [&](const std::string& json_text) {
+    d.write("s.json", json_text);
+    return error_of([&] { load_task_spec((d.p / "s.json").string(), {}, ""); });
+  };
+  const std::string base = R"("data": "x", "test": "t.jsonl", "doc_to_text": "{q}", "doc_to_target": {"index": "a"}, )";
+  EXPECT_NE(spec_error("{" + base + R"("num_fewshots": 5})").find("s.json: unknown key 'num_fewshots'"), std::string::npos);
+  EXPECT_NE(spec_error("{" + base + R"("num_fewshot": "5"})").find("'num_fewshot' must be an integer >= 0"),
+            std::string::npos);
+  EXPECT_NE(spec_error("{" + base + R"("doc_to_target": {"leter": "a"}})").find("unknown key 'doc_to_target.leter'"),
+            std::string::npos);
+  EXPECT_NE(spec_error("{" + base + R"("generation": {"max_gen_toks": 0}})").find("'generation.max_gen_toks' must be"),
+            std::string::npos);
+  EXPECT_NE(spec_error("{" + base + R"("subject_names": {"a": 1}})").find("'subject_names.a' must be a string"),
+            std::string::npos);
+  EXPECT_NE(spec_error(R"({"data": "x", "test": "t.jsonl", "doc_to_target": "{a}"})").find("missing 'doc_to_text'"),
+            std::string::npos);
+  // every built-in spec passes
+  for (auto& n : builtin_task_names({})) EXPECT_NO_THROW(load_task_spec(n, {}, "opencompass")) << n;
+}
+
+// Issue 24 item 19: template errors say which template, which spec field and task, and why.
+TEST(EvalTasks, TemplateErrorsSayWhichTemplateAndWhy) {
+  nlohmann::json doc = {{"options", nullptr}, {"q", "x"}};
+  std::string e = error_of([&] { render_template("Q: {q} {options|join}", doc, "f.jsonl:3 (task t, doc_to_text)"); });
+  EXPECT_NE(e.find("f.jsonl:3 (task t, doc_to_text): template \"Q: {q} {options|join}\": filter 'join' needs a list, "
+                   "but field 'options' is null"),
+            std::string::npos)
+      << e;
+  e = error_of([&] { render_template("{q|shout}", doc, "w"); });
+  EXPECT_NE(e.find("template \"{q|shout}\": unknown template filter 'shout'"), std::string::npos) << e;
+}
+
 }  // namespace
