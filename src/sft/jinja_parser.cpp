@@ -350,7 +350,7 @@ struct Parser {
         DepthGuard g(*this);
         auto n = node(Node::Kind::filter, line);
         n->s = expect_name();
-        while (accept_op(".")) n->s += "." + expect_name();
+        while (accept_op(".")) n->s.append(1, '.').append(expect_name());
         n->kids = {e};
         if (accept_op("(")) arguments(*n);
         e = n;
@@ -388,7 +388,7 @@ struct Parser {
       const Token& t = cur();
       if (t.kind == Token::Kind::eof) {
         if (ends.size() == 0) return blk;
-        fail(name, open_line, std::string("'") + opener + "' is never closed (missing '{% " + *ends.begin() + " %}')");
+        fail(name, open_line, std::string("'") + opener + "' is never closed (missing '{% " + *(ends.end() - 1) + " %}')");
       }
       if (t.kind == Token::Kind::text) {
         auto n = node(Node::Kind::text, t.line);
