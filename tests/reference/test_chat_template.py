@@ -289,36 +289,3 @@ def test_qwen3_model_dir(tmp_path):
     assert got.returncode == 0, got.stderr.decode()
     assert got.stdout.decode() == render_python(cfg["chat_template"], "", cfg["eos_token"],
                                                 CONVERSATIONS["think_last"], True)
-
-
-def test_chat_template_jinja_file_wins(tmp_path):
-    d = model_dir(tmp_path, "from config", "<s>", "</s>")
-    (d / "chat_template.jinja").write_text("{{ bos_token }}from file{{ eos_token }}\n", encoding="utf-8")
-    got = run_mindllm(tmp_path, ["--model", str(d)], CONVERSATIONS["user"])
-    assert got.returncode == 0 and got.stdout.decode() == "<s>from file</s>"
-
-
-@pytest.mark.parametrize("args,messages,needle", [
-    (["--chat-template", "nope"], [], "neither a built-in template (mindllm, chatml, llama2, llama3) nor a file"),
-    ([], [], "pass --chat-template"),
-    (["--chat-template", "chatml"], {"x": 1}, "needs a \"messages\" list"),
-    (["--chat-template", "chatml"], [{"content": "x"}], "\"role\" must be a string"),
-    (["--chat-template", "llama2"], [{"role": "assistant", "content": "x"}],
-     "line 1: raise_exception: Conversation roles must alternate"),
-])
-def test_bad_input(tmp_path, args, messages, needle):
-    got = run_mindllm(tmp_path, args, messages)
-    err = got.stderr.decode()
-    assert got.returncode == 2 and err.count("\n") == 1 and needle in err, err
-
-
-def test_bad_template_names_line(tmp_path):
-    src = tmp_path / "t.jinja"
-    src.write_text("ok\n{% for m in messages %}\n{{ m.content | nosuchfilter }}\n{% endfor %}\n", encoding="utf-8")
-    got = run_mindllm(tmp_path, ["--chat-template", str(src)], CONVERSATIONS["user"])
-    err = got.stderr.decode()
-    assert got.returncode == 2 and "line 3" in err and "nosuchfilter" in err, err
-    src.write_text("a\nb\n{% if x %}\nno end\n", encoding="utf-8")
-    got = run_mindllm(tmp_path, ["--chat-template", str(src)], CONVERSATIONS["user"])
-    err = got.stderr.decode()
-    assert got.returncode == 2 and "line 3" in err and "endif" in err, err
