@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "data/prepare.h"
@@ -30,7 +31,7 @@ int run_data(int argc, char** argv) {
   prep->add_option("--text-field", text_field, "JSONL field with the text (default: text)");
   prep->add_option("--text-unit", text_unit, "plain text documents: file | paragraph | line (default: file)");
   prep->add_option("--encoding", encoding, "input text encoding, converted to UTF-8: latin-1, gbk, gb18030, utf-16, ... (default: utf-8)");
-  prep->add_option("--threads", threads, "worker threads (0: all cores)");
+  mindllm::cli::add_threads_option(*prep, threads);
   prep->add_flag("--pii", pii, "scrub e-mails, phone numbers, ID numbers and IP addresses");
   prep->add_flag("--t2s", t2s, "convert Traditional to Simplified Chinese (OpenCC)");
   prep->add_flag("--fold-fullwidth", fold, "fold full-width ASCII forms to half-width");
@@ -51,7 +52,7 @@ int run_data(int argc, char** argv) {
   tok->add_option("--text-field", tc.reader.text_field, "JSONL field with the text (default: text)");
   tok->add_option("--text-unit", tc.reader.text_unit, "plain text documents: file | paragraph | line");
   tok->add_option("--encoding", tc.reader.encoding, "input text encoding (default: utf-8)");
-  tok->add_option("--threads", tc.threads, "tokenizer threads (0: all cores)");
+  mindllm::cli::add_threads_option(*tok, tc.threads);
   bool tok_quiet = false;
   tok->add_flag("--quiet,-q", tok_quiet, "no progress line");
 
@@ -75,7 +76,7 @@ int run_data(int argc, char** argv) {
   dd->add_option("--word-ngram", dc.word_ngram, "English shingle size in words (default 5)");
   dd->add_option("--char-ngram", dc.char_ngram, "Chinese shingle size in characters (default 5)");
   dd->add_option("--text-field", drc.text_field, "JSONL field with the text");
-  dd->add_option("--threads", dd_threads, "threads (0: all cores)");
+  mindllm::cli::add_threads_option(*dd, dd_threads);
   dd->add_flag("--no-exact", no_exact, "near-duplicate detection only");
 
   cli::parse_args(app, argc, argv);

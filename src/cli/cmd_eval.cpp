@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "eval/evaluator.h"
@@ -21,7 +22,7 @@ static int run_eval_cmd(int argc, char** argv) {
   app.add_option("--shots", o.shots, "few-shot examples (default: each task's own)");
   app.add_option("--limit", o.limit, "first N items of each subject");
   app.add_option("--batch", o.batch, "questions scored per pass")->capture_default_str();
-  app.add_option("--threads", o.threads, "CPU threads (0: all cores)")->capture_default_str();
+  add_threads_option(app, o.threads);
   add_precision_option(app, o.precision);
   app.add_option("--device", device, "cpu | cuda")->capture_default_str();
   app.add_option("--out", o.out_path, "write results.json (lm-eval's layout) here");
@@ -31,6 +32,7 @@ static int run_eval_cmd(int argc, char** argv) {
   app.add_option("--max-length", o.max_length, "context length (default: the model's max_position_embeddings)");
   app.add_option("--max-gen-toks", o.max_gen_toks, "generation tasks: most new tokens (default: the task's, 256)");
   app.add_option("--task-dir", o.task_dirs, "extra directories with task specs (<name>.json)");
+  app.add_flag("--allow-non-finite", o.allow_non_finite, "score a model whose weights hold NaN or infinities");
   app.add_flag("--quiet", quiet, "no progress line");
   app.add_flag("--list-tasks", list, "print the built-in task names and exit");
   parse_args(app, argc, argv);

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "cli/command.h"
+#include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "model/gguf_export.h"
@@ -26,7 +27,7 @@ static int run_export(int argc, char** argv) {
   app.add_option("--out", out, "output directory (hf) or file (gguf)")->required();
   app.add_option("--tokenizer", tokenizer_path, "tokenizer (default: the model directory's)");
   app.add_option("--name", name, "general.name in GGUF (default: the model directory's name)");
-  app.add_option("--threads", threads, "CPU threads (0: all cores)");
+  add_threads_option(app, threads);
   parse_args(app, argc, argv);
   if (threads > 0) omp_set_num_threads(threads);
   if (format != "hf" && format != "gguf") bad_input("--format must be hf or gguf, got '" + format + "'");

@@ -1,15 +1,15 @@
 // mindllm forward: one forward (and optionally backward) pass over given token ids, writing the
 // logits, the loss and the parameter gradients to a safetensors file. For parity checks against
 // other implementations and for scoring.
-#include <omp.h>
-
 #include <cstring>
 
 #include "cli/command.h"
+#include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/safetensors.h"
 #include "model/model.h"
+#include "model/weights_io.h"
 
 namespace mindllm::cli {
 
@@ -50,18 +50,15 @@ static int run_forward(int argc, char** argv) {
   app.add_option("--tokens", tokens, "safetensors file with input_ids (and targets)")->required();
   app.add_option("--out", out, "output safetensors file")->required();
   app.add_flag("--grads", grads, "also write the parameter gradients (needs targets)");
-  app.add_option("--init-seed", init_seed, "initialise weights from this seed when --model has none");
-  app.add_option("--threads", threads, "CPU threads (0: all cores)");
+  app.add_option("--init-seed", init_seed, "initialise weights from this seed when --model has none")
+      ->check(non_negative());
+  add_threads_option(app, threads);
   add_precision_option(app, precision);
   parse_args(app, argc, argv);
   check_output_file(out, "--out");
-  if (threads > 0) omp_set_num_threads(threads);
+  apply_threads(threads);
   std::string weights;
   ModelConfig cfg = resolve_model_config(model_spec, &weights);
-  Model model(cfg);
-  if (!weights.empty()) model.load_weights(weights);
-  else model.init_weights(init_seed);
-  model.set_matmul_precision(matmul_precision_from_name(precision));
   SafetensorsFile in(tokens);
   std::vector<int64_t> shape, tshape;
   std::vector<int32_t> ids = read_ids(in, "input_ids", &shape);
@@ -71,8 +68,20 @@ static int run_forward(int argc, char** argv) {
     if (tshape != shape) bad_input(tokens + ": targets shape differs from input_ids");
   }
   if (grads && targets.empty()) bad_input("--grads needs 'targets' in " + tokens);
+  if (shape[0] < 1 || shape[1] < 1 || shape[0] > INT32_MAX || shape[1] > INT32_MAX)
+    bad_input(tokens + ": input_ids shape [" + std::to_string(shape[0]) + ", " + std::to_string(shape[1]) +
+              "] is empty or too large");
   int B = static_cast<int>(shape[0]), T = static_cast<int>(shape[1]);
-  if (B < 1 || T < 1) bad_input(tokens + ": empty input_ids");
+  check_token_ids(ids, cfg.vocab_size, tokens + ": input_ids", false);
+  check_token_ids(targets, cfg.vocab_size, tokens + ": targets", true);
+  Model model(cfg);
+  if (!weights.empty()) {
+    model.load_weights(weights);
+    check_weights_finite(model, weights, true, "");  // forward is a debugging tool: warn, go on
+  } else {
+    model.init_weights(init_seed);
+  }
+  model.set_matmul_precision(matmul_precision_from_name(precision));
   float loss = model.forward(ids.data(), targets.empty() ? nullptr : targets.data(), B, T);
   std::vector<float> logits(model.logits(), model.logits() + (size_t)B * T * cfg.vocab_size);
   std::vector<TensorToWrite> ts = {{"logits", DType::f32, {B, T, cfg.vocab_size}, logits.data()},

@@ -1,7 +1,5 @@
 // mindllm generate: sample a continuation from a model directory on the inference engine (K/V
 // cache: each token costs one position, not the whole context), streamed to stdout as it comes.
-#include <omp.h>
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -9,10 +7,12 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/validate.h"
 #include "core/error.h"
 #include "core/interrupt.h"
 #include "model/engine.h"
 #include "model/model.h"
+#include "model/weights_io.h"
 #include "serve/generator.h"
 #include "tokenizer/tokenizer.h"
 
@@ -53,29 +53,32 @@ static int run_generate(int argc, char** argv) {
   auto* text_opt = app.add_option("--prompt", prompt, "prompt text (needs a tokenizer); prints text");
   ids_opt->excludes(text_opt);
   app.add_option("--tokenizer", tokenizer_path, "tokenizer (default: the model directory's)");
-  app.add_option("--max-new-tokens", max_new, "tokens to generate")->capture_default_str();
-  app.add_option("--temperature", sp.temperature, "0 = greedy")->capture_default_str();
-  app.add_option("--top-k", sp.top_k, "sample from the k most likely (0: off)")->capture_default_str();
-  app.add_option("--top-p", sp.top_p, "nucleus sampling mass (1: off)")->capture_default_str();
-  app.add_option("--seed", seed, "sampling seed")->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads (0: all cores)")->capture_default_str();
+  app.add_option("--max-new-tokens", max_new, "tokens to generate (at least 1)")
+      ->check(positive())->capture_default_str();
+  app.add_option("--temperature", sp.temperature, "0 = greedy")->check(non_negative())->capture_default_str();
+  app.add_option("--top-k", sp.top_k, "sample from the k most likely (0: off)")
+      ->check(non_negative())->capture_default_str();
+  app.add_option("--top-p", sp.top_p, "nucleus sampling mass (1: off)")
+      ->check(number_in(0, 1, true))->capture_default_str();
+  app.add_option("--seed", seed, "sampling seed")->check(non_negative())->capture_default_str();
+  add_threads_option(app, threads);
   std::string precision = "fp32";
   add_precision_option(app, precision);
-  app.add_flag("!--no-stop-at-eos", stop_at_eos, "keep going past the end-of-sequence token");
+  app.add_flag("!--no-stop-at-eos", stop_at_eos,
+               "keep going past the end-of-sequence token (config.json's eos_token_id, else the tokenizer's "
+               "end-of-text token)");
+  bool allow_non_finite = false;
+  app.add_flag("--allow-non-finite", allow_non_finite, "generate from a model whose weights hold NaN or infinities");
   std::vector<std::string> stop_strings;
   app.add_option("--stop", stop_strings, "stop before this text (repeatable; needs a tokenizer)");
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "print token counts and the decode speed on stderr");
   parse_args(app, argc, argv);
-  if (threads > 0) omp_set_num_threads(threads);
-  if (max_new < 0) bad_input("--max-new-tokens must be >= 0");
+  apply_threads(threads);
   check_sampling_params(sp);
   std::string weights;
   ModelConfig cfg = resolve_model_config(model_dir, &weights);
   if (weights.empty()) bad_input("--model " + model_dir + ": not a model directory");
-  Model model(cfg);
-  model.load_weights(weights);
-  model.set_matmul_precision(matmul_precision_from_name(precision));
   if (prompt_ids.empty() && text_opt->count() == 0) bad_input("give --prompt TEXT or --prompt-ids IDS");
   std::optional<Tokenizer> tok;
   GenerationRequest req;
@@ -90,8 +93,11 @@ static int run_generate(int argc, char** argv) {
     std::string tp = tokenizer_path.empty() ? weights + "/tokenizer.json" : tokenizer_path;
     if (!tokenizer_path.empty() || std::filesystem::exists(tp)) tok = Tokenizer::load(tp);
   }
-  for (int32_t id : req.prompt)
-    if (id >= cfg.vocab_size) bad_input("prompt token " + std::to_string(id) + " is outside the model's vocabulary");
+  check_token_ids(req.prompt, cfg.vocab_size, "prompt", false);
+  Model model(cfg);
+  model.load_weights(weights);
+  check_weights_finite(model, weights, allow_non_finite, "--allow-non-finite");
+  model.set_matmul_precision(matmul_precision_from_name(precision));
   // End of sequence: the config's eos_token_id, else the tokenizer's end-of-text token.
   int32_t eos = cfg.eos_token_id;
   if (eos < 0 && tok && tok->eos_id()) eos = static_cast<int32_t>(*tok->eos_id());

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "data/reader.h"
@@ -46,7 +47,7 @@ int cmd_train(int argc, char** argv) {
   app.add_option("--pattern", pattern, "pre-tokenizer split pattern: gpt2, llama3 or qwen2")->capture_default_str();
   app.add_option("--special", o.special, "special tokens (ids 0, 1, ... in this order)")->expected(1, -1);
   app.add_option("--min-frequency", o.min_frequency, "stop when the best pair is rarer than this")->capture_default_str();
-  app.add_option("--threads", o.threads, "threads for word counting (0: all cores)")->capture_default_str();
+  add_threads_option(app, o.threads);
   app.add_option("--normalizer", o.normalizer, "none, nfc or nfkc")->capture_default_str();
   app.add_option("--max-words", o.max_words, "bound on distinct words held while counting (memory)")->capture_default_str();
   app.add_option("--output", output, "tokenizer.json to write")->required();
@@ -86,7 +87,7 @@ int cmd_encode(int argc, char** argv) {
   app.add_option("--tokenizer", tok, "tokenizer.json, or a directory with tokenizer.json or vocab.json + merges.txt")->required();
   app.add_option("--input", input, "input file (default: stdin)");
   app.add_option("--output", output, "output file (default: stdout)");
-  app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str();
+  add_threads_option(app, threads);
   app.add_flag("--binary", binary, "write little-endian uint32 ids instead of text");
   app.add_flag("--jsonl", jsonl, "input is JSON lines: encode each record's --field, one line of ids per record");
   app.add_option("--field", field, "with --jsonl: the field holding the text")->capture_default_str();
@@ -216,7 +217,7 @@ int cmd_bench(int argc, char** argv) {
   bool pre_only = false;
   app.add_option("--tokenizer", tok, "tokenizer.json or directory")->required();
   app.add_option("--input", input, "JSON lines, each a string")->required();
-  app.add_option("--threads", threads, "threads")->capture_default_str();
+  add_threads_option(app, threads);
   app.add_option("--repeat", repeat, "timed passes (the best is reported)")->capture_default_str();
   app.add_flag("--pre-tokenize", pre_only, "time the pre-tokenizer alone (one thread; \"tokens\" counts its pieces)");
   parse_args(app, argc, argv);

@@ -15,8 +15,12 @@ static int run_train(int argc, char** argv) {
   app.add_option("--model", o.model, "preset name, config.json, or model directory to continue from")->required();
   app.add_option("--data", o.data, "directory of token shards")->required();
   app.add_option("--out", o.out, "run directory")->required();
-  app.add_option("--tokenizer", o.tokenizer, "tokenizer.json to store in checkpoints (default: <data>/tokenizer.json)");
+  app.add_option("--tokenizer", o.tokenizer,
+                 "tokenizer.json to store in checkpoints (default: the model directory's, else "
+                 "<data>/tokenizer.json); checked against the shards' tokenizer hash");
   add_train_flags(app, f);
+  app.add_flag("--ignore-tokenizer-mismatch", o.ignore_tokenizer_mismatch,
+               "train although the shards' header names another tokenizer than the one given");
   parse_args(app, argc, argv);
   f.finish();
   run_training(o);

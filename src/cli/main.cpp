@@ -70,6 +70,14 @@ static std::string build_info() {
   return s;
 }
 
+// Not enough memory for what was asked: one line and exit code 2, as for other input the machine
+// cannot take.
+static int out_of_memory(const std::string& name, const std::exception& e) {
+  std::fprintf(stderr, "%s: error: out of memory: %s (a smaller --batch, --seq or model needs less)\n", name.c_str(),
+               e.what());
+  return 2;
+}
+
 static void usage() {
   std::printf("%s\n\nusage: mindllm <command> [options]   (mindllm <command> --help for its options)\n\ncommands:\n",
               build_info().c_str());
@@ -108,9 +116,10 @@ int main(int argc, char** argv) {
     } catch (const mindllm::Error& e) {
       std::fprintf(stderr, "%s: error: %s\n", name.c_str(), e.what());
       return static_cast<int>(e.code);
-    } catch (const std::bad_alloc&) {
-      std::fprintf(stderr, "%s: error: out of memory\n", name.c_str());
-      return 1;
+    } catch (const std::bad_alloc& e) {  // also from OpenMP threads (kernels/cpu/omp_trap.h)
+      return out_of_memory(name, e);
+    } catch (const std::length_error& e) {  // a buffer larger than the address space
+      return out_of_memory(name, e);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "%s: internal error: %s\n", name.c_str(), e.what());
       return 1;

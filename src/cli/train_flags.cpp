@@ -1,28 +1,34 @@
 #include "cli/train_flags.h"
 
+#include "cli/validate.h"
+
 namespace mindllm::cli {
 
 void TrainFlags::finish() { options.schedule.kind = parse_schedule(schedule); }
 
 void add_train_flags(CLI::App& app, TrainFlags& f) {
   TrainOptions& o = f.options;
-  app.add_option("--steps", o.steps, "total optimizer steps (a resumed run finishes at the same step)")->capture_default_str();
-  app.add_option("--batch", o.batch, "sequences per micro-batch")->capture_default_str();
-  app.add_option("--seq", o.seq, "tokens per sequence")->capture_default_str();
-  app.add_option("--grad-accum", o.grad_accum, "micro-batches per step")->capture_default_str();
-  app.add_option("--lr", o.schedule.lr, "peak learning rate")->capture_default_str();
-  app.add_option("--min-lr", o.schedule.min_lr, "final learning rate (cosine, wsd)")->capture_default_str();
-  app.add_option("--warmup", o.schedule.warmup, "linear warmup steps")->capture_default_str();
+  app.add_option("--steps", o.steps, "total optimizer steps (a resumed run finishes at the same step)")
+      ->check(positive())->capture_default_str();
+  app.add_option("--batch", o.batch, "sequences per micro-batch")->check(positive())->capture_default_str();
+  app.add_option("--seq", o.seq, "tokens per sequence")->check(positive())->capture_default_str();
+  app.add_option("--grad-accum", o.grad_accum, "micro-batches per step")->check(positive())->capture_default_str();
+  app.add_option("--lr", o.schedule.lr, "peak learning rate")->check(non_negative())->capture_default_str();
+  app.add_option("--min-lr", o.schedule.min_lr, "final learning rate (cosine, wsd)")
+      ->check(non_negative())->capture_default_str();
+  app.add_option("--warmup", o.schedule.warmup, "linear warmup steps")->check(non_negative())->capture_default_str();
   app.add_option("--schedule", f.schedule, "cosine | wsd | constant")->capture_default_str();
-  app.add_option("--wsd-decay", o.schedule.decay_fraction, "wsd: fraction of steps in the final decay")->capture_default_str();
-  app.add_option("--weight-decay", o.adamw.weight_decay, "AdamW decoupled weight decay (matrices only)")->capture_default_str();
+  app.add_option("--wsd-decay", o.schedule.decay_fraction, "wsd: fraction of steps in the final decay")
+      ->check(number_in(0, 1))->capture_default_str();
+  app.add_option("--weight-decay", o.adamw.weight_decay, "AdamW decoupled weight decay (matrices only)")
+      ->check(non_negative())->capture_default_str();
   app.add_flag("--decay-embeddings", o.adamw.decay_embeddings, "also apply weight decay to embedding tables");
-  app.add_option("--beta1", o.adamw.beta1, "AdamW beta1")->capture_default_str();
-  app.add_option("--beta2", o.adamw.beta2, "AdamW beta2")->capture_default_str();
-  app.add_option("--adam-eps", o.adamw.eps, "AdamW epsilon")->capture_default_str();
-  app.add_option("--clip", o.clip, "global gradient-norm clip (0: off)")->capture_default_str();
-  app.add_option("--seed", o.seed, "seed for initialisation and data order")->capture_default_str();
-  app.add_option("--threads", o.threads, "CPU threads (0: all cores)")->capture_default_str();
+  app.add_option("--beta1", o.adamw.beta1, "AdamW beta1")->check(number_in(0, 1, false, true))->capture_default_str();
+  app.add_option("--beta2", o.adamw.beta2, "AdamW beta2")->check(number_in(0, 1, false, true))->capture_default_str();
+  app.add_option("--adam-eps", o.adamw.eps, "AdamW epsilon")->check(positive())->capture_default_str();
+  app.add_option("--clip", o.clip, "global gradient-norm clip (0: off)")->check(non_negative())->capture_default_str();
+  app.add_option("--seed", o.seed, "seed for initialisation and data order")->check(non_negative())->capture_default_str();
+  add_threads_option(app, o.threads);
   app.add_option("--device", o.device, "cpu | cuda (a GPU; same data order, metrics and checkpoints)")
       ->capture_default_str();
   app.add_option("--precision", o.precision, "bf16 (mixed precision: bf16 matmul operands, fp32 master weights and "
@@ -34,12 +40,18 @@ void add_train_flags(CLI::App& app, TrainFlags& f) {
                  "cuda, bf16: flash (mindllm's flash-attention kernels) | cudnn (cuDNN's fused attention, loaded "
                  "at run time)")
       ->capture_default_str();
-  app.add_option("--ckpt-every", o.ckpt_every, "checkpoint every N steps (0: only at the end)")->capture_default_str();
-  app.add_option("--keep", o.keep_ckpts, "keep only the newest N checkpoints (0: all)")->capture_default_str();
-  app.add_option("--eval-every", o.eval_every, "validation loss every N steps (0: only at the end)")->capture_default_str();
-  app.add_option("--eval-batches", o.eval_batches, "validation batches of --batch sequences")->capture_default_str();
-  app.add_option("--log-every", o.log_every, "progress line every N steps")->capture_default_str();
-  app.add_flag("--resume", o.resume, "continue from <out>/ckpt/latest");
+  app.add_option("--ckpt-every", o.ckpt_every, "checkpoint every N steps (0: only at the end)")
+      ->check(non_negative())->capture_default_str();
+  app.add_option("--keep", o.keep_ckpts, "keep only the newest N checkpoints (0: all)")
+      ->check(non_negative())->capture_default_str();
+  app.add_option("--eval-every", o.eval_every, "validation loss every N steps (0: only at the end)")
+      ->check(non_negative())->capture_default_str();
+  app.add_option("--eval-batches", o.eval_batches, "validation batches of --batch sequences")
+      ->check(positive())->capture_default_str();
+  app.add_option("--log-every", o.log_every, "progress line every N steps")->check(positive())->capture_default_str();
+  app.add_flag("--resume", o.resume,
+               "continue from <out>/ckpt/latest (without it, from the newest complete checkpoint); without "
+               "--resume a run directory that holds checkpoints is refused");
 }
 
 }  // namespace mindllm::cli

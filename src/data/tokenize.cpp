@@ -303,8 +303,13 @@ nlohmann::json run_tokenize(const TokenizeConfig& cfg) {
   if (!eos) bad_input(cfg.tokenizer + ": the tokenizer has no EOS token; documents need one to be separated");
   TokenizerInfo info{static_cast<uint32_t>(tok.vocab_size()), *eos, tok.hash()};
   int threads = cfg.threads > 0 ? cfg.threads : omp_get_max_threads();
-  return run_tokenize_with(
+  nlohmann::json man = run_tokenize_with(
       cfg, [&](const std::vector<std::string>& texts) { return tok.encode_batch(texts, threads); }, info);
+  // The tokenizer travels with its shards: train finds it there and stores it in checkpoints.
+  std::string dest = (fs::path(cfg.output) / "tokenizer.json").string();
+  if (is_directory(cfg.tokenizer)) tok.save(dest);
+  else write_file_atomic(dest, read_file(cfg.tokenizer));
+  return man;
 }
 
 }  // namespace mindllm::data

@@ -14,6 +14,7 @@
 #include "core/file_io.h"
 #include "core/regex.h"
 #include "model/config.h"
+#include "model/weights_io.h"
 
 namespace mindllm::eval {
 
@@ -325,6 +326,7 @@ json run_eval(const EvalOptions& opts) {
   if (weights.empty()) bad_input("--model " + opts.model_dir + ": not a model directory");
   Model model(cfg);
   model.load_weights(weights);
+  check_weights_finite(model, weights, opts.allow_non_finite, "--allow-non-finite");
   model.set_matmul_precision(matmul_precision_from_name(opts.precision));
   std::string tok_path = opts.tokenizer_path.empty() ? weights : opts.tokenizer_path;
   Tokenizer tok = Tokenizer::load(tok_path);

@@ -16,6 +16,7 @@ struct EvalOptions {
   std::vector<std::string> tasks, task_dirs;
   int shots = -1, limit = -1, batch = 32, threads = 0, max_length = 0, max_gen_toks = -1;
   bool progress = true;
+  bool allow_non_finite = false;  // score a model whose weights hold NaN/inf (else bad input)
 };
 
 // Per-item results of one subtask (kept for the aggregates and --log-samples).

@@ -1,10 +1,12 @@
 #include "model/weights_io.h"
 
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/log.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -163,6 +165,29 @@ std::optional<std::string> find_chat_template(const std::string& dir) {
     }
   }
   return std::nullopt;
+}
+
+std::string first_non_finite_tensor(const Model& model) {
+  const float* p = model.params().data();
+  const int64_t n = static_cast<int64_t>(model.params().size());
+  bool finite = true;
+#pragma omp parallel for reduction(&& : finite) schedule(static)
+  for (int64_t i = 0; i < n; i++) finite = finite && std::isfinite(p[i]);
+  if (finite) return "";
+  for (const ParamSpec& s : model.layout().specs)
+    for (size_t k = 0; k < s.numel; k++)
+      if (!std::isfinite(p[s.offset + k])) return s.name;
+  return "";
+}
+
+void check_weights_finite(const Model& model, const std::string& source, bool allow, const std::string& override_flag) {
+  std::string bad = first_non_finite_tensor(model);
+  if (bad.empty()) return;
+  std::string what = source + ": weight '" + bad + "' holds NaN or infinite values";
+  if (!allow)
+    bad_input(what + " (a diverged or corrupt model" +
+              (override_flag.empty() ? std::string(")") : "; pass " + override_flag + " to use it anyway)"));
+  log_warn("%s; results will be meaningless", what.c_str());
 }
 
 void write_hf_dir(const Model& model, DType dtype, const std::string& tokenizer_src, const std::string& out) {

@@ -54,6 +54,12 @@ std::string find_tokenizer(const std::string& dir);
 // chat_template.jinja / chat_template.json), if any.
 std::optional<std::string> find_chat_template(const std::string& dir);
 
+// The first weight tensor of `model` that holds a NaN or an infinity; empty when all are finite.
+std::string first_non_finite_tensor(const Model& model);
+// A loaded model must have finite weights: refuses (bad input naming `source`, the tensor and
+// `override_flag` when not empty), or when `allow` only warns. One pass over the weights (parallel).
+void check_weights_finite(const Model& model, const std::string& source, bool allow, const std::string& override_flag);
+
 // Writes a Hugging Face model directory: config.json, model.safetensors in `dtype` (F32, F16 or
 // BF16), generation_config.json, and when `tokenizer_src` is a model directory with a tokenizer
 // its tokenizer.json (+ tokenizer_config.json, special_tokens_map.json, chat template files).

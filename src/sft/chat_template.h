@@ -10,13 +10,9 @@
 #include <vector>
 
 #include "sft/jinja.h"
+#include "sft/message.h"
 
 namespace mindllm::sft {
-
-struct Message {
-  std::string role;  // system | user | assistant | tool
-  std::string content;
-};
 
 class ChatTemplate {
  public:

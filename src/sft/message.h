@@ -6,7 +6,7 @@
 namespace mindllm::sft {
 
 struct Message {
-  std::string role;  // system | user | assistant
+  std::string role;  // system | user | assistant (| tool for templates)
   std::string content;
 };
 

@@ -73,6 +73,13 @@ nlohmann::json PretrainBatches::position(int next_step) const {
   return {{"sampler", "seeded-windows"}, {"next_step", next_step}};
 }
 
+std::string PretrainBatches::shard_with_other_tokenizer(uint64_t hash) const {
+  for (const TokenStream* s : {&train_, &val_})
+    for (const Shard& shard : s->shards())
+      if (shard.header().tokenizer_hash != 0 && shard.header().tokenizer_hash != hash) return shard.path();
+  return "";
+}
+
 std::string PretrainBatches::describe() const {
   return std::to_string(train_.size()) + " train tokens, " + std::to_string(val_.size()) + " val tokens";
 }

@@ -48,6 +48,9 @@ class PretrainBatches : public BatchSource {
   void val_batch(int i, Batch* out) override;
   nlohmann::json position(int next_step) const override;
   std::string describe() const override;
+  // The first shard whose header names a tokenizer other than `hash` (0 in a header: unknown,
+  // accepted); empty if none.
+  std::string shard_with_other_tokenizer(uint64_t hash) const;
 
  private:
   TokenStream train_, val_;

@@ -38,12 +38,18 @@ void AdamW::load(const std::string& path) {
   f.read_f32("exp_avg_sq", v_.data(), &shape);
   auto it = f.metadata().find("step");
   if (it == f.metadata().end()) bad_input(path + ": optimizer state has no step");
-  try {
-    step_ = std::stoi(it->second);
-  } catch (...) {
-    bad_input(path + ": optimizer step '" + it->second + "' is not a number");
-  }
-  if (step_ < 0) bad_input(path + ": negative optimizer step");
+  const std::string& s = it->second;
+  if (s.empty() || s.size() > 9 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    bad_input(path + ": optimizer step '" + s.substr(0, 40) + "' is not a step count (0 to 999999999)");
+  step_ = std::stoi(s);
+  // NaN or infinite moments (or a negative second moment) would spread into every weight.
+  bool finite = true;
+  const float* m = m_.data();
+  const float* v = v_.data();
+  const int64_t n = static_cast<int64_t>(m_.size());
+#pragma omp parallel for reduction(&& : finite) schedule(static)
+  for (int64_t i = 0; i < n; i++) finite = finite && std::isfinite(m[i]) && std::isfinite(v[i]) && v[i] >= 0.0f;
+  if (!finite) bad_input(path + ": optimizer state holds NaN, infinite or negative values");
 }
 
 double grad_norm(const Model& model) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -18,7 +19,9 @@
 #include "core/profile.h"
 #include "kernels/cpu/linear_bf16.h"
 #include "model/model.h"
+#include "model/weights_io.h"
 #include "train/batches.h"
+#include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
 #if MINDLLM_CUDA
 #include "kernels/cuda/device.h"
@@ -52,8 +55,12 @@ void check_options(const TrainOptions& o) {
   if (!(o.schedule.lr >= 0) || !std::isfinite(o.schedule.lr)) bad_input("--lr must be a non-negative number");
   if (!(o.schedule.min_lr >= 0) || o.schedule.min_lr > o.schedule.lr) bad_input("--min-lr must be between 0 and --lr");
   if (o.schedule.warmup < 0) bad_input("--warmup must be >= 0");
-  if (!(o.clip >= 0)) bad_input("--clip must be >= 0");
-  if (!(o.adamw.weight_decay >= 0)) bad_input("--weight-decay must be >= 0");
+  if (!(o.schedule.decay_fraction >= 0 && o.schedule.decay_fraction <= 1)) bad_input("--wsd-decay must be in [0, 1]");
+  if (!(o.clip >= 0) || !std::isfinite(o.clip)) bad_input("--clip must be a finite number >= 0");
+  if (!(o.adamw.weight_decay >= 0) || !std::isfinite(o.adamw.weight_decay)) bad_input("--weight-decay must be >= 0");
+  if (!(o.adamw.beta1 >= 0 && o.adamw.beta1 < 1)) bad_input("--beta1 must be in [0, 1)");
+  if (!(o.adamw.beta2 >= 0 && o.adamw.beta2 < 1)) bad_input("--beta2 must be in [0, 1)");
+  if (!(o.adamw.eps > 0) || !std::isfinite(o.adamw.eps)) bad_input("--adam-eps must be a finite number > 0");
   if (o.threads < 0) bad_input("--threads must be >= 0");
   if (o.device != "cpu" && o.device != "cuda") bad_input("--device " + o.device + ": expected cpu or cuda");
   if (!o.precision.empty() && o.precision != "bf16" && o.precision != "fp32")
@@ -217,6 +224,65 @@ void truncate_metrics(const std::string& path, int last_step) {
   write_file_atomic(path, kept);
 }
 
+// The run directory: created if needed; stale temporaries of killed runs removed; a fresh run
+// refuses one that already holds checkpoints (it would overwrite them and metrics.jsonl).
+void prepare_run_dir(const TrainOptions& o) {
+  if (path_exists(o.out) && !is_directory(o.out)) bad_input("--out " + o.out + ": exists and is not a directory");
+  std::error_code ec;
+  fs::create_directories(o.out, ec);
+  if (ec) bad_input("--out " + o.out + ": cannot create the run directory (" + ec.message() + ")");
+  StaleRemoval removed = remove_stale_temporaries(o.out);
+  if (removed.dirs > 0)
+    log_info("removed %d stale temporary checkpoint director%s (%.1f MB) left by interrupted runs", removed.dirs,
+             removed.dirs == 1 ? "y" : "ies", removed.bytes / 1e6);
+  if (!o.resume && has_checkpoints(o.out))
+    bad_input(o.out + ": already holds checkpoints; pass --resume to continue that run, or choose a new --out");
+}
+
+struct ResumeState {
+  int step = 0, skipped = 0;
+  double tokens_seen = 0;
+};
+
+// trainer_state.json of checkpoint `dir`, checked: its step is an integer that matches the
+// directory's name and lies in [0, --steps]; the seed is the run's; skipped steps in [0, step].
+ResumeState read_trainer_state(const std::string& dir, const TrainOptions& o) {
+  const std::string path = dir + "/trainer_state.json";
+  json st;
+  try {
+    st = json::parse(read_file(path));
+  } catch (const json::exception&) {
+    bad_input(path + ": malformed trainer state (not JSON)");
+  }
+  auto integer = [&](const char* key, int64_t lo, int64_t hi, bool required) -> int64_t {
+    if (!st.is_object() || !st.contains(key)) {
+      if (required) bad_input(path + ": no '" + key + "'");
+      return 0;
+    }
+    const json& v = st[key];
+    bool in_range = v.is_number_unsigned() ? v.get<uint64_t>() <= (uint64_t)hi
+                                           : v.is_number_integer() && v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
+    if (!in_range)
+      bad_input(path + ": '" + key + "' must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                "], got " + v.dump().substr(0, 40));
+    return v.get<int64_t>();
+  };
+  ResumeState r;
+  r.step = static_cast<int>(integer("step", 0, o.steps, true));
+  int named = checkpoint_step(fs::path(dir).filename().string());
+  if (named >= 0 && named != r.step)
+    bad_input(path + ": step " + std::to_string(r.step) + " does not match the directory name");
+  r.skipped = static_cast<int>(integer("skipped_steps", 0, r.step, false));
+  if (st.contains("tokens_seen")) {
+    if (!st["tokens_seen"].is_number() || !(st["tokens_seen"].get<double>() >= 0))
+      bad_input(path + ": 'tokens_seen' must be a non-negative number");
+    r.tokens_seen = st["tokens_seen"].get<double>();
+  }
+  if (st.contains("seed") && !(st["seed"].is_number_unsigned() && st["seed"].get<uint64_t>() == o.seed))
+    bad_input("--seed " + std::to_string(o.seed) + " differs from the checkpoint's seed " + st["seed"].dump().substr(0, 40));
+  return r;
+}
+
 json options_json(const TrainOptions& o) {
   return {{"model", o.model}, {"data", o.data}, {"steps", o.steps}, {"batch", o.batch}, {"seq", o.seq},
           {"grad_accum", o.grad_accum}, {"lr", o.schedule.lr}, {"min_lr", o.schedule.min_lr},
@@ -234,37 +300,39 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& da
   if (cfg.learned_positions && opt.seq > cfg.max_positions)
     bad_input("--seq " + std::to_string(opt.seq) + " exceeds the model's " + std::to_string(cfg.max_positions) + " positions");
 
-  fs::create_directories(opt.out);
-  auto existing = latest_checkpoint(opt.out);
-  if (existing && !opt.resume)
-    bad_input(opt.out + ": already holds checkpoints; pass --resume to continue that run, or choose a new --out");
+  prepare_run_dir(opt);
+  auto existing = opt.resume ? latest_checkpoint(opt.out) : std::nullopt;
 
   Model model(cfg);
   AdamW optim(model.layout(), opt.adamw);
   int start = 0, skipped = 0;
   double tokens_seen = 0;  // input tokens of the steps done, resumed from the checkpoint
-  if (opt.resume && existing) {
+  if (existing) {
     ModelConfig saved = resolve_model_config(*existing, nullptr);
+    saved.bos_token_id = cfg.bos_token_id;  // checkpoints of older versions have none
+    saved.eos_token_id = cfg.eos_token_id;
     if (config_to_json(saved) != config_to_json(cfg))
       bad_input(*existing + ": checkpoint model differs from --model " + opt.model);
     model.load_weights(*existing);
+    check_weights_finite(model, *existing, false, "");
     optim.load(*existing + "/optimizer.safetensors");
-    json st;
-    try {
-      st = json::parse(read_file(*existing + "/trainer_state.json"));
-      start = st.at("step").get<int>();
-      skipped = st.value("skipped_steps", 0);
-      tokens_seen = st.value("tokens_seen", 0.0);
-    } catch (const json::exception&) {
-      bad_input(*existing + "/trainer_state.json: malformed trainer state");
-    }
-    if (st.value("seed", opt.seed) != opt.seed) bad_input("--seed differs from the checkpoint's seed " + st["seed"].dump());
+    const ResumeState rs = read_trainer_state(*existing, opt);
+    start = rs.step;
+    skipped = rs.skipped;
+    tokens_seen = rs.tokens_seen;
+    if (optim.steps_taken() > start)
+      bad_input(*existing + "/optimizer.safetensors: optimizer step " + std::to_string(optim.steps_taken()) +
+                " is past the checkpoint's step " + std::to_string(start));
     log_info("resuming from %s (step %d)", existing->c_str(), start);
   } else if (!tm.weights_dir.empty()) {
     model.load_weights(tm.weights_dir);
   } else {
     model.init_weights(opt.seed);
   }
+
+  if (tm.tokenizer_json.empty())
+    log_warn("no tokenizer (--tokenizer, the model directory's or <data>/tokenizer.json): checkpoints will have "
+             "none, and no end-of-text id");
 
   std::string metrics_path = (fs::path(opt.out) / "metrics.jsonl").string();
   if (start > 0) truncate_metrics(metrics_path, start);
@@ -360,16 +428,43 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& da
   return result;
 }
 
+// The tokenizer of a pre-training run: --tokenizer, else the model directory's, else the data
+// directory's (data tokenize puts it there); empty if none.
+static std::string tokenizer_path(const TrainOptions& opt, const std::string& weights_dir) {
+  if (!opt.tokenizer.empty()) {
+    if (!path_exists(opt.tokenizer)) bad_input("--tokenizer " + opt.tokenizer + ": no such file");
+    return opt.tokenizer;
+  }
+  for (const std::string& dir : {weights_dir, opt.data})
+    if (!dir.empty() && path_exists((fs::path(dir) / "tokenizer.json").string()))
+      return (fs::path(dir) / "tokenizer.json").string();
+  return "";
+}
+
 TrainResult run_training(const TrainOptions& opt) {
   check_options(opt);  // before the model and shards are opened: a bad flag is named first
   TrainModel tm;
   tm.config = resolve_model_config(opt.model, &tm.weights_dir);
-  std::string tok_path = !opt.tokenizer.empty() ? opt.tokenizer : (fs::path(opt.data) / "tokenizer.json").string();
-  if (!opt.tokenizer.empty() && !path_exists(tok_path)) bad_input("--tokenizer " + tok_path + ": no such file");
-  if (!tm.weights_dir.empty() && opt.tokenizer.empty() && path_exists(tm.weights_dir + "/tokenizer.json"))
-    tok_path = tm.weights_dir + "/tokenizer.json";
-  if (path_exists(tok_path) && !is_directory(tok_path)) tm.tokenizer_json = read_file(tok_path);
+  std::string tok_path = tokenizer_path(opt, tm.weights_dir);
+  std::optional<Tokenizer> tok;
+  if (!tok_path.empty()) {
+    tok = Tokenizer::load(tok_path);  // a file that is not a tokenizer is bad input naming it
+    tm.tokenizer_json = is_directory(tok_path) ? tok->to_json() : read_file(tok_path);
+    if (tok->vocab_size() > static_cast<size_t>(tm.config.vocab_size))
+      bad_input(tok_path + ": the tokenizer has " + std::to_string(tok->vocab_size()) +
+                " tokens, more than the model's vocab_size " + std::to_string(tm.config.vocab_size));
+    // End (and, as in GPT-2, start) of text for generate and transformers' generate.
+    if (tm.config.eos_token_id < 0 && tok->eos_id()) tm.config.eos_token_id = static_cast<int>(*tok->eos_id());
+    if (tm.config.bos_token_id < 0) tm.config.bos_token_id = tm.config.eos_token_id;
+  }
   PretrainBatches data(opt.data, tm.config.vocab_size, opt.seed, opt.batch, opt.seq, opt.eval_batches);
+  if (tok) {
+    std::string other = data.shard_with_other_tokenizer(tok->hash());
+    if (!other.empty() && !opt.ignore_tokenizer_mismatch)
+      bad_input(other + ": the shard was tokenized with another tokenizer than " + tok_path +
+                " (pass --ignore-tokenizer-mismatch to train anyway)");
+    if (!other.empty()) log_warn("%s: tokenized with another tokenizer than %s", other.c_str(), tok_path.c_str());
+  }
   return train(opt, tm, data);
 }
 

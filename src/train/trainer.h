@@ -21,7 +21,8 @@ struct TrainOptions {
   std::string model;      // preset, config.json or model directory (weights loaded from it)
   std::string data;       // shard directory (train-*.bin, val-*.bin)
   std::string out;        // run directory
-  std::string tokenizer;  // optional tokenizer.json copied into checkpoints (default: <data>/tokenizer.json)
+  std::string tokenizer;  // optional tokenizer.json copied into checkpoints (default: the model's, else <data>/tokenizer.json)
+  bool ignore_tokenizer_mismatch = false;  // train although the shards' header names another tokenizer
   int steps = 100, batch = 8, seq = 256, grad_accum = 1;
   Schedule schedule;
   AdamWConfig adamw;
@@ -54,7 +55,8 @@ struct TrainModel {
 TrainResult train(const TrainOptions& opt, const TrainModel& model, BatchSource& data);
 
 // Pre-training: opt.model, the token shards of opt.data (PretrainBatches), the tokenizer of
-// --tokenizer, else of the model directory, else of the data directory.
+// --tokenizer, else of the model directory, else of the data directory: validated, its hash
+// compared with the shards' headers, its end-of-text id written as eos/bos_token_id.
 TrainResult run_training(const TrainOptions& opt);
 
 }  // namespace mindllm

@@ -52,3 +52,34 @@ def test_bad_sampling_flags_are_refused(flag, value, tmp_path):
     p = run("generate", "--model", d, "--prompt-ids", "1 2", flag, value, check=False)
     assert p.returncode == 2, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and flag.lstrip("-") in p.stderr, p.stderr
+
+
+def test_trained_checkpoint_stops_at_eos_in_transformers_and_mindllm(tmp_path):
+    """train writes the tokenizer's <|endoftext|> as eos_token_id (config.json and
+    generation_config.json): transformers' generate and mindllm's stop there (issue 24 item 10)."""
+    import numpy as np
+    from mindllm_ref import write_shard
+    text = tmp_path / "t.txt"
+    text.write_text("the cat sat on the mat\n" * 50)
+    tok = tmp_path / "tokenizer.json"
+    run("tokenizer", "train", "--input", text, "--vocab-size", 300, "--special", "<|endoftext|>", "--output", tok,
+        "--quiet")
+    eos = 0  # the first special token
+    data = tmp_path / "data"
+    data.mkdir()
+    doc = [40, 41, 42, 43, 44, 45, eos]  # every document: the same six tokens, then end of text
+    write_shard(data / "train-000.bin", np.tile(doc, 3000), 300)
+    run("train", "--model", "tiny-llama", "--data", data, "--out", tmp_path / "run", "--steps", 60, "--batch", 4,
+        "--seq", 32, "--lr", 3e-3, "--warmup", 5, "--tokenizer", tok, "--threads", 2, "--log-every", 100)
+    ckpt = tmp_path / "run" / "ckpt" / "step-0000060"
+    for f in ("config.json", "generation_config.json"):
+        assert json.loads((ckpt / f).read_text())["eos_token_id"] == eos, f
+    prompt = [40, 41, 42, 43, 44, 45, eos, 40, 41]
+    model = transformers.AutoModelForCausalLM.from_pretrained(ckpt).float().eval()
+    with torch.no_grad():
+        out = model.generate(torch.tensor([prompt]), do_sample=False, max_new_tokens=20, pad_token_id=eos)
+    hf_new = out[0, len(prompt):].tolist()
+    assert hf_new == [42, 43, 44, 45, eos], hf_new  # stopped at eos, well before 20 tokens
+    got = run("generate", "--model", ckpt, "--prompt-ids", " ".join(map(str, prompt)), "--temperature", 0,
+              "--max-new-tokens", 20, "--threads", 2).stdout.split()
+    assert [int(x) for x in got] == hf_new

@@ -2,6 +2,7 @@
 
 #include "core/profile.h"
 #include "kernels/cpu/small_gemm.h"
+#include "kernels/cpu/omp_trap.h"
 #include "kernels/cpu/vec_math.h"
 
 #include <algorithm>
@@ -93,12 +94,15 @@ void attention_forward(float* out, float* stats, const float* q, const float* k,
   const int B = s.B, T = s.T, Hq = s.Hq, D = s.D, group = s.Hq / s.Hkv;
   const size_t TD = (size_t)T * D;
   // Parallel over (batch, query head).
+  OmpExceptionTrap trap;  // out of memory for the scratch: thrown after the region
 #pragma omp parallel
   {
-    std::vector<float> qc(TD), kt(TD), vc(TD), S((size_t)kRowBlock * T);
+    std::vector<float> qc, kt, vc, S;
+    const bool ok = trap.run([&] { qc.resize(TD), kt.resize(TD), vc.resize(TD), S.resize((size_t)kRowBlock * T); });
     int prepared_kv = -1;  // (batch, kv head) whose K^T and V the scratch holds
 #pragma omp for schedule(static)
     for (int bh = 0; bh < B * Hq; bh++) {
+      if (!ok) continue;
       const int b = bh / Hq, h = bh % Hq, hk = h / group;
       copy_rows(qc.data(), D, q + (size_t)b * T * s.ldq + (size_t)h * D, s.ldq, T, D);
       if (b * s.Hkv + hk != prepared_kv) {  // the query heads of a GQA group share them
@@ -119,6 +123,7 @@ void attention_forward(float* out, float* stats, const float* q, const float* k,
       }
     }
   }
+  trap.rethrow();
 }
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* stats, const float* q,
@@ -127,12 +132,17 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   const int B = s.B, T = s.T, Hq = s.Hq, Hkv = s.Hkv, D = s.D, group = s.Hq / s.Hkv;
   const size_t TD = (size_t)T * D;
   // Parallel over (batch, kv head): the query heads of a group add into the same dk, dv in order.
+  OmpExceptionTrap trap;  // out of memory for the scratch: thrown after the region
 #pragma omp parallel
   {
-    std::vector<float> kc(TD), kt(TD), vt(TD), qc(TD), doc(TD), dkc(TD), dvc(TD);
-    std::vector<float> P((size_t)kRowBlock * T), dS((size_t)kRowBlock * T);
+    std::vector<float> kc, kt, vt, qc, doc, dkc, dvc, P, dS;
+    const bool ok = trap.run([&] {
+      for (auto* buf : {&kc, &kt, &vt, &qc, &doc, &dkc, &dvc}) buf->resize(TD);
+      P.resize((size_t)kRowBlock * T), dS.resize((size_t)kRowBlock * T);
+    });
 #pragma omp for schedule(static)
     for (int bk = 0; bk < B * Hkv; bk++) {
+      if (!ok) continue;
       const int b = bk / Hkv, hk = bk % Hkv;
       const float* kb = k + (size_t)b * T * s.ldk + (size_t)hk * D;
       copy_rows(kc.data(), D, kb, s.ldk, T, D);
@@ -166,6 +176,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
       copy_rows(dv + (size_t)b * T * s.ldv + (size_t)hk * D, s.ldv, dvc.data(), D, T, D);
     }
   }
+  trap.rethrow();
 }
 
 }  // namespace mindllm::cpu

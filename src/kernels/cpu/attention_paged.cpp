@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/profile.h"
+#include "kernels/cpu/omp_trap.h"
 #include "kernels/cpu/vec_math.h"
 
 namespace mindllm::cpu {
@@ -38,6 +39,7 @@ void attention_paged_forward(float* out, const float* q, const PagedAttentionSha
   PROFILE("attention_paged");
   const int D = s.D, group = s.Hq / s.Hkv, bs = s.block_size;
   const int jobs = s.n_seqs * s.Hkv;
+  OmpExceptionTrap trap;  // out of memory for the scratch: thrown after the region
 #pragma omp parallel
   {
     std::vector<float> keys, values, scores;
@@ -49,7 +51,8 @@ void attention_paged_forward(float* out, const float* q, const PagedAttentionSha
       // Keys some row can see: from the first row's window start to the last row.
       const int c0 = (s.window > 0) ? std::max(0, sq.past - s.window + 1) : 0, n = end - c0;
       // Gather this kv head's keys and values into contiguous [n, D] rows.
-      keys.resize((size_t)n * D), values.resize((size_t)n * D), scores.resize((size_t)L * n);
+      if (!trap.run([&] { keys.resize((size_t)n * D), values.resize((size_t)n * D), scores.resize((size_t)L * n); }))
+        continue;
       for (int p = c0; p < end; p++) {
         const size_t off = (size_t)(p % bs) * s.ldc + (size_t)hk * D;
         std::memcpy(keys.data() + (size_t)(p - c0) * D, sq.k_blocks[p / bs] + off, sizeof(float) * D);
@@ -66,6 +69,7 @@ void attention_paged_forward(float* out, const float* q, const PagedAttentionSha
       }
     }
   }
+  trap.rethrow();
 }
 
 }  // namespace mindllm::cpu
