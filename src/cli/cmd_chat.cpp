@@ -1,6 +1,5 @@
 // mindllm chat: talk to a model in the terminal, rendered with its chat template (sft/), answers
 // streamed from the inference engine. Ctrl-C stops the current answer; Ctrl-D or /quit ends.
-#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,10 +11,12 @@
 #include <string>
 
 #include "cli/command.h"
+#include "cli/validate.h"
 #include "core/error.h"
 #include "core/interrupt.h"
 #include "model/engine.h"
 #include "model/model.h"
+#include "model/weights_io.h"
 #include "serve/generator.h"
 #include "sft/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -58,17 +59,15 @@ static int run_chat(int argc, char** argv) {
                  "(default: the model directory's template)");
   app.add_option("--system", system, "system message");
   auto* prompt_opt = app.add_option("--prompt", prompt, "one message: print the answer and exit (for scripts)");
-  app.add_option("--max-new-tokens", max_new, "most tokens per answer")->capture_default_str();
-  app.add_option("--temperature", sp.temperature, "0 = greedy")->capture_default_str();
-  app.add_option("--top-k", sp.top_k, "sample from the k most likely (0: off)")->capture_default_str();
-  app.add_option("--top-p", sp.top_p, "nucleus sampling mass (1: off)")->capture_default_str();
-  app.add_option("--seed", seed, "sampling seed")->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads (0: all cores)")->capture_default_str();
+  app.add_option("--max-new-tokens", max_new, "most tokens per answer")->check(positive())->capture_default_str();
+  add_sampling_options(app, sp, seed);
+  add_threads_option(app, threads);
   std::string precision = "fp32";
   add_precision_option(app, precision);
+  bool allow_non_finite = false;
+  app.add_flag("--allow-non-finite", allow_non_finite, "chat with a model whose weights hold NaN or infinities");
   parse_args(app, argc, argv);
-  if (threads > 0) omp_set_num_threads(threads);
-  if (max_new < 1) bad_input("--max-new-tokens must be at least 1");
+  apply_threads(threads);
   check_sampling_params(sp);
 
   std::string weights;
@@ -78,6 +77,7 @@ static int run_chat(int argc, char** argv) {
   sft::ChatTemplate tmpl = sft::ChatTemplate::resolve(template_name, weights);
   Model model(cfg);
   model.load_weights(weights);
+  check_weights_finite(model, weights, allow_non_finite, "--allow-non-finite");
   model.set_matmul_precision(matmul_precision_from_name(precision));
   Engine engine(model);
   KvCache cache(cfg);

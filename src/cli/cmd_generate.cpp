@@ -55,12 +55,7 @@ static int run_generate(int argc, char** argv) {
   app.add_option("--tokenizer", tokenizer_path, "tokenizer (default: the model directory's)");
   app.add_option("--max-new-tokens", max_new, "tokens to generate (at least 1)")
       ->check(positive())->capture_default_str();
-  app.add_option("--temperature", sp.temperature, "0 = greedy")->check(non_negative())->capture_default_str();
-  app.add_option("--top-k", sp.top_k, "sample from the k most likely (0: off)")
-      ->check(non_negative())->capture_default_str();
-  app.add_option("--top-p", sp.top_p, "nucleus sampling mass (1: off)")
-      ->check(number_in(0, 1, true))->capture_default_str();
-  app.add_option("--seed", seed, "sampling seed")->check(non_negative())->capture_default_str();
+  add_sampling_options(app, sp, seed);
   add_threads_option(app, threads);
   std::string precision = "fp32";
   add_precision_option(app, precision);

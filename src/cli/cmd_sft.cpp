@@ -74,8 +74,7 @@ int run_sft(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--dry-run", dry, "print the first samples with their trained tokens marked, and the data counts; no training");
   app.add_option("--dry-run-samples", dry_samples, "samples --dry-run prints")->capture_default_str();
-  app.add_option("--dump-samples", dump, "write the training samples as JSONL ({\"ids\", \"trained\"} per sample, "
-                 "in file order, weights applied)");
+  app.add_option("--dump-samples", dump, "write the training samples as JSONL ({\"ids\", \"trained\"} per sample, weights applied)");
   add_train_flags(app, f);
   parse_args(app, argc, argv);
   f.finish();
@@ -87,6 +86,14 @@ int run_sft(int argc, char** argv) {
   d.seed = o.seed;
   if (o.seq < 1) bad_input("--seq must be at least 1");
 
+  if (!o.out.empty()) check_output_dir(o.out, "--out");
+  if (!dump.empty()) check_output_file(dump, "--dump-samples");
+  for (const std::string* spec : {&d.data, &d.val_data})
+    if (!spec->empty())
+      for (const sft::SftSource& src : sft::parse_sft_sources(*spec)) {
+        if (!path_exists(src.path)) bad_input(src.path + ": no such file");
+        if (is_directory(src.path)) bad_input(src.path + ": is a directory, expected a file");
+      }
   TrainModel tm;
   tm.config = resolve_model_config(o.model, &tm.weights_dir);
   if (tm.weights_dir.empty()) bad_input("--model " + o.model + ": sft needs a model directory with weights");
@@ -98,9 +105,8 @@ int run_sft(int argc, char** argv) {
     bad_input(tok_path + ": the tokenizer has " + std::to_string(tok.vocab_size()) + " tokens, more than the model's " +
               std::to_string(tm.config.vocab_size));
   sft::ChatTemplate tmpl = sft::ChatTemplate::resolve(chat_template, tm.weights_dir);
-  log_info("chat template: %s", tmpl.name().c_str());
   sft::SftData data = sft::prepare_sft_data(d, tmpl, tok);
-  log_info("data: %s", data.summary().c_str());
+  log_info("data: %s; chat template %s", data.summary().c_str(), tmpl.name().c_str());
   for (const std::string& e : data.report.examples) log_info("  skipped %s", e.c_str());
   if (!dump.empty()) {
     std::string text;

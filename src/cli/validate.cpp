@@ -48,6 +48,15 @@ CLI::Option* add_threads_option(CLI::App& app, int& threads) {
       ->check(number_in(0, max_threads()));
 }
 
+void add_sampling_options(CLI::App& app, SamplingParams& sp, uint64_t& seed) {
+  app.add_option("--temperature", sp.temperature, "0 = greedy")->check(non_negative())->capture_default_str();
+  app.add_option("--top-k", sp.top_k, "sample from the k most likely (0: off)")
+      ->check(non_negative())->capture_default_str();
+  app.add_option("--top-p", sp.top_p, "nucleus sampling mass (1: off)")
+      ->check(number_in(0, 1, true))->capture_default_str();
+  app.add_option("--seed", seed, "sampling seed")->check(non_negative())->capture_default_str();
+}
+
 void apply_threads(int threads) {
   if (threads > 0) omp_set_num_threads(threads);
 }

@@ -8,6 +8,8 @@
 #include <span>
 #include <string>
 
+#include "serve/sampling.h"
+
 namespace mindllm::cli {
 
 // A finite number x with lo <= x <= hi (lo < x, x < hi when the end is open).
@@ -23,6 +25,9 @@ int max_threads();
 // --threads N (0: all cores, else 1..max_threads()); apply_threads sets OpenMP's thread count.
 CLI::Option* add_threads_option(CLI::App& app, int& threads);
 void apply_threads(int threads);
+
+// --temperature, --top-k, --top-p and --seed of the commands that sample (generate, chat).
+void add_sampling_options(CLI::App& app, SamplingParams& sp, uint64_t& seed);
 
 // Token ids must index the model's vocabulary (0 <= id < vocab; a negative id too where
 // `allow_negative`, as for ignored targets): checked before any compute, else bad input naming

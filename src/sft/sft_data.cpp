@@ -167,7 +167,7 @@ std::string read_all(const std::string& path) {
     for (size_t n; (n = src.read(buf, sizeof(buf))) > 0;) text.append(buf, n);
     return text;
   } catch (const data::StreamError& e) {
-    bad_input(path + ": " + e.what());
+    bad_input(e.what());  // names the file
   }
 }
 

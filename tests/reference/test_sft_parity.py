@@ -140,7 +140,7 @@ def test_sft_masks_and_ten_steps_match_transformers(name, tmp_path):
         logits = model(input_ids=ids).logits  # labels are already the next tokens: no shift
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, vocab), labels.reshape(-1), ignore_index=-100)
         loss.backward()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         torch.nn.utils.clip_grad_norm_(list(params.values()), CLIP)
         opt.step()
     metrics = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

@@ -77,7 +77,7 @@ TEST(SftData, UnusableSamplesNameTheirReason) {
 
 TEST(SftData, JsonArrayAndJsonLinesSkipBadItemsAndCountThem) {
   const std::string good = R"({"instruction": "q", "output": "a"})";
-  std::string array = "[" + good + ", {\"instruction\": \"q\"}, {broken, " + good + "]";
+  std::string array = "[" + good + ", {\"instruction\": \"q\"}, {\"instruction\": nope}, " + good + "]";
   LoadReport r;
   auto convs = load_conversations(write_temp("a.json", array), SftFormat::auto_detect, false, r);
   EXPECT_EQ(convs.size(), 2u);
