@@ -3,8 +3,9 @@
 #   raw English (KJV Bible) + Chinese (Tang/Song poems, classical sayings) from Debian packages
 #   -> data prepare (clean, filter, dedup) -> tokenizer train (bilingual byte-level BPE)
 #   -> data tokenize (shards) -> train (small LLaMA-style model) -> eval (validation loss)
-#   -> generate (English and Chinese prompts).
-# Output goes to ${OUT:-demo-out}. DEMO_STEPS overrides the training length.
+#   -> generate (English and Chinese prompts) -> sft (instruction tuning on a few hundred
+#   instructions built from the same corpus) -> chat with the tuned model.
+# Output goes to ${OUT:-demo-out}. DEMO_STEPS / DEMO_SFT_STEPS override the training lengths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MINDLLM_SKIP_PIP=1 bash scripts/setup.sh
@@ -12,6 +13,7 @@ bash scripts/build.sh >/dev/null
 M="$PWD/${BUILD_DIR:-build}/mindllm"
 OUT=${OUT:-demo-out}
 STEPS=${DEMO_STEPS:-400}
+SFT_STEPS=${DEMO_SFT_STEPS:-200}
 rm -rf "$OUT"
 mkdir -p "$OUT/raw"
 
@@ -51,4 +53,41 @@ tail -n 1 "$OUT/run/metrics.jsonl" | python3 -c "import json,math,sys; m=json.lo
 echo "== 7. generate"
 "$M" generate --model "$CKPT" --prompt "And God said" --max-new-tokens 40 --temperature 0.8 --top-k 40 --seed 1
 "$M" generate --model "$CKPT" --prompt "春眠不觉晓" --max-new-tokens 40 --temperature 0.8 --top-k 40 --seed 1
-echo "demo: done (model directory: $CKPT)"
+echo "== 8. sft: instruction tuning on instructions built from the corpus"
+# Chinese: "下一句：" + the first half of a poem line -> its second half; "《title》的作者是谁？" -> the
+# poet. English: "Continue the verse: " + the start of a Genesis verse -> the rest.
+python3 - "$OUT/sft.jsonl" <<'PY'
+import json, re, subprocess, sys
+items = []
+poems = open("/usr/share/games/fortunes/tang300", encoding="utf-8").read()
+poems = re.sub(r"\x1b\[[0-9;]*m", "", poems)
+for entry in poems.split("\n%\n"):
+    lines = [l.strip() for l in entry.strip().splitlines() if l.strip()]
+    if len(lines) >= 3 and lines[0].startswith("《") and lines[1].startswith("作者："):
+        if len(items) < 120:
+            items.append({"instruction": f"{lines[0]}的作者是谁？", "output": lines[1][3:]})
+        for l in lines[2:4]:
+            m = re.fullmatch(r"(.+?)，(.+?)[。？！]", l)
+            if m:
+                items.append({"instruction": f"下一句：{m.group(1)}", "output": m.group(2)})
+verses = subprocess.run(["bible", "-f", "Gen1:1-Gen10:32"], capture_output=True, text=True).stdout.splitlines()
+for v in verses[:200]:
+    text = v.split(" ", 1)[1] if " " in v else v
+    head, sep, tail = text.partition(", ")
+    if sep and len(head.split()) >= 3 and tail:
+        items.append({"instruction": f"Continue the verse: {head},", "output": tail})
+with open(sys.argv[1], "w", encoding="utf-8") as f:
+    for it in items:
+        f.write(json.dumps(it, ensure_ascii=False) + "\n")
+print(f"{len(items)} instructions")
+PY
+"$M" sft --model "$CKPT" --data "$OUT/sft.jsonl" --chat-template mindllm --out "$OUT/sft" --steps "$SFT_STEPS" \
+  --batch 8 --seq 128 --lr 1e-3 --warmup 10 --val-fraction 0.05 --eval-every 100 --log-every 50
+
+echo "== 9. chat with the tuned model"
+CHAT="$OUT/sft/ckpt/$(cat "$OUT/sft/ckpt/latest")"
+for q in "下一句：床前明月光" "《静夜思》的作者是谁？" "Continue the verse: And God said,"; do
+  echo "> $q"
+  "$M" chat --model "$CHAT" --prompt "$q" --temperature 0 --max-new-tokens 32
+done
+echo "demo: done (base model: $CKPT, chat model: $CHAT)"
