@@ -204,7 +204,9 @@ Value get_attribute(const Value& v, const std::string& path) {
     } else if (cur.is_undefined()) {
       undefined_error(cur);
     } else {
-      cur = Value::undefined("'" + type_name(cur) + " object' has no attribute '" + part + "'");
+      std::string hint = "'";
+      hint.append(type_name(cur)).append(" object' has no attribute '").append(part).append("'");
+      cur = Value::undefined(std::move(hint));
     }
     b = e + 1;
   }
@@ -235,7 +237,7 @@ Value select_items(Evaluator& ev, const Value& seq, Args& a, bool by_attr, bool 
   Args targs;
   targs.pos.assign(a.pos.begin() + std::min(a.pos.size(), first + 1), a.pos.end());
   List out;
-  for (const Value& x : iterate(seq)) {
+  for (const Value& x : iterate(ev, seq)) {
     Value subject = by_attr ? get_attribute(x, attr) : x;
     bool ok = test.empty() ? truthy(subject) : apply_test(ev, test, subject, targs);
     if (ok == want) out.push_back(x);
@@ -246,6 +248,7 @@ Value select_items(Evaluator& ev, const Value& seq, Args& a, bool by_attr, bool 
 }  // namespace
 
 Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args& a) {
+  ev.work(size_hint(v));
   if (name == "default" || name == "d") {
     const Value* dflt = arg(a, 0, "default_value");
     const Value* boolean = arg(a, 1, "boolean");
@@ -257,10 +260,18 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
   if (name == "safe") return v;
   if (name == "tojson") {
     const Value* indent = arg(a, 0, "indent");
+    const Value* separators = arg(a, 2, "separators");
     const Value* sort_keys = arg(a, 3, "sort_keys");
     int64_t ind = need_int(indent, -1, "tojson(indent=...)");
     if (ind > 64) render_error("tojson(indent=...) too large");
-    return ev.make_string(to_json(v, int(ind), sort_keys && truthy(*sort_keys)));
+    JsonStyle style{int(ind), ind >= 0 ? "," : ", ", ": ", sort_keys && truthy(*sort_keys)};
+    if (separators && separators->kind != Value::Kind::none) {
+      if (separators->kind != Value::Kind::list || separators->list->size() != 2)
+        render_error("tojson(separators=...) needs two strings");
+      style.item_sep = need_string((*separators->list)[0], "tojson(separators=...)");
+      style.key_sep = need_string((*separators->list)[1], "tojson(separators=...)");
+    }
+    return ev.make_string(to_json(v, style));
   }
   if (name == "items") {
     if (v.is_undefined()) return ev.make_list({});
@@ -269,9 +280,9 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
     for (auto& [k, x] : v.dict->items) out.push_back(ev.make_list({ev.make_string(k), x}, true));
     return ev.make_list(std::move(out));
   }
-  if (name == "list") return v.kind == Value::Kind::list ? v : ev.make_list(iterate(v));
+  if (name == "list") return v.kind == Value::Kind::list ? v : ev.make_list(iterate(ev, v));
   if (name == "first" || name == "last") {
-    List items = iterate(v);
+    List items = iterate(ev, v);
     if (items.empty()) return Value::undefined("no " + name + " item, sequence was empty");
     return name == "first" ? items.front() : items.back();
   }
@@ -282,7 +293,7 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
       for (size_t k = chars.size(); k-- > 0;) out += chars[k];
       return ev.make_string(std::move(out));
     }
-    List items = iterate(v);
+    List items = iterate(ev, v);
     std::reverse(items.begin(), items.end());
     return ev.make_list(std::move(items));
   }
@@ -291,11 +302,11 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
     const Value* attr = arg(a, 1, "attribute");
     std::string s = sep ? py_str(*sep) : "", out;
     bool first = true;
-    for (const Value& x : iterate(v)) {
+    for (const Value& x : iterate(ev, v)) {
       out += first ? "" : s;
       out += py_str(attr ? get_attribute(x, py_str(*attr)) : x);
       first = false;
-      if (out.size() > size_t(1) << 30) render_error("join(): result too long");
+      if (out.size() > kMaxBuiltString) render_error("join(): result too long");
     }
     return ev.make_string(std::move(out));
   }
@@ -304,7 +315,7 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
     List out;
     if (attr) {
       const Value* dflt = arg(a, 99, "default");
-      for (const Value& x : iterate(v)) {
+      for (const Value& x : iterate(ev, v)) {
         Value y = get_attribute(x, py_str(*attr));
         out.push_back(y.is_undefined() && dflt ? *dflt : y);
       }
@@ -314,7 +325,7 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
       Args fargs;
       fargs.pos.assign(a.pos.begin() + 1, a.pos.end());
       fargs.kw = a.kw;
-      for (const Value& x : iterate(v)) out.push_back(apply_filter(ev, f, x, fargs));
+      for (const Value& x : iterate(ev, v)) out.push_back(apply_filter(ev, f, x, fargs));
     }
     return ev.make_list(std::move(out));
   }
@@ -322,7 +333,7 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
   if (name == "selectattr" || name == "rejectattr") return select_items(ev, v, a, true, name == "selectattr");
   if (name == "unique") {
     List out;
-    for (const Value& x : iterate(v))
+    for (const Value& x : iterate(ev, v))
       if (std::none_of(out.begin(), out.end(), [&](const Value& y) { return py_eq(x, y); })) out.push_back(x);
     return ev.make_list(std::move(out));
   }
@@ -381,13 +392,14 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
     const Value* to = arg(a, 1, "new");
     if (!from || !to) render_error("replace needs two arguments");
     return ev.make_string(replace(s, py_str(*from), py_str(*to), need_int(arg(a, 2, "count"), -1, "replace()"),
-                                  size_t(1) << 30));
+                                  kMaxBuiltString));
   }
   render_error("unsupported filter '" + name + "'");
 }
 
 bool apply_test(Evaluator& ev, const std::string& name, const Value& v, Args& a) {
   using K = Value::Kind;
+  ev.work(size_hint(v) + (a.pos.empty() ? 0 : size_hint(a.pos[0])));
   const Value* other = arg(a, 0, "value");
   auto need_other = [&]() -> const Value& {
     if (!other) render_error("test '" + name + "' needs an argument");
@@ -435,7 +447,7 @@ bool apply_test(Evaluator& ev, const std::string& name, const Value& v, Args& a)
     const Value& o = need_other();
     if (o.kind == K::string) return v.is_string() && o.s->find(*v.s) != std::string::npos;
     if (o.kind == K::dict) return v.is_string() && o.dict->find(*v.s);
-    for (const Value& x : iterate(o))
+    for (const Value& x : iterate(ev, o))
       if (py_eq(v, x)) return true;
     return false;
   }
@@ -449,11 +461,11 @@ bool apply_test(Evaluator& ev, const std::string& name, const Value& v, Args& a)
     }
     return any;
   }
-  (void)ev;
   render_error("unsupported test '" + name + "'");
 }
 
 bool call_method(Evaluator& ev, const Value& obj, const std::string& name, Args& a, Value* out) {
+  ev.work(size_hint(obj));
   if (obj.kind == Value::Kind::dict) {
     if (name == "get") {
       const Value* key = arg(a, 0, "key");
@@ -505,7 +517,7 @@ bool call_method(Evaluator& ev, const Value& obj, const std::string& name, Args&
   if (name == "replace") {
     if (a.pos.size() < 2) render_error("replace() needs two arguments");
     *out = ev.make_string(replace(s, need_string(a.pos[0], "replace()"), need_string(a.pos[1], "replace()"),
-                                  need_int(arg(a, 2, "count"), -1, "replace()"), size_t(1) << 30));
+                                  need_int(arg(a, 2, "count"), -1, "replace()"), kMaxBuiltString));
     return true;
   }
   if (name == "find" || name == "count") {
@@ -524,11 +536,11 @@ bool call_method(Evaluator& ev, const Value& obj, const std::string& name, Args&
   if (name == "join") {
     std::string r;
     bool first = true;
-    for (const Value& x : iterate(a.pos.empty() ? Value() : a.pos[0])) {
+    for (const Value& x : iterate(ev, a.pos.empty() ? Value() : a.pos[0])) {
       r += first ? "" : s;
       r += need_string(x, "join()");
       first = false;
-      if (r.size() > size_t(1) << 30) render_error("join(): result too long");
+      if (r.size() > kMaxBuiltString) render_error("join(): result too long");
     }
     *out = ev.make_string(std::move(r));
     return true;
@@ -554,7 +566,7 @@ bool call_method(Evaluator& ev, const Value& obj, const std::string& name, Args&
       }
       if (!v) render_error("format(): no argument for '{" + field + "}'");
       r += py_str(*v);
-      if (r.size() > size_t(1) << 30) render_error("format(): result too long");
+      if (r.size() > kMaxBuiltString) render_error("format(): result too long");
       i = close;
     }
     *out = ev.make_string(std::move(r));

@@ -112,6 +112,11 @@ void Evaluator::step() {
     render_error("template runs too long (over " + std::to_string(limits_.max_steps) + " steps)");
 }
 
+void Evaluator::work(size_t units) {
+  steps_ += units / 64;
+  step();
+}
+
 void Evaluator::emit(std::string_view s) {
   if (out_->size() + s.size() > limits_.max_output)
     render_error("output too long (over " + std::to_string(limits_.max_output >> 20) + " MiB)");
@@ -140,7 +145,7 @@ void Evaluator::assign(const std::vector<std::string>& targets, const Value& v) 
     vars[targets[0]] = v;
     return;
   }
-  List items = iterate(v);
+  List items = iterate(*this, v);
   if (items.size() != targets.size())
     render_error("cannot unpack " + std::to_string(items.size()) + " values into " + std::to_string(targets.size()) +
                  " names");
@@ -197,6 +202,7 @@ Value Evaluator::eval_binary(const Node& n) {
   if (op == "or") return truthy(a) ? a : eval(*n.kids[1]);
   Value b = eval(*n.kids[1]);
   line = n.line;
+  work(size_hint(a) + size_hint(b));
   if (op == "==") return Value::boolean(py_eq(a, b));
   if (op == "!=") return Value::boolean(!py_eq(a, b));
   if (op == "<") return Value::boolean(py_compare(a, b) < 0);
@@ -212,7 +218,7 @@ Value Evaluator::eval_binary(const Node& n) {
     } else if (b.kind == Value::Kind::dict || b.kind == Value::Kind::ns) {
       found = a.is_string() && b.dict->find(*a.s);
     } else {
-      for (const Value& x : iterate(b))
+      for (const Value& x : iterate(*this, b))
         if (py_eq(a, x)) { found = true; break; }
     }
     return Value::boolean(found != (op == "not in"));
@@ -322,6 +328,7 @@ Value Evaluator::eval(const Node& n) {
       Value key = eval(*n.kids[1]);
       line = n.line;
       if (obj.is_undefined()) undefined_error(obj);
+      if (obj.is_string()) work(obj.s->size());
       if ((obj.kind == Value::Kind::dict || obj.kind == Value::Kind::ns) && key.is_string()) {
         if (const Value* v = obj.dict->find(*key.s)) return *v;
       } else if ((obj.kind == Value::Kind::list || obj.is_string()) &&
@@ -348,6 +355,7 @@ Value Evaluator::eval(const Node& n) {
       line = n.line;
       if (obj.is_undefined()) undefined_error(obj);
       if (obj.kind != Value::Kind::list && !obj.is_string()) render_error("cannot slice a " + type_name(obj));
+      work(size_hint(obj));
       std::vector<std::string_view> chars;
       if (obj.is_string()) chars = utf8_chars(*obj.s);
       int64_t len = obj.is_string() ? int64_t(chars.size()) : int64_t(obj.list->size());
@@ -457,7 +465,8 @@ Value Evaluator::call_macro(const Node& m, Args& args) {
 Evaluator::Flow Evaluator::exec_for(const Node& n) {
   Value seq = eval(*n.kids[0]);
   line = n.line;
-  List all = iterate(seq);
+  work(size_hint(seq));
+  List all = iterate(*this, seq);
   frames_.emplace_back();
   struct Pop {
     std::vector<Frame>& f;
@@ -507,6 +516,7 @@ Evaluator::Flow Evaluator::exec(const Node& n) {
     case Node::Kind::text: emit(n.s); return Flow::normal;
     case Node::Kind::output: {
       Value v = eval(*n.kids[0]);
+      if (!v.is_string()) work(size_hint(v));
       if (v.is_string()) emit(*v.s);
       else emit(py_str(v));
       return Flow::normal;

@@ -60,6 +60,7 @@ TEST(Jinja, Operators) {
             "True True True True True True");
   EXPECT_EQ(R("{{ 'x' in 'xyz' }} {{ 2 in [1, 2] }} {{ 'k' in {'k': 1} }} {{ 3 not in [1] }} {{ not 'x' in 'y' }}"),
             "True True True True True");
+  EXPECT_EQ(R("{{ 1 < 2 < 3 }} {{ 1 < 3 < 2 }} {{ 3 < 2 < 1 }} {{ 2 > 1 == 1 }}"), "True False False True");
   EXPECT_EQ(R("{{ 0 or 'b' }} {{ 1 and 'c' }} {{ none or [] }} {{ not none }}"), "b c [] True");
   EXPECT_EQ(R("{{ 'y' if x else 'n' }} {{ 'y' if not x }}|", {{"x", false}}), "n y|");
   EXPECT_EQ(R("{{ 'a' if x else 'b' if y else 'c' }}", {{"x", false}, {"y", false}}), "c");
@@ -135,6 +136,7 @@ TEST(Jinja, ToJson) {
   EXPECT_EQ(R("{{ d | tojson(indent=2) }}", ctx),
             "{\n  \"b\": 1,\n  \"a\": [\n    1.5,\n    null,\n    true,\n    \"é\\\"\\n\\u0001\"\n  ]\n}");
   EXPECT_EQ(R("{{ {'z': 1, 'a': []} | tojson(sort_keys=true) }} {{ 'x' | tojson }}"), "{\"a\": [], \"z\": 1} \"x\"");
+  EXPECT_EQ(R("{{ {'a': [1, 2]} | tojson(separators=(',', ':')) }}"), "{\"a\":[1,2]}");
   EXPECT_NE(E("{{ x | tojson }}").find("'x' is undefined"), std::string::npos);
 }
 
@@ -224,6 +226,16 @@ TEST(Jinja, Limits) {
       "nested too deeply");
   has(E("{% set ns = namespace() %}{% set ns.me = ns %}"), "namespace cannot be stored");
   has(E("{{ range(10000000000) | length }}"), "too much data");
+  // Scans of big values count as steps, and iterating a string counts its items as data.
+  Limits few_steps;
+  few_steps.max_steps = 100000;
+  has(E("{% set s = 'x' * 1000000 %}{% for i in range(1000) %}{{ s[5] }}{{ s | length }}{% endfor %}", json::object(),
+        few_steps),
+      "runs too long");
+  has(E("{% for c in 'x' * 10000000 %}{% break %}{% endfor %}"), "too much data");
+  has(E("{% set ns = namespace(l=[]) %}{% for i in range(30) %}{% set ns.l = ns.l + ns.l + [i] %}{% endfor %}"
+        "{{ ns.l }}"),
+      "too");
 }
 
 TEST(ChatTemplate, Builtins) {
