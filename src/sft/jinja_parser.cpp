@@ -425,9 +425,7 @@ struct Parser {
   // Assignment targets: a name, or names separated by commas (tuple unpacking).
   std::vector<std::string> targets() {
     std::vector<std::string> names{expect_name()};
-    bool paren = false;
     while (accept_op(",")) names.push_back(expect_name());
-    (void)paren;
     return names;
   }
 
