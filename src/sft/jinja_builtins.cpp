@@ -1,8 +1,9 @@
-// Jinja built-ins: the filters and tests of jinja2 that chat templates use, transformers' tojson,
+// Jinja built-ins: the filters, tests and globals of jinja2 that chat templates use, transformers' tojson
 // and the Python methods of str and dict they call (`content.strip()`, `message.get('x')`).
 // Case mapping (upper, lower, title, capitalize) is ASCII-only.
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 
 #include "sft/jinja_eval.h"
 
@@ -43,6 +44,21 @@ std::string capitalize(const std::string& s) {
   return out;
 }
 
+// jinja2's title filter: words begin after runs of whitespace, '-', '(', '{', '[' or '<'; each
+// word's first character upper-cased, the rest lower-cased.
+std::string title_filter(const std::string& s) {
+  std::string out = s;
+  bool start = true;
+  for (char& c : out) {
+    auto u = static_cast<unsigned char>(c);
+    bool sep = std::isspace(u) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<';
+    if (u < 0x80 && !sep) c = static_cast<char>(start ? std::toupper(u) : std::tolower(u));
+    start = sep;
+  }
+  return out;
+}
+
+// Python's str.title(): a letter after a non-letter starts a word.
 std::string title(const std::string& s) {
   std::string out = s;
   bool prev_alpha = false;
@@ -387,7 +403,7 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
     if (name == "upper") return ev.make_string(ascii_map(s, [](int c) { return std::toupper(c); }));
     if (name == "lower") return ev.make_string(ascii_map(s, [](int c) { return std::tolower(c); }));
     if (name == "capitalize") return ev.make_string(capitalize(s));
-    if (name == "title") return ev.make_string(title(s));
+    if (name == "title") return ev.make_string(title_filter(s));
     const Value* from = arg(a, 0, "old");
     const Value* to = arg(a, 1, "new");
     if (!from || !to) render_error("replace needs two arguments");
@@ -510,7 +526,11 @@ bool call_method(Evaluator& ev, const Value& obj, const std::string& name, Args&
     *out = Value::boolean(found);
     return true;
   }
-  if (name == "upper" || name == "lower" || name == "title" || name == "capitalize") {
+  if (name == "title") {
+    *out = ev.make_string(title(s));
+    return true;
+  }
+  if (name == "upper" || name == "lower" || name == "capitalize") {
     *out = apply_filter(ev, name, obj, a);
     return true;
   }
@@ -586,6 +606,71 @@ bool call_method(Evaluator& ev, const Value& obj, const std::string& name, Args&
     return true;
   }
   return false;
+}
+
+// Built once; the callables hold no state, so renders on several threads share them.
+const std::unordered_map<std::string, Value>& builtin_globals() {
+  static const std::unordered_map<std::string, Value> globals = [] {
+    std::unordered_map<std::string, Value> g;
+    auto fn = [](std::string n, std::function<Value(Evaluator&, Args&)> f) {
+      Value v;
+      v.kind = Value::Kind::callable;
+      v.fn = std::make_shared<const Callable>(Callable{std::move(n), std::move(f)});
+      return v;
+    };
+    g["raise_exception"] = fn("raise_exception", [](Evaluator&, Args& a) -> Value {
+      std::string msg = a.pos.empty() ? std::string() : py_str(a.pos[0]);
+      render_error("raise_exception: " + msg);
+    });
+    g["range"] = fn("range", [](Evaluator& ev, Args& a) -> Value {
+      int64_t r[3] = {0, 0, 1};
+      if (a.pos.empty() || a.pos.size() > 3 || !a.kw.empty()) render_error("range() takes 1 to 3 integer arguments");
+      for (size_t k = 0; k < a.pos.size(); k++)
+        if (a.pos[k].kind != Value::Kind::integer && a.pos[k].kind != Value::Kind::boolean)
+          render_error("range() arguments must be integers, not " + type_name(a.pos[k]));
+      auto as_i = [](const Value& v) { return v.kind == Value::Kind::boolean ? int64_t(v.b) : v.i; };
+      if (a.pos.size() == 1) r[1] = as_i(a.pos[0]);
+      else for (size_t k = 0; k < a.pos.size(); k++) r[k] = as_i(a.pos[k]);
+      if (r[2] == 0) render_error("range() step must not be zero");
+      __int128 n = r[2] > 0 ? (__int128(r[1]) - r[0] + r[2] - 1) / r[2] : (__int128(r[0]) - r[1] - r[2] - 1) / -r[2];
+      if (n < 0) n = 0;
+      ev.charge(size_t(std::min<__int128>(n, __int128(1) << 40)) * sizeof(Value));
+      List items;
+      for (__int128 k = 0; k < n; k++) items.push_back(Value::integer(int64_t(r[0] + k * r[2])));
+      return ev.make_list(std::move(items));
+    });
+    g["namespace"] = fn("namespace", [](Evaluator&, Args& a) -> Value {
+      Value v;
+      v.kind = Value::Kind::ns;
+      v.dict = std::make_shared<Dict>();
+      for (auto& p : a.pos) {
+        if (p.kind != Value::Kind::dict) render_error("namespace() takes a dict or keyword arguments");
+        for (auto& [k, x] : p.dict->items) v.dict->set(k, x);
+      }
+      for (auto& [k, x] : a.kw) v.dict->set(k, x);
+      return v;
+    });
+    g["dict"] = fn("dict", [](Evaluator& ev, Args& a) -> Value {
+      Dict d;
+      for (auto& p : a.pos) {
+        if (p.kind != Value::Kind::dict) render_error("dict() takes a dict or keyword arguments");
+        for (auto& [k, x] : p.dict->items) d.set(k, x);
+      }
+      for (auto& [k, x] : a.kw) d.set(k, x);
+      return ev.make_dict(std::move(d));
+    });
+    g["strftime_now"] = fn("strftime_now", [](Evaluator& ev, Args& a) -> Value {
+      if (a.pos.size() != 1 || !a.pos[0].is_string()) render_error("strftime_now() takes one format string");
+      std::time_t t = std::time(nullptr);
+      std::tm tm{};
+      localtime_r(&t, &tm);
+      char buf[256];
+      size_t n = std::strftime(buf, sizeof buf, a.pos[0].str().c_str(), &tm);
+      return ev.make_string(std::string(buf, n));
+    });
+    return g;
+  }();
+  return globals;
 }
 
 }  // namespace mindllm::sft::jinja

@@ -77,7 +77,6 @@ class Evaluator {
   std::vector<Frame> frames_;
   size_t base_ = 0;  // the lowest frame a lookup sees, above the root frame (a macro's own)
   std::string* out_ = nullptr;
-  std::unordered_map<std::string, Value> globals_;
   uint64_t steps_ = 0;
   size_t allocated_ = 0;
   int call_depth_ = 0;
@@ -89,6 +88,8 @@ class Evaluator {
 // ---- built-ins (jinja_builtins.cpp) ----
 Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args& args);
 bool apply_test(Evaluator& ev, const std::string& name, const Value& v, Args& args);
+// range, namespace, dict, raise_exception, strftime_now.
+const std::unordered_map<std::string, Value>& builtin_globals();
 // A method call on a string, dict or list (`s.strip()`, `d.items()`); false when there is none.
 bool call_method(Evaluator& ev, const Value& obj, const std::string& name, Args& args, Value* out);
 

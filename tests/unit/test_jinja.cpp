@@ -91,6 +91,13 @@ TEST(Jinja, ForLoops) {
   EXPECT_EQ(R("{% for c in 'hé' %}[{{ c }}]{% endfor %}"), "[h][é]");
   EXPECT_EQ(R("{% for i in range(3) %}{% for j in range(i) %}{{ loop.index }}{% endfor %}.{% endfor %}"), ".1.12.");
   EXPECT_EQ(R("{% for x in undefined_var %}x{% else %}none{% endfor %}"), "none");
+  // as jinja2: `set` in the body starts afresh each iteration; `else` runs unless an iteration
+  // reached the end of the body
+  EXPECT_EQ(R("{% set n = 0 %}{% for x in [1, 2, 3] %}{{ n }}{% set n = n + 1 %}{% endfor %}{{ n }}"), "0000");
+  EXPECT_EQ(R("{% for x in [1, 2, 3] %}[{{ m }}]{% set m = x %}{% endfor %}"), "[][][]");
+  EXPECT_EQ(R("{% for x in [1, 2] %}{% if x == 1 %}{% break %}{% endif %}a{% else %}E{% endfor %}"), "E");
+  EXPECT_EQ(R("{% for x in [1, 2] %}{% if x == 2 %}{% break %}{% endif %}a{% else %}E{% endfor %}"), "a");
+  EXPECT_EQ(R("{% for x in [1, 2] %}{% continue %}{% else %}E{% endfor %}"), "E");
   // set inside a loop does not leak out (namespace does)
   EXPECT_EQ(R("{% set n = 0 %}{% for x in xs %}{% set n = n + 1 %}{% endfor %}{{ n }}", ctx), "0");
   EXPECT_EQ(R("{% set ns = namespace(n=0) %}{% for x in xs %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}", ctx), "3");
@@ -121,6 +128,8 @@ TEST(Jinja, TestsAndFilters) {
   EXPECT_EQ(R("{{ {'a': 1} | items | list }} {{ 'ab' | list }} {{ 12 | string }} {{ '7' | int + 1 }} {{ 'x' | int }} "
               "{{ 2.9 | int }}"),
             "[('a', 1)] ['a', 'b'] 12 8 0 2");
+  EXPECT_EQ(R("{{ 'hello wORLD-x 1st (a' | title }}|{{ 'hello wORLD-x 1st (a'.title() }}"),
+            "Hello World-X 1st (A|Hello World-X 1St (A");
   EXPECT_EQ(R("{{ 'a-b-c' | replace('-', '+') }} {{ 'x' | safe }} {{ [1, 2] | reverse | list }} {{ 'abc' | reverse }}"),
             "a+b+c x [2, 1] cba");
   json ms = {{"ms", {{{"role", "user"}, {"c", "1"}}, {{"role", "bot"}, {"c", "2"}}, {{"role", "user"}, {"c", "3"}}}}};
@@ -169,6 +178,7 @@ TEST(Jinja, WhitespaceControl) {
   EXPECT_EQ(R("a  \n  {{- 'b' -}}  \n  c"), "abc");
   EXPECT_EQ(R("a\n  {%- if true -%}\n  b  \n{%- endif %}"), "ab");
   EXPECT_EQ(R("a\n  {%+ if true %}b{% endif %}"), "a\n  b");
+  EXPECT_EQ(R("a {{+ 'b' }} {{- 'c' }}"), "a bc");
   EXPECT_EQ(R("{% if true +%}\nb{% endif %}"), "\nb");
   // text with only spaces after an expression on the same line stays
   EXPECT_EQ(R("{{ 'x' }}  {% if true %}y{% endif %}"), "x  y");
