@@ -1,8 +1,9 @@
-// Jinja built-ins: the filters and tests of jinja2 that chat templates use, transformers' tojson,
+// Jinja built-ins: the filters, tests and globals of jinja2 that chat templates use, transformers' tojson
 // and the Python methods of str and dict they call (`content.strip()`, `message.get('x')`).
 // Case mapping (upper, lower, title, capitalize) is ASCII-only.
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 
 #include "sft/jinja_eval.h"
 
@@ -43,6 +44,21 @@ std::string capitalize(const std::string& s) {
   return out;
 }
 
+// jinja2's title filter: words begin after runs of whitespace, '-', '(', '{', '[' or '<'; each
+// word's first character upper-cased, the rest lower-cased.
+std::string title_filter(const std::string& s) {
+  std::string out = s;
+  bool start = true;
+  for (char& c : out) {
+    auto u = static_cast<unsigned char>(c);
+    bool sep = std::isspace(u) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<';
+    if (u < 0x80 && !sep) c = static_cast<char>(start ? std::toupper(u) : std::tolower(u));
+    start = sep;
+  }
+  return out;
+}
+
+// Python's str.title(): a letter after a non-letter starts a word.
 std::string title(const std::string& s) {
   std::string out = s;
   bool prev_alpha = false;
@@ -204,7 +220,9 @@ Value get_attribute(const Value& v, const std::string& path) {
     } else if (cur.is_undefined()) {
       undefined_error(cur);
     } else {
-      cur = Value::undefined("'" + type_name(cur) + " object' has no attribute '" + part + "'");
+      std::string hint = "'";
+      hint.append(type_name(cur)).append(" object' has no attribute '").append(part).append("'");
+      cur = Value::undefined(std::move(hint));
     }
     b = e + 1;
   }
@@ -235,7 +253,7 @@ Value select_items(Evaluator& ev, const Value& seq, Args& a, bool by_attr, bool 
   Args targs;
   targs.pos.assign(a.pos.begin() + std::min(a.pos.size(), first + 1), a.pos.end());
   List out;
-  for (const Value& x : iterate(seq)) {
+  for (const Value& x : iterate(ev, seq)) {
     Value subject = by_attr ? get_attribute(x, attr) : x;
     bool ok = test.empty() ? truthy(subject) : apply_test(ev, test, subject, targs);
     if (ok == want) out.push_back(x);
@@ -246,6 +264,7 @@ Value select_items(Evaluator& ev, const Value& seq, Args& a, bool by_attr, bool 
 }  // namespace
 
 Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args& a) {
+  ev.work(size_hint(v));
   if (name == "default" || name == "d") {
     const Value* dflt = arg(a, 0, "default_value");
     const Value* boolean = arg(a, 1, "boolean");
@@ -257,10 +276,18 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
   if (name == "safe") return v;
   if (name == "tojson") {
     const Value* indent = arg(a, 0, "indent");
+    const Value* separators = arg(a, 2, "separators");
     const Value* sort_keys = arg(a, 3, "sort_keys");
     int64_t ind = need_int(indent, -1, "tojson(indent=...)");
     if (ind > 64) render_error("tojson(indent=...) too large");
-    return ev.make_string(to_json(v, int(ind), sort_keys && truthy(*sort_keys)));
+    JsonStyle style{int(ind), ind >= 0 ? "," : ", ", ": ", sort_keys && truthy(*sort_keys)};
+    if (separators && separators->kind != Value::Kind::none) {
+      if (separators->kind != Value::Kind::list || separators->list->size() != 2)
+        render_error("tojson(separators=...) needs two strings");
+      style.item_sep = need_string((*separators->list)[0], "tojson(separators=...)");
+      style.key_sep = need_string((*separators->list)[1], "tojson(separators=...)");
+    }
+    return ev.make_string(to_json(v, style));
   }
   if (name == "items") {
     if (v.is_undefined()) return ev.make_list({});
@@ -269,9 +296,9 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
     for (auto& [k, x] : v.dict->items) out.push_back(ev.make_list({ev.make_string(k), x}, true));
     return ev.make_list(std::move(out));
   }
-  if (name == "list") return v.kind == Value::Kind::list ? v : ev.make_list(iterate(v));
+  if (name == "list") return v.kind == Value::Kind::list ? v : ev.make_list(iterate(ev, v));
   if (name == "first" || name == "last") {
-    List items = iterate(v);
+    List items = iterate(ev, v);
     if (items.empty()) return Value::undefined("no " + name + " item, sequence was empty");
     return name == "first" ? items.front() : items.back();
   }
@@ -282,7 +309,7 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
       for (size_t k = chars.size(); k-- > 0;) out += chars[k];
       return ev.make_string(std::move(out));
     }
-    List items = iterate(v);
+    List items = iterate(ev, v);
     std::reverse(items.begin(), items.end());
     return ev.make_list(std::move(items));
   }
@@ -291,11 +318,11 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
     const Value* attr = arg(a, 1, "attribute");
     std::string s = sep ? py_str(*sep) : "", out;
     bool first = true;
-    for (const Value& x : iterate(v)) {
+    for (const Value& x : iterate(ev, v)) {
       out += first ? "" : s;
       out += py_str(attr ? get_attribute(x, py_str(*attr)) : x);
       first = false;
-      if (out.size() > size_t(1) << 30) render_error("join(): result too long");
+      if (out.size() > kMaxBuiltString) render_error("join(): result too long");
     }
     return ev.make_string(std::move(out));
   }
@@ -304,7 +331,7 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
     List out;
     if (attr) {
       const Value* dflt = arg(a, 99, "default");
-      for (const Value& x : iterate(v)) {
+      for (const Value& x : iterate(ev, v)) {
         Value y = get_attribute(x, py_str(*attr));
         out.push_back(y.is_undefined() && dflt ? *dflt : y);
       }
@@ -314,7 +341,7 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
       Args fargs;
       fargs.pos.assign(a.pos.begin() + 1, a.pos.end());
       fargs.kw = a.kw;
-      for (const Value& x : iterate(v)) out.push_back(apply_filter(ev, f, x, fargs));
+      for (const Value& x : iterate(ev, v)) out.push_back(apply_filter(ev, f, x, fargs));
     }
     return ev.make_list(std::move(out));
   }
@@ -322,7 +349,7 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
   if (name == "selectattr" || name == "rejectattr") return select_items(ev, v, a, true, name == "selectattr");
   if (name == "unique") {
     List out;
-    for (const Value& x : iterate(v))
+    for (const Value& x : iterate(ev, v))
       if (std::none_of(out.begin(), out.end(), [&](const Value& y) { return py_eq(x, y); })) out.push_back(x);
     return ev.make_list(std::move(out));
   }
@@ -376,18 +403,19 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
     if (name == "upper") return ev.make_string(ascii_map(s, [](int c) { return std::toupper(c); }));
     if (name == "lower") return ev.make_string(ascii_map(s, [](int c) { return std::tolower(c); }));
     if (name == "capitalize") return ev.make_string(capitalize(s));
-    if (name == "title") return ev.make_string(title(s));
+    if (name == "title") return ev.make_string(title_filter(s));
     const Value* from = arg(a, 0, "old");
     const Value* to = arg(a, 1, "new");
     if (!from || !to) render_error("replace needs two arguments");
     return ev.make_string(replace(s, py_str(*from), py_str(*to), need_int(arg(a, 2, "count"), -1, "replace()"),
-                                  size_t(1) << 30));
+                                  kMaxBuiltString));
   }
   render_error("unsupported filter '" + name + "'");
 }
 
 bool apply_test(Evaluator& ev, const std::string& name, const Value& v, Args& a) {
   using K = Value::Kind;
+  ev.work(size_hint(v) + (a.pos.empty() ? 0 : size_hint(a.pos[0])));
   const Value* other = arg(a, 0, "value");
   auto need_other = [&]() -> const Value& {
     if (!other) render_error("test '" + name + "' needs an argument");
@@ -435,7 +463,7 @@ bool apply_test(Evaluator& ev, const std::string& name, const Value& v, Args& a)
     const Value& o = need_other();
     if (o.kind == K::string) return v.is_string() && o.s->find(*v.s) != std::string::npos;
     if (o.kind == K::dict) return v.is_string() && o.dict->find(*v.s);
-    for (const Value& x : iterate(o))
+    for (const Value& x : iterate(ev, o))
       if (py_eq(v, x)) return true;
     return false;
   }
@@ -449,11 +477,11 @@ bool apply_test(Evaluator& ev, const std::string& name, const Value& v, Args& a)
     }
     return any;
   }
-  (void)ev;
   render_error("unsupported test '" + name + "'");
 }
 
 bool call_method(Evaluator& ev, const Value& obj, const std::string& name, Args& a, Value* out) {
+  ev.work(size_hint(obj));
   if (obj.kind == Value::Kind::dict) {
     if (name == "get") {
       const Value* key = arg(a, 0, "key");
@@ -498,14 +526,18 @@ bool call_method(Evaluator& ev, const Value& obj, const std::string& name, Args&
     *out = Value::boolean(found);
     return true;
   }
-  if (name == "upper" || name == "lower" || name == "title" || name == "capitalize") {
+  if (name == "title") {
+    *out = ev.make_string(title(s));
+    return true;
+  }
+  if (name == "upper" || name == "lower" || name == "capitalize") {
     *out = apply_filter(ev, name, obj, a);
     return true;
   }
   if (name == "replace") {
     if (a.pos.size() < 2) render_error("replace() needs two arguments");
     *out = ev.make_string(replace(s, need_string(a.pos[0], "replace()"), need_string(a.pos[1], "replace()"),
-                                  need_int(arg(a, 2, "count"), -1, "replace()"), size_t(1) << 30));
+                                  need_int(arg(a, 2, "count"), -1, "replace()"), kMaxBuiltString));
     return true;
   }
   if (name == "find" || name == "count") {
@@ -524,11 +556,11 @@ bool call_method(Evaluator& ev, const Value& obj, const std::string& name, Args&
   if (name == "join") {
     std::string r;
     bool first = true;
-    for (const Value& x : iterate(a.pos.empty() ? Value() : a.pos[0])) {
+    for (const Value& x : iterate(ev, a.pos.empty() ? Value() : a.pos[0])) {
       r += first ? "" : s;
       r += need_string(x, "join()");
       first = false;
-      if (r.size() > size_t(1) << 30) render_error("join(): result too long");
+      if (r.size() > kMaxBuiltString) render_error("join(): result too long");
     }
     *out = ev.make_string(std::move(r));
     return true;
@@ -554,7 +586,7 @@ bool call_method(Evaluator& ev, const Value& obj, const std::string& name, Args&
       }
       if (!v) render_error("format(): no argument for '{" + field + "}'");
       r += py_str(*v);
-      if (r.size() > size_t(1) << 30) render_error("format(): result too long");
+      if (r.size() > kMaxBuiltString) render_error("format(): result too long");
       i = close;
     }
     *out = ev.make_string(std::move(r));
@@ -574,6 +606,71 @@ bool call_method(Evaluator& ev, const Value& obj, const std::string& name, Args&
     return true;
   }
   return false;
+}
+
+// Built once; the callables hold no state, so renders on several threads share them.
+const std::unordered_map<std::string, Value>& builtin_globals() {
+  static const std::unordered_map<std::string, Value> globals = [] {
+    std::unordered_map<std::string, Value> g;
+    auto fn = [](std::string n, std::function<Value(Evaluator&, Args&)> f) {
+      Value v;
+      v.kind = Value::Kind::callable;
+      v.fn = std::make_shared<const Callable>(Callable{std::move(n), std::move(f)});
+      return v;
+    };
+    g["raise_exception"] = fn("raise_exception", [](Evaluator&, Args& a) -> Value {
+      std::string msg = a.pos.empty() ? std::string() : py_str(a.pos[0]);
+      render_error("raise_exception: " + msg);
+    });
+    g["range"] = fn("range", [](Evaluator& ev, Args& a) -> Value {
+      int64_t r[3] = {0, 0, 1};
+      if (a.pos.empty() || a.pos.size() > 3 || !a.kw.empty()) render_error("range() takes 1 to 3 integer arguments");
+      for (size_t k = 0; k < a.pos.size(); k++)
+        if (a.pos[k].kind != Value::Kind::integer && a.pos[k].kind != Value::Kind::boolean)
+          render_error("range() arguments must be integers, not " + type_name(a.pos[k]));
+      auto as_i = [](const Value& v) { return v.kind == Value::Kind::boolean ? int64_t(v.b) : v.i; };
+      if (a.pos.size() == 1) r[1] = as_i(a.pos[0]);
+      else for (size_t k = 0; k < a.pos.size(); k++) r[k] = as_i(a.pos[k]);
+      if (r[2] == 0) render_error("range() step must not be zero");
+      __int128 n = r[2] > 0 ? (__int128(r[1]) - r[0] + r[2] - 1) / r[2] : (__int128(r[0]) - r[1] - r[2] - 1) / -r[2];
+      if (n < 0) n = 0;
+      ev.charge(size_t(std::min<__int128>(n, __int128(1) << 40)) * sizeof(Value));
+      List items;
+      for (__int128 k = 0; k < n; k++) items.push_back(Value::integer(int64_t(r[0] + k * r[2])));
+      return ev.make_list(std::move(items));
+    });
+    g["namespace"] = fn("namespace", [](Evaluator&, Args& a) -> Value {
+      Value v;
+      v.kind = Value::Kind::ns;
+      v.dict = std::make_shared<Dict>();
+      for (auto& p : a.pos) {
+        if (p.kind != Value::Kind::dict) render_error("namespace() takes a dict or keyword arguments");
+        for (auto& [k, x] : p.dict->items) v.dict->set(k, x);
+      }
+      for (auto& [k, x] : a.kw) v.dict->set(k, x);
+      return v;
+    });
+    g["dict"] = fn("dict", [](Evaluator& ev, Args& a) -> Value {
+      Dict d;
+      for (auto& p : a.pos) {
+        if (p.kind != Value::Kind::dict) render_error("dict() takes a dict or keyword arguments");
+        for (auto& [k, x] : p.dict->items) d.set(k, x);
+      }
+      for (auto& [k, x] : a.kw) d.set(k, x);
+      return ev.make_dict(std::move(d));
+    });
+    g["strftime_now"] = fn("strftime_now", [](Evaluator& ev, Args& a) -> Value {
+      if (a.pos.size() != 1 || !a.pos[0].is_string()) render_error("strftime_now() takes one format string");
+      std::time_t t = std::time(nullptr);
+      std::tm tm{};
+      localtime_r(&t, &tm);
+      char buf[256];
+      size_t n = std::strftime(buf, sizeof buf, a.pos[0].str().c_str(), &tm);
+      return ev.make_string(std::string(buf, n));
+    });
+    return g;
+  }();
+  return globals;
 }
 
 }  // namespace mindllm::sft::jinja

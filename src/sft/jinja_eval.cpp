@@ -4,7 +4,6 @@
 // item of it is an error), and the limits of jinja.h.
 #include <algorithm>
 #include <cmath>
-#include <ctime>
 
 #include "sft/jinja_eval.h"
 
@@ -25,64 +24,7 @@ struct DepthGuard {
 };
 }
 
-Evaluator::Evaluator(const std::string& name, const Limits& limits) : name_(name), limits_(limits) {
-  auto fn = [](std::string n, std::function<Value(Evaluator&, Args&)> f) {
-    Value v;
-    v.kind = Value::Kind::callable;
-    v.fn = std::make_shared<const Callable>(Callable{std::move(n), std::move(f)});
-    return v;
-  };
-  globals_["raise_exception"] = fn("raise_exception", [](Evaluator&, Args& a) -> Value {
-    std::string msg = a.pos.empty() ? std::string() : py_str(a.pos[0]);
-    render_error("raise_exception: " + msg);
-  });
-  globals_["range"] = fn("range", [](Evaluator& ev, Args& a) -> Value {
-    int64_t r[3] = {0, 0, 1};
-    if (a.pos.empty() || a.pos.size() > 3 || !a.kw.empty()) render_error("range() takes 1 to 3 integer arguments");
-    for (size_t k = 0; k < a.pos.size(); k++)
-      if (a.pos[k].kind != Value::Kind::integer && a.pos[k].kind != Value::Kind::boolean)
-        render_error("range() arguments must be integers, not " + type_name(a.pos[k]));
-    auto as_i = [](const Value& v) { return v.kind == Value::Kind::boolean ? int64_t(v.b) : v.i; };
-    if (a.pos.size() == 1) r[1] = as_i(a.pos[0]);
-    else for (size_t k = 0; k < a.pos.size(); k++) r[k] = as_i(a.pos[k]);
-    if (r[2] == 0) render_error("range() step must not be zero");
-    __int128 n = r[2] > 0 ? (__int128(r[1]) - r[0] + r[2] - 1) / r[2] : (__int128(r[0]) - r[1] - r[2] - 1) / -r[2];
-    if (n < 0) n = 0;
-    ev.charge(size_t(std::min<__int128>(n, __int128(1) << 40)) * sizeof(Value));
-    List items;
-    for (__int128 k = 0; k < n; k++) items.push_back(Value::integer(int64_t(r[0] + k * r[2])));
-    return ev.make_list(std::move(items));
-  });
-  globals_["namespace"] = fn("namespace", [](Evaluator&, Args& a) -> Value {
-    Value v;
-    v.kind = Value::Kind::ns;
-    v.dict = std::make_shared<Dict>();
-    for (auto& p : a.pos) {
-      if (p.kind != Value::Kind::dict) render_error("namespace() takes a dict or keyword arguments");
-      for (auto& [k, x] : p.dict->items) v.dict->set(k, x);
-    }
-    for (auto& [k, x] : a.kw) v.dict->set(k, x);
-    return v;
-  });
-  globals_["dict"] = fn("dict", [](Evaluator& ev, Args& a) -> Value {
-    Dict d;
-    for (auto& p : a.pos) {
-      if (p.kind != Value::Kind::dict) render_error("dict() takes a dict or keyword arguments");
-      for (auto& [k, x] : p.dict->items) d.set(k, x);
-    }
-    for (auto& [k, x] : a.kw) d.set(k, x);
-    return ev.make_dict(std::move(d));
-  });
-  globals_["strftime_now"] = fn("strftime_now", [](Evaluator& ev, Args& a) -> Value {
-    if (a.pos.size() != 1 || !a.pos[0].is_string()) render_error("strftime_now() takes one format string");
-    std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    localtime_r(&t, &tm);
-    char buf[256];
-    size_t n = std::strftime(buf, sizeof buf, a.pos[0].str().c_str(), &tm);
-    return ev.make_string(std::string(buf, n));
-  });
-}
+Evaluator::Evaluator(const std::string& name, const Limits& limits) : name_(name), limits_(limits) {}
 
 void Evaluator::charge(size_t bytes) {
   allocated_ += bytes;
@@ -112,6 +54,11 @@ void Evaluator::step() {
     render_error("template runs too long (over " + std::to_string(limits_.max_steps) + " steps)");
 }
 
+void Evaluator::work(size_t units) {
+  steps_ += units / 64;
+  step();
+}
+
 void Evaluator::emit(std::string_view s) {
   if (out_->size() + s.size() > limits_.max_output)
     render_error("output too long (over " + std::to_string(limits_.max_output >> 20) + " MiB)");
@@ -129,8 +76,9 @@ Value Evaluator::lookup(const std::string& name) const {
     auto it = frames_[0].vars.find(name);
     if (it != frames_[0].vars.end()) return it->second;
   }
-  auto it = globals_.find(name);
-  if (it != globals_.end()) return it->second;
+  const auto& globals = builtin_globals();
+  auto it = globals.find(name);
+  if (it != globals.end()) return it->second;
   return Value::undefined("'" + name + "' is undefined");
 }
 
@@ -140,7 +88,7 @@ void Evaluator::assign(const std::vector<std::string>& targets, const Value& v) 
     vars[targets[0]] = v;
     return;
   }
-  List items = iterate(v);
+  List items = iterate(*this, v);
   if (items.size() != targets.size())
     render_error("cannot unpack " + std::to_string(items.size()) + " values into " + std::to_string(targets.size()) +
                  " names");
@@ -197,6 +145,7 @@ Value Evaluator::eval_binary(const Node& n) {
   if (op == "or") return truthy(a) ? a : eval(*n.kids[1]);
   Value b = eval(*n.kids[1]);
   line = n.line;
+  work(size_hint(a) + size_hint(b));
   if (op == "==") return Value::boolean(py_eq(a, b));
   if (op == "!=") return Value::boolean(!py_eq(a, b));
   if (op == "<") return Value::boolean(py_compare(a, b) < 0);
@@ -212,7 +161,7 @@ Value Evaluator::eval_binary(const Node& n) {
     } else if (b.kind == Value::Kind::dict || b.kind == Value::Kind::ns) {
       found = a.is_string() && b.dict->find(*a.s);
     } else {
-      for (const Value& x : iterate(b))
+      for (const Value& x : iterate(*this, b))
         if (py_eq(a, x)) { found = true; break; }
     }
     return Value::boolean(found != (op == "not in"));
@@ -322,6 +271,7 @@ Value Evaluator::eval(const Node& n) {
       Value key = eval(*n.kids[1]);
       line = n.line;
       if (obj.is_undefined()) undefined_error(obj);
+      if (obj.is_string()) work(obj.s->size());
       if ((obj.kind == Value::Kind::dict || obj.kind == Value::Kind::ns) && key.is_string()) {
         if (const Value* v = obj.dict->find(*key.s)) return *v;
       } else if ((obj.kind == Value::Kind::list || obj.is_string()) &&
@@ -348,6 +298,7 @@ Value Evaluator::eval(const Node& n) {
       line = n.line;
       if (obj.is_undefined()) undefined_error(obj);
       if (obj.kind != Value::Kind::list && !obj.is_string()) render_error("cannot slice a " + type_name(obj));
+      work(size_hint(obj));
       std::vector<std::string_view> chars;
       if (obj.is_string()) chars = utf8_chars(*obj.s);
       int64_t len = obj.is_string() ? int64_t(chars.size()) : int64_t(obj.list->size());
@@ -457,7 +408,8 @@ Value Evaluator::call_macro(const Node& m, Args& args) {
 Evaluator::Flow Evaluator::exec_for(const Node& n) {
   Value seq = eval(*n.kids[0]);
   line = n.line;
-  List all = iterate(seq);
+  work(size_hint(seq));
+  List all = iterate(*this, seq);
   frames_.emplace_back();
   struct Pop {
     std::vector<Frame>& f;
@@ -473,9 +425,13 @@ Evaluator::Flow Evaluator::exec_for(const Node& n) {
   } else {
     items = std::move(all);
   }
+  // jinja2: variables set in the body start afresh each iteration, and `else` runs unless some
+  // iteration reached the end of the body (so also after a break or continue in every one).
   int64_t len = int64_t(items.size());
+  bool completed = false;
   for (int64_t k = 0; k < len; k++) {
     step();
+    frames_.back().vars.clear();
     Dict loop;
     loop.set("index", Value::integer(k + 1));
     loop.set("index0", Value::integer(k));
@@ -491,10 +447,11 @@ Evaluator::Flow Evaluator::exec_for(const Node& n) {
     frames_.back().vars["loop"] = Value::make_dict(std::move(loop));
     assign(n.names, items[k]);
     Flow f = exec(*n.kids[2]);
+    if (f == Flow::normal) completed = true;
     if (f == Flow::break_) break;
   }
-  if (len == 0 && n.kids[3]) {
-    frames_.back().vars.erase("loop");
+  if (!completed && n.kids[3]) {
+    frames_.back().vars.clear();
     return exec(*n.kids[3]);
   }
   return Flow::normal;
@@ -507,6 +464,7 @@ Evaluator::Flow Evaluator::exec(const Node& n) {
     case Node::Kind::text: emit(n.s); return Flow::normal;
     case Node::Kind::output: {
       Value v = eval(*n.kids[0]);
+      if (!v.is_string()) work(size_hint(v));
       if (v.is_string()) emit(*v.s);
       else emit(py_str(v));
       return Flow::normal;

@@ -271,7 +271,7 @@ struct Lexer {
       }
       if (!text.empty()) push(Token::Kind::text, text);
       advance_to(open);
-      size_t body = open + 2 + (marker == '-' || (marker == '+' && type != '{') ? 1 : 0);
+      size_t body = open + 2 + (marker == '-' || marker == '+' ? 1 : 0);  // {{+ is accepted, as jinja2 does
       char end_marker;
       if (type == '#') {
         size_t close = src.find("#}", body);

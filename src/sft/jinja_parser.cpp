@@ -130,8 +130,9 @@ struct Parser {
     }
     return compare();
   }
+  // a < b <= c is (a < b) and (b <= c), as in Python (b is evaluated twice here).
   NodePtr compare() {
-    NodePtr e = math1();
+    NodePtr left = math1(), result;
     for (;;) {
       int line = cur().line;
       std::string op;
@@ -145,9 +146,12 @@ struct Parser {
         p += 2;
         op = "not in";
       } else {
-        return e;
+        return result ? result : left;
       }
-      e = binary(op, e, math1(), line);
+      NodePtr right = math1();
+      NodePtr cmp = binary(op, left, right, line);
+      result = result ? binary("and", result, cmp, line) : cmp;
+      left = right;
     }
   }
   NodePtr math1() {
@@ -421,9 +425,7 @@ struct Parser {
   // Assignment targets: a name, or names separated by commas (tuple unpacking).
   std::vector<std::string> targets() {
     std::vector<std::string> names{expect_name()};
-    bool paren = false;
     while (accept_op(",")) names.push_back(expect_name());
-    (void)paren;
     return names;
   }
 

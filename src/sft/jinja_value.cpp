@@ -91,6 +91,17 @@ static Value from_json_at(const nlohmann::ordered_json& j, int depth) {
 
 Value from_json(const nlohmann::ordered_json& j) { return from_json_at(j, 0); }
 
+size_t size_hint(const Value& v) {
+  if (v.kind == Value::Kind::string) return v.s->size();
+  if (v.kind == Value::Kind::list) return v.list->size();
+  if (v.kind == Value::Kind::dict || v.kind == Value::Kind::ns) return v.dict->items.size();
+  return 0;
+}
+
+static void check_built(const std::string& s) {
+  if (s.size() > kMaxBuiltString) render_error("string too long (over " + std::to_string(kMaxBuiltString >> 20) + " MiB)");
+}
+
 bool truthy(const Value& v) {
   switch (v.kind) {
     case Value::Kind::undefined:
@@ -193,7 +204,10 @@ std::string py_str(const Value& v) {
     case Value::Kind::string: return *v.s;
     case Value::Kind::list: {
       std::string out = v.b ? "(" : "[";
-      for (size_t k = 0; k < v.list->size(); k++) out += (k ? ", " : "") + py_repr((*v.list)[k]);
+      for (size_t k = 0; k < v.list->size(); k++) {
+        out += (k ? ", " : "") + py_repr((*v.list)[k]);
+        check_built(out);
+      }
       return out + (v.b ? (v.list->size() == 1 ? ",)" : ")") : "]");
     }
     case Value::Kind::dict:
@@ -203,6 +217,7 @@ std::string py_str(const Value& v) {
       for (auto& [k, x] : v.dict->items) {
         out += (first ? "" : ", ") + py_repr(Value::string(k)) + ": " + py_repr(x);
         first = false;
+        check_built(out);
       }
       return out + (v.kind == Value::Kind::ns ? "}>" : "}");
     }
@@ -237,14 +252,15 @@ void json_string(std::string& out, const std::string& s) {
   out += '"';
 }
 
-void json_value(std::string& out, const Value& v, int indent, bool sort_keys, int level) {
+void json_value(std::string& out, const Value& v, const JsonStyle& st, int level) {
+  int indent = st.indent;
   auto newline = [&](int lvl) {
     if (indent >= 0) {
       out += '\n';
       out.append(size_t(indent) * lvl, ' ');
     }
   };
-  const char* item_sep = indent >= 0 ? "," : ", ";
+  const std::string& item_sep = st.item_sep;
   switch (v.kind) {
     case Value::Kind::none: out += "null"; return;
     case Value::Kind::boolean: out += v.b ? "true" : "false"; return;
@@ -262,7 +278,8 @@ void json_value(std::string& out, const Value& v, int indent, bool sort_keys, in
       for (size_t k = 0; k < v.list->size(); k++) {
         if (k) out += item_sep;
         newline(level + 1);
-        json_value(out, (*v.list)[k], indent, sort_keys, level + 1);
+        json_value(out, (*v.list)[k], st, level + 1);
+        check_built(out);
       }
       newline(level);
       out += ']';
@@ -274,14 +291,15 @@ void json_value(std::string& out, const Value& v, int indent, bool sort_keys, in
       }
       std::vector<const std::pair<std::string, Value>*> items;
       for (auto& kv : v.dict->items) items.push_back(&kv);
-      if (sort_keys) std::stable_sort(items.begin(), items.end(), [](auto* a, auto* b) { return a->first < b->first; });
+      if (st.sort_keys) std::stable_sort(items.begin(), items.end(), [](auto* a, auto* b) { return a->first < b->first; });
       out += '{';
       for (size_t k = 0; k < items.size(); k++) {
         if (k) out += item_sep;
         newline(level + 1);
         json_string(out, items[k]->first);
-        out += ": ";
-        json_value(out, items[k]->second, indent, sort_keys, level + 1);
+        out += st.key_sep;
+        json_value(out, items[k]->second, st, level + 1);
+        check_built(out);
       }
       newline(level);
       out += '}';
@@ -294,9 +312,9 @@ void json_value(std::string& out, const Value& v, int indent, bool sort_keys, in
 
 }  // namespace
 
-std::string to_json(const Value& v, int indent, bool sort_keys) {
+std::string to_json(const Value& v, const JsonStyle& style) {
   std::string out;
-  json_value(out, v, indent, sort_keys, 0);
+  json_value(out, v, style, 0);
   return out;
 }
 
@@ -354,7 +372,8 @@ int py_compare(const Value& a, const Value& b) {
   render_error("cannot compare " + type_name(a) + " with " + type_name(b));
 }
 
-List iterate(const Value& v) {
+List iterate(Evaluator& ev, const Value& v) {
+  ev.charge(size_hint(v) * sizeof(Value));  // the items are copied (a string's: one per byte at most)
   switch (v.kind) {
     case Value::Kind::undefined: return {};
     case Value::Kind::list: return *v.list;

@@ -203,6 +203,12 @@ CONVERSATIONS = {
                    {"role": "assistant", "content": "<think>\nreasoning here\n</think>\nfinal answer"}],
     "reasoning_field": [{"role": "user", "content": "q"},
                         {"role": "assistant", "content": "answer", "reasoning_content": "because"}],
+    "tool_calls": [{"role": "system", "content": "sys"}, {"role": "user", "content": "北京天气?"},
+                   {"role": "assistant", "content": "",
+                    "tool_calls": [{"type": "function", "function": {"name": "get_weather",
+                                                                     "arguments": {"city": "北京", "unit": "c"}}},
+                                   {"name": "raw", "arguments": "{\"x\": 1}"}]},
+                   {"role": "tool", "content": "{\"temp\": 22}"}, {"role": "assistant", "content": "22°C"}],
     "tool": [{"role": "user", "content": "weather?"}, {"role": "assistant", "content": "calling"},
              {"role": "tool", "content": "sunny"}, {"role": "tool", "content": "22C"},
              {"role": "user", "content": "<tool_response>x</tool_response>"}],
@@ -220,9 +226,9 @@ def render_python(source, bos, eos, messages, agp, extra=None):
     """transformers' apply_chat_template rendering: its compiled environment, the special tokens and
     tools=None as template variables."""
     tmpl = chat_template_utils._compile_jinja_template(source)
-    kwargs = {"bos_token": bos, "eos_token": eos}
+    kwargs = {"bos_token": bos, "eos_token": eos, "tools": None, "documents": None}
     kwargs.update(extra or {})
-    return tmpl.render(messages=messages, tools=None, documents=None, add_generation_prompt=agp, **kwargs)
+    return tmpl.render(messages=messages, add_generation_prompt=agp, **kwargs)
 
 
 def check(tmp_path, args, source, bos, eos, messages, agp, extra=None):
@@ -268,7 +274,13 @@ def test_real_template(tmp_path, name, conv, agp):
     check(tmp_path, ["--model", str(d)], source, bos, eos, CONVERSATIONS[conv], agp)
 
 
-@pytest.mark.parametrize("extra", [None, {"enable_thinking": False}, {"enable_thinking": True}])
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "天气 \"now\"",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}},
+                   "required": ["city"]}}}]
+
+
+@pytest.mark.parametrize("extra", [None, {"enable_thinking": False}, {"enable_thinking": True}, {"tools": TOOLS}])
 @pytest.mark.parametrize("agp", [False, True])
 @pytest.mark.parametrize("conv", sorted(CONVERSATIONS))
 def test_qwen3(tmp_path, conv, agp, extra):

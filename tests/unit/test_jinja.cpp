@@ -60,6 +60,7 @@ TEST(Jinja, Operators) {
             "True True True True True True");
   EXPECT_EQ(R("{{ 'x' in 'xyz' }} {{ 2 in [1, 2] }} {{ 'k' in {'k': 1} }} {{ 3 not in [1] }} {{ not 'x' in 'y' }}"),
             "True True True True True");
+  EXPECT_EQ(R("{{ 1 < 2 < 3 }} {{ 1 < 3 < 2 }} {{ 3 < 2 < 1 }} {{ 2 > 1 == 1 }}"), "True False False True");
   EXPECT_EQ(R("{{ 0 or 'b' }} {{ 1 and 'c' }} {{ none or [] }} {{ not none }}"), "b c [] True");
   EXPECT_EQ(R("{{ 'y' if x else 'n' }} {{ 'y' if not x }}|", {{"x", false}}), "n y|");
   EXPECT_EQ(R("{{ 'a' if x else 'b' if y else 'c' }}", {{"x", false}, {"y", false}}), "c");
@@ -90,6 +91,13 @@ TEST(Jinja, ForLoops) {
   EXPECT_EQ(R("{% for c in 'hé' %}[{{ c }}]{% endfor %}"), "[h][é]");
   EXPECT_EQ(R("{% for i in range(3) %}{% for j in range(i) %}{{ loop.index }}{% endfor %}.{% endfor %}"), ".1.12.");
   EXPECT_EQ(R("{% for x in undefined_var %}x{% else %}none{% endfor %}"), "none");
+  // as jinja2: `set` in the body starts afresh each iteration; `else` runs unless an iteration
+  // reached the end of the body
+  EXPECT_EQ(R("{% set n = 0 %}{% for x in [1, 2, 3] %}{{ n }}{% set n = n + 1 %}{% endfor %}{{ n }}"), "0000");
+  EXPECT_EQ(R("{% for x in [1, 2, 3] %}[{{ m }}]{% set m = x %}{% endfor %}"), "[][][]");
+  EXPECT_EQ(R("{% for x in [1, 2] %}{% if x == 1 %}{% break %}{% endif %}a{% else %}E{% endfor %}"), "E");
+  EXPECT_EQ(R("{% for x in [1, 2] %}{% if x == 2 %}{% break %}{% endif %}a{% else %}E{% endfor %}"), "a");
+  EXPECT_EQ(R("{% for x in [1, 2] %}{% continue %}{% else %}E{% endfor %}"), "E");
   // set inside a loop does not leak out (namespace does)
   EXPECT_EQ(R("{% set n = 0 %}{% for x in xs %}{% set n = n + 1 %}{% endfor %}{{ n }}", ctx), "0");
   EXPECT_EQ(R("{% set ns = namespace(n=0) %}{% for x in xs %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}", ctx), "3");
@@ -120,6 +128,8 @@ TEST(Jinja, TestsAndFilters) {
   EXPECT_EQ(R("{{ {'a': 1} | items | list }} {{ 'ab' | list }} {{ 12 | string }} {{ '7' | int + 1 }} {{ 'x' | int }} "
               "{{ 2.9 | int }}"),
             "[('a', 1)] ['a', 'b'] 12 8 0 2");
+  EXPECT_EQ(R("{{ 'hello wORLD-x 1st (a' | title }}|{{ 'hello wORLD-x 1st (a'.title() }}"),
+            "Hello World-X 1st (A|Hello World-X 1St (A");
   EXPECT_EQ(R("{{ 'a-b-c' | replace('-', '+') }} {{ 'x' | safe }} {{ [1, 2] | reverse | list }} {{ 'abc' | reverse }}"),
             "a+b+c x [2, 1] cba");
   json ms = {{"ms", {{{"role", "user"}, {"c", "1"}}, {{"role", "bot"}, {"c", "2"}}, {{"role", "user"}, {"c", "3"}}}}};
@@ -135,6 +145,7 @@ TEST(Jinja, ToJson) {
   EXPECT_EQ(R("{{ d | tojson(indent=2) }}", ctx),
             "{\n  \"b\": 1,\n  \"a\": [\n    1.5,\n    null,\n    true,\n    \"é\\\"\\n\\u0001\"\n  ]\n}");
   EXPECT_EQ(R("{{ {'z': 1, 'a': []} | tojson(sort_keys=true) }} {{ 'x' | tojson }}"), "{\"a\": [], \"z\": 1} \"x\"");
+  EXPECT_EQ(R("{{ {'a': [1, 2]} | tojson(separators=(',', ':')) }}"), "{\"a\":[1,2]}");
   EXPECT_NE(E("{{ x | tojson }}").find("'x' is undefined"), std::string::npos);
 }
 
@@ -167,6 +178,7 @@ TEST(Jinja, WhitespaceControl) {
   EXPECT_EQ(R("a  \n  {{- 'b' -}}  \n  c"), "abc");
   EXPECT_EQ(R("a\n  {%- if true -%}\n  b  \n{%- endif %}"), "ab");
   EXPECT_EQ(R("a\n  {%+ if true %}b{% endif %}"), "a\n  b");
+  EXPECT_EQ(R("a {{+ 'b' }} {{- 'c' }}"), "a bc");
   EXPECT_EQ(R("{% if true +%}\nb{% endif %}"), "\nb");
   // text with only spaces after an expression on the same line stays
   EXPECT_EQ(R("{{ 'x' }}  {% if true %}y{% endif %}"), "x  y");
@@ -224,6 +236,16 @@ TEST(Jinja, Limits) {
       "nested too deeply");
   has(E("{% set ns = namespace() %}{% set ns.me = ns %}"), "namespace cannot be stored");
   has(E("{{ range(10000000000) | length }}"), "too much data");
+  // Scans of big values count as steps, and iterating a string counts its items as data.
+  Limits few_steps;
+  few_steps.max_steps = 100000;
+  has(E("{% set s = 'x' * 1000000 %}{% for i in range(1000) %}{{ s[5] }}{{ s | length }}{% endfor %}", json::object(),
+        few_steps),
+      "runs too long");
+  has(E("{% for c in 'x' * 10000000 %}{% break %}{% endfor %}"), "too much data");
+  has(E("{% set ns = namespace(l=[]) %}{% for i in range(30) %}{% set ns.l = ns.l + ns.l + [i] %}{% endfor %}"
+        "{{ ns.l }}"),
+      "too");
 }
 
 TEST(ChatTemplate, Builtins) {
