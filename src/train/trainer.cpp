@@ -355,7 +355,8 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& da
     where = cuda::device_description() + ", " + precision_of(opt);
 #endif
   log_info("model %s", describe(cfg).c_str());
-  log_info("data: %s; %.0f tokens per step; %s", data.describe().c_str(), (double)opt.batch * opt.seq * G, where.c_str());
+  log_info("data: %s; %d x %d sequences of up to %d tokens per step; %s", data.describe().c_str(), G, opt.batch, opt.seq,
+           where.c_str());
 
   auto save = [&](int step) {
     backend->sync_to_host();
