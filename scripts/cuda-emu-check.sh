@@ -32,6 +32,22 @@ echo "== scripts/gpu-check.sh's training checks on the CPU emulator"
 BUILD_DIR=$BUILD TRAIN_STEPS=8 TRAIN_BATCH=2 TRAIN_SEQ=32 GTEST_FILTER=-* BUDGET=900 OMP_NUM_THREADS=2 \
   bash scripts/gpu-check.sh || status=1
 
+# same_losses LABEL CPU_METRICS GPU_METRICS: 3 logged losses each, equal to 1e-5 relative.
+same_losses() {
+  python3 - "$2" "$3" "$1" <<'PY'
+import json, sys
+def losses(p):
+    try:
+        return [json.loads(l)["loss"] for l in open(p) if l.strip()]
+    except OSError:
+        return []
+cpu, gpu = losses(sys.argv[1]), losses(sys.argv[2])
+ok = len(cpu) == len(gpu) == 3 and all(abs(a - b) <= 1e-5 * abs(a) for a, b in zip(cpu, gpu))
+print(f"{sys.argv[3]:<11} {'ok' if ok else 'FAIL':<5} cpu {cpu} | cuda {gpu}")
+sys.exit(0 if ok else 1)
+PY
+}
+
 # The other two families through the CLI, with gradient accumulation and --recompute: 3 steps
 # in fp32 on the emulated GPU must log the CPU's losses (to 1e-5), on gpu-check.sh's data.
 echo "== train --device cuda, fp32, every family: losses against the CPU"
@@ -46,17 +62,24 @@ for model in tiny-gpt2 tiny-neo tiny-llama; do
       --device "$dev" --precision fp32 "${extra[@]}" >"$W/fam-$model-$dev.log" 2>&1 ||
       { echo "$model on $dev failed: $(tail -1 "$W/fam-$model-$dev.log")"; status=1; }
   done
-  python3 - "$W/fam-$model-cpu/metrics.jsonl" "$W/fam-$model-cuda/metrics.jsonl" "$model" <<'PY' || status=1
-import json, sys
-def losses(p):
-    try:
-        return [json.loads(l)["loss"] for l in open(p) if l.strip()]
-    except OSError:
-        return []
-cpu, gpu = losses(sys.argv[1]), losses(sys.argv[2])
-ok = len(cpu) == len(gpu) == 3 and all(abs(a - b) <= 1e-5 * abs(a) for a, b in zip(cpu, gpu))
-print(f"{sys.argv[3]:<11} {'ok' if ok else 'FAIL':<5} cpu {cpu} | cuda {gpu}")
-sys.exit(0 if ok else 1)
-PY
+  same_losses "$model" "$W/fam-$model-cpu/metrics.jsonl" "$W/fam-$model-cuda/metrics.jsonl" || status=1
 done
+
+# Instruction tuning on the emulated GPU: variable-length padded batches with loss masks and
+# NEFTune noise, 3 steps in fp32 must log the CPU's losses (to 1e-5).
+echo "== sft --device cuda, fp32, with --neftune-alpha: losses against the CPU"
+for i in $(seq 1 40); do printf 'Question %d: what is %d plus %d? Answer: %d.\n' "$i" "$i" "$i" $((2 * i)); done >"$W/sft-text.txt"
+for i in $(seq 1 12); do
+  printf '{"messages": [{"role": "user", "content": "What is %d plus %d?"}, {"role": "assistant", "content": "%d."}]}\n' "$i" "$i" $((2 * i))
+done >"$W/sft.jsonl"
+"$BUILD/mindllm" tokenizer train --input "$W/sft-text.txt" --vocab-size 300 --special '<|endoftext|>' \
+  --special '<|im_start|>' --special '<|im_end|>' --output "$W/sft-tok.json" --quiet || status=1
+for dev in cpu cuda; do
+  rm -rf "$W/sft-$dev"
+  "$BUILD/mindllm" sft --model "$W/fam-tiny-llama-cpu/ckpt/step-0000003" --tokenizer "$W/sft-tok.json" \
+    --data "$W/sft.jsonl" --chat-template chatml --out "$W/sft-$dev" --batch 3 --seq 48 --grad-accum 2 --steps 3 \
+    --lr 3e-3 --neftune-alpha 5 --threads 1 --device "$dev" --precision fp32 >"$W/sft-$dev.log" 2>&1 ||
+    { echo "sft on $dev failed: $(tail -1 "$W/sft-$dev.log")"; status=1; }
+done
+same_losses sft "$W/sft-cpu/metrics.jsonl" "$W/sft-cuda/metrics.jsonl" || status=1
 exit $status
