@@ -14,7 +14,8 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "data/pii.h"
-#include "data/progress.h"
+#include "core/interrupt.h"
+#include "core/progress.h"
 #include "data/stream.h"
 
 namespace fs = std::filesystem;
@@ -221,7 +222,7 @@ nlohmann::json run_prepare(const PrepareConfig& cfg) {
   LshIndex lsh(cfg.dedup.bands, cfg.dedup.rows);
   FlatSet64 exact(1 << 16);
   PartWriter writer(cfg.output, cfg.compress, cfg.zstd_level, cfg.max_file_bytes);
-  Progress progress("data prepare", total_input_bytes(files), cfg.progress);
+  Progress progress("data prepare", total_input_bytes(files) / 1e6, "MB", cfg.progress);
 
   LangCount kept, seen;
   std::map<std::string, LangCount> removed;
@@ -297,12 +298,12 @@ nlohmann::json run_prepare(const PrepareConfig& cfg) {
       line.push_back('\n');
       writer.write(line);
     }
-    progress.update(batches.bytes_read(), docs_in);
+    progress.update(batches.bytes_read() / 1e6, std::to_string(docs_in) + " docs");
   }
   check_interrupted("data prepare");
   ReadStats rs = batches.stats();
   rs.add(worker_reads);
-  progress.finish(rs.bytes, docs_in);
+  progress.finish(rs.bytes / 1e6, std::to_string(docs_in) + " docs");
   std::vector<std::string> parts = writer.commit();
   remove_stale_parts(cfg.output, parts);
 

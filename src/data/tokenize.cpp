@@ -11,7 +11,8 @@
 #include "core/file_io.h"
 #include "core/rng.h"
 #include "data/hashing.h"
-#include "data/progress.h"
+#include "core/interrupt.h"
+#include "core/progress.h"
 #include "data/shard.h"
 #include "data/stream.h"
 #include "tokenizer/tokenizer.h"
@@ -190,7 +191,7 @@ nlohmann::json run_tokenize_with(const TokenizeConfig& cfg, const EncodeBatchFn&
   uint64_t total_bytes = 0, text_bytes = 0;
   for (auto& s : sources)
     for (auto& f : s.files) total_bytes += fs::file_size(f, ec);
-  Progress progress("data tokenize", total_bytes, cfg.progress);
+  Progress progress("data tokenize", total_bytes / 1e6, "MB", cfg.progress);
   {
     FILE* f = std::fopen(ids_path.c_str(), "wb");
     if (!f) bad_input(ids_path + ": cannot write");
@@ -218,7 +219,7 @@ nlohmann::json run_tokenize_with(const TokenizeConfig& cfg, const EncodeBatchFn&
         texts.clear();
         batch_bytes = 0;
         check_interrupted("data tokenize");
-        progress.update(done_bytes + reader.bytes_read(), doc_source.size());
+        progress.update((done_bytes + reader.bytes_read()) / 1e6, std::to_string(doc_source.size()) + " docs");
       };
       RawDoc d;
       while (reader.next(d)) {
@@ -237,7 +238,7 @@ nlohmann::json run_tokenize_with(const TokenizeConfig& cfg, const EncodeBatchFn&
       bad_input(ids_path + ": write failed (disk full?)");
     }
     std::fclose(f);
-    progress.finish(done_bytes, doc_source.size());
+    progress.finish(done_bytes / 1e6, std::to_string(doc_source.size()) + " docs");
   }
   if (doc_source.empty()) bad_input("data tokenize: the inputs hold no documents");
 

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/progress.h"
 #include "core/file_io.h"
 #include "core/regex.h"
 #include "model/config.h"
@@ -91,41 +92,6 @@ static size_t utf8_chars(const std::string& s) {
   return n;
 }
 
-// ---------------------------------------------------------------- progress
-
-namespace {
-class ProgressLine {
- public:
-  ProgressLine(std::string label, int64_t total, bool enabled)
-      : label_(std::move(label)), total_(total), enabled_(enabled), tty_(isatty(2)) {
-    start_ = last_ = std::chrono::steady_clock::now();
-  }
-  void update(int64_t done, bool final = false) {
-    if (!enabled_) return;
-    auto now = std::chrono::steady_clock::now();
-    double since = std::chrono::duration<double>(now - last_).count();
-    if (!final && since < (tty_ ? 0.25 : 10.0)) return;
-    last_ = now;
-    double el = std::chrono::duration<double>(now - start_).count();
-    double rate = el > 0 ? done / el : 0;
-    double eta = rate > 0 ? (total_ - done) / rate : 0;
-    int width = 24, filled = total_ ? (int)(width * done / total_) : width;
-    std::string bar(filled, '#');
-    bar.resize(width, '.');
-    std::fprintf(stderr, "%s%s [%s] %lld/%lld items  %.1f items/s  %s %d:%02d%s", tty_ ? "\r" : "", label_.c_str(),
-                 bar.c_str(), (long long)done, (long long)total_, rate, final ? "took" : "ETA",
-                 (int)(final ? el : eta) / 60, (int)(final ? el : eta) % 60, tty_ && !final ? "" : "\n");
-    std::fflush(stderr);
-  }
-
- private:
-  std::string label_;
-  int64_t total_;
-  bool enabled_, tty_;
-  std::chrono::steady_clock::time_point start_, last_;
-};
-}  // namespace
-
 // ---------------------------------------------------------------- running one task
 
 static MetricValues& metric(SubtaskResult& r, const std::string& name, const std::string& filter = "none") {
@@ -152,7 +118,7 @@ static void finish_metrics(SubtaskResult& r) {
 }
 
 static void run_subject(const TaskSpec& spec, const Subject& sub, Scorer& scorer, const EvalOptions& opts,
-                        SubtaskResult& res, ProgressLine& prog, int64_t& done, std::string* log) {
+                        SubtaskResult& res, Progress& prog, int64_t& done, std::string* log) {
   res.name = sub.name;
   res.group = sub.group;
   res.subject = sub.subject;
@@ -340,7 +306,7 @@ json run_eval(const EvalOptions& opts) {
        nsamples = json::object(), hib = json::object(), configs = json::object();
   auto t0 = std::chrono::steady_clock::now();
   int64_t done = 0;
-  ProgressLine prog("eval", total_items, opts.progress);
+  Progress prog("eval", static_cast<double>(total_items), "items", opts.progress);
   for (size_t ti = 0; ti < specs.size(); ti++) {
     const TaskSpec& spec = specs[ti];
     std::vector<SubtaskResult> subs(subjects[ti].size());
@@ -394,7 +360,7 @@ json run_eval(const EvalOptions& opts) {
     }
     for (auto& s : subs) put(s, (s.group.empty() ? " - " : "  - ") + s.subject);
   }
-  prog.update(done, true);
+  prog.finish(done);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   json out = {{"results", results},
               {"groups", groups},

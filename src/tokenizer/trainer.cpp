@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/progress.h"
 #include "data/reader.h"
 #include "data/stream.h"
 #include "tokenizer/tokenizer_impl.h"
@@ -24,22 +25,6 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 using WordMap = std::unordered_map<std::string, uint64_t, StringHash, std::equal_to<>>;
 
-struct Progress {
-  bool on;
-  bool tty;
-  Clock::time_point last = Clock::now();
-  explicit Progress(bool enabled) : on(enabled), tty(enabled && isatty(2)) {}
-  void line(const std::string& s, bool force = false) {
-    if (!on) return;
-    if (!force && seconds_since(last) < (tty ? 0.25 : 5.0)) return;
-    last = Clock::now();
-    std::fprintf(stderr, tty ? "\r%s\033[K" : "%s\n", s.c_str());
-    std::fflush(stderr);
-  }
-  void done() {
-    if (on && tty) std::fprintf(stderr, "\n");
-  }
-};
 
 // Normalizer + pre-tokenizer configuration of the tokenizer being trained.
 std::shared_ptr<TokenizerImpl> make_config(const BpeTrainOptions& o) {
@@ -169,7 +154,7 @@ WordMap count_words(const BpeTrainOptions& o, const TokenizerImpl& cfg, int thre
     uint64_t words = 0;
     for (auto& c : counters) words += c.total;
     double s = seconds_since(t0);
-    prog.line("tokenizer train: counting words: " + std::to_string(st.bytes >> 20) + " MiB, " + std::to_string(words) + " words, " +
+    prog.note("counting words: " + std::to_string(st.bytes >> 20) + " MiB, " + std::to_string(words) + " words, " +
               std::to_string(static_cast<int>(st.bytes / 1048576.0 / std::max(s, 1e-3))) + " MiB/s");
     batch.clear();
   };
@@ -235,7 +220,7 @@ WordMap count_words(const BpeTrainOptions& o, const TokenizerImpl& cfg, int thre
   }
   st.unique_words = all.size();
   st.count_seconds = seconds_since(t0);
-  prog.line("tokenizer train: counted " + std::to_string(st.words) + " words (" + std::to_string(all.size()) + " distinct) in " +
+  prog.note("counted " + std::to_string(st.words) + " words (" + std::to_string(all.size()) + " distinct) in " +
                 std::to_string(st.count_seconds).substr(0, 5) + " s",
             true);
   return all;
@@ -486,15 +471,15 @@ Tokenizer train_from_words(WordMap& words, const BpeTrainOptions& o, std::shared
       double s = seconds_since(t0);
       size_t done = merges.size();
       double eta = done ? s / done * (todo > done ? todo - done : 0) : 0;
-      prog.line("tokenizer train: merges " + std::to_string(done) + "/" + std::to_string(todo) + " (" +
+      prog.note("merges " + std::to_string(done) + "/" + std::to_string(todo) + " (" +
                 std::to_string(static_cast<int>(done / std::max(s, 1e-3))) + "/s, ETA " + std::to_string(static_cast<int>(eta)) + " s)");
     }
   }
   st.merge_seconds = seconds_since(t0);
-  prog.line("tokenizer train: " + std::to_string(merges.size()) + " merges, vocabulary " + std::to_string(vocab.size()) + " in " +
+  prog.note("" + std::to_string(merges.size()) + " merges, vocabulary " + std::to_string(vocab.size()) + " in " +
                 std::to_string(st.merge_seconds).substr(0, 5) + " s",
             true);
-  prog.done();
+  prog.end();
   // Build the tokenizer.
   TokenizerImpl& t = *cfg;
   for (uint32_t id = 0; id < vocab.size(); id++)
@@ -533,7 +518,7 @@ Tokenizer train_bpe(const BpeTrainOptions& o, BpeTrainStats* stats) {
   check_specials(o);
   if (o.inputs.empty()) bad_input("--input: no input files");
   BpeTrainStats st;
-  Progress prog(o.progress);
+  Progress prog("tokenizer train", 0, "", o.progress);
   int threads = o.threads > 0 ? o.threads : omp_get_max_threads();
   auto cfg = make_config(o);
   WordMap words = count_words(o, *cfg, threads, st, prog);
@@ -545,7 +530,7 @@ Tokenizer train_bpe(const BpeTrainOptions& o, BpeTrainStats* stats) {
 Tokenizer train_bpe_from_texts(const std::vector<std::string>& texts, const BpeTrainOptions& o, BpeTrainStats* stats) {
   check_specials(o);
   BpeTrainStats st;
-  Progress prog(o.progress);
+  Progress prog("tokenizer train", 0, "", o.progress);
   auto cfg = make_config(o);
   Counter c{*cfg, {}, {}, {}, 0, 0, o.max_words};
   for (auto& s : texts) {
