@@ -395,21 +395,23 @@ struct GluOp {
 };
 
 // ---------------------------------------------------------------- rope
+// `first`: where the rotated heads start in a row (K sits after Q in a packed qkv row).
 struct RopeOp {
   int B, T, H, head_dim, row_stride, rot_dim, pos_offset;
   float theta;
+  int first = 0;
   std::string name() const {
     return "rope_" + std::to_string(B) + "x" + std::to_string(T) + "x" + std::to_string(H) + "_hd" +
            std::to_string(head_dim) + "_ld" + std::to_string(row_stride) + "_rot" + std::to_string(rot_dim) + "_pos" +
-           std::to_string(pos_offset) + "_theta" + std::to_string((int)theta);
+           std::to_string(pos_offset) + "_theta" + std::to_string((int)theta) + (first ? "_at" + std::to_string(first) : "");
   }
   size_t n() const { return (size_t)B * T * row_stride; }
   Tensors inputs(Rng& rng) const { return {{{"x", random_normal(n(), rng)}, {"dout", random_normal(n(), rng)}}, {}}; }
   template <class K>
   Out run(const Tensors& in) const {
     auto x = K::act(in.f.at("x")), d = K::act(in.f.at("dout"));
-    K::rope_forward(x.data(), B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset);
-    K::rope_backward(d.data(), B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset);
+    K::rope_forward(x.data() + first, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset);
+    K::rope_backward(d.data() + first, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset);
     return {{"out", K::host(x)}, {"dx", K::host(d)}};
   }
   // Float64 rotate_half over the whole strided buffer (elements outside the heads pass through);
@@ -420,7 +422,7 @@ struct RopeOp {
     for (int r = 0; r < B * T; r++) {
       double pos = r % T + pos_offset;
       for (int h = 0; h < H; h++) {
-        size_t base = (size_t)r * row_stride + (size_t)h * head_dim;
+        size_t base = (size_t)r * row_stride + first + (size_t)h * head_dim;
         for (int i = 0; i < half; i++) {
           double a = pos * std::pow((double)theta, -2.0 * i / rot_dim);
           double cs = std::cos(a), sn = sign * std::sin(a);
@@ -449,7 +451,7 @@ struct EmbeddingOp {
   Tensors inputs(Rng& rng) const {
     Tensors t;
     std::vector<int32_t> tok((size_t)B * T);
-    for (auto& x : tok) x = (int32_t)rng.below(V);
+    for (size_t i = 0; i < tok.size(); i++) tok[i] = (int32_t)rng.below(i % 3 == 0 ? std::min(V, 7) : V);  // repeats
     tok[0] = V - 1;                        // the last row of the table
     if (tok.size() > 3) tok[2] = tok[1];  // repeated ids accumulate
     t.i["tokens"] = tok;
@@ -505,10 +507,11 @@ struct AttentionOp {
   int B, T, Hq, Hkv, D, window;
   bool neo_scale;  // scale 1 (GPT-Neo) instead of 1/sqrt(D)
   bool fused;
+  float input_scale = 1.0f;  // < 1 keeps unscaled (GPT-Neo) scores of a large D from saturating
   std::string name() const {
     return "attention_" + std::to_string(B) + "x" + std::to_string(T) + "_Hq" + std::to_string(Hq) + "_Hkv" +
            std::to_string(Hkv) + "_D" + std::to_string(D) + "_win" + std::to_string(window) +
-           (neo_scale ? "_scale1" : "") + (fused ? "_fused" : "");
+           (neo_scale ? "_scale1" : "") + (fused ? "_fused" : "") + (input_scale != 1.0f ? "_small" : "");
   }
   double scale() const { return neo_scale ? 1.0 : 1.0 / std::sqrt((double)D); }
   size_t nq() const { return (size_t)B * T * Hq * D; }
@@ -546,6 +549,16 @@ struct AttentionOp {
       for (int j = 0; j < width; j++) t[(size_t)row * width + j] = p[phys(which, row, j)];
     return t;
   }
+  // Fused: out and dq/dk/dv start as NaN with kPad in the padding of their rows, which must stay.
+  static constexpr float kPad = 7.0f;
+  bool is_pad(size_t i, int ld, int width) const { return fused && (int)(i % ld) >= width; }
+  std::vector<float> poisoned_rows(size_t n, int ld, int width) const {
+    std::vector<float> v = nans(n);
+    for (size_t i = 0; i < n; i++)
+      if (is_pad(i, ld, width)) v[i] = kPad;
+    return v;
+  }
+  size_t pad_count() const { return fused ? (size_t)B * T * (ldo() - Hq * D + 3) : 0; }
   std::vector<float> strided(const std::vector<float>& x, int from, int to) const {  // rows of Hq·D
     std::vector<float> r((size_t)B * T * to, 0.25f);
     for (int row = 0; row < B * T; row++)
@@ -553,9 +566,9 @@ struct AttentionOp {
     return r;
   }
   Tensors inputs(Rng& rng) const {
-    return {{{"q", random_normal(nq(), rng)},
-             {"k", random_normal(nk(), rng)},
-             {"v", random_normal(nk(), rng)},
+    return {{{"q", random_normal(nq(), rng, input_scale)},
+             {"k", random_normal(nk(), rng, input_scale)},
+             {"v", random_normal(nk(), rng, input_scale)},
              {"dout", random_normal(nq(), rng)}},
             {}};
   }
@@ -563,14 +576,22 @@ struct AttentionOp {
   Out run(const Tensors& in) const {
     const auto s = shape();
     auto qkv = K::act(pack(in)), dout = K::act(strided(in.f.at("dout"), Hq * D, ldo()));
-    auto out = K::act(nans((size_t)B * T * ldo())), d = K::act(nans(phys_size()));
+    const int qkv_width = (Hq + 2 * Hkv) * D;
+    auto out = K::act(poisoned_rows((size_t)B * T * ldo(), ldo(), Hq * D));
+    auto d = K::act(poisoned_rows(phys_size(), ldqkv(), qkv_width));
     auto st = K::attention_state(s);
     auto at = [&](auto& buf, char w) { return buf.data() + off(w); };
     K::attention_forward(out.data(), st, at(qkv, 'q'), at(qkv, 'k'), at(qkv, 'v'), s);
     K::attention_backward(at(d, 'q'), at(d, 'k'), at(d, 'v'), st, dout.data(), at(qkv, 'q'), at(qkv, 'k'),
                           at(qkv, 'v'), s);
-    auto dh = K::host(d);
-    return {{"out", strided(K::host(out), ldo(), Hq * D)},
+    auto dh = K::host(d), oh = K::host(out);
+    std::vector<float> pad;
+    for (size_t i = 0; i < oh.size(); i++)
+      if (is_pad(i, ldo(), Hq * D)) pad.push_back(oh[i]);
+    for (size_t i = 0; i < dh.size(); i++)
+      if (is_pad(i, ldqkv(), qkv_width)) pad.push_back(dh[i]);
+    return {{"out", strided(oh, ldo(), Hq * D)},
+            {"pad", pad},
             {"dq", unpack(dh, 'q')},
             {"dk", unpack(dh, 'k')},
             {"dv", unpack(dh, 'v')}};
@@ -610,7 +631,7 @@ struct AttentionOp {
   Ref reference(const Ref& in, const Tensors&) const {
     const auto &q = in.at("q"), &k = in.at("k"), &v = in.at("v"), &R = in.at("dout");
     std::vector<double> P;
-    Ref r{{"out", forward64(in, &P)}};
+    Ref r{{"out", forward64(in, &P)}, {"pad", std::vector<double>(pad_count(), kPad)}};
     auto &dq = r["dq"], &dk = r["dk"], &dv = r["dv"];
     dq.assign(nq(), 0.0), dk.assign(nk(), 0.0), dv.assign(nk(), 0.0);
     std::vector<double> dP(T);
@@ -671,7 +692,8 @@ struct CrossEntropyOp {
     auto loss = K::f32(nans(N));
     K::cross_entropy_forward(loss.data(), x.data(), tg.data(), N, V);
     K::cross_entropy_backward(d.data(), x.data(), tg.data(), kScale, N, V);
-    return {{"loss", K::host(loss)}, {"dlogits", K::host(d)}};
+    K::cross_entropy_backward(x.data(), x.data(), tg.data(), kScale, N, V);  // in place, as the model calls it
+    return {{"loss", K::host(loss)}, {"dlogits", K::host(d)}, {"dlogits_inplace", K::host(x)}};
   }
   Ref reference(const Ref& in, const Tensors& t) const {
     const auto& x = in.at("logits");
@@ -686,6 +708,7 @@ struct CrossEntropyOp {
       r["loss"][n] = std::log(s) + mx - row[tg[n]];
       for (int i = 0; i < V; i++) r["dlogits"][(size_t)n * V + i] = kScale * (std::exp(row[i] - mx) / s - (i == tg[n]));
     }
+    r["dlogits_inplace"] = r["dlogits"];
     return r;
   }
   double loss64(const Ref& in, const Tensors& t) const {
@@ -778,6 +801,35 @@ inline Tensors case_inputs(const OpCase& c) {
   return std::visit([&](const auto& op) { return op.inputs(rng); }, c);
 }
 
+// Max error allowed, relative to the output's largest magnitude, per op, output and mode: a
+// float32 CPU kernel against float64, a GPU kernel against the CPU in fp32, and in bf16 (both on
+// the same bf16-rounded inputs).
+enum class Mode { cpu_vs_f64, gpu_fp32, gpu_bf16 };
+inline double tolerance(const OpCase& c, const std::string& out, Mode m) {
+  const std::string op = case_op(c);
+  // One ulp of a float32 inverse frequency moves the angle by pos · 6e-8.
+  if (const auto* r = std::get_if<RopeOp>(&c); r && r->pos_offset >= 1000 && m != Mode::gpu_bf16) return 1e-3;
+  if (m == Mode::cpu_vs_f64) return op == "adamw" && out == "dp" ? 1e-3 : test::kFwdTol;  // p - p0: ~1e-4 of a step
+  if (m == Mode::gpu_fp32) return op == "adamw" && out == "dp" ? 1e-3 : 1e-5;
+  if (op == "cross_entropy" && out == "loss") return 1e-5;                      // fp32 math on the same inputs
+  if ((op == "layernorm" || op == "rmsnorm") && (out == "mean" || out == "rstd")) return 1e-4;  // fp32 statistics
+  if (op == "embedding" && out != "out") return 1e-5;                           // fp32 sums of the same values
+  return 1e-2;
+}
+// The magnitude below which errors count as absolute: elementwise ops of one small value.
+inline double tolerance_floor(const OpCase& c) {
+  const std::string op = case_op(c);
+  return op == "act" || op == "glu" ? 1.0 : 1e-30;
+}
+
+// Checks max |got - want| / max(max |want|, floor) <= tol (NaN in got fails); returns the error.
+inline double expect_close(const std::vector<float>& got, const std::vector<double>& want, double tol, double floor,
+                           const std::string& what) {
+  double e = test::max_abs_err(got, want) / std::max(test::max_abs(want), floor);
+  EXPECT_LE(e, tol) << what << ": max rel err " << e;
+  return e;
+}
+
 // THE TABLE. Awkward sizes on purpose: 1, odd, primes, not multiples of any tile, GQA ratios,
 // windows shorter and longer than T, long T.
 inline std::vector<OpCase> op_cases() {
@@ -790,13 +842,26 @@ inline std::vector<OpCase> op_cases() {
   }
   c.push_back(LinearOp{5, 12, 3, L::out_in, false});
   c.push_back(LinearOp{100, 70, 50, L::out_in, true});
+  // GPU tile sizes: no tile divides them
+  c.push_back(LinearOp{37, 65, 131, L::out_in, true});
+  c.push_back(LinearOp{37, 65, 131, L::in_out, true});
+  c.push_back(LinearOp{128, 256, 200, L::out_in, false});
+  c.push_back(LinearOp{5, 64, 1000, L::in_out, false});
+  c.push_back(LinearOp{300, 96, 384, L::out_in, true});
   for (bool rms : {false, true})
     for (auto [N, C] : {std::pair{5, 12}, {37, 64}, {1, 7}, {3, 3}, {64, 100}, {33, 768}})
       c.push_back(NormOp{N, C, rms, !rms});
   c.push_back(NormOp{37, 64, false, false});  // LayerNorm without bias
+  c.push_back(NormOp{37, 1000, false, false});
+  c.push_back(NormOp{64, 4096, false, true});
+  c.push_back(NormOp{37, 1000, true, false});
+  c.push_back(NormOp{5, 2048, true, false});
   for (Activation a : {Activation::gelu_tanh, Activation::gelu_erf, Activation::silu}) {
     c.push_back(ActivationOp{1, a});
     c.push_back(ActivationOp{1003, a});
+    c.push_back(ActivationOp{3 * 4097 + 5, a});
+    c.push_back(GluOp{37, 129, true, a});
+    c.push_back(GluOp{37, 129, false, a});
     c.push_back(GluOp{1, 1, false, a});
     c.push_back(GluOp{7, 33, true, a});
     c.push_back(GluOp{5, 64, false, a});
@@ -807,12 +872,19 @@ inline std::vector<OpCase> op_cases() {
   c.push_back(RopeOp{2, 13, 4, 64, 256, 32, 0, 500000.f});           // partial rotary, head dim 64
   c.push_back(RopeOp{3, 1, 1, 2, 2, 2, 41, 10000.f});                // minimal
   c.push_back(RopeOp{1, 5, 2, 16, 40, 0, 0, 10000.f});               // rot_dim 0: identity
+  c.push_back(RopeOp{2, 77, 4, 64, 12 * 64, 64, 0, 10000.f, 64});    // heads one head into a packed row
+  c.push_back(RopeOp{1, 50, 8, 128, 8 * 128, 128, 0, 1000000.f});    // head dim 128
+  c.push_back(RopeOp{2, 33, 4, 64, 6 * 64, 32, 0, 10000.f, 64});     // partial rotary, packed row
+  c.push_back(RopeOp{1, 20, 2, 128, 2 * 128, 128, 4000, 10000.f});   // long position offset
   c.push_back(EmbeddingOp{2, 5, 12, 11, 9, 3});
   c.push_back(EmbeddingOp{2, 5, 12, 11, 0, 0});
   c.push_back(EmbeddingOp{3, 17, 64, 13, 17, 0});
   c.push_back(EmbeddingOp{1, 1, 1, 1, 1, 0});
   c.push_back(EmbeddingOp{4, 33, 100, 50, 40, 7});
   c.push_back(EmbeddingOp{2, 7, 17, 1000, 0, 0});
+  c.push_back(EmbeddingOp{3, 17, 96, 1000, 22, 5});    // C, V not multiples of the GPU's 128 tile
+  c.push_back(EmbeddingOp{2, 33, 200, 50257, 0, 0});   // GPT-2's vocabulary
+  c.push_back(EmbeddingOp{4, 64, 768, 333, 64, 0});
   c.push_back(AttentionOp{2, 11, 4, 4, 12, 0, false, true});     // MHA, fused
   c.push_back(AttentionOp{2, 11, 4, 2, 12, 3, false, true});     // GQA 2, window < T
   c.push_back(AttentionOp{2, 11, 4, 1, 12, 50, false, false});   // GQA 4 (MQA), window > T
@@ -821,11 +893,17 @@ inline std::vector<OpCase> op_cases() {
   c.push_back(AttentionOp{3, 1, 2, 1, 5, 0, false, true});       // T = 1
   c.push_back(AttentionOp{1, 45, 6, 2, 64, 16, false, false});   // GQA 3
   c.push_back(AttentionOp{1, 150, 2, 1, 80, 70, false, true});   // long T: blocks past the window, D tail
+  c.push_back(AttentionOp{2, 77, 4, 4, 64, 0, false, false});    // T not a multiple of any tile
+  c.push_back(AttentionOp{1, 100, 8, 2, 128, 0, false, true});   // GQA 4, head dim 128
+  c.push_back(AttentionOp{2, 65, 4, 1, 64, 16, true, true, 0.3f});  // MQA, GPT-Neo local window
+  c.push_back(AttentionOp{1, 33, 6, 3, 64, 256, false, false});  // window longer than T
   c.push_back(CrossEntropyOp{7, 37, 2.f, 0.f});
   c.push_back(CrossEntropyOp{5, 1, 1.f, 0.f});
   c.push_back(CrossEntropyOp{9, 1003, 3.f, 0.f});
   c.push_back(CrossEntropyOp{6, 50, 1.f, 1000.f});  // large logits: no overflow
   c.push_back(CrossEntropyOp{4, 33, 30.f, -50.f});  // peaky softmax
+  c.push_back(CrossEntropyOp{65, 8191, 1.f, 0.f});
+  for (int V : {1000, 50257, 64000}) c.push_back(CrossEntropyOp{37, V, 3.f, 0.f});  // GPU block sizes
   c.push_back(AdamWOp{1, {3e-4f, 0.9f, 0.95f, 1e-8f, 0.0f, 1}, 1.0f});
   c.push_back(AdamWOp{1000, {1e-3f, 0.9f, 0.999f, 1e-8f, 0.1f, 3}, 1.0f});
   c.push_back(AdamWOp{4097, {6e-4f, 0.9f, 0.95f, 1e-6f, 0.1f, 10}, 0.25f});  // clipping

@@ -10,20 +10,6 @@ using namespace mindllm::ops;
 
 namespace {
 
-// Max error allowed for a float32 CPU kernel against float64, per op and output, relative to
-// the output's largest magnitude (at least `floor`: elementwise ops of one small value).
-double cpu_tol(const std::string& op, const std::string& out) {
-  if (op == "adamw" && out == "dp") return 1e-3;  // p - p0 in float32 costs ~1e-4 of a 1e-3 step
-  return test::kFwdTol;
-}
-double floor_of(const std::string& op) { return op == "act" || op == "glu" ? 1.0 : 1e-30; }
-
-void expect_close(const std::vector<float>& got, const std::vector<double>& want, double tol, double floor,
-                  const std::string& what) {
-  double e = test::max_abs_err(got, want) / std::max(test::max_abs(want), floor);
-  EXPECT_LE(e, tol) << what << ": max rel err " << e;
-}
-
 Ref to_double(const Tensors& in) {
   Ref r;
   for (const auto& [k, v] : in.f) r[k] = test::to_double(v);
@@ -34,7 +20,6 @@ class OpsTable : public ::testing::TestWithParam<int> {};
 
 TEST_P(OpsTable, CpuMatchesFloat64AndFiniteDifferences) {
   const OpCase c = op_cases()[GetParam()];
-  const std::string op = case_op(c);
   const Tensors in = case_inputs(c);
   const Ref in64 = to_double(in);
   std::visit(
@@ -45,7 +30,7 @@ TEST_P(OpsTable, CpuMatchesFloat64AndFiniteDifferences) {
           ASSERT_TRUE(got.count(name)) << name;
           // An output that is also an input accumulates onto it.
           auto full = in.f.count(name) ? test::plus(in.f.at(name), w) : w;
-          expect_close(got.at(name), full, cpu_tol(op, name), floor_of(op), "output " + name);
+          expect_close(got.at(name), full, tolerance(c, name, Mode::cpu_vs_f64), tolerance_floor(c), "output " + name);
         }
         for (const auto& [name, g] : got) EXPECT_TRUE(want.count(name)) << "no reference for " << name;
 
@@ -62,7 +47,7 @@ TEST_P(OpsTable, CpuMatchesFloat64AndFiniteDifferences) {
               },
               in64.at(x));
           auto added = in.f.count(g) ? test::minus(got.at(g), in.f.at(g)) : got.at(g);
-          expect_close(added, fd, test::kFdTol, floor_of(op), "gradient " + g + " by finite differences");
+          expect_close(added, fd, test::kFdTol, tolerance_floor(c), "gradient " + g + " by finite differences");
         }
       },
       c);
