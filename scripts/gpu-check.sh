@@ -8,7 +8,7 @@
 #   bash scripts/gpu-deps.sh                     # first, on the development machine: .deps/*.deb
 #   bash scripts/gpu-check.sh                    # on the GPU machine (device call carrying .deps)
 #   SANITIZE=1 bash scripts/gpu-check.sh         # also one pass under compute-sanitizer memcheck
-#   GTEST_FILTER='CudaAttention*' bash scripts/gpu-check.sh
+#   GTEST_FILTER='*OpsTableGpu*attention_*' bash scripts/gpu-check.sh
 #   MODE=kernels bash scripts/gpu-check.sh       # only the kernel tests (standalone project)
 #   BENCH=1 bash scripts/gpu-check.sh           # then the speed benchmark (bench/train_gpu/run.sh,
 #                                                # SHAPES default "gpt2-124m llama-1.3b") with the time left;

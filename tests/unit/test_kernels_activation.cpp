@@ -1,41 +1,18 @@
-// Activations (gelu_tanh, gelu_erf, silu) and the GLU against float64 references and finite
-// differences.
+// Activations (gelu_tanh, gelu_erf, silu) and the GLU at extreme inputs and with padded rows,
+// elementwise against float64 and finite differences (the op table, tests/ops, covers the shapes).
 #include <gtest/gtest.h>
 
+#include "../ops/op_cases.h"
 #include "kernel_test_util.h"
 #include "kernels/cpu/activation.h"
 
 using namespace mindllm;
 using namespace mindllm::test;
 using cpu::Activation;
+using ops::ref_act;
+using ops::ref_act_grad;
 
 namespace {
-
-double ref_act(double x, Activation a) {
-  switch (a) {
-    case Activation::gelu_tanh:
-      return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
-    case Activation::gelu_erf: return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
-    case Activation::silu: return x / (1.0 + std::exp(-x));
-  }
-  return 0.0;
-}
-
-double ref_act_grad(double x, Activation a) {
-  switch (a) {
-    case Activation::gelu_tanh: {
-      double k = std::sqrt(2.0 / M_PI), u = k * (x + 0.044715 * x * x * x), th = std::tanh(u);
-      return 0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * k * (1.0 + 3.0 * 0.044715 * x * x);
-    }
-    case Activation::gelu_erf:
-      return 0.5 * std::erfc(-x / std::sqrt(2.0)) + x * std::exp(-0.5 * x * x) / std::sqrt(2.0 * M_PI);
-    case Activation::silu: {
-      double s = 1.0 / (1.0 + std::exp(-x));
-      return s * (1.0 + x * (1.0 - s));
-    }
-  }
-  return 0.0;
-}
 
 // Inputs: normals of scale 3 plus fixed extremes (saturation, exp overflow, 0).
 std::vector<float> test_inputs(size_t n, Rng& rng) {

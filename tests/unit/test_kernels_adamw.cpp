@@ -2,6 +2,7 @@
 // sum_of_squares.
 #include <gtest/gtest.h>
 
+#include "../ops/op_cases.h"
 #include "kernel_test_util.h"
 #include "kernels/cpu/adamw.h"
 
@@ -10,22 +11,7 @@ using namespace mindllm::test;
 
 namespace {
 
-// torch/optim/adamw.py (_single_tensor_adamw, amsgrad=False, maximize=False):
-//   param.mul_(1 - lr * weight_decay)
-//   exp_avg.lerp_(grad, 1 - beta1); exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-//   step_size = lr / (1 - beta1**step); bias_correction2_sqrt = sqrt(1 - beta2**step)
-//   denom = exp_avg_sq.sqrt() / bias_correction2_sqrt + eps; param.addcdiv_(exp_avg, denom, -step_size)
-void torch_adamw_step(std::vector<double>& p, const std::vector<double>& g, std::vector<double>& m,
-                      std::vector<double>& v, double lr, double b1, double b2, double eps, double wd, int step) {
-  double bc1 = 1 - std::pow(b1, step), bc2 = 1 - std::pow(b2, step);
-  for (size_t i = 0; i < p.size(); i++) {
-    p[i] *= 1 - lr * wd;
-    m[i] += (g[i] - m[i]) * (1 - b1);
-    v[i] = v[i] * b2 + (1 - b2) * g[i] * g[i];
-    double denom = std::sqrt(v[i]) / std::sqrt(bc2) + eps;
-    p[i] -= lr / bc1 * m[i] / denom;
-  }
-}
+using ops::torch_adamw_step;
 
 struct AdamCase {
   size_t n;

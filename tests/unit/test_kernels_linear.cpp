@@ -1,6 +1,8 @@
-// linear_forward / linear_backward against float64 references and finite differences.
+// The bf16 linear layer against float64 on bf16-rounded operands, and edge cases of the fp32 one
+// (its shapes are in the op table, tests/ops).
 #include <gtest/gtest.h>
 
+#include "../ops/op_cases.h"
 #include "kernel_test_util.h"
 #include "core/dtype.h"
 #include "kernels/cpu/linear.h"
@@ -12,46 +14,7 @@ using cpu::WeightLayout;
 
 namespace {
 
-struct LinearCase {
-  int N, I, O;
-  WeightLayout layout;
-  bool bias;
-};
-
-double w_at(const std::vector<double>& W, int o, int i, int I, int O, WeightLayout layout) {
-  return layout == WeightLayout::out_in ? W[(size_t)o * I + i] : W[(size_t)i * O + o];
-}
-
-std::vector<double> ref_forward(const std::vector<double>& x, const std::vector<double>& W,
-                                const std::vector<double>* b, const LinearCase& c) {
-  std::vector<double> out((size_t)c.N * c.O);
-  for (int n = 0; n < c.N; n++)
-    for (int o = 0; o < c.O; o++) {
-      double s = b ? (*b)[o] : 0.0;
-      for (int i = 0; i < c.I; i++) s += x[(size_t)n * c.I + i] * w_at(W, o, i, c.I, c.O, c.layout);
-      out[(size_t)n * c.O + o] = s;
-    }
-  return out;
-}
-
-// Analytic float64 gradients of L = sum(out * R).
-void ref_backward(std::vector<double>& dx, std::vector<double>& dW, std::vector<double>& db,
-                  const std::vector<double>& R, const std::vector<double>& x, const std::vector<double>& W,
-                  const LinearCase& c) {
-  dx.assign((size_t)c.N * c.I, 0.0);
-  dW.assign((size_t)c.O * c.I, 0.0);
-  db.assign(c.O, 0.0);
-  for (int n = 0; n < c.N; n++)
-    for (int o = 0; o < c.O; o++) {
-      double r = R[(size_t)n * c.O + o];
-      db[o] += r;
-      for (int i = 0; i < c.I; i++) {
-        dx[(size_t)n * c.I + i] += r * w_at(W, o, i, c.I, c.O, c.layout);
-        size_t wi = c.layout == WeightLayout::out_in ? (size_t)o * c.I + i : (size_t)i * c.O + o;
-        dW[wi] += r * x[(size_t)n * c.I + i];
-      }
-    }
-}
+using LinearCase = ops::LinearOp;
 
 // Input x, weight W (scaled 0.3), bias b and incoming gradient R of one case, in that order.
 struct LinearOperands {
@@ -67,42 +30,6 @@ LinearOperands random_operands(const LinearCase& c, Rng& rng) {
 }
 
 class LinearKernel : public ::testing::TestWithParam<LinearCase> {};
-
-TEST_P(LinearKernel, ForwardBackwardMatchFloat64AndFiniteDifferences) {
-  const LinearCase c = GetParam();
-  Rng rng(1234 + c.N * 7 + c.I * 3 + c.O);
-  auto [x, W, b, R] = random_operands(c, rng);
-  auto xd = to_double(x), Wd = to_double(W), bd = to_double(b), Rd = to_double(R);
-
-  std::vector<float> out((size_t)c.N * c.O, 7.0f);  // garbage: forward overwrites
-  cpu::linear_forward(out.data(), x.data(), W.data(), c.bias ? b.data() : nullptr, c.N, c.I, c.O, c.layout);
-  auto want = ref_forward(xd, Wd, c.bias ? &bd : nullptr, c);
-  EXPECT_REL_LE(out, want, kFwdTol);
-
-  // Backward overwrites dx (it starts as NaN) and accumulates the parameter gradients onto
-  // nonzero starting values.
-  auto dx0 = std::vector<float>(x.size(), std::numeric_limits<float>::quiet_NaN());
-  auto dW0 = random_normal(W.size(), rng), db0 = random_normal(b.size(), rng);
-  auto dx = dx0, dW = dW0, db = db0;
-  cpu::linear_backward(dx.data(), dW.data(), c.bias ? db.data() : nullptr, R.data(), x.data(), W.data(), c.N,
-                       c.I, c.O, c.layout);
-  std::vector<double> rdx, rdW, rdb;
-  ref_backward(rdx, rdW, rdb, Rd, xd, Wd, c);
-  EXPECT_REL_LE(dx, rdx, kBwdTol);
-  EXPECT_REL_LE(dW, plus(dW0, rdW), kBwdTol);
-  if (c.bias) EXPECT_REL_LE(db, plus(db0, rdb), kBwdTol);
-  else EXPECT_TRUE(same_bytes(db, db0));
-
-  // Finite differences of the float64 forward (only for the smaller shapes: O(size^2) work).
-  if ((size_t)c.N * c.I * c.O <= 4096) {
-    auto fdx = finite_diff([&](const std::vector<double>& v) { return dot(ref_forward(v, Wd, &bd, c), Rd); }, xd);
-    auto fdW = finite_diff([&](const std::vector<double>& v) { return dot(ref_forward(xd, v, &bd, c), Rd); }, Wd);
-    auto fdb = finite_diff([&](const std::vector<double>& v) { return dot(ref_forward(xd, Wd, &v, c), Rd); }, bd);
-    EXPECT_REL_LE(dx, fdx, kFdTol);
-    EXPECT_REL_LE(minus(dW, dW0), fdW, kFdTol);
-    if (c.bias) EXPECT_REL_LE(minus(db, db0), fdb, kFdTol);
-  }
-}
 
 std::vector<float> bf16_rounded(const std::vector<float>& v) {
   std::vector<float> r(v.size());
@@ -130,9 +57,9 @@ TEST_P(LinearKernel, Bf16MatchesFloat64OnRoundedOperands) {
 
   std::vector<float> out((size_t)c.N * c.O, 7.0f);
   cpu::linear_forward_bf16(out.data(), x.data(), Wbits.data(), c.bias ? b.data() : nullptr, c.N, c.I, c.O, c.layout);
-  auto want = ref_forward(xd, Wd, c.bias ? &bd : nullptr, c);
+  auto want = c.forward64(xd, Wd, c.bias ? &bd : nullptr);
   EXPECT_REL_LE(out, want, kFwdTol);
-  auto exact = ref_forward(to_double(x), to_double(W), c.bias ? &bd : nullptr, c);
+  auto exact = c.forward64(to_double(x), to_double(W), c.bias ? &bd : nullptr);
   if (c.I > 8) {
     EXPECT_GT(rel_err(out, exact), 10 * kFwdTol) << "the operands were not rounded to bf16";
   }
@@ -143,11 +70,11 @@ TEST_P(LinearKernel, Bf16MatchesFloat64OnRoundedOperands) {
   cpu::linear_backward_bf16(dx.data(), dW.data(), c.bias ? db.data() : nullptr, R.data(), x.data(), Wbits.data(), c.N,
                             c.I, c.O, c.layout);
   std::vector<double> rdx, rdW, rdb;
-  ref_backward(rdx, rdW, rdb, Rd, xd, Wd, c);
+  c.backward64(rdx, rdW, rdb, Rd, xd, Wd);
   EXPECT_REL_LE(dx, rdx, kBwdTol);
   EXPECT_REL_LE(dW, plus(dW0, rdW), kBwdTol);
   if (c.bias) {  // the bias gradient sums the fp32 incoming gradient
-    ref_backward(rdx, rdW, rdb, to_double(R), xd, Wd, c);
+    c.backward64(rdx, rdW, rdb, to_double(R), xd, Wd);
     EXPECT_REL_LE(db, plus(db0, rdb), kBwdTol);
   } else {
     EXPECT_TRUE(same_bytes(db, db0));

@@ -18,12 +18,12 @@ BUILD = "build-emu"
 MUTATIONS = [
     ("block-sum-first-barrier", "src/kernels/cuda/common.cuh",
      "  __syncthreads();  // `shared` may still be read from a previous call\n", "",
-     "CudaNorm.*:CudaCrossEntropy.*:CudaSumOfSquares.*"),
+     "*OpsTableGpu*norm_*:*OpsTableGpu*cross_entropy_*:CudaSumOfSquares.*"),
     ("block-sum-second-barrier", "src/kernels/cuda/common.cuh",
      "  if (lane == 0) shared[warp] = v;\n  __syncthreads();\n  T r", "  if (lane == 0) shared[warp] = v;\n  T r",
-     "CudaNorm.*:CudaCrossEntropy.*"),
+     "*OpsTableGpu*norm_*:*OpsTableGpu*cross_entropy_*"),
     ("norm-dweight-barrier", "src/kernels/cuda/norm.cu",
-     "  pb[ty][tx] = ab;\n  __syncthreads();\n", "  pb[ty][tx] = ab;\n", "CudaNorm.*"),
+     "  pb[ty][tx] = ab;\n  __syncthreads();\n", "  pb[ty][tx] = ab;\n", "*OpsTableGpu*norm_*"),
     ("flash-forward-syncwarp", "src/kernels/cuda/flash_attention.cu",
      "    gemm_abt<D>(Sw, L::LDS, Qs + warp * kWarpRows * L::LDH, Ks);\n    __syncwarp();\n",
      "    gemm_abt<D>(Sw, L::LDS, Qs + warp * kWarpRows * L::LDH, Ks);\n",
@@ -37,7 +37,7 @@ MUTATIONS = [
     # Known miss: the tests poison probs with NaN, which fmaxf skips.
     ("attention-row-barrier", "src/kernels/cuda/attention.cu",
      "  __syncthreads();  // P[lo..t] written by lane 0s, visible to the block\n", "",
-     "CudaAttention.Bf16*"),
+     "*OpsTableGpu.Bf16MatchesCpu/attention_*"),
 ]
 
 

@@ -1,0 +1,99 @@
+// The op-case table (tests/ops/op_cases.h) on the GPU: every case in fp32 and in bf16 against
+// the CPU op on the same inputs (bf16: the same bf16-rounded inputs), outputs poisoned first so
+// unwritten elements show, and every case run twice for the same bytes (fixed-order reductions).
+#include "../ops/op_cases.h"
+#include "cuda_test_util.h"
+#include "kernels/cuda/activation.h"
+#include "kernels/cuda/adamw.h"
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/cross_entropy.h"
+#include "kernels/cuda/embedding.h"
+#include "kernels/cuda/linear.h"
+#include "kernels/cuda/norm.h"
+#include "kernels/cuda/rope.h"
+
+namespace mindllm {
+namespace {
+
+using namespace cudatest;
+using namespace ops;
+
+// The GPU backend for op_cases.h: device buffers; activations T (float or bf16), optimizer state,
+// statistics and parameter gradients fp32.
+template <class T>
+struct CudaBackend {
+  using A = T;
+  static constexpr bool is_bf16 = std::is_same_v<T, bf16>;
+  static DeviceBuffer<T> act(const std::vector<float>& v) {
+    if constexpr (is_bf16) return DeviceBuffer<T>(to_bf16(v));
+    else return DeviceBuffer<T>(v);
+  }
+  static DeviceBuffer<float> f32(const std::vector<float>& v) { return DeviceBuffer<float>(v); }
+  static DeviceBuffer<int32_t> i32(const std::vector<int32_t>& v) { return DeviceBuffer<int32_t>(v); }
+  template <class U>
+  static std::vector<float> host(const DeviceBuffer<U>& b) {
+    if constexpr (std::is_same_v<U, bf16>) return to_float(b.download());
+    else return b.download();
+  }
+  MINDLLM_OPS_OF(cuda)
+  struct AttnState {
+    DeviceBuffer<float> probs, scratch;
+  };
+  static AttnState attention_state(const cpu::AttentionShape& s) {
+    const size_t n = (size_t)s.B * s.Hq * s.T * s.T;
+    return {poisoned<float>(n), poisoned<float>(n)};
+  }
+  static void attention_forward(T* out, AttnState& st, const T* q, const T* k, const T* v,
+                                const cpu::AttentionShape& s) {
+    cuda::attention_forward(out, st.probs.data(), q, k, v, s);
+  }
+  static void attention_backward(T* dq, T* dk, T* dv, AttnState& st, const T* dout, const T* q, const T* k,
+                                 const T* v, const cpu::AttentionShape& s) {
+    cuda::attention_backward(dq, dk, dv, st.scratch.data(), dout, st.probs.data(), q, k, v, s);
+  }
+};
+
+template <class T>
+void check_case(const OpCase& c) {
+  constexpr bool is_bf16 = std::is_same_v<T, bf16>;
+  if (is_bf16 && std::holds_alternative<AdamWOp>(c)) GTEST_SKIP() << "AdamW state is fp32 only";
+  Tensors in = case_inputs(c);
+  if (is_bf16)
+    for (auto& [name, v] : in.f) v = round_bf16(v);
+  std::visit(
+      [&](const auto& o) {
+        const Out want = o.template run<CpuBackend>(in);
+        const Out got = o.template run<CudaBackend<T>>(in);
+        const Out again = o.template run<CudaBackend<T>>(in);
+        const Mode mode = is_bf16 ? Mode::gpu_bf16 : Mode::gpu_fp32;
+        for (const auto& [name, w] : want) {
+          ASSERT_TRUE(got.count(name)) << name;
+          record_err(expect_close(got.at(name), test::to_double(w), tolerance(c, name, mode), tolerance_floor(c),
+                                  "output " + name));
+          EXPECT_TRUE(same_bytes(got.at(name), again.at(name))) << name << " not deterministic";
+          // Embedding gradients: each element gets the CPU's additions in the CPU's order.
+          if (std::holds_alternative<EmbeddingOp>(c) && name != "out" && !is_bf16) {
+            EXPECT_TRUE(same_bytes(got.at(name), w)) << name << " not the CPU's bytes";
+          }
+        }
+      },
+      c);
+}
+
+class OpsTableGpu : public ::testing::TestWithParam<int> {};
+
+TEST_P(OpsTableGpu, Fp32MatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  check_case<float>(op_cases()[GetParam()]);
+}
+
+TEST_P(OpsTableGpu, Bf16MatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  check_case<bf16>(op_cases()[GetParam()]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, OpsTableGpu, ::testing::Range(0, (int)op_cases().size()),
+                         [](const ::testing::TestParamInfo<int>& i) { return case_name(op_cases()[i.param]); });
+
+}  // namespace
+}  // namespace mindllm
