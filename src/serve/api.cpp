@@ -55,7 +55,10 @@ std::optional<int64_t> integer(const json& body, const char* name, int64_t lo, i
   if (!f) return std::nullopt;
   if (!f->is_number_integer() && !f->is_number_unsigned())
     fail(400, std::string("'") + name + "' must be an integer", name);
-  if (f->is_number_unsigned() ? f->get<uint64_t>() > (uint64_t)hi : (f->get<int64_t>() < lo || f->get<int64_t>() > hi))
+  const bool out = f->is_number_unsigned()
+                       ? f->get<uint64_t>() > (uint64_t)hi || (lo > 0 && f->get<uint64_t>() < (uint64_t)lo)
+                       : f->get<int64_t>() < lo || f->get<int64_t>() > hi;
+  if (out)
     fail(400, std::string("'") + name + "' must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
                   f->dump(), name);
   return f->get<int64_t>();
