@@ -86,6 +86,11 @@ void Scheduler::finish(Slot& s, const std::string& error) {
   s.seq = -1;
 }
 
+void Scheduler::publish_active(size_t n) {
+  std::lock_guard lk(mu_);
+  active_ = static_cast<int>(n);
+}
+
 void Scheduler::loop() {
   std::vector<std::unique_ptr<Slot>> slots;
   std::vector<BatchEntry> batch;
@@ -124,6 +129,7 @@ void Scheduler::loop() {
       if (s->gen->done() && s->seq >= 0) finish(*s);
     }
     std::erase_if(slots, [](const std::unique_ptr<Slot>& s) { return s->seq < 0; });
+    publish_active(slots.size());
     if (slots.empty()) continue;
     // One batch: a decode token of every prefilled sequence, then prompt chunks within the budget.
     batch.clear();
@@ -160,6 +166,7 @@ void Scheduler::loop() {
       }
       const SequenceGenerator::Step st = s.gen->step(logits.data() + e * (size_t)V, cache_.length(s.seq));
       s.next = st.token;
+      tokens_generated_++;
       if (!st.text.empty()) {
         ChoiceEvent ev;
         ev.index = s.job.index;
@@ -169,6 +176,7 @@ void Scheduler::loop() {
       if (s.gen->done()) finish(s);
     }
     std::erase_if(slots, [](const std::unique_ptr<Slot>& s) { return s->seq < 0; });
+    publish_active(slots.size());
   }
   // Stopping: every job still here ends as cancelled.
   for (auto& s : slots) {

@@ -74,6 +74,7 @@ class Scheduler {
   void stop();
   int queued() const;
   int active() const;
+  int64_t tokens_generated() const { return tokens_generated_; }  // sampled so far, all requests
 
  private:
   struct Slot {
@@ -85,6 +86,7 @@ class Scheduler {
   };
   void loop();
   void finish(Slot& s, const std::string& error = "");
+  void publish_active(size_t n);
 
   Engine& engine_;
   TokenText token_text_;
@@ -95,6 +97,7 @@ class Scheduler {
   std::deque<Job> queue_;
   int active_ = 0;
   bool stopping_ = false;
+  std::atomic<int64_t> tokens_generated_{0};
   std::thread thread_;
 };
 

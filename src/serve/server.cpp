@@ -266,7 +266,9 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
 
 void Server::routes() {
   http_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-    if (ready_) send_json(res, 200, {{"status", "ok"}});
+    if (ready_)
+      send_json(res, 200, {{"status", "ok"}, {"active", scheduler_->active()}, {"queued", scheduler_->queued()},
+                           {"tokens_generated", scheduler_->tokens_generated()}});
     else send_json(res, 503, {{"status", "loading model"}});
   });
   http_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {

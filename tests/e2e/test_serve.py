@@ -4,6 +4,7 @@ and not, stop strings, max_tokens, n > 1, the API key, OpenAI's error shapes, gr
 and a clean exit on SIGTERM."""
 import http.client
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -53,29 +54,75 @@ def request(port, method, path, body=None, headers=None, timeout=30):
     return out
 
 
-@pytest.fixture(scope="module")
-def server(model, tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("log") / "serve.log"
+def start(model, port, log, *flags):
     with open(log, "w") as err:
-        p = subprocess.Popen([MINDLLM, "serve", "--model", str(model), "--port", str(port), "--parallel", "4",
-                              "--api-key", KEY, "--chat-template", "chatml", "--threads", "2", "--ctx", str(CTX)],
+        p = subprocess.Popen([MINDLLM, "serve", "--model", str(model), "--port", str(port), "--threads", "2", *flags],
                              stderr=err)
     deadline = time.time() + 30
     while True:
         try:
             if request(port, "GET", "/health", timeout=2)[0] == 200:
-                break
+                return p
         except OSError:
             pass
         assert p.poll() is None, log.read_text()
         assert time.time() < deadline, "server did not become ready"
         time.sleep(0.1)
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=60)
-    yield SimpleNamespace(port=port, proc=p, log=log, client=client, model=model.name)
+
+
+def stop(p, log):
     if p.poll() is None:
         p.send_signal(signal.SIGTERM)
         assert p.wait(timeout=10) == 0, log.read_text()
+
+
+@pytest.fixture(scope="module")
+def server(model, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("log") / "serve.log"
+    p = start(model, port, log, "--parallel", "4", "--api-key", KEY, "--chat-template", "chatml", "--ctx", str(CTX))
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=60)
+    yield SimpleNamespace(port=port, proc=p, log=log, client=client, model=model.name)
+    stop(p, log)
+
+
+@pytest.fixture(scope="module")
+def long_server(model, tmp_path_factory):
+    """The same model allowed 8192 positions (rotary), one sequence at a time, one waiting: a greedy
+    answer of 8000 tokens takes seconds."""
+    d = tmp_path_factory.mktemp("long")
+    for f in ("model.safetensors", "tokenizer.json"):
+        shutil.copy(model / f, d / f)
+    cfg = json.loads((model / "config.json").read_text())
+    cfg["max_position_embeddings"] = 8192
+    (d / "config.json").write_text(json.dumps(cfg))
+    port = free_port()
+    p = start(d, port, d / "serve.log", "--parallel", "1", "--max-queue", "1")
+    yield SimpleNamespace(port=port, proc=p)
+    stop(p, d / "serve.log")
+
+
+def health(port):
+    return json.loads(request(port, "GET", "/health", timeout=1)[2])
+
+
+def open_stream(port, body, wait_data=True):
+    """A streaming completion on a raw socket; with wait_data, returns once the first event came."""
+    s = socket.create_connection(("127.0.0.1", port))
+    body = json.dumps({**body, "stream": True})
+    s.sendall(f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Api-Key: {KEY}\r\nContent-Type: application/json\r\n"
+              f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
+    got = b""
+    while wait_data and b"data: " not in got:
+        got += s.recv(4096)
+    return s
+
+
+def wait_idle(port, timeout=30):
+    deadline = time.time() + timeout
+    while (h := health(port))["active"] or h["queued"]:
+        assert time.time() < deadline, h
+        time.sleep(0.02)
 
 
 def greedy(server, prompt, n=12, **kw):
@@ -84,7 +131,7 @@ def greedy(server, prompt, n=12, **kw):
 
 def test_health_models_and_access_log(server):
     status, _, body = request(server.port, "GET", "/health")
-    assert status == 200 and json.loads(body) == {"status": "ok"}
+    assert status == 200 and json.loads(body)["status"] == "ok"
     status, _, body = request(server.port, "GET", "/v1/models")  # public: no key
     assert status == 200 and json.loads(body)["data"][0]["id"] == server.model
     assert [m.id for m in server.client.models.list()] == [server.model]
@@ -199,19 +246,33 @@ def test_other_statuses_in_openai_shape(server):
     assert status == 400 and "vocabulary" in json.loads(raw)["error"]["message"]
 
 
-def test_client_that_leaves_mid_stream(server):
-    s = socket.create_connection(("127.0.0.1", server.port))
-    body = json.dumps({"prompt": "Four.", "max_tokens": CTX, "stream": True, "temperature": 1.0})
-    s.sendall(f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Api-Key: {KEY}\r\nContent-Type: application/json\r\n"
-              f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
-    got = b""
-    while b"data: " not in got:
-        got += s.recv(4096)
+def test_client_that_leaves_mid_stream(long_server):
+    port = long_server.port
+    before = health(port)["tokens_generated"]
+    s = open_stream(port, {"prompt": "Four.", "max_tokens": 8000, "temperature": 0})
     s.close()
     t0 = time.time()
-    assert request(server.port, "GET", "/health", timeout=1)[0] == 200
-    assert time.time() - t0 < 1
-    assert greedy(server, "Four.", 4).choices[0].text is not None  # the server goes on serving
+    assert health(port)["status"] == "ok" and time.time() - t0 < 1
+    # Its generation ended at once: far fewer than the 8000 tokens it asked for.
+    wait_idle(port)
+    assert health(port)["tokens_generated"] - before < 1000
+
+
+def test_full_queue_is_503_with_retry_after(long_server):
+    port = long_server.port
+    running = open_stream(port, {"prompt": "Four.", "max_tokens": 8000, "temperature": 0})
+    waiting = open_stream(port, {"prompt": "Blue.", "max_tokens": 8000, "temperature": 0}, wait_data=False)
+    deadline = time.time() + 10
+    while health(port)["queued"] < 1:
+        assert time.time() < deadline
+        time.sleep(0.01)
+    status, headers, raw = request(port, "POST", "/v1/completions", {"prompt": "hi", "max_tokens": 2})
+    assert status == 503 and dict(headers)["Retry-After"] == "1"
+    assert json.loads(raw)["error"]["code"] == "server_busy"
+    running.close()
+    waiting.close()
+    wait_idle(port)
+    assert request(port, "POST", "/v1/completions", {"prompt": "hi", "max_tokens": 2})[0] == 200
 
 
 def test_concurrent_streams_equal_their_solo_runs(server):
