@@ -224,6 +224,7 @@ def test_api_key(server):
     ({"messages": [{"role": "user", "content": "hi"}], "temperature": -1}, "temperature"),
     ('{"messages": [{"role": "user", "content": "hi"}], "top_p": 1e999}', None),
     ('{"messages": [{"role": "user", "content": "hi"}], "temperature": NaN}', None),
+    (b'{"messages": [{"role": "user", "content": "\xff\xfe"}]}', None),  # invalid UTF-8
     ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": -5}, "max_tokens"),
     ({"messages": [{"role": "user", "content": "hi"}], "n": 0}, "n"),
     ({"messages": [{"role": "user", "content": "hi"}], "stop": [1]}, "stop"),
