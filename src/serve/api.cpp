@@ -165,11 +165,16 @@ CompletionRequest parse_completion(const json& body, bool chat, const std::strin
     if (!so->is_object()) fail(400, "'stream_options' must be an object", "stream_options");
     r.include_usage = boolean(*so, "include_usage");
   }
-  for (const char* unsupported : {"logprobs", "top_logprobs", "logit_bias", "tools", "functions"}) {
+  // Not built (docs/serve.md): refused unless they ask for nothing, rather than silently ignored.
+  for (const char* unsupported : {"logprobs", "top_logprobs", "logit_bias", "tools", "functions", "presence_penalty",
+                                  "frequency_penalty", "min_p", "best_of", "echo", "suffix"}) {
     const json* f = field(body, unsupported);
-    if (f && !(f->is_boolean() && !f->get<bool>()))
-      fail(400, std::string("'") + unsupported + "' is not supported by this server", unsupported);
+    const bool nothing = !f || (f->is_boolean() && !f->get<bool>()) || (f->is_number() && f->get<double>() == 0.0) ||
+                         (std::string(unsupported) == "best_of" && *f == 1) || (f->is_string() && f->get<std::string>().empty());
+    if (!nothing) fail(400, std::string("'") + unsupported + "' is not supported by this server", unsupported);
   }
+  if (const json* f = field(body, "repetition_penalty"); f && *f != 1)
+    fail(400, "'repetition_penalty' is not supported by this server", "repetition_penalty");
   return r;
 }
 

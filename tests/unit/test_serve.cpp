@@ -105,4 +105,8 @@ TEST(ServeApi, RefusesBadFieldsWithTheirName) {
   EXPECT_EQ(param_of({{"prompt", "hi"}, {"model", "other"}}), "model");
   EXPECT_EQ(param_of({{"prompt", nullptr}}), "prompt");
   EXPECT_EQ(param_of({{"prompt", "hi"}, {"n", 4}, {"stop", {"a", "b"}}}), "(accepted)");
+  // Features not built are refused unless the request asks for nothing.
+  EXPECT_EQ(param_of({{"prompt", "hi"}, {"presence_penalty", 0.5}}), "presence_penalty");
+  EXPECT_EQ(param_of({{"prompt", "hi"}, {"logprobs", 2}}), "logprobs");
+  EXPECT_EQ(param_of({{"prompt", "hi"}, {"presence_penalty", 0}, {"logprobs", false}, {"best_of", 1}}), "(accepted)");
 }
