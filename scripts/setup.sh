@@ -16,6 +16,7 @@ PIP_PACKAGES=(
   "numpy" "torch" "transformers" "tokenizers" "tiktoken" "safetensors" "pytest" "lm-eval" "accelerate"
   "datasketch"
   "gguf"  # interop tests (GGUF export)
+  "jinja2"  # chat-template golden tests (transformers' apply_chat_template renders with it)
   "openai"  # tests/e2e/test_serve.py: the official client against mindllm serve
 )
 

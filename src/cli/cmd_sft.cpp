@@ -7,6 +7,7 @@
 
 #include "cli/command.h"
 #include "cli/train_flags.h"
+#include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/log.h"
@@ -75,6 +76,10 @@ int run_sft(int argc, char** argv) {
   app.add_flag("--dry-run", dry, "print the first samples with their trained tokens marked, and the data counts; no training");
   app.add_option("--dry-run-samples", dry_samples, "samples --dry-run prints")->capture_default_str();
   app.add_option("--dump-samples", dump, "write the training samples as JSONL ({\"ids\", \"trained\"} per sample, weights applied)");
+  app.add_option("--neftune-alpha", o.neftune_alpha,
+                 "NEFTune: uniform noise of size alpha/sqrt(seq*hidden) on the input embeddings while training "
+                 "(0: off; the paper uses 5)")
+      ->check(non_negative())->capture_default_str();
   add_train_flags(app, f);
   parse_args(app, argc, argv);
   f.finish();

@@ -206,6 +206,11 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
   TrainOps o = ops();
   const float* p = params_.data();
   embedding_forward(acts_.res[0].data(), tokens, p + layout_.wte, CpuOps::opt(p, layout_.wpe), B, T, C);
+  if (targets && noise_.on()) {
+    noise_buf_.resize((size_t)N * C);
+    embedding_noise(noise_buf_.data(), N, T, C, noise_);
+    o.add_scaled(acts_.res[0].data(), noise_buf_.data(), 1.0f, (size_t)N * C);
+  }
   for (int l = 0; l < cfg_.n_layers; l++)
     block_forward(o, l, N, acts_.layers[l], acts_.res[l].data(), acts_.res[l + 1].data());
   o.norm(acts_.lnf, acts_.lnf_mean, acts_.lnf_rstd, acts_.res[cfg_.n_layers].data(), layout_.normf_w,

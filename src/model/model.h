@@ -10,6 +10,7 @@
 #include "kernels/cpu/linear.h"
 #include "model/config.h"
 #include "model/decoder.h"
+#include "model/neftune.h"
 #include "model/params.h"
 
 namespace mindllm {
@@ -55,6 +56,8 @@ class Model {
   // L = loss_scale * mean loss (loss_scale = 1/grad_accum for accumulation).
   void backward(float loss_scale = 1.0f);
   void zero_grads();
+  // NEFTune noise on the input embeddings of the following forward passes with targets (off: {}).
+  void set_embedding_noise(const EmbeddingNoise& e) { noise_ = e; }
   const float* logits() const { return acts_.logits; }
   const float* token_losses() const { return acts_.losses; }
 
@@ -84,6 +87,8 @@ class Model {
   MatmulPrecision precision_ = MatmulPrecision::fp32;
   std::vector<uint16_t> params_bf16_;  // bf16 copy of params_, refreshed by each forward in bf16
   Acts acts_;
+  EmbeddingNoise noise_;
+  std::vector<float> noise_buf_;
 };
 
 }  // namespace mindllm

@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/hash.h"
 #include "core/interrupt.h"
 #include "core/log.h"
 #include "core/profile.h"
@@ -57,6 +58,7 @@ void check_options(const TrainOptions& o) {
   if (o.schedule.warmup < 0) bad_input("--warmup must be >= 0");
   if (!(o.schedule.decay_fraction >= 0 && o.schedule.decay_fraction <= 1)) bad_input("--wsd-decay must be in [0, 1]");
   if (!(o.clip >= 0) || !std::isfinite(o.clip)) bad_input("--clip must be a finite number >= 0");
+  if (!(o.neftune_alpha >= 0) || !std::isfinite(o.neftune_alpha)) bad_input("--neftune-alpha must be a finite number >= 0");
   if (!(o.adamw.weight_decay >= 0) || !std::isfinite(o.adamw.weight_decay)) bad_input("--weight-decay must be >= 0");
   if (!(o.adamw.beta1 >= 0 && o.adamw.beta1 < 1)) bad_input("--beta1 must be in [0, 1)");
   if (!(o.adamw.beta2 >= 0 && o.adamw.beta2 < 1)) bad_input("--beta2 must be in [0, 1)");
@@ -112,6 +114,7 @@ class StepBackend {
   // The step's loss, gradient norm, clipped AdamW update.
   virtual StepStats update(int grad_accum, float lr, float clip) = 0;
   virtual float loss(const Batch& b) = 0;  // mean loss, forward only (validation)
+  virtual void set_embedding_noise(const EmbeddingNoise& e) = 0;  // for the following accumulate()s
   virtual void sync_to_host() {}  // before a checkpoint
 };
 
@@ -137,6 +140,7 @@ class CpuBackend : public StepBackend {
     return {loss, norm, !finite};
   }
   float loss(const Batch& b) override { return model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T); }
+  void set_embedding_noise(const EmbeddingNoise& e) override { model_.set_embedding_noise(e); }
 
  private:
   Model& model_;
@@ -166,6 +170,7 @@ class CudaBackend : public StepBackend {
     return {r.loss, r.grad_norm, r.skipped};
   }
   float loss(const Batch& b) override { return gpu_.loss(b.inputs.data(), b.targets.data(), b.B, b.T); }
+  void set_embedding_noise(const EmbeddingNoise& e) override { gpu_.set_embedding_noise(e); }
   void sync_to_host() override {
     gpu_.download_params(model_.params());
     gpu_.download_optimizer(optim_.exp_avg(), optim_.exp_avg_sq());
@@ -288,7 +293,8 @@ json options_json(const TrainOptions& o) {
           {"grad_accum", o.grad_accum}, {"lr", o.schedule.lr}, {"min_lr", o.schedule.min_lr},
           {"warmup", o.schedule.warmup}, {"weight_decay", o.adamw.weight_decay}, {"clip", o.clip},
           {"seed", o.seed}, {"threads", o.threads}, {"device", o.device},
-          {"precision", precision_of(o)}, {"recompute", o.recompute}, {"attention", o.attention}};
+          {"precision", precision_of(o)}, {"recompute", o.recompute}, {"attention", o.attention},
+          {"neftune_alpha", o.neftune_alpha}};
 }
 
 }  // namespace
@@ -381,8 +387,10 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& da
     backend->zero_grads();
     for (int i = 0; i < G; i++) {
       double weight = n_step > 0 ? (double)micro[i].count_targets() * G / n_step : 0.0;
+      if (opt.neftune_alpha > 0) backend->set_embedding_noise({opt.neftune_alpha, mix64(opt.seed, 0x4e454654ull + step, i)});
       backend->accumulate(micro[i], weight, G);
     }
+    backend->set_embedding_noise({});  // validation sees clean embeddings
     float lr = sched.at(step);
     const StepStats st = backend->update(G, lr, opt.clip);
     const bool finite = !st.skipped;

@@ -35,6 +35,7 @@ struct TrainOptions {
   std::string attention = "flash";  // cuda bf16: flash (mindllm's kernels) | cudnn (cuDNN's fused attention)
   int ckpt_every = 0, eval_every = 0, eval_batches = 20, log_every = 10, keep_ckpts = 0;
   bool resume = false;
+  float neftune_alpha = 0.0f;  // > 0: NEFTune noise on the input embeddings while training (model/neftune.h)
 };
 
 struct TrainResult {

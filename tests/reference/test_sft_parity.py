@@ -163,3 +163,82 @@ def test_sft_masks_and_ten_steps_match_transformers(name, tmp_path):
     tc = json.loads((ckpt / "tokenizer_config.json").read_text())
     assert tc["chat_template"] == CHATML
     assert (ckpt / "tokenizer.json").exists()
+
+
+M64 = (1 << 64) - 1
+
+
+def mix64(a, b=0, c=0):
+    """core/hash.h's mix64."""
+    z = ((a * 0x9E3779B97F4A7C15) & M64) ^ (((b + 0x632BE59BD9B4E019) * 0xBF58476D1CE4E5B9) & M64) ^ ((c + 0x2545F4914F6CDD1D) & M64)
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+def neftune_noise(alpha, seed, T, C):
+    """model/neftune.h's noise for one row of T positions: splitmix64 (core/rng.h) uniforms in
+    [-m, m], m = alpha / sqrt(T * C), in float32 as the C++ computes them."""
+    import numpy as np
+    out = np.empty(T * C, dtype=np.float32)
+    m = np.float32(alpha) / np.sqrt(np.float32(T) * np.float32(C))
+    state = seed
+    for i in range(T * C):
+        state = (state + 0x9E3779B97F4A7C15) & M64
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        z ^= z >> 31
+        u = np.float32(z >> 40) * np.float32(1.0 / 16777216.0)
+        out[i] = (np.float32(2.0) * u - np.float32(1.0)) * m
+    return torch.from_numpy(out.reshape(1, T, C))
+
+
+def test_neftune_is_noise_on_the_input_embeddings_step_for_step(tmp_path):
+    """--neftune-alpha 5 on one conversation (batch 1): each step equals PyTorch with that step's
+    noise added to the input embeddings (a forward hook on embed_tokens, as TRL applies NEFTune);
+    without the flag the loss differs; --neftune-alpha 0 is bit-identical to no flag."""
+    hf_tok = make_tokenizer(tmp_path / "tokenizer.json")
+    vocab, seed, alpha = len(hf_tok), 1234, 5.0
+    cfg = CASES["llama"](vocab)
+    cfg._attn_implementation = "eager"
+    model = randomize_(transformers.AutoModelForCausalLM.from_config(cfg).double(), seed=3).float().double()
+    init = tmp_path / "init"
+    write_model_dir(init, json.loads(cfg.to_json_string()), {k: v.float() for k, v in model.state_dict().items()})
+    (init / "tokenizer.json").write_bytes((tmp_path / "tokenizer.json").read_bytes())
+    (init / "tokenizer_config.json").write_text(json.dumps({"chat_template": CHATML, "eos_token": "<|im_end|>"}))
+    conv = CONVERSATIONS[2]
+    (tmp_path / "one.jsonl").write_text(json.dumps({"messages": conv}) + "\n")
+    common = ("--model", init, "--data", tmp_path / "one.jsonl", "--steps", STEPS, "--batch", 1, "--seq", 128,
+              "--lr", LR, "--warmup", 0, "--schedule", "constant", "--weight-decay", 0, "--clip", 0,
+              "--beta1", 0.9, "--beta2", 0.95, "--seed", seed, "--threads", 2)
+    run("sft", *common, "--out", tmp_path / "noisy", "--neftune-alpha", alpha)
+    run("sft", *common, "--out", tmp_path / "clean")
+    run("sft", *common, "--out", tmp_path / "zero", "--neftune-alpha", 0)
+    final = lambda d: (d / "ckpt" / f"step-{STEPS:07d}" / "model.safetensors").read_bytes()
+    assert final(tmp_path / "zero") == final(tmp_path / "clean")  # alpha 0 is no NEFTune, bit for bit
+
+    x, t = python_sample(hf_tok, conv)
+    ids = torch.tensor([x[:-1]])
+    labels = torch.tensor([[tok if keep else -100 for tok, keep in zip(x[1:], t[1:])]])
+    T, C = ids.shape[1], cfg.hidden_size
+    step_noise = {}
+    model.model.embed_tokens.register_forward_hook(lambda mod, inp, out: out + step_noise["now"])
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.0)
+    losses = []
+    for step in range(STEPS):
+        step_noise["now"] = neftune_noise(alpha, mix64(seed, 0x4E454654 + step, 0), T, C).double()
+        opt.zero_grad()
+        logits = model(input_ids=ids).logits
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, vocab), labels.reshape(-1), ignore_index=-100)
+        loss.backward()
+        losses.append(float(loss.detach()))
+        opt.step()
+    noisy = [json.loads(l)["loss"] for l in (tmp_path / "noisy" / "metrics.jsonl").read_text().splitlines()]
+    clean = [json.loads(l)["loss"] for l in (tmp_path / "clean" / "metrics.jsonl").read_text().splitlines()]
+    for got, ref in zip(noisy, losses):
+        assert abs(got - ref) < 2e-5 * max(1.0, abs(ref)), (got, ref)
+    assert abs(noisy[0] - clean[0]) > 1e-4  # the noise is there
+    got_w = load_file(str(tmp_path / "noisy" / "ckpt" / f"step-{STEPS:07d}" / "model.safetensors"))
+    for n, p in model.named_parameters():
+        assert float((got_w[n].double() - p.detach()).abs().max()) < 5e-5, n

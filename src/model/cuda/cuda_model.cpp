@@ -2,7 +2,9 @@
 
 #include <cmath>
 #include <type_traits>
+#include <vector>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "kernels/cuda/activation.h"
 #include "kernels/cuda/adamw.h"
@@ -376,6 +378,18 @@ void CudaModel::forward_t(bool with_targets, double loss_weight) {
   const A* p = weights<A>();
   const int32_t* targets = at<int32_t>(targets_);
   cuda::embedding_forward(at<A>(res_[0]), at<int32_t>(tokens_), p + layout_.wte, opt(p, layout_.wpe), B_, T_, C);
+  if (with_targets && noise_.on()) {  // NEFTune, through d_tmp_ (free until the backward)
+    std::vector<float> noise((size_t)N * C);
+    embedding_noise(noise.data(), N, T_, C, noise_);
+    if constexpr (std::is_same_v<A, bf16>) {
+      std::vector<uint16_t> h(noise.size());
+      for (size_t i = 0; i < h.size(); i++) h[i] = float_to_bf16(noise[i]);
+      to_device(reinterpret_cast<uint16_t*>(at<A>(d_tmp_)), h.data(), h.size());
+    } else {
+      to_device(at<A>(d_tmp_), noise.data(), noise.size());
+    }
+    ops.add_scaled(at<A>(res_[0]), at<A>(d_tmp_), 1.0f, (size_t)N * C);
+  }
   for (int l = 0; l < cfg_.n_layers; l++) block_forward(ops, l, N, layer_acts<A>(l), at<A>(res_[l]), at<A>(res_[l + 1]));
   ops.norm(at<A>(lnf_), at<float>(lnf_mean_), at<float>(lnf_rstd_), at<A>(res_[cfg_.n_layers]), layout_.normf_w,
            layout_.normf_b, N);

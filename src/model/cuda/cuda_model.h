@@ -22,6 +22,7 @@
 #include "kernels/cuda/device.h"
 #include "model/config.h"
 #include "model/decoder.h"
+#include "model/neftune.h"
 #include "model/params.h"
 
 namespace mindllm {
@@ -81,6 +82,9 @@ class CudaModel {
   // Queues the forward pass over host tokens[B*T] (B <= max_batch, T <= seq); with targets
   // (< 0 ignored) loss_weight x the batch's mean loss is added to the step's loss sum on the device.
   void forward(const int32_t* tokens, const int32_t* targets, int B, int T, double loss_weight = 1.0);
+  // NEFTune noise on the input embeddings of the following forward passes with targets (off: {}):
+  // the values the CPU model adds (model/neftune.h), made on the host.
+  void set_embedding_noise(const EmbeddingNoise& e) { noise_ = e; }
   // Queues dL/dparams += for the last forward with targets, L = loss_scale * mean loss.
   void backward(float loss_scale = 1.0f);
   // The step's loss sum (waits).
@@ -135,6 +139,7 @@ class CudaModel {
   Precision precision_;
   bool flash_ = false, cudnn_ = false, recompute_mlp_ = false;
   int max_batch_ = 0, seq_ = 0;
+  EmbeddingNoise noise_;
   int B_ = 0, T_ = 0, n_targets_ = 0;  // the last forward's shape and counted targets
   int adam_steps_ = 0;
   size_t n_spans_ = 0;
