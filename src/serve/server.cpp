@@ -1,6 +1,7 @@
 #include "serve/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -340,7 +341,15 @@ int Server::run() {
   http_.set_payload_max_length(opt_.max_body);
   const size_t pool = std::min(opt_.parallel + opt_.max_queue + 8, 256);
   http_.new_task_queue = [pool] { return new httplib::ThreadPool(pool); };
+  // Debian's cpp-httplib 0.11 listens with a backlog of 5 (compiled into the library): a burst of
+  // connections overflows it and clients wait a 1 s SYN retry. listen() again widens it (Linux).
+  int listen_fd = -1;
+  http_.set_socket_options([&listen_fd](socket_t fd) {
+    httplib::default_socket_options(fd);
+    listen_fd = fd;  // the last one tried is the one bound
+  });
   if (!http_.bind_to_port(opt_.host, opt_.port)) bad_input("cannot listen on " + opt_.host + ":" + std::to_string(opt_.port));
+  if (listen_fd >= 0) ::listen(listen_fd, 1024);
   std::signal(SIGPIPE, SIG_IGN);
   install_interrupt_handler();
   std::thread listener([this] { http_.listen_after_bind(); });

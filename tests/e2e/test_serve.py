@@ -276,6 +276,26 @@ def test_full_queue_is_503_with_retry_after(long_server):
     assert request(port, "POST", "/v1/completions", {"prompt": "hi", "max_tokens": 2})[0] == 200
 
 
+def test_hostile_clients_leave_the_server_answering(server):
+    slow = []
+    for _ in range(16):  # slowloris: headers that never end
+        c = socket.create_connection(("127.0.0.1", server.port))
+        c.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        slow.append(c)
+    t0 = time.time()
+    for _ in range(300):  # quick connects: none waits for a SYN retry (httplib's backlog of 5 is widened)
+        socket.create_connection(("127.0.0.1", server.port)).close()
+    assert time.time() - t0 < 5
+    c = socket.create_connection(("127.0.0.1", server.port))
+    c.sendall(b"\x00\xff garbage\r\n\r\n")
+    c.recv(1024)
+    c.close()
+    t0 = time.time()
+    assert request(server.port, "GET", "/health", timeout=1)[0] == 200 and time.time() - t0 < 1
+    for c in slow:
+        c.close()
+
+
 def test_concurrent_streams_equal_their_solo_runs(server):
     prompts = [f"{w} {i}" for i, w in enumerate(["Blue.", "Four.", "Name", "What", "colour", "two", "plus", "床前"])]
     solo = [greedy(server, p, 24).choices[0].text for p in prompts]
