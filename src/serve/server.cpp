@@ -310,6 +310,7 @@ void Server::routes() {
     api::ApiError e;
     e.status = res.status;
     if (res.status == 404) e.message = "no route " + q.method + " " + q.path, e.code = "not_found";
+    else if (res.status == 400) e.message = "malformed HTTP request";
     else if (res.status == 413) e.message = "the request body exceeds " + std::to_string(opt_.max_body) + " bytes";
     else e.message = "HTTP " + std::to_string(res.status);
     res.set_content(api::error_json(e).dump(), "application/json");
