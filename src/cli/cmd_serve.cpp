@@ -1,6 +1,7 @@
 // mindllm serve: an OpenAI-compatible HTTP server with continuous batching (serve/server.h).
 #include "cli/command.h"
 #include "cli/validate.h"
+#include "core/error.h"
 #include "serve/server.h"
 
 namespace mindllm::cli {
@@ -29,7 +30,11 @@ static int run_serve(int argc, char** argv) {
   app.add_flag("--allow-non-finite", o.allow_non_finite, "serve a model whose weights hold NaN or infinities");
   parse_args(app, argc, argv);
   apply_threads(threads);
+#if MINDLLM_HTTP
   return serve(o);
+#else
+  bad_input("this mindllm was built without cpp-httplib: no HTTP server (install libcpp-httplib-dev and rebuild)");
+#endif
 }
 
 MINDLLM_COMMAND("serve", "serve a model over an OpenAI-compatible HTTP API (continuous batching)", run_serve);

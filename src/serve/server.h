@@ -1,6 +1,7 @@
 // `mindllm serve`: an OpenAI-compatible HTTP server (cpp-httplib) in front of the continuous-
 // batching scheduler (serve/scheduler.h). Routes, auth, limits, streaming and the access log live
 // here; request parsing and the error shape in serve/api.h. docs/serve.md describes the API.
+// Built only with cpp-httplib (MINDLLM_HTTP; CMakeLists.txt).
 #pragma once
 #include <cstddef>
 #include <string>

@@ -18,6 +18,8 @@ import pytest
 from mindllm_ref import MINDLLM, run, write_shard
 
 openai = pytest.importorskip("openai")
+if "without cpp-httplib" in subprocess.run([MINDLLM, "serve", "--model", "-"], capture_output=True, text=True).stderr:
+    pytest.skip("this mindllm was built without the HTTP server", allow_module_level=True)
 
 KEY = "test-key"
 CTX = 128
