@@ -175,7 +175,6 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
   if (!scheduler_->submit(std::move(jobs)))
     fail(503, "the server is busy (the queue is full) or shutting down; retry later", "", "server_busy", "server_error");
 
-  const json usage_zero = {{"prompt_tokens", (int)p->prompt.size()}, {"completion_tokens", 0}, {"total_tokens", 0}};
   if (!r.stream) {
     std::vector<std::string> text(r.n);
     std::vector<ChoiceEvent> ends(r.n);
