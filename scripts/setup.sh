@@ -10,12 +10,14 @@ APT_PACKAGES=(
   libpcre2-dev                            # regex engine (src/core/regex.h): tokenizer Split regexes, eval filters
   zlib1g-dev libzstd-dev libopencc-dev libopencc-data libyaml-cpp-dev  # data pipeline (src/data)
   bible-kjv bible-kjv-text fortunes-zh     # the demo's embedded default corpus (English + Chinese)
+  libcpp-httplib-dev                      # HTTP server (mindllm serve)
 )
 PIP_PACKAGES=(
   "numpy" "torch" "transformers" "tokenizers" "tiktoken" "safetensors" "pytest" "lm-eval" "accelerate"
   "datasketch"
   "gguf"  # interop tests (GGUF export)
   "jinja2"  # chat-template golden tests (transformers' apply_chat_template renders with it)
+  "openai"  # tests/e2e/test_serve.py: the official client against mindllm serve
 )
 
 sudo_cmd=""

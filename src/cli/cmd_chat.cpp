@@ -18,29 +18,11 @@
 #include "model/model.h"
 #include "model/weights_io.h"
 #include "serve/generator.h"
+#include "serve/stop_tokens.h"
 #include "sft/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace mindllm::cli {
-
-namespace {
-
-// The tokens that end an answer: the model's and tokenizer's end of sequence, the template's EOS
-// token, and the end-of-turn tokens the template writes.
-std::vector<int32_t> stop_tokens(const ModelConfig& cfg, const Tokenizer& tok, const sft::ChatTemplate& t) {
-  std::vector<int32_t> ids;
-  auto add = [&](std::optional<uint32_t> id) {
-    if (id && std::find(ids.begin(), ids.end(), (int32_t)*id) == ids.end()) ids.push_back(static_cast<int32_t>(*id));
-  };
-  if (cfg.eos_token_id >= 0) add(static_cast<uint32_t>(cfg.eos_token_id));
-  add(tok.eos_id());
-  if (!t.eos_token().empty()) add(tok.token_to_id(t.eos_token()));
-  for (const char* end_of_turn : {"<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>"})
-    if (t.source().find(end_of_turn) != std::string::npos) add(tok.token_to_id(end_of_turn));
-  return ids;
-}
-
-}  // namespace
 
 static int run_chat(int argc, char** argv) {
   CLI::App app{"Chat with a model in the terminal (its chat template; answers streamed).\n"
@@ -81,7 +63,7 @@ static int run_chat(int argc, char** argv) {
   model.set_matmul_precision(matmul_precision_from_name(precision));
   Engine engine(model);
   KvCache cache(cfg);
-  const std::vector<int32_t> stops = stop_tokens(cfg, tok, tmpl);
+  const std::vector<int32_t> stops = chat_stop_tokens(cfg, tok, tmpl);
   TokenText token_text = [&](int32_t id) { return tok.is_special(id) ? std::string() : std::string(tok.token_bytes(id)); };
   install_interrupt_handler();
 

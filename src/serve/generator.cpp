@@ -43,35 +43,71 @@ size_t stop_prefix_tail(const std::string& s, const std::vector<std::string>& st
   return hold;
 }
 
-struct Active {
-  int seq = -1;
-  Rng rng{0};
-  std::string text;     // all generated text so far
-  size_t emitted = 0;   // bytes of text passed to the callback
-  int max_len = 0;
-  bool done = false;
-};
-
 }  // namespace
+
+SequenceGenerator::SequenceGenerator(const GenerationRequest& q, const Engine& engine, const TokenText& token_text,
+                                     size_t index)
+    : q_(q), token_text_(token_text), vocab_(engine.config().vocab_size), rng_(q.seed) {
+  if (q.prompt.empty()) bad_input("generation request " + std::to_string(index) + ": empty prompt");
+  if (!q.stop_strings.empty() && !token_text) bad_input("stop strings need the tokenizer");
+  for (int32_t t : q.prompt)
+    if (t < 0 || t >= vocab_) bad_input("prompt token " + std::to_string(t) + " is outside the model's vocabulary");
+  max_len_ = q.max_length > 0 ? std::min(q.max_length, engine.max_length()) : engine.max_length();
+  if ((int64_t)q.prompt.size() > max_len_)
+    bad_input("a prompt of " + std::to_string(q.prompt.size()) + " tokens exceeds the model's " +
+              std::to_string(max_len_) + " positions");
+  done_ = q.max_new_tokens <= 0;
+}
+
+void SequenceGenerator::cancel() {
+  if (done_) return;
+  res_.finish = FinishReason::cancelled;
+  done_ = true;
+}
+
+SequenceGenerator::Step SequenceGenerator::step(const float* logits, int seq_len) {
+  MINDLLM_CHECK(!done_, "SequenceGenerator::step after the end");
+  const int32_t tok = sample_token(logits, vocab_, q_.sampling, rng_);
+  std::string& text = res_.text;
+  if (std::find(q_.stop_tokens.begin(), q_.stop_tokens.end(), tok) != q_.stop_tokens.end()) {
+    res_.finish = FinishReason::stop;
+    done_ = true;
+  } else {
+    res_.tokens.push_back(tok);
+    if (token_text_) text += token_text_(tok);
+    // The stop strings: the earliest occurrence ends generation.
+    size_t cut = std::string::npos;
+    for (const std::string& u : q_.stop_strings)
+      if (!u.empty()) cut = std::min(cut, text.find(u));
+    if (cut != std::string::npos) {
+      text.resize(cut);
+      res_.finish = FinishReason::stop;
+      done_ = true;
+    } else if ((int)res_.tokens.size() >= q_.max_new_tokens) {
+      res_.finish = FinishReason::length;
+      done_ = true;
+    } else if (seq_len + 1 > max_len_) {
+      res_.finish = FinishReason::context;
+      done_ = true;
+    }
+  }
+  // Text that is final now: all of it at the end, else hold back what may still change.
+  size_t final_end = text.size();
+  if (!done_) final_end -= std::max(incomplete_utf8_tail(text), stop_prefix_tail(text, q_.stop_strings));
+  final_end = std::max(final_end, emitted_);
+  const std::string_view delta(text.data() + emitted_, final_end - emitted_);
+  emitted_ = final_end;
+  return {tok, delta};
+}
 
 std::vector<GenerationResult> generate(Engine& engine, KvCache& cache, std::span<const GenerationRequest> requests,
                                        const TokenText& token_text, const TokenCallback& on_token) {
   const int V = engine.config().vocab_size;
   const size_t n = requests.size();
-  std::vector<GenerationResult> results(n);
-  std::vector<Active> act(n);
-  for (size_t r = 0; r < n; r++) {
-    const GenerationRequest& q = requests[r];
-    if (q.prompt.empty()) bad_input("generation request " + std::to_string(r) + ": empty prompt");
-    if (!q.stop_strings.empty() && !token_text) bad_input("stop strings need the tokenizer");
-    for (int32_t t : q.prompt)
-      if (t < 0 || t >= V) bad_input("prompt token " + std::to_string(t) + " is outside the model's vocabulary");
-    act[r].max_len = q.max_length > 0 ? std::min(q.max_length, engine.max_length()) : engine.max_length();
-    if ((int64_t)q.prompt.size() > act[r].max_len)
-      bad_input("a prompt of " + std::to_string(q.prompt.size()) + " tokens exceeds the model's " +
-                std::to_string(act[r].max_len) + " positions");
-    act[r].rng = Rng(q.seed);
-  }
+  std::vector<SequenceGenerator> gens;
+  gens.reserve(n);
+  for (size_t r = 0; r < n; r++) gens.emplace_back(requests[r], engine, token_text, r);
+  std::vector<int> seqs(n, -1);
   std::vector<int32_t> next(n);
   std::vector<BatchEntry> batch;
   std::vector<int> owner;  // request of each batch entry
@@ -84,19 +120,16 @@ std::vector<GenerationResult> generate(Engine& engine, KvCache& cache, std::span
         const std::vector<int32_t>& pre = cache.tokens(q.prefix_seq);
         MINDLLM_CHECK(pre.size() <= q.prompt.size() && std::equal(pre.begin(), pre.end(), q.prompt.begin()),
                       "generate: prefix_seq is not a prefix of the prompt");
-        act[r].seq = cache.fork(q.prefix_seq);
+        seqs[r] = cache.fork(q.prefix_seq);
         // At least the prompt's last token runs: its logits give the first new token.
         const size_t keep = std::min(pre.size(), q.prompt.size() - 1);
-        cache.truncate(act[r].seq, static_cast<int>(keep));
+        cache.truncate(seqs[r], static_cast<int>(keep));
         rest = rest.subspan(keep);
       } else {
-        act[r].seq = cache.create();
+        seqs[r] = cache.create();
       }
-      if (q.max_new_tokens <= 0) {
-        act[r].done = true;
-        continue;
-      }
-      batch.push_back(BatchEntry{act[r].seq, rest});
+      if (gens[r].done()) continue;
+      batch.push_back(BatchEntry{seqs[r], rest});
       owner.push_back(static_cast<int>(r));
     }
     while (!batch.empty()) {
@@ -105,58 +138,27 @@ std::vector<GenerationResult> generate(Engine& engine, KvCache& cache, std::span
       std::vector<int> step_owner;
       for (size_t e = 0; e < batch.size(); e++) {
         const int r = owner[e];
-        const GenerationRequest& q = requests[r];
-        Active& a = act[r];
-        GenerationResult& res = results[r];
-        const int32_t tok = sample_token(logits.data() + e * (size_t)V, V, q.sampling, a.rng);
-        if (std::find(q.stop_tokens.begin(), q.stop_tokens.end(), tok) != q.stop_tokens.end()) {
-          res.finish = FinishReason::stop;
-          a.done = true;
-        } else {
-          res.tokens.push_back(tok);
-          if (token_text) a.text += token_text(tok);
-          // The stop strings: the earliest occurrence ends generation.
-          size_t cut = std::string::npos;
-          for (const std::string& u : q.stop_strings)
-            if (!u.empty()) cut = std::min(cut, a.text.find(u));
-          if (cut != std::string::npos) {
-            a.text.resize(cut);
-            res.finish = FinishReason::stop;
-            a.done = true;
-          } else if ((int)res.tokens.size() >= q.max_new_tokens) {
-            res.finish = FinishReason::length;
-            a.done = true;
-          } else if (cache.length(a.seq) + 1 > a.max_len) {
-            res.finish = FinishReason::context;
-            a.done = true;
-          }
-        }
-        // Text that is final now: all of it at the end, else hold back what may still change.
-        size_t final_end = a.text.size();
-        if (!a.done) final_end -= std::max(incomplete_utf8_tail(a.text), stop_prefix_tail(a.text, q.stop_strings));
-        final_end = std::max(final_end, a.emitted);
-        const std::string_view delta(a.text.data() + a.emitted, final_end - a.emitted);
-        a.emitted = final_end;
-        if (on_token && !on_token(r, tok, delta) && !a.done) {
-          res.finish = FinishReason::cancelled;
-          a.done = true;
-        }
-        if (a.done) continue;
-        next[r] = tok;
-        step.push_back(BatchEntry{a.seq, std::span<const int32_t>(&next[r], 1)});
+        SequenceGenerator& g = gens[r];
+        const SequenceGenerator::Step s = g.step(logits.data() + e * (size_t)V, cache.length(seqs[r]));
+        if (on_token && !on_token(r, s.token, s.text)) g.cancel();
+        if (g.done()) continue;
+        next[r] = s.token;
+        step.push_back(BatchEntry{seqs[r], std::span<const int32_t>(&next[r], 1)});
         step_owner.push_back(r);
       }
       batch = std::move(step);
       owner = std::move(step_owner);
     }
   } catch (...) {
-    for (Active& a : act)
-      if (a.seq >= 0) cache.release(a.seq);
+    for (int s : seqs)
+      if (s >= 0) cache.release(s);
     throw;
   }
+  std::vector<GenerationResult> results;
+  results.reserve(n);
   for (size_t r = 0; r < n; r++) {
-    cache.release(act[r].seq);
-    results[r].text = std::move(act[r].text);
+    cache.release(seqs[r]);
+    results.push_back(std::move(gens[r].result()));
   }
   return results;
 }

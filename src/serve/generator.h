@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/rng.h"
 #include "model/engine.h"
 #include "serve/sampling.h"
 
@@ -45,6 +46,38 @@ using TokenText = std::function<std::string(int32_t)>;
 // output). Return false to cancel request r (its result keeps what was generated, finish =
 // cancelled).
 using TokenCallback = std::function<bool(int r, int32_t token, std::string_view text)>;
+
+// One request's generation state machine, shared by generate() and the server's scheduler
+// (serve/scheduler.h): after each forward pass that ends with the request's sequence, step() with
+// that row's logits samples the next token, applies the stop tokens, stop strings, max_new_tokens
+// and the length limit, and says which text became final (complete UTF-8, nothing that could still
+// start a stop string; all of it once done). The request and token_text must outlive it.
+class SequenceGenerator {
+ public:
+  // Bad input (the message names request `index`): an empty prompt, a prompt token outside the
+  // vocabulary, a prompt longer than the model (or max_length) takes, stop strings without token_text.
+  SequenceGenerator(const GenerationRequest& q, const Engine& engine, const TokenText& token_text, size_t index = 0);
+
+  struct Step {
+    int32_t token;          // the sampled token (a stop token that ended the request included)
+    std::string_view text;  // the text that became final with it (valid until the next call)
+  };
+  // logits: [vocab] of the sequence's last row; seq_len: the sequence's length in the cache now.
+  Step step(const float* logits, int seq_len);
+  void cancel();  // finish = cancelled, unless already done
+  bool done() const { return done_; }
+  const GenerationRequest& request() const { return q_; }
+  GenerationResult& result() { return res_; }  // text: all generated text, cut at a stop string
+
+ private:
+  const GenerationRequest& q_;
+  const TokenText& token_text_;
+  int vocab_, max_len_;
+  Rng rng_;
+  GenerationResult res_;
+  size_t emitted_ = 0;  // bytes of res_.text handed out as final
+  bool done_ = false;
+};
 
 // Runs every request to its end on `cache` (each gets its own sequence, released at the end).
 // Stop strings need token_text. Bad input (a prompt token outside the vocabulary, a prompt longer

@@ -1,0 +1,42 @@
+// mindllm serve: an OpenAI-compatible HTTP server with continuous batching (serve/server.h).
+#include "cli/command.h"
+#include "cli/validate.h"
+#include "core/error.h"
+#include "serve/server.h"
+
+namespace mindllm::cli {
+
+static int run_serve(int argc, char** argv) {
+  CLI::App app{"Serve a model over an OpenAI-compatible HTTP API (docs/serve.md).", "mindllm serve"};
+  ServeOptions o;
+  int threads = 0;
+  app.add_option("--model", o.model_dir, "model directory")->required();
+  app.add_option("--tokenizer", o.tokenizer, "tokenizer (default: the model directory's)");
+  app.add_option("--host", o.host, "address to listen on")->capture_default_str();
+  app.add_option("--port", o.port, "port to listen on")->check(CLI::Range(1, 65535))->capture_default_str();
+  app.add_option("--parallel", o.parallel, "sequences decoded together (continuous batching)")
+      ->check(positive())->capture_default_str();
+  app.add_option("--max-queue", o.max_queue, "requests waiting for a sequence; more get 503")
+      ->check(positive())->capture_default_str();
+  app.add_option("--ctx", o.ctx, "positions per sequence, prompt + answer (default: the model's, else 4096)")
+      ->check(positive());
+  app.add_option("--api-key", o.api_key, "require this key (Authorization: Bearer KEY or X-Api-Key)");
+  app.add_option("--chat-template", o.chat_template,
+                 "builtin name (mindllm, chatml, llama2, llama3) or a .jinja / tokenizer_config.json file "
+                 "(default: the model directory's template)");
+  app.add_option("--max-body", o.max_body, "largest request body in bytes; larger get 413")->capture_default_str();
+  add_threads_option(app, threads);
+  add_precision_option(app, o.precision);
+  app.add_flag("--allow-non-finite", o.allow_non_finite, "serve a model whose weights hold NaN or infinities");
+  parse_args(app, argc, argv);
+  apply_threads(threads);
+#if MINDLLM_HTTP
+  return serve(o);
+#else
+  bad_input("this mindllm was built without cpp-httplib: no HTTP server (install libcpp-httplib-dev and rebuild)");
+#endif
+}
+
+MINDLLM_COMMAND("serve", "serve a model over an OpenAI-compatible HTTP API (continuous batching)", run_serve);
+
+}  // namespace mindllm::cli

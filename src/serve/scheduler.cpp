@@ -1,0 +1,188 @@
+#include "serve/scheduler.h"
+
+#include <omp.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace mindllm {
+
+void Channel::push(ChoiceEvent e) {
+  {
+    std::lock_guard lk(mu_);
+    events_.push_back(std::move(e));
+  }
+  cv_.notify_all();
+}
+
+std::vector<ChoiceEvent> Channel::take(std::chrono::milliseconds timeout) {
+  std::unique_lock lk(mu_);
+  cv_.wait_for(lk, timeout, [&] { return !events_.empty(); });
+  std::vector<ChoiceEvent> out(std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.end()));
+  events_.clear();
+  return out;
+}
+
+namespace {
+// The cache's budget: every sequence may reach ctx positions (rounded up to whole blocks).
+int64_t cache_positions(const SchedulerOptions& o, int block) {
+  return (int64_t)o.parallel * ((o.ctx + block - 1) / block) * block;
+}
+}  // namespace
+
+Scheduler::Scheduler(Engine& engine, TokenText token_text, SchedulerOptions opt)
+    : engine_(engine), token_text_(std::move(token_text)), opt_(opt),
+      cache_(engine.config(), 16, cache_positions(opt, 16)) {
+  // OpenMP's thread count is per thread: the scheduler runs with its creator's.
+  const int threads = omp_get_max_threads();
+  thread_ = std::thread([this, threads] {
+    omp_set_num_threads(threads);
+    loop();
+  });
+}
+
+Scheduler::~Scheduler() { stop(); }
+
+bool Scheduler::submit(std::vector<Job> jobs) {
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_ || queue_.size() + jobs.size() > (size_t)opt_.max_queue) return false;
+    for (Job& j : jobs) queue_.push_back(std::move(j));
+  }
+  cv_.notify_all();
+  return true;
+}
+
+void Scheduler::stop() {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+int Scheduler::queued() const {
+  std::lock_guard lk(mu_);
+  return static_cast<int>(queue_.size());
+}
+
+int Scheduler::active() const {
+  std::lock_guard lk(mu_);
+  return active_;
+}
+
+void Scheduler::finish(Slot& s, const std::string& error) {
+  ChoiceEvent e;
+  e.index = s.job.index;
+  e.done = true;
+  e.finish = s.gen ? s.gen->result().finish : FinishReason::cancelled;
+  e.prompt_tokens = static_cast<int>(s.job.request.prompt.size());
+  e.completion_tokens = s.gen ? static_cast<int>(s.gen->result().tokens.size()) : 0;
+  e.error = error;
+  s.job.channel->push(std::move(e));
+  if (s.seq >= 0) cache_.release(s.seq);
+  s.seq = -1;
+}
+
+void Scheduler::publish_active(size_t n) {
+  std::lock_guard lk(mu_);
+  active_ = static_cast<int>(n);
+}
+
+void Scheduler::loop() {
+  std::vector<std::unique_ptr<Slot>> slots;
+  std::vector<BatchEntry> batch;
+  std::vector<Slot*> owner;
+  std::vector<float> logits;
+  const int V = engine_.config().vocab_size;
+  while (true) {
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait(lk, [&] { return stopping_ || !queue_.empty() || !slots.empty(); });
+      if (stopping_) {
+        for (Job& j : queue_) slots.push_back(std::make_unique<Slot>(Slot{std::move(j), nullptr}));
+        queue_.clear();
+        break;
+      }
+      while ((int)slots.size() < opt_.parallel && !queue_.empty()) {
+        auto s = std::make_unique<Slot>();
+        s->job = std::move(queue_.front());
+        queue_.pop_front();
+        slots.push_back(std::move(s));
+      }
+      active_ = static_cast<int>(slots.size());
+    }
+    // New slots get their generator and sequence; cancelled ones end.
+    for (auto& s : slots) {
+      if (!s->gen) {
+        try {
+          s->gen = std::make_unique<SequenceGenerator>(s->job.request, engine_, token_text_);
+        } catch (const Error& e) {  // checked by the handler already; kept safe
+          finish(*s, e.what());
+          continue;
+        }
+        s->seq = cache_.create();
+      }
+      if (s->job.channel->cancelled()) s->gen->cancel();
+      if (s->gen->done() && s->seq >= 0) finish(*s);
+    }
+    std::erase_if(slots, [](const std::unique_ptr<Slot>& s) { return s->seq < 0; });
+    publish_active(slots.size());
+    if (slots.empty()) continue;
+    // One batch: a decode token of every prefilled sequence, then prompt chunks within the budget.
+    batch.clear();
+    owner.clear();
+    int budget = opt_.prefill_chunk;
+    for (auto& s : slots)
+      if (s->prefilled == s->job.request.prompt.size()) {
+        batch.push_back(BatchEntry{s->seq, std::span<const int32_t>(&s->next, 1)});
+        owner.push_back(s.get());
+      }
+    for (auto& s : slots) {
+      const std::vector<int32_t>& p = s->job.request.prompt;
+      if (s->prefilled == p.size() || budget <= 0) continue;
+      const size_t n = std::min(p.size() - s->prefilled, (size_t)budget);
+      batch.push_back(BatchEntry{s->seq, std::span<const int32_t>(p).subspan(s->prefilled, n)});
+      owner.push_back(s.get());
+      budget -= static_cast<int>(n);
+    }
+    try {
+      engine_.forward(cache_, batch, logits);
+    } catch (const std::exception& e) {
+      for (Slot* s : owner) {
+        s->gen->cancel();
+        finish(*s, e.what());
+      }
+      continue;
+    }
+    for (size_t e = 0; e < batch.size(); e++) {
+      Slot& s = *owner[e];
+      const size_t plen = s.job.request.prompt.size();
+      if (s.prefilled < plen) {
+        s.prefilled += batch[e].tokens.size();
+        if (s.prefilled < plen) continue;  // more prompt to come: these logits are not wanted
+      }
+      const SequenceGenerator::Step st = s.gen->step(logits.data() + e * (size_t)V, cache_.length(s.seq));
+      s.next = st.token;
+      tokens_generated_++;
+      if (!st.text.empty()) {
+        ChoiceEvent ev;
+        ev.index = s.job.index;
+        ev.text = st.text;
+        s.job.channel->push(std::move(ev));
+      }
+      if (s.gen->done()) finish(s);
+    }
+    std::erase_if(slots, [](const std::unique_ptr<Slot>& s) { return s->seq < 0; });
+    publish_active(slots.size());
+  }
+  // Stopping: every job still here ends as cancelled.
+  for (auto& s : slots) {
+    if (s->gen) s->gen->cancel();
+    finish(*s);
+  }
+}
+
+}  // namespace mindllm

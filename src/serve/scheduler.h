@@ -1,0 +1,104 @@
+// Continuous batching for the server (serve/server.h): ONE thread owns the inference engine and
+// the K/V cache. Every step runs one batch holding one decode token of each active sequence and
+// chunks of the prompts still being prefilled (llama-server's loop over slots, vLLM's scheduler);
+// up to `parallel` sequences run at once, more wait in a bounded queue. Each sequence's sampling,
+// stop checks and text emission are serve/generator.h's SequenceGenerator, as in generate(), so
+// greedy output equals `mindllm generate`'s. HTTP handler threads only submit jobs and wait on
+// their channel.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "model/engine.h"
+#include "model/kv_cache.h"
+#include "serve/generator.h"
+
+namespace mindllm {
+
+// What the scheduler tells a request's waiter: text that became final for choice `index`, and at
+// the end of that choice its finish reason and token counts (or an error message).
+struct ChoiceEvent {
+  int index = 0;
+  std::string text;
+  bool done = false;
+  FinishReason finish = FinishReason::length;
+  int prompt_tokens = 0, completion_tokens = 0;
+  std::string error;  // set when the choice failed inside the engine
+};
+
+// One request's channel: the scheduler pushes events, the handler thread takes them. cancel()
+// (a client that went away) ends the request's choices at the next step.
+class Channel {
+ public:
+  void push(ChoiceEvent e);
+  // Events that came, waiting up to `timeout` for the first one (empty: none came).
+  std::vector<ChoiceEvent> take(std::chrono::milliseconds timeout);
+  void cancel() { cancelled_ = true; }
+  bool cancelled() const { return cancelled_; }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<ChoiceEvent> events_;
+  std::atomic<bool> cancelled_{false};
+};
+
+struct Job {
+  GenerationRequest request;  // max_length: the server's context per sequence
+  int index = 0;              // choice index (n > 1: one job per choice, one channel)
+  std::shared_ptr<Channel> channel;
+};
+
+struct SchedulerOptions {
+  int parallel = 4;          // sequences decoded together
+  int max_queue = 64;        // jobs waiting for a free sequence; more are refused
+  int ctx = 2048;            // positions per sequence (prompt + generated)
+  int prefill_chunk = 512;   // most prompt tokens prefilled per step
+};
+
+class Scheduler {
+ public:
+  // The engine and token_text must outlive the scheduler. Starts the scheduler thread.
+  Scheduler(Engine& engine, TokenText token_text, SchedulerOptions opt);
+  ~Scheduler();
+  // Queues the jobs, all or none: false when the queue has no room for them (or it stopped).
+  bool submit(std::vector<Job> jobs);
+  // Ends every job (finish = cancelled) and joins the thread; later submits are refused.
+  void stop();
+  int queued() const;
+  int active() const;
+  int64_t tokens_generated() const { return tokens_generated_; }  // sampled so far, all requests
+
+ private:
+  struct Slot {
+    Job job;
+    std::unique_ptr<SequenceGenerator> gen;
+    int seq = -1;
+    size_t prefilled = 0;  // prompt tokens in the cache
+    int32_t next = 0;      // the token to feed next once prefilled
+  };
+  void loop();
+  void finish(Slot& s, const std::string& error = "");
+  void publish_active(size_t n);
+
+  Engine& engine_;
+  TokenText token_text_;
+  SchedulerOptions opt_;
+  KvCache cache_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  int active_ = 0;
+  bool stopping_ = false;
+  std::atomic<int64_t> tokens_generated_{0};
+  std::thread thread_;
+};
+
+}  // namespace mindllm

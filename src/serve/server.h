@@ -1,0 +1,25 @@
+// `mindllm serve`: an OpenAI-compatible HTTP server (cpp-httplib) in front of the continuous-
+// batching scheduler (serve/scheduler.h). Routes, auth, limits, streaming and the access log live
+// here; request parsing and the error shape in serve/api.h. docs/serve.md describes the API.
+// Built only with cpp-httplib (MINDLLM_HTTP; CMakeLists.txt).
+#pragma once
+#include <cstddef>
+#include <string>
+
+namespace mindllm {
+
+struct ServeOptions {
+  std::string model_dir, tokenizer, chat_template, host = "127.0.0.1", api_key, precision = "fp32";
+  int port = 8080;
+  int parallel = 4;          // sequences decoded together
+  int max_queue = 64;        // requests (choices) waiting; more get 503
+  int ctx = 0;               // positions per sequence (0: the model's, at most 4096 for rotary models)
+  size_t max_body = 1 << 20; // bytes; larger bodies get 413
+  bool allow_non_finite = false;
+};
+
+// Binds, loads the model (/health answers 503 meanwhile), serves until SIGINT/SIGTERM, then stops
+// accepting, ends the running generations and returns 0. Bad options or model: bad input.
+int serve(const ServeOptions& opt);
+
+}  // namespace mindllm

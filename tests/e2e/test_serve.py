@@ -1,0 +1,335 @@
+"""`mindllm serve` through the official `openai` client and raw HTTP: chat and completions, stream
+and not, stop strings, max_tokens, n > 1, the API key, OpenAI's error shapes, greedy text equal to
+`mindllm generate`'s, a client that leaves mid-stream, concurrent streams equal to their solo runs,
+and a clean exit on SIGTERM."""
+import http.client
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from mindllm_ref import MINDLLM, run, write_shard
+
+openai = pytest.importorskip("openai")
+if "without cpp-httplib" in subprocess.run([MINDLLM, "serve", "--model", "-"], capture_output=True, text=True).stderr:
+    pytest.skip("this mindllm was built without the HTTP server", allow_module_level=True)
+
+KEY = "test-key"
+CTX = 128
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A tiny llama model directory with a 400-token tokenizer (ChatML specials)."""
+    d = tmp_path_factory.mktemp("serve")
+    text = "What is two plus two? Four. Name a colour. Blue. 床前明月光 疑是地上霜\n" * 50
+    (d / "corpus.txt").write_text(text)
+    run("tokenizer", "train", "--input", d / "corpus.txt", "--vocab-size", 400, "--special", "<|endoftext|>",
+        "--special", "<|im_start|>", "--special", "<|im_end|>", "--output", d / "tokenizer.json", "--quiet")
+    (d / "shards").mkdir()
+    write_shard(d / "shards" / "train-000.bin", np.random.default_rng(0).integers(0, 400, 5000), 512)
+    run("train", "--model", "tiny-llama", "--data", d / "shards", "--tokenizer", d / "tokenizer.json",
+        "--out", d / "run", "--steps", 1, "--batch", 2, "--seq", 32, "--threads", 2)
+    return d / "run" / "ckpt" / "step-0000001"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(port, method, path, body=None, headers=None, timeout=30):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
+    c.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
+    r = c.getresponse()
+    out = r.status, r.getheaders(), r.read()
+    c.close()
+    return out
+
+
+def start(model, port, log, *flags):
+    with open(log, "w") as err:
+        p = subprocess.Popen([MINDLLM, "serve", "--model", str(model), "--port", str(port), "--threads", "2", *flags],
+                             stderr=err)
+    deadline = time.time() + 30
+    while True:
+        try:
+            if request(port, "GET", "/health", timeout=2)[0] == 200:
+                return p
+        except OSError:
+            pass
+        assert p.poll() is None, log.read_text()
+        assert time.time() < deadline, "server did not become ready"
+        time.sleep(0.1)
+
+
+def stop(p, log):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=10) == 0, log.read_text()
+
+
+@pytest.fixture(scope="module")
+def server(model, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("log") / "serve.log"
+    p = start(model, port, log, "--parallel", "4", "--api-key", KEY, "--chat-template", "chatml", "--ctx", str(CTX))
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=60)
+    yield SimpleNamespace(port=port, proc=p, log=log, client=client, model=model.name)
+    stop(p, log)
+
+
+@pytest.fixture(scope="module")
+def long_server(model, tmp_path_factory):
+    """The same model allowed 8192 positions (rotary), one sequence at a time, one waiting: a greedy
+    answer of 8000 tokens takes seconds."""
+    d = tmp_path_factory.mktemp("long")
+    for f in ("model.safetensors", "tokenizer.json"):
+        shutil.copy(model / f, d / f)
+    cfg = json.loads((model / "config.json").read_text())
+    cfg["max_position_embeddings"] = 8192
+    (d / "config.json").write_text(json.dumps(cfg))
+    port = free_port()
+    p = start(d, port, d / "serve.log", "--parallel", "1", "--max-queue", "1")
+    yield SimpleNamespace(port=port, proc=p)
+    stop(p, d / "serve.log")
+
+
+def health(port):
+    return json.loads(request(port, "GET", "/health", timeout=1)[2])
+
+
+def open_stream(port, body, wait_data=True):
+    """A streaming completion on a raw socket; with wait_data, returns once the first event came."""
+    s = socket.create_connection(("127.0.0.1", port))
+    body = json.dumps({**body, "stream": True})
+    s.sendall(f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Api-Key: {KEY}\r\nContent-Type: application/json\r\n"
+              f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
+    got = b""
+    while wait_data and b"data: " not in got:
+        got += s.recv(4096)
+    return s
+
+
+def wait_idle(port, timeout=30):
+    deadline = time.time() + timeout
+    while (h := health(port))["active"] or h["queued"]:
+        assert time.time() < deadline, h
+        time.sleep(0.02)
+
+
+def greedy(server, prompt, n=12, **kw):
+    return server.client.completions.create(model=server.model, prompt=prompt, max_tokens=n, temperature=0, **kw)
+
+
+def test_health_models_and_access_log(server):
+    status, _, body = request(server.port, "GET", "/health")
+    assert status == 200 and json.loads(body)["status"] == "ok"
+    status, _, body = request(server.port, "GET", "/v1/models")  # public: no key
+    assert status == 200 and json.loads(body)["data"][0]["id"] == server.model
+    assert [m.id for m in server.client.models.list()] == [server.model]
+    assert "GET /v1/models 200" in server.log.read_text()
+
+
+def test_greedy_completion_equals_generate(server, model):
+    prompt = "What is two plus two?"
+    r = greedy(server, prompt, 16)
+    ref = subprocess.run([MINDLLM, "generate", "--model", model, "--prompt", prompt, "--temperature", "0",
+                          "--max-new-tokens", "16"], capture_output=True, check=True)
+    # A barely trained model writes invalid UTF-8 too: JSON carries it as U+FFFD.
+    assert ref.stdout.decode("utf-8", "replace") == prompt + r.choices[0].text + "\n"
+    # The same prompt as token ids (/tokenize) gives the same text.
+    ids = json.loads(request(server.port, "POST", "/tokenize", {"content": prompt}, {"X-Api-Key": KEY})[2])["tokens"]
+    assert greedy(server, ids, 16).choices[0].text == r.choices[0].text
+    assert r.usage.prompt_tokens == len(ids)
+    back = request(server.port, "POST", "/detokenize", {"tokens": ids}, {"X-Api-Key": KEY})
+    assert json.loads(back[2]) == {"content": prompt}
+
+
+def test_streamed_completion_and_usage(server):
+    whole = greedy(server, "Name a colour.", 20)
+    chunks = list(greedy(server, "Name a colour.", 20, stream=True, stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].text for c in chunks if c.choices)
+    assert text == whole.choices[0].text
+    finals = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finals == [whole.choices[0].finish_reason]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+
+
+def test_chat_stream_and_not(server):
+    msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}]
+    r = server.client.chat.completions.create(model=server.model, messages=msgs, max_tokens=12, temperature=0)
+    assert r.object == "chat.completion" and r.choices[0].message.role == "assistant"
+    assert r.choices[0].finish_reason in ("stop", "length")
+    chunks = list(server.client.chat.completions.create(model=server.model, messages=msgs, max_tokens=12,
+                                                        temperature=0, stream=True))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == r.choices[0].message.content
+    assert chunks[-1].choices[0].finish_reason == r.choices[0].finish_reason
+    # /apply-template renders what the chat endpoint prompts with.
+    status, _, body = request(server.port, "POST", "/apply-template", {"messages": msgs}, {"X-Api-Key": KEY})
+    assert status == 200 and json.loads(body)["prompt"].endswith("<|im_start|>assistant\n")
+
+
+def test_stop_strings_and_max_tokens(server):
+    text = greedy(server, "Four.", 24).choices[0].text
+    # Two printable ASCII characters from the second half of the answer (it holds invalid UTF-8 too).
+    k = next(k for k in range(len(text) // 2, len(text) - 1) if text[k:k + 2].isascii() and text[k:k + 2].isprintable())
+    stop = text[k:k + 2]
+    for stops in (stop, ["\x01never", stop]):
+        r = greedy(server, "Four.", 24, stop=stops)
+        assert r.choices[0].text == text[:text.find(stop)] and r.choices[0].finish_reason == "stop"
+    streamed = "".join(c.choices[0].text for c in greedy(server, "Four.", 24, stop=stop, stream=True))
+    assert streamed == text[:text.find(stop)]
+    r = greedy(server, "Blue.", 3)
+    if r.choices[0].finish_reason == "length":
+        assert r.usage.completion_tokens == 3
+
+
+def test_n_choices(server):
+    r = server.client.completions.create(model=server.model, prompt="Four.", max_tokens=8, n=3, temperature=1.0,
+                                         seed=7)
+    assert sorted(c.index for c in r.choices) == [0, 1, 2]
+    again = server.client.completions.create(model=server.model, prompt="Four.", max_tokens=8, n=3, temperature=1.0,
+                                             seed=7)
+    assert [c.text for c in again.choices] == [c.text for c in r.choices]  # seeded: reproducible
+    chunks = list(server.client.chat.completions.create(model=server.model, n=2, max_tokens=6, stream=True,
+                                                        messages=[{"role": "user", "content": "hi"}]))
+    assert sorted(ch.index for c in chunks for ch in c.choices if ch.finish_reason) == [0, 1]
+
+
+def test_api_key(server):
+    bad = openai.OpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as e:
+        bad.completions.create(model=server.model, prompt="hi", max_tokens=2)
+    assert e.value.status_code == 401 and e.value.body["code"] == "invalid_api_key"
+    status, _, _ = request(server.port, "POST", "/v1/completions", {"prompt": "hi", "max_tokens": 2},
+                           {"X-Api-Key": KEY})
+    assert status == 200
+
+
+@pytest.mark.parametrize("body,param", [
+    ("{not json", None),
+    ({"model": "x", "messages": [{"role": "user", "content": "hi"}]}, "model"),
+    ({"messages": "hi"}, "messages"),
+    ({}, "messages"),
+    ({"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"}, "temperature"),
+    ({"messages": [{"role": "user", "content": "hi"}], "temperature": -1}, "temperature"),
+    ('{"messages": [{"role": "user", "content": "hi"}], "top_p": 1e999}', None),
+    ('{"messages": [{"role": "user", "content": "hi"}], "temperature": NaN}', None),
+    (b'{"messages": [{"role": "user", "content": "\xff\xfe"}]}', None),  # invalid UTF-8
+    ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": -5}, "max_tokens"),
+    ({"messages": [{"role": "user", "content": "hi"}], "n": 0}, "n"),
+    ({"messages": [{"role": "user", "content": "hi"}], "stop": [1]}, "stop"),
+    ({"messages": [{"role": "user", "content": "床前明月光 " * 200}]}, "messages"),
+])
+def test_bad_requests_are_400_in_openai_shape(server, body, param):
+    status, _, raw = request(server.port, "POST", "/v1/chat/completions", body, {"Authorization": f"Bearer {KEY}"})
+    assert status == 400, raw
+    err = json.loads(raw)["error"]
+    assert set(err) == {"message", "type", "param", "code"} and err["message"] and err["param"] == param
+
+
+def test_other_statuses_in_openai_shape(server):
+    status, _, raw = request(server.port, "GET", "/v1/nothing")
+    assert status == 404 and json.loads(raw)["error"]["code"] == "not_found"
+    status, _, raw = request(server.port, "POST", "/v1/completions", b"{" + b" " * (2 << 20) + b"}",
+                             {"X-Api-Key": KEY})
+    assert status == 413 and "exceeds" in json.loads(raw)["error"]["message"]
+    status, _, raw = request(server.port, "POST", "/v1/completions", {"prompt": [399999]}, {"X-Api-Key": KEY})
+    assert status == 400 and "vocabulary" in json.loads(raw)["error"]["message"]
+
+
+def test_client_that_leaves_mid_stream(long_server):
+    port = long_server.port
+    before = health(port)["tokens_generated"]
+    s = open_stream(port, {"prompt": "Four.", "max_tokens": 8000, "temperature": 0})
+    s.close()
+    t0 = time.time()
+    assert health(port)["status"] == "ok" and time.time() - t0 < 1
+    # Its generation ended at once: far fewer than the 8000 tokens it asked for.
+    wait_idle(port)
+    assert health(port)["tokens_generated"] - before < 1000
+
+
+def test_full_queue_is_503_with_retry_after(long_server):
+    port = long_server.port
+    running = open_stream(port, {"prompt": "Four.", "max_tokens": 8000, "temperature": 0})
+    waiting = open_stream(port, {"prompt": "Blue.", "max_tokens": 8000, "temperature": 0}, wait_data=False)
+    deadline = time.time() + 10
+    while health(port)["queued"] < 1:
+        assert time.time() < deadline
+        time.sleep(0.01)
+    status, headers, raw = request(port, "POST", "/v1/completions", {"prompt": "hi", "max_tokens": 2})
+    assert status == 503 and dict(headers)["Retry-After"] == "1"
+    assert json.loads(raw)["error"]["code"] == "server_busy"
+    running.close()
+    waiting.close()
+    wait_idle(port)
+    assert request(port, "POST", "/v1/completions", {"prompt": "hi", "max_tokens": 2})[0] == 200
+
+
+def test_hostile_clients_leave_the_server_answering(server):
+    slow = []
+    for _ in range(16):  # slowloris: headers that never end
+        c = socket.create_connection(("127.0.0.1", server.port))
+        c.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        slow.append(c)
+    t0 = time.time()
+    for _ in range(300):  # quick connects: none waits for a SYN retry (httplib's backlog of 5 is widened)
+        socket.create_connection(("127.0.0.1", server.port)).close()
+    assert time.time() - t0 < 5
+    c = socket.create_connection(("127.0.0.1", server.port))
+    c.sendall(b"\x00\xff garbage\r\n\r\n")
+    c.recv(1024)
+    c.close()
+    t0 = time.time()
+    assert request(server.port, "GET", "/health", timeout=1)[0] == 200 and time.time() - t0 < 1
+    for c in slow:
+        c.close()
+
+
+def test_concurrent_streams_equal_their_solo_runs(server):
+    prompts = [f"{w} {i}" for i, w in enumerate(["Blue.", "Four.", "Name", "What", "colour", "two", "plus", "床前"])]
+    solo = [greedy(server, p, 24).choices[0].text for p in prompts]
+    out = [None] * len(prompts)
+
+    def stream(i):
+        out[i] = "".join(c.choices[0].text for c in greedy(server, prompts[i], 24, stream=True))
+
+    threads = [threading.Thread(target=stream, args=(i,)) for i in range(len(prompts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert out == solo
+
+
+def test_sigterm_ends_the_server_with_0(model, tmp_path):
+    port = free_port()
+    p = subprocess.Popen([MINDLLM, "serve", "--model", str(model), "--port", str(port), "--threads", "1"],
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if request(port, "GET", "/health", timeout=2)[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=10) == 0
+    assert "shutting down" in p.stderr.read()
+
+
+def test_bad_flags_exit_2(model, tmp_path):
+    p = subprocess.run([MINDLLM, "serve", "--model", str(tmp_path / "none")], capture_output=True, text=True)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
