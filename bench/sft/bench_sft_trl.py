@@ -22,7 +22,8 @@ What is compared (no packing on either side: mindllm has none yet):
   - TRL: SFTTrainer(packing=False, padding_free=False, max_length=S, assistant_only_loss=True) on
     the same messages: TRL's mask of the {% generation %} spans, i.e. the same tokens mindllm
     trains; its collator pads each batch to its longest sample (pad_to_multiple_of is None on the
-    CPU). torch.set_num_threads(T), use_cpu=True, fp32, lr_scheduler_type constant, no warmup,
+    CPU). torch.set_num_threads(T), use_cpu=True, fp32 (bf16=False: SFTConfig's default is bf16=True,
+    autocast, slower than fp32 on this CPU), lr_scheduler_type constant, no warmup,
     no weight decay, clip 1.0 (both), TRL's default optimizer (adamw_torch_fused), no eval, no
     saving, no reporting. TRL's default per-step extras (entropy and token accuracy in
     compute_loss) are kept: that is SFTTrainer as users run it.
@@ -35,8 +36,8 @@ callback, the time between consecutive on_step_end calls, so data collation is i
 it is for mindllm); the first --warmup steps are skipped on both. Rates are summed tokens over
 summed step times of the timed steps: input tokens = B x padded length (what mindllm's
 `tokens_per_s` counts), trained tokens = the tokens with a loss (mindllm's `target_tokens`; TRL's
-labels != -100 after the shift). --rounds R alternates the sides R times and reports medians (use
-it when other work shares the cores).
+labels != -100 after the shift). --rounds R alternates the sides R times and reports each side's
+median rate, their ratio, and the ratio of each round (use it when other work shares the cores).
 
 Install: `pip install trl` (not in scripts/setup.sh: no test needs it); torch, transformers,
 tokenizers and datasets as for the reference tests.
@@ -160,6 +161,7 @@ def run_mindllm(a, model, data, work):
     trained = [r.get("target_tokens", i) for r, i in zip(rows, inputs)]
     res = rates(times, inputs, trained, a.warmup)
     res["last_loss"] = rows[-1]["loss"]
+    res["load_average_1min"] = os.getloadavg()[0]
     return res
 
 
@@ -211,6 +213,7 @@ def run_trl(a, model_dir, rows, work):
     res = rates(times, [b[0] for b in batches[:n]], [b[1] for b in batches[:n]], a.warmup)
     res["train_wall_s"] = wall
     res["last_loss"] = out.training_loss
+    res["load_average_1min"] = os.getloadavg()[0]
     return res
 
 
@@ -252,9 +255,11 @@ def main():
               "rounds": a.rounds, "params": params, "vocab": vocab, "load_average": os.getloadavg(), "runs": runs}
     for key in ("trained_tokens_per_s", "input_tokens_per_s"):
         m, t = med("mindllm", key), med("trl", key)
-        result[key] = {"mindllm": m, "trl": t, "ratio": m / t if m and t else None}
+        per_round = [x[key] / y[key] for x, y in zip(runs["mindllm"], runs["trl"])]
+        result[key] = {"mindllm": m, "trl": t, "ratio": m / t if m and t else None, "round_ratios": per_round}
         print(f"{key}: mindllm {m and round(m, 1)}  TRL {t and round(t, 1)}  ratio "
-              f"{result[key]['ratio'] and round(result[key]['ratio'], 3)}")
+              f"{result[key]['ratio'] and round(result[key]['ratio'], 3)} (per round: "
+              f"{', '.join('%.2f' % x for x in per_round)})")
     print(f"load average {result['load_average']}")
     if a.json:
         with open(a.json, "w") as f:
