@@ -221,7 +221,7 @@ def main():
     a = parse_args()
     os.environ["OMP_NUM_THREADS"] = str(a.threads)
     if not all(os.path.exists(os.path.join(a.data_dir, f)) for f in DATA_FILES):
-        print(f"bench_sft_trl.py: {a.data_dir}/{DATA_FILES} absent: nothing to measure", file=sys.stderr)
+        print(f"bench_sft_trl.py: {' or '.join(DATA_FILES)} absent from {a.data_dir}: skipped", file=sys.stderr)
         return 0
     if not a.skip_mindllm and not os.access(a.mindllm, os.X_OK):
         sys.exit(f"bench_sft_trl.py: no mindllm binary at {a.mindllm} (build it, or pass --mindllm / MINDLLM_BIN)")
