@@ -21,6 +21,7 @@
 #include "model/model.h"
 #include "model/weights_io.h"
 #include "serve/api.h"
+#include "serve/metrics.h"
 #include "serve/scheduler.h"
 #include "serve/stop_tokens.h"
 #include "sft/chat_template.h"
@@ -90,6 +91,7 @@ class Server {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Scheduler> scheduler_;
   std::atomic<uint64_t> counter_{0};
+  ServeMetrics metrics_;
   uint64_t seed_base_ = std::random_device{}();
 };
 
@@ -153,6 +155,8 @@ json Server::chunk(const Prepared& p, json choices) const {
 void Server::complete(const httplib::Request& q, httplib::Response& res, bool chat) {
   require_ready();
   check_auth(q);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto since = [t0] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   auto p = std::make_shared<Prepared>(prepare(q, chat));
   const api::CompletionRequest& r = p->req;
   auto channel = std::make_shared<Channel>();
@@ -179,8 +183,10 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
     std::vector<std::string> text(r.n);
     std::vector<ChoiceEvent> ends(r.n);
     int done = 0;
+    double first = -1;
     while (done < r.n)
       for (ChoiceEvent& e : channel->take(std::chrono::milliseconds(100))) {
+        if (first < 0 && !e.text.empty()) first = since();
         text[e.index] += e.text;
         if (e.done) ends[e.index] = std::move(e), done++;
       }
@@ -200,6 +206,8 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
     out["object"] = chat ? "chat.completion" : "text_completion";
     out["usage"] = {{"prompt_tokens", (int)p->prompt.size()}, {"completion_tokens", completion},
                     {"total_tokens", (int)p->prompt.size() + completion}};
+    const double secs = since();
+    metrics_.completion((int)p->prompt.size(), completion, secs, first < 0 ? secs : first);
     send_json(res, 200, out);
     return;
   }
@@ -207,12 +215,13 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
   struct StreamState {
     bool started = false;
     int done = 0, completion = 0;
+    double first = -1;  // seconds to the first text
   };
   auto st = std::make_shared<StreamState>();
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, p, channel, st](size_t, httplib::DataSink& sink) {
+      [this, p, channel, st, since](size_t, httplib::DataSink& sink) {
         const api::CompletionRequest& r = p->req;
         auto send = [&](const json& j) {
           const std::string s = "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
@@ -229,6 +238,7 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
         for (ChoiceEvent& e : channel->take(std::chrono::milliseconds(50))) {
           if (!ok) break;
           if (!e.text.empty()) {
+            if (st->first < 0) st->first = since();
             json c = {{"index", e.index}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
             if (r.chat) c["delta"] = {{"content", e.text}};
             else c["text"] = e.text;
@@ -248,6 +258,8 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
           return false;
         }
         if (st->done == r.n) {
+          const double secs = since();
+          metrics_.completion((int)p->prompt.size(), st->completion, secs, st->first < 0 ? secs : st->first);
           if (r.include_usage) {
             json u = chunk(*p, json::array());
             const int pt = static_cast<int>(p->prompt.size());
@@ -271,6 +283,13 @@ void Server::routes() {
                            {"tokens_generated", scheduler_->tokens_generated()}});
     else send_json(res, 503, {{"status", "loading model"}});
   });
+  http_.Get("/metrics", guarded([this](const httplib::Request& q, httplib::Response& res) {
+    check_auth(q);
+    require_ready();
+    res.status = 200;
+    res.set_content(metrics_.render(scheduler_->active(), scheduler_->queued(), scheduler_->tokens_generated()),
+                    "text/plain; version=0.0.4");
+  }));
   http_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, {{"object", "list"},
                          {"data", json::array({{{"id", model_id_}, {"object", "model"}, {"created", 0},
@@ -314,7 +333,8 @@ void Server::routes() {
     else e.message = "HTTP " + std::to_string(res.status);
     res.set_content(api::error_json(e).dump(), "application/json");
   });
-  http_.set_logger([](const httplib::Request& q, const httplib::Response& res) {
+  http_.set_logger([this](const httplib::Request& q, const httplib::Response& res) {
+    metrics_.request(q.path, res.status);
     std::fprintf(stderr, "serve: %s %s %s %d %zu\n", q.remote_addr.c_str(), q.method.c_str(), q.path.c_str(),
                  res.status, q.body.size());
   });

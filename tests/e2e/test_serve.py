@@ -140,6 +140,35 @@ def test_health_models_and_access_log(server):
     assert "GET /v1/models 200" in server.log.read_text()
 
 
+def metrics(port):
+    status, headers, body = request(port, "GET", "/metrics", headers={"X-Api-Key": KEY})
+    assert status == 200 and dict(headers)["Content-Type"].startswith("text/plain"), (status, headers)
+    out = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def test_metrics_count_requests_tokens_and_latency(server):
+    before = metrics(server.port)
+    r = greedy(server, "Name a colour.", 10)
+    list(greedy(server, "Name a colour.", 10, stream=True))
+    request(server.port, "GET", "/no/such/route")
+    after = metrics(server.port)
+    key = 'mindllm_requests_total{path="/v1/completions",status="200"}'
+    assert after[key] - before.get(key, 0) == 2
+    assert after['mindllm_requests_total{path="other",status="404"}'] >= 1
+    assert after["mindllm_prompt_tokens_total"] - before["mindllm_prompt_tokens_total"] == 2 * r.usage.prompt_tokens
+    assert after["mindllm_completion_tokens_total"] - before["mindllm_completion_tokens_total"] == 2 * r.usage.completion_tokens
+    for h in ("mindllm_request_duration_seconds", "mindllm_time_to_first_token_seconds"):
+        assert after[h + "_count"] - before.get(h + "_count", 0) == 2
+        assert after[h + '_bucket{le="+Inf"}'] == after[h + "_count"]
+    assert "mindllm_active_sequences" in after and "mindllm_queued_sequences" in after
+    assert request(server.port, "GET", "/metrics")[0] == 401  # behind the API key
+
+
 def test_greedy_completion_equals_generate(server, model):
     prompt = "What is two plus two?"
     r = greedy(server, prompt, 16)
