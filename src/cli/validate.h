@@ -26,7 +26,7 @@ int max_threads();
 CLI::Option* add_threads_option(CLI::App& app, int& threads);
 void apply_threads(int threads);
 
-// --temperature, --top-k, --top-p and --seed of the commands that sample (generate, chat).
+// --temperature, --top-k, --top-p, --min-p, the penalties and --seed of the commands that sample (generate, chat).
 void add_sampling_options(CLI::App& app, SamplingParams& sp, uint64_t& seed);
 
 // Token ids must index the model's vocabulary (0 <= id < vocab; a negative id too where

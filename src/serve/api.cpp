@@ -140,6 +140,11 @@ CompletionRequest parse_completion(const json& body, bool chat, const std::strin
   r.sampling.top_p = static_cast<float>(number(body, "top_p", 0.0, 1.0, 1.0));
   if (r.sampling.top_p <= 0.0f) fail(400, "'top_p' must be in (0, 1]", "top_p");
   r.sampling.top_k = static_cast<int>(integer(body, "top_k", 0, INT32_MAX).value_or(0));
+  r.sampling.min_p = static_cast<float>(number(body, "min_p", 0.0, 1.0, 0.0));
+  r.sampling.presence_penalty = static_cast<float>(number(body, "presence_penalty", -2.0, 2.0, 0.0));
+  r.sampling.frequency_penalty = static_cast<float>(number(body, "frequency_penalty", -2.0, 2.0, 0.0));
+  r.sampling.repetition_penalty = static_cast<float>(number(body, "repetition_penalty", 0.0, 1e6, 1.0));
+  if (r.sampling.repetition_penalty <= 0.0f) fail(400, "'repetition_penalty' must be > 0", "repetition_penalty");
   if (auto s = integer(body, "seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()))
     r.seed = static_cast<uint64_t>(*s);
   auto mt = integer(body, "max_completion_tokens", 1, INT32_MAX);
@@ -166,15 +171,13 @@ CompletionRequest parse_completion(const json& body, bool chat, const std::strin
     r.include_usage = boolean(*so, "include_usage");
   }
   // Not built (docs/serve.md): refused unless they ask for nothing, rather than silently ignored.
-  for (const char* unsupported : {"logprobs", "top_logprobs", "logit_bias", "tools", "functions", "presence_penalty",
-                                  "frequency_penalty", "min_p", "best_of", "echo", "suffix"}) {
+  for (const char* unsupported : {"logprobs", "top_logprobs", "logit_bias", "tools", "functions", "best_of", "echo",
+                                  "suffix"}) {
     const json* f = field(body, unsupported);
     const bool nothing = !f || (f->is_boolean() && !f->get<bool>()) || (f->is_number() && f->get<double>() == 0.0) ||
                          (std::string(unsupported) == "best_of" && *f == 1) || (f->is_string() && f->get<std::string>().empty());
     if (!nothing) fail(400, std::string("'") + unsupported + "' is not supported by this server", unsupported);
   }
-  if (const json* f = field(body, "repetition_penalty"); f && *f != 1)
-    fail(400, "'repetition_penalty' is not supported by this server", "repetition_penalty");
   return r;
 }
 

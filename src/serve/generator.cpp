@@ -57,6 +57,7 @@ SequenceGenerator::SequenceGenerator(const GenerationRequest& q, const Engine& e
     bad_input("a prompt of " + std::to_string(q.prompt.size()) + " tokens exceeds the model's " +
               std::to_string(max_len_) + " positions");
   done_ = q.max_new_tokens <= 0;
+  if (q.sampling.has_penalties()) history_ = TokenHistory(q.prompt, vocab_);
 }
 
 void SequenceGenerator::cancel() {
@@ -67,7 +68,13 @@ void SequenceGenerator::cancel() {
 
 SequenceGenerator::Step SequenceGenerator::step(const float* logits, int seq_len) {
   MINDLLM_CHECK(!done_, "SequenceGenerator::step after the end");
+  if (q_.sampling.has_penalties()) {
+    penalized_.assign(logits, logits + vocab_);
+    apply_penalties(penalized_.data(), q_.sampling, history_);
+    logits = penalized_.data();
+  }
   const int32_t tok = sample_token(logits, vocab_, q_.sampling, rng_);
+  if (q_.sampling.has_penalties()) history_.add_generated(tok);
   std::string& text = res_.text;
   if (std::find(q_.stop_tokens.begin(), q_.stop_tokens.end(), tok) != q_.stop_tokens.end()) {
     res_.finish = FinishReason::stop;

@@ -49,7 +49,8 @@ using TokenCallback = std::function<bool(int r, int32_t token, std::string_view 
 
 // One request's generation state machine, shared by generate() and the server's scheduler
 // (serve/scheduler.h): after each forward pass that ends with the request's sequence, step() with
-// that row's logits samples the next token, applies the stop tokens, stop strings, max_new_tokens
+// that row's logits applies the penalties (over the prompt and the tokens generated so far),
+// samples the next token, applies the stop tokens, stop strings, max_new_tokens
 // and the length limit, and says which text became final (complete UTF-8, nothing that could still
 // start a stop string; all of it once done). The request and token_text must outlive it.
 class SequenceGenerator {
@@ -74,6 +75,8 @@ class SequenceGenerator {
   const TokenText& token_text_;
   int vocab_, max_len_;
   Rng rng_;
+  TokenHistory history_;          // only with penalties (sampling.has_penalties())
+  std::vector<float> penalized_;  // the step's logits after the penalties
   GenerationResult res_;
   size_t emitted_ = 0;  // bytes of res_.text handed out as final
   bool done_ = false;

@@ -37,6 +37,22 @@ def test_greedy_tokens_match_transformers(name, tmp_path):
     assert [int(x) for x in got] == want
 
 
+def test_greedy_repetition_penalty_matches_transformers(tmp_path):
+    model, d = make_model("llama_swiglu_gqa", tmp_path)
+    prompt = [5, 17, 33, 2, 81, 40, 9]
+    n = 30
+    with torch.no_grad():
+        out = model.generate(torch.tensor([prompt]), do_sample=False, repetition_penalty=1.3, max_new_tokens=n,
+                             min_new_tokens=n, eos_token_id=None, pad_token_id=0)
+        plain = model.generate(torch.tensor([prompt]), do_sample=False, max_new_tokens=n, min_new_tokens=n,
+                               eos_token_id=None, pad_token_id=0)
+    want = out[0, len(prompt):].tolist()
+    assert want != plain[0, len(prompt):].tolist()  # the penalty matters here
+    got = run("generate", "--model", d, "--prompt-ids", " ".join(map(str, prompt)), "--temperature", 0,
+              "--repetition-penalty", 1.3, "--max-new-tokens", n, "--no-stop-at-eos", "--threads", 2).stdout.split()
+    assert [int(x) for x in got] == want
+
+
 def test_stops_at_the_positions_of_learned_embeddings(tmp_path):
     _, d = make_model("gpt2", tmp_path)  # 64 positions
     p = run("generate", "--model", d, "--prompt-ids", " ".join(["1"] * 60), "--temperature", 0,
@@ -46,7 +62,9 @@ def test_stops_at_the_positions_of_learned_embeddings(tmp_path):
 
 
 @pytest.mark.parametrize("flag,value", [("--temperature", "-1"), ("--temperature", "nan"), ("--temperature", "inf"),
-                                        ("--top-k", "-1"), ("--top-p", "nan"), ("--top-p", "0")])
+                                        ("--top-k", "-1"), ("--top-p", "nan"), ("--top-p", "0"),
+                                        ("--min-p", "1.5"), ("--presence-penalty", "3"),
+                                        ("--frequency-penalty", "nan"), ("--repetition-penalty", "0")])
 def test_bad_sampling_flags_are_refused(flag, value, tmp_path):
     _, d = make_model("gpt2", tmp_path)
     p = run("generate", "--model", d, "--prompt-ids", "1 2", flag, value, check=False)

@@ -3,6 +3,9 @@
 // API's request validation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "core/rng.h"
@@ -105,8 +108,106 @@ TEST(ServeApi, RefusesBadFieldsWithTheirName) {
   EXPECT_EQ(param_of({{"prompt", "hi"}, {"model", "other"}}), "model");
   EXPECT_EQ(param_of({{"prompt", nullptr}}), "prompt");
   EXPECT_EQ(param_of({{"prompt", "hi"}, {"n", 4}, {"stop", {"a", "b"}}}), "(accepted)");
+  EXPECT_EQ(param_of({{"prompt", "hi"}, {"presence_penalty", 2.5}}), "presence_penalty");
+  EXPECT_EQ(param_of({{"prompt", "hi"}, {"frequency_penalty", -2.1}}), "frequency_penalty");
+  EXPECT_EQ(param_of({{"prompt", "hi"}, {"repetition_penalty", 0}}), "repetition_penalty");
+  EXPECT_EQ(param_of({{"prompt", "hi"}, {"min_p", 1.5}}), "min_p");
+  EXPECT_EQ(param_of({{"prompt", "hi"}, {"presence_penalty", 0.5}, {"frequency_penalty", -1}, {"min_p", 0.1},
+                      {"repetition_penalty", 1.3}}), "(accepted)");
   // Features not built are refused unless the request asks for nothing.
-  EXPECT_EQ(param_of({{"prompt", "hi"}, {"presence_penalty", 0.5}}), "presence_penalty");
   EXPECT_EQ(param_of({{"prompt", "hi"}, {"logprobs", 2}}), "logprobs");
   EXPECT_EQ(param_of({{"prompt", "hi"}, {"presence_penalty", 0}, {"logprobs", false}, {"best_of", 1}}), "(accepted)");
+}
+
+TEST(Sampling, PenaltiesMatchFloat64) {
+  const int V = 12;
+  std::vector<float> logits(V);
+  Rng rng(7);
+  for (float& l : logits) l = 2.0f * rng.normal();
+  const std::vector<int32_t> prompt = {3, 5, 3};
+  const std::vector<int32_t> generated = {5, 7, 7, 9, 7};
+  SamplingParams p;
+  p.presence_penalty = 0.4f;
+  p.frequency_penalty = -0.3f;
+  p.repetition_penalty = 1.7f;
+  TokenHistory h(prompt, V);
+  for (int32_t t : generated) h.add_generated(t);
+  std::vector<float> got = logits;
+  apply_penalties(got.data(), p, h);
+  for (int t = 0; t < V; t++) {
+    double want = logits[t];
+    const bool seen = std::count(prompt.begin(), prompt.end(), t) + std::count(generated.begin(), generated.end(), t) > 0;
+    if (seen) want = want > 0 ? want / 1.7 : want * 1.7;
+    const double count = static_cast<double>(std::count(generated.begin(), generated.end(), t));
+    want -= 0.4 * (count > 0) + -0.3 * count;
+    EXPECT_NEAR(got[t], want, 1e-5) << "token " << t;
+  }
+  // Off: the logits are untouched.
+  std::vector<float> same = logits;
+  apply_penalties(same.data(), SamplingParams{}, h);
+  EXPECT_EQ(same, logits);
+}
+
+TEST(Sampling, MinPMatchesFloat64) {
+  const std::vector<float> logits = {1.0f, 3.0f, 2.5f, -1.0f, 0.2f, 2.9f};
+  SamplingParams p;
+  p.temperature = 0.5f;
+  p.min_p = 0.3f;
+  double z = 0, pmax = 0;
+  std::vector<double> prob(logits.size());
+  for (size_t i = 0; i < logits.size(); i++) z += prob[i] = std::exp(logits[i] / 0.5);
+  for (double& x : prob) pmax = std::max(pmax, x /= z);
+  double kept = 0;
+  for (double x : prob)
+    if (x >= 0.3 * pmax) kept += x;
+  const auto dist = token_distribution(logits.data(), (int)logits.size(), p);
+  std::vector<int32_t> ids;
+  for (const auto& [id, q] : dist) {
+    ids.push_back(id);
+    EXPECT_NEAR(q, prob[id] / kept, 1e-12) << "token " << id;
+  }
+  EXPECT_EQ(ids, (std::vector<int32_t>{1, 5, 2}));  // 2.5: p/pmax = exp(-1) >= 0.3; 1.0: exp(-4) < 0.3
+  // Sampling never draws a token min-p removed.
+  Rng rng(1);
+  for (int i = 0; i < 2000; i++) {
+    const int32_t t = sample_token(logits.data(), (int)logits.size(), p, rng);
+    EXPECT_TRUE(t == 1 || t == 5 || t == 2) << t;
+  }
+}
+
+TEST(Sampling, GreedyGeneratorAppliesPenalties) {
+  Model m = small_llama();
+  Engine engine(m);
+  KvCache cache(m.config());
+  GenerationRequest q;
+  q.prompt = {5, 17, 33, 2};
+  q.max_new_tokens = 12;
+  q.sampling.temperature = 0.0f;
+  const std::vector<int32_t> plain = generate(engine, cache, std::span(&q, 1))[0].tokens;
+  q.sampling.frequency_penalty = 1.5f;
+  q.sampling.presence_penalty = 0.5f;
+  q.sampling.repetition_penalty = 1.3f;
+  const std::vector<int32_t> pen = generate(engine, cache, std::span(&q, 1))[0].tokens;
+  ASSERT_EQ(pen.size(), 12u);
+  EXPECT_NE(plain, pen);
+  // Each step by hand: the logits of prompt + the tokens before, penalized in float64, argmax.
+  const int V = m.config().vocab_size;
+  std::vector<float> logits;
+  for (size_t i = 0; i < pen.size(); i++) {
+    std::vector<int32_t> ctx = q.prompt;
+    ctx.insert(ctx.end(), pen.begin(), pen.begin() + i);
+    const int s = cache.create();
+    engine.forward(cache, std::vector<BatchEntry>{BatchEntry{s, ctx}}, logits);
+    cache.release(s);
+    int best = 0;
+    double best_v = -1e300;
+    for (int t = 0; t < V; t++) {
+      double v = logits[t];
+      if (std::count(ctx.begin(), ctx.end(), t)) v = v > 0 ? v / 1.3 : v * 1.3;
+      const double c = static_cast<double>(std::count(pen.begin(), pen.begin() + i, t));
+      v -= 0.5 * (c > 0) + 1.5 * c;
+      if (v > best_v) best_v = v, best = t;
+    }
+    EXPECT_EQ(pen[i], best) << "step " << i;
+  }
 }
