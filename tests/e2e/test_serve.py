@@ -246,6 +246,18 @@ def test_api_key(server):
     assert status == 200
 
 
+def test_penalties_change_greedy_output_as_in_generate(server, model):
+    prompt = "Blue. Blue. Blue. Blue. Blue."
+    plain = greedy(server, prompt, 16).choices[0].text
+    pen = greedy(server, prompt, 16, frequency_penalty=1.5, presence_penalty=0.5,
+                 extra_body={"repetition_penalty": 1.3, "min_p": 0.05}).choices[0].text
+    assert pen != plain
+    ref = subprocess.run([MINDLLM, "generate", "--model", model, "--prompt", prompt, "--temperature", "0",
+                          "--max-new-tokens", "16", "--frequency-penalty", "1.5", "--presence-penalty", "0.5",
+                          "--repetition-penalty", "1.3", "--min-p", "0.05"], capture_output=True, check=True)
+    assert ref.stdout.decode("utf-8", "replace") == prompt + pen + "\n"
+
+
 @pytest.mark.parametrize("body,param", [
     ("{not json", None),
     ({"model": "x", "messages": [{"role": "user", "content": "hi"}]}, "model"),
@@ -259,6 +271,10 @@ def test_api_key(server):
     ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": -5}, "max_tokens"),
     ({"messages": [{"role": "user", "content": "hi"}], "n": 0}, "n"),
     ({"messages": [{"role": "user", "content": "hi"}], "stop": [1]}, "stop"),
+    ({"messages": [{"role": "user", "content": "hi"}], "presence_penalty": 2.5}, "presence_penalty"),
+    ({"messages": [{"role": "user", "content": "hi"}], "frequency_penalty": "1"}, "frequency_penalty"),
+    ({"messages": [{"role": "user", "content": "hi"}], "repetition_penalty": 0}, "repetition_penalty"),
+    ({"messages": [{"role": "user", "content": "hi"}], "min_p": -0.1}, "min_p"),
     ({"messages": [{"role": "user", "content": "床前明月光 " * 200}]}, "messages"),
 ])
 def test_bad_requests_are_400_in_openai_shape(server, body, param):
