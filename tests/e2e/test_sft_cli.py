@@ -123,3 +123,5 @@ def test_bad_input_is_one_line_and_exit_2(base, chat_data, tmp_path):
         "--train-on-prompt", "--last-turn-only", match="exclude")
     bad("sft", "--model", base, "--data", data, "--chat-template", "chatml", match="--out")
     bad("chat", "--model", base, "--prompt", "hi", "--temperature", "-1", match="--temperature")
+    bad("chat", "--model", base, "--prompt", "hi", "--frequency-penalty", "2.5", match="--frequency-penalty")
+    bad("chat", "--model", base, "--prompt", "hi", "--min-p", "nan", match="--min-p")
