@@ -170,9 +170,21 @@ CompletionRequest parse_completion(const json& body, bool chat, const std::strin
     if (!so->is_object()) fail(400, "'stream_options' must be an object", "stream_options");
     r.include_usage = boolean(*so, "include_usage");
   }
+  if (chat) {
+    const auto top = integer(body, "top_logprobs", 0, 20);
+    if (boolean(body, "logprobs")) r.logprobs = static_cast<int>(top.value_or(0));
+    else if (top) fail(400, "'top_logprobs' needs 'logprobs': true", "top_logprobs");
+  } else {
+    if (const json* f = field(body, "logprobs"); f && f->is_boolean()) {  // as false: none
+      if (f->get<bool>()) fail(400, "'logprobs' must be an integer in [0, 20]", "logprobs");
+    } else if (auto k = integer(body, "logprobs", 0, 20)) {
+      r.logprobs = static_cast<int>(*k);
+    }
+    if (field(body, "top_logprobs")) fail(400, "'top_logprobs' is a chat field; completions take 'logprobs': k",
+                                          "top_logprobs");
+  }
   // Not built (docs/serve.md): refused unless they ask for nothing, rather than silently ignored.
-  for (const char* unsupported : {"logprobs", "top_logprobs", "logit_bias", "tools", "functions", "best_of", "echo",
-                                  "suffix"}) {
+  for (const char* unsupported : {"logit_bias", "tools", "functions", "best_of", "echo", "suffix"}) {
     const json* f = field(body, unsupported);
     const bool nothing = !f || (f->is_boolean() && !f->get<bool>()) || (f->is_number() && f->get<double>() == 0.0) ||
                          (std::string(unsupported) == "best_of" && *f == 1) || (f->is_string() && f->get<std::string>().empty());

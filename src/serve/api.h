@@ -39,6 +39,9 @@ struct CompletionRequest {
   std::optional<int> max_tokens;
   std::vector<std::string> stop;
   int n = 1;
+  // -1: no logprobs; else each token's logprob and this many alternatives (completions:
+  // `logprobs: k`; chat: `logprobs: true` with `top_logprobs: k`).
+  int logprobs = -1;
   bool stream = false, include_usage = false;
 };
 

@@ -81,6 +81,7 @@ SequenceGenerator::Step SequenceGenerator::step(const float* logits, int seq_len
     done_ = true;
   } else {
     res_.tokens.push_back(tok);
+    if (q_.logprobs >= 0) res_.logprobs.push_back(token_logprob(logits, vocab_, tok, q_.logprobs));
     if (token_text_) text += token_text_(tok);
     // The stop strings: the earliest occurrence ends generation.
     size_t cut = std::string::npos;

@@ -27,6 +27,9 @@ struct GenerationRequest {
   // A cache sequence holding a prefix of the prompt (e.g. a shared few-shot prefix), or -1: the
   // request forks it and computes only the rest of the prompt.
   int prefix_seq = -1;
+  // >= 0: record each generated token's log-probability and this many most likely alternatives
+  // (serve/sampling.h token_logprob, on the penalized logits before temperature); -1: off.
+  int logprobs = -1;
 };
 
 enum class FinishReason { length, stop, context, cancelled };
@@ -35,6 +38,7 @@ const char* finish_reason_name(FinishReason r);  // "length", "stop", "context",
 struct GenerationResult {
   std::vector<int32_t> tokens;  // generated, without the stop token; may run past a stop string
   std::string text;             // their text up to the first stop string (when token_text is given)
+  std::vector<TokenLogprob> logprobs;  // one per token of `tokens` (request.logprobs >= 0)
   FinishReason finish = FinishReason::length;
 };
 

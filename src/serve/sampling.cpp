@@ -75,6 +75,23 @@ std::vector<std::pair<int32_t, double>> token_distribution(const float* logits, 
   return out;
 }
 
+TokenLogprob token_logprob(const float* logits, int vocab, int32_t token, int k) {
+  const double mx = *std::max_element(logits, logits + vocab);
+  double sum = 0.0;
+  for (int i = 0; i < vocab; i++) sum += std::exp((double)logits[i] - mx);
+  const double lse = mx + std::log(sum);
+  TokenLogprob out;
+  out.token = token;
+  out.logprob = logits[token] - lse;
+  k = std::clamp(k, 0, vocab);
+  std::vector<int32_t> idx(vocab);
+  std::iota(idx.begin(), idx.end(), 0);
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
+                    [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+  for (int i = 0; i < k; i++) out.top.emplace_back(idx[i], logits[idx[i]] - lse);
+  return out;
+}
+
 int32_t sample_token(const float* logits, int vocab, const SamplingParams& p, Rng& rng) {
   if (p.temperature <= 0.0f) return static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);
   const std::vector<std::pair<int32_t, double>> dist = token_distribution(logits, vocab, p);

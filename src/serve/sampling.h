@@ -58,6 +58,15 @@ void apply_penalties(float* logits, const SamplingParams& p, const TokenHistory&
 // (summing to 1), most likely first; ties by lower id.
 std::vector<std::pair<int32_t, double>> token_distribution(const float* logits, int vocab, const SamplingParams& p);
 
+// A sampled token's log-probability and the k most likely tokens' (ties by lower id), from the
+// log-softmax of `logits` (the server passes the penalized logits, before temperature).
+struct TokenLogprob {
+  int32_t token = 0;
+  double logprob = 0.0;
+  std::vector<std::pair<int32_t, double>> top;
+};
+TokenLogprob token_logprob(const float* logits, int vocab, int32_t token, int k);
+
 int32_t sample_token(const float* logits, int vocab, const SamplingParams& p, Rng& rng);
 
 }  // namespace mindllm

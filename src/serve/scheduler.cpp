@@ -167,10 +167,13 @@ void Scheduler::loop() {
       const SequenceGenerator::Step st = s.gen->step(logits.data() + e * (size_t)V, cache_.length(s.seq));
       s.next = st.token;
       tokens_generated_++;
-      if (!st.text.empty()) {
+      const std::vector<TokenLogprob>& lps = s.gen->result().logprobs;
+      if (!st.text.empty() || lps.size() > s.logprobs_sent) {
         ChoiceEvent ev;
         ev.index = s.job.index;
         ev.text = st.text;
+        ev.logprobs.assign(lps.begin() + s.logprobs_sent, lps.end());
+        s.logprobs_sent = lps.size();
         s.job.channel->push(std::move(ev));
       }
       if (s.gen->done()) finish(s);

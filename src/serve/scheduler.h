@@ -31,6 +31,7 @@ struct ChoiceEvent {
   FinishReason finish = FinishReason::length;
   int prompt_tokens = 0, completion_tokens = 0;
   std::string error;  // set when the choice failed inside the engine
+  std::vector<TokenLogprob> logprobs;  // of the tokens generated since the last event (logprobs requested)
 };
 
 // One request's channel: the scheduler pushes events, the handler thread takes them. cancel()
@@ -83,6 +84,7 @@ class Scheduler {
     int seq = -1;
     size_t prefilled = 0;  // prompt tokens in the cache
     int32_t next = 0;      // the token to feed next once prefilled
+    size_t logprobs_sent = 0;
   };
   void loop();
   void finish(Slot& s, const std::string& error = "");

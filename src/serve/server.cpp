@@ -76,6 +76,7 @@ class Server {
   Prepared prepare(const httplib::Request& q, bool chat);
   void complete(const httplib::Request& q, httplib::Response& res, bool chat);
   json chunk(const Prepared& p, json choices) const;
+  json logprobs_json(const std::vector<TokenLogprob>& lps, bool chat) const;
 
   ServeOptions opt_;
   httplib::Server http_;
@@ -147,6 +148,42 @@ Prepared Server::prepare(const httplib::Request& q, bool chat) {
   return p;
 }
 
+// OpenAI's shapes: chat {"content": [{token, logprob, bytes, top_logprobs: [{token, logprob,
+// bytes}]}]}; completions {"tokens", "token_logprobs", "top_logprobs": [{token: logprob}]}.
+// A token's text is its bytes (invalid UTF-8 reaches JSON as U+FFFD; `bytes` are exact).
+json Server::logprobs_json(const std::vector<TokenLogprob>& lps, bool chat) const {
+  auto text = [this](int32_t id) { return std::string(tok_->token_bytes(id)); };
+  auto bytes = [](const std::string& s) {
+    json b = json::array();
+    for (unsigned char c : s) b.push_back(c);
+    return b;
+  };
+  if (chat) {
+    json content = json::array();
+    for (const TokenLogprob& lp : lps) {
+      json top = json::array();
+      for (const auto& [id, l] : lp.top) top.push_back({{"token", text(id)}, {"logprob", l}, {"bytes", bytes(text(id))}});
+      const std::string t = text(lp.token);
+      content.push_back({{"token", t}, {"logprob", lp.logprob}, {"bytes", bytes(t)}, {"top_logprobs", std::move(top)}});
+    }
+    return {{"content", std::move(content)}};
+  }
+  json tokens = json::array(), token_logprobs = json::array(), tops = json::array();
+  for (const TokenLogprob& lp : lps) {
+    tokens.push_back(text(lp.token));
+    token_logprobs.push_back(lp.logprob);
+    // Keyed by text as JSON will carry it (invalid UTF-8 as U+FFFD): tokens that read the same keep
+    // the most likely one's logprob.
+    json top = json::object();
+    for (const auto& [id, l] : lp.top) {
+      const std::string key = json::parse(json(text(id)).dump(-1, ' ', false, json::error_handler_t::replace));
+      if (!top.contains(key)) top[key] = l;
+    }
+    tops.push_back(std::move(top));
+  }
+  return {{"tokens", std::move(tokens)}, {"token_logprobs", std::move(token_logprobs)}, {"top_logprobs", std::move(tops)}};
+}
+
 json Server::chunk(const Prepared& p, json choices) const {
   return {{"id", p.id}, {"object", p.req.chat ? "chat.completion.chunk" : "text_completion"}, {"created", p.created},
           {"model", model_id_}, {"choices", std::move(choices)}};
@@ -171,6 +208,7 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
     j.request.stop_tokens = chat ? chat_stops_ : eos_stops_;
     j.request.stop_strings = r.stop;
     j.request.max_length = opt_.ctx;
+    j.request.logprobs = r.logprobs;
     j.index = i;
     j.channel = channel;
     if (i == 0) SequenceGenerator check(j.request, *engine_, token_text_);  // bad input: 400 now
@@ -182,12 +220,14 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
   if (!r.stream) {
     std::vector<std::string> text(r.n);
     std::vector<ChoiceEvent> ends(r.n);
+    std::vector<std::vector<TokenLogprob>> lps(r.n);
     int done = 0;
     double first = -1;
     while (done < r.n)
       for (ChoiceEvent& e : channel->take(std::chrono::milliseconds(100))) {
         if (first < 0 && !e.text.empty()) first = since();
         text[e.index] += e.text;
+        lps[e.index].insert(lps[e.index].end(), e.logprobs.begin(), e.logprobs.end());
         if (e.done) ends[e.index] = std::move(e), done++;
       }
     json choices = json::array();
@@ -197,7 +237,8 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
       if (ends[i].finish == FinishReason::cancelled)
         fail(503, "the server is shutting down", "", "shutting_down", "server_error");
       completion += ends[i].completion_tokens;
-      json c = {{"index", i}, {"finish_reason", openai_finish(ends[i].finish)}, {"logprobs", nullptr}};
+      json c = {{"index", i}, {"finish_reason", openai_finish(ends[i].finish)},
+                {"logprobs", r.logprobs >= 0 ? logprobs_json(lps[i], chat) : json(nullptr)}};
       if (chat) c["message"] = {{"role", "assistant"}, {"content", text[i]}};
       else c["text"] = text[i];
       choices.push_back(std::move(c));
@@ -237,9 +278,10 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
         }
         for (ChoiceEvent& e : channel->take(std::chrono::milliseconds(50))) {
           if (!ok) break;
-          if (!e.text.empty()) {
-            if (st->first < 0) st->first = since();
-            json c = {{"index", e.index}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
+          if (!e.text.empty() || !e.logprobs.empty()) {
+            if (st->first < 0 && !e.text.empty()) st->first = since();
+            json c = {{"index", e.index}, {"finish_reason", nullptr},
+                      {"logprobs", r.logprobs >= 0 ? logprobs_json(e.logprobs, r.chat) : json(nullptr)}};
             if (r.chat) c["delta"] = {{"content", e.text}};
             else c["text"] = e.text;
             ok = send(chunk(*p, json::array({c})));

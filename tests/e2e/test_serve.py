@@ -258,6 +258,33 @@ def test_penalties_change_greedy_output_as_in_generate(server, model):
     assert ref.stdout.decode("utf-8", "replace") == prompt + pen + "\n"
 
 
+def test_logprobs_completion_and_chat_stream_and_not(server):
+    import math
+    prompt = "What is two plus two?"
+    r = greedy(server, prompt, 8, logprobs=3)
+    lp = r.choices[0].logprobs
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == 8
+    for tok, l, top in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs):
+        assert len(top) <= 3 and l <= 0 and math.isclose(l, max(top.values()), abs_tol=1e-6)  # greedy: the top one
+        assert sum(math.exp(v) for v in top.values()) <= 1 + 1e-6
+    streamed = [c.choices[0].logprobs for c in greedy(server, prompt, 8, logprobs=3, stream=True)
+                if c.choices and c.choices[0].logprobs]
+    assert [l for x in streamed for l in x.token_logprobs] == pytest.approx(lp.token_logprobs)
+    assert greedy(server, prompt, 8).choices[0].logprobs is None
+    msgs = [{"role": "user", "content": "Name a colour."}]
+    c = server.client.chat.completions.create(model=server.model, messages=msgs, max_tokens=6, temperature=0,
+                                              logprobs=True, top_logprobs=2)
+    content = c.choices[0].logprobs.content
+    assert 1 <= len(content) <= 6
+    for t in content:
+        assert len(t.top_logprobs) == 2 and math.isclose(t.logprob, t.top_logprobs[0].logprob, abs_tol=1e-6)
+        assert bytes(t.bytes).decode("utf-8", "replace") == t.token
+    chunks = server.client.chat.completions.create(model=server.model, messages=msgs, max_tokens=6, temperature=0,
+                                                   logprobs=True, top_logprobs=2, stream=True)
+    got = [t.logprob for ch in chunks if ch.choices and ch.choices[0].logprobs for t in ch.choices[0].logprobs.content]
+    assert got == pytest.approx([t.logprob for t in content])
+
+
 @pytest.mark.parametrize("body,param", [
     ("{not json", None),
     ({"model": "x", "messages": [{"role": "user", "content": "hi"}]}, "model"),
@@ -275,6 +302,8 @@ def test_penalties_change_greedy_output_as_in_generate(server, model):
     ({"messages": [{"role": "user", "content": "hi"}], "frequency_penalty": "1"}, "frequency_penalty"),
     ({"messages": [{"role": "user", "content": "hi"}], "repetition_penalty": 0}, "repetition_penalty"),
     ({"messages": [{"role": "user", "content": "hi"}], "min_p": -0.1}, "min_p"),
+    ({"messages": [{"role": "user", "content": "hi"}], "top_logprobs": 2}, "top_logprobs"),
+    ({"messages": [{"role": "user", "content": "hi"}], "logprobs": True, "top_logprobs": 50}, "top_logprobs"),
     ({"messages": [{"role": "user", "content": "床前明月光 " * 200}]}, "messages"),
 ])
 def test_bad_requests_are_400_in_openai_shape(server, body, param):

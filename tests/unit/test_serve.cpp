@@ -115,7 +115,7 @@ TEST(ServeApi, RefusesBadFieldsWithTheirName) {
   EXPECT_EQ(param_of({{"prompt", "hi"}, {"presence_penalty", 0.5}, {"frequency_penalty", -1}, {"min_p", 0.1},
                       {"repetition_penalty", 1.3}}), "(accepted)");
   // Features not built are refused unless the request asks for nothing.
-  EXPECT_EQ(param_of({{"prompt", "hi"}, {"logprobs", 2}}), "logprobs");
+  EXPECT_EQ(param_of({{"prompt", "hi"}, {"logit_bias", {{"5", 1}}}}), "logit_bias");
   EXPECT_EQ(param_of({{"prompt", "hi"}, {"presence_penalty", 0}, {"logprobs", false}, {"best_of", 1}}), "(accepted)");
 }
 
@@ -210,4 +210,44 @@ TEST(Sampling, GreedyGeneratorAppliesPenalties) {
     }
     EXPECT_EQ(pen[i], best) << "step " << i;
   }
+}
+
+TEST(Sampling, TokenLogprobIsTheLogSoftmax) {
+  const std::vector<float> logits = {1.0f, 3.0f, 2.5f, -1.0f, 3.0f};
+  double z = 0;
+  for (float l : logits) z += std::exp((double)l);
+  const TokenLogprob lp = token_logprob(logits.data(), 5, 2, 3);
+  EXPECT_EQ(lp.token, 2);
+  EXPECT_NEAR(lp.logprob, 2.5 - std::log(z), 1e-9);
+  ASSERT_EQ(lp.top.size(), 3u);
+  const std::vector<int32_t> ids = {lp.top[0].first, lp.top[1].first, lp.top[2].first};
+  EXPECT_EQ(ids, (std::vector<int32_t>{1, 4, 2}));  // ties by lower id
+  EXPECT_NEAR(lp.top[0].second, 3.0 - std::log(z), 1e-9);
+  EXPECT_TRUE(token_logprob(logits.data(), 5, 0, 0).top.empty());
+}
+
+TEST(ServeApi, LogprobsFields) {
+  auto lp = [](nlohmann::json body, bool chat) { return api::parse_completion(body, chat, "m", 4).logprobs; };
+  const nlohmann::json msgs = nlohmann::json::array({{{"role", "user"}, {"content", "hi"}}});
+  EXPECT_EQ(lp({{"prompt", "hi"}}, false), -1);
+  EXPECT_EQ(lp({{"prompt", "hi"}, {"logprobs", 3}}, false), 3);
+  EXPECT_EQ(lp({{"prompt", "hi"}, {"logprobs", 0}}, false), 0);
+  EXPECT_EQ(lp({{"prompt", "hi"}, {"logprobs", false}}, false), -1);
+  EXPECT_EQ(lp({{"messages", msgs}, {"logprobs", true}, {"top_logprobs", 2}}, true), 2);
+  EXPECT_EQ(lp({{"messages", msgs}, {"logprobs", true}}, true), 0);
+  EXPECT_EQ(lp({{"messages", msgs}, {"logprobs", false}}, true), -1);
+  auto param_of = [](nlohmann::json body, bool chat) {
+    try {
+      api::parse_completion(body, chat, "m", 4);
+    } catch (const api::ApiError& e) {
+      return e.param;
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_EQ(param_of({{"prompt", "hi"}, {"logprobs", 21}}, false), "logprobs");
+  EXPECT_EQ(param_of({{"prompt", "hi"}, {"logprobs", true}}, false), "logprobs");
+  EXPECT_EQ(param_of({{"prompt", "hi"}, {"top_logprobs", 2}}, false), "top_logprobs");
+  EXPECT_EQ(param_of({{"messages", msgs}, {"top_logprobs", 2}}, true), "top_logprobs");
+  EXPECT_EQ(param_of({{"messages", msgs}, {"logprobs", 2}}, true), "logprobs");
+  EXPECT_EQ(param_of({{"messages", msgs}, {"logprobs", true}, {"top_logprobs", 21}}, true), "top_logprobs");
 }
