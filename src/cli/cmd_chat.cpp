@@ -53,14 +53,11 @@ static int run_chat(int argc, char** argv) {
   check_sampling_params(sp);
 
   std::string weights;
-  ModelConfig cfg = resolve_model_config(model_dir, &weights);
-  if (weights.empty()) bad_input("--model " + model_dir + ": not a model directory");
+  ModelConfig cfg = resolve_model_dir(model_dir, &weights);
   Tokenizer tok = Tokenizer::load(tokenizer_path.empty() ? weights : tokenizer_path);
   sft::ChatTemplate tmpl = sft::ChatTemplate::resolve(template_name, weights);
   Model model(cfg);
-  model.load_weights(weights);
-  check_weights_finite(model, weights, allow_non_finite, "--allow-non-finite");
-  model.set_matmul_precision(matmul_precision_from_name(precision));
+  load_for_inference(model, weights, allow_non_finite, precision);
   Engine engine(model);
   KvCache cache(cfg);
   const std::vector<int32_t> stops = chat_stop_tokens(cfg, tok, tmpl);

@@ -72,8 +72,7 @@ static int run_generate(int argc, char** argv) {
   apply_threads(threads);
   check_sampling_params(sp);
   std::string weights;
-  ModelConfig cfg = resolve_model_config(model_dir, &weights);
-  if (weights.empty()) bad_input("--model " + model_dir + ": not a model directory");
+  ModelConfig cfg = resolve_model_dir(model_dir, &weights);
   if (prompt_ids.empty() && text_opt->count() == 0) bad_input("give --prompt TEXT or --prompt-ids IDS");
   std::optional<Tokenizer> tok;
   GenerationRequest req;
@@ -90,9 +89,7 @@ static int run_generate(int argc, char** argv) {
   }
   check_token_ids(req.prompt, cfg.vocab_size, "prompt", false);
   Model model(cfg);
-  model.load_weights(weights);
-  check_weights_finite(model, weights, allow_non_finite, "--allow-non-finite");
-  model.set_matmul_precision(matmul_precision_from_name(precision));
+  load_for_inference(model, weights, allow_non_finite, precision);
   // End of sequence: the config's eos_token_id, else the tokenizer's end-of-text token.
   int32_t eos = cfg.eos_token_id;
   if (eos < 0 && tok && tok->eos_id()) eos = static_cast<int32_t>(*tok->eos_id());

@@ -288,12 +288,9 @@ json run_eval(const EvalOptions& opts) {
     for (auto& s : subjects.back()) total_items += s.items.size();
   }
   std::string weights;
-  ModelConfig cfg = resolve_model_config(opts.model_dir, &weights);
-  if (weights.empty()) bad_input("--model " + opts.model_dir + ": not a model directory");
+  ModelConfig cfg = resolve_model_dir(opts.model_dir, &weights);
   Model model(cfg);
-  model.load_weights(weights);
-  check_weights_finite(model, weights, opts.allow_non_finite, "--allow-non-finite");
-  model.set_matmul_precision(matmul_precision_from_name(opts.precision));
+  load_for_inference(model, weights, opts.allow_non_finite, opts.precision);
   std::string tok_path = opts.tokenizer_path.empty() ? weights : opts.tokenizer_path;
   Tokenizer tok = Tokenizer::load(tok_path);
   int max_length = opts.max_length > 0 ? opts.max_length : cfg.max_positions;

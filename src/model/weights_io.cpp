@@ -180,6 +180,18 @@ std::string first_non_finite_tensor(const Model& model) {
   return "";
 }
 
+ModelConfig resolve_model_dir(const std::string& dir, std::string* weights) {
+  ModelConfig cfg = resolve_model_config(dir, weights);
+  if (weights->empty()) bad_input("--model " + dir + ": not a model directory");
+  return cfg;
+}
+
+void load_for_inference(Model& model, const std::string& weights_dir, bool allow_non_finite, const std::string& precision) {
+  model.load_weights(weights_dir);
+  check_weights_finite(model, weights_dir, allow_non_finite, "--allow-non-finite");
+  model.set_matmul_precision(matmul_precision_from_name(precision));
+}
+
 void check_weights_finite(const Model& model, const std::string& source, bool allow, const std::string& override_flag) {
   std::string bad = first_non_finite_tensor(model);
   if (bad.empty()) return;

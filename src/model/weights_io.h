@@ -12,6 +12,7 @@
 #include "core/dtype.h"
 #include "core/safetensors.h"
 #include "core/torch_bin.h"
+#include "model/config.h"
 
 namespace mindllm {
 
@@ -59,6 +60,13 @@ std::string first_non_finite_tensor(const Model& model);
 // A loaded model must have finite weights: refuses (bad input naming `source`, the tensor and
 // `override_flag` when not empty), or when `allow` only warns. One pass over the weights (parallel).
 void check_weights_finite(const Model& model, const std::string& source, bool allow, const std::string& override_flag);
+
+// --model DIR for the commands that run a model: its config, and in *weights the directory its
+// weights are in; bad input when DIR (or the preset) has no weights.
+ModelConfig resolve_model_dir(const std::string& dir, std::string* weights);
+// The weights of `weights_dir` into `model` for inference: loaded, checked finite (refused unless
+// allow_non_finite; the override is --allow-non-finite) and set to the matmul `precision` (fp32 | bf16).
+void load_for_inference(Model& model, const std::string& weights_dir, bool allow_non_finite, const std::string& precision);
 
 // Writes a Hugging Face model directory: config.json, model.safetensors in `dtype` (F32, F16 or
 // BF16), generation_config.json, and when `tokenizer_src` is a model directory with a tokenizer

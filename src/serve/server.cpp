@@ -384,8 +384,7 @@ void Server::routes() {
 
 int Server::run() {
   // Everything cheap to check comes before binding: a bad flag fails at once.
-  cfg_ = resolve_model_config(opt_.model_dir, &weights_);
-  if (weights_.empty()) bad_input("--model " + opt_.model_dir + ": not a model directory");
+  cfg_ = resolve_model_dir(opt_.model_dir, &weights_);
   tok_ = Tokenizer::load(opt_.tokenizer.empty() ? weights_ : opt_.tokenizer);
   if (!opt_.chat_template.empty()) tmpl_ = sft::ChatTemplate::resolve(opt_.chat_template, weights_);
   else tmpl_ = sft::ChatTemplate::from_model_dir(weights_);
@@ -418,9 +417,7 @@ int Server::run() {
   std::fprintf(stderr, "serve: listening on http://%s:%d (loading %s)\n", opt_.host.c_str(), opt_.port, model_id_.c_str());
   try {
     model_ = std::make_unique<Model>(cfg_);
-    model_->load_weights(weights_);
-    check_weights_finite(*model_, weights_, opt_.allow_non_finite, "--allow-non-finite");
-    model_->set_matmul_precision(matmul_precision_from_name(opt_.precision));
+    load_for_inference(*model_, weights_, opt_.allow_non_finite, opt_.precision);
     engine_ = std::make_unique<Engine>(*model_);
     if (opt_.ctx > engine_->max_length())
       bad_input("--ctx " + std::to_string(opt_.ctx) + " exceeds the model's " + std::to_string(engine_->max_length()) +

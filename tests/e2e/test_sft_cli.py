@@ -3,7 +3,9 @@ data in the three formats with broken samples among them, --dry-run, training wi
 the answers, exact --resume, and a chat turn with the tuned model."""
 import json
 import shutil
+import signal
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -125,3 +127,29 @@ def test_bad_input_is_one_line_and_exit_2(base, chat_data, tmp_path):
     bad("chat", "--model", base, "--prompt", "hi", "--temperature", "-1", match="--temperature")
     bad("chat", "--model", base, "--prompt", "hi", "--frequency-penalty", "2.5", match="--frequency-penalty")
     bad("chat", "--model", base, "--prompt", "hi", "--min-p", "nan", match="--min-p")
+
+
+def test_ctrl_c_stops_the_answer_not_the_chat(base, tmp_path):
+    """A long answer (8000 tokens allowed on a copy of the model with 8192 positions) is stopped by
+    SIGINT; the chat then takes the next message; /quit ends it with 0."""
+    long = tmp_path / "long"
+    long.mkdir()
+    for f in ("model.safetensors", "tokenizer.json"):
+        shutil.copy(base / f, long / f)
+    cfg = json.loads((base / "config.json").read_text())
+    cfg["max_position_embeddings"] = 8192
+    (long / "config.json").write_text(json.dumps(cfg))
+    p = subprocess.Popen([MINDLLM, "chat", "--model", long, "--chat-template", "chatml", "--temperature", "1",
+                          "--max-new-tokens", "8000", "--threads", "2"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write("Say hello.\n".encode())
+    p.stdin.flush()
+    first = p.stdout.read1(4096)  # the answer has started
+    assert first
+    time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    assert p.poll() is None, p.stderr.read().decode()
+    out, err = p.communicate(b"/reset\n/quit\n", timeout=60)
+    assert p.returncode == 0, err.decode()
+    assert b"(history cleared)" in out
