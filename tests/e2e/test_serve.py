@@ -12,10 +12,9 @@ import threading
 import time
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 
-from mindllm_ref import MINDLLM, run, write_shard
+from mindllm_ref import MINDLLM, run, tiny_chat_model
 
 openai = pytest.importorskip("openai")
 if "without cpp-httplib" in subprocess.run([MINDLLM, "serve", "--model", "-"], capture_output=True, text=True).stderr:
@@ -30,14 +29,7 @@ def model(tmp_path_factory):
     """A tiny llama model directory with a 400-token tokenizer (ChatML specials)."""
     d = tmp_path_factory.mktemp("serve")
     text = "What is two plus two? Four. Name a colour. Blue. 床前明月光 疑是地上霜\n" * 50
-    (d / "corpus.txt").write_text(text)
-    run("tokenizer", "train", "--input", d / "corpus.txt", "--vocab-size", 400, "--special", "<|endoftext|>",
-        "--special", "<|im_start|>", "--special", "<|im_end|>", "--output", d / "tokenizer.json", "--quiet")
-    (d / "shards").mkdir()
-    write_shard(d / "shards" / "train-000.bin", np.random.default_rng(0).integers(0, 400, 5000), 512)
-    run("train", "--model", "tiny-llama", "--data", d / "shards", "--tokenizer", d / "tokenizer.json",
-        "--out", d / "run", "--steps", 1, "--batch", 2, "--seq", 32, "--threads", 2)
-    return d / "run" / "ckpt" / "step-0000001"
+    return tiny_chat_model(d, text)
 
 
 def free_port():
