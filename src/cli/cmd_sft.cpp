@@ -72,9 +72,10 @@ int run_sft(int argc, char** argv) {
   app.add_flag("--strict", d.strict, "a sample that cannot be used is an error (default: skipped and counted)");
   app.add_option("--val-data", d.val_data, "validation files (default: --val-fraction of each training file)");
   app.add_option("--val-fraction", d.val_fraction, "fraction of each file held out for validation")
-      ->capture_default_str();
+      ->check(number_in(0, 1, false, true))->capture_default_str();
   app.add_flag("--dry-run", dry, "print the first samples with their trained tokens marked, and the data counts; no training");
-  app.add_option("--dry-run-samples", dry_samples, "samples --dry-run prints")->capture_default_str();
+  app.add_option("--dry-run-samples", dry_samples, "samples --dry-run prints")
+      ->check(non_negative())->capture_default_str();
   app.add_option("--dump-samples", dump, "write the training samples as JSONL ({\"ids\", \"trained\"} per sample, weights applied)");
   app.add_option("--neftune-alpha", o.neftune_alpha,
                  "NEFTune: uniform noise of size alpha/sqrt(seq*hidden) on the input embeddings while training "

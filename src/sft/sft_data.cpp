@@ -222,7 +222,11 @@ Conversation to_conversation(const json& s, SftFormat format) {
 
 std::vector<Conversation> load_conversations(const std::string& path, SftFormat format, bool strict,
                                              LoadReport& report) {
-  const std::string text = read_all(path);
+  return parse_conversations(read_all(path), path, format, strict, report);
+}
+
+std::vector<Conversation> parse_conversations(const std::string& text, const std::string& path, SftFormat format,
+                                              bool strict, LoadReport& report) {
   size_t first = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
   std::vector<std::string> items;
   std::string unit = "line";

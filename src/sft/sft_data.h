@@ -43,6 +43,9 @@ struct LoadReport {
 // The conversations of one file, in file order.
 std::vector<Conversation> load_conversations(const std::string& path, SftFormat format, bool strict,
                                              LoadReport& report);
+// The same for a file's (decompressed) text; `path` names it in the report.
+std::vector<Conversation> parse_conversations(const std::string& text, const std::string& path, SftFormat format,
+                                              bool strict, LoadReport& report);
 
 // One sample (a JSON value) as a conversation; throws SampleError with the reason.
 struct SampleError : std::runtime_error {

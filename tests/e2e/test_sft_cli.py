@@ -116,6 +116,10 @@ def test_bad_input_is_one_line_and_exit_2(base, chat_data, tmp_path):
     bad("sft", "--model", base, "--data", data, "--out", tmp_path / "o", "--chat-template", "chatml",
         "--train-on-prompt", "--last-turn-only", match="exclude")
     bad("sft", "--model", base, "--data", data, "--chat-template", "chatml", match="--out")
+    for flag, value in (("--neftune-alpha", -1), ("--neftune-alpha", "nan"), ("--val-fraction", 1),
+                        ("--val-fraction", -0.1), ("--dry-run-samples", -1), ("--steps", 0)):
+        bad("sft", "--model", base, "--data", data, "--out", tmp_path / "o", "--chat-template", "chatml", flag, value,
+            match=flag)
     bad("chat", "--model", base, "--prompt", "hi", "--temperature", "-1", match="--temperature")
     bad("chat", "--model", base, "--prompt", "hi", "--frequency-penalty", "2.5", match="--frequency-penalty")
     bad("chat", "--model", base, "--prompt", "hi", "--min-p", "nan", match="--min-p")
