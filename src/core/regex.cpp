@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace mindllm {
 
@@ -333,7 +334,7 @@ bool Regex::match(std::string_view text, std::vector<RegexSpan>* groups) const {
 
 size_t Regex::next_char(std::string_view text, size_t pos) {
   pos++;
-  while (pos < text.size() && (static_cast<unsigned char>(text[pos]) & 0xC0) == 0x80) pos++;
+  while (pos < text.size() && utf8::is_continuation(static_cast<unsigned char>(text[pos]))) pos++;
   return pos;
 }
 

@@ -9,7 +9,7 @@
 #include <mutex>
 
 #include "core/error.h"
-#include "data/utf8.h"
+#include "data/char_class.h"
 #include "tokenizer/unicode.h"
 
 namespace mindllm::data {
@@ -87,7 +87,7 @@ std::string strip_html(std::string_view s) {
             else cp = cp * (hex ? 16 : 10) + v;
           }
           if (ok && cp > 0 && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF)) {
-            utf8_append(out, cp);
+            utf8::append(out, cp);
             i = e + 1;
             continue;
           }
@@ -135,7 +135,7 @@ std::string remove_control_chars(std::string_view s) {
       continue;
     }
     char32_t cp;
-    size_t len = utf8_decode(s, i, &cp);
+    size_t len = utf8::decode(s, i, &cp);
     if (len == 0) { i++; continue; }  // callers pass valid UTF-8; be safe anyway
     bool drop = (cp >= 0x80 && cp <= 0x9F) || cp == 0xFEFF || cp == 0x200B || cp == 0x2060 || cp == 0x00AD ||
                 (cp >= 0xE000 && cp <= 0xF8FF) /* private use */ || cp == 0xFFFE || cp == 0xFFFF;
@@ -177,7 +177,7 @@ std::string normalize_nfkc_safe(std::string_view s) {
   for (size_t i = first; i < s.size();) {
     if (static_cast<unsigned char>(s[i]) < 0x80) { i++; continue; }
     char32_t cp;
-    size_t len = utf8_decode(s, i, &cp);
+    size_t len = utf8::decode(s, i, &cp);
     if (len == 0) { i++; continue; }  // invalid bytes stay (the normalizer keeps them)
     if (nfkc_kept(cp)) {
       nfkc_span(s.substr(span, i - span), out, tmp);
@@ -196,9 +196,9 @@ std::string fold_fullwidth(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     char32_t cp;
-    size_t len = utf8_decode(s, i, &cp);
+    size_t len = utf8::decode(s, i, &cp);
     if (len == 0) { i++; continue; }
-    if (cp >= 0xFF01 && cp <= 0xFF5E) utf8_append(out, cp - 0xFF01 + 0x21);
+    if (cp >= 0xFF01 && cp <= 0xFF5E) utf8::append(out, cp - 0xFF01 + 0x21);
     else if (cp == 0x3000) out.push_back(' ');
     else out.append(s.substr(i, len));
     i += len;
@@ -305,7 +305,7 @@ std::string clean_lines(std::string_view s, const CleanConfig& cfg) {
     bool space = true;  // drops leading spaces
     for (size_t i = 0; i < raw.size();) {
       char32_t cp;
-      size_t len = utf8_decode(raw, i, &cp);
+      size_t len = utf8::decode(raw, i, &cp);
       if (len == 0) { i++; continue; }
       if (is_space(cp)) {
         if (!space) line.push_back(' ');

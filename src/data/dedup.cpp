@@ -4,7 +4,7 @@
 
 #include "core/error.h"
 #include "data/sha1.h"
-#include "data/utf8.h"
+#include "data/char_class.h"
 
 namespace mindllm::data {
 
@@ -27,7 +27,7 @@ uint64_t exact_text_hash(std::string_view s) {
   norm.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
     char32_t cp;
-    size_t len = utf8_decode(s, i, &cp);
+    size_t len = utf8::decode(s, i, &cp);
     if (len == 0) { i++; continue; }
     if (!is_space(cp) && !is_punct(cp)) {
       if (cp < 0x80) norm.push_back(static_cast<char>(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp));

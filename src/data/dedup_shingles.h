@@ -3,7 +3,7 @@
 #pragma once
 #include <string>
 
-#include "data/utf8.h"
+#include "data/char_class.h"
 
 namespace mindllm::data {
 
@@ -20,7 +20,7 @@ inline void shingle_tokens(std::string_view s, std::string& buf, std::vector<uin
   };
   for (size_t i = 0; i < s.size();) {
     char32_t cp;
-    size_t len = utf8_decode(s, i, &cp);
+    size_t len = utf8::decode(s, i, &cp);
     if (len == 0) len = 1, cp = 0xFFFD;
     if (is_space(cp) || is_punct(cp)) {
       in_word = false;

@@ -4,7 +4,7 @@
 
 #include "core/error.h"
 #include "data/hashing.h"
-#include "data/utf8.h"
+#include "data/char_class.h"
 
 namespace mindllm::data {
 
@@ -118,7 +118,7 @@ void parse(std::string_view s, Lang lang, Parsed& p) {
   };
   for (size_t i = 0; i < s.size();) {
     char32_t cp;
-    size_t len = utf8_decode(s, i, &cp);
+    size_t len = utf8::decode(s, i, &cp);
     if (len == 0) len = 1, cp = 0xFFFD;
     p.chars++;
     if (cp == prev) run++;

@@ -4,7 +4,7 @@
 #include <string>
 #include <unordered_set>
 
-#include "data/utf8.h"
+#include "data/char_class.h"
 
 namespace mindllm::data {
 
@@ -52,7 +52,7 @@ LangResult identify_language(std::string_view s, const LangIdConfig& cfg) {
       continue;
     }
     char32_t cp;
-    size_t len = utf8_decode(s, i, &cp);
+    size_t len = utf8::decode(s, i, &cp);
     if (len == 0) { i++; continue; }
     i += len;
     if (is_latin_ext(cp)) {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/utf8.h"
 #include "core/file_io.h"
 #include "data/pii.h"
 #include "core/interrupt.h"
@@ -126,9 +127,7 @@ nlohmann::json lang_json(const LangCount& c) {
 
 std::string snippet(const std::string& s, size_t max_bytes) {
   if (s.size() <= max_bytes) return s;
-  size_t n = max_bytes;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) n--;  // don't cut a character
-  return s.substr(0, n) + "…";
+  return s.substr(0, utf8::char_boundary_before(s, max_bytes)) + "…";
 }
 
 // Output parts data-NNNNN.jsonl[.zst], rotated at max_file_bytes.

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "data/utf8.h"
+#include "data/char_class.h"
 
 namespace fs = std::filesystem;
 
@@ -45,7 +45,7 @@ ReadProblem parse_raw_json(RawDoc& doc, const ReaderConfig& cfg, const std::stri
     return ReadProblem::missing_field;
   }
   doc.text = std::move(text);
-  size_t bad = utf8_first_invalid(doc.text);
+  size_t bad = utf8::first_invalid(doc.text);
   if (bad != std::string::npos) {
     *message = where + "invalid UTF-8 at byte " + std::to_string(bad) + " of the document (skipped)";
     return ReadProblem::invalid_utf8;
@@ -190,7 +190,7 @@ bool DocumentReader::open_next_file() {
 bool DocumentReader::accept(RawDoc& doc, uint64_t line) {
   doc.file_index = static_cast<uint32_t>(cur_);
   doc.line = line;
-  size_t bad = utf8_first_invalid(doc.text);
+  size_t bad = utf8::first_invalid(doc.text);
   if (bad != std::string::npos) {
     stats_.invalid_utf8++;
     stats_.note(files_[cur_] + ":" + std::to_string(line) + ": invalid UTF-8 at byte " + std::to_string(bad) +

@@ -1,6 +1,7 @@
 #include "eval/docs.h"
 
 #include "core/error.h"
+#include "core/jsonl.h"
 #include "core/file_io.h"
 
 namespace mindllm::eval {
@@ -96,17 +97,7 @@ std::vector<Doc> read_csv_docs(const std::string& path, bool header, const std::
 std::vector<Doc> read_jsonl_docs(const std::string& path) {
   std::string text = read_file(path);
   std::vector<Doc> docs;
-  size_t pos = 0;
-  int line = 0;
-  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) pos = 3;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    line++;
-    std::string_view ln(text.data() + pos, end - pos);
-    pos = end + 1;
-    while (!ln.empty() && (ln.back() == '\r' || ln.back() == ' ' || ln.back() == '\t')) ln.remove_suffix(1);
-    if (ln.empty()) continue;
+  for_each_jsonl_line(text, [&](std::string_view ln, int line) {
     Doc d;
     d.where = path + ":" + std::to_string(line);
     try {
@@ -116,7 +107,7 @@ std::vector<Doc> read_jsonl_docs(const std::string& path) {
     }
     if (!d.fields.is_object()) bad_input(d.where + ": expected a JSON object");
     docs.push_back(std::move(d));
-  }
+  });
   return docs;
 }
 

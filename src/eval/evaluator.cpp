@@ -11,6 +11,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/utf8.h"
 #include "core/progress.h"
 #include "core/file_io.h"
 #include "core/regex.h"
@@ -86,12 +87,6 @@ std::string normalize_for_exact_match(std::string s, const TaskSpec& spec) {
   return s;
 }
 
-static size_t utf8_chars(const std::string& s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
-
 // ---------------------------------------------------------------- running one task
 
 static MetricValues& metric(SubtaskResult& r, const std::string& name, const std::string& filter = "none") {
@@ -148,7 +143,7 @@ static void run_subject(const TaskSpec& spec, const Subject& sub, Scorer& scorer
         int pred = 0, pred_norm = 0, pred_bytes = 0;
         for (size_t c = 1; c < sc.size(); c++) {
           if (sc[c].logprob > sc[pred].logprob) pred = c;
-          if (sc[c].logprob / utf8_chars(it.choices[c]) > sc[pred_norm].logprob / utf8_chars(it.choices[pred_norm]))
+          if (sc[c].logprob / utf8::count_chars(it.choices[c]) > sc[pred_norm].logprob / utf8::count_chars(it.choices[pred_norm]))
             pred_norm = c;
           if (sc[c].logprob / it.choices[c].size() > sc[pred_bytes].logprob / it.choices[pred_bytes].size())
             pred_bytes = c;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/utf8.h"
 #include "core/rng.h"
 
 namespace mindllm {
@@ -18,18 +19,6 @@ const char* finish_reason_name(FinishReason r) {
 }
 
 namespace {
-
-// Bytes at the end of s that start an incomplete UTF-8 sequence (0 when s ends complete).
-size_t incomplete_utf8_tail(const std::string& s) {
-  const size_t n = s.size();
-  for (size_t back = 1; back <= 4 && back <= n; back++) {
-    const unsigned char c = static_cast<unsigned char>(s[n - back]);
-    if ((c & 0xC0) == 0x80) continue;  // continuation byte: look further back
-    const size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-    return need > back ? back : 0;
-  }
-  return 0;
-}
 
 // Length of the longest suffix of s that is a proper prefix of some stop string.
 size_t stop_prefix_tail(const std::string& s, const std::vector<std::string>& stops) {
@@ -101,7 +90,7 @@ SequenceGenerator::Step SequenceGenerator::step(const float* logits, int seq_len
   }
   // Text that is final now: all of it at the end, else hold back what may still change.
   size_t final_end = text.size();
-  if (!done_) final_end -= std::max(incomplete_utf8_tail(text), stop_prefix_tail(text, q_.stop_strings));
+  if (!done_) final_end -= std::max(utf8::incomplete_tail(text), stop_prefix_tail(text, q_.stop_strings));
   final_end = std::max(final_end, emitted_);
   const std::string_view delta(text.data() + emitted_, final_end - emitted_);
   emitted_ = final_end;

@@ -60,6 +60,5 @@ bool is_py_space(uint32_t cp);
 std::vector<std::string_view> utf8_chars(std::string_view s);
 // Decodes the code point at s[i] (advancing i); an invalid byte decodes as itself.
 uint32_t utf8_next(std::string_view s, size_t& i);
-void utf8_append(std::string& out, uint32_t cp);
 
 }  // namespace mindllm::sft::jinja

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/utf8.h"
 #include "sft/jinja_ast.h"
 
 namespace mindllm::sft::jinja {
@@ -15,19 +16,10 @@ void fail(const std::string& template_name, int line, const std::string& what) {
 }
 
 uint32_t utf8_next(std::string_view s, size_t& i) {
-  auto c = static_cast<unsigned char>(s[i]);
-  int n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
-  if (n <= 0 || i + n >= s.size()) {
-    i++;
-    return c;
-  }
-  uint32_t cp = c & (0x3f >> n);
-  for (int k = 1; k <= n; k++) {
-    auto d = static_cast<unsigned char>(s[i + k]);
-    if ((d & 0xc0) != 0x80) { i++; return c; }
-    cp = (cp << 6) | (d & 0x3f);
-  }
-  i += n + 1;
+  char32_t cp;
+  const size_t n = utf8::decode(s, i, &cp);
+  if (n == 0) return static_cast<unsigned char>(s[i++]);
+  i += n;
   return cp;
 }
 
@@ -39,24 +31,6 @@ std::vector<std::string_view> utf8_chars(std::string_view s) {
     out.push_back(s.substr(start, i - start));
   }
   return out;
-}
-
-void utf8_append(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xc0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xe0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else {
-    out += static_cast<char>(0xf0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  }
 }
 
 bool is_py_space(uint32_t cp) {
@@ -126,7 +100,7 @@ struct Lexer {
           cp = cp * 16 + (h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
         }
         if (cp > 0x10ffff) fail(name, start_line, "bad \\U escape in string literal");
-        utf8_append(v, cp);
+        utf8::append(v, cp);
       };
       switch (e) {
         case 'n': v += '\n'; break;
@@ -147,7 +121,7 @@ struct Lexer {
           if (e >= '0' && e <= '7') {
             uint32_t cp = e - '0';
             for (int k = 0; k < 2 && i < src.size() && src[i] >= '0' && src[i] <= '7'; k++, i++) cp = cp * 8 + (src[i] - '0');
-            utf8_append(v, cp);
+            utf8::append(v, cp);
           } else {
             v += '\\';
             v += e;

@@ -4,8 +4,9 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "core/jsonl.h"
 #include "data/stream.h"
-#include "data/utf8.h"
+#include "core/utf8.h"
 
 using json = nlohmann::json;
 
@@ -156,7 +157,7 @@ void check_conversation(const Conversation& c) {
   }
   if (c.back().role != "assistant") throw SampleError("ends without an assistant turn");
   for (const Message& m : c)
-    if (!data::utf8_valid(m.content)) throw SampleError("invalid UTF-8");
+    if (!utf8::valid(m.content)) throw SampleError("invalid UTF-8");
 }
 
 std::string read_all(const std::string& path) {
@@ -228,32 +229,15 @@ std::vector<Conversation> load_conversations(const std::string& path, SftFormat 
 std::vector<Conversation> parse_conversations(const std::string& text, const std::string& path, SftFormat format,
                                               bool strict, LoadReport& report) {
   size_t first = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
-  std::vector<std::string> items;
-  std::string unit = "line";
-  if (first != std::string::npos && text[first] == '[') {
-    items = split_array(text, first);
-    unit = "item";
-  } else {
-    size_t pos = 0;
-    while (pos < text.size()) {
-      size_t nl = text.find('\n', pos);
-      if (nl == std::string::npos) nl = text.size();
-      items.push_back(text.substr(pos, nl - pos));
-      pos = nl + 1;
-    }
-  }
   std::vector<Conversation> out;
-  for (size_t i = 0; i < items.size(); i++) {
-    const std::string& item = items[i];
-    if (unit == "line" && item.find_first_not_of(" \t\r") == std::string::npos) continue;
+  auto add = [&](std::string_view item, const std::string& where) {
     report.samples++;
-    const std::string where = path + ":" + unit + " " + std::to_string(i + 1);
     try {
       json j;
       try {
         j = json::parse(item);
       } catch (const json::parse_error&) {
-        throw SampleError(data::utf8_valid(item) ? "invalid JSON" : "invalid UTF-8");
+        throw SampleError(utf8::valid(item) ? "invalid JSON" : "invalid UTF-8");
       }
       out.push_back(to_conversation(j, format));
       report.kept++;
@@ -261,6 +245,12 @@ std::vector<Conversation> parse_conversations(const std::string& text, const std
       if (strict) bad_input(where + ": " + e.what() + " (--strict)");
       report.skip(e.what(), where);
     }
+  };
+  if (first != std::string::npos && text[first] == '[') {
+    std::vector<std::string> items = split_array(text, first);
+    for (size_t i = 0; i < items.size(); i++) add(items[i], path + ":item " + std::to_string(i + 1));
+  } else {
+    for_each_jsonl_line(text, [&](std::string_view line, int no) { add(line, path + ":line " + std::to_string(no)); });
   }
   return out;
 }

@@ -51,7 +51,7 @@ bool byte_level_decode(std::string_view token, std::string* bytes) {
 std::string byte_level_encode(std::string_view bytes) {
   std::string out;
   out.reserve(bytes.size() * 2);
-  for (unsigned char b : bytes) unicode::append_utf8(out, byte_to_char(b));
+  for (unsigned char b : bytes) utf8::append(out, byte_to_char(b));
   return out;
 }
 

@@ -95,7 +95,7 @@ inline size_t contraction(const unsigned char* s, size_t i, size_t n, bool ignor
 inline size_t space_run_end(const unsigned char* s, size_t i, size_t j, size_t n) {
   if (j == n) return j;
   size_t last = j - 1;
-  while (last > i && (s[last] & 0xC0) == 0x80) last--;  // start of the run's last character
+  while (last > i && utf8::is_continuation(s[last])) last--;  // start of the run's last character
   return last > i ? last : j;
 }
 

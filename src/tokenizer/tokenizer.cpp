@@ -70,7 +70,7 @@ namespace {
 
 uint32_t prev_char(const unsigned char* s, size_t end, int* len) {
   size_t k = end - 1;
-  while (k > 0 && end - k < 4 && (s[k] & 0xC0) == 0x80) k--;
+  while (k > 0 && end - k < 4 && utf8::is_continuation(s[k])) k--;
   uint32_t cp = unicode::decode(s, k, end, len);
   if (static_cast<size_t>(*len) != end - k) {
     *len = 1;

@@ -505,7 +505,7 @@ Tokenizer train_from_words(WordMap& words, const BpeTrainOptions& o, std::shared
 void check_specials(const BpeTrainOptions& o) {
   for (auto& s : o.special) {
     if (s.empty()) bad_input("--special: empty token");
-    if (!unicode::is_valid_utf8(s)) bad_input("--special: token is not valid UTF-8");
+    if (!utf8::valid(s)) bad_input("--special: token is not valid UTF-8");
   }
   if (o.vocab_size < 256 + o.special.size())
     bad_input("--vocab-size: " + std::to_string(o.vocab_size) + " is smaller than 256 bytes + " + std::to_string(o.special.size()) +

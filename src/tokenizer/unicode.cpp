@@ -101,41 +101,13 @@ void normalize_run(std::string_view in, NormForm form, std::string& out) {
     }
     cps.resize(w);
   }
-  for (uint32_t cp : cps) append_utf8(out, cp);
+  for (uint32_t cp : cps) utf8::append(out, cp);
 }
 
 uint8_t safe_flag(NormForm form) {
   return form == NormForm::nfc ? t::kFlagNfcSafe : form == NormForm::nfkc ? t::kFlagNfkcSafe : 0;
 }
 }  // namespace
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
-bool is_valid_utf8(std::string_view sv) {
-  const auto* s = reinterpret_cast<const unsigned char*>(sv.data());
-  for (size_t i = 0; i < sv.size();) {
-    int len;
-    if (decode(s, i, sv.size(), &len) == kInvalid) return false;
-    i += len;
-  }
-  return true;
-}
 
 bool is_normalized_quick(std::string_view in, NormForm form) {
   uint8_t safe = safe_flag(form);

@@ -1,10 +1,11 @@
-// UTF-8 decoding that never fails (an invalid byte is one opaque unit), character classes from
+// UTF-8 decoding that never fails (over core/utf8.h) (an invalid byte is one opaque unit), character classes from
 // the generated tables, and the normalizers byte-level models use (NFC, NFKC, lowercase).
 #pragma once
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "core/utf8.h"
 #include "tokenizer/unicode_tables.h"
 
 namespace mindllm::unicode {
@@ -14,37 +15,14 @@ namespace mindllm::unicode {
 constexpr uint32_t kInvalid = 0xFFFFFFFFu;
 
 // Decodes the character at s[i] (i < n). Sets *len to its byte length (1 for an invalid byte).
-// Overlong forms, surrogates and values past U+10FFFF are invalid, as in Rust's from_utf8.
 inline uint32_t decode(const unsigned char* s, size_t i, size_t n, int* len) {
-  unsigned c = s[i];
-  if (c < 0x80) {
+  char32_t cp;
+  *len = utf8::decode(s + i, n - i, &cp);
+  if (*len == 0) {
     *len = 1;
-    return c;
+    return kInvalid;
   }
-  if (c >= 0xC2 && c <= 0xDF) {
-    if (i + 1 < n && (s[i + 1] & 0xC0) == 0x80) {
-      *len = 2;
-      return ((c & 0x1F) << 6) | (s[i + 1] & 0x3F);
-    }
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    if (i + 2 < n && (s[i + 1] & 0xC0) == 0x80 && (s[i + 2] & 0xC0) == 0x80) {
-      uint32_t cp = ((c & 0x0F) << 12) | ((s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
-      if (cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF)) {
-        *len = 3;
-        return cp;
-      }
-    }
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    if (i + 3 < n && (s[i + 1] & 0xC0) == 0x80 && (s[i + 2] & 0xC0) == 0x80 && (s[i + 3] & 0xC0) == 0x80) {
-      uint32_t cp = ((c & 0x07) << 18) | ((s[i + 1] & 0x3F) << 12) | ((s[i + 2] & 0x3F) << 6) | (s[i + 3] & 0x3F);
-      if (cp >= 0x10000 && cp <= 0x10FFFF) {
-        *len = 4;
-        return cp;
-      }
-    }
-  }
-  *len = 1;
-  return kInvalid;
+  return cp;
 }
 
 inline uint8_t flags(uint32_t cp) { return unicode_tables::flags(cp); }
@@ -52,9 +30,6 @@ inline bool is_letter(uint32_t cp) { return flags(cp) & unicode_tables::kFlagLet
 inline bool is_number(uint32_t cp) { return flags(cp) & unicode_tables::kFlagNumber; }
 inline bool is_space(uint32_t cp) { return flags(cp) & unicode_tables::kFlagSpace; }
 inline bool is_word(uint32_t cp) { return flags(cp) & unicode_tables::kFlagWord; }
-
-void append_utf8(std::string& out, uint32_t cp);
-bool is_valid_utf8(std::string_view s);
 
 enum class NormForm { nfc, nfkc, nfd, nfkd };
 

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/jsonl.h"
 #include "core/file_io.h"
 #include "core/hash.h"
 #include "core/interrupt.h"
@@ -214,18 +215,15 @@ float validation_loss(StepBackend& backend, BatchSource& data) {
 // Keeps the metrics lines of steps <= last_step (a resumed run rewrites what came after).
 void truncate_metrics(const std::string& path, int last_step) {
   if (!path_exists(path)) return;
-  std::istringstream in(read_file(path));
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
+  std::string kept;
+  for_each_jsonl_line(read_file(path), [&](std::string_view line, int) {
     try {
-      json j = json::parse(line);
-      if (j.value("step", 0) > last_step) continue;
+      if (json::parse(line).value("step", 0) > last_step) return;
     } catch (...) {
-      continue;  // a line cut short by a crash
+      return;  // a line cut short by a crash
     }
-    kept += line + "\n";
-  }
+    kept.append(line).push_back('\n');
+  });
   write_file_atomic(path, kept);
 }
 

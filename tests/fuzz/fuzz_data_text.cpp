@@ -10,7 +10,7 @@
 #include "data/langid.h"
 #include "data/pii.h"
 #include "data/reader.h"
-#include "data/utf8.h"
+#include "data/char_class.h"
 
 using namespace mindllm::data;
 
@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
   std::string text, why;
   if (parse_jsonl_text(in, "text", &text, &why) != 1) text.assign(in);
-  if (!utf8_valid(text)) return 0;
+  if (!mindllm::utf8::valid(text)) return 0;
   static const CleanConfig cc;
   static const FilterConfig fc = default_filter_config();
   static const DedupConfig dc;

@@ -9,7 +9,9 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/jsonl.h"
 #include "core/safetensors.h"
+#include "core/utf8.h"
 
 using namespace mindllm;
 
@@ -124,4 +126,48 @@ TEST(FileIo, DirectoriesAreRefusedAsFiles) {
   EXPECT_NE(bad_input_message([&] { check_output_dir(dir + "/file/sub", "-o"); }).find("is a file"), std::string::npos);
   check_output_dir(dir + "/new/sub", "-o");  // created later by the command
   check_output_dir(dir, "-o");
+}
+
+TEST(CoreUtf8, StrictValidation) {
+  EXPECT_TRUE(mindllm::utf8::valid("hello 世界 😀"));
+  EXPECT_FALSE(mindllm::utf8::valid("bad \xC3\x28"));
+  EXPECT_FALSE(mindllm::utf8::valid("\xED\xA0\x80"));      // surrogate
+  EXPECT_FALSE(mindllm::utf8::valid("\xC0\xAF"));          // overlong
+  EXPECT_FALSE(mindllm::utf8::valid("\xF4\x90\x80\x80"));  // > U+10FFFF
+  EXPECT_FALSE(mindllm::utf8::valid("\xE4\xB8"));          // cut short
+  EXPECT_EQ(mindllm::utf8::first_invalid("abcdefghij\xFF"), 10u);
+}
+
+TEST(CoreUtf8, EncodeDecodeEveryScalarValue) {
+  using namespace mindllm;
+  for (char32_t cp = 0; cp <= 0x10FFFF; cp += (cp < 0x3000 ? 1 : 97)) {
+    if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+    std::string s;
+    utf8::append(s, cp);
+    char32_t back = 0;
+    ASSERT_EQ(utf8::decode(s, 0, &back), s.size()) << int(cp);
+    ASSERT_EQ(back, cp);
+  }
+}
+
+TEST(CoreUtf8, Boundaries) {
+  using namespace mindllm;
+  const std::string s = "a世b";  // 'a', 3 bytes, 'b'
+  EXPECT_EQ(utf8::count_chars(s), 3u);
+  EXPECT_EQ(utf8::char_boundary_before(s, 2), 1u);  // inside 世: back to its start
+  EXPECT_EQ(utf8::char_boundary_before(s, 4), 4u);
+  EXPECT_EQ(utf8::char_boundary_before(s, 5), 5u);  // the end
+  EXPECT_EQ(utf8::incomplete_tail("a\xE4\xB8"), 2u);
+  EXPECT_EQ(utf8::incomplete_tail("a\xE4\xB8\x96"), 0u);
+  EXPECT_EQ(utf8::incomplete_tail(""), 0u);
+}
+
+TEST(CoreJsonl, LinesNumbersBomAndBlanks) {
+  std::vector<std::pair<std::string, int>> got;
+  mindllm::for_each_jsonl_line("\xEF\xBB\xBF{\"a\":1}\r\n\n  \t\n{\"b\":2}  \n{\"c\":3}",
+                               [&](std::string_view line, int no) { got.emplace_back(std::string(line), no); });
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0], std::make_pair(std::string("{\"a\":1}"), 1));
+  EXPECT_EQ(got[1], std::make_pair(std::string("{\"b\":2}"), 4));
+  EXPECT_EQ(got[2], std::make_pair(std::string("{\"c\":3}"), 5));
 }

@@ -12,7 +12,7 @@
 #include "data/filters.h"
 #include "data/langid.h"
 #include "data/reader.h"
-#include "data/utf8.h"
+#include "data/char_class.h"
 #include "test_data_support.h"
 
 using namespace mindllm::data;
@@ -44,7 +44,7 @@ size_t count_letters(const std::string& s, bool han) {
   size_t n = 0;
   for (size_t i = 0; i < s.size();) {
     char32_t cp;
-    size_t len = utf8_decode(s, i, &cp);
+    size_t len = mindllm::utf8::decode(s, i, &cp);
     if (!len) { i++; continue; }
     n += han ? is_han(cp) : (is_ascii_alpha(cp) || is_latin_ext(cp));
     i += len;
@@ -103,7 +103,7 @@ TEST(DataCorpus, LanguageIdAccuracy) {
       size_t want = el * (10 + rng.below(36)) / 100;
       for (size_t k = 0; k < z.size() && han < want;) {
         char32_t cp;
-        size_t len = utf8_decode(z, k, &cp);
+        size_t len = mindllm::utf8::decode(z, k, &cp);
         if (!len) break;
         zpart.append(z, k, len);
         han += is_han(cp);
@@ -113,7 +113,7 @@ TEST(DataCorpus, LanguageIdAccuracy) {
       (void)keep;
       doc = e.substr(0, e.size() / 2) + " " + zpart + " " + e.substr(e.size() / 2);
     }
-    if (!utf8_valid(doc)) continue;
+    if (!mindllm::utf8::valid(doc)) continue;
     size_t h = count_letters(doc, true), l = count_letters(doc, false);
     set.push_back({doc, h > l ? Lang::zh : Lang::en, "mixed"});
   }
@@ -125,7 +125,7 @@ TEST(DataCorpus, LanguageIdAccuracy) {
     size_t k = 0, n = 0;
     while (k < z.size()) {
       char32_t cp;
-      size_t len = utf8_decode(z, k, &cp);
+      size_t len = mindllm::utf8::decode(z, k, &cp);
       if (!len) break;
       doc.append(z, k, len);
       if (is_han(cp) && ++n % 3 == 0) doc += kana[rng.below(8)];
@@ -198,7 +198,7 @@ TEST(DataCorpus, FiltersKeepRealTextAndRemovePlantedJunk) {
   std::string no_punct;  // Chinese characters without punctuation: keyword spam
   for (size_t i = 0; i < zh.size();) {
     char32_t cp;
-    size_t len = utf8_decode(zh, i, &cp);
+    size_t len = mindllm::utf8::decode(zh, i, &cp);
     if (!len) break;
     if (is_han(cp)) no_punct.append(zh, i, len);
     i += len;
@@ -228,7 +228,7 @@ TEST(DataCorpus, NearDuplicatePrecisionRecall) {
       std::string out;
       for (size_t k = 0; k < t.size();) {
         char32_t cp;
-        size_t len = utf8_decode(t, k, &cp);
+        size_t len = mindllm::utf8::decode(t, k, &cp);
         if (!len) len = 1;
         bool unit_start = base[i].second == Lang::zh ? true : (t[k] == ' ');
         if (unit_start && rng.uniform() < rate) {

@@ -1,4 +1,4 @@
-// Data pipeline pieces: UTF-8, streams and readers (damaged input), cleaning, PII, filters, dedup.
+// Data pipeline pieces: streams and readers (damaged input), cleaning, PII, filters, dedup.
 #include <gtest/gtest.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -11,7 +11,7 @@
 #include "data/prepare.h"
 #include "data/reader.h"
 #include "data/tokenize.h"
-#include "data/utf8.h"
+#include "data/char_class.h"
 #include "test_data_support.h"
 
 using namespace mindllm::data;
@@ -41,15 +41,6 @@ static std::vector<std::string> read_all(const std::vector<std::string>& files, 
   while (r.next(d)) docs.push_back(d.text);
   *st = r.stats();
   return docs;
-}
-
-TEST(DataUtf8, Validation) {
-  EXPECT_TRUE(utf8_valid("hello 世界 😀"));
-  EXPECT_FALSE(utf8_valid("bad \xC3\x28"));
-  EXPECT_FALSE(utf8_valid("\xED\xA0\x80"));      // surrogate
-  EXPECT_FALSE(utf8_valid("\xC0\xAF"));          // overlong
-  EXPECT_FALSE(utf8_valid("\xF4\x90\x80\x80"));  // > U+10FFFF
-  EXPECT_EQ(utf8_first_invalid("abcdefghij\xFF"), 10u);
 }
 
 TEST(DataReader, JsonlWithDamagedLines) {

@@ -1,52 +1,10 @@
-// UTF-8 decoding and the character classes the cleaners, filters and language id use.
-// Decoding is strict (RFC 3629): overlong forms, surrogates and code points past U+10FFFF
-// are invalid.
+// The character classes the cleaners, filters and language id use (UTF-8 itself: core/utf8.h).
 #pragma once
-#include <cstddef>
 #include <cstdint>
-#include <string>
-#include <string_view>
 
-#include "tokenizer/unicode.h"
+#include "core/utf8.h"
 
 namespace mindllm::data {
-
-// Decodes one code point at s[i]; returns its length (1..4) or 0 if the bytes there are invalid.
-inline size_t utf8_decode(std::string_view s, size_t i, char32_t* cp) {
-  auto b = [&](size_t k) { return static_cast<uint8_t>(s[i + k]); };
-  size_t n = s.size() - i;
-  uint8_t c = b(0);
-  if (c < 0x80) { *cp = c; return 1; }
-  if (c < 0xC2) return 0;
-  if (c < 0xE0) {
-    if (n < 2 || (b(1) & 0xC0) != 0x80) return 0;
-    *cp = (char32_t(c & 0x1F) << 6) | (b(1) & 0x3F);
-    return 2;
-  }
-  if (c < 0xF0) {
-    if (n < 3 || (b(1) & 0xC0) != 0x80 || (b(2) & 0xC0) != 0x80) return 0;
-    char32_t v = (char32_t(c & 0x0F) << 12) | (char32_t(b(1) & 0x3F) << 6) | (b(2) & 0x3F);
-    if (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    *cp = v;
-    return 3;
-  }
-  if (c < 0xF5) {
-    if (n < 4 || (b(1) & 0xC0) != 0x80 || (b(2) & 0xC0) != 0x80 || (b(3) & 0xC0) != 0x80) return 0;
-    char32_t v = (char32_t(c & 0x07) << 18) | (char32_t(b(1) & 0x3F) << 12) | (char32_t(b(2) & 0x3F) << 6) |
-                 (b(3) & 0x3F);
-    if (v < 0x10000 || v > 0x10FFFF) return 0;
-    *cp = v;
-    return 4;
-  }
-  return 0;
-}
-
-// Byte offset of the first invalid sequence, or npos when `s` is valid UTF-8.
-size_t utf8_first_invalid(std::string_view s);
-inline bool utf8_valid(std::string_view s) { return utf8_first_invalid(s) == std::string_view::npos; }
-
-// Encoding is shared with the tokenizer (one implementation of UTF-8 encoding in the project).
-inline void utf8_append(std::string& out, char32_t cp) { unicode::append_utf8(out, static_cast<uint32_t>(cp)); }
 
 // Han ideographs: CJK Unified (+ Ext A..G) and Compatibility Ideographs.
 inline bool is_han(char32_t c) {
