@@ -1,5 +1,6 @@
 // mindllm train: pre-train or continue training a model on token shards.
 #include "cli/command.h"
+#include "cli/dist_job.h"
 #include "cli/train_flags.h"
 #include "core/error.h"
 #include "train/trainer.h"
@@ -8,7 +9,9 @@ namespace mindllm::cli {
 
 static int run_train(int argc, char** argv) {
   CLI::App app{"Train a decoder-only language model on token shards (<data>/train-*.bin, val-*.bin).\n"
-               "Checkpoints go to <out>/ckpt/step-NNNNNNN (Hugging Face model dirs), metrics to <out>/metrics.jsonl.",
+               "Checkpoints go to <out>/ckpt/step-NNNNNNN (Hugging Face model dirs), metrics to <out>/metrics.jsonl.\n"
+               "Data parallel: mpirun -np N mindllm train ... (global batch = --batch x --grad-accum x N; "
+               "docs/distributed.md).",
                "mindllm train"};
   TrainFlags f;
   TrainOptions& o = f.options;
@@ -23,8 +26,8 @@ static int run_train(int argc, char** argv) {
                "train although the shards' header names another tokenizer than the one given");
   parse_args(app, argc, argv);
   f.finish();
-  run_training(o);
-  return 0;
+  // Under `mpirun -np N`: data-parallel over N ranks (docs/distributed.md).
+  return run_as_job("mindllm train", argc, argv, [&](dist::Communicator& job) { run_training(o, &job); });
 }
 
 MINDLLM_COMMAND("train", "train a model on token shards (CPU or CUDA GPU; exact resume)", run_train);
