@@ -22,6 +22,10 @@ static int run_train(int argc, char** argv) {
                  "tokenizer.json to store in checkpoints (default: the model directory's, else "
                  "<data>/tokenizer.json); checked against the shards' tokenizer hash");
   add_train_flags(app, f);
+  app.add_option("--zero", o.zero,
+                 "1: ZeRO-1 under mpirun, the AdamW state sharded across the ranks (1/N of it per rank; "
+                 "checkpoints hold all of it)")
+      ->check(CLI::Range(0, 1))->capture_default_str();
   app.add_flag("--ignore-tokenizer-mismatch", o.ignore_tokenizer_mismatch,
                "train although the shards' header names another tokenizer than the one given");
   parse_args(app, argc, argv);

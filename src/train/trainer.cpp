@@ -29,6 +29,7 @@
 #include "train/dist/consistency.h"
 #include "train/dist/nccl.h"
 #include "train/dist/rank_batches.h"
+#include "train/dist/zero.h"
 #if MINDLLM_CUDA
 #include "kernels/cuda/device.h"
 #include "model/cuda/cuda_model.h"
@@ -69,6 +70,7 @@ void check_options(const TrainOptions& o) {
   if (!(o.adamw.beta2 >= 0 && o.adamw.beta2 < 1)) bad_input("--beta2 must be in [0, 1)");
   if (!(o.adamw.eps > 0) || !std::isfinite(o.adamw.eps)) bad_input("--adam-eps must be a finite number > 0");
   if (o.threads < 0) bad_input("--threads must be >= 0");
+  if (o.zero != 0 && o.zero != 1) bad_input("--zero " + std::to_string(o.zero) + ": expected 0 or 1 (ZeRO stage)");
   if (o.device != "cpu" && o.device != "cuda") bad_input("--device " + o.device + ": expected cpu or cuda");
   if (!o.precision.empty() && o.precision != "bf16" && o.precision != "fp32")
     bad_input("--precision " + o.precision + ": expected bf16 or fp32");
@@ -128,7 +130,10 @@ class StepBackend {
 
 class CpuBackend : public StepBackend {
  public:
-  CpuBackend(Model& model, AdamW& optim) : model_(model), optim_(optim) {}
+  // zero: ZeRO-1 over zero->size() ranks (optim holds this rank's slice of the state).
+  CpuBackend(Model& model, AdamW& optim, dist::Communicator* zero) : model_(model), optim_(optim), zero_(zero) {
+    if (zero_) slices_ = dist::even_slices(model_.params().size(), zero_->size());
+  }
   void zero_grads() override {
     model_.zero_grads();
     loss_sum_ = 0.0;
@@ -139,18 +144,20 @@ class CpuBackend : public StepBackend {
   }
   StepStats update(int grad_accum, float lr, float clip) override {
     float loss = static_cast<float>(loss_sum_ / grad_accum);
-    double norm = grad_norm(model_);
+    double norm = zero_ ? dist::sliced_norm(*zero_, model_.grads(), slices_) : grad_norm(model_);
     bool finite = std::isfinite(loss) && std::isfinite(norm);
     if (finite) {
       float scale = clip > 0 ? static_cast<float>(std::min(1.0, clip / (norm + 1e-6))) : 1.0f;
-      optim_.step(model_, lr, scale);
+      optim_.step(model_, lr, scale);  // with ZeRO-1: this rank's slice, then every rank's
+      if (zero_) zero_->all_gather(std::span<float>(model_.params()), slices_);
     }
     return {loss, norm, !finite};
   }
   float loss(const Batch& b) override { return model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T); }
   void set_embedding_noise(const EmbeddingNoise& e) override { model_.set_embedding_noise(e); }
   void reduce(dist::Communicator& c) override {
-    c.allreduce_sum(std::span<float>(model_.grads()));
+    if (zero_) dist::reduce_scatter_in_place(c, model_.grads(), slices_);  // only this rank's slice is summed
+    else c.allreduce_sum(std::span<float>(model_.grads()));
     c.allreduce_sum(std::span<double>(&loss_sum_, 1));
   }
 
@@ -158,6 +165,8 @@ class CpuBackend : public StepBackend {
   Model& model_;
   AdamW& optim_;
   double loss_sum_ = 0.0;
+  dist::Communicator* zero_;
+  dist::Slices slices_;
 };
 
 #if MINDLLM_CUDA
@@ -214,7 +223,7 @@ class CudaBackend : public StepBackend {
 };
 #endif
 
-std::unique_ptr<StepBackend> make_backend(const TrainOptions& o, Model& model, AdamW& optim) {
+std::unique_ptr<StepBackend> make_backend(const TrainOptions& o, Model& model, AdamW& optim, dist::Communicator& comm) {
 #if MINDLLM_CUDA
   if (o.device == "cuda")
     return std::make_unique<CudaBackend>(model, optim, o.adamw, o.batch, o.seq,
@@ -222,7 +231,7 @@ std::unique_ptr<StepBackend> make_backend(const TrainOptions& o, Model& model, A
                                         attention_impl_from_name(o.attention));
 #endif
   model.set_matmul_precision(matmul_precision_from_name(precision_of(o)));
-  return std::make_unique<CpuBackend>(model, optim);
+  return std::make_unique<CpuBackend>(model, optim, o.zero ? &comm : nullptr);
 }
 
 // Mean loss over the target tokens of the source's validation batches, of all ranks (NaN without
@@ -326,7 +335,7 @@ json options_json(const TrainOptions& o) {
           {"warmup", o.schedule.warmup}, {"weight_decay", o.adamw.weight_decay}, {"clip", o.clip},
           {"seed", o.seed}, {"threads", o.threads}, {"device", o.device},
           {"precision", precision_of(o)}, {"recompute", o.recompute}, {"attention", o.attention},
-          {"neftune_alpha", o.neftune_alpha}};
+          {"neftune_alpha", o.neftune_alpha}, {"zero", o.zero}};
 }
 
 // What every rank of a data-parallel job must agree on, named as the user would name it: the
@@ -369,10 +378,14 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
   const bool lead = comm.rank() == 0;
   dist::RankBatches rank_slice(all_data, comm.rank(), ranks, opt.grad_accum);
   BatchSource& data = ranks > 1 ? rank_slice : all_data;
+  if (opt.zero && ranks == 1)
+    bad_input(std::string("--zero 1 shards the optimizer state across the ranks of a data-parallel job: launch with "
+                          "mpirun -np N (N > 1)") + (dist::built_with_mpi() ? "" : "; this build has no MPI"));
   if (ranks > 1) {
     if (!lead) set_log_enabled(false);
     if (opt.device == "cuda" && !dist::built_with_nccl())
       bad_input("--device cuda with " + std::to_string(ranks) + " ranks: this build has no NCCL");
+    if (opt.zero && opt.device == "cuda") bad_input("--zero 1: only with --device cpu for now");
     dist::check_same_on_all_ranks(comm, rank_fingerprint(opt, tm, all_data));
   }
 
@@ -400,6 +413,8 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
       bad_input(*existing + "/optimizer.safetensors: optimizer step " + std::to_string(optim.steps_taken()) +
                 " is past the checkpoint's step " + std::to_string(start));
     log_info("resuming from %s (step %d)", existing->c_str(), start);
+  } else if (!lead) {
+    // the weights come from rank 0 (below)
   } else if (!tm.weights_dir.empty()) {
     model.load_weights(tm.weights_dir);
   } else {
@@ -407,8 +422,12 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
   }
   if (ranks > 1) {  // rank 0's start (weights, optimizer state, counters) to every rank
     dist::broadcast(comm, model.params(), 0);
-    dist::broadcast(comm, optim.exp_avg(), 0);
-    dist::broadcast(comm, optim.exp_avg_sq(), 0);
+    if (opt.zero) {  // each rank its slice of the optimizer state
+      dist::shard_optimizer(comm, optim);
+    } else {
+      dist::broadcast(comm, optim.exp_avg(), 0);
+      dist::broadcast(comm, optim.exp_avg_sq(), 0);
+    }
     double counters[4] = {static_cast<double>(start), static_cast<double>(skipped), tokens_seen,
                           static_cast<double>(optim.steps_taken())};
     comm.broadcast(std::as_writable_bytes(std::span<double>(counters)), 0);
@@ -437,7 +456,7 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
 #if MINDLLM_NCCL
   if (ranks > 1 && opt.device == "cuda") dist::select_local_gpu();
 #endif
-  std::unique_ptr<StepBackend> backend = make_backend(opt, model, optim);
+  std::unique_ptr<StepBackend> backend = make_backend(opt, model, optim, comm);
   std::string where = std::to_string(omp_get_max_threads()) + " threads, " + precision_of(opt);
 #if MINDLLM_CUDA
   if (opt.device == "cuda")
@@ -452,10 +471,13 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
   auto save = [&](int step) {
     backend->sync_to_host();
     dist::check_replicas_agree(comm, model.params(), "at step " + std::to_string(step));
+    std::vector<float> m, v;  // ZeRO-1: the whole state, gathered on rank 0
+    if (opt.zero) dist::gather_optimizer(comm, optim, model.params().size(), &m, &v);
     if (!lead) return;
     write_checkpoint(opt.out, step, opt.keep_ckpts, [&](const std::string& dir) {
       model.save(dir);
-      optim.save(dir + "/optimizer.safetensors");
+      if (opt.zero) AdamW::save_state(dir + "/optimizer.safetensors", m, v, optim.steps_taken());
+      else optim.save(dir + "/optimizer.safetensors");
       if (!tm.tokenizer_json.empty()) write_file_atomic(dir + "/tokenizer.json", tm.tokenizer_json);
       for (const auto& [name, content] : tm.files) write_file_atomic(dir + "/" + name, content);
       json st = {{"step", step}, {"seed", opt.seed}, {"optimizer_step", optim.steps_taken()},

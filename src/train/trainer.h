@@ -40,6 +40,7 @@ struct TrainOptions {
   int ckpt_every = 0, eval_every = 0, eval_batches = 20, log_every = 10, keep_ckpts = 0;
   bool resume = false;
   float neftune_alpha = 0.0f;  // > 0: NEFTune noise on the input embeddings while training (model/neftune.h)
+  int zero = 0;  // 1: ZeRO-1, AdamW state sharded across the ranks of a data-parallel job (CPU)
 };
 
 struct TrainResult {

@@ -1,6 +1,8 @@
 #include "train/dist/communicator.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <cstring>
 
 #include "train/dist/mpi_comm.h"
@@ -18,6 +20,16 @@ class SingleProcess : public Communicator {
   void allreduce_sum(std::span<double>) override {}
   void broadcast(std::span<std::byte>, int) override {}
   void barrier() override {}
+  void reduce_scatter_sum(std::span<const float> x, std::span<float> out, const Slices&) override {
+    std::copy(x.begin(), x.begin() + out.size(), out.begin());
+  }
+  void all_gather(std::span<float>, const Slices&) override {}
+  void gather(std::span<const float> mine, std::span<float> full, const Slices&, int) override {
+    std::copy(mine.begin(), mine.end(), full.begin());
+  }
+  void scatter(std::span<const float> full, std::span<float> mine, const Slices&, int) override {
+    std::copy(full.begin(), full.begin() + mine.size(), mine.begin());
+  }
   [[noreturn]] void abort(int code) override { std::_Exit(code); }
 };
 
@@ -33,6 +45,22 @@ int env_int(const char* name) {
 bool launched_by_mpi() { return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK"); }
 
 }  // namespace
+
+Slices even_slices(size_t n, int ranks) {
+  Slices s;
+  const size_t base = n / ranks, extra = n % ranks;
+  if (base + 1 > static_cast<size_t>(std::numeric_limits<int>::max()))
+    bad_input(std::to_string(n) + " parameters are too many for " + std::to_string(ranks) +
+              " ranks' slices (at most 2^31-1 each): use more ranks");
+  size_t at = 0;
+  for (int r = 0; r < ranks; r++) {
+    size_t c = base + (static_cast<size_t>(r) < extra ? 1 : 0);
+    s.count.push_back(static_cast<int>(c));
+    s.offset.push_back(at);
+    at += c;
+  }
+  return s;
+}
 
 void allreduce_average(Communicator& c, std::span<float> x) {
   c.allreduce_sum(x);

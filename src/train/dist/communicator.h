@@ -20,6 +20,14 @@
 
 namespace mindllm::dist {
 
+// A flat buffer of n elements cut into one contiguous slice per rank, in rank order, sizes
+// differing by at most one (ZeRO-1's shards).
+struct Slices {
+  std::vector<int> count;        // per rank (MPI's int counts: at most 2^31-1 elements per rank)
+  std::vector<size_t> offset;   // where each rank's slice starts
+};
+Slices even_slices(size_t n, int ranks);
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -33,6 +41,14 @@ class Communicator {
   // root's bytes to every rank (same length on all).
   virtual void broadcast(std::span<std::byte> data, int root) = 0;
   virtual void barrier() = 0;
+  // ZeRO-1 over the slices `s` of a flat buffer x (all ranks pass the same s):
+  // out := sum over ranks of x's slice of this rank (out has s.count[rank()] elements);
+  virtual void reduce_scatter_sum(std::span<const float> x, std::span<float> out, const Slices& s) = 0;
+  // x := every rank's slice of x, in place (each rank contributes its own slice);
+  virtual void all_gather(std::span<float> x, const Slices& s) = 0;
+  // root's full := every rank's `mine` at its slice; mine := root's full slice of this rank.
+  virtual void gather(std::span<const float> mine, std::span<float> full, const Slices& s, int root) = 0;
+  virtual void scatter(std::span<const float> full, std::span<float> mine, const Slices& s, int root) = 0;
   // Ends every rank of the job with exit code `code` (this process does not return).
   [[noreturn]] virtual void abort(int code) = 0;
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 namespace mindllm::dist {
 
@@ -49,6 +50,40 @@ class MpiCommunicator : public Communicator {
     }
   }
   void barrier() override { check("MPI_Barrier", MPI_Barrier(comm_)); }
+  void reduce_scatter_sum(std::span<const float> x, std::span<float> out, const Slices& s) override {
+    check("MPI_Reduce_scatter", MPI_Reduce_scatter(x.data(), out.data(), s.count.data(), MPI_FLOAT, MPI_SUM, comm_));
+  }
+  void all_gather(std::span<float> x, const Slices& s) override {
+    if (s.offset.back() <= static_cast<size_t>(std::numeric_limits<int>::max())) {
+      std::vector<int> displs(s.offset.begin(), s.offset.end());
+      check("MPI_Allgatherv",
+            MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, x.data(), s.count.data(), displs.data(), MPI_FLOAT, comm_));
+      return;
+    }
+    for (int r = 0; r < size_; r++)  // offsets past MPI's int displacements: one broadcast per slice
+      check("MPI_Bcast", MPI_Bcast(x.data() + s.offset[r], s.count[r], MPI_FLOAT, r, comm_));
+  }
+  // Point to point (only at start and checkpoints): no int displacements.
+  void gather(std::span<const float> mine, std::span<float> full, const Slices& s, int root) override {
+    if (rank_ != root) {
+      check("MPI_Send", MPI_Send(mine.data(), s.count[rank_], MPI_FLOAT, root, 0, comm_));
+      return;
+    }
+    std::copy(mine.begin(), mine.end(), full.begin() + s.offset[root]);
+    for (int r = 0; r < size_; r++)
+      if (r != root)
+        check("MPI_Recv", MPI_Recv(full.data() + s.offset[r], s.count[r], MPI_FLOAT, r, 0, comm_, MPI_STATUS_IGNORE));
+  }
+  void scatter(std::span<const float> full, std::span<float> mine, const Slices& s, int root) override {
+    if (rank_ != root) {
+      check("MPI_Recv", MPI_Recv(mine.data(), s.count[rank_], MPI_FLOAT, root, 0, comm_, MPI_STATUS_IGNORE));
+      return;
+    }
+    for (int r = 0; r < size_; r++)
+      if (r != root)
+        check("MPI_Send", MPI_Send(full.data() + s.offset[r], s.count[r], MPI_FLOAT, r, 0, comm_));
+    std::copy(full.begin() + s.offset[root], full.begin() + s.offset[root] + s.count[root], mine.begin());
+  }
   [[noreturn]] void abort(int code) override {
     MPI_Abort(comm_, code);
     std::_Exit(code);  // MPI_Abort does not return; this keeps the compiler's promise
