@@ -22,6 +22,7 @@ int run_as_job(const std::string& name, int argc, char** argv, const std::functi
     std::fprintf(stderr, "%s: error: rank %d: %s\n", name.c_str(), job->rank(), e.what());
     std::fflush(stderr);
     job->abort(code);
+    return code;  // not reached: abort() ends the process
   }
 }
 

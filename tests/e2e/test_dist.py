@@ -55,11 +55,22 @@ def data(tmp_path_factory):
 
 
 def train_args(data, out, *extra):
-    return ["train", "--model", "tiny-llama", "--data", str(data), "--out", str(out), "--batch", "4", "--seq", "64",
-            "--lr", "3e-3", "--warmup", "5", "--threads", "1", "--eval-batches", "3", *map(str, extra)]
+    """`train` on the tiny model; flags in `extra` (flag, value pairs or lone switches) replace the defaults."""
+    flags = {"--model": "tiny-llama", "--data": data, "--out": out, "--batch": 4, "--seq": 64, "--lr": 3e-3,
+             "--warmup": 5, "--threads": 1, "--eval-batches": 3}
+    extra = list(map(str, extra))
+    i = 0
+    while i < len(extra):
+        if i + 1 < len(extra) and not extra[i + 1].startswith("--"):
+            flags[extra[i]] = extra[i + 1]
+            i += 2
+        else:
+            flags[extra[i]] = None
+            i += 1
+    return ["train"] + [x for k, v in flags.items() for x in ([k] if v is None else [k, str(v)])]
 
 
-def mpirun(n, args, check=True, timeout=120, mpi_extra=()):
+def mpirun(n, args, check=True, timeout=300, mpi_extra=()):
     p = subprocess.run([*MPI, *mpi_extra, "-np", str(n), MINDLLM, *args], capture_output=True, text=True,
                        timeout=timeout)
     if check and p.returncode != 0:
@@ -104,9 +115,11 @@ def test_two_ranks_equal_one_process_with_twice_the_accumulation(data, tmp_path)
 
 def test_a_two_rank_checkpoint_resumes_on_one_rank(data, tmp_path):
     # Same global batch: 2 ranks x 1 micro-batch, then 1 rank x 2.
-    mpirun(2, train_args(data, tmp_path / "r", "--steps", 10, "--grad-accum", 1))
-    run(*train_args(data, tmp_path / "r", "--steps", STEPS, "--grad-accum", 2, "--resume"))
-    mpirun(2, train_args(data, tmp_path / "straight", "--steps", STEPS, "--grad-accum", 1))
+    # A constant schedule: the first part may stop at step 10 and the rates match the whole run's.
+    const = ("--schedule", "constant")
+    mpirun(2, train_args(data, tmp_path / "r", "--steps", 10, "--grad-accum", 1, *const))
+    run(*train_args(data, tmp_path / "r", "--steps", STEPS, "--grad-accum", 2, "--resume", *const))
+    mpirun(2, train_args(data, tmp_path / "straight", "--steps", STEPS, "--grad-accum", 1, *const))
     a, b = metrics(tmp_path / "r"), metrics(tmp_path / "straight")
     assert [m["step"] for m in a] == list(range(1, STEPS + 1))
     assert [m["loss"] for m in a[:10]] == [m["loss"] for m in b[:10]]
@@ -130,15 +143,17 @@ KILL_BOUND_S = 15  # from the SIGKILL to mpirun's exit (measured: well under a s
 
 
 def test_a_killed_rank_ends_the_job_and_resume_matches(data, tmp_path):
-    steps, every = 300, 10
-    args = ["--steps", steps, "--ckpt-every", every, "--grad-accum", 1, "--log-every", 100, "--seq", 128]
+    # Few steps, each long enough (8 x 128 tokens) that the kill after the first checkpoint lands
+    # mid-run also on a fast idle machine.
+    steps, every = 24, 4
+    args = ["--steps", steps, "--ckpt-every", every, "--grad-accum", 1, "--log-every", 100, "--batch", 8, "--seq", 128]
     out = tmp_path / "killed"
     p = subprocess.Popen([*MPI, "-np", "2", MINDLLM, *train_args(data, out, *args)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     first = out / "ckpt" / f"step-{every:07d}"
     deadline = time.time() + 60
     while not first.exists() and p.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
+        time.sleep(0.005)
     pid = rank_pid(p.pid, 1)
     assert p.poll() is None and pid, "the job ended before a rank could be killed"
     os.kill(pid, signal.SIGKILL)
@@ -235,12 +250,12 @@ def test_two_hosts_over_tcp(data, tmp_path, two_hosts):
     where = subprocess.run([*launch, "-np", "2", "sh", "-c", "echo $OMPI_COMM_WORLD_RANK $(ip netns identify $$)"],
                            capture_output=True, text=True, timeout=60)
     assert sorted(where.stdout.split("\n")[:2]) == [f"0 {two_hosts['ns'][0]}", f"1 {two_hosts['ns'][1]}"], where
-    args = train_args(data, tmp_path / "hosts", "--steps", 6, "--grad-accum", 1)
+    args = train_args(data, tmp_path / "over_tcp", "--steps", 6, "--grad-accum", 1)
     p = subprocess.run([*launch, "-np", "2", MINDLLM, *args], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     # The same job on one host (shared memory) gives the same bytes: 2-rank sums are exact.
     mpirun(2, train_args(data, tmp_path / "local", "--steps", 6, "--grad-accum", 1))
-    assert model_bytes(tmp_path / "hosts", 6) == model_bytes(tmp_path / "local", 6)
+    assert model_bytes(tmp_path / "over_tcp", 6) == model_bytes(tmp_path / "local", 6)
 
 
 def test_zero1_matches_plain_data_parallel_and_resumes_anywhere(data, tmp_path):
