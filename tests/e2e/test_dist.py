@@ -38,9 +38,9 @@ VOCAB = 512
 # copy (not permitted in containers).
 MPI = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "--mca", "btl_vader_single_copy_mechanism", "none"]
 # The bound on max |w_np2 - w_1proc| after STEPS steps: fp32 gradients summed in another order
-# (measured: see docs/distributed.md); AdamW's normalised update keeps it near lr x steps x 1e-3.
+# (measured 1.3e-7 after 20 steps, 1.5e-7 after 100; docs/distributed.md).
 STEPS = 20
-W_BOUND = 1e-4
+W_BOUND = 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_two_ranks_equal_one_process_with_twice_the_accumulation(data, tmp_path)
     one, two = metrics(tmp_path / "one"), metrics(tmp_path / "two")
     assert [m["step"] for m in two] == list(range(1, STEPS + 1))
     for a, b in zip(one, two):
-        assert abs(a["loss"] - b["loss"]) < 1e-4, (a, b)
+        assert abs(a["loss"] - b["loss"]) < 1e-5, (a, b)  # measured: 4.8e-7
         assert abs(a["grad_norm"] - b["grad_norm"]) < 1e-3 * max(1.0, a["grad_norm"]), (a, b)
     assert abs(one[-1]["val_loss"] - two[-1]["val_loss"]) < 1e-4
     assert max_abs_diff(weights(tmp_path / "one", STEPS), weights(tmp_path / "two", STEPS)) < W_BOUND
@@ -139,7 +139,7 @@ def rank_pid(mpirun_pid, rank):
     return None
 
 
-KILL_BOUND_S = 15  # from the SIGKILL to mpirun's exit (measured: well under a second)
+KILL_BOUND_S = 15  # from the SIGKILL to mpirun's exit (measured: 2.3-2.5 s at load 25 on 2 cores)
 
 
 def test_a_killed_rank_ends_the_job_and_resume_matches(data, tmp_path):
