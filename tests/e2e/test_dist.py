@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from mindllm_ref import MINDLLM, run, write_shard
+from mindllm_ref import MINDLLM, run
+from test_train_cli import data  # noqa: F401  (the learnable token shards, a fixture)
 
 MPIRUN = shutil.which("mpirun")
 
@@ -33,7 +34,6 @@ pytestmark = [
     pytest.mark.skipif(MPIRUN and not _built_with_mpi(), reason="mindllm built without MPI"),
 ]
 
-VOCAB = 512
 # Two ranks on a 2-core machine: one thread each; shared memory without the ptrace-based single
 # copy (not permitted in containers).
 MPI = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "--mca", "btl_vader_single_copy_mechanism", "none"]
@@ -41,17 +41,6 @@ MPI = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "--mca", "btl_vader_sin
 # (measured 1.3e-7 after 20 steps, 1.5e-7 after 100; docs/distributed.md).
 STEPS = 20
 W_BOUND = 1e-5
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    d = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-    words = [rng.integers(0, VOCAB, rng.integers(3, 7)) for _ in range(300)]
-    seq = np.concatenate([words[i] for i in rng.integers(0, len(words), 8000)])
-    write_shard(d / "train-000.bin", seq[:30000], VOCAB)
-    write_shard(d / "val-000.bin", seq[30000:], VOCAB)
-    return d
 
 
 def train_args(data, out, *extra):
