@@ -11,6 +11,7 @@ APT_PACKAGES=(
   zlib1g-dev libzstd-dev libopencc-dev libopencc-data libyaml-cpp-dev  # data pipeline (src/data)
   bible-kjv bible-kjv-text fortunes-zh     # the demo's embedded default corpus (English + Chinese)
   libcpp-httplib-dev                      # HTTP server (mindllm serve)
+  libopenmpi-dev openmpi-bin iproute2     # data-parallel training (mpirun; tests/e2e/test_dist.py's namespaces)
 )
 PIP_PACKAGES=(
   "numpy" "torch" "transformers" "tokenizers" "tiktoken" "safetensors" "pytest" "lm-eval" "accelerate"

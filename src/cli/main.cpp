@@ -8,6 +8,8 @@
 #include "core/error.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/linear_bf16.h"
+#include "train/dist/communicator.h"
+#include "train/dist/nccl.h"
 #ifdef MINDLLM_CUDA
 #include "kernels/cuda/cudnn_attention.h"
 #include "kernels/cuda/device.h"
@@ -97,6 +99,9 @@ int main(int argc, char** argv) {
     bool ok = mindllm::cpu::bf16_gemm_available(&bf16);
     std::printf("%s\nbf16 matmul (--precision bf16): %s%s\n", build_info().c_str(), ok ? "" : "unavailable: ",
                 bf16.c_str());
+    std::printf("data parallel (mpirun -np N): %s\n", mindllm::dist::built_with_mpi()
+                                                           ? (mindllm::dist::built_with_nccl() ? "MPI, NCCL" : "MPI")
+                                                           : "unavailable: built without MPI");
 #ifdef MINDLLM_CUDA
     std::string cudnn;
     ok = mindllm::cuda::cudnn_attention_available(&cudnn);

@@ -80,6 +80,15 @@ std::string PretrainBatches::shard_with_other_tokenizer(uint64_t hash) const {
   return "";
 }
 
+nlohmann::json PretrainBatches::manifest() const {
+  nlohmann::json files = nlohmann::json::array();
+  for (const TokenStream* s : {&train_, &val_})
+    for (const Shard& shard : s->shards())
+      files.push_back({shard.path().substr(shard.path().find_last_of('/') + 1), shard.header().count,
+                       shard.header().tokenizer_hash});
+  return files;
+}
+
 std::string PretrainBatches::describe() const {
   return std::to_string(train_.size()) + " train tokens, " + std::to_string(val_.size()) + " val tokens";
 }

@@ -37,6 +37,8 @@ class BatchSource {
   virtual nlohmann::json position(int next_step) const = 0;
   // One line for the start of a run ("1.2M train tokens, ...").
   virtual std::string describe() const = 0;
+  // What the data is (file names and sizes): data-parallel ranks check at start that they agree.
+  virtual nlohmann::json manifest() const { return describe(); }
 };
 
 class PretrainBatches : public BatchSource {
@@ -48,6 +50,7 @@ class PretrainBatches : public BatchSource {
   void val_batch(int i, Batch* out) override;
   nlohmann::json position(int next_step) const override;
   std::string describe() const override;
+  nlohmann::json manifest() const override;
   // The first shard whose header names a tokenizer other than `hash` (0 in a header: unknown,
   // accepted); empty if none.
   std::string shard_with_other_tokenizer(uint64_t hash) const;

@@ -9,29 +9,57 @@
 
 namespace mindllm {
 
-AdamW::AdamW(const ParamLayout& layout, const AdamWConfig& cfg)
-    : layout_(layout), cfg_(cfg), m_(layout.total, 0.0f), v_(layout.total, 0.0f) {
+namespace {
+
+// The layout's tensors cut into chunks of at most 32k elements, within [begin, end), as offsets
+// from begin.
+std::vector<cpu::AdamWSpan> make_spans(const ParamLayout& layout, const AdamWConfig& cfg, size_t begin, size_t end) {
   constexpr size_t kChunk = 1 << 15;
-  for (const ParamSpec& s : layout_.specs) {
-    bool decay = s.decay || (s.embedding && cfg_.decay_embeddings);
-    for (size_t o = 0; o < s.numel; o += kChunk) spans_.push_back({s.offset + o, std::min(kChunk, s.numel - o), decay});
+  std::vector<cpu::AdamWSpan> spans;
+  for (const ParamSpec& s : layout.specs) {
+    bool decay = s.decay || (s.embedding && cfg.decay_embeddings);
+    for (size_t o = s.offset; o < s.offset + s.numel; o += kChunk) {
+      size_t lo = std::max(o, begin), hi = std::min({o + kChunk, s.offset + s.numel, end});
+      if (lo < hi) spans.push_back({lo - begin, hi - lo, decay});
+    }
   }
+  return spans;
+}
+
+}  // namespace
+
+AdamW::AdamW(const ParamLayout& layout, const AdamWConfig& cfg)
+    : layout_(layout), cfg_(cfg), m_(layout.total, 0.0f), v_(layout.total, 0.0f),
+      spans_(make_spans(layout, cfg, 0, layout.total)) {}
+
+void AdamW::shard(size_t begin, std::vector<float> m, std::vector<float> v) {
+  MINDLLM_CHECK(m.size() == v.size() && begin + m.size() <= layout_.total, "AdamW::shard: bad slice");
+  begin_ = begin;
+  m_ = std::move(m);
+  v_ = std::move(v);
+  spans_ = make_spans(layout_, cfg_, begin, begin + m_.size());
 }
 
 void AdamW::step(Model& model, float lr, float grad_scale) {
   step_++;
   cpu::AdamWParams ap{lr, cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay, step_};
-  cpu::adamw_update_spans(model.params().data(), model.grads().data(), m_.data(), v_.data(), spans_.data(),
-                          spans_.size(), ap, grad_scale);
+  cpu::adamw_update_spans(model.params().data() + begin_, model.grads().data() + begin_, m_.data(), v_.data(),
+                          spans_.data(), spans_.size(), ap, grad_scale);
+}
+
+void AdamW::save_state(const std::string& path, const std::vector<float>& m, const std::vector<float>& v, int step) {
+  int64_t n = static_cast<int64_t>(m.size());
+  write_safetensors(path, {{"exp_avg", DType::f32, {n}, m.data()}, {"exp_avg_sq", DType::f32, {n}, v.data()}},
+                    {{"step", std::to_string(step)}, {"format", "mindllm-adamw-flat"}});
 }
 
 void AdamW::save(const std::string& path) const {
-  int64_t n = static_cast<int64_t>(m_.size());
-  write_safetensors(path, {{"exp_avg", DType::f32, {n}, m_.data()}, {"exp_avg_sq", DType::f32, {n}, v_.data()}},
-                    {{"step", std::to_string(step_)}, {"format", "mindllm-adamw-flat"}});
+  MINDLLM_CHECK(m_.size() == layout_.total, "AdamW::save of a shard");
+  save_state(path, m_, v_, step_);
 }
 
 void AdamW::load(const std::string& path) {
+  MINDLLM_CHECK(m_.size() == layout_.total, "AdamW::load into a shard");
   SafetensorsFile f(path);
   std::vector<int64_t> shape = {static_cast<int64_t>(m_.size())};
   f.read_f32("exp_avg", m_.data(), &shape);

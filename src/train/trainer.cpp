@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -25,6 +26,11 @@
 #include "train/batches.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
+#include "train/dist/communicator.h"
+#include "train/dist/consistency.h"
+#include "train/dist/nccl.h"
+#include "train/dist/rank_batches.h"
+#include "train/dist/zero.h"
 #if MINDLLM_CUDA
 #include "kernels/cuda/device.h"
 #include "model/cuda/cuda_model.h"
@@ -65,6 +71,7 @@ void check_options(const TrainOptions& o) {
   if (!(o.adamw.beta2 >= 0 && o.adamw.beta2 < 1)) bad_input("--beta2 must be in [0, 1)");
   if (!(o.adamw.eps > 0) || !std::isfinite(o.adamw.eps)) bad_input("--adam-eps must be a finite number > 0");
   if (o.threads < 0) bad_input("--threads must be >= 0");
+  if (o.zero != 0 && o.zero != 1) bad_input("--zero " + std::to_string(o.zero) + ": expected 0 or 1 (ZeRO stage)");
   if (o.device != "cpu" && o.device != "cuda") bad_input("--device " + o.device + ": expected cpu or cuda");
   if (!o.precision.empty() && o.precision != "bf16" && o.precision != "fp32")
     bad_input("--precision " + o.precision + ": expected bf16 or fp32");
@@ -117,11 +124,17 @@ class StepBackend {
   virtual float loss(const Batch& b) = 0;  // mean loss, forward only (validation)
   virtual void set_embedding_noise(const EmbeddingNoise& e) = 0;  // for the following accumulate()s
   virtual void sync_to_host() {}  // before a checkpoint
+  // Data parallel, before update(): the gradients and the loss sum become their sums over the
+  // ranks (each rank weighed its micro-batches by the global batch's target tokens).
+  virtual void reduce(dist::Communicator& c) = 0;
 };
 
 class CpuBackend : public StepBackend {
  public:
-  CpuBackend(Model& model, AdamW& optim) : model_(model), optim_(optim) {}
+  // zero: ZeRO-1 over zero->size() ranks (optim holds this rank's slice of the state).
+  CpuBackend(Model& model, AdamW& optim, dist::Communicator* zero) : model_(model), optim_(optim), zero_(zero) {
+    if (zero_) slices_ = dist::even_slices(model_.params().size(), zero_->size());
+  }
   void zero_grads() override {
     model_.zero_grads();
     loss_sum_ = 0.0;
@@ -132,21 +145,29 @@ class CpuBackend : public StepBackend {
   }
   StepStats update(int grad_accum, float lr, float clip) override {
     float loss = static_cast<float>(loss_sum_ / grad_accum);
-    double norm = grad_norm(model_);
+    double norm = zero_ ? dist::sliced_norm(*zero_, model_.grads(), slices_) : grad_norm(model_);
     bool finite = std::isfinite(loss) && std::isfinite(norm);
     if (finite) {
       float scale = clip > 0 ? static_cast<float>(std::min(1.0, clip / (norm + 1e-6))) : 1.0f;
-      optim_.step(model_, lr, scale);
+      optim_.step(model_, lr, scale);  // with ZeRO-1: this rank's slice, then every rank's
+      if (zero_) zero_->all_gather(std::span<float>(model_.params()), slices_);
     }
     return {loss, norm, !finite};
   }
   float loss(const Batch& b) override { return model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T); }
   void set_embedding_noise(const EmbeddingNoise& e) override { model_.set_embedding_noise(e); }
+  void reduce(dist::Communicator& c) override {
+    if (zero_) dist::reduce_scatter_in_place(c, model_.grads(), slices_);  // only this rank's slice is summed
+    else c.allreduce_sum(std::span<float>(model_.grads()));
+    c.allreduce_sum(std::span<double>(&loss_sum_, 1));
+  }
 
  private:
   Model& model_;
   AdamW& optim_;
   double loss_sum_ = 0.0;
+  dist::Communicator* zero_;
+  dist::Slices slices_;
 };
 
 #if MINDLLM_CUDA
@@ -168,7 +189,20 @@ class CudaBackend : public StepBackend {
   }
   StepStats update(int grad_accum, float lr, float clip) override {
     CudaStepResult r = gpu_.step({lr, cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay, 0}, clip, grad_accum);
+    if (reduced_loss_sum_) r.loss = static_cast<float>(*reduced_loss_sum_ / grad_accum);
+    reduced_loss_sum_.reset();
     return {r.loss, r.grad_norm, r.skipped};
+  }
+  void reduce(dist::Communicator& c) override {
+#if MINDLLM_NCCL
+    if (!reducer_) reducer_ = dist::nccl_reducer(c);
+    reducer_->allreduce_sum(gpu_.device_grads(), model_.params().size());
+    double sum = gpu_.loss_sum();
+    c.allreduce_sum(std::span<double>(&sum, 1));
+    reduced_loss_sum_ = sum;
+#else
+    internal_error("data-parallel --device cuda needs a build with NCCL");
+#endif
   }
   float loss(const Batch& b) override { return gpu_.loss(b.inputs.data(), b.targets.data(), b.B, b.T); }
   void set_embedding_noise(const EmbeddingNoise& e) override { gpu_.set_embedding_noise(e); }
@@ -183,10 +217,14 @@ class CudaBackend : public StepBackend {
   AdamW& optim_;
   AdamWConfig cfg_;
   CudaModel gpu_;
+  std::optional<double> reduced_loss_sum_;  // the loss sum over all ranks, for this step's update
+#if MINDLLM_NCCL
+  std::unique_ptr<dist::DeviceReducer> reducer_;
+#endif
 };
 #endif
 
-std::unique_ptr<StepBackend> make_backend(const TrainOptions& o, Model& model, AdamW& optim) {
+std::unique_ptr<StepBackend> make_backend(const TrainOptions& o, Model& model, AdamW& optim, dist::Communicator& comm) {
 #if MINDLLM_CUDA
   if (o.device == "cuda")
     return std::make_unique<CudaBackend>(model, optim, o.adamw, o.batch, o.seq,
@@ -194,11 +232,12 @@ std::unique_ptr<StepBackend> make_backend(const TrainOptions& o, Model& model, A
                                         attention_impl_from_name(o.attention));
 #endif
   model.set_matmul_precision(matmul_precision_from_name(precision_of(o)));
-  return std::make_unique<CpuBackend>(model, optim);
+  return std::make_unique<CpuBackend>(model, optim, o.zero ? &comm : nullptr);
 }
 
-// Mean loss over the target tokens of the source's validation batches (NaN without any).
-float validation_loss(StepBackend& backend, BatchSource& data) {
+// Mean loss over the target tokens of the source's validation batches, of all ranks (NaN without
+// any).
+float validation_loss(StepBackend& backend, BatchSource& data, dist::Communicator& comm) {
   double sum = 0.0;
   int64_t count = 0;
   Batch batch;
@@ -209,7 +248,9 @@ float validation_loss(StepBackend& backend, BatchSource& data) {
     sum += static_cast<double>(backend.loss(batch)) * n;
     count += n;
   }
-  return count > 0 ? static_cast<float>(sum / count) : NAN;
+  double totals[2] = {sum, static_cast<double>(count)};
+  comm.allreduce_sum(std::span<double>(totals));
+  return totals[1] > 0 ? static_cast<float>(totals[0] / totals[1]) : NAN;
 }
 
 // Keeps the metrics lines of steps <= last_step (a resumed run rewrites what came after).
@@ -292,20 +333,62 @@ json options_json(const TrainOptions& o) {
           {"warmup", o.schedule.warmup}, {"weight_decay", o.adamw.weight_decay}, {"clip", o.clip},
           {"seed", o.seed}, {"threads", o.threads}, {"device", o.device},
           {"precision", precision_of(o)}, {"recompute", o.recompute}, {"attention", o.attention},
-          {"neftune_alpha", o.neftune_alpha}};
+          {"neftune_alpha", o.neftune_alpha}, {"zero", o.zero}};
+}
+
+// What every rank of a data-parallel job must agree on, named as the user would name it: the
+// options (not --threads, nor paths, which may differ between hosts), the model config, the data
+// manifest and the tokenizer (dist/consistency.h).
+json rank_fingerprint(const TrainOptions& o, const TrainModel& tm, const BatchSource& data) {
+  json f;
+  json opts = options_json(o);
+  opts.update({{"beta1", o.adamw.beta1}, {"beta2", o.adamw.beta2}, {"adam_eps", o.adamw.eps},
+               {"decay_embeddings", o.adamw.decay_embeddings}, {"schedule", static_cast<int>(o.schedule.kind)},
+               {"wsd_decay", o.schedule.decay_fraction}, {"ckpt_every", o.ckpt_every}, {"keep", o.keep_ckpts},
+               {"eval_every", o.eval_every}, {"eval_batches", o.eval_batches}, {"log_every", o.log_every},
+               {"resume", o.resume}, {"ignore_tokenizer_mismatch", o.ignore_tokenizer_mismatch}});
+  for (const char* path_option : {"model", "data", "threads"}) opts.erase(path_option);
+  for (const auto& [key, value] : opts.items()) {
+    std::string flag = "--" + key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    f[flag] = value;
+  }
+  auto hex = [](const std::string& s) { return std::to_string(fnv1a64(s)); };
+  f["the model config (--model)"] = hex(config_to_json(tm.config).dump());
+  f["the data manifest (--data: shard names and token counts)"] = hex(data.manifest().dump());
+  f["the tokenizer"] = hex(tm.tokenizer_json);
+  return f;
 }
 
 }  // namespace
 
-TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& data) {
+TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& all_data, dist::Communicator* comm_arg) {
   check_options(opt);
   if (opt.threads > 0) omp_set_num_threads(opt.threads);
   const ModelConfig& cfg = tm.config;
   if (cfg.learned_positions && opt.seq > cfg.max_positions)
     bad_input("--seq " + std::to_string(opt.seq) + " exceeds the model's " + std::to_string(cfg.max_positions) + " positions");
 
-  prepare_run_dir(opt);
-  auto existing = opt.resume ? latest_checkpoint(opt.out) : std::nullopt;
+  // Data parallel (train/dist): rank 0 (`lead`) alone logs and writes; every rank reads its slice.
+  std::unique_ptr<dist::Communicator> own_comm = comm_arg ? nullptr : dist::single_process();
+  dist::Communicator& comm = comm_arg ? *comm_arg : *own_comm;
+  const int ranks = comm.size();
+  const bool lead = comm.rank() == 0;
+  dist::RankBatches rank_slice(all_data, comm.rank(), ranks, opt.grad_accum);
+  BatchSource& data = ranks > 1 ? rank_slice : all_data;
+  if (opt.zero && ranks == 1)
+    bad_input(std::string("--zero 1 shards the optimizer state across the ranks of a data-parallel job: launch with "
+                          "mpirun -np N (N > 1)") + (dist::built_with_mpi() ? "" : "; this build has no MPI"));
+  if (ranks > 1) {
+    if (!lead) set_log_enabled(false);
+    if (opt.device == "cuda" && !dist::built_with_nccl())
+      bad_input("--device cuda with " + std::to_string(ranks) + " ranks: this build has no NCCL");
+    if (opt.zero && opt.device == "cuda") bad_input("--zero 1: only with --device cpu for now");
+    dist::check_same_on_all_ranks(comm, rank_fingerprint(opt, tm, all_data));
+  }
+
+  if (lead) prepare_run_dir(opt);
+  auto existing = opt.resume && lead ? latest_checkpoint(opt.out) : std::nullopt;
 
   Model model(cfg);
   AdamW optim(model.layout(), opt.adamw);
@@ -328,10 +411,28 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& da
       bad_input(*existing + "/optimizer.safetensors: optimizer step " + std::to_string(optim.steps_taken()) +
                 " is past the checkpoint's step " + std::to_string(start));
     log_info("resuming from %s (step %d)", existing->c_str(), start);
+  } else if (!lead) {
+    // the weights come from rank 0 (below)
   } else if (!tm.weights_dir.empty()) {
     model.load_weights(tm.weights_dir);
   } else {
     model.init_weights(opt.seed);
+  }
+  if (ranks > 1) {  // rank 0's start (weights, optimizer state, counters) to every rank
+    dist::broadcast(comm, model.params(), 0);
+    if (opt.zero) {  // each rank its slice of the optimizer state
+      dist::shard_optimizer(comm, optim);
+    } else {
+      dist::broadcast(comm, optim.exp_avg(), 0);
+      dist::broadcast(comm, optim.exp_avg_sq(), 0);
+    }
+    double counters[4] = {static_cast<double>(start), static_cast<double>(skipped), tokens_seen,
+                          static_cast<double>(optim.steps_taken())};
+    comm.broadcast(std::as_writable_bytes(std::span<double>(counters)), 0);
+    start = static_cast<int>(counters[0]);
+    skipped = static_cast<int>(counters[1]);
+    tokens_seen = counters[2];
+    optim.set_steps_taken(static_cast<int>(counters[3]));
   }
 
   if (tm.tokenizer_json.empty())
@@ -339,28 +440,42 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& da
              "none, and no end-of-text id");
 
   std::string metrics_path = (fs::path(opt.out) / "metrics.jsonl").string();
-  if (start > 0) truncate_metrics(metrics_path, start);
-  else write_file_atomic(metrics_path, "");
-  std::ofstream metrics(metrics_path, std::ios::app);
+  std::ofstream metrics;
+  if (lead) {
+    if (start > 0) truncate_metrics(metrics_path, start);
+    else write_file_atomic(metrics_path, "");
+    metrics.open(metrics_path, std::ios::app);
+  }
 
   Schedule sched = opt.schedule;
   sched.total = opt.steps;
-  const int G = opt.grad_accum;
-  std::unique_ptr<StepBackend> backend = make_backend(opt, model, optim);
+  const int G = opt.grad_accum;        // this rank's micro-batches per step
+  const int G_all = G * ranks;         // the global batch's
+#if MINDLLM_NCCL
+  if (ranks > 1 && opt.device == "cuda") dist::select_local_gpu();
+#endif
+  std::unique_ptr<StepBackend> backend = make_backend(opt, model, optim, comm);
   std::string where = std::to_string(omp_get_max_threads()) + " threads, " + precision_of(opt);
 #if MINDLLM_CUDA
   if (opt.device == "cuda")
     where = cuda::device_description() + ", " + precision_of(opt);
 #endif
   log_info("model %s", describe(cfg).c_str());
-  log_info("data: %s; %d x %d sequences of up to %d tokens per step; %s", data.describe().c_str(), G, opt.batch, opt.seq,
-           where.c_str());
+  log_info("data: %s; %d x %d sequences of up to %d tokens per step; %s", data.describe().c_str(), G_all, opt.batch,
+           opt.seq, where.c_str());
+  if (ranks > 1)
+    log_info("data parallel: %d ranks (%s) x %d micro-batches each", ranks, comm.engine().c_str(), G);
 
   auto save = [&](int step) {
     backend->sync_to_host();
+    dist::check_replicas_agree(comm, model.params(), "at step " + std::to_string(step));
+    std::vector<float> m, v;  // ZeRO-1: the whole state, gathered on rank 0
+    if (opt.zero) dist::gather_optimizer(comm, optim, model.params().size(), &m, &v);
+    if (!lead) return;
     write_checkpoint(opt.out, step, opt.keep_ckpts, [&](const std::string& dir) {
       model.save(dir);
-      optim.save(dir + "/optimizer.safetensors");
+      if (opt.zero) AdamW::save_state(dir + "/optimizer.safetensors", m, v, optim.steps_taken());
+      else optim.save(dir + "/optimizer.safetensors");
       if (!tm.tokenizer_json.empty()) write_file_atomic(dir + "/tokenizer.json", tm.tokenizer_json);
       for (const auto& [name, content] : tm.files) write_file_atomic(dir + "/" + name, content);
       json st = {{"step", step}, {"seed", opt.seed}, {"optimizer_step", optim.steps_taken()},
@@ -383,15 +498,23 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& da
       n_step += micro[i].count_targets();
       n_inputs += (int64_t)micro[i].B * micro[i].T;
     }
+    if (ranks > 1) {  // the global batch's counts
+      double counts[2] = {static_cast<double>(n_step), static_cast<double>(n_inputs)};
+      comm.allreduce_sum(std::span<double>(counts));
+      n_step = static_cast<int64_t>(counts[0]);
+      n_inputs = static_cast<int64_t>(counts[1]);
+    }
     backend->zero_grads();
     for (int i = 0; i < G; i++) {
-      double weight = n_step > 0 ? (double)micro[i].count_targets() * G / n_step : 0.0;
-      if (opt.neftune_alpha > 0) backend->set_embedding_noise({opt.neftune_alpha, mix64(opt.seed, 0x4e454654ull + step, i)});
-      backend->accumulate(micro[i], weight, G);
+      double weight = n_step > 0 ? (double)micro[i].count_targets() * G_all / n_step : 0.0;
+      const int mb = dist::global_micro(comm.rank(), G, i);
+      if (opt.neftune_alpha > 0) backend->set_embedding_noise({opt.neftune_alpha, mix64(opt.seed, 0x4e454654ull + step, mb)});
+      backend->accumulate(micro[i], weight, G_all);
     }
     backend->set_embedding_noise({});  // validation sees clean embeddings
+    if (ranks > 1) backend->reduce(comm);
     float lr = sched.at(step);
-    const StepStats st = backend->update(G, lr, opt.clip);
+    const StepStats st = backend->update(G_all, lr, opt.clip);
     const bool finite = !st.skipped;
     if (!finite) skipped++;
     double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -405,14 +528,16 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& da
     if (!finite) m["skipped"] = true;
     bool last = completed == opt.steps;
     if (data.val_batches() > 0 && ((opt.eval_every > 0 && completed % opt.eval_every == 0) || last)) {
-      float v = validation_loss(*backend, data);
+      float v = validation_loss(*backend, data, comm);
       if (std::isfinite(v)) {
         m["val_loss"] = v;
         result.val_loss = v;
       }
     }
-    metrics << m.dump() << "\n";
-    metrics.flush();
+    if (lead) {
+      metrics << m.dump() << "\n";
+      metrics.flush();
+    }
     if (!finite)
       log_info("step %d: non-finite loss or gradient (loss %g, grad norm %g): update skipped", completed, st.loss,
                st.grad_norm);
@@ -424,11 +549,17 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& da
     }
     result.steps_done = completed;
     result.last_loss = st.loss;
-    bool stop = interrupted();
+    int signal = interrupted() ? interrupt_signal() : 0;
+    if (ranks > 1)  // any rank's Ctrl-C stops every rank after this step
+      for (double s : dist::all_gather(comm, signal)) signal = signal ? signal : static_cast<int>(s);
+    const bool stop = signal != 0;
     if ((opt.ckpt_every > 0 && completed % opt.ckpt_every == 0) || last || stop) save(completed);
-    if (stop && !last)
-      throw Error(static_cast<ExitCode>(128 + interrupt_signal()),
-                  "train: interrupted; checkpoint at step " + std::to_string(completed) + " written; continue with --resume");
+    if (stop && !last) {
+      const std::string msg =
+          "train: interrupted; checkpoint at step " + std::to_string(completed) + " written; continue with --resume";
+      if (ranks > 1) throw dist::CollectiveError(static_cast<ExitCode>(128 + signal), msg, lead);
+      throw Error(static_cast<ExitCode>(128 + signal), msg);
+    }
   }
   if (start >= opt.steps) log_info("run already complete at step %d", start);
   if (profile_enabled()) std::fputs(profile_report().c_str(), stderr);
@@ -448,7 +579,7 @@ static std::string tokenizer_path(const TrainOptions& opt, const std::string& we
   return "";
 }
 
-TrainResult run_training(const TrainOptions& opt) {
+TrainResult run_training(const TrainOptions& opt, dist::Communicator* comm) {
   check_options(opt);  // before the model and shards are opened: a bad flag is named first
   TrainModel tm;
   tm.config = resolve_model_config(opt.model, &tm.weights_dir);
@@ -472,7 +603,7 @@ TrainResult run_training(const TrainOptions& opt) {
                 " (pass --ignore-tokenizer-mismatch to train anyway)");
     if (!other.empty()) log_warn("%s: tokenized with another tokenizer than %s", other.c_str(), tok_path.c_str());
   }
-  return train(opt, tm, data);
+  return train(opt, tm, data, comm);
 }
 
 }  // namespace mindllm

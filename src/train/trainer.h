@@ -17,6 +17,10 @@
 
 namespace mindllm {
 
+namespace dist {
+class Communicator;
+}
+
 struct TrainOptions {
   std::string model;      // preset, config.json or model directory (weights loaded from it)
   std::string data;       // shard directory (train-*.bin, val-*.bin)
@@ -36,6 +40,7 @@ struct TrainOptions {
   int ckpt_every = 0, eval_every = 0, eval_batches = 20, log_every = 10, keep_ckpts = 0;
   bool resume = false;
   float neftune_alpha = 0.0f;  // > 0: NEFTune noise on the input embeddings while training (model/neftune.h)
+  int zero = 0;  // 1: ZeRO-1, AdamW state sharded across the ranks of a data-parallel job (CPU)
 };
 
 struct TrainResult {
@@ -52,12 +57,16 @@ struct TrainModel {
   std::vector<std::pair<std::string, std::string>> files;  // more files for every checkpoint: (name, content)
 };
 
-// Trains `model` on `data` into opt.out (opt.model and opt.data are not read).
-TrainResult train(const TrainOptions& opt, const TrainModel& model, BatchSource& data);
+// Trains `model` on `data` into opt.out (opt.model and opt.data are not read). With a
+// communicator of N > 1 ranks (train/dist): data-parallel, each rank reading its slice of every
+// global batch of N x grad_accum micro-batches (dist/rank_batches.h), gradients summed across
+// ranks, rank 0 alone logging and writing metrics and checkpoints (docs/distributed.md).
+TrainResult train(const TrainOptions& opt, const TrainModel& model, BatchSource& data,
+                  dist::Communicator* comm = nullptr);
 
 // Pre-training: opt.model, the token shards of opt.data (PretrainBatches), the tokenizer of
 // --tokenizer, else of the model directory, else of the data directory: validated, its hash
 // compared with the shards' headers, its end-of-text id written as eos/bos_token_id.
-TrainResult run_training(const TrainOptions& opt);
+TrainResult run_training(const TrainOptions& opt, dist::Communicator* comm = nullptr);
 
 }  // namespace mindllm

@@ -73,6 +73,7 @@ class CudaModel {
   void upload_params(const std::vector<float>& params);  // also refreshes the bf16 copy
   void download_params(std::vector<float>& params) const;
   void download_grads(std::vector<float>& grads) const;
+  float* device_grads() const { return at<float>(grads_); }  // the flat gradient buffer (data-parallel sums)
   void upload_optimizer(const std::vector<float>& m, const std::vector<float>& v, int steps);
   void download_optimizer(std::vector<float>& m, std::vector<float>& v) const;
   int optimizer_steps() const { return adam_steps_; }

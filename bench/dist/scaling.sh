@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# 1 -> N ranks on this machine's CPU: the same global batch (B x A x N) trained by one process with
+# --grad-accum N*A and all cores, and by `mpirun -np N` with --grad-accum A and cores/N threads
+# each. Prints tokens/s (mean of the timed steps after WARMUP, from metrics.jsonl), the ratio, and
+# the load. Results go to docs/distributed.md and docs/benchmarks.md.
+#   bash bench/dist/scaling.sh                  # MODEL=demo-llama STEPS=12 N=2
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${MINDLLM_BIN:-build/mindllm}
+MODEL=${MODEL:-demo-llama} STEPS=${STEPS:-12} WARMUP=${WARMUP:-2} N=${N:-2} B=${B:-4} T=${T:-256} A=${A:-1}
+CORES=$(nproc)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+python3 - "$work/data" <<'PY'
+import sys, numpy as np
+sys.path.insert(0, "tests/reference")
+from mindllm_ref import write_shard
+from pathlib import Path
+d = Path(sys.argv[1]); d.mkdir()
+rng = np.random.default_rng(0)
+write_shard(d / "train-000.bin", rng.integers(0, 512, 200000), 512)
+PY
+common=(train --model "$MODEL" --data "$work/data" --batch "$B" --seq "$T" --steps "$STEPS" --log-every 1000 --eval-batches 1)
+rate() { python3 -c "import json,sys; m=[json.loads(l) for l in open(sys.argv[1])][int(sys.argv[2]):]; print(round(sum(x['tokens_per_s'] for x in m)/len(m)))" "$1" "$WARMUP"; }
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$BIN" "${common[@]}" --out "$work/one" --grad-accum $((N * A)) --threads "$CORES" 2>/dev/null
+one=$(rate "$work/one/metrics.jsonl")
+mpirun --allow-run-as-root --oversubscribe --mca btl_vader_single_copy_mechanism none -np "$N" \
+  "$BIN" "${common[@]}" --out "$work/many" --grad-accum "$A" --threads $((CORES / N > 0 ? CORES / N : 1)) 2>/dev/null
+many=$(rate "$work/many/metrics.jsonl")
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "model $MODEL, global batch $((B * A * N)) x $T tokens, $CORES cores"
+echo "1 process x $CORES threads: $one tokens/s"
+echo "$N ranks x $((CORES / N > 0 ? CORES / N : 1)) threads (mpirun): $many tokens/s"
+python3 -c "print('ratio, $N ranks / 1 process: %.2f' % ($many / $one))"
