@@ -175,6 +175,50 @@ TEST(Sampling, MinPMatchesFloat64) {
   }
 }
 
+// sample_token ranks only as far as it needs (a quickselect on cumulative weights): the token it
+// draws is the one a walk down the fully sorted float64 distribution gives for the same draw.
+TEST(Sampling, SampleTokenEqualsTheSortedWalk) {
+  Rng gen(11);
+  for (int trial = 0; trial < 60; trial++) {
+    const int V = trial % 2 ? 3000 : 257;
+    std::vector<float> logits(V);
+    const float scale = 0.2f + (trial % 5);
+    for (float& l : logits) l = scale * gen.normal();
+    SamplingParams p;
+    p.temperature = 0.4f + 0.3f * (trial % 4);
+    p.top_k = trial % 3 == 0 ? 50 * (trial % 7) : 0;
+    p.top_p = trial % 4 == 1 ? 0.9f : 1.0f;
+    p.min_p = trial % 5 == 2 ? 0.05f : 0.0f;
+    // The reference: sort everything, top-k, probabilities, top-p, min-p, renormalize.
+    std::vector<int32_t> order(V);
+    for (int i = 0; i < V; i++) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+    size_t keep = p.top_k > 0 ? std::min<size_t>(p.top_k, V) : V;
+    std::vector<double> prob(keep);
+    double z = 0;
+    for (size_t i = 0; i < keep; i++) z += prob[i] = std::exp(((double)logits[order[i]] - logits[order[0]]) / p.temperature);
+    double acc = 0;
+    for (size_t i = 0; i < keep && p.top_p < 1.0f; i++)
+      if ((acc += prob[i] / z) >= p.top_p) keep = i + 1;
+    while (keep > 1 && prob[keep - 1] < p.min_p) keep--;
+    double total = 0;
+    for (size_t i = 0; i < keep; i++) total += prob[i];
+    const auto dist = token_distribution(logits.data(), V, p);
+    ASSERT_EQ(dist.size(), keep) << "trial " << trial;
+    Rng a(trial), b(trial);
+    for (int draw = 0; draw < 200; draw++) {
+      double u = b.uniform_double();
+      int32_t want = order[keep - 1];
+      for (size_t i = 0; i < keep; i++)
+        if ((u -= prob[i] / total) < 0) {
+          want = order[i];
+          break;
+        }
+      ASSERT_EQ(sample_token(logits.data(), V, p, a), want) << "trial " << trial << " draw " << draw;
+    }
+  }
+}
+
 TEST(Sampling, GreedyGeneratorAppliesPenalties) {
   Model m = small_llama();
   Engine engine(m);
