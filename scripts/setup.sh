@@ -11,6 +11,7 @@ APT_PACKAGES=(
   zlib1g-dev libzstd-dev libopencc-dev libopencc-data libyaml-cpp-dev  # data pipeline (src/data)
   bible-kjv bible-kjv-text fortunes-zh     # the demo's embedded default corpus (English + Chinese)
   libcpp-httplib-dev                      # HTTP server (mindllm serve)
+  chromium chromium-driver                # tests/e2e/test_serve_web.py: the chat page in headless Chromium
 )
 PIP_PACKAGES=(
   "numpy" "torch" "transformers" "tokenizers" "tiktoken" "safetensors" "pytest" "lm-eval" "accelerate"
@@ -18,6 +19,7 @@ PIP_PACKAGES=(
   "gguf"  # interop tests (GGUF export)
   "jinja2"  # chat-template golden tests (transformers' apply_chat_template renders with it)
   "openai"  # tests/e2e/test_serve.py: the official client against mindllm serve
+  "selenium"  # tests/e2e/test_serve_web.py drives Debian's chromium through chromium-driver
 )
 
 sudo_cmd=""

@@ -27,6 +27,8 @@
 #include "sft/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
+extern "C" const char* mindllm_chat_html();  // src/serve/web/chat.html (generated/web_page.cpp)
+
 namespace mindllm {
 
 namespace {
@@ -264,42 +266,41 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
       "text/event-stream",
       [this, p, channel, st, since](size_t, httplib::DataSink& sink) {
         const api::CompletionRequest& r = p->req;
-        auto send = [&](const json& j) {
-          const std::string s = "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
-          return sink.write(s.data(), s.size());
+        // The events of this call go out in one write (one chunk): fewer syscalls and client
+        // wake-ups when tokens of several choices, or several steps, came at once.
+        std::string out;
+        auto send = [&out](const json& j) {
+          out += "data: ";
+          out += j.dump(-1, ' ', false, json::error_handler_t::replace);
+          out += "\n\n";
         };
-        bool ok = true;
         if (!st->started) {
           st->started = true;
           if (r.chat)
-            for (int i = 0; i < r.n && ok; i++)
-              ok = send(chunk(*p, json::array({{{"index", i}, {"delta", {{"role", "assistant"}, {"content", ""}}},
-                                                {"logprobs", nullptr}, {"finish_reason", nullptr}}})));
+            for (int i = 0; i < r.n; i++)
+              send(chunk(*p, json::array({{{"index", i}, {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                           {"logprobs", nullptr}, {"finish_reason", nullptr}}})));
         }
         for (ChoiceEvent& e : channel->take(std::chrono::milliseconds(50))) {
-          if (!ok) break;
           if (!e.text.empty() || !e.logprobs.empty()) {
             if (st->first < 0 && !e.text.empty()) st->first = since();
             json c = {{"index", e.index}, {"finish_reason", nullptr},
                       {"logprobs", r.logprobs >= 0 ? logprobs_json(e.logprobs, r.chat) : json(nullptr)}};
             if (r.chat) c["delta"] = {{"content", e.text}};
             else c["text"] = e.text;
-            ok = send(chunk(*p, json::array({c})));
+            send(chunk(*p, json::array({c})));
           }
-          if (e.done && ok) {
+          if (e.done) {
             st->done++;
             st->completion += e.completion_tokens;
             json c = {{"index", e.index}, {"logprobs", nullptr}, {"finish_reason", openai_finish(e.finish)}};
             if (r.chat) c["delta"] = json::object();
             else c["text"] = "";
-            ok = send(chunk(*p, json::array({c})));
+            send(chunk(*p, json::array({c})));
           }
         }
-        if (!ok) {  // the client went away: its generation ends at the scheduler's next step
-          channel->cancel();
-          return false;
-        }
-        if (st->done == r.n) {
+        const bool last = st->done == r.n;
+        if (last) {
           const double secs = since();
           metrics_.completion((int)p->prompt.size(), st->completion, secs, st->first < 0 ? secs : st->first);
           if (r.include_usage) {
@@ -309,16 +310,39 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
                           {"total_tokens", pt + st->completion}};
             send(u);
           }
-          static const std::string done_line = "data: [DONE]\n\n";
-          sink.write(done_line.data(), done_line.size());
-          sink.done();
+          out += "data: [DONE]\n\n";
         }
+        if (!out.empty() && !sink.write(out.data(), out.size())) {
+          channel->cancel();  // the client went away: its generation ends at the scheduler's next step
+          return false;
+        }
+        if (last) sink.done();
         return true;
       },
       [channel](bool) { channel->cancel(); });
 }
 
 void Server::routes() {
+  // The chat page: static, public (it asks for the API key itself).
+  http_.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_content(mindllm_chat_html(), "text/html; charset=utf-8");
+  });
+  // CORS (off by default): every answer carries the allowed origin; a preflight OPTIONS on any
+  // path gets 204 with the methods and headers a client of the API sends (no API key needed).
+  if (!opt_.cors_origin.empty()) {
+    httplib::Headers cors = {{"Access-Control-Allow-Origin", opt_.cors_origin}};
+    if (opt_.cors_origin != "*") cors.emplace("Vary", "Origin");
+    http_.set_default_headers(cors);
+    http_.Options(".*", [](const httplib::Request& q, httplib::Response& res) {
+      res.status = 204;
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      // The headers the browser asks for (OpenAI's SDKs send their own x-stainless-* ones).
+      const std::string asked = q.get_header_value("Access-Control-Request-Headers");
+      res.set_header("Access-Control-Allow-Headers", asked.empty() ? "Authorization, Content-Type, X-Api-Key" : asked);
+      res.set_header("Access-Control-Max-Age", "600");
+    });
+  }
   http_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     if (ready_)
       send_json(res, 200, {{"status", "ok"}, {"active", scheduler_->active()}, {"queued", scheduler_->queued()},
@@ -400,6 +424,8 @@ int Server::run() {
 
   routes();
   http_.set_payload_max_length(opt_.max_body);
+  // Streams are many small writes (a chunk per token): send each at once (no Nagle delay).
+  http_.set_tcp_nodelay(true);
   const size_t pool = std::min(opt_.parallel + opt_.max_queue + 8, 256);
   http_.new_task_queue = [pool] { return new httplib::ThreadPool(pool); };
   // Debian's cpp-httplib 0.11 listens with a backlog of 5 (compiled into the library): a burst of
