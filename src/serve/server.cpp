@@ -78,7 +78,8 @@ class Server {
   Prepared prepare(const httplib::Request& q, bool chat);
   void complete(const httplib::Request& q, httplib::Response& res, bool chat);
   json chunk(const Prepared& p, json choices) const;
-  json logprobs_json(const std::vector<TokenLogprob>& lps, bool chat) const;
+  // offset: the completion's characters so far (completions' text_offset), advanced past these tokens.
+  json logprobs_json(const std::vector<TokenLogprob>& lps, bool chat, int64_t& offset) const;
 
   ServeOptions opt_;
   httplib::Server http_;
@@ -153,7 +154,7 @@ Prepared Server::prepare(const httplib::Request& q, bool chat) {
 // OpenAI's shapes: chat {"content": [{token, logprob, bytes, top_logprobs: [{token, logprob,
 // bytes}]}]}; completions {"tokens", "token_logprobs", "top_logprobs": [{token: logprob}]}.
 // A token's text is its bytes (invalid UTF-8 reaches JSON as U+FFFD; `bytes` are exact).
-json Server::logprobs_json(const std::vector<TokenLogprob>& lps, bool chat) const {
+json Server::logprobs_json(const std::vector<TokenLogprob>& lps, bool chat, int64_t& offset) const {
   auto text = [this](int32_t id) { return std::string(tok_->token_bytes(id)); };
   auto bytes = [](const std::string& s) {
     json b = json::array();
@@ -170,8 +171,12 @@ json Server::logprobs_json(const std::vector<TokenLogprob>& lps, bool chat) cons
     }
     return {{"content", std::move(content)}};
   }
-  json tokens = json::array(), token_logprobs = json::array(), tops = json::array();
+  json tokens = json::array(), token_logprobs = json::array(), tops = json::array(), offsets = json::array();
   for (const TokenLogprob& lp : lps) {
+    // text_offset: characters (code points) of the completion text before the token's first byte;
+    // a character split across tokens counts for the token holding its first byte.
+    offsets.push_back(offset);
+    for (unsigned char c : token_text_(lp.token)) offset += (c & 0xC0) != 0x80;
     tokens.push_back(text(lp.token));
     token_logprobs.push_back(lp.logprob);
     // Keyed by text as JSON will carry it (invalid UTF-8 as U+FFFD): tokens that read the same keep
@@ -183,7 +188,8 @@ json Server::logprobs_json(const std::vector<TokenLogprob>& lps, bool chat) cons
     }
     tops.push_back(std::move(top));
   }
-  return {{"tokens", std::move(tokens)}, {"token_logprobs", std::move(token_logprobs)}, {"top_logprobs", std::move(tops)}};
+  return {{"tokens", std::move(tokens)}, {"token_logprobs", std::move(token_logprobs)}, {"top_logprobs", std::move(tops)},
+          {"text_offset", std::move(offsets)}};
 }
 
 json Server::chunk(const Prepared& p, json choices) const {
@@ -240,7 +246,9 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
         fail(503, "the server is shutting down", "", "shutting_down", "server_error");
       completion += ends[i].completion_tokens;
       json c = {{"index", i}, {"finish_reason", openai_finish(ends[i].finish)},
-                {"logprobs", r.logprobs >= 0 ? logprobs_json(lps[i], chat) : json(nullptr)}};
+                {"logprobs", nullptr}};
+      int64_t offset = 0;
+      if (r.logprobs >= 0) c["logprobs"] = logprobs_json(lps[i], chat, offset);
       if (chat) c["message"] = {{"role", "assistant"}, {"content", text[i]}};
       else c["text"] = text[i];
       choices.push_back(std::move(c));
@@ -259,8 +267,10 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
     bool started = false;
     int done = 0, completion = 0;
     double first = -1;  // seconds to the first text
+    std::vector<int64_t> offset;  // per choice: characters before its next token (text_offset)
   };
   auto st = std::make_shared<StreamState>();
+  st->offset.assign(r.n, 0);
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
@@ -285,7 +295,7 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
           if (!e.text.empty() || !e.logprobs.empty()) {
             if (st->first < 0 && !e.text.empty()) st->first = since();
             json c = {{"index", e.index}, {"finish_reason", nullptr},
-                      {"logprobs", r.logprobs >= 0 ? logprobs_json(e.logprobs, r.chat) : json(nullptr)}};
+                      {"logprobs", r.logprobs >= 0 ? logprobs_json(e.logprobs, r.chat, st->offset[e.index]) : json(nullptr)}};
             if (r.chat) c["delta"] = {{"content", e.text}};
             else c["text"] = e.text;
             send(chunk(*p, json::array({c})));

@@ -262,6 +262,15 @@ def test_logprobs_completion_and_chat_stream_and_not(server):
     streamed = [c.choices[0].logprobs for c in greedy(server, prompt, 8, logprobs=3, stream=True)
                 if c.choices and c.choices[0].logprobs]
     assert [l for x in streamed for l in x.token_logprobs] == pytest.approx(lp.token_logprobs)
+    # text_offset: where each token starts in the completion text (characters), streamed or not.
+    assert [o for x in streamed for o in x.text_offset] == lp.text_offset
+    assert lp.text_offset[0] == 0 and lp.text_offset == sorted(lp.text_offset)
+    text = r.choices[0].text
+    for i, (tok, off) in enumerate(zip(lp.tokens, lp.text_offset)):
+        if tok.startswith("<|"):  # a special token: listed, but no part of the text
+            break
+        if "\ufffd" not in tok and "\ufffd" not in text[:off + len(tok)]:  # whole characters
+            assert text[off:off + len(tok)] == tok and off == len("".join(lp.tokens[:i])), (i, lp.tokens, text)
     assert greedy(server, prompt, 8).choices[0].logprobs is None
     msgs = [{"role": "user", "content": "Name a colour."}]
     c = server.client.chat.completions.create(model=server.model, messages=msgs, max_tokens=6, temperature=0,
