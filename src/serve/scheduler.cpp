@@ -86,6 +86,29 @@ void Scheduler::finish(Slot& s, const std::string& error) {
   s.seq = -1;
 }
 
+// Prefix sharing: a new sequence forks the running sequence whose cached tokens share the longest
+// prefix with its prompt (at least one block), e.g. the same system prompt, and prefills only the
+// rest; the shared blocks are copied on write (model/kv_cache.h). The prompt's last token always
+// runs: its logits give the first new token.
+int Scheduler::start_sequence(Slot& s, const std::vector<std::unique_ptr<Slot>>& slots) {
+  const std::vector<int32_t>& p = s.job.request.prompt;
+  int from = -1;
+  size_t shared = 0;
+  for (const auto& o : slots) {
+    if (o.get() == &s || o->seq < 0) continue;
+    const std::vector<int32_t>& t = cache_.tokens(o->seq);
+    const size_t n = std::min(t.size(), p.size() - 1);
+    const size_t k = std::mismatch(t.begin(), t.begin() + n, p.begin()).first - t.begin();
+    if (k > shared) shared = k, from = o->seq;
+  }
+  if (from < 0 || shared < (size_t)cache_.block_size()) return cache_.create();
+  const int seq = cache_.fork(from);
+  cache_.truncate(seq, static_cast<int>(shared));
+  s.prefilled = shared;
+  prefix_tokens_reused_ += static_cast<int64_t>(shared);
+  return seq;
+}
+
 void Scheduler::publish_active(size_t n) {
   std::lock_guard lk(mu_);
   active_ = static_cast<int>(n);
@@ -123,7 +146,7 @@ void Scheduler::loop() {
           finish(*s, e.what());
           continue;
         }
-        s->seq = cache_.create();
+        s->seq = start_sequence(*s, slots);
       }
       if (s->job.channel->cancelled()) s->gen->cancel();
       if (s->gen->done() && s->seq >= 0) finish(*s);

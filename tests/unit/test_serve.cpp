@@ -71,6 +71,37 @@ TEST(Scheduler, GreedyEqualsGenerateWhateverTheBatching) {
   }
 }
 
+// A request arriving while another with the same prompt prefix runs forks its cached blocks and
+// prefills only the rest; its greedy answer is still generate()'s.
+TEST(Scheduler, SharedPromptPrefixIsReused) {
+  Model m = small_llama();
+  Engine engine(m);
+  TokenText tt = [](int32_t id) { return std::string(1, char('a' + id % 26)); };
+  GenerationRequest a, b;
+  for (int i = 0; i < 20; i++) a.prompt.push_back((i * 13 + 5) % 97);
+  b.prompt = a.prompt;
+  b.prompt.insert(b.prompt.end(), {7, 8, 9});  // shares 20 tokens (more than a 16-position block)
+  for (GenerationRequest* q : {&a, &b}) q->sampling.temperature = 0.0f, q->max_length = 64;
+  a.max_new_tokens = 40;
+  b.max_new_tokens = 8;
+  KvCache cache(m.config());
+  const std::string want = generate(engine, cache, std::span(&b, 1), tt)[0].text;
+  Scheduler s(engine, tt, SchedulerOptions{2, 4, 64, 512});
+  // b must arrive while a runs (a's 40 steps take milliseconds): retry if the machine was too slow.
+  for (int attempt = 0; attempt < 5 && s.prefix_tokens_reused() == 0; attempt++) {
+    auto cha = std::make_shared<Channel>(), chb = std::make_shared<Channel>();
+    ASSERT_TRUE(s.submit({Job{a, 0, cha}}));
+    while (cha->take(std::chrono::milliseconds(1000)).empty()) {
+    }
+    ASSERT_TRUE(s.submit({Job{b, 0, chb}}));
+    auto [text, end] = drain(*chb, 1);
+    EXPECT_EQ(text[0], want);
+    EXPECT_EQ(end[0].completion_tokens, 8);
+    drain(*cha, 1);
+  }
+  EXPECT_GE(s.prefix_tokens_reused(), 20);
+}
+
 TEST(Scheduler, QueueBoundAndCancellation) {
   Model m = small_llama();
   Engine engine(m);
