@@ -11,7 +11,7 @@ Phases, each against every server (one server runs at a time, on the same cores)
             and per stream)
 Every request is a streamed chat-less completion (`/v1/completions`, temperature 0.8, seed i, the
 same prompts on both sides) of --tokens tokens (EOS is not suppressed: tokens are counted from the
-stream). The client is raw http.client in threads with minimal parsing, the same for both servers,
+usage chunk where the server sends one, else one per text event). The client is raw http.client in threads with minimal parsing, the same for both servers,
 so its CPU cost is the same on both sides (it shares the cores with the server).
 
 The peer is llama-cpp-python's OpenAI server (`python -m llama_cpp.server`, same GGUF exported by
@@ -62,7 +62,7 @@ def wait_ready(port, proc, path, timeout=120):
 def stream_one(port, model, i, tokens, out):
     """One streamed completion; out[i] = (ttft s, tokens, first-to-last s, wall s)."""
     body = json.dumps({"model": model, "prompt": PROMPTS[i % len(PROMPTS)], "max_tokens": tokens,
-                       "temperature": 0.8, "seed": i, "stream": True})
+                       "temperature": 0.8, "seed": i, "stream": True, "stream_options": {"include_usage": True}})
     t0 = time.perf_counter()
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     c.request("POST", "/v1/completions", body=body, headers={"Content-Type": "application/json"})
@@ -70,7 +70,7 @@ def stream_one(port, model, i, tokens, out):
     if r.status != 200:
         out[i] = RuntimeError(f"HTTP {r.status}: {r.read()[:200]!r}")
         return
-    first = last = None
+    first = last = usage = None
     n = 0
     buf = b""
     while True:
@@ -83,6 +83,8 @@ def stream_one(port, model, i, tokens, out):
             if not e.startswith(b"data: ") or e == b"data: [DONE]":
                 continue
             j = json.loads(e[6:])
+            if j.get("usage") and not j.get("choices"):
+                usage = j["usage"]["completion_tokens"]  # exact where the server sends it
             if not j.get("choices"):
                 continue
             if j["choices"][0].get("text"):  # one token per event on both servers (text held back: merged)
@@ -92,7 +94,8 @@ def stream_one(port, model, i, tokens, out):
                 n += 1
     c.close()
     end = time.perf_counter()
-    out[i] = (first - t0 if first else end - t0, n, (last - first) if first else 0.0, end - t0)
+    out[i] = (first - t0 if first else end - t0, usage if usage is not None else n, (last - first) if first else 0.0,
+              end - t0)
 
 
 def run_clients(port, model, clients, tokens):
