@@ -91,7 +91,8 @@ class Scheduler {
   void loop();
   void finish(Slot& s, const std::string& error = "");
   void publish_active(size_t n);
-  int start_sequence(Slot& s, const std::vector<std::unique_ptr<Slot>>& slots);
+  int fork_shared_prefix(Slot& s, const std::vector<std::unique_ptr<Slot>>& slots);
+  bool waits_for_prefix(size_t i, const std::vector<std::unique_ptr<Slot>>& slots) const;
 
   Engine& engine_;
   TokenText token_text_;

@@ -100,6 +100,14 @@ TEST(Scheduler, SharedPromptPrefixIsReused) {
     drain(*cha, 1);
   }
   EXPECT_GE(s.prefix_tokens_reused(), 20);
+  // Choices submitted together (n > 1): the first prefills, the others wait a step and fork it.
+  const int64_t before = s.prefix_tokens_reused();
+  auto ch = std::make_shared<Channel>();
+  ASSERT_TRUE(s.submit({Job{b, 0, ch}, Job{b, 1, ch}}));
+  auto [text, end] = drain(*ch, 2);
+  EXPECT_EQ(text[0], want);
+  EXPECT_EQ(text[1], want);
+  EXPECT_EQ(s.prefix_tokens_reused() - before, (int64_t)b.prompt.size() - 1);
 }
 
 TEST(Scheduler, QueueBoundAndCancellation) {
