@@ -12,6 +12,7 @@ APT_PACKAGES=(
   bible-kjv bible-kjv-text fortunes-zh     # the demo's embedded default corpus (English + Chinese)
   libcpp-httplib-dev                      # HTTP server (mindllm serve)
   libopenmpi-dev openmpi-bin iproute2     # data-parallel training (mpirun; tests/e2e/test_dist.py's namespaces)
+  chromium chromium-driver                # tests/e2e/test_serve_web.py: the chat page in headless Chromium
 )
 PIP_PACKAGES=(
   "numpy" "torch" "transformers" "tokenizers" "tiktoken" "safetensors" "pytest" "lm-eval" "accelerate"
@@ -19,6 +20,7 @@ PIP_PACKAGES=(
   "gguf"  # interop tests (GGUF export)
   "jinja2"  # chat-template golden tests (transformers' apply_chat_template renders with it)
   "openai"  # tests/e2e/test_serve.py: the official client against mindllm serve
+  "selenium"  # tests/e2e/test_serve_web.py drives Debian's chromium through chromium-driver
 )
 
 sudo_cmd=""

@@ -1,4 +1,7 @@
 // mindllm serve: an OpenAI-compatible HTTP server with continuous batching (serve/server.h).
+#include <algorithm>
+#include <string>
+
 #include "cli/command.h"
 #include "cli/validate.h"
 #include "core/error.h"
@@ -24,6 +27,18 @@ static int run_serve(int argc, char** argv) {
   app.add_option("--chat-template", o.chat_template,
                  "builtin name (mindllm, chatml, llama2, llama3) or a .jinja / tokenizer_config.json file "
                  "(default: the model directory's template)");
+  app.add_option("--cors-origin", o.cors_origin,
+                 "allow browsers on this origin (scheme://host[:port]) or '*' to call the API (default: CORS off)")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            const bool url = (v.starts_with("http://") || v.starts_with("https://")) &&
+                             v.find('/', v.find("//") + 2) == std::string::npos && v.size() > v.find("//") + 2;
+            const bool clean = std::all_of(v.begin(), v.end(), [](unsigned char c) { return c > ' ' && c < 127; });
+            if (v == "*" || (url && clean)) return "";
+            return "must be '*' or an origin such as https://example.com:8000" +
+                   (clean ? ", got '" + v + "'" : std::string(", without spaces or control characters"));
+          },
+          "ORIGIN|*"));
   app.add_option("--max-body", o.max_body, "largest request body in bytes; larger get 413")->capture_default_str();
   add_threads_option(app, threads);
   add_precision_option(app, o.precision);

@@ -71,11 +71,13 @@ SequenceGenerator::Step SequenceGenerator::step(const float* logits, int seq_len
   } else {
     res_.tokens.push_back(tok);
     if (q_.logprobs >= 0) res_.logprobs.push_back(token_logprob(logits, vocab_, tok, q_.logprobs));
+    const size_t before = text.size();
     if (token_text_) text += token_text_(tok);
-    // The stop strings: the earliest occurrence ends generation.
+    // The stop strings: the earliest occurrence ends generation. None was in the text before this
+    // token, so a new one ends in its bytes: search only the tail (not the whole text per token).
     size_t cut = std::string::npos;
     for (const std::string& u : q_.stop_strings)
-      if (!u.empty()) cut = std::min(cut, text.find(u));
+      if (!u.empty()) cut = std::min(cut, text.find(u, before >= u.size() ? before - u.size() + 1 : 0));
     if (cut != std::string::npos) {
       text.resize(cut);
       res_.finish = FinishReason::stop;

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "core/error.h"
 
@@ -86,6 +87,49 @@ void Scheduler::finish(Slot& s, const std::string& error) {
   s.seq = -1;
 }
 
+namespace {
+size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b, size_t limit) {
+  const size_t n = std::min({a.size(), b.size(), limit});
+  return std::mismatch(a.begin(), a.begin() + n, b.begin()).first - a.begin();
+}
+}  // namespace
+
+// Prefix sharing: a sequence not started yet forks the running sequence whose cached tokens share
+// the longest prefix with its prompt (at least one block), e.g. the same system prompt or a
+// sibling choice of an n > 1 request, and prefills only the rest; the shared blocks are copied on
+// write (model/kv_cache.h). The prompt's last token always runs: its logits give the first new
+// token. -1: none shares enough.
+int Scheduler::fork_shared_prefix(Slot& s, const std::vector<std::unique_ptr<Slot>>& slots) {
+  const std::vector<int32_t>& p = s.job.request.prompt;
+  int from = -1;
+  size_t shared = 0;
+  for (const auto& o : slots) {
+    if (o.get() == &s || o->seq < 0) continue;
+    const size_t k = common_prefix(cache_.tokens(o->seq), p, p.size() - 1);
+    if (k > shared) shared = k, from = o->seq;
+  }
+  if (from < 0 || shared < (size_t)cache_.block_size()) return -1;
+  const int seq = cache_.fork(from);
+  cache_.truncate(seq, static_cast<int>(shared));
+  s.prefilled = shared;
+  prefix_tokens_reused_ += static_cast<int64_t>(shared);
+  return seq;
+}
+
+// Whether slots[i], not started, should wait for an earlier slot that is prefilling a prefix of
+// its prompt (at least one block) and fork it next step instead of computing it twice. The first
+// of such slots never waits, so every wait ends.
+bool Scheduler::waits_for_prefix(size_t i, const std::vector<std::unique_ptr<Slot>>& slots) const {
+  const std::vector<int32_t>& p = slots[i]->job.request.prompt;
+  for (size_t j = 0; j < i; j++) {
+    const Slot& o = *slots[j];
+    const std::vector<int32_t>& q = o.job.request.prompt;
+    if (o.seq >= 0 && o.prefilled < q.size() && common_prefix(q, p, p.size() - 1) >= (size_t)cache_.block_size())
+      return true;
+  }
+  return false;
+}
+
 void Scheduler::publish_active(size_t n) {
   std::lock_guard lk(mu_);
   active_ = static_cast<int>(n);
@@ -125,6 +169,10 @@ void Scheduler::loop() {
         }
         s->seq = cache_.create();
       }
+      if (s->prefilled == 0) {  // not started: fork a sequence that has a prefix of the prompt cached
+        const int shared = fork_shared_prefix(*s, slots);
+        if (shared >= 0) cache_.release(std::exchange(s->seq, shared));
+      }
       if (s->job.channel->cancelled()) s->gen->cancel();
       if (s->gen->done() && s->seq >= 0) finish(*s);
     }
@@ -140,12 +188,14 @@ void Scheduler::loop() {
         batch.push_back(BatchEntry{s->seq, std::span<const int32_t>(&s->next, 1)});
         owner.push_back(s.get());
       }
-    for (auto& s : slots) {
+    for (size_t i = 0; i < slots.size(); i++) {
+      Slot* s = slots[i].get();
       const std::vector<int32_t>& p = s->job.request.prompt;
       if (s->prefilled == p.size() || budget <= 0) continue;
+      if (s->prefilled == 0 && waits_for_prefix(i, slots)) continue;
       const size_t n = std::min(p.size() - s->prefilled, (size_t)budget);
       batch.push_back(BatchEntry{s->seq, std::span<const int32_t>(p).subspan(s->prefilled, n)});
-      owner.push_back(s.get());
+      owner.push_back(s);
       budget -= static_cast<int>(n);
     }
     try {

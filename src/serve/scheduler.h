@@ -76,6 +76,8 @@ class Scheduler {
   int queued() const;
   int active() const;
   int64_t tokens_generated() const { return tokens_generated_; }  // sampled so far, all requests
+  // Prompt tokens not computed because a running sequence held them (prefix sharing).
+  int64_t prefix_tokens_reused() const { return prefix_tokens_reused_; }
 
  private:
   struct Slot {
@@ -89,6 +91,8 @@ class Scheduler {
   void loop();
   void finish(Slot& s, const std::string& error = "");
   void publish_active(size_t n);
+  int fork_shared_prefix(Slot& s, const std::vector<std::unique_ptr<Slot>>& slots);
+  bool waits_for_prefix(size_t i, const std::vector<std::unique_ptr<Slot>>& slots) const;
 
   Engine& engine_;
   TokenText token_text_;
@@ -99,7 +103,7 @@ class Scheduler {
   std::deque<Job> queue_;
   int active_ = 0;
   bool stopping_ = false;
-  std::atomic<int64_t> tokens_generated_{0};
+  std::atomic<int64_t> tokens_generated_{0}, prefix_tokens_reused_{0};
   std::thread thread_;
 };
 

@@ -27,6 +27,8 @@
 #include "sft/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
+extern "C" const char* mindllm_chat_html();  // src/serve/web/chat.html (generated/web_page.cpp)
+
 namespace mindllm {
 
 namespace {
@@ -76,7 +78,8 @@ class Server {
   Prepared prepare(const httplib::Request& q, bool chat);
   void complete(const httplib::Request& q, httplib::Response& res, bool chat);
   json chunk(const Prepared& p, json choices) const;
-  json logprobs_json(const std::vector<TokenLogprob>& lps, bool chat) const;
+  // offset: the completion's characters so far (completions' text_offset), advanced past these tokens.
+  json logprobs_json(const std::vector<TokenLogprob>& lps, bool chat, int64_t& offset) const;
 
   ServeOptions opt_;
   httplib::Server http_;
@@ -151,7 +154,7 @@ Prepared Server::prepare(const httplib::Request& q, bool chat) {
 // OpenAI's shapes: chat {"content": [{token, logprob, bytes, top_logprobs: [{token, logprob,
 // bytes}]}]}; completions {"tokens", "token_logprobs", "top_logprobs": [{token: logprob}]}.
 // A token's text is its bytes (invalid UTF-8 reaches JSON as U+FFFD; `bytes` are exact).
-json Server::logprobs_json(const std::vector<TokenLogprob>& lps, bool chat) const {
+json Server::logprobs_json(const std::vector<TokenLogprob>& lps, bool chat, int64_t& offset) const {
   auto text = [this](int32_t id) { return std::string(tok_->token_bytes(id)); };
   auto bytes = [](const std::string& s) {
     json b = json::array();
@@ -168,8 +171,12 @@ json Server::logprobs_json(const std::vector<TokenLogprob>& lps, bool chat) cons
     }
     return {{"content", std::move(content)}};
   }
-  json tokens = json::array(), token_logprobs = json::array(), tops = json::array();
+  json tokens = json::array(), token_logprobs = json::array(), tops = json::array(), offsets = json::array();
   for (const TokenLogprob& lp : lps) {
+    // text_offset: characters (code points) of the completion text before the token's first byte;
+    // a character split across tokens counts for the token holding its first byte.
+    offsets.push_back(offset);
+    for (unsigned char c : token_text_(lp.token)) offset += (c & 0xC0) != 0x80;
     tokens.push_back(text(lp.token));
     token_logprobs.push_back(lp.logprob);
     // Keyed by text as JSON will carry it (invalid UTF-8 as U+FFFD): tokens that read the same keep
@@ -181,7 +188,8 @@ json Server::logprobs_json(const std::vector<TokenLogprob>& lps, bool chat) cons
     }
     tops.push_back(std::move(top));
   }
-  return {{"tokens", std::move(tokens)}, {"token_logprobs", std::move(token_logprobs)}, {"top_logprobs", std::move(tops)}};
+  return {{"tokens", std::move(tokens)}, {"token_logprobs", std::move(token_logprobs)}, {"top_logprobs", std::move(tops)},
+          {"text_offset", std::move(offsets)}};
 }
 
 json Server::chunk(const Prepared& p, json choices) const {
@@ -238,7 +246,9 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
         fail(503, "the server is shutting down", "", "shutting_down", "server_error");
       completion += ends[i].completion_tokens;
       json c = {{"index", i}, {"finish_reason", openai_finish(ends[i].finish)},
-                {"logprobs", r.logprobs >= 0 ? logprobs_json(lps[i], chat) : json(nullptr)}};
+                {"logprobs", nullptr}};
+      int64_t offset = 0;
+      if (r.logprobs >= 0) c["logprobs"] = logprobs_json(lps[i], chat, offset);
       if (chat) c["message"] = {{"role", "assistant"}, {"content", text[i]}};
       else c["text"] = text[i];
       choices.push_back(std::move(c));
@@ -257,49 +267,50 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
     bool started = false;
     int done = 0, completion = 0;
     double first = -1;  // seconds to the first text
+    std::vector<int64_t> offset;  // per choice: characters before its next token (text_offset)
   };
   auto st = std::make_shared<StreamState>();
+  st->offset.assign(r.n, 0);
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
       [this, p, channel, st, since](size_t, httplib::DataSink& sink) {
         const api::CompletionRequest& r = p->req;
-        auto send = [&](const json& j) {
-          const std::string s = "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
-          return sink.write(s.data(), s.size());
+        // The events of this call go out in one write (one chunk): fewer syscalls and client
+        // wake-ups when tokens of several choices, or several steps, came at once.
+        std::string out;
+        auto send = [&out](const json& j) {
+          out += "data: ";
+          out += j.dump(-1, ' ', false, json::error_handler_t::replace);
+          out += "\n\n";
         };
-        bool ok = true;
         if (!st->started) {
           st->started = true;
           if (r.chat)
-            for (int i = 0; i < r.n && ok; i++)
-              ok = send(chunk(*p, json::array({{{"index", i}, {"delta", {{"role", "assistant"}, {"content", ""}}},
-                                                {"logprobs", nullptr}, {"finish_reason", nullptr}}})));
+            for (int i = 0; i < r.n; i++)
+              send(chunk(*p, json::array({{{"index", i}, {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                           {"logprobs", nullptr}, {"finish_reason", nullptr}}})));
         }
         for (ChoiceEvent& e : channel->take(std::chrono::milliseconds(50))) {
-          if (!ok) break;
           if (!e.text.empty() || !e.logprobs.empty()) {
             if (st->first < 0 && !e.text.empty()) st->first = since();
             json c = {{"index", e.index}, {"finish_reason", nullptr},
-                      {"logprobs", r.logprobs >= 0 ? logprobs_json(e.logprobs, r.chat) : json(nullptr)}};
+                      {"logprobs", r.logprobs >= 0 ? logprobs_json(e.logprobs, r.chat, st->offset[e.index]) : json(nullptr)}};
             if (r.chat) c["delta"] = {{"content", e.text}};
             else c["text"] = e.text;
-            ok = send(chunk(*p, json::array({c})));
+            send(chunk(*p, json::array({c})));
           }
-          if (e.done && ok) {
+          if (e.done) {
             st->done++;
             st->completion += e.completion_tokens;
             json c = {{"index", e.index}, {"logprobs", nullptr}, {"finish_reason", openai_finish(e.finish)}};
             if (r.chat) c["delta"] = json::object();
             else c["text"] = "";
-            ok = send(chunk(*p, json::array({c})));
+            send(chunk(*p, json::array({c})));
           }
         }
-        if (!ok) {  // the client went away: its generation ends at the scheduler's next step
-          channel->cancel();
-          return false;
-        }
-        if (st->done == r.n) {
+        const bool last = st->done == r.n;
+        if (last) {
           const double secs = since();
           metrics_.completion((int)p->prompt.size(), st->completion, secs, st->first < 0 ? secs : st->first);
           if (r.include_usage) {
@@ -309,16 +320,39 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
                           {"total_tokens", pt + st->completion}};
             send(u);
           }
-          static const std::string done_line = "data: [DONE]\n\n";
-          sink.write(done_line.data(), done_line.size());
-          sink.done();
+          out += "data: [DONE]\n\n";
         }
+        if (!out.empty() && !sink.write(out.data(), out.size())) {
+          channel->cancel();  // the client went away: its generation ends at the scheduler's next step
+          return false;
+        }
+        if (last) sink.done();
         return true;
       },
       [channel](bool) { channel->cancel(); });
 }
 
 void Server::routes() {
+  // The chat page: static, public (it asks for the API key itself).
+  http_.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_content(mindllm_chat_html(), "text/html; charset=utf-8");
+  });
+  // CORS (off by default): every answer carries the allowed origin; a preflight OPTIONS on any
+  // path gets 204 with the methods and headers a client of the API sends (no API key needed).
+  if (!opt_.cors_origin.empty()) {
+    httplib::Headers cors = {{"Access-Control-Allow-Origin", opt_.cors_origin}};
+    if (opt_.cors_origin != "*") cors.emplace("Vary", "Origin");
+    http_.set_default_headers(cors);
+    http_.Options(".*", [](const httplib::Request& q, httplib::Response& res) {
+      res.status = 204;
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      // The headers the browser asks for (OpenAI's SDKs send their own x-stainless-* ones).
+      const std::string asked = q.get_header_value("Access-Control-Request-Headers");
+      res.set_header("Access-Control-Allow-Headers", asked.empty() ? "Authorization, Content-Type, X-Api-Key" : asked);
+      res.set_header("Access-Control-Max-Age", "600");
+    });
+  }
   http_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     if (ready_)
       send_json(res, 200, {{"status", "ok"}, {"active", scheduler_->active()}, {"queued", scheduler_->queued()},
@@ -400,6 +434,8 @@ int Server::run() {
 
   routes();
   http_.set_payload_max_length(opt_.max_body);
+  // Streams are many small writes (a chunk per token): send each at once (no Nagle delay).
+  http_.set_tcp_nodelay(true);
   const size_t pool = std::min(opt_.parallel + opt_.max_queue + 8, 256);
   http_.new_task_queue = [pool] { return new httplib::ThreadPool(pool); };
   // Debian's cpp-httplib 0.11 listens with a backlog of 5 (compiled into the library): a burst of

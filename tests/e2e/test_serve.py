@@ -262,6 +262,15 @@ def test_logprobs_completion_and_chat_stream_and_not(server):
     streamed = [c.choices[0].logprobs for c in greedy(server, prompt, 8, logprobs=3, stream=True)
                 if c.choices and c.choices[0].logprobs]
     assert [l for x in streamed for l in x.token_logprobs] == pytest.approx(lp.token_logprobs)
+    # text_offset: where each token starts in the completion text (characters), streamed or not.
+    assert [o for x in streamed for o in x.text_offset] == lp.text_offset
+    assert lp.text_offset[0] == 0 and lp.text_offset == sorted(lp.text_offset)
+    text = r.choices[0].text
+    for i, (tok, off) in enumerate(zip(lp.tokens, lp.text_offset)):
+        if tok.startswith("<|"):  # a special token: listed, but no part of the text
+            break
+        if "\ufffd" not in tok and "\ufffd" not in text[:off + len(tok)]:  # whole characters
+            assert text[off:off + len(tok)] == tok and off == len("".join(lp.tokens[:i])), (i, lp.tokens, text)
     assert greedy(server, prompt, 8).choices[0].logprobs is None
     msgs = [{"role": "user", "content": "Name a colour."}]
     c = server.client.chat.completions.create(model=server.model, messages=msgs, max_tokens=6, temperature=0,
@@ -399,3 +408,48 @@ def test_sigterm_ends_the_server_with_0(model, tmp_path):
 def test_bad_flags_exit_2(model, tmp_path):
     p = subprocess.run([MINDLLM, "serve", "--model", str(tmp_path / "none")], capture_output=True, text=True)
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    for origin in ("example.com", "https://example.com/path", "https://a b", "https://x\r\nSet-Cookie: y", ""):
+        p = subprocess.run([MINDLLM, "serve", "--model", str(model), "--cors-origin", origin],
+                           capture_output=True, text=True)
+        assert p.returncode == 2 and "--cors-origin" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_chat_page_at_root(server):
+    status, headers, body = request(server.port, "GET", "/")  # public, like /health
+    assert status == 200 and dict(headers)["Content-Type"].startswith("text/html")
+    page = body.decode()
+    assert page.startswith("<!doctype html>") and "/v1/chat/completions" in page and "getReader" in page
+
+
+def test_cors_is_off_by_default(server):
+    _, headers, _ = request(server.port, "GET", "/v1/models", headers={"Origin": "https://example.com"})
+    assert "Access-Control-Allow-Origin" not in dict(headers)
+    status, headers, _ = request(server.port, "OPTIONS", "/v1/chat/completions",
+                                 headers={"Origin": "https://example.com", "Access-Control-Request-Method": "POST"})
+    assert status != 204 and "Access-Control-Allow-Origin" not in dict(headers)
+
+
+def test_cors_origin_flag_answers_preflight_and_marks_answers(model, tmp_path):
+    port = free_port()
+    p = start(model, port, tmp_path / "serve.log", "--cors-origin", "https://example.com", "--api-key", KEY)
+    try:
+        origin = {"Origin": "https://example.com"}
+        # The preflight needs no API key and allows what the browser asks for.
+        status, headers, body = request(port, "OPTIONS", "/v1/chat/completions",
+                                        headers={**origin, "Access-Control-Request-Method": "POST",
+                                                 "Access-Control-Request-Headers": "authorization, content-type"})
+        h = dict(headers)
+        assert status == 204 and body == b"", (status, h)
+        assert h["Access-Control-Allow-Origin"] == "https://example.com" and "POST" in h["Access-Control-Allow-Methods"]
+        assert h["Access-Control-Allow-Headers"] == "authorization, content-type"
+        # Answers carry the origin: successes, errors and streams alike.
+        for method, path, body, want in [("GET", "/v1/models", None, 200), ("GET", "/v1/nothing", None, 404),
+                                         ("POST", "/v1/completions", {"prompt": "hi", "max_tokens": 2}, 401)]:
+            status, headers, _ = request(port, method, path, body, origin)
+            assert status == want and dict(headers)["Access-Control-Allow-Origin"] == "https://example.com"
+        status, headers, raw = request(port, "POST", "/v1/completions",
+                                       {"prompt": "hi", "max_tokens": 2, "stream": True}, {**origin, "X-Api-Key": KEY})
+        assert status == 200 and dict(headers)["Access-Control-Allow-Origin"] == "https://example.com"
+        assert raw.endswith(b"data: [DONE]\n\n")
+    finally:
+        stop(p, tmp_path / "serve.log")

@@ -71,6 +71,45 @@ TEST(Scheduler, GreedyEqualsGenerateWhateverTheBatching) {
   }
 }
 
+// A request arriving while another with the same prompt prefix runs forks its cached blocks and
+// prefills only the rest; its greedy answer is still generate()'s.
+TEST(Scheduler, SharedPromptPrefixIsReused) {
+  Model m = small_llama();
+  Engine engine(m);
+  TokenText tt = [](int32_t id) { return std::string(1, char('a' + id % 26)); };
+  GenerationRequest a, b;
+  for (int i = 0; i < 20; i++) a.prompt.push_back((i * 13 + 5) % 97);
+  b.prompt = a.prompt;
+  b.prompt.insert(b.prompt.end(), {7, 8, 9});  // shares 20 tokens (more than a 16-position block)
+  for (GenerationRequest* q : {&a, &b}) q->sampling.temperature = 0.0f, q->max_length = 64;
+  a.max_new_tokens = 40;
+  b.max_new_tokens = 8;
+  KvCache cache(m.config());
+  const std::string want = generate(engine, cache, std::span(&b, 1), tt)[0].text;
+  Scheduler s(engine, tt, SchedulerOptions{2, 4, 64, 512});
+  // b must arrive while a runs (a's 40 steps take milliseconds): retry if the machine was too slow.
+  for (int attempt = 0; attempt < 5 && s.prefix_tokens_reused() == 0; attempt++) {
+    auto cha = std::make_shared<Channel>(), chb = std::make_shared<Channel>();
+    ASSERT_TRUE(s.submit({Job{a, 0, cha}}));
+    while (cha->take(std::chrono::milliseconds(1000)).empty()) {
+    }
+    ASSERT_TRUE(s.submit({Job{b, 0, chb}}));
+    auto [text, end] = drain(*chb, 1);
+    EXPECT_EQ(text[0], want);
+    EXPECT_EQ(end[0].completion_tokens, 8);
+    drain(*cha, 1);
+  }
+  EXPECT_GE(s.prefix_tokens_reused(), 20);
+  // Choices submitted together (n > 1): the first prefills, the others wait a step and fork it.
+  const int64_t before = s.prefix_tokens_reused();
+  auto ch = std::make_shared<Channel>();
+  ASSERT_TRUE(s.submit({Job{b, 0, ch}, Job{b, 1, ch}}));
+  auto [text, end] = drain(*ch, 2);
+  EXPECT_EQ(text[0], want);
+  EXPECT_EQ(text[1], want);
+  EXPECT_EQ(s.prefix_tokens_reused() - before, (int64_t)b.prompt.size() - 1);
+}
+
 TEST(Scheduler, QueueBoundAndCancellation) {
   Model m = small_llama();
   Engine engine(m);
@@ -172,6 +211,50 @@ TEST(Sampling, MinPMatchesFloat64) {
   for (int i = 0; i < 2000; i++) {
     const int32_t t = sample_token(logits.data(), (int)logits.size(), p, rng);
     EXPECT_TRUE(t == 1 || t == 5 || t == 2) << t;
+  }
+}
+
+// sample_token ranks only as far as it needs (a quickselect on cumulative weights): the token it
+// draws is the one a walk down the fully sorted float64 distribution gives for the same draw.
+TEST(Sampling, SampleTokenEqualsTheSortedWalk) {
+  Rng gen(11);
+  for (int trial = 0; trial < 60; trial++) {
+    const int V = trial % 2 ? 3000 : 257;
+    std::vector<float> logits(V);
+    const float scale = 0.2f + (trial % 5);
+    for (float& l : logits) l = scale * gen.normal();
+    SamplingParams p;
+    p.temperature = 0.4f + 0.3f * (trial % 4);
+    p.top_k = trial % 3 == 0 ? 50 * (trial % 7) : 0;
+    p.top_p = trial % 4 == 1 ? 0.9f : 1.0f;
+    p.min_p = trial % 5 == 2 ? 0.05f : 0.0f;
+    // The reference: sort everything, top-k, probabilities, top-p, min-p, renormalize.
+    std::vector<int32_t> order(V);
+    for (int i = 0; i < V; i++) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+    size_t keep = p.top_k > 0 ? std::min<size_t>(p.top_k, V) : V;
+    std::vector<double> prob(keep);
+    double z = 0;
+    for (size_t i = 0; i < keep; i++) z += prob[i] = std::exp(((double)logits[order[i]] - logits[order[0]]) / p.temperature);
+    double acc = 0;
+    for (size_t i = 0; i < keep && p.top_p < 1.0f; i++)
+      if ((acc += prob[i] / z) >= p.top_p) keep = i + 1;
+    while (keep > 1 && prob[keep - 1] < p.min_p) keep--;
+    double total = 0;
+    for (size_t i = 0; i < keep; i++) total += prob[i];
+    const auto dist = token_distribution(logits.data(), V, p);
+    ASSERT_EQ(dist.size(), keep) << "trial " << trial;
+    Rng a(trial), b(trial);
+    for (int draw = 0; draw < 200; draw++) {
+      double u = b.uniform_double();
+      int32_t want = order[keep - 1];
+      for (size_t i = 0; i < keep; i++)
+        if ((u -= prob[i] / total) < 0) {
+          want = order[i];
+          break;
+        }
+      ASSERT_EQ(sample_token(logits.data(), V, p, a), want) << "trial " << trial << " draw " << draw;
+    }
   }
 }
 
