@@ -11,6 +11,8 @@ APT_PACKAGES=(
   zlib1g-dev libzstd-dev libopencc-dev libopencc-data libyaml-cpp-dev  # data pipeline (src/data)
   bible-kjv bible-kjv-text fortunes-zh     # the demo's embedded default corpus (English + Chinese)
   libcpp-httplib-dev                      # HTTP server (mindllm serve)
+  librsvg2-dev                            # mindllm report: its SVG plots rasterized to PNG (librsvg + cairo)
+  chromium                                # tests/e2e/test_report*.py: the report page rendered in headless Chromium
 )
 PIP_PACKAGES=(
   "numpy" "torch" "transformers" "tokenizers" "tiktoken" "safetensors" "pytest" "lm-eval" "accelerate"
@@ -18,6 +20,7 @@ PIP_PACKAGES=(
   "gguf"  # interop tests (GGUF export)
   "jinja2"  # chat-template golden tests (transformers' apply_chat_template renders with it)
   "openai"  # tests/e2e/test_serve.py: the official client against mindllm serve
+  "pillow"  # tests/e2e/test_report*.py: reads the report's PNGs and Chromium's screenshots
 )
 
 sudo_cmd=""
