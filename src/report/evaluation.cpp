@@ -45,6 +45,7 @@ double value_of(const json& v) {
 }
 
 std::string value_cell(const json& v) {
+  if (v.is_number_integer()) return thousands(v.get<double>());
   if (v.is_number()) return cell_number(v.get<double>(), true);
   if (v.is_string()) return xml_escape(v.get<std::string>());
   return "–";
@@ -156,12 +157,12 @@ std::string config_line(const EvalResults& e) {
   const json& r = e.results;
   if (r.contains("config") && r["config"].is_object()) {
     const json& c = r["config"];
-    for (const char* k : {"model", "model_type", "parameters", "shots", "limit", "device"})
+    for (const char* k : {"model_dir", "model_type", "num_parameters", "num_fewshot", "limit", "device"})
       if (c.contains(k) && c[k].is_primitive() && !c[k].is_null())
         s += " · " + std::string(k) + " " + xml_escape(c[k].is_string() ? c[k].get<std::string>() : c[k].dump());
   }
-  if (r.contains("total_evaluation_time_seconds") && r["total_evaluation_time_seconds"].is_primitive())
-    s += " · " + xml_escape(r["total_evaluation_time_seconds"].dump()) + " s";
+  if (r.contains("total_evaluation_time_seconds") && r["total_evaluation_time_seconds"].is_number())
+    s += " · " + cell_number(r["total_evaluation_time_seconds"].get<double>()) + " s";
   return s + "</p>\n";
 }
 

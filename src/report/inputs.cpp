@@ -143,10 +143,17 @@ void read_json_input(const std::string& path, Inputs* in) {
     return;
   }
   if (j.contains("results") && j["results"].is_object()) {
+    // Named after the model evaluated: its directory, with the run's name for a checkpoint
+    // (".../run/ckpt/step-0000040" -> "run step-0000040").
     std::string name = base_name(fs::path(path).parent_path().string());
-    if (j.contains("config") && j["config"].is_object() && j["config"].contains("model") && j["config"]["model"].is_string() &&
-        !j["config"]["model"].get<std::string>().empty())
-      name = base_name(j["config"]["model"].get<std::string>());
+    const json& model_dir = j.contains("config") && j["config"].is_object() ? j["config"].value("model_dir", json()) : json();
+    if (model_dir.is_string() && !model_dir.get<std::string>().empty()) {
+      fs::path m = fs::path(model_dir.get<std::string>()).lexically_normal();
+      if (m.filename().empty()) m = m.parent_path();
+      name = m.filename().string();
+      if (name.rfind("step-", 0) == 0 && m.parent_path().filename() == "ckpt")
+        name = m.parent_path().parent_path().filename().string() + " " + name;
+    }
     in->evals.push_back({name, path, std::move(j)});
   } else if (j.contains("documents") && j["documents"].is_object()) {
     in->data.push_back({base_name(fs::path(path).parent_path().string()), path, std::move(j)});

@@ -14,7 +14,9 @@ body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 1.5em a
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.6em; }
 nav a { margin-right: 1em; }
-figure { display: inline-block; margin: 0.5em 0.5em 0.5em 0; vertical-align: top; }
+figure { display: inline-block; width: calc(50% - 1.2em); min-width: 460px; margin: 0.5em 0.5em 0.5em 0; vertical-align: top; }
+figure svg { width: 100%; height: auto; }
+table.runs td:first-child { white-space: nowrap; }
 figcaption { font-size: 0.8em; color: #666; }
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.88em; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; }

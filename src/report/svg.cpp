@@ -93,8 +93,12 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   double r = raw / mag;
   double step = (r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10) * mag;
   std::vector<double> t;
-  for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9 && t.size() < 50; v += step)
+  const double k0 = std::ceil(lo / step - 1e-9);
+  for (int i = 0; i < 50; i++) {  // k x step, not repeated addition: no drift
+    double v = (k0 + i) * step;
+    if (v > hi + step * 1e-9) break;
     t.push_back(std::fabs(v) < step * 1e-9 ? 0.0 : v);
+  }
   return t;
 }
 

@@ -82,9 +82,11 @@ class Chromium:
             self.events.append(m)
 
     def open(self, path, timeout=60):
+        """Loads a file and waits for its load event (not an earlier page's)."""
+        seen = len(self.events)
         self.call("Page.navigate", session=True, url=Path(path).resolve().as_uri())
         end = time.monotonic() + timeout
-        while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
+        while not any(e.get("method") == "Page.loadEventFired" for e in self.events[seen:]):
             self.events.append(self._read(max(0.01, end - time.monotonic())))
 
     def errors(self):
@@ -136,7 +138,7 @@ def distinct_colours(png_path_or_bytes):
     import io
     data = png_path_or_bytes if isinstance(png_path_or_bytes, bytes) else Path(png_path_or_bytes).read_bytes()
     img = PIL.open(io.BytesIO(data)).convert("RGB")
-    return img.size, len(set(img.getdata()))
+    return img.size, len(img.getcolors(maxcolors=1 << 24))
 
 
 # A small real corpus: the start of Genesis (bible-kjv) and Tang poems (fortunes-zh), Debian
@@ -216,7 +218,7 @@ def test_report_of_a_real_run_renders_in_chromium(pipeline, browser, tmp_path):
 
     shot = browser.screenshot()
     size, colours = distinct_colours(shot)
-    assert size[0] == 1280 and size[1] > 2000 and colours > 50, (size, colours)
+    assert size[0] >= 1200 and size[1] > 2000 and colours > 50, (size, colours)
     for png in out.glob("*.png"):
         size, colours = distinct_colours(png)
         assert size[0] >= 700 and colours > 20, (png, size, colours)  # drawn, not blank
