@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli/command.h"
+#include "cli/output.h"
 #include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -31,7 +32,7 @@ struct ReportArgs {
   SampleOptions samples;
   bool watch = false;
   double interval = 5;
-  bool quiet = false;
+  OutputFlags output;  // --quiet, --json
 };
 
 struct Written {
@@ -80,19 +81,22 @@ Written render(const ReportArgs& a, SampleCache& cache) {
 }
 
 // The problems go to stderr too, each once (--watch redraws often).
-void print_summary(const ReportArgs& a, const Written& w, const char* verb, std::vector<std::string>* warned) {
-  if (a.quiet) return;
-  for (const std::string& p : w.problems)
-    if (std::find(warned->begin(), warned->end(), p) == warned->end()) {
-      std::fprintf(stderr, "report: warning: %s\n", p.c_str());
-      warned->push_back(p);
-    }
+void summarize(const ReportArgs& a, const Written& w, const char* verb, std::vector<std::string>* warned) {
+  if (!a.output.quiet)
+    for (const std::string& p : w.problems)
+      if (std::find(warned->begin(), warned->end(), p) == warned->end()) {
+        std::fprintf(stderr, "report: warning: %s\n", p.c_str());
+        warned->push_back(p);
+      }
   const Inputs& in = w.inputs;
-  std::printf("report: %s %s: %zu run(s), %zu evaluation(s), %zu data report(s), %zu selection report(s); %zu plot(s), %zu PNG(s)%s%s\n",
-              verb, w.html.c_str(), in.runs.size(), in.evals.size(), in.data.size(), in.selects.size(), w.plots, w.pngs,
-              png_available() ? "" : " (built without librsvg: HTML only)",
-              w.problems.empty() ? "" : ("; " + std::to_string(w.problems.size()) + " problem(s) stated on the page").c_str());
-  std::fflush(stdout);
+  char text[1024];
+  std::snprintf(text, sizeof text, "report: %s %s: %zu run(s), %zu evaluation(s), %zu data report(s), %zu selection report(s); %zu plot(s), %zu PNG(s)%s%s",
+                verb, w.html.c_str(), in.runs.size(), in.evals.size(), in.data.size(), in.selects.size(), w.plots, w.pngs,
+                png_available() ? "" : " (built without librsvg: HTML only)",
+                w.problems.empty() ? "" : ("; " + std::to_string(w.problems.size()) + " problem(s) stated on the page").c_str());
+  print_summary(a.output, "report", text,
+                {{"out", w.html}, {"runs", in.runs.size()}, {"evaluations", in.evals.size()}, {"data_reports", in.data.size()},
+                 {"selection_reports", in.selects.size()}, {"plots", w.plots}, {"pngs", w.pngs}, {"problems", w.problems}});
 }
 
 // What --watch compares between polls: each watched file's modification time and size.
@@ -127,7 +131,7 @@ int run_report(int argc, char** argv) {
   app.add_option("--seed", a.samples.seed, "seed of the first sample (sample i uses seed + i)")->capture_default_str();
   app.add_flag("--watch", a.watch, "redraw when an input changes (polls; Ctrl-C stops)");
   app.add_option("--interval", a.interval, "seconds between --watch polls")->check(number_in(0.1, 3600))->capture_default_str();
-  app.add_flag("--quiet,-q", a.quiet, "print nothing but errors");
+  add_output_flags(app, a.output);
   int threads = 0;
   add_threads_option(app, threads);
   parse_args(app, argc, argv);
@@ -137,14 +141,14 @@ int run_report(int argc, char** argv) {
   SampleCache cache;
   std::vector<std::string> warned;
   if (!a.watch) {
-    print_summary(a, render(a, cache), "wrote", &warned);
+    summarize(a, render(a, cache), "wrote", &warned);
     return 0;
   }
   install_interrupt_handler();
   const std::vector<std::string> files = watched_files(a.inputs);
   auto state = file_state(files);
-  print_summary(a, render(a, cache), "wrote", &warned);
-  if (!a.quiet) std::fprintf(stderr, "report: watching %zu input(s) every %g s; Ctrl-C stops\n", a.inputs.size(), a.interval);
+  summarize(a, render(a, cache), "wrote", &warned);
+  if (!a.output.quiet) std::fprintf(stderr, "report: watching %zu input(s) every %g s; Ctrl-C stops\n", a.inputs.size(), a.interval);
   while (!interrupted()) {
     auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(a.interval);
     while (!interrupted() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -152,9 +156,9 @@ int run_report(int argc, char** argv) {
     auto now = file_state(files);
     if (now == state) continue;
     state = now;
-    print_summary(a, render(a, cache), "updated", &warned);
+    summarize(a, render(a, cache), "updated", &warned);
   }
-  if (!a.quiet) std::fprintf(stderr, "report: stopped watching\n");
+  if (!a.output.quiet) std::fprintf(stderr, "report: stopped watching\n");
   return 0;
 }
 

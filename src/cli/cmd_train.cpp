@@ -23,7 +23,7 @@ static int run_train(int argc, char** argv) {
                "train although the shards' header names another tokenizer than the one given");
   parse_args(app, argc, argv);
   f.finish();
-  run_training(o);
+  print_train_summary(f, "train", run_training(o));
   return 0;
 }
 

@@ -170,15 +170,18 @@ def pipeline(tmp_path_factory):
         "--output", d / "tokenizer.json", "--quiet")
     run("data", "tokenize", "--tokenizer", d / "tokenizer.json", "--input", *clean, "--output", d / "shards",
         "--val-fraction", 0.1, "--quiet")
-    run("train", "--model", "tiny-llama", "--data", d / "shards", "--out", d / "run", "--steps", 40, "--batch", 4, "--seq", 64,
-        "--lr", 3e-3, "--warmup", 5, "--eval-every", 10, "--eval-batches", 2, "--ckpt-every", 20, "--keep", 2,
-        "--threads", 2)
+    p = run("train", "--model", "tiny-llama", "--data", d / "shards", "--out", d / "run", "--steps", 40, "--batch", 4,
+            "--seq", 64, "--lr", 3e-3, "--warmup", 5, "--eval-every", 10, "--eval-batches", 2, "--ckpt-every", 20,
+            "--keep", 2, "--threads", 2, "--json")
+    summary = json.loads(p.stdout)  # --json: the final summary, one object on stdout
+    assert summary["command"] == "train" and summary["steps"] == 40 and summary["val_loss"] > 0, summary
     mmlu = d / "tasks" / "mmlu" / "test"
     mmlu.mkdir(parents=True)
     (mmlu / "anatomy_test.csv").write_text("In the beginning God created the heaven and the,earth,sea,sky,light,A\n" * 4)
     for step in (20, 40):
-        run("eval", "--model", d / "run" / "ckpt" / f"step-{step:07d}", "--tasks", "mmlu", "--data-dir", d / "tasks",
-            "--shots", 0, "--out", d / f"results-{step}.json", "--quiet", "--threads", 2)
+        p = run("eval", "--model", d / "run" / "ckpt" / f"step-{step:07d}", "--tasks", "mmlu", "--data-dir", d / "tasks",
+                "--shots", 0, "--out", d / f"results-{step}.json", "--quiet", "--json", "--threads", 2)
+        assert json.loads(p.stdout)["results"]["mmlu"]["n"] == 4 and p.stderr == "", p.stderr
     return d
 
 
@@ -191,7 +194,7 @@ def test_report_of_a_real_run_renders_in_chromium(pipeline, browser, tmp_path):
     out = tmp_path / "report"
     p = report(d / "run", d / "results-20.json", d / "results-40.json", d / "clean" / "report.json", "--samples", 2,
                "--sample-tokens", 12, "--out", out)
-    assert "wrote" in p.stdout and "problem" not in p.stdout, p.stdout + p.stderr
+    assert "wrote" in p.stderr and "problem" not in p.stderr, p.stderr
     html = (out / "index.html").read_text(encoding="utf-8")
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html  # nothing fetched
     assert "<script" not in html
@@ -249,8 +252,10 @@ def test_truncated_metrics_render_with_the_problem_stated(tmp_path):
     run_dir = tmp_path / "cut"
     run_dir.mkdir()
     (run_dir / "metrics.jsonl").write_text(metrics_line(1, 5.0) + metrics_line(2, 4.0) + metrics_line(3, 3.5)[:20])
-    p = report(run_dir, "--out", tmp_path / "r")
-    assert "1 problem(s) stated on the page" in p.stdout
+    p = report(run_dir, "--out", tmp_path / "r", "--json")
+    summary = json.loads(p.stdout)  # --json: the summary as one object on stdout
+    assert summary["command"] == "report" and summary["runs"] == 1 and summary["plots"] == 5
+    assert len(summary["problems"]) == 1 and "line 3 is cut off" in summary["problems"][0]
     html = page_of(tmp_path / "r")
     assert "line 3 is cut off" in html and "class=\"problems\"" in html
     assert re.search(r'class="series" d="M[\d.]+ [\d.]+L', html)  # the two whole lines are plotted
@@ -333,4 +338,4 @@ def test_watch_redraws_and_stops_on_ctrl_c(tmp_path):
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr
-    assert "updated" in stdout and "stopped watching" in stderr
+    assert "updated" in stderr and "stopped watching" in stderr
