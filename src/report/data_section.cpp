@@ -69,24 +69,35 @@ void one_report(const DataReport& d, size_t index, Section* s) {
   const double read = num(rep, {"documents", "read"}), kept = num(rep, {"documents", "kept"});
   s->html += "<h3>" + xml_escape(d.name) + "</h3>\n<p class=\"note\"><code>" + xml_escape(d.path) + "</code></p>\n";
 
-  BarChart funnel{"Documents through data prepare", "documents", {}};
-  funnel.bars.push_back({"read", read, "", palette_color(0)});
+  // Each bar stacked by language: what is left of each language after the step.
+  const std::vector<std::string> langs = languages(rep);
+  BarChart funnel{"Documents through data prepare, by language", "documents", {}, langs};
+  std::vector<double> left_by_lang;
+  for (const std::string& l : langs) left_by_lang.push_back(num(rep, {"languages_read", l.c_str(), "docs"}));
+  funnel.bars.push_back({"read", read, "", "#555555", left_by_lang});
   double left = read;
   for (const std::string& r : reasons(removed)) {
     double n = num(removed, {r.c_str(), "total", "docs"});
     if (!std::isfinite(n)) continue;
     left -= n;
+    for (size_t k = 0; k < langs.size(); k++) {
+      double nl = num(removed, {r.c_str(), langs[k].c_str(), "docs"});
+      if (std::isfinite(nl)) left_by_lang[k] -= nl;
+    }
     bool dedup = r == "exact_duplicate" || r == "near_duplicate";
-    funnel.bars.push_back({"− " + r, left, "−" + thousands(n) + " (" + percent(n, read) + ")", dedup ? palette_color(1) : "#8da9c4"});
+    funnel.bars.push_back({"− " + r, left, "−" + thousands(n) + " (" + percent(n, read) + ")", dedup ? "#e8a33d" : "#8da9c4",
+                           left_by_lang});
   }
-  funnel.bars.push_back({"kept", kept, percent(kept, read), palette_color(2)});
+  std::vector<double> kept_by_lang;
+  for (const std::string& l : langs) kept_by_lang.push_back(num(rep, {"kept", l.c_str(), "docs"}));
+  funnel.bars.push_back({"kept", kept, percent(kept, read), "#2e7d32", kept_by_lang});
   if (std::isfinite(read) && std::isfinite(kept) && std::fabs(left - kept) > 0.5)
     s->html += "<p class=\"problem\">the removals do not add up: read − removed = " + thousands(left) + ", kept = " +
                thousands(kept) + "</p>\n";
   s->add_plot("data_funnel" + (index ? "_" + std::to_string(index + 1) : ""), bar_chart_svg(funnel));
 
   // Per language: read, kept, and what each step removed.
-  const std::vector<std::string> langs = languages(rep), rs = reasons(removed);
+  const std::vector<std::string> rs = reasons(removed);
   std::string h = "<table class=\"data\"><tr><th>language</th><th>read docs</th><th>read MB</th><th>kept docs</th><th>kept MB</th><th>kept</th>";
   for (const std::string& r : rs) h += "<th>− " + xml_escape(r) + "</th>";
   h += "</tr>\n";

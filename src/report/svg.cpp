@@ -176,7 +176,10 @@ std::string line_plot_svg(const LinePlot& p, int width, int height) {
                    short_number(l.x[i]) + "</title></path>\n";
         continue;
       }
-      d += (pen_down ? "L" : "M") + px(sx(l.x[i])) + " " + px(sy(l.y[i]));
+      d += pen_down ? 'L' : 'M';  // (appended piece by piece: GCC 12 warns falsely on "M" + std::string)
+      d += px(sx(l.x[i]));
+      d += ' ';
+      d += px(sy(l.y[i]));
       pen_down = true;
       points++;
       if (l.markers) dots += "<circle cx=\"" + px(sx(l.x[i])) + "\" cy=\"" + px(sy(l.y[i])) + "\" r=\"2.6\"/>";
@@ -224,14 +227,33 @@ std::string bar_chart_svg(const BarChart& c, int width) {
     double w = vmax > 0 ? v / vmax * W : 0;
     std::string label = b.label.size() > 32 ? b.label.substr(0, 30) + "…" : b.label;
     s += text(L - 8, y + row / 2 + 1, label, "end", " fill=\"#222\"");
-    // A bar of zero width still gets a hairline so the path is never empty.
-    s += "<path class=\"series\" d=\"M" + px(L) + " " + px(y + 3) + "h" + px(std::max(w, 1.0)) + "v" + px(row - 6) + "h" +
-         px(-std::max(w, 1.0)) + "Z\" fill=\"" + (b.color.empty() ? palette_color(0) : b.color) + "\"/>\n";
+    auto rect = [&](double x, double width, const std::string& color, double opacity) {
+      return "<path class=\"series\" d=\"M" + px(x) + " " + px(y + 3) + "h" + px(width) + "v" + px(row - 6) + "h" + px(-width) +
+             "Z\" fill=\"" + color + "\" fill-opacity=\"" + fmt("%.2f", opacity) + "\"/>\n";
+    };
+    const bool stacked = !c.segment_labels.empty() && b.segments.size() == c.segment_labels.size() && w >= 1.0;
+    if (stacked) {  // the parts side by side, each in its legend colour; the bar's own colour as a faint outline
+      double x = L;
+      for (size_t k = 0; k < b.segments.size(); k++) {
+        double sw = vmax > 0 && std::isfinite(b.segments[k]) ? std::max(0.0, b.segments[k]) / vmax * W : 0;
+        if (sw > 0) s += rect(x, sw, palette_color(k), 0.85);
+        x += sw;
+      }
+      s += "<rect x=\"" + px(L) + "\" y=\"" + px(y + 3) + "\" width=\"" + px(w) + "\" height=\"" + px(row - 6) +
+           "\" fill=\"none\" stroke=\"" + (b.color.empty() ? palette_color(0) : b.color) + "\" stroke-width=\"2\"/>\n";
+    } else {  // a bar of zero width still gets a hairline so the path is never empty
+      s += rect(L, std::max(w, 1.0), b.color.empty() ? palette_color(0) : b.color, 1.0);
+    }
     s += text(L + std::max(w, 1.0) + 6, y + row / 2 + 1, short_number(b.value) + (b.note.empty() ? "" : "  " + b.note),
               "start", " fill=\"#333\"");
     y += row;
   }
   s += text(L + W / 2, height - 8, c.value_label, "middle", " fill=\"#333\"");
+  for (size_t k = 0; k < c.segment_labels.size(); k++) {  // legend, bottom left
+    double lx = 12 + 90 * k;
+    s += "<rect x=\"" + px(lx) + "\" y=\"" + px(height - 19) + "\" width=\"12\" height=\"12\" fill=\"" + palette_color(k) +
+         "\" fill-opacity=\"0.85\"/>\n" + text(lx + 16, height - 9, c.segment_labels[k], "start", " fill=\"#222\"");
+  }
   return s + "</svg>\n";
 }
 
@@ -261,8 +283,8 @@ std::string histogram_svg(const Histogram& h, int width, int height) {
     for (size_t i = 0; i < n && i < h.counts[k].size(); i++) {
       double c = std::isfinite(h.counts[k][i]) ? h.counts[k][i] : 0;
       if (c <= 0) continue;
-      d += "M" + px(sx(h.edges[i]) + 0.5) + " " + px(T + H) + "V" + px(sy(c)) + "H" + px(sx(h.edges[i + 1]) - 0.5) + "V" +
-           px(T + H) + "Z";
+      d += 'M';
+      d += px(sx(h.edges[i]) + 0.5) + " " + px(T + H) + "V" + px(sy(c)) + "H" + px(sx(h.edges[i + 1]) - 0.5) + "V" + px(T + H) + "Z";
     }
     if (!d.empty())
       s += "<path class=\"series\" d=\"" + d + "\" fill=\"" + palette_color(k) + "\" fill-opacity=\"" +

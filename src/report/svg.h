@@ -33,11 +33,13 @@ struct Bar {
   double value = 0;
   std::string note;   // text after the bar, e.g. "-1,234 (3.1%)"
   std::string color;  // empty: the first palette colour
+  std::vector<double> segments;  // stacked parts of `value` (one per BarChart::segment_labels), or none
 };
 
 struct BarChart {
   std::string title, value_label;
   std::vector<Bar> bars;  // drawn top to bottom
+  std::vector<std::string> segment_labels;  // legend of the stacked parts (palette colours 0, 1, ...)
 };
 
 struct Histogram {
