@@ -10,7 +10,7 @@ namespace mindllm::report {
 namespace {
 
 constexpr const char* kStyle = R"css(
-body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 1.5em auto; max-width: 1180px; color: #222; padding: 0 1em; }
+body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 1.5em auto; max-width: 1180px; color: #222; padding: 0 1em; box-sizing: border-box; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.6em; }
 nav a { margin-right: 1em; }
@@ -18,7 +18,7 @@ figure { display: inline-block; width: calc(50% - 1.2em); min-width: 460px; marg
 figure svg { width: 100%; height: auto; }
 table.runs td:first-child { white-space: nowrap; }
 figcaption { font-size: 0.8em; color: #666; }
-table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.88em; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.88em; display: block; max-width: 100%; overflow-x: auto; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f4f4f4; }
 td.task, td:first-child { text-align: left; }
