@@ -4,7 +4,8 @@
 #   -> data prepare (clean, filter, dedup) -> tokenizer train (bilingual byte-level BPE)
 #   -> data tokenize (shards) -> train (small LLaMA-style model) -> eval (validation loss)
 #   -> generate (English and Chinese prompts) -> sft (instruction tuning on a few hundred
-#   instructions built from the same corpus) -> chat with the tuned model.
+#   instructions built from the same corpus) -> chat with the tuned model -> report (an HTML
+#   page with the loss curves of both runs, the data funnel and samples).
 # Output goes to ${OUT:-demo-out}. DEMO_STEPS / DEMO_SFT_STEPS override the training lengths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,4 +91,8 @@ for q in "下一句：床前明月光" "《静夜思》的作者是谁？" "Cont
   echo "> $q"
   "$M" chat --model "$CHAT" --prompt "$q" --temperature 0 --max-new-tokens 32
 done
-echo "demo: done (base model: $CKPT, chat model: $CHAT)"
+
+echo "== 10. report: loss curves of both runs, the data funnel, samples"
+"$M" report "$OUT/run" "$OUT/sft" "$OUT/clean/report.json" --samples 2 --sample-tokens 32 \
+  --sample-prompt "And God said" --sample-prompt "春眠不觉晓" --out "$OUT/report"
+echo "demo: done (base model: $CKPT, chat model: $CHAT, report: $OUT/report/index.html)"

@@ -12,7 +12,8 @@ APT_PACKAGES=(
   bible-kjv bible-kjv-text fortunes-zh     # the demo's embedded default corpus (English + Chinese)
   libcpp-httplib-dev                      # HTTP server (mindllm serve)
   libopenmpi-dev openmpi-bin iproute2     # data-parallel training (mpirun; tests/e2e/test_dist.py's namespaces)
-  chromium chromium-driver                # tests/e2e/test_serve_web.py: the chat page in headless Chromium
+  chromium chromium-driver                # headless Chromium: tests/e2e/test_serve_web.py (chat page), test_report.py
+  librsvg2-dev                            # mindllm report: its SVG plots rasterized to PNG (librsvg + cairo)
 )
 PIP_PACKAGES=(
   "numpy" "torch" "transformers" "tokenizers" "tiktoken" "safetensors" "pytest" "lm-eval" "accelerate"
@@ -21,6 +22,7 @@ PIP_PACKAGES=(
   "jinja2"  # chat-template golden tests (transformers' apply_chat_template renders with it)
   "openai"  # tests/e2e/test_serve.py: the official client against mindllm serve
   "selenium"  # tests/e2e/test_serve_web.py drives Debian's chromium through chromium-driver
+  "pillow"  # tests/e2e/test_report*.py: reads the report's PNGs and Chromium's screenshots
 )
 
 sudo_cmd=""

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/output.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "model/model.h"
@@ -20,6 +21,8 @@ static int run_convert(int argc, char** argv) {
   app.add_option("--model", model_dir, "Hugging Face model directory")->required();
   app.add_option("--out", out, "output model directory")->required();
   app.add_option("--tokenizer", tokenizer_path, "tokenizer (default: the model directory's)");
+  OutputFlags output;
+  add_output_flags(app, output);
   parse_args(app, argc, argv);
   check_output_dir(out, "--out");
   std::string weights;
@@ -30,7 +33,8 @@ static int run_convert(int argc, char** argv) {
   Model model(cfg);
   model.load_weights(weights);
   write_hf_dir(model, DType::f32, tokenizer_path.empty() ? weights : tokenizer_path, out);
-  std::fprintf(stderr, "converted %s -> %s (%s)\n", model_dir.c_str(), out.c_str(), describe(cfg).c_str());
+  print_summary(output, "convert", "converted " + model_dir + " -> " + out + " (" + describe(cfg).c_str() + ")",
+                {{"model", model_dir}, {"out", out}, {"config", describe(cfg)}});
   return 0;
 }
 

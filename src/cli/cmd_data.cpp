@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/output.h"
 #include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -13,6 +14,7 @@ namespace {
 
 using namespace mindllm;
 using namespace mindllm::data;
+using mindllm::cli::OutputFlags, mindllm::cli::add_output_flags, mindllm::cli::print_summary;
 
 int run_data(int argc, char** argv) {
   CLI::App app{"The data pipeline: raw text -> clean JSONL (prepare) -> token shards (tokenize)", "mindllm data"};
@@ -24,7 +26,8 @@ int run_data(int argc, char** argv) {
   std::vector<std::string> inputs;
   std::string text_field, text_unit, encoding;
   int threads = -1;
-  bool pii = false, no_compress = false, quiet = false, t2s = false, fold = false;
+  bool pii = false, no_compress = false, t2s = false, fold = false;
+  OutputFlags prep_out, tok_out;
   prep->add_option("--config", config_path, "YAML or JSON config (configs/data/default.yaml shows every key)");
   prep->add_option("--input,-i", inputs, "input files, directories or globs (repeatable); adds to the config's");
   prep->add_option("--output,-o", output, "output directory");
@@ -36,7 +39,7 @@ int run_data(int argc, char** argv) {
   prep->add_flag("--t2s", t2s, "convert Traditional to Simplified Chinese (OpenCC)");
   prep->add_flag("--fold-fullwidth", fold, "fold full-width ASCII forms to half-width");
   prep->add_flag("--no-compress", no_compress, "write .jsonl instead of .jsonl.zst");
-  prep->add_flag("--quiet,-q", quiet, "no progress line");
+  add_output_flags(*prep, prep_out);
 
   // tokenize
   auto* tok = app.add_subcommand("tokenize", "tokenize JSONL/text into train/val token shards with a manifest");
@@ -53,8 +56,7 @@ int run_data(int argc, char** argv) {
   tok->add_option("--text-unit", tc.reader.text_unit, "plain text documents: file | paragraph | line");
   tok->add_option("--encoding", tc.reader.encoding, "input text encoding (default: utf-8)");
   mindllm::cli::add_threads_option(*tok, tc.threads);
-  bool tok_quiet = false;
-  tok->add_flag("--quiet,-q", tok_quiet, "no progress line");
+  add_output_flags(*tok, tok_out);
 
   // dedup
   auto* dd = app.add_subcommand("dedup", "exact + MinHash-LSH near-duplicate removal only (JSONL/text in, JSONL out)");
@@ -94,14 +96,14 @@ int run_data(int argc, char** argv) {
     if (t2s) cfg.clean.traditional_to_simplified = true;
     if (fold) cfg.clean.fold_fullwidth = true;
     if (no_compress) cfg.compress = false;
-    if (quiet) cfg.progress = false;
+    if (prep_out.quiet) cfg.progress = false;
     if (!cfg.output.empty()) check_output_dir(cfg.output, "--output");
     auto rep = run_prepare(cfg);
     auto& d = rep["documents"];
-    std::fprintf(stderr, "data prepare: %llu documents read, %llu kept, %llu removed; report: %s/report.json\n",
-                 static_cast<unsigned long long>(d["read"].get<uint64_t>()),
-                 static_cast<unsigned long long>(d["kept"].get<uint64_t>()),
-                 static_cast<unsigned long long>(d["removed"].get<uint64_t>()), cfg.output.c_str());
+    print_summary(prep_out, "data prepare",
+                  "data prepare: " + d["read"].dump() + " documents read, " + d["kept"].dump() + " kept, " + d["removed"].dump() +
+                      " removed; report: " + cfg.output + "/report.json",
+                  {{"documents", d}, {"kept", rep["kept"]}, {"report", cfg.output + "/report.json"}});
     // Input that could not be decoded is said here, not only in report.json; none readable at all is an error.
     auto& rd = rep["read"];
     uint64_t undecodable = rd["invalid_utf8"].get<uint64_t>(), damaged = rd["damaged_files"].get<uint64_t>();
@@ -126,12 +128,13 @@ int run_data(int argc, char** argv) {
   }
   if (tok->parsed()) {
     if (!mix.empty()) tc.mix = parse_mix(mix);
-    tc.progress = !tok_quiet;
+    tc.progress = !tok_out.quiet;
     check_output_dir(tc.output, "--output");
     auto man = run_tokenize(tc);
-    std::fprintf(stderr, "data tokenize: %llu train tokens, %llu val tokens in %s\n",
-                 static_cast<unsigned long long>(man["train"]["tokens"].get<uint64_t>()),
-                 static_cast<unsigned long long>(man["val"]["tokens"].get<uint64_t>()), tc.output.c_str());
+    print_summary(tok_out, "data tokenize",
+                  "data tokenize: " + man["train"]["tokens"].dump() + " train tokens, " + man["val"]["tokens"].dump() +
+                      " val tokens in " + tc.output,
+                  {{"train", man["train"]}, {"val", man["val"]}, {"out", tc.output}});
     return 0;
   }
   if (dd->parsed()) {

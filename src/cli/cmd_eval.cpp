@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/output.h"
 #include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -15,7 +16,8 @@ static int run_eval_cmd(int argc, char** argv) {
   CLI::App app{"Evaluate a model on benchmarks, scored as lm-evaluation-harness scores them.", "mindllm eval"};
   eval::EvalOptions o;
   std::string tasks, device = "cpu";
-  bool quiet = false, list = false;
+  bool list = false;
+  OutputFlags out;
   app.add_option("--model", o.model_dir, "model directory (config.json + model.safetensors + tokenizer.json)");
   app.add_option("--tasks", tasks, "comma-separated built-in tasks or task spec files (.json/.yaml)");
   app.add_option("--data-dir", o.data_dir, "root holding each task's files (<root>/mmlu, <root>/cmmlu, ...)");
@@ -33,7 +35,7 @@ static int run_eval_cmd(int argc, char** argv) {
   app.add_option("--max-gen-toks", o.max_gen_toks, "generation tasks: most new tokens (default: the task's, 256)");
   app.add_option("--task-dir", o.task_dirs, "extra directories with task specs (<name>.json)");
   app.add_flag("--allow-non-finite", o.allow_non_finite, "score a model whose weights hold NaN or infinities");
-  app.add_flag("--quiet", quiet, "no progress line");
+  add_output_flags(app, out);
   app.add_flag("--list-tasks", list, "print the built-in task names and exit");
   parse_args(app, argc, argv);
   if (list) {
@@ -61,12 +63,15 @@ static int run_eval_cmd(int argc, char** argv) {
   std::string t;
   while (std::getline(ss, t, ','))
     if (!t.empty()) o.tasks.push_back(t);
-  o.progress = !quiet;
+  o.progress = !out.quiet;
   nlohmann::json r = eval::run_eval(o);
-  std::printf("%s", eval::markdown_table(r).c_str());
-  std::fprintf(stderr, "%lld items in %.1f s (%.2f items/s)%s%s\n", (long long)r["items"].get<int64_t>(),
-               r["total_evaluation_time_seconds"].get<double>(), r["items_per_second"].get<double>(),
-               o.out_path.empty() ? "" : ", results in ", o.out_path.c_str());
+  if (!out.json) std::printf("%s", eval::markdown_table(r).c_str());
+  char text[160];
+  std::snprintf(text, sizeof text, "%lld items in %.1f s (%.2f items/s)", (long long)r["items"].get<int64_t>(),
+                r["total_evaluation_time_seconds"].get<double>(), r["items_per_second"].get<double>());
+  print_summary(out, "eval", text + (o.out_path.empty() ? "" : ", results in " + o.out_path),
+                {{"results", r["results"]}, {"items", r["items"]}, {"seconds", r["total_evaluation_time_seconds"]},
+                 {"out", o.out_path}});
   return 0;
 }
 

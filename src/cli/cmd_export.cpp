@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "cli/command.h"
+#include "cli/output.h"
 #include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -28,6 +29,8 @@ static int run_export(int argc, char** argv) {
   app.add_option("--tokenizer", tokenizer_path, "tokenizer (default: the model directory's)");
   app.add_option("--name", name, "general.name in GGUF (default: the model directory's name)");
   add_threads_option(app, threads);
+  OutputFlags output;
+  add_output_flags(app, output);
   parse_args(app, argc, argv);
   if (threads > 0) omp_set_num_threads(threads);
   if (format != "hf" && format != "gguf") bad_input("--format must be hf or gguf, got '" + format + "'");
@@ -48,8 +51,9 @@ static int run_export(int argc, char** argv) {
       std::fprintf(stderr, "warning: %s uses mindllm_ options (DeepNorm or partial rotary) that transformers ignores; "
                    "the exported directory runs correctly in mindllm only\n", model_dir.c_str());
     write_hf_dir(model, dt, tok_src, out);
-    std::fprintf(stderr, "exported %s -> %s (Hugging Face, %s)\n", model_dir.c_str(), out.c_str(),
-                 dtype.empty() ? "f32" : dtype.c_str());
+    const std::string dt_name = dtype.empty() ? "f32" : dtype;
+    print_summary(output, "export", "exported " + model_dir + " -> " + out + " (Hugging Face, " + dt_name + ")",
+                  {{"model", model_dir}, {"out", out}, {"format", "hf"}, {"dtype", dt_name}});
     return 0;
   }
   GGUFExportOptions opt;
@@ -68,7 +72,8 @@ static int run_export(int argc, char** argv) {
   Model model(cfg);
   model.load_weights(weights);
   export_gguf(model, tok, opt, out);
-  std::fprintf(stderr, "exported %s -> %s (GGUF v3, %s)\n", model_dir.c_str(), out.c_str(), ggml_type_name(opt.type));
+  print_summary(output, "export", "exported " + model_dir + " -> " + out + " (GGUF v3, " + ggml_type_name(opt.type) + ")",
+                {{"model", model_dir}, {"out", out}, {"format", "gguf"}, {"dtype", ggml_type_name(opt.type)}});
   return 0;
 }
 

@@ -127,7 +127,7 @@ int run_sft(int argc, char** argv) {
   tm.tokenizer_json = tok.to_json();
   tm.files.push_back({"tokenizer_config.json", tokenizer_config(tmpl)});
   sft::SftBatches batches(std::move(data.train), std::move(data.val), o.seed, o.batch, o.grad_accum, o.eval_batches);
-  train(o, tm, batches);
+  print_train_summary(f, "sft", train(o, tm, batches));
   return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/output.h"
 #include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -39,7 +40,7 @@ int cmd_train(int argc, char** argv) {
   CLI::App app{"Train a byte-level BPE tokenizer (Hugging Face BpeTrainer semantics); writes tokenizer.json", "mindllm tokenizer train"};
   BpeTrainOptions o;
   std::string pattern = "gpt2", output;
-  bool quiet = false;
+  OutputFlags out;
   app.add_option("--input", o.inputs, "text files (one sequence per line) or .jsonl files, plain, .gz or .zst; directories and globs")
       ->required()->expected(1, -1);
   app.add_option("--field", o.field, "jsonl field holding the text (\"a.b\": nested)")->capture_default_str();
@@ -51,20 +52,23 @@ int cmd_train(int argc, char** argv) {
   app.add_option("--normalizer", o.normalizer, "none, nfc or nfkc")->capture_default_str();
   app.add_option("--max-words", o.max_words, "bound on distinct words held while counting (memory)")->capture_default_str();
   app.add_option("--output", output, "tokenizer.json to write")->required();
-  app.add_flag("--quiet", quiet, "no progress output");
+  add_output_flags(app, out);
   parse_args(app, argc, argv);
   check_output_file(output, "--output");
   auto p = split_pattern_from_name(pattern);
   if (!p) bad_input("--pattern: expected gpt2, llama3 or qwen2, got '" + pattern + "'");
   o.pattern = *p;
-  o.progress = !quiet;
+  o.progress = !out.quiet;
   o.inputs = data::expand_inputs(o.inputs);  // directories and globs, as `data prepare -i`
   BpeTrainStats st;
   Tokenizer t = train_bpe(o, &st);
   t.save(output);
-  if (!quiet)
-    std::fprintf(stderr, "tokenizer train: wrote %s (%zu tokens, %zu merges; counting %.2f s, merging %.2f s)\n", output.c_str(),
-                 t.vocab_size(), t.num_merges(), st.count_seconds, st.merge_seconds);
+  char text[256];
+  std::snprintf(text, sizeof text, "tokenizer train: wrote %s (%zu tokens, %zu merges; counting %.2f s, merging %.2f s)",
+                output.c_str(), t.vocab_size(), t.num_merges(), st.count_seconds, st.merge_seconds);
+  print_summary(out, "tokenizer train", text,
+                {{"out", output}, {"vocab_size", t.vocab_size()}, {"merges", t.num_merges()},
+                 {"seconds", st.count_seconds + st.merge_seconds}});
   return 0;
 }
 

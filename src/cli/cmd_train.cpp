@@ -30,8 +30,11 @@ static int run_train(int argc, char** argv) {
                "train although the shards' header names another tokenizer than the one given");
   parse_args(app, argc, argv);
   f.finish();
-  // Under `mpirun -np N`: data-parallel over N ranks (docs/distributed.md).
-  return run_as_job("mindllm train", argc, argv, [&](dist::Communicator& job) { run_training(o, &job); });
+  // Under `mpirun -np N`: data-parallel over N ranks (docs/distributed.md); rank 0 alone reports.
+  return run_as_job("mindllm train", argc, argv, [&](dist::Communicator& job) {
+    TrainResult r = run_training(o, &job);
+    if (job.rank() == 0) print_train_summary(f, "train", r);
+  });
 }
 
 MINDLLM_COMMAND("train", "train a model on token shards (CPU or CUDA GPU; exact resume)", run_train);

@@ -1,13 +1,26 @@
 #include "cli/train_flags.h"
 
+#include <cstdio>
+
 #include "cli/validate.h"
 
 namespace mindllm::cli {
 
 void TrainFlags::finish() { options.schedule.kind = parse_schedule(schedule); }
 
+void print_train_summary(const TrainFlags& f, const std::string& command, const TrainResult& r) {
+  const bool val = r.val_loss >= 0;
+  char loss[64];
+  std::snprintf(loss, sizeof loss, val ? "loss %.4f, val loss %.4f" : "loss %.4f", r.last_loss, r.val_loss);
+  print_summary(f.output, command,
+                command + ": " + std::to_string(r.steps_done) + " steps, " + loss + "; run in " + f.options.out,
+                {{"out", f.options.out}, {"steps", r.steps_done}, {"loss", r.last_loss},
+                 {"val_loss", val ? nlohmann::json(r.val_loss) : nlohmann::json()}});
+}
+
 void add_train_flags(CLI::App& app, TrainFlags& f) {
   TrainOptions& o = f.options;
+  add_output_flags(app, f.output);
   app.add_option("--steps", o.steps, "total optimizer steps (a resumed run finishes at the same step)")
       ->check(positive())->capture_default_str();
   app.add_option("--batch", o.batch, "sequences per micro-batch")->check(positive())->capture_default_str();

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "cli/output.h"
 #include "train/trainer.h"
 
 namespace mindllm::cli {
@@ -10,10 +11,14 @@ namespace mindllm::cli {
 struct TrainFlags {
   TrainOptions options;
   std::string schedule = "cosine";
+  OutputFlags output;  // --quiet, --json
   // Call after parse_args: turns the string flags into options.
   void finish();
 };
 
 void add_train_flags(CLI::App& app, TrainFlags& f);
+
+// The final summary of a `train` / `sft` run (output.h: a text line, or JSON with --json).
+void print_train_summary(const TrainFlags& f, const std::string& command, const TrainResult& r);
 
 }  // namespace mindllm::cli
