@@ -126,7 +126,7 @@ class CpuBackend : public StepBackend {
     loss_sum_ = 0.0;
   }
   void accumulate(const Batch& b, double weight, int grad_accum) override {
-    loss_sum_ += weight * model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T);
+    loss_sum_ += weight * model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T, b.position_ids());
     model_.backward(static_cast<float>(weight) / grad_accum);
   }
   StepStats update(int grad_accum, float lr, float clip) override {
@@ -139,7 +139,7 @@ class CpuBackend : public StepBackend {
     }
     return {loss, norm, !finite};
   }
-  float loss(const Batch& b) override { return model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T); }
+  float loss(const Batch& b) override { return model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T, b.position_ids()); }
   void set_embedding_noise(const EmbeddingNoise& e) override { model_.set_embedding_noise(e); }
 
  private:
@@ -162,14 +162,14 @@ class CudaBackend : public StepBackend {
   }
   void zero_grads() override { gpu_.zero_grads(); }
   void accumulate(const Batch& b, double weight, int grad_accum) override {
-    gpu_.forward(b.inputs.data(), b.targets.data(), b.B, b.T, weight);
+    gpu_.forward(b.inputs.data(), b.targets.data(), b.B, b.T, weight, b.position_ids());
     gpu_.backward(static_cast<float>(weight) / grad_accum);
   }
   StepStats update(int grad_accum, float lr, float clip) override {
     CudaStepResult r = gpu_.step({lr, cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay, 0}, clip, grad_accum);
     return {r.loss, r.grad_norm, r.skipped};
   }
-  float loss(const Batch& b) override { return gpu_.loss(b.inputs.data(), b.targets.data(), b.B, b.T); }
+  float loss(const Batch& b) override { return gpu_.loss(b.inputs.data(), b.targets.data(), b.B, b.T, b.position_ids()); }
   void set_embedding_noise(const EmbeddingNoise& e) override { gpu_.set_embedding_noise(e); }
   void sync_to_host() override {
     gpu_.download_params(model_.params());

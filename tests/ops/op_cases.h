@@ -508,10 +508,24 @@ struct AttentionOp {
   bool neo_scale;  // scale 1 (GPT-Neo) instead of 1/sqrt(D)
   bool fused;
   float input_scale = 1.0f;  // < 1 keeps unscaled (GPT-Neo) scores of a large D from saturating
+  // Packed rows (sft --packing): segment lengths, cycled from entry b in row b (the last one cut at
+  // T); a position attends only within its segment. Empty: one sequence per row.
+  std::vector<int> segs = {};
   std::string name() const {
+    std::string seg_name;
+    for (int n : segs) seg_name += (seg_name.empty() ? "_seg" : "-") + std::to_string(n);
     return "attention_" + std::to_string(B) + "x" + std::to_string(T) + "_Hq" + std::to_string(Hq) + "_Hkv" +
            std::to_string(Hkv) + "_D" + std::to_string(D) + "_win" + std::to_string(window) +
-           (neo_scale ? "_scale1" : "") + (fused ? "_fused" : "") + (input_scale != 1.0f ? "_small" : "");
+           (neo_scale ? "_scale1" : "") + (fused ? "_fused" : "") + (input_scale != 1.0f ? "_small" : "") + seg_name;
+  }
+  // The first position of each row's segment, [B*T] (empty without segments).
+  std::vector<int32_t> seg_start() const {
+    std::vector<int32_t> st;
+    if (segs.empty()) return st;
+    for (int b = 0; b < B; b++)
+      for (int t = 0, k = b; t < T; k++)
+        for (int i = 0, start = t; i < segs[k % segs.size()] && t < T; i++, t++) st.push_back(start);
+    return st;
   }
   double scale() const { return neo_scale ? 1.0 : 1.0 / std::sqrt((double)D); }
   size_t nq() const { return (size_t)B * T * Hq * D; }
@@ -574,12 +588,14 @@ struct AttentionOp {
   }
   template <class K>
   Out run(const Tensors& in) const {
-    const auto s = shape();
+    auto s = shape();
     auto qkv = K::act(pack(in)), dout = K::act(strided(in.f.at("dout"), Hq * D, ldo()));
     const int qkv_width = (Hq + 2 * Hkv) * D;
     auto out = K::act(poisoned_rows((size_t)B * T * ldo(), ldo(), Hq * D));
     auto d = K::act(poisoned_rows(phys_size(), ldqkv(), qkv_width));
     auto st = K::attention_state(s);
+    auto seg = K::i32(seg_start());
+    if (!segs.empty()) s.seg_start = seg.data();
     auto at = [&](auto& buf, char w) { return buf.data() + off(w); };
     K::attention_forward(out.data(), st, at(qkv, 'q'), at(qkv, 'k'), at(qkv, 'v'), s);
     K::attention_backward(at(d, 'q'), at(d, 'k'), at(d, 'v'), st, dout.data(), at(qkv, 'q'), at(qkv, 'k'),
@@ -596,7 +612,9 @@ struct AttentionOp {
             {"dk", unpack(dh, 'k')},
             {"dv", unpack(dh, 'v')}};
   }
-  bool allowed(int t, int s) const { return s <= t && (window <= 0 || t - s < window); }
+  bool allowed(int b, int t, int s) const {
+    return s <= t && (window <= 0 || t - s < window) && (segs.empty() || s >= seg_start()[(size_t)b * T + t]);
+  }
   size_t qi(int b, int t, int h) const { return ((size_t)(b * T + t) * Hq + h) * D; }
   size_t ki(int b, int t, int h) const { return ((size_t)(b * T + t) * Hkv + h / (Hq / Hkv)) * D; }
   // The float64 probabilities [B, Hq, T, T] and output.
@@ -608,17 +626,17 @@ struct AttentionOp {
         for (int t = 0; t < T; t++) {
           double mx = -INFINITY, sum = 0;
           for (int s = 0; s <= t; s++) {
-            if (!allowed(t, s)) continue;
+            if (!allowed(b, t, s)) continue;
             double d = 0;
             for (int i = 0; i < D; i++) d += q[qi(b, t, h) + i] * k[ki(b, s, h) + i];
             row[s] = scale() * d;
             mx = std::max(mx, row[s]);
           }
           for (int s = 0; s <= t; s++)
-            if (allowed(t, s)) sum += std::exp(row[s] - mx);
+            if (allowed(b, t, s)) sum += std::exp(row[s] - mx);
           double* p = &P[(((size_t)b * Hq + h) * T + t) * T];
           for (int s = 0; s <= t; s++) {
-            if (!allowed(t, s)) continue;
+            if (!allowed(b, t, s)) continue;
             p[s] = std::exp(row[s] - mx) / sum;
             for (int i = 0; i < D; i++) out[qi(b, t, h) + i] += p[s] * v[ki(b, s, h) + i];
           }
@@ -897,6 +915,12 @@ inline std::vector<OpCase> op_cases() {
   c.push_back(AttentionOp{1, 100, 8, 2, 128, 0, false, true});   // GQA 4, head dim 128
   c.push_back(AttentionOp{2, 65, 4, 1, 64, 16, true, true, 0.3f});  // MQA, GPT-Neo local window
   c.push_back(AttentionOp{1, 33, 6, 3, 64, 256, false, false});  // window longer than T
+  // Packed rows: block-diagonal causal attention (segments of 1 token, segments across the CPU's
+  // 64-row blocks, with GQA, a local window and GPT-Neo's scale)
+  c.push_back(AttentionOp{2, 13, 4, 2, 8, 0, false, true, 1.0f, {5, 1, 4, 3}});
+  c.push_back(AttentionOp{2, 150, 4, 2, 16, 0, false, false, 1.0f, {70, 9, 1, 30, 40}});
+  c.push_back(AttentionOp{2, 17, 2, 2, 16, 4, true, true, 1.0f, {6, 11}});
+  c.push_back(AttentionOp{1, 100, 8, 2, 64, 16, false, true, 1.0f, {33, 2, 65}});
   c.push_back(CrossEntropyOp{7, 37, 2.f, 0.f});
   c.push_back(CrossEntropyOp{5, 1, 1.f, 0.f});
   c.push_back(CrossEntropyOp{9, 1003, 3.f, 0.f});
