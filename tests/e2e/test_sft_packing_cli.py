@@ -33,18 +33,18 @@ def test_dry_run_shows_the_packed_windows(base, chat_data):
 def test_packed_training_runs_and_resumes_bit_identically(base, chat_data, tmp_path):
     data = f"{chat_data / 'chat.jsonl'},{chat_data / 'array.json'}:0.5"
     full = tmp_path / "full"
-    p = sft(base, data, full, "--packing", "--steps", 24, "--ckpt-every", 8, "--batch", 2)
+    p = sft(base, data, full, "--packing", "--steps", 24, "--ckpt-every", 8)
     assert re.search(r"packed into \d+ windows of 64 per epoch", p.stderr), p.stderr
     m = [json.loads(l) for l in (full / "metrics.jsonl").read_text().splitlines()]
     assert len(m) == 24 and m[-1]["loss"] < m[0]["loss"] - 1.0, (m[0], m[-1])
     state = json.loads((full / "ckpt" / "step-0000008" / "trainer_state.json").read_text())
     assert state["data_position"]["sampler"] == "sft-packed", state
     part = tmp_path / "part"
-    sft(base, data, part, "--packing", "--steps", 24, "--ckpt-every", 8, "--batch", 2)
+    sft(base, data, part, "--packing", "--steps", 24, "--ckpt-every", 8)
     for step in (16, 24):
         shutil.rmtree(part / "ckpt" / f"step-{step:07d}")
     (part / "ckpt" / "latest").write_text("step-0000008")
-    sft(base, data, part, "--packing", "--steps", 24, "--ckpt-every", 8, "--batch", 2, "--resume")
+    sft(base, data, part, "--packing", "--steps", 24, "--ckpt-every", 8, "--resume")
     a, b = full / "ckpt" / "step-0000024", part / "ckpt" / "step-0000024"
     for f in ("model.safetensors", "optimizer.safetensors"):
         assert (a / f).read_bytes() == (b / f).read_bytes(), f

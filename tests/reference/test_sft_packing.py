@@ -18,7 +18,7 @@ V = 97
 # ids[1:]), so no target crosses a boundary. Rows: [0, 1, 2] then padding; [3, 4, 5] exactly full.
 LENGTHS = [6, 18, 2, 13, 9, 14]
 ROWS = [[0, 1, 2], [3, 4, 5]]
-T = 34
+T = 33
 
 CASES = {
     "gpt2": transformers.GPT2Config(vocab_size=V, n_embd=32, n_layer=2, n_head=4, n_positions=64),
@@ -83,7 +83,7 @@ def hf_sample(model, x, y):
     logits = model(input_ids=x[:-1].unsqueeze(0)).logits[0]
     loss = torch.nn.functional.cross_entropy(logits, y, ignore_index=-1)
     loss.backward()
-    return logits.detach(), float(loss), {n: p.grad.clone() for n, p in model.named_parameters()}
+    return logits.detach(), float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters()}
 
 
 @pytest.mark.parametrize("name", list(CASES))
