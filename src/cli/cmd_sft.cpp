@@ -123,7 +123,8 @@ int run_sft(int argc, char** argv) {
   d.seq = o.seq;
   d.seed = o.seed;
   if (o.seq < 1) bad_input("--seq must be at least 1");
-  if (packing && o.attention == "cudnn") bad_input("--packing needs --attention flash (cuDNN's kernels take no segments)");
+  if (packing && o.attention == "cudnn")
+    bad_input("--packing needs --attention flash (cuDNN's kernels take no segments)");
 
   if (!o.out.empty()) check_output_dir(o.out, "--out");
   if (!dump.empty()) check_output_file(dump, "--dump-samples");

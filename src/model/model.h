@@ -76,7 +76,7 @@ class Model {
     float *d_res = nullptr, *d_lnf = nullptr;
     std::vector<cpu::SoftmaxStats> softmax;  // per row, from the forward's loss for the backward
     std::vector<int32_t> tokens, targets;
-    std::vector<int32_t> positions, seg_start;  // packed rows: the forward's position ids and segment starts (else empty)
+    std::vector<int32_t> positions, seg_start;  // packed rows: position ids and segment starts (else empty)
     int n_targets = 0;
   };
 

@@ -139,7 +139,9 @@ class CpuBackend : public StepBackend {
     }
     return {loss, norm, !finite};
   }
-  float loss(const Batch& b) override { return model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T, b.position_ids()); }
+  float loss(const Batch& b) override {
+    return model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T, b.position_ids());
+  }
   void set_embedding_noise(const EmbeddingNoise& e) override { model_.set_embedding_noise(e); }
 
  private:
@@ -169,7 +171,9 @@ class CudaBackend : public StepBackend {
     CudaStepResult r = gpu_.step({lr, cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay, 0}, clip, grad_accum);
     return {r.loss, r.grad_norm, r.skipped};
   }
-  float loss(const Batch& b) override { return gpu_.loss(b.inputs.data(), b.targets.data(), b.B, b.T, b.position_ids()); }
+  float loss(const Batch& b) override {
+    return gpu_.loss(b.inputs.data(), b.targets.data(), b.B, b.T, b.position_ids());
+  }
   void set_embedding_noise(const EmbeddingNoise& e) override { gpu_.set_embedding_noise(e); }
   void sync_to_host() override {
     gpu_.download_params(model_.params());
