@@ -82,4 +82,18 @@ for dev in cpu cuda; do
     { echo "sft on $dev failed: $(tail -1 "$W/sft-$dev.log")"; status=1; }
 done
 same_losses sft "$W/sft-cpu/metrics.jsonl" "$W/sft-cuda/metrics.jsonl" || status=1
+
+# Packed samples on the emulated GPU (position ids through RoPE and the learned position
+# embeddings, block-diagonal attention): gpt2 and llama, 3 steps in fp32 = the CPU's losses.
+echo "== sft --packing --device cuda, fp32: losses against the CPU"
+for model in tiny-gpt2 tiny-llama; do
+  for dev in cpu cuda; do
+    rm -rf "$W/pack-$model-$dev"
+    "$BUILD/mindllm" sft --model "$W/fam-$model-cpu/ckpt/step-0000003" --tokenizer "$W/sft-tok.json" \
+      --data "$W/sft.jsonl" --chat-template chatml --out "$W/pack-$model-$dev" --batch 2 --seq 32 --grad-accum 2 \
+      --steps 3 --lr 3e-3 --packing --threads 1 --device "$dev" --precision fp32 >"$W/pack-$model-$dev.log" 2>&1 ||
+      { echo "sft --packing ($model) on $dev failed: $(tail -1 "$W/pack-$model-$dev.log")"; status=1; }
+  done
+  same_losses "pack-$model" "$W/pack-$model-cpu/metrics.jsonl" "$W/pack-$model-cuda/metrics.jsonl" || status=1
+done
 exit $status

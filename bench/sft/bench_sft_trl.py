@@ -16,9 +16,22 @@ What is built (in --work, a temporary directory by default):
     save_pretrained (safetensors), with a tokenizer_config.json holding a ChatML chat template
     whose assistant turns are wrapped in {% generation %} markers.
 
-What is compared (no packing on either side: mindllm has none yet):
+What is compared (default: no packing on either side; --packing: packing on both):
   - mindllm: `mindllm sft --batch B --seq S --threads T --lr LR --schedule constant` (fp32, loss on
     the assistant turns: answer + <|im_end|> + newline; each micro-batch padded to its longest sample).
+    --packing: `--packing`, B windows of S positions per micro-batch, samples placed first-fit in
+    data order, block-diagonal attention in mindllm's attention kernels (no mask tensor).
+  - TRL with --packing: SFTConfig(packing=True), i.e. TRL's default packing_strategy "bfd" (best-fit
+    decreasing over the dataset, done once before training), which forces padding_free=True: the
+    collator concatenates the B packed windows of a batch into ONE row of up to B x S tokens with
+    position_ids restarting per sample and no attention_mask. Without FlashAttention (none on a
+    CPU) transformers' sdpa path derives a block-diagonal mask from position_ids
+    (masking_utils.find_packed_sequence_indices) and runs dense masked attention over the whole row,
+    (B S)^2 scores per head: this is what TRL does on a CPU. Each TRL sample takes n positions (its
+    first-token label masked), a mindllm sample n - 1 (inputs ids[:-1], targets ids[1:]).
+  - --pretrain (with --packing): also `mindllm train` on the same model, batch, seq and threads over
+    a token shard made of the same samples' ids (the packing cost over pre-training at one shape;
+    input tokens/s of both, and sft's non-padding tokens/s = input rate x fill).
   - TRL: SFTTrainer(packing=False, padding_free=False, max_length=S, assistant_only_loss=True) on
     the same messages: TRL's mask of the {% generation %} spans, i.e. the same tokens mindllm
     trains; its collator pads each batch to its longest sample (pad_to_multiple_of is None on the
@@ -44,10 +57,12 @@ tokenizers and datasets as for the reference tests.
 
   python3 bench/sft/bench_sft_trl.py --threads 2 --steps 20 --warmup 3
   python3 bench/sft/bench_sft_trl.py --threads 2 --rounds 3 --json result.json
+  python3 bench/sft/bench_sft_trl.py --threads 2 --packing --pretrain --rounds 2
 """
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -87,6 +102,8 @@ def parse_args():
     p.add_argument("--skip-trl", action="store_true")
     p.add_argument("--skip-mindllm", action="store_true")
     p.add_argument("--json", help="also write the result as JSON to this file")
+    p.add_argument("--packing", action="store_true", help="pack on both sides (mindllm --packing, TRL packing=True)")
+    p.add_argument("--pretrain", action="store_true", help="also time `mindllm train` at the same shape")
     return p.parse_args()
 
 
@@ -150,10 +167,15 @@ def run_mindllm(a, model, data, work):
     cmd = [a.mindllm, "sft", "--model", model, "--data", data, "--out", out,
            "--steps", str(a.warmup + a.steps), "--batch", str(a.batch), "--seq", str(a.seq),
            "--threads", str(a.threads), "--lr", str(a.lr), "--schedule", "constant", "--warmup", "0",
-           "--precision", "fp32", "--log-every", str(a.warmup + a.steps)]
+           "--precision", "fp32", "--log-every", str(a.warmup + a.steps)] + (["--packing"] if a.packing else [])
+    return time_mindllm(a, cmd, out)
+
+
+def time_mindllm(a, cmd, out):
     print("$ " + " ".join(cmd), file=sys.stderr)
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
-    subprocess.run(cmd, check=True, env=env)
+    p = subprocess.run(cmd, check=True, env=env, stderr=subprocess.PIPE, text=True)
+    sys.stderr.write(p.stderr)
     with open(os.path.join(out, "metrics.jsonl")) as f:
         rows = [json.loads(line) for line in f if line.strip()]
     times = [r["step_time_s"] for r in rows]
@@ -162,7 +184,34 @@ def run_mindllm(a, model, data, work):
     res = rates(times, inputs, trained, a.warmup)
     res["last_loss"] = rows[-1]["loss"]
     res["load_average_1min"] = os.getloadavg()[0]
+    fill = re.search(r"\(([\d.]+)% of positions used\)", p.stderr)
+    if fill:  # packed: the share of real (non-padding) positions in a window
+        res["fill"] = float(fill.group(1)) / 100
+        res["real_tokens_per_s"] = res["input_tokens_per_s"] * res["fill"]
     return res
+
+
+def run_pretrain(a, model, data, work):
+    """`mindllm train` at the same shape over a shard of the same samples' token ids."""
+    import numpy as np
+    dump, shards, out = (os.path.join(work, n) for n in ("samples.jsonl", "shards", "mindllm-train"))
+    if not os.path.exists(os.path.join(shards, "train-000.bin")):
+        subprocess.run([a.mindllm, "sft", "--model", model, "--data", data, "--seq", str(a.seq), "--dry-run",
+                        "--dry-run-samples", "0", "--dump-samples", dump], check=True, capture_output=True)
+        with open(dump) as f:
+            ids = np.concatenate([json.loads(line)["ids"] for line in f]).astype(np.uint16)
+        os.makedirs(shards, exist_ok=True)
+        for name, toks in (("train-000.bin", ids), ("val-000.bin", ids[: 64 * (a.seq + 1)])):
+            header = np.zeros(256, dtype=np.int32)
+            header[0], header[1], header[2] = 20240520, 1, len(toks)
+            with open(os.path.join(shards, name), "wb") as f:
+                f.write(header.tobytes() + toks.tobytes())
+    subprocess.run(["rm", "-rf", out], check=True)
+    cmd = [a.mindllm, "train", "--model", model, "--data", shards, "--out", out, "--steps", str(a.warmup + a.steps),
+           "--batch", str(a.batch), "--seq", str(a.seq), "--threads", str(a.threads), "--lr", str(a.lr),
+           "--schedule", "constant", "--warmup", "0", "--precision", "fp32", "--log-every", str(a.warmup + a.steps),
+           "--ignore-tokenizer-mismatch"]
+    return time_mindllm(a, cmd, out)
 
 
 def run_trl(a, model_dir, rows, work):
@@ -177,7 +226,7 @@ def run_trl(a, model_dir, rows, work):
     cfg = SFTConfig(
         output_dir=os.path.join(work, "trl-run"), max_steps=a.warmup + a.steps, per_device_train_batch_size=a.batch,
         gradient_accumulation_steps=1, learning_rate=a.lr, lr_scheduler_type="constant", warmup_steps=0,
-        weight_decay=0.0, max_grad_norm=1.0, max_length=a.seq, packing=False, padding_free=False,
+        weight_decay=0.0, max_grad_norm=1.0, max_length=a.seq, packing=a.packing, padding_free=a.packing,
         assistant_only_loss=True, use_cpu=True, bf16=False, fp16=False, eval_strategy="no", save_strategy="no",
         report_to="none", logging_steps=a.warmup + a.steps, disable_tqdm=True, dataloader_num_workers=0, seed=0)
 
@@ -239,8 +288,11 @@ def main():
           f"conversations; batch {a.batch}, seq {a.seq}, {a.warmup} warmup + {a.steps} timed steps, "
           f"{a.threads} threads", file=sys.stderr)
 
-    runs = {"mindllm": [], "trl": []}
+    runs = {"mindllm": [], "trl": [], "pretrain": []}
     for r in range(a.rounds):
+        if a.pretrain:
+            runs["pretrain"].append(run_pretrain(a, model, data, work))
+            print(f"round {r + 1} mindllm train: {json.dumps(runs['pretrain'][-1])}", file=sys.stderr)
         if not a.skip_mindllm:
             runs["mindllm"].append(run_mindllm(a, model, data, work))
             print(f"round {r + 1} mindllm: {json.dumps(runs['mindllm'][-1])}", file=sys.stderr)
@@ -252,7 +304,7 @@ def main():
         return statistics.median(x[key] for x in runs[side]) if runs[side] else None
 
     result = {"threads": a.threads, "batch": a.batch, "seq": a.seq, "steps": a.steps, "warmup": a.warmup,
-              "rounds": a.rounds, "params": params, "vocab": vocab, "load_average": os.getloadavg(), "runs": runs}
+              "rounds": a.rounds, "packing": a.packing, "params": params, "vocab": vocab, "load_average": os.getloadavg(), "runs": runs}
     for key in ("trained_tokens_per_s", "input_tokens_per_s"):
         m, t = med("mindllm", key), med("trl", key)
         per_round = [x[key] / y[key] for x, y in zip(runs["mindllm"], runs["trl"])]
@@ -260,6 +312,14 @@ def main():
         print(f"{key}: mindllm {m and round(m, 1)}  TRL {t and round(t, 1)}  ratio "
               f"{result[key]['ratio'] and round(result[key]['ratio'], 3)} (per round: "
               f"{', '.join('%.2f' % x for x in per_round)})")
+    if runs["pretrain"] and runs["mindllm"]:
+        pre, sft_in = med("pretrain", "input_tokens_per_s"), med("mindllm", "input_tokens_per_s")
+        sft_real = med("mindllm", "real_tokens_per_s") if "real_tokens_per_s" in runs["mindllm"][0] else None
+        result["vs_pretrain"] = {"train_tokens_per_s": pre, "sft_input_tokens_per_s": sft_in,
+                                 "sft_real_tokens_per_s": sft_real, "input_cost": 1 - sft_in / pre,
+                                 "real_cost": 1 - sft_real / pre if sft_real else None}
+        print(f"mindllm train {pre:.1f} tok/s; sft input {sft_in:.1f} tok/s (cost {100 * (1 - sft_in / pre):.1f}%)"
+              + (f", non-padding {sft_real:.1f} tok/s (cost {100 * (1 - sft_real / pre):.1f}%)" if sft_real else ""))
     print(f"load average {result['load_average']}")
     if a.json:
         with open(a.json, "w") as f:

@@ -39,7 +39,8 @@ static std::vector<int32_t> read_ids(const SafetensorsFile& f, const std::string
 static int run_forward(int argc, char** argv) {
   CLI::App app{"Run one forward (and backward) pass; write logits, loss and gradients as safetensors.\n"
                "Input: a safetensors file with I32/I64 'input_ids' [B,T] and optional 'targets' [B,T]\n"
-               "(target of position t, < 0 = ignored).",
+               "(target of position t, < 0 = ignored) and 'position_ids' [B,T] (packed samples: positions\n"
+               "restart at 0 for each sample, which attends only to itself).",
                "mindllm forward"};
   std::string model_spec, tokens, out;
   bool grads = false;
@@ -67,6 +68,11 @@ static int run_forward(int argc, char** argv) {
     targets = read_ids(in, "targets", &tshape);
     if (tshape != shape) bad_input(tokens + ": targets shape differs from input_ids");
   }
+  std::vector<int32_t> positions;
+  if (in.has("position_ids")) {
+    positions = read_ids(in, "position_ids", &tshape);
+    if (tshape != shape) bad_input(tokens + ": position_ids shape differs from input_ids");
+  }
   if (grads && targets.empty()) bad_input("--grads needs 'targets' in " + tokens);
   if (shape[0] < 1 || shape[1] < 1 || shape[0] > INT32_MAX || shape[1] > INT32_MAX)
     bad_input(tokens + ": input_ids shape [" + std::to_string(shape[0]) + ", " + std::to_string(shape[1]) +
@@ -82,7 +88,8 @@ static int run_forward(int argc, char** argv) {
     model.init_weights(init_seed);
   }
   model.set_matmul_precision(matmul_precision_from_name(precision));
-  float loss = model.forward(ids.data(), targets.empty() ? nullptr : targets.data(), B, T);
+  float loss = model.forward(ids.data(), targets.empty() ? nullptr : targets.data(), B, T,
+                             positions.empty() ? nullptr : positions.data());
   std::vector<float> logits(model.logits(), model.logits() + (size_t)B * T * cfg.vocab_size);
   std::vector<TensorToWrite> ts = {{"logits", DType::f32, {B, T, cfg.vocab_size}, logits.data()},
                                    {"loss", DType::f32, {1}, &loss}};

@@ -40,6 +40,35 @@ void dry_run(const sft::SftData& d, const Tokenizer& tok, int n) {
   }
 }
 
+// --dry-run --packing: the first windows of the first epoch, a line per sample in each.
+void dry_run_packed(const sft::SftData& d, const Tokenizer& tok, int seq, uint64_t seed, int n) {
+  const std::vector<sft::Window> windows = sft::pack_first_fit(d.train, sft::epoch_order(d.train.size(), seed, 0), seq);
+  int64_t used = 0;
+  for (const sft::Window& w : windows) used += sft::window_length(d.train, w);
+  std::printf("packing: %zu samples into %zu windows of %d positions (%.1f%% used)\n", d.train.size(), windows.size(),
+              seq, windows.empty() ? 0.0 : 100.0 * (double)used / ((double)windows.size() * seq));
+  for (int i = 0; i < n && i < (int)windows.size(); i++) {
+    std::printf("=== window %d: %zu samples, %d of %d positions\n", i + 1, windows[i].size(),
+                sft::window_length(d.train, windows[i]), seq);
+    int pos = 0;
+    for (uint32_t k : windows[i]) {
+      const sft::TokenizedSample& s = d.train[k];
+      const int len = static_cast<int>(s.ids.size()) - 1;
+      std::string text = sft::show_trained(tok, s, false);
+      for (char& c : text)
+        if (c == '\n') c = ' ';
+      if (text.size() > 100) {  // cut at a UTF-8 character boundary
+        size_t cut = 100;
+        while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) cut--;
+        text = text.substr(0, cut) + "...";
+      }
+      std::printf("  positions %d-%d: sample %u (%d tokens, %lld trained): %s\n", pos, pos + len - 1, k, len + 1,
+                  (long long)s.count_trained(), text.c_str());
+      pos += len;
+    }
+  }
+}
+
 int run_sft(int argc, char** argv) {
   CLI::App app{"Instruction-tune a model directory on chat data (Alpaca, ShareGPT or OpenAI messages; JSON or JSONL).\n"
                "The loss is on the assistant turns of the rendered chat template. Checkpoints go to "
@@ -53,7 +82,7 @@ int run_sft(int argc, char** argv) {
   o.seq = 1024;
   sft::SftDataOptions d;
   std::string format = "auto", chat_template, loss_on;
-  bool train_on_prompt = false, last_turn_only = false, dry = false;
+  bool train_on_prompt = false, last_turn_only = false, dry = false, packing = false;
   int dry_samples = 3;
   std::string dump;
   app.add_option("--model", o.model, "model directory to fine-tune (a mindllm checkpoint or a Hugging Face dir)")
@@ -69,6 +98,9 @@ int run_sft(int argc, char** argv) {
   app.add_flag("--train-on-prompt", train_on_prompt, "loss on every token, not only the assistant turns");
   app.add_flag("--last-turn-only", last_turn_only, "loss only on the last assistant turn of each conversation");
   app.add_flag("--drop-long", d.drop_long, "drop samples longer than --seq + 1 tokens instead of truncating them");
+  app.add_flag("--packing", packing,
+               "pack samples into --seq windows (first fit in data order); each sample keeps its own positions "
+               "and attends only to itself");
   app.add_flag("--strict", d.strict, "a sample that cannot be used is an error (default: skipped and counted)");
   app.add_option("--val-data", d.val_data, "validation files (default: --val-fraction of each training file)");
   app.add_option("--val-fraction", d.val_fraction, "fraction of each file held out for validation")
@@ -91,6 +123,8 @@ int run_sft(int argc, char** argv) {
   d.seq = o.seq;
   d.seed = o.seed;
   if (o.seq < 1) bad_input("--seq must be at least 1");
+  if (packing && o.attention == "cudnn")
+    bad_input("--packing needs --attention flash (cuDNN's kernels take no segments)");
 
   if (!o.out.empty()) check_output_dir(o.out, "--out");
   if (!dump.empty()) check_output_file(dump, "--dump-samples");
@@ -121,12 +155,16 @@ int run_sft(int argc, char** argv) {
     write_file_atomic(dump, text);
   }
   if (dry) {
-    dry_run(data, tok, dry_samples);
+    if (packing)
+      dry_run_packed(data, tok, o.seq, o.seed, dry_samples);
+    else
+      dry_run(data, tok, dry_samples);
     return 0;
   }
   tm.tokenizer_json = tok.to_json();
   tm.files.push_back({"tokenizer_config.json", tokenizer_config(tmpl)});
-  sft::SftBatches batches(std::move(data.train), std::move(data.val), o.seed, o.batch, o.grad_accum, o.eval_batches);
+  sft::SftBatches batches(std::move(data.train), std::move(data.val), o.seed, o.batch, o.grad_accum, o.eval_batches,
+                          packing, o.seq);
   print_train_summary(f, "sft", train(o, tm, batches));
   return 0;
 }

@@ -77,8 +77,9 @@ struct CpuOps {
   }
   bool recompute_mlp() const { return false; }
   std::vector<float> to_host(const float* x, size_t n) const { return std::vector<float>(x, x + n); }
-  // RoPE over packed q|k|v rows (B sequences of T rows at positions pos0..), in place; and its inverse.
-  void rope(float* qkv, int B, int T, int pos0, bool backward = false) const;
+  // RoPE over packed q|k|v rows (B sequences of T rows at positions pos0.., or pos0 + positions[row]),
+  // in place; and its inverse.
+  void rope(float* qkv, int B, int T, int pos0, bool backward = false, const int32_t* positions = nullptr) const;
 };
 
 }  // namespace mindllm

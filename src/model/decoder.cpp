@@ -45,12 +45,12 @@ void dump_tensor(int layer, const char* name, const std::vector<float>& data, in
   std::fprintf(stderr, "MINDLLM_DUMP: wrote %s [%d, %d]\n", path.c_str(), rows, cols);
 }
 
-void CpuOps::rope(float* qkv, int B, int T, int pos0, bool backward) const {
+void CpuOps::rope(float* qkv, int B, int T, int pos0, bool backward, const int32_t* positions) const {
   if (!cfg.rotary()) return;
   const int Q = cfg.q_dim(), QKV = Q + 2 * cfg.kv_dim();
   auto f = backward ? cpu::rope_backward : cpu::rope_forward;
-  f(qkv, B, T, cfg.n_heads, cfg.head_dim, QKV, cfg.rot_dim(), cfg.rope_theta, pos0);
-  f(qkv + Q, B, T, cfg.n_kv_heads, cfg.head_dim, QKV, cfg.rot_dim(), cfg.rope_theta, pos0);
+  f(qkv, B, T, cfg.n_heads, cfg.head_dim, QKV, cfg.rot_dim(), cfg.rope_theta, pos0, positions);
+  f(qkv + Q, B, T, cfg.n_kv_heads, cfg.head_dim, QKV, cfg.rot_dim(), cfg.rope_theta, pos0, positions);
 }
 
 }  // namespace mindllm

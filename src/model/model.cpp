@@ -23,6 +23,7 @@
 #include "kernels/cpu/rope.h"
 #include "kernels/cpu/vec_math.h"
 #include "model/cpu_ops.h"
+#include "model/segments.h"
 #include "model/weights_io.h"
 
 namespace mindllm {
@@ -101,30 +102,33 @@ void Model::zero_grads() {
                   [&](size_t b, size_t e) { std::memset(g + b, 0, (e - b) * sizeof(float)); });
 }
 
-// The decoder's Ops for training on the CPU: full causal attention over B sequences of T tokens
-// at positions 0..T-1, statistics saved for the backward.
+// The decoder's Ops for training on the CPU: causal attention over B sequences of T tokens at
+// positions 0..T-1, or over packed rows (positions and segment starts), statistics saved for the backward.
 struct Model::TrainOps : CpuOps {
   int B, T;
+  const int32_t *positions, *seg_start;  // null unless packed
   AttentionShape shape(int l) const {
     const int QKV = cfg.q_dim() + 2 * cfg.kv_dim();
     return AttentionShape{B, T, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, QKV, QKV, QKV, cfg.q_dim(), cfg.attn_scale,
-                          cfg.window[l]};
+                          cfg.window[l], seg_start};
   }
   void attend(int l, float* att, float* qkv, float* stats, int) const {
     const int Q = cfg.q_dim(), KV = cfg.kv_dim();
-    rope(qkv, B, T, 0);
+    rope(qkv, B, T, 0, false, positions);
     attention_forward(att, stats, qkv, qkv + Q, qkv + Q + KV, shape(l));
   }
   void attend_backward(int l, float* dqkv, const float* d_att, const float* qkv, const float*, const float* stats,
                        int) const {
     const int Q = cfg.q_dim(), KV = cfg.kv_dim();
     attention_backward(dqkv, dqkv + Q, dqkv + Q + KV, d_att, stats, qkv, qkv + Q, qkv + Q + KV, shape(l));
-    rope(dqkv, B, T, 0, /*backward=*/true);
+    rope(dqkv, B, T, 0, /*backward=*/true, positions);
   }
 };
 
 Model::TrainOps Model::ops() {
-  return TrainOps{{cfg_, layout_, params_.data(), params_bf16(), grads_.data()}, acts_.B, acts_.T};
+  auto opt_data = [](const std::vector<int32_t>& v) { return v.empty() ? nullptr : v.data(); };
+  return TrainOps{{cfg_, layout_, params_.data(), params_bf16(), grads_.data()}, acts_.B, acts_.T,
+                  opt_data(acts_.positions), opt_data(acts_.seg_start)};
 }
 
 void Model::ensure_acts(int B, int T) {
@@ -186,7 +190,7 @@ void Model::set_matmul_precision(MatmulPrecision prec) {
   }
 }
 
-float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T) {
+float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T, const int32_t* positions) {
   if (T > cfg_.max_positions && cfg_.learned_positions)
     bad_input("sequence length " + std::to_string(T) + " exceeds the model's " + std::to_string(cfg_.max_positions) +
               " positions");
@@ -199,13 +203,15 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
   }
   ensure_acts(B, T);
   std::memcpy(acts_.tokens.data(), tokens, sizeof(int32_t) * N);
+  acts_.seg_start = positions ? segment_starts(positions, B, T) : std::vector<int32_t>{};
+  acts_.positions = positions ? std::vector<int32_t>(positions, positions + N) : std::vector<int32_t>{};
   if (precision_ == MatmulPrecision::bf16) {  // the weights may have changed since the last forward
     params_bf16_.resize(params_.size());
     round_to_bf16(params_bf16_.data(), params_.data(), params_.size());
   }
   TrainOps o = ops();
   const float* p = params_.data();
-  embedding_forward(acts_.res[0].data(), tokens, p + layout_.wte, CpuOps::opt(p, layout_.wpe), B, T, C);
+  embedding_forward(acts_.res[0].data(), tokens, p + layout_.wte, CpuOps::opt(p, layout_.wpe), B, T, C, 0, o.positions);
   if (targets && noise_.on()) {
     noise_buf_.resize((size_t)N * C);
     embedding_noise(noise_buf_.data(), N, T, C, noise_);
@@ -247,7 +253,8 @@ void Model::backward(float loss_scale) {
                   layout_.normf_w, layout_.normf_b, N);
   for (int l = cfg_.n_layers - 1; l >= 0; l--)
     block_backward(o, l, N, acts_.layers[l], acts_.res[l].data(), acts_.d_res, acts_.grads);
-  embedding_backward(g + layout_.wte, CpuOps::opt(g, layout_.wpe), acts_.d_res, acts_.tokens.data(), B, T, C);
+  embedding_backward(g + layout_.wte, CpuOps::opt(g, layout_.wpe), acts_.d_res, acts_.tokens.data(), B, T, C, 0,
+                     o.positions);
   acts_.n_targets = 0;  // logits were overwritten: a second backward needs a new forward
 }
 

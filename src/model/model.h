@@ -50,8 +50,10 @@ class Model {
 
   // Forward pass over tokens[B*T]. With targets (same shape; < 0 = ignored) returns the mean
   // loss over counted targets and keeps what backward() needs; without, returns 0 and leaves
-  // the logits [B*T, V] in logits().
-  float forward(const int32_t* tokens, const int32_t* targets, int B, int T);
+  // the logits [B*T, V] in logits(). positions (B*T, or null: 0..T-1 in every row) packs several
+  // samples into a row: each sample's positions restart at 0 and it attends only to itself
+  // (model/segments.h).
+  float forward(const int32_t* tokens, const int32_t* targets, int B, int T, const int32_t* positions = nullptr);
   // Accumulates dL/dparams into grads() for the last forward with targets, where
   // L = loss_scale * mean loss (loss_scale = 1/grad_accum for accumulation).
   void backward(float loss_scale = 1.0f);
@@ -74,6 +76,7 @@ class Model {
     float *d_res = nullptr, *d_lnf = nullptr;
     std::vector<cpu::SoftmaxStats> softmax;  // per row, from the forward's loss for the backward
     std::vector<int32_t> tokens, targets;
+    std::vector<int32_t> positions, seg_start;  // packed rows: position ids and segment starts (else empty)
     int n_targets = 0;
   };
 

@@ -24,6 +24,38 @@ std::vector<uint32_t> permutation(uint64_t n, uint64_t seed) {
 
 }  // namespace
 
+std::vector<uint32_t> epoch_order(uint64_t n, uint64_t seed, int64_t epoch) {
+  return permutation(n, mix64(seed, 0x5f7e90c4ull, (uint64_t)epoch));
+}
+
+int window_length(const std::vector<TokenizedSample>& samples, const Window& w) {
+  int n = 0;
+  for (uint32_t i : w) n += static_cast<int>(samples[i].ids.size()) - 1;
+  return n;
+}
+
+// A max tree over the free positions of windows 0..n-1 (unopened windows: all `seq` free), so the
+// first window with room for a sample is found and updated in O(log n).
+std::vector<Window> pack_first_fit(const std::vector<TokenizedSample>& samples, const std::vector<uint32_t>& order,
+                                   int seq) {
+  size_t leaves = 1;
+  while (leaves < order.size()) leaves *= 2;
+  std::vector<int> free_(2 * leaves, seq);
+  std::vector<Window> windows;
+  for (uint32_t i : order) {
+    const int need = static_cast<int>(samples[i].ids.size()) - 1;
+    MINDLLM_CHECK(need >= 1 && need <= seq, "pack_first_fit: a sample longer than --seq");
+    size_t node = 1;
+    while (node < leaves) node = free_[2 * node] >= need ? 2 * node : 2 * node + 1;
+    const size_t w = node - leaves;
+    if (w >= windows.size()) windows.resize(w + 1);
+    windows[w].push_back(i);
+    free_[node] -= need;
+    for (node /= 2; node >= 1; node /= 2) free_[node] = std::max(free_[2 * node], free_[2 * node + 1]);
+  }
+  return windows;
+}
+
 std::string SftData::summary() const {
   std::string s = report.summary() + "; " + std::to_string(train.size()) + " train, " + std::to_string(val.size()) +
                   " validation samples";
@@ -91,43 +123,109 @@ void fill_batch(const std::vector<const TokenizedSample*>& rows, Batch* out) {
   }
 }
 
+void fill_packed_batch(const std::vector<TokenizedSample>& samples, const std::vector<const Window*>& rows,
+                       Batch* out) {
+  int T = 1;
+  for (const Window* w : rows) T = std::max(T, window_length(samples, *w));
+  out->resize(static_cast<int>(rows.size()), T);
+  out->positions.resize(out->inputs.size());
+  for (size_t r = 0; r < rows.size(); r++) {
+    int32_t* in = out->inputs.data() + r * T;
+    int32_t* tg = out->targets.data() + r * T;
+    int32_t* pos = out->positions.data() + r * T;
+    int t = 0;
+    for (uint32_t i : *rows[r]) {
+      const TokenizedSample& s = samples[i];
+      for (size_t k = 0; k + 1 < s.ids.size(); k++, t++) {
+        in[t] = s.ids[k];
+        tg[t] = s.trained[k + 1] ? s.ids[k + 1] : -1;
+        pos[t] = static_cast<int32_t>(k);
+      }
+    }
+    for (int p = 0; t < T; t++, p++) in[t] = 0, tg[t] = -1, pos[t] = p;  // the tail: one padding segment
+  }
+}
+
 SftBatches::SftBatches(std::vector<TokenizedSample> train, std::vector<TokenizedSample> val, uint64_t seed, int B,
-                       int grad_accum, int eval_batches)
-    : train_(std::move(train)), val_(std::move(val)), seed_(seed), B_(B), G_(grad_accum), eval_batches_(eval_batches) {
+                       int grad_accum, int eval_batches, bool packing, int seq)
+    : train_(std::move(train)), val_(std::move(val)), seed_(seed), B_(B), G_(grad_accum), eval_batches_(eval_batches),
+      packing_(packing), seq_(seq) {
   if (train_.empty()) bad_input("no usable training samples (see the counts above)");
+  if (packing_) {
+    std::vector<uint32_t> order(val_.size());
+    for (size_t i = 0; i < order.size(); i++) order[i] = static_cast<uint32_t>(i);
+    val_windows_ = pack_first_fit(val_, order, seq_);
+  }
 }
 
 const TokenizedSample& SftBatches::train_sample(int64_t global_row) {
   const int64_t n = static_cast<int64_t>(train_.size());
   int64_t epoch = global_row / n;
   if (epoch != perm_epoch_) {
-    perm_ = permutation(n, mix64(seed_, 0x5f7e90c4ull, (uint64_t)epoch));
+    perm_ = epoch_order(n, seed_, epoch);
     perm_epoch_ = epoch;
   }
   return train_[perm_[global_row % n]];
 }
 
+std::pair<int64_t, int64_t> SftBatches::window_epoch(int64_t g) const {
+  while (epoch_start_.back() <= g) {  // pack the next epoch to learn its number of windows
+    const int64_t e = static_cast<int64_t>(epoch_start_.size()) - 1;
+    const size_t n = pack_first_fit(train_, epoch_order(train_.size(), seed_, e), seq_).size();
+    epoch_start_.push_back(epoch_start_.back() + static_cast<int64_t>(n));
+  }
+  const int64_t e = std::upper_bound(epoch_start_.begin(), epoch_start_.end(), g) - epoch_start_.begin() - 1;
+  return {e, g - epoch_start_[e]};
+}
+
+const Window& SftBatches::train_window(int64_t g) {
+  const auto [epoch, i] = window_epoch(g);
+  if (epoch != perm_epoch_) {
+    perm_ = epoch_order(train_.size(), seed_, epoch);
+    windows_ = pack_first_fit(train_, perm_, seq_);
+    perm_epoch_ = epoch;
+  }
+  return windows_[i];
+}
+
 void SftBatches::train_batch(int step, int micro, Batch* out) {
-  std::vector<const TokenizedSample*> rows(B_);
   const int64_t first = ((int64_t)step * G_ + micro) * B_;
+  if (packing_) {
+    std::vector<const Window*> rows(B_);
+    for (int r = 0; r < B_; r++) rows[r] = &train_window(first + r);
+    return fill_packed_batch(train_, rows, out);
+  }
+  std::vector<const TokenizedSample*> rows(B_);
   for (int r = 0; r < B_; r++) rows[r] = &train_sample(first + r);
   fill_batch(rows, out);
 }
 
-int SftBatches::val_batches() const {
-  int64_t n = std::min<int64_t>((int64_t)eval_batches_ * B_, (int64_t)val_.size());
-  return static_cast<int>((n + B_ - 1) / B_);
+// Validation rows: samples, or packed windows of the validation samples in file order.
+int64_t SftBatches::val_rows() const {
+  const int64_t n = packing_ ? (int64_t)val_windows_.size() : (int64_t)val_.size();
+  return std::min<int64_t>((int64_t)eval_batches_ * B_, n);
 }
 
+int SftBatches::val_batches() const { return static_cast<int>((val_rows() + B_ - 1) / B_); }
+
 void SftBatches::val_batch(int i, Batch* out) {
-  int64_t n = std::min<int64_t>((int64_t)eval_batches_ * B_, (int64_t)val_.size());
+  const int64_t end = std::min<int64_t>(val_rows(), (int64_t)(i + 1) * B_);
+  if (packing_) {
+    std::vector<const Window*> rows;
+    for (int64_t k = (int64_t)i * B_; k < end; k++) rows.push_back(&val_windows_[k]);
+    return fill_packed_batch(val_, rows, out);
+  }
   std::vector<const TokenizedSample*> rows;
-  for (int64_t k = (int64_t)i * B_; k < std::min<int64_t>(n, (int64_t)(i + 1) * B_); k++) rows.push_back(&val_[k]);
+  for (int64_t k = (int64_t)i * B_; k < end; k++) rows.push_back(&val_[k]);
   fill_batch(rows, out);
 }
 
 nlohmann::json SftBatches::position(int next_step) const {
   int64_t row = (int64_t)next_step * G_ * B_;
+  if (packing_) {
+    const auto [epoch, i] = window_epoch(row);
+    return {{"sampler", "sft-packed"}, {"next_step", next_step}, {"epoch", epoch}, {"window_in_epoch", i}};
+  }
   int64_t n = static_cast<int64_t>(train_.size());
   return {{"sampler", "sft-epochs"}, {"next_step", next_step}, {"epoch", row / n}, {"sample_in_epoch", row % n}};
 }
@@ -135,9 +233,15 @@ nlohmann::json SftBatches::position(int next_step) const {
 std::string SftBatches::describe() const {
   int64_t tokens = 0, trained = 0;
   for (const TokenizedSample& s : train_) tokens += s.ids.size(), trained += s.count_trained();
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "%zu train samples (%lld tokens, %lld trained), %zu validation samples",
-                train_.size(), (long long)tokens, (long long)trained, val_.size());
+  char buf[320];
+  int len = std::snprintf(buf, sizeof buf, "%zu train samples (%lld tokens, %lld trained), %zu validation samples",
+                          train_.size(), (long long)tokens, (long long)trained, val_.size());
+  if (packing_) {
+    window_epoch(0);  // packs epoch 0
+    const int64_t n = epoch_start_[1];
+    std::snprintf(buf + len, sizeof buf - len, "; packed into %lld windows of %d per epoch (%.1f%% of positions used)",
+                  (long long)n, seq_, 100.0 * (double)(tokens - (int64_t)train_.size()) / ((double)n * seq_));
+  }
   return buf;
 }
 

@@ -13,6 +13,7 @@ void Batch::resize(int rows, int cols) {
   T = cols;
   inputs.resize((size_t)rows * cols);
   targets.resize((size_t)rows * cols);
+  positions.clear();
 }
 
 int64_t Batch::count_targets() const {

@@ -18,10 +18,14 @@
 namespace mindllm {
 
 // B rows of T tokens: inputs and next-token targets, row-major; a target < 0 gets no loss.
+// positions: empty (every row one sequence at positions 0..T-1), or B*T position ids of packed
+// rows, restarting at 0 for each sample (model/segments.h).
 struct Batch {
   int B = 0, T = 0;
   std::vector<int32_t> inputs, targets;  // B*T each
-  void resize(int rows, int cols);
+  std::vector<int32_t> positions;
+  void resize(int rows, int cols);  // clears positions
+  const int32_t* position_ids() const { return positions.empty() ? nullptr : positions.data(); }
   int64_t count_targets() const;  // targets >= 0
 };
 

@@ -140,7 +140,7 @@ class CpuBackend : public StepBackend {
     loss_sum_ = 0.0;
   }
   void accumulate(const Batch& b, double weight, int grad_accum) override {
-    loss_sum_ += weight * model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T);
+    loss_sum_ += weight * model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T, b.position_ids());
     model_.backward(static_cast<float>(weight) / grad_accum);
   }
   StepStats update(int grad_accum, float lr, float clip) override {
@@ -154,7 +154,9 @@ class CpuBackend : public StepBackend {
     }
     return {loss, norm, !finite};
   }
-  float loss(const Batch& b) override { return model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T); }
+  float loss(const Batch& b) override {
+    return model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T, b.position_ids());
+  }
   void set_embedding_noise(const EmbeddingNoise& e) override { model_.set_embedding_noise(e); }
   void reduce(dist::Communicator& c) override {
     if (zero_) dist::reduce_scatter_in_place(c, model_.grads(), slices_);  // only this rank's slice is summed
@@ -184,7 +186,7 @@ class CudaBackend : public StepBackend {
   }
   void zero_grads() override { gpu_.zero_grads(); }
   void accumulate(const Batch& b, double weight, int grad_accum) override {
-    gpu_.forward(b.inputs.data(), b.targets.data(), b.B, b.T, weight);
+    gpu_.forward(b.inputs.data(), b.targets.data(), b.B, b.T, weight, b.position_ids());
     gpu_.backward(static_cast<float>(weight) / grad_accum);
   }
   StepStats update(int grad_accum, float lr, float clip) override {
@@ -204,7 +206,9 @@ class CudaBackend : public StepBackend {
     internal_error("data-parallel --device cuda needs a build with NCCL");
 #endif
   }
-  float loss(const Batch& b) override { return gpu_.loss(b.inputs.data(), b.targets.data(), b.B, b.T); }
+  float loss(const Batch& b) override {
+    return gpu_.loss(b.inputs.data(), b.targets.data(), b.B, b.T, b.position_ids());
+  }
   void set_embedding_noise(const EmbeddingNoise& e) override { gpu_.set_embedding_noise(e); }
   void sync_to_host() override {
     gpu_.download_params(model_.params());

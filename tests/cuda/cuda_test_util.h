@@ -111,7 +111,7 @@ inline void record_err(double e) {
 // with s's strides. Returns lo and sets lse = log Σ exp(scale · q_t·k_j).
 inline int ref_softmax_row(std::vector<double>& p, double& lse, const float* q, const float* k,
                            const cpu::AttentionShape& s, int b, int h, int t) {
-  const int lo = s.window > 0 ? std::max(0, t - s.window + 1) : 0;
+  const int lo = cpu::first_key(s, b, t);  // window and packed segment (s.seg_start on the host)
   const float* qr = q + ((size_t)b * s.T + t) * s.ldq + (size_t)h * s.D;
   double mx = -INFINITY, sum = 0.0;
   p.resize(s.T);

@@ -2,7 +2,8 @@
 // where the build and machine have it, against the CPU attention op on the same
 // bf16-rounded inputs: T = 1, 77, 128, 257, 300, 1024; head dims 64 and 128; MHA, GQA 8:2, MQA;
 // local window 16, 70 (longer than a tile) and a window longer than T; GPT-Neo's scale 1;
-// separate, packed and unaligned (odd row stride: the scalar load path) q/k/v. Checks out, the
+// separate, packed and unaligned (odd row stride: the scalar load path) q/k/v; packed samples
+// (block-diagonal attention, sft --packing), alone and with a window. Checks out, the
 // saved logsumexp (against float64), dq, dk, dv, that gaps between the heads of a row stay
 // untouched, and that both passes give the same bytes twice.
 #include <cstdio>
@@ -27,6 +28,7 @@ struct FlashCase {
   float scale;  // 0: 1/sqrt(D)
   int window;
   float input_scale;
+  int seg = 0;  // > 0: packed samples of 1..2·seg positions (seeded), attention confined to each
 };
 const FlashCase kCases[] = {
     {2, 1, 4, 4, 64, false, 0, 0.0f, 0, 1.0f},       // one token
@@ -39,12 +41,15 @@ const FlashCase kCases[] = {
     {1, 1024, 8, 2, 64, true, 0, 0.0f, 0, 1.0f},     // long, GQA 8:2
     {1, 1024, 4, 4, 128, false, 0, 0.0f, 0, 1.0f},   // long, MHA, D = 128
     {1, 1024, 4, 1, 128, true, 0, 1.0f, 16, 0.3f},   // long, MQA, window 16: most key blocks skipped
+    {2, 300, 4, 2, 64, true, 0, 0.0f, 0, 1.0f, 40},     // packed samples (block-diagonal), GQA
+    {1, 257, 4, 1, 64, true, 1, 1.0f, 16, 0.3f, 30},    // packed samples with a window, GPT-Neo
+    {1, 1024, 4, 4, 128, false, 0, 0.0f, 0, 1.0f, 150}, // long packed samples across tiles
 };
 
 std::string describe(const FlashCase& c) {
   return "B=" + std::to_string(c.B) + " T=" + std::to_string(c.T) + " Hq=" + std::to_string(c.Hq) +
          " Hkv=" + std::to_string(c.Hkv) + " D=" + std::to_string(c.D) + " packed=" + std::to_string(c.packed) +
-         " gap=" + std::to_string(c.gap) + " window=" + std::to_string(c.window);
+         " gap=" + std::to_string(c.gap) + " window=" + std::to_string(c.window) + " seg=" + std::to_string(c.seg);
 }
 
 // One case's inputs (bf16-rounded) and the CPU results on them.
@@ -55,7 +60,21 @@ struct FlashData {
   std::vector<float> out, dqkv;  // CPU forward and backward
   std::vector<double> lse;       // float64 logsumexp of the scaled scores, [B, Hq, T]
   std::vector<bool> gap_mask;    // qkv elements that belong to no head
+  std::vector<int32_t> seg_start;  // packed cases: [B*T] (s.seg_start points at it)
 };
+
+// Segment starts of a packed case: seeded lengths in [1, 2 seg], the last one cut at T.
+std::vector<int32_t> segments_of(const FlashCase& c) {
+  std::vector<int32_t> st;
+  if (c.seg == 0) return st;
+  Rng rng(c.T + c.seg);
+  for (int b = 0; b < c.B; b++)
+    for (int t = 0; t < c.T;) {
+      const int start = t, len = 1 + (int)rng.below(2 * c.seg);
+      for (int i = 0; i < len && t < c.T; i++, t++) st.push_back(start);
+    }
+  return st;
+}
 
 // The case's attention shape: packed rows of Q + 2 KV (+ gap) columns, or three separate buffers.
 AttentionShape shape_of(const FlashCase& c) {
@@ -70,6 +89,8 @@ FlashData make_case(const FlashCase& c, bool with_backward) {
   Rng rng(c.T * 131 + c.Hq * 17 + c.Hkv * 5 + c.D + c.window + c.gap);
   const int N = c.B * c.T, Q = c.Hq * c.D, KV = c.Hkv * c.D;
   a.s = shape_of(c);
+  a.seg_start = segments_of(c);
+  if (c.seg) a.s.seg_start = a.seg_start.data();
   a.gap_mask.clear();
   if (c.packed) {
     const int ld = a.s.ldq;
@@ -121,16 +142,19 @@ GpuResult run_gpu(const FlashData& a, bool with_backward, Impl impl = Impl::flas
   auto lse = poisoned<float>(a.stat_size), delta = poisoned<float>(a.stat_size);
   const bf16* p = qkv.data();
   bf16 *dq = grad.data() + a.q_off, *dk = grad.data() + a.k_off, *dv = grad.data() + a.v_off;
+  AttentionShape s = a.s;
+  auto seg = dev(a.seg_start.empty() ? std::vector<int32_t>{0} : a.seg_start);
+  if (s.seg_start) s.seg_start = seg.data();
   if (impl == Impl::cudnn) {
-    cuda::cudnn_attention_forward(out.data(), lse.data(), p + a.q_off, p + a.k_off, p + a.v_off, a.s);
+    cuda::cudnn_attention_forward(out.data(), lse.data(), p + a.q_off, p + a.k_off, p + a.v_off, s);
     if (with_backward)
       cuda::cudnn_attention_backward(dq, dk, dv, dout.data(), out.data(), lse.data(), p + a.q_off, p + a.k_off,
-                                     p + a.v_off, a.s);
+                                     p + a.v_off, s);
   } else {
-    cuda::flash_attention_forward(out.data(), lse.data(), p + a.q_off, p + a.k_off, p + a.v_off, a.s);
+    cuda::flash_attention_forward(out.data(), lse.data(), p + a.q_off, p + a.k_off, p + a.v_off, s);
     if (with_backward)
       cuda::flash_attention_backward(dq, dk, dv, delta.data(), dout.data(), out.data(), lse.data(), p + a.q_off,
-                                     p + a.k_off, p + a.v_off, a.s);
+                                     p + a.k_off, p + a.v_off, s);
   }
   cuda::synchronize();
   GpuResult r;
@@ -157,6 +181,7 @@ std::vector<FlashCase> cases_for(Impl impl) {
   std::vector<FlashCase> out;
   for (const FlashCase& c : kCases) {
     std::string why;
+    if (impl == Impl::cudnn && c.seg) continue;  // cuDNN takes no packed segments (CudaModel refuses it)
     if (impl == Impl::cudnn && !cuda::cudnn_attention_supported(shape_of(c), &why)) {
       std::printf("  cuDNN has no engine for %s: %s\n", describe(c).c_str(), why.c_str());
       continue;

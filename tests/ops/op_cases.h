@@ -396,22 +396,38 @@ struct GluOp {
 
 // ---------------------------------------------------------------- rope
 // `first`: where the rotated heads start in a row (K sits after Q in a packed qkv row).
+// Position ids of packed rows (sft --packing): samples of seg, 1 and 2·seg + 1 positions in turn,
+// each from 0, the last one cut at T. Empty for seg 0 (positions 0..T-1 in every row).
+inline std::vector<int32_t> packed_positions(int B, int T, int seg) {
+  std::vector<int32_t> pos;
+  if (seg == 0) return pos;
+  const int lens[3] = {seg, 1, 2 * seg + 1};
+  for (int b = 0; b < B; b++)
+    for (int t = 0, k = b; t < T; k++)
+      for (int p = 0; p < lens[k % 3] && t < T; p++, t++) pos.push_back(p);
+  return pos;
+}
+
 struct RopeOp {
   int B, T, H, head_dim, row_stride, rot_dim, pos_offset;
   float theta;
   int first = 0;
+  int packed = 0;  // > 0: position ids of packed rows (packed_positions)
   std::string name() const {
     return "rope_" + std::to_string(B) + "x" + std::to_string(T) + "x" + std::to_string(H) + "_hd" +
            std::to_string(head_dim) + "_ld" + std::to_string(row_stride) + "_rot" + std::to_string(rot_dim) + "_pos" +
-           std::to_string(pos_offset) + "_theta" + std::to_string((int)theta) + (first ? "_at" + std::to_string(first) : "");
+           std::to_string(pos_offset) + "_theta" + std::to_string((int)theta) + (first ? "_at" + std::to_string(first) : "") +
+           (packed ? "_packed" + std::to_string(packed) : "");
   }
   size_t n() const { return (size_t)B * T * row_stride; }
   Tensors inputs(Rng& rng) const { return {{{"x", random_normal(n(), rng)}, {"dout", random_normal(n(), rng)}}, {}}; }
   template <class K>
   Out run(const Tensors& in) const {
     auto x = K::act(in.f.at("x")), d = K::act(in.f.at("dout"));
-    K::rope_forward(x.data() + first, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset);
-    K::rope_backward(d.data() + first, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset);
+    auto pos = K::i32(packed_positions(B, T, packed));
+    const int32_t* p = packed ? pos.data() : nullptr;
+    K::rope_forward(x.data() + first, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, p);
+    K::rope_backward(d.data() + first, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, p);
     return {{"out", K::host(x)}, {"dx", K::host(d)}};
   }
   // Float64 rotate_half over the whole strided buffer (elements outside the heads pass through);
@@ -419,8 +435,9 @@ struct RopeOp {
   std::vector<double> rotate(const std::vector<double>& x, double sign) const {
     std::vector<double> y = x;
     const int half = rot_dim / 2;
+    const std::vector<int32_t> ids = packed_positions(B, T, packed);
     for (int r = 0; r < B * T; r++) {
-      double pos = r % T + pos_offset;
+      double pos = (packed ? ids[r] : r % T) + pos_offset;
       for (int h = 0; h < H; h++) {
         size_t base = (size_t)r * row_stride + first + (size_t)h * head_dim;
         for (int i = 0; i < half; i++) {
@@ -444,10 +461,13 @@ struct RopeOp {
 // ---------------------------------------------------------------- embedding
 struct EmbeddingOp {
   int B, T, C, V, P, pos_offset;  // P: rows of wpe (0: none)
+  int packed = 0;  // > 0: position ids of packed rows (packed_positions)
   std::string name() const {
     return "embedding_" + std::to_string(B) + "x" + std::to_string(T) + "x" + std::to_string(C) + "_V" +
-           std::to_string(V) + "_P" + std::to_string(P) + "_pos" + std::to_string(pos_offset);
+           std::to_string(V) + "_P" + std::to_string(P) + "_pos" + std::to_string(pos_offset) +
+           (packed ? "_packed" + std::to_string(packed) : "");
   }
+  int position(int i) const { return (packed ? packed_positions(B, T, packed)[i] : i % T) + pos_offset; }
   Tensors inputs(Rng& rng) const {
     Tensors t;
     std::vector<int32_t> tok((size_t)B * T);
@@ -466,8 +486,10 @@ struct EmbeddingOp {
     auto tok = K::i32(in.i.at("tokens"));
     auto wte = K::act(in.f.at("wte")), wpe = K::act(in.f.at("wpe")), dout = K::act(in.f.at("dout"));
     auto out = K::act(nans((size_t)B * T * C)), dwte = K::f32(in.f.at("dwte")), dwpe = K::f32(in.f.at("dwpe"));
-    K::embedding_forward(out.data(), tok.data(), wte.data(), P ? wpe.data() : nullptr, B, T, C, pos_offset);
-    K::embedding_backward(dwte.data(), P ? dwpe.data() : nullptr, dout.data(), tok.data(), B, T, C, pos_offset);
+    auto pos = K::i32(packed_positions(B, T, packed));
+    const int32_t* p = packed ? pos.data() : nullptr;
+    K::embedding_forward(out.data(), tok.data(), wte.data(), P ? wpe.data() : nullptr, B, T, C, pos_offset, p);
+    K::embedding_backward(dwte.data(), P ? dwpe.data() : nullptr, dout.data(), tok.data(), B, T, C, pos_offset, p);
     return {{"out", K::host(out)}, {"dwte", K::host(dwte)}, {"dwpe", K::host(dwpe)}};
   }
   std::vector<double> forward64(const Ref& in, const Tensors& t) const {
@@ -476,7 +498,7 @@ struct EmbeddingOp {
     std::vector<double> out((size_t)B * T * C);
     for (int i = 0; i < B * T; i++)
       for (int c = 0; c < C; c++)
-        out[(size_t)i * C + c] = wte[(size_t)tok[i] * C + c] + (P ? wpe[(size_t)(i % T + pos_offset) * C + c] : 0.0);
+        out[(size_t)i * C + c] = wte[(size_t)tok[i] * C + c] + (P ? wpe[(size_t)position(i) * C + c] : 0.0);
     return out;
   }
   Ref reference(const Ref& in, const Tensors& t) const {
@@ -487,7 +509,7 @@ struct EmbeddingOp {
     for (int i = 0; i < B * T; i++)
       for (int c = 0; c < C; c++) {
         r["dwte"][(size_t)tok[i] * C + c] += R[(size_t)i * C + c];
-        if (P) r["dwpe"][(size_t)(i % T + pos_offset) * C + c] += R[(size_t)i * C + c];
+        if (P) r["dwpe"][(size_t)position(i) * C + c] += R[(size_t)i * C + c];
       }
     return r;
   }
@@ -508,10 +530,24 @@ struct AttentionOp {
   bool neo_scale;  // scale 1 (GPT-Neo) instead of 1/sqrt(D)
   bool fused;
   float input_scale = 1.0f;  // < 1 keeps unscaled (GPT-Neo) scores of a large D from saturating
+  // Packed rows (sft --packing): segment lengths, cycled from entry b in row b (the last one cut at
+  // T); a position attends only within its segment. Empty: one sequence per row.
+  std::vector<int> segs = {};
   std::string name() const {
+    std::string seg_name;
+    for (int n : segs) seg_name += (seg_name.empty() ? "_seg" : "-") + std::to_string(n);
     return "attention_" + std::to_string(B) + "x" + std::to_string(T) + "_Hq" + std::to_string(Hq) + "_Hkv" +
            std::to_string(Hkv) + "_D" + std::to_string(D) + "_win" + std::to_string(window) +
-           (neo_scale ? "_scale1" : "") + (fused ? "_fused" : "") + (input_scale != 1.0f ? "_small" : "");
+           (neo_scale ? "_scale1" : "") + (fused ? "_fused" : "") + (input_scale != 1.0f ? "_small" : "") + seg_name;
+  }
+  // The first position of each row's segment, [B*T] (empty without segments).
+  std::vector<int32_t> seg_start() const {
+    std::vector<int32_t> st;
+    if (segs.empty()) return st;
+    for (int b = 0; b < B; b++)
+      for (int t = 0, k = b; t < T; k++)
+        for (int i = 0, start = t; i < segs[k % segs.size()] && t < T; i++, t++) st.push_back(start);
+    return st;
   }
   double scale() const { return neo_scale ? 1.0 : 1.0 / std::sqrt((double)D); }
   size_t nq() const { return (size_t)B * T * Hq * D; }
@@ -574,12 +610,14 @@ struct AttentionOp {
   }
   template <class K>
   Out run(const Tensors& in) const {
-    const auto s = shape();
+    auto s = shape();
     auto qkv = K::act(pack(in)), dout = K::act(strided(in.f.at("dout"), Hq * D, ldo()));
     const int qkv_width = (Hq + 2 * Hkv) * D;
     auto out = K::act(poisoned_rows((size_t)B * T * ldo(), ldo(), Hq * D));
     auto d = K::act(poisoned_rows(phys_size(), ldqkv(), qkv_width));
     auto st = K::attention_state(s);
+    auto seg = K::i32(seg_start());
+    if (!segs.empty()) s.seg_start = seg.data();
     auto at = [&](auto& buf, char w) { return buf.data() + off(w); };
     K::attention_forward(out.data(), st, at(qkv, 'q'), at(qkv, 'k'), at(qkv, 'v'), s);
     K::attention_backward(at(d, 'q'), at(d, 'k'), at(d, 'v'), st, dout.data(), at(qkv, 'q'), at(qkv, 'k'),
@@ -596,7 +634,9 @@ struct AttentionOp {
             {"dk", unpack(dh, 'k')},
             {"dv", unpack(dh, 'v')}};
   }
-  bool allowed(int t, int s) const { return s <= t && (window <= 0 || t - s < window); }
+  bool allowed(int b, int t, int s) const {
+    return s <= t && (window <= 0 || t - s < window) && (segs.empty() || s >= seg_start()[(size_t)b * T + t]);
+  }
   size_t qi(int b, int t, int h) const { return ((size_t)(b * T + t) * Hq + h) * D; }
   size_t ki(int b, int t, int h) const { return ((size_t)(b * T + t) * Hkv + h / (Hq / Hkv)) * D; }
   // The float64 probabilities [B, Hq, T, T] and output.
@@ -608,17 +648,17 @@ struct AttentionOp {
         for (int t = 0; t < T; t++) {
           double mx = -INFINITY, sum = 0;
           for (int s = 0; s <= t; s++) {
-            if (!allowed(t, s)) continue;
+            if (!allowed(b, t, s)) continue;
             double d = 0;
             for (int i = 0; i < D; i++) d += q[qi(b, t, h) + i] * k[ki(b, s, h) + i];
             row[s] = scale() * d;
             mx = std::max(mx, row[s]);
           }
           for (int s = 0; s <= t; s++)
-            if (allowed(t, s)) sum += std::exp(row[s] - mx);
+            if (allowed(b, t, s)) sum += std::exp(row[s] - mx);
           double* p = &P[(((size_t)b * Hq + h) * T + t) * T];
           for (int s = 0; s <= t; s++) {
-            if (!allowed(t, s)) continue;
+            if (!allowed(b, t, s)) continue;
             p[s] = std::exp(row[s] - mx) / sum;
             for (int i = 0; i < D; i++) out[qi(b, t, h) + i] += p[s] * v[ki(b, s, h) + i];
           }
@@ -876,6 +916,8 @@ inline std::vector<OpCase> op_cases() {
   c.push_back(RopeOp{1, 50, 8, 128, 8 * 128, 128, 0, 1000000.f});    // head dim 128
   c.push_back(RopeOp{2, 33, 4, 64, 6 * 64, 32, 0, 10000.f, 64});     // partial rotary, packed row
   c.push_back(RopeOp{1, 20, 2, 128, 2 * 128, 128, 4000, 10000.f});   // long position offset
+  c.push_back(RopeOp{2, 23, 3, 16, 3 * 48 + 5, 16, 0, 10000.f, 48, 4});  // packed rows: positions per sample
+  c.push_back(RopeOp{1, 50, 2, 64, 2 * 64, 32, 0, 500000.f, 0, 9});     // packed, partial rotary
   c.push_back(EmbeddingOp{2, 5, 12, 11, 9, 3});
   c.push_back(EmbeddingOp{2, 5, 12, 11, 0, 0});
   c.push_back(EmbeddingOp{3, 17, 64, 13, 17, 0});
@@ -885,6 +927,8 @@ inline std::vector<OpCase> op_cases() {
   c.push_back(EmbeddingOp{3, 17, 96, 1000, 22, 5});    // C, V not multiples of the GPU's 128 tile
   c.push_back(EmbeddingOp{2, 33, 200, 50257, 0, 0});   // GPT-2's vocabulary
   c.push_back(EmbeddingOp{4, 64, 768, 333, 64, 0});
+  c.push_back(EmbeddingOp{2, 17, 12, 11, 9, 0, 3});      // packed rows: positions per sample, repeated
+  c.push_back(EmbeddingOp{3, 33, 200, 50, 40, 5, 7});    // packed, offset, C not a multiple of 128
   c.push_back(AttentionOp{2, 11, 4, 4, 12, 0, false, true});     // MHA, fused
   c.push_back(AttentionOp{2, 11, 4, 2, 12, 3, false, true});     // GQA 2, window < T
   c.push_back(AttentionOp{2, 11, 4, 1, 12, 50, false, false});   // GQA 4 (MQA), window > T
@@ -897,6 +941,12 @@ inline std::vector<OpCase> op_cases() {
   c.push_back(AttentionOp{1, 100, 8, 2, 128, 0, false, true});   // GQA 4, head dim 128
   c.push_back(AttentionOp{2, 65, 4, 1, 64, 16, true, true, 0.3f});  // MQA, GPT-Neo local window
   c.push_back(AttentionOp{1, 33, 6, 3, 64, 256, false, false});  // window longer than T
+  // Packed rows: block-diagonal causal attention (segments of 1 token, segments across the CPU's
+  // 64-row blocks, with GQA, a local window and GPT-Neo's scale)
+  c.push_back(AttentionOp{2, 13, 4, 2, 8, 0, false, true, 1.0f, {5, 1, 4, 3}});
+  c.push_back(AttentionOp{2, 150, 4, 2, 16, 0, false, false, 1.0f, {70, 9, 1, 30, 40}});
+  c.push_back(AttentionOp{2, 17, 2, 2, 16, 4, true, true, 1.0f, {6, 11}});
+  c.push_back(AttentionOp{1, 100, 8, 2, 64, 16, false, true, 1.0f, {33, 2, 65}});
   c.push_back(CrossEntropyOp{7, 37, 2.f, 0.f});
   c.push_back(CrossEntropyOp{5, 1, 1.f, 0.f});
   c.push_back(CrossEntropyOp{9, 1003, 3.f, 0.f});

@@ -49,11 +49,15 @@ def randomize_(model, seed=0, scale=0.2):
     return model
 
 
-def mindllm_forward(model_dir, ids, targets, tmp, grads=True, extra=()):
-    """Runs `mindllm forward`; returns (logits, loss, {param name: grad}) as float64 tensors."""
+def mindllm_forward(model_dir, ids, targets, tmp, grads=True, extra=(), position_ids=None):
+    """Runs `mindllm forward`; returns (logits, loss, {param name: grad}) as float64 tensors.
+    position_ids: packed samples (positions restarting at 0 for each)."""
     tok = Path(tmp) / "tokens.safetensors"
-    save_file({"input_ids": torch.as_tensor(ids, dtype=torch.int32).contiguous(),
-               "targets": torch.as_tensor(targets, dtype=torch.int32).contiguous()}, str(tok))
+    tensors = {"input_ids": torch.as_tensor(ids, dtype=torch.int32).contiguous(),
+               "targets": torch.as_tensor(targets, dtype=torch.int32).contiguous()}
+    if position_ids is not None:
+        tensors["position_ids"] = torch.as_tensor(position_ids, dtype=torch.int32).contiguous()
+    save_file(tensors, str(tok))
     out = Path(tmp) / "forward.safetensors"
     run("forward", "--model", model_dir, "--tokens", tok, "--out", out, *(["--grads"] if grads else []), *extra)
     t = load_file(str(out))

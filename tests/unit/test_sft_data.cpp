@@ -148,3 +148,67 @@ TEST(SftBatches, OrderDependsOnlyOnSeedAndStepAndVisitsEverySampleOncePerEpoch) 
   EXPECT_EQ(b.inputs, c.inputs);
   EXPECT_NE(seen, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));  // shuffled
 }
+
+// A sample of n tokens (ids i*10 .. i*10 + n - 1, all trained) for the packing tests.
+static TokenizedSample sample_of(int i, int n) {
+  TokenizedSample s;
+  for (int k = 0; k < n; k++) s.ids.push_back(i * 10 + k), s.trained.push_back(k > 0);
+  return s;
+}
+
+TEST(SftPacking, FirstFitInDataOrder) {
+  // positions needed: 5, 3, 7, 2, 4 in windows of 8 -> {0, 1} (8), {2} (7) ... the 2 fits window 1,
+  // the 4 needs a new window.
+  std::vector<TokenizedSample> s = {sample_of(0, 6), sample_of(1, 4), sample_of(2, 8), sample_of(3, 3), sample_of(4, 5)};
+  std::vector<Window> w = pack_first_fit(s, {0, 1, 2, 3, 4}, 8);
+  EXPECT_EQ(w, (std::vector<Window>{{0, 1}, {2}, {3, 4}}));
+  EXPECT_EQ(window_length(s, w[0]), 8);
+  // Another order: the same rule.
+  EXPECT_EQ(pack_first_fit(s, {4, 3, 2, 1, 0}, 8), (std::vector<Window>{{4, 3}, {2}, {1, 0}}));
+  EXPECT_TRUE(pack_first_fit(s, {}, 8).empty());
+}
+
+TEST(SftPacking, WindowsHavePositionsPerSampleAndNoTargetAcrossSamples) {
+  std::vector<TokenizedSample> s = {sample_of(1, 3), sample_of(2, 4), sample_of(3, 2)};
+  s[1].trained[1] = 0;  // a prompt token of sample 1
+  Window a{0, 1}, b{2};
+  Batch batch;
+  fill_packed_batch(s, {&a, &b}, &batch);
+  ASSERT_EQ(batch.B, 2);
+  ASSERT_EQ(batch.T, 5);  // the longer window: 2 + 3 positions
+  EXPECT_EQ(batch.inputs, (std::vector<int32_t>{10, 11, 20, 21, 22, 30, 0, 0, 0, 0}));
+  EXPECT_EQ(batch.targets, (std::vector<int32_t>{11, 12, -1, 22, 23, 31, -1, -1, -1, -1}));
+  EXPECT_EQ(batch.positions, (std::vector<int32_t>{0, 1, 0, 1, 2, 0, 0, 1, 2, 3}));  // the tail: its own segment
+  // An unpacked batch has no position ids.
+  fill_batch({&s[0]}, &batch);
+  EXPECT_TRUE(batch.positions.empty());
+  EXPECT_EQ(batch.position_ids(), nullptr);
+}
+
+TEST(SftPacking, BatchesDependOnlyOnSeedAndStepAcrossEpochs) {
+  std::vector<TokenizedSample> samples;
+  for (int i = 0; i < 9; i++) samples.push_back(sample_of(i, 2 + i % 4));
+  SftBatches x(samples, {}, 7, 1, 1, 1, true, 8), y(samples, {}, 7, 1, 1, 1, true, 8);
+  // Every sample once per epoch: the samples' first tokens over the first epoch's windows (one a step).
+  Batch b;
+  std::vector<int> firsts;
+  int step = 0;
+  for (; firsts.size() < samples.size(); step++) {
+    x.train_batch(step, 0, &b);
+    for (size_t i = 0; i < b.inputs.size(); i++)
+      if (b.positions[i] == 0 && b.targets[i] >= 0) firsts.push_back(b.inputs[i] / 10);
+  }
+  std::sort(firsts.begin(), firsts.end());
+  EXPECT_EQ(firsts.size(), samples.size());
+  EXPECT_EQ(firsts, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(x.position(step)["epoch"], 1);
+  EXPECT_EQ(x.position(step)["window_in_epoch"], 0);
+  // A fresh source asked for a later step first (a resumed run) gives the same rows.
+  Batch c;
+  y.train_batch(11, 0, &c);
+  x.train_batch(11, 0, &b);
+  EXPECT_EQ(b.inputs, c.inputs);
+  EXPECT_EQ(b.positions, c.positions);
+  EXPECT_EQ(x.position(11), y.position(11));
+  EXPECT_EQ(x.position(11)["sampler"], "sft-packed");
+}

@@ -13,22 +13,22 @@ namespace mindllm::cpu {
 
 namespace {
 
-// The first key that query t may attend to (local windows; 0 for global attention).
-inline int first_key(int t, int window) { return (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0; }
-
 // Causal attention works on blocks of query rows [r0, r1); such a block needs keys [k0, r1) only,
-// k0 = first_key(r0), so the GEMMs skip the masked part (about half of it for global attention,
-// most of it for short local windows). A block's scores, probabilities and their gradients live
-// in per-thread scratch of kRowBlock × T floats: row i is query r0 + i, column j is key k0 + j.
+// k0 = first_key(r0) (the first key never decreases along a row), so the GEMMs skip the masked
+// part (about half of it for global attention, most of it for short local windows or packed
+// samples). A block's scores, probabilities and their gradients live in per-thread scratch of
+// kRowBlock × T floats: row i is query r0 + i, column j is key k0 + j.
 constexpr int kRowBlock = 64;
 
 struct Block {
-  int r0, r1, k0, nk, m;
-  Block(int r0_, int T, int window)
-      : r0(r0_), r1(std::min(T, r0_ + kRowBlock)), k0(first_key(r0_, window)), nk(r1 - k0), m(r1 - r0) {}
+  const AttentionShape& s;
+  int b, r0, r1, k0, nk, m;
+  Block(const AttentionShape& s_, int b_, int r0_)
+      : s(s_), b(b_), r0(r0_), r1(std::min(s_.T, r0_ + kRowBlock)), k0(first_key(s_, b_, r0_)), nk(r1 - k0),
+        m(r1 - r0) {}
   // Keys of query row r0 + i: columns [lo, lo + n) of the block.
-  int lo(int i, int window) const { return first_key(r0 + i, window) - k0; }
-  int n(int i, int window) const { return r0 + i - first_key(r0 + i, window) + 1; }
+  int lo(int i) const { return first_key(s, b, r0 + i) - k0; }
+  int n(int i) const { return r0 + i - first_key(s, b, r0 + i) + 1; }
 };
 
 // Zero a block row outside its keys [lo, lo + n).
@@ -39,10 +39,10 @@ inline void zero_outside(float* row, int lo, int n, int nk) {
 
 // Scores -> softmax probabilities over each row's keys (0 elsewhere); saves each row's max and
 // 1 / sum of exponentials into stats (kAttentionStats floats per query row, from row r0).
-MINDLLM_SIMD_CLONES void softmax_block(float* S, int ld, const Block& bl, int window, float* stats) {
+MINDLLM_SIMD_CLONES void softmax_block(float* S, int ld, const Block& bl, float* stats) {
   for (int i = 0; i < bl.m; i++) {
     float* row = S + (size_t)i * ld;
-    const int lo = bl.lo(i, window), n = bl.n(i, window);
+    const int lo = bl.lo(i), n = bl.n(i);
     float* r = row + lo;
     const float mx = lane_max(r, n);
     for (int j = 0; j < n; j++) r[j] = vexp(r[j] - mx);
@@ -55,10 +55,10 @@ MINDLLM_SIMD_CLONES void softmax_block(float* S, int ld, const Block& bl, int wi
 }
 
 // Scores -> the forward pass's probabilities again, from its saved stats (the same arithmetic).
-MINDLLM_SIMD_CLONES void recompute_probs(float* S, int ld, const Block& bl, int window, const float* stats) {
+MINDLLM_SIMD_CLONES void recompute_probs(float* S, int ld, const Block& bl, const float* stats) {
   for (int i = 0; i < bl.m; i++) {
     float* row = S + (size_t)i * ld;
-    const int lo = bl.lo(i, window), n = bl.n(i, window);
+    const int lo = bl.lo(i), n = bl.n(i);
     const float mx = stats[(size_t)i * kAttentionStats], inv = stats[(size_t)i * kAttentionStats + 1];
     float* r = row + lo;
     for (int j = 0; j < n; j++) {
@@ -70,9 +70,9 @@ MINDLLM_SIMD_CLONES void recompute_probs(float* S, int ld, const Block& bl, int 
 }
 
 // dP -> dS = P ⊙ (dP - rowsum(P ⊙ dP)) in place over each row's keys, 0 elsewhere.
-MINDLLM_SIMD_CLONES void softmax_backward_block(const float* P, float* dS, int ld, const Block& bl, int window) {
+MINDLLM_SIMD_CLONES void softmax_backward_block(const float* P, float* dS, int ld, const Block& bl) {
   for (int i = 0; i < bl.m; i++) {
-    const int lo = bl.lo(i, window), n = bl.n(i, window);
+    const int lo = bl.lo(i), n = bl.n(i);
     const float* pr = P + (size_t)i * ld + lo;
     float* row = dS + (size_t)i * ld;
     float* dr = row + lo;
@@ -113,11 +113,11 @@ void attention_forward(float* out, float* stats, const float* q, const float* k,
       float* ob = out + (size_t)b * T * s.ldo + (size_t)h * D;
       float* st = stats + (size_t)bh * T * kAttentionStats;
       for (int r0 = 0; r0 < T; r0 += kRowBlock) {
-        const Block bl(r0, T, s.window);
+        const Block bl(s, b, r0);
         // S = scale · Q[r0:r1] · K[k0:r1]^T;  O[r0:r1] = softmax(S) · V[k0:r1]
         small_gemm(false, bl.m, bl.nk, D, s.scale, qc.data() + (size_t)r0 * D, D, kt.data() + bl.k0, T, 0.0f,
                    S.data(), T);
-        softmax_block(S.data(), T, bl, s.window, st + (size_t)r0 * kAttentionStats);
+        softmax_block(S.data(), T, bl, st + (size_t)r0 * kAttentionStats);
         small_gemm(false, bl.m, D, bl.nk, 1.0f, S.data(), T, vc.data() + (size_t)bl.k0 * D, D, 0.0f,
                    ob + (size_t)r0 * s.ldo, s.ldo);
       }
@@ -156,16 +156,16 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
         float* dqb = dq + (size_t)b * T * s.ldq + (size_t)h * D;
         const float* st = stats + ((size_t)b * Hq + h) * T * kAttentionStats;
         for (int r0 = 0; r0 < T; r0 += kRowBlock) {
-          const Block bl(r0, T, s.window);
+          const Block bl(s, b, r0);
           const float* q_r = qc.data() + (size_t)r0 * D;
           const float* do_r = doc.data() + (size_t)r0 * D;
           // P = softmax(scale · Q K^T) again;  dP = dO · V^T ;  dV += P^T · dO
           small_gemm(false, bl.m, bl.nk, D, s.scale, q_r, D, kt.data() + bl.k0, T, 0.0f, P.data(), T);
-          recompute_probs(P.data(), T, bl, s.window, st + (size_t)r0 * kAttentionStats);
+          recompute_probs(P.data(), T, bl, st + (size_t)r0 * kAttentionStats);
           small_gemm(false, bl.m, bl.nk, D, 1.0f, do_r, D, vt.data() + bl.k0, T, 0.0f, dS.data(), T);
           small_gemm(true, bl.nk, D, bl.m, 1.0f, P.data(), T, do_r, D, 1.0f, dvc.data() + (size_t)bl.k0 * D, D);
           // dS = P ⊙ (dP - rowsum(P ⊙ dP))
-          softmax_backward_block(P.data(), dS.data(), T, bl, s.window);
+          softmax_backward_block(P.data(), dS.data(), T, bl);
           // dQ = scale · dS · K ;  dK += scale · dS^T · Q
           small_gemm(false, bl.m, D, bl.nk, s.scale, dS.data(), T, kc.data() + (size_t)bl.k0 * D, D, 0.0f,
                      dqb + (size_t)r0 * s.ldq, s.ldq);

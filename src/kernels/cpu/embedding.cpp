@@ -7,11 +7,11 @@
 namespace mindllm::cpu {
 
 void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
-                       int B, int T, int C, int pos_offset) {
+                       int B, int T, int C, int pos_offset, const int32_t* positions) {
   PROFILE("embedding");
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < B * T; i++) {
-    int t = i % T;
+    int t = positions ? positions[i] : i % T;
     float* o = out + (size_t)i * C;
     const float* e = wte + (size_t)tokens[i] * C;
     if (wpe) {
@@ -24,7 +24,7 @@ void embedding_forward(float* out, const int32_t* tokens, const float* wte, cons
 }
 
 void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,
-                        int B, int T, int C, int pos_offset) {
+                        int B, int T, int C, int pos_offset, const int32_t* positions) {
   PROFILE("embedding");
   // Threads split the channels, so each output element is summed by one thread in row order.
 #pragma omp parallel for schedule(static)
@@ -35,7 +35,7 @@ void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32
       float* e = dwte + (size_t)tokens[i] * C;
       for (int c = c0; c < c1; c++) e[c] += d[c];
       if (dwpe) {
-        float* p = dwpe + (size_t)(i % T + pos_offset) * C;
+        float* p = dwpe + (size_t)((positions ? positions[i] : i % T) + pos_offset) * C;
         for (int c = c0; c < c1; c++) p[c] += d[c];
       }
     }

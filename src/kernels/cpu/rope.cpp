@@ -12,10 +12,11 @@ namespace {
 
 // sign = -1 applies the inverse rotation (the backward pass).
 MINDLLM_SIMD_CLONES void rope_rows(float* x, const float* cs, const float* sn, float sign, int r0, int r1, int T, int H,
-                                   int head_dim, int row_stride, int half) {
+                                   int head_dim, int row_stride, int half, const int32_t* positions) {
   for (int r = r0; r < r1; r++) {
-    const float* c = cs + (size_t)(r % T) * half;
-    const float* s = sn + (size_t)(r % T) * half;
+    const int t = positions ? positions[r] : r % T;  // index into the table of positions [offset, offset + T)
+    const float* c = cs + (size_t)t * half;
+    const float* s = sn + (size_t)t * half;
     for (int h = 0; h < H; h++) {
       float* v = x + (size_t)r * row_stride + (size_t)h * head_dim;
       for (int i = 0; i < half; i++) {
@@ -57,25 +58,25 @@ static const RopeTable& rope_table(int T, int half, int rot_dim, float theta, in
 }
 
 static void rope_apply(float* x, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta,
-                       int pos_offset, float sign) {
+                       int pos_offset, const int32_t* positions, float sign) {
   const int half = rot_dim / 2;
   if (half == 0) return;
   const RopeTable& tab = rope_table(T, half, rot_dim, theta, pos_offset);
   parallel_ranges(B * T, 8, [&](size_t b, size_t e) {
-    rope_rows(x, tab.cs.data(), tab.sn.data(), sign, (int)b, (int)e, T, H, head_dim, row_stride, half);
+    rope_rows(x, tab.cs.data(), tab.sn.data(), sign, (int)b, (int)e, T, H, head_dim, row_stride, half, positions);
   });
 }
 
 void rope_forward(float* x, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta,
-                  int pos_offset) {
+                  int pos_offset, const int32_t* positions) {
   PROFILE("rope");
-  rope_apply(x, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, 1.0f);
+  rope_apply(x, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, positions, 1.0f);
 }
 
 void rope_backward(float* dx, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta,
-                   int pos_offset) {
+                   int pos_offset, const int32_t* positions) {
   PROFILE("rope");
-  rope_apply(dx, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, -1.0f);
+  rope_apply(dx, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, positions, -1.0f);
 }
 
 }  // namespace mindllm::cpu

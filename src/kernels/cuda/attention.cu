@@ -9,7 +9,7 @@ namespace {
 constexpr int kThreads = 128;  // 4 warps per query row
 constexpr int kMaxHeadDim = 256;
 
-__device__ __forceinline__ int window_lo(int t, int window) { return (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0; }
+using cpu::first_key;  // the first key row t of sequence b sees (window, packed segment)
 
 // Row (b, h, t) of the scores: P[s] = dot(a_row, rows[s]) for s in [lo, t], one warp per key
 // position (lanes split D, butterfly sum). a_row is in shared memory (fp32).
@@ -38,7 +38,7 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(T* out, flo
   const T* kb = k + (size_t)b * T_ * s.ldk + (size_t)hk * D;
   const T* vb = v + (size_t)b * T_ * s.ldv + (size_t)hk * D;
   float* P = probs + (((size_t)b * s.Hq + h) * T_ + t) * T_;
-  const int lo = window_lo(t, s.window);
+  const int lo = first_key(s, b, t);
 
   for (int d = threadIdx.x; d < D; d += blockDim.x) qrow[d] = to_float(qr[d]);
   __syncthreads();
@@ -82,7 +82,7 @@ __global__ void __launch_bounds__(kThreads)
   const size_t row = (((size_t)b * s.Hq + h) * T_ + t) * T_;
   const float* P = probs + row;
   float* dS = dS_all + row;
-  const int lo = window_lo(t, s.window);
+  const int lo = first_key(s, b, t);
 
   for (int d = threadIdx.x; d < D; d += blockDim.x) drow[d] = to_float(dor[d]);
   __syncthreads();
@@ -103,7 +103,8 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // grid (T, Hkv, B), key position j of kv head hk: gathers over the group's query heads and the
-// query rows t in [j, hi] (hi from the window) in a fixed order:
+// query rows t in [j, hi] (hi from the window; rows of a later packed segment have P = dS = 0
+// at j) in a fixed order:
 //   dk[j] = scale sum_h sum_t dS[h,t,j] q[h,t],   dv[j] = sum_h sum_t P[h,t,j] dO[h,t].
 template <typename T>
 __global__ void __launch_bounds__(kThreads)

@@ -1,6 +1,7 @@
 // Causal multi-head attention on the GPU, with grouped-query heads and local windows; same
 // shapes and semantics as kernels/cpu/attention.h (strided q/k/v rows, query head h reads kv head
-// h / (Hq / Hkv), scores = scale · q·k, window W > 0 keeps t - s < W).
+// h / (Hq / Hkv), scores = scale · q·k, window W > 0 keeps t - s < W, packed rows keep
+// s >= seg_start[b*T + t] with seg_start a device array).
 //
 // A simple, exact kernel first: the T x T probabilities are materialised (the CPU path saves them
 // too), every reduction runs in a fixed order in fp32, and dk/dv are gathered per key position

@@ -9,8 +9,8 @@
 //   scores go to a per-warp fp32 scratch, the probabilities back as bf16 for the next GEMM.
 // - Scores are kept in log2 units (x = scale · log2(e) · q·k) so the exponentials are exp2f; the
 //   saved logsumexp is converted back to natural log.
-// - Only key blocks that some row of the query block can see are visited (causal and window), and
-//   in the backward only query blocks that can see the key block.
+// - Only key blocks that some row of the query block can see are visited (causal, window and
+//   packed segments), and in the backward only query blocks that can see the key block.
 // - Backward without atomics: a pass over key blocks accumulates dk/dv in registers over the
 //   query blocks and over the query heads of the GQA group in a fixed order, and a separate pass
 //   over query blocks accumulates dq over the key blocks (the scores are recomputed in each).
@@ -52,13 +52,24 @@ using FragAcc = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
 constexpr size_t align128(size_t n) { return (n + 127) / 128 * 128; }
 
-// The first key query t may see (local windows; 0 for global attention).
-__host__ __device__ __forceinline__ int first_key(int t, int window) {
-  return (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0;
-}
-// Query t sees key j: a real row, causal, and inside the window.
-__device__ __forceinline__ bool visible(int t, int j, int T, int window) {
-  return t < T && j <= t && (window <= 0 || t - j < window);
+using cpu::first_key;  // the first key query t of sequence b may see (window, packed segment)
+
+// Query t, whose first key is lo, sees key j: a real row, causal, inside the window and segment.
+__device__ __forceinline__ bool visible(int t, int j, int T, int lo) { return t < T && j <= t && j >= lo; }
+
+// The last query of sequence b that sees key j: T - 1, or less with a window or packed segments
+// (seg_start never decreases along a row: a binary search for the last t with seg_start <= j).
+__device__ __forceinline__ int last_query(const AttentionShape& s, int b, int j) {
+  int hi = s.window > 0 ? min(s.T - 1, j + s.window - 1) : s.T - 1;
+  if (s.seg_start) {
+    const int32_t* seg = s.seg_start + (size_t)b * s.T;
+    int lo = j;  // seg[j] <= j
+    while (lo < hi) {
+      const int mid = (lo + hi + 1) / 2;
+      if (seg[mid] <= j) lo = mid; else hi = mid - 1;
+    }
+  }
+  return hi;
 }
 
 // Rows [row0, row0 + 64) of a strided bf16 matrix (row r at src + r*ld, D values) into a shared
@@ -196,13 +207,14 @@ __global__ void __launch_bounds__(kThreads)
   // Two lanes per row: lane owns row r of the warp's 16 and columns [half*32, half*32 + 32).
   const int r = lane >> 1, half = lane & 1;
   const int t = q0 + warp * kWarpRows + r;
+  const int lo_t = t < T ? first_key(s, b, t) : 0;
   const float sl2 = s.scale * kLog2e;
   float m = -INFINITY, l = 0.0f;  // running max (log2 units) and sum of exp2(x - m)
   float* srow = Sw + r * L::LDS + half * 32;
   bf16* prow = Pw + r * L::LDP + half * 32;
   float* orow = Ow + r * L::LDO + half * (D / 2);
 
-  const int kb0 = first_key(q0, s.window) / kBlockN, kb1 = (min(T, q0 + kBlockM) - 1) / kBlockN;
+  const int kb0 = first_key(s, b, q0) / kBlockN, kb1 = (min(T, q0 + kBlockM) - 1) / kBlockN;
   for (int kbi = kb0; kbi <= kb1; kbi++) {
     const int c0 = kbi * kBlockN;
     __syncthreads();  // every warp is done with the previous K/V tiles (and Q is loaded)
@@ -216,7 +228,7 @@ __global__ void __launch_bounds__(kThreads)
     float mx = -INFINITY;
 #pragma unroll 8
     for (int j = 0; j < 32; j++) {
-      const float x = visible(t, c0 + half * 32 + j, T, s.window) ? srow[j] * sl2 : -INFINITY;
+      const float x = visible(t, c0 + half * 32 + j, T, lo_t) ? srow[j] * sl2 : -INFINITY;
       srow[j] = x;
       mx = fmaxf(mx, x);
     }
@@ -278,7 +290,7 @@ __global__ void flash_delta_kernel(float* delta, const bf16* dout, const bf16* o
 
 // Shared memory of both backward kernels: four bf16 tiles, per warp an fp32 scratch for S and dP
 // (contiguous, reused as the 16 x (D + 4) staging of the result) and a bf16 scratch for P and dS,
-// and the lse/delta of 64 query rows.
+// and the lse, delta and first key of 64 query rows.
 template <int D>
 struct BackwardSmem {
   static constexpr int LDH = D + kPadH;
@@ -293,7 +305,7 @@ struct BackwardSmem {
   static constexpr size_t f = 4 * tile;
   static constexpr size_t hs = f + align128(sizeof(float) * kWarps * kScratchF);
   static constexpr size_t stats = hs + align128(sizeof(bf16) * kWarps * kScratchH);
-  static constexpr size_t bytes = stats + align128(sizeof(float) * 2 * kBlockM);
+  static constexpr size_t bytes = stats + align128(sizeof(float) * 3 * kBlockM);
 };
 
 // dk, dv: block = (key block, kv head, batch); warp owns 16 keys. For each query head of the
@@ -318,6 +330,7 @@ __global__ void __launch_bounds__(kThreads)
   bf16* dSTw = PTw + kWarpRows * L::LDP;
   float* lse_s = reinterpret_cast<float*>(smem + L::stats);
   float* delta_s = lse_s + kBlockM;
+  int* lo_s = reinterpret_cast<int*>(delta_s + kBlockM);
 
   const int T = s.T, hk = blockIdx.y, b = blockIdx.z, group = s.Hq / s.Hkv;
   const int c0 = blockIdx.x * kBlockN;  // the first key blocks see the most queries: they start first
@@ -331,10 +344,8 @@ __global__ void __launch_bounds__(kThreads)
   const int r = lane >> 1, half = lane & 1;
   const int key = c0 + warp * kWarpRows + r;
   const float sl2 = s.scale * kLog2e;
-  // Queries that see keys [c0, c0 + 64): t >= c0 and, with a window, t <= last key + window - 1.
-  const int last_key = min(T, c0 + kBlockN) - 1;
-  const int t_hi = s.window > 0 ? min(T - 1, last_key + s.window - 1) : T - 1;
-  const int qb0 = c0 / kBlockM, qb1 = t_hi / kBlockM;
+  // Queries that see keys [c0, c0 + 64): t >= c0 and t <= the last query that sees the last key.
+  const int qb0 = c0 / kBlockM, qb1 = last_query(s, b, min(T, c0 + kBlockN) - 1) / kBlockM;
 
   for (int h = hk * group; h < (hk + 1) * group; h++) {
     const bf16* qb = q + (size_t)b * T * s.ldq + (size_t)h * D;
@@ -350,6 +361,7 @@ __global__ void __launch_bounds__(kThreads)
         const int t = t0 + threadIdx.x;
         lse_s[threadIdx.x] = t < T ? lseb[t] * kLog2e : 0.0f;
         delta_s[threadIdx.x] = t < T ? deltab[t] : 0.0f;
+        lo_s[threadIdx.x] = t < T ? first_key(s, b, t) : 0;
       }
       __syncthreads();
 
@@ -359,7 +371,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll 8
       for (int j = 0; j < 32; j++) {
         const int col = half * 32 + j;  // query t0 + col
-        const float p = visible(t0 + col, key, T, s.window)
+        const float p = visible(t0 + col, key, T, lo_s[col])
                             ? exp2f(STw[r * L::LDS + col] * sl2 - lse_s[col])
                             : 0.0f;
         const float ds = p * (dPTw[r * L::LDS + col] - delta_s[col]);
@@ -424,13 +436,14 @@ __global__ void __launch_bounds__(kThreads)
   const size_t stat = ((size_t)b * s.Hq + h) * T + t;
   const float lse_t = t < T ? lse[stat] * kLog2e : 0.0f;
   const float delta_t = t < T ? delta[stat] : 0.0f;
+  const int lo_t = t < T ? first_key(s, b, t) : 0;
   const float sl2 = s.scale * kLog2e;
 
   FragAcc dQ[D / 16];
 #pragma unroll
   for (int n = 0; n < D / 16; n++) wmma::fill_fragment(dQ[n], 0.0f);
 
-  const int kb0 = first_key(q0, s.window) / kBlockN, kb1 = (min(T, q0 + kBlockM) - 1) / kBlockN;
+  const int kb0 = first_key(s, b, q0) / kBlockN, kb1 = (min(T, q0 + kBlockM) - 1) / kBlockN;
   for (int kbi = kb0; kbi <= kb1; kbi++) {
     const int c0 = kbi * kBlockN;
     __syncthreads();
@@ -444,7 +457,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll 8
     for (int j = 0; j < 32; j++) {
       const int col = half * 32 + j;
-      const float p = visible(t, c0 + col, T, s.window) ? exp2f(Sw[r * L::LDS + col] * sl2 - lse_t) : 0.0f;
+      const float p = visible(t, c0 + col, T, lo_t) ? exp2f(Sw[r * L::LDS + col] * sl2 - lse_t) : 0.0f;
       dSw[r * L::LDP + col] = __float2bfloat16_rn(p * (dPw[r * L::LDS + col] - delta_t));
     }
     __syncwarp();

@@ -2,7 +2,8 @@
 // accumulation, online softmax, never a T x T matrix in memory. Same shapes and masking as
 // kernels/cpu/attention.h and kernels/cuda/attention.h: strided q/k/v rows (e.g. offsets into one
 // packed qkv row), grouped-query heads (query head h reads kv head h / (Hq / Hkv)), scores =
-// scale · q·k with any scale (GPT-Neo: 1), local window W > 0 keeps t - s < W.
+// scale · q·k with any scale (GPT-Neo: 1), local window W > 0 keeps t - s < W, packed rows keep
+// s >= seg_start[b*T + t] (a device array).
 //
 // Instead of the probabilities the forward saves one fp32 logsumexp per query row; the backward
 // recomputes the probabilities from it. Deterministic: no atomics, every sum in a fixed order.

@@ -13,9 +13,9 @@ namespace {
 // shift the angle at position 4096 by ~1e-4).
 template <typename T>
 __global__ void rope_kernel(T* x, int T_, int H, int head_dim, int row_stride, int rot_dim, float theta,
-                            int pos_offset, float sign) {
+                            int pos_offset, const int32_t* positions, float sign) {
   const int r = blockIdx.x, half = rot_dim / 2;
-  const float pos = static_cast<float>(r % T_ + pos_offset);
+  const float pos = static_cast<float>((positions ? positions[r] : r % T_) + pos_offset);
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
     const float e = static_cast<float>(2 * i) / static_cast<float>(rot_dim);
     const float inv_freq = 1.0f / static_cast<float>(pow(static_cast<double>(theta), static_cast<double>(e)));
@@ -34,31 +34,32 @@ __global__ void rope_kernel(T* x, int T_, int H, int head_dim, int row_stride, i
 
 template <typename T>
 void apply(T* x, int B, int T_, int H, int head_dim, int row_stride, int rot_dim, float theta, int pos_offset,
-           float sign) {
+           const int32_t* positions, float sign) {
   const int half = rot_dim / 2;
   if (half == 0 || B * T_ <= 0) return;
   const int threads = half >= 128 ? 128 : (half + 31) / 32 * 32;
-  rope_kernel<T><<<B * T_, threads, 0, stream()>>>(x, T_, H, head_dim, row_stride, rot_dim, theta, pos_offset, sign);
+  rope_kernel<T><<<B * T_, threads, 0, stream()>>>(x, T_, H, head_dim, row_stride, rot_dim, theta, pos_offset, positions,
+                                                             sign);
   MINDLLM_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
 void rope_forward(float* x, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta,
-                  int pos_offset) {
-  apply(x, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, 1.0f);
+                  int pos_offset, const int32_t* positions) {
+  apply(x, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, positions, 1.0f);
 }
 void rope_forward(bf16* x, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta,
-                  int pos_offset) {
-  apply(x, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, 1.0f);
+                  int pos_offset, const int32_t* positions) {
+  apply(x, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, positions, 1.0f);
 }
 void rope_backward(float* dx, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta,
-                   int pos_offset) {
-  apply(dx, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, -1.0f);
+                   int pos_offset, const int32_t* positions) {
+  apply(dx, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, positions, -1.0f);
 }
 void rope_backward(bf16* dx, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta,
-                   int pos_offset) {
-  apply(dx, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, -1.0f);
+                   int pos_offset, const int32_t* positions) {
+  apply(dx, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, positions, -1.0f);
 }
 
 }  // namespace mindllm::cuda

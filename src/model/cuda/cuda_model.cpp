@@ -16,6 +16,7 @@
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/norm.h"
 #include "kernels/cuda/rope.h"
+#include "model/segments.h"
 #include "model/decoder.h"
 
 namespace mindllm {
@@ -31,9 +32,10 @@ T* opt(T* base, size_t off) {
   return off == kAbsent ? nullptr : base + off;
 }
 
-AttentionShape attention_shape(const ModelConfig& c, int l, int B, int T) {
+AttentionShape attention_shape(const ModelConfig& c, int l, int B, int T, const int32_t* seg_start = nullptr) {
   const int QKV = c.q_dim() + 2 * c.kv_dim();
-  return AttentionShape{B, T, c.n_heads, c.n_kv_heads, c.head_dim, QKV, QKV, QKV, c.q_dim(), c.attn_scale, c.window[l]};
+  return AttentionShape{B, T, c.n_heads, c.n_kv_heads, c.head_dim, QKV, QKV, QKV, c.q_dim(), c.attn_scale,
+                        c.window[l], seg_start};
 }
 
 template <typename T>
@@ -136,6 +138,7 @@ void CudaModel::plan(int max_batch, int seq) {
   if (precision_ == Precision::bf16) params_bf16_ = arena_.reserve_n<bf16>(total);
   spans_ = arena_.reserve_n<cpu::AdamWSpan>(n_spans_);
   tokens_ = arena_.reserve_n<int32_t>(N), targets_ = arena_.reserve_n<int32_t>(N);
+  positions_ = arena_.reserve_n<int32_t>(N), seg_start_ = arena_.reserve_n<int32_t>(N);
   scalars_ = arena_.reserve_n<Scalars>(1);
   res_.clear();
   for (int l = 0; l <= cfg_.n_layers; l++) res_.push_back(act(N * C));
@@ -209,10 +212,19 @@ void CudaModel::check_batch(const int32_t* tokens, const int32_t* targets, int B
   B_ = B, T_ = T;
 }
 
-void CudaModel::forward(const int32_t* tokens, const int32_t* targets, int B, int T, double loss_weight) {
+void CudaModel::forward(const int32_t* tokens, const int32_t* targets, int B, int T, double loss_weight,
+                        const int32_t* positions) {
   check_batch(tokens, targets, B, T);
   to_device(at<int32_t>(tokens_), tokens, (size_t)B * T);
   if (targets) to_device(at<int32_t>(targets_), targets, (size_t)B * T);
+  packed_ = positions != nullptr;
+  if (packed_) {
+    MINDLLM_CHECK(!cudnn_, "CudaModel: cuDNN attention takes no packed rows");
+    const std::vector<int32_t> seg = segment_starts(positions, B, T);
+    to_device(at<int32_t>(positions_), positions, (size_t)B * T);
+    to_device(at<int32_t>(seg_start_), seg.data(), seg.size());
+    cuda::synchronize();  // seg is freed on return
+  }
   if (precision_ == Precision::bf16)
     forward_t<bf16>(targets != nullptr, loss_weight);
   else
@@ -234,9 +246,9 @@ double CudaModel::loss_sum() const {
   return s;
 }
 
-float CudaModel::loss(const int32_t* tokens, const int32_t* targets, int B, int T) {
+float CudaModel::loss(const int32_t* tokens, const int32_t* targets, int B, int T, const int32_t* positions) {
   zero(&scalars()->loss_sum, 1);
-  forward(tokens, targets, B, T);
+  forward(tokens, targets, B, T, 1.0, positions);
   n_targets_ = 0;  // a validation forward leaves nothing for backward
   return static_cast<float>(loss_sum());
 }
@@ -331,9 +343,9 @@ struct CudaModel::Ops {
     const int Q = cfg.q_dim(), QKV = Q + 2 * cfg.kv_dim();
     auto f = [&](A* x, int H) {
       if (backward)
-        cuda::rope_backward(x, m.B_, m.T_, H, cfg.head_dim, QKV, cfg.rot_dim(), cfg.rope_theta);
+        cuda::rope_backward(x, m.B_, m.T_, H, cfg.head_dim, QKV, cfg.rot_dim(), cfg.rope_theta, 0, m.positions());
       else
-        cuda::rope_forward(x, m.B_, m.T_, H, cfg.head_dim, QKV, cfg.rot_dim(), cfg.rope_theta);
+        cuda::rope_forward(x, m.B_, m.T_, H, cfg.head_dim, QKV, cfg.rot_dim(), cfg.rope_theta, 0, m.positions());
     };
     f(qkv, cfg.n_heads);
     f(qkv + Q, cfg.n_kv_heads);
@@ -377,7 +389,8 @@ void CudaModel::forward_t(bool with_targets, double loss_weight) {
   Ops<A> ops(*this);
   const A* p = weights<A>();
   const int32_t* targets = at<int32_t>(targets_);
-  cuda::embedding_forward(at<A>(res_[0]), at<int32_t>(tokens_), p + layout_.wte, opt(p, layout_.wpe), B_, T_, C);
+  cuda::embedding_forward(at<A>(res_[0]), at<int32_t>(tokens_), p + layout_.wte, opt(p, layout_.wpe), B_, T_, C, 0,
+                          positions());
   if (with_targets && noise_.on()) {  // NEFTune, through d_tmp_ (free until the backward)
     std::vector<float> noise((size_t)N * C);
     embedding_noise(noise.data(), N, T_, C, noise_);
@@ -403,7 +416,7 @@ void CudaModel::forward_t(bool with_targets, double loss_weight) {
 template <typename A>
 void CudaModel::attend(int l, A* att, const A* qkv, float* stats) {
   const size_t Q = cfg_.q_dim(), KV = cfg_.kv_dim();
-  const AttentionShape s = attention_shape(cfg_, l, B_, T_);
+  const AttentionShape s = attention_shape(cfg_, l, B_, T_, packed_ ? at<int32_t>(seg_start_) : nullptr);
   if constexpr (std::is_same_v<A, bf16>) {
     if (cudnn_) return cuda::cudnn_attention_forward(att, stats, qkv, qkv + Q, qkv + Q + KV, s);
     if (flash_) return cuda::flash_attention_forward(att, stats, qkv, qkv + Q, qkv + Q + KV, s);
@@ -415,7 +428,7 @@ void CudaModel::attend(int l, A* att, const A* qkv, float* stats) {
 template <typename A>
 void CudaModel::attend_backward(int l, A* dqkv, const A* d_att, const A* qkv, const A* att, const float* stats) {
   const size_t Q = cfg_.q_dim(), KV = cfg_.kv_dim();
-  const AttentionShape s = attention_shape(cfg_, l, B_, T_);
+  const AttentionShape s = attention_shape(cfg_, l, B_, T_, packed_ ? at<int32_t>(seg_start_) : nullptr);
   if constexpr (std::is_same_v<A, bf16>) {
     if (cudnn_)
       return cuda::cudnn_attention_backward(dqkv, dqkv + Q, dqkv + Q + KV, d_att, att, stats, qkv, qkv + Q,
@@ -442,7 +455,8 @@ void CudaModel::backward_t(float loss_scale) {
                     layout_.normf_w, layout_.normf_b, N);
   const BlockGrads<A> g{at<A>(d_tmp_), at<A>(d_h_), at<A>(d_r_), at<A>(d_qkv_), at<A>(d_att_), at<A>(d_fc_), at<A>(d_act_)};
   for (int l = cfg_.n_layers - 1; l >= 0; l--) block_backward(ops, l, N, layer_acts<A>(l), at<A>(res_[l]), d_res, g);
-  cuda::embedding_backward(ops.g + layout_.wte, opt(ops.g, layout_.wpe), d_res, at<int32_t>(tokens_), B_, T_, C);
+  cuda::embedding_backward(ops.g + layout_.wte, opt(ops.g, layout_.wpe), d_res, at<int32_t>(tokens_), B_, T_, C, 0,
+                           positions());
 }
 
 }  // namespace mindllm

@@ -82,7 +82,9 @@ class CudaModel {
   void zero_grads();
   // Queues the forward pass over host tokens[B*T] (B <= max_batch, T <= seq); with targets
   // (< 0 ignored) loss_weight x the batch's mean loss is added to the step's loss sum on the device.
-  void forward(const int32_t* tokens, const int32_t* targets, int B, int T, double loss_weight = 1.0);
+  // positions: packed rows, as Model::forward (null: 0..T-1 in every row).
+  void forward(const int32_t* tokens, const int32_t* targets, int B, int T, double loss_weight = 1.0,
+               const int32_t* positions = nullptr);
   // NEFTune noise on the input embeddings of the following forward passes with targets (off: {}):
   // the values the CPU model adds (model/neftune.h), made on the host.
   void set_embedding_noise(const EmbeddingNoise& e) { noise_ = e; }
@@ -91,7 +93,7 @@ class CudaModel {
   // The step's loss sum (waits).
   double loss_sum() const;
   // Forward with targets alone; returns its mean loss (waits). Resets the step's loss sum.
-  float loss(const int32_t* tokens, const int32_t* targets, int B, int T);
+  float loss(const int32_t* tokens, const int32_t* targets, int B, int T, const int32_t* positions = nullptr);
   // Gradient norm, clip factor and AdamW update on the device (hp.step is this model's own
   // count), then one wait for the step's loss and norm. The loss is loss_sum() / grad_accum.
   CudaStepResult step(const cpu::AdamWParams& hp, float clip, int grad_accum);
@@ -120,6 +122,7 @@ class CudaModel {
   template <typename A>
   const A* weights() const;
   Scalars* scalars() const { return at<Scalars>(scalars_); }
+  const int32_t* positions() const { return packed_ ? at<int32_t>(positions_) : nullptr; }  // device, or null
   void check_batch(const int32_t* tokens, const int32_t* targets, int B, int T);
 
   template <typename A>
@@ -142,12 +145,13 @@ class CudaModel {
   int max_batch_ = 0, seq_ = 0;
   EmbeddingNoise noise_;
   int B_ = 0, T_ = 0, n_targets_ = 0;  // the last forward's shape and counted targets
+  bool packed_ = false;                // the last forward had position ids (positions_, seg_start_)
   int adam_steps_ = 0;
   size_t n_spans_ = 0;
 
   cuda::Arena arena_;
   size_t params_ = 0, grads_ = 0, m_ = 0, v_ = 0, params_bf16_ = kAbsent, spans_ = 0, tokens_ = 0, targets_ = 0,
-         scalars_ = 0;
+         positions_ = 0, seg_start_ = 0, scalars_ = 0;
   std::vector<size_t> res_;  // residual stream: input of each layer, then the output
   std::vector<LayerBufs> layers_;
   size_t lnf_ = 0, lnf_mean_ = 0, lnf_rstd_ = 0, logits_ = 0, losses_ = 0;
