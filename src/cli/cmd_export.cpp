@@ -24,7 +24,8 @@ static int run_export(int argc, char** argv) {
   int threads = 0;
   app.add_option("--model", model_dir, "model directory (mindllm or Hugging Face layout)")->required();
   app.add_option("--format", format, "hf | gguf")->required();
-  app.add_option("--dtype", dtype, "weights: f32 | f16 | bf16 (hf, default f32); f32 | f16 | bf16 | q8_0 (gguf, default f16)");
+  app.add_option("--dtype,--type", dtype,
+                 "weights: f32 | f16 | bf16 (hf, default f32); f32 | f16 | bf16 | q8_0 | q4_0 (gguf, default f16)");
   app.add_option("--out", out, "output directory (hf) or file (gguf)")->required();
   app.add_option("--tokenizer", tokenizer_path, "tokenizer (default: the model directory's)");
   app.add_option("--name", name, "general.name in GGUF (default: the model directory's name)");
@@ -61,7 +62,8 @@ static int run_export(int argc, char** argv) {
   else if (dtype == "f32") opt.type = GGMLType::f32;
   else if (dtype == "bf16") opt.type = GGMLType::bf16;
   else if (dtype == "q8_0") opt.type = GGMLType::q8_0;
-  else bad_input("--dtype for gguf must be f32, f16, bf16 or q8_0, got '" + dtype + "'");
+  else if (dtype == "q4_0") opt.type = GGMLType::q4_0;
+  else bad_input("--dtype for gguf must be f32, f16, bf16, q8_0 or q4_0, got '" + dtype + "'");
   if (tok_src.empty())
     bad_input("--model " + model_dir + ": no tokenizer (tokenizer.json or vocab.json + merges.txt); GGUF needs one, give --tokenizer");
   Tokenizer tok = Tokenizer::load(tok_src);

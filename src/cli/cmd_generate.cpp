@@ -108,7 +108,10 @@ static int run_generate(int argc, char** argv) {
   install_interrupt_handler();
   if (text_out) std::fputs(prompt.c_str(), stdout);
   int count = 0;
+  std::chrono::steady_clock::time_point t_first;  // the first new token: the prompt's prefill ends
+  int n_new = 0;
   auto on_token = [&](int, int32_t id, std::string_view text) {
+    if (n_new++ == 0) t_first = std::chrono::steady_clock::now();
     if (text_out) {
       std::fwrite(text.data(), 1, text.size(), stdout);
     } else {  // ids, the end-of-sequence token included (it says why generation ended)
@@ -119,7 +122,8 @@ static int run_generate(int argc, char** argv) {
   };
   auto t0 = std::chrono::steady_clock::now();
   std::vector<GenerationResult> res = generate(engine, cache, std::span(&req, 1), token_text, on_token);
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto t1 = std::chrono::steady_clock::now();
+  double secs = std::chrono::duration<double>(t1 - t0).count();
   std::printf("\n");
   std::fflush(stdout);
   const GenerationResult& r = res[0];
@@ -129,6 +133,12 @@ static int run_generate(int argc, char** argv) {
     std::fprintf(stderr, "generate: %zu prompt + %zu new tokens in %.2f s (%.1f tokens/s), finish: %s\n",
                  req.prompt.size(), r.tokens.size(), secs, secs > 0 ? r.tokens.size() / secs : 0.0,
                  finish_reason_name(r.finish));
+  if (verbose && n_new > 1) {
+    const double pre = std::chrono::duration<double>(t_first - t0).count();
+    const double dec = std::chrono::duration<double>(t1 - t_first).count();
+    std::fprintf(stderr, "generate: prefill %zu tokens in %.3f s (%.1f tokens/s), decode %d tokens in %.3f s (%.2f tokens/s)\n",
+                 req.prompt.size(), pre, req.prompt.size() / pre, n_new - 1, dec, (n_new - 1) / dec);
+  }
   if (r.finish == FinishReason::cancelled) return 128 + interrupt_signal();
   return 0;
 }

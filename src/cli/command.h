@@ -20,7 +20,9 @@ const std::vector<Command>& commands();
 // Parses a CLI11 app; on --help prints help and exits 0, on a bad flag prints one line and exits 2.
 void parse_args(CLI::App& app, int argc, char** argv);
 
-// --precision fp32|bf16 for the commands that run the model on the CPU (Model::set_matmul_precision).
+// --precision fp32|bf16 for the commands that run the model on the CPU (Model::set_matmul_precision),
+// and, except for `forward`, --weights f32|bf16|q8_0|q4_0 (inference weights, stored into the same
+// string for load_for_inference: model/weights_io.h).
 void add_precision_option(CLI::App& app, std::string& precision);
 
 }  // namespace mindllm::cli

@@ -10,6 +10,7 @@
 #include "kernels/cpu/linear_bf16.h"
 #include "train/dist/communicator.h"
 #include "train/dist/nccl.h"
+#include "model/weights_io.h"
 #ifdef MINDLLM_CUDA
 #include "kernels/cuda/cudnn_attention.h"
 #include "kernels/cuda/device.h"
@@ -34,11 +35,19 @@ const std::vector<Command>& commands() {
 }
 
 void add_precision_option(CLI::App& app, std::string& precision) {
-  app.add_option("--precision", precision,
-                 "matrix multiplies: fp32, or bf16 operands with fp32 accumulation (faster on CPUs with AMX; "
-                 "results move within bf16 precision)")
-      ->check(CLI::IsMember({"fp32", "bf16"}))
-      ->capture_default_str();
+  auto* prec = app.add_option("--precision", precision,
+                              "matrix multiplies: fp32, or bf16 operands with fp32 accumulation (faster on CPUs with "
+                              "AMX; results move within bf16 precision)")
+                   ->check(CLI::IsMember({"fp32", "bf16"}))
+                   ->capture_default_str();
+  // Inference weights (model/quant_weights.h), carried in the same string for load_for_inference.
+  if (app.get_name() == "mindllm forward") return;
+  app.add_option_function<std::string>(
+         "--weights", [&precision](const std::string& v) { precision = std::string(kWeightsPrefix) + v; },
+         "inference weights: f32, bf16, q8_0 or q4_0 (int8 / int4 blocks, llama.cpp's formats); default: "
+         "the model directory's (f32 unless made by mindllm quantize)")
+      ->check(CLI::IsMember({"f32", "bf16", "q8_0", "q4_0"}))
+      ->excludes(prec);
 }
 
 void parse_args(CLI::App& app, int argc, char** argv) {

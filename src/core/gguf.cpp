@@ -20,6 +20,7 @@ const char* ggml_type_name(GGMLType t) {
   switch (t) {
     case GGMLType::f32: return "F32";
     case GGMLType::f16: return "F16";
+    case GGMLType::q4_0: return "Q4_0";
     case GGMLType::q8_0: return "Q8_0";
     case GGMLType::bf16: return "BF16";
   }
@@ -30,22 +31,10 @@ uint64_t ggml_row_bytes(GGMLType t, uint64_t n) {
   switch (t) {
     case GGMLType::f32: return 4 * n;
     case GGMLType::f16: case GGMLType::bf16: return 2 * n;
+    case GGMLType::q4_0: return n / 32 * 18;
     case GGMLType::q8_0: return n / 32 * 34;
   }
   return 0;
-}
-
-void quantize_q8_0(const float* x, uint64_t n, uint8_t* out) {
-  for (uint64_t b = 0; b < n / 32; b++) {
-    const float* v = x + 32 * b;
-    float amax = 0.0f;
-    for (int k = 0; k < 32; k++) amax = std::max(amax, std::fabs(v[k]));
-    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    uint16_t h = float_to_half(d);
-    uint8_t* o = out + 34 * b;
-    o[0] = h & 0xff, o[1] = h >> 8;
-    for (int k = 0; k < 32; k++) o[2 + k] = static_cast<uint8_t>(static_cast<int8_t>(std::lround(v[k] * id)));
-  }
 }
 
 // ---- writer ----
@@ -247,10 +236,11 @@ GGUFFile parse_gguf(std::span<const uint8_t> bytes, const std::string& where) {
       t.dims.push_back(x);
     }
     uint32_t type = c.get<uint32_t>();
-    if (type != 0 && type != 1 && type != 8 && type != 30)
-      c.fail("GGUF tensor '" + t.name + "' has ggml type " + std::to_string(type) + " (read: F32, F16, BF16, Q8_0)");
+    if (type != 0 && type != 1 && type != 2 && type != 8 && type != 30)
+      c.fail("GGUF tensor '" + t.name + "' has ggml type " + std::to_string(type) + " (read: F32, F16, BF16, Q8_0, Q4_0)");
     t.type = static_cast<GGMLType>(type);
-    if (t.type == GGMLType::q8_0 && t.dims[0] % 32) c.fail("GGUF Q8_0 tensor '" + t.name + "' rows are not whole blocks");
+    if ((t.type == GGMLType::q8_0 || t.type == GGMLType::q4_0) && t.dims[0] % 32)
+      c.fail("GGUF " + std::string(ggml_type_name(t.type)) + " tensor '" + t.name + "' rows are not whole blocks");
     t.size = ggml_row_bytes(t.type, t.dims[0]) * (n / t.dims[0]);
     t.offset = c.get<uint64_t>();
     if (t.offset % g.alignment) c.fail("GGUF tensor '" + t.name + "' offset is not aligned");

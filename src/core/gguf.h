@@ -12,9 +12,10 @@
 
 namespace mindllm {
 
-enum class GGMLType : uint32_t { f32 = 0, f16 = 1, q8_0 = 8, bf16 = 30 };
+enum class GGMLType : uint32_t { f32 = 0, f16 = 1, q4_0 = 2, q8_0 = 8, bf16 = 30 };
 const char* ggml_type_name(GGMLType t);
-// Bytes for n elements of a row (q8_0: blocks of 32 -> 34 bytes); n must be a multiple of the block.
+// Bytes for n elements of a row (q8_0: blocks of 32 -> 34 bytes, q4_0: -> 18 bytes); n must be a
+// multiple of the block.
 uint64_t ggml_row_bytes(GGMLType t, uint64_t n);
 
 enum class GGUFValueType : uint32_t {
@@ -66,8 +67,5 @@ struct GGUFFile {
 
 // Parses and validates a GGUF file held in memory; bad input names `where`.
 GGUFFile parse_gguf(std::span<const uint8_t> bytes, const std::string& where);
-
-// q8_0 quantisation of n floats (n a multiple of 32), as llama.cpp's quantize_row_q8_0_ref.
-void quantize_q8_0(const float* x, uint64_t n, uint8_t* out);
 
 }  // namespace mindllm

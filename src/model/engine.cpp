@@ -9,6 +9,7 @@
 #include "kernels/cpu/embedding.h"
 #include "model/cpu_ops.h"
 #include "model/decoder.h"
+#include "model/quant_weights.h"
 
 namespace mindllm {
 
@@ -24,6 +25,15 @@ struct SeqRows {
 struct CachedOps : CpuOps {
   KvCache& cache;
   const std::vector<SeqRows>& seqs;
+  const QuantizedWeights* quant;  // the model's quantised matrices, or null
+  cpu::QuantScratch& qscratch;
+  // Matrices with a quantised copy run the quantised kernels (kernels/cpu/quant.h), others fp32/bf16.
+  void linear(float* out, const float* in, size_t w, size_t b, int N, int I, int O, cpu::WeightLayout wl) const {
+    if (const cpu::QuantMatrix* m = quant ? quant->find(w) : nullptr)
+      cpu::linear_forward_quant(out, in, *m, opt(p, b), N, qscratch);
+    else
+      CpuOps::linear(out, in, w, b, N, I, O, wl);
+  }
   void attend(int l, float* att, float* qkv, float*, int) const {
     const int Q = cfg.q_dim(), KV = cfg.kv_dim(), QKV = Q + 2 * KV, bs = cache.block_size();
     std::vector<std::vector<const float*>> kb(seqs.size()), vb(seqs.size());
@@ -94,7 +104,7 @@ void Engine::forward(KvCache& cache, std::span<const BatchEntry> batch, std::vec
   qkv_.resize((size_t)N * QKV), att_.resize((size_t)N * Q), fc_.resize((size_t)N * F), act_.resize((size_t)N * H);
   n1m_.resize(N), n1r_.resize(N), n2m_.resize(N), n2r_.resize(N);
   const float* p = model_.params().data();
-  CachedOps ops{{cfg, L, p, model_.params_bf16()}, cache, seqs};
+  CachedOps ops{{cfg, L, p, model_.params_bf16()}, cache, seqs, model_.quantized(), qscratch_};
   // One set of activation buffers serves every layer; the residual stream x_ is updated in place.
   LayerActs<float> a;
   a.x_norm = xn_.data(), a.n1_mean = n1m_.data(), a.n1_rstd = n1r_.data(), a.qkv = qkv_.data();

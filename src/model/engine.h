@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "kernels/cpu/quant.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 
@@ -41,6 +42,7 @@ class Engine {
   const Model& model_;
   int64_t tokens_computed_ = 0;
   std::vector<int32_t> rows_;
+  cpu::QuantScratch qscratch_;
   std::vector<float> x_, xn_, qkv_, att_, h_, n2_, fc_, act_, r_, mean_, rstd_, gath_, n1m_, n1r_, n2m_, n2r_;
 };
 

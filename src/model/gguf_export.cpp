@@ -5,6 +5,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "kernels/cpu/quant.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_impl.h"
@@ -52,9 +53,11 @@ class Exporter {
     std::memcpy(b.data(), v.data(), b.size());
     w_.add_tensor(name, {static_cast<uint64_t>(v.size())}, GGMLType::f32, std::move(b));
   }
-  void put_mat(const std::string& name, const Mat& a) {
+  // `output`: the output projection, which q4_0 files keep in q8_0 (as model/quant_weights.h).
+  void put_mat(const std::string& name, const Mat& a, bool output = false) {
     GGMLType t = opt_.type;
-    if (t == GGMLType::q8_0 && a.cols % 32 != 0) t = GGMLType::f16;  // as convert_hf_to_gguf.py falls back
+    if (t == GGMLType::q4_0 && output) t = GGMLType::q8_0;
+    if ((t == GGMLType::q8_0 || t == GGMLType::q4_0) && a.cols % 32 != 0) t = GGMLType::f16;  // as convert_hf_to_gguf.py falls back
     const uint64_t n = a.v.size();
     std::vector<uint8_t> b(ggml_row_bytes(t, a.cols) * a.rows);
     switch (t) {
@@ -66,7 +69,8 @@ class Exporter {
           b[2 * i] = h & 0xff, b[2 * i + 1] = h >> 8;
         }
         break;
-      case GGMLType::q8_0: quantize_q8_0(a.v.data(), n, b.data()); break;
+      case GGMLType::q8_0: cpu::quantize_row(cpu::QuantType::q8_0, a.v.data(), (int64_t)n, b.data()); break;
+      case GGMLType::q4_0: cpu::quantize_row(cpu::QuantType::q4_0, a.v.data(), (int64_t)n, b.data()); break;
     }
     w_.add_tensor(name, {static_cast<uint64_t>(a.cols), static_cast<uint64_t>(a.rows)}, t, std::move(b));
   }
@@ -138,7 +142,9 @@ void export_gguf(const Model& model, const Tokenizer& tok, const GGUFExportOptio
   GGUFWriter w;
   w.add_string("general.architecture", arch);
   w.add_string("general.name", opt.name.empty() ? "mindllm" : opt.name);
-  uint32_t file_type = opt.type == GGMLType::f32 ? 0 : opt.type == GGMLType::f16 ? 1 : opt.type == GGMLType::q8_0 ? 7 : 32;
+  // llama.cpp's llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7, MOSTLY_BF16 32.
+  uint32_t file_type = opt.type == GGMLType::f32 ? 0 : opt.type == GGMLType::f16 ? 1 : opt.type == GGMLType::q4_0 ? 2
+                       : opt.type == GGMLType::q8_0 ? 7 : 32;
   w.add_u32("general.file_type", file_type);
   w.add_u32("general.quantization_version", 2);
   w.add_u32(arch + ".context_length", c.max_positions);
@@ -192,7 +198,7 @@ void export_gguf(const Model& model, const Tokenizer& tok, const GGUFExportOptio
   Exporter x(model, opt, w);
   const int64_t C = c.hidden;
   if (c.family == Family::llama) {
-    x.put_mat("token_embd.weight", x.mat("model.embed_tokens.weight"));
+    x.put_mat("token_embd.weight", x.mat("model.embed_tokens.weight"), c.tied_embeddings);
     for (int l = 0; l < c.n_layers; l++) {
       std::string p = "model.layers." + std::to_string(l) + ".", b = "blk." + std::to_string(l) + ".";
       x.put_vec(b + "attn_norm.weight", x.vec(p + "input_layernorm.weight"));
@@ -225,10 +231,10 @@ void export_gguf(const Model& model, const Tokenizer& tok, const GGUFExportOptio
       }
     }
     x.put_vec("output_norm.weight", x.vec("model.norm.weight"));
-    if (!c.tied_embeddings) x.put_mat("output.weight", x.mat("lm_head.weight"));
+    if (!c.tied_embeddings) x.put_mat("output.weight", x.mat("lm_head.weight"), true);
   } else {
     const bool neo = c.family == Family::gpt_neo;
-    x.put_mat("token_embd.weight", x.mat("transformer.wte.weight"));
+    x.put_mat("token_embd.weight", x.mat("transformer.wte.weight"), c.tied_embeddings);
     x.put_mat("position_embd.weight", x.mat("transformer.wpe.weight"));
     for (int l = 0; l < c.n_layers; l++) {
       std::string p = "transformer.h." + std::to_string(l) + ".", b = "blk." + std::to_string(l) + ".";
@@ -265,7 +271,7 @@ void export_gguf(const Model& model, const Tokenizer& tok, const GGUFExportOptio
     }
     x.put_vec("output_norm.weight", x.vec("transformer.ln_f.weight"));
     x.put_vec("output_norm.bias", x.vec("transformer.ln_f.bias"));
-    x.put_mat("output.weight", x.mat(c.tied_embeddings ? "transformer.wte.weight" : "lm_head.weight"));
+    x.put_mat("output.weight", x.mat(c.tied_embeddings ? "transformer.wte.weight" : "lm_head.weight"), true);
   }
   w.write(path);
 }

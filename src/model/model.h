@@ -3,6 +3,7 @@
 // x = norm(alpha x + f(x)) when cfg.deepnorm.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,8 @@
 #include "model/params.h"
 
 namespace mindllm {
+
+struct QuantizedWeights;  // model/quant_weights.h
 
 // The arithmetic of the matrix multiplies: fp32 throughout, or bf16 operands with fp32
 // accumulation (AMX/AVX512-BF16 through oneDNN; everything else stays fp32, as do the master
@@ -40,6 +43,11 @@ class Model {
   MatmulPrecision matmul_precision() const { return precision_; }
   // The bf16 copy of the weights that the matrix multiplies read in bf16 precision, else null.
   const uint16_t* params_bf16() const { return precision_ == MatmulPrecision::bf16 ? params_bf16_.data() : nullptr; }
+
+  // Quantised copies of the matrices the inference engine multiplies by (model/quant_weights.h),
+  // or null: the engine then reads the fp32 (or bf16) parameters. Set them again after changing params().
+  void set_quantized(std::shared_ptr<const QuantizedWeights> q) { quantized_ = std::move(q); }
+  const QuantizedWeights* quantized() const { return quantized_.get(); }
 
   // Deterministic initialisation from a seed (each tensor from its own stream).
   void init_weights(uint64_t seed);
@@ -88,6 +96,7 @@ class Model {
   ParamLayout layout_;
   std::vector<float> params_, grads_;
   MatmulPrecision precision_ = MatmulPrecision::fp32;
+  std::shared_ptr<const QuantizedWeights> quantized_;
   std::vector<uint16_t> params_bf16_;  // bf16 copy of params_, refreshed by each forward in bf16
   Acts acts_;
   EmbeddingNoise noise_;

@@ -1,12 +1,14 @@
 #include "model/weights_io.h"
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/log.h"
+#include "model/gguf_import.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -69,6 +71,10 @@ WeightSource WeightSource::open_dir(const std::string& dir) {
     } else {
       size_t f = add_st(single_st);
       for (auto& [n, t] : w.st_[f]->tensors()) w.where_[n] = {false, f};
+      w.quant_ = parse_quant_metadata(w.st_[f]->metadata(), single_st);
+      for (auto& [n, q] : w.quant_)
+        if (!w.st_[f]->has(n) || w.st_[f]->info(n).dtype != DType::u8)
+          bad_input(single_st + ": quantised tensor '" + n + "' is not a U8 tensor of the file");
     }
     return w;
   }
@@ -107,12 +113,14 @@ std::vector<std::string> WeightSource::names() const {
 std::vector<int64_t> WeightSource::shape(const std::string& name) const {
   auto it = where_.find(name);
   if (it == where_.end()) bad_input(description_ + ": missing tensor '" + name + "'");
+  if (auto q = quant_.find(name); q != quant_.end()) return q->second.shape;
   return it->second.bin ? bin_[it->second.file]->info(name).shape : st_[it->second.file]->info(name).shape;
 }
 
 std::string WeightSource::dtype_name(const std::string& name) const {
   auto it = where_.find(name);
   if (it == where_.end()) bad_input(description_ + ": missing tensor '" + name + "'");
+  if (auto q = quant_.find(name); q != quant_.end()) return cpu::quant_type_name(q->second.type);
   return it->second.bin ? torch_dtype_name(bin_[it->second.file]->info(name).dtype)
                         : mindllm::dtype_name(st_[it->second.file]->info(name).dtype);
 }
@@ -126,6 +134,15 @@ std::string WeightSource::file_of(const std::string& name) const {
 void WeightSource::read_f32(const std::string& name, float* out, const std::vector<int64_t>* expect) const {
   auto it = where_.find(name);
   if (it == where_.end()) bad_input(description_ + ": missing tensor '" + name + "'");
+  if (auto q = quant_.find(name); q != quant_.end()) {
+    const SafetensorsFile& f = *st_[it->second.file];
+    if (expect && *expect != q->second.shape)
+      bad_input(f.path() + ": tensor '" + name + "' has shape " + shape_str(q->second.shape) + ", expected " +
+                shape_str(*expect));
+    auto raw = f.raw(name);
+    dequantize_tensor(q->second, raw.data(), raw.size(), out, f.path(), name);
+    return;
+  }
   if (it->second.bin) bin_[it->second.file]->read_f32(name, out, expect);
   else st_[it->second.file]->read_f32(name, out, expect);
 }
@@ -181,15 +198,32 @@ std::string first_non_finite_tensor(const Model& model) {
 }
 
 ModelConfig resolve_model_dir(const std::string& dir, std::string* weights) {
+  if (is_gguf_path(dir)) {
+    *weights = dir;
+    return gguf_config(dir);
+  }
   ModelConfig cfg = resolve_model_config(dir, weights);
   if (weights->empty()) bad_input("--model " + dir + ": not a model directory");
   return cfg;
 }
 
 void load_for_inference(Model& model, const std::string& weights_dir, bool allow_non_finite, const std::string& precision) {
-  model.load_weights(weights_dir);
+  // A quantised directory or GGUF file runs in its own type unless --weights says otherwise.
+  std::optional<cpu::QuantType> weights;
+  if (is_gguf_path(weights_dir)) {
+    weights = load_gguf_weights(model, weights_dir);
+  } else {
+    model.load_weights(weights_dir);
+    weights = quantized_dir_type(weights_dir);
+  }
   check_weights_finite(model, weights_dir, allow_non_finite, "--allow-non-finite");
-  model.set_matmul_precision(matmul_precision_from_name(precision));
+  std::string prec = precision;
+  if (prec.rfind(kWeightsPrefix, 0) == 0) {
+    weights = weights_type_from_name(prec.substr(std::strlen(kWeightsPrefix)));
+    prec = "fp32";
+  }
+  model.set_matmul_precision(matmul_precision_from_name(prec));
+  model.set_quantized(weights ? quantize_weights(model, *weights) : nullptr);
 }
 
 void check_weights_finite(const Model& model, const std::string& source, bool allow, const std::string& override_flag) {

@@ -13,6 +13,7 @@
 #include "core/safetensors.h"
 #include "core/torch_bin.h"
 #include "model/config.h"
+#include "model/quant_weights.h"
 
 namespace mindllm {
 
@@ -28,7 +29,8 @@ class WeightSource {
   std::vector<std::string> names() const;
   std::vector<int64_t> shape(const std::string& name) const;
   std::string dtype_name(const std::string& name) const;
-  // float32 copy of a tensor (f32, f16, bf16), shape checked against `expect` when given.
+  // float32 copy of a tensor (f32, f16, bf16, or bf16/q8_0/q4_0 blocks of a quantised model
+  // directory, dequantised), shape checked against `expect` when given.
   void read_f32(const std::string& name, float* out, const std::vector<int64_t>* expect = nullptr) const;
   std::string file_of(const std::string& name) const;  // the file that holds it (for errors)
   const std::string& description() const { return description_; }  // e.g. "dir/pytorch_model.bin"
@@ -41,6 +43,7 @@ class WeightSource {
   std::vector<std::unique_ptr<SafetensorsFile>> st_;
   std::vector<std::unique_ptr<TorchBinFile>> bin_;
   std::map<std::string, Loc> where_;
+  std::map<std::string, QuantTensorInfo> quant_;  // tensors of a quantised model file (model/quant_weights.h)
   std::string description_;
 };
 
@@ -62,10 +65,14 @@ std::string first_non_finite_tensor(const Model& model);
 void check_weights_finite(const Model& model, const std::string& source, bool allow, const std::string& override_flag);
 
 // --model DIR for the commands that run a model: its config, and in *weights the directory its
-// weights are in; bad input when DIR (or the preset) has no weights.
+// weights are in; bad input when DIR (or the preset) has no weights. A .gguf file is accepted as
+// well (model/gguf_import.h): *weights is then the file.
 ModelConfig resolve_model_dir(const std::string& dir, std::string* weights);
 // The weights of `weights_dir` into `model` for inference: loaded, checked finite (refused unless
-// allow_non_finite; the override is --allow-non-finite) and set to the matmul `precision` (fp32 | bf16).
+// allow_non_finite; the override is --allow-non-finite) and set to the matmul `precision` (fp32 | bf16),
+// or, when `precision` is kWeightsPrefix + f32|bf16|q8_0|q4_0 (the --weights flag), to those
+// inference weights (model/quant_weights.h). A quantised directory runs in its type by default.
+inline constexpr const char* kWeightsPrefix = "weights=";
 void load_for_inference(Model& model, const std::string& weights_dir, bool allow_non_finite, const std::string& precision);
 
 // Writes a Hugging Face model directory: config.json, model.safetensors in `dtype` (F32, F16 or

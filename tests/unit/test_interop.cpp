@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/gguf.h"
 #include "core/torch_bin.h"
+#include "kernels/cpu/quant.h"
 
 using namespace mindllm;
 
@@ -179,7 +180,7 @@ TEST(GGUF, WriteThenReadBack) {
   std::memcpy(raw.data(), m.data(), raw.size());
   w.add_tensor("a.weight", {32, 2}, GGMLType::f32, raw);
   std::vector<uint8_t> q(68);
-  quantize_q8_0(m.data(), 64, q.data());
+  cpu::quantize_row(cpu::QuantType::q8_0, m.data(), 64, q.data());
   w.add_tensor("b.weight", {32, 2}, GGMLType::q8_0, q);
   std::string path = testing::TempDir() + "/t.gguf";
   w.write(path);

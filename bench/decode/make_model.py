@@ -1,0 +1,79 @@
+"""Random-initialised model directories in real shapes (no downloads), for bench/decode:
+config.json with Hugging Face field names, model.safetensors (fp32, N(0, 0.02²) matrices, unit norms,
+zero biases), and the shape's tokenizer copied from ../shared/data (GPT-2's BPE; Qwen3's for qwen2).
+
+    python3 bench/decode/make_model.py --shape gpt2-124m --out /tmp/gpt2-124m
+"""
+import argparse
+import json
+import os
+import shutil
+
+import numpy as np
+from safetensors.numpy import save_file
+
+SHAPES = {
+    "gpt2-124m": dict(model_type="gpt2", vocab_size=50257, n_embd=768, n_layer=12, n_head=12, n_positions=1024,
+                      activation_function="gelu_new", layer_norm_epsilon=1e-5, tie_word_embeddings=True,
+                      bos_token_id=50256, eos_token_id=50256),
+    "qwen2-0.5b": dict(model_type="qwen2", vocab_size=151936, hidden_size=896, num_hidden_layers=24,
+                       num_attention_heads=14, num_key_value_heads=2, intermediate_size=4864,
+                       max_position_embeddings=32768, hidden_act="silu", rms_norm_eps=1e-6, rope_theta=1000000.0,
+                       tie_word_embeddings=True, bos_token_id=151643, eos_token_id=151643),
+}
+
+
+def tensors(cfg, rng):
+    def mat(*shape):
+        return (rng.standard_normal(shape, dtype=np.float32) * 0.02).astype(np.float32)
+
+    t = {}
+    if cfg["model_type"] == "gpt2":
+        C, L, V, P = cfg["n_embd"], cfg["n_layer"], cfg["vocab_size"], cfg["n_positions"]
+        t["transformer.wte.weight"], t["transformer.wpe.weight"] = mat(V, C), mat(P, C)
+        for l in range(L):
+            p = f"transformer.h.{l}."
+            for n in ("ln_1", "ln_2"):
+                t[p + n + ".weight"], t[p + n + ".bias"] = np.ones(C, np.float32), np.zeros(C, np.float32)
+            # Conv1D: [in, out]
+            for n, i, o in (("attn.c_attn", C, 3 * C), ("attn.c_proj", C, C), ("mlp.c_fc", C, 4 * C), ("mlp.c_proj", 4 * C, C)):
+                t[p + n + ".weight"], t[p + n + ".bias"] = mat(i, o), np.zeros(o, np.float32)
+        t["transformer.ln_f.weight"], t["transformer.ln_f.bias"] = np.ones(C, np.float32), np.zeros(C, np.float32)
+    else:
+        C, L, V, H = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["vocab_size"], cfg["intermediate_size"]
+        D = C // cfg["num_attention_heads"]
+        KV = D * cfg["num_key_value_heads"]
+        t["model.embed_tokens.weight"] = mat(V, C)
+        for l in range(L):
+            p = f"model.layers.{l}."
+            t[p + "input_layernorm.weight"] = np.ones(C, np.float32)
+            t[p + "post_attention_layernorm.weight"] = np.ones(C, np.float32)
+            for n, o in (("q_proj", C), ("k_proj", KV), ("v_proj", KV)):
+                t[p + f"self_attn.{n}.weight"], t[p + f"self_attn.{n}.bias"] = mat(o, C), np.zeros(o, np.float32)
+            t[p + "self_attn.o_proj.weight"] = mat(C, C)
+            t[p + "mlp.gate_proj.weight"], t[p + "mlp.up_proj.weight"] = mat(H, C), mat(H, C)
+            t[p + "mlp.down_proj.weight"] = mat(C, H)
+        t["model.norm.weight"] = np.ones(C, np.float32)
+    return t
+
+
+def make(shape, out, data="../shared/data", seed=0):
+    cfg = dict(SHAPES[shape])
+    os.makedirs(out, exist_ok=True)
+    save_file(tensors(cfg, np.random.default_rng(seed)), os.path.join(out, "model.safetensors"), {"format": "pt"})
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    tok = os.path.join(data, "tokenizers", "gpt2" if cfg["model_type"] == "gpt2" else "qwen3")
+    for name in ("vocab.json", "merges.txt", "tokenizer.json"):
+        if os.path.exists(os.path.join(tok, name)):
+            shutil.copy(os.path.join(tok, name), out)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shape", choices=sorted(SHAPES), required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--data", default="../shared/data", help="shared data directory (tokenizers)")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    make(a.shape, a.out, a.data, a.seed)

@@ -1,0 +1,47 @@
+// mindllm quantize: a model directory to a quantised model directory (bf16, q8_0 or q4_0 weights,
+// llama.cpp's block formats; layout in model/quant_weights.h and docs/formats.md). generate,
+// chat, serve and eval run it in that type; every other command reads it dequantised.
+#include <cstdio>
+
+#include "cli/command.h"
+#include "cli/validate.h"
+#include "core/error.h"
+#include "core/file_io.h"
+#include "model/gguf_import.h"
+#include "model/model.h"
+#include "model/quant_weights.h"
+#include "model/weights_io.h"
+
+namespace mindllm::cli {
+
+static int run_quantize(int argc, char** argv) {
+  CLI::App app{"Write a quantised copy of a model directory (weights in bf16, q8_0 or q4_0 blocks).",
+               "mindllm quantize"};
+  std::string model_dir, type, out, tokenizer_path;
+  int threads = 0;
+  app.add_option("--model", model_dir, "model directory (mindllm or Hugging Face layout) or GGUF file")->required();
+  app.add_option("--type", type, "bf16 | q8_0 | q4_0 (q4_0 keeps the output projection in q8_0)")
+      ->required()
+      ->check(CLI::IsMember({"bf16", "q8_0", "q4_0"}));
+  app.add_option("--out", out, "output model directory")->required();
+  app.add_option("--tokenizer", tokenizer_path, "tokenizer to copy (default: the model directory's)");
+  add_threads_option(app, threads);
+  parse_args(app, argc, argv);
+  apply_threads(threads);
+  check_output_dir(out, "--out");
+  std::string weights;
+  ModelConfig cfg = resolve_model_dir(model_dir, &weights);
+  cpu::QuantType t;
+  cpu::quant_type_from_name(type, &t);
+  Model model(cfg);
+  if (is_gguf_path(weights)) load_gguf_weights(model, weights);
+  else model.load_weights(weights);
+  check_weights_finite(model, weights, false, "");
+  write_quantized_dir(model, t, tokenizer_path.empty() ? weights : tokenizer_path, out);
+  std::fprintf(stderr, "quantized %s -> %s (%s)\n", model_dir.c_str(), out.c_str(), type.c_str());
+  return 0;
+}
+
+MINDLLM_COMMAND("quantize", "write a quantised (bf16 / q8_0 / q4_0) copy of a model directory", run_quantize);
+
+}  // namespace mindllm::cli

@@ -1,0 +1,239 @@
+#include "kernels/cpu/quant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/profile.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cpu/quant_impl.h"
+
+namespace mindllm::cpu {
+
+using namespace quant_detail;
+
+const char* quant_type_name(QuantType t) {
+  switch (t) {
+    case QuantType::bf16: return "bf16";
+    case QuantType::q8_0: return "q8_0";
+    case QuantType::q4_0: return "q4_0";
+  }
+  return "?";
+}
+
+bool quant_type_from_name(const std::string& name, QuantType* out) {
+  for (QuantType t : {QuantType::bf16, QuantType::q8_0, QuantType::q4_0})
+    if (name == quant_type_name(t)) return *out = t, true;
+  return false;
+}
+
+bool quant_row_fits(QuantType t, int64_t n) { return n > 0 && (t == QuantType::bf16 || n % kQuantBlock == 0); }
+
+size_t quant_row_bytes(QuantType t, int64_t n) {
+  switch (t) {
+    case QuantType::bf16: return 2 * (size_t)n;
+    case QuantType::q8_0: return (size_t)n / kQuantBlock * 34;
+    case QuantType::q4_0: return (size_t)n / kQuantBlock * 18;
+  }
+  return 0;
+}
+
+namespace {
+
+void put_half(uint8_t* p, float d) {
+  const uint16_t h = float_to_half(d);
+  p[0] = h & 0xff, p[1] = h >> 8;
+}
+float get_half(const uint8_t* p) { return half_to_float(static_cast<uint16_t>(p[0] | p[1] << 8)); }
+
+}  // namespace
+
+void quantize_row(QuantType t, const float* x, int64_t n, uint8_t* out) {
+  MINDLLM_CHECK(quant_row_fits(t, n), "quantize_row: row length is not whole blocks");
+  if (t == QuantType::bf16) {
+    for (int64_t i = 0; i < n; i++) {
+      const uint16_t h = float_to_bf16(x[i]);
+      out[2 * i] = h & 0xff, out[2 * i + 1] = h >> 8;
+    }
+    return;
+  }
+  for (int64_t b = 0; b < n / kQuantBlock; b++) {
+    const float* v = x + kQuantBlock * b;
+    if (t == QuantType::q8_0) {
+      uint8_t* o = out + 34 * b;
+      float amax = 0.0f;
+      for (int k = 0; k < 32; k++) amax = std::max(amax, std::fabs(v[k]));
+      const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+      put_half(o, d);
+      for (int k = 0; k < 32; k++) o[2 + k] = static_cast<uint8_t>(static_cast<int8_t>(std::roundf(v[k] * id)));
+    } else {
+      uint8_t* o = out + 18 * b;
+      float amax = 0.0f, m = 0.0f;  // the value of largest magnitude, sign kept
+      for (int k = 0; k < 32; k++)
+        if (amax < std::fabs(v[k])) amax = std::fabs(v[k]), m = v[k];
+      const float d = m / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+      put_half(o, d);
+      for (int j = 0; j < 16; j++) {
+        const int lo = std::min(15, static_cast<int>(static_cast<int8_t>(v[j] * id + 8.5f)));
+        const int hi = std::min(15, static_cast<int>(static_cast<int8_t>(v[j + 16] * id + 8.5f)));
+        o[2 + j] = static_cast<uint8_t>(lo | hi << 4);
+      }
+    }
+  }
+}
+
+void dequantize_row(QuantType t, const uint8_t* in, int64_t n, float* out) {
+  MINDLLM_CHECK(quant_row_fits(t, n), "dequantize_row: row length is not whole blocks");
+  if (t == QuantType::bf16) {
+    for (int64_t i = 0; i < n; i++) out[i] = bf16_to_float(static_cast<uint16_t>(in[2 * i] | in[2 * i + 1] << 8));
+    return;
+  }
+  for (int64_t b = 0; b < n / kQuantBlock; b++) {
+    float* o = out + kQuantBlock * b;
+    if (t == QuantType::q8_0) {
+      const uint8_t* p = in + 34 * b;
+      const float d = get_half(p);
+      for (int k = 0; k < 32; k++) o[k] = d * static_cast<float>(static_cast<int8_t>(p[2 + k]));
+    } else {
+      const uint8_t* p = in + 18 * b;
+      const float d = get_half(p);
+      for (int j = 0; j < 16; j++) {
+        o[j] = d * static_cast<float>((p[2 + j] & 0x0f) - 8);
+        o[j + 16] = d * static_cast<float>((p[2 + j] >> 4) - 8);
+      }
+    }
+  }
+}
+
+namespace quant_detail {
+
+// Activations round half to even (as ggml's AVX2 quantize_row_q8_0 does), so the portable and
+// the AVX2 kernels quantise identically.
+void quantize_act_scalar(const float* x, int nb, int8_t* qs, float* d) {
+  for (int b = 0; b < nb; b++) {
+    const float* v = x + 32 * b;
+    float amax = 0.0f;
+    for (int k = 0; k < 32; k++) amax = std::max(amax, std::fabs(v[k]));
+    const float s = amax / 127.0f, id = s != 0.0f ? 127.0f / amax : 0.0f;
+    d[b] = half_to_float(float_to_half(s));
+    for (int k = 0; k < 32; k++) qs[32 * b + k] = static_cast<int8_t>(std::nearbyint(v[k] * id));
+  }
+}
+
+void dot_rows_scalar(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N, float* out, int ldo) {
+  const size_t rb = w.row_bytes();
+  const bool q8 = w.type == QuantType::q8_0;
+  for (int o = o0; o < o1; o++) {
+    const uint8_t* row = w.data + (size_t)o * rb;
+    for (int n = 0; n < N; n++) {
+      const int8_t* xq = x.qs + (size_t)n * x.nb * 32;
+      const float* xd = x.d + (size_t)n * x.nb;
+      float sum = 0.0f;
+      for (int b = 0; b < x.nb; b++) {
+        int isum = 0;
+        const int8_t* xb = xq + 32 * b;
+        if (q8) {
+          const uint8_t* p = row + 34 * b;
+          for (int k = 0; k < 32; k++) isum += static_cast<int8_t>(p[2 + k]) * xb[k];
+          sum += static_cast<float>(isum) * (get_half(p) * xd[b]);
+        } else {
+          const uint8_t* p = row + 18 * b;
+          for (int j = 0; j < 16; j++) isum += ((p[2 + j] & 0x0f) - 8) * xb[j] + ((p[2 + j] >> 4) - 8) * xb[j + 16];
+          sum += static_cast<float>(isum) * (get_half(p) * xd[b]);
+        }
+      }
+      out[(size_t)n * ldo + o] = sum;
+    }
+  }
+}
+
+void bf16_rows_scalar(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo) {
+  for (int o = o0; o < o1; o++) {
+    const uint16_t* row = reinterpret_cast<const uint16_t*>(w.data) + (size_t)o * w.I;
+    for (int n = 0; n < N; n++) {
+      const float* x = in + (size_t)n * w.I;
+      float sum = 0.0f;
+      for (int i = 0; i < w.I; i++) sum += bf16_to_float(row[i]) * x[i];
+      out[(size_t)n * ldo + o] = sum;
+    }
+  }
+}
+
+}  // namespace quant_detail
+
+namespace {
+
+bool use_avx2() {
+  static const bool yes = [] {
+    const char* e = std::getenv("MINDLLM_QUANT_SCALAR");
+    if (e && *e && std::strcmp(e, "0") != 0) return false;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
+  }();
+  return yes;
+}
+
+}  // namespace
+
+const char* quant_kernel_name() { return use_avx2() ? "avx2" : "scalar"; }
+
+void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, const float* bias, int N,
+                          QuantScratch& s, QuantPrefill prefill) {
+  PROFILE("linear_quant");
+  const int O = w.O, I = w.I;
+  if (N <= 0) return;
+  const bool avx2 = use_avx2();
+  if (prefill == QuantPrefill::auto_)
+    prefill = N >= kDequantGemmRows ? QuantPrefill::dequant_gemm : QuantPrefill::dot;
+  if (prefill == QuantPrefill::dequant_gemm) {
+    // Dequantise W [O, I] to fp32 and run the fp32 GEMM (BLAS, multithreaded).
+    s.wtile.resize((size_t)O * I);
+    const size_t rb = w.row_bytes();
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < O; o++) {
+      if (avx2) dequantize_row_avx2(w.type, w.data + (size_t)o * rb, I, s.wtile.data() + (size_t)o * I);
+      else dequantize_row(w.type, w.data + (size_t)o * rb, I, s.wtile.data() + (size_t)o * I);
+    }
+    linear_forward(out, in, s.wtile.data(), bias, N, I, O, WeightLayout::out_in);
+    return;
+  }
+  ActQ8 x{nullptr, nullptr, I / kQuantBlock};
+  if (w.type != QuantType::bf16) {
+    // [N][nb*32] int8 then [N][nb] fp32 scales, in one buffer.
+    const size_t qbytes = (size_t)N * I, need = qbytes + (size_t)N * x.nb * sizeof(float) + 64;
+    if (s.act.size() < need) s.act.resize(need);
+    int8_t* qs = reinterpret_cast<int8_t*>(s.act.data());
+    float* d = reinterpret_cast<float*>(s.act.data() + (qbytes + 63) / 64 * 64);
+    for (int n = 0; n < N; n++) {
+      if (avx2) quantize_act_avx2(in + (size_t)n * I, x.nb, qs + (size_t)n * I, d + (size_t)n * x.nb);
+      else quantize_act_scalar(in + (size_t)n * I, x.nb, qs + (size_t)n * I, d + (size_t)n * x.nb);
+    }
+    x.qs = qs, x.d = d;
+  }
+  // Runs of 16 output rows: 64 bytes of each output row per thread, no false sharing.
+  constexpr int kRun = 16;
+  const int runs = (O + kRun - 1) / kRun;
+#pragma omp parallel for schedule(static)
+  for (int r = 0; r < runs; r++) {
+    const int o0 = r * kRun, o1 = std::min(O, o0 + kRun);
+    if (w.type == QuantType::bf16) {
+      if (avx2) bf16_rows_avx2(w, o0, o1, in, N, out, O);
+      else bf16_rows_scalar(w, o0, o1, in, N, out, O);
+    } else {
+      if (avx2) dot_rows_avx2(w, o0, o1, x, N, out, O);
+      else dot_rows_scalar(w, o0, o1, x, N, out, O);
+    }
+    if (bias)
+      for (int n = 0; n < N; n++)
+        for (int o = o0; o < o1; o++) out[(size_t)n * O + o] += bias[o];
+  }
+}
+
+}  // namespace mindllm::cpu

@@ -1,0 +1,68 @@
+// Weight formats for inference and the linear layer over them: bf16, and llama.cpp's block
+// quantisations q8_0 and q4_0, byte for byte as ggml defines them (ggml/src/ggml-quants.c, the
+// *_ref functions), so GGUF tensors are used as they are and ours load in llama.cpp:
+//   q8_0: blocks of 32 weights -> { fp16 d; int8 qs[32] }             (34 bytes, 8.5 bits/weight)
+//         d = max|x| / 127, q = round(x / d), x ~ d q
+//   q4_0: blocks of 32 weights -> { fp16 d; uint8 qs[16] }            (18 bytes, 4.5 bits/weight)
+//         d = m / -8 where m is the x of largest |x| (sign kept), q = min(15, (int)(x / d + 8.5)),
+//         qs[j] = q[j] | q[j + 16] << 4 (low nibbles: the block's first 16 weights), x ~ d (q - 8)
+//   bf16: the top 16 bits of the fp32 value, rounded to nearest even.
+// A matrix is O rows of I weights (PyTorch's [out, in]), each row its own run of blocks, so the
+// blocks run along the dot-product dimension.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mindllm::cpu {
+
+enum class QuantType : uint8_t { bf16, q8_0, q4_0 };
+constexpr int kQuantBlock = 32;  // weights per q8_0 / q4_0 block
+
+const char* quant_type_name(QuantType t);  // "bf16", "q8_0", "q4_0"
+bool quant_type_from_name(const std::string& name, QuantType* out);
+// Bytes of one row of n weights; n must be a multiple of kQuantBlock for q8_0 / q4_0.
+size_t quant_row_bytes(QuantType t, int64_t n);
+// True when a row of n weights can be stored in t (whole blocks).
+bool quant_row_fits(QuantType t, int64_t n);
+
+// x[n] -> out[quant_row_bytes(t, n)], as ggml's quantize_row_*_ref; and back to fp32.
+void quantize_row(QuantType t, const float* x, int64_t n, uint8_t* out);
+void dequantize_row(QuantType t, const uint8_t* in, int64_t n, float* out);
+
+// O rows of I weights in `type`; row o starts at data + o * quant_row_bytes(type, I).
+struct QuantMatrix {
+  QuantType type;
+  int O = 0, I = 0;
+  const uint8_t* data = nullptr;
+  size_t row_bytes() const { return quant_row_bytes(type, I); }
+};
+
+// Scratch of the quantised linear: the activations quantised to q8_0 and dequantised weight
+// tiles. Grows to the largest shape seen, so a steady decode loop allocates nothing.
+struct QuantScratch {
+  std::vector<uint8_t> act;
+  std::vector<float> wtile;
+};
+
+// How a batch of rows (prefill) is computed: int8 dot products in register tiles, or each
+// weight matrix dequantised to fp32 and one BLAS GEMM (fp32 activations). `auto_` takes the GEMM
+// from kDequantGemmRows rows: measured on a 2-core Zen3 (docs/inference.md), the BLAS GEMM runs
+// at several times the int8 tiles' rate once the dequantisation (O x I per call) is shared by
+// enough rows.
+enum class QuantPrefill { auto_, dot, dequant_gemm };
+constexpr int kDequantGemmRows = 64;
+
+// out[N,O] = in[N,I] · Wᵀ + bias (bias fp32 [O] or null). q8_0 / q4_0: each row of `in` is first
+// quantised to q8_0 per 32-block (llama.cpp's vec_dot_type for both), then int8 dot products
+// scaled by d_w d_x, summed in fp32. bf16: fp32 FMAs over the widened weights. Rows of W are
+// split over the OpenMP threads in 64-byte-aligned runs of outputs; AVX2 where the CPU has it,
+// else portable C++ (the same arithmetic up to the order of fp32 additions).
+void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, const float* bias, int N,
+                          QuantScratch& scratch, QuantPrefill prefill = QuantPrefill::auto_);
+
+// The int8 kernels in use: "avx2" or "scalar" (MINDLLM_QUANT_SCALAR=1 forces scalar).
+const char* quant_kernel_name();
+
+}  // namespace mindllm::cpu

@@ -1,0 +1,29 @@
+// Internals of the quantised linear (kernels/cpu/quant.h), shared by the portable and the AVX2
+// kernels: activations quantised to q8_0 as [N][nb] blocks of 32 int8 plus [N][nb] fp32 scales
+// (each scale rounded through fp16, as ggml's block_q8_0 stores it).
+#pragma once
+#include <cstdint>
+
+#include "kernels/cpu/quant.h"
+
+namespace mindllm::cpu::quant_detail {
+
+struct ActQ8 {
+  const int8_t* qs;  // [N][nb * 32]
+  const float* d;    // [N][nb]
+  int nb;
+};
+
+// out[n * ldo + o] = dot(W row o, activation row n) for o in [o0, o1), n in [0, N); q8_0 / q4_0.
+void dot_rows_scalar(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N, float* out, int ldo);
+void dot_rows_avx2(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N, float* out, int ldo);
+// The same for bf16 weights against fp32 activations in[N][I].
+void bf16_rows_scalar(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo);
+void bf16_rows_avx2(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo);
+// dequantize_row (quant.h) in AVX2: the same values.
+void dequantize_row_avx2(QuantType t, const uint8_t* in, int64_t n, float* out);
+// One activation row x[nb * 32] -> qs, d (ggml's quantize_row_q8_0 arithmetic).
+void quantize_act_scalar(const float* x, int nb, int8_t* qs, float* d);
+void quantize_act_avx2(const float* x, int nb, int8_t* qs, float* d);
+
+}  // namespace mindllm::cpu::quant_detail

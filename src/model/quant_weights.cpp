@@ -1,0 +1,203 @@
+#include "model/quant_weights.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/file_io.h"
+#include "core/safetensors.h"
+#include "model/model.h"
+#include "model/weights_io.h"
+
+namespace mindllm {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using cpu::QuantType;
+
+std::vector<LinearWeight> linear_weights(const ModelConfig& c, const ParamLayout& L) {
+  const int C = c.hidden, H = c.intermediate, Q = c.q_dim(), KV = c.kv_dim(), F = c.gated_mlp ? 2 * H : H;
+  const cpu::WeightLayout wl = L.linear_layout;
+  std::vector<LinearWeight> v;
+  for (const LayerOffsets& o : L.layers) {
+    v.push_back({o.wqkv, Q + 2 * KV, C, wl, false});
+    v.push_back({o.wo, C, Q, wl, false});
+    v.push_back({o.wfc, F, C, wl, false});
+    v.push_back({o.wproj, C, H, wl, false});
+  }
+  v.push_back({L.lm_head, c.vocab_size, C, cpu::WeightLayout::out_in, true});
+  return v;
+}
+
+std::optional<QuantType> matrix_type(QuantType t, bool output, int64_t row_len) {
+  if (t == QuantType::q4_0 && output) t = QuantType::q8_0;
+  if (!cpu::quant_row_fits(t, row_len)) return std::nullopt;
+  return t;
+}
+
+size_t QuantizedWeights::bytes() const {
+  size_t n = 0;
+  for (auto& [off, m] : by_offset) n += m.bytes.size();
+  return n;
+}
+
+namespace {
+
+// Row o of an [O, I] matrix whose storage is `layout`, into row[I].
+void gather_row(float* row, const float* w, int o, int O, int I, cpu::WeightLayout layout) {
+  if (layout == cpu::WeightLayout::out_in) {
+    std::copy(w + (size_t)o * I, w + (size_t)(o + 1) * I, row);
+  } else {
+    for (int i = 0; i < I; i++) row[i] = w[(size_t)i * O + o];
+  }
+}
+
+// [O, I] block rows of a matrix stored in `layout`.
+std::vector<uint8_t> quantize_matrix(QuantType t, const float* w, int O, int I, cpu::WeightLayout layout) {
+  const size_t rb = cpu::quant_row_bytes(t, I);
+  std::vector<uint8_t> out(rb * O);
+#pragma omp parallel
+  {
+    std::vector<float> row(I);
+#pragma omp for schedule(static)
+    for (int o = 0; o < O; o++) {
+      gather_row(row.data(), w, o, O, I, layout);
+      cpu::quantize_row(t, row.data(), I, out.data() + rb * o);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, QuantType type) {
+  auto q = std::make_shared<QuantizedWeights>();
+  q->type = type;
+  const float* p = model.params().data();
+  for (const LinearWeight& lw : linear_weights(model.config(), model.layout())) {
+    std::optional<QuantType> t = matrix_type(type, lw.output, lw.I);
+    if (!t) continue;  // stays fp32
+    QuantizedWeights::Matrix& m = q->by_offset[lw.offset];
+    m.bytes = quantize_matrix(*t, p + lw.offset, lw.O, lw.I, lw.layout);
+    m.m = cpu::QuantMatrix{*t, lw.O, lw.I, m.bytes.data()};
+  }
+  return q;
+}
+
+std::optional<QuantType> weights_type_from_name(const std::string& name) {
+  if (name == "f32") return std::nullopt;
+  QuantType t;
+  if (!cpu::quant_type_from_name(name, &t)) bad_input("--weights must be f32, bf16, q8_0 or q4_0, got '" + name + "'");
+  return t;
+}
+
+void write_quantized_dir(const Model& model, QuantType type, const std::string& tokenizer_src, const std::string& out) {
+  write_hf_dir(model, DType::f32, tokenizer_src, out);  // config, generation config, tokenizer files
+  const ModelConfig& c = model.config();
+  const ParamLayout& L = model.layout();
+  // Which matrix (if any) each tensor is part of: its layout and whether it is the output projection.
+  std::vector<LinearWeight> lws = linear_weights(c, L);
+  std::vector<std::vector<uint8_t>> data(L.specs.size());
+  std::vector<TensorToWrite> ts;
+  json meta = json::object();
+  for (size_t i = 0; i < L.specs.size(); i++) {
+    const ParamSpec& s = L.specs[i];
+    const float* p = model.params().data() + s.offset;
+    if (s.shape.size() != 2) {
+      ts.push_back({s.name, DType::f32, s.shape, p});
+      continue;
+    }
+    bool transposed = false, output = s.offset == L.lm_head;
+    for (const LinearWeight& lw : lws)
+      if (lw.layout == cpu::WeightLayout::in_out && s.offset == lw.offset) transposed = true;
+    const int64_t rows = transposed ? s.shape[1] : s.shape[0], cols = transposed ? s.shape[0] : s.shape[1];
+    std::optional<QuantType> t = matrix_type(type, output, cols);
+    if (!t) {
+      ts.push_back({s.name, DType::f32, s.shape, p});
+      continue;
+    }
+    data[i] = quantize_matrix(*t, p, (int)rows, (int)cols, transposed ? cpu::WeightLayout::in_out : cpu::WeightLayout::out_in);
+    ts.push_back({s.name, DType::u8, {rows, (int64_t)cpu::quant_row_bytes(*t, cols)}, data[i].data()});
+    meta[s.name] = {{"type", cpu::quant_type_name(*t)}, {"shape", s.shape}, {"transposed", transposed}};
+  }
+  write_safetensors((fs::path(out) / "model.safetensors").string(), ts,
+                    {{"format", "mindllm"}, {kQuantMetadataKey, meta.dump()}});
+  json cfg = config_to_json(c);
+  cfg["mindllm_quantization"] = {{"type", cpu::quant_type_name(type)}};
+  write_file_atomic((fs::path(out) / "config.json").string(), cfg.dump(2) + "\n");
+}
+
+std::optional<QuantType> quantized_dir_type(const std::string& dir) {
+  const std::string path = (fs::path(dir) / "config.json").string();
+  if (dir.empty() || !path_exists(path)) return std::nullopt;
+  json j;
+  try {
+    j = json::parse(read_file(path));
+  } catch (const json::parse_error&) {
+    bad_input(path + ": not valid JSON");
+  }
+  if (!j.is_object() || !j.contains("mindllm_quantization")) return std::nullopt;
+  const json& q = j["mindllm_quantization"];
+  QuantType t;
+  if (!q.is_object() || !q.contains("type") || !q["type"].is_string() ||
+      !cpu::quant_type_from_name(q["type"].get<std::string>(), &t))
+    bad_input(path + ": mindllm_quantization.type must be bf16, q8_0 or q4_0");
+  return t;
+}
+
+std::map<std::string, QuantTensorInfo> parse_quant_metadata(const std::map<std::string, std::string>& meta,
+                                                            const std::string& path) {
+  std::map<std::string, QuantTensorInfo> r;
+  auto it = meta.find(kQuantMetadataKey);
+  if (it == meta.end()) return r;
+  const std::string where = path + ": __metadata__." + kQuantMetadataKey;
+  json j;
+  try {
+    j = json::parse(it->second);
+  } catch (const json::parse_error&) {
+    bad_input(where + " is not valid JSON");
+  }
+  if (!j.is_object()) bad_input(where + " is not an object");
+  for (auto& [name, v] : j.items()) {
+    QuantTensorInfo q;
+    if (!v.is_object() || !v.contains("type") || !v["type"].is_string() ||
+        !cpu::quant_type_from_name(v["type"].get<std::string>(), &q.type))
+      bad_input(where + "['" + name + "'].type must be bf16, q8_0 or q4_0");
+    if (!v.contains("shape") || !v["shape"].is_array() || v["shape"].size() != 2)
+      bad_input(where + "['" + name + "'].shape must be a 2-D shape");
+    for (auto& d : v["shape"]) {
+      if (!d.is_number_integer() || d.get<int64_t>() <= 0 || d.get<int64_t>() > (int64_t{1} << 31))
+        bad_input(where + "['" + name + "'].shape has a bad dimension");
+      q.shape.push_back(d.get<int64_t>());
+    }
+    q.transposed = v.value("transposed", false);
+    const int64_t cols = q.transposed ? q.shape[0] : q.shape[1];
+    if (!cpu::quant_row_fits(q.type, cols))
+      bad_input(where + "['" + name + "']: rows of " + std::to_string(cols) + " are not whole " +
+                cpu::quant_type_name(q.type) + " blocks");
+    r[name] = std::move(q);
+  }
+  return r;
+}
+
+void dequantize_tensor(const QuantTensorInfo& q, const uint8_t* data, size_t bytes, float* out, const std::string& path,
+                       const std::string& name) {
+  const int64_t rows = q.transposed ? q.shape[1] : q.shape[0], cols = q.transposed ? q.shape[0] : q.shape[1];
+  const size_t rb = cpu::quant_row_bytes(q.type, cols);
+  if (bytes != rb * (size_t)rows)
+    bad_input(path + ": quantised tensor '" + name + "' holds " + std::to_string(bytes) + " bytes, expected " +
+              std::to_string(rb * rows) + " for " + cpu::quant_type_name(q.type) + " " + shape_str(q.shape));
+#pragma omp parallel
+  {
+    std::vector<float> row(cols);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+      float* dst = q.transposed ? row.data() : out + r * cols;
+      cpu::dequantize_row(q.type, data + rb * r, cols, dst);
+      if (q.transposed)
+        for (int64_t c = 0; c < cols; c++) out[c * rows + r] = row[c];
+    }
+  }
+}
+
+}  // namespace mindllm

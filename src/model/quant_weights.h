@@ -1,0 +1,85 @@
+// Quantised weights for inference (kernels/cpu/quant.h formats): the matrices the inference
+// engine multiplies by, each repacked to [out, in] rows in bf16, q8_0 or q4_0 and keyed by its
+// offset in the model's flat parameter buffer, so the engine's linear op looks it up by the
+// offset the decoder passes (model/engine.cpp). The fp32 parameters stay (embedding rows, norms,
+// biases and any matrix whose rows are not whole blocks).
+//
+// The quantised model directory (`mindllm quantize`, docs/formats.md): config.json (with
+// "mindllm_quantization": {"type": ...}), tokenizer files, and model.safetensors whose 2-D
+// tensors are stored as U8 [out, row_bytes] block rows, described in the header's __metadata__
+// key "mindllm.quant" (JSON: name -> {"type", "shape" (the tensor's own shape), "transposed"});
+// 1-D tensors stay F32. Every loader of model directories reads it (weights dequantised).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/quant.h"
+#include "model/config.h"
+#include "model/params.h"
+
+namespace mindllm {
+
+class Model;
+
+// One matrix the engine multiplies by: [O, I] starting at `offset`; in_out when it is stored
+// [I, O] in the flat buffer (GPT-2's Conv1D). q|k|v and gate|up are one matrix each.
+struct LinearWeight {
+  size_t offset;
+  int O, I;
+  cpu::WeightLayout layout;
+  bool output;  // the output projection (lm_head, or the tied embedding)
+};
+std::vector<LinearWeight> linear_weights(const ModelConfig& cfg, const ParamLayout& layout);
+
+// The type a matrix is stored in for a model of type t: q4_0 models keep the output projection
+// in q8_0 (as llama.cpp's quantiser keeps it above 4 bits), and matrices whose rows are not whole
+// blocks stay fp32 (nullopt).
+std::optional<cpu::QuantType> matrix_type(cpu::QuantType t, bool output, int64_t row_len);
+
+struct QuantizedWeights {
+  cpu::QuantType type;
+  struct Matrix {
+    cpu::QuantMatrix m;
+    std::vector<uint8_t> bytes;
+  };
+  std::map<size_t, Matrix> by_offset;
+  const cpu::QuantMatrix* find(size_t offset) const {
+    auto it = by_offset.find(offset);
+    return it == by_offset.end() ? nullptr : &it->second.m;
+  }
+  size_t bytes() const;  // of all quantised matrices
+};
+
+// The engine's matrices of `model` quantised from its fp32 parameters (in parallel).
+std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, cpu::QuantType type);
+
+// --weights f32 | bf16 | q8_0 | q4_0: f32 is nullopt; anything else is bad input naming the flag.
+std::optional<cpu::QuantType> weights_type_from_name(const std::string& name);
+
+// Writes a quantised model directory (see above) of `model` in `type` to `out`; the tokenizer
+// files of `tokenizer_src` come along.
+void write_quantized_dir(const Model& model, cpu::QuantType type, const std::string& tokenizer_src,
+                         const std::string& out);
+// The type of a quantised model directory (config.json's mindllm_quantization), else nullopt.
+std::optional<cpu::QuantType> quantized_dir_type(const std::string& dir);
+
+// The safetensors metadata key of a quantised model file, and the layout of one of its tensors.
+inline constexpr const char* kQuantMetadataKey = "mindllm.quant";
+struct QuantTensorInfo {
+  cpu::QuantType type;
+  std::vector<int64_t> shape;  // the tensor's own (unquantised) shape
+  bool transposed = false;     // rows are the columns of the stored tensor
+};
+// Parses the metadata of a quantised safetensors file (bad input naming `path`); empty if none.
+std::map<std::string, QuantTensorInfo> parse_quant_metadata(const std::map<std::string, std::string>& meta,
+                                                            const std::string& path);
+// The fp32 values of a stored quantised tensor (U8 [rows, row_bytes]) in its own shape; checks
+// the byte count (bad input naming path and tensor).
+void dequantize_tensor(const QuantTensorInfo& q, const uint8_t* data, size_t bytes, float* out,
+                       const std::string& path, const std::string& name);
+
+}  // namespace mindllm

@@ -1,0 +1,211 @@
+// The inference weight formats (kernels/cpu/quant.h): ggml's q8_0 / q4_0 blocks byte for byte,
+// bf16, and the quantised linear against float64 references.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/dtype.h"
+#include "kernels/cpu/quant.h"
+#include "kernels/cpu/quant_impl.h"
+#include "kernel_test_util.h"
+
+namespace mindllm::cpu {
+namespace {
+
+using test::random_normal;
+
+float half_at(const uint8_t* p) { return half_to_float(static_cast<uint16_t>(p[0] | p[1] << 8)); }
+
+TEST(QuantFormat, RowBytes) {
+  EXPECT_EQ(quant_row_bytes(QuantType::q8_0, 64), 68u);
+  EXPECT_EQ(quant_row_bytes(QuantType::q4_0, 64), 36u);
+  EXPECT_EQ(quant_row_bytes(QuantType::bf16, 5), 10u);
+  EXPECT_FALSE(quant_row_fits(QuantType::q4_0, 48));
+  EXPECT_TRUE(quant_row_fits(QuantType::bf16, 48));
+}
+
+// The q8_0 block of ggml: fp16 d = max|x|/127, then round(x / d) (half away from zero).
+TEST(QuantFormat, Q8_0BlockIsGgmls) {
+  std::vector<float> x(32);
+  for (int k = 0; k < 32; k++) x[k] = (k - 12) * 0.25f;  // max |x| = 19 * 0.25 at k = 31
+  std::vector<uint8_t> b(34);
+  quantize_row(QuantType::q8_0, x.data(), 32, b.data());
+  const double d = 19 * 0.25 / 127.0;
+  EXPECT_EQ(half_at(b.data()), half_to_float(float_to_half(static_cast<float>(d))));
+  for (int k = 0; k < 32; k++) EXPECT_EQ(static_cast<int8_t>(b[2 + k]), (int)std::lround(x[k] / (float)d)) << k;
+  EXPECT_EQ(static_cast<int8_t>(b[2 + 31]), 127);
+}
+
+// The q4_0 block of ggml: d = -m/8 for the signed value m of largest magnitude, q = min(15,
+// trunc(x/d + 8.5)); byte j holds weight j in its low nibble and weight j+16 in its high nibble.
+TEST(QuantFormat, Q4_0BlockIsGgmls) {
+  std::vector<float> x(32);
+  for (int k = 0; k < 32; k++) x[k] = 0.1f * (k % 7) - 0.2f;
+  x[20] = -1.6f;  // the extreme: d = 0.2, so x = -1.6 -> q = 0 and x = +1.4 -> 15
+  x[3] = 1.4f;
+  std::vector<uint8_t> b(18);
+  quantize_row(QuantType::q4_0, x.data(), 32, b.data());
+  const double d = -1.6 / -8.0;
+  EXPECT_NEAR(half_at(b.data()), d, 1e-4);
+  const float id = 1.0f / static_cast<float>(-1.6f / -8.0f);
+  for (int j = 0; j < 16; j++) {
+    int lo = std::min(15, (int)(int8_t)(x[j] * id + 8.5f)), hi = std::min(15, (int)(int8_t)(x[j + 16] * id + 8.5f));
+    EXPECT_EQ(b[2 + j] & 0x0f, lo) << j;
+    EXPECT_EQ(b[2 + j] >> 4, hi) << j;
+  }
+  EXPECT_EQ(b[2 + 4] >> 4, 0);   // weight 20 = -1.6
+  EXPECT_EQ(b[2 + 3] & 0x0f, 15);  // weight 3 = +1.4: 1.4/0.2 + 8.5 = 15.5 -> 15
+}
+
+// Dequantisation error against float64: at most half a step (q8_0, bf16) or one step at the
+// clamped edge (q4_0) per weight.
+TEST(QuantFormat, RoundTripErrorWithinHalfAStep) {
+  Rng rng(7);
+  const int n = 32 * 40;
+  std::vector<float> x = random_normal(n, rng, 0.05f);
+  x[5] = 0.0f;
+  std::fill(x.begin() + 64, x.begin() + 96, 0.0f);  // an all-zero block: d = 0, decodes to zeros
+  for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::bf16}) {
+    std::vector<uint8_t> q(quant_row_bytes(t, n));
+    std::vector<float> y(n);
+    quantize_row(t, x.data(), n, q.data());
+    dequantize_row(t, q.data(), n, y.data());
+    for (int b = 0; b < n / 32; b++) {
+      double amax = 0;
+      for (int k = 0; k < 32; k++) amax = std::max(amax, std::fabs((double)x[32 * b + k]));
+      for (int k = 0; k < 32; k++) {
+        const int i = 32 * b + k;
+        const double err = std::fabs((double)y[i] - x[i]);
+        if (t == QuantType::bf16) EXPECT_LE(err, std::fabs((double)x[i]) * std::ldexp(1.0, -8)) << i;
+        // half a step of the fp16-rounded scale, plus the scale's own rounding (2^-11 relative)
+        else if (t == QuantType::q8_0) EXPECT_LE(err, amax / 127 * 0.5 * 1.01 + amax * 1e-3) << i;
+        else EXPECT_LE(err, amax / 8 * 1.01 + amax * 1e-3) << i;
+      }
+      if (b == 2) {
+        for (int k = 0; k < 32; k++) EXPECT_EQ(y[64 + k], 0.0f);
+      }
+    }
+  }
+}
+
+// float64 reference of the quantised linear: the weights as stored (dequantised), the activations
+// as the kernel quantises them (q8_0, half to even, fp16-rounded scales) for q8_0 / q4_0.
+std::vector<double> reference(const QuantMatrix& w, const std::vector<float>& in, const std::vector<float>& bias, int N) {
+  const int O = w.O, I = w.I;
+  std::vector<float> wf((size_t)O * I);
+  for (int o = 0; o < O; o++) dequantize_row(w.type, w.data + (size_t)o * w.row_bytes(), I, wf.data() + (size_t)o * I);
+  std::vector<double> x(in.begin(), in.end());
+  if (w.type != QuantType::bf16) {
+    for (size_t b = 0; b < x.size() / 32; b++) {
+      double amax = 0;
+      for (int k = 0; k < 32; k++) amax = std::max(amax, std::fabs(x[32 * b + k]));
+      const float id = amax != 0 ? 127.0f / (float)amax : 0.0f;
+      const double d = half_to_float(float_to_half((float)amax / 127.0f));
+      for (int k = 0; k < 32; k++) x[32 * b + k] = d * std::nearbyint(in[32 * b + k] * id);
+    }
+  }
+  std::vector<double> out((size_t)N * O);
+  for (int n = 0; n < N; n++)
+    for (int o = 0; o < O; o++) {
+      double s = bias.empty() ? 0.0 : bias[o];
+      for (int i = 0; i < I; i++) s += (double)wf[(size_t)o * I + i] * x[(size_t)n * I + i];
+      out[(size_t)n * O + o] = s;
+    }
+  return out;
+}
+
+struct Case {
+  QuantType t;
+  int N, I, O;
+  bool bias;
+};
+
+TEST(QuantLinear, MatchesFloat64Reference) {
+  Rng rng(11);
+  for (Case c : {Case{QuantType::q8_0, 1, 64, 37, true}, Case{QuantType::q4_0, 1, 96, 33, false},
+                 Case{QuantType::bf16, 1, 72, 19, true}, Case{QuantType::q8_0, 5, 128, 40, false},
+                 Case{QuantType::q4_0, 7, 64, 48, true}, Case{QuantType::bf16, 6, 40, 21, false},
+                 Case{QuantType::q8_0, 20, 64, 24, true}, Case{QuantType::q4_0, 18, 32, 17, false}}) {
+    SCOPED_TRACE(std::string(quant_type_name(c.t)) + " N=" + std::to_string(c.N) + " I=" + std::to_string(c.I) +
+                 " O=" + std::to_string(c.O));
+    std::vector<float> wf = random_normal((size_t)c.O * c.I, rng, 0.1f), in = random_normal((size_t)c.N * c.I, rng);
+    std::vector<float> bias = c.bias ? random_normal(c.O, rng) : std::vector<float>{};
+    const size_t rb = quant_row_bytes(c.t, c.I);
+    std::vector<uint8_t> wq(rb * c.O);
+    for (int o = 0; o < c.O; o++) quantize_row(c.t, wf.data() + (size_t)o * c.I, c.I, wq.data() + o * rb);
+    QuantMatrix w{c.t, c.O, c.I, wq.data()};
+    const std::vector<double> want = reference(w, in, bias, c.N);
+    QuantScratch s;
+    for (QuantPrefill p : {QuantPrefill::auto_, QuantPrefill::dot, QuantPrefill::dequant_gemm}) {
+      std::vector<float> out((size_t)c.N * c.O, NAN);
+      linear_forward_quant(out.data(), in.data(), w, bias.empty() ? nullptr : bias.data(), c.N, s, p);
+      // The int8 products are exact; only fp32 sums (and, for dequant_gemm, the fp32 activations
+      // instead of q8_0 ones) differ.
+      const bool gemm = p == QuantPrefill::dequant_gemm || (p == QuantPrefill::auto_ && c.N >= kDequantGemmRows);
+      if (gemm && c.t != QuantType::bf16) {
+        EXPECT_REL_LE(out, want, 2e-2);  // q8_0 activation rounding: < 1/127 relative per element
+      } else {
+        EXPECT_REL_LE(out, want, 1e-5);
+      }
+    }
+    // Against the unquantised float64 product: the quantisation error itself.
+    std::vector<double> exact((size_t)c.N * c.O);
+    for (int n = 0; n < c.N; n++)
+      for (int o = 0; o < c.O; o++) {
+        double v = c.bias ? bias[o] : 0.0;
+        for (int i = 0; i < c.I; i++) v += (double)wf[(size_t)o * c.I + i] * in[(size_t)n * c.I + i];
+        exact[(size_t)n * c.O + o] = v;
+      }
+    std::vector<float> out((size_t)c.N * c.O);
+    linear_forward_quant(out.data(), in.data(), w, bias.empty() ? nullptr : bias.data(), c.N, s);
+    EXPECT_REL_LE(out, exact, c.t == QuantType::q4_0 ? 0.15 : c.t == QuantType::q8_0 ? 0.02 : 0.01);
+  }
+}
+
+// The AVX2 kernels against the portable ones on the same quantised activations.
+TEST(QuantLinear, Avx2MatchesScalar) {
+#if defined(__x86_64__)
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c"))
+    GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
+  using namespace quant_detail;
+  Rng rng(3);
+  const int I = 32 * 9, O = 11, N = 6, nb = I / 32;
+  std::vector<float> in = random_normal((size_t)N * I, rng);
+  in[3] = 0.5f;
+  std::vector<int8_t> qa((size_t)N * I), qb((size_t)N * I);
+  std::vector<float> da((size_t)N * nb), db((size_t)N * nb);
+  for (int n = 0; n < N; n++) {
+    quantize_act_scalar(in.data() + n * I, nb, qa.data() + n * I, da.data() + n * nb);
+    quantize_act_avx2(in.data() + n * I, nb, qb.data() + n * I, db.data() + n * nb);
+  }
+  EXPECT_EQ(qa, qb);
+  EXPECT_EQ(da, db);
+  ActQ8 x{qa.data(), da.data(), nb};
+  for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::bf16}) {
+    std::vector<float> wf = random_normal((size_t)O * I, rng, 0.1f);
+    std::vector<uint8_t> wq(quant_row_bytes(t, I) * O);
+    for (int o = 0; o < O; o++) quantize_row(t, wf.data() + o * I, I, wq.data() + o * quant_row_bytes(t, I));
+    QuantMatrix w{t, O, I, wq.data()};
+    for (int rows : {1, N}) {
+      std::vector<float> a((size_t)rows * O), b((size_t)rows * O);
+      if (t == QuantType::bf16) {
+        bf16_rows_scalar(w, 0, O, in.data(), rows, a.data(), O);
+        bf16_rows_avx2(w, 0, O, in.data(), rows, b.data(), O);
+      } else {
+        dot_rows_scalar(w, 0, O, x, rows, a.data(), O);
+        dot_rows_avx2(w, 0, O, x, rows, b.data(), O);
+      }
+      for (size_t i = 0; i < a.size(); i++) EXPECT_NEAR(a[i], b[i], 1e-5 * (1 + std::fabs(a[i]))) << quant_type_name(t);
+    }
+    std::vector<float> da_(I), db_(I);
+    dequantize_row(t, wq.data(), I, da_.data());
+    dequantize_row_avx2(t, wq.data(), I, db_.data());
+    EXPECT_EQ(da_, db_) << quant_type_name(t);
+  }
+#else
+  GTEST_SKIP() << "not x86-64";
+#endif
+}
+
+}  // namespace
+}  // namespace mindllm::cpu
