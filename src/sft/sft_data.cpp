@@ -225,29 +225,40 @@ std::vector<Conversation> load_conversations(const std::string& path, SftFormat 
   return parse_conversations(read_all(path), path, format, strict, report);
 }
 
+SampleTexts split_samples(const std::string& text) {
+  size_t first = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
+  SampleTexts out;
+  if (first != std::string::npos && text[first] == '[') {
+    out.items = split_array(text, first);
+    out.unit = "item";
+    for (size_t i = 0; i < out.items.size(); i++) out.number.push_back(i + 1);
+    return out;
+  }
+  out.unit = "line";
+  size_t pos = 0, line = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    line++;
+    std::string item = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (item.find_first_not_of(" \t\r") == std::string::npos) continue;
+    out.items.push_back(std::move(item));
+    out.number.push_back(line);
+  }
+  return out;
+}
+
+std::string read_sample_file(const std::string& path) { return read_all(path); }
+
 std::vector<Conversation> parse_conversations(const std::string& text, const std::string& path, SftFormat format,
                                               bool strict, LoadReport& report) {
-  size_t first = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
-  std::vector<std::string> items;
-  std::string unit = "line";
-  if (first != std::string::npos && text[first] == '[') {
-    items = split_array(text, first);
-    unit = "item";
-  } else {
-    size_t pos = 0;
-    while (pos < text.size()) {
-      size_t nl = text.find('\n', pos);
-      if (nl == std::string::npos) nl = text.size();
-      items.push_back(text.substr(pos, nl - pos));
-      pos = nl + 1;
-    }
-  }
+  const SampleTexts samples = split_samples(text);
   std::vector<Conversation> out;
-  for (size_t i = 0; i < items.size(); i++) {
-    const std::string& item = items[i];
-    if (unit == "line" && item.find_first_not_of(" \t\r") == std::string::npos) continue;
+  for (size_t i = 0; i < samples.items.size(); i++) {
+    const std::string& item = samples.items[i];
     report.samples++;
-    const std::string where = path + ":" + unit + " " + std::to_string(i + 1);
+    const std::string where = path + ":" + samples.unit + " " + std::to_string(samples.number[i]);
     try {
       json j;
       try {
