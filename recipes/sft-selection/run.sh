@@ -12,14 +12,15 @@ cd "$(dirname "$0")/../.."
 M="$PWD/${BUILD_DIR:-build}/mindllm"
 SHARED=${SHARED:-$PWD/../shared/data}
 OUT=${OUT:-sft-selection-out}
-PRE_STEPS=${PRE_STEPS:-400}      # pre-training steps (batch 8 x 256 tokens)
-SFT_STEPS=${SFT_STEPS:-60}       # fine-tuning steps of every run (batch 8 x 256 tokens)
-POOL_PER_LANG=${POOL_PER_LANG:-1000}  # pool: this many English and this many Chinese samples
-SUBSET=${SUBSET:-400}            # samples in each selected subset
+PRE_STEPS=${PRE_STEPS:-300}      # pre-training steps (batch 8 x $SEQ tokens)
+SFT_STEPS=${SFT_STEPS:-40}       # fine-tuning steps of every run (batch 8 x $SEQ tokens)
+SEQ=${SEQ:-192}
+POOL_PER_LANG=${POOL_PER_LANG:-500}  # pool: this many English and this many Chinese samples
+SUBSET=${SUBSET:-200}            # samples in each selected subset
 HELDOUT_PER_LANG=${HELDOUT_PER_LANG:-100}
 SEEDS=${SEEDS:-"1 2 3"}
 THREADS=${THREADS:-2}
-MODEL=${MODEL:-demo-llama}       # ~4M parameters; a larger preset when a GPU is lent
+MODEL=${MODEL:-recipes/sft-selection/base-model.json}  # llama, 1.3M parameters; a larger preset on a GPU
 [ -x "$M" ] || { echo "build mindllm first (scripts/build.sh)"; exit 2; }
 [ -d "$SHARED/sft" ] || { echo "no $SHARED/sft (the shared data)"; exit 2; }
 mkdir -p "$OUT"
@@ -33,7 +34,7 @@ if [ ! -f "$OUT/base.done" ]; then
   "$M" data tokenize --tokenizer "$OUT/tokenizer.json" --input "${CORPUS[@]}" --text-unit paragraph \
     --output "$OUT/shards" --val-fraction 0.01 --quiet
   cp "$OUT/tokenizer.json" "$OUT/shards/tokenizer.json"
-  "$M" train --model "$MODEL" --data "$OUT/shards" --out "$OUT/base" --steps "$PRE_STEPS" --batch 8 --seq 256 \
+  "$M" train --model "$MODEL" --data "$OUT/shards" --out "$OUT/base" --steps "$PRE_STEPS" --batch 8 --seq "$SEQ" \
     --lr 2e-3 --min-lr 2e-4 --warmup 20 --eval-every "$PRE_STEPS" --eval-batches 8 --log-every 100 --threads "$THREADS"
   touch "$OUT/base.done"
 fi
@@ -46,7 +47,7 @@ sft, out, n_pool, n_held = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.a
 en = json.load(open(f"{sft}/alpaca_en_5k.json", encoding="utf-8"))
 zh = json.load(open(f"{sft}/alpaca_zh_carbonz0/zh-data-part-00.json", encoding="utf-8"))
 rng = random.Random(0)
-short = lambda s: len(s["instruction"]) + len(s.get("input", "")) + len(s["output"]) < 600 and s["output"].strip()
+short = lambda s: len(s["instruction"]) + len(s.get("input", "")) + len(s["output"]) < 400 and s["output"].strip()
 pool, held = [], []
 for lang, items in (("en", en), ("zh", zh)):
     items = [s for s in items if short(s)]
@@ -63,7 +64,7 @@ PY
 
 echo "== 3. score the pool with the base model"
 "$M" select score --model "$BASE" --data "$OUT/pool.jsonl" --out "$OUT/scores.jsonl" --chat-template chatml \
-  --max-length 256 --batch 16 --threads "$THREADS" --quiet --resume
+  --max-length "$SEQ" --batch 16 --threads "$THREADS" --quiet --resume
 
 echo "== 4. subsets of $SUBSET samples, stratified by language"
 pick() {  # name, strategy flags...
@@ -85,10 +86,10 @@ for subset in middle low high random full; do
     if [ ! -f "$run.eval.jsonl" ]; then
       rm -rf "$run"
       "$M" sft --model "$BASE" --data "$OUT/subsets/$subset.jsonl" --out "$run" --chat-template chatml \
-        --steps "$SFT_STEPS" --batch 8 --seq 256 --lr 1e-3 --warmup 5 --schedule cosine --min-lr 1e-4 \
+        --steps "$SFT_STEPS" --batch 8 --seq "$SEQ" --lr 1e-3 --warmup 5 --schedule cosine --min-lr 1e-4 \
         --seed "$seed" --log-every "$SFT_STEPS" --threads "$THREADS" > "$run.log" 2>&1
       "$M" select score --model "$run/ckpt/$(cat "$run/ckpt/latest")" --data "$OUT/heldout.jsonl" \
-        --out "$run.eval.jsonl" --chat-template chatml --max-length 256 --no-ifd --batch 16 --threads "$THREADS" --quiet
+        --out "$run.eval.jsonl" --chat-template chatml --max-length "$SEQ" --no-ifd --batch 16 --threads "$THREADS" --quiet
     fi
     echo "$subset seed $seed: done"
   done

@@ -332,25 +332,10 @@ int run_score(int argc, char** argv) {
 }
 
 int run_select(int argc, char** argv) {
-  struct Sub {
-    const char* name;
-    int (*fn)(int, char**);
-    const char* help;
-  } subs[] = {{"score", run_score, "score instruction samples with a base model (response cross-entropy, entropy, IFD)"},
-              {"pick", run_select_pick, "pick a subset by score band / target / top-k / random, with quotas and dedup"}};
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-    std::printf("usage: mindllm select <command> [options]   (mindllm select <command> --help)\n\ncommands:\n");
-    for (auto& s : subs) std::printf("  %-6s %s\n", s.name, s.help);
-    return argc < 2 ? 2 : 0;
-  }
-  for (auto& s : subs) {
-    if (s.name != std::string(argv[1])) continue;
-    std::string name = std::string(argv[0]) + " " + argv[1];
-    std::vector<char*> args{name.data()};
-    for (int i = 2; i < argc; i++) args.push_back(argv[i]);
-    return s.fn(static_cast<int>(args.size()), args.data());
-  }
-  bad_input(std::string("unknown select command '") + argv[1] + "' (score, pick)");
+  return run_subcommand(
+      argc, argv,
+      {{"score", run_score, "score instruction samples with a base model (response cross-entropy, entropy, IFD)"},
+       {"pick", run_select_pick, "pick a subset by score band / target / top-k / random, with quotas and dedup"}});
 }
 
 }  // namespace

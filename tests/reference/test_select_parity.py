@@ -6,10 +6,9 @@ import json
 
 import pytest
 import torch
-import transformers
 
-from mindllm_ref import randomize_, run, write_model_dir
-from test_sft_parity import CASES, CHATML, CONVERSATIONS, as_records, make_tokenizer, python_sample
+from mindllm_ref import run
+from test_sft_parity import CONVERSATIONS, as_records, chat_model_dir, python_sample
 
 
 def reference_stats(model, hf_tok, conv):
@@ -35,16 +34,8 @@ def without_instruction(conv):
 
 @pytest.mark.parametrize("name", ["llama", "gpt2"])
 def test_select_scores_match_transformers(name, tmp_path):
-    hf_tok = make_tokenizer(tmp_path / "tokenizer.json")
-    cfg = CASES[name](len(hf_tok))
-    cfg._attn_implementation = "eager"
-    model = randomize_(transformers.AutoModelForCausalLM.from_config(cfg).double(), seed=5).float().double().eval()
-    sd = {k: v.float() for k, v in model.state_dict().items()
-          if not k.endswith((".attn.bias", ".attn.masked_bias", "attention.bias", "attention.masked_bias"))}
-    init = tmp_path / "init"
-    write_model_dir(init, json.loads(cfg.to_json_string()), sd)
-    (init / "tokenizer.json").write_bytes((tmp_path / "tokenizer.json").read_bytes())
-    (init / "tokenizer_config.json").write_text(json.dumps({"chat_template": CHATML, "eos_token": "<|im_end|>"}))
+    init, hf_tok, cfg, model = chat_model_dir(name, tmp_path, seed=5)
+    model.eval()
     data = tmp_path / "chat.jsonl"
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in as_records(CONVERSATIONS)))
 
