@@ -7,7 +7,7 @@
 #            entropy), the per-sample sums and the scores file
 # Prints tokens/s of both and the ratio (target >= 0.9). Model: the demo-llama preset (~4M
 # parameters, 4096-token vocabulary), weights from one training step (speed does not depend on
-# the weights). Data: ../shared/data/sft/alpaca_en_demo.json (999 samples).
+# the weights). Data: the first SAMPLES (default 300) of ../shared/data/sft/alpaca_en_demo.json.
 #   bash bench/select/bench_score.sh [BATCH] [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,6 +17,8 @@ BATCH=${1:-8}
 THREADS=${2:-2}
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
+python3 -c "import json, sys; json.dump(json.load(open(sys.argv[1]))[:int(sys.argv[2])], open(sys.argv[3], 'w'))" \
+  "$SHARED/sft/alpaca_en_demo.json" "${SAMPLES:-300}" "$W/data.json"
 "$M" tokenizer train --input "$SHARED/corpus/en/wiki_demo.txt" --vocab-size 4096 --special '<|endoftext|>' \
   --special '<|im_start|>' --special '<|im_end|>' --output "$W/tokenizer.json" --quiet
 "$M" data tokenize --tokenizer "$W/tokenizer.json" --input "$SHARED/corpus/en/wiki_demo.txt" --output "$W/shards" \
@@ -26,7 +28,7 @@ cp "$W/tokenizer.json" "$W/shards/"
   >/dev/null 2>&1
 CKPT="$W/run/ckpt/$(cat "$W/run/ckpt/latest")"
 run() {
-  "$M" select score --model "$CKPT" --data "$SHARED/sft/alpaca_en_demo.json" --out "$W/s.jsonl" --chat-template chatml \
+  "$M" select score --model "$CKPT" --data "$W/data.json" --out "$W/s.jsonl" --chat-template chatml \
     --batch "$BATCH" --threads "$THREADS" --no-ifd --quiet "$@" 2>&1 | grep '^forward:' | sed 's/.*(\([0-9.]*\) tokens\/s.*/\1/'
 }
 peer=$(run --forward-only)
