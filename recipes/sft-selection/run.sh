@@ -80,6 +80,7 @@ pick random --random --size "$SUBSET" --seed 1
 cp "$OUT/pool.jsonl" "$OUT/subsets/full.jsonl"
 
 echo "== 5. fine-tune every subset, $SFT_STEPS steps, seeds: $SEEDS; held-out response loss"
+mkdir -p "$OUT/runs"
 for subset in middle low high random full; do
   for seed in $SEEDS; do
     run="$OUT/runs/$subset-s$seed"
