@@ -81,6 +81,8 @@ cp "$OUT/pool.jsonl" "$OUT/subsets/full.jsonl"
 
 echo "== 5. fine-tune every subset, $SFT_STEPS steps, seeds: $SEEDS; held-out response loss"
 mkdir -p "$OUT/runs"
+[ -f "$OUT/runs/base.eval.jsonl" ] || "$M" select score --model "$BASE" --data "$OUT/heldout.jsonl" \
+  --out "$OUT/runs/base.eval.jsonl" --chat-template chatml --max-length "$SEQ" --no-ifd --batch 16 --threads "$THREADS" --quiet
 for subset in middle low high random full; do
   for seed in $SEEDS; do
     run="$OUT/runs/$subset-s$seed"
@@ -118,10 +120,14 @@ for subset in ("middle", "low", "high", "random", "full"):
                               **{f"{k}_mean": statistics.mean(r[k] for r in runs) for k in runs[0]},
                               **{f"{k}_sd": statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0 for k in runs[0]}}
 json.dump(res, open(f"{out}/results.json", "w"), indent=2)
-lines = ["| subset | samples | held-out response CE (all) | en | zh |", "|---|---|---|---|---|"]
+b = heldout(f"{out}/runs/base.eval.jsonl")
+res["base"] = b
+lines = ["| subset | samples | held-out response CE (all) | en | zh |", "|---|---|---|---|---|",
+         f"| (base, no sft) | 0 | {b['all']:.4f} | {b['en']:.4f} | {b['zh']:.4f} |"]
 for s, r in res["subsets"].items():
     lines.append(f"| {s} | {r['samples']} | {r['all_mean']:.4f} ± {r['all_sd']:.4f} | {r['en_mean']:.4f} ± {r['en_sd']:.4f} "
                  f"| {r['zh_mean']:.4f} ± {r['zh_sd']:.4f} |")
+json.dump(res, open(f"{out}/results.json", "w"), indent=2)
 open(f"{out}/results.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 print(f"(mean ± sd over seeds {' '.join(seeds)}; lower is better)")
