@@ -267,29 +267,13 @@ int cmd_bench(int argc, char** argv) {
 }
 
 int run_tokenizer(int argc, char** argv) {
-  struct Sub {
-    const char* name;
-    int (*fn)(int, char**);
-    const char* help;
-  } subs[] = {{"train", cmd_train, "train a byte-level BPE tokenizer on text/jsonl files"},
-              {"encode", cmd_encode, "text -> ids"},
-              {"decode", cmd_decode, "ids -> text"},
-              {"info", cmd_info, "vocabulary size, merges, eos, hash"},
-              {"convert", cmd_convert, "vocab.json + merges.txt (or tokenizer.json) -> tokenizer.json"},
-              {"bench", cmd_bench, "time encoding (benchmark helper)"}};
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-    std::printf("usage: mindllm tokenizer <command> [options]   (mindllm tokenizer <command> --help)\n\ncommands:\n");
-    for (auto& s : subs) std::printf("  %-9s %s\n", s.name, s.help);
-    return argc < 2 ? 2 : 0;
-  }
-  for (auto& s : subs) {
-    if (s.name != std::string(argv[1])) continue;
-    std::string name = std::string(argv[0]) + " " + argv[1];
-    std::vector<char*> args{name.data()};
-    for (int i = 2; i < argc; i++) args.push_back(argv[i]);
-    return s.fn(static_cast<int>(args.size()), args.data());
-  }
-  bad_input(std::string("unknown tokenizer command '") + argv[1] + "' (train, encode, decode, info, convert)");
+  return run_subcommand(argc, argv,
+                        {{"train", cmd_train, "train a byte-level BPE tokenizer on text/jsonl files"},
+                         {"encode", cmd_encode, "text -> ids"},
+                         {"decode", cmd_decode, "ids -> text"},
+                         {"info", cmd_info, "vocabulary size, merges, eos, hash"},
+                         {"convert", cmd_convert, "vocab.json + merges.txt (or tokenizer.json) -> tokenizer.json"},
+                         {"bench", cmd_bench, "time encoding (benchmark helper)"}});
 }
 
 }  // namespace

@@ -20,6 +20,16 @@ const std::vector<Command>& commands();
 // Parses a CLI11 app; on --help prints help and exits 0, on a bad flag prints one line and exits 2.
 void parse_args(CLI::App& app, int argc, char** argv);
 
+// A command group (`mindllm tokenizer train`, `mindllm select score`): runs the sub-command named
+// by argv[1] with argv[0] = "<argv[0]> <name>"; none or --help lists them (exit 2 / 0); an unknown
+// name is bad input listing the names.
+struct SubCommand {
+  const char* name;
+  int (*run)(int argc, char** argv);
+  const char* help;
+};
+int run_subcommand(int argc, char** argv, const std::vector<SubCommand>& subs);
+
 // --precision fp32|bf16 for the commands that run the model on the CPU (Model::set_matmul_precision),
 // and, except for `forward`, --weights f32|bf16|q8_0|q4_0 (inference weights, stored into the same
 // string for load_for_inference: model/weights_io.h).

@@ -50,6 +50,28 @@ void add_precision_option(CLI::App& app, std::string& precision) {
       ->excludes(prec);
 }
 
+int run_subcommand(int argc, char** argv, const std::vector<SubCommand>& subs) {
+  std::string names;
+  int width = 0;
+  for (const SubCommand& s : subs) {
+    names += (names.empty() ? "" : ", ") + std::string(s.name);
+    width = std::max(width, (int)std::strlen(s.name));
+  }
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::printf("usage: %s <command> [options]   (%s <command> --help)\n\ncommands:\n", argv[0], argv[0]);
+    for (const SubCommand& s : subs) std::printf("  %-*s  %s\n", width, s.name, s.help);
+    return argc < 2 ? 2 : 0;
+  }
+  for (const SubCommand& s : subs) {
+    if (s.name != std::string(argv[1])) continue;
+    std::string name = std::string(argv[0]) + " " + argv[1];
+    std::vector<char*> args{name.data()};
+    for (int i = 2; i < argc; i++) args.push_back(argv[i]);
+    return s.run(static_cast<int>(args.size()), args.data());
+  }
+  bad_input(std::string("unknown command '") + argv[0] + " " + argv[1] + "' (" + names + ")");
+}
+
 void parse_args(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);

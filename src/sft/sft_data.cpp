@@ -226,12 +226,33 @@ std::vector<Conversation> load_conversations(const std::string& path, SftFormat 
   return parse_conversations(read_all(path), path, format, strict, report);
 }
 
+SampleTexts split_samples(const std::string& text) {
+  size_t first = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
+  SampleTexts out;
+  if (first != std::string::npos && text[first] == '[') {
+    out.items = split_array(text, first);
+    out.unit = "item";
+    for (size_t i = 0; i < out.items.size(); i++) out.number.push_back(i + 1);
+    return out;
+  }
+  out.unit = "line";
+  for_each_jsonl_line(text, [&](std::string_view line, int no) {
+    out.items.emplace_back(line);
+    out.number.push_back(no);
+  });
+  return out;
+}
+
+std::string read_sample_file(const std::string& path) { return read_all(path); }
+
 std::vector<Conversation> parse_conversations(const std::string& text, const std::string& path, SftFormat format,
                                               bool strict, LoadReport& report) {
-  size_t first = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
+  const SampleTexts samples = split_samples(text);
   std::vector<Conversation> out;
-  auto add = [&](std::string_view item, const std::string& where) {
+  for (size_t i = 0; i < samples.items.size(); i++) {
+    const std::string& item = samples.items[i];
     report.samples++;
+    const std::string where = path + ":" + samples.unit + " " + std::to_string(samples.number[i]);
     try {
       json j;
       try {
@@ -245,12 +266,6 @@ std::vector<Conversation> parse_conversations(const std::string& text, const std
       if (strict) bad_input(where + ": " + e.what() + " (--strict)");
       report.skip(e.what(), where);
     }
-  };
-  if (first != std::string::npos && text[first] == '[') {
-    std::vector<std::string> items = split_array(text, first);
-    for (size_t i = 0; i < items.size(); i++) add(items[i], path + ":item " + std::to_string(i + 1));
-  } else {
-    for_each_jsonl_line(text, [&](std::string_view line, int no) { add(line, path + ":line " + std::to_string(no)); });
   }
   return out;
 }

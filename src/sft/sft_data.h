@@ -47,6 +47,17 @@ std::vector<Conversation> load_conversations(const std::string& path, SftFormat 
 std::vector<Conversation> parse_conversations(const std::string& text, const std::string& path, SftFormat format,
                                               bool strict, LoadReport& report);
 
+// The samples of a file's (decompressed) text, unparsed: the items of a JSON array, else the
+// non-blank lines; number[i] is the 1-based item or line number of item i (for messages).
+struct SampleTexts {
+  std::vector<std::string> items;
+  std::vector<size_t> number;
+  std::string unit;  // "item" or "line"
+};
+SampleTexts split_samples(const std::string& text);
+// A file's whole (decompressed: .gz, .zst) text; unreadable is bad input naming the file.
+std::string read_sample_file(const std::string& path);
+
 // One sample (a JSON value) as a conversation; throws SampleError with the reason.
 struct SampleError : std::runtime_error {
   using std::runtime_error::runtime_error;

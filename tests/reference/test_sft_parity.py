@@ -94,19 +94,26 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_sft_masks_and_ten_steps_match_transformers(name, tmp_path):
+def chat_model_dir(name, tmp_path, seed):
+    """tmp_path/init: a CASES[name] model with random weights (float32 values, float64 module),
+    make_tokenizer's tokenizer and the ChatML template. Returns (dir, hf_tok, cfg, model)."""
     hf_tok = make_tokenizer(tmp_path / "tokenizer.json")
-    vocab = len(hf_tok)
-    cfg = CASES[name](vocab)
+    cfg = CASES[name](len(hf_tok))
     cfg._attn_implementation = "eager"
-    model = randomize_(transformers.AutoModelForCausalLM.from_config(cfg).double(), seed=3).float().double()
+    model = randomize_(transformers.AutoModelForCausalLM.from_config(cfg).double(), seed=seed).float().double()
     sd = {k: v.float() for k, v in model.state_dict().items()
           if not k.endswith((".attn.bias", ".attn.masked_bias", "attention.bias", "attention.masked_bias"))}
     init = tmp_path / "init"
     write_model_dir(init, json.loads(cfg.to_json_string()), sd)
     (init / "tokenizer.json").write_bytes((tmp_path / "tokenizer.json").read_bytes())
     (init / "tokenizer_config.json").write_text(json.dumps({"chat_template": CHATML, "eos_token": "<|im_end|>"}))
+    return init, hf_tok, cfg, model
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_sft_masks_and_ten_steps_match_transformers(name, tmp_path):
+    init, hf_tok, cfg, model = chat_model_dir(name, tmp_path, seed=3)
+    vocab = len(hf_tok)
     data = tmp_path / "chat.jsonl"
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in as_records(CONVERSATIONS)))
 

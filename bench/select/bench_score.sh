@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# select score throughput against the eval-style forward on the same model, batches and rows:
+#   peer     `select score --forward-only`: the inference engine's forward over the same batches
+#            with the logits of the response rows, what eval's log-likelihood scorer runs
+#            (model/engine.h), and nothing else
+#   mindllm  `select score`: the same forward plus the per-row softmax statistics (cross-entropy,
+#            entropy), the per-sample sums and the scores file
+# Prints tokens/s of both and the ratio (target >= 0.9). Model: the demo-llama preset (~4M
+# parameters, 4096-token vocabulary), weights from one training step (speed does not depend on
+# the weights). Data: the first SAMPLES (default 300) of ../shared/data/sft/alpaca_en_demo.json.
+#   bash bench/select/bench_score.sh [BATCH] [THREADS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+M="$PWD/${BUILD_DIR:-build}/mindllm"
+SHARED=${SHARED:-$PWD/../shared/data}
+BATCH=${1:-8}
+THREADS=${2:-2}
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+python3 -c "import json, sys; json.dump(json.load(open(sys.argv[1]))[:int(sys.argv[2])], open(sys.argv[3], 'w'))" \
+  "$SHARED/sft/alpaca_en_demo.json" "${SAMPLES:-300}" "$W/data.json"
+"$M" tokenizer train --input "$SHARED/corpus/en/wiki_demo.txt" --vocab-size 4096 --special '<|endoftext|>' \
+  --special '<|im_start|>' --special '<|im_end|>' --output "$W/tokenizer.json" --quiet
+"$M" data tokenize --tokenizer "$W/tokenizer.json" --input "$SHARED/corpus/en/wiki_demo.txt" --output "$W/shards" \
+  --quiet >/dev/null
+cp "$W/tokenizer.json" "$W/shards/"
+"$M" train --model demo-llama --data "$W/shards" --out "$W/run" --steps 1 --batch 1 --seq 64 --threads "$THREADS" \
+  >/dev/null 2>&1
+CKPT="$W/run/ckpt/$(cat "$W/run/ckpt/latest")"
+run() {
+  "$M" select score --model "$CKPT" --data "$W/data.json" --out "$W/s.jsonl" --chat-template chatml \
+    --batch "$BATCH" --threads "$THREADS" --no-ifd --quiet "$@" 2>&1 | grep '^forward:' | sed 's/.*(\([0-9.]*\) tokens\/s.*/\1/'
+}
+peer=$(run --forward-only)
+ours=$(run)
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 -c "import sys; p, o = map(float, sys.argv[1:]); print(f'eval-style forward {p:.0f} tokens/s, select score {o:.0f} tokens/s, ratio {o / p:.3f} (batch $BATCH, threads $THREADS)')" "$peer" "$ours"
