@@ -18,6 +18,7 @@ PIP_PACKAGES=(
   "gguf"  # interop tests (GGUF export)
   "jinja2"  # chat-template golden tests (transformers' apply_chat_template renders with it)
   "openai"  # tests/e2e/test_serve.py: the official client against mindllm serve
+  "peft"  # LoRA parity tests (tests/reference/test_lora_parity.py): PEFT adapters, forward, merge
 )
 
 sudo_cmd=""

@@ -82,6 +82,7 @@ int run_sft(int argc, char** argv) {
                  "(0: off; the paper uses 5)")
       ->check(non_negative())->capture_default_str();
   add_train_flags(app, f);
+  add_lora_flags(app, f);
   parse_args(app, argc, argv);
   f.finish();
   if (!dry && o.out.empty()) bad_input("--out is required (unless --dry-run)");

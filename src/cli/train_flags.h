@@ -10,10 +10,14 @@ namespace mindllm::cli {
 struct TrainFlags {
   TrainOptions options;
   std::string schedule = "cosine";
+  std::string lora_targets = "q,v";
+  std::vector<CLI::Option*> lora_options;  // --lora-alpha, --lora-targets, --lora-dropout (need --lora-rank)
   // Call after parse_args: turns the string flags into options.
   void finish();
 };
 
 void add_train_flags(CLI::App& app, TrainFlags& f);
+// --lora-rank, --lora-alpha, --lora-targets, --lora-dropout (sft).
+void add_lora_flags(CLI::App& app, TrainFlags& f);
 
 }  // namespace mindllm::cli

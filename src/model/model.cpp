@@ -124,7 +124,9 @@ struct Model::TrainOps : CpuOps {
 };
 
 Model::TrainOps Model::ops() {
-  return TrainOps{{cfg_, layout_, params_.data(), params_bf16(), grads_.data()}, acts_.B, acts_.T};
+  TrainOps o{{cfg_, layout_, params_.data(), params_bf16(), grads_.data()}, acts_.B, acts_.T};
+  o.lora = lora_;
+  return o;
 }
 
 void Model::ensure_acts(int B, int T) {
@@ -247,7 +249,8 @@ void Model::backward(float loss_scale) {
                   layout_.normf_w, layout_.normf_b, N);
   for (int l = cfg_.n_layers - 1; l >= 0; l--)
     block_backward(o, l, N, acts_.layers[l], acts_.res[l].data(), acts_.d_res, acts_.grads);
-  embedding_backward(g + layout_.wte, CpuOps::opt(g, layout_.wpe), acts_.d_res, acts_.tokens.data(), B, T, C);
+  if (!lora_)  // a frozen base (LoRA) needs no embedding gradient
+    embedding_backward(g + layout_.wte, CpuOps::opt(g, layout_.wpe), acts_.d_res, acts_.tokens.data(), B, T, C);
   acts_.n_targets = 0;  // logits were overwritten: a second backward needs a new forward
 }
 

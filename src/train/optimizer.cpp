@@ -19,10 +19,13 @@ AdamW::AdamW(const ParamLayout& layout, const AdamWConfig& cfg)
 }
 
 void AdamW::step(Model& model, float lr, float grad_scale) {
+  step(model.params().data(), model.grads().data(), lr, grad_scale);
+}
+
+void AdamW::step(float* params, const float* grads, float lr, float grad_scale) {
   step_++;
   cpu::AdamWParams ap{lr, cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay, step_};
-  cpu::adamw_update_spans(model.params().data(), model.grads().data(), m_.data(), v_.data(), spans_.data(),
-                          spans_.size(), ap, grad_scale);
+  cpu::adamw_update_spans(params, grads, m_.data(), v_.data(), spans_.data(), spans_.size(), ap, grad_scale);
 }
 
 void AdamW::save(const std::string& path) const {

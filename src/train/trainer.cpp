@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/profile.h"
 #include "kernels/cpu/linear_bf16.h"
+#include "model/lora_io.h"
 #include "model/model.h"
 #include "model/weights_io.h"
 #include "train/batches.h"
@@ -68,6 +69,7 @@ void check_options(const TrainOptions& o) {
   if (!o.precision.empty() && o.precision != "bf16" && o.precision != "fp32")
     bad_input("--precision " + o.precision + ": expected bf16 or fp32");
   if (o.recompute && o.device != "cuda") bad_input("--recompute: only with --device cuda");
+  if (o.lora.on() && o.device != "cpu") bad_input("--lora-rank: LoRA training runs on the CPU only (use --device cpu)");
   if (o.attention != "flash" && o.attention != "cudnn") bad_input("--attention " + o.attention + ": expected flash or cudnn");
   if (o.attention == "cudnn" && (o.device != "cuda" || precision_of(o) != "bf16"))
     bad_input("--attention cudnn: only with --device cuda and --precision bf16");
@@ -115,14 +117,19 @@ class StepBackend {
   virtual StepStats update(int grad_accum, float lr, float clip) = 0;
   virtual float loss(const Batch& b) = 0;  // mean loss, forward only (validation)
   virtual void set_embedding_noise(const EmbeddingNoise& e) = 0;  // for the following accumulate()s
+  virtual void set_lora_dropout(bool, uint64_t) {}  // LoRA dropout of the following accumulate()s, or off
   virtual void sync_to_host() {}  // before a checkpoint
 };
 
 class CpuBackend : public StepBackend {
  public:
-  CpuBackend(Model& model, AdamW& optim) : model_(model), optim_(optim) {}
+  // With LoRA adapters, they alone train (the optimizer is over their layout).
+  CpuBackend(Model& model, AdamW& optim, LoraWeights* lora) : model_(model), optim_(optim), lora_(lora) {
+    model_.attach_lora(lora);
+  }
   void zero_grads() override {
-    model_.zero_grads();
+    if (lora_) lora_->zero_grads();
+    else model_.zero_grads();
     loss_sum_ = 0.0;
   }
   void accumulate(const Batch& b, double weight, int grad_accum) override {
@@ -131,20 +138,27 @@ class CpuBackend : public StepBackend {
   }
   StepStats update(int grad_accum, float lr, float clip) override {
     float loss = static_cast<float>(loss_sum_ / grad_accum);
-    double norm = grad_norm(model_);
+    double norm = lora_ ? lora_->grad_norm() : grad_norm(model_);
     bool finite = std::isfinite(loss) && std::isfinite(norm);
     if (finite) {
       float scale = clip > 0 ? static_cast<float>(std::min(1.0, clip / (norm + 1e-6))) : 1.0f;
-      optim_.step(model_, lr, scale);
+      if (lora_) optim_.step(lora_->params.data(), lora_->grads.data(), lr, scale);
+      else optim_.step(model_, lr, scale);
     }
     return {loss, norm, !finite};
   }
   float loss(const Batch& b) override { return model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T); }
   void set_embedding_noise(const EmbeddingNoise& e) override { model_.set_embedding_noise(e); }
+  void set_lora_dropout(bool on, uint64_t seed) override {
+    if (!lora_) return;
+    lora_->dropout_on = on;
+    lora_->dropout_seed = seed;
+  }
 
  private:
   Model& model_;
   AdamW& optim_;
+  LoraWeights* lora_;
   double loss_sum_ = 0.0;
 };
 
@@ -185,7 +199,7 @@ class CudaBackend : public StepBackend {
 };
 #endif
 
-std::unique_ptr<StepBackend> make_backend(const TrainOptions& o, Model& model, AdamW& optim) {
+std::unique_ptr<StepBackend> make_backend(const TrainOptions& o, Model& model, AdamW& optim, LoraWeights* lora) {
 #if MINDLLM_CUDA
   if (o.device == "cuda")
     return std::make_unique<CudaBackend>(model, optim, o.adamw, o.batch, o.seq,
@@ -193,7 +207,7 @@ std::unique_ptr<StepBackend> make_backend(const TrainOptions& o, Model& model, A
                                         attention_impl_from_name(o.attention));
 #endif
   model.set_matmul_precision(matmul_precision_from_name(precision_of(o)));
-  return std::make_unique<CpuBackend>(model, optim);
+  return std::make_unique<CpuBackend>(model, optim, lora);
 }
 
 // Mean loss over the target tokens of the source's validation batches (NaN without any).
@@ -297,6 +311,16 @@ json options_json(const TrainOptions& o) {
           {"neftune_alpha", o.neftune_alpha}};
 }
 
+// A LoRA checkpoint's adapter must be the one these flags train (same modules, rank, alpha, dropout).
+void check_lora_checkpoint(const std::string& dir, const LoraLayout& want) {
+  const PeftAdapterInfo a = read_peft_adapter_config(dir);
+  const LoraConfig& c = want.cfg;
+  if (a.cfg.rank != c.rank || a.cfg.scale() != c.scale() || a.cfg.dropout != c.dropout ||
+      a.target_modules != want.peft_target_modules())
+    bad_input(dir + "/adapter_config.json: the checkpoint's LoRA (r, lora_alpha, lora_dropout, target_modules) "
+              "differs from --lora-rank/--lora-alpha/--lora-dropout/--lora-targets");
+}
+
 }  // namespace
 
 TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& data) {
@@ -310,17 +334,35 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& da
   auto existing = opt.resume ? latest_checkpoint(opt.out) : std::nullopt;
 
   Model model(cfg);
-  AdamW optim(model.layout(), opt.adamw);
+  // LoRA: the adapters train, the base (--model's weights) is frozen; checkpoints hold the adapter.
+  std::optional<LoraLayout> lora_layout;
+  std::unique_ptr<LoraWeights> lora;
+  if (opt.lora.on()) {
+    if (tm.weights_dir.empty()) bad_input("--lora-rank: LoRA needs a --model directory with weights");
+    lora_layout = build_lora_layout(cfg, model.layout(), opt.lora);
+    lora = std::make_unique<LoraWeights>(*lora_layout);
+  }
+  AdamW optim(lora ? lora_layout->params : model.layout(), opt.adamw);
   int start = 0, skipped = 0;
   double tokens_seen = 0;  // input tokens of the steps done, resumed from the checkpoint
+  const bool lora_ckpt = existing && path_exists(*existing + "/adapter_config.json");
+  if (existing && lora_ckpt != (lora != nullptr))
+    bad_input(*existing + (lora ? ": not a LoRA checkpoint (the run was not started with --lora-rank)"
+                                : ": a LoRA checkpoint: resume it with the run's --lora-* flags"));
   if (existing) {
-    ModelConfig saved = resolve_model_config(*existing, nullptr);
-    saved.bos_token_id = cfg.bos_token_id;  // checkpoints of older versions have none
-    saved.eos_token_id = cfg.eos_token_id;
-    if (config_to_json(saved) != config_to_json(cfg))
-      bad_input(*existing + ": checkpoint model differs from --model " + opt.model);
-    model.load_weights(*existing);
-    check_weights_finite(model, *existing, false, "");
+    if (lora) {  // the frozen base from --model, the adapter from the checkpoint
+      check_lora_checkpoint(*existing, *lora_layout);
+      model.load_weights(tm.weights_dir);
+      load_peft_adapter(*existing, *lora);
+    } else {
+      ModelConfig saved = resolve_model_config(*existing, nullptr);
+      saved.bos_token_id = cfg.bos_token_id;  // checkpoints of older versions have none
+      saved.eos_token_id = cfg.eos_token_id;
+      if (config_to_json(saved) != config_to_json(cfg))
+        bad_input(*existing + ": checkpoint model differs from --model " + opt.model);
+      model.load_weights(*existing);
+      check_weights_finite(model, *existing, false, "");
+    }
     optim.load(*existing + "/optimizer.safetensors");
     const ResumeState rs = read_trainer_state(*existing, opt);
     start = rs.step;
@@ -332,6 +374,7 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& da
     log_info("resuming from %s (step %d)", existing->c_str(), start);
   } else if (!tm.weights_dir.empty()) {
     model.load_weights(tm.weights_dir);
+    if (lora) lora->init(opt.seed);
   } else {
     model.init_weights(opt.seed);
   }
@@ -348,20 +391,26 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& da
   Schedule sched = opt.schedule;
   sched.total = opt.steps;
   const int G = opt.grad_accum;
-  std::unique_ptr<StepBackend> backend = make_backend(opt, model, optim);
+  std::unique_ptr<StepBackend> backend = make_backend(opt, model, optim, lora.get());
   std::string where = std::to_string(omp_get_max_threads()) + " threads, " + precision_of(opt);
 #if MINDLLM_CUDA
   if (opt.device == "cuda")
     where = cuda::device_description() + ", " + precision_of(opt);
 #endif
   log_info("model %s", describe(cfg).c_str());
+  if (lora)
+    log_info("LoRA: r=%d, alpha %g, dropout %g, %zu modules, %zu trainable parameters (%.2f%% of %zu, frozen)",
+             opt.lora.rank, opt.lora.alpha > 0 ? opt.lora.alpha : (float)opt.lora.rank, opt.lora.dropout,
+             lora_layout->modules.size(), lora->params.size(), 100.0 * lora->params.size() / model.params().size(),
+             model.params().size());
   log_info("data: %s; %d x %d sequences of up to %d tokens per step; %s", data.describe().c_str(), G, opt.batch, opt.seq,
            where.c_str());
 
   auto save = [&](int step) {
     backend->sync_to_host();
     write_checkpoint(opt.out, step, opt.keep_ckpts, [&](const std::string& dir) {
-      model.save(dir);
+      if (lora) save_peft_adapter(dir, *lora, fs::absolute(tm.weights_dir).lexically_normal().string());
+      else model.save(dir);
       optim.save(dir + "/optimizer.safetensors");
       if (!tm.tokenizer_json.empty()) write_file_atomic(dir + "/tokenizer.json", tm.tokenizer_json);
       for (const auto& [name, content] : tm.files) write_file_atomic(dir + "/" + name, content);
@@ -389,9 +438,11 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& da
     for (int i = 0; i < G; i++) {
       double weight = n_step > 0 ? (double)micro[i].count_targets() * G / n_step : 0.0;
       if (opt.neftune_alpha > 0) backend->set_embedding_noise({opt.neftune_alpha, mix64(opt.seed, 0x4e454654ull + step, i)});
+      backend->set_lora_dropout(true, mix64(opt.seed, 0x4c6f5241ull + step, i));
       backend->accumulate(micro[i], weight, G);
     }
     backend->set_embedding_noise({});  // validation sees clean embeddings
+    backend->set_lora_dropout(false, 0);
     float lr = sched.at(step);
     const StepStats st = backend->update(G, lr, opt.clip);
     const bool finite = !st.skipped;

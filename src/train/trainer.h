@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/lora.h"
 #include "train/batches.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
@@ -36,6 +37,7 @@ struct TrainOptions {
   int ckpt_every = 0, eval_every = 0, eval_batches = 20, log_every = 10, keep_ckpts = 0;
   bool resume = false;
   float neftune_alpha = 0.0f;  // > 0: NEFTune noise on the input embeddings while training (model/neftune.h)
+  LoraConfig lora;             // rank > 0: train LoRA adapters on a frozen base (model/lora.h), CPU only
 };
 
 struct TrainResult {
