@@ -83,6 +83,9 @@ PeftAdapterInfo read_peft_adapter_config(const std::string& dir) {
   a.cfg.rslora = j.value("use_rslora", false) == true;
   if (j.value("use_dora", false) == true) bad_input(path + ": use_dora: DoRA adapters are not supported");
   if (j.contains("bias") && j["bias"] != "none") bad_input(path + ": bias " + j["bias"].dump() + " (only \"none\")");
+  if (j.value("lora_bias", false) == true) bad_input(path + ": lora_bias: adapters with a bias are not supported");
+  if (j.contains("alora_invocation_tokens") && !j["alora_invocation_tokens"].is_null())
+    bad_input(path + ": alora_invocation_tokens: activated LoRA is not supported");
   for (const char* key : {"rank_pattern", "alpha_pattern"})
     if (j.contains(key) && !j[key].is_null() && !(j[key].is_object() && j[key].empty()))
       bad_input(path + ": '" + key + "' (per-module ranks or alphas) is not supported");

@@ -24,6 +24,7 @@ TARGETS = {"llama": "q,k,v,o,gate,up,down", "gpt_neo": "q,k,v,o,up,down", "gpt2"
 
 def base_model(name, tmp_path):
     """A random tiny model (float64 in PyTorch, float32 on disk), its directory and tokenizer."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     hf_tok = make_tokenizer(tmp_path / "tokenizer.json")
     cfg = CASES[name](len(hf_tok))
     cfg._attn_implementation = "eager"
@@ -38,7 +39,7 @@ def base_model(name, tmp_path):
 
 
 def load_base(init):
-    m = transformers.AutoModelForCausalLM.from_pretrained(init, torch_dtype=torch.float32, attn_implementation="eager")
+    m = transformers.AutoModelForCausalLM.from_pretrained(init, dtype=torch.float32, attn_implementation="eager")
     return m.double().eval()
 
 
@@ -151,8 +152,8 @@ def test_peft_adapter_forward_gradients_and_merge_match_peft(name, tmp_path):
     lc = peft.LoraConfig(r=3, lora_alpha=5, target_modules=modules, init_lora_weights=False,
                          fan_in_fan_out=name == "gpt2", task_type="CAUSAL_LM")
     torch.manual_seed(0)
-    theirs = peft.get_peft_model(load_base(init), lc)
-    theirs.save_pretrained(tmp_path / "theirs")
+    theirs = peft.get_peft_model(load_base(init).float(), lc)
+    theirs.save_pretrained(tmp_path / "theirs")  # float32 tensors
     theirs = theirs.double()
     ids, labels = batch(hf_tok)
     logits = theirs(input_ids=ids).logits
