@@ -104,6 +104,7 @@ int run_sft(int argc, char** argv) {
   TrainModel tm;
   tm.config = resolve_model_config(o.model, &tm.weights_dir);
   if (tm.weights_dir.empty()) bad_input("--model " + o.model + ": sft needs a model directory with weights");
+  check_lora(o, tm.config);  // before the data is read: a bad --lora-* flag is named first
   std::string tok_path = !o.tokenizer.empty() ? o.tokenizer : tm.weights_dir + "/tokenizer.json";
   if (!path_exists(tok_path))
     bad_input(tok_path + ": no tokenizer (pass --tokenizer FILE)");

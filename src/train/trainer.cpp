@@ -69,7 +69,6 @@ void check_options(const TrainOptions& o) {
   if (!o.precision.empty() && o.precision != "bf16" && o.precision != "fp32")
     bad_input("--precision " + o.precision + ": expected bf16 or fp32");
   if (o.recompute && o.device != "cuda") bad_input("--recompute: only with --device cuda");
-  if (o.lora.on() && o.device != "cpu") bad_input("--lora-rank: LoRA training runs on the CPU only (use --device cpu)");
   if (o.attention != "flash" && o.attention != "cudnn") bad_input("--attention " + o.attention + ": expected flash or cudnn");
   if (o.attention == "cudnn" && (o.device != "cuda" || precision_of(o) != "bf16"))
     bad_input("--attention cudnn: only with --device cuda and --precision bf16");
@@ -323,6 +322,12 @@ void check_lora_checkpoint(const std::string& dir, const LoraLayout& want) {
 
 }  // namespace
 
+std::optional<LoraLayout> check_lora(const TrainOptions& opt, const ModelConfig& c) {
+  if (!opt.lora.on()) return std::nullopt;
+  if (opt.device != "cpu") bad_input("--lora-rank: LoRA training runs on the CPU only (use --device cpu)");
+  return build_lora_layout(c, build_layout(c), opt.lora);
+}
+
 TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& data) {
   check_options(opt);
   if (opt.threads > 0) omp_set_num_threads(opt.threads);
@@ -335,11 +340,10 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& da
 
   Model model(cfg);
   // LoRA: the adapters train, the base (--model's weights) is frozen; checkpoints hold the adapter.
-  std::optional<LoraLayout> lora_layout;
+  const std::optional<LoraLayout> lora_layout = check_lora(opt, cfg);
   std::unique_ptr<LoraWeights> lora;
-  if (opt.lora.on()) {
+  if (lora_layout) {
     if (tm.weights_dir.empty()) bad_input("--lora-rank: LoRA needs a --model directory with weights");
-    lora_layout = build_lora_layout(cfg, model.layout(), opt.lora);
     lora = std::make_unique<LoraWeights>(*lora_layout);
   }
   AdamW optim(lora ? lora_layout->params : model.layout(), opt.adamw);

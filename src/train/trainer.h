@@ -6,6 +6,7 @@
 // order, metrics and checkpoints. Messages go through core/log.h.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,6 +54,10 @@ struct TrainModel {
   std::string tokenizer_json;
   std::vector<std::pair<std::string, std::string>> files;  // more files for every checkpoint: (name, content)
 };
+
+// The LoRA options (if on) against the model: CPU only, targets the family has, rank, alpha and
+// dropout in range; bad input otherwise. Returns the adapters' layout (empty when LoRA is off).
+std::optional<LoraLayout> check_lora(const TrainOptions& opt, const ModelConfig& c);
 
 // Trains `model` on `data` into opt.out (opt.model and opt.data are not read).
 TrainResult train(const TrainOptions& opt, const TrainModel& model, BatchSource& data);
