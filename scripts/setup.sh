@@ -23,6 +23,7 @@ PIP_PACKAGES=(
   "openai"  # tests/e2e/test_serve.py: the official client against mindllm serve
   "selenium"  # tests/e2e/test_serve_web.py drives Debian's chromium through chromium-driver
   "pillow"  # tests/e2e/test_report*.py: reads the report's PNGs and Chromium's screenshots
+  "peft"  # LoRA parity tests (tests/reference/test_lora_parity.py): PEFT adapters, forward, merge
 )
 
 sudo_cmd=""

@@ -161,13 +161,14 @@ def rates(step_times, input_tokens, trained_tokens, warmup):
     }
 
 
-def run_mindllm(a, model, data, work):
+def run_mindllm(a, model, data, work, extra=()):
+    """`mindllm sft` for a.warmup + a.steps steps (extra: more flags); its rates."""
     out = os.path.join(work, "mindllm-run")
     subprocess.run(["rm", "-rf", out], check=True)
     cmd = [a.mindllm, "sft", "--model", model, "--data", data, "--out", out,
            "--steps", str(a.warmup + a.steps), "--batch", str(a.batch), "--seq", str(a.seq),
            "--threads", str(a.threads), "--lr", str(a.lr), "--schedule", "constant", "--warmup", "0",
-           "--precision", "fp32", "--log-every", str(a.warmup + a.steps)] + (["--packing"] if a.packing else [])
+           "--precision", "fp32", "--log-every", str(a.warmup + a.steps), *extra] + (["--packing"] if getattr(a, "packing", False) else [])
     return time_mindllm(a, cmd, out)
 
 
@@ -266,14 +267,12 @@ def run_trl(a, model_dir, rows, work):
     return res
 
 
-def main():
-    a = parse_args()
-    os.environ["OMP_NUM_THREADS"] = str(a.threads)
+def prepare(a, script):
+    """The work directory with data.jsonl and model/ (None when the data is absent):
+    (TemporaryDirectory or None, work, rows, data path, model dir, parameters, vocab)."""
     if not all(os.path.exists(os.path.join(a.data_dir, f)) for f in DATA_FILES):
-        print(f"bench_sft_trl.py: {' or '.join(DATA_FILES)} absent from {a.data_dir}: skipped", file=sys.stderr)
-        return 0
-    if not a.skip_mindllm and not os.access(a.mindllm, os.X_OK):
-        sys.exit(f"bench_sft_trl.py: no mindllm binary at {a.mindllm} (build it, or pass --mindllm / MINDLLM_BIN)")
+        print(f"{script}: {' or '.join(DATA_FILES)} absent from {a.data_dir}: skipped", file=sys.stderr)
+        return None
     tmp = None if a.work else tempfile.TemporaryDirectory(prefix="mindllm-bench-sft-")
     work = a.work or tmp.name
     os.makedirs(work, exist_ok=True)
@@ -284,6 +283,18 @@ def main():
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     model = os.path.join(work, "model")
     params, vocab = make_model_dir(rows, model, a.vocab)
+    return tmp, work, rows, data, model, params, vocab
+
+
+def main():
+    a = parse_args()
+    os.environ["OMP_NUM_THREADS"] = str(a.threads)
+    if not a.skip_mindllm and not os.access(a.mindllm, os.X_OK):
+        sys.exit(f"bench_sft_trl.py: no mindllm binary at {a.mindllm} (build it, or pass --mindllm / MINDLLM_BIN)")
+    setup = prepare(a, "bench_sft_trl.py")
+    if not setup:
+        return 0
+    tmp, work, rows, data, model, params, vocab = setup
     print(f"model: LLaMA hidden 256, 4 layers, vocab {vocab}, {params:,} parameters; data: {len(rows)} "
           f"conversations; batch {a.batch}, seq {a.seq}, {a.warmup} warmup + {a.steps} timed steps, "
           f"{a.threads} threads", file=sys.stderr)

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "model/gguf_export.h"
+#include "model/lora_io.h"
 #include "model/model.h"
 #include "model/weights_io.h"
 #include "tokenizer/tokenizer.h"
@@ -20,10 +21,14 @@ namespace mindllm::cli {
 
 static int run_export(int argc, char** argv) {
   CLI::App app{"Export a model directory to a Hugging Face directory or a GGUF file (llama.cpp).", "mindllm export"};
-  std::string model_dir, format, dtype = "", out, tokenizer_path, name;
+  std::string model_dir, format, dtype = "", out, tokenizer_path, name, adapter;
   int threads = 0;
-  app.add_option("--model", model_dir, "model directory (mindllm or Hugging Face layout)")->required();
-  app.add_option("--format", format, "hf | gguf")->required();
+  bool merge_lora = false;
+  app.add_option("--model", model_dir, "model directory (mindllm or Hugging Face layout); with --merge-lora the "
+                 "base model (default: the adapter's base_model_name_or_path)");
+  app.add_option("--format", format, "hf | gguf (default with --merge-lora: hf)");
+  app.add_flag("--merge-lora", merge_lora, "merge the LoRA adapter of --adapter into the --model weights");
+  app.add_option("--adapter", adapter, "PEFT adapter directory (a LoRA sft checkpoint) for --merge-lora");
   app.add_option("--dtype,--type", dtype,
                  "weights: f32 | f16 | bf16 (hf, default f32); f32 | f16 | bf16 | q8_0 | q4_0 (gguf, default f16)");
   app.add_option("--out", out, "output directory (hf) or file (gguf)")->required();
@@ -34,20 +39,41 @@ static int run_export(int argc, char** argv) {
   add_output_flags(app, output);
   parse_args(app, argc, argv);
   if (threads > 0) omp_set_num_threads(threads);
+  if (merge_lora != !adapter.empty()) bad_input(merge_lora ? "--merge-lora needs --adapter DIR" : "--adapter needs --merge-lora");
+  if (merge_lora && format.empty()) format = "hf";
+  if (merge_lora && model_dir.empty()) {
+    model_dir = read_peft_adapter_config(adapter).base_model;
+    if (model_dir.empty()) bad_input(adapter + "/adapter_config.json: no base_model_name_or_path: give --model BASE_DIR");
+  }
+  if (model_dir.empty()) bad_input("--model is required");
+  if (format.empty()) bad_input("--format is required (hf or gguf)");
   if (format != "hf" && format != "gguf") bad_input("--format must be hf or gguf, got '" + format + "'");
   if (format == "hf") check_output_dir(out, "--out");
   else check_output_file(out, "--out");
   std::string weights;
   ModelConfig cfg = resolve_model_config(model_dir, &weights);
   if (weights.empty()) bad_input("--model " + model_dir + ": not a model directory");
-  std::string tok_src = tokenizer_path.empty() ? find_tokenizer(weights) : tokenizer_path;
+  // A LoRA sft checkpoint carries the tokenizer and the chat template it was tuned with: prefer those.
+  std::string tok_src = !tokenizer_path.empty()                       ? tokenizer_path
+                        : merge_lora && !find_tokenizer(adapter).empty() ? find_tokenizer(adapter)
+                                                                       : find_tokenizer(weights);
+  auto load = [&](Model& model) {
+    model.load_weights(weights);
+    if (!merge_lora) return;
+    LoraLayout l = peft_adapter_layout(adapter, cfg, model.layout());
+    LoraWeights w(l);
+    load_peft_adapter(adapter, w);
+    lora_merge(model.params().data(), w, model.layout().linear_layout);
+    std::fprintf(stderr, "merged %s (r=%d, %zu modules) into %s\n", adapter.c_str(), l.cfg.rank, l.modules.size(),
+                 model_dir.c_str());
+  };
   if (format == "hf") {
     DType dt = DType::f32;
     if (dtype == "f16") dt = DType::f16;
     else if (dtype == "bf16") dt = DType::bf16;
     else if (!dtype.empty() && dtype != "f32") bad_input("--dtype for hf must be f32, f16 or bf16, got '" + dtype + "'");
     Model model(cfg);
-    model.load_weights(weights);
+    load(model);
     if (cfg.deepnorm || cfg.partial_rotary != 1.0f)
       std::fprintf(stderr, "warning: %s uses mindllm_ options (DeepNorm or partial rotary) that transformers ignores; "
                    "the exported directory runs correctly in mindllm only\n", model_dir.c_str());
@@ -69,10 +95,10 @@ static int run_export(int argc, char** argv) {
   Tokenizer tok = Tokenizer::load(tok_src);
   opt.name = name.empty() ? std::filesystem::path(model_dir).lexically_normal().filename().string() : name;
   if (opt.name.empty()) opt.name = std::filesystem::path(model_dir).lexically_normal().parent_path().filename().string();
-  opt.chat_template = find_chat_template(tokenizer_path.empty() ? weights : tokenizer_path);
+  opt.chat_template = find_chat_template(!tokenizer_path.empty() ? tokenizer_path : merge_lora ? adapter : weights);
   if (!opt.chat_template && !tokenizer_path.empty()) opt.chat_template = find_chat_template(weights);
   Model model(cfg);
-  model.load_weights(weights);
+  load(model);
   export_gguf(model, tok, opt, out);
   print_summary(output, "export", "exported " + model_dir + " -> " + out + " (GGUF v3, " + ggml_type_name(opt.type) + ")",
                 {{"model", model_dir}, {"out", out}, {"format", "gguf"}, {"dtype", ggml_type_name(opt.type)}});

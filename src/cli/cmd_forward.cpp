@@ -2,12 +2,14 @@
 // logits, the loss and the parameter gradients to a safetensors file. For parity checks against
 // other implementations and for scoring.
 #include <cstring>
+#include <optional>
 
 #include "cli/command.h"
 #include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/safetensors.h"
+#include "model/lora_io.h"
 #include "model/model.h"
 #include "model/weights_io.h"
 
@@ -46,13 +48,15 @@ static int run_forward(int argc, char** argv) {
   bool grads = false;
   uint64_t init_seed = 0;
   int threads = 0;
-  std::string precision = "fp32";
+  std::string precision = "fp32", adapter;
   app.add_option("--model", model_spec, "model directory (or preset/config with --init-seed)")->required();
   app.add_option("--tokens", tokens, "safetensors file with input_ids (and targets)")->required();
   app.add_option("--out", out, "output safetensors file")->required();
   app.add_flag("--grads", grads, "also write the parameter gradients (needs targets)");
   app.add_option("--init-seed", init_seed, "initialise weights from this seed when --model has none")
       ->check(non_negative());
+  app.add_option("--adapter", adapter, "PEFT LoRA adapter directory applied to the model (--grads: the adapter's "
+                 "gradients, as grad.<tensor name>; the base is frozen)");
   add_threads_option(app, threads);
   add_precision_option(app, precision);
   parse_args(app, argc, argv);
@@ -87,6 +91,14 @@ static int run_forward(int argc, char** argv) {
   } else {
     model.init_weights(init_seed);
   }
+  std::optional<LoraLayout> lora_layout;
+  std::optional<LoraWeights> lora;
+  if (!adapter.empty()) {
+    lora_layout = peft_adapter_layout(adapter, cfg, model.layout());
+    lora.emplace(*lora_layout);
+    load_peft_adapter(adapter, *lora);
+    model.attach_lora(&*lora);
+  }
   model.set_matmul_precision(matmul_precision_from_name(precision));
   float loss = model.forward(ids.data(), targets.empty() ? nullptr : targets.data(), B, T,
                              positions.empty() ? nullptr : positions.data());
@@ -95,9 +107,11 @@ static int run_forward(int argc, char** argv) {
                                    {"loss", DType::f32, {1}, &loss}};
   if (grads) {
     model.zero_grads();
+    if (lora) lora->zero_grads();
     model.backward();
-    for (auto& s : model.layout().specs)
-      ts.push_back({"grad." + s.name, DType::f32, s.shape, model.grads().data() + s.offset});
+    const ParamLayout& layout = lora ? lora_layout->params : model.layout();
+    const float* g = lora ? lora->grads.data() : model.grads().data();
+    for (auto& s : layout.specs) ts.push_back({"grad." + s.name, DType::f32, s.shape, g + s.offset});
   }
   write_safetensors(out, ts);
   return 0;

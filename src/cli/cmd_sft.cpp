@@ -114,6 +114,7 @@ int run_sft(int argc, char** argv) {
                  "(0: off; the paper uses 5)")
       ->check(non_negative())->capture_default_str();
   add_train_flags(app, f);
+  add_lora_flags(app, f);
   parse_args(app, argc, argv);
   f.finish();
   if (!dry && o.out.empty()) bad_input("--out is required (unless --dry-run)");
@@ -137,6 +138,7 @@ int run_sft(int argc, char** argv) {
   TrainModel tm;
   tm.config = resolve_model_config(o.model, &tm.weights_dir);
   if (tm.weights_dir.empty()) bad_input("--model " + o.model + ": sft needs a model directory with weights");
+  check_lora(o, tm.config);  // before the data is read: a bad --lora-* flag is named first
   std::string tok_path = !o.tokenizer.empty() ? o.tokenizer : tm.weights_dir + "/tokenizer.json";
   if (!path_exists(tok_path))
     bad_input(tok_path + ": no tokenizer (pass --tokenizer FILE)");

@@ -3,10 +3,32 @@
 #include <cstdio>
 
 #include "cli/validate.h"
+#include "core/error.h"
+#include "model/lora.h"
 
 namespace mindllm::cli {
 
-void TrainFlags::finish() { options.schedule.kind = parse_schedule(schedule); }
+void TrainFlags::finish() {
+  options.schedule.kind = parse_schedule(schedule);
+  LoraConfig& l = options.lora;
+  for (CLI::Option* o : lora_options)
+    if (o->count() > 0 && !l.on()) bad_input(o->get_name() + " needs --lora-rank");
+  if (l.on()) l.targets = parse_lora_targets(lora_targets);
+}
+
+void add_lora_flags(CLI::App& app, TrainFlags& f) {
+  LoraConfig& l = f.options.lora;
+  app.add_option("--lora-rank", l.rank, "LoRA: train rank-r adapters on a frozen base instead of every weight "
+                 "(checkpoints are PEFT adapter directories; docs/sft.md)")->check(positive());
+  f.lora_options = {
+      app.add_option("--lora-alpha", l.alpha, "LoRA: the adapters' output is scaled by alpha / rank (default: rank)")
+          ->check(positive()),
+      app.add_option("--lora-targets", f.lora_targets,
+                     "LoRA: projections to adapt, of q,k,v,o,gate,up,down (gpt2: q, k and v each select the fused "
+                     "c_attn)")->capture_default_str(),
+      app.add_option("--lora-dropout", l.dropout, "LoRA: dropout on the adapters' input while training")
+          ->check(number_in(0, 1, false, true))->capture_default_str()};
+}
 
 void print_train_summary(const TrainFlags& f, const std::string& command, const TrainResult& r) {
   const bool val = r.val_loss >= 0;

@@ -12,6 +12,7 @@
 #include "kernels/cpu/linear_bf16.h"
 #include "kernels/cpu/norm.h"
 #include "model/config.h"
+#include "model/lora.h"
 #include "model/params.h"
 
 namespace mindllm {
@@ -23,6 +24,7 @@ struct CpuOps {
   const float* p;               // weights (fp32)
   const uint16_t* p_bf16;       // bf16 copy of p for the matrix multiplies, or null (fp32 GEMMs)
   float* g = nullptr;           // gradients (training only)
+  LoraWeights* lora = nullptr;  // LoRA adapters on the projections (model/lora.h): the base is frozen
 
   static const float* opt(const float* base, size_t off) { return off == kAbsent ? nullptr : base + off; }
   static float* opt(float* base, size_t off) { return off == kAbsent ? nullptr : base + off; }
@@ -32,13 +34,17 @@ struct CpuOps {
       cpu::linear_forward_bf16(out, in, p_bf16 + w, opt(p, b), N, I, O, wl);
     else
       cpu::linear_forward(out, in, p + w, opt(p, b), N, I, O, wl);
+    if (lora) lora_forward(*lora, out, in, w, N, I, O);
   }
   void linear_backward(float* din, const float* dout, const float* in, size_t w, size_t b, int N, int I, int O,
                        cpu::WeightLayout wl) const {
+    float* gw = lora ? nullptr : g + w;  // a frozen base: no weight gradient
+    float* gb = lora ? nullptr : opt(g, b);
     if (p_bf16)
-      cpu::linear_backward_bf16(din, g + w, opt(g, b), dout, in, p_bf16 + w, N, I, O, wl);
+      cpu::linear_backward_bf16(din, gw, gb, dout, in, p_bf16 + w, N, I, O, wl);
     else
-      cpu::linear_backward(din, g + w, opt(g, b), dout, in, p + w, N, I, O, wl);
+      cpu::linear_backward(din, gw, gb, dout, in, p + w, N, I, O, wl);
+    if (lora) lora_backward(*lora, din, dout, in, w, N, I, O);
   }
   void norm(float* out, float* mean, float* rstd, const float* in, size_t w, size_t b, int N) const {
     if (cfg.norm == NormKind::layernorm)
@@ -48,10 +54,11 @@ struct CpuOps {
   }
   void norm_backward(float* din, const float* dout, const float* in, const float* mean, const float* rstd, size_t w,
                      size_t b, int N) const {
+    float* gw = lora ? nullptr : g + w;  // a frozen base: no weight gradient
     if (cfg.norm == NormKind::layernorm)
-      cpu::layernorm_backward(din, g + w, opt(g, b), dout, in, p + w, mean, rstd, N, cfg.hidden);
+      cpu::layernorm_backward(din, gw, lora ? nullptr : opt(g, b), dout, in, p + w, mean, rstd, N, cfg.hidden);
     else
-      cpu::rmsnorm_backward(din, g + w, dout, in, p + w, rstd, N, cfg.hidden);
+      cpu::rmsnorm_backward(din, gw, dout, in, p + w, rstd, N, cfg.hidden);
   }
   void add_scaled(float* y, const float* x, float alpha, size_t n) const {
 #pragma omp parallel for schedule(static)

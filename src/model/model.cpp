@@ -127,8 +127,10 @@ struct Model::TrainOps : CpuOps {
 
 Model::TrainOps Model::ops() {
   auto opt_data = [](const std::vector<int32_t>& v) { return v.empty() ? nullptr : v.data(); };
-  return TrainOps{{cfg_, layout_, params_.data(), params_bf16(), grads_.data()}, acts_.B, acts_.T,
-                  opt_data(acts_.positions), opt_data(acts_.seg_start)};
+  TrainOps o{{cfg_, layout_, params_.data(), params_bf16(), grads_.data()}, acts_.B, acts_.T,
+             opt_data(acts_.positions), opt_data(acts_.seg_start)};
+  o.lora = lora_;
+  return o;
 }
 
 void Model::ensure_acts(int B, int T) {
@@ -253,8 +255,9 @@ void Model::backward(float loss_scale) {
                   layout_.normf_w, layout_.normf_b, N);
   for (int l = cfg_.n_layers - 1; l >= 0; l--)
     block_backward(o, l, N, acts_.layers[l], acts_.res[l].data(), acts_.d_res, acts_.grads);
-  embedding_backward(g + layout_.wte, CpuOps::opt(g, layout_.wpe), acts_.d_res, acts_.tokens.data(), B, T, C, 0,
-                     o.positions);
+  if (!lora_)  // a frozen base (LoRA) needs no embedding gradient
+    embedding_backward(g + layout_.wte, CpuOps::opt(g, layout_.wpe), acts_.d_res, acts_.tokens.data(), B, T, C, 0,
+                       o.positions);
   acts_.n_targets = 0;  // logits were overwritten: a second backward needs a new forward
 }
 

@@ -11,6 +11,7 @@
 #include "kernels/cpu/linear.h"
 #include "model/config.h"
 #include "model/decoder.h"
+#include "model/lora.h"
 #include "model/neftune.h"
 #include "model/params.h"
 
@@ -68,6 +69,9 @@ class Model {
   void zero_grads();
   // NEFTune noise on the input embeddings of the following forward passes with targets (off: {}).
   void set_embedding_noise(const EmbeddingNoise& e) { noise_ = e; }
+  // LoRA adapters (model/lora.h) on the projections of the following passes, or null. While
+  // attached, the base weights are frozen: backward() computes no gradient for them.
+  void attach_lora(LoraWeights* l) { lora_ = l; }
   const float* logits() const { return acts_.logits; }
   const float* token_losses() const { return acts_.losses; }
 
@@ -100,6 +104,7 @@ class Model {
   std::vector<uint16_t> params_bf16_;  // bf16 copy of params_, refreshed by each forward in bf16
   Acts acts_;
   EmbeddingNoise noise_;
+  LoraWeights* lora_ = nullptr;
   std::vector<float> noise_buf_;
 };
 

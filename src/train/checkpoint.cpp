@@ -24,6 +24,9 @@ namespace {
 constexpr const char* kTmpPrefix = ".tmp-";
 const char* const kCheckpointFiles[] = {"config.json", "model.safetensors", "optimizer.safetensors",
                                         "trainer_state.json"};
+// A LoRA run's checkpoint holds a PEFT adapter directory instead of the model (model/lora_io.h).
+const char* const kAdapterCheckpointFiles[] = {"adapter_config.json", "adapter_model.safetensors",
+                                               "optimizer.safetensors", "trainer_state.json"};
 
 bool all_digits(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -31,10 +34,12 @@ bool all_digits(const std::string& s) {
 
 // Why the checkpoint in `dir` is not complete (a file missing or unparseable); empty if complete.
 std::string incomplete_reason(const fs::path& dir) {
-  for (const char* f : kCheckpointFiles)
+  const bool adapter = fs::exists(dir / "adapter_config.json");
+  const auto& files = adapter ? kAdapterCheckpointFiles : kCheckpointFiles;
+  for (const char* f : files)
     if (!fs::exists(dir / f)) return std::string("no ") + f;
   try {
-    for (const char* f : {"config.json", "trainer_state.json"}) {
+    for (const char* f : {files[0], "trainer_state.json"}) {
       std::string path = (dir / f).string();
       nlohmann::json j;
       try {
@@ -44,7 +49,7 @@ std::string incomplete_reason(const fs::path& dir) {
       }
       if (!j.is_object()) return path + ": not a JSON object";
     }
-    SafetensorsFile weights((dir / "model.safetensors").string());
+    SafetensorsFile weights((dir / files[1]).string());
     SafetensorsFile optimizer((dir / "optimizer.safetensors").string());
   } catch (const Error& e) {
     return e.what();

@@ -1,5 +1,6 @@
 // Checkpoints of a run directory: <run>/ckpt/step-NNNNNNN/ holds a Hugging Face model directory
-// (config.json, model.safetensors, generation_config.json, tokenizer.json when known) plus
+// (config.json, model.safetensors, generation_config.json, tokenizer.json when known), or for a
+// LoRA run a PEFT adapter directory (adapter_config.json, adapter_model.safetensors), plus
 // optimizer.safetensors and trainer_state.json. <run>/ckpt/latest names the newest complete one.
 // Each checkpoint is written under a temporary name (ckpt/.tmp-step-NNNNNNN-PID), fsynced, then
 // renamed, and `latest` is replaced atomically last: a crash never leaves a half checkpoint that

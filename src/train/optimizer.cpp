@@ -41,10 +41,14 @@ void AdamW::shard(size_t begin, std::vector<float> m, std::vector<float> v) {
 }
 
 void AdamW::step(Model& model, float lr, float grad_scale) {
+  step(model.params().data(), model.grads().data(), lr, grad_scale);
+}
+
+void AdamW::step(float* params, const float* grads, float lr, float grad_scale) {
   step_++;
   cpu::AdamWParams ap{lr, cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay, step_};
-  cpu::adamw_update_spans(model.params().data() + begin_, model.grads().data() + begin_, m_.data(), v_.data(),
-                          spans_.data(), spans_.size(), ap, grad_scale);
+  cpu::adamw_update_spans(params + begin_, grads + begin_, m_.data(), v_.data(), spans_.data(), spans_.size(), ap,
+                          grad_scale);
 }
 
 void AdamW::save_state(const std::string& path, const std::vector<float>& m, const std::vector<float>& v, int step) {

@@ -19,6 +19,8 @@ class AdamW {
   AdamW(const ParamLayout& layout, const AdamWConfig& cfg);
   // One update of all parameters with learning rate lr; gradients are multiplied by grad_scale.
   void step(Model& model, float lr, float grad_scale);
+  // The same over other flat buffers of the layout's size (LoRA adapters: model/lora.h).
+  void step(float* params, const float* grads, float lr, float grad_scale);
   int steps_taken() const { return step_; }
   void save(const std::string& path) const;  // the full state (not a shard)
   void load(const std::string& path);

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/profile.h"
 #include "kernels/cpu/linear_bf16.h"
+#include "model/lora_io.h"
 #include "model/model.h"
 #include "model/weights_io.h"
 #include "train/batches.h"
@@ -123,6 +124,7 @@ class StepBackend {
   virtual StepStats update(int grad_accum, float lr, float clip) = 0;
   virtual float loss(const Batch& b) = 0;  // mean loss, forward only (validation)
   virtual void set_embedding_noise(const EmbeddingNoise& e) = 0;  // for the following accumulate()s
+  virtual void set_lora_dropout(bool, uint64_t) {}  // LoRA dropout of the following accumulate()s, or off
   virtual void sync_to_host() {}  // before a checkpoint
   // Data parallel, before update(): the gradients and the loss sum become their sums over the
   // ranks (each rank weighed its micro-batches by the global batch's target tokens).
@@ -131,12 +133,16 @@ class StepBackend {
 
 class CpuBackend : public StepBackend {
  public:
-  // zero: ZeRO-1 over zero->size() ranks (optim holds this rank's slice of the state).
-  CpuBackend(Model& model, AdamW& optim, dist::Communicator* zero) : model_(model), optim_(optim), zero_(zero) {
+  // zero: ZeRO-1 over zero->size() ranks (optim holds this rank's slice of the state). With LoRA
+  // adapters, they alone train (the optimizer is over their layout).
+  CpuBackend(Model& model, AdamW& optim, dist::Communicator* zero, LoraWeights* lora)
+      : model_(model), optim_(optim), lora_(lora), zero_(zero) {
+    model_.attach_lora(lora);
     if (zero_) slices_ = dist::even_slices(model_.params().size(), zero_->size());
   }
   void zero_grads() override {
-    model_.zero_grads();
+    if (lora_) lora_->zero_grads();
+    else model_.zero_grads();
     loss_sum_ = 0.0;
   }
   void accumulate(const Batch& b, double weight, int grad_accum) override {
@@ -145,11 +151,14 @@ class CpuBackend : public StepBackend {
   }
   StepStats update(int grad_accum, float lr, float clip) override {
     float loss = static_cast<float>(loss_sum_ / grad_accum);
-    double norm = zero_ ? dist::sliced_norm(*zero_, model_.grads(), slices_) : grad_norm(model_);
+    double norm = lora_   ? lora_->grad_norm()
+                  : zero_ ? dist::sliced_norm(*zero_, model_.grads(), slices_)
+                          : grad_norm(model_);
     bool finite = std::isfinite(loss) && std::isfinite(norm);
     if (finite) {
       float scale = clip > 0 ? static_cast<float>(std::min(1.0, clip / (norm + 1e-6))) : 1.0f;
-      optim_.step(model_, lr, scale);  // with ZeRO-1: this rank's slice, then every rank's
+      if (lora_) optim_.step(lora_->params.data(), lora_->grads.data(), lr, scale);
+      else optim_.step(model_, lr, scale);  // with ZeRO-1: this rank's slice, then every rank's
       if (zero_) zero_->all_gather(std::span<float>(model_.params()), slices_);
     }
     return {loss, norm, !finite};
@@ -163,10 +172,16 @@ class CpuBackend : public StepBackend {
     else c.allreduce_sum(std::span<float>(model_.grads()));
     c.allreduce_sum(std::span<double>(&loss_sum_, 1));
   }
+  void set_lora_dropout(bool on, uint64_t seed) override {
+    if (!lora_) return;
+    lora_->dropout_on = on;
+    lora_->dropout_seed = seed;
+  }
 
  private:
   Model& model_;
   AdamW& optim_;
+  LoraWeights* lora_;
   double loss_sum_ = 0.0;
   dist::Communicator* zero_;
   dist::Slices slices_;
@@ -228,7 +243,8 @@ class CudaBackend : public StepBackend {
 };
 #endif
 
-std::unique_ptr<StepBackend> make_backend(const TrainOptions& o, Model& model, AdamW& optim, dist::Communicator& comm) {
+std::unique_ptr<StepBackend> make_backend(const TrainOptions& o, Model& model, AdamW& optim, dist::Communicator& comm,
+                                          LoraWeights* lora) {
 #if MINDLLM_CUDA
   if (o.device == "cuda")
     return std::make_unique<CudaBackend>(model, optim, o.adamw, o.batch, o.seq,
@@ -236,7 +252,7 @@ std::unique_ptr<StepBackend> make_backend(const TrainOptions& o, Model& model, A
                                         attention_impl_from_name(o.attention));
 #endif
   model.set_matmul_precision(matmul_precision_from_name(precision_of(o)));
-  return std::make_unique<CpuBackend>(model, optim, o.zero ? &comm : nullptr);
+  return std::make_unique<CpuBackend>(model, optim, o.zero ? &comm : nullptr, lora);
 }
 
 // Mean loss over the target tokens of the source's validation batches, of all ranks (NaN without
@@ -364,7 +380,23 @@ json rank_fingerprint(const TrainOptions& o, const TrainModel& tm, const BatchSo
   return f;
 }
 
+// A LoRA checkpoint's adapter must be the one these flags train (same modules, rank, alpha, dropout).
+void check_lora_checkpoint(const std::string& dir, const LoraLayout& want) {
+  const PeftAdapterInfo a = read_peft_adapter_config(dir);
+  const LoraConfig& c = want.cfg;
+  if (a.cfg.rank != c.rank || a.cfg.scale() != c.scale() || a.cfg.dropout != c.dropout ||
+      a.target_modules != want.peft_target_modules())
+    bad_input(dir + "/adapter_config.json: the checkpoint's LoRA (r, lora_alpha, lora_dropout, target_modules) "
+              "differs from --lora-rank/--lora-alpha/--lora-dropout/--lora-targets");
+}
+
 }  // namespace
+
+std::optional<LoraLayout> check_lora(const TrainOptions& opt, const ModelConfig& c) {
+  if (!opt.lora.on()) return std::nullopt;
+  if (opt.device != "cpu") bad_input("--lora-rank: LoRA training runs on the CPU only (use --device cpu)");
+  return build_lora_layout(c, build_layout(c), opt.lora);
+}
 
 TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& all_data, dist::Communicator* comm_arg) {
   check_options(opt);
@@ -395,17 +427,34 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
   auto existing = opt.resume && lead ? latest_checkpoint(opt.out) : std::nullopt;
 
   Model model(cfg);
-  AdamW optim(model.layout(), opt.adamw);
+  // LoRA: the adapters train, the base (--model's weights) is frozen; checkpoints hold the adapter.
+  const std::optional<LoraLayout> lora_layout = check_lora(opt, cfg);
+  std::unique_ptr<LoraWeights> lora;
+  if (lora_layout) {
+    if (tm.weights_dir.empty()) bad_input("--lora-rank: LoRA needs a --model directory with weights");
+    lora = std::make_unique<LoraWeights>(*lora_layout);
+  }
+  AdamW optim(lora ? lora_layout->params : model.layout(), opt.adamw);
   int start = 0, skipped = 0;
   double tokens_seen = 0;  // input tokens of the steps done, resumed from the checkpoint
+  const bool lora_ckpt = existing && path_exists(*existing + "/adapter_config.json");
+  if (existing && lora_ckpt != (lora != nullptr))
+    bad_input(*existing + (lora ? ": not a LoRA checkpoint (the run was not started with --lora-rank)"
+                                : ": a LoRA checkpoint: resume it with the run's --lora-* flags"));
   if (existing) {
-    ModelConfig saved = resolve_model_config(*existing, nullptr);
-    saved.bos_token_id = cfg.bos_token_id;  // checkpoints of older versions have none
-    saved.eos_token_id = cfg.eos_token_id;
-    if (config_to_json(saved) != config_to_json(cfg))
-      bad_input(*existing + ": checkpoint model differs from --model " + opt.model);
-    model.load_weights(*existing);
-    check_weights_finite(model, *existing, false, "");
+    if (lora) {  // the frozen base from --model, the adapter from the checkpoint
+      check_lora_checkpoint(*existing, *lora_layout);
+      model.load_weights(tm.weights_dir);
+      load_peft_adapter(*existing, *lora);
+    } else {
+      ModelConfig saved = resolve_model_config(*existing, nullptr);
+      saved.bos_token_id = cfg.bos_token_id;  // checkpoints of older versions have none
+      saved.eos_token_id = cfg.eos_token_id;
+      if (config_to_json(saved) != config_to_json(cfg))
+        bad_input(*existing + ": checkpoint model differs from --model " + opt.model);
+      model.load_weights(*existing);
+      check_weights_finite(model, *existing, false, "");
+    }
     optim.load(*existing + "/optimizer.safetensors");
     const ResumeState rs = read_trainer_state(*existing, opt);
     start = rs.step;
@@ -419,6 +468,7 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
     // the weights come from rank 0 (below)
   } else if (!tm.weights_dir.empty()) {
     model.load_weights(tm.weights_dir);
+    if (lora) lora->init(opt.seed);
   } else {
     model.init_weights(opt.seed);
   }
@@ -458,13 +508,19 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
 #if MINDLLM_NCCL
   if (ranks > 1 && opt.device == "cuda") dist::select_local_gpu();
 #endif
-  std::unique_ptr<StepBackend> backend = make_backend(opt, model, optim, comm);
+  if (lora && ranks > 1) bad_input("--lora-rank: LoRA is not yet trained data-parallel (run one process)");
+  std::unique_ptr<StepBackend> backend = make_backend(opt, model, optim, comm, lora.get());
   std::string where = std::to_string(omp_get_max_threads()) + " threads, " + precision_of(opt);
 #if MINDLLM_CUDA
   if (opt.device == "cuda")
     where = cuda::device_description() + ", " + precision_of(opt);
 #endif
   log_info("model %s", describe(cfg).c_str());
+  if (lora)
+    log_info("LoRA: r=%d, alpha %g, dropout %g, %zu modules, %zu trainable parameters (%.2f%% of %zu, frozen)",
+             opt.lora.rank, opt.lora.alpha > 0 ? opt.lora.alpha : (float)opt.lora.rank, opt.lora.dropout,
+             lora_layout->modules.size(), lora->params.size(), 100.0 * lora->params.size() / model.params().size(),
+             model.params().size());
   log_info("data: %s; %d x %d sequences of up to %d tokens per step; %s", data.describe().c_str(), G_all, opt.batch,
            opt.seq, where.c_str());
   if (ranks > 1)
@@ -477,7 +533,8 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
     if (opt.zero) dist::gather_optimizer(comm, optim, model.params().size(), &m, &v);
     if (!lead) return;
     write_checkpoint(opt.out, step, opt.keep_ckpts, [&](const std::string& dir) {
-      model.save(dir);
+      if (lora) save_peft_adapter(dir, *lora, fs::absolute(tm.weights_dir).lexically_normal().string());
+      else model.save(dir);
       if (opt.zero) AdamW::save_state(dir + "/optimizer.safetensors", m, v, optim.steps_taken());
       else optim.save(dir + "/optimizer.safetensors");
       if (!tm.tokenizer_json.empty()) write_file_atomic(dir + "/tokenizer.json", tm.tokenizer_json);
@@ -513,9 +570,11 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
       double weight = n_step > 0 ? (double)micro[i].count_targets() * G_all / n_step : 0.0;
       const int mb = dist::global_micro(comm.rank(), G, i);
       if (opt.neftune_alpha > 0) backend->set_embedding_noise({opt.neftune_alpha, mix64(opt.seed, 0x4e454654ull + step, mb)});
+      backend->set_lora_dropout(true, mix64(opt.seed, 0x4c6f5241ull + step, mb));
       backend->accumulate(micro[i], weight, G_all);
     }
     backend->set_embedding_noise({});  // validation sees clean embeddings
+    backend->set_lora_dropout(false, 0);
     if (ranks > 1) backend->reduce(comm);
     float lr = sched.at(step);
     const StepStats st = backend->update(G_all, lr, opt.clip);

@@ -6,11 +6,13 @@
 // order, metrics and checkpoints. Messages go through core/log.h.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "model/config.h"
+#include "model/lora.h"
 #include "train/batches.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
@@ -41,6 +43,7 @@ struct TrainOptions {
   bool resume = false;
   float neftune_alpha = 0.0f;  // > 0: NEFTune noise on the input embeddings while training (model/neftune.h)
   int zero = 0;  // 1: ZeRO-1, AdamW state sharded across the ranks of a data-parallel job (CPU)
+  LoraConfig lora;             // rank > 0: train LoRA adapters on a frozen base (model/lora.h), CPU only
 };
 
 struct TrainResult {
@@ -56,6 +59,10 @@ struct TrainModel {
   std::string tokenizer_json;
   std::vector<std::pair<std::string, std::string>> files;  // more files for every checkpoint: (name, content)
 };
+
+// The LoRA options (if on) against the model: CPU only, targets the family has, rank, alpha and
+// dropout in range; bad input otherwise. Returns the adapters' layout (empty when LoRA is off).
+std::optional<LoraLayout> check_lora(const TrainOptions& opt, const ModelConfig& c);
 
 // Trains `model` on `data` into opt.out (opt.model and opt.data are not read). With a
 // communicator of N > 1 ranks (train/dist): data-parallel, each rank reading its slice of every

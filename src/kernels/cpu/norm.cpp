@@ -87,7 +87,8 @@ void norm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
   }
   for (int t = 0; t < nt; t++) {
     const float* pw = part.data() + (size_t)t * nb * C;
-    for (int c = 0; c < C; c++) dweight[c] += pw[c];
+    if (dweight)
+      for (int c = 0; c < C; c++) dweight[c] += pw[c];
     if (dbias)
       for (int c = 0; c < C; c++) dbias[c] += pw[C + c];
   }
