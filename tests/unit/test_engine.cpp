@@ -15,21 +15,13 @@
 #include "serve/generator.h"
 #include "model/model.h"
 
+#include "model_test_util.h"
+
 using namespace mindllm;
 
 namespace {
 
-Model random_model(const nlohmann::json& j, uint64_t seed) {
-  Model m(config_from_json(j, "test"));
-  Rng rng(seed);
-  for (auto& s : m.layout().specs) {
-    float* w = m.params().data() + s.offset;
-    bool norm = s.name.find("norm") != std::string::npos || s.name.find("ln_") != std::string::npos;
-    for (size_t i = 0; i < s.numel; i++)
-      w[i] = norm && s.name.ends_with("weight") ? 1.0f + 0.1f * rng.normal() : 0.15f * rng.normal();
-  }
-  return m;
-}
+Model random_model(const nlohmann::json& j, uint64_t seed) { return test::random_model(j, seed, 0.15f); }
 
 std::vector<float> full_logits(Model& m, const std::vector<int32_t>& toks) {
   m.forward(toks.data(), nullptr, 1, (int)toks.size());

@@ -18,22 +18,14 @@
 #include "model/quant_weights.h"
 #include "model/weights_io.h"
 
+#include "model_test_util.h"
+
 using namespace mindllm;
 using cpu::QuantType;
 
 namespace {
 
-Model random_model(const nlohmann::json& j, uint64_t seed) {
-  Model m(config_from_json(j, "test"));
-  Rng rng(seed);
-  for (auto& s : m.layout().specs) {
-    float* w = m.params().data() + s.offset;
-    const bool norm = s.name.find("norm") != std::string::npos || s.name.find("ln_") != std::string::npos;
-    for (size_t i = 0; i < s.numel; i++)
-      w[i] = norm && s.name.ends_with("weight") ? 1.0f + 0.1f * rng.normal() : 0.1f * rng.normal();
-  }
-  return m;
-}
+Model random_model(const nlohmann::json& j, uint64_t seed) { return test::random_model(j, seed, 0.1f); }
 
 // Every row dimension a multiple of 32, so every matrix is quantised.
 std::vector<nlohmann::json> configs() {
