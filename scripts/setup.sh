@@ -7,6 +7,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libopenblas-openmp-dev libdnnl-dev libomp-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
   clang                                   # libFuzzer targets (tests/fuzz)
+  clang-format                            # the C++ style (.clang-format), checked by scripts/check-format.sh
   libpcre2-dev                            # regex engine (src/core/regex.h): tokenizer Split regexes, eval filters
   zlib1g-dev libzstd-dev libopencc-dev libopencc-data libyaml-cpp-dev  # data pipeline (src/data)
   bible-kjv bible-kjv-text fortunes-zh     # the demo's embedded default corpus (English + Chinese)

@@ -1,7 +1,8 @@
 // Prefill paths of the quantised linear (kernels/cpu/quant.h) on a Qwen2-0.5B MLP shape
 // ([2 x 4864, 896], 8 copies to miss the caches): int8 dot tiles against dequantise + BLAS GEMM,
 // and fp32 BLAS, for N activation rows. Build (from the repo root, after scripts/build.sh):
-//   c++ -O2 -fopenmp -std=gnu++20 -Isrc -I/usr/include/x86_64-linux-gnu/openblas-openmp bench/decode/prefill_paths.cpp \
+//   c++ -O2 -fopenmp -std=gnu++20 -Isrc -I/usr/include/x86_64-linux-gnu/openblas-openmp bench/decode/prefill_paths.cpp
+//   \
 //     src/kernels/cpu/quant.cpp src/kernels/cpu/quant_avx2.cpp src/core/dtype.cpp src/kernels/cpu/linear.cpp \
 //     src/core/profile.cpp -lopenblas -o /tmp/prefill_paths && OMP_NUM_THREADS=1 /tmp/prefill_paths 64
 #include <chrono>
@@ -11,37 +12,44 @@
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/linear.h"
 #include "core/rng.h"
-using namespace mindllm; using namespace mindllm::cpu;
+using namespace mindllm;
+using namespace mindllm::cpu;
 int main(int argc, char** argv) {
-  int O = 4864*2, I = 896, N = argc > 1 ? atoi(argv[1]) : 1;
+  int O = 4864 * 2, I = 896, N = argc > 1 ? atoi(argv[1]) : 1;
   Rng rng(1);
-  std::vector<float> w((size_t)O*I), x((size_t)N*I), out((size_t)N*O);
-  for (auto& v : w) v = rng.normal()*0.02f; for (auto& v : x) v = rng.normal();
+  std::vector<float> w((size_t)O * I), x((size_t)N * I), out((size_t)N * O);
+  for (auto& v : w) v = rng.normal() * 0.02f;
+  for (auto& v : x) v = rng.normal();
   // replicate matrices to exceed cache: 8 copies
   const int copies = 8;
   for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::bf16}) {
     size_t rb = quant_row_bytes(t, I);
-    std::vector<std::vector<uint8_t>> q(copies, std::vector<uint8_t>(rb*O));
-    for (auto& qq : q) for (int o = 0; o < O; o++) quantize_row(t, &w[(size_t)o*I], I, qq.data()+rb*o);
+    std::vector<std::vector<uint8_t>> q(copies, std::vector<uint8_t>(rb * O));
+    for (auto& qq : q)
+      for (int o = 0; o < O; o++) quantize_row(t, &w[(size_t)o * I], I, qq.data() + rb * o);
     QuantScratch s;
     for (QuantPrefill p : {QuantPrefill::dot, QuantPrefill::dequant_gemm}) {
       if (N == 1 && p == QuantPrefill::dequant_gemm) continue;
       double best = 1e9;
       for (int rep = 0; rep < 5; rep++) {
         auto t0 = std::chrono::steady_clock::now();
-        for (int c = 0; c < copies; c++) linear_forward_quant(out.data(), x.data(), QuantMatrix{t, O, I, q[c].data()}, nullptr, N, s, p);
-        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now()-t0).count());
+        for (int c = 0; c < copies; c++)
+          linear_forward_quant(out.data(), x.data(), QuantMatrix{t, O, I, q[c].data()}, nullptr, N, s, p);
+        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       }
-      printf("%s N=%d %s: %.3f ms/matrix, %.2f GB/s, %.1f GFLOP/s\n", quant_type_name(t), N, p == QuantPrefill::dot ? "dot" : "deq+gemm",
-             best/copies*1e3, rb*O/(best/copies)/1e9, 2.0*N*O*I/(best/copies)/1e9);
+      printf("%s N=%d %s: %.3f ms/matrix, %.2f GB/s, %.1f GFLOP/s\n", quant_type_name(t), N,
+             p == QuantPrefill::dot ? "dot" : "deq+gemm", best / copies * 1e3, rb * O / (best / copies) / 1e9,
+             2.0 * N * O * I / (best / copies) / 1e9);
     }
   }
   std::vector<std::vector<float>> wf(copies, w);
   double best = 1e9;
   for (int rep = 0; rep < 3; rep++) {
     auto t0 = std::chrono::steady_clock::now();
-    for (int c = 0; c < copies; c++) linear_forward(out.data(), x.data(), wf[c].data(), nullptr, N, I, O, WeightLayout::out_in);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now()-t0).count());
+    for (int c = 0; c < copies; c++)
+      linear_forward(out.data(), x.data(), wf[c].data(), nullptr, N, I, O, WeightLayout::out_in);
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  printf("f32 blas N=%d: %.3f ms/matrix, %.2f GB/s %.1f GFLOP/s\n", N, best/copies*1e3, 4.0*O*I/(best/copies)/1e9, 2.0*N*O*I/(best/copies)/1e9);
+  printf("f32 blas N=%d: %.3f ms/matrix, %.2f GB/s %.1f GFLOP/s\n", N, best / copies * 1e3,
+         4.0 * O * I / (best / copies) / 1e9, 2.0 * N * O * I / (best / copies) / 1e9);
 }

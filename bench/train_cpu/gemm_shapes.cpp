@@ -15,7 +15,11 @@
 #include "kernels/cpu/linear.h"
 
 int main() {
-  struct Shape { const char* name; int M, N, K; bool ta, tb; };
+  struct Shape {
+    const char* name;
+    int M, N, K;
+    bool ta, tb;
+  };
   const int T = 2048, C = 512, H = 1408, V = 8192;
   const Shape shapes[] = {{"qkv fwd NT", T, 3 * C, C, 0, 1},   {"gateup fwd NT", T, 2 * H, C, 0, 1},
                           {"down fwd NT", T, C, H, 0, 1},      {"head fwd NT", T, V, C, 0, 1},

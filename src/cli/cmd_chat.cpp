@@ -25,10 +25,11 @@
 namespace mindllm::cli {
 
 static int run_chat(int argc, char** argv) {
-  CLI::App app{"Chat with a model in the terminal (its chat template; answers streamed).\n"
-               "Type a message and Enter. /reset clears the history, /system TEXT sets the system message, "
-               "/quit or Ctrl-D ends; Ctrl-C stops the current answer.",
-               "mindllm chat"};
+  CLI::App app{
+      "Chat with a model in the terminal (its chat template; answers streamed).\n"
+      "Type a message and Enter. /reset clears the history, /system TEXT sets the system message, "
+      "/quit or Ctrl-D ends; Ctrl-C stops the current answer.",
+      "mindllm chat"};
   std::string model_dir, tokenizer_path, template_name, system, prompt;
   int max_new = 512, threads = 0;
   uint64_t seed = 0;
@@ -61,7 +62,9 @@ static int run_chat(int argc, char** argv) {
   Engine engine(model);
   KvCache cache(cfg);
   const std::vector<int32_t> stops = chat_stop_tokens(cfg, tok, tmpl);
-  TokenText token_text = [&](int32_t id) { return tok.is_special(id) ? std::string() : std::string(tok.token_bytes(id)); };
+  TokenText token_text = [&](int32_t id) {
+    return tok.is_special(id) ? std::string() : std::string(tok.token_bytes(id));
+  };
   install_interrupt_handler();
 
   const bool one_shot = prompt_opt->count() > 0, tty = isatty(0) && isatty(1);
@@ -86,7 +89,8 @@ static int run_chat(int argc, char** argv) {
     GenerationResult r = generate(engine, cache, std::span(&req, 1), token_text, on_token)[0];
     std::printf("\n");
     std::fflush(stdout);
-    if (r.finish == FinishReason::context) std::fprintf(stderr, "chat: the conversation fills the model's context; /reset\n");
+    if (r.finish == FinishReason::context)
+      std::fprintf(stderr, "chat: the conversation fills the model's context; /reset\n");
     if (r.finish == FinishReason::cancelled && interrupt_signal() == SIGTERM) std::exit(128 + SIGTERM);
     clear_interrupt();
     history.push_back({"user", user});

@@ -15,9 +15,7 @@ static void read_messages(const std::string& path, nlohmann::ordered_json* messa
   nlohmann::ordered_json j;
   try {
     j = nlohmann::ordered_json::parse(read_file(path));
-  } catch (const nlohmann::ordered_json::exception& e) {
-    bad_input(path + ": not valid JSON: " + e.what());
-  }
+  } catch (const nlohmann::ordered_json::exception& e) { bad_input(path + ": not valid JSON: " + e.what()); }
   *extra = nlohmann::ordered_json::object();
   if (j.is_object()) {
     if (!j.contains("messages")) bad_input(path + ": an object needs a \"messages\" list");

@@ -38,6 +38,7 @@ static int run_convert(int argc, char** argv) {
   return 0;
 }
 
-MINDLLM_COMMAND("convert", "convert a Hugging Face model directory (.bin, sharded) into a mindllm directory", run_convert);
+MINDLLM_COMMAND("convert", "convert a Hugging Face model directory (.bin, sharded) into a mindllm directory",
+                run_convert);
 
 }  // namespace mindllm::cli

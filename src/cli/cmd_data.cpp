@@ -33,7 +33,8 @@ int run_data(int argc, char** argv) {
   prep->add_option("--output,-o", output, "output directory");
   prep->add_option("--text-field", text_field, "JSONL field with the text (default: text)");
   prep->add_option("--text-unit", text_unit, "plain text documents: file | paragraph | line (default: file)");
-  prep->add_option("--encoding", encoding, "input text encoding, converted to UTF-8: latin-1, gbk, gb18030, utf-16, ... (default: utf-8)");
+  prep->add_option("--encoding", encoding,
+                   "input text encoding, converted to UTF-8: latin-1, gbk, gb18030, utf-16, ... (default: utf-8)");
   mindllm::cli::add_threads_option(*prep, threads);
   prep->add_flag("--pii", pii, "scrub e-mails, phone numbers, ID numbers and IP addresses");
   prep->add_flag("--t2s", t2s, "convert Traditional to Simplified Chinese (OpenCC)");
@@ -47,7 +48,8 @@ int run_data(int argc, char** argv) {
   std::string mix;
   tok->add_option("--tokenizer", tc.tokenizer, "tokenizer.json")->required();
   tok->add_option("--input,-i", tc.inputs, "inputs (repeatable); name=PATH names a source for --mix")->required();
-  tok->add_option("--output,-o", tc.output, "output directory for train-NNN.bin / val-NNN.bin / manifest.json")->required();
+  tok->add_option("--output,-o", tc.output, "output directory for train-NNN.bin / val-NNN.bin / manifest.json")
+      ->required();
   tok->add_option("--val-fraction", tc.val_fraction, "fraction of documents held out for validation (default 0.005)");
   tok->add_option("--mix", mix, "source weights (epochs), e.g. web=1,books=2.5,code=0.5");
   tok->add_option("--seed", tc.seed, "shuffle and split seed (default 1)");
@@ -68,8 +70,10 @@ int run_data(int argc, char** argv) {
   dd->add_option("--input,-i", ddo.inputs, "inputs")->required();
   dd->add_option("--output,-o", ddo.output, "kept documents (JSONL)");
   dd->add_option("--removed-list", ddo.removed_list, "file for the 1-based numbers of removed documents");
-  dd->add_option("--signatures-out", ddo.signatures_out, "file for every document's signature (num-perm uint32 LE each)");
-  dd->add_option("--permutations-out", ddo.permutations_out, "JSON file with the MinHash permutations (a, b) for datasketch");
+  dd->add_option("--signatures-out", ddo.signatures_out,
+                 "file for every document's signature (num-perm uint32 LE each)");
+  dd->add_option("--permutations-out", ddo.permutations_out,
+                 "JSON file with the MinHash permutations (a, b) for datasketch");
   dd->add_option("--scheme", dc.scheme, "MinHash permutations: affine32 (default) | legacy (datasketch's schemes)");
   dd->add_option("--seed", dc.seed, "permutation seed (default 1)");
   dd->add_option("--num-perm", dc.num_perm, "MinHash permutations (default 128)");
@@ -101,8 +105,8 @@ int run_data(int argc, char** argv) {
     auto rep = run_prepare(cfg);
     auto& d = rep["documents"];
     print_summary(prep_out, "data prepare",
-                  "data prepare: " + d["read"].dump() + " documents read, " + d["kept"].dump() + " kept, " + d["removed"].dump() +
-                      " removed; report: " + cfg.output + "/report.json",
+                  "data prepare: " + d["read"].dump() + " documents read, " + d["kept"].dump() + " kept, " +
+                      d["removed"].dump() + " removed; report: " + cfg.output + "/report.json",
                   {{"documents", d}, {"kept", rep["kept"]}, {"report", cfg.output + "/report.json"}});
     // Input that could not be decoded is said here, not only in report.json; none readable at all is an error.
     auto& rd = rep["read"];
@@ -117,10 +121,11 @@ int run_data(int argc, char** argv) {
           break;
         }
       }
-      std::string what = std::to_string(undecodable) + " documents skipped as invalid " +
-                         (cfg.reader.encoding.empty() ? std::string("UTF-8") : cfg.reader.encoding) + ", " +
-                         std::to_string(damaged) + " files cut short (first: " + first + ")" +
-                         (cfg.reader.encoding.empty() ? "; give --encoding (e.g. gb18030, latin-1) for other encodings" : "");
+      std::string what =
+          std::to_string(undecodable) + " documents skipped as invalid " +
+          (cfg.reader.encoding.empty() ? std::string("UTF-8") : cfg.reader.encoding) + ", " + std::to_string(damaged) +
+          " files cut short (first: " + first + ")" +
+          (cfg.reader.encoding.empty() ? "; give --encoding (e.g. gb18030, latin-1) for other encodings" : "");
       if (d["read"].get<uint64_t>() == 0) bad_input("no documents read: " + what);
       std::fprintf(stderr, "data prepare: warning: %s\n", what.c_str());
     }
@@ -139,8 +144,10 @@ int run_data(int argc, char** argv) {
   }
   if (dd->parsed()) {
     if (no_exact) dc.exact = false;
-    for (auto [path, flag] : {std::pair{&ddo.output, "--output"}, {&ddo.removed_list, "--removed-list"},
-                              {&ddo.signatures_out, "--signatures-out"}, {&ddo.permutations_out, "--permutations-out"}})
+    for (auto [path, flag] : {std::pair{&ddo.output, "--output"},
+                              {&ddo.removed_list, "--removed-list"},
+                              {&ddo.signatures_out, "--signatures-out"},
+                              {&ddo.permutations_out, "--permutations-out"}})
       if (!path->empty()) check_output_file(*path, flag);
     auto r = run_dedup_only(ddo);
     std::cout << r.dump(2) << "\n";

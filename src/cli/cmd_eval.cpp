@@ -45,7 +45,8 @@ static int run_eval_cmd(int argc, char** argv) {
   if (o.model_dir.empty()) bad_input("--model is required");
   if (tasks.empty()) bad_input("--tasks is required");
   if (o.data_dir.empty()) bad_input("--data-dir is required");
-  if (device == "cuda") bad_input("--device cuda: this build has no CUDA backend for evaluation yet (use --device cpu)");
+  if (device == "cuda")
+    bad_input("--device cuda: this build has no CUDA backend for evaluation yet (use --device cpu)");
   if (device != "cpu") bad_input("--device must be cpu or cuda");
   // Numeric flags: a flag not given keeps its "default" value (-1 or 0); a given value out of
   // range is an error, not silently "all items" or "the task's default".
@@ -70,7 +71,9 @@ static int run_eval_cmd(int argc, char** argv) {
   std::snprintf(text, sizeof text, "%lld items in %.1f s (%.2f items/s)", (long long)r["items"].get<int64_t>(),
                 r["total_evaluation_time_seconds"].get<double>(), r["items_per_second"].get<double>());
   print_summary(out, "eval", text + (o.out_path.empty() ? "" : ", results in " + o.out_path),
-                {{"results", r["results"]}, {"items", r["items"]}, {"seconds", r["total_evaluation_time_seconds"]},
+                {{"results", r["results"]},
+                 {"items", r["items"]},
+                 {"seconds", r["total_evaluation_time_seconds"]},
                  {"out", o.out_path}});
   return 0;
 }

@@ -24,7 +24,8 @@ static int run_export(int argc, char** argv) {
   std::string model_dir, format, dtype = "", out, tokenizer_path, name, adapter;
   int threads = 0;
   bool merge_lora = false;
-  app.add_option("--model", model_dir, "model directory (mindllm or Hugging Face layout); with --merge-lora the "
+  app.add_option("--model", model_dir,
+                 "model directory (mindllm or Hugging Face layout); with --merge-lora the "
                  "base model (default: the adapter's base_model_name_or_path)");
   app.add_option("--format", format, "hf | gguf (default with --merge-lora: hf)");
   app.add_flag("--merge-lora", merge_lora, "merge the LoRA adapter of --adapter into the --model weights");
@@ -39,11 +40,13 @@ static int run_export(int argc, char** argv) {
   add_output_flags(app, output);
   parse_args(app, argc, argv);
   if (threads > 0) omp_set_num_threads(threads);
-  if (merge_lora != !adapter.empty()) bad_input(merge_lora ? "--merge-lora needs --adapter DIR" : "--adapter needs --merge-lora");
+  if (merge_lora != !adapter.empty())
+    bad_input(merge_lora ? "--merge-lora needs --adapter DIR" : "--adapter needs --merge-lora");
   if (merge_lora && format.empty()) format = "hf";
   if (merge_lora && model_dir.empty()) {
     model_dir = read_peft_adapter_config(adapter).base_model;
-    if (model_dir.empty()) bad_input(adapter + "/adapter_config.json: no base_model_name_or_path: give --model BASE_DIR");
+    if (model_dir.empty())
+      bad_input(adapter + "/adapter_config.json: no base_model_name_or_path: give --model BASE_DIR");
   }
   if (model_dir.empty()) bad_input("--model is required");
   if (format.empty()) bad_input("--format is required (hf or gguf)");
@@ -54,9 +57,9 @@ static int run_export(int argc, char** argv) {
   ModelConfig cfg = resolve_model_config(model_dir, &weights);
   if (weights.empty()) bad_input("--model " + model_dir + ": not a model directory");
   // A LoRA sft checkpoint carries the tokenizer and the chat template it was tuned with: prefer those.
-  std::string tok_src = !tokenizer_path.empty()                       ? tokenizer_path
+  std::string tok_src = !tokenizer_path.empty()                          ? tokenizer_path
                         : merge_lora && !find_tokenizer(adapter).empty() ? find_tokenizer(adapter)
-                                                                       : find_tokenizer(weights);
+                                                                         : find_tokenizer(weights);
   auto load = [&](Model& model) {
     model.load_weights(weights);
     if (!merge_lora) return;
@@ -71,12 +74,15 @@ static int run_export(int argc, char** argv) {
     DType dt = DType::f32;
     if (dtype == "f16") dt = DType::f16;
     else if (dtype == "bf16") dt = DType::bf16;
-    else if (!dtype.empty() && dtype != "f32") bad_input("--dtype for hf must be f32, f16 or bf16, got '" + dtype + "'");
+    else if (!dtype.empty() && dtype != "f32")
+      bad_input("--dtype for hf must be f32, f16 or bf16, got '" + dtype + "'");
     Model model(cfg);
     load(model);
     if (cfg.deepnorm || cfg.partial_rotary != 1.0f)
-      std::fprintf(stderr, "warning: %s uses mindllm_ options (DeepNorm or partial rotary) that transformers ignores; "
-                   "the exported directory runs correctly in mindllm only\n", model_dir.c_str());
+      std::fprintf(stderr,
+                   "warning: %s uses mindllm_ options (DeepNorm or partial rotary) that transformers ignores; "
+                   "the exported directory runs correctly in mindllm only\n",
+                   model_dir.c_str());
     write_hf_dir(model, dt, tok_src, out);
     const std::string dt_name = dtype.empty() ? "f32" : dtype;
     print_summary(output, "export", "exported " + model_dir + " -> " + out + " (Hugging Face, " + dt_name + ")",
@@ -91,16 +97,19 @@ static int run_export(int argc, char** argv) {
   else if (dtype == "q4_0") opt.type = GGMLType::q4_0;
   else bad_input("--dtype for gguf must be f32, f16, bf16, q8_0 or q4_0, got '" + dtype + "'");
   if (tok_src.empty())
-    bad_input("--model " + model_dir + ": no tokenizer (tokenizer.json or vocab.json + merges.txt); GGUF needs one, give --tokenizer");
+    bad_input("--model " + model_dir +
+              ": no tokenizer (tokenizer.json or vocab.json + merges.txt); GGUF needs one, give --tokenizer");
   Tokenizer tok = Tokenizer::load(tok_src);
   opt.name = name.empty() ? std::filesystem::path(model_dir).lexically_normal().filename().string() : name;
-  if (opt.name.empty()) opt.name = std::filesystem::path(model_dir).lexically_normal().parent_path().filename().string();
+  if (opt.name.empty())
+    opt.name = std::filesystem::path(model_dir).lexically_normal().parent_path().filename().string();
   opt.chat_template = find_chat_template(!tokenizer_path.empty() ? tokenizer_path : merge_lora ? adapter : weights);
   if (!opt.chat_template && !tokenizer_path.empty()) opt.chat_template = find_chat_template(weights);
   Model model(cfg);
   load(model);
   export_gguf(model, tok, opt, out);
-  print_summary(output, "export", "exported " + model_dir + " -> " + out + " (GGUF v3, " + ggml_type_name(opt.type) + ")",
+  print_summary(output, "export",
+                "exported " + model_dir + " -> " + out + " (GGUF v3, " + ggml_type_name(opt.type) + ")",
                 {{"model", model_dir}, {"out", out}, {"format", "gguf"}, {"dtype", ggml_type_name(opt.type)}});
   return 0;
 }

@@ -39,11 +39,12 @@ static std::vector<int32_t> read_ids(const SafetensorsFile& f, const std::string
 }
 
 static int run_forward(int argc, char** argv) {
-  CLI::App app{"Run one forward (and backward) pass; write logits, loss and gradients as safetensors.\n"
-               "Input: a safetensors file with I32/I64 'input_ids' [B,T] and optional 'targets' [B,T]\n"
-               "(target of position t, < 0 = ignored) and 'position_ids' [B,T] (packed samples: positions\n"
-               "restart at 0 for each sample, which attends only to itself).",
-               "mindllm forward"};
+  CLI::App app{
+      "Run one forward (and backward) pass; write logits, loss and gradients as safetensors.\n"
+      "Input: a safetensors file with I32/I64 'input_ids' [B,T] and optional 'targets' [B,T]\n"
+      "(target of position t, < 0 = ignored) and 'position_ids' [B,T] (packed samples: positions\n"
+      "restart at 0 for each sample, which attends only to itself).",
+      "mindllm forward"};
   std::string model_spec, tokens, out;
   bool grads = false;
   uint64_t init_seed = 0;
@@ -55,7 +56,8 @@ static int run_forward(int argc, char** argv) {
   app.add_flag("--grads", grads, "also write the parameter gradients (needs targets)");
   app.add_option("--init-seed", init_seed, "initialise weights from this seed when --model has none")
       ->check(non_negative());
-  app.add_option("--adapter", adapter, "PEFT LoRA adapter directory applied to the model (--grads: the adapter's "
+  app.add_option("--adapter", adapter,
+                 "PEFT LoRA adapter directory applied to the model (--grads: the adapter's "
                  "gradients, as grad.<tensor name>; the base is frozen)");
   add_threads_option(app, threads);
   add_precision_option(app, precision);

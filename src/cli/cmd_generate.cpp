@@ -33,9 +33,7 @@ static std::vector<int32_t> parse_ids(const std::string& s) {
         long v = std::stol(part, &pos);
         if (pos != part.size() || v < 0 || v > INT32_MAX) throw std::invalid_argument(part);
         ids.push_back(static_cast<int32_t>(v));
-      } catch (...) {
-        bad_input("--prompt-ids: '" + part + "' is not a token id");
-      }
+      } catch (...) { bad_input("--prompt-ids: '" + part + "' is not a token id"); }
     }
   }
   return ids;
@@ -54,7 +52,8 @@ static int run_generate(int argc, char** argv) {
   ids_opt->excludes(text_opt);
   app.add_option("--tokenizer", tokenizer_path, "tokenizer (default: the model directory's)");
   app.add_option("--max-new-tokens", max_new, "tokens to generate (at least 1)")
-      ->check(positive())->capture_default_str();
+      ->check(positive())
+      ->capture_default_str();
   add_sampling_options(app, sp, seed);
   add_threads_option(app, threads);
   std::string precision = "fp32";
@@ -99,9 +98,11 @@ static int run_generate(int argc, char** argv) {
   req.seed = seed;
   req.stop_strings = stop_strings;
   const bool text_out = text_opt->count() > 0;
-  if (!req.stop_strings.empty() && !tok) bad_input("--stop needs a tokenizer (--tokenizer, or one in the model directory)");
+  if (!req.stop_strings.empty() && !tok)
+    bad_input("--stop needs a tokenizer (--tokenizer, or one in the model directory)");
   TokenText token_text;
-  if (tok) token_text = [&](int32_t id) { return tok->is_special(id) ? std::string() : std::string(tok->token_bytes(id)); };
+  if (tok)
+    token_text = [&](int32_t id) { return tok->is_special(id) ? std::string() : std::string(tok->token_bytes(id)); };
 
   Engine engine(model);
   KvCache cache(cfg);
@@ -136,7 +137,8 @@ static int run_generate(int argc, char** argv) {
   if (verbose && n_new > 1) {
     const double pre = std::chrono::duration<double>(t_first - t0).count();
     const double dec = std::chrono::duration<double>(t1 - t_first).count();
-    std::fprintf(stderr, "generate: prefill %zu tokens in %.3f s (%.1f tokens/s), decode %d tokens in %.3f s (%.2f tokens/s)\n",
+    std::fprintf(stderr,
+                 "generate: prefill %zu tokens in %.3f s (%.1f tokens/s), decode %d tokens in %.3f s (%.2f tokens/s)\n",
                  req.prompt.size(), pre, req.prompt.size() / pre, n_new - 1, dec, (n_new - 1) / dec);
   }
   if (r.finish == FinishReason::cancelled) return 128 + interrupt_signal();

@@ -68,7 +68,8 @@ Written render(const ReportArgs& a, SampleCache& cache) {
   po.smooth = a.smooth;
   po.png_links = png_available();
   if (a.watch) po.refresh_seconds = std::max(2, static_cast<int>(a.interval + 0.5));
-  if (!png_available()) po.notes.push_back("no PNGs: this mindllm was built without librsvg (install librsvg2-dev and rebuild)");
+  if (!png_available())
+    po.notes.push_back("no PNGs: this mindllm was built without librsvg (install librsvg2-dev and rebuild)");
   Page page = build_page(w.inputs, samples, po);
   fs::create_directories(a.out);
   if (png_available())
@@ -90,13 +91,22 @@ void summarize(const ReportArgs& a, const Written& w, const char* verb, std::vec
       }
   const Inputs& in = w.inputs;
   char text[1024];
-  std::snprintf(text, sizeof text, "report: %s %s: %zu run(s), %zu evaluation(s), %zu data report(s), %zu selection report(s); %zu plot(s), %zu PNG(s)%s%s",
-                verb, w.html.c_str(), in.runs.size(), in.evals.size(), in.data.size(), in.selects.size(), w.plots, w.pngs,
-                png_available() ? "" : " (built without librsvg: HTML only)",
-                w.problems.empty() ? "" : ("; " + std::to_string(w.problems.size()) + " problem(s) stated on the page").c_str());
+  std::snprintf(
+      text, sizeof text,
+      "report: %s %s: %zu run(s), %zu evaluation(s), %zu data report(s), %zu selection report(s); %zu plot(s), %zu "
+      "PNG(s)%s%s",
+      verb, w.html.c_str(), in.runs.size(), in.evals.size(), in.data.size(), in.selects.size(), w.plots, w.pngs,
+      png_available() ? "" : " (built without librsvg: HTML only)",
+      w.problems.empty() ? "" : ("; " + std::to_string(w.problems.size()) + " problem(s) stated on the page").c_str());
   print_summary(a.output, "report", text,
-                {{"out", w.html}, {"runs", in.runs.size()}, {"evaluations", in.evals.size()}, {"data_reports", in.data.size()},
-                 {"selection_reports", in.selects.size()}, {"plots", w.plots}, {"pngs", w.pngs}, {"problems", w.problems}});
+                {{"out", w.html},
+                 {"runs", in.runs.size()},
+                 {"evaluations", in.evals.size()},
+                 {"data_reports", in.data.size()},
+                 {"selection_reports", in.selects.size()},
+                 {"plots", w.plots},
+                 {"pngs", w.pngs},
+                 {"problems", w.problems}});
 }
 
 // What --watch compares between polls: each watched file's modification time and size.
@@ -106,31 +116,42 @@ std::vector<std::pair<long long, long long>> file_state(const std::vector<std::s
     std::error_code ec, ec2;
     auto t = fs::last_write_time(f, ec);
     auto n = fs::file_size(f, ec2);
-    s.emplace_back(ec ? -1 : static_cast<long long>(t.time_since_epoch().count()), ec2 ? -1 : static_cast<long long>(n));
+    s.emplace_back(ec ? -1 : static_cast<long long>(t.time_since_epoch().count()),
+                   ec2 ? -1 : static_cast<long long>(n));
   }
   return s;
 }
 
 int run_report(int argc, char** argv) {
-  CLI::App app{"Write an HTML report (index.html + a PNG per plot) of training runs, evaluation results and data reports.",
-               "mindllm report"};
+  CLI::App app{
+      "Write an HTML report (index.html + a PNG per plot) of training runs, evaluation results and data reports.",
+      "mindllm report"};
   ReportArgs a;
-  app.add_option("inputs", a.inputs,
-                 "run directories (metrics.jsonl, ckpt/), metrics.jsonl files, eval results.json, data prepare or select "
-                 "report.json (or directories holding them)")
+  app.add_option(
+         "inputs", a.inputs,
+         "run directories (metrics.jsonl, ckpt/), metrics.jsonl files, eval results.json, data prepare or select "
+         "report.json (or directories holding them)")
       ->required();
   app.add_option("--out", a.out, "output directory (index.html, <plot>.png)")->capture_default_str();
   app.add_option("--smooth", a.smooth, "weight of the smoothed loss curve (exponential moving average; 0: none)")
-      ->check(number_in(0, 1, false, true))->capture_default_str();
+      ->check(number_in(0, 1, false, true))
+      ->capture_default_str();
   app.add_option("--samples", a.samples.count, "generate N samples from each run's final checkpoint")
-      ->check(non_negative())->capture_default_str();
-  app.add_option("--sample-prompt", a.samples.prompts, "prompt for the samples (repeatable; default: a few English and Chinese openings)");
-  app.add_option("--sample-tokens", a.samples.max_new_tokens, "new tokens per sample")->check(positive())->capture_default_str();
+      ->check(non_negative())
+      ->capture_default_str();
+  app.add_option("--sample-prompt", a.samples.prompts,
+                 "prompt for the samples (repeatable; default: a few English and Chinese openings)");
+  app.add_option("--sample-tokens", a.samples.max_new_tokens, "new tokens per sample")
+      ->check(positive())
+      ->capture_default_str();
   app.add_option("--temperature", a.samples.temperature, "sampling temperature of the samples (0: greedy)")
-      ->check(non_negative())->capture_default_str();
+      ->check(non_negative())
+      ->capture_default_str();
   app.add_option("--seed", a.samples.seed, "seed of the first sample (sample i uses seed + i)")->capture_default_str();
   app.add_flag("--watch", a.watch, "redraw when an input changes (polls; Ctrl-C stops)");
-  app.add_option("--interval", a.interval, "seconds between --watch polls")->check(number_in(0.1, 3600))->capture_default_str();
+  app.add_option("--interval", a.interval, "seconds between --watch polls")
+      ->check(number_in(0.1, 3600))
+      ->capture_default_str();
   add_output_flags(app, a.output);
   int threads = 0;
   add_threads_option(app, threads);
@@ -148,10 +169,12 @@ int run_report(int argc, char** argv) {
   const std::vector<std::string> files = watched_files(a.inputs);
   auto state = file_state(files);
   summarize(a, render(a, cache), "wrote", &warned);
-  if (!a.output.quiet) std::fprintf(stderr, "report: watching %zu input(s) every %g s; Ctrl-C stops\n", a.inputs.size(), a.interval);
+  if (!a.output.quiet)
+    std::fprintf(stderr, "report: watching %zu input(s) every %g s; Ctrl-C stops\n", a.inputs.size(), a.interval);
   while (!interrupted()) {
     auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(a.interval);
-    while (!interrupted() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    while (!interrupted() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (interrupted()) break;
     auto now = file_state(files);
     if (now == state) continue;

@@ -37,7 +37,7 @@ namespace {
 
 struct ScoreFlags {
   std::string model, out, tokenizer, format = "auto", chat_template, statistic = "ce", device = "cpu", tag_rules,
-                         tag_field;
+                                     tag_field;
   std::vector<std::string> data;
   int batch = 8, threads = 0, max_length = 0;
   int64_t max_batches = -1;
@@ -120,13 +120,15 @@ ojson score_line(const sft::PoolSample& s, const sft::TokenStats& with, const sf
 }
 
 int run_score(int argc, char** argv) {
-  CLI::App app{"Score instruction samples with a base model: per sample, over its response tokens (the tokens `sft` "
-               "trains on), the mean cross-entropy (the default score), the mean predictive entropy, their sums, "
-               "the token count and the IFD ratio. One JSON line per sample.",
-               "mindllm select score"};
+  CLI::App app{
+      "Score instruction samples with a base model: per sample, over its response tokens (the tokens `sft` "
+      "trains on), the mean cross-entropy (the default score), the mean predictive entropy, their sums, "
+      "the token count and the IFD ratio. One JSON line per sample.",
+      "mindllm select score"};
   ScoreFlags f;
   app.add_option("--model", f.model, "base model directory")->required();
-  app.add_option("--data", f.data, "instruction data files (Alpaca, ShareGPT or OpenAI messages; JSON or JSONL, .gz/.zst)")
+  app.add_option("--data", f.data,
+                 "instruction data files (Alpaca, ShareGPT or OpenAI messages; JSON or JSONL, .gz/.zst)")
       ->required()
       ->expected(1, -1);
   app.add_option("--out", f.out, "scores file (JSONL)")->required();
@@ -135,16 +137,18 @@ int run_score(int argc, char** argv) {
   app.add_option("--chat-template", f.chat_template,
                  "builtin name (mindllm, chatml, llama2, llama3) or a .jinja / tokenizer_config.json file "
                  "(default: the model directory's template)");
-  app.add_option("--score", f.statistic, "the statistic written as \"score\": ce (mean response cross-entropy) | "
-                                         "entropy (mean predictive entropy) | ifd")
+  app.add_option("--score", f.statistic,
+                 "the statistic written as \"score\": ce (mean response cross-entropy) | "
+                 "entropy (mean predictive entropy) | ifd")
       ->check(CLI::IsMember({"ce", "entropy", "ifd"}))
       ->capture_default_str();
   app.add_flag("--no-ifd", f.no_ifd, "skip the no-instruction pass (ifd: null; halves the work)");
   app.add_option("--batch", f.batch, "samples per forward batch (sorted by length)")
       ->check(number_in(1, 65536))
       ->capture_default_str();
-  app.add_option("--max-length", f.max_length, "longest sequence scored; longer samples are cut (default: the model's "
-                                               "max_position_embeddings)")
+  app.add_option("--max-length", f.max_length,
+                 "longest sequence scored; longer samples are cut (default: the model's "
+                 "max_position_embeddings)")
       ->check(number_in(2, 1 << 24));
   add_threads_option(app, f.threads);
   app.add_option("--device", f.device, "cpu | cuda")->capture_default_str();
@@ -195,8 +199,8 @@ int run_score(int argc, char** argv) {
     bad_input("--resume: " + partial + " was written with other settings (" + partial_settings +
               "); rerun with those or delete it");
 
-  sft::TagRules rules = f.tag_rules.empty() ? sft::builtin_tag_rules()
-                                            : sft::parse_tag_rules(read_file(f.tag_rules), f.tag_rules);
+  sft::TagRules rules =
+      f.tag_rules.empty() ? sft::builtin_tag_rules() : sft::parse_tag_rules(read_file(f.tag_rules), f.tag_rules);
   sft::PoolOptions po{sft::sft_format_from_name(f.format), f.tag_field, f.tag_field.empty() ? &rules : nullptr};
   sft::Pool pool = sft::load_pool(f.data, po);
   log_info("data: %s", pool.report.summary().c_str());
@@ -219,11 +223,13 @@ int run_score(int argc, char** argv) {
     }
     if (!f.no_ifd) {
       bool cut = false;
-      j.without = sft::tokenize_for_scoring(tmpl, tok, sft::without_instruction(pool.samples[i].conv), max_length, &cut);
+      j.without =
+          sft::tokenize_for_scoring(tmpl, tok, sft::without_instruction(pool.samples[i].conv), max_length, &cut);
     }
     jobs.push_back(std::move(j));
   }
-  if (no_response) log_warn("%lld samples have no response token within %d tokens: not scored", (long long)no_response, max_length);
+  if (no_response)
+    log_warn("%lld samples have no response token within %d tokens: not scored", (long long)no_response, max_length);
   if (jobs.empty()) bad_input("--data: no sample to score (" + pool.report.summary() + ")");
   // Longest first, ties in pool order: the batches depend only on the pool, so a resumed run
   // computes each batch exactly as an uninterrupted one does.
@@ -275,7 +281,9 @@ int run_score(int argc, char** argv) {
       if (done.count(key(j))) continue;
       const sft::TokenStats* without = f.no_ifd ? nullptr : &stats[(k - b0) + (b1 - b0)];
       text += score_line(pool.samples[j.sample], stats[k - b0], without, (int64_t)j.with.ids.size(), j.truncated,
-                         f.statistic).dump() + "\n";
+                         f.statistic)
+                  .dump() +
+              "\n";
       scored++;
     }
     if (out) {
@@ -286,21 +294,19 @@ int run_score(int argc, char** argv) {
       if (progress.elapsed() - last_sync > 30) fsync(fileno(out)), last_sync = progress.elapsed();
     }
     const double secs = std::max(1e-9, progress.elapsed());
-    progress.update((double)scored,
-                    std::to_string((int64_t)(scorer.tokens_computed() / secs)) + " tok/s");
+    progress.update((double)scored, std::to_string((int64_t)(scorer.tokens_computed() / secs)) + " tok/s");
     const bool stop = ++batches_run == f.max_batches && b1 < order.size();
     if (interrupted() || stop) {
       if (out) fsync(fileno(out)), std::fclose(out);
       progress.end();
-      log_info("%s: %lld samples scored in %s; continue with --resume", stop ? "stopped (--max-batches)" : "interrupted",
-               (long long)(skipped_done + scored), partial.c_str());
+      log_info("%s: %lld samples scored in %s; continue with --resume",
+               stop ? "stopped (--max-batches)" : "interrupted", (long long)(skipped_done + scored), partial.c_str());
       if (stop) return 0;
       check_interrupted("select score");
     }
   }
   const double secs = std::max(1e-9, progress.elapsed());
-  progress.finish((double)scored,
-                  std::to_string((int64_t)(scorer.tokens_computed() / secs)) + " tok/s");
+  progress.finish((double)scored, std::to_string((int64_t)(scorer.tokens_computed() / secs)) + " tok/s");
   std::fprintf(stderr, "forward: %lld tokens in %.2f s (%.1f tokens/s), %lld samples scored%s\n",
                (long long)scorer.tokens_computed(), secs, scorer.tokens_computed() / secs, (long long)scored,
                skipped_done ? (", " + std::to_string(skipped_done) + " already in " + partial).c_str() : "");

@@ -66,9 +66,7 @@ std::vector<sft::ScoreRecord> read_scores(const std::string& path, const std::st
     if (j.contains("tags")) {
       try {
         r.tags = sft::tags_from_field(j, "tags");
-      } catch (const std::runtime_error& e) {
-        bad_input(where + ": " + e.what());
-      }
+      } catch (const std::runtime_error& e) { bad_input(where + ": " + e.what()); }
     }
     for (auto [key, dst] : {std::pair{"n_tokens", &r.n_tokens}, {"seq_tokens", &r.seq_tokens}})
       if (j.contains(key) && j[key].is_number_integer()) *dst = j[key].get<int64_t>();
@@ -96,20 +94,22 @@ data::Lang lang_code(const std::string& l) {
 }  // namespace
 
 int run_select_pick(int argc, char** argv) {
-  CLI::App app{"Pick a subset of scored samples (from `mindllm select score`): a band of the score distribution, "
-               "nearest to a target, top/bottom k or a random control; stratified, deduplicated, with tag quotas. "
-               "Writes the subset and report.json + report.html.",
-               "mindllm select pick"};
+  CLI::App app{
+      "Pick a subset of scored samples (from `mindllm select score`): a band of the score distribution, "
+      "nearest to a target, top/bottom k or a random control; stratified, deduplicated, with tag quotas. "
+      "Writes the subset and report.json + report.html.",
+      "mindllm select pick"};
   std::string scores, out, report_dir, stratify, tag_rules, tag_field, tag_share, band, band_z, by = "score",
-                                                                                            format = "auto";
+                                                                                                format = "auto";
   std::vector<std::string> data_files;
   double target = NAN;
   int64_t top = -1, bottom = -1, size = -1, budget = -1;
   bool random = false, dedup = false;
   uint64_t seed = 0;
   app.add_option("--scores", scores, "scores file (JSONL from select score)")->required();
-  app.add_option("--data", data_files, "the scored data files: write the chosen samples themselves (else the score "
-                                       "lines); needed for --dedup, --tag-rules, --tag-field")
+  app.add_option("--data", data_files,
+                 "the scored data files: write the chosen samples themselves (else the score "
+                 "lines); needed for --dedup, --tag-rules, --tag-field")
       ->expected(1, -1);
   app.add_option("--out", out, "the subset (JSONL)")->required();
   app.add_option("--report-dir", report_dir, "where report.json and report.html go (default: --out's directory)");
@@ -149,7 +149,8 @@ int run_select_pick(int argc, char** argv) {
   if (random) o.strategy = sft::Strategy::random, strategies++;
   if (strategies != 1) bad_input("choose one strategy: --band, --band-z, --target, --top, --bottom or --random");
   if (size > 0 && budget > 0) bad_input("--size and --token-budget exclude each other");
-  if ((top > 0 || bottom > 0) && (size > 0 || budget > 0)) bad_input("--top/--bottom K set the size: drop --size/--token-budget");
+  if ((top > 0 || bottom > 0) && (size > 0 || budget > 0))
+    bad_input("--top/--bottom K set the size: drop --size/--token-budget");
   if (size > 0) o.size = size;
   if (budget > 0) o.token_budget = budget;
   if ((o.strategy == sft::Strategy::target || o.strategy == sft::Strategy::random) && o.size < 0 && o.token_budget < 0)
@@ -160,8 +161,8 @@ int run_select_pick(int argc, char** argv) {
   if (!tag_share.empty()) o.tag_shares = sft::parse_tag_shares(tag_share);
   if (!tag_rules.empty() && !tag_field.empty()) bad_input("--tag-rules and --tag-field exclude each other");
   if (data_files.empty())
-    for (auto [flag, given] : {std::pair{"--dedup", dedup}, {"--tag-rules", !tag_rules.empty()},
-                               {"--tag-field", !tag_field.empty()}})
+    for (auto [flag, given] :
+         {std::pair{"--dedup", dedup}, {"--tag-rules", !tag_rules.empty()}, {"--tag-field", !tag_field.empty()}})
       if (given) bad_input(std::string(flag) + " needs --data (the samples' text)");
   for (const std::string& p : data_files)
     if (!path_exists(p) || is_directory(p)) bad_input("--data " + p + ": no such file");
@@ -226,11 +227,13 @@ int run_select_pick(int argc, char** argv) {
     };
   const sft::PickResult res = sft::pick(recs, o, accept);
   counts["near_duplicates_refused"] = res.refused;
-  if (res.kept.empty()) bad_input("nothing was picked (" + std::to_string(res.eligible) + " of " +
-                                  std::to_string(recs.size()) + " samples eligible)");
+  if (res.kept.empty())
+    bad_input("nothing was picked (" + std::to_string(res.eligible) + " of " + std::to_string(recs.size()) +
+              " samples eligible)");
   // What was left out, now that the inputs are known to be usable.
   if (!data_files.empty()) log_info("data: %s", pool.report.summary().c_str());
-  if (rc.invalid_score) log_warn("%s: %lld lines without a finite '%s': left out", scores.c_str(), (long long)rc.invalid_score, by.c_str());
+  if (rc.invalid_score)
+    log_warn("%s: %lld lines without a finite '%s': left out", scores.c_str(), (long long)rc.invalid_score, by.c_str());
   if (rc.duplicate) log_warn("%s: %lld lines repeat an id: left out", scores.c_str(), (long long)rc.duplicate);
   if (counts.value("not_in_data", 0) > 0)
     log_warn("%lld scored samples are not in --data: left out", (long long)counts["not_in_data"].get<int64_t>());
@@ -246,10 +249,22 @@ int run_select_pick(int argc, char** argv) {
     }
   }
   write_file_atomic(out, text);
-  json settings = {{"scores", scores}, {"by", by}, {"data", data_files}, {"band", band}, {"band_z", band_z},
-                   {"target", std::isnan(target) ? json(nullptr) : json(target)}, {"top", top}, {"bottom", bottom},
-                   {"random", random}, {"stratify", stratify}, {"size", size}, {"token_budget", budget},
-                   {"dedup", dedup}, {"tag_rules", tag_rules}, {"tag_field", tag_field}, {"tag_share", tag_share},
+  json settings = {{"scores", scores},
+                   {"by", by},
+                   {"data", data_files},
+                   {"band", band},
+                   {"band_z", band_z},
+                   {"target", std::isnan(target) ? json(nullptr) : json(target)},
+                   {"top", top},
+                   {"bottom", bottom},
+                   {"random", random},
+                   {"stratify", stratify},
+                   {"size", size},
+                   {"token_budget", budget},
+                   {"dedup", dedup},
+                   {"tag_rules", tag_rules},
+                   {"tag_field", tag_field},
+                   {"tag_share", tag_share},
                    {"seed", seed}};
   const json report = sft::pick_report(recs, res, settings, counts);
   std::filesystem::create_directories(report_dir);

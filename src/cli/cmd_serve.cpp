@@ -18,9 +18,11 @@ static int run_serve(int argc, char** argv) {
   app.add_option("--host", o.host, "address to listen on")->capture_default_str();
   app.add_option("--port", o.port, "port to listen on")->check(CLI::Range(1, 65535))->capture_default_str();
   app.add_option("--parallel", o.parallel, "sequences decoded together (continuous batching)")
-      ->check(positive())->capture_default_str();
+      ->check(positive())
+      ->capture_default_str();
   app.add_option("--max-queue", o.max_queue, "requests waiting for a sequence; more get 503")
-      ->check(positive())->capture_default_str();
+      ->check(positive())
+      ->capture_default_str();
   app.add_option("--ctx", o.ctx, "positions per sequence, prompt + answer (default: the model's, else 4096)")
       ->check(positive());
   app.add_option("--api-key", o.api_key, "require this key (Authorization: Bearer KEY or X-Api-Key)");

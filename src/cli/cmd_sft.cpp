@@ -70,10 +70,11 @@ void dry_run_packed(const sft::SftData& d, const Tokenizer& tok, int seq, uint64
 }
 
 int run_sft(int argc, char** argv) {
-  CLI::App app{"Instruction-tune a model directory on chat data (Alpaca, ShareGPT or OpenAI messages; JSON or JSONL).\n"
-               "The loss is on the assistant turns of the rendered chat template. Checkpoints go to "
-               "<out>/ckpt/step-NNNNNNN, metrics to <out>/metrics.jsonl, as with `mindllm train`.",
-               "mindllm sft"};
+  CLI::App app{
+      "Instruction-tune a model directory on chat data (Alpaca, ShareGPT or OpenAI messages; JSON or JSONL).\n"
+      "The loss is on the assistant turns of the rendered chat template. Checkpoints go to "
+      "<out>/ckpt/step-NNNNNNN, metrics to <out>/metrics.jsonl, as with `mindllm train`.",
+      "mindllm sft"};
   TrainFlags f;
   TrainOptions& o = f.options;
   o.schedule.lr = 2e-5f;
@@ -104,15 +105,20 @@ int run_sft(int argc, char** argv) {
   app.add_flag("--strict", d.strict, "a sample that cannot be used is an error (default: skipped and counted)");
   app.add_option("--val-data", d.val_data, "validation files (default: --val-fraction of each training file)");
   app.add_option("--val-fraction", d.val_fraction, "fraction of each file held out for validation")
-      ->check(number_in(0, 1, false, true))->capture_default_str();
-  app.add_flag("--dry-run", dry, "print the first samples with their trained tokens marked, and the data counts; no training");
+      ->check(number_in(0, 1, false, true))
+      ->capture_default_str();
+  app.add_flag("--dry-run", dry,
+               "print the first samples with their trained tokens marked, and the data counts; no training");
   app.add_option("--dry-run-samples", dry_samples, "samples --dry-run prints")
-      ->check(non_negative())->capture_default_str();
-  app.add_option("--dump-samples", dump, "write the training samples as JSONL ({\"ids\", \"trained\"} per sample, weights applied)");
+      ->check(non_negative())
+      ->capture_default_str();
+  app.add_option("--dump-samples", dump,
+                 "write the training samples as JSONL ({\"ids\", \"trained\"} per sample, weights applied)");
   app.add_option("--neftune-alpha", o.neftune_alpha,
                  "NEFTune: uniform noise of size alpha/sqrt(seq*hidden) on the input embeddings while training "
                  "(0: off; the paper uses 5)")
-      ->check(non_negative())->capture_default_str();
+      ->check(non_negative())
+      ->capture_default_str();
   add_train_flags(app, f);
   add_lora_flags(app, f);
   parse_args(app, argc, argv);
@@ -120,7 +126,9 @@ int run_sft(int argc, char** argv) {
   if (!dry && o.out.empty()) bad_input("--out is required (unless --dry-run)");
   if (train_on_prompt && last_turn_only) bad_input("--train-on-prompt and --last-turn-only exclude each other");
   d.format = sft::sft_format_from_name(format);
-  d.loss_on = train_on_prompt ? sft::LossOn::all : last_turn_only ? sft::LossOn::last_assistant : sft::LossOn::assistant;
+  d.loss_on = train_on_prompt  ? sft::LossOn::all
+              : last_turn_only ? sft::LossOn::last_assistant
+                               : sft::LossOn::assistant;
   d.seq = o.seq;
   d.seed = o.seed;
   if (o.seq < 1) bad_input("--seq must be at least 1");
@@ -140,8 +148,7 @@ int run_sft(int argc, char** argv) {
   if (tm.weights_dir.empty()) bad_input("--model " + o.model + ": sft needs a model directory with weights");
   check_lora(o, tm.config);  // before the data is read: a bad --lora-* flag is named first
   std::string tok_path = !o.tokenizer.empty() ? o.tokenizer : tm.weights_dir + "/tokenizer.json";
-  if (!path_exists(tok_path))
-    bad_input(tok_path + ": no tokenizer (pass --tokenizer FILE)");
+  if (!path_exists(tok_path)) bad_input(tok_path + ": no tokenizer (pass --tokenizer FILE)");
   Tokenizer tok = Tokenizer::load(tok_path);
   if (tok.vocab_size() > (size_t)tm.config.vocab_size)
     bad_input(tok_path + ": the tokenizer has " + std::to_string(tok.vocab_size()) + " tokens, more than the model's " +
@@ -157,10 +164,8 @@ int run_sft(int argc, char** argv) {
     write_file_atomic(dump, text);
   }
   if (dry) {
-    if (packing)
-      dry_run_packed(data, tok, o.seq, o.seed, dry_samples);
-    else
-      dry_run(data, tok, dry_samples);
+    if (packing) dry_run_packed(data, tok, o.seq, o.seed, dry_samples);
+    else dry_run(data, tok, dry_samples);
     return 0;
   }
   tm.tokenizer_json = tok.to_json();

@@ -37,20 +37,25 @@ void write_all(const std::string& data, const std::string& path) {
 }
 
 int cmd_train(int argc, char** argv) {
-  CLI::App app{"Train a byte-level BPE tokenizer (Hugging Face BpeTrainer semantics); writes tokenizer.json", "mindllm tokenizer train"};
+  CLI::App app{"Train a byte-level BPE tokenizer (Hugging Face BpeTrainer semantics); writes tokenizer.json",
+               "mindllm tokenizer train"};
   BpeTrainOptions o;
   std::string pattern = "gpt2", output;
   OutputFlags out;
-  app.add_option("--input", o.inputs, "text files (one sequence per line) or .jsonl files, plain, .gz or .zst; directories and globs")
-      ->required()->expected(1, -1);
+  app.add_option("--input", o.inputs,
+                 "text files (one sequence per line) or .jsonl files, plain, .gz or .zst; directories and globs")
+      ->required()
+      ->expected(1, -1);
   app.add_option("--field", o.field, "jsonl field holding the text (\"a.b\": nested)")->capture_default_str();
   app.add_option("--vocab-size", o.vocab_size, "vocabulary size: special tokens + 256 bytes + merges")->required();
   app.add_option("--pattern", pattern, "pre-tokenizer split pattern: gpt2, llama3 or qwen2")->capture_default_str();
   app.add_option("--special", o.special, "special tokens (ids 0, 1, ... in this order)")->expected(1, -1);
-  app.add_option("--min-frequency", o.min_frequency, "stop when the best pair is rarer than this")->capture_default_str();
+  app.add_option("--min-frequency", o.min_frequency, "stop when the best pair is rarer than this")
+      ->capture_default_str();
   add_threads_option(app, o.threads);
   app.add_option("--normalizer", o.normalizer, "none, nfc or nfkc")->capture_default_str();
-  app.add_option("--max-words", o.max_words, "bound on distinct words held while counting (memory)")->capture_default_str();
+  app.add_option("--max-words", o.max_words, "bound on distinct words held while counting (memory)")
+      ->capture_default_str();
   app.add_option("--output", output, "tokenizer.json to write")->required();
   add_output_flags(app, out);
   parse_args(app, argc, argv);
@@ -64,10 +69,13 @@ int cmd_train(int argc, char** argv) {
   Tokenizer t = train_bpe(o, &st);
   t.save(output);
   char text[256];
-  std::snprintf(text, sizeof text, "tokenizer train: wrote %s (%zu tokens, %zu merges; counting %.2f s, merging %.2f s)",
-                output.c_str(), t.vocab_size(), t.num_merges(), st.count_seconds, st.merge_seconds);
+  std::snprintf(text, sizeof text,
+                "tokenizer train: wrote %s (%zu tokens, %zu merges; counting %.2f s, merging %.2f s)", output.c_str(),
+                t.vocab_size(), t.num_merges(), st.count_seconds, st.merge_seconds);
   print_summary(out, "tokenizer train", text,
-                {{"out", output}, {"vocab_size", t.vocab_size()}, {"merges", t.num_merges()},
+                {{"out", output},
+                 {"vocab_size", t.vocab_size()},
+                 {"merges", t.num_merges()},
                  {"seconds", st.count_seconds + st.merge_seconds}});
   return 0;
 }
@@ -83,12 +91,14 @@ static void append_decimal_line(std::string& out, const std::vector<uint32_t>& i
 }
 
 int cmd_encode(int argc, char** argv) {
-  CLI::App app{"Encode the whole text of a file (or stdin) as one string; prints ids separated by spaces", "mindllm tokenizer encode"};
+  CLI::App app{"Encode the whole text of a file (or stdin) as one string; prints ids separated by spaces",
+               "mindllm tokenizer encode"};
   std::string tok, input, output;
   int threads = 1;
   bool binary = false, jsonl = false;
   std::string field = "text";
-  app.add_option("--tokenizer", tok, "tokenizer.json, or a directory with tokenizer.json or vocab.json + merges.txt")->required();
+  app.add_option("--tokenizer", tok, "tokenizer.json, or a directory with tokenizer.json or vocab.json + merges.txt")
+      ->required();
   app.add_option("--input", input, "input file (default: stdin)");
   app.add_option("--output", output, "output file (default: stdout)");
   add_threads_option(app, threads);
@@ -115,9 +125,7 @@ int cmd_encode(int argc, char** argv) {
       nlohmann::json rec;
       try {
         rec = nlohmann::json::parse(l.begin(), l.end());
-      } catch (const nlohmann::json::exception&) {
-        bad_input(where + ":" + std::to_string(line) + ": not valid JSON");
-      }
+      } catch (const nlohmann::json::exception&) { bad_input(where + ":" + std::to_string(line) + ": not valid JSON"); }
       if (rec.is_string()) {
         texts.push_back(rec.get<std::string>());
         continue;
@@ -147,10 +155,12 @@ int cmd_encode(int argc, char** argv) {
 }
 
 int cmd_decode(int argc, char** argv) {
-  CLI::App app{"Decode ids (decimal, separated by whitespace; or --binary little-endian uint32) back to bytes", "mindllm tokenizer decode"};
+  CLI::App app{"Decode ids (decimal, separated by whitespace; or --binary little-endian uint32) back to bytes",
+               "mindllm tokenizer decode"};
   std::string tok, input, output;
   bool binary = false;
-  app.add_option("--tokenizer", tok, "tokenizer.json, or a directory with tokenizer.json or vocab.json + merges.txt")->required();
+  app.add_option("--tokenizer", tok, "tokenizer.json, or a directory with tokenizer.json or vocab.json + merges.txt")
+      ->required();
   app.add_option("--input", input, "input file (default: stdin)");
   app.add_option("--output", output, "output file (default: stdout)");
   app.add_flag("--binary", binary, "read little-endian uint32 ids");
@@ -161,7 +171,8 @@ int cmd_decode(int argc, char** argv) {
   std::string where = input.empty() || input == "-" ? std::string("stdin") : input;
   std::vector<uint32_t> ids;
   if (binary) {
-    if (data.size() % 4) bad_input(where + ": size " + std::to_string(data.size()) + " is not a multiple of 4 (--binary)");
+    if (data.size() % 4)
+      bad_input(where + ": size " + std::to_string(data.size()) + " is not a multiple of 4 (--binary)");
     ids.resize(data.size() / 4);
     for (size_t i = 0; i < ids.size(); i++) {
       const auto* p = reinterpret_cast<const unsigned char*>(data.data()) + 4 * i;
@@ -190,7 +201,8 @@ int cmd_decode(int argc, char** argv) {
 }
 
 int cmd_info(int argc, char** argv) {
-  CLI::App app{"Print a tokenizer's vocabulary size, merges, special tokens and content hash", "mindllm tokenizer info"};
+  CLI::App app{"Print a tokenizer's vocabulary size, merges, special tokens and content hash",
+               "mindllm tokenizer info"};
   std::string tok;
   app.add_option("tokenizer", tok, "tokenizer.json or directory")->required();
   parse_args(app, argc, argv);
@@ -203,7 +215,8 @@ int cmd_info(int argc, char** argv) {
 }
 
 int cmd_convert(int argc, char** argv) {
-  CLI::App app{"Load a tokenizer (tokenizer.json or vocab.json + merges.txt dir) and write it as tokenizer.json", "mindllm tokenizer convert"};
+  CLI::App app{"Load a tokenizer (tokenizer.json or vocab.json + merges.txt dir) and write it as tokenizer.json",
+               "mindllm tokenizer convert"};
   std::string tok, output;
   app.add_option("tokenizer", tok, "tokenizer.json or directory")->required();
   app.add_option("--output", output, "tokenizer.json to write")->required();
@@ -215,7 +228,8 @@ int cmd_convert(int argc, char** argv) {
 
 // Times encoding in-process (for bench/tokenizer): JSON lines of strings in, one JSON line out.
 int cmd_bench(int argc, char** argv) {
-  CLI::App app{"Time encode_batch over JSON lines of strings (benchmark helper); prints one JSON line", "mindllm tokenizer bench"};
+  CLI::App app{"Time encode_batch over JSON lines of strings (benchmark helper); prints one JSON line",
+               "mindllm tokenizer bench"};
   std::string tok, input;
   int threads = 1, repeat = 1;
   bool pre_only = false;
@@ -240,9 +254,7 @@ int cmd_bench(int argc, char** argv) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(l.begin(), l.end());
-    } catch (const nlohmann::json::exception&) {
-      bad_input(input + ": not valid JSON lines");
-    }
+    } catch (const nlohmann::json::exception&) { bad_input(input + ": not valid JSON lines"); }
     if (!j.is_string()) bad_input(input + ": each line must be a JSON string");
     texts.push_back(j.get<std::string>());
     bytes += texts.back().size();
@@ -261,8 +273,10 @@ int cmd_bench(int argc, char** argv) {
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
     best = std::min(best, s);
   }
-  std::printf("{\"bytes\": %zu, \"tokens\": %zu, \"seconds\": %.4f, \"mb_per_s\": %.3f, \"load_seconds\": %.3f, \"threads\": %d}\n",
-              bytes, tokens, best, bytes / 1e6 / best, load_s, threads);
+  std::printf(
+      "{\"bytes\": %zu, \"tokens\": %zu, \"seconds\": %.4f, \"mb_per_s\": %.3f, \"load_seconds\": %.3f, \"threads\": "
+      "%d}\n",
+      bytes, tokens, best, bytes / 1e6 / best, load_s, threads);
   return 0;
 }
 
@@ -278,6 +292,7 @@ int run_tokenizer(int argc, char** argv) {
 
 }  // namespace
 
-MINDLLM_COMMAND("tokenizer", "train / encode / decode byte-level BPE tokenizers (Hugging Face compatible)", run_tokenizer);
+MINDLLM_COMMAND("tokenizer", "train / encode / decode byte-level BPE tokenizers (Hugging Face compatible)",
+                run_tokenizer);
 
 }  // namespace mindllm::cli

@@ -8,11 +8,12 @@
 namespace mindllm::cli {
 
 static int run_train(int argc, char** argv) {
-  CLI::App app{"Train a decoder-only language model on token shards (<data>/train-*.bin, val-*.bin).\n"
-               "Checkpoints go to <out>/ckpt/step-NNNNNNN (Hugging Face model dirs), metrics to <out>/metrics.jsonl.\n"
-               "Data parallel: mpirun -np N mindllm train ... (global batch = --batch x --grad-accum x N; "
-               "docs/distributed.md).",
-               "mindllm train"};
+  CLI::App app{
+      "Train a decoder-only language model on token shards (<data>/train-*.bin, val-*.bin).\n"
+      "Checkpoints go to <out>/ckpt/step-NNNNNNN (Hugging Face model dirs), metrics to <out>/metrics.jsonl.\n"
+      "Data parallel: mpirun -np N mindllm train ... (global batch = --batch x --grad-accum x N; "
+      "docs/distributed.md).",
+      "mindllm train"};
   TrainFlags f;
   TrainOptions& o = f.options;
   app.add_option("--model", o.model, "preset name, config.json, or model directory to continue from")->required();
@@ -25,7 +26,8 @@ static int run_train(int argc, char** argv) {
   app.add_option("--zero", o.zero,
                  "1: ZeRO-1 under mpirun, the AdamW state sharded across the ranks (1/N of it per rank; "
                  "checkpoints hold all of it)")
-      ->check(CLI::Range(0, 1))->capture_default_str();
+      ->check(CLI::Range(0, 1))
+      ->capture_default_str();
   app.add_flag("--ignore-tokenizer-mismatch", o.ignore_tokenizer_mismatch,
                "train although the shards' header names another tokenizer than the one given");
   parse_args(app, argc, argv);

@@ -9,8 +9,8 @@
 namespace mindllm::cli {
 
 struct Command {
-  std::string name;     // e.g. "train", or "tokenizer" for a group with its own sub-subcommands
-  std::string summary;  // one line for `mindllm --help`
+  std::string name;                   // e.g. "train", or "tokenizer" for a group with its own sub-subcommands
+  std::string summary;                // one line for `mindllm --help`
   int (*run)(int argc, char** argv);  // argv[0] is "mindllm <name>"
 };
 
@@ -39,5 +39,6 @@ void add_precision_option(CLI::App& app, std::string& precision);
 
 #define MINDLLM_CONCAT2(a, b) a##b
 #define MINDLLM_CONCAT(a, b) MINDLLM_CONCAT2(a, b)
-#define MINDLLM_COMMAND(name, summary, fn) \
-  static const bool MINDLLM_CONCAT(mindllm_registered_, __LINE__) = ::mindllm::cli::register_command({name, summary, fn})
+#define MINDLLM_COMMAND(name, summary, fn)                          \
+  static const bool MINDLLM_CONCAT(mindllm_registered_, __LINE__) = \
+      ::mindllm::cli::register_command({name, summary, fn})

@@ -128,11 +128,11 @@ int main(int argc, char** argv) {
   if (!std::strcmp(argv[1], "--version")) {
     std::string bf16;
     bool ok = mindllm::cpu::bf16_gemm_available(&bf16);
-    std::printf("%s\nbf16 matmul (--precision bf16): %s%s\n", build_info().c_str(), ok ? "" : "unavailable: ",
-                bf16.c_str());
+    std::printf("%s\nbf16 matmul (--precision bf16): %s%s\n", build_info().c_str(),
+                ok ? "" : "unavailable: ", bf16.c_str());
     std::printf("data parallel (mpirun -np N): %s\n", mindllm::dist::built_with_mpi()
-                                                           ? (mindllm::dist::built_with_nccl() ? "MPI, NCCL" : "MPI")
-                                                           : "unavailable: built without MPI");
+                                                          ? (mindllm::dist::built_with_nccl() ? "MPI, NCCL" : "MPI")
+                                                          : "unavailable: built without MPI");
 #ifdef MINDLLM_CUDA
     std::string cudnn;
     ok = mindllm::cuda::cudnn_attention_available(&cudnn);

@@ -7,10 +7,13 @@
 namespace mindllm::cli {
 
 void add_output_flags(CLI::App& app, OutputFlags& o) {
-  app.add_flag_callback("--quiet,-q", [&o] {
-    o.quiet = true;
-    set_log_enabled(false);
-  }, "no progress line and no log lines (errors still print)");
+  app.add_flag_callback(
+      "--quiet,-q",
+      [&o] {
+        o.quiet = true;
+        set_log_enabled(false);
+      },
+      "no progress line and no log lines (errors still print)");
   app.add_flag("--json", o.json, "print the final summary as one JSON object on stdout instead of text");
 }
 

@@ -18,16 +18,20 @@ void TrainFlags::finish() {
 
 void add_lora_flags(CLI::App& app, TrainFlags& f) {
   LoraConfig& l = f.options.lora;
-  app.add_option("--lora-rank", l.rank, "LoRA: train rank-r adapters on a frozen base instead of every weight "
-                 "(checkpoints are PEFT adapter directories; docs/sft.md)")->check(positive());
+  app.add_option("--lora-rank", l.rank,
+                 "LoRA: train rank-r adapters on a frozen base instead of every weight "
+                 "(checkpoints are PEFT adapter directories; docs/sft.md)")
+      ->check(positive());
   f.lora_options = {
       app.add_option("--lora-alpha", l.alpha, "LoRA: the adapters' output is scaled by alpha / rank (default: rank)")
           ->check(positive()),
       app.add_option("--lora-targets", f.lora_targets,
                      "LoRA: projections to adapt, of q,k,v,o,gate,up,down (gpt2: q, k and v each select the fused "
-                     "c_attn)")->capture_default_str(),
+                     "c_attn)")
+          ->capture_default_str(),
       app.add_option("--lora-dropout", l.dropout, "LoRA: dropout on the adapters' input while training")
-          ->check(number_in(0, 1, false, true))->capture_default_str()};
+          ->check(number_in(0, 1, false, true))
+          ->capture_default_str()};
 }
 
 void print_train_summary(const TrainFlags& f, const std::string& command, const TrainResult& r) {
@@ -36,7 +40,9 @@ void print_train_summary(const TrainFlags& f, const std::string& command, const 
   std::snprintf(loss, sizeof loss, val ? "loss %.4f, val loss %.4f" : "loss %.4f", r.last_loss, r.val_loss);
   print_summary(f.output, command,
                 command + ": " + std::to_string(r.steps_done) + " steps, " + loss + "; run in " + f.options.out,
-                {{"out", f.options.out}, {"steps", r.steps_done}, {"loss", r.last_loss},
+                {{"out", f.options.out},
+                 {"steps", r.steps_done},
+                 {"loss", r.last_loss},
                  {"val_loss", val ? nlohmann::json(r.val_loss) : nlohmann::json()}});
 }
 
@@ -44,29 +50,36 @@ void add_train_flags(CLI::App& app, TrainFlags& f) {
   TrainOptions& o = f.options;
   add_output_flags(app, f.output);
   app.add_option("--steps", o.steps, "total optimizer steps (a resumed run finishes at the same step)")
-      ->check(positive())->capture_default_str();
+      ->check(positive())
+      ->capture_default_str();
   app.add_option("--batch", o.batch, "sequences per micro-batch")->check(positive())->capture_default_str();
   app.add_option("--seq", o.seq, "tokens per sequence")->check(positive())->capture_default_str();
   app.add_option("--grad-accum", o.grad_accum, "micro-batches per step")->check(positive())->capture_default_str();
   app.add_option("--lr", o.schedule.lr, "peak learning rate")->check(non_negative())->capture_default_str();
   app.add_option("--min-lr", o.schedule.min_lr, "final learning rate (cosine, wsd)")
-      ->check(non_negative())->capture_default_str();
+      ->check(non_negative())
+      ->capture_default_str();
   app.add_option("--warmup", o.schedule.warmup, "linear warmup steps")->check(non_negative())->capture_default_str();
   app.add_option("--schedule", f.schedule, "cosine | wsd | constant")->capture_default_str();
   app.add_option("--wsd-decay", o.schedule.decay_fraction, "wsd: fraction of steps in the final decay")
-      ->check(number_in(0, 1))->capture_default_str();
+      ->check(number_in(0, 1))
+      ->capture_default_str();
   app.add_option("--weight-decay", o.adamw.weight_decay, "AdamW decoupled weight decay (matrices only)")
-      ->check(non_negative())->capture_default_str();
+      ->check(non_negative())
+      ->capture_default_str();
   app.add_flag("--decay-embeddings", o.adamw.decay_embeddings, "also apply weight decay to embedding tables");
   app.add_option("--beta1", o.adamw.beta1, "AdamW beta1")->check(number_in(0, 1, false, true))->capture_default_str();
   app.add_option("--beta2", o.adamw.beta2, "AdamW beta2")->check(number_in(0, 1, false, true))->capture_default_str();
   app.add_option("--adam-eps", o.adamw.eps, "AdamW epsilon")->check(positive())->capture_default_str();
   app.add_option("--clip", o.clip, "global gradient-norm clip (0: off)")->check(non_negative())->capture_default_str();
-  app.add_option("--seed", o.seed, "seed for initialisation and data order")->check(non_negative())->capture_default_str();
+  app.add_option("--seed", o.seed, "seed for initialisation and data order")
+      ->check(non_negative())
+      ->capture_default_str();
   add_threads_option(app, o.threads);
   app.add_option("--device", o.device, "cpu | cuda (a GPU; same data order, metrics and checkpoints)")
       ->capture_default_str();
-  app.add_option("--precision", o.precision, "bf16 (mixed precision: bf16 matmul operands, fp32 master weights and "
+  app.add_option("--precision", o.precision,
+                 "bf16 (mixed precision: bf16 matmul operands, fp32 master weights and "
                  "accumulation; default on cuda) | fp32 (default on the CPU)");
   app.add_flag("--recompute", o.recompute,
                "cuda: recompute each layer's MLP intermediates in the backward instead of keeping them "
@@ -76,13 +89,17 @@ void add_train_flags(CLI::App& app, TrainFlags& f) {
                  "at run time)")
       ->capture_default_str();
   app.add_option("--ckpt-every", o.ckpt_every, "checkpoint every N steps (0: only at the end)")
-      ->check(non_negative())->capture_default_str();
+      ->check(non_negative())
+      ->capture_default_str();
   app.add_option("--keep", o.keep_ckpts, "keep only the newest N checkpoints (0: all)")
-      ->check(non_negative())->capture_default_str();
+      ->check(non_negative())
+      ->capture_default_str();
   app.add_option("--eval-every", o.eval_every, "validation loss every N steps (0: only at the end)")
-      ->check(non_negative())->capture_default_str();
+      ->check(non_negative())
+      ->capture_default_str();
   app.add_option("--eval-batches", o.eval_batches, "validation batches of --batch sequences")
-      ->check(positive())->capture_default_str();
+      ->check(positive())
+      ->capture_default_str();
   app.add_option("--log-every", o.log_every, "progress line every N steps")->check(positive())->capture_default_str();
   app.add_flag("--resume", o.resume,
                "continue from <out>/ckpt/latest (without it, from the newest complete checkpoint); without "

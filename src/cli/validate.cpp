@@ -44,25 +44,34 @@ int max_threads() {
 }
 
 CLI::Option* add_threads_option(CLI::App& app, int& threads) {
-  return app.add_option("--threads", threads, "CPU threads (0: all cores; at most " + std::to_string(max_threads()) + ")")
+  return app
+      .add_option("--threads", threads, "CPU threads (0: all cores; at most " + std::to_string(max_threads()) + ")")
       ->check(number_in(0, max_threads()));
 }
 
 void add_sampling_options(CLI::App& app, SamplingParams& sp, uint64_t& seed) {
   app.add_option("--temperature", sp.temperature, "0 = greedy")->check(non_negative())->capture_default_str();
   app.add_option("--top-k", sp.top_k, "sample from the k most likely (0: off)")
-      ->check(non_negative())->capture_default_str();
+      ->check(non_negative())
+      ->capture_default_str();
   app.add_option("--top-p", sp.top_p, "nucleus sampling mass (1: off)")
-      ->check(number_in(0, 1, true))->capture_default_str();
+      ->check(number_in(0, 1, true))
+      ->capture_default_str();
   app.add_option("--min-p", sp.min_p, "keep tokens with p >= min-p x the top p (0: off)")
-      ->check(number_in(0, 1))->capture_default_str();
-  app.add_option("--presence-penalty", sp.presence_penalty, "subtracted from the logit of a token generated before (0: off)")
-      ->check(number_in(-2, 2))->capture_default_str();
-  app.add_option("--frequency-penalty", sp.frequency_penalty, "subtracted per time a token was generated before (0: off)")
-      ->check(number_in(-2, 2))->capture_default_str();
+      ->check(number_in(0, 1))
+      ->capture_default_str();
+  app.add_option("--presence-penalty", sp.presence_penalty,
+                 "subtracted from the logit of a token generated before (0: off)")
+      ->check(number_in(-2, 2))
+      ->capture_default_str();
+  app.add_option("--frequency-penalty", sp.frequency_penalty,
+                 "subtracted per time a token was generated before (0: off)")
+      ->check(number_in(-2, 2))
+      ->capture_default_str();
   app.add_option("--repetition-penalty", sp.repetition_penalty,
                  "divides positive (multiplies negative) logits of tokens in the prompt or generated (1: off)")
-      ->check(positive())->capture_default_str();
+      ->check(positive())
+      ->capture_default_str();
   app.add_option("--seed", seed, "sampling seed")->check(non_negative())->capture_default_str();
 }
 

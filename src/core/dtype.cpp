@@ -6,8 +6,10 @@ namespace mindllm {
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::f32: case DType::i32: return 4;
-    case DType::bf16: case DType::f16: return 2;
+    case DType::f32:
+    case DType::i32: return 4;
+    case DType::bf16:
+    case DType::f16: return 2;
     case DType::i64: return 8;
     case DType::u8: return 1;
   }
@@ -51,7 +53,7 @@ uint16_t float_to_half(float f) {
   std::memcpy(&u, &f, 4);
   uint32_t sign = (u >> 16) & 0x8000u;
   uint32_t au = u & 0x7fffffffu;
-  if (au > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
+  if (au > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);   // NaN
   if (au >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
   if (au < 0x38800000u) {  // subnormal or zero: round to nearest even at 2^-24
     float af;

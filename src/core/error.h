@@ -18,10 +18,9 @@ struct Error : std::runtime_error {
 // Our own invariant failed: exit code 1.
 [[noreturn]] inline void internal_error(const std::string& msg) { throw Error(ExitCode::internal, msg); }
 
-#define MINDLLM_CHECK(cond, msg)                                                            \
-  do {                                                                                      \
-    if (!(cond)) ::mindllm::internal_error(std::string(__FILE__) + ":" +                    \
-                                           std::to_string(__LINE__) + ": " + (msg));        \
+#define MINDLLM_CHECK(cond, msg)                                                                                   \
+  do {                                                                                                             \
+    if (!(cond)) ::mindllm::internal_error(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " + (msg)); \
   } while (0)
 
 }  // namespace mindllm

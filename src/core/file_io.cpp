@@ -52,8 +52,7 @@ void write_file_atomic(const std::string& path, std::string_view data) {
   write_all(fd, data.data(), data.size(), tmp);
   if (::fsync(fd) != 0) internal_error(tmp + ": fsync failed: " + std::strerror(errno));
   ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    internal_error(path + ": rename failed: " + std::strerror(errno));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) internal_error(path + ": rename failed: " + std::strerror(errno));
   fsync_dir(std::filesystem::path(path).parent_path().string());
 }
 

@@ -30,7 +30,8 @@ const char* ggml_type_name(GGMLType t) {
 uint64_t ggml_row_bytes(GGMLType t, uint64_t n) {
   switch (t) {
     case GGMLType::f32: return 4 * n;
-    case GGMLType::f16: case GGMLType::bf16: return 2 * n;
+    case GGMLType::f16:
+    case GGMLType::bf16: return 2 * n;
     case GGMLType::q4_0: return n / 32 * 18;
     case GGMLType::q8_0: return n / 32 * 34;
   }
@@ -59,13 +60,17 @@ void GGUFWriter::key(const std::string& k, GGUFValueType t) {
   n_kv_++;
 }
 void GGUFWriter::add_u32(const std::string& k, uint32_t v) { key(k, GGUFValueType::u32), put_u32(kv_, v); }
-void GGUFWriter::add_i32(const std::string& k, int32_t v) { key(k, GGUFValueType::i32), put_u32(kv_, static_cast<uint32_t>(v)); }
+void GGUFWriter::add_i32(const std::string& k, int32_t v) {
+  key(k, GGUFValueType::i32), put_u32(kv_, static_cast<uint32_t>(v));
+}
 void GGUFWriter::add_f32(const std::string& k, float v) {
   key(k, GGUFValueType::f32);
   kv_.append(reinterpret_cast<const char*>(&v), 4);
 }
 void GGUFWriter::add_bool(const std::string& k, bool v) { key(k, GGUFValueType::boolean), kv_.push_back(v ? 1 : 0); }
-void GGUFWriter::add_string(const std::string& k, const std::string& v) { key(k, GGUFValueType::string), put_str(kv_, v); }
+void GGUFWriter::add_string(const std::string& k, const std::string& v) {
+  key(k, GGUFValueType::string), put_str(kv_, v);
+}
 void GGUFWriter::add_strings(const std::string& k, const std::vector<std::string>& v) {
   key(k, GGUFValueType::array);
   put_u32(kv_, static_cast<uint32_t>(GGUFValueType::string));
@@ -79,7 +84,8 @@ void GGUFWriter::add_i32s(const std::string& k, const std::vector<int32_t>& v) {
   for (int32_t x : v) put_u32(kv_, static_cast<uint32_t>(x));
 }
 
-void GGUFWriter::add_tensor(const std::string& name, std::vector<uint64_t> dims, GGMLType type, std::vector<uint8_t> data) {
+void GGUFWriter::add_tensor(const std::string& name, std::vector<uint64_t> dims, GGMLType type,
+                            std::vector<uint8_t> data) {
   uint64_t n = 1;
   for (auto d : dims) n *= d;
   if (dims.empty() || dims.size() > 4 || ggml_row_bytes(type, dims[0]) * (n / dims[0]) != data.size())
@@ -204,7 +210,8 @@ GGUFFile parse_gguf(std::span<const uint8_t> bytes, const std::string& where) {
   GGUFFile g;
   if (bytes.size() < 4 || c.get<uint32_t>() != 0x46554747) bad_input(where + ": not a GGUF file (bad magic)");
   g.version = c.get<uint32_t>();
-  if (g.version != 2 && g.version != 3) c.fail("GGUF version " + std::to_string(g.version) + " is not supported (2 or 3)");
+  if (g.version != 2 && g.version != 3)
+    c.fail("GGUF version " + std::to_string(g.version) + " is not supported (2 or 3)");
   uint64_t n_tensors = c.get<uint64_t>(), n_kv = c.get<uint64_t>();
   // Each key/value takes at least 13 bytes and each tensor info at least 24.
   if (n_kv > bytes.size() / 13 || n_tensors > bytes.size() / 24) c.fail("GGUF counts larger than the file");
@@ -231,13 +238,15 @@ GGUFFile parse_gguf(std::span<const uint8_t> bytes, const std::string& where) {
     uint64_t n = 1;
     for (uint32_t d = 0; d < nd; d++) {
       uint64_t x = c.get<uint64_t>();
-      if (x == 0 || x > (1ull << 40) || n > (1ull << 42) / x) c.fail("GGUF tensor '" + t.name + "' has a bad dimension");
+      if (x == 0 || x > (1ull << 40) || n > (1ull << 42) / x)
+        c.fail("GGUF tensor '" + t.name + "' has a bad dimension");
       n *= x;
       t.dims.push_back(x);
     }
     uint32_t type = c.get<uint32_t>();
     if (type != 0 && type != 1 && type != 2 && type != 8 && type != 30)
-      c.fail("GGUF tensor '" + t.name + "' has ggml type " + std::to_string(type) + " (read: F32, F16, BF16, Q8_0, Q4_0)");
+      c.fail("GGUF tensor '" + t.name + "' has ggml type " + std::to_string(type) +
+             " (read: F32, F16, BF16, Q8_0, Q4_0)");
     t.type = static_cast<GGMLType>(type);
     if ((t.type == GGMLType::q8_0 || t.type == GGMLType::q4_0) && t.dims[0] % 32)
       c.fail("GGUF " + std::string(ggml_type_name(t.type)) + " tensor '" + t.name + "' rows are not whole blocks");

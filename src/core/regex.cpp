@@ -32,7 +32,8 @@ bool is_script_name(std::string_view name) {
   std::string probe = "\\p{sc:" + std::string(name) + "}";
   int err = 0;
   PCRE2_SIZE at = 0;
-  pcre2_code* c = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(probe.data()), probe.size(), PCRE2_UTF | PCRE2_UCP, &err, &at, nullptr);
+  pcre2_code* c = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(probe.data()), probe.size(), PCRE2_UTF | PCRE2_UCP, &err,
+                                &at, nullptr);
   if (c) pcre2_code_free(c);
   return c != nullptr;
 }
@@ -74,7 +75,8 @@ class Translator {
       prev_letter_ = 0;
       return;
     }
-    if (syntax_ != RegexSyntax::pcre2 && c == '{' && at(i_ + 1, ',')) {  // {,n} is {0,n} in Python and Oniguruma, a literal in PCRE2
+    if (syntax_ != RegexSyntax::pcre2 && c == '{' &&
+        at(i_ + 1, ',')) {  // {,n} is {0,n} in Python and Oniguruma, a literal in PCRE2
       size_t k = i_ + 2;
       while (k < p_.size() && std::isdigit(static_cast<unsigned char>(p_[k]))) k++;
       if (k > i_ + 2 && at(k, '}')) {
@@ -96,7 +98,8 @@ class Translator {
       static constexpr const char* kFoldedPairs[] = {"ss", "st", "ff", "fi", "fl"};
       for (const char* pair : kFoldedPairs)
         if (prev_letter_ == pair[0] && low == pair[1])
-          refuse(std::string("case-insensitive '") + pair + "' matches a single character in Oniguruma (as ß or ﬆ), "
+          refuse(std::string("case-insensitive '") + pair +
+                 "' matches a single character in Oniguruma (as ß or ﬆ), "
                  "which PCRE2 cannot do; spell the letters as classes, e.g. [sS][tT]");
     }
     prev_letter_ = std::isalpha(static_cast<unsigned char>(c)) ? low : 0;
@@ -185,7 +188,8 @@ class Translator {
     if (c == 'u' || (c == 'U' && syntax_ == RegexSyntax::python)) {  // \uHHHH, \UHHHHHHHH
       size_t n = c == 'u' ? 4 : 8;
       for (size_t k = 0; k < n; k++)
-        if (i_ + k >= p_.size() || !is_hex(p_[i_ + k])) refuse(std::string("\\") + c + " needs " + std::to_string(n) + " hex digits");
+        if (i_ + k >= p_.size() || !is_hex(p_[i_ + k]))
+          refuse(std::string("\\") + c + " needs " + std::to_string(n) + " hex digits");
       out_ += "\\x{" + std::string(p_.substr(i_, n)) + "}";
       i_ += n;
       return;
@@ -315,7 +319,8 @@ Regex& Regex::operator=(Regex&&) noexcept = default;
 bool Regex::find(std::string_view text, size_t start, unsigned how, std::vector<RegexSpan>* groups) const {
   pcre2_match_data* md = tls.get(static_cast<uint32_t>(groups_ + 1));
   uint32_t opts = (how & kNotEmptyAtStart ? PCRE2_NOTEMPTY_ATSTART : 0) | (how & kAnchored ? PCRE2_ANCHORED : 0);
-  int rc = pcre2_match(code_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), start, opts, md, code_->mctx);
+  int rc =
+      pcre2_match(code_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), start, opts, md, code_->mctx);
   if (rc == PCRE2_ERROR_NOMATCH) return false;
   if (rc < 0) bad_input(where_ + ": regular expression '" + pattern_ + "': matching failed: " + pcre2_message(rc));
   if (!groups) return true;
@@ -330,7 +335,9 @@ bool Regex::search(std::string_view text, size_t start, std::vector<RegexSpan>* 
   return start <= text.size() && find(text, start, 0, groups);
 }
 
-bool Regex::match(std::string_view text, std::vector<RegexSpan>* groups) const { return find(text, 0, kAnchored, groups); }
+bool Regex::match(std::string_view text, std::vector<RegexSpan>* groups) const {
+  return find(text, 0, kAnchored, groups);
+}
 
 size_t Regex::next_char(std::string_view text, size_t pos) {
   pos++;

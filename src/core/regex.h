@@ -44,7 +44,7 @@ class Regex {
   Regex& operator=(Regex&&) noexcept;
 
   const std::string& pattern() const { return pattern_; }  // as given
-  size_t group_count() const { return groups_; }            // capturing groups (group 0 not counted)
+  size_t group_count() const { return groups_; }           // capturing groups (group 0 not counted)
 
   // The leftmost match starting at or after byte `start`; false if none. `groups` (when given)
   // receives group 0 (the whole match) and each capturing group.

@@ -27,16 +27,15 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : map_(path) {
   if (bytes.size() < 8) bad_input(path + ": not a safetensors file (shorter than 8 bytes)");
   uint64_t n = 0;
   for (int i = 7; i >= 0; i--) n = (n << 8) | bytes[i];
-  if (n > bytes.size() - 8) bad_input(path + ": safetensors header length " + std::to_string(n) + " runs past the end of the file");
+  if (n > bytes.size() - 8)
+    bad_input(path + ": safetensors header length " + std::to_string(n) + " runs past the end of the file");
   if (n > (100u << 20)) bad_input(path + ": safetensors header larger than 100 MB");
   data_start_ = 8 + n;
   uint64_t data_size = bytes.size() - data_start_;
   json h;
   try {
     h = json::parse(bytes.begin() + 8, bytes.begin() + 8 + n);
-  } catch (const std::exception& e) {
-    bad_input(path + ": safetensors header is not valid JSON");
-  }
+  } catch (const std::exception& e) { bad_input(path + ": safetensors header is not valid JSON"); }
   if (!h.is_object()) bad_input(path + ": safetensors header is not a JSON object");
   for (auto& [name, v] : h.items()) {
     if (name == "__metadata__") {
@@ -75,7 +74,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : map_(path) {
   }
   // Overlapping tensors are a corrupt (or hostile) file.
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
-  for (auto& [name, t] : tensors_) if (t.end > t.begin) ranges.push_back({t.begin, t.end});
+  for (auto& [name, t] : tensors_)
+    if (t.end > t.begin) ranges.push_back({t.begin, t.end});
   std::sort(ranges.begin(), ranges.end());
   for (size_t i = 1; i < ranges.size(); i++)
     if (ranges[i].first < ranges[i - 1].second) bad_input(path + ": tensors overlap in the data section");

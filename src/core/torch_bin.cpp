@@ -14,10 +14,16 @@ namespace mindllm {
 
 size_t torch_dtype_size(TorchDType t) {
   switch (t) {
-    case TorchDType::f64: case TorchDType::i64: return 8;
-    case TorchDType::f32: case TorchDType::i32: return 4;
-    case TorchDType::f16: case TorchDType::bf16: case TorchDType::i16: return 2;
-    case TorchDType::i8: case TorchDType::u8: case TorchDType::boolean: return 1;
+    case TorchDType::f64:
+    case TorchDType::i64: return 8;
+    case TorchDType::f32:
+    case TorchDType::i32: return 4;
+    case TorchDType::f16:
+    case TorchDType::bf16:
+    case TorchDType::i16: return 2;
+    case TorchDType::i8:
+    case TorchDType::u8:
+    case TorchDType::boolean: return 1;
   }
   return 1;
 }
@@ -81,16 +87,19 @@ ZipArchive::ZipArchive(std::span<const uint8_t> b, const std::string& where) : w
     cd_off = le(&b[z + 48], 8);
   }
   if (cd_off > n || cd_size > n - cd_off) bad_input(where + ": zip central directory out of range");
-  if (count > cd_size / 46) bad_input(where + ": zip entry count " + std::to_string(count) + " does not fit the directory");
+  if (count > cd_size / 46)
+    bad_input(where + ": zip entry count " + std::to_string(count) + " does not fit the directory");
   uint64_t p = cd_off, end = cd_off + cd_size;
   uint64_t inflated_total = 0;
   for (uint64_t e = 0; e < count; e++) {
-    if (end - p < 46 || le(&b[p], 4) != 0x02014b50) bad_input(where + ": zip central directory entry " + std::to_string(e) + " is corrupt");
+    if (end - p < 46 || le(&b[p], 4) != 0x02014b50)
+      bad_input(where + ": zip central directory entry " + std::to_string(e) + " is corrupt");
     uint64_t flags = le(&b[p + 8], 2), method = le(&b[p + 10], 2);
     uint64_t csize = le(&b[p + 20], 4), usize = le(&b[p + 24], 4);
     uint64_t name_len = le(&b[p + 28], 2), extra_len = le(&b[p + 30], 2), comment_len = le(&b[p + 32], 2);
     uint64_t local = le(&b[p + 42], 4);
-    if (end - p - 46 < name_len + extra_len + comment_len) bad_input(where + ": zip central directory entry runs past its end");
+    if (end - p - 46 < name_len + extra_len + comment_len)
+      bad_input(where + ": zip central directory entry runs past its end");
     std::string name(reinterpret_cast<const char*>(&b[p + 46]), name_len);
     // zip64 extra field: the 64-bit values of those fields that are 0xffffffff, in this order.
     for (uint64_t x = p + 46 + name_len, xe = x + extra_len; xe - x >= 4;) {
@@ -115,7 +124,8 @@ ZipArchive::ZipArchive(std::span<const uint8_t> b, const std::string& where) : w
     if (local > n || n - local < 30 || le(&b[local], 4) != 0x04034b50)
       bad_input(where + ": zip local header of '" + name + "' out of range or corrupt");
     uint64_t data = local + 30 + le(&b[local + 26], 2) + le(&b[local + 28], 2);
-    if (data > n || csize > n - data) bad_input(where + ": zip entry '" + name + "' runs past the end of the file (truncated?)");
+    if (data > n || csize > n - data)
+      bad_input(where + ": zip entry '" + name + "' runs past the end of the file (truncated?)");
     if (entries_.count(name)) bad_input(where + ": zip entry '" + name + "' appears twice");
     if (method == 0) {
       if (usize != csize) bad_input(where + ": stored zip entry '" + name + "' has mismatched sizes");
@@ -189,7 +199,7 @@ enum class K : uint8_t { none, boolean, integer, real, str, bytes, tuple, list, 
 
 struct Obj {
   K kind = K::none;
-  int64_t i = 0;                // integer, boolean; storage/tensor: index into their tables
+  int64_t i = 0;  // integer, boolean; storage/tensor: index into their tables
   double f = 0;
   std::string s;                // str, bytes, global ("module.name")
   std::vector<uint32_t> items;  // tuple, list; dict: key, value, key, value, ...
@@ -220,13 +230,18 @@ const char* kind_name(K k) {
 }
 
 bool storage_type(const std::string& g, TorchDType* t) {
-  static const std::pair<const char*, TorchDType> kTypes[] = {
-      {"torch.FloatStorage", TorchDType::f32},    {"torch.DoubleStorage", TorchDType::f64},
-      {"torch.HalfStorage", TorchDType::f16},     {"torch.BFloat16Storage", TorchDType::bf16},
-      {"torch.LongStorage", TorchDType::i64},     {"torch.IntStorage", TorchDType::i32},
-      {"torch.ShortStorage", TorchDType::i16},    {"torch.CharStorage", TorchDType::i8},
-      {"torch.ByteStorage", TorchDType::u8},      {"torch.BoolStorage", TorchDType::boolean},
-      {"torch.storage.UntypedStorage", TorchDType::u8}, {"torch.UntypedStorage", TorchDType::u8}};
+  static const std::pair<const char*, TorchDType> kTypes[] = {{"torch.FloatStorage", TorchDType::f32},
+                                                              {"torch.DoubleStorage", TorchDType::f64},
+                                                              {"torch.HalfStorage", TorchDType::f16},
+                                                              {"torch.BFloat16Storage", TorchDType::bf16},
+                                                              {"torch.LongStorage", TorchDType::i64},
+                                                              {"torch.IntStorage", TorchDType::i32},
+                                                              {"torch.ShortStorage", TorchDType::i16},
+                                                              {"torch.CharStorage", TorchDType::i8},
+                                                              {"torch.ByteStorage", TorchDType::u8},
+                                                              {"torch.BoolStorage", TorchDType::boolean},
+                                                              {"torch.storage.UntypedStorage", TorchDType::u8},
+                                                              {"torch.UntypedStorage", TorchDType::u8}};
   for (auto& [n, d] : kTypes)
     if (g == n) {
       *t = d;
@@ -247,7 +262,9 @@ const char* opcode_name(uint8_t op) {
     case 'o': return "OBJ";
     case 0x81: return "NEWOBJ";
     case 0x92: return "NEWOBJ_EX";
-    case 0x82: case 0x83: case 0x84: return "EXT";
+    case 0x82:
+    case 0x83:
+    case 0x84: return "EXT";
     case 'P': return "PERSID";
     case 'g': return "GET";
     case 'p': return "PUT";
@@ -280,22 +297,23 @@ class Unpickler {
     for (;;) {
       uint8_t op = u8();
       switch (op) {
-        case 0x80: u8(); break;                       // PROTO
-        case 0x95: uint_n(8); break;                  // FRAME (a length hint)
+        case 0x80: u8(); break;                            // PROTO
+        case 0x95: uint_n(8); break;                       // FRAME (a length hint)
         case '(': marks_.push_back(stack_.size()); break;  // MARK
-        case '.': {                                   // STOP
+        case '.': {                                        // STOP
           if (stack_.size() != 1) fail("pickle ends with " + std::to_string(stack_.size()) + " objects on the stack");
           return stack_.back();
         }
-        case '0': pop(); break;                       // POP
-        case '1': pop_mark(); break;                  // POP_MARK
-        case '2': push_ref(top()); break;             // DUP
+        case '0': pop(); break;            // POP
+        case '1': pop_mark(); break;       // POP_MARK
+        case '2': push_ref(top()); break;  // DUP
         case 'N': push(Obj{}); break;
-        case 0x88: case 0x89: push(Obj{K::boolean, op == 0x88}); break;  // NEWTRUE, NEWFALSE
-        case 'K': push_int(static_cast<int64_t>(uint_n(1))); break;      // BININT1
-        case 'M': push_int(static_cast<int64_t>(uint_n(2))); break;      // BININT2
-        case 'J': push_int(static_cast<int32_t>(uint_n(4))); break;      // BININT
-        case 0x8a: {                                  // LONG1: little-endian two's complement
+        case 0x88:
+        case 0x89: push(Obj{K::boolean, op == 0x88}); break;         // NEWTRUE, NEWFALSE
+        case 'K': push_int(static_cast<int64_t>(uint_n(1))); break;  // BININT1
+        case 'M': push_int(static_cast<int64_t>(uint_n(2))); break;  // BININT2
+        case 'J': push_int(static_cast<int32_t>(uint_n(4))); break;  // BININT
+        case 0x8a: {                                                 // LONG1: little-endian two's complement
           uint64_t n = uint_n(1);
           if (n > 8) fail("pickle integer wider than 64 bits");
           auto b = bytes(n);
@@ -305,7 +323,7 @@ class Unpickler {
           push_int(static_cast<int64_t>(v));
           break;
         }
-        case 'G': {                                   // BINFLOAT: big-endian double
+        case 'G': {  // BINFLOAT: big-endian double
           auto b = bytes(8);
           uint64_t v = 0;
           for (int k = 0; k < 8; k++) v = (v << 8) | b[k];
@@ -314,16 +332,18 @@ class Unpickler {
           push(std::move(o));
           break;
         }
-        case 'X': push_str(K::str, uint_n(4)); break;      // BINUNICODE
-        case 0x8c: push_str(K::str, uint_n(1)); break;     // SHORT_BINUNICODE
-        case 0x8d: push_str(K::str, uint_n(8)); break;     // BINUNICODE8
-        case 'B': push_str(K::bytes, uint_n(4)); break;    // BINBYTES
-        case 'C': push_str(K::bytes, uint_n(1)); break;    // SHORT_BINBYTES
-        case 0x8e: push_str(K::bytes, uint_n(8)); break;   // BINBYTES8
-        case 'T': push_str(K::bytes, uint_n(4)); break;    // BINSTRING
-        case 'U': push_str(K::bytes, uint_n(1)); break;    // SHORT_BINSTRING
+        case 'X': push_str(K::str, uint_n(4)); break;     // BINUNICODE
+        case 0x8c: push_str(K::str, uint_n(1)); break;    // SHORT_BINUNICODE
+        case 0x8d: push_str(K::str, uint_n(8)); break;    // BINUNICODE8
+        case 'B': push_str(K::bytes, uint_n(4)); break;   // BINBYTES
+        case 'C': push_str(K::bytes, uint_n(1)); break;   // SHORT_BINBYTES
+        case 0x8e: push_str(K::bytes, uint_n(8)); break;  // BINBYTES8
+        case 'T': push_str(K::bytes, uint_n(4)); break;   // BINSTRING
+        case 'U': push_str(K::bytes, uint_n(1)); break;   // SHORT_BINSTRING
         case ')': push(Obj{K::tuple}); break;
-        case 0x85: case 0x86: case 0x87: {                 // TUPLE1..3
+        case 0x85:
+        case 0x86:
+        case 0x87: {  // TUPLE1..3
           size_t n = op - 0x84u;
           if (stack_.size() < base() + n) fail("pickle stack underflow");
           Obj t{K::tuple};
@@ -332,75 +352,75 @@ class Unpickler {
           push(std::move(t));
           break;
         }
-        case 't': {                                         // TUPLE
+        case 't': {  // TUPLE
           Obj t{K::tuple};
           t.items = pop_mark();
           push(std::move(t));
           break;
         }
         case ']': push(Obj{K::list}); break;
-        case 'l': {                                         // LIST
+        case 'l': {  // LIST
           Obj t{K::list};
           t.items = pop_mark();
           push(std::move(t));
           break;
         }
         case '}': push(Obj{K::dict}); break;
-        case 'd': {                                         // DICT
+        case 'd': {  // DICT
           Obj t{K::dict};
           t.items = pop_mark();
           if (t.items.size() % 2) fail("pickle DICT with an odd number of items");
           push(std::move(t));
           break;
         }
-        case 'a': {                                         // APPEND
+        case 'a': {  // APPEND
           uint32_t v = pop();
           obj_of(top(), K::list, "APPEND").items.push_back(v);
           break;
         }
-        case 'e': {                                         // APPENDS
+        case 'e': {  // APPENDS
           auto vs = pop_mark();
           auto& l = obj_of(top(), K::list, "APPENDS").items;
           l.insert(l.end(), vs.begin(), vs.end());
           break;
         }
-        case 's': {                                         // SETITEM
+        case 's': {  // SETITEM
           uint32_t v = pop(), k = pop();
           auto& m = obj_of(top(), K::dict, "SETITEM").items;
           m.push_back(k), m.push_back(v);
           break;
         }
-        case 'u': {                                         // SETITEMS
+        case 'u': {  // SETITEMS
           auto kv = pop_mark();
           if (kv.size() % 2) fail("pickle SETITEMS with an odd number of items");
           auto& m = obj_of(top(), K::dict, "SETITEMS").items;
           m.insert(m.end(), kv.begin(), kv.end());
           break;
         }
-        case 'b': {                                         // BUILD: only a dict's attributes (OrderedDict._metadata)
+        case 'b': {  // BUILD: only a dict's attributes (OrderedDict._metadata)
           uint32_t state = pop();
           obj_of(top(), K::dict, "BUILD");
           if (arena[state].kind != K::dict && arena[state].kind != K::none) fail("pickle BUILD with a non-dict state");
           break;
         }
-        case 'c': {                                         // GLOBAL "module\nname\n"
+        case 'c': {  // GLOBAL "module\nname\n"
           std::string mod = line(), name = line();
           push_global(mod + "." + name);
           break;
         }
-        case 0x93: {                                        // STACK_GLOBAL
+        case 0x93: {  // STACK_GLOBAL
           uint32_t name = pop(), mod = pop();
           if (arena[name].kind != K::str || arena[mod].kind != K::str) fail("pickle STACK_GLOBAL needs two strings");
           push_global(arena[mod].s + "." + arena[name].s);
           break;
         }
-        case 'q': memo_put(uint_n(1)); break;               // BINPUT
-        case 'r': memo_put(uint_n(4)); break;               // LONG_BINPUT
-        case 0x94: memo_put(memo_.size()); break;           // MEMOIZE
-        case 'h': memo_get(uint_n(1)); break;               // BINGET
-        case 'j': memo_get(uint_n(4)); break;               // LONG_BINGET
-        case 'Q': persistent_load(); break;                 // BINPERSID
-        case 'R': reduce(); break;                          // REDUCE
+        case 'q': memo_put(uint_n(1)); break;      // BINPUT
+        case 'r': memo_put(uint_n(4)); break;      // LONG_BINPUT
+        case 0x94: memo_put(memo_.size()); break;  // MEMOIZE
+        case 'h': memo_get(uint_n(1)); break;      // BINGET
+        case 'j': memo_get(uint_n(4)); break;      // LONG_BINGET
+        case 'Q': persistent_load(); break;        // BINPERSID
+        case 'R': reduce(); break;                 // REDUCE
         default: {
           char buf[8];
           std::snprintf(buf, sizeof buf, "0x%02x", op);
@@ -454,7 +474,8 @@ class Unpickler {
   }
   void push_global(const std::string& g) {
     if (!allowed_global(g))
-      fail("pickle refers to '" + g + "', which is not allowed (only state-dict tensors are read; nothing is executed)");
+      fail("pickle refers to '" + g +
+           "', which is not allowed (only state-dict tensors are read; nothing is executed)");
     Obj o{K::global};
     o.s = g;
     push(std::move(o));
@@ -547,7 +568,8 @@ class Unpickler {
       int64_t last = t.offset, count = 1;
       for (size_t k = 0; k < t.shape.size(); k++) {
         if (t.shape[k] < 0 || t.stride[k] < 0) fail("negative tensor size or stride");
-        if (t.shape[k] > (int64_t{1} << 40) || t.stride[k] > (int64_t{1} << 40)) fail("tensor size or stride too large");
+        if (t.shape[k] > (int64_t{1} << 40) || t.stride[k] > (int64_t{1} << 40))
+          fail("tensor size or stride too large");
         if (t.shape[k] == 0) count = 0;
         else {
           if (count > (int64_t{1} << 42) / t.shape[k]) fail("tensor too large");
@@ -563,7 +585,8 @@ class Unpickler {
       push(Obj{K::tensor, static_cast<int64_t>(tensors.size() - 1)});
     } else if (g == "torch._utils._rebuild_parameter") {
       // (tensor, requires_grad, backward_hooks): the tensor itself
-      if (args.items.size() != 3 || item(args, 0).kind != K::tensor) fail("_rebuild_parameter takes (tensor, bool, hooks)");
+      if (args.items.size() != 3 || item(args, 0).kind != K::tensor)
+        fail("_rebuild_parameter takes (tensor, bool, hooks)");
       push_ref(args.items[0]);
     } else {
       fail("pickle calls '" + g + "', which is not allowed");
@@ -586,7 +609,8 @@ TorchBinFile::TorchBinFile(std::span<const uint8_t> bytes, const std::string& wh
 
 void TorchBinFile::parse(std::span<const uint8_t> bytes) {
   if (bytes.size() >= 2 && bytes[0] == 0x80 && bytes[1] <= 5)
-    bad_input(where_ + ": legacy (non-zip) torch.save format of PyTorch < 1.6 is not supported; "
+    bad_input(where_ +
+              ": legacy (non-zip) torch.save format of PyTorch < 1.6 is not supported; "
               "re-save it with a recent PyTorch, or convert it to safetensors");
   if (bytes.size() < 4 || le(bytes.data(), 4) != 0x04034b50)
     bad_input(where_ + ": not a PyTorch checkpoint (a zip archive written by torch.save)");
@@ -594,8 +618,8 @@ void TorchBinFile::parse(std::span<const uint8_t> bytes) {
   std::string prefix;
   int found = 0;
   for (auto& name : zip_->names()) {
-    if (name == "data.pkl" || (name.size() > 9 && name.compare(name.size() - 9, 9, "/data.pkl") == 0 &&
-                               name.find('/') == name.size() - 9)) {
+    if (name == "data.pkl" ||
+        (name.size() > 9 && name.compare(name.size() - 9, 9, "/data.pkl") == 0 && name.find('/') == name.size() - 9)) {
       prefix = name.substr(0, name.size() - 8);
       found++;
     }

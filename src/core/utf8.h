@@ -33,8 +33,8 @@ inline int decode(const unsigned char* s, size_t n, char32_t* cp) {
   }
   if (c >= 0xF0 && c <= 0xF4) {
     if (n < 4 || !is_continuation(s[1]) || !is_continuation(s[2]) || !is_continuation(s[3])) return 0;
-    const char32_t v = (char32_t(c & 0x07) << 18) | (char32_t(s[1] & 0x3F) << 12) | (char32_t(s[2] & 0x3F) << 6) |
-                       (s[3] & 0x3F);
+    const char32_t v =
+        (char32_t(c & 0x07) << 18) | (char32_t(s[1] & 0x3F) << 12) | (char32_t(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
     if (v < 0x10000 || v > 0x10FFFF) return 0;
     *cp = v;
     return 4;

@@ -16,7 +16,9 @@ inline bool is_hangul(char32_t c) { return (c >= 0xAC00 && c <= 0xD7AF) || (c >=
 inline bool is_ascii_alpha(char32_t c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 inline bool is_ascii_digit(char32_t c) { return c >= '0' && c <= '9'; }
 // Latin letters beyond ASCII (accented letters of European languages).
-inline bool is_latin_ext(char32_t c) { return (c >= 0xC0 && c <= 0x24F && c != 0xD7 && c != 0xF7) || (c >= 0x1E00 && c <= 0x1EFF); }
+inline bool is_latin_ext(char32_t c) {
+  return (c >= 0xC0 && c <= 0x24F && c != 0xD7 && c != 0xF7) || (c >= 0x1E00 && c <= 0x1EFF);
+}
 // Letters of other scripts (Greek, Cyrillic, Armenian, Hebrew, Arabic, Indic, Thai, ...).
 inline bool is_other_letter(char32_t c) { return c >= 0x370 && c <= 0x1CFF; }
 inline bool is_digit(char32_t c) { return is_ascii_digit(c) || (c >= 0xFF10 && c <= 0xFF19); }
@@ -26,7 +28,8 @@ inline bool is_space(char32_t c) {
 }
 // Punctuation, ASCII and CJK (the sentence and clause marks a real text has).
 inline bool is_punct(char32_t c) {
-  if (c < 0x80) return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) || (c >= 0x7B && c <= 0x7E);
+  if (c < 0x80)
+    return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) || (c >= 0x7B && c <= 0x7E);
   return (c >= 0x3001 && c <= 0x303F) || (c >= 0xFF01 && c <= 0xFF0F) || (c >= 0xFF1A && c <= 0xFF20) ||
          (c >= 0xFF3B && c <= 0xFF40) || (c >= 0xFF5B && c <= 0xFF65) || (c >= 0x2010 && c <= 0x2027) ||
          (c >= 0x2030 && c <= 0x205E) || c == 0xB7 || c == 0xA1 || c == 0xBF || c == 0xAB || c == 0xBB;

@@ -23,8 +23,8 @@ static bool ieq_prefix(std::string_view s, size_t i, std::string_view word) {
 
 static const std::map<std::string_view, std::string_view>& entities() {
   static const std::map<std::string_view, std::string_view> m = {
-      {"amp", "&"}, {"lt", "<"}, {"gt", ">"}, {"quot", "\""}, {"apos", "'"}, {"nbsp", " "},
-      {"mdash", "\u2014"}, {"ndash", "\u2013"}, {"hellip", "\u2026"}, {"copy", "\u00A9"},
+      {"amp", "&"},        {"lt", "<"},         {"gt", ">"},         {"quot", "\""},       {"apos", "'"},
+      {"nbsp", " "},       {"mdash", "\u2014"}, {"ndash", "\u2013"}, {"hellip", "\u2026"}, {"copy", "\u00A9"},
       {"ldquo", "\u201C"}, {"rdquo", "\u201D"}, {"lsquo", "\u2018"}, {"rsquo", "\u2019"}};
   return m;
 }
@@ -59,10 +59,12 @@ std::string strip_html(std::string_view s) {
             }
           }
           // Block-level tags end a line.
-          static const char* blocks[] = {"p", "/p", "br", "div", "/div", "li", "tr", "h1", "h2", "h3", "h4", "/h", "table", "ul", "ol"};
+          static const char* blocks[] = {"p",  "/p", "br", "div", "/div",  "li", "tr", "h1",
+                                         "h2", "h3", "h4", "/h",  "table", "ul", "ol"};
           for (const char* b : blocks) {
             size_t n = std::strlen(b);
-            if (ieq_prefix(s, i + 1, b) && i + 1 + n < s.size() && !std::isalnum(static_cast<unsigned char>(s[i + 1 + n]))) {
+            if (ieq_prefix(s, i + 1, b) && i + 1 + n < s.size() &&
+                !std::isalnum(static_cast<unsigned char>(s[i + 1 + n]))) {
               out.push_back('\n');
               break;
             }
@@ -81,8 +83,9 @@ std::string strip_html(std::string_view s) {
           bool ok = name.size() > (hex ? 2u : 1u);
           for (size_t k = hex ? 2 : 1; k < name.size() && ok; k++) {
             char d = name[k];
-            int v = std::isdigit(static_cast<unsigned char>(d)) ? d - '0'
-                    : hex && std::isxdigit(static_cast<unsigned char>(d)) ? (std::tolower(d) - 'a' + 10) : -1;
+            int v = std::isdigit(static_cast<unsigned char>(d))           ? d - '0'
+                    : hex && std::isxdigit(static_cast<unsigned char>(d)) ? (std::tolower(d) - 'a' + 10)
+                                                                          : -1;
             if (v < 0 || cp > 0x10FFFF) ok = false;
             else cp = cp * (hex ? 16 : 10) + v;
           }
@@ -118,13 +121,17 @@ std::string remove_control_chars(std::string_view s) {
         i++;
         if (i < s.size() && s[i] == '[') {
           i++;
-          while (i < s.size() && static_cast<unsigned char>(s[i]) >= 0x20 && static_cast<unsigned char>(s[i]) < 0x40) i++;
+          while (i < s.size() && static_cast<unsigned char>(s[i]) >= 0x20 && static_cast<unsigned char>(s[i]) < 0x40)
+            i++;
           if (i < s.size()) i++;
         }
         continue;
       }
       if (c == '\r') {
-        if (i + 1 < s.size() && s[i + 1] == '\n') { i++; continue; }
+        if (i + 1 < s.size() && s[i + 1] == '\n') {
+          i++;
+          continue;
+        }
         out.push_back('\n');
       } else if (c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7F)) {
         out.push_back(static_cast<char>(c));
@@ -136,7 +143,10 @@ std::string remove_control_chars(std::string_view s) {
     }
     char32_t cp;
     size_t len = utf8::decode(s, i, &cp);
-    if (len == 0) { i++; continue; }  // callers pass valid UTF-8; be safe anyway
+    if (len == 0) {
+      i++;
+      continue;
+    }  // callers pass valid UTF-8; be safe anyway
     bool drop = (cp >= 0x80 && cp <= 0x9F) || cp == 0xFEFF || cp == 0x200B || cp == 0x2060 || cp == 0x00AD ||
                 (cp >= 0xE000 && cp <= 0xF8FF) /* private use */ || cp == 0xFFFE || cp == 0xFFFF;
     if (cp == 0x85 || cp == 0x2028 || cp == 0x2029) out.push_back('\n');
@@ -175,10 +185,16 @@ std::string normalize_nfkc_safe(std::string_view s) {
   out.reserve(s.size() + s.size() / 8);
   size_t span = 0;
   for (size_t i = first; i < s.size();) {
-    if (static_cast<unsigned char>(s[i]) < 0x80) { i++; continue; }
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      i++;
+      continue;
+    }
     char32_t cp;
     size_t len = utf8::decode(s, i, &cp);
-    if (len == 0) { i++; continue; }  // invalid bytes stay (the normalizer keeps them)
+    if (len == 0) {
+      i++;
+      continue;
+    }  // invalid bytes stay (the normalizer keeps them)
     if (nfkc_kept(cp)) {
       nfkc_span(s.substr(span, i - span), out, tmp);
       out.append(s.substr(i, len));
@@ -197,7 +213,10 @@ std::string fold_fullwidth(std::string_view s) {
   while (i < s.size()) {
     char32_t cp;
     size_t len = utf8::decode(s, i, &cp);
-    if (len == 0) { i++; continue; }
+    if (len == 0) {
+      i++;
+      continue;
+    }
     if (cp >= 0xFF01 && cp <= 0xFF5E) utf8::append(out, cp - 0xFF01 + 0x21);
     else if (cp == 0x3000) out.push_back(' ');
     else out.append(s.substr(i, len));
@@ -231,11 +250,12 @@ static std::string strip_markdown_line(std::string_view line) {
   size_t h = p;
   while (h < line.size() && line[h] == '#') h++;
   if (h > p && h - p <= 6 && (h == line.size() || line[h] == ' ')) line = line.substr(h);
-  else if (line.size() - p >= 2 && (line[p] == '>' ) && line[p + 1] == ' ') line = line.substr(p + 2);
+  else if (line.size() - p >= 2 && (line[p] == '>') && line[p + 1] == ' ') line = line.substr(p + 2);
   // Horizontal rules and code fences.
   std::string_view t = line.substr(std::min(line.find_first_not_of(' '), line.size()));
-  if (t.size() >= 3 && (t.find_first_not_of("-") == std::string_view::npos || t.find_first_not_of("*") == std::string_view::npos ||
-                        t.find_first_not_of("=") == std::string_view::npos || t.find_first_not_of("_") == std::string_view::npos))
+  if (t.size() >= 3 &&
+      (t.find_first_not_of("-") == std::string_view::npos || t.find_first_not_of("*") == std::string_view::npos ||
+       t.find_first_not_of("=") == std::string_view::npos || t.find_first_not_of("_") == std::string_view::npos))
     return {};
   if (t.rfind("```", 0) == 0) return {};
   std::string out;
@@ -306,7 +326,10 @@ std::string clean_lines(std::string_view s, const CleanConfig& cfg) {
     for (size_t i = 0; i < raw.size();) {
       char32_t cp;
       size_t len = utf8::decode(raw, i, &cp);
-      if (len == 0) { i++; continue; }
+      if (len == 0) {
+        i++;
+        continue;
+      }
       if (is_space(cp)) {
         if (!space) line.push_back(' ');
         space = true;

@@ -25,9 +25,10 @@ struct CleanConfig {
   bool remove_boilerplate_lines = true;
   size_t boilerplate_max_line_bytes = 120;  // only lines this short are dropped as boilerplate
   std::vector<std::string> boilerplate_phrases = {
-      "javascript", "cookie policy", "accept cookies", "use cookies", "all rights reserved", "terms of use", "privacy policy", "click here",
-      "sign up for", "subscribe to our", "log in to", "版权所有", "上一篇", "下一篇", "返回顶部", "扫一扫",
-      "分享到", "点击这里", "免责声明"};
+      "javascript",   "cookie policy",  "accept cookies", "use cookies", "all rights reserved",
+      "terms of use", "privacy policy", "click here",     "sign up for", "subscribe to our",
+      "log in to",    "版权所有",       "上一篇",         "下一篇",      "返回顶部",
+      "扫一扫",       "分享到",         "点击这里",       "免责声明"};
 };
 
 // Each step alone (tested separately); clean_text runs them all as configured.

@@ -29,18 +29,15 @@ static nlohmann::json yaml_node_to_json(const YAML::Node& n) {
         size_t k = 0;
         long long v = std::stoll(s, &k);
         if (k == s.size()) return v;
-      } catch (...) {
-      }
+      } catch (...) {}
       try {
         size_t k = 0;
         double v = std::stod(s, &k);
         if (k == s.size()) return v;
-      } catch (...) {
-      }
+      } catch (...) {}
       return s;
     }
-    default:
-      return nullptr;
+    default: return nullptr;
   }
 }
 
@@ -183,8 +180,10 @@ nlohmann::json prepare_config_to_json(const PrepareConfig& c) {
   nlohmann::json j;
   j["input"] = c.inputs;
   j["output"] = c.output;
-  j["reader"] = {{"text_unit", c.reader.text_unit}, {"text_field", c.reader.text_field},
-                 {"max_doc_bytes", c.reader.max_doc_bytes}, {"encoding", c.reader.encoding.empty() ? "utf-8" : c.reader.encoding}};
+  j["reader"] = {{"text_unit", c.reader.text_unit},
+                 {"text_field", c.reader.text_field},
+                 {"max_doc_bytes", c.reader.max_doc_bytes},
+                 {"encoding", c.reader.encoding.empty() ? "utf-8" : c.reader.encoding}};
   j["clean"] = {{"strip_html", c.clean.strip_html},
                 {"normalize_nfkc", c.clean.normalize_nfkc},
                 {"fold_fullwidth", c.clean.fold_fullwidth},
@@ -197,8 +196,8 @@ nlohmann::json prepare_config_to_json(const PrepareConfig& c) {
   j["langid"] = {{"min_en_stopword_ratio", c.langid.min_en_stopword_ratio}, {"min_letters", c.langid.min_letters}};
   j["filters"] = filter_config_to_json(c.filters);
   j["pii"] = c.pii;
-  j["dedup"] = {{"exact", c.dedup.exact}, {"near", c.dedup.near}, {"num_perm", c.dedup.num_perm},
-                {"bands", c.dedup.bands}, {"rows", c.dedup.rows}, {"word_ngram", c.dedup.word_ngram},
+  j["dedup"] = {{"exact", c.dedup.exact},           {"near", c.dedup.near},     {"num_perm", c.dedup.num_perm},
+                {"bands", c.dedup.bands},           {"rows", c.dedup.rows},     {"word_ngram", c.dedup.word_ngram},
                 {"char_ngram", c.dedup.char_ngram}, {"scheme", c.dedup.scheme}, {"seed", c.dedup.seed}};
   j["compress"] = c.compress;
   j["zstd_level"] = c.zstd_level;

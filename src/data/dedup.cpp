@@ -15,8 +15,8 @@ constexpr uint64_t kMersenne61 = (1ull << 61) - 1;  // datasketch's _mersenne_pr
 void check_dedup_config(const DedupConfig& c) {
   if (c.num_perm < 1 || c.num_perm > 1024) bad_input("dedup.num_perm: must be in 1..1024");
   if (c.bands < 1 || c.rows < 1 || c.bands * c.rows > c.num_perm)
-    bad_input("dedup.bands x dedup.rows: must be >= 1 and bands * rows <= num_perm (" + std::to_string(c.bands) + " x " +
-              std::to_string(c.rows) + " > " + std::to_string(c.num_perm) + ")");
+    bad_input("dedup.bands x dedup.rows: must be >= 1 and bands * rows <= num_perm (" + std::to_string(c.bands) +
+              " x " + std::to_string(c.rows) + " > " + std::to_string(c.num_perm) + ")");
   if (c.word_ngram < 1 || c.char_ngram < 1) bad_input("dedup.word_ngram / dedup.char_ngram: must be >= 1");
   if (c.scheme != "affine32" && c.scheme != "legacy")
     bad_input("dedup.scheme: '" + c.scheme + "' is not one of affine32, legacy");
@@ -28,7 +28,10 @@ uint64_t exact_text_hash(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     char32_t cp;
     size_t len = utf8::decode(s, i, &cp);
-    if (len == 0) { i++; continue; }
+    if (len == 0) {
+      i++;
+      continue;
+    }
     if (!is_space(cp) && !is_punct(cp)) {
       if (cp < 0x80) norm.push_back(static_cast<char>(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp));
       else norm.append(s.substr(i, len));
@@ -66,8 +69,10 @@ MinHasher::MinHasher(const DedupConfig& c) : cfg_(c), legacy_(c.scheme == "legac
   for (int i = 0; i < c.num_perm; i++) {
     uint64_t a, b;
     if (legacy_) {
-      do a = draw() >> 3; while (a == 0 || a >= kMersenne61);
-      do b = draw() >> 3; while (b >= kMersenne61);
+      do a = draw() >> 3;
+      while (a == 0 || a >= kMersenne61);
+      do b = draw() >> 3;
+      while (b >= kMersenne61);
     } else {
       uint64_t r = draw();
       a = (r & 0xFFFFFFFFu) | 1u;
@@ -85,9 +90,11 @@ MinHasher::MinHasher(const DedupConfig& c) : cfg_(c), legacy_(c.scheme == "legac
 //
 // legacy: x = a*h + b mod 2^64 with h < 2^32 is a_lo*h + ((a_hi*h mod 2^32) << 32) + b (no
 // 64x64 multiply needed); x mod (2^61-1) = (x & p) + (x >> 61), minus p once if >= p.
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void minhash_legacy(
-    const uint32_t* sh, size_t n, const uint32_t* a_lo, const uint32_t* a_hi, const uint64_t* b, uint32_t* mins,
-    int np) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void minhash_legacy(const uint32_t* sh, size_t n,
+                                                                                        const uint32_t* a_lo,
+                                                                                        const uint32_t* a_hi,
+                                                                                        const uint64_t* b,
+                                                                                        uint32_t* mins, int np) {
   for (size_t s = 0; s < n; s++) {
     uint32_t h = sh[s];
     for (int i = 0; i < np; i++) {
@@ -108,8 +115,10 @@ inline uint32_t fmix32(uint32_t x) {
   return x ^ (x >> 16);
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void minhash_affine32(
-    const uint32_t* sh, size_t n, const uint32_t* a, const uint32_t* b, uint32_t* mins, int np) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void minhash_affine32(const uint32_t* sh, size_t n,
+                                                                                          const uint32_t* a,
+                                                                                          const uint32_t* b,
+                                                                                          uint32_t* mins, int np) {
   for (size_t s = 0; s < n; s++) {
     uint32_t h = fmix32(sh[s]);
     for (int i = 0; i < np; i++) {

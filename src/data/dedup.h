@@ -37,8 +37,8 @@ struct DedupConfig {
   int num_perm = 128;
   int bands = 16;
   int rows = 8;
-  int word_ngram = 5;  // English shingles: word 5-grams
-  int char_ngram = 5;  // Chinese shingles: character 5-grams
+  int word_ngram = 5;               // English shingles: word 5-grams
+  int char_ngram = 5;               // Chinese shingles: character 5-grams
   std::string scheme = "affine32";  // "affine32" | "legacy" (datasketch's permutation schemes)
   uint64_t seed = 1;
 };

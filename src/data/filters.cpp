@@ -31,8 +31,14 @@ FilterConfig default_filter_config() {
   add("dup_paragraphs", {{"max", 0.3}});
   add("dup_paragraph_chars", {{"max", 0.2}});
   add("top_ngram", {{"n2", 0.2}, {"n3", 0.18}, {"n4", 0.16}, {"zh_chars_per_word", 2}});
-  add("dup_ngram", {{"n5", 0.15}, {"n6", 0.14}, {"n7", 0.13}, {"n8", 0.12}, {"n9", 0.11}, {"n10", 0.10}, {"zh_chars_per_word", 2},
-                      {"zh_threshold_scale", 3}});
+  add("dup_ngram", {{"n5", 0.15},
+                    {"n6", 0.14},
+                    {"n7", 0.13},
+                    {"n8", 0.12},
+                    {"n9", 0.11},
+                    {"n10", 0.10},
+                    {"zh_chars_per_word", 2},
+                    {"zh_threshold_scale", 3}});
   c.enabled["language"] = true;
   c.params["language"] = {};
   return c;
@@ -261,7 +267,8 @@ void line_stats(std::string_view s, DocStats& st) {
     st.ellipsis_lines = static_cast<double>(ellipsis) / lines;
   }
   // Mean line length in characters (bytes / chars-per-byte of the document).
-  st.mean_line_length = lines ? (static_cast<double>(line_chars) / lines) * (st.chars / std::max<double>(1, s.size())) : 0;
+  st.mean_line_length =
+      lines ? (static_cast<double>(line_chars) / lines) * (st.chars / std::max<double>(1, s.size())) : 0;
 }
 
 void basic_stats(std::string_view s, Lang lang, const Parsed& p, DocStats& st) {
@@ -283,9 +290,11 @@ void basic_stats(std::string_view s, Lang lang, const Parsed& p, DocStats& st) {
       if (!all_punct) nonsym++, nonsym_chars += w.size();
       if (w.size() <= 4) {
         char low[5] = {};
-        for (size_t k = 0; k < w.size(); k++) low[k] = static_cast<char>(std::tolower(static_cast<unsigned char>(w[k])));
+        for (size_t k = 0; k < w.size(); k++)
+          low[k] = static_cast<char>(std::tolower(static_cast<unsigned char>(w[k])));
         std::string_view lw(low, w.size());
-        if (lw == "the" || lw == "be" || lw == "to" || lw == "of" || lw == "and" || lw == "that" || lw == "have" || lw == "with")
+        if (lw == "the" || lw == "be" || lw == "to" || lw == "of" || lw == "and" || lw == "that" || lw == "have" ||
+            lw == "with")
           stop++;
       }
     }
@@ -309,8 +318,10 @@ void repetition_stats(std::string_view s, const Parsed& p, DocStats& st, Scratch
   st.dup_lines = dl, st.dup_line_chars = dlc, st.dup_paragraphs = dp, st.dup_paragraph_chars = dpc;
   double total = 0;
   for (auto& u : p.units) total += u.chars;
-  for (size_t n = 2; n <= 4; n++) st.top_ngram[n] = top_ngram_fraction(p.units, n * top_mult, total, sc.counter, sc.hashes);
-  for (size_t n = 5; n <= 10; n++) st.dup_ngram[n] = dup_ngram_fraction(p.units, n * dup_mult, total, sc.set, sc.hashes);
+  for (size_t n = 2; n <= 4; n++)
+    st.top_ngram[n] = top_ngram_fraction(p.units, n * top_mult, total, sc.counter, sc.hashes);
+  for (size_t n = 5; n <= 10; n++)
+    st.dup_ngram[n] = dup_ngram_fraction(p.units, n * dup_mult, total, sc.set, sc.hashes);
 }
 
 }  // namespace
@@ -327,7 +338,8 @@ DocStats compute_doc_stats(std::string_view text, Lang lang) {
 }
 
 std::string apply_filters(std::string_view text, Lang lang, const FilterConfig& cfg) {
-  if (cfg.on("language") && std::find(cfg.languages.begin(), cfg.languages.end(), lang_name(lang)) == cfg.languages.end())
+  if (cfg.on("language") &&
+      std::find(cfg.languages.begin(), cfg.languages.end(), lang_name(lang)) == cfg.languages.end())
     return "language";
   thread_local Parsed p;
   thread_local Scratch sc;
@@ -345,7 +357,8 @@ std::string apply_filters(std::string_view text, Lang lang, const FilterConfig& 
   }
   if (zh) {
     if (cfg.on("han_ratio") && st.han_ratio < cfg.p("han_ratio", "min")) return "han_ratio";
-    if (cfg.on("punctuation") && (st.punct_ratio < cfg.p("punctuation", "min") || st.punct_ratio > cfg.p("punctuation", "max")))
+    if (cfg.on("punctuation") &&
+        (st.punct_ratio < cfg.p("punctuation", "min") || st.punct_ratio > cfg.p("punctuation", "max")))
       return "punctuation";
     if (cfg.on("char_repeat") && st.max_char_run > cfg.p("char_repeat", "max")) return "char_repeat";
   } else {
@@ -363,24 +376,25 @@ std::string apply_filters(std::string_view text, Lang lang, const FilterConfig& 
     if (cfg.on("ellipsis_lines") && st.ellipsis_lines > cfg.p("ellipsis_lines", "max")) return "ellipsis_lines";
   }
   if (cfg.on("mean_line_length") && st.mean_line_length < cfg.p("mean_line_length", "min")) return "mean_line_length";
-  bool rep = cfg.on("dup_lines") || cfg.on("dup_line_chars") || cfg.on("dup_paragraphs") || cfg.on("dup_paragraph_chars") ||
-             cfg.on("top_ngram") || cfg.on("dup_ngram");
+  bool rep = cfg.on("dup_lines") || cfg.on("dup_line_chars") || cfg.on("dup_paragraphs") ||
+             cfg.on("dup_paragraph_chars") || cfg.on("top_ngram") || cfg.on("dup_ngram");
   if (!rep) return "";
   if (zh)
     repetition_stats(text, p, st, sc, static_cast<size_t>(std::max(1.0, cfg.p("top_ngram", "zh_chars_per_word"))),
                      static_cast<size_t>(std::max(1.0, cfg.p("dup_ngram", "zh_chars_per_word"))));
-  else
-    repetition_stats(text, p, st, sc);
+  else repetition_stats(text, p, st, sc);
   if (cfg.on("dup_lines") && st.dup_lines > cfg.p("dup_lines", "max")) return "dup_lines";
   if (cfg.on("dup_line_chars") && st.dup_line_chars > cfg.p("dup_line_chars", "max")) return "dup_line_chars";
   if (cfg.on("dup_paragraphs") && st.dup_paragraphs > cfg.p("dup_paragraphs", "max")) return "dup_paragraphs";
-  if (cfg.on("dup_paragraph_chars") && st.dup_paragraph_chars > cfg.p("dup_paragraph_chars", "max")) return "dup_paragraph_chars";
+  if (cfg.on("dup_paragraph_chars") && st.dup_paragraph_chars > cfg.p("dup_paragraph_chars", "max"))
+    return "dup_paragraph_chars";
   if (cfg.on("top_ngram"))
     for (int n = 2; n <= 4; n++)
       if (st.top_ngram[n] > cfg.p("top_ngram", "n" + std::to_string(n))) return "top_ngram";
   if (cfg.on("dup_ngram"))
     for (int n = 5; n <= 10; n++)
-      if (st.dup_ngram[n] > cfg.p("dup_ngram", "n" + std::to_string(n)) * (zh ? cfg.p("dup_ngram", "zh_threshold_scale") : 1.0))
+      if (st.dup_ngram[n] >
+          cfg.p("dup_ngram", "n" + std::to_string(n)) * (zh ? cfg.p("dup_ngram", "zh_threshold_scale") : 1.0))
         return "dup_ngram";
   return "";
 }

@@ -12,14 +12,15 @@ const char* lang_name(Lang l) { return l == Lang::zh ? "zh" : l == Lang::en ? "e
 
 bool is_english_stopword(std::string_view w) {
   static const std::unordered_set<std::string_view> words = {
-      "the", "be", "to", "of", "and", "a", "in", "that", "have", "i", "it", "for", "not", "on", "with", "he",
-      "as", "you", "do", "at", "this", "but", "his", "by", "from", "they", "we", "say", "her", "she", "or",
-      "an", "will", "my", "one", "all", "would", "there", "their", "what", "so", "up", "out", "if", "about",
-      "who", "get", "which", "go", "me", "when", "make", "can", "like", "no", "just", "him", "know", "take",
-      "into", "your", "some", "could", "them", "see", "other", "than", "then", "now", "only", "its", "over",
-      "also", "after", "how", "our", "well", "way", "even", "want", "because", "any", "these", "most", "us",
-      "is", "are", "was", "were", "been", "has", "had", "did", "does", "am", "shall", "thy", "thou", "thee",
-      "should", "may", "more", "such", "those", "where", "why", "very", "upon", "our", "here"};
+      "the",   "be",   "to",      "of",   "and",   "a",     "in",   "that", "have",   "i",    "it",    "for",   "not",
+      "on",    "with", "he",      "as",   "you",   "do",    "at",   "this", "but",    "his",  "by",    "from",  "they",
+      "we",    "say",  "her",     "she",  "or",    "an",    "will", "my",   "one",    "all",  "would", "there", "their",
+      "what",  "so",   "up",      "out",  "if",    "about", "who",  "get",  "which",  "go",   "me",    "when",  "make",
+      "can",   "like", "no",      "just", "him",   "know",  "take", "into", "your",   "some", "could", "them",  "see",
+      "other", "than", "then",    "now",  "only",  "its",   "over", "also", "after",  "how",  "our",   "well",  "way",
+      "even",  "want", "because", "any",  "these", "most",  "us",   "is",   "are",    "was",  "were",  "been",  "has",
+      "had",   "did",  "does",    "am",   "shall", "thy",   "thou", "thee", "should", "may",  "more",  "such",  "those",
+      "where", "why",  "very",    "upon", "our",   "here"};
   return words.count(w) != 0;
 }
 
@@ -53,7 +54,10 @@ LangResult identify_language(std::string_view s, const LangIdConfig& cfg) {
     }
     char32_t cp;
     size_t len = utf8::decode(s, i, &cp);
-    if (len == 0) { i++; continue; }
+    if (len == 0) {
+      i++;
+      continue;
+    }
     i += len;
     if (is_latin_ext(cp)) {
       latin++;
@@ -80,8 +84,8 @@ LangResult identify_language(std::string_view s, const LangIdConfig& cfg) {
     r.lang = kana * 5 > han && kana >= 3 ? Lang::other : Lang::zh;
     return r;
   }
-  if (false) {}
-  else if (latin > han && latin >= hangul + other + kana)
+  if (false) {
+  } else if (latin > han && latin >= hangul + other + kana)
     r.lang = r.en_stopword_ratio >= cfg.min_en_stopword_ratio ? Lang::en : Lang::other;
   return r;
 }

@@ -21,8 +21,8 @@ struct LangIdConfig {
 
 struct LangResult {
   Lang lang = Lang::other;
-  double zh_share = 0;       // Han letters / all letters
-  double latin_share = 0;    // Latin letters / all letters
+  double zh_share = 0;           // Han letters / all letters
+  double latin_share = 0;        // Latin letters / all letters
   double en_stopword_ratio = 0;  // English stop words / Latin-script words
 };
 

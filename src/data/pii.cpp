@@ -40,11 +40,11 @@ static size_t match_pattern(std::string_view s, size_t i, const char* pat) {
 }
 
 static size_t match_phone(std::string_view s, size_t i) {
-  static const char* pats[] = {
-      "+86?s1dd?sdddd?sdddd", "1ddsddddsdddd", "1dddddddddd",   // Chinese mobiles
-      "0ddsdddddddd", "0dddsddddddd", "(0dd)?sdddddddd", "(0ddd)?sddddddd",  // Chinese landlines
-      "+1?sddd?sddd?sdddd", "(ddd)?sdddsdddd", "dddsdddsdddd",  // North America
-      "+ddsdddsdddsdddd", "+dddsdddsdddsddd"};
+  static const char* pats[] = {"+86?s1dd?sdddd?sdddd", "1ddsddddsdddd",   "1dddddddddd",  // Chinese mobiles
+                               "0ddsdddddddd",         "0dddsddddddd",    "(0dd)?sdddddddd",
+                               "(0ddd)?sddddddd",                                          // Chinese landlines
+                               "+1?sddd?sddd?sdddd",   "(ddd)?sdddsdddd", "dddsdddsdddd",  // North America
+                               "+ddsdddsdddsdddd",     "+dddsdddsdddsddd"};
   for (const char* p : pats) {
     size_t n = match_pattern(s, i, p);
     if (n == 0) continue;
@@ -86,7 +86,8 @@ static size_t match_email(std::string_view s, size_t at, size_t* start) {
   while (e > at + 1 && s[e - 1] == '.') e--;
   if (last_dot == 0 || last_dot >= e) {
     last_dot = 0;
-    for (size_t k = at + 1; k < e; k++) if (s[k] == '.') last_dot = k;
+    for (size_t k = at + 1; k < e; k++)
+      if (s[k] == '.') last_dot = k;
   }
   if (last_dot == 0 || e - last_dot - 1 < 2) return 0;
   for (size_t k = last_dot + 1; k < e; k++)

@@ -196,11 +196,16 @@ void remove_stale_parts(const std::string& out, const std::vector<std::string>& 
 }
 
 nlohmann::json read_stats_json(const ReadStats& s) {
-  return {{"files", s.files},           {"bytes", s.bytes},
-          {"documents", s.docs},        {"invalid_utf8", s.invalid_utf8},
-          {"bad_json", s.bad_json},     {"missing_field", s.missing_field},
-          {"too_long", s.too_long},     {"empty", s.empty},
-          {"damaged_files", s.damaged_files}, {"unreadable_files", s.unreadable_files},
+  return {{"files", s.files},
+          {"bytes", s.bytes},
+          {"documents", s.docs},
+          {"invalid_utf8", s.invalid_utf8},
+          {"bad_json", s.bad_json},
+          {"missing_field", s.missing_field},
+          {"too_long", s.too_long},
+          {"empty", s.empty},
+          {"damaged_files", s.damaged_files},
+          {"unreadable_files", s.unreadable_files},
           {"messages", s.messages}};
 }
 
@@ -286,13 +291,15 @@ nlohmann::json run_prepare(const PrepareConfig& cfg) {
         auto& ex = examples[r.removed_by];
         if (ex.is_null()) ex = nlohmann::json::array();
         if (static_cast<int>(ex.size()) < cfg.examples_per_filter)
-          ex.push_back({{"source", src + ":" + std::to_string(batch[i].line)}, {"lang", lang_name(r.lang)},
+          ex.push_back({{"source", src + ":" + std::to_string(batch[i].line)},
+                        {"lang", lang_name(r.lang)},
                         {"text", snippet(r.text.empty() ? batch[i].text : r.text, 300)}});
         continue;
       }
       pii_total.add(r.pii);
       kept.docs[l]++, kept.bytes[l] += r.text.size();
-      nlohmann::json rec = {{"text", r.text}, {"lang", lang_name(r.lang)}, {"source", src + ":" + std::to_string(batch[i].line)}};
+      nlohmann::json rec = {
+          {"text", r.text}, {"lang", lang_name(r.lang)}, {"source", src + ":" + std::to_string(batch[i].line)}};
       line = rec.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       line.push_back('\n');
       writer.write(line);
@@ -316,14 +323,19 @@ nlohmann::json run_prepare(const PrepareConfig& cfg) {
     rem[name] = lang_json(c);
     removed_docs += rem[name]["total"]["docs"].get<uint64_t>();
   }
-  rep["documents"] = {{"read", docs_in}, {"kept", docs_in - removed_docs}, {"removed", removed_docs},
+  rep["documents"] = {{"read", docs_in},
+                      {"kept", docs_in - removed_docs},
+                      {"removed", removed_docs},
                       {"changed_by_cleaning", changed_by_cleaning}};
   rep["languages_read"] = lang_json(seen);
   rep["kept"] = lang_json(kept);
   rep["removed"] = rem;
   rep["examples"] = examples.empty() ? nlohmann::json::object() : nlohmann::json(examples);
-  rep["pii"] = {{"enabled", cfg.pii}, {"email", pii_total.email}, {"phone", pii_total.phone},
-                {"id_number", pii_total.id_number}, {"ip_address", pii_total.ip}};
+  rep["pii"] = {{"enabled", cfg.pii},
+                {"email", pii_total.email},
+                {"phone", pii_total.phone},
+                {"id_number", pii_total.id_number},
+                {"ip_address", pii_total.ip}};
   rep["dedup"] = {{"exact_index_entries", exact.size()}, {"lsh_index_bytes", lsh.memory_bytes()}};
   rep["output"] = {{"files", parts}, {"bytes_uncompressed", kept.bytes[0] + kept.bytes[1] + kept.bytes[2]}};
   rep["config"] = prepare_config_to_json(cfg);
@@ -343,9 +355,13 @@ nlohmann::json run_dedup_only(const DedupOnlyOptions& o) {
   LshIndex lsh(dc.bands, dc.rows);
   FlatSet64 exact(1 << 16);
   if (!o.permutations_out.empty())
-    write_file_atomic(o.permutations_out, nlohmann::json({{"scheme", dc.scheme}, {"seed", dc.seed},
-                                                          {"num_perm", dc.num_perm}, {"a", hasher.perm_a()},
-                                                          {"b", hasher.perm_b()}}).dump() + "\n");
+    write_file_atomic(o.permutations_out, nlohmann::json({{"scheme", dc.scheme},
+                                                          {"seed", dc.seed},
+                                                          {"num_perm", dc.num_perm},
+                                                          {"a", hasher.perm_a()},
+                                                          {"b", hasher.perm_b()}})
+                                                  .dump() +
+                                              "\n");
   std::unique_ptr<OutputFile> out, rem, sig_out;
   if (!o.output.empty()) out = std::make_unique<OutputFile>(o.output, 0);
   if (!o.removed_list.empty()) rem = std::make_unique<OutputFile>(o.removed_list, 0);
@@ -410,8 +426,13 @@ nlohmann::json run_dedup_only(const DedupOnlyOptions& o) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ReadStats rs = batches.stats();
   rs.add(worker_reads);
-  return {{"documents", n},   {"exact_duplicates", n_exact}, {"near_duplicates", n_near}, {"bytes", bytes},
-          {"seconds", secs}, {"docs_per_s", secs > 0 ? n / secs : 0}, {"threads", threads},
+  return {{"documents", n},
+          {"exact_duplicates", n_exact},
+          {"near_duplicates", n_near},
+          {"bytes", bytes},
+          {"seconds", secs},
+          {"docs_per_s", secs > 0 ? n / secs : 0},
+          {"threads", threads},
           {"read", read_stats_json(rs)}};
 }
 

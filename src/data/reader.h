@@ -15,8 +15,8 @@
 namespace mindllm::data {
 
 struct ReaderConfig {
-  std::string text_unit = "file";  // "file" | "paragraph" (blank-line blocks) | "line"
-  std::string text_field = "text";  // JSONL field holding the text; "a.b" for nested objects
+  std::string text_unit = "file";    // "file" | "paragraph" (blank-line blocks) | "line"
+  std::string text_field = "text";   // JSONL field holding the text; "a.b" for nested objects
   size_t max_doc_bytes = 64u << 20;  // longer documents (and lines) are skipped and counted
   // The input files' text encoding, converted to UTF-8 with iconv (latin-1, gbk, gb18030,
   // utf-16, ...); "" or "utf-8": none. Bytes invalid in it end the file (counted as damaged).

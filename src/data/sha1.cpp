@@ -108,8 +108,7 @@ __attribute__((target("sha,sse4.1,ssse3"))) void one_block_sha_ni(const uint8_t*
       }
     }
   }
-  for (int l = 0; l < L; l++)
-    out[l] = static_cast<uint32_t>(_mm_extract_epi32(_mm_add_epi32(abcd[l], abcd0), 3)) ;
+  for (int l = 0; l < L; l++) out[l] = static_cast<uint32_t>(_mm_extract_epi32(_mm_add_epi32(abcd[l], abcd0), 3));
 }
 
 bool force_scalar = false;

@@ -40,7 +40,8 @@ Shard::Shard(const std::string& path) : map_(path) {
   std::memcpy(h, b.data(), sizeof(h));
   if (h[0] == kShardMagicU16 && h[1] == kShardVersionU16) header_.token_bytes = 2;
   else if (h[0] == kShardMagicU32 && h[1] == kShardVersionU32) header_.token_bytes = 4;
-  else bad_input(path + ": not a token shard (magic " + std::to_string(h[0]) + ", version " + std::to_string(h[1]) + ")");
+  else
+    bad_input(path + ": not a token shard (magic " + std::to_string(h[0]) + ", version " + std::to_string(h[1]) + ")");
   if (h[2] < 0) bad_input(path + ": negative token count in header");
   header_.count = static_cast<uint64_t>(h[2]);
   header_.vocab_size = static_cast<uint32_t>(h[3]);

@@ -25,7 +25,7 @@ struct ByteSource::Impl {
   z_stream z{};
   bool z_init = false;
   ZSTD_DStream* zd = nullptr;
-  size_t zstd_last = 0;  // last ZSTD_decompressStream result: 0 = a frame just ended
+  size_t zstd_last = 0;       // last ZSTD_decompressStream result: 0 = a frame just ended
   std::string pending_error;  // damage found after some bytes were returned: thrown next time
   // Encoding conversion (iconv): decompressed bytes wait in `raw` until converted.
   iconv_t cd = reinterpret_cast<iconv_t>(-1);

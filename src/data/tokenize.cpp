@@ -35,7 +35,8 @@ std::map<std::string, double> parse_mix(const std::string& spec) {
     std::string name = item.substr(0, eq), w = item.substr(eq + 1);
     char* end = nullptr;
     double v = std::strtod(w.c_str(), &end);
-    if (w.empty() || *end != '\0' || !(v >= 0) || v > 1e6) bad_input("--mix: weight '" + w + "' of " + name + " is not a number >= 0");
+    if (w.empty() || *end != '\0' || !(v >= 0) || v > 1e6)
+      bad_input("--mix: weight '" + w + "' of " + name + " is not a number >= 0");
     if (m.count(name)) bad_input("--mix: source '" + name + "' given twice");
     m[name] = v;
   }
@@ -249,7 +250,8 @@ nlohmann::json run_tokenize_with(const TokenizeConfig& cfg, const EncodeBatchFn&
   if (plan.train.empty()) bad_input("data tokenize: no training documents (all weights 0, or too few documents)");
   MappedFile ids_map(ids_path);
   const uint32_t* ids = reinterpret_cast<const uint32_t*>(ids_map.bytes().data());
-  auto train = write_split(tmp_dir, "train", plan.train, ids, offsets, info, cfg.shard_tokens, sources, doc_source, false);
+  auto train =
+      write_split(tmp_dir, "train", plan.train, ids, offsets, info, cfg.shard_tokens, sources, doc_source, false);
   auto val = write_split(tmp_dir, "val", plan.val, ids, offsets, info, cfg.shard_tokens, sources, doc_source, true);
   check_interrupted("data tokenize");
 
@@ -270,8 +272,8 @@ nlohmann::json run_tokenize_with(const TokenizeConfig& cfg, const EncodeBatchFn&
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json man;
   man["format"] = "mindllm token shards (llm.c header), documents separated by EOS";
-  man["tokenizer"] = {{"path", cfg.tokenizer}, {"vocab_size", info.vocab_size}, {"eos_id", info.eos_id},
-                      {"hash", info.hash}};
+  man["tokenizer"] = {
+      {"path", cfg.tokenizer}, {"vocab_size", info.vocab_size}, {"eos_id", info.eos_id}, {"hash", info.hash}};
   man["seed"] = cfg.seed;
   man["val_fraction"] = cfg.val_fraction;
   man["shard_tokens"] = cfg.shard_tokens;

@@ -63,13 +63,18 @@ std::string extract_answer(const std::string& text, const ExtractFilter& f) {
           any = true;
           break;
         }
-      found.push_back(any ? first : "\x01" "fallback");
+      found.push_back(any ? first
+                          : "\x01"
+                            "fallback");
     }
   });
   if (found.empty()) return f.fallback;
   int idx = f.group_select < 0 ? (int)found.size() + f.group_select : f.group_select;
   if (idx < 0 || idx >= (int)found.size()) return f.fallback;
-  if (found[idx] == "\x01" "fallback") return f.fallback;
+  if (found[idx] ==
+      "\x01"
+      "fallback")
+    return f.fallback;
   return py_strip(found[idx]);
 }
 
@@ -143,7 +148,8 @@ static void run_subject(const TaskSpec& spec, const Subject& sub, Scorer& scorer
         int pred = 0, pred_norm = 0, pred_bytes = 0;
         for (size_t c = 1; c < sc.size(); c++) {
           if (sc[c].logprob > sc[pred].logprob) pred = c;
-          if (sc[c].logprob / utf8::count_chars(it.choices[c]) > sc[pred_norm].logprob / utf8::count_chars(it.choices[pred_norm]))
+          if (sc[c].logprob / utf8::count_chars(it.choices[c]) >
+              sc[pred_norm].logprob / utf8::count_chars(it.choices[pred_norm]))
             pred_norm = c;
           if (sc[c].logprob / it.choices[c].size() > sc[pred_bytes].logprob / it.choices[pred_bytes].size())
             pred_bytes = c;
@@ -155,9 +161,17 @@ static void run_subject(const TaskSpec& spec, const Subject& sub, Scorer& scorer
         if (log) {
           json s = json::array();
           for (auto& x : sc) s.push_back({x.logprob, x.greedy});
-          log_line({{"task", sub.name}, {"doc_id", i}, {"where", it.where}, {"doc", it.doc}, {"prompt", it.context},
-                    {"choices", it.choices}, {"target", it.golds.size() > 1 ? json(it.golds) : json(it.gold)},
-                    {"scores", s}, {"pred", pred}, {"pred_norm", pred_norm}, {"acc", right(pred) ? 1.0 : 0.0},
+          log_line({{"task", sub.name},
+                    {"doc_id", i},
+                    {"where", it.where},
+                    {"doc", it.doc},
+                    {"prompt", it.context},
+                    {"choices", it.choices},
+                    {"target", it.golds.size() > 1 ? json(it.golds) : json(it.gold)},
+                    {"scores", s},
+                    {"pred", pred},
+                    {"pred_norm", pred_norm},
+                    {"acc", right(pred) ? 1.0 : 0.0},
                     {"acc_norm", right(pred_norm) ? 1.0 : 0.0}});
         }
       }
@@ -178,8 +192,14 @@ static void run_subject(const TaskSpec& spec, const Subject& sub, Scorer& scorer
         metric(res, "exact_match", f.name).items.push_back(ok);
         filtered[f.name] = {{"answer", ans}, {"exact_match", ok ? 1.0 : 0.0}};
       }
-      log_line({{"task", sub.name}, {"doc_id", i}, {"where", it.where}, {"doc", it.doc}, {"prompt", it.context},
-                {"target", it.target}, {"resp", resp}, {"filtered", filtered}});
+      log_line({{"task", sub.name},
+                {"doc_id", i},
+                {"where", it.where},
+                {"doc", it.doc},
+                {"prompt", it.context},
+                {"target", it.target},
+                {"resp", resp},
+                {"filtered", filtered}});
       prog.update(++done);
     }
   } else {  // loglikelihood_rolling: perplexity of whole documents
@@ -199,8 +219,12 @@ static void run_subject(const TaskSpec& spec, const Subject& sub, Scorer& scorer
         mv.items.push_back(ll);
         mv.weights.push_back(m == "word_perplexity" ? (double)words : (double)it.target.size());
       }
-      log_line({{"task", sub.name}, {"doc_id", i}, {"where", it.where}, {"loglikelihood", ll},
-                {"words", words}, {"bytes", it.target.size()}});
+      log_line({{"task", sub.name},
+                {"doc_id", i},
+                {"where", it.where},
+                {"loglikelihood", ll},
+                {"words", words},
+                {"bytes", it.target.size()}});
       prog.update(++done);
     }
   }
@@ -309,7 +333,8 @@ json run_eval(const EvalOptions& opts) {
       nshot[subs[si].name] = shots;
       nsamples[subs[si].name] = {{"original", subs[si].n_total}, {"effective", subs[si].n}};
       json hb = json::object();
-      for (auto& m : subs[si].metrics) hb[m.name] = !(m.name.find("perplexity") != std::string::npos || m.name == "bits_per_byte");
+      for (auto& m : subs[si].metrics)
+        hb[m.name] = !(m.name.find("perplexity") != std::string::npos || m.name == "bits_per_byte");
       hib[subs[si].name] = hb;
     }
     json cfgj = spec.j;
@@ -409,8 +434,8 @@ std::string markdown_table(const json& r) {
       if (comma == std::string::npos || k.find("_stderr") != std::string::npos) continue;
       std::string m = k.substr(0, comma), f = k.substr(comma + 1);
       json se = e.value(m + "_stderr," + f, json("N/A"));
-      s += "| " + alias + " | " + m + " | " + f + " | " + std::to_string(e.value("n", 0)) + " | " +
-           format_metric(v) + " | " + format_metric(se) + " |\n";
+      s += "| " + alias + " | " + m + " | " + f + " | " + std::to_string(e.value("n", 0)) + " | " + format_metric(v) +
+           " | " + format_metric(se) + " |\n";
     }
   }
   return s;

@@ -21,10 +21,10 @@ struct EvalOptions {
 
 // Per-item results of one subtask (kept for the aggregates and --log-samples).
 struct MetricValues {
-  std::string name;                // acc, acc_norm, exact_match, ...
-  std::string filter = "none";     // lm-eval's filter name (strict-match, ...)
-  std::vector<double> items;       // per-item values (perplexities: per-doc log-likelihoods)
-  std::vector<double> weights;     // perplexities: per-doc words or bytes
+  std::string name;             // acc, acc_norm, exact_match, ...
+  std::string filter = "none";  // lm-eval's filter name (strict-match, ...)
+  std::vector<double> items;    // per-item values (perplexities: per-doc log-likelihoods)
+  std::vector<double> weights;  // perplexities: per-doc words or bytes
   double value = 0.0, stderr_ = NAN;
 };
 

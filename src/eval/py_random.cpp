@@ -55,7 +55,7 @@ uint32_t PyRandom::genrand_uint32() {
 
 uint32_t PyRandom::randbelow(uint32_t n) {
   int k = 0;
-  for (uint32_t v = n; v; v >>= 1) k++;  // n.bit_length()
+  for (uint32_t v = n; v; v >>= 1) k++;       // n.bit_length()
   uint32_t r = genrand_uint32() >> (32 - k);  // getrandbits(k), k <= 32
   while (r >= n) r = genrand_uint32() >> (32 - k);
   return r;
@@ -64,7 +64,8 @@ uint32_t PyRandom::randbelow(uint32_t n) {
 std::vector<size_t> PyRandom::sample(size_t n, size_t k) {
   std::vector<size_t> result(k);
   size_t setsize = 21;
-  if (k > 5) setsize += static_cast<size_t>(std::pow(4.0, std::ceil(std::log(static_cast<double>(k * 3)) / std::log(4.0))));
+  if (k > 5)
+    setsize += static_cast<size_t>(std::pow(4.0, std::ceil(std::log(static_cast<double>(k * 3)) / std::log(4.0))));
   if (n <= setsize) {
     std::vector<size_t> pool(n);
     for (size_t i = 0; i < n; i++) pool[i] = i;

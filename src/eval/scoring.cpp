@@ -12,11 +12,7 @@
 namespace mindllm::eval {
 
 Scorer::Scorer(const Model& model, const Tokenizer& tok, int max_length)
-    : engine_(model),
-      cache_(model.config()),
-      prefix_seq_(cache_.create()),
-      tok_(tok),
-      max_length_(max_length),
+    : engine_(model), cache_(model.config()), prefix_seq_(cache_.create()), tok_(tok), max_length_(max_length),
       vocab_(model.config().vocab_size) {
   // lm-eval's prefix_token_id: the tokenizer's EOS (eot_token_id), else the model's.
   if (auto e = tok.eos_id()) prefix_token_ = static_cast<int32_t>(*e);
@@ -194,7 +190,8 @@ void Scorer::run_group(std::vector<Flat*>& group, std::vector<std::vector<Choice
       int r = row_base[b] + t - from[b];
       row_stats(r);
       int32_t target = (*f->cont)[k];
-      if (target < 0 || target >= vocab_) bad_input("continuation token " + std::to_string(target) + " is outside the model's vocabulary");
+      if (target < 0 || target >= vocab_)
+        bad_input("continuation token " + std::to_string(target) + " is outside the model's vocabulary");
       ll += (double)logits_[(size_t)r * vocab_ + target] - lse[r];
       greedy = greedy && argmax[r] == target;
     }

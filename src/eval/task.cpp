@@ -341,12 +341,29 @@ struct SpecChecker {
   void field(const json& obj, const std::string& prefix, const std::string& k) const {
     const json& v = obj[k];
     const std::string key = prefix + k;
-    static const char* strings[] = {"task", "about", "data", "format", "fewshot", "description", "text_filter",
-                                    "choice_filter", "subtask_prefix", "fewshot_sampler", "output_type",
-                                    "target_delimiter", "fewshot_delimiter", "name", "regex", "fallback",
-                                    "letter", "index", "key", "labels", "text"};
-    static const char* string_lists[] = {"test", "doc_to_text", "metrics", "columns", "until", "regexes_to_ignore",
-                                         "field", "exclude_subjects"};
+    static const char* strings[] = {"task",
+                                    "about",
+                                    "data",
+                                    "format",
+                                    "fewshot",
+                                    "description",
+                                    "text_filter",
+                                    "choice_filter",
+                                    "subtask_prefix",
+                                    "fewshot_sampler",
+                                    "output_type",
+                                    "target_delimiter",
+                                    "fewshot_delimiter",
+                                    "name",
+                                    "regex",
+                                    "fallback",
+                                    "letter",
+                                    "index",
+                                    "key",
+                                    "labels",
+                                    "text"};
+    static const char* string_lists[] = {"test",  "doc_to_text",       "metrics", "columns",
+                                         "until", "regexes_to_ignore", "field",   "exclude_subjects"};
     static const char* bools[] = {"csv_header", "ignore_case", "ignore_punctuation"};
     auto in = [&](const auto& names) { return std::find(std::begin(names), std::end(names), k) != std::end(names); };
     if (in(strings)) {
@@ -370,11 +387,36 @@ struct SpecChecker {
     }
   }
   void spec(const json& j, const std::string& prefix) const {
-    only(j, prefix, {"task", "about", "data", "format", "csv_header", "columns", "test", "exclude_subjects",
-                     "subtask_prefix", "fewshot", "num_fewshot", "fewshot_sampler", "fewshot_seed", "description",
-                     "subject_names", "subject_groups", "doc_to_text", "text_filter", "choice_filter", "doc_to_choice",
-                     "doc_to_target", "output_type", "target_delimiter", "fewshot_delimiter", "metrics",
-                     "generation", "filters", "exact_match", "styles"});
+    only(j, prefix,
+         {"task",
+          "about",
+          "data",
+          "format",
+          "csv_header",
+          "columns",
+          "test",
+          "exclude_subjects",
+          "subtask_prefix",
+          "fewshot",
+          "num_fewshot",
+          "fewshot_sampler",
+          "fewshot_seed",
+          "description",
+          "subject_names",
+          "subject_groups",
+          "doc_to_text",
+          "text_filter",
+          "choice_filter",
+          "doc_to_choice",
+          "doc_to_target",
+          "output_type",
+          "target_delimiter",
+          "fewshot_delimiter",
+          "metrics",
+          "generation",
+          "filters",
+          "exact_match",
+          "styles"});
     for (auto& [k, v] : j.items()) {
       const std::string key = prefix + k;
       if (k == "doc_to_choice") {
@@ -471,8 +513,8 @@ TaskSpec load_task_spec(const std::string& name_or_path, const std::vector<std::
                     ? std::vector<std::string>{"exact_match"}
                     : std::vector<std::string>{"word_perplexity", "byte_perplexity", "bits_per_byte"};
   for (auto& m : s.metrics) {
-    static const char* known[] = {"acc", "acc_norm", "acc_bytes", "exact_match", "word_perplexity",
-                                  "byte_perplexity", "bits_per_byte"};
+    static const char* known[] = {
+        "acc", "acc_norm", "acc_bytes", "exact_match", "word_perplexity", "byte_perplexity", "bits_per_byte"};
     if (std::find(std::begin(known), std::end(known), m) == std::end(known))
       bad_input(s.where + ": unknown metric '" + m + "'");
   }
@@ -486,7 +528,8 @@ TaskSpec load_task_spec(const std::string& name_or_path, const std::vector<std::
       ExtractFilter ef;
       ef.name = f.value("name", "none");
       ef.regex = f.value("regex", std::string());
-      if (!ef.regex.empty()) Regex(ef.regex, RegexSyntax::python, s.where + ": filter " + ef.name);  // refused here, not after generating
+      if (!ef.regex.empty())
+        Regex(ef.regex, RegexSyntax::python, s.where + ": filter " + ef.name);  // refused here, not after generating
       ef.group_select = f.value("group_select", 0);
       ef.fallback = f.value("fallback", std::string("[invalid]"));
       s.filters.push_back(ef);
@@ -542,8 +585,8 @@ static std::string where_in(const TaskSpec& s, const Doc& d, const char* field) 
 }
 
 static std::string doc_text(const TaskSpec& s, const Doc& d) {
-  std::string t = render_template(pick_template(s.j.at("doc_to_text"), d, "doc_to_text"), d.fields,
-                                  where_in(s, d, "doc_to_text"));
+  std::string t =
+      render_template(pick_template(s.j.at("doc_to_text"), d, "doc_to_text"), d.fields, where_in(s, d, "doc_to_text"));
   if (s.j.contains("text_filter")) t = apply_filter(t, s.j["text_filter"].get<std::string>(), s.where);
   return t;
 }
@@ -553,7 +596,8 @@ static std::vector<std::string> doc_choices(const TaskSpec& s, const Doc& d) {
   if (!s.j.contains("doc_to_choice")) return out;
   const json& c = s.j["doc_to_choice"];
   if (c.contains("list")) {
-    for (auto& t : c["list"]) out.push_back(render_template(t.get<std::string>(), d.fields, where_in(s, d, "doc_to_choice")));
+    for (auto& t : c["list"])
+      out.push_back(render_template(t.get<std::string>(), d.fields, where_in(s, d, "doc_to_choice")));
   } else if (c.contains("field")) {
     std::vector<std::string> paths = string_list(c, "field", s.where);
     json scratch;
@@ -591,7 +635,8 @@ static std::vector<int> doc_golds(const TaskSpec& s, const Doc& d, const std::ve
                     std::string(1, (char)('A' + choices.size() - 1)));
         golds.push_back(letter[0] - 'A');
       }
-      if (golds.empty()) bad_input(d.where + ": answer field '" + t["letter"].get<std::string>() + "' is an empty list");
+      if (golds.empty())
+        bad_input(d.where + ": answer field '" + t["letter"].get<std::string>() + "' is an empty list");
       return golds;
     }
     if (t.contains("index")) {
@@ -617,11 +662,11 @@ static std::vector<int> doc_golds(const TaskSpec& s, const Doc& d, const std::ve
   bad_input(d.where + ": the item has no answer field (" + alts.dump() + ")");
 }
 
-static std::string doc_target_text(const TaskSpec& s, const Doc& d, const std::vector<std::string>& choices,
-                                   int gold) {
+static std::string doc_target_text(const TaskSpec& s, const Doc& d, const std::vector<std::string>& choices, int gold) {
   if (s.output_type == OutputType::multiple_choice) return choices[gold];
   const json& t = s.j.at("doc_to_target");
-  std::string tmpl = t.is_object() && t.contains("text") ? t["text"].get<std::string>() : pick_template(t, d, "doc_to_target");
+  std::string tmpl =
+      t.is_object() && t.contains("text") ? t["text"].get<std::string>() : pick_template(t, d, "doc_to_target");
   return render_template(tmpl, d.fields, where_in(s, d, "doc_to_target"));
 }
 
@@ -698,7 +743,8 @@ std::vector<Subject> load_subjects(const TaskSpec& s, const std::string& data_ro
     };
     if (shots > 0) {
       std::string fs_pat = j.value("fewshot", std::string());
-      if (fs_pat.empty()) bad_input(s.where + ": --shots " + std::to_string(shots) + " but the task has no few-shot source");
+      if (fs_pat.empty())
+        bad_input(s.where + ": --shots " + std::to_string(shots) + " but the task has no few-shot source");
       std::string fs_file = (fs::path(dir) / render_template(fs_pat, vars, s.where)).string();
       if (!path_exists(fs_file)) bad_input(fs_file + ": few-shot file missing (task " + s.name + ")");
       sub.fewshot_file = fs_file;
@@ -715,8 +761,8 @@ std::vector<Subject> load_subjects(const TaskSpec& s, const std::string& data_ro
       Item it;
       it.where = d.where;
       if (s.output_type == OutputType::loglikelihood_rolling) {
-        it.target = render_template(j.value("doc_to_target", std::string("{text}")), d.fields,
-                                    where_in(s, d, "doc_to_target"));
+        it.target =
+            render_template(j.value("doc_to_target", std::string("{text}")), d.fields, where_in(s, d, "doc_to_target"));
       } else {
         it.context = prefix_text;
         if (random_shots)

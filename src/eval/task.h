@@ -24,9 +24,9 @@ struct ExtractFilter {  // generation answer extraction (lm-eval's regex + take_
 };
 
 struct TaskSpec {
-  nlohmann::json j;       // the spec as read (style overrides applied)
-  std::string name;       // group / task name (mmlu, arc_easy, ...)
-  std::string where;      // where the spec came from
+  nlohmann::json j;   // the spec as read (style overrides applied)
+  std::string name;   // group / task name (mmlu, arc_easy, ...)
+  std::string where;  // where the spec came from
   OutputType output_type = OutputType::multiple_choice;
   int num_fewshot = 0;
   std::string target_delimiter = " ", fewshot_delimiter = "\n\n";
@@ -61,7 +61,7 @@ struct Subject {
   std::string subject;  // the bare subject (abstract_algebra)
   std::string group;    // optional subgroup (mmlu_stem), "" if none
   std::string test_file, fewshot_file;
-  int n_total = 0;      // items in the file before --limit
+  int n_total = 0;  // items in the file before --limit
   std::vector<Item> items;
 };
 

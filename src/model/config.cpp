@@ -68,7 +68,8 @@ cpu::Activation parse_act(const std::string& name, const std::string& where, con
   if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return cpu::Activation::gelu_tanh;
   if (name == "gelu") return cpu::Activation::gelu_erf;
   if (name == "silu" || name == "swish") return cpu::Activation::silu;
-  bad_input(where + ": field '" + field + "' = \"" + name + "\" is not supported (gelu_new, gelu_pytorch_tanh, gelu, silu)");
+  bad_input(where + ": field '" + field + "' = \"" + name +
+            "\" is not supported (gelu_new, gelu_pytorch_tanh, gelu, silu)");
 }
 
 const char* act_name(cpu::Activation a, Family f) {
@@ -132,9 +133,11 @@ ModelConfig config_from_json(const json& j, const std::string& where) {
     c.act = parse_act(r.get_str("activation_function", "gelu_new"), where, "activation_function");
     c.tied_embeddings = r.get_bool("tie_word_embeddings", true);
     if (!r.get_bool("scale_attn_weights", true)) bad_input(where + ": scale_attn_weights=false is not supported");
-    if (r.get_bool("scale_attn_by_inverse_layer_idx", false)) bad_input(where + ": scale_attn_by_inverse_layer_idx is not supported");
+    if (r.get_bool("scale_attn_by_inverse_layer_idx", false))
+      bad_input(where + ": scale_attn_by_inverse_layer_idx is not supported");
     if (r.get_bool("reorder_and_upcast_attn", false)) bad_input(where + ": reorder_and_upcast_attn is not supported");
-    if (r.get_bool("add_cross_attention", false)) bad_input(where + ": add_cross_attention is not supported (decoder-only models)");
+    if (r.get_bool("add_cross_attention", false))
+      bad_input(where + ": add_cross_attention is not supported (decoder-only models)");
     c.norm = NormKind::layernorm;
     c.learned_positions = true;
     c.qkv_bias = c.attn_out_bias = c.mlp_bias = true;
@@ -244,10 +247,11 @@ ModelConfig config_from_json(const json& j, const std::string& where) {
   if (c.hidden % c.n_heads != 0 && !(c.family == Family::llama && r.has("head_dim")))
     bad_input(where + ": hidden size " + std::to_string(c.hidden) + " is not divisible by the head count " +
               std::to_string(c.n_heads));
-  c.head_dim = c.family == Family::llama ? r.get_int("head_dim", c.hidden / c.n_heads, 1, kMaxDim) : c.hidden / c.n_heads;
+  c.head_dim =
+      c.family == Family::llama ? r.get_int("head_dim", c.hidden / c.n_heads, 1, kMaxDim) : c.hidden / c.n_heads;
   if (c.n_heads % c.n_kv_heads != 0)
-    bad_input(where + ": num_attention_heads " + std::to_string(c.n_heads) + " is not a multiple of num_key_value_heads " +
-              std::to_string(c.n_kv_heads));
+    bad_input(where + ": num_attention_heads " + std::to_string(c.n_heads) +
+              " is not a multiple of num_key_value_heads " + std::to_string(c.n_kv_heads));
   if (c.window.empty()) c.window.assign(c.n_layers, 0);
   if (c.attn_scale == 0.0f) c.attn_scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   c.init_std = r.get_float("initializer_range", 0.02f, 0.0f, 10.0f);

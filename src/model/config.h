@@ -16,10 +16,10 @@ enum class NormKind { layernorm, rmsnorm };
 struct ModelConfig {
   Family family = Family::llama;
   int vocab_size = 0;
-  int hidden = 0;        // d_model
+  int hidden = 0;  // d_model
   int n_layers = 0;
   int n_heads = 0;
-  int n_kv_heads = 0;    // grouped-query attention (== n_heads: plain multi-head)
+  int n_kv_heads = 0;  // grouped-query attention (== n_heads: plain multi-head)
   int head_dim = 0;
   int intermediate = 0;  // MLP width (per branch for gated MLPs)
   int max_positions = 0;
@@ -29,14 +29,14 @@ struct ModelConfig {
   bool qkv_bias = false;
   bool attn_out_bias = false;
   bool mlp_bias = false;
-  bool gated_mlp = true;           // llama: down(act(gate) * up); gpt: proj(act(fc))
+  bool gated_mlp = true;  // llama: down(act(gate) * up); gpt: proj(act(fc))
   cpu::Activation act = cpu::Activation::silu;
   bool tied_embeddings = false;
   float rope_theta = 10000.0f;
-  float partial_rotary = 1.0f;     // fraction of head_dim that RoPE rotates (llama)
-  std::vector<int> window;         // per layer: 0 = global attention, W > 0 = local window
-  float attn_scale = 0.0f;         // score scale: 1/sqrt(head_dim), or 1 for gpt_neo
-  bool deepnorm = false;           // post-norm x = norm(alpha x + f(x)), DeepNet init
+  float partial_rotary = 1.0f;  // fraction of head_dim that RoPE rotates (llama)
+  std::vector<int> window;      // per layer: 0 = global attention, W > 0 = local window
+  float attn_scale = 0.0f;      // score scale: 1/sqrt(head_dim), or 1 for gpt_neo
+  bool deepnorm = false;        // post-norm x = norm(alpha x + f(x)), DeepNet init
   float deepnorm_alpha = 1.0f, deepnorm_beta = 1.0f;
   float init_std = 0.02f;
   int bos_token_id = -1, eos_token_id = -1;

@@ -30,35 +30,29 @@ struct CpuOps {
   static float* opt(float* base, size_t off) { return off == kAbsent ? nullptr : base + off; }
 
   void linear(float* out, const float* in, size_t w, size_t b, int N, int I, int O, cpu::WeightLayout wl) const {
-    if (p_bf16)
-      cpu::linear_forward_bf16(out, in, p_bf16 + w, opt(p, b), N, I, O, wl);
-    else
-      cpu::linear_forward(out, in, p + w, opt(p, b), N, I, O, wl);
+    if (p_bf16) cpu::linear_forward_bf16(out, in, p_bf16 + w, opt(p, b), N, I, O, wl);
+    else cpu::linear_forward(out, in, p + w, opt(p, b), N, I, O, wl);
     if (lora) lora_forward(*lora, out, in, w, N, I, O);
   }
   void linear_backward(float* din, const float* dout, const float* in, size_t w, size_t b, int N, int I, int O,
                        cpu::WeightLayout wl) const {
     float* gw = lora ? nullptr : g + w;  // a frozen base: no weight gradient
     float* gb = lora ? nullptr : opt(g, b);
-    if (p_bf16)
-      cpu::linear_backward_bf16(din, gw, gb, dout, in, p_bf16 + w, N, I, O, wl);
-    else
-      cpu::linear_backward(din, gw, gb, dout, in, p + w, N, I, O, wl);
+    if (p_bf16) cpu::linear_backward_bf16(din, gw, gb, dout, in, p_bf16 + w, N, I, O, wl);
+    else cpu::linear_backward(din, gw, gb, dout, in, p + w, N, I, O, wl);
     if (lora) lora_backward(*lora, din, dout, in, w, N, I, O);
   }
   void norm(float* out, float* mean, float* rstd, const float* in, size_t w, size_t b, int N) const {
     if (cfg.norm == NormKind::layernorm)
       cpu::layernorm_forward(out, mean, rstd, in, p + w, opt(p, b), N, cfg.hidden, cfg.norm_eps);
-    else
-      cpu::rmsnorm_forward(out, rstd, in, p + w, N, cfg.hidden, cfg.norm_eps);
+    else cpu::rmsnorm_forward(out, rstd, in, p + w, N, cfg.hidden, cfg.norm_eps);
   }
   void norm_backward(float* din, const float* dout, const float* in, const float* mean, const float* rstd, size_t w,
                      size_t b, int N) const {
     float* gw = lora ? nullptr : g + w;  // a frozen base: no weight gradient
     if (cfg.norm == NormKind::layernorm)
       cpu::layernorm_backward(din, gw, lora ? nullptr : opt(g, b), dout, in, p + w, mean, rstd, N, cfg.hidden);
-    else
-      cpu::rmsnorm_backward(din, gw, dout, in, p + w, rstd, N, cfg.hidden);
+    else cpu::rmsnorm_backward(din, gw, dout, in, p + w, rstd, N, cfg.hidden);
   }
   void add_scaled(float* y, const float* x, float alpha, size_t n) const {
 #pragma omp parallel for schedule(static)
@@ -68,10 +62,8 @@ struct CpuOps {
   void copy(float* dst, const float* src, size_t n) const { std::memcpy(dst, src, n * sizeof(float)); }
   void activation(float* act, const float* fc, int N) const {
     const int H = cfg.intermediate;
-    if (cfg.gated_mlp)
-      cpu::glu_forward(act, fc, fc + H, N, H, 2 * H, cfg.act);
-    else
-      cpu::activation_forward(act, fc, (size_t)N * H, cfg.act);
+    if (cfg.gated_mlp) cpu::glu_forward(act, fc, fc + H, N, H, 2 * H, cfg.act);
+    else cpu::activation_forward(act, fc, (size_t)N * H, cfg.act);
   }
   void activation_backward(float* d_fc, const float* d_act, const float* fc, int N) const {
     const int H = cfg.intermediate;

@@ -42,18 +42,18 @@ namespace mindllm {
 // Pre-norm uses x_norm and n2; DeepNorm uses r1 and r2 instead.
 template <typename A>
 struct LayerActs {
-  A* x_norm = nullptr;                            // [N, C]  norm1(x)                (pre-norm)
-  float *n1_mean = nullptr, *n1_rstd = nullptr;   // [N]     norm1 statistics
-  A* qkv = nullptr;                               // [N, Q + 2 KV]  q|k|v rows, after RoPE
-  float* att_stats = nullptr;                     // the attention op's saved statistics
-  A* att = nullptr;                               // [N, Q]  attention output
-  A* r1 = nullptr;                                // [N, C]  alpha x + attn          (DeepNorm)
-  A* h = nullptr;                                 // [N, C]  after the attention sub-block
-  A* n2 = nullptr;                                // [N, C]  norm2(h)                (pre-norm)
-  float *n2_mean = nullptr, *n2_rstd = nullptr;   // [N]
-  A* fc = nullptr;                                // [N, F]  up (and gate) projection
-  A* act = nullptr;                               // [N, H]  activation
-  A* r2 = nullptr;                                // [N, C]  alpha h + mlp           (DeepNorm)
+  A* x_norm = nullptr;                           // [N, C]  norm1(x)                (pre-norm)
+  float *n1_mean = nullptr, *n1_rstd = nullptr;  // [N]     norm1 statistics
+  A* qkv = nullptr;                              // [N, Q + 2 KV]  q|k|v rows, after RoPE
+  float* att_stats = nullptr;                    // the attention op's saved statistics
+  A* att = nullptr;                              // [N, Q]  attention output
+  A* r1 = nullptr;                               // [N, C]  alpha x + attn          (DeepNorm)
+  A* h = nullptr;                                // [N, C]  after the attention sub-block
+  A* n2 = nullptr;                               // [N, C]  norm2(h)                (pre-norm)
+  float *n2_mean = nullptr, *n2_rstd = nullptr;  // [N]
+  A* fc = nullptr;                               // [N, F]  up (and gate) projection
+  A* act = nullptr;                              // [N, H]  activation
+  A* r2 = nullptr;                               // [N, C]  alpha h + mlp           (DeepNorm)
 };
 
 // Backward scratch shared by every layer.
@@ -72,7 +72,8 @@ struct BlockGrads {
 struct DecoderDims {
   int C, Q, KV, H, F;
   explicit DecoderDims(const ModelConfig& c)
-      : C(c.hidden), Q(c.q_dim()), KV(c.kv_dim()), H(c.intermediate), F(c.gated_mlp ? 2 * c.intermediate : c.intermediate) {}
+      : C(c.hidden), Q(c.q_dim()), KV(c.kv_dim()), H(c.intermediate),
+        F(c.gated_mlp ? 2 * c.intermediate : c.intermediate) {}
 };
 
 // MINDLLM_DUMP=<layer>.<name>[,<layer>.<name>...] (e.g. "3.qkv,0.h", "*.att"): writes that

@@ -31,8 +31,7 @@ struct CachedOps : CpuOps {
   void linear(float* out, const float* in, size_t w, size_t b, int N, int I, int O, cpu::WeightLayout wl) const {
     if (const cpu::QuantMatrix* m = quant ? quant->find(w) : nullptr)
       cpu::linear_forward_quant(out, in, *m, opt(p, b), N, qscratch);
-    else
-      CpuOps::linear(out, in, w, b, N, I, O, wl);
+    else CpuOps::linear(out, in, w, b, N, I, O, wl);
   }
   void attend(int l, float* att, float* qkv, float*, int) const {
     const int Q = cfg.q_dim(), KV = cfg.kv_dim(), QKV = Q + 2 * KV, bs = cache.block_size();
@@ -51,8 +50,17 @@ struct CachedOps : CpuOps {
       for (int b : table) kb[i].push_back(cache.keys(l, b)), vb[i].push_back(cache.values(l, b));
       ps[i] = cpu::PagedSequence{s.row0, s.n_rows, s.past, kb[i].data(), vb[i].data()};
     }
-    cpu::PagedAttentionShape shape{static_cast<int>(ps.size()), ps.data(), cfg.n_heads, cfg.n_kv_heads, cfg.head_dim,
-                                   QKV, Q, KV, bs, cfg.attn_scale, cfg.window[l]};
+    cpu::PagedAttentionShape shape{static_cast<int>(ps.size()),
+                                   ps.data(),
+                                   cfg.n_heads,
+                                   cfg.n_kv_heads,
+                                   cfg.head_dim,
+                                   QKV,
+                                   Q,
+                                   KV,
+                                   bs,
+                                   cfg.attn_scale,
+                                   cfg.window[l]};
     cpu::attention_paged_forward(att, qkv, shape);
   }
   void attend_backward(int, float*, const float*, const float*, const float*, const float*, int) const {

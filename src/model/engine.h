@@ -15,9 +15,9 @@
 namespace mindllm {
 
 struct BatchEntry {
-  int seq = 0;                          // a KvCache sequence; at most once per batch
-  std::span<const int32_t> tokens;      // appended to the sequence (non-empty)
-  int logits_from = -1;                 // first row whose logits are wanted; -1: the last row only
+  int seq = 0;                      // a KvCache sequence; at most once per batch
+  std::span<const int32_t> tokens;  // appended to the sequence (non-empty)
+  int logits_from = -1;             // first row whose logits are wanted; -1: the last row only
 };
 
 class Engine {

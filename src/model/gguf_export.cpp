@@ -57,7 +57,8 @@ class Exporter {
   void put_mat(const std::string& name, const Mat& a, bool output = false) {
     GGMLType t = opt_.type;
     if (t == GGMLType::q4_0 && output) t = GGMLType::q8_0;
-    if ((t == GGMLType::q8_0 || t == GGMLType::q4_0) && a.cols % 32 != 0) t = GGMLType::f16;  // as convert_hf_to_gguf.py falls back
+    if ((t == GGMLType::q8_0 || t == GGMLType::q4_0) && a.cols % 32 != 0)
+      t = GGMLType::f16;  // as convert_hf_to_gguf.py falls back
     const uint64_t n = a.v.size();
     std::vector<uint8_t> b(ggml_row_bytes(t, a.cols) * a.rows);
     switch (t) {
@@ -114,7 +115,8 @@ std::string pre_tokenizer_name(const Tokenizer& tok) {
 void export_gguf(const Model& model, const Tokenizer& tok, const GGUFExportOptions& opt, const std::string& path) {
   const ModelConfig& c = model.config();
   const std::string where = "gguf export";
-  if (c.deepnorm) bad_input(where + ": DeepNorm (post-norm) blocks have no llama.cpp architecture; export to hf instead");
+  if (c.deepnorm)
+    bad_input(where + ": DeepNorm (post-norm) blocks have no llama.cpp architecture; export to hf instead");
   std::string arch;
   switch (c.family) {
     case Family::gpt2: arch = "gpt2"; break;
@@ -129,22 +131,27 @@ void export_gguf(const Model& model, const Tokenizer& tok, const GGUFExportOptio
   }
   if (c.family == Family::llama) {
     if (c.act != cpu::Activation::silu)
-      bad_input(where + ": llama.cpp's " + arch + " architecture uses SwiGLU (hidden_act silu); this model's MLP uses GELU");
-    if (c.rot_dim() != c.head_dim) bad_input(where + ": partial rotary embeddings are not supported by llama.cpp's " + arch);
+      bad_input(where + ": llama.cpp's " + arch +
+                " architecture uses SwiGLU (hidden_act silu); this model's MLP uses GELU");
+    if (c.rot_dim() != c.head_dim)
+      bad_input(where + ": partial rotary embeddings are not supported by llama.cpp's " + arch);
     if (arch == "llama" && c.head_dim % 2) bad_input(where + ": odd head_dim");
   } else if (c.act != cpu::Activation::gelu_tanh) {
     bad_input(where + ": llama.cpp's gpt2 architecture uses the tanh GELU (gelu_new); this model's is exact GELU");
   }
   if (tok.vocab_size() > static_cast<size_t>(c.vocab_size))
-    bad_input(where + ": the tokenizer has " + std::to_string(tok.vocab_size()) + " tokens, more than the model's vocab_size " +
-              std::to_string(c.vocab_size));
+    bad_input(where + ": the tokenizer has " + std::to_string(tok.vocab_size()) +
+              " tokens, more than the model's vocab_size " + std::to_string(c.vocab_size));
 
   GGUFWriter w;
   w.add_string("general.architecture", arch);
   w.add_string("general.name", opt.name.empty() ? "mindllm" : opt.name);
   // llama.cpp's llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7, MOSTLY_BF16 32.
-  uint32_t file_type = opt.type == GGMLType::f32 ? 0 : opt.type == GGMLType::f16 ? 1 : opt.type == GGMLType::q4_0 ? 2
-                       : opt.type == GGMLType::q8_0 ? 7 : 32;
+  uint32_t file_type = opt.type == GGMLType::f32    ? 0
+                       : opt.type == GGMLType::f16  ? 1
+                       : opt.type == GGMLType::q4_0 ? 2
+                       : opt.type == GGMLType::q8_0 ? 7
+                                                    : 32;
   w.add_u32("general.file_type", file_type);
   w.add_u32("general.quantization_version", 2);
   w.add_u32(arch + ".context_length", c.max_positions);
@@ -178,7 +185,9 @@ void export_gguf(const Model& model, const Tokenizer& tok, const GGUFExportOptio
     }
     tokens[i] = *t;
     auto it = tok.impl().added_by_id.find(static_cast<uint32_t>(i));
-    types[i] = it == tok.impl().added_by_id.end() ? 1 : tok.impl().added[it->second].special ? 3 : 4;  // NORMAL, CONTROL, USER_DEFINED
+    types[i] = it == tok.impl().added_by_id.end()     ? 1
+               : tok.impl().added[it->second].special ? 3
+                                                      : 4;  // NORMAL, CONTROL, USER_DEFINED
   }
   std::vector<std::string> merges;
   for (auto& [a, b] : tok.merges()) merges.push_back(a + " " + b);
@@ -208,7 +217,8 @@ void export_gguf(const Model& model, const Tokenizer& tok, const GGUFExportOptio
       if (arch == "llama") {
         q.v = permute_rows(q.v, c.n_heads, c.head_dim, C);
         k.v = permute_rows(k.v, c.n_kv_heads, c.head_dim, C);
-        if (c.qkv_bias) qb = permute_rows(qb, c.n_heads, c.head_dim, 1), kb = permute_rows(kb, c.n_kv_heads, c.head_dim, 1);
+        if (c.qkv_bias)
+          qb = permute_rows(qb, c.n_heads, c.head_dim, 1), kb = permute_rows(kb, c.n_kv_heads, c.head_dim, 1);
       }
       x.put_mat(b + "attn_q.weight", q);
       x.put_mat(b + "attn_k.weight", k);

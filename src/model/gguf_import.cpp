@@ -64,12 +64,14 @@ double md_float(const Opened& o, const std::string& path, const std::string& key
 // The GGUF tensor of a Hugging Face parameter name, and how its rows are rearranged.
 struct Source {
   std::string name;
-  bool transpose = false;  // GPT-2 Conv1D: the GGUF holds [out, in] of an [in, out] tensor
+  bool transpose = false;   // GPT-2 Conv1D: the GGUF holds [out, in] of an [in, out] tensor
   int unpermute_heads = 0;  // llama: undo convert_hf_to_gguf's interleaving of Q/K rows
 };
 
 Source source_of(const std::string& hf, const std::string& arch, const ModelConfig& c) {
-  auto ends = [&](const std::string& s) { return hf.size() >= s.size() && hf.compare(hf.size() - s.size(), s.size(), s) == 0; };
+  auto ends = [&](const std::string& s) {
+    return hf.size() >= s.size() && hf.compare(hf.size() - s.size(), s.size(), s) == 0;
+  };
   auto layer_of = [&](const std::string& prefix) {
     size_t a = prefix.size(), b = hf.find('.', a);
     return "blk." + hf.substr(a, b - a) + ".";
@@ -114,13 +116,15 @@ void dequantize(const Opened& o, const GGUFTensorInfo& t, float* out) {
   switch (t.type) {
     case GGMLType::f32: std::memcpy(out, p, t.size); return;
     case GGMLType::f16:
-      for (uint64_t i = 0; i < rows * cols; i++) out[i] = half_to_float(static_cast<uint16_t>(p[2 * i] | p[2 * i + 1] << 8));
+      for (uint64_t i = 0; i < rows * cols; i++)
+        out[i] = half_to_float(static_cast<uint16_t>(p[2 * i] | p[2 * i + 1] << 8));
       return;
     case GGMLType::bf16:
     case GGMLType::q8_0:
     case GGMLType::q4_0: {
-      const cpu::QuantType q = t.type == GGMLType::bf16 ? cpu::QuantType::bf16
-                               : t.type == GGMLType::q8_0 ? cpu::QuantType::q8_0 : cpu::QuantType::q4_0;
+      const cpu::QuantType q = t.type == GGMLType::bf16   ? cpu::QuantType::bf16
+                               : t.type == GGMLType::q8_0 ? cpu::QuantType::q8_0
+                                                          : cpu::QuantType::q4_0;
 #pragma omp parallel for schedule(static)
       for (int64_t r = 0; r < (int64_t)rows; r++) cpu::dequantize_row(q, p + rb * r, (int64_t)cols, out + cols * r);
       return;
@@ -143,19 +147,28 @@ ModelConfig gguf_config(const std::string& path) {
   j["vocab_size"] = emb->dims[1];
   const bool has_output = o.find("output.weight") != nullptr;
   if (o.arch == "gpt2") {
-    j.update({{"model_type", "gpt2"}, {"n_embd", C}, {"n_layer", md_int(o, path, "block_count")},
-              {"n_head", md_int(o, path, "attention.head_count")}, {"n_positions", md_int(o, path, "context_length")},
-              {"n_inner", md_int(o, path, "feed_forward_length", 4 * C)}, {"activation_function", "gelu_new"},
+    j.update({{"model_type", "gpt2"},
+              {"n_embd", C},
+              {"n_layer", md_int(o, path, "block_count")},
+              {"n_head", md_int(o, path, "attention.head_count")},
+              {"n_positions", md_int(o, path, "context_length")},
+              {"n_inner", md_int(o, path, "feed_forward_length", 4 * C)},
+              {"activation_function", "gelu_new"},
               {"layer_norm_epsilon", md_float(o, path, "attention.layer_norm_epsilon", 1e-5)},
               {"tie_word_embeddings", !has_output}});
   } else {
     const int64_t heads = md_int(o, path, "attention.head_count");
-    j.update({{"model_type", o.arch}, {"hidden_size", C}, {"num_hidden_layers", md_int(o, path, "block_count")},
-              {"num_attention_heads", heads}, {"num_key_value_heads", md_int(o, path, "attention.head_count_kv", heads)},
+    j.update({{"model_type", o.arch},
+              {"hidden_size", C},
+              {"num_hidden_layers", md_int(o, path, "block_count")},
+              {"num_attention_heads", heads},
+              {"num_key_value_heads", md_int(o, path, "attention.head_count_kv", heads)},
               {"intermediate_size", md_int(o, path, "feed_forward_length")},
-              {"max_position_embeddings", md_int(o, path, "context_length")}, {"hidden_act", "silu"},
+              {"max_position_embeddings", md_int(o, path, "context_length")},
+              {"hidden_act", "silu"},
               {"rms_norm_eps", md_float(o, path, "attention.layer_norm_rms_epsilon", 1e-6)},
-              {"rope_theta", md_float(o, path, "rope.freq_base", 10000.0)}, {"tie_word_embeddings", !has_output}});
+              {"rope_theta", md_float(o, path, "rope.freq_base", 10000.0)},
+              {"tie_word_embeddings", !has_output}});
     if (o.g.metadata.contains(o.arch + ".attention.key_length"))
       j["head_dim"] = md_int(o, path, "attention.key_length");
     if (o.arch == "llama") j["attention_bias"] = o.find("blk.0.attn_q.bias") != nullptr;
@@ -182,8 +195,8 @@ std::optional<cpu::QuantType> load_gguf_weights(Model& model, const std::string&
     if (want.size() == 2 && !src.transpose) std::swap(want[0], want[1]);
     std::vector<int64_t> have(t->dims.begin(), t->dims.end());
     if (have != want)
-      bad_input(path + ": GGUF tensor '" + src.name + "' has dims " + shape_str(have) + ", expected " + shape_str(want) +
-                " for " + s.name);
+      bad_input(path + ": GGUF tensor '" + src.name + "' has dims " + shape_str(have) + ", expected " +
+                shape_str(want) + " for " + s.name);
     float* dst = model.params().data() + s.offset;
     if (!src.transpose && !src.unpermute_heads) {
       dequantize(o, *t, dst);
@@ -202,8 +215,8 @@ std::optional<cpu::QuantType> load_gguf_weights(Model& model, const std::string&
       for (int h = 0; h < src.unpermute_heads; h++)
         for (int i = 0; i < D / 2; i++)
           for (int p = 0; p < 2; p++)
-            std::memcpy(dst + ((int64_t)h * D + p * (D / 2) + i) * cols, tmp.data() + ((int64_t)h * D + 2 * i + p) * cols,
-                        sizeof(float) * cols);
+            std::memcpy(dst + ((int64_t)h * D + p * (D / 2) + i) * cols,
+                        tmp.data() + ((int64_t)h * D + 2 * i + p) * cols, sizeof(float) * cols);
     }
   }
   // The file's weight format: that of its first feed-forward output matrix.

@@ -8,9 +8,7 @@
 namespace mindllm {
 
 KvCache::KvCache(const ModelConfig& cfg, int block_size, int64_t max_positions)
-    : n_layers_(cfg.n_layers),
-      block_size_(block_size),
-      block_floats_((size_t)block_size * cfg.kv_dim()),
+    : n_layers_(cfg.n_layers), block_size_(block_size), block_floats_((size_t)block_size * cfg.kv_dim()),
       max_blocks_(max_positions > 0 ? (max_positions + block_size - 1) / block_size : 0) {
   MINDLLM_CHECK(block_size > 0, "KvCache: block size must be positive");
 }

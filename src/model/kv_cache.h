@@ -20,9 +20,9 @@ class KvCache {
   // max_positions: total positions over all sequences (0: grows as needed); more is bad input.
   explicit KvCache(const ModelConfig& cfg, int block_size = 16, int64_t max_positions = 0);
 
-  int create();             // a new empty sequence; returns its id
-  int fork(int seq);        // a new sequence holding what `seq` holds
-  void release(int seq);    // frees the sequence's blocks and its id
+  int create();                     // a new empty sequence; returns its id
+  int fork(int seq);                // a new sequence holding what `seq` holds
+  void release(int seq);            // frees the sequence's blocks and its id
   void truncate(int seq, int len);  // keeps positions [0, len)
   int length(int seq) const { return static_cast<int>(seq_at(seq).tokens.size()); }
   const std::vector<int32_t>& tokens(int seq) const { return seq_at(seq).tokens; }
@@ -51,8 +51,8 @@ class KvCache {
   void drop_block(int b);
 
   int n_layers_, block_size_;
-  size_t block_floats_;  // block_size * kv_dim: one layer's keys (or values) of a block
-  int64_t max_blocks_;   // 0: unbounded
+  size_t block_floats_;                         // block_size * kv_dim: one layer's keys (or values) of a block
+  int64_t max_blocks_;                          // 0: unbounded
   std::vector<std::unique_ptr<float[]>> data_;  // per block: [layer][k|v][block_size][kv_dim]
   std::vector<int> refs_, free_;
   std::vector<Sequence> seqs_;

@@ -196,7 +196,8 @@ void lora_forward(LoraWeights& l, float* out, const float* in, size_t w, int N, 
     l.u.resize((size_t)N * r);
     // u[N, r] = x A^T;  out[:, col0 : col0 + out] += scale u B^T
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, r, I, 1.0f, x, I, A, I, 0.0f, l.u.data(), r);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, m.out, r, scale, l.u.data(), r, B, r, 1.0f, out + m.col0, O);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, m.out, r, scale, l.u.data(), r, B, r, 1.0f, out + m.col0,
+                O);
   }
 }
 

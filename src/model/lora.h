@@ -30,7 +30,7 @@ struct LoraConfig {
   float alpha = 0.0f;                // 0: = rank (scale 1)
   std::vector<std::string> targets;  // q k v o gate up down (see lora_targets_help)
   float dropout = 0.0f;
-  bool rslora = false;               // scale alpha / sqrt(rank) (PEFT's use_rslora; read from adapters)
+  bool rslora = false;  // scale alpha / sqrt(rank) (PEFT's use_rslora; read from adapters)
   bool on() const { return rank > 0; }
   float scale() const;
 };
@@ -50,8 +50,8 @@ struct LoraModule {
 struct LoraLayout {
   LoraConfig cfg;
   std::vector<LoraModule> modules;
-  ParamLayout params;          // the A and B tensors under their PEFT names (for AdamW and I/O)
-  bool fan_in_fan_out = false; // base weights stored [in, out] (GPT-2's Conv1D)
+  ParamLayout params;           // the A and B tensors under their PEFT names (for AdamW and I/O)
+  bool fan_in_fan_out = false;  // base weights stored [in, out] (GPT-2's Conv1D)
   // PEFT's target_modules: suffixes of the module paths that select exactly these modules.
   std::vector<std::string> peft_target_modules() const;
 };

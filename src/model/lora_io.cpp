@@ -58,9 +58,7 @@ PeftAdapterInfo read_peft_adapter_config(const std::string& dir) {
   json j;
   try {
     j = json::parse(read_file(path));
-  } catch (const json::exception&) {
-    bad_input(path + ": not valid JSON");
-  }
+  } catch (const json::exception&) { bad_input(path + ": not valid JSON"); }
   if (!j.is_object()) bad_input(path + ": not a JSON object");
   auto field = [&](const char* key) -> const json& {
     if (!j.contains(key)) bad_input(path + ": no '" + key + "'");
@@ -109,8 +107,10 @@ LoraLayout peft_adapter_layout(const std::string& dir, const ModelConfig& c, con
   std::vector<LoraModule> chosen;
   for (const auto& [name, t] : f.tensors()) {
     const std::string a_suffix = ".lora_A.weight", b_suffix = ".lora_B.weight";
-    const bool is_a = name.size() > a_suffix.size() && name.compare(name.size() - a_suffix.size(), a_suffix.size(), a_suffix) == 0;
-    const bool is_b = name.size() > b_suffix.size() && name.compare(name.size() - b_suffix.size(), b_suffix.size(), b_suffix) == 0;
+    const bool is_a =
+        name.size() > a_suffix.size() && name.compare(name.size() - a_suffix.size(), a_suffix.size(), a_suffix) == 0;
+    const bool is_b =
+        name.size() > b_suffix.size() && name.compare(name.size() - b_suffix.size(), b_suffix.size(), b_suffix) == 0;
     if (!is_a && !is_b) bad_input(wpath + ": tensor '" + name + "' is not a LoRA A or B matrix");
     const std::string module = name.substr(0, name.size() - a_suffix.size());
     auto it = by_name.find(module);
@@ -118,7 +118,8 @@ LoraLayout peft_adapter_layout(const std::string& dir, const ModelConfig& c, con
       bad_input(wpath + ": tensor '" + name + "' adapts no module of this " + c.model_type() + " model (" +
                 describe(c) + "): an adapter of another base model?");
     const LoraModule& m = it->second;
-    const std::vector<int64_t> want = is_a ? std::vector<int64_t>{info.cfg.rank, m.in} : std::vector<int64_t>{m.out, info.cfg.rank};
+    const std::vector<int64_t> want =
+        is_a ? std::vector<int64_t>{info.cfg.rank, m.in} : std::vector<int64_t>{m.out, info.cfg.rank};
     if (t.shape != want)
       bad_input(wpath + ": tensor '" + name + "' has shape " + shape_str(t.shape) + ", this model and r=" +
                 std::to_string(info.cfg.rank) + " need " + shape_str(want) + ": an adapter of another base model?");

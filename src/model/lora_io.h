@@ -14,9 +14,9 @@ namespace mindllm {
 void save_peft_adapter(const std::string& dir, const LoraWeights& w, const std::string& base_model);
 
 struct PeftAdapterInfo {
-  LoraConfig cfg;                           // r, lora_alpha, lora_dropout, use_rslora
+  LoraConfig cfg;  // r, lora_alpha, lora_dropout, use_rslora
   std::vector<std::string> target_modules;
-  std::string base_model;                   // base_model_name_or_path ("" if none)
+  std::string base_model;  // base_model_name_or_path ("" if none)
 };
 // adapter_config.json of dir, checked: a LoRA adapter mindllm can apply (no DoRA, bias, per-module
 // ranks or modules_to_save), else bad input naming the file and field.

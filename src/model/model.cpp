@@ -109,8 +109,8 @@ struct Model::TrainOps : CpuOps {
   const int32_t *positions, *seg_start;  // null unless packed
   AttentionShape shape(int l) const {
     const int QKV = cfg.q_dim() + 2 * cfg.kv_dim();
-    return AttentionShape{B, T, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, QKV, QKV, QKV, cfg.q_dim(), cfg.attn_scale,
-                          cfg.window[l], seg_start};
+    return AttentionShape{B,   T,   cfg.n_heads, cfg.n_kv_heads, cfg.head_dim,  QKV,
+                          QKV, QKV, cfg.q_dim(), cfg.attn_scale, cfg.window[l], seg_start};
   }
   void attend(int l, float* att, float* qkv, float* stats, int) const {
     const int Q = cfg.q_dim(), KV = cfg.kv_dim();
@@ -127,8 +127,11 @@ struct Model::TrainOps : CpuOps {
 
 Model::TrainOps Model::ops() {
   auto opt_data = [](const std::vector<int32_t>& v) { return v.empty() ? nullptr : v.data(); };
-  TrainOps o{{cfg_, layout_, params_.data(), params_bf16(), grads_.data()}, acts_.B, acts_.T,
-             opt_data(acts_.positions), opt_data(acts_.seg_start)};
+  TrainOps o{{cfg_, layout_, params_.data(), params_bf16(), grads_.data()},
+             acts_.B,
+             acts_.T,
+             opt_data(acts_.positions),
+             opt_data(acts_.seg_start)};
   o.lora = lora_;
   return o;
 }
@@ -221,8 +224,8 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
   }
   for (int l = 0; l < cfg_.n_layers; l++)
     block_forward(o, l, N, acts_.layers[l], acts_.res[l].data(), acts_.res[l + 1].data());
-  o.norm(acts_.lnf, acts_.lnf_mean, acts_.lnf_rstd, acts_.res[cfg_.n_layers].data(), layout_.normf_w,
-         layout_.normf_b, N);
+  o.norm(acts_.lnf, acts_.lnf_mean, acts_.lnf_rstd, acts_.res[cfg_.n_layers].data(), layout_.normf_w, layout_.normf_b,
+         N);
   o.linear(acts_.logits, acts_.lnf, layout_.lm_head, kAbsent, N, C, V, WeightLayout::out_in);
   if (!targets) {
     acts_.n_targets = 0;

@@ -79,8 +79,8 @@ class Model {
   // Storage of the activations (model/decoder.h's LayerActs point into it) and backward scratch.
   struct Acts {
     int B = 0, T = 0;
-    size_t capacity = 0;  // rows (B*T) the buffers hold
-    std::vector<std::vector<float>> res;  // residual stream: input of each layer, then the output
+    size_t capacity = 0;                    // rows (B*T) the buffers hold
+    std::vector<std::vector<float>> res;    // residual stream: input of each layer, then the output
     std::vector<std::vector<float>> store;  // every other activation buffer
     std::vector<LayerActs<float>> layers;
     BlockGrads<float> grads{};

@@ -15,11 +15,11 @@ namespace mindllm {
 enum class InitKind { normal, zeros, ones };
 
 struct ParamSpec {
-  std::string name;               // Hugging Face name, e.g. model.layers.0.self_attn.q_proj.weight
-  std::vector<int64_t> shape;     // as stored in the checkpoint
-  size_t offset = 0, numel = 0;   // into the flat buffer
-  bool decay = false;             // AdamW weight decay applies (matrices, not norms/biases/embeddings)
-  bool embedding = false;         // token/position embedding (decayed only on request)
+  std::string name;              // Hugging Face name, e.g. model.layers.0.self_attn.q_proj.weight
+  std::vector<int64_t> shape;    // as stored in the checkpoint
+  size_t offset = 0, numel = 0;  // into the flat buffer
+  bool decay = false;            // AdamW weight decay applies (matrices, not norms/biases/embeddings)
+  bool embedding = false;        // token/position embedding (decayed only on request)
   InitKind init = InitKind::normal;
   float init_std = 0.0f;
 };

@@ -116,7 +116,8 @@ void write_quantized_dir(const Model& model, QuantType type, const std::string& 
       ts.push_back({s.name, DType::f32, s.shape, p});
       continue;
     }
-    data[i] = quantize_matrix(*t, p, (int)rows, (int)cols, transposed ? cpu::WeightLayout::in_out : cpu::WeightLayout::out_in);
+    data[i] = quantize_matrix(*t, p, (int)rows, (int)cols,
+                              transposed ? cpu::WeightLayout::in_out : cpu::WeightLayout::out_in);
     ts.push_back({s.name, DType::u8, {rows, (int64_t)cpu::quant_row_bytes(*t, cols)}, data[i].data()});
     meta[s.name] = {{"type", cpu::quant_type_name(*t)}, {"shape", s.shape}, {"transposed", transposed}};
   }
@@ -133,9 +134,7 @@ std::optional<QuantType> quantized_dir_type(const std::string& dir) {
   json j;
   try {
     j = json::parse(read_file(path));
-  } catch (const json::parse_error&) {
-    bad_input(path + ": not valid JSON");
-  }
+  } catch (const json::parse_error&) { bad_input(path + ": not valid JSON"); }
   if (!j.is_object() || !j.contains("mindllm_quantization")) return std::nullopt;
   const json& q = j["mindllm_quantization"];
   QuantType t;
@@ -154,9 +153,7 @@ std::map<std::string, QuantTensorInfo> parse_quant_metadata(const std::map<std::
   json j;
   try {
     j = json::parse(it->second);
-  } catch (const json::parse_error&) {
-    bad_input(where + " is not valid JSON");
-  }
+  } catch (const json::parse_error&) { bad_input(where + " is not valid JSON"); }
   if (!j.is_object()) bad_input(where + " is not an object");
   for (auto& [name, v] : j.items()) {
     QuantTensorInfo q;

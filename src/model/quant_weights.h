@@ -79,7 +79,7 @@ std::map<std::string, QuantTensorInfo> parse_quant_metadata(const std::map<std::
                                                             const std::string& path);
 // The fp32 values of a stored quantised tensor (U8 [rows, row_bytes]) in its own shape; checks
 // the byte count (bad input naming path and tensor).
-void dequantize_tensor(const QuantTensorInfo& q, const uint8_t* data, size_t bytes, float* out,
-                       const std::string& path, const std::string& name);
+void dequantize_tensor(const QuantTensorInfo& q, const uint8_t* data, size_t bytes, float* out, const std::string& path,
+                       const std::string& name);
 
 }  // namespace mindllm

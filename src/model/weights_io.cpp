@@ -22,9 +22,7 @@ namespace {
 json parse_json_file(const std::string& path) {
   try {
     return json::parse(read_file(path));
-  } catch (const json::parse_error& e) {
-    bad_input(path + ": not valid JSON");
-  }
+  } catch (const json::parse_error& e) { bad_input(path + ": not valid JSON"); }
 }
 
 // A shard named in an index must be a plain file name inside the model directory.
@@ -98,7 +96,8 @@ WeightSource WeightSource::open_dir(const std::string& dir) {
     if (w.where_.empty()) bad_input(index + ": weight_map is empty");
     return w;
   }
-  bad_input(dir + ": no weights (model.safetensors, model.safetensors.index.json, pytorch_model.bin or "
+  bad_input(dir +
+            ": no weights (model.safetensors, model.safetensors.index.json, pytorch_model.bin or "
             "pytorch_model.bin.index.json)");
 }
 
@@ -207,7 +206,8 @@ ModelConfig resolve_model_dir(const std::string& dir, std::string* weights) {
   return cfg;
 }
 
-void load_for_inference(Model& model, const std::string& weights_dir, bool allow_non_finite, const std::string& precision) {
+void load_for_inference(Model& model, const std::string& weights_dir, bool allow_non_finite,
+                        const std::string& precision) {
   // A quantised directory or GGUF file runs in its own type unless --weights says otherwise.
   std::optional<cpu::QuantType> weights;
   if (is_gguf_path(weights_dir)) {
@@ -251,7 +251,8 @@ void write_hf_dir(const Model& model, DType dtype, const std::string& tokenizer_
     for (size_t i = 0; i < specs.size(); i++) {
       const float* p = model.params().data() + specs[i].offset;
       conv[i].resize(specs[i].numel);
-      for (size_t k = 0; k < specs[i].numel; k++) conv[i][k] = dtype == DType::bf16 ? float_to_bf16(p[k]) : float_to_half(p[k]);
+      for (size_t k = 0; k < specs[i].numel; k++)
+        conv[i][k] = dtype == DType::bf16 ? float_to_bf16(p[k]) : float_to_half(p[k]);
       ts.push_back({specs[i].name, dtype, specs[i].shape, conv[i].data()});
     }
     write_safetensors((fs::path(out) / "model.safetensors").string(), ts, {{"format", "pt"}});

@@ -32,7 +32,7 @@ class WeightSource {
   // float32 copy of a tensor (f32, f16, bf16, or bf16/q8_0/q4_0 blocks of a quantised model
   // directory, dequantised), shape checked against `expect` when given.
   void read_f32(const std::string& name, float* out, const std::vector<int64_t>* expect = nullptr) const;
-  std::string file_of(const std::string& name) const;  // the file that holds it (for errors)
+  std::string file_of(const std::string& name) const;              // the file that holds it (for errors)
   const std::string& description() const { return description_; }  // e.g. "dir/pytorch_model.bin"
 
  private:
@@ -73,7 +73,8 @@ ModelConfig resolve_model_dir(const std::string& dir, std::string* weights);
 // or, when `precision` is kWeightsPrefix + f32|bf16|q8_0|q4_0 (the --weights flag), to those
 // inference weights (model/quant_weights.h). A quantised directory runs in its type by default.
 inline constexpr const char* kWeightsPrefix = "weights=";
-void load_for_inference(Model& model, const std::string& weights_dir, bool allow_non_finite, const std::string& precision);
+void load_for_inference(Model& model, const std::string& weights_dir, bool allow_non_finite,
+                        const std::string& precision);
 
 // Writes a Hugging Face model directory: config.json, model.safetensors in `dtype` (F32, F16 or
 // BF16), generation_config.json, and when `tokenizer_src` is a model directory with a tokenizer

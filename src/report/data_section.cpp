@@ -17,10 +17,26 @@ using nlohmann::json;
 // filters in src/data/filters.cpp's order, then exact and near deduplication). Names the report
 // holds that are not listed here go after the filters, before deduplication.
 const std::vector<std::string>& pipeline_order() {
-  static const std::vector<std::string> order = {
-      "empty_after_cleaning", "language", "length", "han_ratio", "punctuation", "char_repeat", "mean_word_length",
-      "symbol_ratio", "alpha_words", "stop_words", "digit_ratio", "bullet_lines", "ellipsis_lines", "mean_line_length",
-      "dup_lines", "dup_line_chars", "dup_paragraphs", "dup_paragraph_chars", "top_ngram", "dup_ngram"};
+  static const std::vector<std::string> order = {"empty_after_cleaning",
+                                                 "language",
+                                                 "length",
+                                                 "han_ratio",
+                                                 "punctuation",
+                                                 "char_repeat",
+                                                 "mean_word_length",
+                                                 "symbol_ratio",
+                                                 "alpha_words",
+                                                 "stop_words",
+                                                 "digit_ratio",
+                                                 "bullet_lines",
+                                                 "ellipsis_lines",
+                                                 "mean_line_length",
+                                                 "dup_lines",
+                                                 "dup_line_chars",
+                                                 "dup_paragraphs",
+                                                 "dup_paragraph_chars",
+                                                 "top_ngram",
+                                                 "dup_ngram"};
   return order;
 }
 
@@ -85,20 +101,22 @@ void one_report(const DataReport& d, size_t index, Section* s) {
       if (std::isfinite(nl)) left_by_lang[k] -= nl;
     }
     bool dedup = r == "exact_duplicate" || r == "near_duplicate";
-    funnel.bars.push_back({"− " + r, left, "−" + thousands(n) + " (" + percent(n, read) + ")", dedup ? "#e8a33d" : "#8da9c4",
-                           left_by_lang});
+    funnel.bars.push_back({"− " + r, left, "−" + thousands(n) + " (" + percent(n, read) + ")",
+                           dedup ? "#e8a33d" : "#8da9c4", left_by_lang});
   }
   std::vector<double> kept_by_lang;
   for (const std::string& l : langs) kept_by_lang.push_back(num(rep, {"kept", l.c_str(), "docs"}));
   funnel.bars.push_back({"kept", kept, percent(kept, read), "#2e7d32", kept_by_lang});
   if (std::isfinite(read) && std::isfinite(kept) && std::fabs(left - kept) > 0.5)
-    s->html += "<p class=\"problem\">the removals do not add up: read − removed = " + thousands(left) + ", kept = " +
-               thousands(kept) + "</p>\n";
+    s->html += "<p class=\"problem\">the removals do not add up: read − removed = " + thousands(left) +
+               ", kept = " + thousands(kept) + "</p>\n";
   s->add_plot("data_funnel" + (index ? "_" + std::to_string(index + 1) : ""), bar_chart_svg(funnel));
 
   // Per language: read, kept, and what each step removed.
   const std::vector<std::string> rs = reasons(removed);
-  std::string h = "<table class=\"data\"><tr><th>language</th><th>read docs</th><th>read MB</th><th>kept docs</th><th>kept MB</th><th>kept</th>";
+  std::string h =
+      "<table class=\"data\"><tr><th>language</th><th>read docs</th><th>read MB</th><th>kept docs</th><th>kept "
+      "MB</th><th>kept</th>";
   for (const std::string& r : rs) h += "<th>− " + xml_escape(r) + "</th>";
   h += "</tr>\n";
   std::vector<std::string> rows = langs;
@@ -106,8 +124,9 @@ void one_report(const DataReport& d, size_t index, Section* s) {
   for (const std::string& l : rows) {
     double rd = num(rep, {"languages_read", l.c_str(), "docs"}), kd = num(rep, {"kept", l.c_str(), "docs"});
     h += "<tr><td>" + xml_escape(l) + "</td><td>" + thousands(rd) + "</td><td>" +
-         cell_number(num(rep, {"languages_read", l.c_str(), "bytes"}) / 1e6) + "</td><td>" + thousands(kd) + "</td><td>" +
-         cell_number(num(rep, {"kept", l.c_str(), "bytes"}) / 1e6) + "</td><td>" + percent(kd, rd) + "</td>";
+         cell_number(num(rep, {"languages_read", l.c_str(), "bytes"}) / 1e6) + "</td><td>" + thousands(kd) +
+         "</td><td>" + cell_number(num(rep, {"kept", l.c_str(), "bytes"}) / 1e6) + "</td><td>" + percent(kd, rd) +
+         "</td>";
     for (const std::string& r : rs) h += "<td>" + thousands(num(removed, {r.c_str(), l.c_str(), "docs"})) + "</td>";
     h += "</tr>\n";
   }
@@ -117,7 +136,8 @@ void one_report(const DataReport& d, size_t index, Section* s) {
   if (rep.contains("read") && rep["read"].is_object()) {
     const json& rd = rep["read"];
     std::string counts;
-    for (const char* k : {"invalid_utf8", "bad_json", "missing_field", "too_long", "empty", "damaged_files", "unreadable_files"})
+    for (const char* k :
+         {"invalid_utf8", "bad_json", "missing_field", "too_long", "empty", "damaged_files", "unreadable_files"})
       if (num(rd, {k}) > 0) counts += (counts.empty() ? "" : ", ") + std::string(k) + " " + thousands(num(rd, {k}));
     if (!counts.empty()) {
       s->html += "<details><summary>reader problems: " + xml_escape(counts) + "</summary><ul>\n";
@@ -148,7 +168,9 @@ void select_section(const std::vector<SelectReport>& selects, Section* s) {
       s->html += "<table class=\"summary\">";
       for (auto& [k, v] : r.summary.items())
         s->html += "<tr><th>" + xml_escape(k) + "</th><td>" +
-                   xml_escape(v.is_string() ? v.get<std::string>() : v.is_number() ? cell_number(v.get<double>()) : v.dump()) +
+                   xml_escape(v.is_string()   ? v.get<std::string>()
+                              : v.is_number() ? cell_number(v.get<double>())
+                                              : v.dump()) +
                    "</td></tr>";
       s->html += "</table>\n";
     }

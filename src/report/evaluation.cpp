@@ -54,7 +54,8 @@ std::string value_cell(const json& v) {
 // Tasks in display order: each group followed by its members (indented), then the rest.
 std::vector<std::pair<std::string, int>> task_order(const json& r) {
   const json& results = r["results"];
-  const json gs = r.contains("group_subtasks") && r["group_subtasks"].is_object() ? r["group_subtasks"] : json::object();
+  const json gs =
+      r.contains("group_subtasks") && r["group_subtasks"].is_object() ? r["group_subtasks"] : json::object();
   std::set<std::string> children, seen;
   for (auto& [g, members] : gs.items())
     if (members.is_array())
@@ -85,11 +86,12 @@ bool higher_is_better(const json& r, const std::string& task, const std::string&
 
 std::string task_cell(const std::string& task, int depth, const json& entry, bool group) {
   std::string alias = entry.is_object() && entry.contains("alias") && entry["alias"].is_string()
-                          ? entry["alias"].get<std::string>() : task;
+                          ? entry["alias"].get<std::string>()
+                          : task;
   size_t a = alias.find_first_not_of(" -");  // lm-eval indents aliases with " - "; we indent ourselves
   alias = a == std::string::npos ? task : alias.substr(a);
-  return "<td class=\"task\" style=\"padding-left:" + std::to_string(0.4 + 1.2 * depth) + "em\">" + (group ? "<b>" : "") +
-         xml_escape(alias) + (group ? "</b>" : "") + "</td>";
+  return "<td class=\"task\" style=\"padding-left:" + std::to_string(0.4 + 1.2 * depth) + "em\">" +
+         (group ? "<b>" : "") + xml_escape(alias) + (group ? "</b>" : "") + "</td>";
 }
 
 std::string one_table(const EvalResults& e) {
@@ -98,7 +100,8 @@ std::string one_table(const EvalResults& e) {
   for (auto& [t, v] : res.items())
     for (const std::string& k : metric_keys(v))
       if (std::find(cols.begin(), cols.end(), k) == cols.end()) cols.push_back(k);
-  const json groups = e.results.contains("groups") && e.results["groups"].is_object() ? e.results["groups"] : json::object();
+  const json groups =
+      e.results.contains("groups") && e.results["groups"].is_object() ? e.results["groups"] : json::object();
   std::string h = "<table class=\"eval\"><tr><th>task</th><th>n</th>";
   for (const std::string& c : cols) h += "<th>" + xml_escape(metric_name(c)) + "</th>";
   h += "</tr>\n";
@@ -111,7 +114,8 @@ std::string one_table(const EvalResults& e) {
       if (v.is_object() && v.contains(c)) {
         h += value_cell(v[c]);
         std::string sk = stderr_key(c);
-        if (v.contains(sk) && v[sk].is_number()) h += " <span class=\"stderr\">± " + cell_number(v[sk].get<double>(), true) + "</span>";
+        if (v.contains(sk) && v[sk].is_number())
+          h += " <span class=\"stderr\">± " + cell_number(v[sk].get<double>(), true) + "</span>";
       }
       h += "</td>";
     }
@@ -123,7 +127,8 @@ std::string one_table(const EvalResults& e) {
 // Rows (task, metric) of the first results; a column per results, and the change from the first.
 std::string comparison_table(const std::vector<EvalResults>& evals) {
   const json& base = evals[0].results;
-  std::string h = "<table class=\"eval compare\"><tr><th>task</th><th>metric</th><th>" + xml_escape(evals[0].name) + "</th>";
+  std::string h =
+      "<table class=\"eval compare\"><tr><th>task</th><th>metric</th><th>" + xml_escape(evals[0].name) + "</th>";
   for (size_t i = 1; i < evals.size(); i++) h += "<th>" + xml_escape(evals[i].name) + "</th><th>Δ</th>";
   h += "</tr>\n";
   const json groups = base.contains("groups") && base["groups"].is_object() ? base["groups"] : json::object();

@@ -107,15 +107,20 @@ void read_select(const std::string& path, const json& j, Inputs* in) {
   if (auto h = j.find("histograms"); h != j.end()) {
     std::vector<std::pair<std::string, json>> items;
     if (h->is_array())
-      for (const json& e : *h) items.emplace_back(e.is_object() && e.value("name", json()).is_string() ? e["name"].get<std::string>() : "", e);
+      for (const json& e : *h)
+        items.emplace_back(e.is_object() && e.value("name", json()).is_string() ? e["name"].get<std::string>() : "", e);
     else if (h->is_object())
       for (auto& [k, v] : h->items()) items.emplace_back(k, v);
     for (auto& [name, e] : items) {
       SelectHistogram sh{name.empty() ? "histogram " + std::to_string(r.histograms.size() + 1) : name, {}, {}, {}};
-      bool ok = e.is_object() && to_vec(e.value("edges", json()), &sh.edges) && to_vec(e.value("counts", json()), &sh.counts) &&
-                sh.edges.size() == sh.counts.size() + 1 && (!e.contains("kept") || (to_vec(e["kept"], &sh.kept) && sh.kept.size() == sh.counts.size()));
+      bool ok = e.is_object() && to_vec(e.value("edges", json()), &sh.edges) &&
+                to_vec(e.value("counts", json()), &sh.counts) && sh.edges.size() == sh.counts.size() + 1 &&
+                (!e.contains("kept") || (to_vec(e["kept"], &sh.kept) && sh.kept.size() == sh.counts.size()));
       if (ok) r.histograms.push_back(std::move(sh));
-      else in->problems.push_back(path + ": histogram '" + sh.name + "' needs \"edges\" (n+1 numbers) and \"counts\" (n numbers)" + " (and \"kept\", if given, n numbers): left out");
+      else
+        in->problems.push_back(path + ": histogram '" + sh.name +
+                               "' needs \"edges\" (n+1 numbers) and \"counts\" (n numbers)" +
+                               " (and \"kept\", if given, n numbers): left out");
     }
   }
   if (auto s = j.find("scores"); s != j.end() && s->is_object())
@@ -139,14 +144,16 @@ void read_json_input(const std::string& path, Inputs* in) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded()) j = json::parse(quote_non_finite(text), nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    in->problems.push_back(path + ": not a JSON object" + (text.empty() ? " (empty file)" : " (truncated or damaged?)"));
+    in->problems.push_back(path + ": not a JSON object" +
+                           (text.empty() ? " (empty file)" : " (truncated or damaged?)"));
     return;
   }
   if (j.contains("results") && j["results"].is_object()) {
     // Named after the model evaluated: its directory, with the run's name for a checkpoint
     // (".../run/ckpt/step-0000040" -> "run step-0000040").
     std::string name = base_name(fs::path(path).parent_path().string());
-    const json& model_dir = j.contains("config") && j["config"].is_object() ? j["config"].value("model_dir", json()) : json();
+    const json& model_dir =
+        j.contains("config") && j["config"].is_object() ? j["config"].value("model_dir", json()) : json();
     if (model_dir.is_string() && !model_dir.get<std::string>().empty()) {
       fs::path m = fs::path(model_dir.get<std::string>()).lexically_normal();
       if (m.filename().empty()) m = m.parent_path();
@@ -160,7 +167,8 @@ void read_json_input(const std::string& path, Inputs* in) {
   } else if (j.contains("histograms") || j.contains("scores") || j.value("kind", json()) == "select") {
     read_select(path, j, in);
   } else {
-    in->problems.push_back(path + ": not an eval results.json ('results'), a data prepare report ('documents') or a select "
+    in->problems.push_back(path +
+                           ": not an eval results.json ('results'), a data prepare report ('documents') or a select "
                            "report ('histograms' or 'scores')");
   }
 }
@@ -198,8 +206,8 @@ RunMetrics read_metrics(const std::string& path, std::vector<std::string>* probl
     size_t nl = text.find('\n', pos);
     line_no++;
     if (nl == std::string::npos) {
-      problems->push_back(path + ": line " + std::to_string(line_no) + " is cut off (" + std::to_string(text.size() - pos) +
-                          " bytes without a newline): left out");
+      problems->push_back(path + ": line " + std::to_string(line_no) + " is cut off (" +
+                          std::to_string(text.size() - pos) + " bytes without a newline): left out");
       cut = true;
       break;
     }
@@ -213,14 +221,21 @@ RunMetrics read_metrics(const std::string& path, std::vector<std::string>* probl
       if (bad++ == 0) first_bad = line_no;
       continue;
     }
-    Row w{number_field(j, "loss"), number_field(j, "lr"), number_field(j, "grad_norm"), number_field(j, "tokens_per_s"),
-          number_field(j, "mfu"), number_field(j, "val_loss"), number_field(j, "step_time_s"), number_field(j, "tokens"),
+    Row w{number_field(j, "loss"),
+          number_field(j, "lr"),
+          number_field(j, "grad_norm"),
+          number_field(j, "tokens_per_s"),
+          number_field(j, "mfu"),
+          number_field(j, "val_loss"),
+          number_field(j, "step_time_s"),
+          number_field(j, "tokens"),
           j.contains("skipped") && j["skipped"].is_boolean() && j["skipped"].get<bool>()};
     rows[step] = w;
   }
   if (bad > 0)
-    problems->push_back(path + ": " + std::to_string(bad) + " line(s) not a JSON object with a numeric \"step\" (first: line " +
-                        std::to_string(first_bad) + "): left out");
+    problems->push_back(path + ": " + std::to_string(bad) +
+                        " line(s) not a JSON object with a numeric \"step\" (first: line " + std::to_string(first_bad) +
+                        "): left out");
   double tokens = 0;
   bool have_tokens = false;
   int first_non_finite = -1;
@@ -242,10 +257,10 @@ RunMetrics read_metrics(const std::string& path, std::vector<std::string>* probl
     if (w.skipped) r.skipped_steps++;
   }
   if (r.non_finite_losses > 0)
-    problems->push_back(path + ": " + std::to_string(r.non_finite_losses) + " step(s) without a finite loss (NaN, infinite or missing; first at step " +
+    problems->push_back(path + ": " + std::to_string(r.non_finite_losses) +
+                        " step(s) without a finite loss (NaN, infinite or missing; first at step " +
                         std::to_string(first_non_finite) + "): gaps in the loss curve, marked in red");
-  if (rows.empty() && bad == 0 && !cut)
-    problems->push_back(path + ": no logged step");
+  if (rows.empty() && bad == 0 && !cut) problems->push_back(path + ": no logged step");
   return r;
 }
 
@@ -293,7 +308,8 @@ Inputs read_inputs(const std::vector<std::string>& paths) {
     auto taken = [&](const std::string& n) {
       return std::any_of(in.runs.begin(), in.runs.begin() + i, [&](const RunMetrics& r) { return r.name == n; });
     };
-    for (int n = 2; taken(in.runs[i].name); n++) in.runs[i].name = base_name(in.runs[i].path) + " (" + std::to_string(n) + ")";
+    for (int n = 2; taken(in.runs[i].name); n++)
+      in.runs[i].name = base_name(in.runs[i].path) + " (" + std::to_string(n) + ")";
   }
   return in;
 }
@@ -305,8 +321,7 @@ std::vector<std::string> watched_files(const std::vector<std::string>& paths) {
     if (fs::is_directory(p, ec))
       for (const char* f : {"metrics.jsonl", "results.json", "report.json", "ckpt/latest"})
         files.push_back((fs::path(p) / f).string());
-    else
-      files.push_back(p);
+    else files.push_back(p);
   }
   return files;
 }

@@ -38,7 +38,8 @@ code { font-size: 0.92em; }
 
 std::string list(const std::string& cls, const std::string& title, const std::vector<std::string>& lines) {
   std::string h = "<div class=\"" + cls + "\"><h2>" + title + "</h2><ul>\n";
-  for (const std::string& l : lines) h += "<li class=\"" + cls.substr(0, cls.size() - 1) + "\">" + xml_escape(l) + "</li>\n";
+  for (const std::string& l : lines)
+    h += "<li class=\"" + cls.substr(0, cls.size() - 1) + "\">" + xml_escape(l) + "</li>\n";
   return h + "</ul></div>\n";
 }
 
@@ -46,12 +47,10 @@ void samples_section(const std::vector<Sample>& samples, Section* s) {
   if (samples.empty()) return;
   s->html += "<section id=\"samples\"><h2>Samples</h2>\n";
   for (const Sample& x : samples) {
-    s->html += "<div class=\"sample\"><div class=\"note\">" + xml_escape(x.run) + " · <code>" + xml_escape(x.checkpoint) +
-               "</code></div>";
-    if (!x.error.empty())
-      s->html += "<p class=\"problem\">" + xml_escape(x.error) + "</p>";
-    else
-      s->html += "<pre><b>" + xml_escape(x.prompt) + "</b>" + xml_escape(x.text) + "</pre>";
+    s->html += "<div class=\"sample\"><div class=\"note\">" + xml_escape(x.run) + " · <code>" +
+               xml_escape(x.checkpoint) + "</code></div>";
+    if (!x.error.empty()) s->html += "<p class=\"problem\">" + xml_escape(x.error) + "</p>";
+    else s->html += "<pre><b>" + xml_escape(x.prompt) + "</b>" + xml_escape(x.text) + "</pre>";
     s->html += "</div>\n";
   }
   s->html += "</section>\n";
@@ -98,18 +97,26 @@ Page build_page(const Inputs& in, const std::vector<Sample>& samples, const Page
   page.problems = in.problems;
   for (const Sample& x : samples)
     if (!x.error.empty()) page.problems.push_back(x.run + ": sample: " + x.error);
-  std::string h = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-                  "<link rel=\"icon\" href=\"data:,\">\n";
-  if (o.refresh_seconds > 0) h += "<meta http-equiv=\"refresh\" content=\"" + std::to_string(o.refresh_seconds) + "\">\n";
-  h += "<title>mindllm report</title>\n<style>" + std::string(kStyle) + "</style>\n</head>\n<body>\n<h1>mindllm report</h1>\n";
+  std::string h =
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+      "<link rel=\"icon\" href=\"data:,\">\n";
+  if (o.refresh_seconds > 0)
+    h += "<meta http-equiv=\"refresh\" content=\"" + std::to_string(o.refresh_seconds) + "\">\n";
+  h += "<title>mindllm report</title>\n<style>" + std::string(kStyle) +
+       "</style>\n</head>\n<body>\n<h1>mindllm report</h1>\n";
   h += "<p class=\"note\">" + std::to_string(in.runs.size()) + " run(s), " + std::to_string(in.evals.size()) +
-       " evaluation result(s), " + std::to_string(in.data.size()) + " data report(s), " + std::to_string(in.selects.size()) +
-       " selection report(s), " + std::to_string(samples.size()) + " sample(s)" +
-       (o.refresh_seconds > 0 ? "; updated while the run goes on (reloads every " + std::to_string(o.refresh_seconds) + " s)" : "") +
+       " evaluation result(s), " + std::to_string(in.data.size()) + " data report(s), " +
+       std::to_string(in.selects.size()) + " selection report(s), " + std::to_string(samples.size()) + " sample(s)" +
+       (o.refresh_seconds > 0
+            ? "; updated while the run goes on (reloads every " + std::to_string(o.refresh_seconds) + " s)"
+            : "") +
        ".</p>\n<nav>";
-  for (const auto& [id, title] : {std::pair{"training", "Training"}, {"evaluation", "Evaluation"}, {"data", "Data"},
-                                  {"selection", "Selection"}, {"samples", "Samples"}})
+  for (const auto& [id, title] : {std::pair{"training", "Training"},
+                                  {"evaluation", "Evaluation"},
+                                  {"data", "Data"},
+                                  {"selection", "Selection"},
+                                  {"samples", "Samples"}})
     if (body.html.find("<section id=\"" + std::string(id) + "\"") != std::string::npos)
       h += "<a href=\"#" + std::string(id) + "\">" + title + "</a>";
   h += "</nav>\n";

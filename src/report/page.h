@@ -21,9 +21,9 @@ struct Plot {
 };
 
 struct PageOptions {
-  double smooth = 0.9;       // EMA weight of the smoothed loss curves (0: none)
-  int refresh_seconds = 0;   // > 0: the page reloads itself (--watch)
-  bool png_links = false;    // each plot links its <id>.png
+  double smooth = 0.9;             // EMA weight of the smoothed loss curves (0: none)
+  int refresh_seconds = 0;         // > 0: the page reloads itself (--watch)
+  bool png_links = false;          // each plot links its <id>.png
   std::vector<std::string> notes;  // extra lines stated under the problems (e.g. "no PNGs: ...")
 };
 

@@ -39,14 +39,16 @@ void write_svg_png(const std::string& svg, const std::string& path, double scale
   cairo_scale(cr.get(), scale, scale);
   RsvgRectangle viewport{0, 0, w, h};
   if (!rsvg_handle_render_document(handle.get(), cr.get(), &viewport, &err)) fail("librsvg cannot render the plot");
-  if (cairo_status(cr.get()) != CAIRO_STATUS_SUCCESS) fail(std::string("cairo: ") + cairo_status_to_string(cairo_status(cr.get())));
+  if (cairo_status(cr.get()) != CAIRO_STATUS_SUCCESS)
+    fail(std::string("cairo: ") + cairo_status_to_string(cairo_status(cr.get())));
   std::string png;
   auto append = [](void* out, const unsigned char* data, unsigned int n) -> cairo_status_t {
     static_cast<std::string*>(out)->append(reinterpret_cast<const char*>(data), n);
     return CAIRO_STATUS_SUCCESS;
   };
   cairo_surface_flush(surface.get());
-  if (cairo_surface_write_to_png_stream(surface.get(), append, &png) != CAIRO_STATUS_SUCCESS) fail("cairo cannot encode the PNG");
+  if (cairo_surface_write_to_png_stream(surface.get(), append, &png) != CAIRO_STATUS_SUCCESS)
+    fail("cairo cannot encode the PNG");
   write_file_atomic(path, png);
 }
 

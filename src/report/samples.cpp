@@ -49,9 +49,7 @@ std::vector<Sample> generate_samples(const RunMetrics& run, const SampleOptions&
     KvCache cache(cfg);
     std::vector<GenerationResult> res = generate(engine, cache, reqs, text);
     for (int i = 0; i < o.count; i++) out.push_back({run.name, ck, prompts[i % prompts.size()], res[i].text, ""});
-  } catch (const Error& e) {
-    return {{run.name, ck, "", "", e.what()}};
-  }
+  } catch (const Error& e) { return {{run.name, ck, "", "", e.what()}}; }
   return out;
 }
 

@@ -16,7 +16,7 @@ struct SampleOptions {
   int max_new_tokens = 48;
   float temperature = 0.8f;
   int top_k = 40;
-  uint64_t seed = 0;                 // sample i uses seed + i
+  uint64_t seed = 0;  // sample i uses seed + i
 };
 
 // A few short English and Chinese openings.

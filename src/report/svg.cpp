@@ -24,12 +24,13 @@ std::string svg_open(int width, int height, const std::string& title) {
                   "\" height=\"" + std::to_string(height) + "\" viewBox=\"0 0 " + std::to_string(width) + " " +
                   std::to_string(height) + "\" font-family=\"" + kFont + "\" font-size=\"12\">\n";
   s += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n";
-  s += "<text x=\"" + std::to_string(width / 2) + "\" y=\"20\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">" +
-       xml_escape(title) + "</text>\n";
+  s += "<text x=\"" + std::to_string(width / 2) +
+       "\" y=\"20\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">" + xml_escape(title) + "</text>\n";
   return s;
 }
 
-std::string text(double x, double y, const std::string& s, const char* anchor = "start", const std::string& extra = "") {
+std::string text(double x, double y, const std::string& s, const char* anchor = "start",
+                 const std::string& extra = "") {
   return "<text x=\"" + px(x) + "\" y=\"" + px(y) + "\" text-anchor=\"" + anchor + "\"" + extra + ">" + xml_escape(s) +
          "</text>\n";
 }
@@ -145,9 +146,11 @@ std::string line_plot_svg(const LinePlot& p, int width, int height) {
   // Grid, axes and tick labels.
   s += "<g stroke=\"#e5e5e5\" stroke-width=\"1\">\n";
   for (double v : xt)
-    if (v >= x0 && v <= x1) s += "<line x1=\"" + px(sx(v)) + "\" y1=\"" + px(T) + "\" x2=\"" + px(sx(v)) + "\" y2=\"" + px(T + H) + "\"/>\n";
+    if (v >= x0 && v <= x1)
+      s += "<line x1=\"" + px(sx(v)) + "\" y1=\"" + px(T) + "\" x2=\"" + px(sx(v)) + "\" y2=\"" + px(T + H) + "\"/>\n";
   for (double v : yt)
-    if (v >= y0 && v <= y1) s += "<line x1=\"" + px(L) + "\" y1=\"" + px(sy(v)) + "\" x2=\"" + px(L + W) + "\" y2=\"" + px(sy(v)) + "\"/>\n";
+    if (v >= y0 && v <= y1)
+      s += "<line x1=\"" + px(L) + "\" y1=\"" + px(sy(v)) + "\" x2=\"" + px(L + W) + "\" y2=\"" + px(sy(v)) + "\"/>\n";
   s += "</g>\n<rect x=\"" + px(L) + "\" y=\"" + px(T) + "\" width=\"" + px(W) + "\" height=\"" + px(H) +
        "\" fill=\"none\" stroke=\"#555\"/>\n<g fill=\"#333\">\n";
   for (double v : xt)
@@ -171,9 +174,9 @@ std::string line_plot_svg(const LinePlot& p, int width, int height) {
       if (!ok) {
         pen_down = false;
         if (l.mark_non_finite && std::isfinite(l.x[i]) && !std::isfinite(l.y[i]))
-          marks += "<path class=\"non-finite\" d=\"M" + px(sx(l.x[i]) - 4) + " " + px(T) + "L" + px(sx(l.x[i]) + 4) + " " +
-                   px(T) + "L" + px(sx(l.x[i])) + " " + px(T + 8) + "Z\" fill=\"#d62728\"><title>non-finite value at x = " +
-                   short_number(l.x[i]) + "</title></path>\n";
+          marks += "<path class=\"non-finite\" d=\"M" + px(sx(l.x[i]) - 4) + " " + px(T) + "L" + px(sx(l.x[i]) + 4) +
+                   " " + px(T) + "L" + px(sx(l.x[i])) + " " + px(T + 8) +
+                   "Z\" fill=\"#d62728\"><title>non-finite value at x = " + short_number(l.x[i]) + "</title></path>\n";
         continue;
       }
       d += pen_down ? 'L' : 'M';  // (appended piece by piece: GCC 12 warns falsely on "M" + std::string)
@@ -190,10 +193,11 @@ std::string line_plot_svg(const LinePlot& p, int width, int height) {
       while (!(std::isfinite(l.x[i]) && std::isfinite(l.y[i]))) i++;
       dots = "<circle cx=\"" + px(sx(l.x[i])) + "\" cy=\"" + px(sy(l.y[i])) + "\" r=\"2.6\"/>";
     }
-    s += "<path class=\"series\" d=\"" + d + "\" fill=\"none\" stroke=\"" + l.color + "\" stroke-width=\"" + px(l.width) +
-         "\" stroke-opacity=\"" + fmt("%.2f", l.opacity) + "\" stroke-linejoin=\"round\"" +
+    s += "<path class=\"series\" d=\"" + d + "\" fill=\"none\" stroke=\"" + l.color + "\" stroke-width=\"" +
+         px(l.width) + "\" stroke-opacity=\"" + fmt("%.2f", l.opacity) + "\" stroke-linejoin=\"round\"" +
          (l.dashed ? " stroke-dasharray=\"6 3\"" : "") + "/>\n";
-    if (!dots.empty()) s += "<g fill=\"" + l.color + "\" fill-opacity=\"" + fmt("%.2f", l.opacity) + "\">" + dots + "</g>\n";
+    if (!dots.empty())
+      s += "<g fill=\"" + l.color + "\" fill-opacity=\"" + fmt("%.2f", l.opacity) + "\">" + dots + "</g>\n";
   }
   s += "</g>\n" + marks;
 
@@ -202,8 +206,8 @@ std::string line_plot_svg(const LinePlot& p, int width, int height) {
   for (const Line& l : p.lines) {
     if (l.label.empty()) continue;
     double lx = L + W + 12;
-    s += "<line x1=\"" + px(lx) + "\" y1=\"" + px(ly) + "\" x2=\"" + px(lx + 22) + "\" y2=\"" + px(ly) + "\" stroke=\"" +
-         l.color + "\" stroke-width=\"" + px(std::max(2.0, l.width)) + "\" stroke-opacity=\"" +
+    s += "<line x1=\"" + px(lx) + "\" y1=\"" + px(ly) + "\" x2=\"" + px(lx + 22) + "\" y2=\"" + px(ly) +
+         "\" stroke=\"" + l.color + "\" stroke-width=\"" + px(std::max(2.0, l.width)) + "\" stroke-opacity=\"" +
          fmt("%.2f", std::max(0.35, l.opacity)) + "\"" + (l.dashed ? " stroke-dasharray=\"6 3\"" : "") + "/>\n";
     std::string label = l.label.size() > 30 ? l.label.substr(0, 28) + "…" : l.label;
     s += text(lx + 28, ly + 4, label, "start", " fill=\"#222\"");
@@ -228,8 +232,8 @@ std::string bar_chart_svg(const BarChart& c, int width) {
     std::string label = b.label.size() > 32 ? b.label.substr(0, 30) + "…" : b.label;
     s += text(L - 8, y + row / 2 + 1, label, "end", " fill=\"#222\"");
     auto rect = [&](double x, double width, const std::string& color, double opacity) {
-      return "<path class=\"series\" d=\"M" + px(x) + " " + px(y + 3) + "h" + px(width) + "v" + px(row - 6) + "h" + px(-width) +
-             "Z\" fill=\"" + color + "\" fill-opacity=\"" + fmt("%.2f", opacity) + "\"/>\n";
+      return "<path class=\"series\" d=\"M" + px(x) + " " + px(y + 3) + "h" + px(width) + "v" + px(row - 6) + "h" +
+             px(-width) + "Z\" fill=\"" + color + "\" fill-opacity=\"" + fmt("%.2f", opacity) + "\"/>\n";
     };
     const bool stacked = !c.segment_labels.empty() && b.segments.size() == c.segment_labels.size() && w >= 1.0;
     if (stacked) {  // the parts side by side, each in its legend colour; the bar's own colour as a faint outline
@@ -251,8 +255,9 @@ std::string bar_chart_svg(const BarChart& c, int width) {
   s += text(L + W / 2, height - 8, c.value_label, "middle", " fill=\"#333\"");
   for (size_t k = 0; k < c.segment_labels.size(); k++) {  // legend, bottom left
     double lx = 12 + 90 * k;
-    s += "<rect x=\"" + px(lx) + "\" y=\"" + px(height - 19) + "\" width=\"12\" height=\"12\" fill=\"" + palette_color(k) +
-         "\" fill-opacity=\"0.85\"/>\n" + text(lx + 16, height - 9, c.segment_labels[k], "start", " fill=\"#222\"");
+    s += "<rect x=\"" + px(lx) + "\" y=\"" + px(height - 19) + "\" width=\"12\" height=\"12\" fill=\"" +
+         palette_color(k) + "\" fill-opacity=\"0.85\"/>\n" +
+         text(lx + 16, height - 9, c.segment_labels[k], "start", " fill=\"#222\"");
   }
   return s + "</svg>\n";
 }
@@ -272,7 +277,8 @@ std::string histogram_svg(const Histogram& h, int width, int height) {
   auto sy = [&](double c) { return T + H - c / (cmax * 1.05) * H; };
   s += "<g stroke=\"#e5e5e5\">\n";
   std::vector<double> yt = nice_ticks(0, cmax * 1.05, 4);
-  for (double v : yt) s += "<line x1=\"" + px(L) + "\" y1=\"" + px(sy(v)) + "\" x2=\"" + px(L + W) + "\" y2=\"" + px(sy(v)) + "\"/>\n";
+  for (double v : yt)
+    s += "<line x1=\"" + px(L) + "\" y1=\"" + px(sy(v)) + "\" x2=\"" + px(L + W) + "\" y2=\"" + px(sy(v)) + "\"/>\n";
   s += "</g>\n<g fill=\"#333\">\n";
   for (double v : yt) s += text(L - 6, sy(v) + 4, short_number(v), "end");
   for (double v : nice_ticks(x0, x1, 6))
@@ -284,18 +290,21 @@ std::string histogram_svg(const Histogram& h, int width, int height) {
       double c = std::isfinite(h.counts[k][i]) ? h.counts[k][i] : 0;
       if (c <= 0) continue;
       d += 'M';
-      d += px(sx(h.edges[i]) + 0.5) + " " + px(T + H) + "V" + px(sy(c)) + "H" + px(sx(h.edges[i + 1]) - 0.5) + "V" + px(T + H) + "Z";
+      d += px(sx(h.edges[i]) + 0.5) + " " + px(T + H) + "V" + px(sy(c)) + "H" + px(sx(h.edges[i + 1]) - 0.5) + "V" +
+           px(T + H) + "Z";
     }
     if (!d.empty())
       s += "<path class=\"series\" d=\"" + d + "\" fill=\"" + palette_color(k) + "\" fill-opacity=\"" +
            (h.counts.size() > 1 ? "0.6" : "0.9") + "\"/>\n";
   }
-  s += "<rect x=\"" + px(L) + "\" y=\"" + px(T) + "\" width=\"" + px(W) + "\" height=\"" + px(H) + "\" fill=\"none\" stroke=\"#555\"/>\n";
+  s += "<rect x=\"" + px(L) + "\" y=\"" + px(T) + "\" width=\"" + px(W) + "\" height=\"" + px(H) +
+       "\" fill=\"none\" stroke=\"#555\"/>\n";
   if (h.labels.size() > 1)
     for (size_t k = 0; k < h.labels.size(); k++) {
       double ly = T + 8 + 18 * k;
-      s += "<rect x=\"" + px(L + W + 12) + "\" y=\"" + px(ly - 6) + "\" width=\"14\" height=\"12\" fill=\"" + palette_color(k) +
-           "\" fill-opacity=\"0.6\"/>\n" + text(L + W + 32, ly + 4, h.labels[k], "start", " fill=\"#222\"");
+      s += "<rect x=\"" + px(L + W + 12) + "\" y=\"" + px(ly - 6) + "\" width=\"14\" height=\"12\" fill=\"" +
+           palette_color(k) + "\" fill-opacity=\"0.6\"/>\n" +
+           text(L + W + 32, ly + 4, h.labels[k], "start", " fill=\"#222\"");
     }
   return s + "</svg>\n";
 }

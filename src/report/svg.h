@@ -12,11 +12,11 @@ namespace mindllm::report {
 std::string palette_color(size_t i);
 
 struct Line {
-  std::string label;        // legend entry; empty: not in the legend
-  std::vector<double> x, y; // same length; non-finite y breaks the line
+  std::string label;         // legend entry; empty: not in the legend
+  std::vector<double> x, y;  // same length; non-finite y breaks the line
   std::string color;
   bool dashed = false;
-  bool markers = false;     // a circle at each point (single points are always marked)
+  bool markers = false;  // a circle at each point (single points are always marked)
   double opacity = 1.0;
   double width = 1.6;
   bool mark_non_finite = false;  // red ticks on the top edge at the x of non-finite y
@@ -31,14 +31,14 @@ struct LinePlot {
 struct Bar {
   std::string label;
   double value = 0;
-  std::string note;   // text after the bar, e.g. "-1,234 (3.1%)"
-  std::string color;  // empty: the first palette colour
+  std::string note;              // text after the bar, e.g. "-1,234 (3.1%)"
+  std::string color;             // empty: the first palette colour
   std::vector<double> segments;  // stacked parts of `value` (one per BarChart::segment_labels), or none
 };
 
 struct BarChart {
   std::string title, value_label;
-  std::vector<Bar> bars;  // drawn top to bottom
+  std::vector<Bar> bars;                    // drawn top to bottom
   std::vector<std::string> segment_labels;  // legend of the stacked parts (palette colours 0, 1, ...)
 };
 

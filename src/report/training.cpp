@@ -49,12 +49,14 @@ LinePlot loss_plot(const std::vector<RunMetrics>& runs, double smooth, const std
 LinePlot metric_plot(const std::vector<RunMetrics>& runs, const std::string& title, const std::string& y_label,
                      const std::function<const std::vector<double>&(const RunMetrics&)>& y_of) {
   LinePlot p{title, "step", y_label, {}, false};
-  for (size_t i = 0; i < runs.size(); i++) p.lines.push_back({runs[i].name, runs[i].step, y_of(runs[i]), palette_color(i)});
+  for (size_t i = 0; i < runs.size(); i++)
+    p.lines.push_back({runs[i].name, runs[i].step, y_of(runs[i]), palette_color(i)});
   return p;
 }
 
 // Log scale when the positive values span more than 50x (gradient norms early in training).
-bool wide_range(const std::vector<RunMetrics>& runs, const std::function<const std::vector<double>&(const RunMetrics&)>& y_of) {
+bool wide_range(const std::vector<RunMetrics>& runs,
+                const std::function<const std::vector<double>&(const RunMetrics&)>& y_of) {
   double lo = INFINITY, hi = 0;
   for (const RunMetrics& r : runs)
     for (double v : y_of(r)) {
@@ -79,7 +81,8 @@ double median_finite(std::vector<double> v) {
 }
 
 std::string summary_table(const std::vector<RunMetrics>& runs, double smooth) {
-  std::string h = "<table class=\"runs\"><tr><th>run</th><th>steps logged</th><th>last step</th><th>last train loss</th>";
+  std::string h =
+      "<table class=\"runs\"><tr><th>run</th><th>steps logged</th><th>last step</th><th>last train loss</th>";
   if (smooth > 0) h += "<th>smoothed</th>";
   h += "<th>best val loss (step)</th><th>last val loss</th><th>tokens seen</th><th>median tokens/s</th>"
        "<th>non-finite losses</th><th>skipped updates</th><th>final checkpoint</th></tr>\n";
@@ -92,10 +95,12 @@ std::string summary_table(const std::vector<RunMetrics>& runs, double smooth) {
          "</td><td>" + std::to_string(r.step.size()) + "</td><td>" + (r.step.empty() ? "–" : thousands(r.step.back())) +
          "</td><td>" + cell_number(last_finite(r.loss), true) + "</td>";
     if (smooth > 0) h += "<td>" + cell_number(last_finite(smooth_ema(r.loss, smooth)), true) + "</td>";
-    h += "<td>" + (best < r.val_loss.size() ? cell_number(r.val_loss[best], true) + " (" + thousands(r.step[best]) + ")" : "–") +
+    h += "<td>" +
+         (best < r.val_loss.size() ? cell_number(r.val_loss[best], true) + " (" + thousands(r.step[best]) + ")" : "–") +
          "</td><td>" + cell_number(last_finite(r.val_loss), true) + "</td><td>" + thousands(last_finite(r.tokens)) +
-         "</td><td>" + thousands(median_finite(r.tokens_per_s)) + "</td><td" + (r.non_finite_losses ? " class=\"bad\"" : "") +
-         ">" + std::to_string(r.non_finite_losses) + "</td><td>" + std::to_string(r.skipped_steps) + "</td><td><code>" +
+         "</td><td>" + thousands(median_finite(r.tokens_per_s)) + "</td><td" +
+         (r.non_finite_losses ? " class=\"bad\"" : "") + ">" + std::to_string(r.non_finite_losses) + "</td><td>" +
+         std::to_string(r.skipped_steps) + "</td><td><code>" +
          xml_escape(r.final_checkpoint.empty() ? "none" : r.final_checkpoint) + "</code></td></tr>\n";
   }
   return h + "</table>\n";
@@ -137,7 +142,8 @@ void training_section(const std::vector<RunMetrics>& runs, double smooth, Sectio
                           Metric{"mfu", "Model FLOPs utilization", "MFU", &RunMetrics::mfu}}) {
     auto y_of = [&](const RunMetrics& r) -> const std::vector<double>& { return r.*m.field; };
     if (!std::any_of(runs.begin(), runs.end(), [&](const RunMetrics& r) { return any_finite(y_of(r)); })) {
-      if (std::string(m.id) != "mfu") s->html += "<p class=\"note\">No run logged " + std::string(m.y_label) + ".</p>\n";
+      if (std::string(m.id) != "mfu")
+        s->html += "<p class=\"note\">No run logged " + std::string(m.y_label) + ".</p>\n";
       continue;
     }
     LinePlot p = metric_plot(runs, m.title, m.y_label, y_of);

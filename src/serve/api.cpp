@@ -20,8 +20,8 @@ void fail(int status, const std::string& message, const std::string& param, cons
 
 json error_json(const ApiError& e) {
   auto str_or_null = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
-  return {{"error", {{"message", e.message}, {"type", e.type}, {"param", str_or_null(e.param)},
-                     {"code", str_or_null(e.code)}}}};
+  return {{"error",
+           {{"message", e.message}, {"type", e.type}, {"param", str_or_null(e.param)}, {"code", str_or_null(e.code)}}}};
 }
 
 json parse_object(const std::string& body) {
@@ -45,8 +45,10 @@ double number(const json& body, const char* name, double lo, double hi, double d
   if (!f->is_number()) fail(400, std::string("'") + name + "' must be a number", name);
   const double v = f->get<double>();
   if (!std::isfinite(v) || v < lo || v > hi)
-    fail(400, std::string("'") + name + "' must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
-                  f->dump(), name);
+    fail(400,
+         std::string("'") + name + "' must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+             f->dump(),
+         name);
   return v;
 }
 
@@ -59,8 +61,10 @@ std::optional<int64_t> integer(const json& body, const char* name, int64_t lo, i
                        ? f->get<uint64_t>() > (uint64_t)hi || (lo > 0 && f->get<uint64_t>() < (uint64_t)lo)
                        : f->get<int64_t>() < lo || f->get<int64_t>() > hi;
   if (out)
-    fail(400, std::string("'") + name + "' must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
-                  f->dump(), name);
+    fail(400,
+         std::string("'") + name + "' must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+             f->dump(),
+         name);
   return f->get<int64_t>();
 }
 
@@ -180,14 +184,15 @@ CompletionRequest parse_completion(const json& body, bool chat, const std::strin
     } else if (auto k = integer(body, "logprobs", 0, 20)) {
       r.logprobs = static_cast<int>(*k);
     }
-    if (field(body, "top_logprobs")) fail(400, "'top_logprobs' is a chat field; completions take 'logprobs': k",
-                                          "top_logprobs");
+    if (field(body, "top_logprobs"))
+      fail(400, "'top_logprobs' is a chat field; completions take 'logprobs': k", "top_logprobs");
   }
   // Not built (docs/serve.md): refused unless they ask for nothing, rather than silently ignored.
   for (const char* unsupported : {"logit_bias", "tools", "functions", "best_of", "echo", "suffix"}) {
     const json* f = field(body, unsupported);
     const bool nothing = !f || (f->is_boolean() && !f->get<bool>()) || (f->is_number() && f->get<double>() == 0.0) ||
-                         (std::string(unsupported) == "best_of" && *f == 1) || (f->is_string() && f->get<std::string>().empty());
+                         (std::string(unsupported) == "best_of" && *f == 1) ||
+                         (f->is_string() && f->get<std::string>().empty());
     if (!nothing) fail(400, std::string("'") + unsupported + "' is not supported by this server", unsupported);
   }
   return r;

@@ -31,10 +31,10 @@ nlohmann::json parse_object(const std::string& body);
 
 struct CompletionRequest {
   bool chat = false;
-  sft::Conversation messages;             // chat
-  std::string prompt_text;                // completions: a string prompt ...
+  sft::Conversation messages;                      // chat
+  std::string prompt_text;                         // completions: a string prompt ...
   std::optional<std::vector<int32_t>> prompt_ids;  // ... or token ids
-  SamplingParams sampling;                // OpenAI's defaults: temperature 1, top_p 1
+  SamplingParams sampling;                         // OpenAI's defaults: temperature 1, top_p 1
   std::optional<uint64_t> seed;
   std::optional<int> max_tokens;
   std::vector<std::string> stop;

@@ -17,13 +17,13 @@
 namespace mindllm {
 
 struct GenerationRequest {
-  std::vector<int32_t> prompt;             // non-empty
+  std::vector<int32_t> prompt;  // non-empty
   int max_new_tokens = 64;
-  SamplingParams sampling;                 // temperature 0: greedy
+  SamplingParams sampling;  // temperature 0: greedy
   uint64_t seed = 0;
-  std::vector<int32_t> stop_tokens;        // end generation; not part of the output (e.g. EOS)
-  std::vector<std::string> stop_strings;   // end generation; the text is cut before the first
-  int max_length = 0;                      // prompt + generated tokens fed to the model (0: the model's)
+  std::vector<int32_t> stop_tokens;       // end generation; not part of the output (e.g. EOS)
+  std::vector<std::string> stop_strings;  // end generation; the text is cut before the first
+  int max_length = 0;                     // prompt + generated tokens fed to the model (0: the model's)
   // A cache sequence holding a prefix of the prompt (e.g. a shared few-shot prefix), or -1: the
   // request forks it and computes only the rest of the prompt.
   int prefix_seq = -1;
@@ -36,8 +36,8 @@ enum class FinishReason { length, stop, context, cancelled };
 const char* finish_reason_name(FinishReason r);  // "length", "stop", "context", "cancelled"
 
 struct GenerationResult {
-  std::vector<int32_t> tokens;  // generated, without the stop token; may run past a stop string
-  std::string text;             // their text up to the first stop string (when token_text is given)
+  std::vector<int32_t> tokens;         // generated, without the stop token; may run past a stop string
+  std::string text;                    // their text up to the first stop string (when token_text is given)
   std::vector<TokenLogprob> logprobs;  // one per token of `tokens` (request.logprobs >= 0)
   FinishReason finish = FinishReason::length;
 };

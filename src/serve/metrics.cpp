@@ -6,8 +6,8 @@ namespace mindllm {
 
 namespace {
 
-const char* const kRoutes[] = {"/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions",
-                               "/tokenize", "/detokenize", "/apply-template"};
+const char* const kRoutes[] = {"/health",         "/metrics",  "/v1/models",  "/v1/chat/completions",
+                               "/v1/completions", "/tokenize", "/detokenize", "/apply-template"};
 
 std::string number(double v) {
   char buf[32];
@@ -54,8 +54,9 @@ void ServeMetrics::completion(int prompt_tokens, int completion_tokens, double s
 
 std::string ServeMetrics::render(int active, int queued, int64_t tokens_generated) const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string out = "# HELP mindllm_requests_total HTTP responses by route and status.\n"
-                    "# TYPE mindllm_requests_total counter\n";
+  std::string out =
+      "# HELP mindllm_requests_total HTTP responses by route and status.\n"
+      "# TYPE mindllm_requests_total counter\n";
   for (const auto& [key, n] : requests_)
     out += "mindllm_requests_total{path=\"" + key.first + "\",status=\"" + std::to_string(key.second) + "\"} " +
            std::to_string(n) + "\n";

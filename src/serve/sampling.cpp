@@ -103,7 +103,8 @@ std::pair<size_t, double> keep_tokens(std::vector<Ranked>& a, const SamplingPara
   }
   // min-p: the top token weighs 1 and weights fall along the order, so the kept ones are a prefix.
   if (p.min_p > 0.0f) {
-    const size_t m = std::partition(a.begin(), a.begin() + n, [&](const Ranked& r) { return r.w >= p.min_p; }) - a.begin();
+    const size_t m =
+        std::partition(a.begin(), a.begin() + n, [&](const Ranked& r) { return r.w >= p.min_p; }) - a.begin();
     if (m < n) n = std::max<size_t>(m, 1), sum = -1.0;
   }
   if (sum < 0) {

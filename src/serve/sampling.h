@@ -12,9 +12,9 @@ namespace mindllm {
 
 struct SamplingParams {
   float temperature = 1.0f;
-  int top_k = 0;        // 0: off
-  float top_p = 1.0f;   // 1: off
-  float min_p = 0.0f;   // keep tokens with p >= min_p * p_max (after temperature); 0: off
+  int top_k = 0;       // 0: off
+  float top_p = 1.0f;  // 1: off
+  float min_p = 0.0f;  // keep tokens with p >= min_p * p_max (after temperature); 0: off
   // OpenAI: logit -= presence * [count > 0] + frequency * count, count = times the token was
   // generated so far in this sequence (the prompt does not count). 0: off.
   float presence_penalty = 0.0f;

@@ -30,7 +30,7 @@ struct ChoiceEvent {
   bool done = false;
   FinishReason finish = FinishReason::length;
   int prompt_tokens = 0, completion_tokens = 0;
-  std::string error;  // set when the choice failed inside the engine
+  std::string error;                   // set when the choice failed inside the engine
   std::vector<TokenLogprob> logprobs;  // of the tokens generated since the last event (logprobs requested)
 };
 
@@ -58,10 +58,10 @@ struct Job {
 };
 
 struct SchedulerOptions {
-  int parallel = 4;          // sequences decoded together
-  int max_queue = 64;        // jobs waiting for a free sequence; more are refused
-  int ctx = 2048;            // positions per sequence (prompt + generated)
-  int prefill_chunk = 512;   // most prompt tokens prefilled per step
+  int parallel = 4;         // sequences decoded together
+  int max_queue = 64;       // jobs waiting for a free sequence; more are refused
+  int ctx = 2048;           // positions per sequence (prompt + generated)
+  int prefill_chunk = 512;  // most prompt tokens prefilled per step
 };
 
 class Scheduler {

@@ -33,8 +33,8 @@ namespace mindllm {
 
 namespace {
 
-using nlohmann::json;
 using api::fail;
+using nlohmann::json;
 
 const char* openai_finish(FinishReason f) {
   switch (f) {
@@ -113,9 +113,7 @@ httplib::Server::Handler guarded(F f) {
   return [f](const httplib::Request& q, httplib::Response& res) {
     try {
       f(q, res);
-    } catch (const api::ApiError& e) {
-      send_error(res, e);
-    } catch (const Error& e) {
+    } catch (const api::ApiError& e) { send_error(res, e); } catch (const Error& e) {
       api::ApiError a;
       a.status = e.code == ExitCode::bad_input ? 400 : 500;
       a.message = e.what();
@@ -135,7 +133,8 @@ Prepared Server::prepare(const httplib::Request& q, bool chat) {
   Prepared p;
   p.req = api::parse_completion(api::parse_object(q.body), chat, model_id_, std::min(16, opt_.max_queue));
   if (chat) {
-    if (!tmpl_) fail(400, "the model has no chat template: start the server with --chat-template NAME|FILE", "messages");
+    if (!tmpl_)
+      fail(400, "the model has no chat template: start the server with --chat-template NAME|FILE", "messages");
     for (uint32_t id : tok_->encode(tmpl_->render(p.req.messages, true))) p.prompt.push_back((int32_t)id);
   } else if (p.req.prompt_ids) {
     p.prompt = *p.req.prompt_ids;
@@ -144,8 +143,10 @@ Prepared Server::prepare(const httplib::Request& q, bool chat) {
   }
   if (p.prompt.empty()) fail(400, "the prompt is empty", chat ? "messages" : "prompt");
   if ((int)p.prompt.size() > opt_.ctx)
-    fail(400, "the prompt has " + std::to_string(p.prompt.size()) + " tokens, more than the context of " +
-                  std::to_string(opt_.ctx), chat ? "messages" : "prompt", "context_length_exceeded");
+    fail(400,
+         "the prompt has " + std::to_string(p.prompt.size()) + " tokens, more than the context of " +
+             std::to_string(opt_.ctx),
+         chat ? "messages" : "prompt", "context_length_exceeded");
   p.id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(++counter_);
   p.created = static_cast<int64_t>(std::time(nullptr));
   return p;
@@ -165,7 +166,8 @@ json Server::logprobs_json(const std::vector<TokenLogprob>& lps, bool chat, int6
     json content = json::array();
     for (const TokenLogprob& lp : lps) {
       json top = json::array();
-      for (const auto& [id, l] : lp.top) top.push_back({{"token", text(id)}, {"logprob", l}, {"bytes", bytes(text(id))}});
+      for (const auto& [id, l] : lp.top)
+        top.push_back({{"token", text(id)}, {"logprob", l}, {"bytes", bytes(text(id))}});
       const std::string t = text(lp.token);
       content.push_back({{"token", t}, {"logprob", lp.logprob}, {"bytes", bytes(t)}, {"top_logprobs", std::move(top)}});
     }
@@ -188,13 +190,18 @@ json Server::logprobs_json(const std::vector<TokenLogprob>& lps, bool chat, int6
     }
     tops.push_back(std::move(top));
   }
-  return {{"tokens", std::move(tokens)}, {"token_logprobs", std::move(token_logprobs)}, {"top_logprobs", std::move(tops)},
+  return {{"tokens", std::move(tokens)},
+          {"token_logprobs", std::move(token_logprobs)},
+          {"top_logprobs", std::move(tops)},
           {"text_offset", std::move(offsets)}};
 }
 
 json Server::chunk(const Prepared& p, json choices) const {
-  return {{"id", p.id}, {"object", p.req.chat ? "chat.completion.chunk" : "text_completion"}, {"created", p.created},
-          {"model", model_id_}, {"choices", std::move(choices)}};
+  return {{"id", p.id},
+          {"object", p.req.chat ? "chat.completion.chunk" : "text_completion"},
+          {"created", p.created},
+          {"model", model_id_},
+          {"choices", std::move(choices)}};
 }
 
 void Server::complete(const httplib::Request& q, httplib::Response& res, bool chat) {
@@ -223,7 +230,8 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
     jobs.push_back(std::move(j));
   }
   if (!scheduler_->submit(std::move(jobs)))
-    fail(503, "the server is busy (the queue is full) or shutting down; retry later", "", "server_busy", "server_error");
+    fail(503, "the server is busy (the queue is full) or shutting down; retry later", "", "server_busy",
+         "server_error");
 
   if (!r.stream) {
     std::vector<std::string> text(r.n);
@@ -245,8 +253,7 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
       if (ends[i].finish == FinishReason::cancelled)
         fail(503, "the server is shutting down", "", "shutting_down", "server_error");
       completion += ends[i].completion_tokens;
-      json c = {{"index", i}, {"finish_reason", openai_finish(ends[i].finish)},
-                {"logprobs", nullptr}};
+      json c = {{"index", i}, {"finish_reason", openai_finish(ends[i].finish)}, {"logprobs", nullptr}};
       int64_t offset = 0;
       if (r.logprobs >= 0) c["logprobs"] = logprobs_json(lps[i], chat, offset);
       if (chat) c["message"] = {{"role", "assistant"}, {"content", text[i]}};
@@ -255,7 +262,8 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
     }
     json out = chunk(*p, std::move(choices));
     out["object"] = chat ? "chat.completion" : "text_completion";
-    out["usage"] = {{"prompt_tokens", (int)p->prompt.size()}, {"completion_tokens", completion},
+    out["usage"] = {{"prompt_tokens", (int)p->prompt.size()},
+                    {"completion_tokens", completion},
                     {"total_tokens", (int)p->prompt.size() + completion}};
     const double secs = since();
     metrics_.completion((int)p->prompt.size(), completion, secs, first < 0 ? secs : first);
@@ -266,7 +274,7 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
   struct StreamState {
     bool started = false;
     int done = 0, completion = 0;
-    double first = -1;  // seconds to the first text
+    double first = -1;            // seconds to the first text
     std::vector<int64_t> offset;  // per choice: characters before its next token (text_offset)
   };
   auto st = std::make_shared<StreamState>();
@@ -288,14 +296,18 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
           st->started = true;
           if (r.chat)
             for (int i = 0; i < r.n; i++)
-              send(chunk(*p, json::array({{{"index", i}, {"delta", {{"role", "assistant"}, {"content", ""}}},
-                                           {"logprobs", nullptr}, {"finish_reason", nullptr}}})));
+              send(chunk(*p, json::array({{{"index", i},
+                                           {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                           {"logprobs", nullptr},
+                                           {"finish_reason", nullptr}}})));
         }
         for (ChoiceEvent& e : channel->take(std::chrono::milliseconds(50))) {
           if (!e.text.empty() || !e.logprobs.empty()) {
             if (st->first < 0 && !e.text.empty()) st->first = since();
-            json c = {{"index", e.index}, {"finish_reason", nullptr},
-                      {"logprobs", r.logprobs >= 0 ? logprobs_json(e.logprobs, r.chat, st->offset[e.index]) : json(nullptr)}};
+            json c = {
+                {"index", e.index},
+                {"finish_reason", nullptr},
+                {"logprobs", r.logprobs >= 0 ? logprobs_json(e.logprobs, r.chat, st->offset[e.index]) : json(nullptr)}};
             if (r.chat) c["delta"] = {{"content", e.text}};
             else c["text"] = e.text;
             send(chunk(*p, json::array({c})));
@@ -316,8 +328,8 @@ void Server::complete(const httplib::Request& q, httplib::Response& res, bool ch
           if (r.include_usage) {
             json u = chunk(*p, json::array());
             const int pt = static_cast<int>(p->prompt.size());
-            u["usage"] = {{"prompt_tokens", pt}, {"completion_tokens", st->completion},
-                          {"total_tokens", pt + st->completion}};
+            u["usage"] = {
+                {"prompt_tokens", pt}, {"completion_tokens", st->completion}, {"total_tokens", pt + st->completion}};
             send(u);
           }
           out += "data: [DONE]\n\n";
@@ -355,49 +367,54 @@ void Server::routes() {
   }
   http_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     if (ready_)
-      send_json(res, 200, {{"status", "ok"}, {"active", scheduler_->active()}, {"queued", scheduler_->queued()},
-                           {"tokens_generated", scheduler_->tokens_generated()}});
+      send_json(res, 200,
+                {{"status", "ok"},
+                 {"active", scheduler_->active()},
+                 {"queued", scheduler_->queued()},
+                 {"tokens_generated", scheduler_->tokens_generated()}});
     else send_json(res, 503, {{"status", "loading model"}});
   });
   http_.Get("/metrics", guarded([this](const httplib::Request& q, httplib::Response& res) {
-    check_auth(q);
-    require_ready();
-    res.status = 200;
-    res.set_content(metrics_.render(scheduler_->active(), scheduler_->queued(), scheduler_->tokens_generated()),
-                    "text/plain; version=0.0.4");
-  }));
+              check_auth(q);
+              require_ready();
+              res.status = 200;
+              res.set_content(
+                  metrics_.render(scheduler_->active(), scheduler_->queued(), scheduler_->tokens_generated()),
+                  "text/plain; version=0.0.4");
+            }));
   http_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200, {{"object", "list"},
-                         {"data", json::array({{{"id", model_id_}, {"object", "model"}, {"created", 0},
-                                                 {"owned_by", "mindllm"}}})}});
+    send_json(
+        res, 200,
+        {{"object", "list"},
+         {"data", json::array({{{"id", model_id_}, {"object", "model"}, {"created", 0}, {"owned_by", "mindllm"}}})}});
   });
-  http_.Post("/v1/chat/completions", guarded([this](const httplib::Request& q, httplib::Response& res) {
-    complete(q, res, true);
-  }));
-  http_.Post("/v1/completions", guarded([this](const httplib::Request& q, httplib::Response& res) {
-    complete(q, res, false);
-  }));
+  http_.Post("/v1/chat/completions",
+             guarded([this](const httplib::Request& q, httplib::Response& res) { complete(q, res, true); }));
+  http_.Post("/v1/completions",
+             guarded([this](const httplib::Request& q, httplib::Response& res) { complete(q, res, false); }));
   http_.Post("/tokenize", guarded([this](const httplib::Request& q, httplib::Response& res) {
-    check_auth(q);
-    const std::string text = api::parse_tokenize(api::parse_object(q.body));
-    send_json(res, 200, {{"tokens", tok_->encode(text)}});
-  }));
+               check_auth(q);
+               const std::string text = api::parse_tokenize(api::parse_object(q.body));
+               send_json(res, 200, {{"tokens", tok_->encode(text)}});
+             }));
   http_.Post("/detokenize", guarded([this](const httplib::Request& q, httplib::Response& res) {
-    check_auth(q);
-    std::vector<uint32_t> ids;
-    for (int32_t t : api::parse_detokenize(api::parse_object(q.body))) {
-      if ((size_t)t >= tok_->vocab_size())
-        fail(400, "token id " + std::to_string(t) + " is outside the tokenizer's vocabulary", "tokens");
-      ids.push_back(static_cast<uint32_t>(t));
-    }
-    send_json(res, 200, {{"content", tok_->decode(ids)}});
-  }));
+               check_auth(q);
+               std::vector<uint32_t> ids;
+               for (int32_t t : api::parse_detokenize(api::parse_object(q.body))) {
+                 if ((size_t)t >= tok_->vocab_size())
+                   fail(400, "token id " + std::to_string(t) + " is outside the tokenizer's vocabulary", "tokens");
+                 ids.push_back(static_cast<uint32_t>(t));
+               }
+               send_json(res, 200, {{"content", tok_->decode(ids)}});
+             }));
   http_.Post("/apply-template", guarded([this](const httplib::Request& q, httplib::Response& res) {
-    check_auth(q);
-    const sft::Conversation msgs = api::parse_messages(api::parse_object(q.body));
-    if (!tmpl_) fail(400, "the model has no chat template: start the server with --chat-template NAME|FILE", "messages");
-    send_json(res, 200, {{"prompt", tmpl_->render(msgs, true)}});
-  }));
+               check_auth(q);
+               const sft::Conversation msgs = api::parse_messages(api::parse_object(q.body));
+               if (!tmpl_)
+                 fail(400, "the model has no chat template: start the server with --chat-template NAME|FILE",
+                      "messages");
+               send_json(res, 200, {{"prompt", tmpl_->render(msgs, true)}});
+             }));
   // Statuses httplib sets itself (404 unknown route, 413 body too large, ...) get the error shape.
   http_.set_error_handler([this](const httplib::Request& q, httplib::Response& res) {
     if (!res.body.empty()) return;
@@ -427,9 +444,12 @@ int Server::run() {
   if (eos >= 0) eos_stops_.push_back(eos);
   if (tmpl_) chat_stops_ = chat_stop_tokens(cfg_, *tok_, *tmpl_);
   else chat_stops_ = eos_stops_;
-  token_text_ = [this](int32_t id) { return tok_->is_special(id) ? std::string() : std::string(tok_->token_bytes(id)); };
+  token_text_ = [this](int32_t id) {
+    return tok_->is_special(id) ? std::string() : std::string(tok_->token_bytes(id));
+  };
   model_id_ = std::filesystem::path(opt_.model_dir).lexically_normal().filename().string();
-  if (model_id_.empty()) model_id_ = std::filesystem::path(opt_.model_dir).lexically_normal().parent_path().filename().string();
+  if (model_id_.empty())
+    model_id_ = std::filesystem::path(opt_.model_dir).lexically_normal().parent_path().filename().string();
   if (opt_.ctx == 0) opt_.ctx = cfg_.max_positions > 0 ? cfg_.max_positions : 4096;
 
   routes();
@@ -445,12 +465,14 @@ int Server::run() {
     httplib::default_socket_options(fd);
     listen_fd = fd;  // the last one tried is the one bound
   });
-  if (!http_.bind_to_port(opt_.host, opt_.port)) bad_input("cannot listen on " + opt_.host + ":" + std::to_string(opt_.port));
+  if (!http_.bind_to_port(opt_.host, opt_.port))
+    bad_input("cannot listen on " + opt_.host + ":" + std::to_string(opt_.port));
   if (listen_fd >= 0) ::listen(listen_fd, 1024);
   std::signal(SIGPIPE, SIG_IGN);
   install_interrupt_handler();
   std::thread listener([this] { http_.listen_after_bind(); });
-  std::fprintf(stderr, "serve: listening on http://%s:%d (loading %s)\n", opt_.host.c_str(), opt_.port, model_id_.c_str());
+  std::fprintf(stderr, "serve: listening on http://%s:%d (loading %s)\n", opt_.host.c_str(), opt_.port,
+               model_id_.c_str());
   try {
     model_ = std::make_unique<Model>(cfg_);
     load_for_inference(*model_, weights_, opt_.allow_non_finite, opt_.precision);

@@ -10,12 +10,12 @@ namespace mindllm {
 
 struct ServeOptions {
   std::string model_dir, tokenizer, chat_template, host = "127.0.0.1", api_key, precision = "fp32";
-  std::string cors_origin;   // "" (default): no CORS headers; "*" or one origin ("https://host:port")
+  std::string cors_origin;  // "" (default): no CORS headers; "*" or one origin ("https://host:port")
   int port = 8080;
-  int parallel = 4;          // sequences decoded together
-  int max_queue = 64;        // requests (choices) waiting; more get 503
-  int ctx = 0;               // positions per sequence (0: the model's, at most 4096 for rotary models)
-  size_t max_body = 1 << 20; // bytes; larger bodies get 413
+  int parallel = 4;           // sequences decoded together
+  int max_queue = 64;         // requests (choices) waiting; more get 503
+  int ctx = 0;                // positions per sequence (0: the model's, at most 4096 for rotary models)
+  size_t max_body = 1 << 20;  // bytes; larger bodies get 413
   bool allow_non_finite = false;
 };
 

@@ -56,9 +56,7 @@ const Builtin kBuiltins[] = {
 ojson parse_json(const std::string& path) {
   try {
     return ojson::parse(read_file(path));
-  } catch (const ojson::exception& e) {
-    bad_input(path + ": not valid JSON: " + e.what());
-  }
+  } catch (const ojson::exception& e) { bad_input(path + ": not valid JSON: " + e.what()); }
 }
 
 // A special token in tokenizer_config.json: a string, or an AddedToken {"content": ...}.
@@ -171,10 +169,13 @@ ChatTemplate ChatTemplate::resolve(const std::string& name_or_file, const std::f
   if (name_or_file.empty()) {
     if (!model_dir.empty()) {
       if (auto t = from_model_dir(model_dir)) return *t;
-      bad_input(model_dir.string() + " has no chat template (chat_template.jinja or tokenizer_config.json's "
-                "\"chat_template\"): pass --chat-template NAME|FILE (built-in: " + builtin_list() + ")");
+      bad_input(model_dir.string() +
+                " has no chat template (chat_template.jinja or tokenizer_config.json's "
+                "\"chat_template\"): pass --chat-template NAME|FILE (built-in: " +
+                builtin_list() + ")");
     }
-    bad_input("no chat template: pass --chat-template NAME|FILE (built-in: " + builtin_list() + ") or a model "
+    bad_input("no chat template: pass --chat-template NAME|FILE (built-in: " + builtin_list() +
+              ") or a model "
               "directory with one");
   }
   for (auto& b : kBuiltins)

@@ -20,8 +20,7 @@ class ChatTemplate {
   static ChatTemplate builtin(std::string_view name);
   static const std::vector<std::string>& builtin_names();
   // A template source with its special tokens; `name` names it in errors.
-  static ChatTemplate from_source(std::string source, std::string bos, std::string eos,
-                                  std::string name = "(source)");
+  static ChatTemplate from_source(std::string source, std::string bos, std::string eos, std::string name = "(source)");
   // The template of a Hugging Face model directory: chat_template.jinja, else tokenizer_config.json's
   // "chat_template" (a string, or a list of {name, template}: the one named "default"); bos/eos
   // from tokenizer_config.json (a string or {"content": ...}), else config.json's ids looked up in

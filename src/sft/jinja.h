@@ -26,10 +26,10 @@ struct TemplateError : Error {
 
 // Bounds on one render, so a hostile template can neither hang nor exhaust memory.
 struct Limits {
-  size_t max_output = size_t(64) << 20;     // bytes of rendered text, and of any one string value
-  size_t max_alloc = size_t(512) << 20;     // bytes of strings and list items created in all
-  uint64_t max_steps = 20'000'000;          // expression evaluations + loop iterations
-  int max_call_depth = 40;                  // nested macro calls
+  size_t max_output = size_t(64) << 20;  // bytes of rendered text, and of any one string value
+  size_t max_alloc = size_t(512) << 20;  // bytes of strings and list items created in all
+  uint64_t max_steps = 20'000'000;       // expression evaluations + loop iterations
+  int max_call_depth = 40;               // nested macro calls
 };
 
 // A Jinja value. Strings, lists and dicts are shared, immutable once built (transformers renders
@@ -51,14 +51,37 @@ struct Value {
   std::shared_ptr<const Callable> fn;
   std::string undefined_hint;  // for an undefined value: what was looked up, for the error message
 
-  static Value none() { Value v; v.kind = Kind::none; return v; }
-  static Value boolean(bool x) { Value v; v.kind = Kind::boolean; v.b = x; return v; }
-  static Value integer(int64_t x) { Value v; v.kind = Kind::integer; v.i = x; return v; }
-  static Value floating(double x) { Value v; v.kind = Kind::floating; v.f = x; return v; }
+  static Value none() {
+    Value v;
+    v.kind = Kind::none;
+    return v;
+  }
+  static Value boolean(bool x) {
+    Value v;
+    v.kind = Kind::boolean;
+    v.b = x;
+    return v;
+  }
+  static Value integer(int64_t x) {
+    Value v;
+    v.kind = Kind::integer;
+    v.i = x;
+    return v;
+  }
+  static Value floating(double x) {
+    Value v;
+    v.kind = Kind::floating;
+    v.f = x;
+    return v;
+  }
   static Value string(std::string x);
   static Value make_list(List items, bool tuple = false);
   static Value make_dict(Dict d);
-  static Value undefined(std::string hint) { Value v; v.undefined_hint = std::move(hint); return v; }
+  static Value undefined(std::string hint) {
+    Value v;
+    v.undefined_hint = std::move(hint);
+    return v;
+  }
 
   bool is_undefined() const { return kind == Kind::undefined; }
   bool is_string() const { return kind == Kind::string; }
@@ -79,7 +102,7 @@ struct Dict {
   void set(const std::string& key, Value v);
 };
 
-struct Node;    // the parsed template (jinja_ast.h)
+struct Node;  // the parsed template (jinja_ast.h)
 
 class Template {
  public:

@@ -25,9 +25,32 @@ std::vector<Token> lex(std::string_view source, const std::string& template_name
 struct Node {
   enum class Kind {
     // expressions
-    literal, name, list, dict, attr, item, slice, call, filter, test, unary, binary, cond, not_,
+    literal,
+    name,
+    list,
+    dict,
+    attr,
+    item,
+    slice,
+    call,
+    filter,
+    test,
+    unary,
+    binary,
+    cond,
+    not_,
     // statements
-    text, output, block, if_, for_, set, set_attr, set_block, macro, break_, continue_
+    text,
+    output,
+    block,
+    if_,
+    for_,
+    set,
+    set_attr,
+    set_block,
+    macro,
+    break_,
+    continue_
   };
   Kind kind;
   int line = 0;

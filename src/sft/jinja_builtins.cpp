@@ -156,7 +156,8 @@ List split(Evaluator& ev, const std::string& s, const Value* sep_v, int64_t maxs
     if (!from_right) {
       size_t e = chars.size();
       while (e > 0 && space(e - 1)) e--;
-      for (size_t k = 0; k < size_t(maxsplit); k++) out.push_back(ev.make_string(text(words[k].first, words[k].second)));
+      for (size_t k = 0; k < size_t(maxsplit); k++)
+        out.push_back(ev.make_string(text(words[k].first, words[k].second)));
       out.push_back(ev.make_string(text(words[maxsplit].first, e)));
     } else {
       size_t b = 0;
@@ -170,8 +171,7 @@ List split(Evaluator& ev, const std::string& s, const Value* sep_v, int64_t maxs
   return out;
 }
 
-std::string replace(const std::string& s, const std::string& from, const std::string& to, int64_t count,
-                    size_t limit) {
+std::string replace(const std::string& s, const std::string& from, const std::string& to, int64_t count, size_t limit) {
   std::string out;
   auto check = [&] {
     if (out.size() > limit) render_error("replace(): result too long");
@@ -407,8 +407,8 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args&
     const Value* from = arg(a, 0, "old");
     const Value* to = arg(a, 1, "new");
     if (!from || !to) render_error("replace needs two arguments");
-    return ev.make_string(replace(s, py_str(*from), py_str(*to), need_int(arg(a, 2, "count"), -1, "replace()"),
-                                  kMaxBuiltString));
+    return ev.make_string(
+        replace(s, py_str(*from), py_str(*to), need_int(arg(a, 2, "count"), -1, "replace()"), kMaxBuiltString));
   }
   render_error("unsupported filter '" + name + "'");
 }
@@ -432,8 +432,10 @@ bool apply_test(Evaluator& ev, const std::string& name, const Value& v, Args& a)
   if (name == "true") return v.kind == K::boolean && v.b;
   if (name == "false") return v.kind == K::boolean && !v.b;
   if (name == "mapping") return v.kind == K::dict;
-  if (name == "iterable") return v.kind == K::list || v.kind == K::dict || v.kind == K::string || v.kind == K::undefined;
-  if (name == "sequence") return v.kind == K::list || v.kind == K::dict || v.kind == K::string || v.kind == K::undefined;
+  if (name == "iterable")
+    return v.kind == K::list || v.kind == K::dict || v.kind == K::string || v.kind == K::undefined;
+  if (name == "sequence")
+    return v.kind == K::list || v.kind == K::dict || v.kind == K::string || v.kind == K::undefined;
   if (name == "callable") return v.kind == K::callable;
   if (name == "odd" || name == "even") {
     if (v.kind != K::integer && v.kind != K::boolean) render_error("test '" + name + "' needs an integer");
@@ -510,7 +512,8 @@ bool call_method(Evaluator& ev, const Value& obj, const std::string& name, Args&
     return true;
   }
   if (name == "split" || name == "rsplit") {
-    *out = ev.make_list(split(ev, s, arg(a, 0, "sep"), need_int(arg(a, 1, "maxsplit"), -1, name + "()"), name == "rsplit"));
+    *out = ev.make_list(
+        split(ev, s, arg(a, 0, "sep"), need_int(arg(a, 1, "maxsplit"), -1, name + "()"), name == "rsplit"));
     return true;
   }
   if (name == "startswith" || name == "endswith") {
@@ -548,7 +551,8 @@ bool call_method(Evaluator& ev, const Value& obj, const std::string& name, Args&
     } else {
       int64_t n = 0;
       if (sub.empty()) n = int64_t(utf8_chars(s).size()) + 1;
-      else for (size_t f = s.find(sub); f != std::string::npos; f = s.find(sub, f + sub.size())) n++;
+      else
+        for (size_t f = s.find(sub); f != std::string::npos; f = s.find(sub, f + sub.size())) n++;
       *out = Value::integer(n);
     }
     return true;
@@ -569,9 +573,20 @@ bool call_method(Evaluator& ev, const Value& obj, const std::string& name, Args&
     std::string r;
     size_t next_pos = 0;
     for (size_t i = 0; i < s.size(); i++) {
-      if (s[i] == '{' && i + 1 < s.size() && s[i + 1] == '{') { r += '{'; i++; continue; }
-      if (s[i] == '}' && i + 1 < s.size() && s[i + 1] == '}') { r += '}'; i++; continue; }
-      if (s[i] != '{') { r += s[i]; continue; }
+      if (s[i] == '{' && i + 1 < s.size() && s[i + 1] == '{') {
+        r += '{';
+        i++;
+        continue;
+      }
+      if (s[i] == '}' && i + 1 < s.size() && s[i + 1] == '}') {
+        r += '}';
+        i++;
+        continue;
+      }
+      if (s[i] != '{') {
+        r += s[i];
+        continue;
+      }
       size_t close = s.find('}', i);
       if (close == std::string::npos) render_error("format(): single '{'");
       std::string field = s.substr(i + 1, close - i - 1);
@@ -630,7 +645,8 @@ const std::unordered_map<std::string, Value>& builtin_globals() {
           render_error("range() arguments must be integers, not " + type_name(a.pos[k]));
       auto as_i = [](const Value& v) { return v.kind == Value::Kind::boolean ? int64_t(v.b) : v.i; };
       if (a.pos.size() == 1) r[1] = as_i(a.pos[0]);
-      else for (size_t k = 0; k < a.pos.size(); k++) r[k] = as_i(a.pos[k]);
+      else
+        for (size_t k = 0; k < a.pos.size(); k++) r[k] = as_i(a.pos[k]);
       if (r[2] == 0) render_error("range() step must not be zero");
       __int128 n = r[2] > 0 ? (__int128(r[1]) - r[0] + r[2] - 1) / r[2] : (__int128(r[0]) - r[1] - r[2] - 1) / -r[2];
       if (n < 0) n = 0;

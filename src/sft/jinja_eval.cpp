@@ -22,7 +22,7 @@ struct DepthGuard {
   }
   ~DepthGuard() { depth--; }
 };
-}
+}  // namespace
 
 Evaluator::Evaluator(const std::string& name, const Limits& limits) : name_(name), limits_(limits) {}
 
@@ -162,7 +162,10 @@ Value Evaluator::eval_binary(const Node& n) {
       found = a.is_string() && b.dict->find(*a.s);
     } else {
       for (const Value& x : iterate(*this, b))
-        if (py_eq(a, x)) { found = true; break; }
+        if (py_eq(a, x)) {
+          found = true;
+          break;
+        }
     }
     return Value::boolean(found != (op == "not in"));
   }
@@ -200,9 +203,12 @@ Value Evaluator::eval_binary(const Node& n) {
   int64_t x = a.kind == Value::Kind::boolean ? a.b : a.i, y = b.kind == Value::Kind::boolean ? b.b : b.i;
   double fx = a.kind == Value::Kind::floating ? a.f : double(x), fy = b.kind == Value::Kind::floating ? b.f : double(y);
   int64_t r;
-  if (op == "+") return ints ? (__builtin_add_overflow(x, y, &r) ? bad() : Value::integer(r)) : Value::floating(fx + fy);
-  if (op == "-") return ints ? (__builtin_sub_overflow(x, y, &r) ? bad() : Value::integer(r)) : Value::floating(fx - fy);
-  if (op == "*") return ints ? (__builtin_mul_overflow(x, y, &r) ? bad() : Value::integer(r)) : Value::floating(fx * fy);
+  if (op == "+")
+    return ints ? (__builtin_add_overflow(x, y, &r) ? bad() : Value::integer(r)) : Value::floating(fx + fy);
+  if (op == "-")
+    return ints ? (__builtin_sub_overflow(x, y, &r) ? bad() : Value::integer(r)) : Value::floating(fx - fy);
+  if (op == "*")
+    return ints ? (__builtin_mul_overflow(x, y, &r) ? bad() : Value::integer(r)) : Value::floating(fx * fy);
   if (op == "/") {
     if (fy == 0) render_error("division by zero");
     return Value::floating(fx / fy);
@@ -501,8 +507,8 @@ Evaluator::Flow Evaluator::exec(const Node& n) {
       Value v;
       v.kind = Value::Kind::callable;
       const Node* m = &n;
-      v.fn = std::make_shared<const Callable>(
-          Callable{n.s, [m](Evaluator& ev, Args& a) { return ev.call_macro(*m, a); }});
+      v.fn =
+          std::make_shared<const Callable>(Callable{n.s, [m](Evaluator& ev, Args& a) { return ev.call_macro(*m, a); }});
       frames_.back().vars[n.s] = v;
       return Flow::normal;
     }
@@ -527,21 +533,16 @@ std::string Evaluator::render(const Node& root, const nlohmann::ordered_json& co
       for (auto& [k, v] : context.items()) frames_[0].vars[k] = from_json(v);
     Flow f = exec(root);
     if (f != Flow::normal) render_error("'break'/'continue' outside a loop");
-  } catch (const RenderError& e) {
-    fail(name_, line, e.what);
-  }
+  } catch (const RenderError& e) { fail(name_, line, e.what); }
   return out;
 }
 
 // ---- Template ----
 
-Template::Template(std::string_view source, std::string name, Limits limits)
-    : name_(std::move(name)), limits_(limits) {
+Template::Template(std::string_view source, std::string name, Limits limits) : name_(std::move(name)), limits_(limits) {
   try {
     root_ = parse(lex(source, name_), name_);
-  } catch (const RenderError& e) {
-    fail(name_, 0, e.what);
-  }
+  } catch (const RenderError& e) { fail(name_, 0, e.what); }
 }
 Template::~Template() = default;
 Template::Template(Template&&) noexcept = default;

@@ -19,7 +19,7 @@ struct RenderError {
 constexpr size_t kMaxBuiltString = size_t(64) << 20;
 
 // ---- values (jinja_value.cpp) ----
-size_t size_hint(const Value& v);  // bytes of a string, items of a list or dict: the work of a scan
+size_t size_hint(const Value& v);                  // bytes of a string, items of a list or dict: the work of a scan
 Value from_json(const nlohmann::ordered_json& j);  // messages, tools, extra variables
 bool truthy(const Value& v);
 std::string type_name(const Value& v);
@@ -81,6 +81,7 @@ class Evaluator {
   size_t allocated_ = 0;
   int call_depth_ = 0;
   int eval_depth_ = 0;
+
  public:
   int line = 0;  // of the node being evaluated, for errors
 };

@@ -35,8 +35,7 @@ std::vector<std::string_view> utf8_chars(std::string_view s) {
 
 bool is_py_space(uint32_t cp) {
   return (cp >= 0x09 && cp <= 0x0d) || (cp >= 0x1c && cp <= 0x20) || cp == 0x85 || cp == 0xa0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f ||
-         cp == 0x3000;
+         (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000;
 }
 
 namespace {
@@ -87,7 +86,11 @@ struct Lexer {
       if (i >= src.size()) fail(name, start_line, "unterminated string literal");
       char c = src[i];
       if (c == q) break;
-      if (c != '\\') { v += c; i++; continue; }
+      if (c != '\\') {
+        v += c;
+        i++;
+        continue;
+      }
       if (i + 1 >= src.size()) fail(name, start_line, "unterminated string literal");
       char e = src[i + 1];
       i += 2;
@@ -120,7 +123,8 @@ struct Lexer {
         default:
           if (e >= '0' && e <= '7') {
             uint32_t cp = e - '0';
-            for (int k = 0; k < 2 && i < src.size() && src[i] >= '0' && src[i] <= '7'; k++, i++) cp = cp * 8 + (src[i] - '0');
+            for (int k = 0; k < 2 && i < src.size() && src[i] >= '0' && src[i] <= '7'; k++, i++)
+              cp = cp * 8 + (src[i] - '0');
             utf8::append(v, cp);
           } else {
             v += '\\';
@@ -136,8 +140,9 @@ struct Lexer {
     size_t i = pos;
     bool is_float = false;
     auto digits = [&] {
-      while (i < src.size() && (std::isdigit(static_cast<unsigned char>(src[i])) ||
-                                (src[i] == '_' && i + 1 < src.size() && std::isdigit(static_cast<unsigned char>(src[i + 1])))))
+      while (i < src.size() &&
+             (std::isdigit(static_cast<unsigned char>(src[i])) ||
+              (src[i] == '_' && i + 1 < src.size() && std::isdigit(static_cast<unsigned char>(src[i + 1])))))
         i++;
     };
     digits();
@@ -176,7 +181,8 @@ struct Lexer {
     int depth = 0;
     int start_line = line;
     for (;;) {
-      while (pos < src.size() && (src[pos] == ' ' || src[pos] == '\t' || src[pos] == '\n' || src[pos] == '\r')) advance_to(pos + 1);
+      while (pos < src.size() && (src[pos] == ' ' || src[pos] == '\t' || src[pos] == '\n' || src[pos] == '\r'))
+        advance_to(pos + 1);
       if (pos >= src.size()) fail(name, start_line, is_block ? "unclosed '{%' tag" : "unclosed '{{' tag");
       std::string_view rest = std::string_view(src).substr(pos);
       const char* end = is_block ? "%}" : "}}";
@@ -202,11 +208,14 @@ struct Lexer {
       } else if (c == '\'' || c == '"') {
         string_literal();
       } else {
-        static const char* ops[] = {"//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<", ">", "=",
-                                    "(", ")", "[", "]", "{", "}", ",", ".", ":", "|"};
+        static const char* ops[] = {"//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<",
+                                    ">",  "=",  "(",  ")",  "[",  "]",  "{", "}", ",", ".", ":", "|"};
         const char* op = nullptr;
         for (const char* o : ops)
-          if (rest.substr(0, std::strlen(o)) == o) { op = o; break; }
+          if (rest.substr(0, std::strlen(o)) == o) {
+            op = o;
+            break;
+          }
         if (!op) fail(name, line, std::string("unexpected character '") + c + "'");
         if (*op == '(' || *op == '[' || *op == '{') depth++;
         if ((*op == ')' || *op == ']' || *op == '}') && depth > 0) depth--;
@@ -222,7 +231,10 @@ struct Lexer {
       size_t open = pos;
       for (;;) {
         open = src.find('{', open);
-        if (open == std::string::npos || open + 1 >= src.size()) { open = std::string::npos; break; }
+        if (open == std::string::npos || open + 1 >= src.size()) {
+          open = std::string::npos;
+          break;
+        }
         char n = src[open + 1];
         if (n == '{' || n == '%' || n == '#') break;
         open++;

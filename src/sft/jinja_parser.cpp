@@ -136,8 +136,8 @@ struct Parser {
     for (;;) {
       int line = cur().line;
       std::string op;
-      if (cur().kind == Token::Kind::op &&
-          (cur().s == "==" || cur().s == "!=" || cur().s == "<" || cur().s == ">" || cur().s == "<=" || cur().s == ">=")) {
+      if (cur().kind == Token::Kind::op && (cur().s == "==" || cur().s == "!=" || cur().s == "<" || cur().s == ">" ||
+                                            cur().s == "<=" || cur().s == ">=")) {
         op = next().s;
       } else if (is_name("in")) {
         p++;
@@ -392,7 +392,8 @@ struct Parser {
       const Token& t = cur();
       if (t.kind == Token::Kind::eof) {
         if (ends.size() == 0) return blk;
-        fail(name, open_line, std::string("'") + opener + "' is never closed (missing '{% " + *(ends.end() - 1) + " %}')");
+        fail(name, open_line,
+             std::string("'") + opener + "' is never closed (missing '{% " + *(ends.end() - 1) + " %}')");
       }
       if (t.kind == Token::Kind::text) {
         auto n = node(Node::Kind::text, t.line);

@@ -21,9 +21,10 @@ Value Value::string(std::string x) {
 }
 
 int Value::depth() const {
-  if (kind == Kind::list) return list->empty() ? 1 : 1 + std::max_element(list->begin(), list->end(), [](const Value& a, const Value& b) {
-                                                          return a.depth() < b.depth();
-                                                        })->depth();
+  if (kind == Kind::list)
+    return list->empty() ? 1 : 1 + std::max_element(list->begin(), list->end(), [](const Value& a, const Value& b) {
+                                     return a.depth() < b.depth();
+                                   })->depth();
   if (kind == Kind::dict) return dict->depth;
   return 0;
 }
@@ -99,7 +100,8 @@ size_t size_hint(const Value& v) {
 }
 
 static void check_built(const std::string& s) {
-  if (s.size() > kMaxBuiltString) render_error("string too long (over " + std::to_string(kMaxBuiltString >> 20) + " MiB)");
+  if (s.size() > kMaxBuiltString)
+    render_error("string too long (over " + std::to_string(kMaxBuiltString >> 20) + " MiB)");
 }
 
 bool truthy(const Value& v) {
@@ -291,7 +293,8 @@ void json_value(std::string& out, const Value& v, const JsonStyle& st, int level
       }
       std::vector<const std::pair<std::string, Value>*> items;
       for (auto& kv : v.dict->items) items.push_back(&kv);
-      if (st.sort_keys) std::stable_sort(items.begin(), items.end(), [](auto* a, auto* b) { return a->first < b->first; });
+      if (st.sort_keys)
+        std::stable_sort(items.begin(), items.end(), [](auto* a, auto* b) { return a->first < b->first; });
       out += '{';
       for (size_t k = 0; k < items.size(); k++) {
         if (k) out += item_sep;

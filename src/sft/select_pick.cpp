@@ -60,8 +60,7 @@ void rank_stratum(const std::vector<ScoreRecord>& recs, const std::vector<size_t
     case Strategy::bottom:
       for (size_t i : members) c[i] = {recs[i].score, true};
       break;
-    case Strategy::random:
-      break;  // set over the whole pool in pick()
+    case Strategy::random: break;  // set over the whole pool in pick()
   }
 }
 
@@ -137,9 +136,8 @@ PickResult pick(const std::vector<ScoreRecord>& recs, const PickOptions& o, cons
   };
   for (const auto& [tag, share] : o.tag_shares) {
     const double amount = tokens ? std::floor(share * total) : std::round(share * total);
-    fill("tag:" + tag, amount, [&](size_t i) {
-      return std::find(recs[i].tags.begin(), recs[i].tags.end(), tag) != recs[i].tags.end();
-    });
+    fill("tag:" + tag, amount,
+         [&](size_t i) { return std::find(recs[i].tags.begin(), recs[i].tags.end(), tag) != recs[i].tags.end(); });
   }
   const double rest = std::max(0.0, total - used);
   if (strata.size() > 1 && limited) {
@@ -177,8 +175,9 @@ std::pair<double, double> parse_band(const std::string& s, const std::string& fl
   double lo = 0, hi = 0;
   if (colon == std::string::npos || !number(s.substr(0, colon), &lo) || !number(s.substr(colon + 1), &hi) || lo > hi ||
       lo < lo_min || hi > hi_max)
-    bad_input(flag + " " + s + ": expected LO:HI, two numbers with LO <= HI" +
-              (lo_min > -1e300 ? " within [" + std::to_string((int)lo_min) + ", " + std::to_string((int)hi_max) + "]" : ""));
+    bad_input(
+        flag + " " + s + ": expected LO:HI, two numbers with LO <= HI" +
+        (lo_min > -1e300 ? " within [" + std::to_string((int)lo_min) + ", " + std::to_string((int)hi_max) + "]" : ""));
   return {lo, hi};
 }
 

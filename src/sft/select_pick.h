@@ -51,15 +51,15 @@ struct PickOptions {
 };
 
 struct Quota {
-  std::string name;  // "tag:math", "stratum:<source>|<lang>", "all"
+  std::string name;            // "tag:math", "stratum:<source>|<lang>", "all"
   double wanted = 0, got = 0;  // samples or tokens
 };
 
 struct PickResult {
   std::vector<size_t> kept;  // indices into the records, ascending
   std::vector<Quota> quotas;
-  int64_t eligible = 0;   // samples the strategy allows
-  int64_t refused = 0;    // candidates `accept` refused
+  int64_t eligible = 0;  // samples the strategy allows
+  int64_t refused = 0;   // candidates `accept` refused
 };
 
 // The stratum of a record under the options ("" when not stratified).

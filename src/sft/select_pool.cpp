@@ -51,7 +51,8 @@ Pool load_pool(const std::vector<std::string>& files, const PoolOptions& o) {
         s.conv = to_conversation(j, o.format);
         s.id = index;
         if (auto it = j.find("id"); it != j.end() && !it->is_null()) {
-          if (!it->is_string() && !it->is_number_integer()) throw SampleError("field 'id' is not a string or an integer");
+          if (!it->is_string() && !it->is_number_integer())
+            throw SampleError("field 'id' is not a string or an integer");
           s.id = *it;
         }
         if (!seen.insert(sample_key(path, s.id)).second) throw SampleError("duplicate id");
@@ -59,9 +60,7 @@ Pool load_pool(const std::vector<std::string>& files, const PoolOptions& o) {
         if (!o.tag_field.empty()) {
           try {
             s.tags = tags_from_field(j, o.tag_field);
-          } catch (const std::runtime_error& e) {
-            throw SampleError(e.what());
-          }
+          } catch (const std::runtime_error& e) { throw SampleError(e.what()); }
         } else if (o.rules) {
           s.tags = tag_conversation(*o.rules, s.conv);
         }

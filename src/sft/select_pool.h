@@ -28,7 +28,7 @@ std::string sample_key(const std::string& source, const nlohmann::json& id);
 
 struct PoolOptions {
   SftFormat format = SftFormat::auto_detect;
-  std::string tag_field;          // tags from this field when not empty
+  std::string tag_field;            // tags from this field when not empty
   const TagRules* rules = nullptr;  // else from these rules (none: no tags)
 };
 

@@ -81,8 +81,8 @@ std::string svg_histogram(const json& g, const std::vector<double>& edges) {
   s += "<line x1=\"" + std::to_string(pad) + "\" y1=\"" + std::to_string(pad + H) + "\" x2=\"" +
        std::to_string(W - pad) + "\" y2=\"" + std::to_string(pad + H) + "\" stroke=\"#333\"/>";
   s += "<text x=\"" + std::to_string(pad) + "\" y=\"" + std::to_string(H + 2 * pad - 4) + "\" font-size=\"11\">" +
-       fmt(edges.front()) + "</text><text x=\"" + std::to_string(W - pad) + "\" y=\"" + std::to_string(H + 2 * pad - 4) +
-       "\" font-size=\"11\" text-anchor=\"end\">" + fmt(edges.back()) + "</text>";
+       fmt(edges.front()) + "</text><text x=\"" + std::to_string(W - pad) + "\" y=\"" +
+       std::to_string(H + 2 * pad - 4) + "\" font-size=\"11\" text-anchor=\"end\">" + fmt(edges.back()) + "</text>";
   s += "<text x=\"" + std::to_string(W - pad) + "\" y=\"14\" font-size=\"11\" text-anchor=\"end\">max bin " +
        std::to_string(top) + "</text></svg>";
   return s;
@@ -92,20 +92,25 @@ std::string svg_histogram(const json& g, const std::vector<double>& edges) {
 
 json score_stats(std::vector<double> v) {
   if (v.empty())
-    return {{"count", 0}, {"mean", nullptr}, {"sd", nullptr}, {"min", nullptr}, {"p25", nullptr},
-            {"median", nullptr}, {"p75", nullptr}, {"max", nullptr}};
+    return {{"count", 0},     {"mean", nullptr},   {"sd", nullptr},  {"min", nullptr},
+            {"p25", nullptr}, {"median", nullptr}, {"p75", nullptr}, {"max", nullptr}};
   std::sort(v.begin(), v.end());
   double mean = 0, var = 0;
   for (double x : v) mean += x;
   mean /= (double)v.size();
   for (double x : v) var += (x - mean) * (x - mean);
-  return {{"count", (int64_t)v.size()}, {"mean", mean}, {"sd", std::sqrt(var / (double)v.size())},
-          {"min", v.front()}, {"p25", quantile(v, 0.25)}, {"median", quantile(v, 0.5)},
-          {"p75", quantile(v, 0.75)}, {"max", v.back()}};
+  return {{"count", (int64_t)v.size()},
+          {"mean", mean},
+          {"sd", std::sqrt(var / (double)v.size())},
+          {"min", v.front()},
+          {"p25", quantile(v, 0.25)},
+          {"median", quantile(v, 0.5)},
+          {"p75", quantile(v, 0.75)},
+          {"max", v.back()}};
 }
 
-json pick_report(const std::vector<ScoreRecord>& recs, const PickResult& res, const json& settings,
-                 const json& counts, int bins) {
+json pick_report(const std::vector<ScoreRecord>& recs, const PickResult& res, const json& settings, const json& counts,
+                 int bins) {
   std::vector<char> kept(recs.size(), 0);
   for (size_t i : res.kept) kept[i] = 1;
   Group all;
@@ -126,9 +131,9 @@ json pick_report(const std::vector<ScoreRecord>& recs, const PickResult& res, co
   if (recs.empty()) lo = hi = 0;
   std::vector<double> edges;
   for (int b = 0; b <= bins; b++) edges.push_back(lo + (hi - lo) * b / bins);
-  json report = {{"settings", settings}, {"counts", counts}, {"eligible", res.eligible},
-                 {"refused_near_duplicates", res.refused}, {"histogram_edges", edges},
-                 {"all", group_json(all, lo, hi, bins)}};
+  json report = {{"settings", settings},     {"counts", counts},
+                 {"eligible", res.eligible}, {"refused_near_duplicates", res.refused},
+                 {"histogram_edges", edges}, {"all", group_json(all, lo, hi, bins)}};
   json quotas = json::array();
   for (const Quota& q : res.quotas) quotas.push_back({{"name", q.name}, {"wanted", q.wanted}, {"got", q.got}});
   report["quotas"] = quotas;
@@ -142,22 +147,25 @@ json pick_report(const std::vector<ScoreRecord>& recs, const PickResult& res, co
 
 std::string pick_report_html(const json& r) {
   const std::vector<double> edges = r["histogram_edges"].get<std::vector<double>>();
-  std::string h = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>mindllm select pick report</title>"
-                  "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
-                  "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{"
-                  "text-align:left}.hist{display:inline-block;margin:0 1em 1em 0;vertical-align:top}</style></head><body>\n";
+  std::string h =
+      "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>mindllm select pick report</title>"
+      "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
+      "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{"
+      "text-align:left}.hist{display:inline-block;margin:0 1em 1em 0;vertical-align:top}</style></head><body>\n";
   h += "<h1>mindllm select pick</h1>\n<p>Score histograms: the pool in grey, what was kept in blue.</p>\n";
   h += "<h2>Settings</h2><pre>" + html_escape(r["settings"].dump(2)) + "</pre>\n";
   h += "<h2>Counts</h2><pre>" + html_escape(r["counts"].dump(2)) + "</pre>\n";
   h += "<p>eligible under the strategy: " + std::to_string(r["eligible"].get<int64_t>()) +
-       "; candidates refused as near duplicates: " + std::to_string(r["refused_near_duplicates"].get<int64_t>()) + "</p>\n";
+       "; candidates refused as near duplicates: " + std::to_string(r["refused_near_duplicates"].get<int64_t>()) +
+       "</p>\n";
   h += "<h2>Quotas</h2><table><tr><th>quota</th><th>wanted</th><th>got</th></tr>";
   for (const json& q : r["quotas"])
     h += "<tr><td>" + html_escape(q["name"].get<std::string>()) + "</td><td>" + fmt(q["wanted"].get<double>(), "%.0f") +
          "</td><td>" + fmt(q["got"].get<double>(), "%.0f") + "</td></tr>";
   h += "</table>\n";
   auto table = [&](const std::string& title, const json& groups) {
-    h += "<h2>" + title + "</h2><table><tr><th></th><th>pool</th><th>kept</th><th>pool tokens</th><th>kept tokens</th>"
+    h += "<h2>" + title +
+         "</h2><table><tr><th></th><th>pool</th><th>kept</th><th>pool tokens</th><th>kept tokens</th>"
          "<th>pool mean</th><th>pool median</th><th>kept mean</th><th>kept min</th><th>kept max</th></tr>";
     auto num = [](const json& v) { return v.is_null() ? std::string("-") : fmt(v.get<double>()); };
     for (auto it = groups.begin(); it != groups.end(); ++it) {

@@ -41,17 +41,18 @@ SampleScorer::SampleScorer(const Model& model, const ScorerDevice& device, int64
   check_cuda_scoring();
 #if MINDLLM_CUDA
   cuda_ = std::make_unique<CudaModel>(model.config(), device.max_batch, device.max_length,
-                                      device.bf16 ? Precision::bf16 : Precision::fp32,
-                                      std::vector<cpu::AdamWSpan>{});
+                                      device.bf16 ? Precision::bf16 : Precision::fp32, std::vector<cpu::AdamWSpan>{});
   cuda_->upload_params(model.params());
 #endif
 }
 
 void check_cuda_scoring() {
 #if MINDLLM_CUDA
-  if (!cuda::available()) bad_input("--device cuda: no usable GPU (" + cuda::device_description() + "); use --device cpu");
+  if (!cuda::available())
+    bad_input("--device cuda: no usable GPU (" + cuda::device_description() + "); use --device cpu");
 #else
-  bad_input("--device cuda: this build has no CUDA backend (rebuild with nvcc and -DMINDLLM_CUDA=ON; use --device cpu)");
+  bad_input(
+      "--device cuda: this build has no CUDA backend (rebuild with nvcc and -DMINDLLM_CUDA=ON; use --device cpu)");
 #endif
 }
 
@@ -87,7 +88,8 @@ std::vector<TokenStats> SampleScorer::score(std::span<const TokenizedSample* con
     // One forward: as many items (in order) as the logits bound allows, at least one.
     size_t end = k;
     int64_t rows = 0;
-    while (end < items.size() && (end == k || (rows + items[end].rows) * V <= max_logit_floats_)) rows += items[end++].rows;
+    while (end < items.size() && (end == k || (rows + items[end].rows) * V <= max_logit_floats_))
+      rows += items[end++].rows;
     // Row r of the logits predicts target (item, t); row_at[r] points at it.
     std::vector<std::pair<size_t, int>> row_target;
     for (size_t j = k; j < end; j++)
@@ -114,8 +116,8 @@ std::vector<TokenStats> SampleScorer::score(std::span<const TokenizedSample* con
       std::vector<BatchEntry> entries;
       for (size_t j = k; j < end; j++) {
         const TokenizedSample& s = *batch[items[j].sample];
-        entries.push_back(BatchEntry{cache_.create(), std::span<const int32_t>(s.ids.data(), s.ids.size() - 1),
-                                     items[j].first - 1});
+        entries.push_back(
+            BatchEntry{cache_.create(), std::span<const int32_t>(s.ids.data(), s.ids.size() - 1), items[j].first - 1});
       }
       try {
         engine_.forward(cache_, entries, logits_);

@@ -66,9 +66,7 @@ TagRules parse_tag_rules(const std::string& text, const std::string& where) {
   ojson j;
   try {
     j = ojson::parse(text);
-  } catch (const ojson::parse_error& e) {
-    bad_input(where + ": not valid JSON (" + e.what() + ")");
-  }
+  } catch (const ojson::parse_error& e) { bad_input(where + ": not valid JSON (" + e.what() + ")"); }
   if (!j.is_object() || j.empty()) bad_input(where + ": expected a JSON object of tag -> rule");
   TagRules out;
   for (auto it = j.begin(); it != j.end(); ++it) {

@@ -27,14 +27,14 @@
 namespace mindllm::sft {
 
 struct SftDataOptions {
-  std::string data;             // FILE[:WEIGHT],...
-  std::string val_data;         // FILE,... held out for validation (else --val-fraction of each file)
+  std::string data;      // FILE[:WEIGHT],...
+  std::string val_data;  // FILE,... held out for validation (else --val-fraction of each file)
   double val_fraction = 0.0;
   SftFormat format = SftFormat::auto_detect;
   bool strict = false;
   LossOn loss_on = LossOn::assistant;
-  int seq = 1024;               // a sample is at most seq + 1 tokens (seq inputs, seq targets)
-  bool drop_long = false;       // longer samples: dropped, else truncated
+  int seq = 1024;          // a sample is at most seq + 1 tokens (seq inputs, seq targets)
+  bool drop_long = false;  // longer samples: dropped, else truncated
   uint64_t seed = 1234;
 };
 
@@ -42,7 +42,7 @@ struct SftData {
   std::vector<TokenizedSample> train, val;
   LoadReport report;
   int64_t truncated = 0, dropped_long = 0, untrained = 0;  // untrained: no trained token within --seq
-  std::string summary() const;  // one line
+  std::string summary() const;                             // one line
 };
 
 // Reads, renders, tokenizes and masks the data; weights applied to the training part.
@@ -61,8 +61,8 @@ int window_length(const std::vector<TokenizedSample>& samples, const Window& w);
 class SftBatches : public BatchSource {
  public:
   // packing: rows are windows of `seq` positions (above), else samples.
-  SftBatches(std::vector<TokenizedSample> train, std::vector<TokenizedSample> val, uint64_t seed, int B,
-             int grad_accum, int eval_batches, bool packing = false, int seq = 0);
+  SftBatches(std::vector<TokenizedSample> train, std::vector<TokenizedSample> val, uint64_t seed, int B, int grad_accum,
+             int eval_batches, bool packing = false, int seq = 0);
   void train_batch(int step, int micro, Batch* out) override;
   int val_batches() const override;
   void val_batch(int i, Batch* out) override;
@@ -82,7 +82,7 @@ class SftBatches : public BatchSource {
   int seq_;
   int64_t perm_epoch_ = -1;
   std::vector<uint32_t> perm_;
-  std::vector<Window> windows_, val_windows_;  // packing: the windows of epoch perm_epoch_; of val_
+  std::vector<Window> windows_, val_windows_;    // packing: the windows of epoch perm_epoch_; of val_
   mutable std::vector<int64_t> epoch_start_{0};  // packing: first global window of each epoch packed so far
 };
 
@@ -90,7 +90,6 @@ class SftBatches : public BatchSource {
 // trained), padded.
 void fill_batch(const std::vector<const TokenizedSample*>& rows, Batch* out);
 // Rows of packed windows -> a batch as long as the longest window, with position ids.
-void fill_packed_batch(const std::vector<TokenizedSample>& samples, const std::vector<const Window*>& rows,
-                       Batch* out);
+void fill_packed_batch(const std::vector<TokenizedSample>& samples, const std::vector<const Window*>& rows, Batch* out);
 
 }  // namespace mindllm::sft

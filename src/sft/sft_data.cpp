@@ -151,7 +151,8 @@ void check_conversation(const Conversation& c) {
   if (i == c.size()) throw SampleError("no turns");
   for (size_t k = i; k < c.size(); k++) {
     const char* want = (k - i) % 2 == 0 ? "user" : "assistant";
-    if (c[k].role != want) throw SampleError("turns out of order (expected " + std::string(want) + ", got " + c[k].role + ")");
+    if (c[k].role != want)
+      throw SampleError("turns out of order (expected " + std::string(want) + ", got " + c[k].role + ")");
     if (c[k].role == "assistant" && c[k].content.find_first_not_of(" \t\r\n") == std::string::npos)
       throw SampleError("empty assistant turn");
   }
@@ -257,9 +258,7 @@ std::vector<Conversation> parse_conversations(const std::string& text, const std
       json j;
       try {
         j = json::parse(item);
-      } catch (const json::parse_error&) {
-        throw SampleError(utf8::valid(item) ? "invalid JSON" : "invalid UTF-8");
-      }
+      } catch (const json::parse_error&) { throw SampleError(utf8::valid(item) ? "invalid JSON" : "invalid UTF-8"); }
       out.push_back(to_conversation(j, format));
       report.kept++;
     } catch (const SampleError& e) {

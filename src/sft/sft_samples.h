@@ -33,8 +33,7 @@ struct TokenizedSample {
   int64_t count_trained() const;
 };
 
-TokenizedSample tokenize_conversation(const ChatTemplate& tmpl, const Tokenizer& tok, const Conversation& c,
-                                      LossOn on);
+TokenizedSample tokenize_conversation(const ChatTemplate& tmpl, const Tokenizer& tok, const Conversation& c, LossOn on);
 
 // The sample's text with the trained tokens between markers (ANSI colour when `color`, else
 // "[[" "]]"), for `mindllm sft --dry-run`.

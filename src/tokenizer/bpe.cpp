@@ -97,7 +97,9 @@ void BpeModel::add_token(const std::string& spelling, uint32_t id, const std::st
     token_bytes.resize(id + 1);
     present.resize(id + 1, false);
   }
-  if (present[id]) bad_input(where + ": token id " + std::to_string(id) + " is used twice (\"" + spelling + "\" and \"" + tokens[id] + "\")");
+  if (present[id])
+    bad_input(where + ": token id " + std::to_string(id) + " is used twice (\"" + spelling + "\" and \"" + tokens[id] +
+              "\")");
   if (!token_to_id.emplace(spelling, id).second) bad_input(where + ": token \"" + spelling + "\" appears twice");
   present[id] = true;
   tokens[id] = spelling;

@@ -58,9 +58,9 @@ struct BpeModel {
   std::vector<bool> present;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> bytes_to_id;  // byte-level tokens only
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> token_to_id;  // file spelling
-  std::vector<std::pair<uint32_t, uint32_t>> merges;  // by rank
-  U64Map merge_map;                                   // (a << 32 | b) -> (rank << 32 | new id)
-  int64_t byte_id[256];                               // id of each single byte, -1 if none
+  std::vector<std::pair<uint32_t, uint32_t>> merges;                                   // by rank
+  U64Map merge_map;      // (a << 32 | b) -> (rank << 32 | new id)
+  int64_t byte_id[256];  // id of each single byte, -1 if none
   std::optional<uint32_t> unk;
   std::string unk_token;
   bool fuse_unk = false;

@@ -5,7 +5,8 @@
 // patterns, so there are no gaps). Invalid UTF-8 bytes are single characters of no class.
 //
 //   gpt2:   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-//   llama3: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+//   llama3: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+//   ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 //           (the same as GPT-4's cl100k_base)
 //   qwen2:  as llama3 with \p{N} (one digit per piece)
 // Any other Split regex runs on PCRE2 (split_with_regex below).
@@ -75,7 +76,9 @@ inline size_t run_of(const unsigned char* s, size_t i, size_t n, uint8_t want) {
   return i;
 }
 
-inline char ascii_lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : static_cast<char>(c); }
+inline char ascii_lower(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : static_cast<char>(c);
+}
 
 // Length of a contraction at s[i] == '\'' ('s 't 're 've 'm 'll 'd), 0 if none.
 inline size_t contraction(const unsigned char* s, size_t i, size_t n, bool ignore_case) {

@@ -171,7 +171,8 @@ void encode_word_cached(const TokenizerImpl& t, std::string_view word, std::vect
   size_t mask = c.slots.size() - 1, i = WordCache::home(h, mask);
   while (c.slots[i].used) {
     const auto& sl = c.slots[i];
-    if (sl.hash == h && sl.key_len == word.size() && std::memcmp(c.keys.data() + sl.key_off, word.data(), word.size()) == 0) {
+    if (sl.hash == h && sl.key_len == word.size() &&
+        std::memcmp(c.keys.data() + sl.key_off, word.data(), word.size()) == 0) {
       out.insert(out.end(), c.vals.begin() + sl.val_off, c.vals.begin() + sl.val_off + sl.val_len);
       return;
     }
@@ -215,8 +216,9 @@ struct Encoder {
       pre(0, text);
       return;
     }
-    split_added(t, t.normalized_matcher, text, [&](size_t b, size_t e) { pre(0, text.substr(b, e - b)); },
-                [&](uint32_t id) { out.push_back(id); });
+    split_added(
+        t, t.normalized_matcher, text, [&](size_t b, size_t e) { pre(0, text.substr(b, e - b)); },
+        [&](uint32_t id) { out.push_back(id); });
   }
 
   void raw_piece(std::string_view text) {
@@ -234,8 +236,9 @@ struct Encoder {
       raw_piece(text);
       return;
     }
-    split_added(t, t.raw_matcher, text, [&](size_t b, size_t e) { raw_piece(text.substr(b, e - b)); },
-                [&](uint32_t id) { out.push_back(id); });
+    split_added(
+        t, t.raw_matcher, text, [&](size_t b, size_t e) { raw_piece(text.substr(b, e - b)); },
+        [&](uint32_t id) { out.push_back(id); });
   }
 };
 
@@ -346,7 +349,8 @@ void TokenizerImpl::finish(const std::string& where) {
 Tokenizer Tokenizer::load(const std::string& path) {
   if (is_directory(path)) {
     std::string dir = path.empty() || path.back() == '/' ? path : path + "/";
-    if (path_exists(dir + "tokenizer.json")) return Tokenizer(parse_tokenizer_json(read_file(dir + "tokenizer.json"), dir + "tokenizer.json"));
+    if (path_exists(dir + "tokenizer.json"))
+      return Tokenizer(parse_tokenizer_json(read_file(dir + "tokenizer.json"), dir + "tokenizer.json"));
     if (path_exists(dir + "vocab.json") && path_exists(dir + "merges.txt")) return Tokenizer(load_gpt2_files(dir));
     bad_input(path + ": directory has neither tokenizer.json nor vocab.json + merges.txt");
   }
@@ -413,7 +417,8 @@ std::vector<uint32_t> Tokenizer::encode_parallel(std::string_view text, int thre
   size_t np = cuts.size() - 1;
   std::vector<std::vector<uint32_t>> pieces(np);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (int64_t i = 0; i < static_cast<int64_t>(np); i++) pieces[i] = encode(text.substr(cuts[i], cuts[i + 1] - cuts[i]));
+  for (int64_t i = 0; i < static_cast<int64_t>(np); i++)
+    pieces[i] = encode(text.substr(cuts[i], cuts[i + 1] - cuts[i]));
   std::vector<uint32_t> out;
   size_t total = 0;
   for (auto& p : pieces) total += p.size();
@@ -443,7 +448,8 @@ std::string Tokenizer::decode(std::span<const uint32_t> ids) const {
       }
     }
     if (id >= t.model.size() || !t.model.present[id])
-      bad_input("token id " + std::to_string(id) + " is not in the vocabulary (size " + std::to_string(t.vocab_size) + ")");
+      bad_input("token id " + std::to_string(id) + " is not in the vocabulary (size " + std::to_string(t.vocab_size) +
+                ")");
     out += t.model.token_bytes[id];
   }
   return out;

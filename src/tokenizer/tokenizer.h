@@ -39,16 +39,16 @@ class Tokenizer {
   // One token's bytes (empty for an unknown id).
   std::string_view token_bytes(uint32_t id) const;
 
-  size_t vocab_size() const;  // max id + 1, added tokens included
+  size_t vocab_size() const;                                          // max id + 1, added tokens included
   std::optional<uint32_t> token_to_id(std::string_view token) const;  // file spelling or added content
-  std::optional<std::string> id_to_token(uint32_t id) const;           // file spelling
+  std::optional<std::string> id_to_token(uint32_t id) const;          // file spelling
   std::optional<uint32_t> eos_id() const;
   uint64_t hash() const;  // stable content hash of vocabulary + merges + added tokens
   size_t num_merges() const;
   std::vector<std::pair<std::string, std::string>> merges() const;  // file spellings, by rank
   bool is_special(uint32_t id) const;
 
-  std::string to_json() const;                            // tokenizer.json text
+  std::string to_json() const;                              // tokenizer.json text
   void save(const std::string& tokenizer_json_path) const;  // atomic
 
   const TokenizerImpl& impl() const { return *impl_; }

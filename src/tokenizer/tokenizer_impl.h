@@ -72,7 +72,8 @@ struct TokenizerImpl {
 // Runs the pre-tokenizer steps from `k` on one piece, calling word(piece) for each final word.
 // `prefix_buf` holds the piece with ByteLevel's prefix space (ByteLevel appears once).
 template <class Word>
-void pre_tokenize(const std::vector<PreStep>& steps, size_t k, std::string_view piece, std::string& prefix_buf, Word&& word) {
+void pre_tokenize(const std::vector<PreStep>& steps, size_t k, std::string_view piece, std::string& prefix_buf,
+                  Word&& word) {
   if (piece.empty()) return;
   if (k == steps.size()) {
     word(piece);
@@ -98,8 +99,9 @@ void pre_tokenize(const std::vector<PreStep>& steps, size_t k, std::string_view 
         p = prefix_buf;
       }
       if (st.use_regex) {
-        split_with_pattern(SplitPattern::gpt2, p,
-                           [&](size_t b, size_t e) { pre_tokenize(steps, k + 1, p.substr(b, e - b), prefix_buf, word); });
+        split_with_pattern(SplitPattern::gpt2, p, [&](size_t b, size_t e) {
+          pre_tokenize(steps, k + 1, p.substr(b, e - b), prefix_buf, word);
+        });
       } else {
         pre_tokenize(steps, k + 1, p, prefix_buf, word);
       }

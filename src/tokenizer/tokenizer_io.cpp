@@ -34,7 +34,8 @@ bool get_bool(const json& obj, const char* key, bool def, const std::string& whe
   return v->get<bool>();
 }
 
-std::string get_string(const json& obj, const char* key, const std::string& where, const std::string& ctx, bool required) {
+std::string get_string(const json& obj, const char* key, const std::string& where, const std::string& ctx,
+                       bool required) {
   const json* v = member(obj, key);
   if (!v || v->is_null()) {
     if (required) fail(where, ctx + "." + key, "missing");
@@ -52,11 +53,13 @@ uint32_t get_id(const json& v, const std::string& where, const std::string& ctx)
     return static_cast<uint32_t>(u);
   }
   int64_t i = v.get<int64_t>();
-  if (i < 0 || static_cast<uint64_t>(i) >= kMaxId) fail(where, ctx, "token id " + std::to_string(i) + " is out of range");
+  if (i < 0 || static_cast<uint64_t>(i) >= kMaxId)
+    fail(where, ctx, "token id " + std::to_string(i) + " is out of range");
   return static_cast<uint32_t>(i);
 }
 
-void parse_normalizer(const json& n, std::vector<NormStep>& out, const std::string& where, const std::string& ctx, int depth) {
+void parse_normalizer(const json& n, std::vector<NormStep>& out, const std::string& where, const std::string& ctx,
+                      int depth) {
   if (n.is_null()) return;
   if (!n.is_object()) fail(where, ctx, "expected an object or null, got " + type_name(n));
   if (depth > 8) fail(where, ctx, "nested too deeply");
@@ -72,11 +75,13 @@ void parse_normalizer(const json& n, std::vector<NormStep>& out, const std::stri
     for (size_t i = 0; i < list->size(); i++)
       parse_normalizer((*list)[i], out, where, ctx + ".normalizers[" + std::to_string(i) + "]", depth + 1);
   } else {
-    fail(where, ctx + ".type", "normalizer '" + type + "' is not supported (NFC, NFKC, NFD, NFKD, Lowercase, Sequence are)");
+    fail(where, ctx + ".type",
+         "normalizer '" + type + "' is not supported (NFC, NFKC, NFD, NFKD, Lowercase, Sequence are)");
   }
 }
 
-void parse_pre_tokenizer(const json& p, std::vector<PreStep>& out, const std::string& where, const std::string& ctx, int depth) {
+void parse_pre_tokenizer(const json& p, std::vector<PreStep>& out, const std::string& where, const std::string& ctx,
+                         int depth) {
   if (p.is_null()) return;
   if (!p.is_object()) fail(where, ctx, "expected an object or null, got " + type_name(p));
   if (depth > 8) fail(where, ctx, "nested too deeply");
@@ -117,14 +122,15 @@ void parse_pre_tokenizer(const json& p, std::vector<PreStep>& out, const std::st
     for (size_t i = 0; i < list->size(); i++)
       parse_pre_tokenizer((*list)[i], out, where, ctx + ".pretokenizers[" + std::to_string(i) + "]", depth + 1);
   } else {
-    fail(where, ctx + ".type", "pre-tokenizer '" + type + "' is not supported (ByteLevel, Split, Digits, Sequence are)");
+    fail(where, ctx + ".type",
+         "pre-tokenizer '" + type + "' is not supported (ByteLevel, Split, Digits, Sequence are)");
   }
 }
 
 void check_sparse(uint64_t max_id, size_t count, const std::string& where) {
   if (max_id + 1 > 4 * count + 1024)
-    bad_input(where + ": token ids go up to " + std::to_string(max_id) + " but there are only " + std::to_string(count) +
-              " tokens; the vocabulary is too sparse");
+    bad_input(where + ": token ids go up to " + std::to_string(max_id) + " but there are only " +
+              std::to_string(count) + " tokens; the vocabulary is too sparse");
 }
 
 void check_sparse_ids(const TokenizerImpl& t, const std::string& where) {
@@ -134,8 +140,8 @@ void check_sparse_ids(const TokenizerImpl& t, const std::string& where) {
   size_t max_id = t.model.size();
   for (auto& a : t.added) max_id = std::max<size_t>(max_id, a.id + 1);
   if (max_id > 4 * count + 1024)
-    bad_input(where + ": token ids go up to " + std::to_string(max_id - 1) + " but there are only " + std::to_string(count) +
-              " tokens; the vocabulary is too sparse");
+    bad_input(where + ": token ids go up to " + std::to_string(max_id - 1) + " but there are only " +
+              std::to_string(count) + " tokens; the vocabulary is too sparse");
 }
 
 }  // namespace
@@ -144,9 +150,7 @@ std::shared_ptr<TokenizerImpl> parse_tokenizer_json(std::string_view text, const
   json doc;
   try {
     doc = json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    bad_input(where + ": not valid JSON (" + e.what() + ")");
-  }
+  } catch (const json::exception& e) { bad_input(where + ": not valid JSON (" + e.what() + ")"); }
   if (!doc.is_object()) bad_input(where + ": expected a JSON object at the top level, got " + type_name(doc));
   auto t = std::make_shared<TokenizerImpl>();
   const json* model = member(doc, "model");
@@ -168,7 +172,8 @@ std::shared_ptr<TokenizerImpl> parse_tokenizer_json(std::string_view text, const
     max_id = std::max<uint64_t>(max_id, get_id(it.value(), where, "model.vocab[\"" + it.key() + "\"]"));
   check_sparse(max_id, vocab->size(), where);
   m.tokens.reserve(max_id + 1);
-  for (auto it = vocab->begin(); it != vocab->end(); ++it) m.add_token(it.key(), get_id(it.value(), where, "model.vocab[\"" + it.key() + "\"]"), where);
+  for (auto it = vocab->begin(); it != vocab->end(); ++it)
+    m.add_token(it.key(), get_id(it.value(), where, "model.vocab[\"" + it.key() + "\"]"), where);
   m.merge_map.reserve(merges->size());
   m.merges.reserve(merges->size());
   for (size_t i = 0; i < merges->size(); i++) {
@@ -212,7 +217,8 @@ std::shared_ptr<TokenizerImpl> parse_tokenizer_json(std::string_view text, const
       tok.lstrip = get_bool(a, "lstrip", false, where, ctx);
       tok.rstrip = get_bool(a, "rstrip", false, where, ctx);
       tok.normalized = get_bool(a, "normalized", !tok.special, where, ctx);
-      if (!seen.emplace(tok.id, i).second) fail(where, ctx + ".id", "id " + std::to_string(tok.id) + " is used by two added tokens");
+      if (!seen.emplace(tok.id, i).second)
+        fail(where, ctx + ".id", "id " + std::to_string(tok.id) + " is used by two added tokens");
       t->added.push_back(std::move(tok));
     }
   }
@@ -221,7 +227,8 @@ std::shared_ptr<TokenizerImpl> parse_tokenizer_json(std::string_view text, const
     t->normalizer_json = *n;
   }
   const json* pre = member(doc, "pre_tokenizer");
-  if (!pre || pre->is_null()) bad_input(where + ": pre_tokenizer: missing; only byte-level BPE tokenizers are supported");
+  if (!pre || pre->is_null())
+    bad_input(where + ": pre_tokenizer: missing; only byte-level BPE tokenizers are supported");
   parse_pre_tokenizer(*pre, t->pre, where, "pre_tokenizer", 0);
   t->pre_tokenizer_json = *pre;
   if (const json* p = member(doc, "post_processor")) t->post_processor_json = *p;
@@ -237,16 +244,15 @@ std::shared_ptr<TokenizerImpl> load_gpt2_files(const std::string& dir) {
   json vocab;
   try {
     vocab = json::parse(read_file(vpath));
-  } catch (const json::exception& e) {
-    bad_input(vpath + ": not valid JSON (" + e.what() + ")");
-  }
+  } catch (const json::exception& e) { bad_input(vpath + ": not valid JSON (" + e.what() + ")"); }
   if (!vocab.is_object()) bad_input(vpath + ": expected an object {token: id}, got " + type_name(vocab));
   BpeModel& m = t->model;
   uint64_t max_id = 0;
   for (auto it = vocab.begin(); it != vocab.end(); ++it)
     max_id = std::max<uint64_t>(max_id, get_id(it.value(), vpath, "\"" + it.key() + "\""));
   check_sparse(max_id, vocab.size(), vpath);
-  for (auto it = vocab.begin(); it != vocab.end(); ++it) m.add_token(it.key(), get_id(it.value(), vpath, "\"" + it.key() + "\""), vpath);
+  for (auto it = vocab.begin(); it != vocab.end(); ++it)
+    m.add_token(it.key(), get_id(it.value(), vpath, "\"" + it.key() + "\""), vpath);
   std::string merges = read_file(mpath);
   size_t pos = 0, line_no = 0;
   while (pos < merges.size()) {
@@ -287,9 +293,7 @@ std::shared_ptr<TokenizerImpl> load_gpt2_files(const std::string& dir) {
     json sm;
     try {
       sm = json::parse(read_file(spath));
-    } catch (const json::exception& e) {
-      bad_input(spath + ": not valid JSON (" + e.what() + ")");
-    }
+    } catch (const json::exception& e) { bad_input(spath + ": not valid JSON (" + e.what() + ")"); }
     if (!sm.is_object()) bad_input(spath + ": expected an object");
     for (auto it = sm.begin(); it != sm.end(); ++it) {
       if (it.value().is_array()) {
@@ -317,9 +321,7 @@ std::shared_ptr<TokenizerImpl> load_gpt2_files(const std::string& dir) {
     json at;
     try {
       at = json::parse(read_file(apath));
-    } catch (const json::exception& e) {
-      bad_input(apath + ": not valid JSON (" + e.what() + ")");
-    }
+    } catch (const json::exception& e) { bad_input(apath + ": not valid JSON (" + e.what() + ")"); }
     if (!at.is_object()) bad_input(apath + ": expected an object {token: id}, got " + type_name(at));
     for (auto it = at.begin(); it != at.end(); ++it) {
       uint32_t id = get_id(it.value(), apath, "\"" + it.key() + "\"");
@@ -357,8 +359,10 @@ std::shared_ptr<TokenizerImpl> load_gpt2_files(const std::string& dir) {
   st.add_prefix_space = false;
   st.use_regex = true;
   t->pre.push_back(st);
-  t->pre_tokenizer_json = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
-  t->post_processor_json = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false}, {"use_regex", true}};
+  t->pre_tokenizer_json = {
+      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+  t->post_processor_json = {
+      {"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false}, {"use_regex", true}};
   t->decoder_json = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
   check_sparse_ids(*t, dir);
   t->finish(dir);
@@ -399,9 +403,9 @@ std::string write_tokenizer_json(const TokenizerImpl& t) {
   for (size_t i = 0; i < added.size(); i++) {
     const AddedToken& a = *added[i];
     o += i ? ",\n    " : "\n    ";
-    o += "{\"id\": " + std::to_string(a.id) + ", \"content\": " + quote(a.content) + ", \"single_word\": " + b(a.single_word) +
-         ", \"lstrip\": " + b(a.lstrip) + ", \"rstrip\": " + b(a.rstrip) + ", \"normalized\": " + b(a.normalized) +
-         ", \"special\": " + b(a.special) + "}";
+    o += "{\"id\": " + std::to_string(a.id) + ", \"content\": " + quote(a.content) +
+         ", \"single_word\": " + b(a.single_word) + ", \"lstrip\": " + b(a.lstrip) + ", \"rstrip\": " + b(a.rstrip) +
+         ", \"normalized\": " + b(a.normalized) + ", \"special\": " + b(a.special) + "}";
   }
   o += added.empty() ? "],\n" : "\n  ],\n";
   o += "  \"normalizer\": " + t.normalizer_json.dump() + ",\n";

@@ -25,13 +25,13 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 using WordMap = std::unordered_map<std::string, uint64_t, StringHash, std::equal_to<>>;
 
-
 // Normalizer + pre-tokenizer configuration of the tokenizer being trained.
 std::shared_ptr<TokenizerImpl> make_config(const BpeTrainOptions& o) {
   auto t = std::make_shared<TokenizerImpl>();
   if (o.normalizer == "nfc") t->normalizers.push_back(NormStep::nfc);
   else if (o.normalizer == "nfkc") t->normalizers.push_back(NormStep::nfkc);
-  else if (!o.normalizer.empty() && o.normalizer != "none") bad_input("--normalizer: expected none, nfc or nfkc, got " + o.normalizer);
+  else if (!o.normalizer.empty() && o.normalizer != "none")
+    bad_input("--normalizer: expected none, nfc or nfkc, got " + o.normalizer);
   t->normalizer_json = normalizer_to_json(t->normalizers);
   nlohmann::json bl = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
   PreStep byte_level;
@@ -51,10 +51,14 @@ std::shared_ptr<TokenizerImpl> make_config(const BpeTrainOptions& o) {
     bl2["use_regex"] = false;
     t->pre_tokenizer_json = {{"type", "Sequence"},
                              {"pretokenizers",
-                              {{{"type", "Split"}, {"pattern", {{"Regex", split_pattern_regex(o.pattern)}}}, {"behavior", "Isolated"}, {"invert", false}},
+                              {{{"type", "Split"},
+                                {"pattern", {{"Regex", split_pattern_regex(o.pattern)}}},
+                                {"behavior", "Isolated"},
+                                {"invert", false}},
                                bl2}}};
   }
-  t->post_processor_json = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
+  t->post_processor_json = {
+      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
   t->decoder_json = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
   return t;
 }
@@ -111,9 +115,11 @@ struct Chunk {
 };
 
 // Counts the words of all inputs on `threads` threads; returns one merged map.
-WordMap count_words(const BpeTrainOptions& o, const TokenizerImpl& cfg, int threads, BpeTrainStats& st, Progress& prog) {
+WordMap count_words(const BpeTrainOptions& o, const TokenizerImpl& cfg, int threads, BpeTrainStats& st,
+                    Progress& prog) {
   std::vector<Counter> counters;
-  for (int i = 0; i < threads; i++) counters.push_back(Counter{cfg, {}, {}, {}, 0, 0, std::max<size_t>(o.max_words / threads, 1000)});
+  for (int i = 0; i < threads; i++)
+    counters.push_back(Counter{cfg, {}, {}, {}, 0, 0, std::max<size_t>(o.max_words / threads, 1000)});
   const size_t kChunk = 1 << 20;
   auto t0 = Clock::now();
   std::vector<Chunk> batch;
@@ -163,9 +169,7 @@ WordMap count_words(const BpeTrainOptions& o, const TokenizerImpl& cfg, int thre
     std::unique_ptr<data::ByteSource> in;
     try {
       in = std::make_unique<data::ByteSource>(path);
-    } catch (const data::StreamError& e) {
-      bad_input(e.what());
-    }
+    } catch (const data::StreamError& e) { bad_input(e.what()); }
     bool jsonl = data::is_jsonl_name(path);
     std::string carry;
     uint64_t lines = 0;
@@ -287,7 +291,8 @@ struct QueueEntry {
   bool operator<(const QueueEntry& o) const { return count != o.count ? count < o.count : pair > o.pair; }
 };
 
-Tokenizer train_from_words(WordMap& words, const BpeTrainOptions& o, std::shared_ptr<TokenizerImpl> cfg, BpeTrainStats& st, Progress& prog) {
+Tokenizer train_from_words(WordMap& words, const BpeTrainOptions& o, std::shared_ptr<TokenizerImpl> cfg,
+                           BpeTrainStats& st, Progress& prog) {
   auto t0 = Clock::now();
   // Initial vocabulary: special tokens, then the 256 bytes ordered by their byte-level character.
   std::vector<std::string> vocab;  // raw bytes by id
@@ -472,7 +477,8 @@ Tokenizer train_from_words(WordMap& words, const BpeTrainOptions& o, std::shared
       size_t done = merges.size();
       double eta = done ? s / done * (todo > done ? todo - done : 0) : 0;
       prog.note("merges " + std::to_string(done) + "/" + std::to_string(todo) + " (" +
-                std::to_string(static_cast<int>(done / std::max(s, 1e-3))) + "/s, ETA " + std::to_string(static_cast<int>(eta)) + " s)");
+                std::to_string(static_cast<int>(done / std::max(s, 1e-3))) + "/s, ETA " +
+                std::to_string(static_cast<int>(eta)) + " s)");
     }
   }
   st.merge_seconds = seconds_since(t0);
@@ -487,8 +493,9 @@ Tokenizer train_from_words(WordMap& words, const BpeTrainOptions& o, std::shared
   t.model.merges = merges;
   t.model.merge_map.reserve(merges.size());
   for (size_t r = 0; r < merges.size(); r++)
-    t.model.merge_map.insert(pair_of(merges[r].first, merges[r].second),
-                             (static_cast<uint64_t>(r) << 32) | ids.at(vocab[merges[r].first] + vocab[merges[r].second]));
+    t.model.merge_map.insert(
+        pair_of(merges[r].first, merges[r].second),
+        (static_cast<uint64_t>(r) << 32) | ids.at(vocab[merges[r].first] + vocab[merges[r].second]));
   for (uint32_t id = 0; id < vocab.size(); id++) {
     if (!is_special[id]) continue;
     AddedToken a;
@@ -508,8 +515,8 @@ void check_specials(const BpeTrainOptions& o) {
     if (!utf8::valid(s)) bad_input("--special: token is not valid UTF-8");
   }
   if (o.vocab_size < 256 + o.special.size())
-    bad_input("--vocab-size: " + std::to_string(o.vocab_size) + " is smaller than 256 bytes + " + std::to_string(o.special.size()) +
-              " special tokens");
+    bad_input("--vocab-size: " + std::to_string(o.vocab_size) + " is smaller than 256 bytes + " +
+              std::to_string(o.special.size()) + " special tokens");
 }
 
 }  // namespace

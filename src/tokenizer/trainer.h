@@ -18,13 +18,13 @@ namespace mindllm {
 struct BpeTrainOptions {
   std::vector<std::string> inputs;  // .txt (one sequence per line) or .jsonl/.json lines (field)
   std::string field = "text";
-  size_t vocab_size = 32000;        // special tokens + 256 bytes + merges
+  size_t vocab_size = 32000;  // special tokens + 256 bytes + merges
   SplitPattern pattern = SplitPattern::gpt2;
   std::vector<std::string> special;
   uint64_t min_frequency = 2;
-  int threads = 0;                  // 0: all cores
-  std::string normalizer;           // "", "nfc" or "nfkc"
-  size_t max_words = 50'000'000;    // bound on distinct words kept while counting (memory)
+  int threads = 0;                // 0: all cores
+  std::string normalizer;         // "", "nfc" or "nfkc"
+  size_t max_words = 50'000'000;  // bound on distinct words kept while counting (memory)
   bool progress = true;
 };
 
@@ -36,6 +36,7 @@ struct BpeTrainStats {
 // Trains on the input files.
 Tokenizer train_bpe(const BpeTrainOptions& opts, BpeTrainStats* stats = nullptr);
 // Trains on in-memory sequences (each one is pre-tokenized on its own, as a line of a file is).
-Tokenizer train_bpe_from_texts(const std::vector<std::string>& texts, const BpeTrainOptions& opts, BpeTrainStats* stats = nullptr);
+Tokenizer train_bpe_from_texts(const std::vector<std::string>& texts, const BpeTrainOptions& opts,
+                               BpeTrainStats* stats = nullptr);
 
 }  // namespace mindllm

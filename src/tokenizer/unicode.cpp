@@ -16,8 +16,8 @@ constexpr uint32_t SBase = 0xAC00, LBase = 0x1100, VBase = 0x1161, TBase = 0x11A
 constexpr uint32_t LCount = 19, VCount = 21, TCount = 28, NCount = VCount * TCount, SCount = LCount * NCount;
 
 const t::DecompEntry* find_decomp(const t::DecompEntry* table, size_t n, uint32_t cp) {
-  const t::DecompEntry* e = std::lower_bound(table, table + n, cp,
-                                             [](const t::DecompEntry& a, uint32_t v) { return a.cp < v; });
+  const t::DecompEntry* e =
+      std::lower_bound(table, table + n, cp, [](const t::DecompEntry& a, uint32_t v) { return a.cp < v; });
   return (e != table + n && e->cp == cp) ? e : nullptr;
 }
 
@@ -29,7 +29,8 @@ void decompose_char(uint32_t cp, bool compat, std::vector<uint32_t>& out) {
     if (s % TCount) out.push_back(TBase + s % TCount);
     return;
   }
-  const t::DecompEntry* e = compat ? find_decomp(t::kCompat, t::kCompatCount, cp) : find_decomp(t::kCanon, t::kCanonCount, cp);
+  const t::DecompEntry* e =
+      compat ? find_decomp(t::kCompat, t::kCompatCount, cp) : find_decomp(t::kCanon, t::kCanonCount, cp);
   if (!e) {
     out.push_back(cp);
     return;

@@ -6,13 +6,13 @@
 namespace mindllm::unicode_tables {
 
 enum : uint8_t {
-  kFlagLetter = 1,      // \p{L}
-  kFlagNumber = 2,      // \p{N}
-  kFlagSpace = 4,       // Oniguruma \s: U+0009-000D, U+0085, Zs, Zl, Zp
-  kFlagWord = 8,        // Rust regex \w
-  kFlagNfcSafe = 16,    // NFC boundary: unchanged by NFC, starter, never composes with a previous char
-  kFlagNfkcSafe = 32,   // the same for NFKC
-  kFlagLower = 64,      // lowercasing changes it
+  kFlagLetter = 1,     // \p{L}
+  kFlagNumber = 2,     // \p{N}
+  kFlagSpace = 4,      // Oniguruma \s: U+0009-000D, U+0085, Zs, Zl, Zp
+  kFlagWord = 8,       // Rust regex \w
+  kFlagNfcSafe = 16,   // NFC boundary: unchanged by NFC, starter, never composes with a previous char
+  kFlagNfkcSafe = 32,  // the same for NFKC
+  kFlagLower = 64,     // lowercasing changes it
 };
 
 struct DecompEntry {

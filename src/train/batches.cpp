@@ -38,8 +38,8 @@ PretrainBatches::PretrainBatches(const std::string& dir, int vocab_size, uint64_
       eval_batches_(eval_batches) {
   if (train_.shards().empty()) bad_input(dir + ": no train-*.bin shards");
   if (train_.size() < (uint64_t)T + 1)
-    bad_input("training shards hold " + std::to_string(train_.size()) + " tokens, fewer than one window of --seq+1 = " +
-              std::to_string(T + 1));
+    bad_input("training shards hold " + std::to_string(train_.size()) +
+              " tokens, fewer than one window of --seq+1 = " + std::to_string(T + 1));
 }
 
 void PretrainBatches::train_batch(int step, int micro, Batch* out) {

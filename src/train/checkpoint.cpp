@@ -44,16 +44,12 @@ std::string incomplete_reason(const fs::path& dir) {
       nlohmann::json j;
       try {
         j = nlohmann::json::parse(read_file(path));
-      } catch (const nlohmann::json::exception&) {
-        return path + ": not valid JSON";
-      }
+      } catch (const nlohmann::json::exception&) { return path + ": not valid JSON"; }
       if (!j.is_object()) return path + ": not a JSON object";
     }
     SafetensorsFile weights((dir / files[1]).string());
     SafetensorsFile optimizer((dir / "optimizer.safetensors").string());
-  } catch (const Error& e) {
-    return e.what();
-  }
+  } catch (const Error& e) { return e.what(); }
   return "";
 }
 

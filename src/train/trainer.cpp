@@ -60,13 +60,15 @@ void check_options(const TrainOptions& o) {
   positive(o.grad_accum, "--grad-accum");
   positive(o.eval_batches, "--eval-batches");
   positive(o.log_every, "--log-every");
-  if (o.ckpt_every < 0 || o.eval_every < 0 || o.keep_ckpts < 0) bad_input("--ckpt-every, --eval-every and --keep must be >= 0");
+  if (o.ckpt_every < 0 || o.eval_every < 0 || o.keep_ckpts < 0)
+    bad_input("--ckpt-every, --eval-every and --keep must be >= 0");
   if (!(o.schedule.lr >= 0) || !std::isfinite(o.schedule.lr)) bad_input("--lr must be a non-negative number");
   if (!(o.schedule.min_lr >= 0) || o.schedule.min_lr > o.schedule.lr) bad_input("--min-lr must be between 0 and --lr");
   if (o.schedule.warmup < 0) bad_input("--warmup must be >= 0");
   if (!(o.schedule.decay_fraction >= 0 && o.schedule.decay_fraction <= 1)) bad_input("--wsd-decay must be in [0, 1]");
   if (!(o.clip >= 0) || !std::isfinite(o.clip)) bad_input("--clip must be a finite number >= 0");
-  if (!(o.neftune_alpha >= 0) || !std::isfinite(o.neftune_alpha)) bad_input("--neftune-alpha must be a finite number >= 0");
+  if (!(o.neftune_alpha >= 0) || !std::isfinite(o.neftune_alpha))
+    bad_input("--neftune-alpha must be a finite number >= 0");
   if (!(o.adamw.weight_decay >= 0) || !std::isfinite(o.adamw.weight_decay)) bad_input("--weight-decay must be >= 0");
   if (!(o.adamw.beta1 >= 0 && o.adamw.beta1 < 1)) bad_input("--beta1 must be in [0, 1)");
   if (!(o.adamw.beta2 >= 0 && o.adamw.beta2 < 1)) bad_input("--beta2 must be in [0, 1)");
@@ -77,7 +79,8 @@ void check_options(const TrainOptions& o) {
   if (!o.precision.empty() && o.precision != "bf16" && o.precision != "fp32")
     bad_input("--precision " + o.precision + ": expected bf16 or fp32");
   if (o.recompute && o.device != "cuda") bad_input("--recompute: only with --device cuda");
-  if (o.attention != "flash" && o.attention != "cudnn") bad_input("--attention " + o.attention + ": expected flash or cudnn");
+  if (o.attention != "flash" && o.attention != "cudnn")
+    bad_input("--attention " + o.attention + ": expected flash or cudnn");
   if (o.attention == "cudnn" && (o.device != "cuda" || precision_of(o) != "bf16"))
     bad_input("--attention cudnn: only with --device cuda and --precision bf16");
   std::string why;
@@ -122,10 +125,10 @@ class StepBackend {
   virtual void accumulate(const Batch& b, double weight, int grad_accum) = 0;
   // The step's loss, gradient norm, clipped AdamW update.
   virtual StepStats update(int grad_accum, float lr, float clip) = 0;
-  virtual float loss(const Batch& b) = 0;  // mean loss, forward only (validation)
+  virtual float loss(const Batch& b) = 0;                         // mean loss, forward only (validation)
   virtual void set_embedding_noise(const EmbeddingNoise& e) = 0;  // for the following accumulate()s
-  virtual void set_lora_dropout(bool, uint64_t) {}  // LoRA dropout of the following accumulate()s, or off
-  virtual void sync_to_host() {}  // before a checkpoint
+  virtual void set_lora_dropout(bool, uint64_t) {}                // LoRA dropout of the following accumulate()s, or off
+  virtual void sync_to_host() {}                                  // before a checkpoint
   // Data parallel, before update(): the gradients and the loss sum become their sums over the
   // ranks (each rank weighed its micro-batches by the global batch's target tokens).
   virtual void reduce(dist::Communicator& c) = 0;
@@ -193,7 +196,7 @@ class CpuBackend : public StepBackend {
 class CudaBackend : public StepBackend {
  public:
   CudaBackend(Model& model, AdamW& optim, const AdamWConfig& cfg, int B, int T, Precision precision, bool recompute,
-             AttentionImpl attention)
+              AttentionImpl attention)
       : model_(model), optim_(optim), cfg_(cfg),
         gpu_(model.config(), B, T, precision, optim.spans(), recompute, attention) {
     gpu_.upload_params(model.params());
@@ -248,8 +251,8 @@ std::unique_ptr<StepBackend> make_backend(const TrainOptions& o, Model& model, A
 #if MINDLLM_CUDA
   if (o.device == "cuda")
     return std::make_unique<CudaBackend>(model, optim, o.adamw, o.batch, o.seq,
-                                        precision_of(o) == "fp32" ? Precision::fp32 : Precision::bf16, o.recompute,
-                                        attention_impl_from_name(o.attention));
+                                         precision_of(o) == "fp32" ? Precision::fp32 : Precision::bf16, o.recompute,
+                                         attention_impl_from_name(o.attention));
 #endif
   model.set_matmul_precision(matmul_precision_from_name(precision_of(o)));
   return std::make_unique<CpuBackend>(model, optim, o.zero ? &comm : nullptr, lora);
@@ -315,9 +318,7 @@ ResumeState read_trainer_state(const std::string& dir, const TrainOptions& o) {
   json st;
   try {
     st = json::parse(read_file(path));
-  } catch (const json::exception&) {
-    bad_input(path + ": malformed trainer state (not JSON)");
-  }
+  } catch (const json::exception&) { bad_input(path + ": malformed trainer state (not JSON)"); }
   auto integer = [&](const char* key, int64_t lo, int64_t hi, bool required) -> int64_t {
     if (!st.is_object() || !st.contains(key)) {
       if (required) bad_input(path + ": no '" + key + "'");
@@ -343,17 +344,31 @@ ResumeState read_trainer_state(const std::string& dir, const TrainOptions& o) {
     r.tokens_seen = st["tokens_seen"].get<double>();
   }
   if (st.contains("seed") && !(st["seed"].is_number_unsigned() && st["seed"].get<uint64_t>() == o.seed))
-    bad_input("--seed " + std::to_string(o.seed) + " differs from the checkpoint's seed " + st["seed"].dump().substr(0, 40));
+    bad_input("--seed " + std::to_string(o.seed) + " differs from the checkpoint's seed " +
+              st["seed"].dump().substr(0, 40));
   return r;
 }
 
 json options_json(const TrainOptions& o) {
-  return {{"model", o.model}, {"data", o.data}, {"steps", o.steps}, {"batch", o.batch}, {"seq", o.seq},
-          {"grad_accum", o.grad_accum}, {"lr", o.schedule.lr}, {"min_lr", o.schedule.min_lr},
-          {"warmup", o.schedule.warmup}, {"weight_decay", o.adamw.weight_decay}, {"clip", o.clip},
-          {"seed", o.seed}, {"threads", o.threads}, {"device", o.device},
-          {"precision", precision_of(o)}, {"recompute", o.recompute}, {"attention", o.attention},
-          {"neftune_alpha", o.neftune_alpha}, {"zero", o.zero}};
+  return {{"model", o.model},
+          {"data", o.data},
+          {"steps", o.steps},
+          {"batch", o.batch},
+          {"seq", o.seq},
+          {"grad_accum", o.grad_accum},
+          {"lr", o.schedule.lr},
+          {"min_lr", o.schedule.min_lr},
+          {"warmup", o.schedule.warmup},
+          {"weight_decay", o.adamw.weight_decay},
+          {"clip", o.clip},
+          {"seed", o.seed},
+          {"threads", o.threads},
+          {"device", o.device},
+          {"precision", precision_of(o)},
+          {"recompute", o.recompute},
+          {"attention", o.attention},
+          {"neftune_alpha", o.neftune_alpha},
+          {"zero", o.zero}};
 }
 
 // What every rank of a data-parallel job must agree on, named as the user would name it: the
@@ -362,11 +377,19 @@ json options_json(const TrainOptions& o) {
 json rank_fingerprint(const TrainOptions& o, const TrainModel& tm, const BatchSource& data) {
   json f;
   json opts = options_json(o);
-  opts.update({{"beta1", o.adamw.beta1}, {"beta2", o.adamw.beta2}, {"adam_eps", o.adamw.eps},
-               {"decay_embeddings", o.adamw.decay_embeddings}, {"schedule", static_cast<int>(o.schedule.kind)},
-               {"wsd_decay", o.schedule.decay_fraction}, {"ckpt_every", o.ckpt_every}, {"keep", o.keep_ckpts},
-               {"eval_every", o.eval_every}, {"eval_batches", o.eval_batches}, {"log_every", o.log_every},
-               {"resume", o.resume}, {"ignore_tokenizer_mismatch", o.ignore_tokenizer_mismatch}});
+  opts.update({{"beta1", o.adamw.beta1},
+               {"beta2", o.adamw.beta2},
+               {"adam_eps", o.adamw.eps},
+               {"decay_embeddings", o.adamw.decay_embeddings},
+               {"schedule", static_cast<int>(o.schedule.kind)},
+               {"wsd_decay", o.schedule.decay_fraction},
+               {"ckpt_every", o.ckpt_every},
+               {"keep", o.keep_ckpts},
+               {"eval_every", o.eval_every},
+               {"eval_batches", o.eval_batches},
+               {"log_every", o.log_every},
+               {"resume", o.resume},
+               {"ignore_tokenizer_mismatch", o.ignore_tokenizer_mismatch}});
   for (const char* path_option : {"model", "data", "threads"}) opts.erase(path_option);
   for (const auto& [key, value] : opts.items()) {
     std::string flag = "--" + key;
@@ -386,7 +409,8 @@ void check_lora_checkpoint(const std::string& dir, const LoraLayout& want) {
   const LoraConfig& c = want.cfg;
   if (a.cfg.rank != c.rank || a.cfg.scale() != c.scale() || a.cfg.dropout != c.dropout ||
       a.target_modules != want.peft_target_modules())
-    bad_input(dir + "/adapter_config.json: the checkpoint's LoRA (r, lora_alpha, lora_dropout, target_modules) "
+    bad_input(dir +
+              "/adapter_config.json: the checkpoint's LoRA (r, lora_alpha, lora_dropout, target_modules) "
               "differs from --lora-rank/--lora-alpha/--lora-dropout/--lora-targets");
 }
 
@@ -403,7 +427,8 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
   if (opt.threads > 0) omp_set_num_threads(opt.threads);
   const ModelConfig& cfg = tm.config;
   if (cfg.learned_positions && opt.seq > cfg.max_positions)
-    bad_input("--seq " + std::to_string(opt.seq) + " exceeds the model's " + std::to_string(cfg.max_positions) + " positions");
+    bad_input("--seq " + std::to_string(opt.seq) + " exceeds the model's " + std::to_string(cfg.max_positions) +
+              " positions");
 
   // Data parallel (train/dist): rank 0 (`lead`) alone logs and writes; every rank reads its slice.
   std::unique_ptr<dist::Communicator> own_comm = comm_arg ? nullptr : dist::single_process();
@@ -414,7 +439,8 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
   BatchSource& data = ranks > 1 ? rank_slice : all_data;
   if (opt.zero && ranks == 1)
     bad_input(std::string("--zero 1 shards the optimizer state across the ranks of a data-parallel job: launch with "
-                          "mpirun -np N (N > 1)") + (dist::built_with_mpi() ? "" : "; this build has no MPI"));
+                          "mpirun -np N (N > 1)") +
+              (dist::built_with_mpi() ? "" : "; this build has no MPI"));
   if (ranks > 1) {
     if (!lead) set_log_enabled(false);
     if (opt.device == "cuda" && !dist::built_with_nccl())
@@ -490,8 +516,9 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
   }
 
   if (tm.tokenizer_json.empty())
-    log_warn("no tokenizer (--tokenizer, the model directory's or <data>/tokenizer.json): checkpoints will have "
-             "none, and no end-of-text id");
+    log_warn(
+        "no tokenizer (--tokenizer, the model directory's or <data>/tokenizer.json): checkpoints will have "
+        "none, and no end-of-text id");
 
   std::string metrics_path = (fs::path(opt.out) / "metrics.jsonl").string();
   std::ofstream metrics;
@@ -503,8 +530,8 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
 
   Schedule sched = opt.schedule;
   sched.total = opt.steps;
-  const int G = opt.grad_accum;        // this rank's micro-batches per step
-  const int G_all = G * ranks;         // the global batch's
+  const int G = opt.grad_accum;  // this rank's micro-batches per step
+  const int G_all = G * ranks;   // the global batch's
 #if MINDLLM_NCCL
   if (ranks > 1 && opt.device == "cuda") dist::select_local_gpu();
 #endif
@@ -512,8 +539,7 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
   std::unique_ptr<StepBackend> backend = make_backend(opt, model, optim, comm, lora.get());
   std::string where = std::to_string(omp_get_max_threads()) + " threads, " + precision_of(opt);
 #if MINDLLM_CUDA
-  if (opt.device == "cuda")
-    where = cuda::device_description() + ", " + precision_of(opt);
+  if (opt.device == "cuda") where = cuda::device_description() + ", " + precision_of(opt);
 #endif
   log_info("model %s", describe(cfg).c_str());
   if (lora)
@@ -523,8 +549,7 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
              model.params().size());
   log_info("data: %s; %d x %d sequences of up to %d tokens per step; %s", data.describe().c_str(), G_all, opt.batch,
            opt.seq, where.c_str());
-  if (ranks > 1)
-    log_info("data parallel: %d ranks (%s) x %d micro-batches each", ranks, comm.engine().c_str(), G);
+  if (ranks > 1) log_info("data parallel: %d ranks (%s) x %d micro-batches each", ranks, comm.engine().c_str(), G);
 
   auto save = [&](int step) {
     backend->sync_to_host();
@@ -539,9 +564,13 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
       else optim.save(dir + "/optimizer.safetensors");
       if (!tm.tokenizer_json.empty()) write_file_atomic(dir + "/tokenizer.json", tm.tokenizer_json);
       for (const auto& [name, content] : tm.files) write_file_atomic(dir + "/" + name, content);
-      json st = {{"step", step}, {"seed", opt.seed}, {"optimizer_step", optim.steps_taken()},
-                 {"skipped_steps", skipped}, {"tokens_seen", tokens_seen},
-                 {"data_position", data.position(step)}, {"args", options_json(opt)}};
+      json st = {{"step", step},
+                 {"seed", opt.seed},
+                 {"optimizer_step", optim.steps_taken()},
+                 {"skipped_steps", skipped},
+                 {"tokens_seen", tokens_seen},
+                 {"data_position", data.position(step)},
+                 {"args", options_json(opt)}};
       write_file_atomic(dir + "/trainer_state.json", st.dump(2) + "\n");
     });
   };
@@ -569,7 +598,8 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
     for (int i = 0; i < G; i++) {
       double weight = n_step > 0 ? (double)micro[i].count_targets() * G_all / n_step : 0.0;
       const int mb = dist::global_micro(comm.rank(), G, i);
-      if (opt.neftune_alpha > 0) backend->set_embedding_noise({opt.neftune_alpha, mix64(opt.seed, 0x4e454654ull + step, mb)});
+      if (opt.neftune_alpha > 0)
+        backend->set_embedding_noise({opt.neftune_alpha, mix64(opt.seed, 0x4e454654ull + step, mb)});
       backend->set_lora_dropout(true, mix64(opt.seed, 0x4c6f5241ull + step, mb));
       backend->accumulate(micro[i], weight, G_all);
     }
@@ -585,8 +615,12 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
     done++;
     tokens_seen += n_inputs;
     int completed = step + 1;
-    json m = {{"step", completed}, {"loss", st.loss}, {"lr", lr}, {"grad_norm", st.grad_norm},
-              {"tokens_per_s", n_inputs / dt}, {"step_time_s", dt}};
+    json m = {{"step", completed},
+              {"loss", st.loss},
+              {"lr", lr},
+              {"grad_norm", st.grad_norm},
+              {"tokens_per_s", n_inputs / dt},
+              {"step_time_s", dt}};
     if (n_step != n_inputs) m["target_tokens"] = n_step;
     if (!finite) m["skipped"] = true;
     bool last = completed == opt.steps;

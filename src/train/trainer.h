@@ -24,25 +24,26 @@ class Communicator;
 }
 
 struct TrainOptions {
-  std::string model;      // preset, config.json or model directory (weights loaded from it)
-  std::string data;       // shard directory (train-*.bin, val-*.bin)
-  std::string out;        // run directory
-  std::string tokenizer;  // optional tokenizer.json copied into checkpoints (default: the model's, else <data>/tokenizer.json)
+  std::string model;  // preset, config.json or model directory (weights loaded from it)
+  std::string data;   // shard directory (train-*.bin, val-*.bin)
+  std::string out;    // run directory
+  std::string
+      tokenizer;  // optional tokenizer.json copied into checkpoints (default: the model's, else <data>/tokenizer.json)
   bool ignore_tokenizer_mismatch = false;  // train although the shards' header names another tokenizer
   int steps = 100, batch = 8, seq = 256, grad_accum = 1;
   Schedule schedule;
   AdamWConfig adamw;
   float clip = 1.0f;  // 0: no clipping
   uint64_t seed = 1234;
-  int threads = 0;    // 0: all cores
-  std::string device = "cpu";  // cpu | cuda
-  std::string precision;       // bf16 | fp32; default: bf16 on cuda, fp32 on the CPU
-  bool recompute = false;      // cuda: recompute the MLP intermediates in the backward (less memory)
+  int threads = 0;                  // 0: all cores
+  std::string device = "cpu";       // cpu | cuda
+  std::string precision;            // bf16 | fp32; default: bf16 on cuda, fp32 on the CPU
+  bool recompute = false;           // cuda: recompute the MLP intermediates in the backward (less memory)
   std::string attention = "flash";  // cuda bf16: flash (mindllm's kernels) | cudnn (cuDNN's fused attention)
   int ckpt_every = 0, eval_every = 0, eval_batches = 20, log_every = 10, keep_ckpts = 0;
   bool resume = false;
   float neftune_alpha = 0.0f;  // > 0: NEFTune noise on the input embeddings while training (model/neftune.h)
-  int zero = 0;  // 1: ZeRO-1, AdamW state sharded across the ranks of a data-parallel job (CPU)
+  int zero = 0;                // 1: ZeRO-1, AdamW state sharded across the ranks of a data-parallel job (CPU)
   LoraConfig lora;             // rank > 0: train LoRA adapters on a frozen base (model/lora.h), CPU only
 };
 

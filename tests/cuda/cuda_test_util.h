@@ -131,9 +131,9 @@ inline int ref_softmax_row(std::vector<double>& p, double& lse, const float* q, 
 }  // namespace mindllm::cudatest
 
 // EXPECT that a GPU result (host vector of float) is within `tol` of the CPU result.
-#define EXPECT_CLOSE(got, want, tol)                                                     \
-  do {                                                                                   \
-    double _e = ::mindllm::cudatest::rel_err((got), (want));                             \
-    ::mindllm::cudatest::record_err(_e);                                                 \
-    EXPECT_LE(_e, (tol)) << #got " vs " #want ": max rel err " << _e;                    \
+#define EXPECT_CLOSE(got, want, tol)                                  \
+  do {                                                                \
+    double _e = ::mindllm::cudatest::rel_err((got), (want));          \
+    ::mindllm::cudatest::record_err(_e);                              \
+    EXPECT_LE(_e, (tol)) << #got " vs " #want ": max rel err " << _e; \
   } while (0)

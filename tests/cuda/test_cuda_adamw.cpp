@@ -21,7 +21,8 @@ AdamState random_state(size_t n, Rng& rng) {
 }
 
 // The update's size is ~lr, far below the weights': compare the change as well as the result.
-void expect_update_close(const std::vector<float>& got, const std::vector<float>& want, const std::vector<float>& before) {
+void expect_update_close(const std::vector<float>& got, const std::vector<float>& want,
+                         const std::vector<float>& before) {
   EXPECT_CLOSE(got, want, kF32Tol);
   std::vector<float> dg(got.size()), dw(got.size());
   for (size_t i = 0; i < got.size(); i++) dg[i] = got[i] - before[i], dw[i] = want[i] - before[i];

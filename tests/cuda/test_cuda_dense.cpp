@@ -15,8 +15,8 @@ TEST(CudaLinear, MisalignedBiasAndNullGradients) {
   const int N = 37, I = 65, O = 131;
   for (WeightLayout layout : {WeightLayout::out_in, WeightLayout::in_out}) {
     Rng rng(N * 7 + I + (int)layout);
-    auto x = random_normal((size_t)N * I, rng), w = random_normal((size_t)I * O, rng, 0.2f),
-         b = random_normal(O, rng), dy = random_normal((size_t)N * O, rng), gx0 = random_normal((size_t)N * I, rng);
+    auto x = random_normal((size_t)N * I, rng), w = random_normal((size_t)I * O, rng, 0.2f), b = random_normal(O, rng),
+         dy = random_normal((size_t)N * O, rng), gx0 = random_normal((size_t)N * I, rng);
     std::vector<float> out((size_t)N * O), gx = gx0;
     cpu::linear_forward(out.data(), x.data(), w.data(), b.data(), N, I, O, layout);
     cpu::linear_backward(gx.data(), nullptr, nullptr, dy.data(), x.data(), w.data(), N, I, O, layout);

@@ -10,9 +10,7 @@ TEST(CudaDevice, CountIsCleanWithoutGpu) {
   EXPECT_GE(n, 0);
   EXPECT_EQ(cuda::available(), n > 0);
   EXPECT_FALSE(cuda::device_description().empty());
-  if (n == 0) {
-    EXPECT_EQ(cuda::device_description(), "no GPU");
-  }
+  if (n == 0) { EXPECT_EQ(cuda::device_description(), "no GPU"); }
 }
 
 TEST(CudaDevice, ArenaPlansAlignedPieces) {
@@ -45,9 +43,7 @@ TEST(CudaDevice, ErrorsBecomeMindllmErrors) {
   try {
     arena.allocate();
     FAIL() << "allocating 1 PiB succeeded";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("arena"), std::string::npos) << e.what();
-  }
+  } catch (const Error& e) { EXPECT_NE(std::string(e.what()).find("arena"), std::string::npos) << e.what(); }
   cuda::synchronize();  // the failed allocation left no sticky error behind
 }
 

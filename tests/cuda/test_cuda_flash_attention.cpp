@@ -31,19 +31,19 @@ struct FlashCase {
   int seg = 0;  // > 0: packed samples of 1..2·seg positions (seeded), attention confined to each
 };
 const FlashCase kCases[] = {
-    {2, 1, 4, 4, 64, false, 0, 0.0f, 0, 1.0f},       // one token
-    {2, 77, 4, 4, 64, false, 0, 0.0f, 0, 1.0f},      // MHA, T not a multiple of the tile
-    {1, 128, 8, 2, 128, true, 0, 0.0f, 0, 1.0f},     // GQA 8:2, packed, exactly two tiles
-    {1, 257, 4, 1, 64, true, 0, 1.0f, 16, 0.3f},     // MQA, window 16, unscaled (GPT-Neo)
-    {2, 257, 8, 2, 128, false, 0, 0.0f, 300, 1.0f},  // window longer than T = global
-    {1, 77, 4, 2, 64, true, 1, 0.0f, 0, 1.0f},       // odd row stride: scalar loads and stores
-    {1, 300, 4, 2, 64, false, 0, 0.0f, 70, 1.0f},    // window 70: longer than a tile, shorter than T
-    {1, 1024, 8, 2, 64, true, 0, 0.0f, 0, 1.0f},     // long, GQA 8:2
-    {1, 1024, 4, 4, 128, false, 0, 0.0f, 0, 1.0f},   // long, MHA, D = 128
-    {1, 1024, 4, 1, 128, true, 0, 1.0f, 16, 0.3f},   // long, MQA, window 16: most key blocks skipped
-    {2, 300, 4, 2, 64, true, 0, 0.0f, 0, 1.0f, 40},     // packed samples (block-diagonal), GQA
-    {1, 257, 4, 1, 64, true, 1, 1.0f, 16, 0.3f, 30},    // packed samples with a window, GPT-Neo
-    {1, 1024, 4, 4, 128, false, 0, 0.0f, 0, 1.0f, 150}, // long packed samples across tiles
+    {2, 1, 4, 4, 64, false, 0, 0.0f, 0, 1.0f},           // one token
+    {2, 77, 4, 4, 64, false, 0, 0.0f, 0, 1.0f},          // MHA, T not a multiple of the tile
+    {1, 128, 8, 2, 128, true, 0, 0.0f, 0, 1.0f},         // GQA 8:2, packed, exactly two tiles
+    {1, 257, 4, 1, 64, true, 0, 1.0f, 16, 0.3f},         // MQA, window 16, unscaled (GPT-Neo)
+    {2, 257, 8, 2, 128, false, 0, 0.0f, 300, 1.0f},      // window longer than T = global
+    {1, 77, 4, 2, 64, true, 1, 0.0f, 0, 1.0f},           // odd row stride: scalar loads and stores
+    {1, 300, 4, 2, 64, false, 0, 0.0f, 70, 1.0f},        // window 70: longer than a tile, shorter than T
+    {1, 1024, 8, 2, 64, true, 0, 0.0f, 0, 1.0f},         // long, GQA 8:2
+    {1, 1024, 4, 4, 128, false, 0, 0.0f, 0, 1.0f},       // long, MHA, D = 128
+    {1, 1024, 4, 1, 128, true, 0, 1.0f, 16, 0.3f},       // long, MQA, window 16: most key blocks skipped
+    {2, 300, 4, 2, 64, true, 0, 0.0f, 0, 1.0f, 40},      // packed samples (block-diagonal), GQA
+    {1, 257, 4, 1, 64, true, 1, 1.0f, 16, 0.3f, 30},     // packed samples with a window, GPT-Neo
+    {1, 1024, 4, 4, 128, false, 0, 0.0f, 0, 1.0f, 150},  // long packed samples across tiles
 };
 
 std::string describe(const FlashCase& c) {
@@ -57,9 +57,9 @@ struct FlashData {
   AttentionShape s;
   size_t q_off, k_off, v_off, qkv_size, out_size, stat_size;
   std::vector<float> qkv, dout;
-  std::vector<float> out, dqkv;  // CPU forward and backward
-  std::vector<double> lse;       // float64 logsumexp of the scaled scores, [B, Hq, T]
-  std::vector<bool> gap_mask;    // qkv elements that belong to no head
+  std::vector<float> out, dqkv;    // CPU forward and backward
+  std::vector<double> lse;         // float64 logsumexp of the scaled scores, [B, Hq, T]
+  std::vector<bool> gap_mask;      // qkv elements that belong to no head
   std::vector<int32_t> seg_start;  // packed cases: [B*T] (s.seg_start points at it)
 };
 
@@ -112,8 +112,8 @@ FlashData make_case(const FlashCase& c, bool with_backward) {
   cpu::attention_forward(a.out.data(), stats.data(), q + a.q_off, q + a.k_off, q + a.v_off, a.s);
   if (with_backward) {
     a.dqkv.assign(a.qkv_size, 0.0f);
-    cpu::attention_backward(a.dqkv.data() + a.q_off, a.dqkv.data() + a.k_off, a.dqkv.data() + a.v_off,
-                            a.dout.data(), stats.data(), q + a.q_off, q + a.k_off, q + a.v_off, a.s);
+    cpu::attention_backward(a.dqkv.data() + a.q_off, a.dqkv.data() + a.k_off, a.dqkv.data() + a.v_off, a.dout.data(),
+                            stats.data(), q + a.q_off, q + a.k_off, q + a.v_off, a.s);
   }
 
   // lse[b, h, t] = log Σ_{visible s} exp(scale · q_t·k_s), in float64.
@@ -279,9 +279,7 @@ TEST(CudaFlashAttention, UnsupportedHeadDimIsAnError) {
   try {
     cuda::flash_attention_forward(x.data(), lse.data(), x.data(), x.data(), x.data(), s);
     ADD_FAILURE() << "no error for D = 96";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("D=96"), std::string::npos) << e.what();
-  }
+  } catch (const Error& e) { EXPECT_NE(std::string(e.what()).find("D=96"), std::string::npos) << e.what(); }
   s.D = 64;
   EXPECT_TRUE(cuda::flash_attention_supported(s));
 }

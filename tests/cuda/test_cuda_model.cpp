@@ -28,30 +28,56 @@ void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
 
 // Tiny configs built in code: every feature the CPU model supports appears in at least one.
 std::vector<Variant> variants() {
-  const json llama = {{"model_type", "llama"},        {"vocab_size", 97},      {"hidden_size", 64},
+  const json llama = {{"model_type", "llama"},        {"vocab_size", 97},         {"hidden_size", 64},
                       {"num_hidden_layers", 2},       {"num_attention_heads", 4}, {"intermediate_size", 96},
                       {"max_position_embeddings", 64}};
   json swiglu_gqa = llama, geglu = llama, deepnorm = llama;
-  swiglu_gqa.update({{"num_key_value_heads", 2}, {"attention_bias", true}, {"mlp_bias", true},
-                     {"partial_rotary_factor", 0.5}, {"tie_word_embeddings", false}});
+  swiglu_gqa.update({{"num_key_value_heads", 2},
+                     {"attention_bias", true},
+                     {"mlp_bias", true},
+                     {"partial_rotary_factor", 0.5},
+                     {"tie_word_embeddings", false}});
   geglu.update({{"hidden_act", "gelu_pytorch_tanh"}, {"tie_word_embeddings", true}, {"rope_theta", 1e6}});
   deepnorm.update({{"mindllm_deepnorm", true}, {"hidden_act", "gelu_pytorch_tanh"}, {"num_key_value_heads", 1}});
   return {
-      {"gpt2", {{"model_type", "gpt2"}, {"vocab_size", 97}, {"n_embd", 64}, {"n_layer", 2}, {"n_head", 4},
-                {"n_positions", 64}}},
-      {"gpt_neo_local", {{"model_type", "gpt_neo"}, {"vocab_size", 97}, {"hidden_size", 64}, {"num_layers", 2},
-                         {"num_heads", 4}, {"max_position_embeddings", 64}, {"window_size", 8},
-                         {"attention_types", json::array({json::array({json::array({"global", "local"}), 1})})}}},
+      {"gpt2",
+       {{"model_type", "gpt2"},
+        {"vocab_size", 97},
+        {"n_embd", 64},
+        {"n_layer", 2},
+        {"n_head", 4},
+        {"n_positions", 64}}},
+      {"gpt_neo_local",
+       {{"model_type", "gpt_neo"},
+        {"vocab_size", 97},
+        {"hidden_size", 64},
+        {"num_layers", 2},
+        {"num_heads", 4},
+        {"max_position_embeddings", 64},
+        {"window_size", 8},
+        {"attention_types", json::array({json::array({json::array({"global", "local"}), 1})})}}},
       {"llama_swiglu_gqa", swiglu_gqa},
       {"llama_geglu", geglu},
       {"llama_deepnorm", deepnorm},
       // Head dim 64: bf16 runs take the flash attention kernels (the others use the simple ones).
-      {"llama_gqa_hd64", {{"model_type", "llama"}, {"vocab_size", 97}, {"hidden_size", 128}, {"num_hidden_layers", 2},
-                          {"num_attention_heads", 2}, {"num_key_value_heads", 1}, {"intermediate_size", 160},
-                          {"max_position_embeddings", 64}}},
-      {"gpt_neo_local_hd64", {{"model_type", "gpt_neo"}, {"vocab_size", 97}, {"hidden_size", 128}, {"num_layers", 2},
-                              {"num_heads", 2}, {"max_position_embeddings", 64}, {"window_size", 8},
-                              {"attention_types", json::array({json::array({json::array({"global", "local"}), 1})})}}},
+      {"llama_gqa_hd64",
+       {{"model_type", "llama"},
+        {"vocab_size", 97},
+        {"hidden_size", 128},
+        {"num_hidden_layers", 2},
+        {"num_attention_heads", 2},
+        {"num_key_value_heads", 1},
+        {"intermediate_size", 160},
+        {"max_position_embeddings", 64}}},
+      {"gpt_neo_local_hd64",
+       {{"model_type", "gpt_neo"},
+        {"vocab_size", 97},
+        {"hidden_size", 128},
+        {"num_layers", 2},
+        {"num_heads", 2},
+        {"max_position_embeddings", 64},
+        {"window_size", 8},
+        {"attention_types", json::array({json::array({json::array({"global", "local"}), 1})})}}},
   };
 }
 
@@ -182,9 +208,7 @@ TEST_P(CudaModelTest, Bf16TracksCpuTraining) {
     double e = std::fabs(r.loss - cpu_loss) / cpu_loss;
     if (early) worst = std::max(worst, e);
     EXPECT_LE(e, early ? 5e-3 : 1e-1) << "step " << step << ": gpu loss " << r.loss << ", cpu " << cpu_loss;
-    if (early) {
-      EXPECT_NEAR(r.grad_norm, norm, 0.05 * norm + 1e-3) << "step " << step;
-    }
+    if (early) { EXPECT_NEAR(r.grad_norm, norm, 0.05 * norm + 1e-3) << "step " << step; }
     EXPECT_TRUE(std::isfinite(r.grad_norm)) << "step " << step;
     if (step >= kSteps - kLast) cpu_last += cpu_loss / kLast, gpu_last += r.loss / kLast;
   }
@@ -259,9 +283,8 @@ TEST_P(CudaModelTest, CheckpointRoundTrip) {
   };
   for (int s = 0; s < 3; s++) train_step(gpu, 10 + s);
 
-  const std::string dir = (std::filesystem::temp_directory_path() /
-                           ("mindllm_cuda_roundtrip_" + std::string(GetParam().name)))
-                              .string();
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("mindllm_cuda_roundtrip_" + std::string(GetParam().name))).string();
   std::filesystem::create_directories(dir);
   gpu.download_params(cpu.params());
   gpu.download_optimizer(optim.exp_avg(), optim.exp_avg_sq());
@@ -354,9 +377,13 @@ namespace {
 // docs/cuda-speed.md must fit an 80 GB H100 (79.6 GiB usable) next to the CUDA context and
 // cuBLASLt's workspace (kHeadroom), and the plan must scale as the buffers say.
 ModelConfig llama_shape(int layers, int hidden, int heads, int mlp) {
-  return config_from_json({{"model_type", "llama"}, {"vocab_size", 64000}, {"hidden_size", hidden},
-                           {"num_hidden_layers", layers}, {"num_attention_heads", heads},
-                           {"intermediate_size", mlp}, {"max_position_embeddings", 2048}},
+  return config_from_json({{"model_type", "llama"},
+                           {"vocab_size", 64000},
+                           {"hidden_size", hidden},
+                           {"num_hidden_layers", layers},
+                           {"num_attention_heads", heads},
+                           {"intermediate_size", mlp},
+                           {"max_position_embeddings", 2048}},
                           "test");
 }
 

@@ -47,8 +47,8 @@ struct CudaBackend {
                                 const cpu::AttentionShape& s) {
     cuda::attention_forward(out, st.probs.data(), q, k, v, s);
   }
-  static void attention_backward(T* dq, T* dk, T* dv, AttnState& st, const T* dout, const T* q, const T* k,
-                                 const T* v, const cpu::AttentionShape& s) {
+  static void attention_backward(T* dq, T* dk, T* dv, AttnState& st, const T* dout, const T* q, const T* k, const T* v,
+                                 const cpu::AttentionShape& s) {
     cuda::attention_backward(dq, dk, dv, st.scratch.data(), dout, st.probs.data(), q, k, v, s);
   }
 };

@@ -13,12 +13,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (auto format : {mindllm::sft::SftFormat::auto_detect, mindllm::sft::SftFormat::sharegpt}) {
     mindllm::sft::LoadReport report;
     auto convs = mindllm::sft::parse_conversations(text, "fuzz.json", format, false, report);
-    if ((int64_t)convs.size() != report.kept || report.kept + report.skipped_total() != report.samples) __builtin_trap();
+    if ((int64_t)convs.size() != report.kept || report.kept + report.skipped_total() != report.samples)
+      __builtin_trap();
     try {
       mindllm::sft::LoadReport strict;
       mindllm::sft::parse_conversations(text, "fuzz.json", format, true, strict);
-    } catch (const mindllm::Error&) {
-    }
+    } catch (const mindllm::Error&) {}
   }
   return 0;
 }

@@ -21,7 +21,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     mindllm::Shard s(path);
     std::vector<int32_t> ids(s.size());
     s.copy(0, s.size(), ids.data());
-  } catch (const mindllm::Error&) {
-  }
+  } catch (const mindllm::Error&) {}
   return 0;
 }

@@ -19,7 +19,8 @@ using namespace mindllm;
 
 static nlohmann::json base_doc() {
   std::vector<std::string> texts;
-  for (int i = 0; i < 30; i++) texts.push_back("The quick brown fox " + std::to_string(i * 7919) + " 中华人民共和国 it's!\n");
+  for (int i = 0; i < 30; i++)
+    texts.push_back("The quick brown fox " + std::to_string(i * 7919) + " 中华人民共和国 it's!\n");
   BpeTrainOptions o;
   o.vocab_size = 400;
   o.pattern = SplitPattern::llama3;

@@ -1,6 +1,6 @@
 // libFuzzer target: encode/decode round trip of arbitrary bytes, and the split scanners covering
-// the input exactly, for the hand-written scanners and a Split regex on PCRE2. decode(encode(x)) == x must hold for every byte string (no normalizer).
-// Build: bash tests/fuzz/build_tokenizer_fuzzers.sh
+// the input exactly, for the hand-written scanners and a Split regex on PCRE2. decode(encode(x)) == x must hold for
+// every byte string (no normalizer). Build: bash tests/fuzz/build_tokenizer_fuzzers.sh
 #include <cstdint>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -39,7 +39,8 @@ static Tokenizer with_regex(const Tokenizer& t, const char* regex) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const Tokenizer gpt2 = make(SplitPattern::gpt2, "");
   static const Tokenizer qwen = make(SplitPattern::qwen2, "");
-  static const Tokenizer custom = with_regex(qwen, R"((?i:the)\b|\p{Han}{1,2}|\h{4,}|\w+|^\s+|(?m:\s+$)|[^\w\s]{,3}|\s)");
+  static const Tokenizer custom =
+      with_regex(qwen, R"((?i:the)\b|\p{Han}{1,2}|\h{4,}|\w+|^\s+|(?m:\s+$)|[^\w\s]{,3}|\s)");
   static const Tokenizer llama_nfkc = make(SplitPattern::llama3, "nfkc");
   std::string s(reinterpret_cast<const char*>(data), size);
   for (auto p : {SplitPattern::gpt2, SplitPattern::llama3, SplitPattern::qwen2}) {

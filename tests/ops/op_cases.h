@@ -48,11 +48,13 @@ using Grads = std::vector<std::pair<std::string, std::string>>;  // {gradient ou
 inline std::vector<float> nans(size_t n) { return std::vector<float>(n, std::numeric_limits<float>::quiet_NaN()); }
 
 // A backend forwards every op (same signature on each backend) to its namespace.
-#define MINDLLM_OP_FORWARD(ns, fn)          \
-  template <class... Args>                  \
-  static void fn(Args&&... a) {             \
-    ns::fn(std::forward<Args>(a)...);       \
+#define MINDLLM_OP_FORWARD(ns, fn)    \
+  template <class... Args>            \
+  static void fn(Args&&... a) {       \
+    ns::fn(std::forward<Args>(a)...); \
   }
+// clang-format 14 re-indents this list differently on every pass: kept as written.
+// clang-format off
 #define MINDLLM_OPS_OF(ns)                                                                              \
   MINDLLM_OP_FORWARD(ns, linear_forward) MINDLLM_OP_FORWARD(ns, linear_backward)                      \
   MINDLLM_OP_FORWARD(ns, layernorm_forward) MINDLLM_OP_FORWARD(ns, layernorm_backward)                \
@@ -63,6 +65,7 @@ inline std::vector<float> nans(size_t n) { return std::vector<float>(n, std::num
   MINDLLM_OP_FORWARD(ns, embedding_forward) MINDLLM_OP_FORWARD(ns, embedding_backward)                \
   MINDLLM_OP_FORWARD(ns, cross_entropy_forward) MINDLLM_OP_FORWARD(ns, cross_entropy_backward)        \
   MINDLLM_OP_FORWARD(ns, adamw_update)
+// clang-format on
 
 // The CPU backend: host vectors; activations fp32. A backend K provides A (activation type),
 // act/f32/i32 (a buffer from host floats or ints), host (back to floats), the ops, and attention
@@ -299,8 +302,7 @@ struct NormOp {
 // ---------------------------------------------------------------- activations and the GLU
 inline double ref_act(double x, Activation a) {
   switch (a) {
-    case Activation::gelu_tanh:
-      return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+    case Activation::gelu_tanh: return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
     case Activation::gelu_erf: return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
     case Activation::silu: return x / (1.0 + std::exp(-x));
   }
@@ -416,8 +418,8 @@ struct RopeOp {
   std::string name() const {
     return "rope_" + std::to_string(B) + "x" + std::to_string(T) + "x" + std::to_string(H) + "_hd" +
            std::to_string(head_dim) + "_ld" + std::to_string(row_stride) + "_rot" + std::to_string(rot_dim) + "_pos" +
-           std::to_string(pos_offset) + "_theta" + std::to_string((int)theta) + (first ? "_at" + std::to_string(first) : "") +
-           (packed ? "_packed" + std::to_string(packed) : "");
+           std::to_string(pos_offset) + "_theta" + std::to_string((int)theta) +
+           (first ? "_at" + std::to_string(first) : "") + (packed ? "_packed" + std::to_string(packed) : "");
   }
   size_t n() const { return (size_t)B * T * row_stride; }
   Tensors inputs(Rng& rng) const { return {{{"x", random_normal(n(), rng)}, {"dout", random_normal(n(), rng)}}, {}}; }
@@ -461,7 +463,7 @@ struct RopeOp {
 // ---------------------------------------------------------------- embedding
 struct EmbeddingOp {
   int B, T, C, V, P, pos_offset;  // P: rows of wpe (0: none)
-  int packed = 0;  // > 0: position ids of packed rows (packed_positions)
+  int packed = 0;                 // > 0: position ids of packed rows (packed_positions)
   std::string name() const {
     return "embedding_" + std::to_string(B) + "x" + std::to_string(T) + "x" + std::to_string(C) + "_V" +
            std::to_string(V) + "_P" + std::to_string(P) + "_pos" + std::to_string(pos_offset) +
@@ -472,12 +474,14 @@ struct EmbeddingOp {
     Tensors t;
     std::vector<int32_t> tok((size_t)B * T);
     for (size_t i = 0; i < tok.size(); i++) tok[i] = (int32_t)rng.below(i % 3 == 0 ? std::min(V, 7) : V);  // repeats
-    tok[0] = V - 1;                        // the last row of the table
+    tok[0] = V - 1;                       // the last row of the table
     if (tok.size() > 3) tok[2] = tok[1];  // repeated ids accumulate
     t.i["tokens"] = tok;
     const size_t np = (size_t)std::max(P, 1) * C;
-    t.f = {{"wte", random_normal((size_t)V * C, rng)}, {"wpe", random_normal(np, rng)},
-           {"dout", random_normal((size_t)B * T * C, rng)}, {"dwte", random_normal((size_t)V * C, rng)},
+    t.f = {{"wte", random_normal((size_t)V * C, rng)},
+           {"wpe", random_normal(np, rng)},
+           {"dout", random_normal((size_t)B * T * C, rng)},
+           {"dwte", random_normal((size_t)V * C, rng)},
            {"dwpe", random_normal(np, rng)}};
     return t;
   }
@@ -504,7 +508,8 @@ struct EmbeddingOp {
   Ref reference(const Ref& in, const Tensors& t) const {
     const auto& tok = t.i.at("tokens");
     const auto& R = in.at("dout");
-    Ref r{{"out", forward64(in, t)}, {"dwte", std::vector<double>(in.at("wte").size())},
+    Ref r{{"out", forward64(in, t)},
+          {"dwte", std::vector<double>(in.at("wte").size())},
           {"dwpe", std::vector<double>(in.at("wpe").size())}};
     for (int i = 0; i < B * T; i++)
       for (int c = 0; c < C; c++) {
@@ -620,8 +625,8 @@ struct AttentionOp {
     if (!segs.empty()) s.seg_start = seg.data();
     auto at = [&](auto& buf, char w) { return buf.data() + off(w); };
     K::attention_forward(out.data(), st, at(qkv, 'q'), at(qkv, 'k'), at(qkv, 'v'), s);
-    K::attention_backward(at(d, 'q'), at(d, 'k'), at(d, 'v'), st, dout.data(), at(qkv, 'q'), at(qkv, 'k'),
-                          at(qkv, 'v'), s);
+    K::attention_backward(at(d, 'q'), at(d, 'k'), at(d, 'v'), st, dout.data(), at(qkv, 'q'), at(qkv, 'k'), at(qkv, 'v'),
+                          s);
     auto dh = K::host(d), oh = K::host(out);
     std::vector<float> pad;
     for (size_t i = 0; i < oh.size(); i++)
@@ -815,8 +820,8 @@ struct AdamWOp {
   Grads grads() const { return {}; }
 };
 
-using OpCase = std::variant<LinearOp, NormOp, ActivationOp, GluOp, RopeOp, EmbeddingOp, AttentionOp, CrossEntropyOp,
-                            AdamWOp>;
+using OpCase =
+    std::variant<LinearOp, NormOp, ActivationOp, GluOp, RopeOp, EmbeddingOp, AttentionOp, CrossEntropyOp, AdamWOp>;
 
 // Letters, digits and '_' only (a gtest name): "-" becomes "m".
 inline std::string case_name(const OpCase& c) {
@@ -851,9 +856,9 @@ inline double tolerance(const OpCase& c, const std::string& out, Mode m) {
   if (const auto* r = std::get_if<RopeOp>(&c); r && r->pos_offset >= 1000 && m != Mode::gpu_bf16) return 1e-3;
   if (m == Mode::cpu_vs_f64) return op == "adamw" && out == "dp" ? 1e-3 : test::kFwdTol;  // p - p0: ~1e-4 of a step
   if (m == Mode::gpu_fp32) return op == "adamw" && out == "dp" ? 1e-3 : 1e-5;
-  if (op == "cross_entropy" && out == "loss") return 1e-5;                      // fp32 math on the same inputs
+  if (op == "cross_entropy" && out == "loss") return 1e-5;  // fp32 math on the same inputs
   if ((op == "layernorm" || op == "rmsnorm") && (out == "mean" || out == "rstd")) return 1e-4;  // fp32 statistics
-  if (op == "embedding" && out != "out") return 1e-5;                           // fp32 sums of the same values
+  if (op == "embedding" && out != "out") return 1e-5;  // fp32 sums of the same values
   return 1e-2;
 }
 // The magnitude below which errors count as absolute: elementwise ops of one small value.
@@ -906,41 +911,41 @@ inline std::vector<OpCase> op_cases() {
     c.push_back(GluOp{7, 33, true, a});
     c.push_back(GluOp{5, 64, false, a});
   }
-  c.push_back(RopeOp{2, 7, 3, 12, 36, 12, 0, 10000.f});              // contiguous
-  c.push_back(RopeOp{2, 7, 3, 12, 36, 8, 0, 10000.f});               // partial rotary
-  c.push_back(RopeOp{1, 19, 2, 64, 3 * 128 + 5, 64, 5, 10000.f});    // strided (fused qkv) row + offset
-  c.push_back(RopeOp{2, 13, 4, 64, 256, 32, 0, 500000.f});           // partial rotary, head dim 64
-  c.push_back(RopeOp{3, 1, 1, 2, 2, 2, 41, 10000.f});                // minimal
-  c.push_back(RopeOp{1, 5, 2, 16, 40, 0, 0, 10000.f});               // rot_dim 0: identity
-  c.push_back(RopeOp{2, 77, 4, 64, 12 * 64, 64, 0, 10000.f, 64});    // heads one head into a packed row
-  c.push_back(RopeOp{1, 50, 8, 128, 8 * 128, 128, 0, 1000000.f});    // head dim 128
-  c.push_back(RopeOp{2, 33, 4, 64, 6 * 64, 32, 0, 10000.f, 64});     // partial rotary, packed row
-  c.push_back(RopeOp{1, 20, 2, 128, 2 * 128, 128, 4000, 10000.f});   // long position offset
+  c.push_back(RopeOp{2, 7, 3, 12, 36, 12, 0, 10000.f});                  // contiguous
+  c.push_back(RopeOp{2, 7, 3, 12, 36, 8, 0, 10000.f});                   // partial rotary
+  c.push_back(RopeOp{1, 19, 2, 64, 3 * 128 + 5, 64, 5, 10000.f});        // strided (fused qkv) row + offset
+  c.push_back(RopeOp{2, 13, 4, 64, 256, 32, 0, 500000.f});               // partial rotary, head dim 64
+  c.push_back(RopeOp{3, 1, 1, 2, 2, 2, 41, 10000.f});                    // minimal
+  c.push_back(RopeOp{1, 5, 2, 16, 40, 0, 0, 10000.f});                   // rot_dim 0: identity
+  c.push_back(RopeOp{2, 77, 4, 64, 12 * 64, 64, 0, 10000.f, 64});        // heads one head into a packed row
+  c.push_back(RopeOp{1, 50, 8, 128, 8 * 128, 128, 0, 1000000.f});        // head dim 128
+  c.push_back(RopeOp{2, 33, 4, 64, 6 * 64, 32, 0, 10000.f, 64});         // partial rotary, packed row
+  c.push_back(RopeOp{1, 20, 2, 128, 2 * 128, 128, 4000, 10000.f});       // long position offset
   c.push_back(RopeOp{2, 23, 3, 16, 3 * 48 + 5, 16, 0, 10000.f, 48, 4});  // packed rows: positions per sample
-  c.push_back(RopeOp{1, 50, 2, 64, 2 * 64, 32, 0, 500000.f, 0, 9});     // packed, partial rotary
+  c.push_back(RopeOp{1, 50, 2, 64, 2 * 64, 32, 0, 500000.f, 0, 9});      // packed, partial rotary
   c.push_back(EmbeddingOp{2, 5, 12, 11, 9, 3});
   c.push_back(EmbeddingOp{2, 5, 12, 11, 0, 0});
   c.push_back(EmbeddingOp{3, 17, 64, 13, 17, 0});
   c.push_back(EmbeddingOp{1, 1, 1, 1, 1, 0});
   c.push_back(EmbeddingOp{4, 33, 100, 50, 40, 7});
   c.push_back(EmbeddingOp{2, 7, 17, 1000, 0, 0});
-  c.push_back(EmbeddingOp{3, 17, 96, 1000, 22, 5});    // C, V not multiples of the GPU's 128 tile
-  c.push_back(EmbeddingOp{2, 33, 200, 50257, 0, 0});   // GPT-2's vocabulary
+  c.push_back(EmbeddingOp{3, 17, 96, 1000, 22, 5});   // C, V not multiples of the GPU's 128 tile
+  c.push_back(EmbeddingOp{2, 33, 200, 50257, 0, 0});  // GPT-2's vocabulary
   c.push_back(EmbeddingOp{4, 64, 768, 333, 64, 0});
-  c.push_back(EmbeddingOp{2, 17, 12, 11, 9, 0, 3});      // packed rows: positions per sample, repeated
-  c.push_back(EmbeddingOp{3, 33, 200, 50, 40, 5, 7});    // packed, offset, C not a multiple of 128
-  c.push_back(AttentionOp{2, 11, 4, 4, 12, 0, false, true});     // MHA, fused
-  c.push_back(AttentionOp{2, 11, 4, 2, 12, 3, false, true});     // GQA 2, window < T
-  c.push_back(AttentionOp{2, 11, 4, 1, 12, 50, false, false});   // GQA 4 (MQA), window > T
-  c.push_back(AttentionOp{1, 9, 4, 2, 64, 0, false, false});     // head dim 64
-  c.push_back(AttentionOp{2, 17, 2, 2, 16, 4, true, true});      // GPT-Neo: scale 1, local
-  c.push_back(AttentionOp{3, 1, 2, 1, 5, 0, false, true});       // T = 1
-  c.push_back(AttentionOp{1, 45, 6, 2, 64, 16, false, false});   // GQA 3
-  c.push_back(AttentionOp{1, 150, 2, 1, 80, 70, false, true});   // long T: blocks past the window, D tail
-  c.push_back(AttentionOp{2, 77, 4, 4, 64, 0, false, false});    // T not a multiple of any tile
-  c.push_back(AttentionOp{1, 100, 8, 2, 128, 0, false, true});   // GQA 4, head dim 128
+  c.push_back(EmbeddingOp{2, 17, 12, 11, 9, 0, 3});                 // packed rows: positions per sample, repeated
+  c.push_back(EmbeddingOp{3, 33, 200, 50, 40, 5, 7});               // packed, offset, C not a multiple of 128
+  c.push_back(AttentionOp{2, 11, 4, 4, 12, 0, false, true});        // MHA, fused
+  c.push_back(AttentionOp{2, 11, 4, 2, 12, 3, false, true});        // GQA 2, window < T
+  c.push_back(AttentionOp{2, 11, 4, 1, 12, 50, false, false});      // GQA 4 (MQA), window > T
+  c.push_back(AttentionOp{1, 9, 4, 2, 64, 0, false, false});        // head dim 64
+  c.push_back(AttentionOp{2, 17, 2, 2, 16, 4, true, true});         // GPT-Neo: scale 1, local
+  c.push_back(AttentionOp{3, 1, 2, 1, 5, 0, false, true});          // T = 1
+  c.push_back(AttentionOp{1, 45, 6, 2, 64, 16, false, false});      // GQA 3
+  c.push_back(AttentionOp{1, 150, 2, 1, 80, 70, false, true});      // long T: blocks past the window, D tail
+  c.push_back(AttentionOp{2, 77, 4, 4, 64, 0, false, false});       // T not a multiple of any tile
+  c.push_back(AttentionOp{1, 100, 8, 2, 128, 0, false, true});      // GQA 4, head dim 128
   c.push_back(AttentionOp{2, 65, 4, 1, 64, 16, true, true, 0.3f});  // MQA, GPT-Neo local window
-  c.push_back(AttentionOp{1, 33, 6, 3, 64, 256, false, false});  // window longer than T
+  c.push_back(AttentionOp{1, 33, 6, 3, 64, 256, false, false});     // window longer than T
   // Packed rows: block-diagonal causal attention (segments of 1 token, segments across the CPU's
   // 64-row blocks, with GQA, a local window and GPT-Neo's scale)
   c.push_back(AttentionOp{2, 13, 4, 2, 8, 0, false, true, 1.0f, {5, 1, 4, 3}});

@@ -109,10 +109,9 @@ constexpr double kFdTol = 1e-4;
 
 }  // namespace mindllm::test
 
-#define EXPECT_REL_LE(got, want, tol)                                                        \
-  do {                                                                                       \
-    double _e = ::mindllm::test::rel_err((got), (want));                                     \
-    EXPECT_LE(_e, (tol)) << #got " vs " #want ": max rel err " << _e;                        \
-    if (std::getenv("MINDLLM_TEST_VERBOSE"))                                                 \
-      std::printf("  [err] %-40s %.3g\n", #got, _e);                                         \
+#define EXPECT_REL_LE(got, want, tol)                                                       \
+  do {                                                                                      \
+    double _e = ::mindllm::test::rel_err((got), (want));                                    \
+    EXPECT_LE(_e, (tol)) << #got " vs " #want ": max rel err " << _e;                       \
+    if (std::getenv("MINDLLM_TEST_VERBOSE")) std::printf("  [err] %-40s %.3g\n", #got, _e); \
   } while (0)

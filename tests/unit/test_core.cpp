@@ -70,17 +70,17 @@ TEST(Safetensors, HostileFilesAreBadInput) {
     try {
       SafetensorsFile f(p);
       FAIL() << "accepted: " << header;
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code, ExitCode::bad_input) << e.what();
-    }
+    } catch (const Error& e) { EXPECT_EQ(e.code, ExitCode::bad_input) << e.what(); }
   };
   expect_bad("not json", 0);
   expect_bad("[1,2]", 0);
-  expect_bad(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}})", 8);   // past the end
-  expect_bad(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8);    // size mismatch
-  expect_bad(R"({"a":{"dtype":"Q9","shape":[2],"data_offsets":[0,8]}})", 8);     // unknown dtype
-  expect_bad(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8);   // negative dim
-  expect_bad(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12);
+  expect_bad(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}})", 8);  // past the end
+  expect_bad(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8);   // size mismatch
+  expect_bad(R"({"a":{"dtype":"Q9","shape":[2],"data_offsets":[0,8]}})", 8);    // unknown dtype
+  expect_bad(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8);  // negative dim
+  expect_bad(
+      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+      12);
   // header length beyond the file
   std::ofstream o(p, std::ios::binary);
   uint64_t n = 1ull << 40;

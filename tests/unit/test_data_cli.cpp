@@ -24,10 +24,10 @@ std::string make_inputs(const std::string& dir) {
   auto ch = chunks(novel.substr(novel.find('\n', 30000) + 1), 3000, 60);
   std::string zh;
   for (auto& c : ch) zh += jline(c);
-  zh += jline(ch[3]);                            // exact duplicate
+  zh += jline(ch[3]);  // exact duplicate
   size_t cut = ch[5].size() * 95 / 100;
   while ((static_cast<unsigned char>(ch[5][cut]) & 0xC0) == 0x80) cut--;
-  zh += jline(ch[5].substr(0, cut) + "。");  // near duplicate (cut)
+  zh += jline(ch[5].substr(0, cut) + "。");                           // near duplicate (cut)
   zh += jline(std::string(ch[7]) + "\n\n" + ch[7] + "\n\n" + ch[7]);  // repeated paragraphs: junk
   zh += "{\"text\": broken json\n";
   zh += "{\"text\": \"bad \xFF\xFE utf8\"}\n";
@@ -125,7 +125,8 @@ TEST(DataCli, TokenizeShardsWithMixAndValidation) {
   // Deterministic: same seed, other thread count -> identical shards.
   for (auto& e : fs::directory_iterator(dir + "/t1")) {
     std::string n = e.path().filename().string();
-    if (n.ends_with(".bin")) EXPECT_EQ(mindllm::read_file(e.path().string()), mindllm::read_file(dir + "/t2/" + n)) << n;
+    if (n.ends_with(".bin"))
+      EXPECT_EQ(mindllm::read_file(e.path().string()), mindllm::read_file(dir + "/t2/" + n)) << n;
   }
   EXPECT_FALSE(fs::exists(dir + "/t1/.tmp-tokenize"));
 }

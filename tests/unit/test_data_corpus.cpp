@@ -45,7 +45,10 @@ size_t count_letters(const std::string& s, bool han) {
   for (size_t i = 0; i < s.size();) {
     char32_t cp;
     size_t len = mindllm::utf8::decode(s, i, &cp);
-    if (!len) { i++; continue; }
+    if (!len) {
+      i++;
+      continue;
+    }
     n += han ? is_han(cp) : (is_ascii_alpha(cp) || is_latin_ext(cp));
     i += len;
   }
@@ -135,7 +138,9 @@ TEST(DataCorpus, LanguageIdAccuracy) {
   }
   for (size_t i = 0; i < 20; i++) {
     std::string doc;
-    for (int r = 0; r < 20; r++) doc += std::to_string(rng.below(100000)) + " | " + std::to_string(rng.below(1000)) + ".5 | #" + std::to_string(r) + "\n";
+    for (int r = 0; r < 20; r++)
+      doc += std::to_string(rng.below(100000)) + " | " + std::to_string(rng.below(1000)) + ".5 | #" +
+             std::to_string(r) + "\n";
     set.push_back({doc, Lang::other, "other-numbers"});
   }
   std::map<std::string, std::pair<int, int>> by_kind;
@@ -173,7 +178,8 @@ TEST(DataCorpus, FiltersKeepRealTextAndRemovePlantedJunk) {
   double laws = pass_rate(chunks(corpus("law-zh/刑法/刑法.md"), 5000, 30), Lang::zh, &f2);
   double wiki = pass_rate(chunks(corpus("en/wiki_demo.txt"), 5000, 60), Lang::en, &f3);
   double shakespeare = pass_rate(chunks(corpus("en/tinyshakespeare.txt"), 5000, 60), Lang::en, &f4);
-  std::printf("[ filters ] kept: novels %.2f, law %.2f, wiki %.2f, shakespeare %.2f\n", novels, laws, wiki, shakespeare);
+  std::printf("[ filters ] kept: novels %.2f, law %.2f, wiki %.2f, shakespeare %.2f\n", novels, laws, wiki,
+              shakespeare);
   EXPECT_GE(novels, 0.9) << f1;
   EXPECT_GE(laws, 0.9) << f2;
   EXPECT_GE(wiki, 0.9) << f3;
@@ -233,9 +239,16 @@ TEST(DataCorpus, NearDuplicatePrecisionRecall) {
         bool unit_start = base[i].second == Lang::zh ? true : (t[k] == ' ');
         if (unit_start && rng.uniform() < rate) {
           int op = static_cast<int>(rng.below(3));
-          if (op == 0) { k += len; continue; }                                  // delete
-          if (op == 1) out += base[i].second == Lang::zh ? "之" : " foo";       // insert
-          else { out += base[i].second == Lang::zh ? "乎" : " bar"; k += len; continue; }  // replace
+          if (op == 0) {
+            k += len;
+            continue;
+          }                                                                // delete
+          if (op == 1) out += base[i].second == Lang::zh ? "之" : " foo";  // insert
+          else {
+            out += base[i].second == Lang::zh ? "乎" : " bar";
+            k += len;
+            continue;
+          }  // replace
         }
         out.append(t, k, len);
         k += len;
@@ -264,8 +277,10 @@ TEST(DataCorpus, NearDuplicatePrecisionRecall) {
     if (!found && is_dup[i]) fn++;
   }
   double precision = tp + fp ? static_cast<double>(tp) / (tp + fp) : 1, recall = static_cast<double>(tp) / (tp + fn);
-  std::printf("[ dedup ] %zu docs, %d planted near-duplicates: precision %.4f recall %.4f (128 perms, 16x8 bands, 5-gram shingles)\n",
-              docs.size(), tp + fn, precision, recall);
+  std::printf(
+      "[ dedup ] %zu docs, %d planted near-duplicates: precision %.4f recall %.4f (128 perms, 16x8 bands, 5-gram "
+      "shingles)\n",
+      docs.size(), tp + fn, precision, recall);
   RecordProperty("dedup_precision", std::to_string(precision));
   RecordProperty("dedup_recall", std::to_string(recall));
   EXPECT_GE(precision, 0.95);

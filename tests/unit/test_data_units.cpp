@@ -48,15 +48,17 @@ TEST(DataReader, JsonlWithDamagedLines) {
   std::string big(3000, 'x');
   write(dir + "/a.jsonl",
         "{\"text\": \"first\"}\n"
-        "{\"text\": \"bro\n"                       // broken JSON
-        "\n"                                      // blank: ignored
-        "{\"body\": \"no text field\"}\n"         // missing field
-        "{\"text\": 5}\n"                          // not a string
-        "[1,2]\n"                                  // not an object
-        "{\"text\": \"bad \xFF utf8\"}\n"          // invalid UTF-8 (nlohmann rejects it as JSON too)
-        "{\"text\": \"" + big + "\"}\n"            // longer than max_doc_bytes
-        "{\"text\": \"  \"}\n"                     // empty
-        "{\"text\": \"last\\u00e9\", \"x\": {\"y\": 1}}");  // no final newline
+        "{\"text\": \"bro\n"               // broken JSON
+        "\n"                               // blank: ignored
+        "{\"body\": \"no text field\"}\n"  // missing field
+        "{\"text\": 5}\n"                  // not a string
+        "[1,2]\n"                          // not an object
+        "{\"text\": \"bad \xFF utf8\"}\n"  // invalid UTF-8 (nlohmann rejects it as JSON too)
+        "{\"text\": \"" +
+            big +
+            "\"}\n"                                             // longer than max_doc_bytes
+            "{\"text\": \"  \"}\n"                              // empty
+            "{\"text\": \"last\\u00e9\", \"x\": {\"y\": 1}}");  // no final newline
   ReaderConfig rc;
   rc.max_doc_bytes = 1000;
   ReadStats st;
@@ -99,7 +101,9 @@ TEST(DataReader, EncodingsAreConvertedToUtf8) {
   auto dir = temp_dir("encoding");
   write(dir + "/l.txt", "caf\xE9 na\xEFve\n");
   write(dir + "/g.txt", "\xD6\xD0\xCE\xC4\n");  // 中文 in GBK
-  write(dir + "/u.txt", std::string("\xFF\xFE" "a\0b\0\n\0", 8));  // UTF-16 with a BOM
+  write(dir + "/u.txt", std::string("\xFF\xFE"
+                                    "a\0b\0\n\0",
+                                    8));  // UTF-16 with a BOM
   ReaderConfig rc;
   ReadStats st;
   EXPECT_TRUE(read_all({dir + "/l.txt"}, rc, &st).empty());  // not UTF-8: counted, skipped
@@ -112,7 +116,11 @@ TEST(DataReader, EncodingsAreConvertedToUtf8) {
   EXPECT_EQ(read_all({dir + "/u.txt"}, rc, &st), std::vector<std::string>{"ab\n"});
   // Characters split across the 1 MiB read buffers, and gzip under the conversion.
   std::string big_gbk, big_utf8;
-  for (int i = 0; i < 300000; i++) big_gbk += "\xD6\xD0\xCE\xC4" "a", big_utf8 += "中文a";
+  for (int i = 0; i < 300000; i++)
+    big_gbk +=
+        "\xD6\xD0\xCE\xC4"
+        "a",
+        big_utf8 += "中文a";
   write(dir + "/big.txt.gz", gzip(big_gbk + "\n"));
   rc.encoding = "gb18030";
   auto big = read_all({dir + "/big.txt.gz"}, rc, &st);
@@ -186,16 +194,20 @@ TEST(DataReader, GlobsAndDirectories) {
 
 TEST(DataClean, Steps) {
   CleanConfig cfg;
-  EXPECT_EQ(clean_text("<p>Hello&nbsp;<b>world</b> &amp; co&#46;</p><script>var x = 1;</script>", cfg), "Hello world & co.");
+  EXPECT_EQ(clean_text("<p>Hello&nbsp;<b>world</b> &amp; co&#46;</p><script>var x = 1;</script>", cfg),
+            "Hello world & co.");
   EXPECT_EQ(clean_text("a\x01\x7F b\xE2\x80\x8B c \x1B[31mred\x1B[0m\r\nnext", cfg), "a b c red\nnext");
   // NFKC folds compatibility forms but keeps Chinese full-width punctuation and U+3000 indents.
   EXPECT_EQ(normalize_nfkc_safe("ﬁle ①，你好！（测试）"), "file 1，你好！（测试）");
   EXPECT_EQ(fold_fullwidth("ＡＢＣ，１２３　x"), "ABC,123 x");
   EXPECT_EQ(traditional_to_simplified("漢語與電腦", cfg.opencc_config), "汉语与电脑");
-  EXPECT_EQ(clean_text("# Title\n\nSee [the docs](http://x.y) and ![img](a.png) **bold**\n\n\n\n---\nEnd   of   text  ", cfg),
-            "Title\n\nSee the docs and bold\n\nEnd of text");
-  EXPECT_EQ(clean_text("Real text here.\nAll rights reserved 2023\nPlease enable JavaScript\n上一篇：无", cfg), "Real text here.");
-  EXPECT_EQ(clean_text("　　滚滚长江东逝水，浪花淘尽英雄。\n\n\n　　是非成败转头空。", cfg), "滚滚长江东逝水，浪花淘尽英雄。\n\n是非成败转头空。");
+  EXPECT_EQ(
+      clean_text("# Title\n\nSee [the docs](http://x.y) and ![img](a.png) **bold**\n\n\n\n---\nEnd   of   text  ", cfg),
+      "Title\n\nSee the docs and bold\n\nEnd of text");
+  EXPECT_EQ(clean_text("Real text here.\nAll rights reserved 2023\nPlease enable JavaScript\n上一篇：无", cfg),
+            "Real text here.");
+  EXPECT_EQ(clean_text("　　滚滚长江东逝水，浪花淘尽英雄。\n\n\n　　是非成败转头空。", cfg),
+            "滚滚长江东逝水，浪花淘尽英雄。\n\n是非成败转头空。");
 }
 
 // Issue 24 item 20: the Chinese ellipsis and dash survive cleaning, and runs of them do not make
@@ -226,7 +238,8 @@ TEST(DataPii, Scrub) {
   EXPECT_EQ(scrub_pii("身份证号11010519491231002X。", &c), "身份证号<ID_NUMBER>。");
   EXPECT_EQ(scrub_pii("server 192.168.1.20 up", &c), "server <IP_ADDRESS> up");
   // Not PII: years, short numbers, versions with too many parts, bad ID checksums.
-  EXPECT_EQ(scrub_pii("in 1998, 12 items, v1.2.3.4.5, 110105194912310021", &c), "in 1998, 12 items, v1.2.3.4.5, 110105194912310021");
+  EXPECT_EQ(scrub_pii("in 1998, 12 items, v1.2.3.4.5, 110105194912310021", &c),
+            "in 1998, 12 items, v1.2.3.4.5, 110105194912310021");
   EXPECT_EQ(c.email, 1u);
   EXPECT_EQ(c.phone, 4u);
   EXPECT_EQ(c.id_number, 1u);
@@ -251,14 +264,16 @@ TEST(DataFilters, PlantedJunk) {
   std::string digits;
   for (int i = 0; i < 200; i++) digits += std::to_string(i * 7919) + " ";
   EXPECT_NE(apply_filters(digits + good, Lang::en, cfg), "");
-  std::string zh_good = "话说天下大势，分久必合，合久必分。周末七国分争，并入于秦。及秦灭之后，楚、汉分争，又并入于汉。"
-                        "汉朝自高祖斩白蛇而起义，一统天下，后来光武中兴，传至献帝，遂分为三国。";
+  std::string zh_good =
+      "话说天下大势，分久必合，合久必分。周末七国分争，并入于秦。及秦灭之后，楚、汉分争，又并入于汉。"
+      "汉朝自高祖斩白蛇而起义，一统天下，后来光武中兴，传至献帝，遂分为三国。";
   EXPECT_EQ(apply_filters(zh_good, Lang::zh, cfg), "");
   EXPECT_EQ(apply_filters(zh_good + "哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈", Lang::zh, cfg), "char_repeat");
-  EXPECT_EQ(apply_filters("手机 手机壳 手机膜 充电器 数据线 耳机 蓝牙耳机 音箱 平板 电脑 键盘 鼠标 显示器 路由器 摄像头 "
-                          "移动电源 智能手表 手环 游戏机 相机 镜头 内存卡 硬盘 打印机 投影仪",
-                          Lang::zh, cfg),
-            "punctuation");
+  EXPECT_EQ(
+      apply_filters("手机 手机壳 手机膜 充电器 数据线 耳机 蓝牙耳机 音箱 平板 电脑 键盘 鼠标 显示器 路由器 摄像头 "
+                    "移动电源 智能手表 手环 游戏机 相机 镜头 内存卡 硬盘 打印机 投影仪",
+                    Lang::zh, cfg),
+      "punctuation");
   EXPECT_EQ(apply_filters(zh_good, Lang::other, cfg), "language");
   // Switching a filter off lets the document through.
   auto off = cfg;

@@ -36,16 +36,30 @@ double max_diff(const float* a, const float* b, size_t n) {
 }
 
 std::vector<nlohmann::json> configs() {
-  nlohmann::json gpt2 = {{"model_type", "gpt2"}, {"vocab_size", 97}, {"n_embd", 32}, {"n_layer", 2}, {"n_head", 4},
-                         {"n_positions", 64}, {"activation_function", "gelu_new"}};
-  nlohmann::json neo = {{"model_type", "gpt_neo"}, {"vocab_size", 97}, {"hidden_size", 32}, {"num_layers", 2},
-                        {"num_heads", 4}, {"intermediate_size", 64}, {"max_position_embeddings", 64},
-                        {"window_size", 5}, {"attention_types", {{{"global", "local"}, 1}}},
-                        {"activation_function", "gelu_new"}, {"tie_word_embeddings", false}};
-  nlohmann::json llama = {{"model_type", "llama"}, {"vocab_size", 97}, {"hidden_size", 32},
-                          {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
-                          {"intermediate_size", 48}, {"max_position_embeddings", 64}, {"hidden_act", "silu"},
-                          {"rms_norm_eps", 1e-5}, {"tie_word_embeddings", false}};
+  nlohmann::json gpt2 = {{"model_type", "gpt2"},
+                         {"vocab_size", 97},
+                         {"n_embd", 32},
+                         {"n_layer", 2},
+                         {"n_head", 4},
+                         {"n_positions", 64},
+                         {"activation_function", "gelu_new"}};
+  nlohmann::json neo = {{"model_type", "gpt_neo"},
+                        {"vocab_size", 97},
+                        {"hidden_size", 32},
+                        {"num_layers", 2},
+                        {"num_heads", 4},
+                        {"intermediate_size", 64},
+                        {"max_position_embeddings", 64},
+                        {"window_size", 5},
+                        {"attention_types", {{{"global", "local"}, 1}}},
+                        {"activation_function", "gelu_new"},
+                        {"tie_word_embeddings", false}};
+  nlohmann::json llama = {{"model_type", "llama"},       {"vocab_size", 97},
+                          {"hidden_size", 32},           {"num_hidden_layers", 2},
+                          {"num_attention_heads", 4},    {"num_key_value_heads", 2},
+                          {"intermediate_size", 48},     {"max_position_embeddings", 64},
+                          {"hidden_act", "silu"},        {"rms_norm_eps", 1e-5},
+                          {"tie_word_embeddings", false}};
   nlohmann::json deep = llama;
   deep["mindllm_deepnorm"] = true;
   deep["hidden_act"] = "gelu_pytorch_tanh";

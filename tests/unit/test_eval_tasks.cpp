@@ -107,7 +107,8 @@ TEST(EvalTasks, MalformedFilesNameFileAndLine) {
   }
   {
     TmpDir d;
-    d.write("hellaswag/hellaswag_val.jsonl", "{\"activity_label\": \"A\", \"ctx\": \"c\", \"endings\": [\"x\"], \"label\": 3}\n");
+    d.write("hellaswag/hellaswag_val.jsonl",
+            "{\"activity_label\": \"A\", \"ctx\": \"c\", \"endings\": [\"x\"], \"label\": 3}\n");
     std::string e = error_of([&] { load_subjects(h, d.p.string(), -1, 0); });
     EXPECT_NE(e.find("hellaswag_val.jsonl:1: answer index '3'"), std::string::npos) << e;
   }
@@ -167,7 +168,9 @@ TEST(EvalHelpers, RegexesMatchCharactersNotBytes) {
   EXPECT_EQ(normalize_for_exact_match("一，二。", spec), "一二");
   // A bad pattern is refused when the spec is read, naming it.
   TmpDir d;
-  d.write("bad.json", R"({"output_type": "generate_until", "data": "x", "test": "t.jsonl", "filters": [{"name": "f", "regex": "a(+"}]})");
+  d.write(
+      "bad.json",
+      R"({"output_type": "generate_until", "data": "x", "test": "t.jsonl", "filters": [{"name": "f", "regex": "a(+"}]})");
   std::string e = error_of([&] { load_task_spec((d.p / "bad.json").string(), {}, ""); });
   EXPECT_NE(e.find("bad.json: filter f: invalid regular expression 'a(+'"), std::string::npos) << e;
 }
@@ -190,8 +193,12 @@ TEST(EvalHelpers, MetricCellsAtAnyMagnitude) {
   EXPECT_EQ(format_metric(INFINITY), "inf");
   EXPECT_EQ(format_metric("N/A"), "N/A");
   EXPECT_EQ(format_metric("inf"), "inf");
-  nlohmann::json r = {{"results", {{"wiki", {{"alias", "wiki"}, {"n", 2}, {"word_perplexity,none", 2.8171717e21},
-                                             {"word_perplexity_stderr,none", "N/A"}}}}}};
+  nlohmann::json r = {{"results",
+                       {{"wiki",
+                         {{"alias", "wiki"},
+                          {"n", 2},
+                          {"word_perplexity,none", 2.8171717e21},
+                          {"word_perplexity_stderr,none", "N/A"}}}}}};
   EXPECT_NE(markdown_table(r).find("| wiki | word_perplexity | none | 2 | 2.8172e+21 | N/A |"), std::string::npos)
       << markdown_table(r);
 }
@@ -204,7 +211,8 @@ TEST(EvalTasks, SpecKeysAndTypesAreChecked) {
     return error_of([&] { load_task_spec((d.p / "s.json").string(), {}, ""); });
   };
   const std::string base = R"("data": "x", "test": "t.jsonl", "doc_to_text": "{q}", "doc_to_target": {"index": "a"}, )";
-  EXPECT_NE(spec_error("{" + base + R"("num_fewshots": 5})").find("s.json: unknown key 'num_fewshots'"), std::string::npos);
+  EXPECT_NE(spec_error("{" + base + R"("num_fewshots": 5})").find("s.json: unknown key 'num_fewshots'"),
+            std::string::npos);
   EXPECT_NE(spec_error("{" + base + R"("num_fewshot": "5"})").find("'num_fewshot' must be an integer >= 0"),
             std::string::npos);
   EXPECT_NE(spec_error("{" + base + R"("doc_to_target": {"leter": "a"}})").find("unknown key 'doc_to_target.leter'"),

@@ -66,12 +66,15 @@ std::string state_dict_pickle(const std::string& name, int numel, int offset, st
   for (int d : size) p += "J", put32(p, d);
   p += "t(";
   for (int d : stride) p += "J", put32(p, d);
-  p += "t\x89" "ccollections\nOrderedDict\n)Rt";
+  p += "t\x89"
+       "ccollections\nOrderedDict\n)Rt";
   p += "Ru.";
   return p;
 }
 
-std::string floats(const std::vector<float>& v) { return std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4); }
+std::string floats(const std::vector<float>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4);
+}
 
 std::string torch_file(const std::string& pkl, const std::string& storage) {
   return make_zip({{"archive/data.pkl", pkl}, {"archive/data/0", storage}, {"archive/version", "3\n"}});
@@ -138,19 +141,40 @@ TEST(TorchBin, RefusesHostileArchives) {
   EXPECT_NE(error_of(torch_file(state_dict_pickle("w", 6, 0, {2, 3}, {-3, 1}), floats(data))).find("negative"),
             std::string::npos);
   // storage bytes that do not match the declared element count
-  EXPECT_NE(error_of(torch_file(state_dict_pickle("w", 6, 0, {6}, {1}), floats({1, 2}))).find("need"), std::string::npos);
+  EXPECT_NE(error_of(torch_file(state_dict_pickle("w", 6, 0, {6}, {1}), floats({1, 2}))).find("need"),
+            std::string::npos);
   // anything callable other than the rebuild functions, by name
   EXPECT_NE(error_of(torch_file(state_dict_pickle("w", 6, 0, {6}, {1}, "FloatStorage", "_rebuild_from_type_v2"),
                                 floats(data)))
                 .find("torch._utils._rebuild_from_type_v2"),
             std::string::npos);
-  EXPECT_NE(error_of(torch_file("\x80\x02" "cos\nsystem\n" + binunicode("id") + "\x85R.", "")).find("os.system"),
+  EXPECT_NE(error_of(torch_file("\x80\x02"
+                                "cos\nsystem\n" +
+                                    binunicode("id") + "\x85R.",
+                                ""))
+                .find("os.system"),
             std::string::npos);
-  EXPECT_NE(error_of(torch_file("\x80\x02" "c__builtin__\ngetattr\n.", "")).find("getattr"), std::string::npos);
+  EXPECT_NE(error_of(torch_file("\x80\x02"
+                                "c__builtin__\ngetattr\n.",
+                                ""))
+                .find("getattr"),
+            std::string::npos);
   EXPECT_NE(error_of(torch_file("\x80\x02(" + binunicode("x") + "ios\nsystem\n.", "")).find("INST"), std::string::npos);
-  EXPECT_NE(error_of(torch_file("\x80\x02" "h\x05.", "")).find("memo"), std::string::npos);
-  EXPECT_NE(error_of(torch_file("\x80\x02" "K\x01.", "")).find("not a state dict"), std::string::npos);
-  EXPECT_NE(error_of(torch_file("\x80\x02" "]]a", "")).find("truncated"), std::string::npos);
+  EXPECT_NE(error_of(torch_file("\x80\x02"
+                                "h\x05.",
+                                ""))
+                .find("memo"),
+            std::string::npos);
+  EXPECT_NE(error_of(torch_file("\x80\x02"
+                                "K\x01.",
+                                ""))
+                .find("not a state dict"),
+            std::string::npos);
+  EXPECT_NE(error_of(torch_file("\x80\x02"
+                                "]]a",
+                                ""))
+                .find("truncated"),
+            std::string::npos);
   EXPECT_NE(error_of("\x80\x02}."), "");  // legacy format
   EXPECT_NE(error_of("PK\x03\x04"), "");
 }
@@ -209,9 +233,7 @@ TEST(GGUF, WriteThenReadBack) {
     try {
       parse_gguf(span(bytes.substr(0, n)), "t.gguf");
       ADD_FAILURE() << "prefix " << n << " parsed";
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code, ExitCode::bad_input);
-    }
+    } catch (const Error& e) { EXPECT_EQ(e.code, ExitCode::bad_input); }
   }
 }
 
@@ -226,8 +248,8 @@ TEST(GGUF, RefusesLyingCounts) {
   t.append(std::string(8, '\0'));
   t.append("\x01\0\0\0\0\0\0\0", 8);  // one kv
   t.append("\x01\0\0\0\0\0\0\0k", 9);
-  put32(t, 9);                         // array
-  put32(t, 8);                         // of strings
+  put32(t, 9);  // array
+  put32(t, 8);  // of strings
   t.append("\xff\xff\xff\xff\xff\xff\xff\x7f", 8);
   t.append(std::string(64, '\0'));
   EXPECT_THROW(parse_gguf(span(t), "x"), Error);

@@ -17,7 +17,9 @@ using mindllm::sft::jinja::Template;
 using mindllm::sft::jinja::TemplateError;
 using json = nlohmann::ordered_json;
 
-static std::string R(const std::string& src, const json& ctx = json::object()) { return Template(src, "t").render(ctx); }
+static std::string R(const std::string& src, const json& ctx = json::object()) {
+  return Template(src, "t").render(ctx);
+}
 
 // The error message of rendering src (fails the test when it renders).
 static std::string E(const std::string& src, const json& ctx = json::object(), Limits limits = {}) {
@@ -41,7 +43,9 @@ TEST(Jinja, TextAndOutput) {
 }
 
 TEST(Jinja, Literals) {
-  EXPECT_EQ(R("{{ 'a\\nb\\t\\'\\\"\\\\\\u00e9\\x41' }}"), "a\nb\t'\"\\\xc3\xa9" "A");
+  EXPECT_EQ(R("{{ 'a\\nb\\t\\'\\\"\\\\\\u00e9\\x41' }}"),
+            "a\nb\t'\"\\\xc3\xa9"
+            "A");
   EXPECT_EQ(R("{{ 42 }} {{ -3 }} {{ 1_000 }} {{ 2.5 }} {{ 1e3 }} {{ 1.0 }}"), "42 -3 1000 2.5 1000.0 1.0");
   EXPECT_EQ(R("{{ true }} {{ False }} {{ none }} {{ None }}"), "True False None None");
   EXPECT_EQ(R("{{ [1, 'a', none, [true]] }}"), "[1, 'a', None, [True]]");
@@ -79,9 +83,11 @@ TEST(Jinja, SubscriptsAttributesSlices) {
 TEST(Jinja, ForLoops) {
   json ctx = {{"xs", {"a", "b", "c"}}};
   EXPECT_EQ(R("{% for x in xs %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.revindex0 }}{{ x }}"
-              "{{ loop.first }}{{ loop.last }}{{ loop.length }};{% endfor %}", ctx),
+              "{{ loop.first }}{{ loop.last }}{{ loop.length }};{% endfor %}",
+              ctx),
             "1032aTrueFalse3;2121bFalseFalse3;3210cFalseTrue3;");
-  EXPECT_EQ(R("{% for x in xs %}{{ loop.previtem }}<{{ x }}>{{ loop.nextitem }} {% endfor %}", ctx), "<a>b a<b>c b<c> ");
+  EXPECT_EQ(R("{% for x in xs %}{{ loop.previtem }}<{{ x }}>{{ loop.nextitem }} {% endfor %}", ctx),
+            "<a>b a<b>c b<c> ");
   EXPECT_EQ(R("{% for x in xs if x != 'b' %}{{ x }}{{ loop.length }}{% endfor %}", ctx), "a2c2");
   EXPECT_EQ(R("{% for x in [] %}x{% else %}empty{% endfor %}"), "empty");
   EXPECT_EQ(R("{% for x in xs %}{% if x == 'b' %}{% continue %}{% endif %}{{ x }}{% endfor %}", ctx), "ac");
@@ -100,7 +106,8 @@ TEST(Jinja, ForLoops) {
   EXPECT_EQ(R("{% for x in [1, 2] %}{% continue %}{% else %}E{% endfor %}"), "E");
   // set inside a loop does not leak out (namespace does)
   EXPECT_EQ(R("{% set n = 0 %}{% for x in xs %}{% set n = n + 1 %}{% endfor %}{{ n }}", ctx), "0");
-  EXPECT_EQ(R("{% set ns = namespace(n=0) %}{% for x in xs %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}", ctx), "3");
+  EXPECT_EQ(R("{% set ns = namespace(n=0) %}{% for x in xs %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}", ctx),
+            "3");
 }
 
 TEST(Jinja, IfSetMacro) {
@@ -121,10 +128,12 @@ TEST(Jinja, TestsAndFilters) {
               "{{ false is false }} {{ true is boolean }} {{ 1 is not none }} {{ 4 is divisibleby(2) }}",
               {{"x", 1}}),
             "True True True True True True True True True True True True True True");
-  EXPECT_EQ(R("{{ '  a b  ' | trim }}|{{ 'ab' | upper }}|{{ 'AB' | lower }}|{{ 'hello WORLD' | capitalize }}"), "a b|AB|ab|Hello world");
+  EXPECT_EQ(R("{{ '  a b  ' | trim }}|{{ 'ab' | upper }}|{{ 'AB' | lower }}|{{ 'hello WORLD' | capitalize }}"),
+            "a b|AB|ab|Hello world");
   EXPECT_EQ(R("{{ [1, 2, 3] | length }} {{ 'héé' | length }} {{ {'a': 1} | count }} {{ x | length }}"), "3 3 1 0");
   EXPECT_EQ(R("{{ [1, 2] | join(', ') }} {{ [1, 2] | first }} {{ [1, 2] | last }} {{ 'abc' | first }}"), "1, 2 1 2 a");
-  EXPECT_EQ(R("{{ x | default('d') }} {{ '' | default('d') }} {{ '' | default('d', true) }} {{ none | d('n') }}"), "d  d None");
+  EXPECT_EQ(R("{{ x | default('d') }} {{ '' | default('d') }} {{ '' | default('d', true) }} {{ none | d('n') }}"),
+            "d  d None");
   EXPECT_EQ(R("{{ {'a': 1} | items | list }} {{ 'ab' | list }} {{ 12 | string }} {{ '7' | int + 1 }} {{ 'x' | int }} "
               "{{ 2.9 | int }}"),
             "[('a', 1)] ['a', 'b'] 12 8 0 2");
@@ -134,7 +143,8 @@ TEST(Jinja, TestsAndFilters) {
             "a+b+c x [2, 1] cba");
   json ms = {{"ms", {{{"role", "user"}, {"c", "1"}}, {{"role", "bot"}, {"c", "2"}}, {{"role", "user"}, {"c", "3"}}}}};
   EXPECT_EQ(R("{{ ms | map(attribute='c') | join }} {{ ms | selectattr('role', 'equalto', 'user') | list | length }} "
-              "{{ ms | rejectattr('role', 'equalto', 'user') | map(attribute='c') | first }} {{ ['a', 'b'] | map('upper') | list }}",
+              "{{ ms | rejectattr('role', 'equalto', 'user') | map(attribute='c') | first }} {{ ['a', 'b'] | "
+              "map('upper') | list }}",
               ms),
             "123 2 2 ['A', 'B']");
 }
@@ -150,9 +160,11 @@ TEST(Jinja, ToJson) {
 }
 
 TEST(Jinja, Methods) {
-  EXPECT_EQ(R("{{ ' a '.strip() }}|{{ 'xxaxx'.strip('x') }}|{{ ' a'.lstrip() }}|{{ 'a\\n'.rstrip('\\n') }}|"), "a|a|a|a|");
-  EXPECT_EQ(R("{{ 'a b  c'.split() }} {{ 'a,b,,c'.split(',') }} {{ 'a,b,c'.split(',', 1) }} {{ 'a,b,c'.rsplit(',', 1) }}"),
-            "['a', 'b', 'c'] ['a', 'b', '', 'c'] ['a', 'b,c'] ['a,b', 'c']");
+  EXPECT_EQ(R("{{ ' a '.strip() }}|{{ 'xxaxx'.strip('x') }}|{{ ' a'.lstrip() }}|{{ 'a\\n'.rstrip('\\n') }}|"),
+            "a|a|a|a|");
+  EXPECT_EQ(
+      R("{{ 'a b  c'.split() }} {{ 'a,b,,c'.split(',') }} {{ 'a,b,c'.split(',', 1) }} {{ 'a,b,c'.rsplit(',', 1) }}"),
+      "['a', 'b', 'c'] ['a', 'b', '', 'c'] ['a', 'b,c'] ['a,b', 'c']");
   EXPECT_EQ(R("{{ 'abc'.startswith('ab') }} {{ 'abc'.endswith(('x', 'c')) }} {{ 'Ab'.upper() }}{{ 'Ab'.lower() }}"),
             "True True ABab");
   EXPECT_EQ(R("{{ 'aXbX'.replace('X', '-') }} {{ '{} {}'.format(1, 'b') }} {{ '{0}{name}'.format(1, name='n') }}"),
@@ -162,7 +174,8 @@ TEST(Jinja, Methods) {
               {{"d", {{"a", 1}}}}),
             "1 None 0 ['a'] [1] [('a', 1)]");
   // Qwen3's reasoning split
-  EXPECT_EQ(R("{{ c.split('</think>')[-1].lstrip('\\n') }}|{{ c.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') }}",
+  EXPECT_EQ(R("{{ c.split('</think>')[-1].lstrip('\\n') }}|{{ "
+              "c.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') }}",
               {{"c", "<think>\nwhy\n</think>\n\nanswer"}}),
             "answer|why");
 }
@@ -257,10 +270,11 @@ TEST(ChatTemplate, Builtins) {
             "<|im_start|>user\nQ2<|im_end|>\n");
   EXPECT_EQ(ChatTemplate::builtin("llama2").render(conv, false),
             "<s>[INST] <<SYS>>\nS\n<</SYS>>\n\nQ1 [/INST] A1 </s><s>[INST] Q2 [/INST]");
-  EXPECT_EQ(ChatTemplate::builtin("llama3").render(conv, true),
-            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|><|start_header_id|>user"
-            "<|end_header_id|>\n\nQ1<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nA1<|eot_id|>"
-            "<|start_header_id|>user<|end_header_id|>\n\nQ2<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+  EXPECT_EQ(
+      ChatTemplate::builtin("llama3").render(conv, true),
+      "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|><|start_header_id|>user"
+      "<|end_header_id|>\n\nQ1<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nA1<|eot_id|>"
+      "<|start_header_id|>user<|end_header_id|>\n\nQ2<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
   EXPECT_EQ(ChatTemplate::builtin("llama3").eos_token(), "<|eot_id|>");
   try {
     ChatTemplate::builtin("nope");

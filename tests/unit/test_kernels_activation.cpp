@@ -17,7 +17,8 @@ namespace {
 // Inputs: normals of scale 3 plus fixed extremes (saturation, exp overflow, 0).
 std::vector<float> test_inputs(size_t n, Rng& rng) {
   auto x = random_normal(n, rng, 3.0f);
-  const float extremes[] = {0.0f, -0.0f, 1e-8f, -1e-8f, 10.f, -10.f, 30.f, -30.f, 89.f, -89.f, 100.f, -100.f, 1e4f, -1e4f};
+  const float extremes[] = {0.0f,  -0.0f, 1e-8f, -1e-8f, 10.f,   -10.f, 30.f,
+                            -30.f, 89.f,  -89.f, 100.f,  -100.f, 1e4f,  -1e4f};
   for (size_t i = 0; i < sizeof(extremes) / sizeof(float) && i < n; i++) x[i] = extremes[i];
   return x;
 }
@@ -25,7 +26,8 @@ std::vector<float> test_inputs(size_t n, Rng& rng) {
 // Elementwise: |got - want| <= tol * (1 + |want|) (an activation's output spans many magnitudes).
 ::testing::AssertionResult elementwise_close(const std::vector<float>& got, const std::vector<double>& want, double tol,
                                              const char* what) {
-  if (got.size() != want.size()) return ::testing::AssertionFailure() << what << ": size " << got.size() << " != " << want.size();
+  if (got.size() != want.size())
+    return ::testing::AssertionFailure() << what << ": size " << got.size() << " != " << want.size();
   double worst = 0.0;
   size_t at = 0;
   for (size_t i = 0; i < got.size(); i++) {

@@ -71,19 +71,20 @@ TEST_P(AttentionPaged, EqualsFullPassOfEachSequence) {
     double err = 0;
     for (int t = 0; t < L; t++)
       for (int i = 0; i < Q; i++)
-        err = std::max(err, (double)std::fabs(out[(size_t)(ps[s].row0 + t) * Q + i] - fout[(size_t)(past + t) * Q + i]));
+        err =
+            std::max(err, (double)std::fabs(out[(size_t)(ps[s].row0 + t) * Q + i] - fout[(size_t)(past + t) * Q + i]));
     EXPECT_LT(err, 2e-5) << "sequence " << s;
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, AttentionPaged,
-    ::testing::Values(PagedCase{4, 4, 8, 0, 4, {{0, 5}}},                  // prefill, empty cache
-                      PagedCase{4, 4, 8, 0, 4, {{13, 1}}},                 // decode one token
-                      PagedCase{4, 2, 8, 0, 3, {{17, 3}, {0, 1}, {5, 6}}}, // GQA, mixed prefill + decode
-                      PagedCase{6, 2, 16, 0, 16, {{40, 9}, {2, 9}}},       // GQA 3:1
-                      PagedCase{4, 4, 8, 5, 4, {{3, 4}, {0, 7}}},          // local window wider than the past
-                      PagedCase{4, 4, 8, 5, 2, {{20, 1}, {9, 8}, {1, 2}}}, // local window inside the cache
-                      PagedCase{2, 1, 4, 1, 5, {{6, 3}}}));                // window 1: only itself
+    ::testing::Values(PagedCase{4, 4, 8, 0, 4, {{0, 5}}},                   // prefill, empty cache
+                      PagedCase{4, 4, 8, 0, 4, {{13, 1}}},                  // decode one token
+                      PagedCase{4, 2, 8, 0, 3, {{17, 3}, {0, 1}, {5, 6}}},  // GQA, mixed prefill + decode
+                      PagedCase{6, 2, 16, 0, 16, {{40, 9}, {2, 9}}},        // GQA 3:1
+                      PagedCase{4, 4, 8, 5, 4, {{3, 4}, {0, 7}}},           // local window wider than the past
+                      PagedCase{4, 4, 8, 5, 2, {{20, 1}, {9, 8}, {1, 2}}},  // local window inside the cache
+                      PagedCase{2, 1, 4, 1, 5, {{6, 3}}}));                 // window 1: only itself
 
 }  // namespace

@@ -16,8 +16,8 @@ namespace {
 TEST(CrossEntropyKernel, StatsPathAndIgnoredRowsAreExact) {
   for (const ops::CrossEntropyOp c : {ops::CrossEntropyOp{7, 37, 2.f, 0.f}, ops::CrossEntropyOp{6, 50, 1.f, 1000.f}}) {
     const ops::Tensors in = ops::case_inputs(c);
-    const auto &x = in.f.at("logits");
-    const auto &tg = in.i.at("targets");
+    const auto& x = in.f.at("logits");
+    const auto& tg = in.i.at("targets");
     const float scale = c.kScale;
     std::vector<float> loss(c.N, 9.f), d(x.size(), 9.f);
     cpu::cross_entropy_forward(loss.data(), x.data(), tg.data(), c.N, c.V);

@@ -60,9 +60,7 @@ TEST_P(LinearKernel, Bf16MatchesFloat64OnRoundedOperands) {
   auto want = c.forward64(xd, Wd, c.bias ? &bd : nullptr);
   EXPECT_REL_LE(out, want, kFwdTol);
   auto exact = c.forward64(to_double(x), to_double(W), c.bias ? &bd : nullptr);
-  if (c.I > 8) {
-    EXPECT_GT(rel_err(out, exact), 10 * kFwdTol) << "the operands were not rounded to bf16";
-  }
+  if (c.I > 8) { EXPECT_GT(rel_err(out, exact), 10 * kFwdTol) << "the operands were not rounded to bf16"; }
 
   auto dx0 = std::vector<float>(x.size(), std::numeric_limits<float>::quiet_NaN());
   auto dW0 = random_normal(W.size(), rng), db0 = random_normal(b.size(), rng);
@@ -88,27 +86,37 @@ TEST_P(LinearKernel, Bf16MatchesFloat64OnRoundedOperands) {
 TEST(LinearKernel, RoundToBf16MatchesScalarRounding) {
   Rng rng(3);
   auto v = random_normal(100003, rng, 1e3f);
-  const float specials[] = {0.0f, -0.0f, 1.0f + 1.0f / 256, 1.0f + 3.0f / 512, 3.4e38f, -3.4e38f, 1e-40f,
-                            std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
-                            std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN()};
+  const float specials[] = {0.0f,
+                            -0.0f,
+                            1.0f + 1.0f / 256,
+                            1.0f + 3.0f / 512,
+                            3.4e38f,
+                            -3.4e38f,
+                            1e-40f,
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN(),
+                            -std::numeric_limits<float>::quiet_NaN()};
   for (size_t i = 0; i < std::size(specials); i++) v[i * 997] = specials[i];
   std::vector<uint16_t> got(v.size());
   cpu::round_to_bf16(got.data(), v.data(), v.size());
   for (size_t i = 0; i < v.size(); i++) ASSERT_EQ(got[i], float_to_bf16(v[i])) << "element " << i << " = " << v[i];
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, LinearKernel,
-    ::testing::Values(LinearCase{7, 13, 9, WeightLayout::out_in, true}, LinearCase{7, 13, 9, WeightLayout::in_out, true},
-                      LinearCase{5, 12, 3, WeightLayout::out_in, false}, LinearCase{1, 1, 1, WeightLayout::in_out, true},
-                      LinearCase{33, 64, 129, WeightLayout::out_in, true},
-                      LinearCase{33, 64, 129, WeightLayout::in_out, false},
-                      LinearCase{100, 70, 50, WeightLayout::out_in, true}));
+INSTANTIATE_TEST_SUITE_P(Shapes, LinearKernel,
+                         ::testing::Values(LinearCase{7, 13, 9, WeightLayout::out_in, true},
+                                           LinearCase{7, 13, 9, WeightLayout::in_out, true},
+                                           LinearCase{5, 12, 3, WeightLayout::out_in, false},
+                                           LinearCase{1, 1, 1, WeightLayout::in_out, true},
+                                           LinearCase{33, 64, 129, WeightLayout::out_in, true},
+                                           LinearCase{33, 64, 129, WeightLayout::in_out, false},
+                                           LinearCase{100, 70, 50, WeightLayout::out_in, true}));
 
 TEST(LinearKernel, NullGradientPointersAreSkipped) {
   const int N = 6, I = 10, O = 7;
   Rng rng(99);
-  auto x = random_normal((size_t)N * I, rng), W = random_normal((size_t)O * I, rng), R = random_normal((size_t)N * O, rng);
+  auto x = random_normal((size_t)N * I, rng), W = random_normal((size_t)O * I, rng),
+       R = random_normal((size_t)N * O, rng);
   for (auto layout : {WeightLayout::out_in, WeightLayout::in_out}) {
     // Full reference run.
     std::vector<float> dx(x.size(), 0.f), dW(W.size(), 0.f), db(O, 0.f);
@@ -127,7 +135,8 @@ TEST(LinearKernel, NullGradientPointersAreSkipped) {
 TEST(LinearKernel, DeterministicBiasGradientForAnyThreadCount) {
   const int N = 257, I = 24, O = 200;
   Rng rng(5);
-  auto x = random_normal((size_t)N * I, rng), W = random_normal((size_t)O * I, rng), R = random_normal((size_t)N * O, rng);
+  auto x = random_normal((size_t)N * I, rng), W = random_normal((size_t)O * I, rng),
+       R = random_normal((size_t)N * O, rng);
   auto run = [&](int threads) {
     ScopedThreads st(threads);
     std::vector<float> dx(x.size(), 0.5f), dW(W.size(), 0.5f), db(O, 0.5f), out((size_t)N * O);

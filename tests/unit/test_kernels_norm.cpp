@@ -21,7 +21,8 @@ TEST(NormKernel, NullDinpLeavesParameterGradients) {
   std::vector<float> out(x.size()), mean(N), rstd(N), dx(x.size(), 0.f);
   cpu::layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), nullptr, N, C, kNormEps);
   std::vector<float> dw(C, 0.5f), db(C, 0.5f), ew = dw, eb = db;
-  cpu::layernorm_backward(dx.data(), dw.data(), db.data(), R.data(), x.data(), w.data(), mean.data(), rstd.data(), N, C);
+  cpu::layernorm_backward(dx.data(), dw.data(), db.data(), R.data(), x.data(), w.data(), mean.data(), rstd.data(), N,
+                          C);
   cpu::layernorm_backward(nullptr, ew.data(), eb.data(), R.data(), x.data(), w.data(), mean.data(), rstd.data(), N, C);
   EXPECT_TRUE(same_bytes(ew, dw));
   EXPECT_TRUE(same_bytes(eb, db));
@@ -53,8 +54,8 @@ TEST(NormKernel, DeterministicRunToRun) {
     std::vector<float> out(x.size()), mean(N), rstd(N), dx(x.size(), 0.f), dw(C, 0.f), db(C, 0.f), rdx(x.size(), 0.f),
         rdw(C, 0.f), rout(x.size()), rr(N);
     cpu::layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), N, C, kNormEps);
-    cpu::layernorm_backward(dx.data(), dw.data(), db.data(), R.data(), x.data(), w.data(), mean.data(), rstd.data(),
-                            N, C);
+    cpu::layernorm_backward(dx.data(), dw.data(), db.data(), R.data(), x.data(), w.data(), mean.data(), rstd.data(), N,
+                            C);
     cpu::rmsnorm_forward(rout.data(), rr.data(), x.data(), w.data(), N, C, kNormEps);
     cpu::rmsnorm_backward(rdx.data(), rdw.data(), R.data(), x.data(), w.data(), rr.data(), N, C);
     return std::vector<std::vector<float>>{out, dx, dw, db, rout, rdx, rdw};

@@ -53,7 +53,7 @@ TEST(QuantFormat, Q4_0BlockIsGgmls) {
     EXPECT_EQ(b[2 + j] & 0x0f, lo) << j;
     EXPECT_EQ(b[2 + j] >> 4, hi) << j;
   }
-  EXPECT_EQ(b[2 + 4] >> 4, 0);   // weight 20 = -1.6
+  EXPECT_EQ(b[2 + 4] >> 4, 0);     // weight 20 = -1.6
   EXPECT_EQ(b[2 + 3] & 0x0f, 15);  // weight 3 = +1.4: 1.4/0.2 + 8.5 = 15.5 -> 15
 }
 
@@ -90,7 +90,8 @@ TEST(QuantFormat, RoundTripErrorWithinHalfAStep) {
 
 // float64 reference of the quantised linear: the weights as stored (dequantised), the activations
 // as the kernel quantises them (q8_0, half to even, fp16-rounded scales) for q8_0 / q4_0.
-std::vector<double> reference(const QuantMatrix& w, const std::vector<float>& in, const std::vector<float>& bias, int N) {
+std::vector<double> reference(const QuantMatrix& w, const std::vector<float>& in, const std::vector<float>& bias,
+                              int N) {
   const int O = w.O, I = w.I;
   std::vector<float> wf((size_t)O * I);
   for (int o = 0; o < O; o++) dequantize_row(w.type, w.data + (size_t)o * w.row_bytes(), I, wf.data() + (size_t)o * I);

@@ -59,14 +59,13 @@ INSTANTIATE_TEST_SUITE_P(Shapes, SmallGemm,
                          ::testing::Values(GemmCase{64, 64, 64, false, 1.0f, 0.0f},   // attention's full block
                                            GemmCase{64, 64, 64, true, 0.125f, 1.0f},  // dK += scale dS^T Q
                                            GemmCase{13, 70, 9, false, 1.0f, 1.0f},    // every row tail, 4+ vectors
-                                           GemmCase{13, 70, 9, true, -0.5f, 0.0f},
-                                           GemmCase{1, 1, 1, false, 2.0f, 0.0f},
-                                           GemmCase{5, 17, 33, true, 1.0f, 1.0f},     // one lane past a vector
-                                           GemmCase{7, 48, 64, false, 1.0f, 0.0f},    // 3 full vectors
-                                           GemmCase{6, 200, 3, false, 1.0f, 0.0f},    // several column tiles
-                                           GemmCase{11, 80, 130, true, 1.0f, 1.0f},   // head dim 80
-                                           GemmCase{4, 5, 0, false, 1.0f, 0.0f},      // k = 0: C = 0
-                                           GemmCase{4, 5, 0, true, 1.0f, 1.0f}));     // k = 0: C unchanged
+                                           GemmCase{13, 70, 9, true, -0.5f, 0.0f}, GemmCase{1, 1, 1, false, 2.0f, 0.0f},
+                                           GemmCase{5, 17, 33, true, 1.0f, 1.0f},    // one lane past a vector
+                                           GemmCase{7, 48, 64, false, 1.0f, 0.0f},   // 3 full vectors
+                                           GemmCase{6, 200, 3, false, 1.0f, 0.0f},   // several column tiles
+                                           GemmCase{11, 80, 130, true, 1.0f, 1.0f},  // head dim 80
+                                           GemmCase{4, 5, 0, false, 1.0f, 0.0f},     // k = 0: C = 0
+                                           GemmCase{4, 5, 0, true, 1.0f, 1.0f}));    // k = 0: C unchanged
 
 TEST(Transpose, AnyShapeAndStrides) {
   Rng rng(5);

@@ -25,10 +25,14 @@ std::vector<float> random_vec(size_t n, uint64_t seed) {
 ModelConfig tiny(const char* type) {
   nlohmann::json j = {{"model_type", type}, {"vocab_size", 37}, {"tie_word_embeddings", false}};
   if (std::string(type) == "llama")
-    j.update({{"hidden_size", 16}, {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
-              {"intermediate_size", 24}, {"max_position_embeddings", 32}, {"hidden_act", "silu"}});
-  else
-    j.update({{"n_embd", 16}, {"n_layer", 2}, {"n_head", 4}, {"n_positions", 32}});
+    j.update({{"hidden_size", 16},
+              {"num_hidden_layers", 2},
+              {"num_attention_heads", 4},
+              {"num_key_value_heads", 2},
+              {"intermediate_size", 24},
+              {"max_position_embeddings", 32},
+              {"hidden_act", "silu"}});
+  else j.update({{"n_embd", 16}, {"n_layer", 2}, {"n_head", 4}, {"n_positions", 32}});
   return config_from_json(j, "test");
 }
 

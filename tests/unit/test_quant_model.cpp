@@ -29,12 +29,25 @@ Model random_model(const nlohmann::json& j, uint64_t seed) { return test::random
 
 // Every row dimension a multiple of 32, so every matrix is quantised.
 std::vector<nlohmann::json> configs() {
-  nlohmann::json gpt2 = {{"model_type", "gpt2"}, {"vocab_size", 101}, {"n_embd", 64}, {"n_layer", 2}, {"n_head", 4},
-                         {"n_positions", 64}, {"activation_function", "gelu_new"}};
-  nlohmann::json llama = {{"model_type", "llama"}, {"vocab_size", 101}, {"hidden_size", 64},
-                          {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
-                          {"intermediate_size", 96}, {"max_position_embeddings", 64}, {"hidden_act", "silu"},
-                          {"rms_norm_eps", 1e-5}, {"tie_word_embeddings", false}, {"attention_bias", true}};
+  nlohmann::json gpt2 = {{"model_type", "gpt2"},
+                         {"vocab_size", 101},
+                         {"n_embd", 64},
+                         {"n_layer", 2},
+                         {"n_head", 4},
+                         {"n_positions", 64},
+                         {"activation_function", "gelu_new"}};
+  nlohmann::json llama = {{"model_type", "llama"},
+                          {"vocab_size", 101},
+                          {"hidden_size", 64},
+                          {"num_hidden_layers", 2},
+                          {"num_attention_heads", 4},
+                          {"num_key_value_heads", 2},
+                          {"intermediate_size", 96},
+                          {"max_position_embeddings", 64},
+                          {"hidden_act", "silu"},
+                          {"rms_norm_eps", 1e-5},
+                          {"tie_word_embeddings", false},
+                          {"attention_bias", true}};
   return {gpt2, llama};
 }
 
@@ -60,7 +73,8 @@ std::vector<float> run(const Model& m) {
 // max |a - b| / max |b|
 double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
   double d = 0, m = 0;
-  for (size_t i = 0; i < a.size(); i++) d = std::max(d, (double)std::fabs(a[i] - b[i])), m = std::max(m, (double)std::fabs(b[i]));
+  for (size_t i = 0; i < a.size(); i++)
+    d = std::max(d, (double)std::fabs(a[i] - b[i])), m = std::max(m, (double)std::fabs(b[i]));
   return d / m;
 }
 
@@ -103,8 +117,8 @@ TEST_P(QuantModel, DirectoryRoundTrip) {
     EXPECT_EQ(loaded.quantized()->type, t);
     for (auto& [off, mat] : want->by_offset) EXPECT_EQ(loaded.quantized()->by_offset.at(off).bytes, mat.bytes) << off;
     // 1-D tensors exact; matrices within their block's step.
-    const ParamSpec* norm = m.layout().find(m.config().family == Family::gpt2 ? "transformer.h.0.ln_1.weight"
-                                                                             : "model.layers.0.input_layernorm.weight");
+    const ParamSpec* norm = m.layout().find(
+        m.config().family == Family::gpt2 ? "transformer.h.0.ln_1.weight" : "model.layers.0.input_layernorm.weight");
     for (size_t k = 0; k < norm->numel; k++) EXPECT_EQ(loaded.params()[norm->offset + k], m.params()[norm->offset + k]);
     Model f32(m.config());
     load_for_inference(f32, dir, false, std::string(kWeightsPrefix) + "f32");

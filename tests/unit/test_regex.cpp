@@ -18,7 +18,8 @@ using V = std::vector<std::string>;
 V findall(const std::string& pattern, const std::string& text, RegexSyntax syntax = RegexSyntax::python) {
   V out;
   Regex re(pattern, syntax, "test");
-  re.for_each_match(text, EmptyMatches::python, [&](const std::vector<RegexSpan>& g) { out.push_back(text.substr(g[0].begin, g[0].size())); });
+  re.for_each_match(text, EmptyMatches::python,
+                    [&](const std::vector<RegexSpan>& g) { out.push_back(text.substr(g[0].begin, g[0].size())); });
   return out;
 }
 
@@ -85,22 +86,30 @@ TEST(Regex, PythonSemantics) {
 TEST(Regex, OnigurumaSemanticsAsHuggingFace) {
   // \s is White_Space (not U+180E, not U+200B); \w takes marks, all numbers and connector punctuation.
   EXPECT_EQ(hf_split("\\s+", "a\u180eb\u0085c\u200bd\u3000e"), (V{"a\u180eb", "\u0085", "c\u200bd", "\u3000", "e"}));
-  EXPECT_EQ(hf_split("\\w+", "a\u00b2b\u2167c\u200cd\u0301e_f\u203fi"), (V{"a\u00b2b\u2167c", "\u200c", "d\u0301e_f\u203fi"}));
-  EXPECT_EQ(hf_split("\\h+", "abc12 xyz"), (V{"abc12", " xyz"}));            // \h: hex digit
-  EXPECT_EQ(hf_split("\\v", "a\x0b" "b\nc"), (V{"a", "\x0b", "b\nc"}));      // \v: vertical tab only
-  EXPECT_EQ(hf_split("^a", "a\na"), (V{"a", "\n", "a"}));                     // ^ per line
+  EXPECT_EQ(hf_split("\\w+", "a\u00b2b\u2167c\u200cd\u0301e_f\u203fi"),
+            (V{"a\u00b2b\u2167c", "\u200c", "d\u0301e_f\u203fi"}));
+  EXPECT_EQ(hf_split("\\h+", "abc12 xyz"), (V{"abc12", " xyz"}));  // \h: hex digit
+  EXPECT_EQ(hf_split("\\v",
+                     "a\x0b"
+                     "b\nc"),
+            (V{"a", "\x0b", "b\nc"}));                     // \v: vertical tab only
+  EXPECT_EQ(hf_split("^a", "a\na"), (V{"a", "\n", "a"}));  // ^ per line
   EXPECT_EQ(hf_split("a$", "a\na"), (V{"a", "\n", "a"}));
-  EXPECT_EQ(hf_split("(?m:.)+", "ab\ncd"), V{"ab\ncd"});                     // Ruby's (?m): dot-all
+  EXPECT_EQ(hf_split("(?m:.)+", "ab\ncd"), V{"ab\ncd"});  // Ruby's (?m): dot-all
   EXPECT_EQ(hf_split("\\b", "ab cd\u0301e"), (V{"ab", " ", "cd\u0301e"}));
   EXPECT_EQ(hf_split("\\B", "ab cd"), (V{"a", "b c", "d"}));
   EXPECT_EQ(hf_split("", "abc"), (V{"a", "b", "c"}));
   EXPECT_EQ(hf_split("x{,2}", "xxxxx"), (V{"xx", "xx", "x"}));
   EXPECT_EQ(hf_split("(?i:'s|'t)", "x'\u017fy'Sz"), (V{"x", "'\u017f", "y", "'S", "z"}));
-  EXPECT_EQ(hf_split("\\p{Han}+", "\u300a三国\u300b"), (V{"\u300a", "三国", "\u300b"}));  // Script, not Script_Extensions
+  EXPECT_EQ(hf_split("\\p{Han}+", "\u300a三国\u300b"),
+            (V{"\u300a", "三国", "\u300b"}));  // Script, not Script_Extensions
   EXPECT_EQ(hf_split("\\p{N}{1,3}", "12345 x"), (V{"123", "45", " x"}));
   EXPECT_EQ(hf_split("[^\\S\\n]+", "a \t\nb"), (V{"a", " \t", "\nb"}));
   // Invalid UTF-8 matches nothing but is covered by the pieces between matches.
-  EXPECT_EQ(hf_split("\\p{L}+", "ab\xff" "cd\xe4\xb8"), (V{"ab", "\xff", "cd", "\xe4\xb8"}));
+  EXPECT_EQ(hf_split("\\p{L}+",
+                     "ab\xff"
+                     "cd\xe4\xb8"),
+            (V{"ab", "\xff", "cd", "\xe4\xb8"}));
 }
 
 TEST(Regex, BadPatternsNameThePattern) {

@@ -68,7 +68,8 @@ TEST(Report, MetricsTruncatedLastLineIsLeftOutAndNamed) {
   fs::path d = fresh_dir("trunc");
   write(d / "metrics.jsonl",
         "{\"step\":1,\"loss\":5.0,\"lr\":0.001,\"grad_norm\":2.0,\"tokens_per_s\":100,\"step_time_s\":2}\n"
-        "{\"step\":2,\"loss\":4.5,\"lr\":0.001,\"grad_norm\":1.5,\"tokens_per_s\":100,\"step_time_s\":2,\"val_loss\":4.6}\n"
+        "{\"step\":2,\"loss\":4.5,\"lr\":0.001,\"grad_norm\":1.5,\"tokens_per_s\":100,\"step_time_s\":2,\"val_loss\":4."
+        "6}\n"
         "{\"step\":3,\"loss\":4.");
   std::vector<std::string> problems;
   RunMetrics r = read_metrics((d / "metrics.jsonl").string(), &problems);
@@ -127,7 +128,7 @@ TEST(Report, LinePlotBreaksAtNonFiniteValuesAndMarksThem) {
   EXPECT_EQ(count(d, "M"), 2) << d;  // two pieces: steps 1-2 and 4-5
   EXPECT_EQ(count(d, "L"), 2) << d;
   EXPECT_EQ(count(svg, "class=\"non-finite\""), 1);
-  EXPECT_EQ(svg.find("NaN"), std::string::npos);  // no NaN coordinates
+  EXPECT_EQ(svg.find("NaN"), std::string::npos);          // no NaN coordinates
   EXPECT_NE(svg.find(">run</text>"), std::string::npos);  // legend
   LinePlot empty{"Loss", "step", "loss", {}, false};
   EXPECT_NE(line_plot_svg(empty).find("no data"), std::string::npos);
@@ -159,8 +160,8 @@ TEST(Report, DataFunnelFollowsThePipelineAndAddsUp) {
   ASSERT_EQ(page.plots.size(), 1u);
   const std::string& svg = page.plots[0].svg;
   // read 100 -> length 85 -> exact 80 -> near 70 -> kept 70, in that order
-  size_t a = svg.find(">read<"), b = svg.find("− length"), c = svg.find("− exact_duplicate"), e = svg.find("− near_duplicate"),
-         k = svg.find(">kept<");
+  size_t a = svg.find(">read<"), b = svg.find("− length"), c = svg.find("− exact_duplicate"),
+         e = svg.find("− near_duplicate"), k = svg.find(">kept<");
   ASSERT_TRUE(a < b && b < c && c < e && e < k) << svg;
   EXPECT_NE(svg.find(">85  −15 (15.0%)<"), std::string::npos) << svg;
   EXPECT_NE(svg.find(">70  70.0%<"), std::string::npos);
@@ -171,8 +172,9 @@ TEST(Report, DataFunnelFollowsThePipelineAndAddsUp) {
 TEST(Report, EvaluationDeltasAreSignedAndColouredByDirection) {
   fs::path d = fresh_dir("eval");
   auto results = [](double acc, double ppl) {
-    return nlohmann::json{{"results", {{"mmlu", {{"alias", "mmlu"}, {"acc,none", acc}, {"acc_stderr,none", 0.01}}},
-                                       {"perplexity", {{"word_perplexity,none", ppl}}}}},
+    return nlohmann::json{{"results",
+                           {{"mmlu", {{"alias", "mmlu"}, {"acc,none", acc}, {"acc_stderr,none", 0.01}}},
+                            {"perplexity", {{"word_perplexity,none", ppl}}}}},
                           {"groups", {{"mmlu", nlohmann::json::object()}}},
                           {"higher_is_better", {{"perplexity", {{"word_perplexity", false}}}}}};
   };
@@ -213,7 +215,8 @@ TEST(Report, PngOfAPlotIsAPng) {
   EXPECT_EQ(png.substr(1, 3), "PNG");
   // IHDR: width and height big-endian at bytes 16..23
   auto be32 = [&](size_t o) {
-    return (uint32_t)(uint8_t)png[o] << 24 | (uint32_t)(uint8_t)png[o + 1] << 16 | (uint32_t)(uint8_t)png[o + 2] << 8 | (uint8_t)png[o + 3];
+    return (uint32_t)(uint8_t)png[o] << 24 | (uint32_t)(uint8_t)png[o + 1] << 16 | (uint32_t)(uint8_t)png[o + 2] << 8 |
+           (uint8_t)png[o + 3];
   };
   EXPECT_EQ(be32(16), 400u);
   EXPECT_EQ(be32(20), 300u);

@@ -105,7 +105,7 @@ TEST(SelectPick, StratifiedQuotasFollowThePool) {
   kept = pick(recs, o).kept;
   int in_a = 0;
   for (size_t i : kept) in_a += i < 60;
-  EXPECT_EQ(in_a, 30);  // ranks within a (60): pct = 100 r / 59 in [25, 75] -> r = 15..44
+  EXPECT_EQ(in_a, 30);                 // ranks within a (60): pct = 100 r / 59 in [25, 75] -> r = 15..44
   EXPECT_EQ(kept.size() - in_a, 20u);  // within b (40): r = 10..29
 }
 
@@ -154,7 +154,8 @@ TEST(SelectTags, BuiltinRules) {
   TagRules rules = builtin_tag_rules();
   auto tags = [&](Conversation c) { return tag_conversation(rules, c); };
   EXPECT_EQ(tags({{"user", "Solve for x: 3x + 5 = 20"}, {"assistant", "x = 5"}}), std::vector<std::string>{"math"});
-  EXPECT_EQ(tags({{"user", "下列哪个是正确的？\nA. 1\nB. 2"}, {"assistant", "答案是A"}}), std::vector<std::string>{"exam"});
+  EXPECT_EQ(tags({{"user", "下列哪个是正确的？\nA. 1\nB. 2"}, {"assistant", "答案是A"}}),
+            std::vector<std::string>{"exam"});
   EXPECT_EQ(tags({{"user", "hi"}, {"assistant", "hello"}, {"user", "bye"}, {"assistant", "bye"}}),
             std::vector<std::string>{"multi_turn"});
   EXPECT_TRUE(tags({{"user", "Tell me a story."}, {"assistant", "Once upon a time."}}).empty());

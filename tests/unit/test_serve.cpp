@@ -19,10 +19,17 @@ using namespace mindllm;
 namespace {
 
 Model small_llama() {
-  Model m(config_from_json({{"model_type", "llama"}, {"vocab_size", 97}, {"hidden_size", 32},
-                            {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
-                            {"intermediate_size", 48}, {"max_position_embeddings", 64}, {"hidden_act", "silu"},
-                            {"rms_norm_eps", 1e-5}, {"tie_word_embeddings", false}},
+  Model m(config_from_json({{"model_type", "llama"},
+                            {"vocab_size", 97},
+                            {"hidden_size", 32},
+                            {"num_hidden_layers", 2},
+                            {"num_attention_heads", 4},
+                            {"num_key_value_heads", 2},
+                            {"intermediate_size", 48},
+                            {"max_position_embeddings", 64},
+                            {"hidden_act", "silu"},
+                            {"rms_norm_eps", 1e-5},
+                            {"tie_word_embeddings", false}},
                            "test"));
   Rng rng(3);
   for (size_t i = 0; i < m.params().size(); i++) m.params()[i] = 0.15f * rng.normal();
@@ -91,8 +98,7 @@ TEST(Scheduler, SharedPromptPrefixIsReused) {
   for (int attempt = 0; attempt < 5 && s.prefix_tokens_reused() == 0; attempt++) {
     auto cha = std::make_shared<Channel>(), chb = std::make_shared<Channel>();
     ASSERT_TRUE(s.submit({Job{a, 0, cha}}));
-    while (cha->take(std::chrono::milliseconds(1000)).empty()) {
-    }
+    while (cha->take(std::chrono::milliseconds(1000)).empty()) {}
     ASSERT_TRUE(s.submit({Job{b, 0, chb}}));
     auto [text, end] = drain(*chb, 1);
     EXPECT_EQ(text[0], want);
@@ -151,8 +157,12 @@ TEST(ServeApi, RefusesBadFieldsWithTheirName) {
   EXPECT_EQ(param_of({{"prompt", "hi"}, {"frequency_penalty", -2.1}}), "frequency_penalty");
   EXPECT_EQ(param_of({{"prompt", "hi"}, {"repetition_penalty", 0}}), "repetition_penalty");
   EXPECT_EQ(param_of({{"prompt", "hi"}, {"min_p", 1.5}}), "min_p");
-  EXPECT_EQ(param_of({{"prompt", "hi"}, {"presence_penalty", 0.5}, {"frequency_penalty", -1}, {"min_p", 0.1},
-                      {"repetition_penalty", 1.3}}), "(accepted)");
+  EXPECT_EQ(param_of({{"prompt", "hi"},
+                      {"presence_penalty", 0.5},
+                      {"frequency_penalty", -1},
+                      {"min_p", 0.1},
+                      {"repetition_penalty", 1.3}}),
+            "(accepted)");
   // Features not built are refused unless the request asks for nothing.
   EXPECT_EQ(param_of({{"prompt", "hi"}, {"logit_bias", {{"5", 1}}}}), "logit_bias");
   EXPECT_EQ(param_of({{"prompt", "hi"}, {"presence_penalty", 0}, {"logprobs", false}, {"best_of", 1}}), "(accepted)");
@@ -175,7 +185,8 @@ TEST(Sampling, PenaltiesMatchFloat64) {
   apply_penalties(got.data(), p, h);
   for (int t = 0; t < V; t++) {
     double want = logits[t];
-    const bool seen = std::count(prompt.begin(), prompt.end(), t) + std::count(generated.begin(), generated.end(), t) > 0;
+    const bool seen =
+        std::count(prompt.begin(), prompt.end(), t) + std::count(generated.begin(), generated.end(), t) > 0;
     if (seen) want = want > 0 ? want / 1.7 : want * 1.7;
     const double count = static_cast<double>(std::count(generated.begin(), generated.end(), t));
     want -= 0.4 * (count > 0) + -0.3 * count;
@@ -235,7 +246,8 @@ TEST(Sampling, SampleTokenEqualsTheSortedWalk) {
     size_t keep = p.top_k > 0 ? std::min<size_t>(p.top_k, V) : V;
     std::vector<double> prob(keep);
     double z = 0;
-    for (size_t i = 0; i < keep; i++) z += prob[i] = std::exp(((double)logits[order[i]] - logits[order[0]]) / p.temperature);
+    for (size_t i = 0; i < keep; i++)
+      z += prob[i] = std::exp(((double)logits[order[i]] - logits[order[0]]) / p.temperature);
     double acc = 0;
     for (size_t i = 0; i < keep && p.top_p < 1.0f; i++)
       if ((acc += prob[i] / z) >= p.top_p) keep = i + 1;
@@ -322,9 +334,7 @@ TEST(ServeApi, LogprobsFields) {
   auto param_of = [](nlohmann::json body, bool chat) {
     try {
       api::parse_completion(body, chat, "m", 4);
-    } catch (const api::ApiError& e) {
-      return e.param;
-    }
+    } catch (const api::ApiError& e) { return e.param; }
     return std::string("(accepted)");
   };
   EXPECT_EQ(param_of({{"prompt", "hi"}, {"logprobs", 21}}, false), "logprobs");

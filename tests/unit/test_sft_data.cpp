@@ -32,24 +32,28 @@ std::string roles(const Conversation& c) {
 
 TEST(SftData, AlpacaWithInputSystemAndHistory) {
   Conversation c = to_conversation(json::parse(R"({"instruction": "Add", "input": "1 and 2", "output": "3",
-      "system": "Be brief.", "history": [["hi", "hello"]]})"), SftFormat::auto_detect);
+      "system": "Be brief.", "history": [["hi", "hello"]]})"),
+                                   SftFormat::auto_detect);
   ASSERT_EQ(roles(c), "suaua");
   EXPECT_EQ(c[0].content, "Be brief.");
   EXPECT_EQ(c[1].content, "hi");
   EXPECT_EQ(c[3].content, "Add\n1 and 2");
   EXPECT_EQ(c[4].content, "3");
   // No input: the instruction alone.
-  EXPECT_EQ(to_conversation(json::parse(R"({"instruction": "Q", "input": "", "output": "A"})"), SftFormat::alpaca)[0].content, "Q");
+  EXPECT_EQ(
+      to_conversation(json::parse(R"({"instruction": "Q", "input": "", "output": "A"})"), SftFormat::alpaca)[0].content,
+      "Q");
 }
 
 TEST(SftData, ShareGptAndMessages) {
   Conversation s = to_conversation(json::parse(R"({"conversations": [{"from": "system", "value": "S"},
       {"from": "human", "value": "q1"}, {"from": "gpt", "value": "a1"}, {"from": "human", "value": "q2"},
-      {"from": "gpt", "value": "a2"}]})"), SftFormat::auto_detect);
+      {"from": "gpt", "value": "a2"}]})"),
+                                   SftFormat::auto_detect);
   EXPECT_EQ(roles(s), "suaua");
   Conversation m = to_conversation(json::parse(R"({"messages": [{"role": "user", "content": "q"},
       {"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]})"),
-      SftFormat::auto_detect);
+                                   SftFormat::auto_detect);
   ASSERT_EQ(roles(m), "ua");
   EXPECT_EQ(m[1].content, "ab");
 }
@@ -59,9 +63,7 @@ TEST(SftData, UnusableSamplesNameTheirReason) {
     try {
       to_conversation(json::parse(text), f);
       return std::string("accepted");
-    } catch (const SampleError& e) {
-      return std::string(e.what());
-    }
+    } catch (const SampleError& e) { return std::string(e.what()); }
   };
   EXPECT_EQ(reason(R"({"instruction": "q"})"), "missing field 'output'");
   EXPECT_EQ(reason(R"({"instruction": 3, "output": "a"})"), "field 'instruction' is not a string");
@@ -159,7 +161,8 @@ static TokenizedSample sample_of(int i, int n) {
 TEST(SftPacking, FirstFitInDataOrder) {
   // positions needed: 5, 3, 7, 2, 4 in windows of 8 -> {0, 1} (8), {2} (7) ... the 2 fits window 1,
   // the 4 needs a new window.
-  std::vector<TokenizedSample> s = {sample_of(0, 6), sample_of(1, 4), sample_of(2, 8), sample_of(3, 3), sample_of(4, 5)};
+  std::vector<TokenizedSample> s = {sample_of(0, 6), sample_of(1, 4), sample_of(2, 8), sample_of(3, 3),
+                                    sample_of(4, 5)};
   std::vector<Window> w = pack_first_fit(s, {0, 1, 2, 3, 4}, 8);
   EXPECT_EQ(w, (std::vector<Window>{{0, 1}, {2}, {3, 4}}));
   EXPECT_EQ(window_length(s, w[0]), 8);

@@ -52,7 +52,8 @@ Tokenizer small_trained(SplitPattern p = SplitPattern::qwen2) {
 TEST(TokenizerSplit, Gpt2MatchesHuggingFace) {
   EXPECT_EQ(split(SplitPattern::gpt2, "I'M here, it's 12345 you're   ok\n\n  x"),
             (V{"I", "'", "M", " here", ",", " it", "'s", " 12345", " you", "'re", "  ", " ok", "\n\n ", " x"}));
-  EXPECT_EQ(split(SplitPattern::gpt2, "你好，世界！Hello 2024年"), (V{"你好", "，", "世界", "！", "Hello", " 2024", "年"}));
+  EXPECT_EQ(split(SplitPattern::gpt2, "你好，世界！Hello 2024年"),
+            (V{"你好", "，", "世界", "！", "Hello", " 2024", "年"}));
   EXPECT_EQ(split(SplitPattern::gpt2, "a\u00a0\u00a0b\t\tc  \r\n d"),
             (V{"a", "\u00a0", "\u00a0", "b", "\t", "\t", "c", "  \r\n", " d"}));
 }
@@ -60,12 +61,15 @@ TEST(TokenizerSplit, Gpt2MatchesHuggingFace) {
 TEST(TokenizerSplit, Llama3MatchesHuggingFace) {
   EXPECT_EQ(split(SplitPattern::llama3, "I'M here, it's 12345 you're   ok\n\n  x"),
             (V{"I", "'M", " here", ",", " it", "'s", " ", "123", "45", " you", "'re", "  ", " ok", "\n\n", " ", " x"}));
-  EXPECT_EQ(split(SplitPattern::llama3, "你好，世界！Hello 2024年"), (V{"你好", "，世界", "！Hello", " ", "202", "4", "年"}));
-  EXPECT_EQ(split(SplitPattern::llama3, "a\u00a0\u00a0b\t\tc  \r\n d"), (V{"a", "\u00a0", "\u00a0b", "\t", "\tc", "  \r\n", " d"}));
+  EXPECT_EQ(split(SplitPattern::llama3, "你好，世界！Hello 2024年"),
+            (V{"你好", "，世界", "！Hello", " ", "202", "4", "年"}));
+  EXPECT_EQ(split(SplitPattern::llama3, "a\u00a0\u00a0b\t\tc  \r\n d"),
+            (V{"a", "\u00a0", "\u00a0b", "\t", "\tc", "  \r\n", " d"}));
 }
 
 TEST(TokenizerSplit, Qwen2MatchesHuggingFace) {
-  EXPECT_EQ(split(SplitPattern::qwen2, "你好，世界！Hello 2024年"), (V{"你好", "，世界", "！Hello", " ", "2", "0", "2", "4", "年"}));
+  EXPECT_EQ(split(SplitPattern::qwen2, "你好，世界！Hello 2024年"),
+            (V{"你好", "，世界", "！Hello", " ", "2", "0", "2", "4", "年"}));
 }
 
 TEST(TokenizerSplit, InvalidUtf8IsCoveredExactly) {
@@ -88,9 +92,9 @@ TEST(TokenizerSplit, LongSContraction) {
 
 // The known patterns through PCRE2 give the pieces of their hand-written scanners.
 TEST(TokenizerSplit, KnownPatternsOnPcre2EqualScanners) {
-  std::vector<std::string> texts = {"I'M here, it's 12345 you're   ok\n\n  x", "你好，世界！Hello 2024年",
-                                    "a\u00a0\u00a0b\t\tc  \r\n d", "x'\u017fy 'S 'sT \u2167\u00b2 \u300a三国\u300b\u3000\n",
-                                    "emoji 😀👍🏽 ok e\u0301 Å ﬁ ｱ\r\r\n\n \t"};
+  std::vector<std::string> texts = {
+      "I'M here, it's 12345 you're   ok\n\n  x", "你好，世界！Hello 2024年", "a\u00a0\u00a0b\t\tc  \r\n d",
+      "x'\u017fy 'S 'sT \u2167\u00b2 \u300a三国\u300b\u3000\n", "emoji 😀👍🏽 ok e\u0301 Å ﬁ ｱ\r\r\n\n \t"};
   for (const char* f : {"/corpus/en/wiki_demo.txt", "/corpus/zh/三国演义.txt"}) {
     std::string path = kShared + f;
     if (std::filesystem::exists(path)) {
@@ -198,12 +202,14 @@ TEST(Tokenizer, BadFilesAreBadInput) {
   expect_bad("[]", "top level");
   expect_bad(R"({"model": {"type": "WordPiece", "vocab": {}}})", "WordPiece");
   expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 1e40}, "merges": []}, )" + pre + "}", "token id");
-  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}, )" + pre + "}", "not in the vocabulary");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}, )" + pre + "}",
+             "not in the vocabulary");
   expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}, "merges": []}, )" + pre + "}", "used twice");
   expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 9000000}, "merges": []}, )" + pre + "}", "sparse");
   expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": null})", "pre_tokenizer");
-  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": "x"}], )" + pre + "}",
-             "added_tokens[0].id");
+  expect_bad(
+      R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": "x"}], )" + pre + "}",
+      "added_tokens[0].id");
 }
 
 // A Split regex without a hand-written scanner (here GPT-2's with digit runs of three) runs on PCRE2.
@@ -232,8 +238,10 @@ TEST(Tokenizer, AnySplitRegexLoads) {
     ADD_FAILURE() << "accepted a(+";
   } catch (const Error& e) {
     EXPECT_EQ(e.code, ExitCode::bad_input);
-    EXPECT_NE(std::string(e.what()).find("t.json: pre_tokenizer.pretokenizers[0].pattern.Regex: invalid regular expression 'a(+'"),
-              std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(
+                  "t.json: pre_tokenizer.pretokenizers[0].pattern.Regex: invalid regular expression 'a(+'"),
+              std::string::npos)
+        << e.what();
   }
 }
 

@@ -52,9 +52,15 @@ class MaskedRows : public BatchSource {
 };
 
 ModelConfig tiny_llama() {
-  return config_from_json({{"model_type", "llama"}, {"vocab_size", kVocab}, {"hidden_size", 16},
-                           {"num_hidden_layers", 2}, {"num_attention_heads", 2}, {"intermediate_size", 24},
-                           {"max_position_embeddings", 32}, {"hidden_act", "silu"}, {"tie_word_embeddings", false}},
+  return config_from_json({{"model_type", "llama"},
+                           {"vocab_size", kVocab},
+                           {"hidden_size", 16},
+                           {"num_hidden_layers", 2},
+                           {"num_attention_heads", 2},
+                           {"intermediate_size", 24},
+                           {"max_position_embeddings", 32},
+                           {"hidden_act", "silu"},
+                           {"tie_word_embeddings", false}},
                           "test");
 }
 
@@ -125,7 +131,8 @@ TEST(Model, SmallerBatchAfterALargerOneEqualsAFreshModel) {
   small.resize(2, kT - 3);
   Rng rng(9);
   for (size_t i = 0; i < small.inputs.size(); i++)
-    small.inputs[i] = static_cast<int32_t>(rng.below(kVocab)), small.targets[i] = static_cast<int32_t>(rng.below(kVocab));
+    small.inputs[i] = static_cast<int32_t>(rng.below(kVocab)),
+    small.targets[i] = static_cast<int32_t>(rng.below(kVocab));
   used.zero_grads();
   used.forward(big.inputs.data(), big.targets.data(), big.B, big.T);
   used.backward();

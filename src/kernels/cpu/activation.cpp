@@ -14,12 +14,9 @@ constexpr size_t kGrain = 1 << 14;
 template <Activation A>
 inline float act_value(float x) {
   // 0.5 x (1 + tanh u) = x sigmoid(2u): exact, and accurate in both tails.
-  if constexpr (A == Activation::gelu_tanh)
-    return x * vsigmoid(2.0f * kSqrt2OverPi * (x + 0.044715f * x * x * x));
-  else if constexpr (A == Activation::gelu_erf)
-    return 0.5f * x * (1.0f + verf(x * kInvSqrt2));
-  else
-    return x * vsigmoid(x);
+  if constexpr (A == Activation::gelu_tanh) return x * vsigmoid(2.0f * kSqrt2OverPi * (x + 0.044715f * x * x * x));
+  else if constexpr (A == Activation::gelu_erf) return 0.5f * x * (1.0f + verf(x * kInvSqrt2));
+  else return x * vsigmoid(x);
 }
 
 template <Activation A>
@@ -60,27 +57,27 @@ inline void glu_bwd(float* dg, float* du, const float* d, const float* g, const 
   }
 }
 
-#define MINDLLM_ACT_DISPATCH(act, CALL)                        \
-  switch (act) {                                               \
+#define MINDLLM_ACT_DISPATCH(act, CALL)                             \
+  switch (act) {                                                    \
     case Activation::gelu_tanh: CALL(Activation::gelu_tanh); break; \
     case Activation::gelu_erf: CALL(Activation::gelu_erf); break;   \
     case Activation::silu: CALL(Activation::silu); break;           \
   }
 
-MINDLLM_SIMD_CLONES void act_fwd_range(float* out, const float* inp, size_t n, Activation act) {
+MINDLLM_SIMD_CLONES void act_fwd_range(float* out, const float* inp, size_t n, Activation act){
 #define CALL(A) fwd<A>(out, inp, n)
-  MINDLLM_ACT_DISPATCH(act, CALL)
+    MINDLLM_ACT_DISPATCH(act, CALL)
 #undef CALL
 }
 
-MINDLLM_SIMD_CLONES void act_bwd_range(float* dinp, const float* dout, const float* inp, size_t n, Activation act) {
+MINDLLM_SIMD_CLONES void act_bwd_range(float* dinp, const float* dout, const float* inp, size_t n, Activation act){
 #define CALL(A) bwd<A>(dinp, dout, inp, n)
-  MINDLLM_ACT_DISPATCH(act, CALL)
+    MINDLLM_ACT_DISPATCH(act, CALL)
 #undef CALL
 }
 
-MINDLLM_SIMD_CLONES void glu_fwd_rows(float* out, const float* gate, const float* up, int r0, int r1, int H, int ld,
-                                      Activation act) {
+MINDLLM_SIMD_CLONES
+    void glu_fwd_rows(float* out, const float* gate, const float* up, int r0, int r1, int H, int ld, Activation act) {
   for (int n = r0; n < r1; n++) {
     const float* g = gate + (size_t)n * ld;
     const float* u = up + (size_t)n * ld;
@@ -118,8 +115,8 @@ void glu_forward(float* out, const float* gate, const float* up, int N, int H, i
   parallel_ranges(N, rows, [&](size_t b, size_t e) { glu_fwd_rows(out, gate, up, (int)b, (int)e, H, ld, act); });
 }
 
-void glu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
-                  int N, int H, int ld, Activation act) {
+void glu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int N, int H, int ld,
+                  Activation act) {
   PROFILE("glu_bwd");
   size_t rows = std::max<size_t>(1, kGrain / std::max(1, H));
   parallel_ranges(N, rows,

@@ -19,7 +19,7 @@ void activation_backward(float* dinp, const float* dout, const float* inp, size_
 void glu_forward(float* out, const float* gate, const float* up, int N, int H, int ld, Activation act);
 // dgate = dout * up * act'(gate), dup = dout * act(gate)  (overwritten, not accumulated; same
 // row stride ld as gate and up; dout is [N,H]).
-void glu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
-                  int N, int H, int ld, Activation act);
+void glu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int N, int H, int ld,
+                  Activation act);
 
 }  // namespace mindllm::cpu

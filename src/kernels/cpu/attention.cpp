@@ -115,8 +115,8 @@ void attention_forward(float* out, float* stats, const float* q, const float* k,
       for (int r0 = 0; r0 < T; r0 += kRowBlock) {
         const Block bl(s, b, r0);
         // S = scale · Q[r0:r1] · K[k0:r1]^T;  O[r0:r1] = softmax(S) · V[k0:r1]
-        small_gemm(false, bl.m, bl.nk, D, s.scale, qc.data() + (size_t)r0 * D, D, kt.data() + bl.k0, T, 0.0f,
-                   S.data(), T);
+        small_gemm(false, bl.m, bl.nk, D, s.scale, qc.data() + (size_t)r0 * D, D, kt.data() + bl.k0, T, 0.0f, S.data(),
+                   T);
         softmax_block(S.data(), T, bl, st + (size_t)r0 * kAttentionStats);
         small_gemm(false, bl.m, D, bl.nk, 1.0f, S.data(), T, vc.data() + (size_t)bl.k0 * D, D, 0.0f,
                    ob + (size_t)r0 * s.ldo, s.ldo);

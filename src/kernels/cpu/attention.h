@@ -20,7 +20,7 @@ struct AttentionShape {
   int B, T, Hq, Hkv, D;
   int ldq, ldk, ldv, ldo;  // row strides in floats
   float scale;
-  int window;  // 0: global
+  int window;                          // 0: global
   const int32_t* seg_start = nullptr;  // [B*T] first position of each row's segment; null: one segment per row
 };
 

@@ -16,8 +16,8 @@ inline void row_max_sum(const float* x, int V, float* mx_out, double* sum_out) {
   *sum_out = lane_sum(V, [&](size_t i) { return vexp(x[i] - mx); });
 }
 
-MINDLLM_SIMD_CLONES void xent_fwd_rows(float* losses, SoftmaxStats* stats, const float* logits,
-                                       const int32_t* targets, int r0, int r1, int V) {
+MINDLLM_SIMD_CLONES void xent_fwd_rows(float* losses, SoftmaxStats* stats, const float* logits, const int32_t* targets,
+                                       int r0, int r1, int V) {
   for (int n = r0; n < r1; n++) {
     if (targets[n] < 0) {
       losses[n] = 0.0f;
@@ -62,8 +62,8 @@ void cross_entropy_forward(float* losses, const float* logits, const int32_t* ta
 void cross_entropy_backward(float* dlogits, const float* logits, const int32_t* targets, float scale, int N, int V,
                             const SoftmaxStats* stats) {
   PROFILE("xent_bwd");
-  parallel_ranges(N, 4,
-                  [&](size_t b, size_t e) { xent_bwd_rows(dlogits, logits, targets, stats, scale, (int)b, (int)e, V); });
+  parallel_ranges(
+      N, 4, [&](size_t b, size_t e) { xent_bwd_rows(dlogits, logits, targets, stats, scale, (int)b, (int)e, V); });
 }
 
 }  // namespace mindllm::cpu

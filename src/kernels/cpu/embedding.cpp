@@ -6,8 +6,8 @@
 
 namespace mindllm::cpu {
 
-void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
-                       int B, int T, int C, int pos_offset, const int32_t* positions) {
+void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int B, int T, int C,
+                       int pos_offset, const int32_t* positions) {
   PROFILE("embedding");
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < B * T; i++) {
@@ -23,8 +23,8 @@ void embedding_forward(float* out, const int32_t* tokens, const float* wte, cons
   }
 }
 
-void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,
-                        int B, int T, int C, int pos_offset, const int32_t* positions) {
+void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int B, int T, int C,
+                        int pos_offset, const int32_t* positions) {
   PROFILE("embedding");
   // Threads split the channels, so each output element is summed by one thread in row order.
 #pragma omp parallel for schedule(static)

@@ -17,11 +17,10 @@
 __attribute__((constructor(101))) static void choose_openblas_core() {
   if (std::getenv("OPENBLAS_CORETYPE")) return;
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq"))
     setenv("OPENBLAS_CORETYPE", "SkylakeX", 0);
-  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    setenv("OPENBLAS_CORETYPE", "Haswell", 0);
+  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) setenv("OPENBLAS_CORETYPE", "Haswell", 0);
 }
 #endif
 
@@ -29,8 +28,8 @@ namespace mindllm::cpu {
 
 const char* blas_info() { return openblas_get_config(); }
 
-void linear_forward(float* out, const float* inp, const float* weight, const float* bias,
-                    int N, int I, int O, WeightLayout layout) {
+void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int I, int O,
+                    WeightLayout layout) {
   PROFILE("linear_fwd");
   float beta = 0.0f;
   if (bias) {
@@ -39,8 +38,7 @@ void linear_forward(float* out, const float* inp, const float* weight, const flo
   }
   if (layout == WeightLayout::out_in)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, I, 1.0f, inp, I, weight, I, beta, out, O);
-  else
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, O, I, 1.0f, inp, I, weight, O, beta, out, O);
+  else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, O, I, 1.0f, inp, I, weight, O, beta, out, O);
 }
 
 void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -50,8 +48,7 @@ void linear_backward(float* dinp, float* dweight, float* dbias, const float* dou
     // dinp[N,I] = dout[N,O] · W[O,I]   (W^T for the [I,O] layout)
     if (layout == WeightLayout::out_in)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, I, O, 1.0f, dout, O, weight, I, 0.0f, dinp, I);
-    else
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, I, O, 1.0f, dout, O, weight, O, 0.0f, dinp, I);
+    else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, I, O, 1.0f, dout, O, weight, O, 0.0f, dinp, I);
   }
   if (dweight) {
     if (layout == WeightLayout::out_in)  // dW[O,I] += dout^T[O,N] · inp[N,I]

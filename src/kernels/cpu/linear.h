@@ -10,8 +10,8 @@ const char* blas_info();
 enum class WeightLayout { out_in, in_out };
 
 // out[N,O] = inp[N,I] · W + bias[O] (bias may be null). W is [O,I] (out_in) or [I,O] (in_out).
-void linear_forward(float* out, const float* inp, const float* weight, const float* bias,
-                    int N, int I, int O, WeightLayout layout);
+void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int I, int O,
+                    WeightLayout layout);
 
 // Gradients: dinp[N,I] = dout·W (overwritten: no zeroed buffer or extra pass over it), while the
 // parameter gradients accumulate: dweight += dout^T·inp (in W's layout), dbias[O] += sum over

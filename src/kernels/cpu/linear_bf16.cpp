@@ -58,7 +58,8 @@ struct Engine {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{eng};
   // One matmul primitive per shape, strides and accumulate flag, created on first use.
-  using Key = std::tuple<memory::dim, memory::dim, memory::dim, memory::dim, memory::dim, memory::dim, memory::dim, bool>;
+  using Key =
+      std::tuple<memory::dim, memory::dim, memory::dim, memory::dim, memory::dim, memory::dim, memory::dim, bool>;
   std::map<Key, Matmul> cache;
   std::string impl;  // oneDNN's implementation name for the last primitive created
 };
@@ -69,7 +70,7 @@ Engine& engine() {
 }
 
 Matmul make_matmul(Engine& e, memory::dim M, memory::dim N, memory::dim K, const View& a, const View& b,
-                         bool accumulate) {
+                   bool accumulate) {
   memory::desc ad({M, K}, memory::data_type::bf16, memory::dims{a.rs, a.cs});
   memory::desc bd({K, N}, memory::data_type::bf16, memory::dims{b.rs, b.cs});
   memory::desc cd({M, N}, memory::data_type::f32, memory::dims{N, 1});

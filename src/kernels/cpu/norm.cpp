@@ -34,8 +34,8 @@ MINDLLM_SIMD_CLONES void layernorm_fwd_rows(float* out, float* mean, float* rstd
   }
 }
 
-MINDLLM_SIMD_CLONES void rmsnorm_fwd_rows(float* out, float* rstd, const float* inp, const float* weight, int r0, int r1,
-                                          int C, float eps) {
+MINDLLM_SIMD_CLONES void rmsnorm_fwd_rows(float* out, float* rstd, const float* inp, const float* weight, int r0,
+                                          int r1, int C, float eps) {
   for (int n = r0; n < r1; n++) {
     const float* x = inp + (size_t)n * C;
     double ss = lane_sum(C, [&](size_t c) { return (double)x[c] * x[c]; });
@@ -62,7 +62,8 @@ MINDLLM_SIMD_CLONES void norm_bwd_rows(float* dinp, float* dw, float* db, const 
     if (db)
       for (int c = 0; c < C; c++) db[c] += dy[c];
     if (!dinp) continue;
-    const float mean_dxhat = static_cast<float>(sum_dxhat / C), mean_dxhat_xhat = static_cast<float>(sum_dxhat_xhat / C);
+    const float mean_dxhat = static_cast<float>(sum_dxhat / C),
+                mean_dxhat_xhat = static_cast<float>(sum_dxhat_xhat / C);
     float* dx = dinp + (size_t)n * C;
     for (int c = 0; c < C; c++) dx[c] += r * (dy[c] * weight[c] - mean_dxhat - ((x[c] - m) * r) * mean_dxhat_xhat);
   }
@@ -96,11 +97,12 @@ void norm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
 
 }  // namespace
 
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                       const float* bias, int N, int C, float eps) {
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                       int N, int C, float eps) {
   PROFILE("norm_fwd");
-  parallel_ranges(N, kRowsPerChunk,
-                  [&](size_t b, size_t e) { layernorm_fwd_rows(out, mean, rstd, inp, weight, bias, (int)b, (int)e, C, eps); });
+  parallel_ranges(N, kRowsPerChunk, [&](size_t b, size_t e) {
+    layernorm_fwd_rows(out, mean, rstd, inp, weight, bias, (int)b, (int)e, C, eps);
+  });
 }
 
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,

@@ -5,8 +5,8 @@
 namespace mindllm::cpu {
 
 // out = (x - mean) * rstd * weight + bias; mean[N], rstd[N] saved. bias may be null.
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                       const float* bias, int N, int C, float eps);
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                       int N, int C, float eps);
 // dinp += ..., dweight += ..., dbias += ... (any may be null: skipped).
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                         const float* weight, const float* mean, const float* rstd, int N, int C);

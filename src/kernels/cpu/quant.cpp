@@ -184,14 +184,13 @@ bool use_avx2() {
 
 const char* quant_kernel_name() { return use_avx2() ? "avx2" : "scalar"; }
 
-void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, const float* bias, int N,
-                          QuantScratch& s, QuantPrefill prefill) {
+void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, const float* bias, int N, QuantScratch& s,
+                          QuantPrefill prefill) {
   PROFILE("linear_quant");
   const int O = w.O, I = w.I;
   if (N <= 0) return;
   const bool avx2 = use_avx2();
-  if (prefill == QuantPrefill::auto_)
-    prefill = N >= kDequantGemmRows ? QuantPrefill::dequant_gemm : QuantPrefill::dot;
+  if (prefill == QuantPrefill::auto_) prefill = N >= kDequantGemmRows ? QuantPrefill::dequant_gemm : QuantPrefill::dot;
   if (prefill == QuantPrefill::dequant_gemm) {
     // Dequantise W [O, I] to fp32 and run the fp32 GEMM (BLAS, multithreaded).
     s.wtile.resize((size_t)O * I);

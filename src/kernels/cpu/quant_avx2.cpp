@@ -38,7 +38,9 @@ MINDLLM_AVX2 inline float half(const uint8_t* p) {
 // One weight block as 32 int8 and its scale.
 struct Q8Block {
   static constexpr int bytes = 34;
-  MINDLLM_AVX2 static __m256i load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)); }
+  MINDLLM_AVX2 static __m256i load(const uint8_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
+  }
 };
 struct Q4Block {
   static constexpr int bytes = 18;
@@ -178,7 +180,8 @@ MINDLLM_AVX2 void quantize_act_avx2(const float* x, int nb, int8_t* qs, float* d
   const __m256 sign = _mm256_set1_ps(-0.0f);
   for (int b = 0; b < nb; b++) {
     const float* v = x + 32 * b;
-    __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8), v2 = _mm256_loadu_ps(v + 16), v3 = _mm256_loadu_ps(v + 24);
+    __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8), v2 = _mm256_loadu_ps(v + 16),
+           v3 = _mm256_loadu_ps(v + 24);
     __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
                              _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));

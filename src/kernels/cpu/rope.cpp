@@ -67,8 +67,8 @@ static void rope_apply(float* x, int B, int T, int H, int head_dim, int row_stri
   });
 }
 
-void rope_forward(float* x, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta,
-                  int pos_offset, const int32_t* positions) {
+void rope_forward(float* x, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta, int pos_offset,
+                  const int32_t* positions) {
   PROFILE("rope");
   rope_apply(x, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, positions, 1.0f);
 }

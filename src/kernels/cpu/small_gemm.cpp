@@ -97,8 +97,8 @@ void small_gemm(bool trans_a, int m, int n, int k, float alpha, const float* A, 
 #ifdef MINDLLM_SMALL_GEMM_AVX512
   if (have_avx512()) return small_gemm_avx512(trans_a, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, CblasNoTrans, m, n, k, alpha, A, lda, B, ldb, beta,
-              C, ldc);
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, CblasNoTrans, m, n, k, alpha, A, lda, B, ldb, beta, C,
+              ldc);
 }
 
 void transpose(float* dst, int ld_dst, const float* src, int ld_src, int rows, int cols) {

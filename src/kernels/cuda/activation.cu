@@ -109,15 +109,17 @@ void glu_forward(float* out, const float* gate, const float* up, int N, int H, i
 void glu_forward(bf16* out, const bf16* gate, const bf16* up, int N, int H, int ld, Activation act) {
   launch(glu_forward_kernel<bf16>, (size_t)N * H, out, gate, up, N, H, ld, act);
 }
-void glu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int N, int H,
-                  int ld, Activation act) {
+void glu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int N, int H, int ld,
+                  Activation act) {
   launch(glu_backward_kernel<float>, (size_t)N * H, dgate, dup, dout, gate, up, N, H, ld, act);
 }
 void glu_backward(bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up, int N, int H, int ld,
                   Activation act) {
   launch(glu_backward_kernel<bf16>, (size_t)N * H, dgate, dup, dout, gate, up, N, H, ld, act);
 }
-void add_scaled(float* y, const float* x, float alpha, size_t n) { launch(add_scaled_kernel<float>, n, y, x, alpha, n); }
+void add_scaled(float* y, const float* x, float alpha, size_t n) {
+  launch(add_scaled_kernel<float>, n, y, x, alpha, n);
+}
 void add_scaled(bf16* y, const bf16* x, float alpha, size_t n) { launch(add_scaled_kernel<bf16>, n, y, x, alpha, n); }
 void convert(bf16* out, const float* inp, size_t n) { launch(convert_kernel<bf16, float>, n, out, inp, n); }
 void convert(float* out, const bf16* inp, size_t n) { launch(convert_kernel<float, bf16>, n, out, inp, n); }

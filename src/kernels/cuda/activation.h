@@ -21,8 +21,8 @@ void activation_backward(bf16* dinp, const bf16* dout, const bf16* inp, size_t n
 void glu_forward(float* out, const float* gate, const float* up, int N, int H, int ld, Activation act);
 void glu_forward(bf16* out, const bf16* gate, const bf16* up, int N, int H, int ld, Activation act);
 // dgate = dout * up * act'(gate), dup = dout * act(gate) (overwritten; row stride ld).
-void glu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int N, int H,
-                  int ld, Activation act);
+void glu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int N, int H, int ld,
+                  Activation act);
 void glu_backward(bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up, int N, int H, int ld,
                   Activation act);
 

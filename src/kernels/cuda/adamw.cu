@@ -20,8 +20,14 @@ struct AdamWConsts {
 AdamWConsts consts(const AdamWParams& p, float grad_scale, const float* device_scale = nullptr) {
   const double bc1 = 1.0 - std::pow(static_cast<double>(p.beta1), p.step);
   const double bc2 = 1.0 - std::pow(static_cast<double>(p.beta2), p.step);
-  return {p.beta1, p.beta2, static_cast<float>(p.lr / bc1), static_cast<float>(std::sqrt(bc2)),
-          p.eps,   1.0f - p.lr * p.weight_decay, grad_scale, device_scale};
+  return {p.beta1,
+          p.beta2,
+          static_cast<float>(p.lr / bc1),
+          static_cast<float>(std::sqrt(bc2)),
+          p.eps,
+          1.0f - p.lr * p.weight_decay,
+          grad_scale,
+          device_scale};
 }
 
 // Resolves a device-side gradient scale; false when the update is to be skipped.
@@ -44,8 +50,7 @@ __device__ __forceinline__ void adamw_one(float* params, const float* grads, flo
   if (pb) pb[i] = __float2bfloat16_rn(pi);
 }
 
-__global__ void adamw_kernel(float* params, const float* grads, float* m, float* v, bf16* pb, size_t n,
-                             AdamWConsts c) {
+__global__ void adamw_kernel(float* params, const float* grads, float* m, float* v, bf16* pb, size_t n, AdamWConsts c) {
   if (!resolve_scale(c)) return;
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
     adamw_one(params, grads, m, v, pb, i, c, c.decay);

@@ -28,8 +28,8 @@ __device__ void row_dots(float* P, const float* a_row, const T* rows, int ld, in
 // grid (T, Hq, B). probs row = softmax of the scaled scores over [lo, t], 0 elsewhere; then
 // out[t] = sum_s P[s] v[s].
 template <typename T>
-__global__ void __launch_bounds__(kThreads) attention_forward_kernel(T* out, float* probs, const T* q, const T* k,
-                                                                     const T* v, AttentionShape s) {
+__global__ void __launch_bounds__(kThreads)
+    attention_forward_kernel(T* out, float* probs, const T* q, const T* k, const T* v, AttentionShape s) {
   __shared__ float qrow[kMaxHeadDim];
   __shared__ float red[32];
   const int t = blockIdx.x, h = blockIdx.y, b = blockIdx.z, T_ = s.T, D = s.D;
@@ -149,11 +149,10 @@ void backward(T* dq, T* dk, T* dv, float* scratch, const T* dout, const float* p
               const T* v, const AttentionShape& s) {
   if (s.B * s.T <= 0) return;
   check_shape(s);
-  attention_backward_query_kernel<T><<<dim3(s.T, s.Hq, s.B), kThreads, 0, stream()>>>(dq, scratch, dout, probs, k, v,
-                                                                                       s);
+  attention_backward_query_kernel<T>
+      <<<dim3(s.T, s.Hq, s.B), kThreads, 0, stream()>>>(dq, scratch, dout, probs, k, v, s);
   MINDLLM_CUDA_CHECK_LAUNCH();
-  attention_backward_kv_kernel<T><<<dim3(s.T, s.Hkv, s.B), kThreads, 0, stream()>>>(dk, dv, scratch, probs, dout, q,
-                                                                                     s);
+  attention_backward_kv_kernel<T><<<dim3(s.T, s.Hkv, s.B), kThreads, 0, stream()>>>(dk, dv, scratch, probs, dout, q, s);
   MINDLLM_CUDA_CHECK_LAUNCH();
 }
 

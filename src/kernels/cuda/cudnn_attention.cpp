@@ -59,9 +59,7 @@ Library& library() {
     try {
       if (fe::detail::create_handle(&l.handle) != CUDNN_STATUS_SUCCESS) l.why = "cudnnCreate failed";
       else if (fe::detail::set_stream(l.handle, stream()) != CUDNN_STATUS_SUCCESS) l.why = "cudnnSetStream failed";
-    } catch (const std::exception& e) {
-      l.why = std::string("cuDNN: ") + e.what();
-    }
+    } catch (const std::exception& e) { l.why = std::string("cuDNN: ") + e.what(); }
     return l;
   }();
   return lib;
@@ -233,8 +231,8 @@ void cudnn_attention_forward(bf16* out, float* lse, const bf16* q, const bf16* k
                              const AttentionShape& s) {
   if (s.B <= 0 || s.T <= 0) return;
   const Plans& p = checked(s);
-  std::unordered_map<int64_t, void*> pack = {{kQ, (void*)q}, {kK, (void*)k},  {kV, (void*)v},
-                                             {kO, (void*)out}, {kStats, (void*)lse}};
+  std::unordered_map<int64_t, void*> pack = {
+      {kQ, (void*)q}, {kK, (void*)k}, {kV, (void*)v}, {kO, (void*)out}, {kStats, (void*)lse}};
   run(*p.fwd, pack, p.fwd_ws, "forward");
 }
 
@@ -242,17 +240,16 @@ void cudnn_attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, co
                               const bf16* q, const bf16* k, const bf16* v, const AttentionShape& s) {
   if (s.B <= 0 || s.T <= 0) return;
   const Plans& p = checked(s);
-  std::unordered_map<int64_t, void*> pack = {
-      {kQ, (void*)q},     {kK, (void*)k},       {kV, (void*)v},   {kO, (void*)out},  {kDO, (void*)dout},
-      {kStats, (void*)lse}, {kDQ, (void*)dq}, {kDK, (void*)dk}, {kDV, (void*)dv}};
+  std::unordered_map<int64_t, void*> pack = {{kQ, (void*)q},   {kK, (void*)k},     {kV, (void*)v},
+                                             {kO, (void*)out}, {kDO, (void*)dout}, {kStats, (void*)lse},
+                                             {kDQ, (void*)dq}, {kDK, (void*)dk},   {kDV, (void*)dv}};
   run(*p.bwd, pack, p.bwd_ws, "backward");
 }
 
 #else  // built without cuDNN
 
 bool cudnn_attention_available(std::string* why) {
-  if (why)
-    *why = "this build has no cuDNN (pip install nvidia-cudnn-cu13 nvidia-cudnn-frontend, then reconfigure)";
+  if (why) *why = "this build has no cuDNN (pip install nvidia-cudnn-cu13 nvidia-cudnn-frontend, then reconfigure)";
   return false;
 }
 

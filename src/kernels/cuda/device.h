@@ -33,19 +33,19 @@ size_t free_memory();
 [[noreturn]] void throw_cuda_error(const char* what, const char* expr, const char* file, int line);
 
 // Checks a CUDA runtime call; a failure throws mindllm::Error (internal) with the CUDA message.
-#define MINDLLM_CUDA_CHECK(expr)                                                                  \
-  do {                                                                                            \
-    cudaError_t _mindllm_e = (expr);                                                              \
-    if (_mindllm_e != cudaSuccess)                                                                \
+#define MINDLLM_CUDA_CHECK(expr)                                                                    \
+  do {                                                                                              \
+    cudaError_t _mindllm_e = (expr);                                                                \
+    if (_mindllm_e != cudaSuccess)                                                                  \
       ::mindllm::cuda::throw_cuda_error(cudaGetErrorString(_mindllm_e), #expr, __FILE__, __LINE__); \
   } while (0)
 // After a kernel launch: reports a bad launch configuration at once.
 #define MINDLLM_CUDA_CHECK_LAUNCH() MINDLLM_CUDA_CHECK(cudaGetLastError())
 // Checks a cuBLAS(Lt) call.
-#define MINDLLM_CUBLAS_CHECK(expr)                                                                \
-  do {                                                                                            \
-    cublasStatus_t _mindllm_s = (expr);                                                           \
-    if (_mindllm_s != CUBLAS_STATUS_SUCCESS)                                                      \
+#define MINDLLM_CUBLAS_CHECK(expr)                                                                       \
+  do {                                                                                                   \
+    cublasStatus_t _mindllm_s = (expr);                                                                  \
+    if (_mindllm_s != CUBLAS_STATUS_SUCCESS)                                                             \
       ::mindllm::cuda::throw_cuda_error(cublasLtGetStatusString(_mindllm_s), #expr, __FILE__, __LINE__); \
   } while (0)
 
@@ -127,14 +127,12 @@ class DeviceBuffer {
   // default stream that plain cudaMemcpy uses), then wait.
   void upload(const std::vector<T>& host) {
     MINDLLM_CHECK(host.size() == n_, "cuda::DeviceBuffer::upload: size mismatch");
-    if (n_)
-      MINDLLM_CUDA_CHECK(cudaMemcpyAsync(p_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice, stream()));
+    if (n_) MINDLLM_CUDA_CHECK(cudaMemcpyAsync(p_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice, stream()));
     synchronize();
   }
   std::vector<T> download() const {
     std::vector<T> host(n_);
-    if (n_)
-      MINDLLM_CUDA_CHECK(cudaMemcpyAsync(host.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost, stream()));
+    if (n_) MINDLLM_CUDA_CHECK(cudaMemcpyAsync(host.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost, stream()));
     synchronize();
     return host;
   }

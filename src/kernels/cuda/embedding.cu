@@ -67,8 +67,7 @@ void backward(float* dwte, float* dwpe, const T* dout, const int32_t* tokens, in
     embedding_backward_wte_kernel<T><<<grid, 128, 0, stream()>>>(dwpe, dout, positions, B * T_, C, pos_offset);
     MINDLLM_CUDA_CHECK_LAUNCH();
   } else if (dwpe) {
-    embedding_backward_wpe_kernel<T><<<dim3((C + 127) / 128, T_), 128, 0, stream()>>>(dwpe, dout, B, T_, C,
-                                                                                    pos_offset);
+    embedding_backward_wpe_kernel<T><<<dim3((C + 127) / 128, T_), 128, 0, stream()>>>(dwpe, dout, B, T_, C, pos_offset);
     MINDLLM_CUDA_CHECK_LAUNCH();
   }
 }

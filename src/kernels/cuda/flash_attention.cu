@@ -66,7 +66,8 @@ __device__ __forceinline__ int last_query(const AttentionShape& s, int b, int j)
     int lo = j;  // seg[j] <= j
     while (lo < hi) {
       const int mid = (lo + hi + 1) / 2;
-      if (seg[mid] <= j) lo = mid; else hi = mid - 1;
+      if (seg[mid] <= j) lo = mid;
+      else hi = mid - 1;
     }
   }
   return hi;
@@ -181,9 +182,8 @@ struct ForwardSmem {
 };
 
 template <int D>
-__global__ void __launch_bounds__(kThreads)
-    flash_forward_kernel(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, AttentionShape s,
-                         bool vec) {
+__global__ void __launch_bounds__(kThreads) flash_forward_kernel(bf16* out, float* lse, const bf16* q, const bf16* k,
+                                                                 const bf16* v, AttentionShape s, bool vec) {
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
   using L = ForwardSmem<D>;
   extern __shared__ __align__(128) unsigned char smem[];
@@ -296,7 +296,7 @@ struct BackwardSmem {
   static constexpr int LDH = D + kPadH;
   static constexpr int LDS = kBlockN + kPadF;
   static constexpr int LDP = kBlockN + kPadH;
-  static constexpr int LDO = D + kPadF;  // staging
+  static constexpr int LDO = D + kPadF;                  // staging
   static constexpr int kScratchF = 2 * kWarpRows * LDS;  // floats per warp
   static constexpr int kScratchH = 2 * kWarpRows * LDP;  // bf16 per warp
   static_assert(kWarpRows * LDO <= kScratchF, "the S/dP scratch doubles as the output staging");
@@ -371,9 +371,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll 8
       for (int j = 0; j < 32; j++) {
         const int col = half * 32 + j;  // query t0 + col
-        const float p = visible(t0 + col, key, T, lo_s[col])
-                            ? exp2f(STw[r * L::LDS + col] * sl2 - lse_s[col])
-                            : 0.0f;
+        const float p = visible(t0 + col, key, T, lo_s[col]) ? exp2f(STw[r * L::LDS + col] * sl2 - lse_s[col]) : 0.0f;
         const float ds = p * (dPTw[r * L::LDS + col] - delta_s[col]);
         PTw[r * L::LDP + col] = __float2bfloat16_rn(p);
         dSTw[r * L::LDP + col] = __float2bfloat16_rn(ds);
@@ -503,8 +501,8 @@ void set_smem(Kernel kernel, size_t bytes) {
 
 template <int D>
 void forward(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const AttentionShape& s) {
-  const bool vec = aligned16(out) && aligned16(q) && aligned16(k) && aligned16(v) && s.ldq % 8 == 0 &&
-                   s.ldk % 8 == 0 && s.ldv % 8 == 0 && s.ldo % 8 == 0;
+  const bool vec = aligned16(out) && aligned16(q) && aligned16(k) && aligned16(v) && s.ldq % 8 == 0 && s.ldk % 8 == 0 &&
+                   s.ldv % 8 == 0 && s.ldo % 8 == 0;
   const size_t bytes = ForwardSmem<D>::bytes;
   set_smem(flash_forward_kernel<D>, bytes);
   const dim3 grid((s.T + kBlockM - 1) / kBlockM, s.Hq, s.B);
@@ -515,13 +513,13 @@ void forward(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v,
 template <int D>
 void backward(bf16* dq, bf16* dk, bf16* dv, float* delta, const bf16* dout, const bf16* out, const float* lse,
               const bf16* q, const bf16* k, const bf16* v, const AttentionShape& s) {
-  const bool vec = aligned16(dq) && aligned16(dk) && aligned16(dv) && aligned16(dout) && aligned16(q) &&
-                   aligned16(k) && aligned16(v) && s.ldq % 8 == 0 && s.ldk % 8 == 0 && s.ldv % 8 == 0 &&
-                   s.ldo % 8 == 0;
+  const bool vec = aligned16(dq) && aligned16(dk) && aligned16(dv) && aligned16(dout) && aligned16(q) && aligned16(k) &&
+                   aligned16(v) && s.ldq % 8 == 0 && s.ldk % 8 == 0 && s.ldv % 8 == 0 && s.ldo % 8 == 0;
   const size_t rows = (size_t)s.B * s.Hq * s.T;
   constexpr int kDeltaThreads = 256;
-  flash_delta_kernel<D><<<(unsigned)((rows + kDeltaThreads / 32 - 1) / (kDeltaThreads / 32)), kDeltaThreads, 0,
-                          stream()>>>(delta, dout, out, s);
+  flash_delta_kernel<D>
+      <<<(unsigned)((rows + kDeltaThreads / 32 - 1) / (kDeltaThreads / 32)), kDeltaThreads, 0, stream()>>>(delta, dout,
+                                                                                                           out, s);
   MINDLLM_CUDA_CHECK_LAUNCH();
 
   const size_t bytes = BackwardSmem<D>::bytes;
@@ -545,21 +543,16 @@ void flash_attention_forward(bf16* out, float* lse, const bf16* q, const bf16* k
                              const AttentionShape& s) {
   if (s.B <= 0 || s.T <= 0) return;
   check_shape(s);
-  if (s.D == 64)
-    forward<64>(out, lse, q, k, v, s);
-  else
-    forward<128>(out, lse, q, k, v, s);
+  if (s.D == 64) forward<64>(out, lse, q, k, v, s);
+  else forward<128>(out, lse, q, k, v, s);
 }
 
 void flash_attention_backward(bf16* dq, bf16* dk, bf16* dv, float* delta, const bf16* dout, const bf16* out,
-                              const float* lse, const bf16* q, const bf16* k, const bf16* v,
-                              const AttentionShape& s) {
+                              const float* lse, const bf16* q, const bf16* k, const bf16* v, const AttentionShape& s) {
   if (s.B <= 0 || s.T <= 0) return;
   check_shape(s);
-  if (s.D == 64)
-    backward<64>(dq, dk, dv, delta, dout, out, lse, q, k, v, s);
-  else
-    backward<128>(dq, dk, dv, delta, dout, out, lse, q, k, v, s);
+  if (s.D == 64) backward<64>(dq, dk, dv, delta, dout, out, lse, q, k, v, s);
+  else backward<128>(dq, dk, dv, delta, dout, out, lse, q, k, v, s);
 }
 
 }  // namespace mindllm::cuda

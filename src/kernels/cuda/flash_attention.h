@@ -30,7 +30,6 @@ void flash_attention_forward(bf16* out, float* lse, const bf16* q, const bf16* k
 // long as they do not overlap). dout and out have stride ldo; out and lse are the forward's.
 // delta: B*Hq*T floats of scratch (receives rowsum(dout ∘ out)).
 void flash_attention_backward(bf16* dq, bf16* dk, bf16* dv, float* delta, const bf16* dout, const bf16* out,
-                              const float* lse, const bf16* q, const bf16* k, const bf16* v,
-                              const AttentionShape& s);
+                              const float* lse, const bf16* q, const bf16* k, const bf16* v, const AttentionShape& s);
 
 }  // namespace mindllm::cuda

@@ -78,8 +78,8 @@ bool matmul(void* D, cudaDataType_t dt, int ldd, const void* A, cudaDataType_t a
   }
   Context& ctx = context();
   const uint32_t align[4] = {alignment(A), alignment(B), alignment(D), alignment(D)};
-  const PlanKey key{dt, at, bt, transa, transb, lda, ldb, ldd, m, n, k, bias != nullptr,
-                    align[0], align[1], align[2], bias ? alignment(bias) : 0};
+  const PlanKey key{dt, at, bt, transa,          transb,   lda,      ldb,      ldd,
+                    m,  n,  k,  bias != nullptr, align[0], align[1], align[2], bias ? alignment(bias) : 0};
   static std::map<PlanKey, std::unique_ptr<Plan>> plans;
   std::unique_ptr<Plan>& slot = plans[key];
   if (!slot) {
@@ -94,8 +94,8 @@ bool matmul(void* D, cudaDataType_t dt, int ldd, const void* A, cudaDataType_t a
       MINDLLM_CUBLAS_CHECK(
           cublasLtMatmulDescSetAttribute(s->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
       cudaDataType_t bias_type = dt;
-      MINDLLM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(s->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
-                                                          sizeof(bias_type)));
+      MINDLLM_CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(s->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type)));
     }
     MINDLLM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&s->a, at, transa ? k : m, transa ? m : k, lda));
     MINDLLM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&s->b, bt, transb ? n : k, transb ? k : n, ldb));
@@ -111,8 +111,8 @@ bool matmul(void* D, cudaDataType_t dt, int ldd, const void* A, cudaDataType_t a
     // with fp32 partial sums (the compute type): the output-type scheme would round each split's
     // partial sum to bf16 before adding them.
     uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
-    MINDLLM_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(raw, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
-                                                              &schemes, sizeof(schemes)));
+    MINDLLM_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(raw, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes,
+                                                              sizeof(schemes)));
     const cublasLtMatmulPreferenceAttributes_t align_attr[4] = {
         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
@@ -194,8 +194,8 @@ void forward(T* out, const T* inp, const T* weight, const T* bias, int N, int I,
     broadcast_bias_kernel<T><<<grid_for((size_t)N * O, 256), 256, 0, stream()>>>(out, bias, N, O);
     MINDLLM_CUDA_CHECK_LAUNCH();
   }
-  matmul(out, data_type<T>(), O, weight, data_type<T>(), out_in, out_in ? I : O, inp, data_type<T>(), false, I, O, N,
-         I, bias ? 1.0f : 0.0f, nullptr);
+  matmul(out, data_type<T>(), O, weight, data_type<T>(), out_in, out_in ? I : O, inp, data_type<T>(), false, I, O, N, I,
+         bias ? 1.0f : 0.0f, nullptr);
 }
 
 template <typename T, typename G>

@@ -10,10 +10,10 @@ constexpr int kRowThreads = 256;
 
 // One block per row. mean == null: RMSNorm (no centring, no bias).
 template <typename T>
-__global__ void __launch_bounds__(kRowThreads) norm_forward_kernel(T* __restrict__ out, float* __restrict__ mean,
-                                                                   float* __restrict__ rstd, const T* __restrict__ inp,
-                                                                   const T* __restrict__ weight,
-                                                                   const T* __restrict__ bias, int C, float eps) {
+__global__ void __launch_bounds__(kRowThreads)
+    norm_forward_kernel(T* __restrict__ out, float* __restrict__ mean, float* __restrict__ rstd,
+                        const T* __restrict__ inp, const T* __restrict__ weight, const T* __restrict__ bias, int C,
+                        float eps) {
   __shared__ float shared[32];
   const int n = blockIdx.x;
   const T* x = inp + (size_t)n * C;
@@ -45,9 +45,8 @@ __global__ void __launch_bounds__(kRowThreads) norm_forward_kernel(T* __restrict
 // per row.
 template <typename T>
 __global__ void __launch_bounds__(kRowThreads)
-    norm_backward_input_kernel(T* dinp, const T* dout, const T* __restrict__ inp,
-                               const T* __restrict__ weight, const float* __restrict__ mean,
-                               const float* __restrict__ rstd, int C) {
+    norm_backward_input_kernel(T* dinp, const T* dout, const T* __restrict__ inp, const T* __restrict__ weight,
+                               const float* __restrict__ mean, const float* __restrict__ rstd, int C) {
   __shared__ float shared[32];
   const int n = blockIdx.x;
   const T* x = inp + (size_t)n * C;
@@ -115,16 +114,16 @@ void backward(T* dinp, float* dweight, float* dbias, const T* dout, const T* inp
     MINDLLM_CUDA_CHECK_LAUNCH();
   }
   if (dweight) {
-    norm_backward_params_kernel<T><<<(C + 31) / 32, dim3(32, 16), 0, stream()>>>(dweight, dbias, dout, inp, mean,
-                                                                                   rstd, N, C);
+    norm_backward_params_kernel<T>
+        <<<(C + 31) / 32, dim3(32, 16), 0, stream()>>>(dweight, dbias, dout, inp, mean, rstd, N, C);
     MINDLLM_CUDA_CHECK_LAUNCH();
   }
 }
 
 }  // namespace
 
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                       const float* bias, int N, int C, float eps) {
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                       int N, int C, float eps) {
   forward(out, mean, rstd, inp, weight, bias, N, C, eps);
 }
 void layernorm_forward(bf16* out, float* mean, float* rstd, const bf16* inp, const bf16* weight, const bf16* bias,
@@ -135,8 +134,8 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
                         const float* weight, const float* mean, const float* rstd, int N, int C) {
   backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
 }
-void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* dout, const bf16* inp,
-                        const bf16* weight, const float* mean, const float* rstd, int N, int C) {
+void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* dout, const bf16* inp, const bf16* weight,
+                        const float* mean, const float* rstd, int N, int C) {
   backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
 }
 

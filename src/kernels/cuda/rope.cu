@@ -12,8 +12,8 @@ namespace {
 // correctly rounded float values the CPU's libm gives (a 1-ulp difference in inv_freq would
 // shift the angle at position 4096 by ~1e-4).
 template <typename T>
-__global__ void rope_kernel(T* x, int T_, int H, int head_dim, int row_stride, int rot_dim, float theta,
-                            int pos_offset, const int32_t* positions, float sign) {
+__global__ void rope_kernel(T* x, int T_, int H, int head_dim, int row_stride, int rot_dim, float theta, int pos_offset,
+                            const int32_t* positions, float sign) {
   const int r = blockIdx.x, half = rot_dim / 2;
   const float pos = static_cast<float>((positions ? positions[r] : r % T_) + pos_offset);
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
@@ -38,19 +38,19 @@ void apply(T* x, int B, int T_, int H, int head_dim, int row_stride, int rot_dim
   const int half = rot_dim / 2;
   if (half == 0 || B * T_ <= 0) return;
   const int threads = half >= 128 ? 128 : (half + 31) / 32 * 32;
-  rope_kernel<T><<<B * T_, threads, 0, stream()>>>(x, T_, H, head_dim, row_stride, rot_dim, theta, pos_offset, positions,
-                                                             sign);
+  rope_kernel<T>
+      <<<B * T_, threads, 0, stream()>>>(x, T_, H, head_dim, row_stride, rot_dim, theta, pos_offset, positions, sign);
   MINDLLM_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
-void rope_forward(float* x, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta,
-                  int pos_offset, const int32_t* positions) {
+void rope_forward(float* x, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta, int pos_offset,
+                  const int32_t* positions) {
   apply(x, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, positions, 1.0f);
 }
-void rope_forward(bf16* x, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta,
-                  int pos_offset, const int32_t* positions) {
+void rope_forward(bf16* x, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta, int pos_offset,
+                  const int32_t* positions) {
   apply(x, B, T, H, head_dim, row_stride, rot_dim, theta, pos_offset, positions, 1.0f);
 }
 void rope_backward(float* dx, int B, int T, int H, int head_dim, int row_stride, int rot_dim, float theta,

@@ -34,8 +34,8 @@ T* opt(T* base, size_t off) {
 
 AttentionShape attention_shape(const ModelConfig& c, int l, int B, int T, const int32_t* seg_start = nullptr) {
   const int QKV = c.q_dim() + 2 * c.kv_dim();
-  return AttentionShape{B, T, c.n_heads, c.n_kv_heads, c.head_dim, QKV, QKV, QKV, c.q_dim(), c.attn_scale,
-                        c.window[l], seg_start};
+  return AttentionShape{B,   T,   c.n_heads, c.n_kv_heads, c.head_dim,  QKV,
+                        QKV, QKV, c.q_dim(), c.attn_scale, c.window[l], seg_start};
 }
 
 template <typename T>
@@ -225,18 +225,14 @@ void CudaModel::forward(const int32_t* tokens, const int32_t* targets, int B, in
     to_device(at<int32_t>(seg_start_), seg.data(), seg.size());
     cuda::synchronize();  // seg is freed on return
   }
-  if (precision_ == Precision::bf16)
-    forward_t<bf16>(targets != nullptr, loss_weight);
-  else
-    forward_t<float>(targets != nullptr, loss_weight);
+  if (precision_ == Precision::bf16) forward_t<bf16>(targets != nullptr, loss_weight);
+  else forward_t<float>(targets != nullptr, loss_weight);
 }
 
 void CudaModel::backward(float loss_scale) {
   if (n_targets_ == 0) return;  // nothing counted: zero gradient (as the CPU model)
-  if (precision_ == Precision::bf16)
-    backward_t<bf16>(loss_scale);
-  else
-    backward_t<float>(loss_scale);
+  if (precision_ == Precision::bf16) backward_t<bf16>(loss_scale);
+  else backward_t<float>(loss_scale);
   n_targets_ = 0;  // the logits were overwritten: a second backward needs a new forward
 }
 
@@ -309,25 +305,21 @@ struct CudaModel::Ops {
   void norm(A* out, float* mean, float* rstd, const A* in, size_t w, size_t b, int N) const {
     if (cfg.norm == NormKind::layernorm)
       cuda::layernorm_forward(out, mean, rstd, in, p + w, opt(p, b), N, cfg.hidden, cfg.norm_eps);
-    else
-      cuda::rmsnorm_forward(out, rstd, in, p + w, N, cfg.hidden, cfg.norm_eps);
+    else cuda::rmsnorm_forward(out, rstd, in, p + w, N, cfg.hidden, cfg.norm_eps);
   }
   void norm_backward(A* din, const A* dout, const A* in, const float* mean, const float* rstd, size_t w, size_t b,
                      int N) const {
     if (cfg.norm == NormKind::layernorm)
       cuda::layernorm_backward(din, g + w, opt(g, b), dout, in, p + w, mean, rstd, N, cfg.hidden);
-    else
-      cuda::rmsnorm_backward(din, g + w, dout, in, p + w, rstd, N, cfg.hidden);
+    else cuda::rmsnorm_backward(din, g + w, dout, in, p + w, rstd, N, cfg.hidden);
   }
   void add_scaled(A* y, const A* x, float alpha, size_t n) const { cuda::add_scaled(y, x, alpha, n); }
   void zero(A* x, size_t n) const { mindllm::zero(x, n); }
   void copy(A* dst, const A* src, size_t n) const { mindllm::copy(dst, src, n); }
   void activation(A* act, const A* fc, int N) const {
     const int H = cfg.intermediate;
-    if (cfg.gated_mlp)
-      cuda::glu_forward(act, fc, fc + H, N, H, 2 * H, cfg.act);
-    else
-      cuda::activation_forward(act, fc, (size_t)N * H, cfg.act);
+    if (cfg.gated_mlp) cuda::glu_forward(act, fc, fc + H, N, H, 2 * H, cfg.act);
+    else cuda::activation_forward(act, fc, (size_t)N * H, cfg.act);
   }
   void activation_backward(A* d_fc, const A* d_act, const A* fc, int N) const {
     const int H = cfg.intermediate;
@@ -344,8 +336,7 @@ struct CudaModel::Ops {
     auto f = [&](A* x, int H) {
       if (backward)
         cuda::rope_backward(x, m.B_, m.T_, H, cfg.head_dim, QKV, cfg.rot_dim(), cfg.rope_theta, 0, m.positions());
-      else
-        cuda::rope_forward(x, m.B_, m.T_, H, cfg.head_dim, QKV, cfg.rot_dim(), cfg.rope_theta, 0, m.positions());
+      else cuda::rope_forward(x, m.B_, m.T_, H, cfg.head_dim, QKV, cfg.rot_dim(), cfg.rope_theta, 0, m.positions());
     };
     f(qkv, cfg.n_heads);
     f(qkv + Q, cfg.n_kv_heads);
@@ -403,7 +394,8 @@ void CudaModel::forward_t(bool with_targets, double loss_weight) {
     }
     ops.add_scaled(at<A>(res_[0]), at<A>(d_tmp_), 1.0f, (size_t)N * C);
   }
-  for (int l = 0; l < cfg_.n_layers; l++) block_forward(ops, l, N, layer_acts<A>(l), at<A>(res_[l]), at<A>(res_[l + 1]));
+  for (int l = 0; l < cfg_.n_layers; l++)
+    block_forward(ops, l, N, layer_acts<A>(l), at<A>(res_[l]), at<A>(res_[l + 1]));
   ops.norm(at<A>(lnf_), at<float>(lnf_mean_), at<float>(lnf_rstd_), at<A>(res_[cfg_.n_layers]), layout_.normf_w,
            layout_.normf_b, N);
   ops.linear(at<A>(logits_), at<A>(lnf_), layout_.lm_head, kAbsent, N, C, V, WeightLayout::out_in);
@@ -453,7 +445,8 @@ void CudaModel::backward_t(float loss_scale) {
   ops.zero(d_res, (size_t)N * C);
   ops.norm_backward(d_res, d_lnf, at<A>(res_[cfg_.n_layers]), at<float>(lnf_mean_), at<float>(lnf_rstd_),
                     layout_.normf_w, layout_.normf_b, N);
-  const BlockGrads<A> g{at<A>(d_tmp_), at<A>(d_h_), at<A>(d_r_), at<A>(d_qkv_), at<A>(d_att_), at<A>(d_fc_), at<A>(d_act_)};
+  const BlockGrads<A> g{at<A>(d_tmp_), at<A>(d_h_),  at<A>(d_r_),  at<A>(d_qkv_),
+                        at<A>(d_att_), at<A>(d_fc_), at<A>(d_act_)};
   for (int l = cfg_.n_layers - 1; l >= 0; l--) block_backward(ops, l, N, layer_acts<A>(l), at<A>(res_[l]), d_res, g);
   cuda::embedding_backward(ops.g + layout_.wte, opt(ops.g, layout_.wpe), d_res, at<int32_t>(tokens_), B_, T_, C, 0,
                            positions());

@@ -42,7 +42,9 @@ int env_int(const char* name) {
   return *end == '\0' && n > 0 && n < (1 << 24) ? static_cast<int>(n) : 0;
 }
 
-bool launched_by_mpi() { return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK"); }
+bool launched_by_mpi() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
+}
 
 }  // namespace
 

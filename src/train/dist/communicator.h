@@ -23,8 +23,8 @@ namespace mindllm::dist {
 // A flat buffer of n elements cut into one contiguous slice per rank, in rank order, sizes
 // differing by at most one (ZeRO-1's shards).
 struct Slices {
-  std::vector<int> count;        // per rank (MPI's int counts: at most 2^31-1 elements per rank)
-  std::vector<size_t> offset;   // where each rank's slice starts
+  std::vector<int> count;      // per rank (MPI's int counts: at most 2^31-1 elements per rank)
+  std::vector<size_t> offset;  // where each rank's slice starts
 };
 Slices even_slices(size_t n, int ranks);
 

@@ -80,8 +80,7 @@ class MpiCommunicator : public Communicator {
       return;
     }
     for (int r = 0; r < size_; r++)
-      if (r != root)
-        check("MPI_Send", MPI_Send(full.data() + s.offset[r], s.count[r], MPI_FLOAT, r, 0, comm_));
+      if (r != root) check("MPI_Send", MPI_Send(full.data() + s.offset[r], s.count[r], MPI_FLOAT, r, 0, comm_));
     std::copy(full.begin() + s.offset[root], full.begin() + s.offset[root] + s.count[root], mine.begin());
   }
   [[noreturn]] void abort(int code) override {
@@ -107,7 +106,9 @@ class MpiCommunicator : public Communicator {
 
 }  // namespace
 
-std::unique_ptr<Communicator> mpi_world(int* argc, char*** argv) { return std::make_unique<MpiCommunicator>(argc, argv); }
+std::unique_ptr<Communicator> mpi_world(int* argc, char*** argv) {
+  return std::make_unique<MpiCommunicator>(argc, argv);
+}
 
 }  // namespace mindllm::dist
 #endif  // MINDLLM_MPI

@@ -42,8 +42,8 @@ class NcclReducer : public DeviceReducer {
     const size_t bucket = std::max<size_t>(bucket_, 1);
     check_nccl("ncclGroupStart", ncclGroupStart());
     for (size_t o = 0; o < n; o += bucket)
-      check_nccl("ncclAllReduce", ncclAllReduce(x + o, x + o, std::min(bucket, n - o), ncclFloat, ncclSum, comm_,
-                                                cudaStreamLegacy));
+      check_nccl("ncclAllReduce",
+                 ncclAllReduce(x + o, x + o, std::min(bucket, n - o), ncclFloat, ncclSum, comm_, cudaStreamLegacy));
     check_nccl("ncclGroupEnd", ncclGroupEnd());
     check_cuda("cudaStreamSynchronize", cudaStreamSynchronize(cudaStreamLegacy));
   }

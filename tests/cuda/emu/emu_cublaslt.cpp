@@ -44,10 +44,8 @@ double load(const void* p, cudaDataType_t t, size_t i) {
   return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
 }
 void store(void* p, cudaDataType_t t, size_t i, double v) {
-  if (t == CUDA_R_32F)
-    static_cast<float*>(p)[i] = (float)v;
-  else
-    static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn((float)v);
+  if (t == CUDA_R_32F) static_cast<float*>(p)[i] = (float)v;
+  else static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn((float)v);
 }
 
 // The largest power of two (at most 256) that divides the address.
@@ -111,8 +109,7 @@ const char* cublasLtGetStatusString(cublasStatus_t s) {
   }
 }
 
-cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t* desc, cublasComputeType_t compute,
-                                        cudaDataType_t scale) {
+cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t* desc, cublasComputeType_t compute, cudaDataType_t scale) {
   *desc = new cublasLtMatmulDescOpaque_t{compute, scale};
   return CUBLAS_STATUS_SUCCESS;
 }
@@ -206,8 +203,7 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtM
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, const void* alpha, const void* A,
                               cublasLtMatrixLayout_t a, const void* B, cublasLtMatrixLayout_t b, const void* beta,
                               const void* C, cublasLtMatrixLayout_t c, void* D, cublasLtMatrixLayout_t d,
-                              const cublasLtMatmulAlgo_t* algo, void* workspace, size_t workspace_bytes,
-                              cudaStream_t) {
+                              const cublasLtMatmulAlgo_t* algo, void* workspace, size_t workspace_bytes, cudaStream_t) {
   if (!handle || !alpha || !beta || !A || !B || !C || !D)
     return complain(CUBLAS_STATUS_INVALID_VALUE, "a null argument");
   Problem pr;
@@ -220,7 +216,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
       if (alignment(ptrs[i]) < algo->data[i]) {
         char msg[160];
         std::snprintf(msg, sizeof msg, "operand %c at %p is less aligned than the %llu bytes promised to the heuristic",
-                      "ABCD"[i], ptrs[i], (unsigned long long)algo->data[i]);
+                      "ABCD"[i], ptrs[i], (unsigned long long)algo -> data[i]);
         return complain(CUBLAS_STATUS_INVALID_VALUE, msg);
       }
   }

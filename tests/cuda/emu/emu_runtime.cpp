@@ -47,7 +47,7 @@ unsigned char poison_byte() {
   return b;
 }
 
-constexpr size_t kTotalMemory = size_t{80} << 30;  // an 80 GB card
+constexpr size_t kTotalMemory = size_t{80} << 30;                   // an 80 GB card
 constexpr size_t kSharedDefault = 48 << 10, kSharedOptin = 232448;  // sm_90
 std::mutex mem_mutex;
 std::map<uintptr_t, size_t> allocations;  // start -> bytes
@@ -239,8 +239,8 @@ void yield(State s) {
 void ensure_stacks() {
   if (stacks) return;
   const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-  void* p = mmap(nullptr, kStackBytes * kMaxThreads, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
+  void* p = mmap(nullptr, kStackBytes * kMaxThreads, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) fail("cannot map %zu bytes of fiber stacks", kStackBytes * kMaxThreads);
   stacks = static_cast<char*>(p);
   for (int t = 0; t < kMaxThreads; t++) mprotect(stacks + t * kStackBytes, page, PROT_NONE);
@@ -310,8 +310,8 @@ void run_block(int n) {
         if (fibers[t].state == State::at_block) fibers[t].state = State::ready;
       continue;
     }
-    fail("deadlock in block (%u,%u,%u): %d threads wait at __syncthreads, %d at a warp barrier, %d exited",
-         blockIdx.x, blockIdx.y, blockIdx.z, at_block, at_warp, n - live);
+    fail("deadlock in block (%u,%u,%u): %d threads wait at __syncthreads, %d at a warp barrier, %d exited", blockIdx.x,
+         blockIdx.y, blockIdx.z, at_block, at_warp, n - live);
   }
 }
 
@@ -368,7 +368,8 @@ void run(const LaunchConfig& cfg, void (*body)(void*), void* ctx) {
     return;
   }
   auto it = max_dynamic_smem.find(cfg.fn);
-  const size_t smem_limit = it != max_dynamic_smem.end() ? std::max<size_t>(it->second, kSharedDefault) : kSharedDefault;
+  const size_t smem_limit =
+      it != max_dynamic_smem.end() ? std::max<size_t>(it->second, kSharedDefault) : kSharedDefault;
   if (cfg.smem > smem_limit) {
     std::fprintf(stderr, "emu: kernel %p: %zu bytes of dynamic shared memory, limit %zu (cudaFuncSetAttribute)\n",
                  cfg.fn, cfg.smem, smem_limit);
@@ -382,7 +383,8 @@ void run(const LaunchConfig& cfg, void (*body)(void*), void* ctx) {
   blockDim = b;
   gridDim = g;
   smem_buffer.resize(cfg.smem + 256);
-  smem_base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(smem_buffer.data()) + 255) & ~uintptr_t{255});
+  smem_base =
+      reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(smem_buffer.data()) + 255) & ~uintptr_t{255});
   for (unsigned z = 0; z < g.z; z++)
     for (unsigned y = 0; y < g.y; y++)
       for (unsigned x = 0; x < g.x; x++) {

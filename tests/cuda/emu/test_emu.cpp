@@ -25,10 +25,8 @@ __global__ void block_sums(int* out) {
 }
 
 __global__ void mismatched_barriers(int*) {
-  if (threadIdx.x == 0)
-    __syncthreads();
-  else
-    __syncwarp();
+  if (threadIdx.x == 0) __syncthreads();
+  else __syncwarp();
 }
 
 __global__ void writes_one(float* p) { p[threadIdx.x] = 1.0f; }

@@ -36,4 +36,6 @@ inline __nv_bfloat16 __float2bfloat16_rn(float f) {
   r.__x = emu::float_to_bf16_bits(f);
   return r;
 }
-inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) { return {__float2bfloat16_rn(a), __float2bfloat16_rn(b)}; }
+inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) {
+  return {__float2bfloat16_rn(a), __float2bfloat16_rn(b)};
+}

@@ -211,7 +211,13 @@ struct Launcher {
       void (*fn)(P...);
       std::tuple<std::decay_t<P>...>* args;
     } ctx{fn, &args};
-    run(cfg, [](void* c) { auto* x = static_cast<Ctx*>(c); std::apply(x->fn, *x->args); }, &ctx);
+    run(
+        cfg,
+        [](void* c) {
+          auto* x = static_cast<Ctx*>(c);
+          std::apply(x->fn, *x->args);
+        },
+        &ctx);
   }
   template <typename Tuple, size_t... I>
   void check(const Tuple& t, std::index_sequence<I...>) const {
