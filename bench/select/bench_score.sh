@@ -29,7 +29,8 @@ cp "$W/tokenizer.json" "$W/shards/"
 CKPT="$W/run/ckpt/$(cat "$W/run/ckpt/latest")"
 run() {
   "$M" select score --model "$CKPT" --data "$W/data.json" --out "$W/s.jsonl" --chat-template chatml \
-    --batch "$BATCH" --threads "$THREADS" --no-ifd --quiet "$@" 2>&1 | grep '^forward:' | sed 's/.*(\([0-9.]*\) tokens\/s.*/\1/'
+    --batch "$BATCH" --threads "$THREADS" --no-ifd --quiet --json "$@" |
+    python3 -c 'import json, sys; print(json.loads(sys.stdin.readline())["tokens_per_s"])'
 }
 peer=$(run --forward-only)
 ours=$(run)

@@ -45,8 +45,8 @@ static int run_chat(int argc, char** argv) {
   app.add_option("--max-new-tokens", max_new, "most tokens per answer")->check(positive())->capture_default_str();
   add_sampling_options(app, sp, seed);
   add_threads_option(app, threads);
-  std::string precision = "fp32";
-  add_precision_option(app, precision);
+  InferenceWeights how;
+  add_inference_weights_options(app, how);
   bool allow_non_finite = false;
   app.add_flag("--allow-non-finite", allow_non_finite, "chat with a model whose weights hold NaN or infinities");
   parse_args(app, argc, argv);
@@ -58,7 +58,7 @@ static int run_chat(int argc, char** argv) {
   Tokenizer tok = Tokenizer::load(tokenizer_path.empty() ? weights : tokenizer_path);
   sft::ChatTemplate tmpl = sft::ChatTemplate::resolve(template_name, weights);
   Model model(cfg);
-  load_for_inference(model, weights, allow_non_finite, precision);
+  load_for_inference(model, weights, allow_non_finite, how);
   Engine engine(model);
   KvCache cache(cfg);
   const std::vector<int32_t> stops = chat_stop_tokens(cfg, tok, tmpl);
@@ -75,7 +75,7 @@ static int run_chat(int argc, char** argv) {
     msgs.insert(msgs.end(), history.begin(), history.end());
     msgs.push_back({"user", user});
     GenerationRequest req;
-    for (uint32_t id : tok.encode(tmpl.render(msgs, true))) req.prompt.push_back(static_cast<int32_t>(id));
+    req.prompt = tok.encode(tmpl.render(msgs, true));
     req.max_new_tokens = max_new;
     req.sampling = sp;
     req.seed = seed++;

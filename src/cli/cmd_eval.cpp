@@ -25,7 +25,7 @@ static int run_eval_cmd(int argc, char** argv) {
   app.add_option("--limit", o.limit, "first N items of each subject");
   app.add_option("--batch", o.batch, "questions scored per pass")->capture_default_str();
   add_threads_option(app, o.threads);
-  add_precision_option(app, o.precision);
+  add_inference_weights_options(app, o.weights);
   app.add_option("--device", device, "cpu | cuda")->capture_default_str();
   app.add_option("--out", o.out_path, "write results.json (lm-eval's layout) here");
   app.add_option("--log-samples", o.log_samples_path, "write each prompt, choice scores and prediction (JSONL)");

@@ -49,7 +49,8 @@ static int run_forward(int argc, char** argv) {
   bool grads = false;
   uint64_t init_seed = 0;
   int threads = 0;
-  std::string precision = "fp32", adapter;
+  std::string adapter;
+  Precision precision = Precision::fp32;
   app.add_option("--model", model_spec, "model directory (or preset/config with --init-seed)")->required();
   app.add_option("--tokens", tokens, "safetensors file with input_ids (and targets)")->required();
   app.add_option("--out", out, "output safetensors file")->required();
@@ -101,7 +102,7 @@ static int run_forward(int argc, char** argv) {
     load_peft_adapter(adapter, *lora);
     model.attach_lora(&*lora);
   }
-  model.set_matmul_precision(matmul_precision_from_name(precision));
+  model.set_matmul_precision(precision);
   float loss = model.forward(ids.data(), targets.empty() ? nullptr : targets.data(), B, T,
                              positions.empty() ? nullptr : positions.data());
   std::vector<float> logits(model.logits(), model.logits() + (size_t)B * T * cfg.vocab_size);

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/output.h"
 #include "cli/validate.h"
 #include "core/error.h"
 #include "core/interrupt.h"
@@ -56,8 +57,8 @@ static int run_generate(int argc, char** argv) {
       ->capture_default_str();
   add_sampling_options(app, sp, seed);
   add_threads_option(app, threads);
-  std::string precision = "fp32";
-  add_precision_option(app, precision);
+  InferenceWeights how;
+  add_inference_weights_options(app, how);
   app.add_flag("!--no-stop-at-eos", stop_at_eos,
                "keep going past the end-of-sequence token (config.json's eos_token_id, else the tokenizer's "
                "end-of-text token)");
@@ -67,6 +68,8 @@ static int run_generate(int argc, char** argv) {
   app.add_option("--stop", stop_strings, "stop before this text (repeatable; needs a tokenizer)");
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "print token counts and the decode speed on stderr");
+  OutputFlags output;  // --json: no streaming; the ids (and text), counts and speeds as one JSON object
+  add_output_flags(app, output);
   parse_args(app, argc, argv);
   apply_threads(threads);
   check_sampling_params(sp);
@@ -77,7 +80,7 @@ static int run_generate(int argc, char** argv) {
   GenerationRequest req;
   if (text_opt->count() > 0) {
     tok = Tokenizer::load(tokenizer_path.empty() ? weights : tokenizer_path);
-    for (uint32_t id : tok->encode(prompt)) req.prompt.push_back(static_cast<int32_t>(id));
+    req.prompt = tok->encode(prompt);
     if (req.prompt.empty()) bad_input("--prompt: empty prompt");
   } else {
     req.prompt = parse_ids(prompt_ids);
@@ -88,7 +91,7 @@ static int run_generate(int argc, char** argv) {
   }
   check_token_ids(req.prompt, cfg.vocab_size, "prompt", false);
   Model model(cfg);
-  load_for_inference(model, weights, allow_non_finite, precision);
+  load_for_inference(model, weights, allow_non_finite, how);
   // End of sequence: the config's eos_token_id, else the tokenizer's end-of-text token.
   int32_t eos = cfg.eos_token_id;
   if (eos < 0 && tok && tok->eos_id()) eos = static_cast<int32_t>(*tok->eos_id());
@@ -107,13 +110,16 @@ static int run_generate(int argc, char** argv) {
   Engine engine(model);
   KvCache cache(cfg);
   install_interrupt_handler();
-  if (text_out) std::fputs(prompt.c_str(), stdout);
+  const bool stream = !output.json;
+  if (text_out && stream) std::fputs(prompt.c_str(), stdout);
   int count = 0;
   std::chrono::steady_clock::time_point t_first;  // the first new token: the prompt's prefill ends
   int n_new = 0;
   auto on_token = [&](int, int32_t id, std::string_view text) {
     if (n_new++ == 0) t_first = std::chrono::steady_clock::now();
-    if (text_out) {
+    if (!stream) {
+      return !interrupted();
+    } else if (text_out) {
       std::fwrite(text.data(), 1, text.size(), stdout);
     } else {  // ids, the end-of-sequence token included (it says why generation ended)
       std::printf("%s%d", count++ ? " " : "", id);
@@ -125,18 +131,29 @@ static int run_generate(int argc, char** argv) {
   std::vector<GenerationResult> res = generate(engine, cache, std::span(&req, 1), token_text, on_token);
   const auto t1 = std::chrono::steady_clock::now();
   double secs = std::chrono::duration<double>(t1 - t0).count();
-  std::printf("\n");
+  if (stream) std::printf("\n");
   std::fflush(stdout);
   const GenerationResult& r = res[0];
   if (r.finish == FinishReason::context)
     std::fprintf(stderr, "generate: stopped at the model's %d positions\n", cfg.max_positions);
+  const double pre = n_new > 0 ? std::chrono::duration<double>(t_first - t0).count() : secs;
+  const double dec = n_new > 0 ? std::chrono::duration<double>(t1 - t_first).count() : 0.0;
+  if (output.json) {
+    nlohmann::json s = {{"prompt_tokens", req.prompt.size()},
+                        {"tokens", r.tokens},
+                        {"finish", finish_reason_name(r.finish)},
+                        {"seconds", secs},
+                        {"tokens_per_s", secs > 0 ? r.tokens.size() / secs : 0.0},
+                        {"prefill_seconds", pre}};
+    if (text_out) s["text"] = r.text;
+    if (n_new > 1) s["decode_tokens_per_s"] = (n_new - 1) / dec;
+    print_summary(output, "generate", "", s);
+  }
   if (verbose)
     std::fprintf(stderr, "generate: %zu prompt + %zu new tokens in %.2f s (%.1f tokens/s), finish: %s\n",
                  req.prompt.size(), r.tokens.size(), secs, secs > 0 ? r.tokens.size() / secs : 0.0,
                  finish_reason_name(r.finish));
   if (verbose && n_new > 1) {
-    const double pre = std::chrono::duration<double>(t_first - t0).count();
-    const double dec = std::chrono::duration<double>(t1 - t_first).count();
     std::fprintf(stderr,
                  "generate: prefill %zu tokens in %.3f s (%.1f tokens/s), decode %d tokens in %.3f s (%.2f tokens/s)\n",
                  req.prompt.size(), pre, req.prompt.size() / pre, n_new - 1, dec, (n_new - 1) / dec);

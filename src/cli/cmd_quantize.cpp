@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/output.h"
 #include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -26,6 +27,8 @@ static int run_quantize(int argc, char** argv) {
   app.add_option("--out", out, "output model directory")->required();
   app.add_option("--tokenizer", tokenizer_path, "tokenizer to copy (default: the model directory's)");
   add_threads_option(app, threads);
+  OutputFlags output;
+  add_output_flags(app, output);
   parse_args(app, argc, argv);
   apply_threads(threads);
   check_output_dir(out, "--out");
@@ -38,7 +41,8 @@ static int run_quantize(int argc, char** argv) {
   else model.load_weights(weights);
   check_weights_finite(model, weights, false, "");
   write_quantized_dir(model, t, tokenizer_path.empty() ? weights : tokenizer_path, out);
-  std::fprintf(stderr, "quantized %s -> %s (%s)\n", model_dir.c_str(), out.c_str(), type.c_str());
+  print_summary(output, "quantize", "quantized " + model_dir + " -> " + out + " (" + type + ")",
+                {{"model", model_dir}, {"out", out}, {"type", type}});
   return 0;
 }
 

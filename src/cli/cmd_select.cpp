@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/command.h"
+#include "cli/output.h"
 #include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -36,12 +37,13 @@ int run_select_pick(int argc, char** argv);  // cmd_select_pick.cpp
 namespace {
 
 struct ScoreFlags {
-  std::string model, out, tokenizer, format = "auto", chat_template, statistic = "ce", device = "cpu", tag_rules,
-                                     tag_field;
+  std::string model, out, tokenizer, format = "auto", chat_template, statistic = "ce", tag_rules, tag_field;
   std::vector<std::string> data;
+  Device device = Device::cpu;
   int batch = 8, threads = 0, max_length = 0;
   int64_t max_batches = -1;
-  bool bf16 = false, resume = false, no_ifd = false, quiet = false, allow_non_finite = false, forward_only = false;
+  bool bf16 = false, resume = false, no_ifd = false, allow_non_finite = false, forward_only = false;
+  OutputFlags output;
 };
 
 // What a resumed run must share with the run it continues (else its lines would mix two setups).
@@ -151,22 +153,21 @@ int run_score(int argc, char** argv) {
                  "max_position_embeddings)")
       ->check(number_in(2, 1 << 24));
   add_threads_option(app, f.threads);
-  app.add_option("--device", f.device, "cpu | cuda")->capture_default_str();
+  add_device_option(app, f.device);
   app.add_flag("--bf16", f.bf16, "bf16 matrix multiplies with fp32 accumulation (cuda; on the CPU where it has them)");
   app.add_flag("--resume", f.resume, "continue an interrupted run: keep the scored samples of OUT.partial");
   app.add_option("--tag-rules", f.tag_rules, "tag rules file (JSON; default: the built-in rules)");
   app.add_option("--tag-field", f.tag_field, "take each sample's tags from this field instead of rules");
   app.add_flag("--allow-non-finite", f.allow_non_finite, "score with a model whose weights hold NaN or infinities");
-  app.add_flag("--quiet", f.quiet, "no progress line");
+  add_output_flags(app, f.output);
   app.add_option("--max-batches", f.max_batches,
                  "stop after scoring this many batches, as if interrupted (a run in slices; continue with --resume)")
       ->check(number_in(1, 1e15));
   app.add_flag("--forward-only", f.forward_only, "benchmark helper: run the forward passes only, write nothing");
   parse_args(app, argc, argv);
-  if (f.device != "cpu" && f.device != "cuda") bad_input("--device " + f.device + ": expected cpu or cuda");
-  if (f.device == "cuda") sft::check_cuda_scoring();
+  if (f.device == Device::cuda) sft::check_cuda_scoring();
   std::string why;
-  if (f.device == "cpu" && f.bf16 && !cpu::bf16_gemm_available(&why))
+  if (f.device == Device::cpu && f.bf16 && !cpu::bf16_gemm_available(&why))
     bad_input("--bf16: bf16 matrix multiplies are not available on this CPU: " + why);
   if (f.statistic == "ifd" && f.no_ifd) bad_input("--score ifd needs the no-instruction pass (drop --no-ifd)");
   if (!f.tag_rules.empty() && !f.tag_field.empty()) bad_input("--tag-rules and --tag-field exclude each other");
@@ -252,8 +253,9 @@ int run_score(int argc, char** argv) {
   }
 
   Model model(cfg);
-  const bool cuda = f.device == "cuda";
-  load_for_inference(model, weights, f.allow_non_finite, f.bf16 && !cuda ? "bf16" : "fp32");
+  const bool cuda = f.device == Device::cuda;
+  load_for_inference(model, weights, f.allow_non_finite,
+                     InferenceWeights{f.bf16 && !cuda ? Precision::bf16 : Precision::fp32});
   const int per_batch = f.batch * (f.no_ifd ? 1 : 2);
   int longest = 1;
   for (const Job& j : jobs) longest = std::max({longest, (int)j.with.ids.size() - 1, (int)j.without.ids.size() - 1});
@@ -262,7 +264,7 @@ int run_score(int argc, char** argv) {
   auto key = [&](const Job& j) { return sft::sample_key(pool.samples[j.sample].source, pool.samples[j.sample].id); };
   int64_t scored = 0, skipped_done = 0;
   for (const Job& j : jobs) skipped_done += done.count(key(j));
-  Progress progress("scoring", (double)(jobs.size() - skipped_done), "samples", !f.quiet);
+  Progress progress("scoring", (double)(jobs.size() - skipped_done), "samples", !f.output.quiet);
   double last_sync = progress.elapsed();
   int64_t batches_run = 0;
   for (size_t b0 = 0; b0 < order.size(); b0 += f.batch) {
@@ -307,10 +309,20 @@ int run_score(int argc, char** argv) {
   }
   const double secs = std::max(1e-9, progress.elapsed());
   progress.finish((double)scored, std::to_string((int64_t)(scorer.tokens_computed() / secs)) + " tok/s");
-  std::fprintf(stderr, "forward: %lld tokens in %.2f s (%.1f tokens/s), %lld samples scored%s\n",
-               (long long)scorer.tokens_computed(), secs, scorer.tokens_computed() / secs, (long long)scored,
-               skipped_done ? (", " + std::to_string(skipped_done) + " already in " + partial).c_str() : "");
-  if (!out) return 0;
+  char line[160];
+  std::snprintf(line, sizeof line, "forward: %lld tokens in %.2f s (%.1f tokens/s), %lld samples scored",
+                (long long)scorer.tokens_computed(), secs, scorer.tokens_computed() / secs, (long long)scored);
+  json summary = {{"scored", scored},
+                  {"already_scored", skipped_done},
+                  {"tokens", scorer.tokens_computed()},
+                  {"seconds", secs},
+                  {"tokens_per_s", scorer.tokens_computed() / secs}};
+  const std::string done_text =
+      line + (skipped_done ? ", " + std::to_string(skipped_done) + " already in " + partial : "");
+  if (!out) {
+    print_summary(f.output, "select score", done_text, summary);
+    return 0;
+  }
   fsync(fileno(out));
   std::fclose(out);
   // The finished file: the lines in pool order (sample index), written atomically.
@@ -333,7 +345,10 @@ int run_score(int argc, char** argv) {
   write_file_atomic(f.out, final_text);
   std::filesystem::remove(partial);
   std::filesystem::remove(partial_settings);
-  log_info("scores of %zu samples in %s", lines.size(), f.out.c_str());
+  summary["out"] = f.out;
+  summary["samples"] = lines.size();
+  print_summary(f.output, "select score",
+                done_text + "; scores of " + std::to_string(lines.size()) + " samples in " + f.out, summary);
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "cli/command.h"
+#include "cli/output.h"
 #include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -131,6 +132,8 @@ int run_select_pick(int argc, char** argv) {
   app.add_option("--tag-share", tag_share, "quotas per tag, e.g. math=0.3,exam=0.2 (shares of the amount)");
   app.add_option("--format", format, "--data format: auto | alpaca | sharegpt | messages")->capture_default_str();
   app.add_option("--seed", seed, "seed of --random")->capture_default_str();
+  OutputFlags output;
+  add_output_flags(app, output);
   parse_args(app, argc, argv);
 
   sft::PickOptions o;
@@ -270,8 +273,15 @@ int run_select_pick(int argc, char** argv) {
   std::filesystem::create_directories(report_dir);
   write_file_atomic(report_dir + "/report.json", report.dump(2) + "\n");
   write_file_atomic(report_dir + "/report.html", sft::pick_report_html(report));
-  std::fprintf(stderr, "picked %zu of %zu samples (%lld tokens) into %s; report in %s/report.{json,html}\n",
-               res.kept.size(), recs.size(), (long long)tokens, out.c_str(), report_dir.c_str());
+  print_summary(output, "select pick",
+                "picked " + std::to_string(res.kept.size()) + " of " + std::to_string(recs.size()) + " samples (" +
+                    std::to_string(tokens) + " tokens) into " + out + "; report in " + report_dir +
+                    "/report.{json,html}",
+                {{"picked", res.kept.size()},
+                 {"pool", recs.size()},
+                 {"tokens", tokens},
+                 {"out", out},
+                 {"report", report_dir + "/report.json"}});
   return 0;
 }
 

@@ -43,7 +43,7 @@ static int run_serve(int argc, char** argv) {
           "ORIGIN|*"));
   app.add_option("--max-body", o.max_body, "largest request body in bytes; larger get 413")->capture_default_str();
   add_threads_option(app, threads);
-  add_precision_option(app, o.precision);
+  add_inference_weights_options(app, o.weights);
   app.add_flag("--allow-non-finite", o.allow_non_finite, "serve a model whose weights hold NaN or infinities");
   parse_args(app, argc, argv);
   apply_threads(threads);

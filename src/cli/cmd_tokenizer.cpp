@@ -81,10 +81,10 @@ int cmd_train(int argc, char** argv) {
 }
 
 // Appends ids as decimal numbers separated by spaces, then a newline.
-static void append_decimal_line(std::string& out, const std::vector<uint32_t>& ids) {
+static void append_decimal_line(std::string& out, const std::vector<TokenId>& ids) {
   char buf[16];
   for (size_t i = 0; i < ids.size(); i++) {
-    int n = std::snprintf(buf, sizeof buf, i ? " %u" : "%u", ids[i]);
+    int n = std::snprintf(buf, sizeof buf, i ? " %d" : "%d", ids[i]);
     out.append(buf, n);
   }
   out.push_back('\n');
@@ -139,11 +139,11 @@ int cmd_encode(int argc, char** argv) {
     write_all(out, output);
     return 0;
   }
-  std::vector<uint32_t> ids = t.encode_parallel(text, threads);
+  std::vector<TokenId> ids = t.encode_parallel(text, threads);
   if (binary) {
     out.resize(ids.size() * 4);
     for (size_t i = 0; i < ids.size(); i++) {
-      uint32_t v = ids[i];
+      const uint32_t v = static_cast<uint32_t>(ids[i]);
       for (int b = 0; b < 4; b++) out[i * 4 + b] = static_cast<char>((v >> (8 * b)) & 0xff);
     }
   } else {
@@ -169,14 +169,14 @@ int cmd_decode(int argc, char** argv) {
   Tokenizer t = Tokenizer::load(tok);
   std::string data = read_input(input);
   std::string where = input.empty() || input == "-" ? std::string("stdin") : input;
-  std::vector<uint32_t> ids;
+  std::vector<TokenId> ids;
   if (binary) {
     if (data.size() % 4)
       bad_input(where + ": size " + std::to_string(data.size()) + " is not a multiple of 4 (--binary)");
     ids.resize(data.size() / 4);
     for (size_t i = 0; i < ids.size(); i++) {
       const auto* p = reinterpret_cast<const unsigned char*>(data.data()) + 4 * i;
-      ids[i] = p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
+      ids[i] = static_cast<TokenId>(p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24));
     }
   } else {
     size_t i = 0, n = data.size();
@@ -190,10 +190,10 @@ int cmd_decode(int argc, char** argv) {
       uint64_t v = 0;
       while (i < n && data[i] >= '0' && data[i] <= '9') {
         v = v * 10 + (data[i] - '0');
-        if (v > 0xFFFFFFFFull) bad_input(where + ": byte " + std::to_string(i) + ": token id too large");
+        if (v > 0x7FFFFFFFull) bad_input(where + ": byte " + std::to_string(i) + ": token id too large");
         i++;
       }
-      ids.push_back(static_cast<uint32_t>(v));
+      ids.push_back(static_cast<TokenId>(v));
     }
   }
   write_all(t.decode(ids), output);

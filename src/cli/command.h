@@ -4,7 +4,11 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <string>
+#include <optional>
 #include <vector>
+
+#include "core/types.h"
+#include "model/weights_io.h"
 
 namespace mindllm::cli {
 
@@ -30,10 +34,15 @@ struct SubCommand {
 };
 int run_subcommand(int argc, char** argv, const std::vector<SubCommand>& subs);
 
-// --precision fp32|bf16 for the commands that run the model on the CPU (Model::set_matmul_precision),
-// and, except for `forward`, --weights f32|bf16|q8_0|q4_0 (inference weights, stored into the same
-// string for load_for_inference: model/weights_io.h).
-void add_precision_option(CLI::App& app, std::string& precision);
+// --device cpu|cuda into `device` (its value is the default shown).
+CLI::Option* add_device_option(CLI::App& app, Device& device, const std::string& help = "cpu | cuda");
+// --precision fp32|bf16 into `precision` (Model::set_matmul_precision); the default shown is
+// `default_text`, else the current value.
+CLI::Option* add_precision_option(CLI::App& app, std::optional<Precision>& precision, const std::string& help,
+                                  const std::string& default_text);
+CLI::Option* add_precision_option(CLI::App& app, Precision& precision);
+// The inference commands' --precision fp32|bf16 and --weights f32|bf16|q8_0|q4_0 (model/weights_io.h).
+void add_inference_weights_options(CLI::App& app, InferenceWeights& how);
 
 }  // namespace mindllm::cli
 

@@ -6,6 +6,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/linear_bf16.h"
 #include "train/dist/communicator.h"
@@ -34,16 +35,41 @@ const std::vector<Command>& commands() {
   return r;
 }
 
-void add_precision_option(CLI::App& app, std::string& precision) {
-  auto* prec = app.add_option("--precision", precision,
-                              "matrix multiplies: fp32, or bf16 operands with fp32 accumulation (faster on CPUs with "
-                              "AMX; results move within bf16 precision)")
-                   ->check(CLI::IsMember({"fp32", "bf16"}))
-                   ->capture_default_str();
-  // Inference weights (model/quant_weights.h), carried in the same string for load_for_inference.
-  if (app.get_name() == "mindllm forward") return;
+CLI::Option* add_device_option(CLI::App& app, Device& device, const std::string& help) {
+  return app
+      .add_option_function<std::string>(
+          "--device", [&device](const std::string& v) { device = *device_from_name(v); }, help)
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->default_str(name(device));
+}
+
+CLI::Option* add_precision_option(CLI::App& app, std::optional<Precision>& precision, const std::string& help,
+                                  const std::string& default_text) {
+  return app
+      .add_option_function<std::string>(
+          "--precision", [&precision](const std::string& v) { precision = *precision_from_name(v); }, help)
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->default_str(default_text);
+}
+
+CLI::Option* add_precision_option(CLI::App& app, Precision& precision) {
+  return app
+      .add_option_function<std::string>(
+          "--precision", [&precision](const std::string& v) { precision = *precision_from_name(v); },
+          "matrix multiplies: fp32, or bf16 operands with fp32 accumulation (faster on CPUs with AMX; results "
+          "move within bf16 precision)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->default_str(name(precision));
+}
+
+void add_inference_weights_options(CLI::App& app, InferenceWeights& how) {
+  CLI::Option* prec = add_precision_option(app, how.matmul);
   app.add_option_function<std::string>(
-         "--weights", [&precision](const std::string& v) { precision = std::string(kWeightsPrefix) + v; },
+         "--weights",
+         [&how](const std::string& v) {
+           how.override_weights = true;
+           how.weights = weights_type_from_name(v);
+         },
          "inference weights: f32, bf16, q8_0 or q4_0 (int8 / int4 blocks, llama.cpp's formats); default: "
          "the model directory's (f32 unless made by mindllm quantize)")
       ->check(CLI::IsMember({"f32", "bf16", "q8_0", "q4_0"}))
@@ -150,6 +176,7 @@ int main(int argc, char** argv) {
     try {
       return c.run(static_cast<int>(args.size()), args.data());
     } catch (const mindllm::Error& e) {
+      mindllm::clear_progress_line();
       std::fprintf(stderr, "%s: error: %s\n", name.c_str(), e.what());
       return static_cast<int>(e.code);
     } catch (const std::bad_alloc& e) {  // also from OpenMP threads (kernels/cpu/omp_trap.h)

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "cli/command.h"
 #include "cli/validate.h"
 #include "core/error.h"
 #include "model/lora.h"
@@ -76,11 +77,11 @@ void add_train_flags(CLI::App& app, TrainFlags& f) {
       ->check(non_negative())
       ->capture_default_str();
   add_threads_option(app, o.threads);
-  app.add_option("--device", o.device, "cpu | cuda (a GPU; same data order, metrics and checkpoints)")
-      ->capture_default_str();
-  app.add_option("--precision", o.precision,
-                 "bf16 (mixed precision: bf16 matmul operands, fp32 master weights and "
-                 "accumulation; default on cuda) | fp32 (default on the CPU)");
+  add_device_option(app, o.device, "cpu | cuda (a GPU; same data order, metrics and checkpoints)");
+  add_precision_option(app, o.precision,
+                       "bf16 (mixed precision: bf16 matmul operands, fp32 master weights and accumulation; default "
+                       "on cuda) | fp32 (default on the CPU)",
+                       "bf16 on cuda, fp32 on the CPU");
   app.add_flag("--recompute", o.recompute,
                "cuda: recompute each layer's MLP intermediates in the backward instead of keeping them "
                "(about half the activation memory of LLaMA shapes, one more GEMM per layer)");

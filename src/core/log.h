@@ -10,6 +10,12 @@ namespace mindllm {
 void set_log_enabled(bool on);
 bool log_enabled();
 
+// A progress line (core/progress.h) is being redrawn in place on the terminal: the next log line
+// erases it first, so logs and the progress line never share a line.
+void set_progress_line_open(bool open);
+// Erases an open progress line (before an error message written to stderr directly).
+void clear_progress_line();
+
 // printf-style; a newline is added.
 void log_info(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 // As log_info, prefixed "warning: ".

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/log.h"
+
 namespace mindllm {
 
 Progress::Progress(std::string label, double total, std::string unit, bool enabled)
@@ -27,6 +29,7 @@ void Progress::show(const std::string& text, bool final) {
   if (tty_) std::fprintf(stderr, "\r%s\033[K%s", text.c_str(), final ? "\n" : "");
   else std::fprintf(stderr, "%s\n", text.c_str());
   open_ = tty_ && !final;
+  set_progress_line_open(open_);
   std::fflush(stderr);
 }
 
@@ -76,6 +79,7 @@ void Progress::note(const std::string& text, bool force) {
 void Progress::end() {
   if (enabled_ && open_) std::fprintf(stderr, "\n");
   open_ = false;
+  set_progress_line_open(false);
 }
 
 }  // namespace mindllm

@@ -210,8 +210,9 @@ nlohmann::json run_tokenize_with(const TokenizeConfig& cfg, const EncodeBatchFn&
             std::fclose(f);
             bad_input(ids_path + ": write failed (disk full?)");
           }
-          for (uint32_t id : ids)
-            if (id >= info.vocab_size) internal_error("tokenizer produced id " + std::to_string(id) + " >= vocab size");
+          for (TokenId id : ids)
+            if (id < 0 || static_cast<uint32_t>(id) >= info.vocab_size)
+              internal_error("tokenizer produced id " + std::to_string(id) + " >= vocab size");
           offsets.push_back(offsets.back() + ids.size());
           doc_source.push_back(static_cast<uint16_t>(si));
           doc_local.push_back(static_cast<uint32_t>(s.docs++));

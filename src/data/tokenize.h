@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/types.h"
 #include "data/reader.h"
 
 namespace mindllm::data {
@@ -50,10 +51,10 @@ MixPlan plan_mix(const std::vector<uint16_t>& doc_source, const std::vector<uint
                  const std::vector<double>& weights, double val_fraction, uint64_t seed);
 
 // Tokenizes with `encode` (texts -> ids per text); the CLI passes the real Tokenizer.
-using EncodeBatchFn = std::function<std::vector<std::vector<uint32_t>>(const std::vector<std::string>&)>;
+using EncodeBatchFn = std::function<std::vector<std::vector<TokenId>>(const std::vector<std::string>&)>;
 struct TokenizerInfo {
   uint32_t vocab_size = 0;
-  uint32_t eos_id = 0;
+  TokenId eos_id = 0;
   uint64_t hash = 0;
 };
 nlohmann::json run_tokenize_with(const TokenizeConfig& cfg, const EncodeBatchFn& encode, const TokenizerInfo& info);

@@ -309,7 +309,7 @@ json run_eval(const EvalOptions& opts) {
   std::string weights;
   ModelConfig cfg = resolve_model_dir(opts.model_dir, &weights);
   Model model(cfg);
-  load_for_inference(model, weights, opts.allow_non_finite, opts.precision);
+  load_for_inference(model, weights, opts.allow_non_finite, opts.weights);
   std::string tok_path = opts.tokenizer_path.empty() ? weights : opts.tokenizer_path;
   Tokenizer tok = Tokenizer::load(tok_path);
   int max_length = opts.max_length > 0 ? opts.max_length : cfg.max_positions;

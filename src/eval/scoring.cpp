@@ -20,10 +20,7 @@ Scorer::Scorer(const Model& model, const Tokenizer& tok, int max_length)
   else if (model.config().bos_token_id >= 0) prefix_token_ = model.config().bos_token_id;
 }
 
-std::vector<int32_t> Scorer::encode(const std::string& s) const {
-  std::vector<uint32_t> ids = tok_.encode(s);
-  return std::vector<int32_t>(ids.begin(), ids.end());
-}
+std::vector<int32_t> Scorer::encode(const std::string& s) const { return tok_.encode(s); }
 
 LLRequest Scorer::encode_request(const std::string& context, const std::vector<std::string>& conts) const {
   LLRequest r;
@@ -207,16 +204,14 @@ std::string Scorer::generate(const std::string& context, const std::vector<std::
   if (req.prompt.empty()) req.prompt.push_back(prefix_token_);
   req.max_new_tokens = max_gen_toks;
   req.sampling.temperature = 0.0f;  // greedy
-  if (std::optional<uint32_t> eos = tok_.eos_id()) req.stop_tokens.push_back(static_cast<int32_t>(*eos));
+  if (std::optional<TokenId> eos = tok_.eos_id()) req.stop_tokens.push_back(*eos);
   if (engine_.config().eos_token_id >= 0) req.stop_tokens.push_back(engine_.config().eos_token_id);
   req.stop_strings = until;
   req.max_length = max_length_;
   // The context but its last token stays cached: the next request's few-shot prefix is reused.
   sync_prefix(std::span<const int32_t>(req.prompt).first(req.prompt.size() - 1));
   req.prefix_seq = prefix_seq_;
-  auto text = [&](int32_t id) {
-    return tok_.is_special(static_cast<uint32_t>(id)) ? std::string() : std::string(tok_.token_bytes(id));
-  };
+  auto text = [&](int32_t id) { return tok_.is_special(id) ? std::string() : std::string(tok_.token_bytes(id)); };
   return mindllm::generate(engine_, cache_, std::span(&req, 1), text)[0].text;
 }
 

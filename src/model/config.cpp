@@ -64,19 +64,19 @@ struct Reader {
   }
 };
 
-cpu::Activation parse_act(const std::string& name, const std::string& where, const char* field) {
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return cpu::Activation::gelu_tanh;
-  if (name == "gelu") return cpu::Activation::gelu_erf;
-  if (name == "silu" || name == "swish") return cpu::Activation::silu;
+Activation parse_act(const std::string& name, const std::string& where, const char* field) {
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return Activation::gelu_tanh;
+  if (name == "gelu") return Activation::gelu_erf;
+  if (name == "silu" || name == "swish") return Activation::silu;
   bad_input(where + ": field '" + field + "' = \"" + name +
             "\" is not supported (gelu_new, gelu_pytorch_tanh, gelu, silu)");
 }
 
-const char* act_name(cpu::Activation a, Family f) {
+const char* act_name(Activation a, Family f) {
   switch (a) {
-    case cpu::Activation::gelu_tanh: return f == Family::llama ? "gelu_pytorch_tanh" : "gelu_new";
-    case cpu::Activation::gelu_erf: return "gelu";
-    case cpu::Activation::silu: return "silu";
+    case Activation::gelu_tanh: return f == Family::llama ? "gelu_pytorch_tanh" : "gelu_new";
+    case Activation::gelu_erf: return "gelu";
+    case Activation::silu: return "silu";
   }
   return "silu";
 }

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/activation.h"
+#include "core/types.h"
 
 namespace mindllm {
 
@@ -30,7 +30,7 @@ struct ModelConfig {
   bool attn_out_bias = false;
   bool mlp_bias = false;
   bool gated_mlp = true;  // llama: down(act(gate) * up); gpt: proj(act(fc))
-  cpu::Activation act = cpu::Activation::silu;
+  Activation act = Activation::silu;
   bool tied_embeddings = false;
   float rope_theta = 10000.0f;
   float partial_rotary = 1.0f;  // fraction of head_dim that RoPE rotates (llama)

@@ -7,8 +7,8 @@
 #include "core/error.h"
 #include "kernels/cpu/quant.h"
 #include "model/model.h"
+#include "tokenizer/pretokenize.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/tokenizer_impl.h"
 
 namespace mindllm {
 
@@ -97,15 +97,10 @@ std::vector<float> permute_rows(const std::vector<float>& v, int heads, int D, i
 
 // llama.cpp's names for the BPE pre-tokenizer regexes mindllm knows.
 std::string pre_tokenizer_name(const Tokenizer& tok) {
-  for (auto& st : tok.impl().pre) {
-    if (st.kind == PreStep::split) {
-      switch (st.pattern) {
-        case SplitPattern::gpt2: return "gpt-2";
-        case SplitPattern::llama3: return "llama-bpe";
-        case SplitPattern::qwen2: return "qwen2";
-      }
-    }
-    if (st.kind == PreStep::byte_level && st.use_regex) return "gpt-2";
+  switch (tok.split_pattern().value_or(SplitPattern::gpt2)) {
+    case SplitPattern::llama3: return "llama-bpe";
+    case SplitPattern::qwen2: return "qwen2";
+    case SplitPattern::gpt2: break;
   }
   return "gpt-2";
 }
@@ -130,13 +125,13 @@ void export_gguf(const Model& model, const Tokenizer& tok, const GGUFExportOptio
     case Family::llama: arch = c.model_type() == "qwen2" ? "qwen2" : "llama"; break;
   }
   if (c.family == Family::llama) {
-    if (c.act != cpu::Activation::silu)
+    if (c.act != Activation::silu)
       bad_input(where + ": llama.cpp's " + arch +
                 " architecture uses SwiGLU (hidden_act silu); this model's MLP uses GELU");
     if (c.rot_dim() != c.head_dim)
       bad_input(where + ": partial rotary embeddings are not supported by llama.cpp's " + arch);
     if (arch == "llama" && c.head_dim % 2) bad_input(where + ": odd head_dim");
-  } else if (c.act != cpu::Activation::gelu_tanh) {
+  } else if (c.act != Activation::gelu_tanh) {
     bad_input(where + ": llama.cpp's gpt2 architecture uses the tanh GELU (gelu_new); this model's is exact GELU");
   }
   if (tok.vocab_size() > static_cast<size_t>(c.vocab_size))
@@ -177,17 +172,14 @@ void export_gguf(const Model& model, const Tokenizer& tok, const GGUFExportOptio
   std::vector<std::string> tokens(c.vocab_size);
   std::vector<int32_t> types(c.vocab_size);
   for (int i = 0; i < c.vocab_size; i++) {
-    auto t = tok.id_to_token(static_cast<uint32_t>(i));
+    auto t = tok.id_to_token(i);
     if (!t) {
       tokens[i] = "[PAD" + std::to_string(i) + "]";
       types[i] = 5;  // UNUSED
       continue;
     }
     tokens[i] = *t;
-    auto it = tok.impl().added_by_id.find(static_cast<uint32_t>(i));
-    types[i] = it == tok.impl().added_by_id.end()     ? 1
-               : tok.impl().added[it->second].special ? 3
-                                                      : 4;  // NORMAL, CONTROL, USER_DEFINED
+    types[i] = !tok.is_added(i) ? 1 : tok.is_special(i) ? 3 : 4;  // NORMAL, CONTROL, USER_DEFINED
   }
   std::vector<std::string> merges;
   for (auto& [a, b] : tok.merges()) merges.push_back(a + " " + b);
@@ -196,7 +188,7 @@ void export_gguf(const Model& model, const Tokenizer& tok, const GGUFExportOptio
   w.add_strings("tokenizer.ggml.tokens", tokens);
   w.add_i32s("tokenizer.ggml.token_type", types);
   w.add_strings("tokenizer.ggml.merges", merges);
-  int eos = c.eos_token_id >= 0 ? c.eos_token_id : tok.eos_id() ? static_cast<int>(*tok.eos_id()) : -1;
+  int eos = c.eos_token_id >= 0 ? c.eos_token_id : tok.eos_id() ? *tok.eos_id() : -1;
   int bos = c.bos_token_id >= 0 ? c.bos_token_id : eos;
   if (eos >= 0 && eos < c.vocab_size) w.add_u32("tokenizer.ggml.eos_token_id", eos);
   if (bos >= 0 && bos < c.vocab_size) w.add_u32("tokenizer.ggml.bos_token_id", bos);

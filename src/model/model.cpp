@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/hash.h"
+#include "core/log.h"
 #include "core/rng.h"
 #include "core/safetensors.h"
 #include "kernels/cpu/activation.h"
@@ -173,21 +174,14 @@ void Model::ensure_acts(int B, int T) {
   g.d_qkv = buf(N * QKV), g.d_att = buf(N * Q), g.d_fc = buf(N * F), g.d_act = buf(N * H);
 }
 
-MatmulPrecision matmul_precision_from_name(const std::string& name) {
-  if (name == "fp32") return MatmulPrecision::fp32;
-  if (name == "bf16") return MatmulPrecision::bf16;
-  bad_input("--precision " + name + ": expected fp32 or bf16");
-}
-
-void Model::set_matmul_precision(MatmulPrecision prec) {
+void Model::set_matmul_precision(Precision prec) {
   std::string why;
-  if (prec == MatmulPrecision::bf16 && !bf16_gemm_available(&why))
+  if (prec == Precision::bf16 && !bf16_gemm_available(&why))
     bad_input("bf16 matrix multiplies are not available: " + why);
-  if (prec == MatmulPrecision::bf16 && precision_ != prec && !bf16_gemm_uses_amx())
-    std::fprintf(stderr, "warning: this CPU has no AMX: bf16 matrix multiplies (%s) run slower than fp32 here\n",
-                 why.c_str());
+  if (prec == Precision::bf16 && precision_ != prec && !bf16_gemm_uses_amx())
+    log_warn("this CPU has no AMX: bf16 matrix multiplies (%s) run slower than fp32 here", why.c_str());
   precision_ = prec;
-  if (prec == MatmulPrecision::fp32) {
+  if (prec == Precision::fp32) {
     params_bf16_ = {};
   } else {
     params_bf16_.resize(params_.size());
@@ -210,7 +204,7 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
   std::memcpy(acts_.tokens.data(), tokens, sizeof(int32_t) * N);
   acts_.seg_start = positions ? segment_starts(positions, B, T) : std::vector<int32_t>{};
   acts_.positions = positions ? std::vector<int32_t>(positions, positions + N) : std::vector<int32_t>{};
-  if (precision_ == MatmulPrecision::bf16) {  // the weights may have changed since the last forward
+  if (precision_ == Precision::bf16) {  // the weights may have changed since the last forward
     params_bf16_.resize(params_.size());
     round_to_bf16(params_bf16_.data(), params_.data(), params_.size());
   }

@@ -9,6 +9,7 @@
 
 #include "kernels/cpu/cross_entropy.h"
 #include "kernels/cpu/linear.h"
+#include "core/types.h"
 #include "model/config.h"
 #include "model/decoder.h"
 #include "model/lora.h"
@@ -18,13 +19,6 @@
 namespace mindllm {
 
 struct QuantizedWeights;  // model/quant_weights.h
-
-// The arithmetic of the matrix multiplies: fp32 throughout, or bf16 operands with fp32
-// accumulation (AMX/AVX512-BF16 through oneDNN; everything else stays fp32, as do the master
-// weights and gradients).
-enum class MatmulPrecision { fp32, bf16 };
-// "fp32" or "bf16" (the --precision flag); anything else is bad input.
-MatmulPrecision matmul_precision_from_name(const std::string& name);
 
 class Model {
  public:
@@ -40,10 +34,10 @@ class Model {
   // bf16 is refused (bad_input) when this build or CPU cannot run bf16 GEMMs. Setting bf16 rounds
   // the current weights; forward() rounds them again (training changes them), so after changing
   // params() outside forward(), set the precision again before using params_bf16().
-  void set_matmul_precision(MatmulPrecision p);
-  MatmulPrecision matmul_precision() const { return precision_; }
+  void set_matmul_precision(Precision p);
+  Precision matmul_precision() const { return precision_; }
   // The bf16 copy of the weights that the matrix multiplies read in bf16 precision, else null.
-  const uint16_t* params_bf16() const { return precision_ == MatmulPrecision::bf16 ? params_bf16_.data() : nullptr; }
+  const uint16_t* params_bf16() const { return precision_ == Precision::bf16 ? params_bf16_.data() : nullptr; }
 
   // Quantised copies of the matrices the inference engine multiplies by (model/quant_weights.h),
   // or null: the engine then reads the fp32 (or bf16) parameters. Set them again after changing params().
@@ -99,7 +93,7 @@ class Model {
   ModelConfig cfg_;
   ParamLayout layout_;
   std::vector<float> params_, grads_;
-  MatmulPrecision precision_ = MatmulPrecision::fp32;
+  Precision precision_ = Precision::fp32;
   std::shared_ptr<const QuantizedWeights> quantized_;
   std::vector<uint16_t> params_bf16_;  // bf16 copy of params_, refreshed by each forward in bf16
   Acts acts_;

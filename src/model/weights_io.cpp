@@ -207,7 +207,7 @@ ModelConfig resolve_model_dir(const std::string& dir, std::string* weights) {
 }
 
 void load_for_inference(Model& model, const std::string& weights_dir, bool allow_non_finite,
-                        const std::string& precision) {
+                        const InferenceWeights& how) {
   // A quantised directory or GGUF file runs in its own type unless --weights says otherwise.
   std::optional<cpu::QuantType> weights;
   if (is_gguf_path(weights_dir)) {
@@ -217,12 +217,8 @@ void load_for_inference(Model& model, const std::string& weights_dir, bool allow
     weights = quantized_dir_type(weights_dir);
   }
   check_weights_finite(model, weights_dir, allow_non_finite, "--allow-non-finite");
-  std::string prec = precision;
-  if (prec.rfind(kWeightsPrefix, 0) == 0) {
-    weights = weights_type_from_name(prec.substr(std::strlen(kWeightsPrefix)));
-    prec = "fp32";
-  }
-  model.set_matmul_precision(matmul_precision_from_name(prec));
+  if (how.override_weights) weights = how.weights;
+  model.set_matmul_precision(how.matmul);
   model.set_quantized(weights ? quantize_weights(model, *weights) : nullptr);
 }
 

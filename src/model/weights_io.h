@@ -68,13 +68,19 @@ void check_weights_finite(const Model& model, const std::string& source, bool al
 // weights are in; bad input when DIR (or the preset) has no weights. A .gguf file is accepted as
 // well (model/gguf_import.h): *weights is then the file.
 ModelConfig resolve_model_dir(const std::string& dir, std::string* weights);
+// How a model loaded for inference computes (the --precision and --weights flags): fp32 or bf16
+// matrix multiplies over the fp32 weights, or inference weights of another type
+// (model/quant_weights.h). A quantised directory or GGUF file runs in its own type unless
+// `override_weights` names one (`weights`: nullopt = f32).
+struct InferenceWeights {
+  Precision matmul = Precision::fp32;
+  bool override_weights = false;
+  std::optional<cpu::QuantType> weights;
+};
 // The weights of `weights_dir` into `model` for inference: loaded, checked finite (refused unless
-// allow_non_finite; the override is --allow-non-finite) and set to the matmul `precision` (fp32 | bf16),
-// or, when `precision` is kWeightsPrefix + f32|bf16|q8_0|q4_0 (the --weights flag), to those
-// inference weights (model/quant_weights.h). A quantised directory runs in its type by default.
-inline constexpr const char* kWeightsPrefix = "weights=";
+// allow_non_finite; the override is --allow-non-finite) and set up as `how` says.
 void load_for_inference(Model& model, const std::string& weights_dir, bool allow_non_finite,
-                        const std::string& precision);
+                        const InferenceWeights& how);
 
 // Writes a Hugging Face model directory: config.json, model.safetensors in `dtype` (F32, F16 or
 // BF16), generation_config.json, and when `tokenizer_src` is a model directory with a tokenizer

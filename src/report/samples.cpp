@@ -30,13 +30,13 @@ std::vector<Sample> generate_samples(const RunMetrics& run, const SampleOptions&
     if (!std::filesystem::exists(tok_path)) return {{run.name, ck, "", "", "no tokenizer.json in " + weights}};
     Tokenizer tok = Tokenizer::load(tok_path);
     Model model(cfg);
-    load_for_inference(model, weights, false, "fp32");
+    load_for_inference(model, weights, false, InferenceWeights{});
     int32_t eos = cfg.eos_token_id;
-    if (eos < 0 && tok.eos_id()) eos = static_cast<int32_t>(*tok.eos_id());
+    if (eos < 0 && tok.eos_id()) eos = *tok.eos_id();
     std::vector<GenerationRequest> reqs(o.count);
     for (int i = 0; i < o.count; i++) {
       GenerationRequest& q = reqs[i];
-      for (uint32_t id : tok.encode(prompts[i % prompts.size()])) q.prompt.push_back(static_cast<int32_t>(id));
+      q.prompt = tok.encode(prompts[i % prompts.size()]);
       if (q.prompt.empty()) return {{run.name, ck, prompts[i % prompts.size()], "", "the prompt encodes to no tokens"}};
       q.max_new_tokens = o.max_new_tokens;
       q.sampling.temperature = o.temperature;

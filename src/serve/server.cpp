@@ -135,11 +135,11 @@ Prepared Server::prepare(const httplib::Request& q, bool chat) {
   if (chat) {
     if (!tmpl_)
       fail(400, "the model has no chat template: start the server with --chat-template NAME|FILE", "messages");
-    for (uint32_t id : tok_->encode(tmpl_->render(p.req.messages, true))) p.prompt.push_back((int32_t)id);
+    p.prompt = tok_->encode(tmpl_->render(p.req.messages, true));
   } else if (p.req.prompt_ids) {
     p.prompt = *p.req.prompt_ids;
   } else {
-    for (uint32_t id : tok_->encode(p.req.prompt_text)) p.prompt.push_back((int32_t)id);
+    p.prompt = tok_->encode(p.req.prompt_text);
   }
   if (p.prompt.empty()) fail(400, "the prompt is empty", chat ? "messages" : "prompt");
   if ((int)p.prompt.size() > opt_.ctx)
@@ -399,12 +399,10 @@ void Server::routes() {
              }));
   http_.Post("/detokenize", guarded([this](const httplib::Request& q, httplib::Response& res) {
                check_auth(q);
-               std::vector<uint32_t> ids;
-               for (int32_t t : api::parse_detokenize(api::parse_object(q.body))) {
-                 if ((size_t)t >= tok_->vocab_size())
+               const std::vector<TokenId> ids = api::parse_detokenize(api::parse_object(q.body));
+               for (TokenId t : ids)
+                 if (t < 0 || (size_t)t >= tok_->vocab_size())
                    fail(400, "token id " + std::to_string(t) + " is outside the tokenizer's vocabulary", "tokens");
-                 ids.push_back(static_cast<uint32_t>(t));
-               }
                send_json(res, 200, {{"content", tok_->decode(ids)}});
              }));
   http_.Post("/apply-template", guarded([this](const httplib::Request& q, httplib::Response& res) {
@@ -475,7 +473,7 @@ int Server::run() {
                model_id_.c_str());
   try {
     model_ = std::make_unique<Model>(cfg_);
-    load_for_inference(*model_, weights_, opt_.allow_non_finite, opt_.precision);
+    load_for_inference(*model_, weights_, opt_.allow_non_finite, opt_.weights);
     engine_ = std::make_unique<Engine>(*model_);
     if (opt_.ctx > engine_->max_length())
       bad_input("--ctx " + std::to_string(opt_.ctx) + " exceeds the model's " + std::to_string(engine_->max_length()) +

@@ -18,11 +18,8 @@ bool starts_with(const std::string& s, const std::string& prefix) { return s.com
 
 void append(const Tokenizer& tok, std::string_view text, bool trained, TokenizedSample& out) {
   if (text.empty()) return;
-  std::vector<uint32_t> ids = tok.encode(text);
-  for (uint32_t id : ids) {
-    out.ids.push_back(static_cast<int32_t>(id));
-    out.trained.push_back(trained ? 1 : 0);
-  }
+  tok.encode_append(text, out.ids);
+  out.trained.resize(out.ids.size(), trained ? 1 : 0);
 }
 
 }  // namespace
@@ -71,8 +68,7 @@ std::string show_trained(const Tokenizer& tok, const TokenizedSample& s, bool co
   while (i < s.ids.size()) {
     size_t j = i;
     while (j < s.ids.size() && s.trained[j] == s.trained[i]) j++;
-    std::vector<uint32_t> run(s.ids.begin() + i, s.ids.begin() + j);
-    std::string text = tok.decode(run);
+    std::string text = tok.decode(std::span<const TokenId>(s.ids).subspan(i, j - i));
     out += s.trained[i] ? open + text + close : text;
     i = j;
   }

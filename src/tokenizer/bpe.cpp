@@ -91,7 +91,9 @@ void U64Map::insert(uint64_t key, uint64_t value) {
   slots_[i].used = true;
 }
 
-void BpeModel::add_token(const std::string& spelling, uint32_t id, const std::string& where) {
+void BpeModel::add_token(const std::string& spelling, TokenId token, const std::string& where) {
+  if (token < 0) bad_input(where + ": token id " + std::to_string(token) + " is negative");
+  const size_t id = static_cast<size_t>(token);
   if (id >= tokens.size()) {
     tokens.resize(id + 1);
     token_bytes.resize(id + 1);
@@ -100,12 +102,12 @@ void BpeModel::add_token(const std::string& spelling, uint32_t id, const std::st
   if (present[id])
     bad_input(where + ": token id " + std::to_string(id) + " is used twice (\"" + spelling + "\" and \"" + tokens[id] +
               "\")");
-  if (!token_to_id.emplace(spelling, id).second) bad_input(where + ": token \"" + spelling + "\" appears twice");
+  if (!token_to_id.emplace(spelling, token).second) bad_input(where + ": token \"" + spelling + "\" appears twice");
   present[id] = true;
   tokens[id] = spelling;
   std::string bytes;
   if (byte_level_decode(spelling, &bytes)) {
-    bytes_to_id.emplace(bytes, id);
+    bytes_to_id.emplace(bytes, token);
     token_bytes[id] = std::move(bytes);
   } else {
     token_bytes[id] = spelling;
@@ -113,20 +115,21 @@ void BpeModel::add_token(const std::string& spelling, uint32_t id, const std::st
 }
 
 void BpeModel::add_merge(std::string_view left, std::string_view right, const std::string& where) {
-  auto find = [&](std::string_view t) -> uint32_t {
+  auto find = [&](std::string_view t) -> TokenId {
     auto it = token_to_id.find(t);
     if (it == token_to_id.end())
       bad_input(where + ": merge " + std::to_string(merges.size()) + " (\"" + std::string(left) + "\" \"" +
                 std::string(right) + "\") uses \"" + std::string(t) + "\", which is not in the vocabulary");
     return it->second;
   };
-  uint32_t a = find(left), b = find(right);
+  TokenId a = find(left), b = find(right);
   std::string joined(left);
   joined += right;
-  uint32_t c = find(joined);
+  TokenId c = find(joined);
   uint64_t rank = merges.size();
   merges.emplace_back(a, b);
-  merge_map.insert((static_cast<uint64_t>(a) << 32) | b, (rank << 32) | c);
+  merge_map.insert((static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b),
+                   (rank << 32) | static_cast<uint32_t>(c));
 }
 
 void BpeModel::finish() {
@@ -151,7 +154,7 @@ struct HeapEntry {
 };
 }  // namespace
 
-void BpeModel::encode_word(std::string_view word, std::vector<uint32_t>& out) const {
+void BpeModel::encode_word(std::string_view word, std::vector<TokenId>& out) const {
   if (word.empty()) return;
   if (ignore_merges || word.size() == 1) {
     auto it = bytes_to_id.find(word);

@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/types.h"
+
 namespace mindllm {
 
 // The GPT-2 byte <-> printable character table (bytes_to_unicode).
@@ -56,12 +58,12 @@ struct BpeModel {
   std::vector<std::string> tokens;
   std::vector<std::string> token_bytes;
   std::vector<bool> present;
-  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> bytes_to_id;  // byte-level tokens only
-  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> token_to_id;  // file spelling
-  std::vector<std::pair<uint32_t, uint32_t>> merges;                                   // by rank
+  std::unordered_map<std::string, TokenId, StringHash, std::equal_to<>> bytes_to_id;  // byte-level tokens only
+  std::unordered_map<std::string, TokenId, StringHash, std::equal_to<>> token_to_id;  // file spelling
+  std::vector<std::pair<TokenId, TokenId>> merges;                                    // by rank
   U64Map merge_map;      // (a << 32 | b) -> (rank << 32 | new id)
   int64_t byte_id[256];  // id of each single byte, -1 if none
-  std::optional<uint32_t> unk;
+  std::optional<TokenId> unk;
   std::string unk_token;
   bool fuse_unk = false;
   bool byte_fallback = false;
@@ -70,13 +72,13 @@ struct BpeModel {
 
   size_t size() const { return tokens.size(); }
   // Adds a token with the given id (from a file): bad_input on duplicates. `where` names the file.
-  void add_token(const std::string& spelling, uint32_t id, const std::string& where);
+  void add_token(const std::string& spelling, TokenId id, const std::string& where);
   // Adds merge of two spellings; bad_input when a part or the result is not in the vocabulary.
   void add_merge(std::string_view left, std::string_view right, const std::string& where);
   void finish();  // builds byte_id
 
   // Appends the ids of one pre-tokenized word (raw bytes) to out.
-  void encode_word(std::string_view word, std::vector<uint32_t>& out) const;
+  void encode_word(std::string_view word, std::vector<TokenId>& out) const;
 };
 
 }  // namespace mindllm

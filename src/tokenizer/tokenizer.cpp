@@ -134,7 +134,7 @@ struct WordCache {
   uint64_t owner = 0;
   std::vector<Slot> slots;
   std::string keys;
-  std::vector<uint32_t> vals;
+  std::vector<TokenId> vals;
   size_t count = 0;
 
   static size_t home(uint64_t h, size_t mask) { return (h * 0x9E3779B97F4A7C15ull >> 20) & mask; }
@@ -160,7 +160,7 @@ struct WordCache {
 
 thread_local WordCache tl_cache;
 
-void encode_word_cached(const TokenizerImpl& t, std::string_view word, std::vector<uint32_t>& out) {
+void encode_word_cached(const TokenizerImpl& t, std::string_view word, std::vector<TokenId>& out) {
   if (word.size() <= 1 || word.size() > WordCache::kMaxWord) {
     t.model.encode_word(word, out);
     return;
@@ -204,7 +204,7 @@ void encode_word_cached(const TokenizerImpl& t, std::string_view word, std::vect
 
 struct Encoder {
   const TokenizerImpl& t;
-  std::vector<uint32_t>& out;
+  std::vector<TokenId>& out;
   std::string prefix_buf;
 
   void pre(size_t k, std::string_view piece) {
@@ -218,7 +218,7 @@ struct Encoder {
     }
     split_added(
         t, t.normalized_matcher, text, [&](size_t b, size_t e) { pre(0, text.substr(b, e - b)); },
-        [&](uint32_t id) { out.push_back(id); });
+        [&](TokenId id) { out.push_back(id); });
   }
 
   void raw_piece(std::string_view text) {
@@ -238,7 +238,7 @@ struct Encoder {
     }
     split_added(
         t, t.raw_matcher, text, [&](size_t b, size_t e) { raw_piece(text.substr(b, e - b)); },
-        [&](uint32_t id) { out.push_back(id); });
+        [&](TokenId id) { out.push_back(id); });
   }
 };
 
@@ -248,6 +248,11 @@ uint64_t fnv(uint64_t h, std::string_view s) {
 }
 
 std::atomic<uint64_t> g_serial{1};
+
+// An id of the BPE vocabulary (not an added token).
+bool in_vocabulary(const BpeModel& m, TokenId id) {
+  return id >= 0 && static_cast<size_t>(id) < m.size() && m.present[id];
+}
 
 }  // namespace
 
@@ -311,7 +316,7 @@ void TokenizerImpl::finish(const std::string& where) {
   for (auto& a : added) vocab_size = std::max<size_t>(vocab_size, a.id + 1);
   // eos: special_tokens_map.json's, else the usual names.
   eos.reset();
-  auto lookup = [&](const std::string& s) -> std::optional<uint32_t> {
+  auto lookup = [&](const std::string& s) -> std::optional<TokenId> {
     auto it = added_by_content.find(s);
     if (it != added_by_content.end()) return added[it->second].id;
     auto jt = model.token_to_id.find(s);
@@ -362,20 +367,20 @@ Tokenizer Tokenizer::from_json(std::string_view json_text, const std::string& wh
   return Tokenizer(parse_tokenizer_json(json_text, where));
 }
 
-void Tokenizer::encode_append(std::string_view text, std::vector<uint32_t>& out) const {
+void Tokenizer::encode_append(std::string_view text, std::vector<TokenId>& out) const {
   Encoder e{*impl_, out, {}};
   e.run(text);
 }
 
-std::vector<uint32_t> Tokenizer::encode(std::string_view text) const {
-  std::vector<uint32_t> out;
+std::vector<TokenId> Tokenizer::encode(std::string_view text) const {
+  std::vector<TokenId> out;
   out.reserve(text.size() / 3 + 4);
   encode_append(text, out);
   return out;
 }
 
-std::vector<std::vector<uint32_t>> Tokenizer::encode_batch(const std::vector<std::string>& texts, int threads) const {
-  std::vector<std::vector<uint32_t>> out(texts.size());
+std::vector<std::vector<TokenId>> Tokenizer::encode_batch(const std::vector<std::string>& texts, int threads) const {
+  std::vector<std::vector<TokenId>> out(texts.size());
   if (threads <= 0) threads = omp_get_max_threads();
   int64_t n = static_cast<int64_t>(texts.size());
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
@@ -383,7 +388,7 @@ std::vector<std::vector<uint32_t>> Tokenizer::encode_batch(const std::vector<std
   return out;
 }
 
-std::vector<uint32_t> Tokenizer::encode_parallel(std::string_view text, int threads) const {
+std::vector<TokenId> Tokenizer::encode_parallel(std::string_view text, int threads) const {
   if (threads <= 0) threads = omp_get_max_threads();
   const TokenizerImpl& t = *impl_;
   if (threads == 1 || !t.can_cut_at_newlines || text.size() < (1u << 20)) return encode(text);
@@ -415,11 +420,11 @@ std::vector<uint32_t> Tokenizer::encode_parallel(std::string_view text, int thre
   }
   cuts.push_back(text.size());
   size_t np = cuts.size() - 1;
-  std::vector<std::vector<uint32_t>> pieces(np);
+  std::vector<std::vector<TokenId>> pieces(np);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int64_t i = 0; i < static_cast<int64_t>(np); i++)
     pieces[i] = encode(text.substr(cuts[i], cuts[i + 1] - cuts[i]));
-  std::vector<uint32_t> out;
+  std::vector<TokenId> out;
   size_t total = 0;
   for (auto& p : pieces) total += p.size();
   out.reserve(total);
@@ -427,19 +432,19 @@ std::vector<uint32_t> Tokenizer::encode_parallel(std::string_view text, int thre
   return out;
 }
 
-std::string_view Tokenizer::token_bytes(uint32_t id) const {
+std::string_view Tokenizer::token_bytes(TokenId id) const {
   const TokenizerImpl& t = *impl_;
   auto it = t.added_by_id.find(id);
   if (it != t.added_by_id.end()) return t.added[it->second].content;
-  if (id < t.model.size() && t.model.present[id]) return t.model.token_bytes[id];
+  if (in_vocabulary(t.model, id)) return t.model.token_bytes[id];
   return {};
 }
 
-std::string Tokenizer::decode(std::span<const uint32_t> ids) const {
+std::string Tokenizer::decode(std::span<const TokenId> ids) const {
   const TokenizerImpl& t = *impl_;
   std::string out;
   out.reserve(ids.size() * 4);
-  for (uint32_t id : ids) {
+  for (TokenId id : ids) {
     if (!t.added_by_id.empty()) {
       auto it = t.added_by_id.find(id);
       if (it != t.added_by_id.end()) {
@@ -447,7 +452,7 @@ std::string Tokenizer::decode(std::span<const uint32_t> ids) const {
         continue;
       }
     }
-    if (id >= t.model.size() || !t.model.present[id])
+    if (!in_vocabulary(t.model, id))
       bad_input("token id " + std::to_string(id) + " is not in the vocabulary (size " + std::to_string(t.vocab_size) +
                 ")");
     out += t.model.token_bytes[id];
@@ -457,7 +462,7 @@ std::string Tokenizer::decode(std::span<const uint32_t> ids) const {
 
 size_t Tokenizer::vocab_size() const { return impl_->vocab_size; }
 
-std::optional<uint32_t> Tokenizer::token_to_id(std::string_view token) const {
+std::optional<TokenId> Tokenizer::token_to_id(std::string_view token) const {
   const TokenizerImpl& t = *impl_;
   auto it = t.added_by_content.find(std::string(token));
   if (it != t.added_by_content.end()) return t.added[it->second].id;
@@ -466,15 +471,15 @@ std::optional<uint32_t> Tokenizer::token_to_id(std::string_view token) const {
   return std::nullopt;
 }
 
-std::optional<std::string> Tokenizer::id_to_token(uint32_t id) const {
+std::optional<std::string> Tokenizer::id_to_token(TokenId id) const {
   const TokenizerImpl& t = *impl_;
   auto it = t.added_by_id.find(id);
   if (it != t.added_by_id.end()) return t.added[it->second].content;
-  if (id < t.model.size() && t.model.present[id]) return t.model.tokens[id];
+  if (in_vocabulary(t.model, id)) return t.model.tokens[id];
   return std::nullopt;
 }
 
-std::optional<uint32_t> Tokenizer::eos_id() const { return impl_->eos; }
+std::optional<TokenId> Tokenizer::eos_id() const { return impl_->eos; }
 uint64_t Tokenizer::hash() const { return impl_->content_hash; }
 size_t Tokenizer::num_merges() const { return impl_->model.merges.size(); }
 
@@ -486,9 +491,19 @@ std::vector<std::pair<std::string, std::string>> Tokenizer::merges() const {
   return out;
 }
 
-bool Tokenizer::is_special(uint32_t id) const {
+bool Tokenizer::is_special(TokenId id) const {
   auto it = impl_->added_by_id.find(id);
   return it != impl_->added_by_id.end() && impl_->added[it->second].special;
+}
+
+bool Tokenizer::is_added(TokenId id) const { return impl_->added_by_id.count(id) > 0; }
+
+std::optional<SplitPattern> Tokenizer::split_pattern() const {
+  for (const PreStep& st : impl_->pre) {
+    if (st.kind == PreStep::split) return st.pattern;
+    if (st.kind == PreStep::byte_level && st.use_regex) return SplitPattern::gpt2;
+  }
+  return std::nullopt;
 }
 
 std::string Tokenizer::to_json() const { return write_tokenizer_json(*impl_); }

@@ -13,9 +13,12 @@
 #include <string_view>
 #include <vector>
 
+#include "core/types.h"
+
 namespace mindllm {
 
 struct TokenizerImpl;
+enum class SplitPattern;  // tokenizer/pretokenize.h
 
 class Tokenizer {
  public:
@@ -27,26 +30,30 @@ class Tokenizer {
 
   // Ids of `text` with added/special tokens recognized; no BOS/EOS added. Any bytes are accepted
   // (invalid UTF-8 is encoded byte by byte).
-  std::vector<uint32_t> encode(std::string_view text) const;
-  void encode_append(std::string_view text, std::vector<uint32_t>& out) const;
-  std::vector<std::vector<uint32_t>> encode_batch(const std::vector<std::string>& texts, int threads) const;
+  std::vector<TokenId> encode(std::string_view text) const;
+  void encode_append(std::string_view text, std::vector<TokenId>& out) const;
+  std::vector<std::vector<TokenId>> encode_batch(const std::vector<std::string>& texts, int threads) const;
   // One long text on several threads: cut only where the result cannot change (before a letter
   // that follows a newline), so the ids equal encode(text).
-  std::vector<uint32_t> encode_parallel(std::string_view text, int threads) const;
+  std::vector<TokenId> encode_parallel(std::string_view text, int threads) const;
 
   // The bytes of the tokens, special tokens included. Unknown ids are bad_input.
-  std::string decode(std::span<const uint32_t> ids) const;
+  std::string decode(std::span<const TokenId> ids) const;
   // One token's bytes (empty for an unknown id).
-  std::string_view token_bytes(uint32_t id) const;
+  std::string_view token_bytes(TokenId id) const;
 
-  size_t vocab_size() const;                                          // max id + 1, added tokens included
-  std::optional<uint32_t> token_to_id(std::string_view token) const;  // file spelling or added content
-  std::optional<std::string> id_to_token(uint32_t id) const;          // file spelling
-  std::optional<uint32_t> eos_id() const;
+  size_t vocab_size() const;                                         // max id + 1, added tokens included
+  std::optional<TokenId> token_to_id(std::string_view token) const;  // file spelling or added content
+  std::optional<std::string> id_to_token(TokenId id) const;          // file spelling
+  std::optional<TokenId> eos_id() const;
   uint64_t hash() const;  // stable content hash of vocabulary + merges + added tokens
   size_t num_merges() const;
   std::vector<std::pair<std::string, std::string>> merges() const;  // file spellings, by rank
-  bool is_special(uint32_t id) const;
+  bool is_special(TokenId id) const;
+  bool is_added(TokenId id) const;  // an added token (tokenizer.json's added_tokens), special or not
+  // The pre-tokenizer's split pattern: its first Split step's, GPT-2's for a ByteLevel step with its
+  // own regex; nullopt when it has neither.
+  std::optional<SplitPattern> split_pattern() const;
 
   std::string to_json() const;                              // tokenizer.json text
   void save(const std::string& tokenizer_json_path) const;  // atomic

@@ -15,7 +15,7 @@ namespace mindllm {
 
 struct AddedToken {
   std::string content;
-  uint32_t id = 0;
+  TokenId id = 0;
   bool single_word = false, lstrip = false, rstrip = false, normalized = true, special = false;
 };
 
@@ -55,9 +55,9 @@ struct TokenizerImpl {
   std::vector<PreStep> pre;
   nlohmann::json normalizer_json, pre_tokenizer_json, post_processor_json, decoder_json;
   AddedMatcher raw_matcher, normalized_matcher;
-  std::unordered_map<uint32_t, size_t> added_by_id;
+  std::unordered_map<TokenId, size_t> added_by_id;
   std::unordered_map<std::string, size_t> added_by_content;
-  std::optional<uint32_t> eos;
+  std::optional<TokenId> eos;
   std::string eos_hint;  // eos_token from special_tokens_map.json
   uint64_t content_hash = 0;
   uint64_t serial = 0;  // identifies this instance in the per-thread word caches

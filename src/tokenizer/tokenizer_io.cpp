@@ -45,17 +45,17 @@ std::string get_string(const json& obj, const char* key, const std::string& wher
   return v->get<std::string>();
 }
 
-uint32_t get_id(const json& v, const std::string& where, const std::string& ctx) {
+TokenId get_id(const json& v, const std::string& where, const std::string& ctx) {
   if (!v.is_number_integer()) fail(where, ctx, "expected a token id (non-negative integer), got " + type_name(v));
   if (v.is_number_unsigned()) {
     uint64_t u = v.get<uint64_t>();
     if (u >= kMaxId) fail(where, ctx, "token id " + std::to_string(u) + " is too large");
-    return static_cast<uint32_t>(u);
+    return static_cast<TokenId>(u);
   }
   int64_t i = v.get<int64_t>();
   if (i < 0 || static_cast<uint64_t>(i) >= kMaxId)
     fail(where, ctx, "token id " + std::to_string(i) + " is out of range");
-  return static_cast<uint32_t>(i);
+  return static_cast<TokenId>(i);
 }
 
 void parse_normalizer(const json& n, std::vector<NormStep>& out, const std::string& where, const std::string& ctx,
@@ -201,7 +201,7 @@ std::shared_ptr<TokenizerImpl> parse_tokenizer_json(std::string_view text, const
   }
   if (const json* added = member(doc, "added_tokens"); added && !added->is_null()) {
     if (!added->is_array()) fail(where, "added_tokens", "expected an array, got " + type_name(*added));
-    std::map<uint32_t, size_t> seen;
+    std::map<TokenId, size_t> seen;
     for (size_t i = 0; i < added->size(); i++) {
       const json& a = (*added)[i];
       std::string ctx = "added_tokens[" + std::to_string(i) + "]";
@@ -315,7 +315,7 @@ std::shared_ptr<TokenizerImpl> load_gpt2_files(const std::string& dir) {
     specials.emplace(tok.content, tok);
   }
   // added_tokens.json: {"token": id}
-  std::map<uint32_t, std::string> added_ids;
+  std::map<TokenId, std::string> added_ids;
   std::string apath = dir + "added_tokens.json";
   if (path_exists(apath)) {
     json at;
@@ -324,20 +324,20 @@ std::shared_ptr<TokenizerImpl> load_gpt2_files(const std::string& dir) {
     } catch (const json::exception& e) { bad_input(apath + ": not valid JSON (" + e.what() + ")"); }
     if (!at.is_object()) bad_input(apath + ": expected an object {token: id}, got " + type_name(at));
     for (auto it = at.begin(); it != at.end(); ++it) {
-      uint32_t id = get_id(it.value(), apath, "\"" + it.key() + "\"");
+      TokenId id = get_id(it.value(), apath, "\"" + it.key() + "\"");
       if (it.key().empty()) bad_input(apath + ": empty token");
       if (!added_ids.emplace(id, it.key()).second) bad_input(apath + ": id " + std::to_string(id) + " is used twice");
     }
   }
   // Special tokens get the id of the vocabulary or added_tokens.json; the others follow by id.
   // A special token in neither file gets the next free id, as transformers appends it.
-  std::map<uint32_t, AddedToken> all;
-  uint32_t next_id = static_cast<uint32_t>(m.size());
+  std::map<TokenId, AddedToken> all;
+  TokenId next_id = static_cast<TokenId>(m.size());
   for (auto& [i, c] : added_ids) next_id = std::max(next_id, i + 1);
   for (auto& [content, tok] : specials) {
     AddedToken a = tok;
     auto it = m.token_to_id.find(content);
-    std::optional<uint32_t> id;
+    std::optional<TokenId> id;
     if (it != m.token_to_id.end()) id = it->second;
     for (auto& [i, c] : added_ids)
       if (c == content) id = i;

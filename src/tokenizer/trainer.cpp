@@ -488,18 +488,18 @@ Tokenizer train_from_words(WordMap& words, const BpeTrainOptions& o, std::shared
   prog.end();
   // Build the tokenizer.
   TokenizerImpl& t = *cfg;
-  for (uint32_t id = 0; id < vocab.size(); id++)
-    t.model.add_token(is_special[id] ? vocab[id] : byte_level_encode(vocab[id]), id, "trainer");
-  t.model.merges = merges;
+  for (size_t id = 0; id < vocab.size(); id++)
+    t.model.add_token(is_special[id] ? vocab[id] : byte_level_encode(vocab[id]), static_cast<TokenId>(id), "trainer");
+  t.model.merges.assign(merges.begin(), merges.end());
   t.model.merge_map.reserve(merges.size());
   for (size_t r = 0; r < merges.size(); r++)
     t.model.merge_map.insert(
         pair_of(merges[r].first, merges[r].second),
         (static_cast<uint64_t>(r) << 32) | ids.at(vocab[merges[r].first] + vocab[merges[r].second]));
-  for (uint32_t id = 0; id < vocab.size(); id++) {
+  for (size_t id = 0; id < vocab.size(); id++) {
     if (!is_special[id]) continue;
     AddedToken a;
-    a.id = id;
+    a.id = static_cast<TokenId>(id);
     a.content = vocab[id];
     a.special = true;
     a.normalized = false;

@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -20,6 +21,7 @@
 #include "core/interrupt.h"
 #include "core/log.h"
 #include "core/profile.h"
+#include "core/progress.h"
 #include "kernels/cpu/linear_bf16.h"
 #include "model/lora_io.h"
 #include "model/model.h"
@@ -46,8 +48,8 @@ namespace {
 
 // The effective --precision: bf16 mixed precision on a GPU unless asked otherwise, fp32 on the CPU
 // (where bf16 means bf16 matrix multiplies with fp32 accumulation, on CPUs with AMX/AVX512-BF16).
-std::string precision_of(const TrainOptions& o) {
-  return !o.precision.empty() ? o.precision : o.device == "cuda" ? "bf16" : "fp32";
+Precision precision_of(const TrainOptions& o) {
+  return o.precision ? *o.precision : o.device == Device::cuda ? Precision::bf16 : Precision::fp32;
 }
 
 void check_options(const TrainOptions& o) {
@@ -75,18 +77,15 @@ void check_options(const TrainOptions& o) {
   if (!(o.adamw.eps > 0) || !std::isfinite(o.adamw.eps)) bad_input("--adam-eps must be a finite number > 0");
   if (o.threads < 0) bad_input("--threads must be >= 0");
   if (o.zero != 0 && o.zero != 1) bad_input("--zero " + std::to_string(o.zero) + ": expected 0 or 1 (ZeRO stage)");
-  if (o.device != "cpu" && o.device != "cuda") bad_input("--device " + o.device + ": expected cpu or cuda");
-  if (!o.precision.empty() && o.precision != "bf16" && o.precision != "fp32")
-    bad_input("--precision " + o.precision + ": expected bf16 or fp32");
-  if (o.recompute && o.device != "cuda") bad_input("--recompute: only with --device cuda");
+  if (o.recompute && o.device != Device::cuda) bad_input("--recompute: only with --device cuda");
   if (o.attention != "flash" && o.attention != "cudnn")
     bad_input("--attention " + o.attention + ": expected flash or cudnn");
-  if (o.attention == "cudnn" && (o.device != "cuda" || precision_of(o) != "bf16"))
+  if (o.attention == "cudnn" && (o.device != Device::cuda || precision_of(o) != Precision::bf16))
     bad_input("--attention cudnn: only with --device cuda and --precision bf16");
   std::string why;
-  if (o.device == "cpu" && o.precision == "bf16" && !cpu::bf16_gemm_available(&why))
+  if (o.device == Device::cpu && o.precision == Precision::bf16 && !cpu::bf16_gemm_available(&why))
     bad_input("--precision bf16: bf16 matrix multiplies are not available: " + why);
-  if (o.device == "cuda") {
+  if (o.device == Device::cuda) {
 #if MINDLLM_CUDA
     if (!cuda::available()) bad_input("--device cuda: no usable GPU on this machine (use --device cpu)");
 #else
@@ -249,12 +248,11 @@ class CudaBackend : public StepBackend {
 std::unique_ptr<StepBackend> make_backend(const TrainOptions& o, Model& model, AdamW& optim, dist::Communicator& comm,
                                           LoraWeights* lora) {
 #if MINDLLM_CUDA
-  if (o.device == "cuda")
-    return std::make_unique<CudaBackend>(model, optim, o.adamw, o.batch, o.seq,
-                                         precision_of(o) == "fp32" ? Precision::fp32 : Precision::bf16, o.recompute,
+  if (o.device == Device::cuda)
+    return std::make_unique<CudaBackend>(model, optim, o.adamw, o.batch, o.seq, precision_of(o), o.recompute,
                                          attention_impl_from_name(o.attention));
 #endif
-  model.set_matmul_precision(matmul_precision_from_name(precision_of(o)));
+  model.set_matmul_precision(precision_of(o));
   return std::make_unique<CpuBackend>(model, optim, o.zero ? &comm : nullptr, lora);
 }
 
@@ -363,8 +361,8 @@ json options_json(const TrainOptions& o) {
           {"clip", o.clip},
           {"seed", o.seed},
           {"threads", o.threads},
-          {"device", o.device},
-          {"precision", precision_of(o)},
+          {"device", name(o.device)},
+          {"precision", name(precision_of(o))},
           {"recompute", o.recompute},
           {"attention", o.attention},
           {"neftune_alpha", o.neftune_alpha},
@@ -418,7 +416,7 @@ void check_lora_checkpoint(const std::string& dir, const LoraLayout& want) {
 
 std::optional<LoraLayout> check_lora(const TrainOptions& opt, const ModelConfig& c) {
   if (!opt.lora.on()) return std::nullopt;
-  if (opt.device != "cpu") bad_input("--lora-rank: LoRA training runs on the CPU only (use --device cpu)");
+  if (opt.device != Device::cpu) bad_input("--lora-rank: LoRA training runs on the CPU only (use --device cpu)");
   return build_lora_layout(c, build_layout(c), opt.lora);
 }
 
@@ -443,9 +441,9 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
               (dist::built_with_mpi() ? "" : "; this build has no MPI"));
   if (ranks > 1) {
     if (!lead) set_log_enabled(false);
-    if (opt.device == "cuda" && !dist::built_with_nccl())
+    if (opt.device == Device::cuda && !dist::built_with_nccl())
       bad_input("--device cuda with " + std::to_string(ranks) + " ranks: this build has no NCCL");
-    if (opt.zero && opt.device == "cuda") bad_input("--zero 1: only with --device cpu for now");
+    if (opt.zero && opt.device == Device::cuda) bad_input("--zero 1: only with --device cpu for now");
     dist::check_same_on_all_ranks(comm, rank_fingerprint(opt, tm, all_data));
   }
 
@@ -533,13 +531,13 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
   const int G = opt.grad_accum;  // this rank's micro-batches per step
   const int G_all = G * ranks;   // the global batch's
 #if MINDLLM_NCCL
-  if (ranks > 1 && opt.device == "cuda") dist::select_local_gpu();
+  if (ranks > 1 && opt.device == Device::cuda) dist::select_local_gpu();
 #endif
   if (lora && ranks > 1) bad_input("--lora-rank: LoRA is not yet trained data-parallel (run one process)");
   std::unique_ptr<StepBackend> backend = make_backend(opt, model, optim, comm, lora.get());
-  std::string where = std::to_string(omp_get_max_threads()) + " threads, " + precision_of(opt);
+  std::string where = std::to_string(omp_get_max_threads()) + " threads, " + name(precision_of(opt));
 #if MINDLLM_CUDA
-  if (opt.device == "cuda") where = cuda::device_description() + ", " + precision_of(opt);
+  if (opt.device == Device::cuda) where = cuda::device_description() + ", " + name(precision_of(opt));
 #endif
   log_info("model %s", describe(cfg).c_str());
   if (lora)
@@ -580,6 +578,8 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
   std::vector<Batch> micro(G);
   double elapsed = 0.0;
   int done = 0;
+  // On a terminal, one progress line (rate, ETA) redrawn between the log lines; logs alone elsewhere.
+  Progress progress("training", opt.steps - start, "steps", log_enabled() && isatty(2));
   for (int step = start; step < opt.steps; step++) {
     auto t0 = std::chrono::steady_clock::now();
     int64_t n_step = 0, n_inputs = 0;
@@ -644,6 +644,9 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
                st.loss, lr, st.grad_norm, n_inputs / dt, format_duration(eta).c_str(),
                m.contains("val_loss") ? (" | val loss " + std::to_string(m["val_loss"].get<float>())).c_str() : "");
     }
+    char extra[96];
+    std::snprintf(extra, sizeof extra, "loss %.4f, %.0f tok/s", st.loss, n_inputs / dt);
+    progress.update(completed - start, extra);
     result.steps_done = completed;
     result.last_loss = st.loss;
     int signal = interrupted() ? interrupt_signal() : 0;
@@ -658,6 +661,7 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
       throw Error(static_cast<ExitCode>(128 + signal), msg);
     }
   }
+  progress.end();
   if (start >= opt.steps) log_info("run already complete at step %d", start);
   if (profile_enabled()) std::fputs(profile_report().c_str(), stderr);
   return result;

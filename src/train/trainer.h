@@ -35,11 +35,11 @@ struct TrainOptions {
   AdamWConfig adamw;
   float clip = 1.0f;  // 0: no clipping
   uint64_t seed = 1234;
-  int threads = 0;                  // 0: all cores
-  std::string device = "cpu";       // cpu | cuda
-  std::string precision;            // bf16 | fp32; default: bf16 on cuda, fp32 on the CPU
-  bool recompute = false;           // cuda: recompute the MLP intermediates in the backward (less memory)
-  std::string attention = "flash";  // cuda bf16: flash (mindllm's kernels) | cudnn (cuDNN's fused attention)
+  int threads = 0;  // 0: all cores
+  Device device = Device::cpu;
+  std::optional<Precision> precision;  // default: bf16 on cuda, fp32 on the CPU
+  bool recompute = false;              // cuda: recompute the MLP intermediates in the backward (less memory)
+  std::string attention = "flash";     // cuda bf16: flash (mindllm's kernels) | cudnn (cuDNN's fused attention)
   int ckpt_every = 0, eval_every = 0, eval_batches = 20, log_every = 10, keep_ckpts = 0;
   bool resume = false;
   float neftune_alpha = 0.0f;  // > 0: NEFTune noise on the input embeddings while training (model/neftune.h)

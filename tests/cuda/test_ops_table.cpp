@@ -88,14 +88,14 @@ TEST_P(OpsTableGpu, Fp32MatchesCpu) {
   SKIP_WITHOUT_GPU();
   int compared = 0;
   check_case<float>(op_cases()[GetParam()], &compared);
-  if (!IsSkipped()) EXPECT_GT(compared, 0) << "the case produced no output to compare";
+  if (!IsSkipped()) { EXPECT_GT(compared, 0) << "the case produced no output to compare"; }
 }
 
 TEST_P(OpsTableGpu, Bf16MatchesCpu) {
   SKIP_WITHOUT_GPU();
   int compared = 0;
   check_case<bf16>(op_cases()[GetParam()], &compared);
-  if (!IsSkipped()) EXPECT_GT(compared, 0) << "the case produced no output to compare";
+  if (!IsSkipped()) { EXPECT_GT(compared, 0) << "the case produced no output to compare"; }
 }
 
 INSTANTIATE_TEST_SUITE_P(Table, OpsTableGpu, ::testing::Range(0, (int)op_cases().size()),

@@ -35,13 +35,15 @@ def pool(tmp_path_factory):
     return d
 
 
-def score(base, pool, out, *extra, check=True):
+def score(base, pool, out, *extra, check=True, quiet=True):
+    """--quiet: no progress and no log lines (the tests that read the log lines pass quiet=False)."""
     return run("select", "score", "--model", base, "--data", pool / "a.jsonl", pool / "b.json", "--out", out,
-               "--chat-template", "chatml", "--batch", 3, "--threads", 2, "--quiet", *extra, check=check)
+               "--chat-template", "chatml", "--batch", 3, "--threads", 2, *(["--quiet"] if quiet else []), *extra,
+               check=check)
 
 
 def test_score_counts_skipped_and_writes_every_good_sample(base, pool, tmp_path):
-    p = score(base, pool, tmp_path / "s.jsonl")
+    p = score(base, pool, tmp_path / "s.jsonl", quiet=False)
     assert "35 samples, 32 kept, 3 skipped" in p.stderr, p.stderr
     assert "missing field 'output': 1" in p.stderr and "empty assistant turn: 1" in p.stderr
     lines = [json.loads(l) for l in (tmp_path / "s.jsonl").read_text().splitlines()]
@@ -58,7 +60,7 @@ def test_score_counts_skipped_and_writes_every_good_sample(base, pool, tmp_path)
 
 def test_resume_gives_the_same_file(base, pool, tmp_path):
     score(base, pool, tmp_path / "full.jsonl")
-    p = score(base, pool, tmp_path / "r.jsonl", "--max-batches", 3)
+    p = score(base, pool, tmp_path / "r.jsonl", "--max-batches", 3, quiet=False)
     assert "continue with --resume" in p.stderr
     assert not (tmp_path / "r.jsonl").exists()
     partial = tmp_path / "r.jsonl.partial"
@@ -156,3 +158,20 @@ def test_bad_input(base, pool, tmp_path):
     one_line_exit_2(pick("--scores", tmp_path / "mixed.jsonl"), "choose one strategy")
     one_line_exit_2(pick("--scores", tmp_path / "mixed.jsonl", "--random"), "--random needs --size")
     one_line_exit_2(pick("--scores", tmp_path / "mixed.jsonl", "--band-z", "5:6"), "nothing was picked")
+
+
+def test_json_summaries(base, pool, tmp_path):
+    """--json: score and pick print their summary as one JSON object on stdout (nothing on stderr
+    with --quiet), and its numbers agree with the files written."""
+    p = score(base, pool, tmp_path / "s.jsonl", "--json")
+    s = json.loads(p.stdout)
+    assert p.stderr == "" and len(p.stdout.splitlines()) == 1
+    assert s["command"] == "select score" and s["samples"] == s["scored"] == 32 and s["out"] == str(tmp_path / "s.jsonl")
+    assert s["tokens"] > 0 and s["tokens_per_s"] > 0
+    assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 32
+    p = run("select", "pick", "--scores", tmp_path / "s.jsonl", "--top", 5, "--out", tmp_path / "k.jsonl", "--json",
+            "--quiet")
+    s = json.loads(p.stdout)
+    assert p.stderr == "" and s["command"] == "select pick" and s["picked"] == 5 and s["pool"] == 32
+    kept = [json.loads(l) for l in (tmp_path / "k.jsonl").read_text().splitlines()]
+    assert len(kept) == 5 and s["tokens"] == sum(k["seq_tokens"] for k in kept)

@@ -197,3 +197,41 @@ def test_bad_input_is_one_line_and_exit_2(data, tmp_path):
     expect_bad(*train_args(data, run_dir, "--steps", 4, "--resume"), match="incomplete")
     expect_bad("generate", "--model", tmp_path / "nowhere", "--prompt-ids", "1")
     expect_bad("generate", "--model", ckpt, "--prompt-ids", "1 x 3")
+
+
+def run_on_terminal(args, timeout=120):
+    """Runs mindllm with stderr on a pseudo-terminal (as a user's shell); returns (rc, stderr text)."""
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.Popen([MINDLLM, *map(str, args)], stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            b = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not b:
+            break
+        chunks.append(b)
+    os.close(master)
+    return p.wait(timeout=timeout), b"".join(chunks).decode()
+
+
+def test_progress_line_on_a_terminal_only(data, tmp_path):
+    """On a terminal, training redraws one progress line (steps, rate, ETA, loss) between its log
+    lines, and every log line starts on a line of its own (the progress line is erased first);
+    piped to a file there is no progress line, and --quiet prints nothing at all."""
+    args = train_args(data, tmp_path / "tty", "--steps", 40, "--log-every", 20)
+    rc, text = run_on_terminal(args)
+    assert rc == 0, text
+    assert "\rtraining: " in text and " steps (" in text and "steps/s" in text and "loss " in text, text
+    assert "ETA" in text
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if "step 20/40" in line or "step 40/40" in line:
+            # what precedes the log line on its terminal row was erased: the row shows the log line only
+            assert line.split("\r")[-1].replace("\x1b[K", "").startswith("step "), repr(line)
+    piped = run(*train_args(data, tmp_path / "pipe", "--steps", 40, "--log-every", 20))
+    assert "training: " not in piped.stderr and "step 40/40" in piped.stderr
+    rc, quiet = run_on_terminal([*train_args(data, tmp_path / "quiet", "--steps", 10), "--quiet"])
+    assert rc == 0 and quiet.strip() == "", repr(quiet)

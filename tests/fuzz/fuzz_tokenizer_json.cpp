@@ -14,8 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     mindllm::Tokenizer t = mindllm::Tokenizer::from_json(text, "fuzz.json");
     auto ids = t.encode("Hello, 世界! <|endoftext|> 123\n\xff");
-    for (uint32_t id : ids)
-      if (id >= t.vocab_size()) std::abort();
+    for (mindllm::TokenId id : ids)
+      if (id < 0 || static_cast<size_t>(id) >= t.vocab_size()) std::abort();
     (void)t.decode(ids);
     (void)t.to_json();
   } catch (const mindllm::Error& e) {

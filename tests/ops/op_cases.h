@@ -33,7 +33,6 @@
 
 namespace mindllm::ops {
 
-using cpu::Activation;
 using cpu::WeightLayout;
 using test::random_normal;
 

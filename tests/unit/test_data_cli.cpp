@@ -125,8 +125,9 @@ TEST(DataCli, TokenizeShardsWithMixAndValidation) {
   // Deterministic: same seed, other thread count -> identical shards.
   for (auto& e : fs::directory_iterator(dir + "/t1")) {
     std::string n = e.path().filename().string();
-    if (n.ends_with(".bin"))
+    if (n.ends_with(".bin")) {
       EXPECT_EQ(mindllm::read_file(e.path().string()), mindllm::read_file(dir + "/t2/" + n)) << n;
+    }
   }
   EXPECT_FALSE(fs::exists(dir + "/t1/.tmp-tokenize"));
 }

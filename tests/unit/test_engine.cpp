@@ -201,7 +201,7 @@ TEST_P(Inference, Bf16EngineFollowsBf16Forward) {
     KvCache c(m.config());
     fp32 = step(e, c, c.create(), toks);
   }
-  m.set_matmul_precision(MatmulPrecision::bf16);
+  m.set_matmul_precision(Precision::bf16);
   Engine e(m);
   KvCache c(m.config());
   bf16 = step(e, c, c.create(), toks);

@@ -8,7 +8,7 @@
 
 using namespace mindllm;
 using namespace mindllm::test;
-using cpu::Activation;
+
 using ops::ref_act;
 using ops::ref_act_grad;
 

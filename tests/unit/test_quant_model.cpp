@@ -112,7 +112,7 @@ TEST_P(QuantModel, DirectoryRoundTrip) {
     ASSERT_EQ(quantized_dir_type(dir), t);
     auto want = quantize_weights(m, t);
     Model loaded(m.config());
-    load_for_inference(loaded, dir, false, "fp32");
+    load_for_inference(loaded, dir, false, InferenceWeights{});
     ASSERT_NE(loaded.quantized(), nullptr);
     EXPECT_EQ(loaded.quantized()->type, t);
     for (auto& [off, mat] : want->by_offset) EXPECT_EQ(loaded.quantized()->by_offset.at(off).bytes, mat.bytes) << off;
@@ -121,9 +121,9 @@ TEST_P(QuantModel, DirectoryRoundTrip) {
         m.config().family == Family::gpt2 ? "transformer.h.0.ln_1.weight" : "model.layers.0.input_layernorm.weight");
     for (size_t k = 0; k < norm->numel; k++) EXPECT_EQ(loaded.params()[norm->offset + k], m.params()[norm->offset + k]);
     Model f32(m.config());
-    load_for_inference(f32, dir, false, std::string(kWeightsPrefix) + "f32");
+    load_for_inference(f32, dir, false, InferenceWeights{Precision::fp32, true, std::nullopt});
     EXPECT_EQ(f32.quantized(), nullptr);
-    load_for_inference(f32, dir, false, std::string(kWeightsPrefix) + "bf16");
+    load_for_inference(f32, dir, false, InferenceWeights{Precision::fp32, true, cpu::QuantType::bf16});
     EXPECT_EQ(f32.quantized()->type, QuantType::bf16);
   }
   std::filesystem::remove_all(dir);
@@ -154,7 +154,7 @@ TEST(QuantModelFile, BadFilesAreBadInput) {
     write_safetensors(st, ts, md);
     Model x(m.config());
     try {
-      load_for_inference(x, dir, false, "fp32");
+      load_for_inference(x, dir, false, InferenceWeights{});
       ADD_FAILURE() << what << ": loaded";
     } catch (const Error& e) {
       EXPECT_EQ(e.code, ExitCode::bad_input) << e.what();

@@ -183,7 +183,7 @@ TEST(Tokenizer, Gpt2FilesFromSharedData) {
   EXPECT_EQ(t.vocab_size(), 50257u);
   EXPECT_EQ(t.eos_id(), 50256u);
   // ids from Hugging Face tokenizers / tiktoken gpt2
-  EXPECT_EQ(t.encode("Hello world, it's 2024!"), (std::vector<uint32_t>{15496, 995, 11, 340, 338, 48609, 0}));
+  EXPECT_EQ(t.encode("Hello world, it's 2024!"), (std::vector<TokenId>{15496, 995, 11, 340, 338, 48609, 0}));
   EXPECT_EQ(t.decode(t.encode("héllo\xff")), "héllo\xff");
 }
 
@@ -221,7 +221,7 @@ TEST(Tokenizer, AnySplitRegexLoads) {
   EXPECT_EQ(nlohmann::json::parse(t.to_json())["pre_tokenizer"], doc["pre_tokenizer"]);
   // Digits cut at three: no token spans "3" and "4" of "123456".
   std::string joined;
-  for (uint32_t id : t.encode(" 123456")) joined += std::string(t.token_bytes(id)) + "|";
+  for (TokenId id : t.encode(" 123456")) joined += std::string(t.token_bytes(id)) + "|";
   EXPECT_NE(joined.find("3|"), std::string::npos) << joined;
   Rng rng(3);
   for (int k = 0; k < 100; k++) {

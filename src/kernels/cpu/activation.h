@@ -2,13 +2,11 @@
 #pragma once
 #include <cstddef>
 
+#include "core/types.h"
+
 namespace mindllm::cpu {
 
-// gelu_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  (HF "gelu_new", "gelu_pytorch_tanh")
-// gelu_erf:  0.5 x (1 + erf(x / sqrt 2))                       (HF "gelu")
-// silu:      x * sigmoid(x)                                     (HF "silu", SwiGLU)
-enum class Activation { gelu_tanh, gelu_erf, silu };
-
+// The activations (Activation, core/types.h) applied elementwise.
 void activation_forward(float* out, const float* inp, size_t n, Activation act);
 // dinp += dout * act'(inp)
 void activation_backward(float* dinp, const float* dout, const float* inp, size_t n, Activation act);

@@ -3,12 +3,10 @@
 #pragma once
 #include <cstddef>
 
-#include "kernels/cpu/activation.h"
+#include "core/types.h"
 #include "kernels/cuda/device.h"
 
 namespace mindllm::cuda {
-
-using cpu::Activation;
 
 void activation_forward(float* out, const float* inp, size_t n, Activation act);
 void activation_forward(bf16* out, const bf16* inp, size_t n, Activation act);

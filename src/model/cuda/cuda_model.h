@@ -27,7 +27,6 @@
 
 namespace mindllm {
 
-enum class Precision { bf16, fp32 };
 // The bf16 attention kernels: mindllm's flash kernels (kernels/cuda/flash_attention.h, head dims 64
 // and 128) or cuDNN's fused attention (kernels/cuda/cudnn_attention.h; needs cuDNN at run time).
 // fp32 always uses the simple kernels of kernels/cuda/attention.h.
