@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "cli/output.h"
 #include "cli/validate.h"
 #include "core/error.h"
 #include "core/interrupt.h"
@@ -49,7 +50,10 @@ static int run_chat(int argc, char** argv) {
   add_inference_weights_options(app, how);
   bool allow_non_finite = false;
   app.add_flag("--allow-non-finite", allow_non_finite, "chat with a model whose weights hold NaN or infinities");
+  OutputFlags output;  // with --prompt: --json prints the answer as one JSON object instead of streaming it
+  add_output_flags(app, output);
   parse_args(app, argc, argv);
+  if (output.json && prompt_opt->count() == 0) bad_input("--json: only with --prompt (a one-shot answer)");
   apply_threads(threads);
   check_sampling_params(sp);
 
@@ -69,7 +73,7 @@ static int run_chat(int argc, char** argv) {
 
   const bool one_shot = prompt_opt->count() > 0, tty = isatty(0) && isatty(1);
   sft::Conversation history;
-  auto answer = [&](const std::string& user) {
+  auto answer = [&](const std::string& user) -> GenerationResult {
     sft::Conversation msgs;
     if (!system.empty()) msgs.push_back({"system", system});
     msgs.insert(msgs.end(), history.begin(), history.end());
@@ -82,23 +86,24 @@ static int run_chat(int argc, char** argv) {
     req.stop_tokens = stops;
     clear_interrupt();
     auto on_token = [&](int, int32_t, std::string_view text) {
-      std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fflush(stdout);
+      if (!output.json) std::fwrite(text.data(), 1, text.size(), stdout), std::fflush(stdout);
       return !interrupted();
     };
     GenerationResult r = generate(engine, cache, std::span(&req, 1), token_text, on_token)[0];
-    std::printf("\n");
-    std::fflush(stdout);
+    if (!output.json) std::printf("\n"), std::fflush(stdout);
     if (r.finish == FinishReason::context)
       std::fprintf(stderr, "chat: the conversation fills the model's context; /reset\n");
     if (r.finish == FinishReason::cancelled && interrupt_signal() == SIGTERM) std::exit(128 + SIGTERM);
     clear_interrupt();
     history.push_back({"user", user});
     history.push_back({"assistant", r.text});
-    return r.finish;
+    return r;
   };
   if (one_shot) {
-    answer(prompt);
+    const GenerationResult r = answer(prompt);
+    if (output.json)
+      print_summary(output, "chat", "",
+                    {{"text", r.text}, {"tokens", r.tokens.size()}, {"finish", finish_reason_name(r.finish)}});
     return 0;
   }
   std::string line;

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "cli/command.h"
+#include "cli/output.h"
 #include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -62,6 +63,8 @@ static int run_forward(int argc, char** argv) {
                  "gradients, as grad.<tensor name>; the base is frozen)");
   add_threads_option(app, threads);
   add_precision_option(app, precision);
+  OutputFlags output;  // --json: {"out", "batch", "seq", "loss"} on stdout
+  add_output_flags(app, output);
   parse_args(app, argc, argv);
   check_output_file(out, "--out");
   apply_threads(threads);
@@ -117,6 +120,11 @@ static int run_forward(int argc, char** argv) {
     for (auto& s : layout.specs) ts.push_back({"grad." + s.name, DType::f32, s.shape, g + s.offset});
   }
   write_safetensors(out, ts);
+  if (output.json) {
+    nlohmann::json summary = {{"out", out}, {"batch", B}, {"seq", T}};
+    if (!targets.empty()) summary["loss"] = loss;
+    print_summary(output, "forward", "", summary);
+  }
   return 0;
 }
 

@@ -37,3 +37,25 @@ def test_quantize_json(model, tmp_path):
     assert (tmp_path / "q8" / "config.json").exists()
     p = run("quantize", "--model", model, "--type", "q4_0", "--out", tmp_path / "q4")
     assert p.stdout == "" and "quantized" in p.stderr
+
+
+def test_chat_one_shot_json(model):
+    args = ["chat", "--model", model, "--chat-template", "chatml", "--prompt", "the cat", "--max-new-tokens", 4,
+            "--threads", 2]
+    s = json.loads(run(*args, "--json", "--quiet").stdout)
+    assert s["command"] == "chat" and isinstance(s["text"], str) and 1 <= s["tokens"] <= 4
+    assert s["finish"] in ("length", "stop")
+    p = run("chat", "--model", model, "--chat-template", "chatml", "--json", check=False)
+    assert p.returncode == 2 and "--prompt" in p.stderr
+
+
+def test_forward_json(model, tmp_path):
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+    ids = np.array([[5, 6, 7, 8]], dtype=np.int32)
+    save_file({"input_ids": ids, "targets": np.array([[6, 7, 8, 9]], dtype=np.int32)}, str(tmp_path / "t.safetensors"))
+    p = run("forward", "--model", model, "--tokens", tmp_path / "t.safetensors", "--out", tmp_path / "o.safetensors",
+            "--json")
+    s = json.loads(p.stdout)
+    assert s["command"] == "forward" and s["batch"] == 1 and s["seq"] == 4
+    assert abs(s["loss"] - float(load_file(str(tmp_path / "o.safetensors"))["loss"][0])) < 1e-6
