@@ -31,8 +31,15 @@ du -h "$OUT"/raw/*
 echo "== 2. data prepare: clean, filter, deduplicate"
 "$M" data prepare --input "$OUT/raw/en-kjv.txt" --input "$OUT/raw/zh-poems.txt" --text-unit paragraph \
   --output "$OUT/clean" --no-compress --quiet
-python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(json.dumps({k: r[k] for k in list(r)[:6]}, ensure_ascii=False)[:600])" \
-  "$OUT/clean/report.json" 2>/dev/null || true
+python3 - "$OUT/clean/report.json" <<'PY' || true
+import json, sys
+r = json.load(open(sys.argv[1]))
+by = lambda d: ", ".join(f"{k} {v['docs']}" for k, v in d.items() if k != "total" and v["docs"])
+print(f"read {r['languages_read']['total']['docs']} documents ({by(r['languages_read'])}) -> "
+      f"kept {r['kept']['total']['docs']} ({by(r['kept'])})")
+top = sorted(((v["total"]["docs"], k) for k, v in r["removed"].items() if v["total"]["docs"]), reverse=True)[:5]
+print("removed most by: " + ", ".join(f"{k} {n}" for n, k in top) + f" (details: {sys.argv[1]})")
+PY
 
 echo "== 3. tokenizer train: bilingual byte-level BPE, 4096 tokens"
 "$M" tokenizer train --input "$OUT"/clean/*.jsonl --vocab-size 4096 --pattern qwen2 \
