@@ -8,6 +8,7 @@
 #include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/progress.h"
 #include "model/gguf_import.h"
 #include "model/model.h"
 #include "model/quant_weights.h"
@@ -40,7 +41,9 @@ static int run_quantize(int argc, char** argv) {
   if (is_gguf_path(weights)) load_gguf_weights(model, weights);
   else model.load_weights(weights);
   check_weights_finite(model, weights, false, "");
-  write_quantized_dir(model, t, tokenizer_path.empty() ? weights : tokenizer_path, out);
+  Progress progress("quantize", (double)model.params().size() * 4e-6, "MB", !output.quiet);
+  write_quantized_dir(model, t, tokenizer_path.empty() ? weights : tokenizer_path, out, &progress);
+  progress.end();
   print_summary(output, "quantize", "quantized " + model_dir + " -> " + out + " (" + type + ")",
                 {{"model", model_dir}, {"out", out}, {"type", type}});
   return 0;

@@ -91,7 +91,8 @@ std::optional<QuantType> weights_type_from_name(const std::string& name) {
   return t;
 }
 
-void write_quantized_dir(const Model& model, QuantType type, const std::string& tokenizer_src, const std::string& out) {
+void write_quantized_dir(const Model& model, QuantType type, const std::string& tokenizer_src, const std::string& out,
+                         Progress* progress) {
   write_hf_dir(model, DType::f32, tokenizer_src, out);  // config, generation config, tokenizer files
   const ModelConfig& c = model.config();
   const ParamLayout& L = model.layout();
@@ -118,9 +119,11 @@ void write_quantized_dir(const Model& model, QuantType type, const std::string& 
     }
     data[i] = quantize_matrix(*t, p, (int)rows, (int)cols,
                               transposed ? cpu::WeightLayout::in_out : cpu::WeightLayout::out_in);
+    if (progress) progress->update((double)(s.offset + s.numel) * 4e-6, s.name);
     ts.push_back({s.name, DType::u8, {rows, (int64_t)cpu::quant_row_bytes(*t, cols)}, data[i].data()});
     meta[s.name] = {{"type", cpu::quant_type_name(*t)}, {"shape", s.shape}, {"transposed", transposed}};
   }
+  if (progress) progress->note("writing " + out);
   write_safetensors((fs::path(out) / "model.safetensors").string(), ts,
                     {{"format", "mindllm"}, {kQuantMetadataKey, meta.dump()}});
   json cfg = config_to_json(c);

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/progress.h"
 #include "kernels/cpu/quant.h"
 #include "model/config.h"
 #include "model/params.h"
@@ -61,9 +62,9 @@ std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, cpu
 std::optional<cpu::QuantType> weights_type_from_name(const std::string& name);
 
 // Writes a quantised model directory (see above) of `model` in `type` to `out`; the tokenizer
-// files of `tokenizer_src` come along.
+// files of `tokenizer_src` come along. `progress` (optional) counts MB of fp32 weights quantised.
 void write_quantized_dir(const Model& model, cpu::QuantType type, const std::string& tokenizer_src,
-                         const std::string& out);
+                         const std::string& out, Progress* progress = nullptr);
 // The type of a quantised model directory (config.json's mindllm_quantization), else nullopt.
 std::optional<cpu::QuantType> quantized_dir_type(const std::string& dir);
 
