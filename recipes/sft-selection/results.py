@@ -5,6 +5,7 @@ Usage: results.py OUT "SEEDS" "ARMS"
 """
 import json
 import math
+import os
 import statistics
 import sys
 
@@ -39,6 +40,8 @@ def multiple_choice(path):
 
 
 def gsm8k_em(path):
+    if not os.path.exists(path):  # GSM_EM=0: not run
+        return {"gsm8k_em_strict": math.nan, "gsm8k_em_flex": math.nan}
     res = json.load(open(path, encoding="utf-8"))["results"]["gsm8k"]
     return {"gsm8k_em_strict": res["exact_match,strict-match"], "gsm8k_em_flex": res["exact_match,flexible-extract"]}
 

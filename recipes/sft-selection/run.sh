@@ -23,11 +23,11 @@ case "$SCALE" in
   smoke)  # 1.3M parameters, 300 steps of 8 x 192 tokens: checks the pipeline end to end
     : "${MODEL:=$HERE/base-model.json}" "${VOCAB:=4096}" "${PRE_STEPS:=300}" "${PRE_BATCH:=8}" "${SEQ:=192}"
     : "${SFT_STEPS:=40}" "${POOL_PER_LANG:=500}" "${SUBSET:=200}" "${HELDOUT_PER_LANG:=100}" "${N_MATH:=100}"
-    : "${N_EXAM:=100}" "${GSM_TEST:=50}" "${MC_LIMIT:=10}" "${GSM_EM:=10}" "${IFD:=1}" ;;
-  cpu)  # the docs' run on the shared 2-core machine: 5.3M parameters, 0.9M pre-training tokens
+    : "${N_EXAM:=100}" "${GSM_TEST:=50}" "${MC_LIMIT:=10}" "${GSM_EM:=10}" "${IFD:=1}" "${SFT_BATCH:=8}" ;;
+  cpu)  # the docs' run on the shared, loaded 2-core machine: 5.3M parameters, 0.6M pre-training tokens
     : "${MODEL:=$HERE/base-model-cpu.json}" "${VOCAB:=8192}" "${PRE_STEPS:=450}" "${PRE_BATCH:=8}" "${SEQ:=256}"
-    : "${SFT_STEPS:=20}" "${POOL_PER_LANG:=600}" "${SUBSET:=300}" "${HELDOUT_PER_LANG:=100}" "${N_MATH:=180}"
-    : "${N_EXAM:=180}" "${GSM_TEST:=50}" "${MC_LIMIT:=10}" "${GSM_EM:=10}" "${IFD:=0}" ;;
+    : "${SFT_STEPS:=10}" "${SFT_BATCH:=4}" "${POOL_PER_LANG:=250}" "${SUBSET:=120}" "${HELDOUT_PER_LANG:=40}"
+    : "${N_MATH:=80}" "${N_EXAM:=80}" "${GSM_TEST:=20}" "${MC_LIMIT:=5}" "${GSM_EM:=0}" "${IFD:=0}" ;;
   *) echo "SCALE must be smoke or cpu"; exit 2 ;;
 esac
 SEEDS=${SEEDS:-"1 2 3"}
@@ -63,16 +63,16 @@ fi
 BASE="$OUT/base/ckpt/$(cat "$OUT/base/ckpt/latest")"
 
 echo "== 2. instruction pool, held-out set, math and exam shares, eval subsets"
-python3 "$HERE/make_data.py" "$SHARED" "$OUT" "$POOL_PER_LANG" "$HELDOUT_PER_LANG" "$N_MATH" "$N_EXAM" "$GSM_TEST" \
-  "$MMLU_SUBJECTS" "$CMMLU_SUBJECTS"
+[ -f "$OUT/data.done" ] || { python3 "$HERE/make_data.py" "$SHARED" "$OUT" "$POOL_PER_LANG" "$HELDOUT_PER_LANG" \
+  "$N_MATH" "$N_EXAM" "$GSM_TEST" "$MMLU_SUBJECTS" "$CMMLU_SUBJECTS" && touch "$OUT/data.done"; }
 
 echo "== 3. score the pool and the ability shares with the base model"
 ifd=(); [ "$IFD" = 1 ] || ifd=(--no-ifd)
 SC=(--chat-template chatml --max-length "$SEQ" --batch 16 "${T[@]}" --quiet)
-"${N[@]}" select score --model "$BASE" --data "$OUT/pool.jsonl" "$OUT/math.jsonl" "$OUT/exam.jsonl" \
-  --out "$OUT/scores-all.jsonl" "${SC[@]}" "${ifd[@]}" --resume
+[ -f "$OUT/scores-all.jsonl" ] || "${N[@]}" select score --model "$BASE" --data "$OUT/pool.jsonl" "$OUT/math.jsonl" \
+  "$OUT/exam.jsonl" --out "$OUT/scores-all.jsonl" "${SC[@]}" "${ifd[@]}" --resume
 # The scores of the pool alone, and of the pool with each share (a band is ranked within its file).
-python3 - "$OUT" <<'PY'
+[ -f "$OUT/scores+exam.jsonl" ] || python3 - "$OUT" <<'PY'
 import json, sys
 out = sys.argv[1]
 lines = [l for l in open(f"{out}/scores-all.jsonl", encoding="utf-8")]
@@ -102,7 +102,7 @@ for ab in math exam; do
     --tag-share "$ab=$SHARE"
 done
 
-echo "== 5. fine-tune every subset, $SFT_STEPS steps of 8 packed x $SEQ tokens, seeds: $SEEDS; evaluate"
+echo "== 5. fine-tune every subset, $SFT_STEPS steps of $SFT_BATCH packed x $SEQ tokens, seeds: $SEEDS; evaluate"
 mkdir -p "$OUT/runs"
 evaluate() {  # model dir, run name: held-out and GSM8K-test response losses, MMLU/CMMLU 5-shot, GSM8K
   local model=$1 run=$2
@@ -112,7 +112,7 @@ evaluate() {  # model dir, run name: held-out and GSM8K-test response losses, MM
     --data "$OUT/gsm8k_test.jsonl" --out "$OUT/runs/$run.gsm8k-test.jsonl" "${SC[@]}" --no-ifd
   [ -f "$OUT/runs/$run.mc.jsonl" ] || "${N[@]}" eval --model "$model" --tasks mmlu,cmmlu --data-dir "$OUT/evaldata" \
     --limit "$MC_LIMIT" --batch 16 "${T[@]}" --quiet --out "$OUT/runs/$run.mc.json" --log-samples "$OUT/runs/$run.mc.jsonl"
-  [ -f "$OUT/runs/$run.gsm8k.json" ] || "${N[@]}" eval --model "$model" --tasks gsm8k --data-dir "$OUT/evaldata" \
+  [ "$GSM_EM" = 0 ] || [ -f "$OUT/runs/$run.gsm8k.json" ] || "${N[@]}" eval --model "$model" --tasks gsm8k --data-dir "$OUT/evaldata" \
     --limit "$GSM_EM" --batch 16 "${T[@]}" --quiet --out "$OUT/runs/$run.gsm8k.json"
 }
 evaluate "$BASE" base >"$OUT/runs/base.log" 2>&1
@@ -124,7 +124,7 @@ for seed in $SEEDS; do  # seeds outside: a run cut short still has every arm for
       rm -rf "$OUT/runs/$run"
       start=$(date +%s)
       "${N[@]}" sft --model "$BASE" --data "$data" --out "$OUT/runs/$run" --chat-template chatml --packing \
-        --steps "$SFT_STEPS" --batch 8 --seq "$SEQ" --lr 1e-3 --warmup 3 --schedule cosine --min-lr 1e-4 \
+        --steps "$SFT_STEPS" --batch "$SFT_BATCH" --seq "$SEQ" --lr 1e-3 --warmup 2 --schedule cosine --min-lr 1e-4 \
         --seed "$seed" --log-every "$SFT_STEPS" "${T[@]}" >"$OUT/runs/$run.log" 2>&1
       evaluate "$OUT/runs/$run/ckpt/$(cat "$OUT/runs/$run/ckpt/latest")" "$run" >>"$OUT/runs/$run.log" 2>&1
       echo "$(($(date +%s) - start)) s, load $(cut -d' ' -f1-3 /proc/loadavg)" >"$OUT/runs/$run.done"
