@@ -31,6 +31,7 @@ case "$SCALE" in
   *) echo "SCALE must be smoke or cpu"; exit 2 ;;
 esac
 SEEDS=${SEEDS:-"1 2 3"}
+SFT_ACCUM=${SFT_ACCUM:-1}  # micro-batches per sft step (SFT_BATCH / SFT_ACCUM sequences each)
 THREADS=${THREADS:-2}
 SHARE=${SHARE:-0.3}  # the ability share of the tailored subsets
 MMLU_SUBJECTS=${MMLU_SUBJECTS:-elementary_mathematics,high_school_mathematics,high_school_geography,marketing}
@@ -124,7 +125,7 @@ for seed in $SEEDS; do  # seeds outside: a run cut short still has every arm for
       rm -rf "$OUT/runs/$run"
       start=$(date +%s)
       "${N[@]}" sft --model "$BASE" --data "$data" --out "$OUT/runs/$run" --chat-template chatml --packing \
-        --steps "$SFT_STEPS" --batch "$SFT_BATCH" --seq "$SEQ" --lr 1e-3 --warmup 2 --schedule cosine --min-lr 1e-4 \
+        --steps "$SFT_STEPS" --batch $((SFT_BATCH / SFT_ACCUM)) --grad-accum "$SFT_ACCUM" --seq "$SEQ" --lr 1e-3 --warmup 2 --schedule cosine --min-lr 1e-4 \
         --seed "$seed" --log-every "$SFT_STEPS" "${T[@]}" >"$OUT/runs/$run.log" 2>&1
       evaluate "$OUT/runs/$run/ckpt/$(cat "$OUT/runs/$run/ckpt/latest")" "$run" >>"$OUT/runs/$run.log" 2>&1
       echo "$(($(date +%s) - start)) s, load $(cut -d' ' -f1-3 /proc/loadavg)" >"$OUT/runs/$run.done"
