@@ -72,22 +72,26 @@ for arm in arms:
     entry = {"runs": runs, **subset_info(arm, seeds[0])}
     for k in KEYS + ["gsm8k_em_strict"]:
         vals = [r[k] for r in runs]
+        if any(math.isnan(v) for v in vals):  # not measured (GSM_EM=0)
+            entry[f"{k}_mean"] = entry[f"{k}_sd"] = math.nan
+            continue
         entry[f"{k}_mean"] = statistics.mean(vals)
         entry[f"{k}_sd"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
     entry["runtime"] = [open(f"{out}/runs/{arm}-s{s}.done").read().strip() for s in seeds]
     res["arms"][arm] = entry
-json.dump(res, open(f"{out}/results.json", "w"), indent=2)
+json.dump(res, open(f"{out}/results.json", "w"), indent=2, allow_nan=True)
 
 b = res["base"]
 head = ("| arm | samples | tokens | base CE of subset | held-out CE (all) | en | zh | GSM8K-test CE | MMLU acc "
         "| MMLU p(gold) | CMMLU acc | CMMLU p(gold) | GSM8K EM |")
 lines = [head, "|" + "---|" * (head.count("|") - 1)]
 fmt = lambda k: ".3f" if ("acc" in k or "em" in k) else ".4f"
-lines.append("| (base, no sft) | 0 | 0 | | " + " | ".join(f"{b[k]:{fmt(k)}}" for k in KEYS) + " |")
+lines.append("| (base, no sft) | 0 | 0 | | " + " | ".join("–" if math.isnan(b[k]) else f"{b[k]:{fmt(k)}}" for k in KEYS)
+             + " |")
 for arm, e in res["arms"].items():
     cells = []
     for k in KEYS:
-        cells.append(f"{e[k + '_mean']:{fmt(k)}} ± {e[k + '_sd']:{fmt(k)}}")
+        cells.append("–" if math.isnan(e[k + "_mean"]) else f"{e[k + '_mean']:{fmt(k)}} ± {e[k + '_sd']:{fmt(k)}}")
     lines.append(f"| {arm} | {e['samples']} | {e['tokens']} | {e['base_ce']:.3f} | " + " | ".join(cells) + " |")
 mc = b["mc_items"]
 lines.append("")
