@@ -149,13 +149,20 @@ PickResult pick(const std::vector<ScoreRecord>& recs, const PickOptions& o, cons
       w.push_back(s);
     }
     const std::vector<double> share = apportion(total, w, !tokens);
+    std::vector<double> want;
     size_t k = 0;
     for (auto& [name, members] : strata) {
       double have = 0;
       for (size_t i : members) have += kept[i] ? weight(i) : 0.0;
+      want.push_back(std::max(0.0, share[k++] - have));
+    }
+    // A stratum whose tag quotas took more than its share leaves the others less than they want:
+    // what is left is divided over them in proportion to what each still wants.
+    if (std::accumulate(want.begin(), want.end(), 0.0) > rest) want = apportion(rest, want, !tokens);
+    k = 0;
+    for (auto& [name, members] : strata) {
       const std::string& stratum = name;
-      fill("stratum:" + name, std::max(0.0, std::min(share[k++] - have, rest)),
-           [&](size_t i) { return stratum_of(recs[i], o) == stratum; });
+      fill("stratum:" + name, want[k++], [&](size_t i) { return stratum_of(recs[i], o) == stratum; });
     }
   } else {
     fill("all", rest, [](size_t) { return true; });

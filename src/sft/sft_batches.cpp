@@ -191,8 +191,12 @@ const Window& SftBatches::train_window(int64_t g) {
 void SftBatches::train_batch(int step, int micro, Batch* out) {
   const int64_t first = ((int64_t)step * G_ + micro) * B_;
   if (packing_) {
-    std::vector<const Window*> rows(B_);
-    for (int r = 0; r < B_; r++) rows[r] = &train_window(first + r);
+    // Copies: a row past the epoch's last window packs the next epoch into windows_, which would
+    // leave pointers to the earlier rows' windows dangling.
+    std::vector<Window> windows;
+    for (int r = 0; r < B_; r++) windows.push_back(train_window(first + r));
+    std::vector<const Window*> rows;
+    for (const Window& w : windows) rows.push_back(&w);
     return fill_packed_batch(train_, rows, out);
   }
   std::vector<const TokenizedSample*> rows(B_);

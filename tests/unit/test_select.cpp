@@ -126,6 +126,21 @@ TEST(SelectPick, TagSharesAreFilledFirst) {
   EXPECT_EQ(res.quotas[0].got, 5);
 }
 
+TEST(SelectPick, TagSharesNeverOverfillTheSize) {
+  auto recs = pool100();
+  PickOptions o = with(Strategy::bottom);
+  o.size = 10, o.by_source = true, o.by_lang = true, o.tag_shares = {{"math", 0.6}};
+  // Strata a|en, a|zh, b|en, b|zh (30, 30, 20, 20 samples): shares 3, 3, 2, 2. The 6 lowest math
+  // samples (all zh: i = 0, 20, 30, 50 in a, 60, 90 in b) take 4 from a|zh, past its share of 3, so
+  // the 4 left are divided 3 : 2 over a|en and b|en (2.4, 1.6 -> 2 and 2), not 3 and 2 (11 in all).
+  auto res = pick(recs, o);
+  EXPECT_EQ(res.kept.size(), 10u);
+  int a_en = 0, b_en = 0;
+  for (size_t i : res.kept) (i < 60 ? a_en : b_en) += i % 2;
+  EXPECT_EQ(a_en, 2);
+  EXPECT_EQ(b_en, 2);
+}
+
 TEST(SelectPick, TokenBudgetAndRefusals) {
   auto recs = pool100();
   PickOptions o = with(Strategy::top);

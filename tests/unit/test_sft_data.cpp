@@ -215,3 +215,29 @@ TEST(SftPacking, BatchesDependOnlyOnSeedAndStepAcrossEpochs) {
   EXPECT_EQ(x.position(11), y.position(11));
   EXPECT_EQ(x.position(11)["sampler"], "sft-packed");
 }
+
+TEST(SftPacking, AMicroBatchAcrossTheEpochEndHasTheRowsOfBothEpochs) {
+  // 9 samples pack into fewer than 8 windows of 8, so rows 0..7 of a micro-batch of 8 run past
+  // the first epoch's windows into the next (which re-packs the source's windows: the rows taken
+  // before must stay valid; they dangled before 2026-12-07, and sft --packing crashed). Each row
+  // equals that window fetched alone (one row a step).
+  std::vector<TokenizedSample> samples;
+  for (int i = 0; i < 9; i++) samples.push_back(sample_of(i, 2 + i % 4));
+  SftBatches wide(samples, {}, 7, 8, 1, 1, true, 8), narrow(samples, {}, 7, 1, 1, 1, true, 8);
+  EXPECT_GE(narrow.position(7)["epoch"].get<int>(), 1);  // the last row is in a later epoch than the first
+  Batch b, one;
+  wide.train_batch(0, 0, &b);
+  const size_t T = b.inputs.size() / 8;
+  auto row = [&](const std::vector<int32_t>& v, int r, size_t n) {
+    return std::vector<int32_t>(v.begin() + r * T, v.begin() + r * T + n);
+  };
+  for (int r = 0; r < 8; r++) {
+    narrow.train_batch(r, 0, &one);  // one row, as long as its window's used positions
+    const size_t n = one.inputs.size();
+    ASSERT_LE(n, T) << r;
+    EXPECT_EQ(row(b.inputs, r, n), one.inputs) << r;
+    EXPECT_EQ(row(b.targets, r, n), one.targets) << r;
+    EXPECT_EQ(row(b.positions, r, n), one.positions) << r;
+    for (size_t t = n; t < T; t++) EXPECT_LT(b.targets[r * T + t], 0) << r;  // the rest is padding
+  }
+}
