@@ -3,12 +3,14 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/dist_job.h"
 #include "cli/output.h"
 #include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "data/prepare.h"
 #include "data/tokenize.h"
+#include "train/dist/communicator.h"
 
 namespace {
 
@@ -101,17 +103,22 @@ int run_data(int argc, char** argv) {
     if (fold) cfg.clean.fold_fullwidth = true;
     if (no_compress) cfg.compress = false;
     if (prep_out.quiet) cfg.progress = false;
-    if (!cfg.output.empty()) check_output_dir(cfg.output, "--output");
-    auto rep = run_prepare(cfg);
-    auto& d = rep["documents"];
-    print_summary(prep_out, "data prepare",
-                  "data prepare: " + d["read"].dump() + " documents read, " + d["kept"].dump() + " kept, " +
-                      d["removed"].dump() + " removed; report: " + cfg.output + "/report.json",
-                  {{"documents", d}, {"kept", rep["kept"]}, {"report", cfg.output + "/report.json"}});
-    // Input that could not be decoded is said here, not only in report.json; none readable at all is an error.
-    auto& rd = rep["read"];
-    uint64_t undecodable = rd["invalid_utf8"].get<uint64_t>(), damaged = rd["damaged_files"].get<uint64_t>();
-    if (undecodable + damaged > 0) {
+    // Under `mpirun -np N`: the inputs split across the ranks, dedup global (docs/distributed.md).
+    return cli::run_as_job("mindllm data", argc, argv, [&](dist::Communicator& job) {
+      dist::all_or_none(job, [&] {
+        if (!cfg.output.empty()) check_output_dir(cfg.output, "--output");
+      });
+      auto rep = run_prepare(cfg, job);
+      auto& d = rep["documents"];
+      if (job.rank() == 0)
+        print_summary(prep_out, "data prepare",
+                      "data prepare: " + d["read"].dump() + " documents read, " + d["kept"].dump() + " kept, " +
+                          d["removed"].dump() + " removed; report: " + cfg.output + "/report.json",
+                      {{"documents", d}, {"kept", rep["kept"]}, {"report", cfg.output + "/report.json"}});
+      // Input that could not be decoded is said here, not only in report.json; none readable at all is an error.
+      auto& rd = rep["read"];
+      uint64_t undecodable = rd["invalid_utf8"].get<uint64_t>(), damaged = rd["damaged_files"].get<uint64_t>();
+      if (undecodable + damaged == 0) return;
       std::string first;
       for (auto& m : rd["messages"]) {
         std::string s = m.get<std::string>();
@@ -126,10 +133,13 @@ int run_data(int argc, char** argv) {
           (cfg.reader.encoding.empty() ? std::string("UTF-8") : cfg.reader.encoding) + ", " + std::to_string(damaged) +
           " files cut short (first: " + first + ")" +
           (cfg.reader.encoding.empty() ? "; give --encoding (e.g. gb18030, latin-1) for other encodings" : "");
-      if (d["read"].get<uint64_t>() == 0) bad_input("no documents read: " + what);
-      std::fprintf(stderr, "data prepare: warning: %s\n", what.c_str());
-    }
-    return 0;
+      if (d["read"].get<uint64_t>() == 0) {
+        if (job.size() > 1)  // every rank has the report: all stop together, rank 0 says why
+          throw dist::CollectiveError(ExitCode::bad_input, "no documents read: " + what, job.rank() == 0);
+        bad_input("no documents read: " + what);
+      }
+      if (job.rank() == 0) std::fprintf(stderr, "data prepare: warning: %s\n", what.c_str());
+    });
   }
   if (tok->parsed()) {
     if (!mix.empty()) tc.mix = parse_mix(mix);

@@ -84,9 +84,11 @@ class LshIndex {
   bool query(const uint32_t* sig) const;
   void insert(const uint32_t* sig);
   size_t memory_bytes() const;
+  // The key of band b of `sig` (equal band values, equal keys).
+  uint64_t band_key(const uint32_t* sig, int b) const;
+  int bands() const { return bands_; }
 
  private:
-  uint64_t band_key(const uint32_t* sig, int b) const;
   int bands_, rows_;
   std::vector<FlatSet64> tables_;
 };

@@ -15,6 +15,10 @@
 #include "data/langid.h"
 #include "data/reader.h"
 
+namespace mindllm::dist {
+class Communicator;
+}
+
 namespace mindllm::data {
 
 struct PrepareConfig {
@@ -45,6 +49,12 @@ nlohmann::json yaml_to_json(const std::string& text, const std::string& where);
 
 // Runs the whole step; returns the report (also written to <output>/report.json).
 nlohmann::json run_prepare(const PrepareConfig& cfg);
+// The same across the ranks of a job (`mpirun -np N mindllm data prepare`, prepare_dist.cpp):
+// each rank reads and cleans its share of the inputs, deduplication is global, rank 0 writes
+// the output and the report that one process writes for the same inputs (same bytes, but for the
+// timing and the dedup index sizes). Every rank returns the report. An input file that a rank
+// cannot open, or sees with another size than rank 0, stops every rank before any output.
+nlohmann::json run_prepare(const PrepareConfig& cfg, dist::Communicator& job);
 
 // `mindllm data dedup`: near/exact dedup only, for benchmarks and quick use. Writes the kept
 // lines to `output` (JSONL) and, if set, the 1-based numbers of removed documents

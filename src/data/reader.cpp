@@ -151,11 +151,27 @@ int parse_jsonl_text(std::string_view line, const std::string& field, std::strin
   return 1;
 }
 
-DocumentReader::DocumentReader(std::vector<std::string> files, ReaderConfig cfg)
-    : files_(std::move(files)), cfg_(std::move(cfg)) {
+bool splittable(const std::string& path, const ReaderConfig& cfg) {
+  if (!iconv_encoding(cfg.encoding).empty() || (cfg.text_unit != "line" && !is_jsonl_name(path))) return false;
+  try {
+    return std::string(ByteSource(path).format()) == "plain";
+  } catch (const StreamError&) { return false; }
+}
+
+DocumentReader::DocumentReader(std::vector<std::string> files, ReaderConfig cfg, std::vector<ReadSpan> spans)
+    : files_(std::move(files)), cfg_(std::move(cfg)), spans_(std::move(spans)) {
   if (cfg_.text_unit != "file" && cfg_.text_unit != "paragraph" && cfg_.text_unit != "line")
     bad_input("reader.text_unit: '" + cfg_.text_unit + "' is not one of file, paragraph, line");
   cfg_.encoding = iconv_encoding(cfg_.encoding);
+}
+
+DocumentReader::DocumentReader(std::vector<std::string> files, ReaderConfig cfg)
+    : DocumentReader(files, std::move(cfg), whole_files(files.size())) {}
+
+std::vector<ReadSpan> whole_files(size_t n) {
+  std::vector<ReadSpan> spans;
+  for (size_t i = 0; i < n; i++) spans.push_back({static_cast<uint32_t>(i)});
+  return spans;
 }
 DocumentReader::~DocumentReader() = default;
 
@@ -164,23 +180,38 @@ uint64_t DocumentReader::bytes_read() const { return done_bytes_ + (src_ ? src_-
 bool DocumentReader::open_next_file() {
   if (src_) {
     done_bytes_ += src_->compressed_bytes_read();
-    stats_.bytes += src_->compressed_bytes_read();
+    stats_.bytes += partial_ ? span_bytes_ : src_->compressed_bytes_read();
   }
   lines_.reset();
   src_.reset();
-  while (file_pos_ < files_.size()) {
-    cur_ = static_cast<int>(file_pos_++);
+  while (file_pos_ < spans_.size()) {
+    const ReadSpan& sp = spans_[file_pos_++];
+    cur_ = static_cast<int>(sp.file);
+    const uint64_t from = sp.begin > 0 ? sp.begin - 1 : 0;  // one byte early: is `begin` a line start?
     try {
-      src_ = std::make_unique<ByteSource>(files_[cur_], cfg_.encoding);
+      src_ = std::make_unique<ByteSource>(files_[cur_], cfg_.encoding, from);
     } catch (const StreamError& e) {
-      stats_.unreadable_files++;
+      stats_.unreadable_files += sp.begin == 0;
       stats_.note(std::string(e.what()) + " (file skipped)");
       continue;
     }
-    stats_.files++;
+    stats_.files += sp.begin == 0;
     jsonl_ = is_jsonl_name(files_[cur_]);
-    lines_ = std::make_unique<LineReader>(*src_, cfg_.max_doc_bytes);
-    line_no_ = 0;
+    lines_ = std::make_unique<LineReader>(*src_, cfg_.max_doc_bytes, from);
+    line_no_ = sp.lines_before;
+    span_end_ = sp.end;
+    span_bytes_ = 0;
+    partial_ = !sp.whole();
+    if (partial_) {
+      MINDLLM_CHECK(jsonl_ || cfg_.text_unit == "line", files_[cur_] + ": only line documents split into byte ranges");
+      std::error_code ec;
+      span_bytes_ = std::min<uint64_t>(sp.end, fs::file_size(files_[cur_], ec)) - sp.begin;
+      bool too_long = false;
+      if (sp.begin > 0) {  // the line through byte begin-1 belongs to the span before
+        lines_->next(line_, &too_long);
+        line_no_ += lines_->next_start() > sp.begin;
+      }
+    }
     return true;
   }
   return false;
@@ -209,6 +240,7 @@ bool DocumentReader::next_in_file(RawDoc& doc) {
   bool too_long = false;
   if (jsonl_ || cfg_.text_unit == "line") {
     while (lines_->next(line_, &too_long)) {
+      if (lines_->line_start() >= span_end_) return false;  // the next span's line
       line_no_++;
       if (too_long) {
         stats_.too_long++;

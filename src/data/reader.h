@@ -64,10 +64,29 @@ bool is_jsonl_name(const std::string& path);
 // (*why says what), -1 when the field is missing or not a string.
 int parse_jsonl_text(std::string_view line, const std::string& field, std::string* text, std::string* why);
 
-// Reads the documents of a list of files in order.
+// A part of one input file (data prepare across ranks): the whole file, or the lines that start
+// in bytes [begin, end) of a plain line-per-document file (JSONL, or text_unit line), numbered
+// after the lines_before newlines that precede `begin`.
+struct ReadSpan {
+  uint32_t file = 0;  // index into the file list
+  uint64_t begin = 0, end = UINT64_MAX;
+  uint64_t lines_before = 0;
+  bool whole() const { return begin == 0 && end == UINT64_MAX; }
+};
+
+// Every one of n files, whole.
+std::vector<ReadSpan> whole_files(size_t n);
+
+// True when a file can be split into byte ranges: plain bytes (no compression, no --encoding)
+// with one document per line.
+bool splittable(const std::string& path, const ReaderConfig& cfg);
+
+// Reads the documents of a list of files in order (or of `spans` of them, in order). A partial
+// span counts its bytes, and the file only where it begins at byte 0.
 class DocumentReader {
  public:
   DocumentReader(std::vector<std::string> files, ReaderConfig cfg);
+  DocumentReader(std::vector<std::string> files, ReaderConfig cfg, std::vector<ReadSpan> spans);
   ~DocumentReader();
   // Next valid document; false at the end of the last file.
   bool next(RawDoc& doc);
@@ -81,8 +100,11 @@ class DocumentReader {
   bool accept(RawDoc& doc, uint64_t line);
   std::vector<std::string> files_;
   ReaderConfig cfg_;
+  std::vector<ReadSpan> spans_;
   ReadStats stats_;
-  size_t file_pos_ = 0;
+  size_t file_pos_ = 0;                              // next span
+  uint64_t span_end_ = UINT64_MAX, span_bytes_ = 0;  // span_bytes_: the size of a partial span
+  bool partial_ = false;
   int cur_ = -1;
   bool jsonl_ = false;
   std::unique_ptr<ByteSource> src_;

@@ -67,7 +67,8 @@ std::string iconv_encoding(const std::string& name) {
   return n;
 }
 
-ByteSource::ByteSource(const std::string& path, const std::string& encoding) : impl_(std::make_unique<Impl>()) {
+ByteSource::ByteSource(const std::string& path, const std::string& encoding, uint64_t offset)
+    : impl_(std::make_unique<Impl>()) {
   auto& s = *impl_;
   s.path = path;
   if (!encoding.empty()) {
@@ -89,6 +90,16 @@ ByteSource::ByteSource(const std::string& path, const std::string& encoding) : i
     s.kind = Impl::zstd;
     s.zd = ZSTD_createDStream();
     ZSTD_initDStream(s.zd);
+  }
+  if (offset > 0) {
+    if (s.kind != Impl::plain || s.cd != reinterpret_cast<iconv_t>(-1))
+      throw StreamError(path + ": a compressed or converted file cannot be read from byte " + std::to_string(offset));
+    if (std::fseek(s.f, static_cast<long>(offset), SEEK_SET) != 0)
+      throw StreamError(path + ": cannot seek to byte " + std::to_string(offset) + ": " + std::strerror(errno));
+    s.in_pos = s.in_len = 0;
+    s.file_eof = false;
+    raw_read_ = 0;
+    s.refill(raw_read_);
   }
 }
 
@@ -218,6 +229,7 @@ bool LineReader::fill() {
   if (eof_) return false;
   if (pos_ > 0) {
     buf_.erase(0, pos_);
+    base_ += pos_;
     pos_ = 0;
   }
   size_t old = buf_.size();
@@ -230,6 +242,7 @@ bool LineReader::fill() {
 
 bool LineReader::next(std::string& line, bool* too_long) {
   *too_long = false;
+  line_start_ = base_ + pos_;
   size_t scanned = pos_;
   for (;;) {
     size_t nl = buf_.find('\n', scanned);
@@ -248,6 +261,7 @@ bool LineReader::next(std::string& line, bool* too_long) {
     if (buf_.size() - pos_ > max_) {
       // Too long: drop what we have and keep skipping to the next newline (bounded memory).
       *too_long = true;
+      base_ += buf_.size();
       buf_.clear();
       pos_ = 0;
     }

@@ -1,6 +1,7 @@
 // Byte streams for the data pipeline: reading plain, gzip or zstd files (detected by their
 // magic bytes, not their names) with truncation detected, and writing plain or zstd output.
 #pragma once
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -23,7 +24,9 @@ class ByteSource {
  public:
   // Throws StreamError if the file can't be opened. `encoding` (an iconv_encoding() result,
   // "" = UTF-8) converts the decompressed bytes to UTF-8; bytes invalid in it are a StreamError.
-  explicit ByteSource(const std::string& path, const std::string& encoding = "");
+  // offset > 0 (a byte range of a plain file, data prepare across ranks) starts reading there;
+  // a compressed or converted file cannot start inside (StreamError).
+  explicit ByteSource(const std::string& path, const std::string& encoding = "", uint64_t offset = 0);
   ~ByteSource();
   ByteSource(const ByteSource&) = delete;
   ByteSource& operator=(const ByteSource&) = delete;
@@ -41,10 +44,13 @@ class ByteSource {
 
 // Lines of a ByteSource ('\n'-separated, a trailing '\r' removed). A line longer than
 // max_bytes is skipped without being held in memory: next() returns it empty with *too_long.
+// offset: where the source starts in its file (line_start() is in file bytes).
 class LineReader {
  public:
-  LineReader(ByteSource& src, size_t max_bytes) : src_(src), max_(max_bytes) {}
+  LineReader(ByteSource& src, size_t max_bytes, uint64_t offset = 0) : src_(src), max_(max_bytes), base_(offset) {}
   bool next(std::string& line, bool* too_long);
+  uint64_t line_start() const { return line_start_; }   // file offset of the line next() returned
+  uint64_t next_start() const { return base_ + pos_; }  // ... and of the line after it
 
  private:
   bool fill();
@@ -52,6 +58,7 @@ class LineReader {
   size_t max_;
   std::string buf_;
   size_t pos_ = 0;
+  uint64_t base_ = 0, line_start_ = 0;  // base_: file offset of buf_[0]
   bool eof_ = false;
 };
 

@@ -238,6 +238,19 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
   return count ? static_cast<float>(sum / count) : 0.0f;
 }
 
+int backward_stage(const ParamLayout& layout, int n_layers, size_t offset) {
+  if (offset == layout.normf_w || offset == layout.normf_b ||
+      (offset == layout.lm_head && layout.lm_head != layout.wte))
+    return 0;
+  for (int l = 0; l < n_layers; l++) {
+    const LayerOffsets& o = layout.layers[l];
+    for (size_t at :
+         {o.norm1_w, o.norm1_b, o.wqkv, o.bqkv, o.wo, o.bo, o.norm2_w, o.norm2_b, o.wfc, o.bfc, o.wproj, o.bproj})
+      if (at == offset) return n_layers - l;
+  }
+  return n_layers + 1;  // embeddings (and a tied head), or anything else: the end
+}
+
 void Model::backward(float loss_scale) {
   const int B = acts_.B, T = acts_.T, N = B * T, C = cfg_.hidden, V = cfg_.vocab_size;
   if (acts_.n_targets == 0) return;  // nothing counted: zero gradient
@@ -250,11 +263,15 @@ void Model::backward(float loss_scale) {
   o.zero(acts_.d_res, (size_t)N * C);
   o.norm_backward(acts_.d_res, acts_.d_lnf, acts_.res[cfg_.n_layers].data(), acts_.lnf_mean, acts_.lnf_rstd,
                   layout_.normf_w, layout_.normf_b, N);
-  for (int l = cfg_.n_layers - 1; l >= 0; l--)
+  if (backward_hook_) backward_hook_(0);
+  for (int l = cfg_.n_layers - 1; l >= 0; l--) {
     block_backward(o, l, N, acts_.layers[l], acts_.res[l].data(), acts_.d_res, acts_.grads);
+    if (backward_hook_) backward_hook_(cfg_.n_layers - l);
+  }
   if (!lora_)  // a frozen base (LoRA) needs no embedding gradient
     embedding_backward(g + layout_.wte, CpuOps::opt(g, layout_.wpe), acts_.d_res, acts_.tokens.data(), B, T, C, 0,
                        o.positions);
+  if (backward_hook_) backward_hook_(cfg_.n_layers + 1);
   acts_.n_targets = 0;  // logits were overwritten: a second backward needs a new forward
 }
 

@@ -3,6 +3,7 @@
 // x = norm(alpha x + f(x)) when cfg.deepnorm.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +20,10 @@
 namespace mindllm {
 
 struct QuantizedWeights;  // model/quant_weights.h
+
+// The backward stage (Model::set_backward_hook) after which the gradient of the parameter at
+// flat offset `offset` (a tensor's start) is final.
+int backward_stage(const ParamLayout& layout, int n_layers, size_t offset);
 
 class Model {
  public:
@@ -60,6 +65,10 @@ class Model {
   // Accumulates dL/dparams into grads() for the last forward with targets, where
   // L = loss_scale * mean loss (loss_scale = 1/grad_accum for accumulation).
   void backward(float loss_scale = 1.0f);
+  // Called by backward() as the gradients become final, for a reduction overlapped with it:
+  // stage 0 after the head and the final norm, n_layers - l after layer l, n_layers + 1 at the end
+  // (embeddings). backward_stage() says which stage finishes a parameter. Empty: none.
+  void set_backward_hook(std::function<void(int stage)> hook) { backward_hook_ = std::move(hook); }
   void zero_grads();
   // NEFTune noise on the input embeddings of the following forward passes with targets (off: {}).
   void set_embedding_noise(const EmbeddingNoise& e) { noise_ = e; }
@@ -97,6 +106,7 @@ class Model {
   std::shared_ptr<const QuantizedWeights> quantized_;
   std::vector<uint16_t> params_bf16_;  // bf16 copy of params_, refreshed by each forward in bf16
   Acts acts_;
+  std::function<void(int)> backward_hook_;
   EmbeddingNoise noise_;
   LoraWeights* lora_ = nullptr;
   std::vector<float> noise_buf_;

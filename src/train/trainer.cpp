@@ -32,6 +32,7 @@
 #include "train/dist/communicator.h"
 #include "train/dist/consistency.h"
 #include "train/dist/nccl.h"
+#include "train/dist/overlap.h"
 #include "train/dist/rank_batches.h"
 #include "train/dist/zero.h"
 #if MINDLLM_CUDA
@@ -131,6 +132,9 @@ class StepBackend {
   // Data parallel, before update(): the gradients and the loss sum become their sums over the
   // ranks (each rank weighed its micro-batches by the global batch's target tokens).
   virtual void reduce(dist::Communicator& c) = 0;
+  // Data parallel: the next accumulate()'s backward starts the gradient reduction bucket by
+  // bucket (dist/overlap.h) and reduce() completes it. False where the backend cannot.
+  virtual bool overlap_next_backward(dist::Communicator&) { return false; }
 };
 
 class CpuBackend : public StepBackend {
@@ -170,9 +174,25 @@ class CpuBackend : public StepBackend {
   }
   void set_embedding_noise(const EmbeddingNoise& e) override { model_.set_embedding_noise(e); }
   void reduce(dist::Communicator& c) override {
-    if (zero_) dist::reduce_scatter_in_place(c, model_.grads(), slices_);  // only this rank's slice is summed
-    else c.allreduce_sum(std::span<float>(model_.grads()));
+    if (overlapping_) {
+      overlap_->finish();
+      model_.set_backward_hook({});
+      overlapping_ = false;
+    } else if (zero_) {
+      dist::reduce_scatter_in_place(c, model_.grads(), slices_);  // only this rank's slice is summed
+    } else {
+      c.allreduce_sum(std::span<float>(model_.grads()));
+    }
     c.allreduce_sum(std::span<double>(&loss_sum_, 1));
+  }
+  bool overlap_next_backward(dist::Communicator& c) override {
+    if (zero_ || lora_) return false;  // ZeRO-1's reduce-scatter and LoRA's gradients: after the backward
+    if (!overlap_)
+      overlap_ = std::make_unique<dist::OverlappedReduce>(model_.layout(), model_.config().n_layers, c.bucket_floats);
+    overlap_->begin(c, std::span<float>(model_.grads()));
+    model_.set_backward_hook([this](int stage) { overlap_->stage_done(stage); });
+    overlapping_ = true;
+    return true;
   }
   void set_lora_dropout(bool on, uint64_t seed) override {
     if (!lora_) return;
@@ -187,6 +207,8 @@ class CpuBackend : public StepBackend {
   double loss_sum_ = 0.0;
   dist::Communicator* zero_;
   dist::Slices slices_;
+  std::unique_ptr<dist::OverlappedReduce> overlap_;
+  bool overlapping_ = false;
 };
 
 #if MINDLLM_CUDA
@@ -387,7 +409,9 @@ json rank_fingerprint(const TrainOptions& o, const TrainModel& tm, const BatchSo
                {"eval_batches", o.eval_batches},
                {"log_every", o.log_every},
                {"resume", o.resume},
-               {"ignore_tokenizer_mismatch", o.ignore_tokenizer_mismatch}});
+               {"ignore_tokenizer_mismatch", o.ignore_tokenizer_mismatch},
+               {"no_overlap", o.no_overlap},
+               {"bucket_mb", o.bucket_mb}});
   for (const char* path_option : {"model", "data", "threads"}) opts.erase(path_option);
   for (const auto& [key, value] : opts.items()) {
     std::string flag = "--" + key;
@@ -433,6 +457,7 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
   dist::Communicator& comm = comm_arg ? *comm_arg : *own_comm;
   const int ranks = comm.size();
   const bool lead = comm.rank() == 0;
+  comm.bucket_floats = std::max<size_t>(1, static_cast<size_t>(opt.bucket_mb * (1 << 20) / sizeof(float)));
   dist::RankBatches rank_slice(all_data, comm.rank(), ranks, opt.grad_accum);
   BatchSource& data = ranks > 1 ? rank_slice : all_data;
   if (opt.zero && ranks == 1)
@@ -547,7 +572,12 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
              model.params().size());
   log_info("data: %s; %d x %d sequences of up to %d tokens per step; %s", data.describe().c_str(), G_all, opt.batch,
            opt.seq, where.c_str());
-  if (ranks > 1) log_info("data parallel: %d ranks (%s) x %d micro-batches each", ranks, comm.engine().c_str(), G);
+  if (ranks > 1) {
+    const size_t n = model.params().size(), buckets = (n + comm.bucket_floats - 1) / comm.bucket_floats;
+    const bool overlapped = !opt.no_overlap && !opt.zero && !lora && opt.device == Device::cpu;
+    log_info("data parallel: %d ranks (%s) x %d micro-batches each; gradients in %zu buckets, %s", ranks,
+             comm.engine().c_str(), G, buckets, overlapped ? "reduced during the backward" : "reduced after it");
+  }
 
   auto save = [&](int step) {
     backend->sync_to_host();
@@ -601,6 +631,7 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
       if (opt.neftune_alpha > 0)
         backend->set_embedding_noise({opt.neftune_alpha, mix64(opt.seed, 0x4e454654ull + step, mb)});
       backend->set_lora_dropout(true, mix64(opt.seed, 0x4c6f5241ull + step, mb));
+      if (ranks > 1 && i == G - 1 && !opt.no_overlap) backend->overlap_next_backward(comm);
       backend->accumulate(micro[i], weight, G_all);
     }
     backend->set_embedding_noise({});  // validation sees clean embeddings

@@ -44,6 +44,8 @@ struct TrainOptions {
   bool resume = false;
   float neftune_alpha = 0.0f;  // > 0: NEFTune noise on the input embeddings while training (model/neftune.h)
   int zero = 0;                // 1: ZeRO-1, AdamW state sharded across the ranks of a data-parallel job (CPU)
+  bool no_overlap = false;     // data parallel: reduce the gradients after the backward, not during it
+  double bucket_mb = 16.0;     // data parallel: MiB of fp32 gradients per collective
   LoraConfig lora;             // rank > 0: train LoRA adapters on a frozen base (model/lora.h), CPU only
 };
 

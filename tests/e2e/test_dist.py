@@ -4,6 +4,7 @@ two np-2 runs are bit-identical, a rank killed with SIGKILL ends the job within 
 the rank and --resume continues exactly, options that differ across ranks are one line and exit
 2, a 2-rank checkpoint resumes on 1 rank, and two "hosts" made of network namespaces train over
 TCP. Skipped where mpirun is absent or the binary was built without MPI."""
+import gzip
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from mindllm_ref import MINDLLM, run
+from mindllm_ref import MINDLLM, SHARED, run
 from test_train_cli import data  # noqa: F401  (the learnable token shards, a fixture)
 
 MPIRUN = shutil.which("mpirun")
@@ -264,3 +265,127 @@ def test_zero1_matches_plain_data_parallel_and_resumes_anywhere(data, tmp_path):
     # One process cannot shard: one line, exit 2.
     p = run(*train_args(data, tmp_path / "one", "--steps", 2, "--zero", 1), check=False)
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "--zero 1" in p.stderr, p.stderr
+
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_reduction_overlapped_with_the_backward_is_bit_identical(data, tmp_path, n):
+    # Small buckets (many of them, started from the last layer's as the backward reaches them): the
+    # same sums as after the backward, so the same bytes.
+    args = ("--steps", 6, "--grad-accum", 2, "--bucket-mb", 0.01)
+    p = mpirun(n, train_args(data, tmp_path / "overlap", *args))
+    assert "reduced during the backward" in p.stderr, p.stderr
+    buckets = int(p.stderr.split(" buckets")[0].rsplit(" ", 1)[1])
+    assert buckets > 5
+    mpirun(n, train_args(data, tmp_path / "after", *args, "--no-overlap"))
+    assert model_bytes(tmp_path / "overlap", 6) == model_bytes(tmp_path / "after", 6)
+    assert [m["loss"] for m in metrics(tmp_path / "overlap")] == [m["loss"] for m in metrics(tmp_path / "after")]
+
+# ---- `mpirun -np N mindllm data prepare`: the inputs split across ranks, dedup global ----------
+
+CORPUS = SHARED / "corpus"
+needs_corpus = pytest.mark.skipif(not (CORPUS / "en" / "c4_demo.jsonl").exists(), reason="../shared/data absent")
+
+
+def _near_copy(text, k):
+    """A near duplicate: one word in the middle replaced, a sentence appended."""
+    words = text.split(" ")
+    words[len(words) // 2] = f"variant{k}"
+    return " ".join(words) + f" Copied again, number {k}."
+
+
+def prepare_inputs(root):
+    """Real English (C4) and Chinese (红楼梦) documents in three files - plain JSONL, gzip JSONL, plain
+    JSONL - with exact and near copies placed far from their originals (so in other ranks'
+    shares), a copy of a copy, and a broken line."""
+    c4 = [json.loads(line)["text"] for line in (CORPUS / "en" / "c4_demo.jsonl").open(encoding="utf-8")]
+    novel = (CORPUS / "zh" / "红楼梦.txt").read_text(encoding="utf-8").splitlines()
+    zh = [p.strip() for p in novel if len(p.strip()) > 150][:250]
+    root.mkdir()
+    a = c4[:200] + [_near_copy(zh[3], 1)]
+    b = c4[200:] + [c4[5].upper(), _near_copy(c4[10], 2), zh[0]]
+    c = zh + [_near_copy(c4[k], 10 + k) for k in range(20, 60, 3)] + [c4[7] + " ", _near_copy(zh[5], 3)]
+    c += [_near_copy(_near_copy(c4[30], 4), 5), _near_copy(zh[40], 6), c4[199]]
+
+    def lines(docs):
+        return "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in docs)
+
+    (root / "a.jsonl").write_text(lines(a), encoding="utf-8")
+    (root / "b.jsonl.gz").write_bytes(gzip.compress(lines(b).encode()))
+    (root / "c.jsonl").write_text(lines(c[:100]) + "{broken\n" + lines(c[100:]), encoding="utf-8")
+    return root
+
+
+def prepare(n, inputs, out, *extra):
+    args = ["data", "prepare", "-i", str(inputs), "-o", str(out), "--threads", "1", "--quiet", *map(str, extra)]
+    if n == 0:
+        return run(*args)
+    return mpirun(n, args)
+
+
+def outputs(out):
+    """The output parts' bytes and report.json less its timing, dedup index sizes and output path."""
+    parts = {p.name: p.read_bytes() for p in sorted(out.glob("data-*"))}
+    rep = json.loads((out / "report.json").read_text())
+    del rep["config"]["output"]
+    return parts, {k: v for k, v in rep.items() if k not in ("timing", "dedup")}, rep["dedup"]["exact_index_entries"]
+
+
+@needs_corpus
+def test_prepare_across_ranks_equals_one_process(tmp_path):
+    inputs = prepare_inputs(tmp_path / "in")
+    config = tmp_path / "small-parts.json"
+    config.write_text(json.dumps({"max_file_bytes": 200000}))  # several output parts
+    prepare(0, inputs, tmp_path / "one", "--config", config)
+    parts, rep, exact = outputs(tmp_path / "one")
+    assert len(parts) > 2
+    removed = rep["removed"]
+    # The injected copies were found: exact ones (case/space variants, repeated documents) and most of
+    # the 19 near ones (a short document with one word changed falls below the LSH threshold).
+    assert removed["exact_duplicate"]["total"]["docs"] >= 3
+    assert removed["near_duplicate"]["total"]["docs"] >= 10
+    assert rep["read"]["bad_json"] == 1
+    for n in (2, 3):
+        prepare(n, inputs, tmp_path / f"np{n}", "--config", config)
+        got_parts, got_rep, got_exact = outputs(tmp_path / f"np{n}")
+        assert got_rep == rep, n
+        assert got_parts == parts, n  # the same bytes (zstd parts)
+        assert got_exact == exact
+        assert not list((tmp_path / f"np{n}").glob(".prepare-rank-*")), "spill files left behind"
+
+
+@needs_corpus
+def test_prepare_splits_one_big_text_file_by_lines(tmp_path):
+    # One file, documents per line, split at byte ranges: line numbers ("source") and dedup agree.
+    src = CORPUS / "en" / "wiki_demo.txt"
+    prepare(0, src, tmp_path / "one", "--text-unit", "line", "--no-compress")
+    prepare(2, src, tmp_path / "two", "--text-unit", "line", "--no-compress")
+    parts, rep, _ = outputs(tmp_path / "one")
+    assert rep["documents"]["kept"] > 10  # 30 long lines, about half on each rank
+    assert outputs(tmp_path / "two")[:2] == (parts, rep)
+
+
+def _two_views(tmp_path, second_y):
+    """Two working directories as two hosts' views of the inputs: x.jsonl the same, y.jsonl as given."""
+    views = []
+    for host, y in (("hostA", "y" * 3000), ("hostB", second_y)):
+        d = tmp_path / host / "in"
+        d.mkdir(parents=True)
+        (d / "x.jsonl").write_text(json.dumps({"text": "A short document about one thing."}) + "\n")
+        if y is not None:
+            (d / "y.jsonl").write_text(json.dumps({"text": y}) + "\n")
+        views.append(tmp_path / host)
+    return views
+
+
+@pytest.mark.parametrize("second_y, what", [(None, "no such file"), ("y" * 2000, "bytes here but")])
+def test_prepare_input_a_rank_cannot_read_is_one_line_and_no_output(tmp_path, second_y, what):
+    a, b = _two_views(tmp_path, second_y)
+    out = tmp_path / "out"
+    args = ["data", "prepare", "-i", "in/x.jsonl", "-i", "in/y.jsonl", "-o", str(out), "--threads", "1", "--quiet"]
+    p = subprocess.run([*MPI, "-np", "1", "-wdir", str(a), MINDLLM, *args, ":", "-np", "1", "-wdir", str(b), MINDLLM,
+                        *args], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2, p.stderr
+    errors = [line for line in p.stderr.splitlines() if line.startswith("mindllm data: error")]
+    assert len(errors) == 1 and "rank 1: in/y.jsonl" in errors[0] and what in errors[0], p.stderr
+    assert not out.exists() or not [f for f in out.iterdir() if not f.name.startswith(".")]

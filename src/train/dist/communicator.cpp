@@ -30,6 +30,12 @@ class SingleProcess : public Communicator {
   void scatter(std::span<const float> full, std::span<float> mine, const Slices&, int) override {
     std::copy(full.begin(), full.begin() + mine.size(), mine.begin());
   }
+  std::vector<std::string> all_to_all(const std::vector<std::string>& out) override { return out; }
+  void send(std::string_view, int) override { internal_error("send: a single process has no peer"); }
+  std::string recv(int) override { internal_error("recv: a single process has no peer"); }
+  void start_allreduce_sum(std::span<float>) override {}
+  void poll() override {}
+  void wait_all() override {}
   [[noreturn]] void abort(int code) override { std::_Exit(code); }
 };
 
@@ -78,6 +84,10 @@ std::vector<double> all_gather(Communicator& c, double v) {
   return all;
 }
 
+std::vector<std::string> all_gather(Communicator& c, const std::string& mine) {
+  return c.all_to_all(std::vector<std::string>(static_cast<size_t>(c.size()), mine));
+}
+
 void broadcast(Communicator& c, std::string& s, int root) {
   uint64_t n = s.size();
   c.broadcast(std::as_writable_bytes(std::span<uint64_t>(&n, 1)), root);
@@ -90,6 +100,23 @@ void broadcast(Communicator& c, std::vector<float>& v, int root) {
   c.broadcast(std::as_writable_bytes(std::span<uint64_t>(&n, 1)), root);
   v.resize(n);
   c.broadcast(std::as_writable_bytes(std::span<float>(v)), root);
+}
+
+void all_or_none(Communicator& c, const std::function<void()>& step) {
+  if (c.size() == 1) return step();
+  std::string failure;  // "<exit code> <message>", or empty
+  try {
+    step();
+  } catch (const CollectiveError&) { throw; } catch (const Error& e) {
+    failure = std::to_string(static_cast<int>(e.code)) + " " + e.what();
+  } catch (const std::exception& e) { failure = "1 " + std::string(e.what()); }
+  const std::vector<std::string> all = all_gather(c, failure);
+  for (int r = 0; r < c.size(); r++) {
+    if (all[r].empty()) continue;
+    const size_t sp = all[r].find(' ');
+    throw CollectiveError(static_cast<ExitCode>(std::stoi(all[r].substr(0, sp))),
+                          "rank " + std::to_string(r) + ": " + all[r].substr(sp + 1), c.rank() == 0);
+  }
 }
 
 int launched_ranks() {

@@ -11,9 +11,12 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.h"
@@ -49,6 +52,17 @@ class Communicator {
   // root's full := every rank's `mine` at its slice; mine := root's full slice of this rank.
   virtual void gather(std::span<const float> mine, std::span<float> full, const Slices& s, int root) = 0;
   virtual void scatter(std::span<const float> full, std::span<float> mine, const Slices& s, int root) = 0;
+  // Byte messages (data prepare's key exchange): out[r] goes to rank r (every rank passes size()
+  // strings); returns what each rank sent to this one, indexed by source rank. Any sizes.
+  virtual std::vector<std::string> all_to_all(const std::vector<std::string>& out) = 0;
+  // Point to point, any size: a send is matched by the destination's recv from this rank.
+  virtual void send(std::string_view bytes, int dest) = 0;
+  virtual std::string recv(int source) = 0;
+  // Overlapped reduction: starts x := sum over ranks of x (one collective; every rank starts the
+  // same spans in the same order); poll() lets started ones progress; wait_all() completes them.
+  virtual void start_allreduce_sum(std::span<float> x) = 0;
+  virtual void poll() = 0;
+  virtual void wait_all() = 0;
   // Ends every rank of the job with exit code `code` (this process does not return).
   [[noreturn]] virtual void abort(int code) = 0;
 
@@ -59,6 +73,20 @@ class Communicator {
 void allreduce_average(Communicator& c, std::span<float> x);
 // Every rank's `v`, indexed by rank (one collective; exact for integers below 2^53).
 std::vector<double> all_gather(Communicator& c, double v);
+// Byte messages (all_to_all, send): a trivially copyable value appended; a message read as an array.
+template <class T>
+void append_bytes(std::string& msg, const T& v) {
+  msg.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+template <class T>
+std::vector<T> bytes_as(const std::string& msg) {
+  std::vector<T> v(msg.size() / sizeof(T));
+  if (!v.empty()) std::memcpy(static_cast<void*>(v.data()), msg.data(), v.size() * sizeof(T));
+  return v;
+}
+
+// Every rank's bytes, indexed by rank.
+std::vector<std::string> all_gather(Communicator& c, const std::string& mine);
 // Broadcasts a string / a vector of floats from root (lengths first).
 void broadcast(Communicator& c, std::string& s, int root);
 void broadcast(Communicator& c, std::vector<float>& v, int root);
@@ -78,5 +106,10 @@ struct CollectiveError : Error {
   bool report;
   CollectiveError(ExitCode c, const std::string& msg, bool report_it) : Error(c, msg), report(report_it) {}
 };
+
+// Runs `step` on every rank and agrees on the outcome: when it threw on some rank, every rank
+// throws the same CollectiveError (the lowest such rank's message as "rank R: ...", its exit
+// code; rank 0 reports it), so no rank goes on alone. Collective.
+void all_or_none(Communicator& c, const std::function<void()>& step);
 
 }  // namespace mindllm::dist

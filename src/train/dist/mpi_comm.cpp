@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <string>
 #include <vector>
 
 namespace mindllm::dist {
@@ -83,6 +84,74 @@ class MpiCommunicator : public Communicator {
       if (r != root) check("MPI_Send", MPI_Send(full.data() + s.offset[r], s.count[r], MPI_FLOAT, r, 0, comm_));
     std::copy(full.begin() + s.offset[root], full.begin() + s.offset[root] + s.count[root], mine.begin());
   }
+  // Rounds of at most 1 GiB in all per rank (MPI's int counts and displacements).
+  std::vector<std::string> all_to_all(const std::vector<std::string>& out) override {
+    const size_t n = static_cast<size_t>(size_);
+    std::vector<uint64_t> send_n(n), recv_n(n);
+    uint64_t largest = 0;
+    for (size_t r = 0; r < n; r++) largest = std::max<uint64_t>(largest, send_n[r] = out[r].size());
+    check("MPI_Alltoall", MPI_Alltoall(send_n.data(), 1, MPI_UINT64_T, recv_n.data(), 1, MPI_UINT64_T, comm_));
+    check("MPI_Allreduce", MPI_Allreduce(MPI_IN_PLACE, &largest, 1, MPI_UINT64_T, MPI_MAX, comm_));
+    std::vector<std::string> in(n);
+    for (size_t r = 0; r < n; r++) in[r].resize(recv_n[r]);
+    const uint64_t chunk = std::max<uint64_t>(1, (uint64_t(1) << 30) / n);
+    std::vector<int> sc(n), sd(n), rc(n), rd(n);
+    std::string sbuf, rbuf;
+    for (uint64_t at = 0; at < largest; at += chunk) {
+      sbuf.clear();
+      int stotal = 0, rtotal = 0;
+      for (size_t r = 0; r < n; r++) {
+        sc[r] = static_cast<int>(send_n[r] > at ? std::min(chunk, send_n[r] - at) : 0);
+        rc[r] = static_cast<int>(recv_n[r] > at ? std::min(chunk, recv_n[r] - at) : 0);
+        sd[r] = stotal, rd[r] = rtotal;
+        stotal += sc[r], rtotal += rc[r];
+        sbuf.append(out[r], std::min<uint64_t>(at, send_n[r]), static_cast<size_t>(sc[r]));
+      }
+      rbuf.resize(static_cast<size_t>(rtotal));
+      check("MPI_Alltoallv", MPI_Alltoallv(sbuf.data(), sc.data(), sd.data(), MPI_BYTE, rbuf.data(), rc.data(),
+                                           rd.data(), MPI_BYTE, comm_));
+      for (size_t r = 0; r < n; r++)
+        if (rc[r] > 0) std::copy_n(rbuf.data() + rd[r], rc[r], in[r].data() + at);
+    }
+    return in;
+  }
+  void send(std::string_view bytes, int dest) override {
+    uint64_t len = bytes.size();
+    check("MPI_Send", MPI_Send(&len, 1, MPI_UINT64_T, dest, kBytesTag, comm_));
+    for (uint64_t o = 0; o < len; o += kChunk) {
+      int k = static_cast<int>(std::min<uint64_t>(kChunk, len - o));
+      check("MPI_Send", MPI_Send(bytes.data() + o, k, MPI_BYTE, dest, kBytesTag, comm_));
+    }
+  }
+  std::string recv(int source) override {
+    uint64_t len = 0;
+    check("MPI_Recv", MPI_Recv(&len, 1, MPI_UINT64_T, source, kBytesTag, comm_, MPI_STATUS_IGNORE));
+    std::string s(len, '\0');
+    for (uint64_t o = 0; o < len; o += kChunk) {
+      int k = static_cast<int>(std::min<uint64_t>(kChunk, len - o));
+      check("MPI_Recv", MPI_Recv(s.data() + o, k, MPI_BYTE, source, kBytesTag, comm_, MPI_STATUS_IGNORE));
+    }
+    return s;
+  }
+  void start_allreduce_sum(std::span<float> x) override {
+    if (size_ == 1 || x.empty()) return;
+    if (x.size() > static_cast<size_t>(std::numeric_limits<int>::max()))
+      internal_error("start_allreduce_sum: a bucket of " + std::to_string(x.size()) +
+                     " floats is over MPI's int count");
+    pending_.emplace_back();
+    check("MPI_Iallreduce", MPI_Iallreduce(MPI_IN_PLACE, x.data(), static_cast<int>(x.size()), MPI_FLOAT, MPI_SUM,
+                                           comm_, &pending_.back()));
+  }
+  void poll() override {
+    int done = 0;
+    if (!pending_.empty())
+      check("MPI_Testall", MPI_Testall(static_cast<int>(pending_.size()), pending_.data(), &done, MPI_STATUSES_IGNORE));
+  }
+  void wait_all() override {
+    if (pending_.empty()) return;
+    check("MPI_Waitall", MPI_Waitall(static_cast<int>(pending_.size()), pending_.data(), MPI_STATUSES_IGNORE));
+    pending_.clear();
+  }
   [[noreturn]] void abort(int code) override {
     MPI_Abort(comm_, code);
     std::_Exit(code);  // MPI_Abort does not return; this keeps the compiler's promise
@@ -100,8 +169,11 @@ class MpiCommunicator : public Communicator {
     }
   }
 
+  static constexpr int kBytesTag = 7;
+  static constexpr uint64_t kChunk = uint64_t(1) << 30;
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
+  std::vector<MPI_Request> pending_;  // started Iallreduces, completed by wait_all()
 };
 
 }  // namespace

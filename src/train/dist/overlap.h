@@ -1,0 +1,39 @@
+// The gradient reduction overlapped with the backward (docs/distributed.md): the flat gradient
+// buffer in the buckets Communicator::allreduce_sum uses (bucket_floats from offset 0, so the sums
+// are those of the reduction after the backward, bit for bit), each bucket's MPI_Iallreduce
+// started as soon as the last micro-batch's backward has finished every parameter in it. Layers
+// run backward last to first, so the buckets start from the end of the buffer.
+#pragma once
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "model/params.h"
+#include "train/dist/communicator.h"
+
+namespace mindllm::dist {
+
+class OverlappedReduce {
+ public:
+  // Buckets of `bucket_floats` over the layout's buffer, in the order they become ready.
+  OverlappedReduce(const ParamLayout& layout, int n_layers, size_t bucket_floats);
+  // Before the backward that finishes the gradients `grads` (the layout's buffer).
+  void begin(Communicator& c, std::span<float> grads);
+  // The backward finished `stage` (Model::set_backward_hook): starts the buckets now complete.
+  void stage_done(int stage);
+  // Starts what is left (a backward with nothing to count calls no hook) and waits for all.
+  void finish();
+  size_t buckets() const { return order_.size(); }
+
+ private:
+  struct Bucket {
+    size_t begin, end;
+    int ready;  // the stage after which every gradient in it is final
+  };
+  std::vector<Bucket> order_;  // by ready stage, then from the end of the buffer
+  size_t next_ = 0;
+  Communicator* comm_ = nullptr;
+  std::span<float> grads_;
+};
+
+}  // namespace mindllm::dist
