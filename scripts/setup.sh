@@ -56,5 +56,10 @@ if [ "${MINDLLM_SKIP_PIP:-0}" != 1 ]; then
   # llama.cpp's Python binding builds llama.cpp from source (minutes; pip caches the wheel). Optional:
   # the GGUF-in-llama.cpp tests skip, saying so, when it cannot be installed.
   $PY -m pip show -q llama-cpp-python >/dev/null 2>&1 || CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" $PY -m pip install -q --disable-pip-version-check --root-user-action=ignore llama-cpp-python || echo "setup: llama-cpp-python could not be installed; llama.cpp tests will skip"
+  # Its OpenAI server's extras (fastapi, uvicorn, sse-starlette, ...): only bench/serve's peer uses
+  # them. Optional: the benchmark skips that peer, saying so, without them.
+  if $PY -m pip show -q llama-cpp-python >/dev/null 2>&1 && ! $PY -c "import llama_cpp.server" >/dev/null 2>&1; then
+    $PY -m pip install -q --disable-pip-version-check --root-user-action=ignore "llama-cpp-python[server]" || echo "setup: llama-cpp-python's server extras could not be installed; bench/serve skips that peer"
+  fi
 fi
 echo "setup: ok"

@@ -45,8 +45,12 @@ static int run_serve(int argc, char** argv) {
   add_threads_option(app, threads);
   add_inference_weights_options(app, o.weights);
   app.add_flag("--allow-non-finite", o.allow_non_finite, "serve a model whose weights hold NaN or infinities");
+  bool no_prefix_cache = false;
+  app.add_flag("--no-prefix-cache", no_prefix_cache,
+               "do not keep finished requests' K/V blocks for later prompts that start the same way");
   parse_args(app, argc, argv);
   apply_threads(threads);
+  o.prefix_cache = !no_prefix_cache;
 #if MINDLLM_HTTP
   return serve(o);
 #else

@@ -42,6 +42,7 @@ int KvCache::fork(int seq) {
 }
 
 void KvCache::release(int seq) {
+  if (prefix_cache_) keep_prefix(seq_at(seq));
   truncate(seq, 0);
   seqs_[seq] = Sequence{};
 }
@@ -53,6 +54,7 @@ int KvCache::live_sequences() const {
 int64_t KvCache::blocks_in_use() const { return static_cast<int64_t>(data_.size() - free_.size()); }
 
 int KvCache::new_block() {
+  if (free_.empty() && prefix_cache_ && (int64_t)data_.size() >= max_blocks_) evict_prefix_block();
   if (!free_.empty()) {
     int b = free_.back();
     free_.pop_back();
@@ -103,6 +105,95 @@ void KvCache::append(int seq, std::span<const int32_t> toks) {
   MINDLLM_CHECK((int64_t)(s.blocks.size()) * block_size_ >= (int64_t)(s.tokens.size() + toks.size()),
                 "KvCache: append without reserve");
   s.tokens.insert(s.tokens.end(), toks.begin(), toks.end());
+}
+
+// ---- The prefix cache ----
+
+size_t KvCache::PrefixKeyHash::operator()(const PrefixKey& k) const {
+  uint64_t h = k.parent * 0x9E3779B97F4A7C15ull;
+  for (int32_t t : k.tokens) h = (h ^ static_cast<uint32_t>(t)) * 0x100000001B3ull;  // FNV-1a over the ids
+  return static_cast<size_t>(h);
+}
+
+void KvCache::enable_prefix_cache() {
+  MINDLLM_CHECK(max_blocks_ > 0, "KvCache: the prefix cache needs a bounded cache");
+  prefix_cache_ = true;
+}
+
+int KvCache::find_prefix(uint64_t parent, std::span<const int32_t> toks) const {
+  auto it = prefix_.find(PrefixKey{parent, {toks.begin(), toks.end()}});
+  return it == prefix_.end() ? -1 : it->second;
+}
+
+// The cached blocks holding the first whole blocks of `tokens`, at most max_blocks.
+std::vector<int> KvCache::prefix_chain(std::span<const int32_t> tokens, size_t max_blocks) const {
+  std::vector<int> chain;
+  uint64_t parent = 0;
+  for (size_t i = 0; i < max_blocks && (i + 1) * block_size_ <= tokens.size(); i++) {
+    const int b = find_prefix(parent, tokens.subspan(i * block_size_, block_size_));
+    if (b < 0) break;
+    chain.push_back(b);
+    parent = cached_[b].id;
+  }
+  return chain;
+}
+
+int KvCache::cached_prefix(std::span<const int32_t> tokens) const {
+  if (!prefix_cache_) return 0;
+  return static_cast<int>(prefix_chain(tokens, tokens.size()).size()) * block_size_;
+}
+
+int KvCache::create_from_prefix(std::span<const int32_t> tokens, int len) {
+  MINDLLM_CHECK(len >= 0 && len <= (int)tokens.size(), "KvCache: create_from_prefix beyond the tokens");
+  const std::vector<int> chain = prefix_chain(tokens, (len + block_size_ - 1) / block_size_);
+  MINDLLM_CHECK((int64_t)chain.size() * block_size_ >= len, "KvCache: create_from_prefix beyond the cached prefix");
+  const int64_t now = ++clock_;
+  for (int b : chain) refs_[b]++, cached_[b].used = now;
+  const int id = create();
+  seqs_[id].blocks = chain;
+  seqs_[id].tokens.assign(tokens.begin(), tokens.begin() + chain.size() * block_size_);
+  truncate(id, len);
+  return id;
+}
+
+// Caches the full blocks of a sequence being released (the cache holds a reference to each); a
+// block whose tokens and prefix are cached already is only marked used.
+void KvCache::keep_prefix(const Sequence& s) {
+  if (cached_.size() < data_.size()) cached_.resize(data_.size());
+  const int64_t now = ++clock_;
+  uint64_t parent = 0;
+  for (size_t i = 0; i < s.tokens.size() / block_size_; i++) {
+    std::span<const int32_t> toks(s.tokens.data() + i * block_size_, block_size_);
+    int b = find_prefix(parent, toks);
+    if (b < 0) {
+      b = s.blocks[i];
+      if (cached_[b].id != 0) break;  // cached under another prefix: cannot happen, kept safe
+      cached_[b] =
+          PrefixEntry{next_prefix_id_++, static_cast<int>(i), 0, PrefixKey{parent, {toks.begin(), toks.end()}}};
+      prefix_.emplace(cached_[b].key, b);
+      refs_[b]++;
+    }
+    cached_[b].used = now;
+    parent = cached_[b].id;
+  }
+}
+
+// Frees the least recently used cached block no sequence holds (of equal age, the deepest: a
+// chain loses its tail first). False: none.
+bool KvCache::evict_prefix_block() {
+  int victim = -1;
+  for (size_t b = 0; b < cached_.size(); b++) {
+    const PrefixEntry& e = cached_[b];
+    if (e.id == 0 || refs_[b] != 1) continue;
+    if (victim < 0 || e.used < cached_[victim].used ||
+        (e.used == cached_[victim].used && e.depth > cached_[victim].depth))
+      victim = static_cast<int>(b);
+  }
+  if (victim < 0) return false;
+  prefix_.erase(cached_[victim].key);
+  cached_[victim] = PrefixEntry{};
+  drop_block(victim);
+  return true;
 }
 
 }  // namespace mindllm

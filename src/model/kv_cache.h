@@ -5,10 +5,18 @@
 // independent; fork() shares the full blocks of a common prefix (stored once, reference
 // counted) and copies a partly filled last block, so prefixes cost no recomputation and no
 // copy beyond one block. Blocks are recycled when sequences shrink or are released.
+//
+// With the prefix cache on (vLLM's automatic prefix caching), release() keeps a sequence's full
+// blocks, each keyed by its tokens and the key of the block before it (a chain: a block matches
+// only after the same whole prefix); a new sequence takes the longest cached block prefix of its
+// tokens (create_from_prefix) and computes only the rest. Cached blocks nobody holds are evicted,
+// least recently used first (the deepest of a chain first), when a block is needed and the budget
+// is reached: they never take room a live sequence needs.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "model/config.h"
@@ -22,13 +30,21 @@ class KvCache {
 
   int create();                     // a new empty sequence; returns its id
   int fork(int seq);                // a new sequence holding what `seq` holds
-  void release(int seq);            // frees the sequence's blocks and its id
+  void release(int seq);            // frees the sequence's blocks (the prefix cache keeps the full ones) and its id
   void truncate(int seq, int len);  // keeps positions [0, len)
   int length(int seq) const { return static_cast<int>(seq_at(seq).tokens.size()); }
   const std::vector<int32_t>& tokens(int seq) const { return seq_at(seq).tokens; }
   int live_sequences() const;
   int block_size() const { return block_size_; }
   int64_t blocks_in_use() const;
+
+  // The prefix cache; needs a bounded cache (max_positions > 0). Off by default.
+  void enable_prefix_cache();
+  // Tokens (whole blocks) of the longest cached prefix of `tokens`.
+  int cached_prefix(std::span<const int32_t> tokens) const;
+  // A new sequence holding positions [0, len) of `tokens` from the cache (len <= cached_prefix(tokens)).
+  int create_from_prefix(std::span<const int32_t> tokens, int len);
+  int64_t cached_blocks() const { return static_cast<int64_t>(prefix_.size()); }
 
   // For the engine. Makes room for positions [0, new_len) of `seq`, owning (not sharing) every
   // block that positions >= length(seq) fall in; then `append` records the tokens.
@@ -49,6 +65,25 @@ class KvCache {
   Sequence& seq_at(int seq);
   int new_block();
   void drop_block(int b);
+  // The prefix cache: a block's key is its tokens and the id of the entry before it (0: none).
+  struct PrefixKey {
+    uint64_t parent = 0;
+    std::vector<int32_t> tokens;
+    bool operator==(const PrefixKey&) const = default;
+  };
+  struct PrefixKeyHash {
+    size_t operator()(const PrefixKey& k) const;
+  };
+  struct PrefixEntry {
+    uint64_t id = 0;  // unique, never reused (0: the block is not cached)
+    int depth = 0;    // index of the block in its chain
+    int64_t used = 0;
+    PrefixKey key;
+  };
+  void keep_prefix(const Sequence& s);
+  bool evict_prefix_block();
+  int find_prefix(uint64_t parent, std::span<const int32_t> tokens) const;  // its block, or -1
+  std::vector<int> prefix_chain(std::span<const int32_t> tokens, size_t max_blocks) const;
 
   int n_layers_, block_size_;
   size_t block_floats_;                         // block_size * kv_dim: one layer's keys (or values) of a block
@@ -56,6 +91,11 @@ class KvCache {
   std::vector<std::unique_ptr<float[]>> data_;  // per block: [layer][k|v][block_size][kv_dim]
   std::vector<int> refs_, free_;
   std::vector<Sequence> seqs_;
+  bool prefix_cache_ = false;
+  std::unordered_map<PrefixKey, int, PrefixKeyHash> prefix_;  // key -> block
+  std::vector<PrefixEntry> cached_;                           // per block
+  uint64_t next_prefix_id_ = 1;
+  int64_t clock_ = 0;
 };
 
 }  // namespace mindllm

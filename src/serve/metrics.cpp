@@ -52,7 +52,7 @@ void ServeMetrics::completion(int prompt_tokens, int completion_tokens, double s
   first_token_.add(first_token_seconds);
 }
 
-std::string ServeMetrics::render(int active, int queued, int64_t tokens_generated) const {
+std::string ServeMetrics::render(const SchedulerStats& s) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out =
       "# HELP mindllm_requests_total HTTP responses by route and status.\n"
@@ -69,9 +69,15 @@ std::string ServeMetrics::render(int active, int queued, int64_t tokens_generate
   scalar("mindllm_completion_tokens_total", "counter", "Tokens generated for finished completion requests.",
          (double)completion_tokens_);
   scalar("mindllm_tokens_generated_total", "counter", "Tokens sampled by the scheduler, all requests.",
-         (double)tokens_generated);
-  scalar("mindllm_active_sequences", "gauge", "Sequences being generated now.", active);
-  scalar("mindllm_queued_sequences", "gauge", "Sequences waiting for a slot.", queued);
+         (double)s.tokens_generated);
+  scalar("mindllm_prefix_reused_tokens_total", "counter",
+         "Prompt tokens not computed: a running sequence or the prefix cache held their K/V.",
+         (double)s.prefix_reused_tokens);
+  scalar("mindllm_prefix_cache_hit_tokens_total", "counter",
+         "Prompt tokens whose K/V came from the prefix cache (blocks of finished sequences).",
+         (double)s.prefix_cache_hit_tokens);
+  scalar("mindllm_active_sequences", "gauge", "Sequences being generated now.", s.active);
+  scalar("mindllm_queued_sequences", "gauge", "Sequences waiting for a slot.", s.queued);
   latency_.render(out, "mindllm_request_duration_seconds", "Completion requests: arrival to the last token.");
   first_token_.render(out, "mindllm_time_to_first_token_seconds", "Completion requests: arrival to the first text.");
   return out;

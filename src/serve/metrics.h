@@ -1,6 +1,7 @@
 // What `GET /metrics` reports, in Prometheus' text exposition format: requests by route and
 // status, prompt and completion tokens, completion latency and time to the first token
-// (histograms), and the scheduler's gauges (active sequences, queue depth). Thread-safe.
+// (histograms), and the scheduler's numbers (active sequences, queue depth, prompt tokens reused).
+// Thread-safe.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -11,6 +12,14 @@
 
 namespace mindllm {
 
+// The scheduler's numbers at the time of a scrape.
+struct SchedulerStats {
+  int active = 0, queued = 0;
+  int64_t tokens_generated = 0;
+  int64_t prefix_reused_tokens = 0;     // prompt tokens not computed: a running sequence or the prefix cache held them
+  int64_t prefix_cache_hit_tokens = 0;  // those from the prefix cache (finished sequences)
+};
+
 class ServeMetrics {
  public:
   // One response. Paths other than the server's routes count as "other" (a client cannot grow
@@ -19,7 +28,7 @@ class ServeMetrics {
   // One finished completion request (all its choices): its tokens, seconds from arrival to the
   // end, and to the first text.
   void completion(int prompt_tokens, int completion_tokens, double seconds, double first_token_seconds);
-  std::string render(int active, int queued, int64_t tokens_generated) const;
+  std::string render(const SchedulerStats& s) const;
 
  private:
   struct Histogram {

@@ -35,6 +35,7 @@ int64_t cache_positions(const SchedulerOptions& o, int block) {
 Scheduler::Scheduler(Engine& engine, TokenText token_text, SchedulerOptions opt)
     : engine_(engine), token_text_(std::move(token_text)), opt_(opt),
       cache_(engine.config(), 16, cache_positions(opt, 16)) {
+  if (opt.prefix_cache) cache_.enable_prefix_cache();
   // OpenMP's thread count is per thread: the scheduler runs with its creator's.
   const int threads = omp_get_max_threads();
   thread_ = std::thread([this, threads] {
@@ -94,11 +95,11 @@ size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& 
 }
 }  // namespace
 
-// Prefix sharing: a sequence not started yet forks the running sequence whose cached tokens share
-// the longest prefix with its prompt (at least one block), e.g. the same system prompt or a
-// sibling choice of an n > 1 request, and prefills only the rest; the shared blocks are copied on
-// write (model/kv_cache.h). The prompt's last token always runs: its logits give the first new
-// token. -1: none shares enough.
+// Prefix sharing: a sequence not started yet takes the longest cached prefix of its prompt (at
+// least one block) from a running sequence, e.g. the same system prompt or a sibling choice of an
+// n > 1 request, or from the prefix cache (sequences that finished: a chat client resending its
+// history), and prefills only the rest; shared blocks are copied on write (model/kv_cache.h). The
+// prompt's last token always runs: its logits give the first new token. -1: none shares enough.
 int Scheduler::fork_shared_prefix(Slot& s, const std::vector<std::unique_ptr<Slot>>& slots) {
   const std::vector<int32_t>& p = s.job.request.prompt;
   int from = -1;
@@ -108,9 +109,17 @@ int Scheduler::fork_shared_prefix(Slot& s, const std::vector<std::unique_ptr<Slo
     const size_t k = common_prefix(cache_.tokens(o->seq), p, p.size() - 1);
     if (k > shared) shared = k, from = o->seq;
   }
-  if (from < 0 || shared < (size_t)cache_.block_size()) return -1;
-  const int seq = cache_.fork(from);
-  cache_.truncate(seq, static_cast<int>(shared));
+  const size_t cached = std::min(static_cast<size_t>(cache_.cached_prefix(p)), p.size() - 1);
+  if (std::max(shared, cached) < (size_t)cache_.block_size()) return -1;
+  int seq;
+  if (cached >= shared) {
+    seq = cache_.create_from_prefix(p, static_cast<int>(cached));
+    shared = cached;
+    prefix_cache_hit_tokens_ += static_cast<int64_t>(cached);
+  } else {
+    seq = cache_.fork(from);
+    cache_.truncate(seq, static_cast<int>(shared));
+  }
   s.prefilled = shared;
   prefix_tokens_reused_ += static_cast<int64_t>(shared);
   return seq;

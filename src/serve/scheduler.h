@@ -58,10 +58,11 @@ struct Job {
 };
 
 struct SchedulerOptions {
-  int parallel = 4;         // sequences decoded together
-  int max_queue = 64;       // jobs waiting for a free sequence; more are refused
-  int ctx = 2048;           // positions per sequence (prompt + generated)
-  int prefill_chunk = 512;  // most prompt tokens prefilled per step
+  int parallel = 4;          // sequences decoded together
+  int max_queue = 64;        // jobs waiting for a free sequence; more are refused
+  int ctx = 2048;            // positions per sequence (prompt + generated)
+  int prefill_chunk = 512;   // most prompt tokens prefilled per step
+  bool prefix_cache = true;  // keep finished sequences' K/V blocks for later prompts (model/kv_cache.h)
 };
 
 class Scheduler {
@@ -76,8 +77,10 @@ class Scheduler {
   int queued() const;
   int active() const;
   int64_t tokens_generated() const { return tokens_generated_; }  // sampled so far, all requests
-  // Prompt tokens not computed because a running sequence held them (prefix sharing).
+  // Prompt tokens not computed because a running sequence or the prefix cache held them.
   int64_t prefix_tokens_reused() const { return prefix_tokens_reused_; }
+  // Those of them that came from the prefix cache (sequences that had finished).
+  int64_t prefix_cache_hit_tokens() const { return prefix_cache_hit_tokens_; }
 
  private:
   struct Slot {
@@ -103,7 +106,7 @@ class Scheduler {
   std::deque<Job> queue_;
   int active_ = 0;
   bool stopping_ = false;
-  std::atomic<int64_t> tokens_generated_{0}, prefix_tokens_reused_{0};
+  std::atomic<int64_t> tokens_generated_{0}, prefix_tokens_reused_{0}, prefix_cache_hit_tokens_{0};
   std::thread thread_;
 };
 

@@ -378,9 +378,10 @@ void Server::routes() {
               check_auth(q);
               require_ready();
               res.status = 200;
-              res.set_content(
-                  metrics_.render(scheduler_->active(), scheduler_->queued(), scheduler_->tokens_generated()),
-                  "text/plain; version=0.0.4");
+              res.set_content(metrics_.render(SchedulerStats{
+                                  scheduler_->active(), scheduler_->queued(), scheduler_->tokens_generated(),
+                                  scheduler_->prefix_tokens_reused(), scheduler_->prefix_cache_hit_tokens()}),
+                              "text/plain; version=0.0.4");
             }));
   http_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
     send_json(
@@ -478,8 +479,8 @@ int Server::run() {
     if (opt_.ctx > engine_->max_length())
       bad_input("--ctx " + std::to_string(opt_.ctx) + " exceeds the model's " + std::to_string(engine_->max_length()) +
                 " positions");
-    scheduler_ = std::make_unique<Scheduler>(*engine_, token_text_,
-                                             SchedulerOptions{opt_.parallel, opt_.max_queue, opt_.ctx, 512});
+    scheduler_ = std::make_unique<Scheduler>(
+        *engine_, token_text_, SchedulerOptions{opt_.parallel, opt_.max_queue, opt_.ctx, 512, opt_.prefix_cache});
   } catch (...) {
     http_.stop();
     listener.join();

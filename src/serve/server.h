@@ -20,6 +20,7 @@ struct ServeOptions {
   int ctx = 0;                // positions per sequence (0: the model's, at most 4096 for rotary models)
   size_t max_body = 1 << 20;  // bytes; larger bodies get 413
   bool allow_non_finite = false;
+  bool prefix_cache = true;  // keep finished requests' K/V blocks for later prompts (--no-prefix-cache: off)
 };
 
 // Binds, loads the model (/health answers 503 meanwhile), serves until SIGINT/SIGTERM, then stops

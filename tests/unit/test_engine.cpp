@@ -259,6 +259,68 @@ TEST(KvCache, ForkSharesBlocksAndCopiesOnWrite) {
   EXPECT_THROW(step(e, c, a, many), Error);
 }
 
+// The prefix cache keeps a released sequence's full blocks, keyed by the whole prefix; a new
+// sequence built from them continues with the logits of a fresh computation; cached blocks are
+// copied on write, evicted least recently used (the chain's tail first) when the budget is reached,
+// and never while a sequence holds them.
+TEST(KvCache, PrefixCacheReusesFinishedBlocksAndEvictsUnderPressure) {
+  Model m = random_model(configs()[2], 1);
+  Engine e(m);
+  KvCache c(m.config(), 4, /*max_positions=*/24);  // 6 blocks
+  c.enable_prefix_cache();
+  std::vector<int32_t> p = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  const std::vector<int32_t> more = {11, 12};
+  std::vector<int32_t> whole = p;
+  whole.insert(whole.end(), more.begin(), more.end());
+  const std::vector<float> full = full_logits(m, whole);
+  const size_t V = m.config().vocab_size;
+
+  const int a = c.create();
+  step(e, c, a, p);
+  c.release(a);
+  EXPECT_EQ(c.cached_blocks(), 2);  // [1..4] and [5..8]; the partial third block is freed
+  EXPECT_EQ(c.blocks_in_use(), 2);
+  EXPECT_EQ(c.cached_prefix(whole), 8);
+  std::vector<int32_t> other = whole;
+  other[5] = 50;
+  EXPECT_EQ(c.cached_prefix(other), 4);  // the second block's tokens differ
+  other[0] = 50;
+  EXPECT_EQ(c.cached_prefix(other), 0);  // a block matches only after the same prefix
+  EXPECT_EQ(c.cached_prefix(std::span<const int32_t>(whole).first(7)), 4);
+
+  // From 8 cached positions, and from 7 (inside a cached block: copied before the write). The
+  // logits are those of the same computation without the cache, bit for bit.
+  for (int len : {8, 7}) {
+    const int b = c.create_from_prefix(whole, len);
+    EXPECT_EQ(c.tokens(b), std::vector<int32_t>(whole.begin(), whole.begin() + len));
+    const std::vector<float> got = step(e, c, b, std::span<const int32_t>(whole).subspan(len));
+    KvCache plain(m.config(), 4);
+    const int r = plain.create();
+    step(e, plain, r, p);
+    plain.truncate(r, len);
+    EXPECT_EQ(got, step(e, plain, r, std::span<const int32_t>(whole).subspan(len))) << len;
+    EXPECT_LT(max_diff(got.data(), full.data() + (whole.size() - 1) * V, V), 2e-4);
+    c.release(b);
+  }
+  EXPECT_EQ(c.cached_blocks(), 3);  // the len-8 sequence added [9..12]
+
+  // A held chain is not evicted: 2 blocks held + 5 new > 6.
+  const int held = c.create_from_prefix(whole, 8);
+  const int big = c.create();
+  EXPECT_THROW(step(e, c, big, std::vector<int32_t>(20, 3)), Error);
+  EXPECT_EQ(c.cached_prefix(whole), 8);
+  // Under pressure, the least recently used go first: [9..12] (cached before `held` touched the
+  // other two), then, once `held` is gone, the chain's tail before its head.
+  step(e, c, big, std::vector<int32_t>(16, 3));  // 2 held + 4 = 6 blocks
+  EXPECT_EQ(c.cached_prefix(whole), 8);
+  EXPECT_EQ(c.cached_blocks(), 2);
+  c.release(held);
+  c.truncate(big, 0);
+  const int x = c.create();
+  step(e, c, x, std::vector<int32_t>(17, 4));  // 5 blocks: the 4 free ones and one evicted
+  EXPECT_EQ(c.cached_prefix(whole), 4);
+}
+
 // Stop strings, stop tokens, the streamed text and cancellation, over a made-up detokenizer in
 // which token 10 + k is the k-th byte of "héllo wörld STOP end" (multi-byte characters split
 // across tokens).

@@ -93,7 +93,7 @@ TEST(Scheduler, SharedPromptPrefixIsReused) {
   b.max_new_tokens = 8;
   KvCache cache(m.config());
   const std::string want = generate(engine, cache, std::span(&b, 1), tt)[0].text;
-  Scheduler s(engine, tt, SchedulerOptions{2, 4, 64, 512});
+  Scheduler s(engine, tt, SchedulerOptions{2, 4, 64, 512, /*prefix_cache=*/false});  // running sequences only
   // b must arrive while a runs (a's 40 steps take milliseconds): retry if the machine was too slow.
   for (int attempt = 0; attempt < 5 && s.prefix_tokens_reused() == 0; attempt++) {
     auto cha = std::make_shared<Channel>(), chb = std::make_shared<Channel>();
@@ -114,6 +114,37 @@ TEST(Scheduler, SharedPromptPrefixIsReused) {
   EXPECT_EQ(text[0], want);
   EXPECT_EQ(text[1], want);
   EXPECT_EQ(s.prefix_tokens_reused() - before, (int64_t)b.prompt.size() - 1);
+}
+
+// A chat client's second turn resends the first turn and its answer: the prefix cache gives the
+// finished first turn's blocks to it, and the answer is the same as without the cache (and
+// generate()'s).
+TEST(Scheduler, FinishedRequestsPrefixIsCached) {
+  Model m = small_llama();
+  Engine engine(m);
+  TokenText tt = [](int32_t id) { return std::string(1, char('a' + id % 26)); };
+  GenerationRequest turn1;
+  for (int i = 0; i < 30; i++) turn1.prompt.push_back((i * 11 + 3) % 97);
+  turn1.sampling.temperature = 0.0f;
+  turn1.max_length = 64;
+  turn1.max_new_tokens = 10;
+  KvCache cache(m.config());
+  const GenerationResult first = generate(engine, cache, std::span(&turn1, 1), tt)[0];
+  GenerationRequest turn2 = turn1;
+  turn2.prompt.insert(turn2.prompt.end(), first.tokens.begin(), first.tokens.end());
+  turn2.prompt.insert(turn2.prompt.end(), {4, 5, 6});  // 43 tokens; turn 1 cached 39 of them: 2 blocks
+  turn2.max_new_tokens = 8;
+  const std::string want = generate(engine, cache, std::span(&turn2, 1), tt)[0].text;
+  for (bool on : {true, false}) {
+    Scheduler s(engine, tt, SchedulerOptions{2, 4, 64, 512, on});
+    auto ch1 = std::make_shared<Channel>(), ch2 = std::make_shared<Channel>();
+    ASSERT_TRUE(s.submit({Job{turn1, 0, ch1}}));
+    EXPECT_EQ(drain(*ch1, 1).first[0], first.text);
+    ASSERT_TRUE(s.submit({Job{turn2, 0, ch2}}));
+    EXPECT_EQ(drain(*ch2, 1).first[0], want) << on;
+    EXPECT_EQ(s.prefix_cache_hit_tokens(), on ? 32 : 0);
+    EXPECT_EQ(s.prefix_tokens_reused(), on ? 32 : 0);
+  }
 }
 
 TEST(Scheduler, QueueBoundAndCancellation) {
