@@ -40,10 +40,10 @@ int main() {
           best[k] = std::min(best[k], dt);
         }
       const double bytes = 4.0 * O * I, flops = 2.0 * N * O * I;
-      std::printf("%s N=%3d  rows %7.3f ms (%5.1f GB/s, %5.1f GFLOP/s)  blas %7.3f ms (%5.1f GB/s, %5.1f GFLOP/s)  "
-                  "rows/blas speed %.2fx\n",
-                  layout == WeightLayout::out_in ? "out_in" : "in_out", N, best[0] * 1e3, bytes / best[0] / 1e9,
-                  flops / best[0] / 1e9, best[1] * 1e3, bytes / best[1] / 1e9, flops / best[1] / 1e9,
-                  best[1] / best[0]);
+      std::printf(
+          "%s N=%3d  rows %7.3f ms (%5.1f GB/s, %5.1f GFLOP/s)  blas %7.3f ms (%5.1f GB/s, %5.1f GFLOP/s)  "
+          "rows/blas speed %.2fx\n",
+          layout == WeightLayout::out_in ? "out_in" : "in_out", N, best[0] * 1e3, bytes / best[0] / 1e9,
+          flops / best[0] / 1e9, best[1] * 1e3, bytes / best[1] / 1e9, flops / best[1] / 1e9, best[1] / best[0]);
     }
 }
