@@ -8,9 +8,11 @@ bandwidth roofline (issue 20). For each model shape and weight type:
   2. llama.cpp: `llama-bench -p PROMPT -n DECODE -t THREADS` (built with GGML_NATIVE=ON, see
      docs/benchmarks.md), tokens/s of pp and tg;
   3. mindllm: `mindllm generate --prompt-ids <PROMPT ids> --max-new-tokens DECODE -v`, whose
-     verbose line splits prefill and decode;
+     verbose line splits prefill and decode (decode after the prompt: tg@PROMPT), and the same
+     with a 4-token prompt (tg, as llama-bench's tg from an empty cache); llama-bench runs tg at
+     depth 0 and at depth PROMPT (-d) to match;
   4. roofline: bytes read per decoded token (every matrix once, the output projection included,
-     plus the K/V cache at the mean context) / the read bandwidth measured by stream.c.
+     plus an f16 K/V cache at the mean context) / the read bandwidth measured by stream.c.
 
 Prints one line per (shape, type, threads) with both engines, their ratio and the fraction of the
 roofline each reaches. The machine load (uptime) is printed with it: numbers from a loaded machine
@@ -65,12 +67,14 @@ def run_mindllm(binary, model, prompt, decode, threads):
     return float(m.group(1)), float(m.group(2))
 
 
-def run_llama(binary, gguf, prompt, decode, threads):
-    cmd = [binary, "-m", gguf, "-p", str(prompt), "-n", str(decode), "-t", str(threads), "-r", "2", "-o", "json"]
-    res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-    pp = next(r["avg_ts"] for r in res if r["n_prompt"] > 0 and r["n_gen"] == 0)
-    tg = next(r["avg_ts"] for r in res if r["n_gen"] > 0 and r["n_prompt"] == 0)
-    return pp, tg
+def run_llama(binary, gguf, prompt, decode, threads, reps):
+    """llama-bench: pp<prompt> from an empty cache, tg<decode> at depth 0 and at depth <prompt>."""
+    def bench(args):
+        cmd = [binary, "-m", gguf, "-t", str(threads), "-r", str(reps), "-o", "json"] + args
+        return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    pp = bench(["-p", str(prompt), "-n", "0"])[0]["avg_ts"]
+    tg = {r.get("n_depth", 0): r["avg_ts"] for r in bench(["-p", "0", "-n", str(decode), "-d", f"0,{prompt}"])}
+    return pp, tg[0], tg[prompt]
 
 
 def main():
@@ -85,6 +89,7 @@ def main():
     ap.add_argument("--workdir", default="/tmp/mindllm-bench-decode")
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--gguf-import", action="store_true", help="mindllm runs the GGUF file itself")
+    ap.add_argument("--reps", type=int, default=2, help="llama-bench repetitions")
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
@@ -104,14 +109,21 @@ def main():
             for threads in [int(t) for t in a.threads.split(",")]:
                 bw = stream_bandwidth(threads, a.workdir)
                 limit = bw / bytes_per_token(shape, wtype, a.prompt + a.decode // 2)
-                pp, tg = run_mindllm(a.mindllm, gguf if a.gguf_import else qdir, a.prompt, a.decode, threads)
-                line = (f"{shape} {wtype} t={threads}: roofline {limit:.1f} tok/s (read {bw / 1e9:.1f} GB/s); "
-                        f"mindllm pp{a.prompt} {pp:.1f} tok/s, tg{a.decode} {tg:.2f} tok/s ({tg / limit:.0%} of roofline)")
+                limit0 = bw / bytes_per_token(shape, wtype, a.decode // 2)
+                model = gguf if a.gguf_import else qdir
+                load = os.getloadavg()[0]
+                pp, tg = run_mindllm(a.mindllm, model, a.prompt, a.decode, threads)
+                _, tg0 = run_mindllm(a.mindllm, model, 4, a.decode, threads)
+                line = (f"{shape} {wtype} t={threads} load {load:.1f}: read {bw / 1e9:.1f} GB/s; "
+                        f"mindllm pp{a.prompt} {pp:.1f} tok/s, tg{a.decode} {tg0:.2f} tok/s "
+                        f"({tg0 / limit0:.0%} of roofline {limit0:.1f}), tg{a.decode}@{a.prompt} {tg:.2f} tok/s "
+                        f"({tg / limit:.0%} of {limit:.1f})")
                 if a.llama_bench:
-                    lpp, ltg = run_llama(a.llama_bench, gguf, a.prompt, a.decode, threads)
-                    line += (f"; llama.cpp pp {lpp:.1f}, tg {ltg:.2f} ({ltg / limit:.0%}); "
-                             f"mindllm/llama.cpp pp {pp / lpp:.2f}x, tg {tg / ltg:.2f}x")
-                print(line, flush=True)
+                    lpp, ltg0, ltg = run_llama(a.llama_bench, gguf, a.prompt, a.decode, threads, a.reps)
+                    line += (f"; llama.cpp pp {lpp:.1f}, tg {ltg0:.2f} ({ltg0 / limit0:.0%}), tg@{a.prompt} {ltg:.2f} "
+                             f"({ltg / limit:.0%}); mindllm/llama.cpp pp {pp / lpp:.2f}x, tg {tg0 / ltg0:.2f}x, "
+                             f"tg@{a.prompt} {tg / ltg:.2f}x")
+                print(line + f" (load after {os.getloadavg()[0]:.1f})", flush=True)
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
 
 

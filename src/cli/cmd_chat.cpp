@@ -64,7 +64,7 @@ static int run_chat(int argc, char** argv) {
   Model model(cfg);
   load_for_inference(model, weights, allow_non_finite, how);
   Engine engine(model);
-  KvCache cache(cfg);
+  KvCache cache(cfg, 16, 0, engine.kv_type());
   const std::vector<int32_t> stops = chat_stop_tokens(cfg, tok, tmpl);
   TokenText token_text = [&](int32_t id) {
     return tok.is_special(id) ? std::string() : std::string(tok.token_bytes(id));

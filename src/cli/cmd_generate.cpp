@@ -70,6 +70,11 @@ static int run_generate(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbose, "print token counts and the decode speed on stderr");
   OutputFlags output;  // --json: no streaming; the ids (and text), counts and speeds as one JSON object
   add_output_flags(app, output);
+  std::string kv_cache = "auto";
+  app.add_option("--kv-cache", kv_cache,
+                 "K/V cache element type: auto (bf16 for quantised or bf16 weights, else f32), f32 or bf16")
+      ->check(CLI::IsMember({"auto", "f32", "bf16"}))
+      ->capture_default_str();
   parse_args(app, argc, argv);
   apply_threads(threads);
   check_sampling_params(sp);
@@ -108,7 +113,8 @@ static int run_generate(int argc, char** argv) {
     token_text = [&](int32_t id) { return tok->is_special(id) ? std::string() : std::string(tok->token_bytes(id)); };
 
   Engine engine(model);
-  KvCache cache(cfg);
+  const KvType kv = kv_cache == "auto" ? engine.kv_type() : kv_cache == "bf16" ? KvType::bf16 : KvType::f32;
+  KvCache cache(cfg, 16, 0, kv);
   install_interrupt_handler();
   const bool stream = !output.json;
   if (text_out && stream) std::fputs(prompt.c_str(), stdout);

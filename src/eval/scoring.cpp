@@ -12,8 +12,8 @@
 namespace mindllm::eval {
 
 Scorer::Scorer(const Model& model, const Tokenizer& tok, int max_length)
-    : engine_(model), cache_(model.config()), prefix_seq_(cache_.create()), tok_(tok), max_length_(max_length),
-      vocab_(model.config().vocab_size) {
+    : engine_(model), cache_(model.config(), 16, 0, engine_.kv_type()), prefix_seq_(cache_.create()), tok_(tok),
+      max_length_(max_length), vocab_(model.config().vocab_size) {
   // lm-eval's prefix_token_id: the tokenizer's EOS (eot_token_id), else the model's.
   if (auto e = tok.eos_id()) prefix_token_ = static_cast<int32_t>(*e);
   else if (model.config().eos_token_id >= 0) prefix_token_ = model.config().eos_token_id;

@@ -55,7 +55,7 @@ struct CpuOps {
     else cpu::rmsnorm_backward(din, gw, dout, in, p + w, rstd, N, cfg.hidden);
   }
   void add_scaled(float* y, const float* x, float alpha, size_t n) const {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= (1 << 16))  // a decode step's rows: not worth a region
     for (size_t i = 0; i < n; i++) y[i] += alpha * x[i];
   }
   void zero(float* x, size_t n) const { std::memset(x, 0, n * sizeof(float)); }

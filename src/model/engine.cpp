@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "kernels/cpu/attention_paged.h"
 #include "kernels/cpu/embedding.h"
+#include "kernels/cpu/linear_rows.h"
 #include "model/cpu_ops.h"
 #include "model/decoder.h"
 #include "model/quant_weights.h"
@@ -21,37 +22,48 @@ struct SeqRows {
 };
 
 // The decoder's Ops for inference on the CPU: RoPE at each sequence's positions, the new keys and
-// values written into the cache, then paged attention over the cache.
+// values written into the cache, then paged attention over the cache. Every op computes a row the
+// same way whatever else is in the batch (the linear layers: linear_forward_rows and the int8 dot
+// tiles, never a GEMM whose sums depend on the row count), so a sequence's tokens do not depend
+// on how the server batches it.
 struct CachedOps : CpuOps {
   KvCache& cache;
   const std::vector<SeqRows>& seqs;
   const QuantizedWeights* quant;  // the model's quantised matrices, or null
   cpu::QuantScratch& qscratch;
-  // Matrices with a quantised copy run the quantised kernels (kernels/cpu/quant.h), others fp32/bf16.
+  std::vector<const void*>& block_ptrs;    // scratch: each sequence's key blocks, then value blocks
+  std::vector<cpu::PagedSequence>& paged;  // scratch
+  // Matrices with a quantised copy run the quantised kernels (kernels/cpu/quant.h), others fp32
+  // (or bf16 GEMMs under --precision bf16).
   void linear(float* out, const float* in, size_t w, size_t b, int N, int I, int O, cpu::WeightLayout wl) const {
     if (const cpu::QuantMatrix* m = quant ? quant->find(w) : nullptr)
-      cpu::linear_forward_quant(out, in, *m, opt(p, b), N, qscratch);
-    else CpuOps::linear(out, in, w, b, N, I, O, wl);
+      cpu::linear_forward_quant(out, in, *m, opt(p, b), N, qscratch, cpu::QuantPrefill::dot);
+    else if (p_bf16) CpuOps::linear(out, in, w, b, N, I, O, wl);
+    else cpu::linear_forward_rows(out, in, p + w, opt(p, b), N, I, O, wl);
   }
   void attend(int l, float* att, float* qkv, float*, int) const {
     const int Q = cfg.q_dim(), KV = cfg.kv_dim(), QKV = Q + 2 * KV, bs = cache.block_size();
-    std::vector<std::vector<const float*>> kb(seqs.size()), vb(seqs.size());
-    std::vector<cpu::PagedSequence> ps(seqs.size());
+    size_t n_ptrs = 0;
+    for (const SeqRows& s : seqs) n_ptrs += 2 * cache.block_table(s.seq).size();
+    block_ptrs.resize(n_ptrs);
+    paged.resize(seqs.size());
+    const void** ptr = block_ptrs.data();
     for (size_t i = 0; i < seqs.size(); i++) {
       const SeqRows& s = seqs[i];
       float* rows = qkv + (size_t)s.row0 * QKV;
       rope(rows, 1, s.n_rows, s.past);
       const std::vector<int>& table = cache.block_table(s.seq);
       for (int t = 0; t < s.n_rows; t++) {
-        const int p = s.past + t, b = table[p / bs];
-        std::memcpy(cache.keys(l, b) + (size_t)(p % bs) * KV, rows + (size_t)t * QKV + Q, sizeof(float) * KV);
-        std::memcpy(cache.values(l, b) + (size_t)(p % bs) * KV, rows + (size_t)t * QKV + Q + KV, sizeof(float) * KV);
+        const int p = s.past + t;
+        cache.store(l, table[p / bs], p % bs, rows + (size_t)t * QKV + Q, rows + (size_t)t * QKV + Q + KV);
       }
-      for (int b : table) kb[i].push_back(cache.keys(l, b)), vb[i].push_back(cache.values(l, b));
-      ps[i] = cpu::PagedSequence{s.row0, s.n_rows, s.past, kb[i].data(), vb[i].data()};
+      const size_t nb = table.size();
+      for (size_t k = 0; k < nb; k++) ptr[k] = cache.keys(l, table[k]), ptr[nb + k] = cache.values(l, table[k]);
+      paged[i] = cpu::PagedSequence{s.row0, s.n_rows, s.past, ptr, ptr + nb};
+      ptr += 2 * nb;
     }
-    cpu::PagedAttentionShape shape{static_cast<int>(ps.size()),
-                                   ps.data(),
+    cpu::PagedAttentionShape shape{static_cast<int>(paged.size()),
+                                   paged.data(),
                                    cfg.n_heads,
                                    cfg.n_kv_heads,
                                    cfg.head_dim,
@@ -60,7 +72,8 @@ struct CachedOps : CpuOps {
                                    KV,
                                    bs,
                                    cfg.attn_scale,
-                                   cfg.window[l]};
+                                   cfg.window[l],
+                                   cache.type() == KvType::bf16};
     cpu::attention_paged_forward(att, qkv, shape);
   }
   void attend_backward(int, float*, const float*, const float*, const float*, const float*, int) const {
@@ -71,6 +84,8 @@ struct CachedOps : CpuOps {
 }  // namespace
 
 Engine::Engine(const Model& model) : model_(model) {}
+
+KvType Engine::kv_type() const { return model_.quantized() ? KvType::bf16 : KvType::f32; }
 
 int Engine::max_length() const {
   const ModelConfig& c = model_.config();
@@ -112,7 +127,7 @@ void Engine::forward(KvCache& cache, std::span<const BatchEntry> batch, std::vec
   qkv_.resize((size_t)N * QKV), att_.resize((size_t)N * Q), fc_.resize((size_t)N * F), act_.resize((size_t)N * H);
   n1m_.resize(N), n1r_.resize(N), n2m_.resize(N), n2r_.resize(N);
   const float* p = model_.params().data();
-  CachedOps ops{{cfg, L, p, model_.params_bf16()}, cache, seqs, model_.quantized(), qscratch_};
+  CachedOps ops{{cfg, L, p, model_.params_bf16()}, cache, seqs, model_.quantized(), qscratch_, block_ptrs_, paged_};
   // One set of activation buffers serves every layer; the residual stream x_ is updated in place.
   LayerActs<float> a;
   a.x_norm = xn_.data(), a.n1_mean = n1m_.data(), a.n1_rstd = n1r_.data(), a.qkv = qkv_.data();

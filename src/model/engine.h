@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "kernels/cpu/attention_paged.h"
 #include "kernels/cpu/quant.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
@@ -30,6 +31,9 @@ class Engine {
   // Longest sequence the model takes: max_position_embeddings for learned positions, else
   // unbounded by the model (INT32_MAX).
   int max_length() const;
+  // The K/V cache type for this model: bf16 when it runs quantised (or bf16) weights, else fp32.
+  // Callers create their KvCache with it.
+  KvType kv_type() const;
 
   // Appends every entry's tokens to its sequence in `cache`, as one batch, and writes the logits
   // of the wanted rows, packed in entry order, into `logits` ([rows, vocab]). Bad input (a token
@@ -43,6 +47,8 @@ class Engine {
   int64_t tokens_computed_ = 0;
   std::vector<int32_t> rows_;
   cpu::QuantScratch qscratch_;
+  std::vector<const void*> block_ptrs_;  // the attention op's block tables (scratch)
+  std::vector<cpu::PagedSequence> paged_;
   std::vector<float> x_, xn_, qkv_, att_, h_, n2_, fc_, act_, r_, mean_, rstd_, gath_, n1m_, n1r_, n2m_, n2r_;
 };
 

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/dtype.h"
 #include "core/error.h"
 
 namespace mindllm {
 
-KvCache::KvCache(const ModelConfig& cfg, int block_size, int64_t max_positions)
-    : n_layers_(cfg.n_layers), block_size_(block_size), block_floats_((size_t)block_size * cfg.kv_dim()),
+KvCache::KvCache(const ModelConfig& cfg, int block_size, int64_t max_positions, KvType type)
+    : n_layers_(cfg.n_layers), block_size_(block_size), kv_dim_(cfg.kv_dim()), type_(type),
+      block_bytes_((size_t)block_size * cfg.kv_dim() * (type == KvType::f32 ? 4 : 2)),
       max_blocks_(max_positions > 0 ? (max_positions + block_size - 1) / block_size : 0) {
   MINDLLM_CHECK(block_size > 0, "KvCache: block size must be positive");
 }
@@ -63,7 +65,7 @@ int KvCache::new_block() {
   }
   if (max_blocks_ > 0 && (int64_t)data_.size() >= max_blocks_)
     bad_input("the K/V cache is full (" + std::to_string(max_blocks_ * block_size_) + " positions)");
-  data_.emplace_back(new float[2 * n_layers_ * block_floats_]);
+  data_.emplace_back(new uint8_t[2 * n_layers_ * block_bytes_]);
   refs_.push_back(1);
   return static_cast<int>(data_.size()) - 1;
 }
@@ -92,7 +94,7 @@ void KvCache::reserve(int seq, int new_len) {
     int& last = s.blocks.back();
     if (refs_[last] > 1) {
       int b = new_block();
-      std::memcpy(data_[b].get(), data_[last].get(), sizeof(float) * 2 * n_layers_ * block_floats_);
+      std::memcpy(data_[b].get(), data_[last].get(), 2 * n_layers_ * block_bytes_);
       drop_block(last);
       last = b;
     }
@@ -194,6 +196,19 @@ bool KvCache::evict_prefix_block() {
   cached_[victim] = PrefixEntry{};
   drop_block(victim);
   return true;
+}
+
+void KvCache::store(int layer, int block, int row, const float* k, const float* v) {
+  uint8_t* base = data_[block].get() + (size_t)(2 * layer) * block_bytes_;
+  const size_t off = (size_t)row * kv_dim_;
+  if (type_ == KvType::f32) {
+    std::memcpy(reinterpret_cast<float*>(base) + off, k, sizeof(float) * kv_dim_);
+    std::memcpy(reinterpret_cast<float*>(base + block_bytes_) + off, v, sizeof(float) * kv_dim_);
+    return;
+  }
+  uint16_t* kd = reinterpret_cast<uint16_t*>(base) + off;
+  uint16_t* vd = reinterpret_cast<uint16_t*>(base + block_bytes_) + off;
+  for (int i = 0; i < kv_dim_; i++) kd[i] = float_to_bf16(k[i]), vd[i] = float_to_bf16(v[i]);
 }
 
 }  // namespace mindllm

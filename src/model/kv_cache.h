@@ -12,6 +12,9 @@
 // tokens (create_from_prefix) and computes only the rest. Cached blocks nobody holds are evicted,
 // least recently used first (the deepest of a chain first), when a block is needed and the budget
 // is reached: they never take room a live sequence needs.
+//
+// Keys and values are stored in fp32, or in bf16 (round to nearest even: half the bytes that
+// attention reads per decoded token; the engine picks it for quantised weights, Engine::kv_type).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -23,10 +26,12 @@
 
 namespace mindllm {
 
+enum class KvType : uint8_t { f32, bf16 };
+
 class KvCache {
  public:
   // max_positions: total positions over all sequences (0: grows as needed); more is bad input.
-  explicit KvCache(const ModelConfig& cfg, int block_size = 16, int64_t max_positions = 0);
+  explicit KvCache(const ModelConfig& cfg, int block_size = 16, int64_t max_positions = 0, KvType type = KvType::f32);
 
   int create();                     // a new empty sequence; returns its id
   int fork(int seq);                // a new sequence holding what `seq` holds
@@ -51,9 +56,12 @@ class KvCache {
   void reserve(int seq, int new_len);
   void append(int seq, std::span<const int32_t> toks);
   const std::vector<int>& block_table(int seq) const { return seq_at(seq).blocks; }
-  // Rows of block b for one layer: [block_size, kv_dim], keys then values.
-  float* keys(int layer, int block) const { return data_[block].get() + (size_t)(2 * layer) * block_floats_; }
-  float* values(int layer, int block) const { return data_[block].get() + (size_t)(2 * layer + 1) * block_floats_; }
+  KvType type() const { return type_; }
+  // Rows of block b for one layer: [block_size, kv_dim] elements of type() (float or bf16 bits).
+  const void* keys(int layer, int block) const { return data_[block].get() + (size_t)(2 * layer) * block_bytes_; }
+  const void* values(int layer, int block) const { return data_[block].get() + (size_t)(2 * layer + 1) * block_bytes_; }
+  // Writes one position's key and value rows (kv_dim floats each) at row `row` of block b.
+  void store(int layer, int block, int row, const float* k, const float* v);
 
  private:
   struct Sequence {
@@ -85,10 +93,11 @@ class KvCache {
   int find_prefix(uint64_t parent, std::span<const int32_t> tokens) const;  // its block, or -1
   std::vector<int> prefix_chain(std::span<const int32_t> tokens, size_t max_blocks) const;
 
-  int n_layers_, block_size_;
-  size_t block_floats_;                         // block_size * kv_dim: one layer's keys (or values) of a block
-  int64_t max_blocks_;                          // 0: unbounded
-  std::vector<std::unique_ptr<float[]>> data_;  // per block: [layer][k|v][block_size][kv_dim]
+  int n_layers_, block_size_, kv_dim_;
+  KvType type_;
+  size_t block_bytes_;                            // one layer's keys (or values) of a block
+  int64_t max_blocks_;                            // 0: unbounded
+  std::vector<std::unique_ptr<uint8_t[]>> data_;  // per block: [layer][k|v][block_size][kv_dim]
   std::vector<int> refs_, free_;
   std::vector<Sequence> seqs_;
   bool prefix_cache_ = false;

@@ -46,7 +46,7 @@ std::vector<Sample> generate_samples(const RunMetrics& run, const SampleOptions&
     }
     TokenText text = [&](int32_t id) { return tok.is_special(id) ? std::string() : std::string(tok.token_bytes(id)); };
     Engine engine(model);
-    KvCache cache(cfg);
+    KvCache cache(cfg, 16, 0, engine.kv_type());
     std::vector<GenerationResult> res = generate(engine, cache, reqs, text);
     for (int i = 0; i < o.count; i++) out.push_back({run.name, ck, prompts[i % prompts.size()], res[i].text, ""});
   } catch (const Error& e) { return {{run.name, ck, "", "", e.what()}}; }

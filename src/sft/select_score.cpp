@@ -36,7 +36,8 @@ TokenizedSample tokenize_for_scoring(const ChatTemplate& tmpl, const Tokenizer& 
 }
 
 SampleScorer::SampleScorer(const Model& model, const ScorerDevice& device, int64_t max_logit_floats)
-    : engine_(model), cache_(model.config()), max_logit_floats_(max_logit_floats), vocab_(model.config().vocab_size) {
+    : engine_(model), cache_(model.config(), 16, 0, engine_.kv_type()), max_logit_floats_(max_logit_floats),
+      vocab_(model.config().vocab_size) {
   if (!device.cuda) return;
   check_cuda_scoring();
 #if MINDLLM_CUDA

@@ -4,6 +4,7 @@
 // random so no zero hides a missing term.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -14,6 +15,7 @@
 #include "model/kv_cache.h"
 #include "serve/generator.h"
 #include "model/model.h"
+#include "model/quant_weights.h"
 
 #include "model_test_util.h"
 
@@ -183,6 +185,43 @@ TEST_P(Inference, GreedyWithCacheEqualsWithout) {
     ctx.push_back(next);
   }
   EXPECT_EQ(got, want);
+}
+
+// A sequence's logits are the same bits whether it runs alone (prompt in one chunk, then one
+// token per step: `mindllm generate`) or batched as the server runs it (prompt in chunks next to
+// another sequence's prompt chunks, decode tokens next to prefill rows), on fp32 weights and on
+// q8_0 / q4_0 with the bf16 K/V cache: every op computes a row on its own.
+TEST_P(Inference, BatchingNeverChangesABit) {
+  Model m = random_model(configs()[GetParam()], 21 + GetParam());
+  const int V = m.config().vocab_size;
+  std::vector<int32_t> prompt, decode = {7, 70, 3, 33, 96}, other;
+  for (int i = 0; i < 13; i++) prompt.push_back((i * 31 + 2) % V);
+  for (int i = 0; i < 40; i++) other.push_back((i * 17 + 5) % V);
+  for (int q = 0; q < 3; q++) {
+    if (q > 0) m.set_quantized(quantize_weights(m, q == 1 ? cpu::QuantType::q8_0 : cpu::QuantType::q4_0));
+    SCOPED_TRACE(q == 0 ? "f32" : q == 1 ? "q8_0" : "q4_0");
+    Engine e(m);
+    EXPECT_EQ(e.kv_type(), q == 0 ? KvType::f32 : KvType::bf16);
+    std::vector<std::vector<float>> alone;
+    {
+      KvCache c(m.config(), 4, 0, e.kv_type());
+      const int s = c.create();
+      alone.push_back(step(e, c, s, prompt));
+      for (const int32_t& t : decode) alone.push_back(step(e, c, s, std::span(&t, 1)));
+    }
+    KvCache c(m.config(), 4, 0, e.kv_type());
+    const int s = c.create(), o = c.create();
+    std::vector<float> logits;
+    auto run = [&](std::vector<BatchEntry> batch) { e.forward(c, batch, logits); };
+    const std::span<const int32_t> p(prompt), ot(other);
+    run({BatchEntry{s, p.first(5)}, BatchEntry{o, ot.first(7)}});
+    run({BatchEntry{o, ot.subspan(7, 1)}, BatchEntry{s, p.subspan(5)}});  // s's logits: entry 1
+    EXPECT_EQ(std::memcmp(logits.data() + V, alone[0].data(), sizeof(float) * V), 0) << "prompt";
+    for (size_t k = 0; k < decode.size(); k++) {
+      run({BatchEntry{o, ot.subspan(8 + 3 * k, 3)}, BatchEntry{s, std::span(&decode[k], 1)}});
+      EXPECT_EQ(std::memcmp(logits.data() + V, alone[k + 1].data(), sizeof(float) * V), 0) << "decode step " << k;
+    }
+  }
 }
 
 // --precision bf16 for evaluation and generation: the engine's linear layers run in the model's

@@ -5,9 +5,15 @@
 // position past + t. Its keys and values for positions 0 .. past + n_rows - 1 (the new rows'
 // included: the caller writes them first) live in the cache in blocks of `block_size` positions:
 // position p is row p % block_size of block p / block_size, whose rows are k_blocks[..] /
-// v_blocks[..] (Hkv heads × D each, `ldc` floats apart). Row t attends to positions
-// [lo, past + t], lo = past + t - window + 1 for a local window (window > 0), else 0.
-// Sequences never see each other.
+// v_blocks[..] (Hkv heads × D each, `ldc` elements apart; fp32, or bf16 when `bf16`). Row t
+// attends to positions [lo, past + t], lo = past + t - window + 1 for a local window (window > 0),
+// else 0. Sequences never see each other.
+//
+// Each (row, head) is computed on its own, straight from the blocks (no gathered copy, no
+// allocation once the per-thread score buffer has grown): scores q·k in 8 lanes summed in a fixed
+// order, the softmax of kernels/cpu/attention's rows, then out = sum over positions in order of
+// p_j v_j. So a row's output is the same bits whatever else is in the batch and however its
+// sequence's prompt was split into chunks.
 //
 // q: rows of Hq heads × D (stride ldq); out: like q (stride ldo). Query head h reads kv head
 // h / (Hq / Hkv); scores = scale · q·k.
@@ -17,8 +23,8 @@ namespace mindllm::cpu {
 
 struct PagedSequence {
   int row0, n_rows, past;
-  const float* const* k_blocks;  // one pointer per block of the sequence
-  const float* const* v_blocks;
+  const void* const* k_blocks;  // one pointer per block of the sequence (float or bf16 rows)
+  const void* const* v_blocks;
 };
 
 struct PagedAttentionShape {
@@ -28,7 +34,8 @@ struct PagedAttentionShape {
   int ldq, ldo, ldc;
   int block_size;
   float scale;
-  int window;  // 0: global
+  int window;         // 0: global
+  bool bf16 = false;  // the blocks hold bf16 (uint16) keys and values, else fp32
 };
 
 void attention_paged_forward(float* out, const float* q, const PagedAttentionShape& s);

@@ -5,6 +5,8 @@
 // with the block's d_w d_x. Each weight block is loaded once per tile of activation rows.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "kernels/cpu/quant_impl.h"
@@ -35,6 +37,9 @@ MINDLLM_AVX2 inline float half(const uint8_t* p) {
   return _cvtsh_ss(h);
 }
 
+// Activation rows per pass of a batch: about 256 KiB of them (a multiple of 4, at least 4).
+inline int rows_per_pass(size_t row_bytes) { return std::max<int>(4, (int)((256u << 10) / row_bytes) / 4 * 4); }
+
 // One weight block as 32 int8 and its scale.
 struct Q8Block {
   static constexpr int bytes = 34;
@@ -52,65 +57,61 @@ struct Q4Block {
   }
 };
 
-// out[n][o] for one weight row o and up to 4 activation rows n0..n0+R at once.
-template <class B, int R>
-MINDLLM_AVX2 inline void dot_tile(const uint8_t* row, const ActQ8& x, int n0, float* out, int ldo) {
-  __m256 acc[R];
-  for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+// out[n][o] for C weight rows o (rb bytes apart) and R activation rows n0.. at once: each weight
+// block is loaded once for the R rows, each activation block once for the C weight rows. One
+// accumulator per (row, weight row), one FMA per block in order, then hsum: the same sums for any
+// R and C, so a row's result does not depend on how many rows the call has.
+template <class B, int R, int C>
+MINDLLM_AVX2 inline void dot_tile(const uint8_t* row, size_t rb, const ActQ8& x, int n0, float* out, int ldo) {
+  __m256 acc[R][C];
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
   const int8_t* xq[R];
   const float* xd[R];
   for (int r = 0; r < R; r++) xq[r] = x.qs + (size_t)(n0 + r) * x.nb * 32, xd[r] = x.d + (size_t)(n0 + r) * x.nb;
   for (int b = 0; b < x.nb; b++) {
-    const uint8_t* p = row + (size_t)b * B::bytes;
-    const __m256i wq = B::load(p);
-    const float dw = half(p);
+    __m256i wq[C];
+    float dw[C];
+    for (int c = 0; c < C; c++) {
+      const uint8_t* p = row + c * rb + (size_t)b * B::bytes;
+      wq[c] = B::load(p), dw[c] = half(p);
+    }
     for (int r = 0; r < R; r++) {
       const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[r] + 32 * b));
-      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[r][b]), mul_sum_i8(wq, xv), acc[r]);
+      for (int c = 0; c < C; c++)
+        acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw[c] * xd[r][b]), mul_sum_i8(wq[c], xv), acc[r][c]);
     }
   }
-  for (int r = 0; r < R; r++) out[(size_t)(n0 + r) * ldo] = hsum(acc[r]);
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) out[(size_t)(n0 + r) * ldo + c] = hsum(acc[r][c]);
 }
 
-// Decode (one activation row): two weight rows at once, two accumulators each, for more loads
-// in flight.
-template <class B>
-MINDLLM_AVX2 inline void dot_two_rows(const uint8_t* r0, const uint8_t* r1, const ActQ8& x, float* out) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps();
-  int b = 0;
-  for (; b + 1 < x.nb; b += 2) {
-    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * b));
-    const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * b + 32));
-    const uint8_t *p0 = r0 + (size_t)b * B::bytes, *p1 = r1 + (size_t)b * B::bytes;
-    a0 = _mm256_fmadd_ps(_mm256_set1_ps(half(p0) * x.d[b]), mul_sum_i8(B::load(p0), x0), a0);
-    c0 = _mm256_fmadd_ps(_mm256_set1_ps(half(p1) * x.d[b]), mul_sum_i8(B::load(p1), x0), c0);
-    a1 = _mm256_fmadd_ps(_mm256_set1_ps(half(p0 + B::bytes) * x.d[b + 1]), mul_sum_i8(B::load(p0 + B::bytes), x1), a1);
-    c1 = _mm256_fmadd_ps(_mm256_set1_ps(half(p1 + B::bytes) * x.d[b + 1]), mul_sum_i8(B::load(p1 + B::bytes), x1), c1);
-  }
-  if (b < x.nb) {
-    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * b));
-    const uint8_t *p0 = r0 + (size_t)b * B::bytes, *p1 = r1 + (size_t)b * B::bytes;
-    a0 = _mm256_fmadd_ps(_mm256_set1_ps(half(p0) * x.d[b]), mul_sum_i8(B::load(p0), x0), a0);
-    c0 = _mm256_fmadd_ps(_mm256_set1_ps(half(p1) * x.d[b]), mul_sum_i8(B::load(p1), x0), c0);
-  }
-  out[0] = hsum(_mm256_add_ps(a0, a1));
-  out[1] = hsum(_mm256_add_ps(c0, c1));
-}
-
+// Decode (one activation row): four weight rows at once, for four loads in flight. Batches: tiles
+// of 4 rows x 2 weight rows.
 template <class B>
 MINDLLM_AVX2 void dot_rows(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N, float* out, int ldo) {
   const size_t rb = w.row_bytes();
   int o = o0;
   if (N == 1) {
-    for (; o + 1 < o1; o += 2) dot_two_rows<B>(w.data + (size_t)o * rb, w.data + (size_t)(o + 1) * rb, x, out + o);
-    for (; o < o1; o++) dot_tile<B, 1>(w.data + (size_t)o * rb, x, 0, out + o, ldo);
+    for (; o + 4 <= o1; o += 4) dot_tile<B, 1, 4>(w.data + (size_t)o * rb, rb, x, 0, out + o, ldo);
+    for (; o < o1; o++) dot_tile<B, 1, 1>(w.data + (size_t)o * rb, rb, x, 0, out + o, ldo);
     return;
   }
-  for (; o < o1; o++) {
-    const uint8_t* row = w.data + (size_t)o * rb;
-    int n = 0;
-    for (; n + 4 <= N; n += 4) dot_tile<B, 4>(row, x, n, out + o, ldo);
-    for (; n < N; n++) dot_tile<B, 1>(row, x, n, out + o, ldo);
+  // Passes over about 256 KiB of activation rows, so they stay in L2 while the run's weight rows
+  // meet them.
+  const int pass = rows_per_pass((size_t)x.nb * (32 + sizeof(float)));
+  for (int n0 = 0; n0 < N; n0 += pass) {
+    const int n1 = std::min(N, n0 + pass);
+    for (o = o0; o < o1; o += 2) {
+      const uint8_t* row = w.data + (size_t)o * rb;
+      const bool two = o + 2 <= o1;
+      int n = n0;
+      for (; n + 4 <= n1; n += 4)
+        two ? dot_tile<B, 4, 2>(row, rb, x, n, out + o, ldo) : dot_tile<B, 4, 1>(row, rb, x, n, out + o, ldo);
+      for (; n < n1; n++)
+        two ? dot_tile<B, 1, 2>(row, rb, x, n, out + o, ldo) : dot_tile<B, 1, 1>(row, rb, x, n, out + o, ldo);
+      if (!two) break;
+    }
   }
 }
 
@@ -126,27 +127,61 @@ MINDLLM_AVX2 void dot_rows_avx2(const QuantMatrix& w, int o0, int o1, const ActQ
   else dot_rows<Q4Block>(w, o0, o1, x, N, out, ldo);
 }
 
-MINDLLM_AVX2 void bf16_rows_avx2(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo) {
-  const int I = w.I, I8 = I / 8 * 8;
-  for (int o = o0; o < o1; o++) {
-    const uint16_t* row = reinterpret_cast<const uint16_t*>(w.data) + (size_t)o * I;
-    for (int n = 0; n < N; n++) {
-      const float* x = in + (size_t)n * I;
-      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-      int i = 0;
-      for (; i + 16 <= I8; i += 16) {
-        a0 = _mm256_fmadd_ps(load_bf16(row + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(load_bf16(row + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-      }
-      for (; i < I8; i += 8) a0 = _mm256_fmadd_ps(load_bf16(row + i), _mm256_loadu_ps(x + i), a0);
-      float sum = hsum(_mm256_add_ps(a0, a1));
-      for (; i < I; i++) {
-        uint32_t u = static_cast<uint32_t>(row[i]) << 16;
+namespace {
+
+// bf16 weights: out[n][o] for C weight rows and R activation rows, one 8-lane accumulator per
+// pair over i, hsum, then the I % 8 tail by scalar FMAs: the same sums for any R and C.
+template <int R, int C>
+MINDLLM_AVX2 void bf16_tile(const uint16_t* row, int I, const float* in, int n0, float* out, int ldo) {
+  __m256 acc[R][C];
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+  const float* x = in + (size_t)n0 * I;
+  const int I8 = I / 8 * 8;
+  for (int i = 0; i < I8; i += 8) {
+    __m256 wv[C];
+    for (int c = 0; c < C; c++) wv[c] = load_bf16(row + (size_t)c * I + i);
+    for (int r = 0; r < R; r++) {
+      const __m256 xv = _mm256_loadu_ps(x + (size_t)r * I + i);
+      for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(wv[c], xv, acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) {
+      float sum = hsum(acc[r][c]);
+      for (int i = I8; i < I; i++) {
+        const uint32_t u = static_cast<uint32_t>(row[(size_t)c * I + i]) << 16;
         float f;
         std::memcpy(&f, &u, 4);
-        sum += f * x[i];
+        sum = std::fma(f, x[(size_t)r * I + i], sum);
       }
-      out[(size_t)n * ldo + o] = sum;
+      out[(size_t)(n0 + r) * ldo + c] = sum;
+    }
+}
+
+}  // namespace
+
+MINDLLM_AVX2 void bf16_rows_avx2(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo) {
+  const int I = w.I;
+  const uint16_t* data = reinterpret_cast<const uint16_t*>(w.data);
+  int o = o0;
+  if (N == 1) {
+    for (; o + 4 <= o1; o += 4) bf16_tile<1, 4>(data + (size_t)o * I, I, in, 0, out + o, ldo);
+    for (; o < o1; o++) bf16_tile<1, 1>(data + (size_t)o * I, I, in, 0, out + o, ldo);
+    return;
+  }
+  const int pass = rows_per_pass((size_t)I * sizeof(float));
+  for (int n0 = 0; n0 < N; n0 += pass) {
+    const int n1 = std::min(N, n0 + pass);
+    for (o = o0; o < o1; o += 2) {
+      const uint16_t* row = data + (size_t)o * I;
+      const bool two = o + 2 <= o1;
+      int n = n0;
+      for (; n + 4 <= n1; n += 4)
+        two ? bf16_tile<4, 2>(row, I, in, n, out + o, ldo) : bf16_tile<4, 1>(row, I, in, n, out + o, ldo);
+      for (; n < n1; n++)
+        two ? bf16_tile<1, 2>(row, I, in, n, out + o, ldo) : bf16_tile<1, 1>(row, I, in, n, out + o, ldo);
+      if (!two) break;
     }
   }
 }

@@ -91,11 +91,12 @@ inline float lane_max(const float* x, size_t n) {
 
 namespace mindllm::cpu {
 
-// Runs f(begin, end) over [0, n) in chunks of `grain`, chunks spread over the OpenMP threads.
+// Runs f(begin, end) over [0, n) in chunks of `grain`, chunks spread over the OpenMP threads (no
+// parallel region for a single chunk: a decode step runs many such small ops).
 template <typename F>
 inline void parallel_ranges(size_t n, size_t grain, F f) {
   const size_t chunks = (n + grain - 1) / grain;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (chunks > 1)
   for (size_t c = 0; c < chunks; c++) f(c * grain, std::min(n, (c + 1) * grain));
 }
 
