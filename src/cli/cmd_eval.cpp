@@ -45,9 +45,8 @@ static int run_eval_cmd(int argc, char** argv) {
   if (o.model_dir.empty()) bad_input("--model is required");
   if (tasks.empty()) bad_input("--tasks is required");
   if (o.data_dir.empty()) bad_input("--data-dir is required");
-  if (device == "cuda")
-    bad_input("--device cuda: this build has no CUDA backend for evaluation yet (use --device cpu)");
-  if (device != "cpu") bad_input("--device must be cpu or cuda");
+  if (device != "cpu" && device != "cuda") bad_input("--device must be cpu or cuda");
+  o.device = device;
   // Numeric flags: a flag not given keeps its "default" value (-1 or 0); a given value out of
   // range is an error, not silently "all items" or "the task's default".
   if (o.batch < 1) bad_input("--batch must be >= 1");
