@@ -170,7 +170,7 @@ eval_run() {  # model dir, device, out prefix, extra flags
   local model=$1 dev=$2 out=$3
   shift 3
   "$BUILD/mindllm" eval --model "$model" --tokenizer "$W/sft-tok.json" --tasks mmlu,arc_easy,gsm8k,perplexity \
-    --data-dir "$E/data" --max-length 64 --max-gen-toks 12 --batch 2 --threads 1 --device "$dev" --out "$out.json" \
+    --data-dir "$E/data" --max-length 64 --max-gen-toks 6 --batch 2 --threads 1 --device "$dev" --out "$out.json" \
     --log-samples "$out.jsonl" --quiet "$@" >"$out.log" 2>&1 ||
     { echo "eval on $dev failed: $(tail -1 "$out.log")"; status=1; }
 }
