@@ -15,7 +15,7 @@ namespace mindllm::cli {
 static int run_eval_cmd(int argc, char** argv) {
   CLI::App app{"Evaluate a model on benchmarks, scored as lm-evaluation-harness scores them.", "mindllm eval"};
   eval::EvalOptions o;
-  std::string tasks, device = "cpu";
+  std::string tasks;
   bool list = false;
   OutputFlags out;
   app.add_option("--model", o.model_dir, "model directory (config.json + model.safetensors + tokenizer.json)");
@@ -26,7 +26,7 @@ static int run_eval_cmd(int argc, char** argv) {
   app.add_option("--batch", o.batch, "questions scored per pass")->capture_default_str();
   add_threads_option(app, o.threads);
   add_inference_weights_options(app, o.weights);
-  app.add_option("--device", device, "cpu | cuda")->capture_default_str();
+  add_device_option(app, o.device);
   app.add_option("--out", o.out_path, "write results.json (lm-eval's layout) here");
   app.add_option("--log-samples", o.log_samples_path, "write each prompt, choice scores and prediction (JSONL)");
   app.add_option("--style", o.style, "prompt style: lm-eval (default) or opencompass (C-Eval, CMMLU)");
@@ -45,9 +45,6 @@ static int run_eval_cmd(int argc, char** argv) {
   if (o.model_dir.empty()) bad_input("--model is required");
   if (tasks.empty()) bad_input("--tasks is required");
   if (o.data_dir.empty()) bad_input("--data-dir is required");
-  if (device == "cuda")
-    bad_input("--device cuda: this build has no CUDA backend for evaluation yet (use --device cpu)");
-  if (device != "cpu") bad_input("--device must be cpu or cuda");
   // Numeric flags: a flag not given keeps its "default" value (-1 or 0); a given value out of
   // range is an error, not silently "all items" or "the task's default".
   if (o.batch < 1) bad_input("--batch must be >= 1");

@@ -297,6 +297,12 @@ static std::string iso_now() {
 
 json run_eval(const EvalOptions& opts) {
   if (opts.threads > 0) omp_set_num_threads(opts.threads);
+  const bool cuda = opts.device == Device::cuda;
+  if (cuda) {
+    check_cuda_device();
+    if (opts.weights.override_weights)
+      bad_input("--weights: quantized weights run on the CPU only (drop --weights with --device cuda)");
+  }
   // Everything about the tasks is checked before the model loads: bad files fail fast.
   std::vector<TaskSpec> specs;
   std::vector<std::vector<Subject>> subjects;
@@ -309,11 +315,12 @@ json run_eval(const EvalOptions& opts) {
   std::string weights;
   ModelConfig cfg = resolve_model_dir(opts.model_dir, &weights);
   Model model(cfg);
-  load_for_inference(model, weights, opts.allow_non_finite, opts.weights);
+  load_for_inference(model, weights, opts.allow_non_finite, cuda ? InferenceWeights{} : opts.weights);
   std::string tok_path = opts.tokenizer_path.empty() ? weights : opts.tokenizer_path;
   Tokenizer tok = Tokenizer::load(tok_path);
   int max_length = opts.max_length > 0 ? opts.max_length : cfg.max_positions;
-  Scorer scorer(model, tok, max_length);
+  Scorer scorer(model, tok, max_length,
+                cuda ? std::make_unique<CudaForward>(model, opts.weights.matmul == Precision::bf16) : nullptr);
 
   // --log-samples is collected here and written atomically at the end, with results.json: a run
   // that fails leaves an existing file as it was.
@@ -398,7 +405,7 @@ json run_eval(const EvalOptions& opts) {
                 {"max_length", max_length},
                 {"prompt_style", opts.style.empty() ? "lm-eval" : opts.style},
                 {"threads", omp_get_max_threads()},
-                {"device", "cpu"}}},
+                {"device", name(opts.device)}}},
               {"date", (double)std::time(nullptr)},
               {"date_iso", iso_now()},
               {"total_evaluation_time_seconds", secs},

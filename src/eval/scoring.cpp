@@ -11,14 +11,16 @@
 
 namespace mindllm::eval {
 
-Scorer::Scorer(const Model& model, const Tokenizer& tok, int max_length)
-    : engine_(model), cache_(model.config(), 16, 0, engine_.kv_type()), prefix_seq_(cache_.create()), tok_(tok),
-      max_length_(max_length), vocab_(model.config().vocab_size) {
+Scorer::Scorer(const Model& model, const Tokenizer& tok, int max_length, std::unique_ptr<CudaForward> gpu)
+    : engine_(model), gpu_(std::move(gpu)), cache_(model.config(), 16, 0, engine_.kv_type()),
+      prefix_seq_(cache_.create()), tok_(tok), max_length_(max_length), vocab_(model.config().vocab_size) {
   // lm-eval's prefix_token_id: the tokenizer's EOS (eot_token_id), else the model's.
   if (auto e = tok.eos_id()) prefix_token_ = static_cast<int32_t>(*e);
   else if (model.config().eos_token_id >= 0) prefix_token_ = model.config().eos_token_id;
   else if (model.config().bos_token_id >= 0) prefix_token_ = model.config().bos_token_id;
 }
+
+Scorer::~Scorer() = default;
 
 std::vector<int32_t> Scorer::encode(const std::string& s) const { return tok_.encode(s); }
 
@@ -54,6 +56,44 @@ void Scorer::sync_prefix(std::span<const int32_t> toks) {
   engine_.forward(cache_, std::span(&e, 1), logits_);
 }
 
+namespace {
+
+// The log-softmax normaliser of one row of logits [vocab] and its argmax (the first on ties).
+struct RowStats {
+  double lse = NAN;
+  int32_t argmax = -1;
+};
+RowStats row_stats(const float* x, int vocab) {
+  float mx = x[0];
+  int am = 0;
+  for (int v = 1; v < vocab; v++)
+    if (x[v] > mx) mx = x[v], am = v;
+  double s = 0;
+  for (int v = 0; v < vocab; v++) s += std::exp((double)x[v] - mx);
+  return {mx + std::log(s), am};
+}
+
+// A continuation's score: row(k) gives the logits [vocab] predicting cont[k] and their RowStats.
+template <typename RowOf>
+ChoiceScore continuation_score(const std::vector<int32_t>& cont, int vocab, RowOf row) {
+  double ll = 0;
+  bool greedy = true;
+  for (size_t k = 0; k < cont.size(); k++) {
+    const auto [x, st] = row(k);
+    const int32_t target = cont[k];
+    if (target < 0 || target >= vocab)
+      bad_input("continuation token " + std::to_string(target) + " is outside the model's vocabulary");
+    ll += (double)x[target] - st.lse;
+    greedy = greedy && st.argmax == target;
+  }
+  return {ll, greedy};
+}
+
+// Logits of one GPU forward at most ([sequences x longest, vocab] floats).
+constexpr int64_t kMaxGpuLogitFloats = int64_t(1) << 26;
+
+}  // namespace
+
 static size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b, size_t n) {
   size_t i = 0;
   n = std::min({n, a.size(), b.size()});
@@ -80,6 +120,10 @@ std::vector<std::vector<ChoiceScore>> Scorer::score(const std::vector<LLRequest>
     }
   }
   if (flats.empty()) return out;
+  if (gpu_) {
+    run_on_gpu(flats, out);
+    return out;
+  }
   // Either one group for the whole batch (branches from the batch's common prefix: good when
   // the questions share a long few-shot prefix) or one group per question (its choices share
   // the question): pick the one that computes fewer new tokens and keeps the logits small.
@@ -162,37 +206,59 @@ void Scorer::run_group(std::vector<Flat*>& group, std::vector<std::vector<Choice
   }
   for (auto& e : entries) cache_.release(e.seq);
   // log-softmax normaliser per row, computed once per row that is used.
-  std::vector<double> lse(rows, NAN);
-  std::vector<int32_t> argmax(rows, -1);
-  auto row_stats = [&](int r) {
-    if (!std::isnan(lse[r])) return;
-    const float* x = logits_.data() + (size_t)r * vocab_;
-    float mx = x[0];
-    int am = 0;
-    for (int v = 1; v < vocab_; v++)
-      if (x[v] > mx) mx = x[v], am = v;
-    double s = 0;
-    for (int v = 0; v < vocab_; v++) s += std::exp((double)x[v] - mx);
-    lse[r] = mx + std::log(s);
-    argmax[r] = am;
-  };
+  std::vector<RowStats> stats(rows);
   for (size_t i = 0; i < group.size(); i++) {
     Flat* f = group[i];
     int b = branch_of[i];
     int tail_len = static_cast<int>(br[b].size()), cl = static_cast<int>(f->cont->size());
-    double ll = 0;
-    bool greedy = true;
-    for (int k = 0; k < cl; k++) {
-      int t = tail_len - cl + k;  // branch row predicting cont[k]
+    out[f->q][f->c] = continuation_score(*f->cont, vocab_, [&](size_t k) {
+      int t = tail_len - cl + static_cast<int>(k);  // branch row predicting cont[k]
       int r = row_base[b] + t - from[b];
-      row_stats(r);
-      int32_t target = (*f->cont)[k];
-      if (target < 0 || target >= vocab_)
-        bad_input("continuation token " + std::to_string(target) + " is outside the model's vocabulary");
-      ll += (double)logits_[(size_t)r * vocab_ + target] - lse[r];
-      greedy = greedy && argmax[r] == target;
+      const float* x = logits_.data() + (size_t)r * vocab_;
+      if (std::isnan(stats[r].lse)) stats[r] = row_stats(x, vocab_);
+      return std::pair(x, stats[r]);
+    });
+  }
+}
+
+void Scorer::run_on_gpu(const std::vector<Flat>& flats, std::vector<std::vector<ChoiceScore>>& out) {
+  // Distinct inputs (choices whose inputs are equal, e.g. one-token answers, share one), longest
+  // first; each forward takes as many as the logits bound allows, at least one.
+  std::map<std::vector<int32_t>, int> index;
+  std::vector<const std::vector<int32_t>*> seqs;
+  std::vector<std::vector<const Flat*>> users;
+  for (const Flat& f : flats) {
+    auto [it, fresh] = index.emplace(f.seq, static_cast<int>(seqs.size()));
+    if (fresh) seqs.push_back(&it->first), users.emplace_back();
+    users[it->second].push_back(&f);
+  }
+  std::vector<int> order(seqs.size());
+  for (size_t i = 0; i < order.size(); i++) order[i] = static_cast<int>(i);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return seqs[a]->size() > seqs[b]->size(); });
+  std::vector<RowStats> stats;
+  for (size_t k = 0; k < order.size();) {
+    const int64_t T = static_cast<int64_t>(seqs[order[k]]->size());
+    size_t end = k + 1;
+    while (end < order.size() && (int64_t)(end - k + 1) * T * vocab_ <= kMaxGpuLogitFloats) end++;
+    std::vector<std::span<const int32_t>> batch;
+    for (size_t j = k; j < end; j++) batch.emplace_back(*seqs[order[j]]);
+    gpu_->forward(batch);
+    stats.assign((end - k) * T, RowStats{});
+    for (size_t j = k; j < end; j++) {
+      const int b = static_cast<int>(j - k), n = static_cast<int>(seqs[order[j]]->size());
+      for (const Flat* f : users[order[j]]) {
+        const int cl = static_cast<int>(f->cont->size());
+        MINDLLM_CHECK(n >= cl, "Scorer: a continuation without a context");
+        out[f->q][f->c] = continuation_score(*f->cont, vocab_, [&](size_t i) {
+          const int t = n - cl + static_cast<int>(i);  // input position predicting cont[i]
+          const float* x = gpu_->logits(b, t);
+          RowStats& st = stats[b * T + t];
+          if (std::isnan(st.lse)) st = row_stats(x, vocab_);
+          return std::pair(x, st);
+        });
+      }
     }
-    out[f->q][f->c] = ChoiceScore{ll, greedy};
+    k = end;
   }
 }
 
@@ -208,10 +274,25 @@ std::string Scorer::generate(const std::string& context, const std::vector<std::
   if (engine_.config().eos_token_id >= 0) req.stop_tokens.push_back(engine_.config().eos_token_id);
   req.stop_strings = until;
   req.max_length = max_length_;
+  const TokenText text = [&](int32_t id) {
+    return tok_.is_special(static_cast<uint32_t>(id)) ? std::string() : std::string(tok_.token_bytes(id));
+  };
+  if (gpu_) {
+    // No K/V cache on the device: the whole sequence runs again for each new token; the stop
+    // rules are generate()'s (serve/generator.h SequenceGenerator).
+    SequenceGenerator gen(req, engine_, text);
+    std::vector<int32_t> seq = req.prompt;
+    while (!gen.done()) {
+      const std::span<const int32_t> one(seq);
+      gpu_->forward(std::span(&one, 1));
+      const int32_t token = gen.step(gpu_->logits(0, static_cast<int>(seq.size()) - 1), (int)seq.size()).token;
+      seq.push_back(token);
+    }
+    return gen.result().text;
+  }
   // The context but its last token stays cached: the next request's few-shot prefix is reused.
   sync_prefix(std::span<const int32_t>(req.prompt).first(req.prompt.size() - 1));
   req.prefix_seq = prefix_seq_;
-  auto text = [&](int32_t id) { return tok_.is_special(id) ? std::string() : std::string(tok_.token_bytes(id)); };
   return mindllm::generate(engine_, cache_, std::span(&req, 1), text)[0].text;
 }
 

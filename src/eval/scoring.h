@@ -11,11 +11,17 @@
 // Speed: requests are scored from the longest common token prefix, which stays in the K/V cache
 // (a subject's few-shot prefix is computed once), and all choices of a question — or the
 // questions of a batch — run as branches of one pass.
+//
+// On the GPU (a CudaForward given, eval/cuda_forward.h) there is no K/V cache: the distinct inputs
+// of a batch run as whole sequences, longest first, a few per forward; generation runs the whole
+// sequence again for each new token. The numbers are the CPU's within fp32 rounding.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "eval/cuda_forward.h"
 #include "model/engine.h"
 #include "model/kv_cache.h"
 #include "tokenizer/tokenizer.h"
@@ -35,7 +41,9 @@ struct LLRequest {  // one question: a context and its continuations (choices)
 class Scorer {
  public:
   // max_length: lm-eval's max_length (the model's max_position_embeddings unless overridden).
-  Scorer(const Model& model, const Tokenizer& tok, int max_length);
+  // gpu: score on the GPU instead of the CPU engine (null: the CPU).
+  Scorer(const Model& model, const Tokenizer& tok, int max_length, std::unique_ptr<CudaForward> gpu = nullptr);
+  ~Scorer();
 
   std::vector<int32_t> encode(const std::string& s) const;
   // lm-eval's _encode_pair (or the prefix token for an empty context).
@@ -51,7 +59,7 @@ class Scorer {
 
   int max_length() const { return max_length_; }
   int32_t prefix_token() const { return prefix_token_; }
-  int64_t tokens_computed() const { return engine_.tokens_computed(); }
+  int64_t tokens_computed() const { return gpu_ ? gpu_->tokens_computed() : engine_.tokens_computed(); }
 
  private:
   struct Flat {
@@ -60,11 +68,13 @@ class Scorer {
     const std::vector<int32_t>* cont;
   };
   void run_group(std::vector<Flat*>& group, std::vector<std::vector<ChoiceScore>>& out);
+  void run_on_gpu(const std::vector<Flat>& flats, std::vector<std::vector<ChoiceScore>>& out);
 
   // Makes the prefix sequence hold exactly `toks`, reusing its longest common prefix.
   void sync_prefix(std::span<const int32_t> toks);
 
   Engine engine_;
+  std::unique_ptr<CudaForward> gpu_;
   KvCache cache_;
   int prefix_seq_;  // the cached prefix requests are scored from (a subject's few-shot prompt)
   const Tokenizer& tok_;

@@ -4,14 +4,6 @@
 #include <cmath>
 
 #include "core/error.h"
-#if MINDLLM_CUDA
-#include "kernels/cuda/device.h"
-#include "model/cuda/cuda_model.h"
-#else
-namespace mindllm {
-class CudaModel {};  // no GPU model in this build: SampleScorer never makes one
-}  // namespace mindllm
-#endif
 
 namespace mindllm::sft {
 
@@ -38,23 +30,7 @@ TokenizedSample tokenize_for_scoring(const ChatTemplate& tmpl, const Tokenizer& 
 SampleScorer::SampleScorer(const Model& model, const ScorerDevice& device, int64_t max_logit_floats)
     : engine_(model), cache_(model.config(), 16, 0, engine_.kv_type()), max_logit_floats_(max_logit_floats),
       vocab_(model.config().vocab_size) {
-  if (!device.cuda) return;
-  check_cuda_scoring();
-#if MINDLLM_CUDA
-  cuda_ = std::make_unique<CudaModel>(model.config(), device.max_batch, device.max_length,
-                                      device.bf16 ? Precision::bf16 : Precision::fp32, std::vector<cpu::AdamWSpan>{});
-  cuda_->upload_params(model.params());
-#endif
-}
-
-void check_cuda_scoring() {
-#if MINDLLM_CUDA
-  if (!cuda::available())
-    bad_input("--device cuda: no usable GPU (" + cuda::device_description() + "); use --device cpu");
-#else
-  bad_input(
-      "--device cuda: this build has no CUDA backend (rebuild with nvcc and -DMINDLLM_CUDA=ON; use --device cpu)");
-#endif
+  if (device.cuda) cuda_ = std::make_unique<eval::CudaForward>(model, device.bf16, device.max_batch, device.max_length);
 }
 
 SampleScorer::~SampleScorer() = default;
@@ -97,22 +73,15 @@ std::vector<TokenStats> SampleScorer::score(std::span<const TokenizedSample* con
       for (int t = items[j].first; t < (int)batch[items[j].sample]->ids.size(); t++) row_target.push_back({j, t});
     std::vector<const float*> row_at(row_target.size());
     if (cuda_) {
-#if MINDLLM_CUDA
-      // Right-padded [B, T] batch; the row of (item j, target t) is j's input position t - 1.
-      const int B = static_cast<int>(end - k);
-      int T = 1;
-      for (size_t j = k; j < end; j++) T = std::max(T, (int)batch[items[j].sample]->ids.size() - 1);
-      std::vector<int32_t> tokens((size_t)B * T, 0);
+      // One right-padded forward; the row of (item j, target t) is j's input position t - 1.
+      std::vector<std::span<const int32_t>> seqs;
       for (size_t j = k; j < end; j++) {
         const auto& ids = batch[items[j].sample]->ids;
-        std::copy(ids.begin(), ids.end() - 1, tokens.begin() + (j - k) * T);
+        seqs.emplace_back(ids.data(), ids.size() - 1);
       }
-      cuda_->forward(tokens.data(), nullptr, B, T);
-      cuda_tokens_ += (int64_t)B * T;
-      logits_ = cuda_->download_logits();
+      cuda_->forward(seqs);
       for (size_t r = 0; r < row_target.size(); r++)
-        row_at[r] = logits_.data() + ((row_target[r].first - k) * T + row_target[r].second - 1) * (size_t)V;
-#endif
+        row_at[r] = cuda_->logits(static_cast<int>(row_target[r].first - k), row_target[r].second - 1);
     } else {
       std::vector<BatchEntry> entries;
       for (size_t j = k; j < end; j++) {

@@ -14,14 +14,11 @@
 #include <span>
 #include <vector>
 
+#include "eval/cuda_forward.h"
 #include "model/engine.h"
 #include "model/kv_cache.h"
 #include "sft/message.h"
 #include "sft/sft_samples.h"
-
-namespace mindllm {
-class CudaModel;
-}
 
 namespace mindllm::sft {
 
@@ -42,9 +39,9 @@ Conversation without_instruction(const Conversation& c);
 TokenizedSample tokenize_for_scoring(const ChatTemplate& tmpl, const Tokenizer& tok, const Conversation& c,
                                      int max_length, bool* truncated);
 
-// Where the forward runs. cuda: the GPU model of model/cuda (built with MINDLLM_CUDA; a build
-// without it, or a machine without a GPU, is bad input): each batch right-padded to its longest
-// sequence (causal: padding changes no earlier row), fp32 or bf16, statistics on the host.
+// Where the forward runs. cuda: eval/cuda_forward.h's GPU forward (a build without CUDA, or a
+// machine without a GPU, is bad input): each batch one forward right-padded to its longest
+// sequence, fp32 or bf16, statistics on the host.
 struct ScorerDevice {
   bool cuda = false;
   bool bf16 = false;
@@ -54,7 +51,7 @@ struct ScorerDevice {
 
 // --device cuda can run here: bad input (one line) when the build has no CUDA backend or the
 // machine no GPU.
-void check_cuda_scoring();
+inline void check_cuda_scoring() { eval::check_cuda_device(); }
 
 class SampleScorer {
  public:
@@ -69,12 +66,11 @@ class SampleScorer {
   // `eval` computes for the same rows), zeros returned.
   std::vector<TokenStats> score(std::span<const TokenizedSample* const> batch, bool stats_off = false);
   // Tokens run through the decoder (on the GPU: the padded batches).
-  int64_t tokens_computed() const { return cuda_ ? cuda_tokens_ : engine_.tokens_computed(); }
+  int64_t tokens_computed() const { return cuda_ ? cuda_->tokens_computed() : engine_.tokens_computed(); }
 
  private:
   Engine engine_;
-  std::unique_ptr<CudaModel> cuda_;
-  int64_t cuda_tokens_ = 0;
+  std::unique_ptr<eval::CudaForward> cuda_;
   KvCache cache_;
   int64_t max_logit_floats_;
   int vocab_;

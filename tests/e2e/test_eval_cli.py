@@ -54,6 +54,18 @@ def test_numeric_flags_are_checked(model, data, flag, value):
     assert (f"{flag}: must be a finite number in [0, " if flag == "--threads" else f"{flag} must be >=") in msg, msg
 
 
+def test_device_cuda_without_a_gpu_is_one_line(model, data):
+    # A build without CUDA or a machine without a GPU (CI): one line naming the flag, exit 2, before
+    # the model loads. (On the GPU the same run is scripts/cuda-emu-check.sh's eval stage.)
+    version = run("--version").stdout
+    if "cuda on" in version and "gpu (--device cuda): no GPU" not in version:
+        pytest.skip("this machine has a GPU")
+    msg = fails("--model", model, "--tasks", "mmlu", "--data-dir", data, "--shots", 0, "--device", "cuda")
+    assert "error: --device cuda: " in msg and ("no usable GPU" in msg or "no CUDA backend" in msg), msg
+    assert "--device must be cpu or cuda" in fails("--model", model, "--tasks", "mmlu", "--data-dir", data,
+                                                   "--device", "tpu")
+
+
 def test_output_paths_are_checked_before_the_work(model, data, tmp_path):
     (tmp_path / "outdir").mkdir()
     for flag in ("--out", "--log-samples"):

@@ -36,14 +36,18 @@ def rewrite_launches(text):
     for m in re.finditer(r"<<<", text):
         if m.start() < last:
             continue
-        start = kernel_start(text, m.start())
+        # clang-format may break the line between the kernel and <<<: the break moves inside the call
+        kend = m.start()
+        while kend > 0 and text[kend - 1].isspace():
+            kend -= 1
+        start = kernel_start(text, kend)
         end = text.index(">>>", m.end())
-        kernel = text[start:m.start()]
+        kernel, gap = text[start:kend], text[kend:m.start()]
         config = text[m.end():end]
         if not kernel.strip():
             sys.exit(f"translate.py: no kernel name before <<< at offset {m.start()}")
         out.append(text[last:start])
-        out.append(f"::emu::launch({kernel}, {config})")
+        out.append(f"::emu::launch({kernel},{gap or ' '}{config})")
         last = end + 3
     out.append(text[last:])
     return "".join(out)
