@@ -3,6 +3,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "cli/output.h"
 #include "cli/validate.h"
 #include "core/error.h"
 #include "serve/server.h"
@@ -48,8 +49,20 @@ static int run_serve(int argc, char** argv) {
   bool no_prefix_cache = false;
   app.add_flag("--no-prefix-cache", no_prefix_cache,
                "do not keep finished requests' K/V blocks for later prompts that start the same way");
+  OutputFlags output;  // --json: a "ready" object (url, model) and, after shutdown, the totals, each one line
+  add_output_flags(app, output);
   parse_args(app, argc, argv);
   apply_threads(threads);
+  if (output.json) {
+    o.on_ready = [&output](nlohmann::json j) {
+      j["event"] = "ready";
+      print_summary(output, "serve", "", j);
+    };
+    o.on_stop = [&output](nlohmann::json j) {
+      j["event"] = "stopped";
+      print_summary(output, "serve", "", j);
+    };
+  }
   o.prefix_cache = !no_prefix_cache;
 #if MINDLLM_HTTP
   return serve(o);

@@ -52,6 +52,16 @@ void ServeMetrics::completion(int prompt_tokens, int completion_tokens, double s
   first_token_.add(first_token_seconds);
 }
 
+ServeMetrics::Totals ServeMetrics::totals() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Totals t;
+  for (auto& [key, n] : requests_) t.responses += n;
+  t.completions = first_token_.count();
+  t.prompt_tokens = prompt_tokens_;
+  t.completion_tokens = completion_tokens_;
+  return t;
+}
+
 std::string ServeMetrics::render(const SchedulerStats& s) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out =

@@ -29,6 +29,11 @@ class ServeMetrics {
   // end, and to the first text.
   void completion(int prompt_tokens, int completion_tokens, double seconds, double first_token_seconds);
   std::string render(const SchedulerStats& s) const;
+  // Totals so far: responses, completion requests, prompt and completion tokens.
+  struct Totals {
+    int64_t responses = 0, completions = 0, prompt_tokens = 0, completion_tokens = 0;
+  };
+  Totals totals() const;
 
  private:
   struct Histogram {
@@ -36,6 +41,11 @@ class ServeMetrics {
     std::array<int64_t, kBounds.size() + 1> counts{};  // the last: above every bound
     double sum = 0;
     void add(double v);
+    int64_t count() const {
+      int64_t n = 0;
+      for (int64_t c : counts) n += c;
+      return n;
+    }
     void render(std::string& out, const std::string& name, const std::string& help) const;
   };
   mutable std::mutex mu_;

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/interrupt.h"
 #include "model/engine.h"
 #include "model/model.h"
@@ -427,8 +428,8 @@ void Server::routes() {
   });
   http_.set_logger([this](const httplib::Request& q, const httplib::Response& res) {
     metrics_.request(q.path, res.status);
-    std::fprintf(stderr, "serve: %s %s %s %d %zu\n", q.remote_addr.c_str(), q.method.c_str(), q.path.c_str(),
-                 res.status, q.body.size());
+    log_info("serve: %s %s %s %d %zu", q.remote_addr.c_str(), q.method.c_str(), q.path.c_str(), res.status,
+             q.body.size());
   });
 }
 
@@ -470,8 +471,7 @@ int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);
   install_interrupt_handler();
   std::thread listener([this] { http_.listen_after_bind(); });
-  std::fprintf(stderr, "serve: listening on http://%s:%d (loading %s)\n", opt_.host.c_str(), opt_.port,
-               model_id_.c_str());
+  log_info("serve: listening on http://%s:%d (loading %s)", opt_.host.c_str(), opt_.port, model_id_.c_str());
   try {
     model_ = std::make_unique<Model>(cfg_);
     load_for_inference(*model_, weights_, opt_.allow_non_finite, opt_.weights);
@@ -487,13 +487,23 @@ int Server::run() {
     throw;
   }
   ready_ = true;
-  std::fprintf(stderr, "serve: ready: %s, %d parallel sequences of up to %d positions\n", model_id_.c_str(),
-               opt_.parallel, opt_.ctx);
+  log_info("serve: ready: %s, %d parallel sequences of up to %d positions", model_id_.c_str(), opt_.parallel, opt_.ctx);
+  if (opt_.on_ready)
+    opt_.on_ready({{"url", "http://" + opt_.host + ":" + std::to_string(opt_.port)},
+                   {"model", model_id_},
+                   {"parallel", opt_.parallel},
+                   {"ctx", opt_.ctx}});
   while (!interrupted()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  std::fprintf(stderr, "serve: shutting down\n");
+  log_info("serve: shutting down");
   scheduler_->stop();  // running generations end (streams get finish_reason "abort")
   http_.stop();
   listener.join();
+  const ServeMetrics::Totals t = metrics_.totals();
+  if (opt_.on_stop)
+    opt_.on_stop({{"responses", t.responses},
+                  {"completions", t.completions},
+                  {"prompt_tokens", t.prompt_tokens},
+                  {"completion_tokens", t.completion_tokens}});
   return 0;
 }
 

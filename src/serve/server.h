@@ -4,6 +4,8 @@
 // Built only with cpp-httplib (MINDLLM_HTTP; CMakeLists.txt).
 #pragma once
 #include <cstddef>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "model/weights_io.h"
@@ -21,6 +23,10 @@ struct ServeOptions {
   size_t max_body = 1 << 20;  // bytes; larger bodies get 413
   bool allow_non_finite = false;
   bool prefix_cache = true;  // keep finished requests' K/V blocks for later prompts (--no-prefix-cache: off)
+  // Called once the model is loaded and requests are served: url, model, parallel, ctx.
+  std::function<void(const nlohmann::json&)> on_ready;
+  // Called after shutdown: responses, completions, prompt_tokens, completion_tokens.
+  std::function<void(const nlohmann::json&)> on_stop;
 };
 
 // Binds, loads the model (/health answers 503 meanwhile), serves until SIGINT/SIGTERM, then stops

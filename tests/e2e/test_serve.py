@@ -453,3 +453,28 @@ def test_cors_origin_flag_answers_preflight_and_marks_answers(model, tmp_path):
         assert raw.endswith(b"data: [DONE]\n\n")
     finally:
         stop(p, tmp_path / "serve.log")
+
+
+def test_json_ready_and_stop_summaries(model, tmp_path):
+    """--json: one "ready" object on stdout once requests are served (url, model), and after
+    SIGTERM one "stopped" object with the totals; with --quiet nothing on stderr (no access log)."""
+    port = free_port()
+    p = subprocess.Popen([MINDLLM, "serve", "--model", str(model), "--port", str(port), "--threads", "1", "--json",
+                          "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(p.stdout.readline())
+        assert ready["command"] == "serve" and ready["event"] == "ready"
+        assert ready["url"] == f"http://127.0.0.1:{port}" and ready["parallel"] >= 1
+        status, _, body = request(port, "POST", "/v1/completions", {"prompt": "two plus", "max_tokens": 3})
+        assert status == 200, body
+        used = json.loads(body)["usage"]
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0 and err == "", err
+    stopped = json.loads(out)
+    assert stopped["event"] == "stopped" and stopped["completions"] == 1 and stopped["responses"] >= 1
+    assert stopped["completion_tokens"] == used["completion_tokens"]
+    assert stopped["prompt_tokens"] == used["prompt_tokens"]
