@@ -11,6 +11,7 @@
 #include "cli/validate.h"
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/progress.h"
 #include "model/gguf_export.h"
 #include "model/lora_io.h"
 #include "model/model.h"
@@ -107,7 +108,10 @@ static int run_export(int argc, char** argv) {
   if (!opt.chat_template && !tokenizer_path.empty()) opt.chat_template = find_chat_template(weights);
   Model model(cfg);
   load(model);
+  Progress progress("export", (double)model.params().size() * 4e-6, "MB", !output.quiet);
+  opt.progress = &progress;
   export_gguf(model, tok, opt, out);
+  progress.end();
   print_summary(output, "export",
                 "exported " + model_dir + " -> " + out + " (GGUF v3, " + ggml_type_name(opt.type) + ")",
                 {{"model", model_dir}, {"out", out}, {"format", "gguf"}, {"dtype", ggml_type_name(opt.type)}});

@@ -74,12 +74,15 @@ class Exporter {
       case GGMLType::q4_0: cpu::quantize_row(cpu::QuantType::q4_0, a.v.data(), (int64_t)n, b.data()); break;
     }
     w_.add_tensor(name, {static_cast<uint64_t>(a.cols), static_cast<uint64_t>(a.rows)}, t, std::move(b));
+    done_mb_ += n * 4e-6;
+    if (opt_.progress) opt_.progress->update(done_mb_, name);
   }
 
  private:
   const Model& m_;
   const GGUFExportOptions& opt_;
   GGUFWriter& w_;
+  double done_mb_ = 0;
 };
 
 // HF's rotate-half RoPE pairs (i, i + D/2); llama.cpp's "llama" architecture pairs (2i, 2i+1).
@@ -275,6 +278,7 @@ void export_gguf(const Model& model, const Tokenizer& tok, const GGUFExportOptio
     x.put_vec("output_norm.bias", x.vec("transformer.ln_f.bias"));
     x.put_mat("output.weight", x.mat(c.tied_embeddings ? "transformer.wte.weight" : "lm_head.weight"), true);
   }
+  if (opt.progress) opt.progress->note("writing " + path, true);
   w.write(path);
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/gguf.h"
+#include "core/progress.h"
 
 namespace mindllm {
 
@@ -22,6 +23,7 @@ struct GGUFExportOptions {
   GGMLType type = GGMLType::f16;  // for matrices; 1-D tensors (norms, biases) stay F32
   std::string name;               // general.name
   std::optional<std::string> chat_template;
+  Progress* progress = nullptr;  // optional: MB of fp32 weights converted, then the write
 };
 
 // Throws bad_input naming what llama.cpp cannot represent (DeepNorm, GeGLU in the llama family,
