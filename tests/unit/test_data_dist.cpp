@@ -32,8 +32,9 @@ Read read_all(const std::string& path, const ReaderConfig& rc, std::vector<ReadS
   return out;
 }
 
-// Every cut of the file into two spans reads what the whole file reads.
-void check_every_cut(const std::string& path, const std::string& content, const ReaderConfig& rc) {
+// Every cut of the file into two spans reads what the whole file reads; *cuts counts the cuts compared.
+void check_every_cut(const std::string& path, const std::string& content, const ReaderConfig& rc, size_t* cuts) {
+  *cuts = 0;
   const Read whole = read_all(path, rc);
   ASSERT_GT(whole.docs.size(), 3u);
   for (uint64_t cut = 1; cut < content.size(); cut++) {
@@ -48,6 +49,7 @@ void check_every_cut(const std::string& path, const std::string& content, const 
     EXPECT_EQ(a.stats.docs, whole.stats.docs);
     EXPECT_EQ(a.stats.too_long, whole.stats.too_long);
     EXPECT_EQ(a.stats.messages, whole.stats.messages) << "cut at byte " << cut;
+    ++*cuts;
   }
 }
 
@@ -62,7 +64,9 @@ TEST(DataSpans, TextLinesSplitAnywhere) {
   ReaderConfig rc;
   rc.text_unit = "line";
   rc.max_doc_bytes = 40;
-  check_every_cut(dir + "/a.txt", content, rc);
+  size_t cuts = 0;
+  check_every_cut(dir + "/a.txt", content, rc, &cuts);
+  EXPECT_EQ(cuts, content.size() - 1);
 }
 
 TEST(DataSpans, JsonlSplitAnywhere) {
@@ -72,7 +76,9 @@ TEST(DataSpans, JsonlSplitAnywhere) {
       "{\"text\": \"\\u4e2d\\u6587\"}\n{\"text\": \"end\"}\n";
   data_test::write(dir + "/a.jsonl", content);
   ReaderConfig rc;
-  check_every_cut(dir + "/a.jsonl", content, rc);
+  size_t cuts = 0;
+  check_every_cut(dir + "/a.jsonl", content, rc, &cuts);
+  EXPECT_EQ(cuts, content.size() - 1);
   EXPECT_TRUE(splittable(dir + "/a.jsonl", rc));
   rc.encoding = "latin-1";
   EXPECT_FALSE(splittable(dir + "/a.jsonl", rc));  // a converted file is read whole

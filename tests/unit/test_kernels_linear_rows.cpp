@@ -62,9 +62,9 @@ TEST(LinearRows, MatchesFloat64Reference) {
 }
 
 // Row r of an M-row call == the same input row alone, to the bit, for M = 1..64 and 1 or 2
-// threads. `run(out, in, M)` computes M rows.
+// threads. `run(out, in, M)` computes M rows. *compared counts the batches compared.
 template <typename Run>
-void expect_rows_invariant(int I, int O, Rng& rng, Run run) {
+void expect_rows_invariant(int I, int O, Rng& rng, Run run, int* compared) {
   const int kMax = 64;
   const std::vector<float> x = random_normal((size_t)kMax * I, rng);
   std::vector<float> alone((size_t)kMax * O);
@@ -80,6 +80,7 @@ void expect_rows_invariant(int I, int O, Rng& rng, Run run) {
       run(out.data(), x.data() + (size_t)(kMax - M) * I, M);
       ASSERT_EQ(std::memcmp(out.data(), alone.data() + (size_t)(kMax - M) * O, out.size() * sizeof(float)), 0)
           << "M=" << M << " threads=" << threads;
+      ++*compared;
     }
   }
 }
@@ -91,8 +92,11 @@ TEST(LinearRows, RowIsTheSameBitsInAnyBatch) {
       SCOPED_TRACE(std::string(k.name) + (layout == WeightLayout::out_in ? " out_in" : " in_out"));
       const int I = 132, O = 101;  // a tail of I % 8 = 4, runs of 48 plus 5, several in_out passes
       const auto W = random_normal((size_t)O * I, rng, 0.3f), b = random_normal(O, rng);
+      int compared = 0;
       expect_rows_invariant(
-          I, O, rng, [&](float* out, const float* in, int M) { k.fn(out, in, W.data(), b.data(), M, I, O, layout); });
+          I, O, rng, [&](float* out, const float* in, int M) { k.fn(out, in, W.data(), b.data(), M, I, O, layout); },
+          &compared);
+      EXPECT_EQ(compared, 2 * 64);  // M = 1..64 at 1 and 2 threads
     }
 }
 
@@ -107,9 +111,14 @@ TEST(QuantLinear, RowIsTheSameBitsInAnyBatch) {
     for (int o = 0; o < O; o++) cpu::quantize_row(t, wf.data() + (size_t)o * I, I, wq.data() + o * rb);
     const cpu::QuantMatrix w{t, O, I, wq.data()};
     cpu::QuantScratch scratch;
-    expect_rows_invariant(I, O, rng, [&](float* out, const float* in, int M) {
-      cpu::linear_forward_quant(out, in, w, b.data(), M, scratch, cpu::QuantPrefill::dot);
-    });
+    int compared = 0;
+    expect_rows_invariant(
+        I, O, rng,
+        [&](float* out, const float* in, int M) {
+          cpu::linear_forward_quant(out, in, w, b.data(), M, scratch, cpu::QuantPrefill::dot);
+        },
+        &compared);
+    EXPECT_EQ(compared, 2 * 64);  // M = 1..64 at 1 and 2 threads
   }
 }
 
