@@ -13,8 +13,8 @@ import torch
 import transformers
 from safetensors.torch import load_file
 
-from mindllm_ref import mindllm_forward, randomize_, run, write_model_dir
-from test_sft_parity import CASES, CHATML, CONVERSATIONS, as_records, make_tokenizer, python_sample
+from mindllm_ref import mindllm_forward, run, write_model_dir
+from test_sft_parity import CASES, CONVERSATIONS, as_records, chat_model_dir, python_sample
 
 peft = pytest.importorskip("peft")
 
@@ -25,16 +25,7 @@ TARGETS = {"llama": "q,k,v,o,gate,up,down", "gpt_neo": "q,k,v,o,up,down", "gpt2"
 def base_model(name, tmp_path):
     """A random tiny model (float64 in PyTorch, float32 on disk), its directory and tokenizer."""
     tmp_path.mkdir(parents=True, exist_ok=True)
-    hf_tok = make_tokenizer(tmp_path / "tokenizer.json")
-    cfg = CASES[name](len(hf_tok))
-    cfg._attn_implementation = "eager"
-    model = randomize_(transformers.AutoModelForCausalLM.from_config(cfg).double(), seed=3).float().double()
-    sd = {k: v.float() for k, v in model.state_dict().items()
-          if not k.endswith((".attn.bias", ".attn.masked_bias", "attention.bias", "attention.masked_bias"))}
-    init = tmp_path / "init"
-    write_model_dir(init, json.loads(cfg.to_json_string()), sd)
-    (init / "tokenizer.json").write_bytes((tmp_path / "tokenizer.json").read_bytes())
-    (init / "tokenizer_config.json").write_text(json.dumps({"chat_template": CHATML, "eos_token": "<|im_end|>"}))
+    init, hf_tok, _, model = chat_model_dir(name, tmp_path, seed=3)
     return model, init, hf_tok
 
 
