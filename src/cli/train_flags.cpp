@@ -104,7 +104,7 @@ void add_train_flags(CLI::App& app, TrainFlags& f) {
   app.add_option("--log-every", o.log_every, "progress line every N steps")->check(positive())->capture_default_str();
   app.add_option("--bucket-mb", o.bucket_mb,
                  "under mpirun: MiB of fp32 gradients per all-reduce (PyTorch DDP's bucket_cap_mb)")
-      ->check(CLI::Range(0.001, 4096.0))
+      ->check(number_in(0.001, 4096.0))  // also refuses NaN, which CLI::Range lets through
       ->capture_default_str();
   app.add_flag("--no-overlap", o.no_overlap,
                "under mpirun: sum the gradients after the backward instead of during it (same numbers; "

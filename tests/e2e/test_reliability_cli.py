@@ -234,7 +234,8 @@ def test_threads_are_validated_by_every_command(data, run4, tmp_path, value):
 
 @pytest.mark.parametrize("flag,value", [("--beta1", "2"), ("--beta2", "1"), ("--adam-eps", "0"), ("--lr", "nan"),
                                         ("--lr", "inf"), ("--seed", "-1"), ("--clip", "nan"), ("--wsd-decay", "2"),
-                                        ("--weight-decay", "nan"), ("--min-lr", "-1"), ("--warmup", "-5")])
+                                        ("--weight-decay", "nan"), ("--min-lr", "-1"), ("--warmup", "-5"),
+                                        ("--bucket-mb", "nan"), ("--bucket-mb", "0")])
 def test_train_numbers_are_validated(data, tmp_path, flag, value):
     expect_bad(*train_args(data, tmp_path / "o", "--steps", 1, flag, value), match=flag)
 
