@@ -222,13 +222,14 @@ def test_progress_line_on_a_terminal_only(data, tmp_path):
     """On a terminal, training redraws one progress line (steps, rate, ETA, loss) between its log
     lines, and every log line starts on a line of its own (the progress line is erased first);
     piped to a file there is no progress line, and --quiet prints nothing at all."""
-    args = train_args(data, tmp_path / "tty", "--steps", 40, "--log-every", 20)
+    # long enough (~1 s or more) that the progress line, redrawn at most 4 times a second, is drawn
+    args = train_args(data, tmp_path / "tty", "--steps", 200, "--log-every", 100, "--eval-batches", 1)
     rc, text = run_on_terminal(args)
     assert rc == 0, text
     assert "\rtraining: " in text and " steps (" in text and "steps/s" in text and "loss " in text, text
     assert "ETA" in text
     for line in text.replace("\r\n", "\n").split("\n"):
-        if "step 20/40" in line or "step 40/40" in line:
+        if "step 100/200" in line or "step 200/200" in line:
             # what precedes the log line on its terminal row was erased: the row shows the log line only
             assert line.split("\r")[-1].replace("\x1b[K", "").startswith("step "), repr(line)
     piped = run(*train_args(data, tmp_path / "pipe", "--steps", 40, "--log-every", 20))
