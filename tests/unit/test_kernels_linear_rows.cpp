@@ -44,9 +44,10 @@ struct Shape {
 
 TEST(LinearRows, MatchesFloat64Reference) {
   Rng rng(17);
-  // I: a tail of I % 8, and more than one in_out pass of 256 rows; O: runs of 48 and tails.
-  for (Shape s :
-       {Shape{1, 64, 5}, Shape{1, 37, 100}, Shape{3, 300, 50}, Shape{5, 96, 97}, Shape{9, 20, 48}, Shape{70, 300, 61}})
+  // I: a tail of I % 8, more than one block of W rows; O: runs of 48 and tails, and more than one
+  // copied block of 768 columns; N: every in_out path (1 tile, 2 tiles, 4-row tiles, copied W).
+  for (Shape s : {Shape{1, 64, 5}, Shape{1, 37, 100}, Shape{3, 300, 50}, Shape{5, 96, 97}, Shape{6, 100, 130},
+                  Shape{7, 150, 1700}, Shape{9, 20, 48}, Shape{40, 150, 900}, Shape{70, 300, 61}})
     for (WeightLayout layout : {WeightLayout::out_in, WeightLayout::in_out})
       for (bool with_bias : {false, true})
         for (const Kernel& k : kKernels) {
@@ -98,6 +99,28 @@ TEST(LinearRows, RowIsTheSameBitsInAnyBatch) {
           &compared);
       EXPECT_EQ(compared, 2 * 64);  // M = 1..64 at 1 and 2 threads
     }
+}
+
+// The AVX2 kernel's paths by row count (one or two register tiles of up to 6 rows per strip of W
+// for decode batches, kTile-row tiles up to 31 rows, W copied into strips from 32 rows) on a shape
+// where they all reach their edges: I = 150 (blocks of 8, 16 and 64 rows of W, and a tail), O =
+// 1700 (both threads' shares wider than one copied block of 768 columns, columns past the last
+// multiple of 8).
+TEST(LinearRows, RowIsTheSameBitsInAnyBatchOnEveryTilePath) {
+  Rng rng(31);
+  const int I = 150, O = 1700;
+  for (WeightLayout layout : {WeightLayout::out_in, WeightLayout::in_out}) {
+    SCOPED_TRACE(layout == WeightLayout::out_in ? "out_in" : "in_out");
+    const auto W = random_normal((size_t)O * I, rng, 0.3f), b = random_normal(O, rng);
+    int compared = 0;
+    expect_rows_invariant(
+        I, O, rng,
+        [&](float* out, const float* in, int M) {
+          cpu::linear_forward_rows(out, in, W.data(), b.data(), M, I, O, layout);
+        },
+        &compared);
+    EXPECT_EQ(compared, 2 * 64);
+  }
 }
 
 TEST(QuantLinear, RowIsTheSameBitsInAnyBatch) {

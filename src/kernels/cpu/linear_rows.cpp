@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include <omp.h>
 
@@ -22,6 +23,11 @@ namespace {
 
 constexpr int kRun = 48;  // output features per work item: 192 bytes of an output row
 constexpr int kTile = 4;  // activation rows per register tile
+// in_out: up to kFewRows rows (decode batches) in one or two register tiles per strip of W; from
+// kManyRows rows (prefill), W copied in blocks of kPackRows x kPackCols (192 KiB, in L2) as strips
+// of kStrip columns (run_in_out).
+constexpr int kFewRows = 8, kManyRows = 32;
+constexpr int kPackRows = 64, kPackCols = 768, kStrip = 24;
 
 // Activation rows per pass over a run's weight rows (out_in): about 256 KiB of them, so they stay
 // in L2 while every weight row of the run meets them.
@@ -104,27 +110,28 @@ MINDLLM_AVX2 void run_out_in(float* out, const float* in, const float* w, const 
   }
 }
 
-// in_out: acc[r][8v..8v+8) += x[r][i] * W[i][8v..] for i in [i0, i1), starting from zero (first
-// pass) or from what `out` holds (the chain continues: an fp32 store and load are exact).
+// in_out: acc[r][8v..8v+8) += x[r][k] * W[k][8v..] for k in [0, n) (x: R rows ldx apart, W: n rows
+// ldw apart), starting from zero (`first`) or from what `out` holds (the chain continues: an fp32
+// store and load are exact).
 template <int R, int V>
-MINDLLM_AVX2 void axpy_tile(const float* x, int I, const float* w, int O, int i0, int i1, float* out) {
+MINDLLM_AVX2 void axpy_tile(const float* x, int ldx, const float* w, size_t ldw, float* out, size_t ldo, int n,
+                            bool first) {
   __m256 acc[R][V];
   for (int r = 0; r < R; r++)
-    for (int v = 0; v < V; v++)
-      acc[r][v] = i0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(out + (size_t)r * O + 8 * v);
-  for (int i = i0; i < i1; i++) {
+    for (int v = 0; v < V; v++) acc[r][v] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(out + r * ldo + 8 * v);
+  for (int k = 0; k < n; k++) {
     __m256 wv[V];
-    for (int v = 0; v < V; v++) wv[v] = _mm256_loadu_ps(w + (size_t)i * O + 8 * v);
+    for (int v = 0; v < V; v++) wv[v] = _mm256_loadu_ps(w + k * ldw + 8 * v);
     for (int r = 0; r < R; r++) {
-      const __m256 xb = _mm256_set1_ps(x[(size_t)r * I + i]);
+      const __m256 xb = _mm256_set1_ps(x[(size_t)r * ldx + k]);
       for (int v = 0; v < V; v++) acc[r][v] = _mm256_fmadd_ps(xb, wv[v], acc[r][v]);
     }
   }
   for (int r = 0; r < R; r++)
-    for (int v = 0; v < V; v++) _mm256_storeu_ps(out + (size_t)r * O + 8 * v, acc[r][v]);
+    for (int v = 0; v < V; v++) _mm256_storeu_ps(out + r * ldo + 8 * v, acc[r][v]);
 }
 
-using AxpyFn = void (*)(const float*, int, const float*, int, int, int, float*);
+using AxpyFn = void (*)(const float*, int, const float*, size_t, float*, size_t, int, bool);
 template <int R>
 constexpr AxpyFn axpy_fn(int v) {
   return v == 1   ? &axpy_tile<R, 1>
@@ -135,37 +142,107 @@ constexpr AxpyFn axpy_fn(int v) {
                   : &axpy_tile<R, 6>;
 }
 AxpyFn axpy_pick(int r, int v) {
-  return r == 1 ? axpy_fn<1>(v) : r == 2 ? axpy_fn<2>(v) : r == 3 ? axpy_fn<3>(v) : axpy_fn<4>(v);
+  switch (r) {
+    case 1: return axpy_fn<1>(v);
+    case 2: return axpy_fn<2>(v);
+    case 3: return axpy_fn<3>(v);
+    case 4: return axpy_fn<4>(v);
+    case 5: return v == 1 ? &axpy_tile<5, 1> : &axpy_tile<5, 2>;
+    default: return v == 1 ? &axpy_tile<6, 1> : &axpy_tile<6, 2>;
+  }
 }
 
-// in_out over the output columns [o0, o1) (one thread's share, a whole number of runs): blocks of
-// 8 (decode) or 16 (batches) rows of W outermost, each across the whole column range, so that W
-// streams from memory row by row (sequential streams) and each block is met by every tile of
-// activation rows while it is in cache.
-MINDLLM_AVX2 void run_in_out(float* out, const float* in, const float* w, const float* bias, int N, int I, int O,
-                             int o0, int o1) {
-  const int V = N == 1 ? 6 : 3, iblock = N <= kTile ? 8 : 16;
-  const int o8 = o0 + (o1 - o0) / 8 * 8;  // columns [o8, o1): scalar FMA chains (the same arithmetic)
-  for (int i0 = 0; i0 < I; i0 += iblock) {
-    const int i1 = std::min(I, i0 + iblock);
-    for (int n = 0; n < N;) {
-      const int r = std::min(kTile, N - n);
-      const float* x = in + (size_t)n * I;
-      float* y = out + (size_t)n * O;
-      for (int o = o0; o < o8;) {
-        const int v = std::min(V, (o8 - o) / 8);
-        axpy_pick(r, v)(x, I, w + o, O, i0, i1, y + o);
-        o += 8 * v;
-      }
-      for (int rr = 0; rr < r; rr++)
-        for (int o = o8; o < o1; o++) {
-          float acc = i0 == 0 ? 0.0f : y[(size_t)rr * O + o];
-          for (int i = i0; i < i1; i++) acc = std::fma(x[(size_t)rr * I + i], w[(size_t)i * O + o], acc);
-          y[(size_t)rr * O + o] = acc;
-        }
-      n += r;
+// Columns [o8, o1) of rows [0, r), W rows [i0, i1): scalar FMA chains (the same arithmetic).
+MINDLLM_AVX2 void axpy_tail(const float* x, int I, const float* w, int O, int i0, int i1, float* y, int r, int o8,
+                            int o1) {
+  for (int rr = 0; rr < r; rr++)
+    for (int o = o8; o < o1; o++) {
+      float acc = i0 == 0 ? 0.0f : y[(size_t)rr * O + o];
+      for (int i = i0; i < i1; i++) acc = std::fma(x[(size_t)rr * I + i], w[(size_t)i * O + o], acc);
+      y[(size_t)rr * O + o] = acc;
+    }
+}
+
+// Floats from one strip to the next: n rows of kStrip, plus a cache line so that the strips do
+// not all start in the same L1 set (n * 96 bytes is often a multiple of 4 KiB).
+size_t strip_stride(int n) { return (size_t)n * kStrip + 16; }
+
+// W's rows [i0, i0 + n) x columns [c0, c1) into strips of kStrip columns: strip s holds n rows of
+// kStrip floats, contiguous, strip_stride(n) floats apart (the first (c1 - c0) - s * kStrip of them in the last strip).
+MINDLLM_AVX2 void pack_strips(float* buf, const float* w, int O, int i0, int n, int c0, int c1) {
+  for (int k = 0; k < n; k++) {
+    const float* src = w + (size_t)(i0 + k) * O;
+    float* dst = buf + (size_t)k * kStrip;
+    for (int c = c0; c < c1; c += 8) {  // c1 - c0: a multiple of 8
+      const int s = (c - c0) / kStrip;
+      _mm256_storeu_ps(dst + s * strip_stride(n) + (c - c0 - s * kStrip), _mm256_loadu_ps(src + c));
     }
   }
+}
+
+// in_out over the output columns [o0, o1) (one thread's share, a whole number of runs), W read in
+// place in blocks of `ib` rows. Decode batches (N <= kFewRows): per block, each strip of 8V
+// columns meets the activation rows in one or two register tiles of R rows while it is in L1, so
+// W is read from memory once, row by row. Up to kManyRows: tiles of kTile rows, each across the
+// whole column range of a block (the block stays in L2).
+MINDLLM_AVX2 void in_out_direct(float* out, const float* in, const float* w, int N, int I, int O, int o0, int o8,
+                                int o1) {
+  const bool few = N <= kFewRows;
+  const int tiles = N <= 6 ? 1 : 2, R = few ? (N + tiles - 1) / tiles : kTile;  // R <= 6
+  const int V = N == 1 ? 6 : R > 4 || tiles == 2 ? 2 : 3;                       // R x V <= 12 accumulators
+  const int ib = few ? 8 : 16;
+  for (int i0 = 0; i0 < I; i0 += ib) {
+    const int n = std::min(I - i0, ib);
+    // Rows [t0, t0 + R) x columns [o, o + 8v) over this block.
+    auto tile = [&](int t0, int o, int v) {
+      axpy_pick(std::min(R, N - t0), v)(in + (size_t)t0 * I + i0, I, w + (size_t)i0 * O + o, O,
+                                        out + (size_t)t0 * O + o, O, n, i0 == 0);
+    };
+    if (few) {
+      for (int o = o0, v; o < o8; o += 8 * v) {
+        v = std::min(V, (o8 - o) / 8);
+        for (int t0 = 0; t0 < N; t0 += R) tile(t0, o, v);
+      }
+    } else {
+      for (int t0 = 0; t0 < N; t0 += R)
+        for (int o = o0, v; o < o8; o += 8 * v) {
+          v = std::min(V, (o8 - o) / 8);
+          tile(t0, o, v);
+        }
+    }
+    axpy_tail(in, I, w, O, i0, i0 + n, out, N, o8, o1);
+  }
+}
+
+// More rows (prefill chunks): W's rows are 4 x O bytes apart, often a multiple of 4 KiB (GPT-2:
+// O = 768, 2304, 3072), so a strip of W read in place is met by the tiles from a few L1/L2 sets and
+// evicted between them. Like BLAS, blocks of kPackRows x kPackCols of W are first copied (rows read
+// in order) into contiguous strips of kStrip columns, which every tile of kTile rows then reads from
+// cache, its accumulators in registers for the block's kPackRows rows.
+MINDLLM_AVX2 void in_out_packed(float* out, const float* in, const float* w, int N, int I, int O, int o0, int o8,
+                                int o1) {
+  thread_local std::vector<float> buf;
+  buf.resize(strip_stride(kPackRows) * (kPackCols / kStrip));
+  for (int c0 = o0; c0 < o8; c0 += kPackCols) {
+    const int c1 = std::min(o8, c0 + kPackCols);
+    for (int i0 = 0; i0 < I; i0 += kPackRows) {
+      const int n = std::min(I - i0, kPackRows);
+      pack_strips(buf.data(), w, O, i0, n, c0, c1);
+      for (int c = c0, s = 0; c < c1; c += kStrip, s++)
+        for (int r0 = 0; r0 < N; r0 += kTile)
+          axpy_pick(std::min(kTile, N - r0), std::min(kStrip, c1 - c) / 8)(in + (size_t)r0 * I + i0, I,
+                                                                           buf.data() + s * strip_stride(n), kStrip,
+                                                                           out + (size_t)r0 * O + c, O, n, i0 == 0);
+    }
+  }
+  axpy_tail(in, I, w, O, 0, I, out, N, o8, o1);
+}
+
+MINDLLM_AVX2 void run_in_out(float* out, const float* in, const float* w, const float* bias, int N, int I, int O,
+                             int o0, int o1) {
+  const int o8 = o0 + (o1 - o0) / 8 * 8;  // columns [o8, o1): scalar FMA chains (axpy_tail)
+  if (N < kManyRows) in_out_direct(out, in, w, N, I, O, o0, o8, o1);
+  else in_out_packed(out, in, w, N, I, O, o0, o8, o1);
   if (bias)
     for (int n = 0; n < N; n++)
       for (int o = o0; o < o1; o++) out[(size_t)n * O + o] += bias[o];
