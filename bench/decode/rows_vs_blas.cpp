@@ -3,7 +3,8 @@
 // projection [3072, 768] in both weight layouts, 16 copies of the matrix so every call reads it
 // from memory. Prints ms per call, GB/s of weights and GFLOP/s for each, and the ratio of the CPU
 // time per call (process CPU time: what a loaded machine changes least; wall ms are printed too).
-// Arguments: the row counts to run (default 1 2 4 5 8 12 16 64 512). Build
+// Arguments: the row counts to run (default 1 2 4 5 8 12 16 64 512), optionally after OxI (another
+// matrix shape, e.g. 768x3072: GPT-2's MLP down projection). Build
 // (from the repo root):
 //   c++ -O3 -fopenmp -std=gnu++20 -Isrc -I/usr/include/x86_64-linux-gnu/openblas-openmp
 //     bench/decode/rows_vs_blas.cpp src/kernels/cpu/linear_rows.cpp src/kernels/cpu/linear.cpp
@@ -31,9 +32,12 @@ double cpu_seconds() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int O = 3072, I = 768, copies = 16;
+  int O = 3072, I = 768, first = 1;
+  const int copies = 16;
+  int o = 0, i = 0;
+  if (argc > 1 && std::sscanf(argv[1], "%dx%d", &o, &i) == 2) O = o, I = i, first = 2;
   std::vector<int> rows;
-  for (int a = 1; a < argc; a++) rows.push_back(std::atoi(argv[a]));
+  for (int a = first; a < argc; a++) rows.push_back(std::atoi(argv[a]));
   if (rows.empty()) rows = {1, 2, 4, 5, 8, 12, 16, 64, 512};
   Rng rng(1);
   std::vector<std::vector<float>> w(copies, std::vector<float>((size_t)O * I));

@@ -3,6 +3,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <exception>
+#include <string>
 #include <utility>
 
 #include "core/error.h"
@@ -149,6 +151,9 @@ void Scheduler::loop() {
   std::vector<BatchEntry> batch;
   std::vector<Slot*> owner;
   std::vector<float> logits;
+  std::vector<size_t> sampled;  // the batch entries whose logits give a sequence's next token
+  std::vector<SequenceGenerator::Step> steps;
+  std::vector<std::string> errors;
   const int V = engine_.config().vocab_size;
   while (true) {
     {
@@ -216,6 +221,9 @@ void Scheduler::loop() {
       }
       continue;
     }
+    // Each sequence whose logits came samples its token (and checks its stops) on its own state:
+    // in parallel, as sampling over the vocabulary is paid once per sequence per step.
+    sampled.clear();
     for (size_t e = 0; e < batch.size(); e++) {
       Slot& s = *owner[e];
       const size_t plen = s.job.request.prompt.size();
@@ -223,7 +231,25 @@ void Scheduler::loop() {
         s.prefilled += batch[e].tokens.size();
         if (s.prefilled < plen) continue;  // more prompt to come: these logits are not wanted
       }
-      const SequenceGenerator::Step st = s.gen->step(logits.data() + e * (size_t)V, cache_.length(s.seq));
+      sampled.push_back(e);
+    }
+    steps.assign(sampled.size(), {});
+    errors.assign(sampled.size(), {});
+#pragma omp parallel for schedule(dynamic) if (sampled.size() > 1)
+    for (size_t k = 0; k < sampled.size(); k++) {
+      Slot& s = *owner[sampled[k]];
+      try {
+        steps[k] = s.gen->step(logits.data() + sampled[k] * (size_t)V, cache_.length(s.seq));
+      } catch (const std::exception& ex) { errors[k] = ex.what(); }
+    }
+    for (size_t k = 0; k < sampled.size(); k++) {
+      Slot& s = *owner[sampled[k]];
+      if (!errors[k].empty()) {
+        s.gen->cancel();
+        finish(s, errors[k]);
+        continue;
+      }
+      const SequenceGenerator::Step& st = steps[k];
       s.next = st.token;
       tokens_generated_++;
       const std::vector<TokenLogprob>& lps = s.gen->result().logprobs;
