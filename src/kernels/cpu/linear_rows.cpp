@@ -9,6 +9,7 @@
 
 #include <omp.h>
 
+#include "core/error.h"
 #include "core/profile.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -114,8 +115,8 @@ MINDLLM_AVX2 void run_out_in(float* out, const float* in, const float* w, const 
 // ldw apart), starting from zero (`first`) or from what `out` holds (the chain continues: an fp32
 // store and load are exact).
 template <int R, int V>
-MINDLLM_AVX2 void axpy_tile(const float* x, int ldx, const float* w, size_t ldw, float* out, size_t ldo, int n,
-                            bool first) {
+MINDLLM_AVX2 inline __attribute__((always_inline)) void axpy_tile(const float* x, int ldx, const float* w, size_t ldw,
+                                                                  float* out, size_t ldo, int n, bool first) {
   __m256 acc[R][V];
   for (int r = 0; r < R; r++)
     for (int v = 0; v < V; v++) acc[r][v] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(out + r * ldo + 8 * v);
@@ -131,24 +132,41 @@ MINDLLM_AVX2 void axpy_tile(const float* x, int ldx, const float* w, size_t ldw,
     for (int v = 0; v < V; v++) _mm256_storeu_ps(out + r * ldo + 8 * v, acc[r][v]);
 }
 
-using AxpyFn = void (*)(const float*, int, const float*, size_t, float*, size_t, int, bool);
-template <int R>
-constexpr AxpyFn axpy_fn(int v) {
-  return v == 1   ? &axpy_tile<R, 1>
-         : v == 2 ? &axpy_tile<R, 2>
-         : v == 3 ? &axpy_tile<R, 3>
-         : v == 4 ? &axpy_tile<R, 4>
-         : v == 5 ? &axpy_tile<R, 5>
-                  : &axpy_tile<R, 6>;
+// `strips` strips of 8V columns side by side, each met by a tile of R rows and then (R2 > 0) one of
+// the next R2 rows while it is in L1: one call per block of W rows, not one per strip.
+template <int R, int V, int R2 = 0>
+MINDLLM_AVX2 void axpy_strips(const float* x, int ldx, const float* w, size_t ldw, float* out, size_t ldo, int n,
+                              bool first, int strips) {
+  for (int s = 0; s < strips; s++, w += 8 * V, out += 8 * V) {
+    axpy_tile<R, V>(x, ldx, w, ldw, out, ldo, n, first);
+    if constexpr (R2 > 0) axpy_tile<R2, V>(x + (size_t)R * ldx, ldx, w, ldw, out + R * ldo, ldo, n, first);
+  }
+}
+
+using AxpyFn = void (*)(const float*, int, const float*, size_t, float*, size_t, int, bool, int);
+// Tiles of r rows (2 x 4 for r = 7, 8), v vectors wide: r x v <= 12 accumulators.
+template <int V>
+AxpyFn axpy_pick_v(int r) {
+  if constexpr (V > 2) MINDLLM_CHECK(r <= 4, "linear_rows: a tile of more than 12 accumulators");
+  switch (r) {
+    case 1: return &axpy_strips<1, V>;
+    case 2: return &axpy_strips<2, V>;
+    case 3: return &axpy_strips<3, V>;
+    case 4: return &axpy_strips<4, V>;
+    case 5: return &axpy_strips < 5, V <= 2 ? V : 2 > ;
+    case 6: return &axpy_strips < 6, V <= 2 ? V : 2 > ;
+    case 7: return &axpy_strips < 4, V <= 2 ? V : 2, 3 > ;
+    default: return &axpy_strips < 4, V <= 2 ? V : 2, 4 > ;
+  }
 }
 AxpyFn axpy_pick(int r, int v) {
-  switch (r) {
-    case 1: return axpy_fn<1>(v);
-    case 2: return axpy_fn<2>(v);
-    case 3: return axpy_fn<3>(v);
-    case 4: return axpy_fn<4>(v);
-    case 5: return v == 1 ? &axpy_tile<5, 1> : &axpy_tile<5, 2>;
-    default: return v == 1 ? &axpy_tile<6, 1> : &axpy_tile<6, 2>;
+  switch (v) {
+    case 1: return axpy_pick_v<1>(r);
+    case 2: return axpy_pick_v<2>(r);
+    case 3: return axpy_pick_v<3>(r);
+    case 4: return axpy_pick_v<4>(r);
+    case 5: return axpy_pick_v<5>(r);
+    default: return axpy_pick_v<6>(r);
   }
 }
 
@@ -188,27 +206,19 @@ MINDLLM_AVX2 void pack_strips(float* buf, const float* w, int O, int i0, int n, 
 MINDLLM_AVX2 void in_out_direct(float* out, const float* in, const float* w, int N, int I, int O, int o0, int o8,
                                 int o1) {
   const bool few = N <= kFewRows;
-  const int tiles = N <= 6 ? 1 : 2, R = few ? (N + tiles - 1) / tiles : kTile;  // R <= 6
-  const int V = N == 1 ? 6 : R > 4 || tiles == 2 ? 2 : 3;                       // R x V <= 12 accumulators
+  const int R = few ? N : kTile;             // few: one tile of N rows, or two of 4 + (N - 4)
+  const int V = N == 1 ? 6 : R > 4 ? 2 : 3;  // R x V <= 12 accumulators
+  const int strips = (o8 - o0) / (8 * V), v_rest = (o8 - o0) / 8 - strips * V;  // then a narrower strip
   const int ib = few ? 8 : 16;
   for (int i0 = 0; i0 < I; i0 += ib) {
     const int n = std::min(I - i0, ib);
-    // Rows [t0, t0 + R) x columns [o, o + 8v) over this block.
-    auto tile = [&](int t0, int o, int v) {
-      axpy_pick(std::min(R, N - t0), v)(in + (size_t)t0 * I + i0, I, w + (size_t)i0 * O + o, O,
-                                        out + (size_t)t0 * O + o, O, n, i0 == 0);
-    };
-    if (few) {
-      for (int o = o0, v; o < o8; o += 8 * v) {
-        v = std::min(V, (o8 - o) / 8);
-        for (int t0 = 0; t0 < N; t0 += R) tile(t0, o, v);
-      }
-    } else {
-      for (int t0 = 0; t0 < N; t0 += R)
-        for (int o = o0, v; o < o8; o += 8 * v) {
-          v = std::min(V, (o8 - o) / 8);
-          tile(t0, o, v);
-        }
+    for (int t0 = 0; t0 < N; t0 += R) {
+      const int r = std::min(R, N - t0);
+      const float* x = in + (size_t)t0 * I + i0;
+      const float* wb = w + (size_t)i0 * O + o0;
+      float* y = out + (size_t)t0 * O + o0;
+      axpy_pick(r, V)(x, I, wb, O, y, O, n, i0 == 0, strips);
+      if (v_rest) axpy_pick(r, v_rest)(x, I, wb + 8 * V * strips, O, y + 8 * V * strips, O, n, i0 == 0, 1);
     }
     axpy_tail(in, I, w, O, i0, i0 + n, out, N, o8, o1);
   }
@@ -228,11 +238,16 @@ MINDLLM_AVX2 void in_out_packed(float* out, const float* in, const float* w, int
     for (int i0 = 0; i0 < I; i0 += kPackRows) {
       const int n = std::min(I - i0, kPackRows);
       pack_strips(buf.data(), w, O, i0, n, c0, c1);
-      for (int c = c0, s = 0; c < c1; c += kStrip, s++)
-        for (int r0 = 0; r0 < N; r0 += kTile)
-          axpy_pick(std::min(kTile, N - r0), std::min(kStrip, c1 - c) / 8)(in + (size_t)r0 * I + i0, I,
-                                                                           buf.data() + s * strip_stride(n), kStrip,
-                                                                           out + (size_t)r0 * O + c, O, n, i0 == 0);
+      for (int c = c0, s = 0; c < c1; c += kStrip, s++) {
+        const AxpyFn tile = axpy_pick(kTile, std::min(kStrip, c1 - c) / 8);
+        const float* ws = buf.data() + s * strip_stride(n);
+        for (int r0 = 0; r0 < N; r0 += kTile) {
+          const float* x = in + (size_t)r0 * I + i0;
+          float* y = out + (size_t)r0 * O + c;
+          if (N - r0 >= kTile) tile(x, I, ws, kStrip, y, O, n, i0 == 0, 1);
+          else axpy_pick(N - r0, std::min(kStrip, c1 - c) / 8)(x, I, ws, kStrip, y, O, n, i0 == 0, 1);
+        }
+      }
     }
   }
   axpy_tail(in, I, w, O, 0, I, out, N, o8, o1);
