@@ -54,25 +54,15 @@ void rows_scalar(float* out, const float* in, const float* w, const float* bias,
 
 #ifdef MINDLLM_ROWS_AVX2
 
-// sums[k] = the sum of a[k]'s 8 lanes in a fixed tree, s_j = v_j + v_{j+4} (j < 4), then
-// (s_0 + s_2) + (s_1 + s_3), for 8 vectors at once (a third of the instructions of one at a time).
-MINDLLM_AVX2 inline void hsum8x8(const __m256* a, float* sums) {
-  __m256 p[4], q[2];
-  for (int k = 0; k < 4; k++)  // [a_2k's s_0..3, a_2k+1's s_0..3]
-    p[k] = _mm256_add_ps(_mm256_permute2f128_ps(a[2 * k], a[2 * k + 1], 0x20),
-                         _mm256_permute2f128_ps(a[2 * k], a[2 * k + 1], 0x31));
-  for (int k = 0; k < 2; k++)  // s_0 + s_2, s_1 + s_3 of a_4k, a_4k+2 | a_4k+1, a_4k+3
-    q[k] = _mm256_add_ps(_mm256_shuffle_ps(p[2 * k], p[2 * k + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                         _mm256_shuffle_ps(p[2 * k], p[2 * k + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-  const __m256 r = _mm256_add_ps(_mm256_shuffle_ps(q[0], q[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                                 _mm256_shuffle_ps(q[0], q[1], _MM_SHUFFLE(3, 1, 3, 1)));
-  // r holds the sums of a_0, a_2, a_4, a_6, a_1, a_3, a_5, a_7.
-  _mm256_storeu_ps(sums, _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+MINDLLM_AVX2 inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
 }
 
 // out_in: out[r][c] = dot(x row r, W row c) (+ bias[c]) for R activation rows x C weight rows.
-// Every element: 8 lanes of FMAs over i, hsum8x8's tree, scalar FMAs over the tail: the same for
-// any R, C.
+// Every element: 8 lanes of FMAs over i, hsum8, scalar FMAs over the tail: the same for any R, C.
 template <int R, int C>
 MINDLLM_AVX2 void dot_tile(const float* x, int I, const float* w, const float* bias, float* out, size_t ldo) {
   __m256 acc[R][C];
@@ -87,14 +77,9 @@ MINDLLM_AVX2 void dot_tile(const float* x, int I, const float* w, const float* b
       for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
     }
   }
-  constexpr int K = (R * C + 7) / 8 * 8;
-  __m256 all[K];  // element (r, c) at r * C + c, then zeros
-  for (int k = 0; k < K; k++) all[k] = k < R * C ? acc[k / C][k % C] : _mm256_setzero_ps();
-  float sums[K];
-  for (int k = 0; k < K; k += 8) hsum8x8(all + k, sums + k);
   for (int r = 0; r < R; r++)
     for (int c = 0; c < C; c++) {
-      float s = sums[r * C + c];
+      float s = hsum8(acc[r][c]);
       for (int i = I8; i < I; i++) s = std::fma(x[(size_t)r * I + i], w[(size_t)c * I + i], s);
       out[(size_t)r * ldo + c] = bias ? s + bias[c] : s;
     }
