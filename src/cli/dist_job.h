@@ -4,7 +4,7 @@
 #include <functional>
 #include <string>
 
-#include "train/dist/communicator.h"
+#include "dist/communicator.h"
 
 namespace mindllm::cli {
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "model/params.h"
-#include "train/dist/communicator.h"
+#include "dist/communicator.h"
 
 namespace mindllm::dist {
 

@@ -7,7 +7,7 @@
 #pragma once
 #include <vector>
 
-#include "train/dist/communicator.h"
+#include "dist/communicator.h"
 #include "train/optimizer.h"
 
 namespace mindllm::dist {

@@ -1,11 +1,11 @@
-#include "train/dist/communicator.h"
+#include "dist/communicator.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
 #include <cstring>
 
-#include "train/dist/mpi_comm.h"
+#include "dist/mpi_comm.h"
 
 namespace mindllm::dist {
 

@@ -1,6 +1,7 @@
-// The ranks of a data-parallel job and their collectives (DESIGN.md: train/dist). One interface,
+// The ranks of a job and their collectives (DESIGN.md: dist): data-parallel training (train/dist)
+// and data preparation across ranks (data/prepare_dist.cpp) share them. One interface,
 // three engines: a single process (no peers), Open MPI (MPI_Allreduce on the CPU; built when
-// CMake finds MPI) and NCCL for device buffers (dist/nccl.h; CUDA builds with NCCL and MPI).
+// CMake finds MPI) and NCCL for device buffers (train/dist/nccl.h; CUDA builds with NCCL and MPI).
 // Never a home-made transport: launch, bootstrap and CPU collectives are Open MPI's.
 //
 // Failure model: a collective blocks until every rank joins it. An error that only one rank sees

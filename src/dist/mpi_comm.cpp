@@ -1,4 +1,4 @@
-#include "train/dist/mpi_comm.h"
+#include "dist/mpi_comm.h"
 
 #if MINDLLM_MPI
 #include <mpi.h>
