@@ -54,24 +54,22 @@ class CpuBackend : public StepBackend {
   }
   void set_embedding_noise(const EmbeddingNoise& e) override { model_.set_embedding_noise(e); }
   void reduce(dist::Communicator& c) override {
+    if (zero_ && !overlapping_) start_buckets(c);  // --no-overlap: the same buckets, after the backward
     if (overlapping_) {
       overlap_->finish();
       model_.set_backward_hook({});
       overlapping_ = false;
-    } else if (zero_) {
-      dist::reduce_scatter_in_place(c, model_.grads(), slices_);  // only this rank's slice is summed
     } else {
       c.allreduce_sum(std::span<float>(model_.grads()));
     }
+    if (zero_)  // only this rank's slice is summed
+      std::copy(zero_sum_.begin(), zero_sum_.end(), model_.grads().begin() + slices_.offset[c.rank()]);
     c.allreduce_sum(std::span<double>(&loss_sum_, 1));
   }
   bool overlap_next_backward(dist::Communicator& c) override {
-    if (zero_ || lora_) return false;  // ZeRO-1's reduce-scatter and LoRA's gradients: after the backward
-    if (!overlap_)
-      overlap_ = std::make_unique<dist::OverlappedReduce>(model_.layout(), model_.config().n_layers, c.bucket_floats);
-    overlap_->begin(c, std::span<float>(model_.grads()));
+    if (lora_) return false;  // LoRA's gradients: after the backward
+    start_buckets(c);
     model_.set_backward_hook([this](int stage) { overlap_->stage_done(stage); });
-    overlapping_ = true;
     return true;
   }
   void set_lora_dropout(bool on, uint64_t seed) override {
@@ -81,12 +79,30 @@ class CpuBackend : public StepBackend {
   }
 
  private:
+  // The buckets' collectives, started as the backward finishes them (stage_done) or all at once
+  // (finish): all-reduces, or with ZeRO-1 reduce-scatters into zero_sum_.
+  void start_buckets(dist::Communicator& c) {
+    if (!overlap_)
+      overlap_ = std::make_unique<dist::OverlappedReduce>(model_.layout(), model_.config().n_layers, c.bucket_floats);
+    std::span<float> g(model_.grads());
+    if (zero_) {
+      zero_sum_.resize(slices_.count[c.rank()]);
+      overlap_->begin(c, [&c, g, this](size_t b, size_t e) {
+        c.start_reduce_scatter_sum(g.subspan(b, e - b), b, zero_sum_, slices_);
+      });
+    } else {
+      overlap_->begin(c, [&c, g](size_t b, size_t e) { c.start_allreduce_sum(g.subspan(b, e - b)); });
+    }
+    overlapping_ = true;
+  }
+
   Model& model_;
   AdamW& optim_;
   LoraWeights* lora_;
   double loss_sum_ = 0.0;
   dist::Communicator* zero_;
   dist::Slices slices_;
+  std::vector<float> zero_sum_;  // ZeRO-1: this rank's slice of the summed gradients
   std::unique_ptr<dist::OverlappedReduce> overlap_;
   bool overlapping_ = false;
 };
@@ -154,7 +170,7 @@ std::unique_ptr<StepBackend> make_backend(const TrainOptions& o, Model& model, A
 #if MINDLLM_CUDA
   if (o.device == Device::cuda) {
 #if MINDLLM_NCCL
-    if (comm.size() > 1) dist::select_local_gpu();  // one GPU per rank, before anything is allocated
+    if (comm.engine() == "mpi") dist::select_local_gpu();  // one GPU per rank, before anything is allocated
 #endif
     return std::make_unique<CudaBackend>(model, optim, o.adamw, o.batch, o.seq, precision_of(o), o.recompute,
                                          attention_impl_from_name(o.attention));
