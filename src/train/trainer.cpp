@@ -183,6 +183,10 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
 
   Schedule sched = opt.schedule;
   sched.total = opt.steps;
+  // The gradients go through the job's collectives with N > 1 ranks, and with one rank that mpirun
+  // launched on a GPU (NCCL over one rank: scripts/gpu-dist-check.sh runs that on a one-GPU machine).
+  const bool collective =
+      ranks > 1 || (comm.engine() == "mpi" && opt.device == Device::cuda && dist::built_with_nccl());
   const int G = opt.grad_accum;  // this rank's micro-batches per step
   const int G_all = G * ranks;   // the global batch's
   if (lora && ranks > 1) bad_input("--lora-rank: LoRA is not yet trained data-parallel (run one process)");
@@ -199,11 +203,12 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
              model.params().size());
   log_info("data: %s; %d x %d sequences of up to %d tokens per step; %s", data.describe().c_str(), G_all, opt.batch,
            opt.seq, where.c_str());
-  if (ranks > 1) {
+  if (collective) {
     const size_t n = model.params().size(), buckets = (n + comm.bucket_floats - 1) / comm.bucket_floats;
-    const bool overlapped = !opt.no_overlap && !opt.zero && !lora && opt.device == Device::cpu;
+    const bool overlapped = !opt.no_overlap && !lora && opt.device == Device::cpu;
     log_info("data parallel: %d ranks (%s) x %d micro-batches each; gradients in %zu buckets, %s", ranks,
-             comm.engine().c_str(), G, buckets, overlapped ? "reduced during the backward" : "reduced after it");
+             (comm.engine() + (opt.device == Device::cuda ? ", NCCL" : "")).c_str(), G, buckets,
+             overlapped ? "reduced during the backward" : "reduced after it");
   }
 
   auto save = [&](int step) {
@@ -258,12 +263,12 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
       if (opt.neftune_alpha > 0)
         backend->set_embedding_noise({opt.neftune_alpha, mix64(opt.seed, 0x4e454654ull + step, mb)});
       backend->set_lora_dropout(true, mix64(opt.seed, 0x4c6f5241ull + step, mb));
-      if (ranks > 1 && i == G - 1 && !opt.no_overlap) backend->overlap_next_backward(comm);
+      if (collective && i == G - 1 && !opt.no_overlap) backend->overlap_next_backward(comm);
       backend->accumulate(micro[i], weight, G_all);
     }
     backend->set_embedding_noise({});  // validation sees clean embeddings
     backend->set_lora_dropout(false, 0);
-    if (ranks > 1) backend->reduce(comm);
+    if (collective) backend->reduce(comm);
     float lr = sched.at(step);
     const StepStats st = backend->update(G_all, lr, opt.clip);
     const bool finite = !st.skipped;
