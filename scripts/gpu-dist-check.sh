@@ -35,8 +35,10 @@ grep -q "data parallel (mpirun -np N): MPI" <<<"$version" || result "skipped: $B
   result "skipped: $BIN was built without NCCL"
 [ -n "$MPIRUN" ] && [ -x "$MPIRUN" ] || result "skipped: no mpirun (Open MPI) on this machine"
 if [ "$DEVICE" = cuda ]; then
-  NP=${NP:-$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')}
-  [ "$NP" -ge 1 ] 2>/dev/null || result "skipped: no GPU listed by nvidia-smi"
+  visible=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')  # all of them; CUDA_VISIBLE_DEVICES narrows
+  [ "$visible" -ge 1 ] || result "skipped: no GPU listed by nvidia-smi"
+  [ -n "${CUDA_VISIBLE_DEVICES:-}" ] && visible=$(tr ',' '\n' <<<"$CUDA_VISIBLE_DEVICES" | grep -c .)
+  NP=${NP:-$visible}
 else
   NP=${NP:-2}
 fi
