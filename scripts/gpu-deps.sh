@@ -24,6 +24,7 @@ PACKAGES=(
   openmpi-bin openmpi-common libopenmpi3 libopenmpi-dev libpmix2 libhwloc15 libpciaccess0
   libevent-2.1-7 libevent-core-2.1-7 libevent-pthreads-2.1-7 libfabric1 libucx0 libnuma1
   libibverbs1 librdmacm1 libnl-3-200 libnl-route-3-200 libpsm2-2 libpsm-infinipath1 libmunge2 libltdl7
+  libudev1
 )
 
 exclude=$(git rev-parse --git-path info/exclude)
