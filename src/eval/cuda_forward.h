@@ -11,6 +11,7 @@
 #include <span>
 #include <vector>
 
+#include "model/engine.h"
 #include "model/model.h"
 
 namespace mindllm {
@@ -19,9 +20,7 @@ class CudaModel;
 
 namespace mindllm::eval {
 
-// --device cuda can run here: bad input (one line) when the build has no CUDA backend or the
-// machine no usable GPU.
-void check_cuda_device();
+using mindllm::check_cuda_device;  // model/engine.h
 
 class CudaForward {
  public:
