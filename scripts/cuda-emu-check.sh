@@ -4,7 +4,8 @@
 # missing barrier shows under one or the other — and then scripts/gpu-check.sh's training checks
 # (`mindllm train --device cuda`, GPU resume, GPU -> CPU -> GPU resume, fp32 GPU vs CPU) on a
 # shorter run, `train`/`sft --device cuda` against the CPU on every family, and `eval` / `select
-# score --device cuda` against the CPU. Part of scripts/test.sh. No substitute for a GPU run: see
+# score --device cuda` against the CPU, `generate` / `serve --device cuda` (the inference engine,
+# scripts/infer-check.sh) against the CPU. Part of scripts/test.sh. No substitute for a GPU run: see
 # the README.
 #   EMU_ASAN=1 bash scripts/cuda-emu-check.sh   # the same under AddressSanitizer (build-emu-asan,
 #                                               # ~10 min more to build): kernels' out-of-bounds accesses
@@ -84,6 +85,21 @@ for dev in cpu cuda; do
     { echo "sft on $dev failed: $(tail -1 "$W/sft-$dev.log")"; status=1; }
 done
 same_losses sft "$W/sft-cpu/metrics.jsonl" "$W/sft-cuda/metrics.jsonl" || status=1
+
+# The inference engine on the emulated GPU (issue 16; scripts/infer-check.sh): generate --device
+# cuda gives the CPU's greedy tokens on every family, serve --device cuda generate's text; without
+# a GPU, generate --device cuda is one line and exit 2.
+echo "== generate / serve --device cuda: greedy tokens against the CPU"
+bash scripts/infer-check.sh "$BUILD" "$W/sft-tok.json" "$W/fam-tiny-llama-cpu/ckpt/step-0000003" \
+  "$W/fam-tiny-gpt2-cpu/ckpt/step-0000003" "$W/fam-tiny-neo-cpu/ckpt/step-0000003" || status=1
+msg=$(MINDLLM_EMU_NO_GPU=1 "$BUILD/mindllm" generate --model "$W/fam-tiny-llama-cpu/ckpt/step-0000003" \
+  --prompt-ids "1 2 3" --device cuda 2>&1) && rc=0 || rc=$?
+if [ "$rc" = 2 ] && [ "$(printf '%s\n' "$msg" | wc -l)" = 1 ] && [[ "$msg" == *"--device cuda: no usable GPU"* ]]; then
+  echo "gen-no-gpu       ok    $msg"
+else
+  echo "gen-no-gpu       FAIL  exit $rc: $msg"
+  status=1
+fi
 
 # Packed samples on the emulated GPU (position ids through RoPE and the learned position
 # embeddings, block-diagonal attention): gpt2 and llama, 3 steps in fp32 = the CPU's losses.
