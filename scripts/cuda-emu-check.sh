@@ -35,6 +35,19 @@ echo "== scripts/gpu-check.sh's training checks on the CPU emulator"
 BUILD_DIR=$BUILD TRAIN_STEPS=8 TRAIN_BATCH=2 TRAIN_SEQ=32 GTEST_FILTER=-* BUDGET=900 OMP_NUM_THREADS=2 \
   bash scripts/gpu-check.sh || status=1
 
+# no_gpu LABEL ARGS...: `mindllm ARGS` on an emulator reporting no GPU says so in one line, exit 2.
+no_gpu() {
+  local label=$1 msg rc
+  shift
+  msg=$(MINDLLM_EMU_NO_GPU=1 "$BUILD/mindllm" "$@" 2>&1) && rc=0 || rc=$?
+  if [ "$rc" = 2 ] && [ "$(printf '%s\n' "$msg" | wc -l)" = 1 ] && [[ "$msg" == *"--device cuda: no usable GPU"* ]]; then
+    printf '%-16s ok    %s\n' "$label" "$msg"
+  else
+    printf '%-16s FAIL  exit %s: %s\n' "$label" "$rc" "$msg"
+    status=1
+  fi
+}
+
 # same_losses LABEL CPU_METRICS GPU_METRICS: 3 logged losses each, equal to 1e-5 relative.
 same_losses() {
   python3 - "$2" "$3" "$1" <<'PY'
@@ -92,14 +105,7 @@ same_losses sft "$W/sft-cpu/metrics.jsonl" "$W/sft-cuda/metrics.jsonl" || status
 echo "== generate / serve --device cuda: greedy tokens against the CPU"
 bash scripts/infer-check.sh "$BUILD" "$W/sft-tok.json" "$W/fam-tiny-llama-cpu/ckpt/step-0000003" \
   "$W/fam-tiny-gpt2-cpu/ckpt/step-0000003" "$W/fam-tiny-neo-cpu/ckpt/step-0000003" || status=1
-msg=$(MINDLLM_EMU_NO_GPU=1 "$BUILD/mindllm" generate --model "$W/fam-tiny-llama-cpu/ckpt/step-0000003" \
-  --prompt-ids "1 2 3" --device cuda 2>&1) && rc=0 || rc=$?
-if [ "$rc" = 2 ] && [ "$(printf '%s\n' "$msg" | wc -l)" = 1 ] && [[ "$msg" == *"--device cuda: no usable GPU"* ]]; then
-  echo "gen-no-gpu       ok    $msg"
-else
-  echo "gen-no-gpu       FAIL  exit $rc: $msg"
-  status=1
-fi
+no_gpu gen-no-gpu generate --model "$W/fam-tiny-llama-cpu/ckpt/step-0000003" --prompt-ids "1 2 3" --device cuda
 
 # Packed samples on the emulated GPU (position ids through RoPE and the learned position
 # embeddings, block-diagonal attention): gpt2 and llama, 3 steps in fp32 = the CPU's losses.
@@ -221,12 +227,5 @@ ok = len(a) == len(b) == 12 and all(s["id"] == t["id"] and s["n_tokens"] == t["n
 print(f"{'select':<11} {'ok' if ok else 'FAIL':<5} {len(b)} samples' ce, entropy and ifd = the CPU's")
 sys.exit(0 if ok else 1)
 PY
-msg=$(MINDLLM_EMU_NO_GPU=1 "$BUILD/mindllm" eval --model "$W/fam-tiny-llama-cpu/ckpt/step-0000003" --tasks mmlu \
-  --data-dir "$E/data" --device cuda 2>&1) && rc=0 || rc=$?
-if [ "$rc" = 2 ] && [ "$(printf '%s\n' "$msg" | wc -l)" = 1 ] && [[ "$msg" == *"--device cuda: no usable GPU"* ]]; then
-  echo "no-gpu      ok    $msg"
-else
-  echo "no-gpu      FAIL  exit $rc: $msg"
-  status=1
-fi
+no_gpu no-gpu eval --model "$W/fam-tiny-llama-cpu/ckpt/step-0000003" --tasks mmlu --data-dir "$E/data" --device cuda
 exit $status

@@ -113,8 +113,6 @@ void plan_batch(const InferenceEngine& engine, const KvCache& cache, std::span<c
   }
 }
 
-Engine::Engine(const Model& model) : model_(model) {}
-
 KvType Engine::kv_type() const { return model_.quantized() ? KvType::bf16 : KvType::f32; }
 
 KvCache Engine::make_cache(int block_size, int64_t max_positions, KvType type) const {

@@ -27,8 +27,11 @@ struct BatchEntry {
 // scheduler) take: the CPU Engine below, or the GPU's CudaEngine (model/cuda/cuda_engine.h).
 class InferenceEngine {
  public:
+  // The model must outlive the engine and not change while it is used.
+  explicit InferenceEngine(const Model& model) : model_(model) {}
   virtual ~InferenceEngine() = default;
-  virtual const ModelConfig& config() const = 0;
+  const Model& model() const { return model_; }
+  const ModelConfig& config() const { return model_.config(); }
   // Longest sequence the model takes: max_position_embeddings for learned positions, else
   // unbounded by the model (INT32_MAX).
   int max_length() const;
@@ -43,7 +46,11 @@ class InferenceEngine {
   // outside the vocabulary, a sequence past max_length()) changes nothing.
   virtual void forward(KvCache& cache, std::span<const BatchEntry> batch, std::vector<float>& logits) = 0;
   // Tokens run through the decoder by this engine so far.
-  virtual int64_t tokens_computed() const = 0;
+  int64_t tokens_computed() const { return tokens_computed_; }
+
+ protected:
+  const Model& model_;
+  int64_t tokens_computed_ = 0;
 };
 
 // Checks a batch before anything changes (bad input: a token outside the vocabulary, a sequence
@@ -61,19 +68,14 @@ void plan_batch(const InferenceEngine& engine, const KvCache& cache, std::span<c
 
 class Engine : public InferenceEngine {
  public:
-  // The model must outlive the engine and not change while it is used (its matmul precision too).
-  explicit Engine(const Model& model);
+  // The model's matmul precision must not change while the engine is used.
+  explicit Engine(const Model& model) : InferenceEngine(model) {}
 
-  const Model& model() const { return model_; }
-  const ModelConfig& config() const override { return model_.config(); }
   KvType kv_type() const override;
   KvCache make_cache(int block_size, int64_t max_positions, KvType type) const override;
   void forward(KvCache& cache, std::span<const BatchEntry> batch, std::vector<float>& logits) override;
-  int64_t tokens_computed() const override { return tokens_computed_; }
 
  private:
-  const Model& model_;
-  int64_t tokens_computed_ = 0;
   BatchPlan plan_;
   cpu::QuantScratch qscratch_;
   std::vector<const void*> block_ptrs_;  // the attention op's block tables (scratch)

@@ -58,7 +58,7 @@ struct CudaEngine::PagedOps : CudaForwardOps<A> {
 };
 
 CudaEngine::CudaEngine(const Model& model, Precision precision, int max_tokens)
-    : model_(model), precision_(precision), max_tokens_(max_tokens) {
+    : InferenceEngine(model), precision_(precision), max_tokens_(max_tokens) {
   MINDLLM_CHECK(max_tokens > 0, "CudaEngine: max_tokens must be positive");
   check_cuda_device();
   MINDLLM_CHECK(!model.quantized(), "CudaEngine: quantised weights (make_engine refuses them)");

@@ -45,13 +45,11 @@ class CudaEngine : public InferenceEngine {
   CudaEngine(const Model& model, Precision precision, int max_tokens = 512);
   ~CudaEngine() override;
 
-  const ModelConfig& config() const override { return model_.config(); }
   // fp32 keys and values for fp32, bf16 for Precision::bf16.
   KvType kv_type() const override;
   // max_positions > 0: the device pool is sized by it (bad input when it does not fit).
   KvCache make_cache(int block_size, int64_t max_positions, KvType type) const override;
   void forward(KvCache& cache, std::span<const BatchEntry> batch, std::vector<float>& logits) override;
-  int64_t tokens_computed() const override { return tokens_computed_; }
 
  private:
   template <typename A>
@@ -63,10 +61,8 @@ class CudaEngine : public InferenceEngine {
     return off == kAbsent ? nullptr : arena_.at<T>(off);
   }
 
-  const Model& model_;
   Precision precision_;
   int max_tokens_;
-  int64_t tokens_computed_ = 0;
   cuda::Arena arena_;
   size_t params_ = 0, params_bf16_ = kAbsent, x_ = 0, xn_ = 0, qkv_ = 0, att_ = 0, h_ = 0, n2_ = 0, fc_ = 0, act_ = 0,
          r_ = 0, gath_ = 0, logits_ = 0, n1m_ = 0, n1r_ = 0, n2m_ = 0, n2r_ = 0;
