@@ -65,7 +65,7 @@ static int run_chat(int argc, char** argv) {
   Tokenizer tok = Tokenizer::load(tokenizer_path.empty() ? weights : tokenizer_path);
   sft::ChatTemplate tmpl = sft::ChatTemplate::resolve(template_name, weights);
   Model model(cfg);
-  load_for_inference(model, weights, allow_non_finite, how);
+  load_for_inference(model, weights, allow_non_finite, host_weights(how, device));
   std::unique_ptr<InferenceEngine> engine = make_engine(model, device, how.matmul);
   // The CPU's cache grows as needed; the GPU's pool is sized once: a conversation of up to the
   // model's positions (at most 4096 for rotary models).

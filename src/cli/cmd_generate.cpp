@@ -100,7 +100,7 @@ static int run_generate(int argc, char** argv) {
   }
   check_token_ids(req.prompt, cfg.vocab_size, "prompt", false);
   Model model(cfg);
-  load_for_inference(model, weights, allow_non_finite, how);
+  load_for_inference(model, weights, allow_non_finite, host_weights(how, device));
   // End of sequence: the config's eos_token_id, else the tokenizer's end-of-text token.
   int32_t eos = cfg.eos_token_id;
   if (eos < 0 && tok && tok->eos_id()) eos = static_cast<int32_t>(*tok->eos_id());

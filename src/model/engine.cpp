@@ -184,4 +184,9 @@ std::unique_ptr<InferenceEngine> make_engine(const Model& model, Device device, 
 #endif
 }
 
+InferenceWeights host_weights(InferenceWeights how, Device device) {
+  if (device == Device::cuda) how.matmul = Precision::fp32;
+  return how;
+}
+
 }  // namespace mindllm

@@ -14,6 +14,7 @@
 #include "core/types.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "model/weights_io.h"
 
 namespace mindllm {
 
@@ -92,5 +93,8 @@ void check_cuda_device();
 // without a CUDA build or a GPU, or with quantised weights (--weights q8_0|q4_0|bf16: CPU only).
 std::unique_ptr<InferenceEngine> make_engine(const Model& model, Device device, Precision precision,
                                              int max_tokens = 512);
+// How to load the host model for an engine on `device`: as `how` says on the CPU; in fp32 for the
+// GPU (its engine makes its own bf16 copy for --precision bf16: no CPU bf16 matmul needed).
+InferenceWeights host_weights(InferenceWeights how, Device device);
 
 }  // namespace mindllm

@@ -474,7 +474,7 @@ int Server::run() {
   log_info("serve: listening on http://%s:%d (loading %s)", opt_.host.c_str(), opt_.port, model_id_.c_str());
   try {
     model_ = std::make_unique<Model>(cfg_);
-    load_for_inference(*model_, weights_, opt_.allow_non_finite, opt_.weights);
+    load_for_inference(*model_, weights_, opt_.allow_non_finite, host_weights(opt_.weights, opt_.device));
     // Batches of up to one prefill chunk (512) plus a decode token per sequence.
     engine_ = make_engine(*model_, opt_.device, opt_.weights.matmul, 512 + opt_.parallel);
     if (opt_.ctx > engine_->max_length())

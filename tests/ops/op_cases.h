@@ -764,7 +764,8 @@ struct PagedAttentionOp {
   bool neo_scale, kv_bf16;
   std::string name() const {
     std::string n = "attention_paged";
-    for (size_t s = 0; s < past.size(); s++) n += "_" + std::to_string(past[s]) + "p" + std::to_string(n_rows[s]);
+    for (size_t s = 0; s < past.size(); s++)
+      n.append("_").append(std::to_string(past[s])).append("p").append(std::to_string(n_rows[s]));
     return n + "_Hq" + std::to_string(Hq) + "_Hkv" + std::to_string(Hkv) + "_D" + std::to_string(D) + "_bs" +
            std::to_string(block_size) + "_win" + std::to_string(window) + (neo_scale ? "_scale1" : "") +
            (kv_bf16 ? "_kvbf16" : "");
