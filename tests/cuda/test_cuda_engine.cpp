@@ -1,12 +1,11 @@
 // The inference engine on the GPU (model/cuda/cuda_engine.h) against the CPU Engine: the same
 // logits (fp32, 1e-5) for every family (gpt2: learned positions; gpt_neo: a local window shorter
-// than the prompts; llama: RoPE and GQA) over batches that mix prefill chunks and decode tokens of
-// sequences of different lengths, each sequence alone = in a batch, batches larger than the
-// engine's plan (run in pieces), fork and the prefix cache on the device pool. Needs the full
-// project (model), so the kernels-only standalone build leaves this file out.
-#include <nlohmann/json.hpp>
-
+// than the prompts; llama: partial RoPE, GQA, biases; model_variants.h) over batches that mix prefill chunks and decode
+// tokens of sequences of different lengths, each sequence alone = in a batch, batches larger than the engine's plan
+// (run in pieces), fork and the prefix cache on the device pool. Needs the full project (model), so the kernels-only
+// standalone build leaves this file out.
 #include "cuda_test_util.h"
+#include "model_variants.h"
 #include "model/cuda/cuda_engine.h"
 #include "model/engine.h"
 #include "model/model.h"
@@ -15,42 +14,11 @@ namespace mindllm {
 namespace {
 
 using namespace cudatest;
-using json = nlohmann::json;
 
-struct Family {
-  const char* name;
-  json config;
-};
-void PrintTo(const Family& f, std::ostream* os) { *os << f.name; }
-
-std::vector<Family> families() {
-  return {
-      {"gpt2",
-       {{"model_type", "gpt2"},
-        {"vocab_size", 97},
-        {"n_embd", 32},
-        {"n_layer", 2},
-        {"n_head", 2},
-        {"n_positions", 64}}},
-      {"gpt_neo_local",
-       {{"model_type", "gpt_neo"},
-        {"vocab_size", 97},
-        {"hidden_size", 32},
-        {"num_layers", 2},
-        {"num_heads", 2},
-        {"max_position_embeddings", 64},
-        {"window_size", 4},
-        {"attention_types", json::array({json::array({json::array({"local", "global"}), 1})})}}},
-      {"llama_gqa",
-       {{"model_type", "llama"},
-        {"vocab_size", 97},
-        {"hidden_size", 32},
-        {"num_hidden_layers", 2},
-        {"num_attention_heads", 4},
-        {"num_key_value_heads", 2},
-        {"intermediate_size", 48},
-        {"max_position_embeddings", 64}}},
-  };
+// One model per family: learned positions, a local window (8, shorter than the longer prompts),
+// RoPE (partial) with GQA and biases; and DeepNorm's post-norm blocks with MQA.
+std::vector<Variant> families() {
+  return {variant("gpt2"), variant("gpt_neo_local"), variant("llama_swiglu_gqa"), variant("llama_deepnorm")};
 }
 
 constexpr int kBlock = 4;  // small blocks: every prompt spans several, most end in a partial one
@@ -75,7 +43,7 @@ struct Session {
   }
 };
 
-class CudaEngineTest : public ::testing::TestWithParam<Family> {
+class CudaEngineTest : public ::testing::TestWithParam<Variant> {
  protected:
   void SetUp() override {
     if (!cuda::available()) GTEST_SKIP() << "skipped: no GPU";
