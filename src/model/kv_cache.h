@@ -93,8 +93,11 @@ class KvCache {
     return store_->block(block) + (size_t)(2 * layer + 1) * block_bytes_;
   }
   const KvStorage& storage() const { return *store_; }
-  // Bytes of one block (every layer's keys and values).
+  // Bytes of one block (every layer's keys and values), of this cache or of one for cfg.
   size_t block_total_bytes() const { return 2 * n_layers_ * block_bytes_; }
+  static size_t block_total_bytes(const ModelConfig& cfg, int block_size, KvType type) {
+    return 2 * (size_t)cfg.n_layers * block_size * cfg.kv_dim() * (type == KvType::f32 ? 4 : 2);
+  }
   // Writes one position's key and value rows (kv_dim floats each) at row `row` of block b (host storage).
   void store(int layer, int block, int row, const float* k, const float* v);
 

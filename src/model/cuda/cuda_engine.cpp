@@ -87,17 +87,17 @@ CudaEngine::~CudaEngine() = default;
 KvType CudaEngine::kv_type() const { return precision_ == Precision::bf16 ? KvType::bf16 : KvType::f32; }
 
 KvCache CudaEngine::make_cache(int block_size, int64_t max_positions, KvType type) const {
+  MINDLLM_CHECK(block_size > 0, "CudaEngine::make_cache: block size must be positive");
   if (max_positions <= 0) bad_input("the GPU's K/V cache needs a size (positions over all sequences)");
-  KvCache probe(config(), block_size, max_positions, type);  // the block size in bytes
   const int64_t blocks = (max_positions + block_size - 1) / block_size;
-  check_fits((size_t)blocks * probe.block_total_bytes(),
-             "a K/V cache of " + std::to_string(blocks * block_size) + " positions");
-  return KvCache(config(), block_size, max_positions, type,
-                 std::make_unique<DeviceKvStorage>(blocks, probe.block_total_bytes()));
+  const size_t block_bytes = KvCache::block_total_bytes(config(), block_size, type);
+  check_fits((size_t)blocks * block_bytes, "a K/V cache of " + std::to_string(blocks * block_size) + " positions");
+  return KvCache(config(), block_size, max_positions, type, std::make_unique<DeviceKvStorage>(blocks, block_bytes));
 }
 
 void CudaEngine::forward(KvCache& cache, std::span<const BatchEntry> batch, std::vector<float>& logits) {
-  MINDLLM_CHECK(!cache.storage().on_host(), "CudaEngine::forward: the cache's blocks are not on the device");
+  MINDLLM_CHECK(dynamic_cast<const DeviceKvStorage*>(&cache.storage()),
+                "CudaEngine::forward: the cache's blocks are not on the device (make it with make_cache)");
   plan_batch(*this, cache, batch, plan_);  // checks everything before changing anything
   const int N = static_cast<int>(plan_.tokens.size());
   logits.resize(plan_.logit_rows.size() * (size_t)config().vocab_size);
@@ -146,6 +146,7 @@ void CudaEngine::run_piece(const KvCache& cache, int r0, int r1, std::vector<flo
   if constexpr (std::is_same_v<A, bf16>) p = at<bf16>(params_bf16_);
   else p = at<float>(params_);
   const size_t elem = cache.type() == KvType::bf16 ? 2 : 4;
+  // The pool's base: a DeviceKvStorage's blocks are one array (forward checked it is on the device).
   PagedOps<A> ops{{cfg, L, p}, {}, cache.storage().block(0), (size_t)bs * cfg.kv_dim() * elem, meta + n};
   cuda::PagedAttentionShape& s = ops.shape;
   s.n_rows = n, s.positions = meta + n, s.table_of = meta + 2 * n, s.tables = meta + 3 * n;
