@@ -260,6 +260,21 @@ PY
   else
     echo "  cuDNN attention unavailable: $("$BUILD_DIR/mindllm" --version 2>&1 | grep cuDNN)" | tee -a "$log"
   fi
+  # The inference engine on the GPU (issue 16): generate --device cuda = the CPU's greedy tokens on
+  # D's checkpoint, serve --device cuda = generate's text (a few seconds; a tokenizer made here).
+  echo "== generate / serve --device cuda (the inference engine)"
+  ckpt=$(ls -d "$W"/D/ckpt/step-* 2>/dev/null | tail -1)
+  for i in $(seq 1 40); do printf 'Question %d: what is %d plus %d? Answer: %d.\n' "$i" "$i" "$i" $((2 * i)); done >"$W/tok.txt"
+  if [ -z "$ckpt" ] || [ "$(left)" -lt 40 ]; then
+    echo "  not run (no checkpoint of D, or the time budget)" | tee -a "$log"
+  elif ! "$BUILD_DIR/mindllm" tokenizer train --input "$W/tok.txt" --vocab-size 300 --output "$W/tok.json" --quiet \
+    >>"$log" 2>&1; then
+    echo "  tokenizer train failed" | tee -a "$log"
+    status=1
+  else
+    timeout -k 5 "$(cap 120 15)" bash scripts/infer-check.sh "$BUILD_DIR" "$W/tok.json" "$ckpt" 2>&1 | tee -a "$log"
+    [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  fi
 fi
 t3=$(date +%s)
 
