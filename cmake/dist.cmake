@@ -1,4 +1,5 @@
-# Distributed training (src/train/dist, docs/distributed.md). Open MPI (Debian libopenmpi-dev) is
+# Distributed training and data preparation (src/dist: the ranks' communicator; src/train/dist:
+# data parallelism; docs/distributed.md). Open MPI (Debian libopenmpi-dev) is
 # optional: with it `mpirun -np N mindllm train` is data-parallel; without it the binary builds
 # and refuses a launch of several ranks. NCCL (the CUDA toolkit's, or pip's nvidia-nccl) adds the
 # GPU collectives when the CUDA backend is on (not for the emulator).
@@ -10,7 +11,7 @@ if(MINDLLM_MPI AND MPI_C_FOUND)
   # Only the files that use MPI see its headers and switches (the rest keep their ccache hits).
   set(_dist ${CMAKE_SOURCE_DIR}/src/train/dist)
   target_link_libraries(mindllm_lib PUBLIC ${MPI_C_LIBRARIES})
-  set_source_files_properties(${_dist}/communicator.cpp ${_dist}/mpi_comm.cpp PROPERTIES
+  set_source_files_properties(${CMAKE_SOURCE_DIR}/src/dist/communicator.cpp ${CMAKE_SOURCE_DIR}/src/dist/mpi_comm.cpp PROPERTIES
     COMPILE_DEFINITIONS "MINDLLM_MPI=1;OMPI_SKIP_MPICXX=1" INCLUDE_DIRECTORIES "${MPI_C_INCLUDE_DIRS}")
   message(STATUS "mindllm: MPI ${MPI_C_VERSION} (${MPI_C_LIBRARIES}): data-parallel training")
   if(MINDLLM_CUDA AND NOT MINDLLM_CUDA_EMU)
@@ -21,7 +22,7 @@ if(MINDLLM_MPI AND MPI_C_FOUND)
       HINTS ${CUDAToolkit_LIBRARY_DIR} ${_purelib}/nvidia/nccl/lib)
     if(NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
       target_link_libraries(mindllm_lib PUBLIC ${NCCL_LIBRARY})
-      set_source_files_properties(${_dist}/nccl.cpp ${CMAKE_SOURCE_DIR}/src/train/trainer.cpp PROPERTIES
+      set_source_files_properties(${_dist}/nccl.cpp ${CMAKE_SOURCE_DIR}/src/train/step_backend.cpp PROPERTIES
         COMPILE_DEFINITIONS MINDLLM_NCCL=1 INCLUDE_DIRECTORIES "${NCCL_INCLUDE_DIR}")
       message(STATUS "mindllm: NCCL ${NCCL_LIBRARY}: data-parallel training on GPUs")
     else()

@@ -4,7 +4,8 @@
 # missing barrier shows under one or the other — and then scripts/gpu-check.sh's training checks
 # (`mindllm train --device cuda`, GPU resume, GPU -> CPU -> GPU resume, fp32 GPU vs CPU) on a
 # shorter run, `train`/`sft --device cuda` against the CPU on every family, and `eval` / `select
-# score --device cuda` against the CPU. Part of scripts/test.sh. No substitute for a GPU run: see
+# score --device cuda` against the CPU, `generate` / `serve --device cuda` (the inference engine,
+# scripts/infer-check.sh) against the CPU. Part of scripts/test.sh. No substitute for a GPU run: see
 # the README.
 #   EMU_ASAN=1 bash scripts/cuda-emu-check.sh   # the same under AddressSanitizer (build-emu-asan,
 #                                               # ~10 min more to build): kernels' out-of-bounds accesses
@@ -33,6 +34,19 @@ done
 echo "== scripts/gpu-check.sh's training checks on the CPU emulator"
 BUILD_DIR=$BUILD TRAIN_STEPS=8 TRAIN_BATCH=2 TRAIN_SEQ=32 GTEST_FILTER=-* BUDGET=900 OMP_NUM_THREADS=2 \
   bash scripts/gpu-check.sh || status=1
+
+# no_gpu LABEL ARGS...: `mindllm ARGS` on an emulator reporting no GPU says so in one line, exit 2.
+no_gpu() {
+  local label=$1 msg rc
+  shift
+  msg=$(MINDLLM_EMU_NO_GPU=1 "$BUILD/mindllm" "$@" 2>&1) && rc=0 || rc=$?
+  if [ "$rc" = 2 ] && [ "$(printf '%s\n' "$msg" | wc -l)" = 1 ] && [[ "$msg" == *"--device cuda: no usable GPU"* ]]; then
+    printf '%-16s ok    %s\n' "$label" "$msg"
+  else
+    printf '%-16s FAIL  exit %s: %s\n' "$label" "$rc" "$msg"
+    status=1
+  fi
+}
 
 # same_losses LABEL CPU_METRICS GPU_METRICS: 3 logged losses each, equal to 1e-5 relative.
 same_losses() {
@@ -84,6 +98,14 @@ for dev in cpu cuda; do
     { echo "sft on $dev failed: $(tail -1 "$W/sft-$dev.log")"; status=1; }
 done
 same_losses sft "$W/sft-cpu/metrics.jsonl" "$W/sft-cuda/metrics.jsonl" || status=1
+
+# The inference engine on the emulated GPU (issue 16; scripts/infer-check.sh): generate --device
+# cuda gives the CPU's greedy tokens on every family, serve --device cuda generate's text; without
+# a GPU, generate --device cuda is one line and exit 2.
+echo "== generate / serve --device cuda: greedy tokens against the CPU"
+bash scripts/infer-check.sh "$BUILD" "$W/sft-tok.json" "$W/fam-tiny-llama-cpu/ckpt/step-0000003" \
+  "$W/fam-tiny-gpt2-cpu/ckpt/step-0000003" "$W/fam-tiny-neo-cpu/ckpt/step-0000003" || status=1
+no_gpu gen-no-gpu generate --model "$W/fam-tiny-llama-cpu/ckpt/step-0000003" --prompt-ids "1 2 3" --device cuda
 
 # Packed samples on the emulated GPU (position ids through RoPE and the learned position
 # embeddings, block-diagonal attention): gpt2 and llama, 3 steps in fp32 = the CPU's losses.
@@ -205,12 +227,5 @@ ok = len(a) == len(b) == 12 and all(s["id"] == t["id"] and s["n_tokens"] == t["n
 print(f"{'select':<11} {'ok' if ok else 'FAIL':<5} {len(b)} samples' ce, entropy and ifd = the CPU's")
 sys.exit(0 if ok else 1)
 PY
-msg=$(MINDLLM_EMU_NO_GPU=1 "$BUILD/mindllm" eval --model "$W/fam-tiny-llama-cpu/ckpt/step-0000003" --tasks mmlu \
-  --data-dir "$E/data" --device cuda 2>&1) && rc=0 || rc=$?
-if [ "$rc" = 2 ] && [ "$(printf '%s\n' "$msg" | wc -l)" = 1 ] && [[ "$msg" == *"--device cuda: no usable GPU"* ]]; then
-  echo "no-gpu      ok    $msg"
-else
-  echo "no-gpu      FAIL  exit $rc: $msg"
-  status=1
-fi
+no_gpu no-gpu eval --model "$W/fam-tiny-llama-cpu/ckpt/step-0000003" --tasks mmlu --data-dir "$E/data" --device cuda
 exit $status

@@ -2,7 +2,8 @@
 # The one command for the GPU machine: builds the project there, runs every GPU test (each CUDA
 # op against its CPU twin, the GPU model against the CPU model; docs/cuda.md), trains a tiny
 # model with `mindllm train --device cuda` (resume on the GPU, GPU -> CPU -> GPU resume, fp32
-# GPU vs CPU) and prints a short table last. Sized to finish in about 8 minutes on a 16-core
+# GPU vs CPU), runs data-parallel training over MPI + NCCL (one rank per GPU; DIST_CHECK=0 skips
+# it) and prints a short table last. Sized to finish in about 8 minutes on a 16-core
 # H100/H200 machine (build ~2-3 min, tests ~1-2 min, training ~1 min).
 #
 #   bash scripts/gpu-deps.sh                     # first, on the development machine: .deps/*.deb
@@ -24,7 +25,7 @@
 # Debian 12 packages in .deps/*.deb (scripts/gpu-deps.sh) and are unpacked under
 # /tmp/mindllm-deps, never over /. MODE=auto (default) builds the full project and falls back to
 # tests/cuda/CMakeLists.txt (CUDA + CPU kernels + GoogleTest, no model tests, no training) when
-# the full project does not configure. cuDNN and NCCL (not used yet) exist there only inside
+# the full project does not configure. cuDNN and NCCL exist there only inside
 # pip's `nvidia` package, so those folders are handed to CMake; the cuDNN frontend's headers
 # travel in .deps/cudnn-frontend/include (scripts/gpu-deps.sh).
 set -uo pipefail
@@ -81,6 +82,13 @@ if compgen -G ".deps/*.deb" >/dev/null; then
   [ -f "$blas" ] && cmake_extra+=(-DOPENBLAS_LIBRARY="$blas"
                                   -DCBLAS_INCLUDE_DIR="$DEPS/usr/include/x86_64-linux-gnu/openblas-openmp")
   echo "unpacked $(ls .deps/*.deb | wc -l) carried packages into $DEPS"
+  # Open MPI (for the data-parallel stage below), relocated to where it was unpacked; a machine's
+  # own MPI, if it has one, comes first.
+  if ! command -v mpirun >/dev/null && [ -x "$DEPS/usr/bin/orterun" ]; then
+    export OPAL_PREFIX=$DEPS/usr
+    cmake_extra+=(-DMPI_C_COMPILER="$DEPS/usr/bin/mpicc.openmpi")
+    MPIRUN=$DEPS/usr/bin/orterun
+  fi
 fi
 prefix_path=$(IFS=';'; echo "${prefix[*]:-}")
 generator=()
@@ -252,6 +260,21 @@ PY
   else
     echo "  cuDNN attention unavailable: $("$BUILD_DIR/mindllm" --version 2>&1 | grep cuDNN)" | tee -a "$log"
   fi
+  # The inference engine on the GPU (issue 16): generate --device cuda = the CPU's greedy tokens on
+  # D's checkpoint, serve --device cuda = generate's text (a few seconds; a tokenizer made here).
+  echo "== generate / serve --device cuda (the inference engine)"
+  ckpt=$(ls -d "$W"/D/ckpt/step-* 2>/dev/null | tail -1)
+  for i in $(seq 1 40); do printf 'Question %d: what is %d plus %d? Answer: %d.\n' "$i" "$i" "$i" $((2 * i)); done >"$W/tok.txt"
+  if [ -z "$ckpt" ] || [ "$(left)" -lt 40 ]; then
+    echo "  not run (no checkpoint of D, or the time budget)" | tee -a "$log"
+  elif ! "$BUILD_DIR/mindllm" tokenizer train --input "$W/tok.txt" --vocab-size 300 --output "$W/tok.json" --quiet \
+    >>"$log" 2>&1; then
+    echo "  tokenizer train failed" | tee -a "$log"
+    status=1
+  else
+    timeout -k 5 "$(cap 120 15)" bash scripts/infer-check.sh "$BUILD_DIR" "$W/tok.json" "$ckpt" 2>&1 | tee -a "$log"
+    [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  fi
 fi
 t3=$(date +%s)
 
@@ -290,6 +313,22 @@ if [ "${PROFILE:-0}" = 1 ] && [ "$built" = full ]; then
       echo "profile: failed (see profile.txt)"
     head -n 40 "$RESULT_DIR/profile.txt"
   fi
+fi
+# The data-parallel stage (issue 21): `mpirun -np <GPUs> mindllm train --device cuda` (NCCL's
+# all-reduce; np 1 on a one-GPU machine still runs it) against one process with --grad-accum
+# <GPUs>, on the training check's data (scripts/gpu-dist-check.sh; its runs go to train_check.log).
+# Skips with one line when the build has no MPI or NCCL or the machine no mpirun.
+dist_line=""
+if [ "$built" = full ] && [ "${DIST_CHECK:-1}" = 1 ]; then
+  echo "== mpirun -np <GPUs> mindllm train --device cuda (NCCL)"
+  if [ ! -d "$W/data" ]; then
+    dist_line="dist stage: skipped: it trains on the training check's data (TRAIN_CHECK=1)"
+  else
+    dist_line=$(MPIRUN=${MPIRUN:-$(command -v mpirun || true)} BIN=$BUILD_DIR/mindllm DATA=$W/data \
+      LOG="$RESULT_DIR/train_check.log" BUDGET="$(cap 150 20)" bash scripts/gpu-dist-check.sh | tail -1)
+    grep -q "FAIL" <<<"$dist_line" && status=1
+  fi
+  echo "$dist_line"
 fi
 t4=$(date +%s)
 
@@ -383,4 +422,5 @@ if sys.argv[2] != "-":
 sys.exit(1 if failed else 0)
 PY
 [ -n "$bench_lines" ] && printf '\n%s\n' "$bench_lines"
+[ -n "$dist_line" ] && printf '\n%s\n' "$dist_line"
 exit "$status"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Downloads (never installs) the Debian 12 packages that the FULL project needs on the GPU
 # machine, which lacks them (Ubuntu 24.04 with CUDA, no internet): nlohmann-json, CLI11, zstd,
-# zlib, OpenCC, yaml-cpp, GoogleTest, pkgconf and OpenBLAS (OpenMP build). They land in .deps/
+# zlib, OpenCC, yaml-cpp, GoogleTest, pkgconf, OpenBLAS (OpenMP build) and Open MPI (its runtime
+# and the libraries it loads; for the data-parallel stage with NCCL). They land in .deps/
 # (git-ignored through .git/info/exclude); a device call carries them (`carry: [".deps"]`, about
-# 17 MB of the 64 MiB limit) and scripts/gpu-check.sh unpacks them under /tmp/mindllm-deps.
+# 25 MB of the 64 MiB limit) and scripts/gpu-check.sh unpacks them under /tmp/mindllm-deps (Open
+# MPI relocated there with OPAL_PREFIX).
 #
 #   bash scripts/gpu-deps.sh        # on the development machine (Debian 12, apt configured)
 set -euo pipefail
@@ -19,6 +21,10 @@ PACKAGES=(
   libgtest-dev
   pkgconf pkgconf-bin libpkgconf3
   libopenblas0-openmp libopenblas-openmp-dev libgfortran5
+  openmpi-bin openmpi-common libopenmpi3 libopenmpi-dev libpmix2 libhwloc15 libpciaccess0
+  libevent-2.1-7 libevent-core-2.1-7 libevent-pthreads-2.1-7 libfabric1 libucx0 libnuma1
+  libibverbs1 librdmacm1 libnl-3-200 libnl-route-3-200 libpsm2-2 libpsm-infinipath1 libmunge2 libltdl7
+  libudev1
 )
 
 exclude=$(git rev-parse --git-path info/exclude)

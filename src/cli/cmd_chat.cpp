@@ -52,7 +52,10 @@ static int run_chat(int argc, char** argv) {
   app.add_flag("--allow-non-finite", allow_non_finite, "chat with a model whose weights hold NaN or infinities");
   OutputFlags output;  // with --prompt: --json prints the answer as one JSON object instead of streaming it
   add_output_flags(app, output);
+  Device device = Device::cpu;
+  add_device_option(app, device, "cpu | cuda (the GPU engine: fp32 weights, --precision bf16 for bf16 compute)");
   parse_args(app, argc, argv);
+  if (device == Device::cuda) check_cuda_device();
   if (output.json && prompt_opt->count() == 0) bad_input("--json: only with --prompt (a one-shot answer)");
   apply_threads(threads);
   check_sampling_params(sp);
@@ -62,9 +65,12 @@ static int run_chat(int argc, char** argv) {
   Tokenizer tok = Tokenizer::load(tokenizer_path.empty() ? weights : tokenizer_path);
   sft::ChatTemplate tmpl = sft::ChatTemplate::resolve(template_name, weights);
   Model model(cfg);
-  load_for_inference(model, weights, allow_non_finite, how);
-  Engine engine(model);
-  KvCache cache(cfg, 16, 0, engine.kv_type());
+  load_for_inference(model, weights, allow_non_finite, host_weights(how, device));
+  std::unique_ptr<InferenceEngine> engine = make_engine(model, device, how.matmul);
+  // The CPU's cache grows as needed; the GPU's pool is sized once: a conversation of up to the
+  // model's positions (at most 4096 for rotary models).
+  const int64_t positions = device == Device::cuda ? std::min(engine->max_length(), 4096) : 0;
+  KvCache cache = engine->make_cache(16, positions, engine->kv_type());
   const std::vector<int32_t> stops = chat_stop_tokens(cfg, tok, tmpl);
   TokenText token_text = [&](int32_t id) {
     return tok.is_special(id) ? std::string() : std::string(tok.token_bytes(id));
@@ -89,7 +95,7 @@ static int run_chat(int argc, char** argv) {
       if (!output.json) std::fwrite(text.data(), 1, text.size(), stdout), std::fflush(stdout);
       return !interrupted();
     };
-    GenerationResult r = generate(engine, cache, std::span(&req, 1), token_text, on_token)[0];
+    GenerationResult r = generate(*engine, cache, std::span(&req, 1), token_text, on_token)[0];
     if (!output.json) std::printf("\n"), std::fflush(stdout);
     if (r.finish == FinishReason::context)
       std::fprintf(stderr, "chat: the conversation fills the model's context; /reset\n");

@@ -10,7 +10,7 @@
 #include "core/file_io.h"
 #include "data/prepare.h"
 #include "data/tokenize.h"
-#include "train/dist/communicator.h"
+#include "dist/communicator.h"
 
 namespace {
 

@@ -1,5 +1,6 @@
 // mindllm generate: sample a continuation from a model directory on the inference engine (K/V
 // cache: each token costs one position, not the whole context), streamed to stdout as it comes.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -75,7 +76,10 @@ static int run_generate(int argc, char** argv) {
                  "K/V cache element type: auto (bf16 for quantised or bf16 weights, else f32), f32 or bf16")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}))
       ->capture_default_str();
+  Device device = Device::cpu;
+  add_device_option(app, device, "cpu | cuda (the GPU engine: fp32 weights, --precision bf16 for bf16 compute)");
   parse_args(app, argc, argv);
+  if (device == Device::cuda) check_cuda_device();
   apply_threads(threads);
   check_sampling_params(sp);
   std::string weights;
@@ -96,7 +100,7 @@ static int run_generate(int argc, char** argv) {
   }
   check_token_ids(req.prompt, cfg.vocab_size, "prompt", false);
   Model model(cfg);
-  load_for_inference(model, weights, allow_non_finite, how);
+  load_for_inference(model, weights, allow_non_finite, host_weights(how, device));
   // End of sequence: the config's eos_token_id, else the tokenizer's end-of-text token.
   int32_t eos = cfg.eos_token_id;
   if (eos < 0 && tok && tok->eos_id()) eos = static_cast<int32_t>(*tok->eos_id());
@@ -112,9 +116,12 @@ static int run_generate(int argc, char** argv) {
   if (tok)
     token_text = [&](int32_t id) { return tok->is_special(id) ? std::string() : std::string(tok->token_bytes(id)); };
 
-  Engine engine(model);
-  const KvType kv = kv_cache == "auto" ? engine.kv_type() : kv_cache == "bf16" ? KvType::bf16 : KvType::f32;
-  KvCache cache(cfg, 16, 0, kv);
+  std::unique_ptr<InferenceEngine> engine = make_engine(model, device, how.matmul);
+  const KvType kv = kv_cache == "auto" ? engine->kv_type() : kv_cache == "bf16" ? KvType::bf16 : KvType::f32;
+  // The CPU's cache grows as needed; the GPU's pool is sized once (the prompt and every new token).
+  const int64_t positions =
+      device == Device::cuda ? std::min<int64_t>((int64_t)req.prompt.size() + max_new, engine->max_length()) : 0;
+  KvCache cache = engine->make_cache(16, positions, kv);
   install_interrupt_handler();
   const bool stream = !output.json;
   if (text_out && stream) std::fputs(prompt.c_str(), stdout);
@@ -134,7 +141,7 @@ static int run_generate(int argc, char** argv) {
     return !interrupted();
   };
   auto t0 = std::chrono::steady_clock::now();
-  std::vector<GenerationResult> res = generate(engine, cache, std::span(&req, 1), token_text, on_token);
+  std::vector<GenerationResult> res = generate(*engine, cache, std::span(&req, 1), token_text, on_token);
   const auto t1 = std::chrono::steady_clock::now();
   double secs = std::chrono::duration<double>(t1 - t0).count();
   if (stream) std::printf("\n");

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "model/engine.h"
 #include "cli/output.h"
 #include "cli/validate.h"
 #include "core/error.h"
@@ -45,6 +46,7 @@ static int run_serve(int argc, char** argv) {
   app.add_option("--max-body", o.max_body, "largest request body in bytes; larger get 413")->capture_default_str();
   add_threads_option(app, threads);
   add_inference_weights_options(app, o.weights);
+  add_device_option(app, o.device, "cpu | cuda (the GPU engine: fp32 weights, --precision bf16 for bf16 compute)");
   app.add_flag("--allow-non-finite", o.allow_non_finite, "serve a model whose weights hold NaN or infinities");
   bool no_prefix_cache = false;
   app.add_flag("--no-prefix-cache", no_prefix_cache,
@@ -52,6 +54,7 @@ static int run_serve(int argc, char** argv) {
   OutputFlags output;  // --json: a "ready" object (url, model) and, after shutdown, the totals, each one line
   add_output_flags(app, output);
   parse_args(app, argc, argv);
+  if (o.device == Device::cuda) check_cuda_device();
   apply_threads(threads);
   if (output.json) {
     o.on_ready = [&output](nlohmann::json j) {

@@ -1,10 +1,10 @@
-// Runs a command's work as one rank of a job (train/dist/communicator.h): under mpirun/srun with
+// Runs a command's work as one rank of a job (dist/communicator.h): under mpirun/srun with
 // MPI, every rank runs `body` with the job's communicator; otherwise one process does.
 #pragma once
 #include <functional>
 #include <string>
 
-#include "train/dist/communicator.h"
+#include "dist/communicator.h"
 
 namespace mindllm::cli {
 

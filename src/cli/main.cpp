@@ -9,7 +9,7 @@
 #include "core/log.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/linear_bf16.h"
-#include "train/dist/communicator.h"
+#include "dist/communicator.h"
 #include "train/dist/nccl.h"
 #include "model/weights_io.h"
 #ifdef MINDLLM_CUDA

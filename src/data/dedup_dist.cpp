@@ -6,7 +6,7 @@
 #include <tuple>
 
 #include "core/error.h"
-#include "train/dist/communicator.h"
+#include "dist/communicator.h"
 
 namespace mindllm::data {
 

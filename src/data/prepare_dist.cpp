@@ -31,8 +31,8 @@
 #include "data/dedup_dist.h"
 #include "data/prepare.h"
 #include "data/prepare_steps.h"
-#include "train/dist/communicator.h"
-#include "train/dist/consistency.h"
+#include "dist/communicator.h"
+#include "dist/consistency.h"
 
 namespace fs = std::filesystem;
 

@@ -14,16 +14,6 @@ class CudaModel {};  // no GPU model in this build: the constructor refuses befo
 
 namespace mindllm::eval {
 
-void check_cuda_device() {
-#if MINDLLM_CUDA
-  if (!cuda::available())
-    bad_input("--device cuda: no usable GPU (" + cuda::device_description() + "); use --device cpu");
-#else
-  bad_input(
-      "--device cuda: this build has no CUDA backend (rebuild with nvcc and -DMINDLLM_CUDA=ON; use --device cpu)");
-#endif
-}
-
 CudaForward::CudaForward(const Model& model, bool bf16, int max_batch, int max_length)
     : model_(model), bf16_(bf16), vocab_(model.config().vocab_size) {
   check_cuda_device();

@@ -2,15 +2,16 @@
 // host: the one device path of `select score --device cuda` (sft/select_score.h) and of
 // `eval --device cuda` (eval/scoring.h). A forward takes a few sequences right-padded to the
 // longest ([B, T] tokens; causal attention, so padding changes no earlier row) and gives the logits
-// of every position. There is no KV cache on the device: nothing is kept between forwards (a
-// shared few-shot prefix is computed again for every sequence; greedy generation runs the whole
-// sequence again for each new token). A device KV cache belongs to the inference engine on the GPU.
+// of every position. There is no KV cache here: nothing is kept between forwards (a shared
+// few-shot prefix is computed again for every sequence). Generation on the GPU runs on the
+// inference engine with its device K/V cache instead (model/cuda/cuda_engine.h; eval/scoring.h).
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <vector>
 
+#include "model/engine.h"
 #include "model/model.h"
 
 namespace mindllm {
@@ -19,9 +20,7 @@ class CudaModel;
 
 namespace mindllm::eval {
 
-// --device cuda can run here: bad input (one line) when the build has no CUDA backend or the
-// machine no usable GPU.
-void check_cuda_device();
+using mindllm::check_cuda_device;  // model/engine.h
 
 class CudaForward {
  public:
@@ -38,6 +37,7 @@ class CudaForward {
   const float* logits(int b, int t) const { return logits_.data() + ((size_t)b * T_ + t) * vocab_; }
   // Tokens run through the decoder so far (padding included).
   int64_t tokens_computed() const { return tokens_; }
+  bool bf16() const { return bf16_; }
 
  private:
   void plan(int max_batch, int max_length);

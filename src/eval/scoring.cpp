@@ -278,17 +278,13 @@ std::string Scorer::generate(const std::string& context, const std::vector<std::
     return tok_.is_special(static_cast<uint32_t>(id)) ? std::string() : std::string(tok_.token_bytes(id));
   };
   if (gpu_) {
-    // No K/V cache on the device: the whole sequence runs again for each new token; the stop
-    // rules are generate()'s (serve/generator.h SequenceGenerator).
-    SequenceGenerator gen(req, engine_, text);
-    std::vector<int32_t> seq = req.prompt;
-    while (!gen.done()) {
-      const std::span<const int32_t> one(seq);
-      gpu_->forward(std::span(&one, 1));
-      const int32_t token = gen.step(gpu_->logits(0, static_cast<int>(seq.size()) - 1), (int)seq.size()).token;
-      seq.push_back(token);
+    // The GPU inference engine, in the CudaForward's precision: the prompt and the answer in a
+    // device K/V cache of max_length positions, one forward per new token.
+    if (!gpu_engine_) {
+      gpu_engine_ = make_engine(engine_.model(), Device::cuda, gpu_->bf16() ? Precision::bf16 : Precision::fp32);
+      gpu_cache_ = std::make_unique<KvCache>(gpu_engine_->make_cache(16, max_length_, gpu_engine_->kv_type()));
     }
-    return gen.result().text;
+    return mindllm::generate(*gpu_engine_, *gpu_cache_, std::span(&req, 1), text)[0].text;
   }
   // The context but its last token stays cached: the next request's few-shot prefix is reused.
   sync_prefix(std::span<const int32_t>(req.prompt).first(req.prompt.size() - 1));

@@ -12,9 +12,10 @@
 // (a subject's few-shot prefix is computed once), and all choices of a question — or the
 // questions of a batch — run as branches of one pass.
 //
-// On the GPU (a CudaForward given, eval/cuda_forward.h) there is no K/V cache: the distinct inputs
-// of a batch run as whole sequences, longest first, a few per forward; generation runs the whole
-// sequence again for each new token. The numbers are the CPU's within fp32 rounding.
+// On the GPU (a CudaForward given, eval/cuda_forward.h) log-likelihoods have no K/V cache: the
+// distinct inputs of a batch run as whole sequences, longest first, a few per forward. Generation
+// runs on the GPU inference engine (model/cuda/cuda_engine.h, made at the first generation) with
+// a device K/V cache: one forward per new token. The numbers are the CPU's within fp32 rounding.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -59,7 +60,10 @@ class Scorer {
 
   int max_length() const { return max_length_; }
   int32_t prefix_token() const { return prefix_token_; }
-  int64_t tokens_computed() const { return gpu_ ? gpu_->tokens_computed() : engine_.tokens_computed(); }
+  int64_t tokens_computed() const {
+    return (gpu_ ? gpu_->tokens_computed() : engine_.tokens_computed()) +
+           (gpu_engine_ ? gpu_engine_->tokens_computed() : 0);
+  }
 
  private:
   struct Flat {
@@ -75,6 +79,8 @@ class Scorer {
 
   Engine engine_;
   std::unique_ptr<CudaForward> gpu_;
+  std::unique_ptr<InferenceEngine> gpu_engine_;  // generation on the GPU
+  std::unique_ptr<KvCache> gpu_cache_;
   KvCache cache_;
   int prefix_seq_;  // the cached prefix requests are scored from (a subject's few-shot prompt)
   const Tokenizer& tok_;

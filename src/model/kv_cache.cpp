@@ -8,10 +8,20 @@
 
 namespace mindllm {
 
-KvCache::KvCache(const ModelConfig& cfg, int block_size, int64_t max_positions, KvType type)
+void HostKvStorage::grow(int64_t n_blocks, size_t block_bytes) {
+  while ((int64_t)data_.size() < n_blocks) data_.emplace_back(new uint8_t[block_bytes]);
+}
+
+void HostKvStorage::copy_block(int dst, int src, size_t block_bytes) {
+  std::memcpy(data_[dst].get(), data_[src].get(), block_bytes);
+}
+
+KvCache::KvCache(const ModelConfig& cfg, int block_size, int64_t max_positions, KvType type,
+                 std::unique_ptr<KvStorage> storage)
     : n_layers_(cfg.n_layers), block_size_(block_size), kv_dim_(cfg.kv_dim()), type_(type),
       block_bytes_((size_t)block_size * cfg.kv_dim() * (type == KvType::f32 ? 4 : 2)),
-      max_blocks_(max_positions > 0 ? (max_positions + block_size - 1) / block_size : 0) {
+      max_blocks_(max_positions > 0 ? (max_positions + block_size - 1) / block_size : 0),
+      store_(storage ? std::move(storage) : std::make_unique<HostKvStorage>()) {
   MINDLLM_CHECK(block_size > 0, "KvCache: block size must be positive");
 }
 
@@ -53,21 +63,21 @@ int KvCache::live_sequences() const {
   return static_cast<int>(std::count_if(seqs_.begin(), seqs_.end(), [](const Sequence& s) { return s.live; }));
 }
 
-int64_t KvCache::blocks_in_use() const { return static_cast<int64_t>(data_.size() - free_.size()); }
+int64_t KvCache::blocks_in_use() const { return n_blocks_ - static_cast<int64_t>(free_.size()); }
 
 int KvCache::new_block() {
-  if (free_.empty() && prefix_cache_ && (int64_t)data_.size() >= max_blocks_) evict_prefix_block();
+  if (free_.empty() && prefix_cache_ && n_blocks_ >= max_blocks_) evict_prefix_block();
   if (!free_.empty()) {
     int b = free_.back();
     free_.pop_back();
     refs_[b] = 1;
     return b;
   }
-  if (max_blocks_ > 0 && (int64_t)data_.size() >= max_blocks_)
+  if (max_blocks_ > 0 && n_blocks_ >= max_blocks_)
     bad_input("the K/V cache is full (" + std::to_string(max_blocks_ * block_size_) + " positions)");
-  data_.emplace_back(new uint8_t[2 * n_layers_ * block_bytes_]);
+  store_->grow(n_blocks_ + 1, block_total_bytes());
   refs_.push_back(1);
-  return static_cast<int>(data_.size()) - 1;
+  return static_cast<int>(n_blocks_++);
 }
 
 void KvCache::drop_block(int b) {
@@ -94,7 +104,7 @@ void KvCache::reserve(int seq, int new_len) {
     int& last = s.blocks.back();
     if (refs_[last] > 1) {
       int b = new_block();
-      std::memcpy(data_[b].get(), data_[last].get(), 2 * n_layers_ * block_bytes_);
+      store_->copy_block(b, last, block_total_bytes());
       drop_block(last);
       last = b;
     }
@@ -161,7 +171,7 @@ int KvCache::create_from_prefix(std::span<const int32_t> tokens, int len) {
 // Caches the full blocks of a sequence being released (the cache holds a reference to each); a
 // block whose tokens and prefix are cached already is only marked used.
 void KvCache::keep_prefix(const Sequence& s) {
-  if (cached_.size() < data_.size()) cached_.resize(data_.size());
+  if ((int64_t)cached_.size() < n_blocks_) cached_.resize(n_blocks_);
   const int64_t now = ++clock_;
   uint64_t parent = 0;
   for (size_t i = 0; i < s.tokens.size() / block_size_; i++) {
@@ -199,7 +209,8 @@ bool KvCache::evict_prefix_block() {
 }
 
 void KvCache::store(int layer, int block, int row, const float* k, const float* v) {
-  uint8_t* base = data_[block].get() + (size_t)(2 * layer) * block_bytes_;
+  MINDLLM_CHECK(store_->on_host(), "KvCache::store: the blocks are on a device");
+  uint8_t* base = store_->block(block) + (size_t)(2 * layer) * block_bytes_;
   const size_t off = (size_t)row * kv_dim_;
   if (type_ == KvType::f32) {
     std::memcpy(reinterpret_cast<float*>(base) + off, k, sizeof(float) * kv_dim_);

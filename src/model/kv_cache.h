@@ -15,6 +15,11 @@
 //
 // Keys and values are stored in fp32, or in bf16 (round to nearest even: half the bytes that
 // attention reads per decoded token; the engine picks it for quantised weights, Engine::kv_type).
+//
+// The bookkeeping above is one implementation for every device; only where the blocks' bytes live
+// is a KvStorage: host memory (HostKvStorage, grows a block at a time) or a device pool allocated
+// once (model/cuda/cuda_engine.h, sized by the cache's budget). Copy-on-write copies go through
+// the storage (on the device for a device pool).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -28,10 +33,34 @@ namespace mindllm {
 
 enum class KvType : uint8_t { f32, bf16 };
 
+// Where a KvCache's blocks live. A block is `block_bytes` bytes: [layer][k|v][block_size][kv_dim].
+class KvStorage {
+ public:
+  virtual ~KvStorage() = default;
+  // Makes blocks [0, n_blocks) exist (n_blocks only grows; called with one more each time).
+  virtual void grow(int64_t n_blocks, size_t block_bytes) = 0;
+  virtual uint8_t* block(int b) const = 0;  // host or device address of block b
+  virtual void copy_block(int dst, int src, size_t block_bytes) = 0;
+  virtual bool on_host() const { return true; }
+};
+
+// Host memory, one allocation per block (addresses stay put as the cache grows).
+class HostKvStorage : public KvStorage {
+ public:
+  void grow(int64_t n_blocks, size_t block_bytes) override;
+  uint8_t* block(int b) const override { return data_[b].get(); }
+  void copy_block(int dst, int src, size_t block_bytes) override;
+
+ private:
+  std::vector<std::unique_ptr<uint8_t[]>> data_;
+};
+
 class KvCache {
  public:
   // max_positions: total positions over all sequences (0: grows as needed); more is bad input.
-  explicit KvCache(const ModelConfig& cfg, int block_size = 16, int64_t max_positions = 0, KvType type = KvType::f32);
+  // storage: where the blocks live (null: host memory).
+  explicit KvCache(const ModelConfig& cfg, int block_size = 16, int64_t max_positions = 0, KvType type = KvType::f32,
+                   std::unique_ptr<KvStorage> storage = nullptr);
 
   int create();                     // a new empty sequence; returns its id
   int fork(int seq);                // a new sequence holding what `seq` holds
@@ -57,10 +86,19 @@ class KvCache {
   void append(int seq, std::span<const int32_t> toks);
   const std::vector<int>& block_table(int seq) const { return seq_at(seq).blocks; }
   KvType type() const { return type_; }
-  // Rows of block b for one layer: [block_size, kv_dim] elements of type() (float or bf16 bits).
-  const void* keys(int layer, int block) const { return data_[block].get() + (size_t)(2 * layer) * block_bytes_; }
-  const void* values(int layer, int block) const { return data_[block].get() + (size_t)(2 * layer + 1) * block_bytes_; }
-  // Writes one position's key and value rows (kv_dim floats each) at row `row` of block b.
+  // Rows of block b for one layer: [block_size, kv_dim] elements of type() (float or bf16 bits);
+  // device addresses when the storage is on a device.
+  const void* keys(int layer, int block) const { return store_->block(block) + (size_t)(2 * layer) * block_bytes_; }
+  const void* values(int layer, int block) const {
+    return store_->block(block) + (size_t)(2 * layer + 1) * block_bytes_;
+  }
+  const KvStorage& storage() const { return *store_; }
+  // Bytes of one block (every layer's keys and values), of this cache or of one for cfg.
+  size_t block_total_bytes() const { return 2 * n_layers_ * block_bytes_; }
+  static size_t block_total_bytes(const ModelConfig& cfg, int block_size, KvType type) {
+    return 2 * (size_t)cfg.n_layers * block_size * cfg.kv_dim() * (type == KvType::f32 ? 4 : 2);
+  }
+  // Writes one position's key and value rows (kv_dim floats each) at row `row` of block b (host storage).
   void store(int layer, int block, int row, const float* k, const float* v);
 
  private:
@@ -95,9 +133,10 @@ class KvCache {
 
   int n_layers_, block_size_, kv_dim_;
   KvType type_;
-  size_t block_bytes_;                            // one layer's keys (or values) of a block
-  int64_t max_blocks_;                            // 0: unbounded
-  std::vector<std::unique_ptr<uint8_t[]>> data_;  // per block: [layer][k|v][block_size][kv_dim]
+  size_t block_bytes_;  // one layer's keys (or values) of a block
+  int64_t max_blocks_;  // 0: unbounded
+  std::unique_ptr<KvStorage> store_;
+  int64_t n_blocks_ = 0;  // blocks made so far (in use or free)
   std::vector<int> refs_, free_;
   std::vector<Sequence> seqs_;
   bool prefix_cache_ = false;

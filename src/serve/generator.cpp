@@ -34,8 +34,8 @@ size_t stop_prefix_tail(const std::string& s, const std::vector<std::string>& st
 
 }  // namespace
 
-SequenceGenerator::SequenceGenerator(const GenerationRequest& q, const Engine& engine, const TokenText& token_text,
-                                     size_t index)
+SequenceGenerator::SequenceGenerator(const GenerationRequest& q, const InferenceEngine& engine,
+                                     const TokenText& token_text, size_t index)
     : q_(q), token_text_(token_text), vocab_(engine.config().vocab_size), rng_(q.seed) {
   if (q.prompt.empty()) bad_input("generation request " + std::to_string(index) + ": empty prompt");
   if (!q.stop_strings.empty() && !token_text) bad_input("stop strings need the tokenizer");
@@ -99,8 +99,9 @@ SequenceGenerator::Step SequenceGenerator::step(const float* logits, int seq_len
   return {tok, delta};
 }
 
-std::vector<GenerationResult> generate(Engine& engine, KvCache& cache, std::span<const GenerationRequest> requests,
-                                       const TokenText& token_text, const TokenCallback& on_token) {
+std::vector<GenerationResult> generate(InferenceEngine& engine, KvCache& cache,
+                                       std::span<const GenerationRequest> requests, const TokenText& token_text,
+                                       const TokenCallback& on_token) {
   const int V = engine.config().vocab_size;
   const size_t n = requests.size();
   std::vector<SequenceGenerator> gens;

@@ -61,7 +61,8 @@ class SequenceGenerator {
  public:
   // Bad input (the message names request `index`): an empty prompt, a prompt token outside the
   // vocabulary, a prompt longer than the model (or max_length) takes, stop strings without token_text.
-  SequenceGenerator(const GenerationRequest& q, const Engine& engine, const TokenText& token_text, size_t index = 0);
+  SequenceGenerator(const GenerationRequest& q, const InferenceEngine& engine, const TokenText& token_text,
+                    size_t index = 0);
 
   struct Step {
     int32_t token;          // the sampled token (a stop token that ended the request included)
@@ -89,7 +90,8 @@ class SequenceGenerator {
 // Runs every request to its end on `cache` (each gets its own sequence, released at the end).
 // Stop strings need token_text. Bad input (a prompt token outside the vocabulary, a prompt longer
 // than the model takes) is reported before anything runs.
-std::vector<GenerationResult> generate(Engine& engine, KvCache& cache, std::span<const GenerationRequest> requests,
-                                       const TokenText& token_text = {}, const TokenCallback& on_token = {});
+std::vector<GenerationResult> generate(InferenceEngine& engine, KvCache& cache,
+                                       std::span<const GenerationRequest> requests, const TokenText& token_text = {},
+                                       const TokenCallback& on_token = {});
 
 }  // namespace mindllm

@@ -68,7 +68,7 @@ struct SchedulerOptions {
 class Scheduler {
  public:
   // The engine and token_text must outlive the scheduler. Starts the scheduler thread.
-  Scheduler(Engine& engine, TokenText token_text, SchedulerOptions opt);
+  Scheduler(InferenceEngine& engine, TokenText token_text, SchedulerOptions opt);
   ~Scheduler();
   // Queues the jobs, all or none: false when the queue has no room for them (or it stopped).
   bool submit(std::vector<Job> jobs);
@@ -97,7 +97,7 @@ class Scheduler {
   int fork_shared_prefix(Slot& s, const std::vector<std::unique_ptr<Slot>>& slots);
   bool waits_for_prefix(size_t i, const std::vector<std::unique_ptr<Slot>>& slots) const;
 
-  Engine& engine_;
+  InferenceEngine& engine_;
   TokenText token_text_;
   SchedulerOptions opt_;
   KvCache cache_;

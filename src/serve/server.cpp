@@ -93,7 +93,7 @@ class Server {
   std::vector<int32_t> eos_stops_, chat_stops_;
   TokenText token_text_;
   std::unique_ptr<Model> model_;
-  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<InferenceEngine> engine_;
   std::unique_ptr<Scheduler> scheduler_;
   std::atomic<uint64_t> counter_{0};
   ServeMetrics metrics_;
@@ -474,8 +474,9 @@ int Server::run() {
   log_info("serve: listening on http://%s:%d (loading %s)", opt_.host.c_str(), opt_.port, model_id_.c_str());
   try {
     model_ = std::make_unique<Model>(cfg_);
-    load_for_inference(*model_, weights_, opt_.allow_non_finite, opt_.weights);
-    engine_ = std::make_unique<Engine>(*model_);
+    load_for_inference(*model_, weights_, opt_.allow_non_finite, host_weights(opt_.weights, opt_.device));
+    // Batches of up to one prefill chunk (512) plus a decode token per sequence.
+    engine_ = make_engine(*model_, opt_.device, opt_.weights.matmul, 512 + opt_.parallel);
     if (opt_.ctx > engine_->max_length())
       bad_input("--ctx " + std::to_string(opt_.ctx) + " exceeds the model's " + std::to_string(engine_->max_length()) +
                 " positions");

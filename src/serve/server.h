@@ -8,14 +8,16 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "core/types.h"
 #include "model/weights_io.h"
 
 namespace mindllm {
 
 struct ServeOptions {
   std::string model_dir, tokenizer, chat_template, host = "127.0.0.1", api_key;
-  InferenceWeights weights;  // --precision / --weights
-  std::string cors_origin;   // "" (default): no CORS headers; "*" or one origin ("https://host:port")
+  InferenceWeights weights;     // --precision / --weights
+  Device device = Device::cpu;  // --device: the CPU engine or the GPU's (model/engine.h make_engine)
+  std::string cors_origin;      // "" (default): no CORS headers; "*" or one origin ("https://host:port")
   int port = 8080;
   int parallel = 4;           // sequences decoded together
   int max_queue = 64;         // requests (choices) waiting; more get 503

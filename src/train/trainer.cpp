@@ -10,34 +10,32 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <optional>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <optional>
 
 #include "core/error.h"
-#include "core/jsonl.h"
 #include "core/file_io.h"
 #include "core/hash.h"
 #include "core/interrupt.h"
 #include "core/log.h"
 #include "core/profile.h"
 #include "core/progress.h"
-#include "kernels/cpu/linear_bf16.h"
+#include "dist/communicator.h"
+#include "dist/consistency.h"
 #include "model/lora_io.h"
 #include "model/model.h"
 #include "model/weights_io.h"
-#include "train/batches.h"
 #include "tokenizer/tokenizer.h"
+#include "train/batches.h"
 #include "train/checkpoint.h"
-#include "train/dist/communicator.h"
-#include "train/dist/consistency.h"
 #include "train/dist/nccl.h"
-#include "train/dist/overlap.h"
 #include "train/dist/rank_batches.h"
 #include "train/dist/zero.h"
+#include "train/run_dir.h"
+#include "train/step_backend.h"
+#include "train/train_options.h"
 #if MINDLLM_CUDA
 #include "kernels/cuda/device.h"
-#include "model/cuda/cuda_model.h"
 #endif
 
 namespace fs = std::filesystem;
@@ -47,54 +45,6 @@ namespace mindllm {
 
 namespace {
 
-// The effective --precision: bf16 mixed precision on a GPU unless asked otherwise, fp32 on the CPU
-// (where bf16 means bf16 matrix multiplies with fp32 accumulation, on CPUs with AMX/AVX512-BF16).
-Precision precision_of(const TrainOptions& o) {
-  return o.precision ? *o.precision : o.device == Device::cuda ? Precision::bf16 : Precision::fp32;
-}
-
-void check_options(const TrainOptions& o) {
-  auto positive = [](int v, const char* flag) {
-    if (v < 1) bad_input(std::string(flag) + " must be at least 1, got " + std::to_string(v));
-  };
-  positive(o.steps, "--steps");
-  positive(o.batch, "--batch");
-  positive(o.seq, "--seq");
-  positive(o.grad_accum, "--grad-accum");
-  positive(o.eval_batches, "--eval-batches");
-  positive(o.log_every, "--log-every");
-  if (o.ckpt_every < 0 || o.eval_every < 0 || o.keep_ckpts < 0)
-    bad_input("--ckpt-every, --eval-every and --keep must be >= 0");
-  if (!(o.schedule.lr >= 0) || !std::isfinite(o.schedule.lr)) bad_input("--lr must be a non-negative number");
-  if (!(o.schedule.min_lr >= 0) || o.schedule.min_lr > o.schedule.lr) bad_input("--min-lr must be between 0 and --lr");
-  if (o.schedule.warmup < 0) bad_input("--warmup must be >= 0");
-  if (!(o.schedule.decay_fraction >= 0 && o.schedule.decay_fraction <= 1)) bad_input("--wsd-decay must be in [0, 1]");
-  if (!(o.clip >= 0) || !std::isfinite(o.clip)) bad_input("--clip must be a finite number >= 0");
-  if (!(o.neftune_alpha >= 0) || !std::isfinite(o.neftune_alpha))
-    bad_input("--neftune-alpha must be a finite number >= 0");
-  if (!(o.adamw.weight_decay >= 0) || !std::isfinite(o.adamw.weight_decay)) bad_input("--weight-decay must be >= 0");
-  if (!(o.adamw.beta1 >= 0 && o.adamw.beta1 < 1)) bad_input("--beta1 must be in [0, 1)");
-  if (!(o.adamw.beta2 >= 0 && o.adamw.beta2 < 1)) bad_input("--beta2 must be in [0, 1)");
-  if (!(o.adamw.eps > 0) || !std::isfinite(o.adamw.eps)) bad_input("--adam-eps must be a finite number > 0");
-  if (o.threads < 0) bad_input("--threads must be >= 0");
-  if (o.zero != 0 && o.zero != 1) bad_input("--zero " + std::to_string(o.zero) + ": expected 0 or 1 (ZeRO stage)");
-  if (o.recompute && o.device != Device::cuda) bad_input("--recompute: only with --device cuda");
-  if (o.attention != "flash" && o.attention != "cudnn")
-    bad_input("--attention " + o.attention + ": expected flash or cudnn");
-  if (o.attention == "cudnn" && (o.device != Device::cuda || precision_of(o) != Precision::bf16))
-    bad_input("--attention cudnn: only with --device cuda and --precision bf16");
-  std::string why;
-  if (o.device == Device::cpu && o.precision == Precision::bf16 && !cpu::bf16_gemm_available(&why))
-    bad_input("--precision bf16: bf16 matrix multiplies are not available: " + why);
-  if (o.device == Device::cuda) {
-#if MINDLLM_CUDA
-    if (!cuda::available()) bad_input("--device cuda: no usable GPU on this machine (use --device cpu)");
-#else
-    bad_input("--device cuda: this build has no CUDA backend (rebuild with nvcc and -DMINDLLM_CUDA=ON)");
-#endif
-  }
-}
-
 std::string format_duration(double s) {
   char buf[32];
   int t = static_cast<int>(s + 0.5);
@@ -102,180 +52,6 @@ std::string format_duration(double s) {
   else if (t >= 60) std::snprintf(buf, sizeof(buf), "%dm%02ds", t / 60, t % 60);
   else std::snprintf(buf, sizeof(buf), "%ds", t);
   return buf;
-}
-
-struct StepStats {
-  float loss;
-  double grad_norm;
-  bool skipped;  // loss or gradient not finite: no update
-};
-
-// Where the step runs. The loop (data order, schedule, metrics, checkpoints) is shared; the host
-// Model and AdamW hold the weights and optimizer state that checkpoints read and write.
-//
-// The step's loss is the mean over the target tokens of all its micro-batches: micro-batch i,
-// with n_i of the step's N targets, enters with weight w_i = n_i * grad_accum / N (exactly 1
-// when all count the same, as in pre-training), so loss = sum_i w_i mean_i / grad_accum and its
-// gradient scale is w_i / grad_accum.
-class StepBackend {
- public:
-  virtual ~StepBackend() = default;
-  virtual void zero_grads() = 0;
-  // Forward and backward of one micro-batch with weight w (above).
-  virtual void accumulate(const Batch& b, double weight, int grad_accum) = 0;
-  // The step's loss, gradient norm, clipped AdamW update.
-  virtual StepStats update(int grad_accum, float lr, float clip) = 0;
-  virtual float loss(const Batch& b) = 0;                         // mean loss, forward only (validation)
-  virtual void set_embedding_noise(const EmbeddingNoise& e) = 0;  // for the following accumulate()s
-  virtual void set_lora_dropout(bool, uint64_t) {}                // LoRA dropout of the following accumulate()s, or off
-  virtual void sync_to_host() {}                                  // before a checkpoint
-  // Data parallel, before update(): the gradients and the loss sum become their sums over the
-  // ranks (each rank weighed its micro-batches by the global batch's target tokens).
-  virtual void reduce(dist::Communicator& c) = 0;
-  // Data parallel: the next accumulate()'s backward starts the gradient reduction bucket by
-  // bucket (dist/overlap.h) and reduce() completes it. False where the backend cannot.
-  virtual bool overlap_next_backward(dist::Communicator&) { return false; }
-};
-
-class CpuBackend : public StepBackend {
- public:
-  // zero: ZeRO-1 over zero->size() ranks (optim holds this rank's slice of the state). With LoRA
-  // adapters, they alone train (the optimizer is over their layout).
-  CpuBackend(Model& model, AdamW& optim, dist::Communicator* zero, LoraWeights* lora)
-      : model_(model), optim_(optim), lora_(lora), zero_(zero) {
-    model_.attach_lora(lora);
-    if (zero_) slices_ = dist::even_slices(model_.params().size(), zero_->size());
-  }
-  void zero_grads() override {
-    if (lora_) lora_->zero_grads();
-    else model_.zero_grads();
-    loss_sum_ = 0.0;
-  }
-  void accumulate(const Batch& b, double weight, int grad_accum) override {
-    loss_sum_ += weight * model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T, b.position_ids());
-    model_.backward(static_cast<float>(weight) / grad_accum);
-  }
-  StepStats update(int grad_accum, float lr, float clip) override {
-    float loss = static_cast<float>(loss_sum_ / grad_accum);
-    double norm = lora_   ? lora_->grad_norm()
-                  : zero_ ? dist::sliced_norm(*zero_, model_.grads(), slices_)
-                          : grad_norm(model_);
-    bool finite = std::isfinite(loss) && std::isfinite(norm);
-    if (finite) {
-      float scale = clip > 0 ? static_cast<float>(std::min(1.0, clip / (norm + 1e-6))) : 1.0f;
-      if (lora_) optim_.step(lora_->params.data(), lora_->grads.data(), lr, scale);
-      else optim_.step(model_, lr, scale);  // with ZeRO-1: this rank's slice, then every rank's
-      if (zero_) zero_->all_gather(std::span<float>(model_.params()), slices_);
-    }
-    return {loss, norm, !finite};
-  }
-  float loss(const Batch& b) override {
-    return model_.forward(b.inputs.data(), b.targets.data(), b.B, b.T, b.position_ids());
-  }
-  void set_embedding_noise(const EmbeddingNoise& e) override { model_.set_embedding_noise(e); }
-  void reduce(dist::Communicator& c) override {
-    if (overlapping_) {
-      overlap_->finish();
-      model_.set_backward_hook({});
-      overlapping_ = false;
-    } else if (zero_) {
-      dist::reduce_scatter_in_place(c, model_.grads(), slices_);  // only this rank's slice is summed
-    } else {
-      c.allreduce_sum(std::span<float>(model_.grads()));
-    }
-    c.allreduce_sum(std::span<double>(&loss_sum_, 1));
-  }
-  bool overlap_next_backward(dist::Communicator& c) override {
-    if (zero_ || lora_) return false;  // ZeRO-1's reduce-scatter and LoRA's gradients: after the backward
-    if (!overlap_)
-      overlap_ = std::make_unique<dist::OverlappedReduce>(model_.layout(), model_.config().n_layers, c.bucket_floats);
-    overlap_->begin(c, std::span<float>(model_.grads()));
-    model_.set_backward_hook([this](int stage) { overlap_->stage_done(stage); });
-    overlapping_ = true;
-    return true;
-  }
-  void set_lora_dropout(bool on, uint64_t seed) override {
-    if (!lora_) return;
-    lora_->dropout_on = on;
-    lora_->dropout_seed = seed;
-  }
-
- private:
-  Model& model_;
-  AdamW& optim_;
-  LoraWeights* lora_;
-  double loss_sum_ = 0.0;
-  dist::Communicator* zero_;
-  dist::Slices slices_;
-  std::unique_ptr<dist::OverlappedReduce> overlap_;
-  bool overlapping_ = false;
-};
-
-#if MINDLLM_CUDA
-// The step on the GPU (model/cuda/cuda_model.h): weights and AdamW state live on the device and
-// are copied back in the CPU's format before each checkpoint.
-class CudaBackend : public StepBackend {
- public:
-  CudaBackend(Model& model, AdamW& optim, const AdamWConfig& cfg, int B, int T, Precision precision, bool recompute,
-              AttentionImpl attention)
-      : model_(model), optim_(optim), cfg_(cfg),
-        gpu_(model.config(), B, T, precision, optim.spans(), recompute, attention) {
-    gpu_.upload_params(model.params());
-    gpu_.upload_optimizer(optim.exp_avg(), optim.exp_avg_sq(), optim.steps_taken());
-  }
-  void zero_grads() override { gpu_.zero_grads(); }
-  void accumulate(const Batch& b, double weight, int grad_accum) override {
-    gpu_.forward(b.inputs.data(), b.targets.data(), b.B, b.T, weight, b.position_ids());
-    gpu_.backward(static_cast<float>(weight) / grad_accum);
-  }
-  StepStats update(int grad_accum, float lr, float clip) override {
-    CudaStepResult r = gpu_.step({lr, cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay, 0}, clip, grad_accum);
-    if (reduced_loss_sum_) r.loss = static_cast<float>(*reduced_loss_sum_ / grad_accum);
-    reduced_loss_sum_.reset();
-    return {r.loss, r.grad_norm, r.skipped};
-  }
-  void reduce(dist::Communicator& c) override {
-#if MINDLLM_NCCL
-    if (!reducer_) reducer_ = dist::nccl_reducer(c);
-    reducer_->allreduce_sum(gpu_.device_grads(), model_.params().size());
-    double sum = gpu_.loss_sum();
-    c.allreduce_sum(std::span<double>(&sum, 1));
-    reduced_loss_sum_ = sum;
-#else
-    internal_error("data-parallel --device cuda needs a build with NCCL");
-#endif
-  }
-  float loss(const Batch& b) override {
-    return gpu_.loss(b.inputs.data(), b.targets.data(), b.B, b.T, b.position_ids());
-  }
-  void set_embedding_noise(const EmbeddingNoise& e) override { gpu_.set_embedding_noise(e); }
-  void sync_to_host() override {
-    gpu_.download_params(model_.params());
-    gpu_.download_optimizer(optim_.exp_avg(), optim_.exp_avg_sq());
-    optim_.set_steps_taken(gpu_.optimizer_steps());
-  }
-
- private:
-  Model& model_;
-  AdamW& optim_;
-  AdamWConfig cfg_;
-  CudaModel gpu_;
-  std::optional<double> reduced_loss_sum_;  // the loss sum over all ranks, for this step's update
-#if MINDLLM_NCCL
-  std::unique_ptr<dist::DeviceReducer> reducer_;
-#endif
-};
-#endif
-
-std::unique_ptr<StepBackend> make_backend(const TrainOptions& o, Model& model, AdamW& optim, dist::Communicator& comm,
-                                          LoraWeights* lora) {
-#if MINDLLM_CUDA
-  if (o.device == Device::cuda)
-    return std::make_unique<CudaBackend>(model, optim, o.adamw, o.batch, o.seq, precision_of(o), o.recompute,
-                                         attention_impl_from_name(o.attention));
-#endif
-  model.set_matmul_precision(precision_of(o));
-  return std::make_unique<CpuBackend>(model, optim, o.zero ? &comm : nullptr, lora);
 }
 
 // Mean loss over the target tokens of the source's validation batches, of all ranks (NaN without
@@ -296,153 +72,7 @@ float validation_loss(StepBackend& backend, BatchSource& data, dist::Communicato
   return totals[1] > 0 ? static_cast<float>(totals[0] / totals[1]) : NAN;
 }
 
-// Keeps the metrics lines of steps <= last_step (a resumed run rewrites what came after).
-void truncate_metrics(const std::string& path, int last_step) {
-  if (!path_exists(path)) return;
-  std::string kept;
-  for_each_jsonl_line(read_file(path), [&](std::string_view line, int) {
-    try {
-      if (json::parse(line).value("step", 0) > last_step) return;
-    } catch (...) {
-      return;  // a line cut short by a crash
-    }
-    kept.append(line).push_back('\n');
-  });
-  write_file_atomic(path, kept);
-}
-
-// The run directory: created if needed; stale temporaries of killed runs removed; a fresh run
-// refuses one that already holds checkpoints (it would overwrite them and metrics.jsonl).
-void prepare_run_dir(const TrainOptions& o) {
-  if (path_exists(o.out) && !is_directory(o.out)) bad_input("--out " + o.out + ": exists and is not a directory");
-  std::error_code ec;
-  fs::create_directories(o.out, ec);
-  if (ec) bad_input("--out " + o.out + ": cannot create the run directory (" + ec.message() + ")");
-  StaleRemoval removed = remove_stale_temporaries(o.out);
-  if (removed.dirs > 0)
-    log_info("removed %d stale temporary checkpoint director%s (%.1f MB) left by interrupted runs", removed.dirs,
-             removed.dirs == 1 ? "y" : "ies", removed.bytes / 1e6);
-  if (!o.resume && has_checkpoints(o.out))
-    bad_input(o.out + ": already holds checkpoints; pass --resume to continue that run, or choose a new --out");
-}
-
-struct ResumeState {
-  int step = 0, skipped = 0;
-  double tokens_seen = 0;
-};
-
-// trainer_state.json of checkpoint `dir`, checked: its step is an integer that matches the
-// directory's name and lies in [0, --steps]; the seed is the run's; skipped steps in [0, step].
-ResumeState read_trainer_state(const std::string& dir, const TrainOptions& o) {
-  const std::string path = dir + "/trainer_state.json";
-  json st;
-  try {
-    st = json::parse(read_file(path));
-  } catch (const json::exception&) { bad_input(path + ": malformed trainer state (not JSON)"); }
-  auto integer = [&](const char* key, int64_t lo, int64_t hi, bool required) -> int64_t {
-    if (!st.is_object() || !st.contains(key)) {
-      if (required) bad_input(path + ": no '" + key + "'");
-      return 0;
-    }
-    const json& v = st[key];
-    bool in_range = v.is_number_unsigned() ? v.get<uint64_t>() <= (uint64_t)hi
-                                           : v.is_number_integer() && v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
-    if (!in_range)
-      bad_input(path + ": '" + key + "' must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                "], got " + v.dump().substr(0, 40));
-    return v.get<int64_t>();
-  };
-  ResumeState r;
-  r.step = static_cast<int>(integer("step", 0, o.steps, true));
-  int named = checkpoint_step(fs::path(dir).filename().string());
-  if (named >= 0 && named != r.step)
-    bad_input(path + ": step " + std::to_string(r.step) + " does not match the directory name");
-  r.skipped = static_cast<int>(integer("skipped_steps", 0, r.step, false));
-  if (st.contains("tokens_seen")) {
-    if (!st["tokens_seen"].is_number() || !(st["tokens_seen"].get<double>() >= 0))
-      bad_input(path + ": 'tokens_seen' must be a non-negative number");
-    r.tokens_seen = st["tokens_seen"].get<double>();
-  }
-  if (st.contains("seed") && !(st["seed"].is_number_unsigned() && st["seed"].get<uint64_t>() == o.seed))
-    bad_input("--seed " + std::to_string(o.seed) + " differs from the checkpoint's seed " +
-              st["seed"].dump().substr(0, 40));
-  return r;
-}
-
-json options_json(const TrainOptions& o) {
-  return {{"model", o.model},
-          {"data", o.data},
-          {"steps", o.steps},
-          {"batch", o.batch},
-          {"seq", o.seq},
-          {"grad_accum", o.grad_accum},
-          {"lr", o.schedule.lr},
-          {"min_lr", o.schedule.min_lr},
-          {"warmup", o.schedule.warmup},
-          {"weight_decay", o.adamw.weight_decay},
-          {"clip", o.clip},
-          {"seed", o.seed},
-          {"threads", o.threads},
-          {"device", name(o.device)},
-          {"precision", name(precision_of(o))},
-          {"recompute", o.recompute},
-          {"attention", o.attention},
-          {"neftune_alpha", o.neftune_alpha},
-          {"zero", o.zero}};
-}
-
-// What every rank of a data-parallel job must agree on, named as the user would name it: the
-// options (not --threads, nor paths, which may differ between hosts), the model config, the data
-// manifest and the tokenizer (dist/consistency.h).
-json rank_fingerprint(const TrainOptions& o, const TrainModel& tm, const BatchSource& data) {
-  json f;
-  json opts = options_json(o);
-  opts.update({{"beta1", o.adamw.beta1},
-               {"beta2", o.adamw.beta2},
-               {"adam_eps", o.adamw.eps},
-               {"decay_embeddings", o.adamw.decay_embeddings},
-               {"schedule", static_cast<int>(o.schedule.kind)},
-               {"wsd_decay", o.schedule.decay_fraction},
-               {"ckpt_every", o.ckpt_every},
-               {"keep", o.keep_ckpts},
-               {"eval_every", o.eval_every},
-               {"eval_batches", o.eval_batches},
-               {"log_every", o.log_every},
-               {"resume", o.resume},
-               {"ignore_tokenizer_mismatch", o.ignore_tokenizer_mismatch},
-               {"no_overlap", o.no_overlap},
-               {"bucket_mb", o.bucket_mb}});
-  for (const char* path_option : {"model", "data", "threads"}) opts.erase(path_option);
-  for (const auto& [key, value] : opts.items()) {
-    std::string flag = "--" + key;
-    std::replace(flag.begin(), flag.end(), '_', '-');
-    f[flag] = value;
-  }
-  auto hex = [](const std::string& s) { return std::to_string(fnv1a64(s)); };
-  f["the model config (--model)"] = hex(config_to_json(tm.config).dump());
-  f["the data manifest (--data: shard names and token counts)"] = hex(data.manifest().dump());
-  f["the tokenizer"] = hex(tm.tokenizer_json);
-  return f;
-}
-
-// A LoRA checkpoint's adapter must be the one these flags train (same modules, rank, alpha, dropout).
-void check_lora_checkpoint(const std::string& dir, const LoraLayout& want) {
-  const PeftAdapterInfo a = read_peft_adapter_config(dir);
-  const LoraConfig& c = want.cfg;
-  if (a.cfg.rank != c.rank || a.cfg.scale() != c.scale() || a.cfg.dropout != c.dropout ||
-      a.target_modules != want.peft_target_modules())
-    bad_input(dir +
-              "/adapter_config.json: the checkpoint's LoRA (r, lora_alpha, lora_dropout, target_modules) "
-              "differs from --lora-rank/--lora-alpha/--lora-dropout/--lora-targets");
-}
-
 }  // namespace
-
-std::optional<LoraLayout> check_lora(const TrainOptions& opt, const ModelConfig& c) {
-  if (!opt.lora.on()) return std::nullopt;
-  if (opt.device != Device::cpu) bad_input("--lora-rank: LoRA training runs on the CPU only (use --device cpu)");
-  return build_lora_layout(c, build_layout(c), opt.lora);
-}
 
 TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& all_data, dist::Communicator* comm_arg) {
   check_options(opt);
@@ -553,11 +183,12 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
 
   Schedule sched = opt.schedule;
   sched.total = opt.steps;
+  // The gradients go through the job's collectives with N > 1 ranks, and with one rank that mpirun
+  // launched on a GPU (NCCL over one rank: scripts/gpu-dist-check.sh runs that on a one-GPU machine).
+  const bool collective =
+      ranks > 1 || (comm.engine() == "mpi" && opt.device == Device::cuda && dist::built_with_nccl());
   const int G = opt.grad_accum;  // this rank's micro-batches per step
   const int G_all = G * ranks;   // the global batch's
-#if MINDLLM_NCCL
-  if (ranks > 1 && opt.device == Device::cuda) dist::select_local_gpu();
-#endif
   if (lora && ranks > 1) bad_input("--lora-rank: LoRA is not yet trained data-parallel (run one process)");
   std::unique_ptr<StepBackend> backend = make_backend(opt, model, optim, comm, lora.get());
   std::string where = std::to_string(omp_get_max_threads()) + " threads, " + name(precision_of(opt));
@@ -572,11 +203,12 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
              model.params().size());
   log_info("data: %s; %d x %d sequences of up to %d tokens per step; %s", data.describe().c_str(), G_all, opt.batch,
            opt.seq, where.c_str());
-  if (ranks > 1) {
+  if (collective) {
     const size_t n = model.params().size(), buckets = (n + comm.bucket_floats - 1) / comm.bucket_floats;
-    const bool overlapped = !opt.no_overlap && !opt.zero && !lora && opt.device == Device::cpu;
+    const bool overlapped = !opt.no_overlap && !lora && opt.device == Device::cpu;
     log_info("data parallel: %d ranks (%s) x %d micro-batches each; gradients in %zu buckets, %s", ranks,
-             comm.engine().c_str(), G, buckets, overlapped ? "reduced during the backward" : "reduced after it");
+             (comm.engine() + (opt.device == Device::cuda ? ", NCCL" : "")).c_str(), G, buckets,
+             overlapped ? "reduced during the backward" : "reduced after it");
   }
 
   auto save = [&](int step) {
@@ -631,12 +263,12 @@ TrainResult train(const TrainOptions& opt, const TrainModel& tm, BatchSource& al
       if (opt.neftune_alpha > 0)
         backend->set_embedding_noise({opt.neftune_alpha, mix64(opt.seed, 0x4e454654ull + step, mb)});
       backend->set_lora_dropout(true, mix64(opt.seed, 0x4c6f5241ull + step, mb));
-      if (ranks > 1 && i == G - 1 && !opt.no_overlap) backend->overlap_next_backward(comm);
+      if (collective && i == G - 1 && !opt.no_overlap) backend->overlap_next_backward(comm);
       backend->accumulate(micro[i], weight, G_all);
     }
     backend->set_embedding_noise({});  // validation sees clean embeddings
     backend->set_lora_dropout(false, 0);
-    if (ranks > 1) backend->reduce(comm);
+    if (collective) backend->reduce(comm);
     float lr = sched.at(step);
     const StepStats st = backend->update(G_all, lr, opt.clip);
     const bool finite = !st.skipped;

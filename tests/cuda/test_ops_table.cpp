@@ -6,6 +6,7 @@
 #include "kernels/cuda/activation.h"
 #include "kernels/cuda/adamw.h"
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/attention_paged.h"
 #include "kernels/cuda/cross_entropy.h"
 #include "kernels/cuda/embedding.h"
 #include "kernels/cuda/linear.h"
@@ -50,6 +51,36 @@ struct CudaBackend {
   static void attention_backward(T* dq, T* dk, T* dv, AttnState& st, const T* dout, const T* q, const T* k, const T* v,
                                  const cpu::AttentionShape& s) {
     cuda::attention_backward(dq, dk, dv, st.scratch.data(), dout, st.probs.data(), q, k, v, s);
+  }
+  // The pools go up as fp32 or bf16 (kv_bf16); rows get their positions and block table offsets.
+  static std::vector<float> attention_paged(const ops::PagedInputs& in) {
+    std::vector<int32_t> pos, table_of;
+    for (size_t s = 0; s < in.past.size(); s++)
+      for (int t = 0; t < in.n_rows[s]; t++) pos.push_back(in.past[s] + t), table_of.push_back(in.table_at[s]);
+    DeviceBuffer<int32_t> d_pos(pos), d_table_of(table_of), d_tables(in.tables);
+    DeviceBuffer<float> k32(in.k_pool), v32(in.v_pool);
+    DeviceBuffer<bf16> k16(to_bf16(in.k_pool)), v16(to_bf16(in.v_pool));
+    auto q = act(in.q);
+    auto out = act(ops::nans((size_t)in.rows() * in.Hq * in.D));
+    cuda::PagedAttentionShape s{in.rows(),
+                                d_pos.data(),
+                                d_table_of.data(),
+                                d_tables.data(),
+                                in.kv_bf16 ? (void*)k16.data() : (void*)k32.data(),
+                                in.kv_bf16 ? (void*)v16.data() : (void*)v32.data(),
+                                (int64_t)in.block_size * in.Hkv * in.D,
+                                in.Hq,
+                                in.Hkv,
+                                in.D,
+                                in.ldq(),
+                                in.Hq * in.D,
+                                in.Hkv * in.D,
+                                in.block_size,
+                                in.scale,
+                                in.window,
+                                in.kv_bf16};
+    cuda::attention_paged_forward(out.data(), q.data(), s);
+    return host(out);
   }
 };
 

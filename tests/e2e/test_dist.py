@@ -268,11 +268,13 @@ def test_zero1_matches_plain_data_parallel_and_resumes_anywhere(data, tmp_path):
 
 
 
-@pytest.mark.parametrize("n", [2, 3])
-def test_reduction_overlapped_with_the_backward_is_bit_identical(data, tmp_path, n):
+@pytest.mark.parametrize("n,zero", [(2, 0), (3, 0), (2, 1), (3, 1)])
+def test_reduction_overlapped_with_the_backward_is_bit_identical(data, tmp_path, n, zero):
     # Small buckets (many of them, started from the last layer's as the backward reaches them): the
-    # same sums as after the backward, so the same bytes.
-    args = ("--steps", 6, "--grad-accum", 2, "--bucket-mb", 0.01)
+    # same sums as after the backward, so the same bytes. With --zero 1 each bucket is
+    # reduce-scattered (MPI_Ireduce_scatter: each rank gets the part in its slice of the optimizer
+    # state), and --no-overlap starts the same buckets after the backward.
+    args = ("--steps", 6, "--grad-accum", 2, "--bucket-mb", 0.01) + (("--zero", 1) if zero else ())
     p = mpirun(n, train_args(data, tmp_path / "overlap", *args))
     assert "reduced during the backward" in p.stderr, p.stderr
     buckets = int(p.stderr.split(" buckets")[0].rsplit(" ", 1)[1])
@@ -280,6 +282,26 @@ def test_reduction_overlapped_with_the_backward_is_bit_identical(data, tmp_path,
     mpirun(n, train_args(data, tmp_path / "after", *args, "--no-overlap"))
     assert model_bytes(tmp_path / "overlap", 6) == model_bytes(tmp_path / "after", 6)
     assert [m["loss"] for m in metrics(tmp_path / "overlap")] == [m["loss"] for m in metrics(tmp_path / "after")]
+
+def test_the_gpu_check_dist_stage_on_the_cpu(data, tmp_path):
+    """scripts/gpu-dist-check.sh, the data-parallel stage of scripts/gpu-check.sh: its comparison
+    (mpirun -np N against one process with --grad-accum N) run with the CPU's MPI, and its skips."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gpu-dist-check.sh"
+
+    def stage(**env):
+        e = {**os.environ, "BIN": MINDLLM, "DATA": str(data), "WORK": str(tmp_path / "w"), "MPIRUN": MPIRUN, **env}
+        p = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=e, timeout=300)
+        return p.returncode, p.stdout.strip().splitlines()[-1]
+
+    rc, line = stage(DEVICE="cpu", NP="2")
+    assert rc == 0 and line.startswith("dist stage: ok: mpirun -np 2 --device cpu (MPI) vs 1 process --grad-accum 2"), line
+    diff = float(line.split("max loss rel diff ")[1].split(" ")[0])
+    assert diff <= 1e-4
+    # Without mpirun, or (here) without a GPU: one line, not a failure.
+    assert stage(MPIRUN="") == (0, "dist stage: skipped: no mpirun (Open MPI) on this machine")
+    rc, line = stage(DEVICE="cuda", PATH="/usr/bin:/bin")
+    assert rc == 0 and line.startswith("dist stage: skipped:"), line
+
 
 # ---- `mpirun -np N mindllm data prepare`: the inputs split across ranks, dedup global ----------
 

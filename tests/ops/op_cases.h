@@ -25,11 +25,13 @@
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/adamw.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/attention_paged.h"
 #include "kernels/cpu/cross_entropy.h"
 #include "kernels/cpu/embedding.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
+#include "core/dtype.h"
 
 namespace mindllm::ops {
 
@@ -66,6 +68,8 @@ inline std::vector<float> nans(size_t n) { return std::vector<float>(n, std::num
   MINDLLM_OP_FORWARD(ns, adamw_update)
 // clang-format on
 
+struct PagedInputs;
+
 // The CPU backend: host vectors; activations fp32. A backend K provides A (activation type),
 // act/f32/i32 (a buffer from host floats or ints), host (back to floats), the ops, and attention
 // with its saved state (CPU: softmax statistics; CUDA: probabilities and scratch).
@@ -91,6 +95,7 @@ struct CpuBackend {
                                  const float* k, const float* v, const cpu::AttentionShape& s) {
     cpu::attention_backward(dq, dk, dv, dout, st.stats.data(), q, k, v, s);
   }
+  static std::vector<float> attention_paged(const PagedInputs& in);  // below
 };
 
 // ---------------------------------------------------------------- linear
@@ -705,6 +710,130 @@ struct AttentionOp {
   Grads grads() const { return {{"dq", "q"}, {"dk", "k"}, {"dv", "v"}}; }
 };
 
+// ---------------------------------------------------------------- paged attention (inference)
+// New query rows of a few sequences against a K/V cache in blocks (kernels/cpu/attention_paged.h,
+// kernels/cuda/attention_paged.h): sequence s has past[s] cached positions and n_rows[s] new rows
+// (their keys in the cache too). The blocks sit in one pool in a shuffled order (the block tables
+// matter); `kv_bf16`: the pool holds bf16 keys and values. Forward only.
+struct PagedInputs {
+  std::vector<float> q;               // [rows, Hq·D + 3] (a fused qkv row's stride)
+  std::vector<float> k_pool, v_pool;  // [n_blocks, block_size, Hkv·D]
+  std::vector<int32_t> tables;        // every sequence's block ids, in turn
+  std::vector<int> table_at, past, n_rows;
+  int Hq, Hkv, D, block_size, window;
+  float scale;
+  bool kv_bf16;
+  int ldq() const { return Hq * D + 3; }
+  int rows() const {
+    int n = 0;
+    for (int r : n_rows) n += r;
+    return n;
+  }
+  // Pool element of position p of sequence s, kv head element j.
+  size_t at(int s, int p, int j) const {
+    return ((size_t)tables[table_at[s] + p / block_size] * block_size + p % block_size) * (Hkv * D) + j;
+  }
+};
+
+inline std::vector<float> CpuBackend::attention_paged(const PagedInputs& in) {
+  const int ldc = in.Hkv * in.D;
+  std::vector<uint16_t> k16(in.k_pool.size()), v16(in.v_pool.size());
+  for (size_t i = 0; i < k16.size(); i++) k16[i] = float_to_bf16(in.k_pool[i]), v16[i] = float_to_bf16(in.v_pool[i]);
+  auto base = [&](bool keys) -> const char* {
+    if (in.kv_bf16) return reinterpret_cast<const char*>(keys ? k16.data() : v16.data());
+    return reinterpret_cast<const char*>(keys ? in.k_pool.data() : in.v_pool.data());
+  };
+  const size_t block_bytes = (size_t)in.block_size * ldc * (in.kv_bf16 ? 2 : 4);
+  std::vector<const void*> ptrs;
+  for (int32_t b : in.tables) ptrs.push_back(base(true) + b * block_bytes);
+  for (int32_t b : in.tables) ptrs.push_back(base(false) + b * block_bytes);
+  std::vector<cpu::PagedSequence> seqs;
+  for (size_t s = 0, row0 = 0; s < in.past.size(); row0 += in.n_rows[s], s++)
+    seqs.push_back({(int)row0, in.n_rows[s], in.past[s], ptrs.data() + in.table_at[s],
+                    ptrs.data() + in.tables.size() + in.table_at[s]});
+  std::vector<float> out = nans((size_t)in.rows() * in.Hq * in.D);
+  cpu::PagedAttentionShape shape{(int)seqs.size(), seqs.data(), in.Hq,         in.Hkv,   in.D,      in.ldq(),
+                                 in.Hq * in.D,     ldc,         in.block_size, in.scale, in.window, in.kv_bf16};
+  cpu::attention_paged_forward(out.data(), in.q.data(), shape);
+  return out;
+}
+
+struct PagedAttentionOp {
+  std::vector<int> past, n_rows;
+  int Hq, Hkv, D, block_size, window;
+  bool neo_scale, kv_bf16;
+  std::string name() const {
+    std::string n = "attention_paged";
+    for (size_t s = 0; s < past.size(); s++)
+      n.append("_").append(std::to_string(past[s])).append("p").append(std::to_string(n_rows[s]));
+    return n + "_Hq" + std::to_string(Hq) + "_Hkv" + std::to_string(Hkv) + "_D" + std::to_string(D) + "_bs" +
+           std::to_string(block_size) + "_win" + std::to_string(window) + (neo_scale ? "_scale1" : "") +
+           (kv_bf16 ? "_kvbf16" : "");
+  }
+  double scale() const { return neo_scale ? 1.0 : 1.0 / std::sqrt((double)D); }
+  int rows() const {
+    int n = 0;
+    for (int r : n_rows) n += r;
+    return n;
+  }
+  // Inputs "q" [rows, ldq], "k"/"v" pools; the block tables fixed by the shape (a shuffled pool).
+  PagedInputs layout(const Tensors& in) const {
+    PagedInputs p{in.f.at("q"), in.f.at("k"), in.f.at("v"),   {},     {}, past, n_rows, Hq, Hkv, D,
+                  block_size,   window,       (float)scale(), kv_bf16};
+    const int n_blocks = n_pool_blocks();
+    for (size_t s = 0; s < past.size(); s++) {
+      p.table_at.push_back((int)p.tables.size());
+      for (int b = 0; b * block_size < past[s] + n_rows[s]; b++)
+        p.tables.push_back((int32_t)((p.tables.size() * 7 + 3) % n_blocks));  // 7 is prime to n_blocks
+    }
+    return p;
+  }
+  int n_pool_blocks() const {
+    int n = 0;
+    for (size_t s = 0; s < past.size(); s++) n += (past[s] + n_rows[s] + block_size - 1) / block_size;
+    return n % 7 == 0 ? n + 1 : n;
+  }
+  Tensors inputs(Rng& rng) const {
+    const size_t pool = (size_t)n_pool_blocks() * block_size * Hkv * D;
+    return {{{"q", random_normal((size_t)rows() * (Hq * D + 3), rng)},
+             {"k", random_normal(pool, rng)},
+             {"v", random_normal(pool, rng)}},
+            {}};
+  }
+  template <class K>
+  Out run(const Tensors& in) const {
+    return {{"out", K::attention_paged(layout(in))}};
+  }
+  Ref reference(const Ref&, const Tensors& in) const {
+    const PagedInputs p = layout(in);
+    auto kv = [&](const std::vector<float>& pool, size_t i) {
+      return kv_bf16 ? (double)bf16_to_float(float_to_bf16(pool[i])) : (double)pool[i];
+    };
+    std::vector<double> out((size_t)rows() * Hq * D, 0.0);
+    for (size_t s = 0, row0 = 0; s < past.size(); row0 += n_rows[s], s++)
+      for (int t = 0; t < n_rows[s]; t++)
+        for (int h = 0; h < Hq; h++) {
+          const int pos = past[s] + t, lo = window > 0 ? std::max(0, pos - window + 1) : 0, hk = h / (Hq / Hkv);
+          const size_t row = row0 + t;
+          std::vector<double> sc(pos - lo + 1);
+          double mx = -INFINITY, sum = 0.0;
+          for (int j = lo; j <= pos; j++) {
+            double d = 0.0;
+            for (int i = 0; i < D; i++)
+              d += (double)p.q[row * p.ldq() + h * D + i] * kv(p.k_pool, p.at(s, j, hk * D + i));
+            sc[j - lo] = scale() * d, mx = std::max(mx, sc[j - lo]);
+          }
+          for (double& x : sc) sum += (x = std::exp(x - mx));
+          for (int j = lo; j <= pos; j++)
+            for (int i = 0; i < D; i++)
+              out[(row * Hq + h) * D + i] += sc[j - lo] / sum * kv(p.v_pool, p.at(s, j, hk * D + i));
+        }
+    return {{"out", out}};
+  }
+  double loss64(const Ref&, const Tensors&) const { return 0.0; }
+  Grads grads() const { return {}; }
+};
+
 // ---------------------------------------------------------------- cross-entropy
 // Backward of L = scale · Σ losses. Targets: row 0 the last class, row 1 ignored (-1), row 3
 // ignored (-100, PyTorch's ignore_index).
@@ -819,8 +948,8 @@ struct AdamWOp {
   Grads grads() const { return {}; }
 };
 
-using OpCase =
-    std::variant<LinearOp, NormOp, ActivationOp, GluOp, RopeOp, EmbeddingOp, AttentionOp, CrossEntropyOp, AdamWOp>;
+using OpCase = std::variant<LinearOp, NormOp, ActivationOp, GluOp, RopeOp, EmbeddingOp, AttentionOp, PagedAttentionOp,
+                            CrossEntropyOp, AdamWOp>;
 
 // Letters, digits and '_' only (a gtest name): "-" becomes "m".
 inline std::string case_name(const OpCase& c) {
@@ -951,6 +1080,14 @@ inline std::vector<OpCase> op_cases() {
   c.push_back(AttentionOp{2, 150, 4, 2, 16, 0, false, false, 1.0f, {70, 9, 1, 30, 40}});
   c.push_back(AttentionOp{2, 17, 2, 2, 16, 4, true, true, 1.0f, {6, 11}});
   c.push_back(AttentionOp{1, 100, 8, 2, 64, 16, false, true, 1.0f, {33, 2, 65}});
+  // Paged attention: prefill chunks and decode rows of sequences of different lengths, partial last
+  // blocks, GQA, GPT-Neo's local window and scale, head dim 128, bf16 blocks, positions past a 128 tile.
+  c.push_back(PagedAttentionOp{{0, 5, 13}, {7, 1, 1}, 4, 2, 8, 4, 0, false, false});
+  c.push_back(PagedAttentionOp{{3, 0}, {1, 9}, 2, 2, 16, 16, 4, true, false});
+  c.push_back(PagedAttentionOp{{20, 2}, {3, 1}, 8, 2, 128, 16, 0, false, true});
+  c.push_back(PagedAttentionOp{{150, 0, 31}, {2, 140, 1}, 4, 1, 32, 16, 0, false, false});
+  c.push_back(PagedAttentionOp{{140, 7}, {1, 2}, 6, 3, 64, 8, 50, false, true});
+  c.push_back(PagedAttentionOp{{17}, {2}, 2, 1, 192, 16, 0, false, false});  // two head dims per GPU thread
   c.push_back(CrossEntropyOp{7, 37, 2.f, 0.f});
   c.push_back(CrossEntropyOp{5, 1, 1.f, 0.f});
   c.push_back(CrossEntropyOp{9, 1003, 3.f, 0.f});

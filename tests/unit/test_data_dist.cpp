@@ -11,7 +11,7 @@
 #include "data/hashing.h"
 #include "data/reader.h"
 #include "test_data_support.h"
-#include "train/dist/communicator.h"
+#include "dist/communicator.h"
 
 using namespace mindllm;
 using namespace mindllm::data;

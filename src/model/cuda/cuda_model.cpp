@@ -17,6 +17,7 @@
 #include "kernels/cuda/norm.h"
 #include "kernels/cuda/rope.h"
 #include "model/segments.h"
+#include "model/cuda/cuda_ops.h"
 #include "model/decoder.h"
 
 namespace mindllm {
@@ -27,33 +28,10 @@ using cuda::WeightLayout;
 
 namespace {
 
-template <typename T>
-T* opt(T* base, size_t off) {
-  return off == kAbsent ? nullptr : base + off;
-}
-
 AttentionShape attention_shape(const ModelConfig& c, int l, int B, int T, const int32_t* seg_start = nullptr) {
   const int QKV = c.q_dim() + 2 * c.kv_dim();
   return AttentionShape{B,   T,   c.n_heads, c.n_kv_heads, c.head_dim,  QKV,
                         QKV, QKV, c.q_dim(), c.attn_scale, c.window[l], seg_start};
-}
-
-template <typename T>
-void zero(T* p, size_t n) {
-  MINDLLM_CUDA_CHECK(cudaMemsetAsync(p, 0, n * sizeof(T), cuda::stream()));
-}
-template <typename T>
-void copy(T* dst, const T* src, size_t n) {
-  MINDLLM_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(T), cudaMemcpyDeviceToDevice, cuda::stream()));
-}
-template <typename T>
-void to_device(T* dst, const T* src, size_t n) {
-  MINDLLM_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(T), cudaMemcpyHostToDevice, cuda::stream()));
-}
-template <typename T>
-void to_host(T* dst, const T* src, size_t n) {
-  MINDLLM_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(T), cudaMemcpyDeviceToHost, cuda::stream()));
-  cuda::synchronize();
 }
 
 }  // namespace
@@ -270,56 +248,32 @@ CudaStepResult CudaModel::step(const cpu::AdamWParams& hp, float clip, int grad_
 
 std::vector<float> CudaModel::download_logits() const {
   const size_t n = (size_t)B_ * T_ * cfg_.vocab_size;
-  std::vector<float> out(n);
-  if (precision_ == Precision::fp32) {
-    to_host(out.data(), at<float>(logits_), n);
-    return out;
-  }
-  std::vector<bf16> raw(n);
-  to_host(raw.data(), at<bf16>(logits_), n);
-  for (size_t i = 0; i < n; i++) out[i] = __bfloat162float(raw[i]);
-  return out;
+  if (precision_ == Precision::fp32) return download_floats(at<float>(logits_), n);
+  return download_floats(at<bf16>(logits_), n);
 }
 
-// The decoder's Ops (model/decoder.h) on the GPU: kernels/cuda over this model's weights (fp32, or
-// the bf16 compute copy) and fp32 gradients, with the attention op this model chose.
+// The decoder's Ops (model/decoder.h) on the GPU: the shared forward ops (model/cuda/cuda_ops.h)
+// over this model's weights (fp32, or the bf16 compute copy), the backward into its fp32
+// gradients, and the attention op this model chose.
 template <typename A>
-struct CudaModel::Ops {
-  using Act = A;
+struct CudaModel::Ops : CudaForwardOps<A> {
+  using Base = CudaForwardOps<A>;
+  using Base::cfg, Base::p, Base::zero;
   CudaModel& m;
-  const ModelConfig& cfg;
-  const ParamLayout& layout;
-  const A* p;
   float* g;
 
   explicit Ops(CudaModel& model)
-      : m(model), cfg(model.cfg_), layout(model.layout_), p(model.weights<A>()), g(model.at<float>(model.grads_)) {}
+      : Base{model.cfg_, model.layout_, model.weights<A>()}, m(model), g(model.at<float>(model.grads_)) {}
 
-  void linear(A* out, const A* in, size_t w, size_t b, int N, int I, int O, WeightLayout wl) const {
-    cuda::linear_forward(out, in, p + w, opt(p, b), N, I, O, wl);
-  }
   void linear_backward(A* din, const A* dout, const A* in, size_t w, size_t b, int N, int I, int O,
                        WeightLayout wl) const {
     cuda::linear_backward(din, g + w, opt(g, b), dout, in, p + w, N, I, O, wl);
-  }
-  void norm(A* out, float* mean, float* rstd, const A* in, size_t w, size_t b, int N) const {
-    if (cfg.norm == NormKind::layernorm)
-      cuda::layernorm_forward(out, mean, rstd, in, p + w, opt(p, b), N, cfg.hidden, cfg.norm_eps);
-    else cuda::rmsnorm_forward(out, rstd, in, p + w, N, cfg.hidden, cfg.norm_eps);
   }
   void norm_backward(A* din, const A* dout, const A* in, const float* mean, const float* rstd, size_t w, size_t b,
                      int N) const {
     if (cfg.norm == NormKind::layernorm)
       cuda::layernorm_backward(din, g + w, opt(g, b), dout, in, p + w, mean, rstd, N, cfg.hidden);
     else cuda::rmsnorm_backward(din, g + w, dout, in, p + w, rstd, N, cfg.hidden);
-  }
-  void add_scaled(A* y, const A* x, float alpha, size_t n) const { cuda::add_scaled(y, x, alpha, n); }
-  void zero(A* x, size_t n) const { mindllm::zero(x, n); }
-  void copy(A* dst, const A* src, size_t n) const { mindllm::copy(dst, src, n); }
-  void activation(A* act, const A* fc, int N) const {
-    const int H = cfg.intermediate;
-    if (cfg.gated_mlp) cuda::glu_forward(act, fc, fc + H, N, H, 2 * H, cfg.act);
-    else cuda::activation_forward(act, fc, (size_t)N * H, cfg.act);
   }
   void activation_backward(A* d_fc, const A* d_act, const A* fc, int N) const {
     const int H = cfg.intermediate;
@@ -330,37 +284,15 @@ struct CudaModel::Ops {
       cuda::activation_backward(d_fc, d_act, fc, (size_t)N * H, cfg.act);
     }
   }
-  void rope(A* qkv, bool backward) const {
-    if (!cfg.rotary()) return;
-    const int Q = cfg.q_dim(), QKV = Q + 2 * cfg.kv_dim();
-    auto f = [&](A* x, int H) {
-      if (backward)
-        cuda::rope_backward(x, m.B_, m.T_, H, cfg.head_dim, QKV, cfg.rot_dim(), cfg.rope_theta, 0, m.positions());
-      else cuda::rope_forward(x, m.B_, m.T_, H, cfg.head_dim, QKV, cfg.rot_dim(), cfg.rope_theta, 0, m.positions());
-    };
-    f(qkv, cfg.n_heads);
-    f(qkv + Q, cfg.n_kv_heads);
-  }
   void attend(int l, A* att, A* qkv, float* stats, int) const {
-    rope(qkv, false);
+    this->rope(qkv, m.B_, m.T_, m.positions());
     m.attend(l, att, qkv, stats);
   }
   void attend_backward(int l, A* dqkv, const A* d_att, const A* qkv, const A* att, const float* stats, int) const {
     m.attend_backward(l, dqkv, d_att, qkv, att, stats);
-    rope(dqkv, true);
+    this->rope(dqkv, m.B_, m.T_, m.positions(), true);
   }
   bool recompute_mlp() const { return m.recompute_mlp_; }
-  std::vector<float> to_host(const A* x, size_t n) const {
-    std::vector<float> out(n);
-    if constexpr (std::is_same_v<A, float>) {
-      mindllm::to_host(out.data(), x, n);
-    } else {
-      std::vector<bf16> raw(n);
-      mindllm::to_host(raw.data(), x, n);
-      for (size_t i = 0; i < n; i++) out[i] = __bfloat162float(raw[i]);
-    }
-    return out;
-  }
 };
 
 template <typename A>

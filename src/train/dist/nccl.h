@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <memory>
 
-#include "train/dist/communicator.h"
+#include "dist/communicator.h"
 
 namespace mindllm::dist {
 

@@ -20,15 +20,14 @@ OverlappedReduce::OverlappedReduce(const ParamLayout& layout, int n_layers, size
   });
 }
 
-void OverlappedReduce::begin(Communicator& c, std::span<float> grads) {
+void OverlappedReduce::begin(Communicator& c, StartBucket start) {
   comm_ = &c;
-  grads_ = grads;
+  start_ = std::move(start);
   next_ = 0;
 }
 
 void OverlappedReduce::stage_done(int stage) {
-  for (; next_ < order_.size() && order_[next_].ready <= stage; next_++)
-    comm_->start_allreduce_sum(grads_.subspan(order_[next_].begin, order_[next_].end - order_[next_].begin));
+  for (; next_ < order_.size() && order_[next_].ready <= stage; next_++) start_(order_[next_].begin, order_[next_].end);
   comm_->poll();  // Open MPI progresses a non-blocking collective inside MPI calls
 }
 

@@ -7,13 +7,6 @@
 
 namespace mindllm::dist {
 
-void reduce_scatter_in_place(Communicator& c, std::vector<float>& grads, const Slices& s) {
-  const int r = c.rank();
-  std::vector<float> mine(s.count[r]);
-  c.reduce_scatter_sum(grads, mine, s);
-  std::copy(mine.begin(), mine.end(), grads.begin() + s.offset[r]);
-}
-
 double sliced_norm(Communicator& c, const std::vector<float>& grads, const Slices& s) {
   const int r = c.rank();
   double sq = cpu::sum_of_squares(grads.data() + s.offset[r], s.count[r]);

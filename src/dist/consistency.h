@@ -2,7 +2,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
-#include "train/dist/communicator.h"
+#include "dist/communicator.h"
 
 namespace mindllm::dist {
 

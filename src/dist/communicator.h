@@ -1,6 +1,7 @@
-// The ranks of a data-parallel job and their collectives (DESIGN.md: train/dist). One interface,
+// The ranks of a job and their collectives (DESIGN.md: dist): data-parallel training (train/dist)
+// and data preparation across ranks (data/prepare_dist.cpp) share them. One interface,
 // three engines: a single process (no peers), Open MPI (MPI_Allreduce on the CPU; built when
-// CMake finds MPI) and NCCL for device buffers (dist/nccl.h; CUDA builds with NCCL and MPI).
+// CMake finds MPI) and NCCL for device buffers (train/dist/nccl.h; CUDA builds with NCCL and MPI).
 // Never a home-made transport: launch, bootstrap and CPU collectives are Open MPI's.
 //
 // Failure model: a collective blocks until every rank joins it. An error that only one rank sees
@@ -45,8 +46,6 @@ class Communicator {
   virtual void broadcast(std::span<std::byte> data, int root) = 0;
   virtual void barrier() = 0;
   // ZeRO-1 over the slices `s` of a flat buffer x (all ranks pass the same s):
-  // out := sum over ranks of x's slice of this rank (out has s.count[rank()] elements);
-  virtual void reduce_scatter_sum(std::span<const float> x, std::span<float> out, const Slices& s) = 0;
   // x := every rank's slice of x, in place (each rank contributes its own slice);
   virtual void all_gather(std::span<float> x, const Slices& s) = 0;
   // root's full := every rank's `mine` at its slice; mine := root's full slice of this rank.
@@ -61,6 +60,12 @@ class Communicator {
   // Overlapped reduction: starts x := sum over ranks of x (one collective; every rank starts the
   // same spans in the same order); poll() lets started ones progress; wait_all() completes them.
   virtual void start_allreduce_sum(std::span<float> x) = 0;
+  // ZeRO-1's reduction of one bucket (MPI_Ireduce_scatter): `bucket` holds elements [at, at +
+  // bucket.size()) of a flat buffer cut into the slices `s`; the sum over ranks of the part of it
+  // in this rank's slice goes to `mine` (this rank's slice, s.count[rank()] elements) at the same
+  // place. bucket and mine stay untouched until wait_all().
+  virtual void start_reduce_scatter_sum(std::span<const float> bucket, size_t at, std::span<float> mine,
+                                        const Slices& s) = 0;
   virtual void poll() = 0;
   virtual void wait_all() = 0;
   // Ends every rank of the job with exit code `code` (this process does not return).

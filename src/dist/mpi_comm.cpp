@@ -1,9 +1,10 @@
-#include "train/dist/mpi_comm.h"
+#include "dist/mpi_comm.h"
 
 #if MINDLLM_MPI
 #include <mpi.h>
 
 #include <algorithm>
+#include <deque>
 #include <limits>
 #include <string>
 #include <vector>
@@ -51,9 +52,6 @@ class MpiCommunicator : public Communicator {
     }
   }
   void barrier() override { check("MPI_Barrier", MPI_Barrier(comm_)); }
-  void reduce_scatter_sum(std::span<const float> x, std::span<float> out, const Slices& s) override {
-    check("MPI_Reduce_scatter", MPI_Reduce_scatter(x.data(), out.data(), s.count.data(), MPI_FLOAT, MPI_SUM, comm_));
-  }
   void all_gather(std::span<float> x, const Slices& s) override {
     if (s.offset.back() <= static_cast<size_t>(std::numeric_limits<int>::max())) {
       std::vector<int> displs(s.offset.begin(), s.offset.end());
@@ -142,6 +140,22 @@ class MpiCommunicator : public Communicator {
     check("MPI_Iallreduce", MPI_Iallreduce(MPI_IN_PLACE, x.data(), static_cast<int>(x.size()), MPI_FLOAT, MPI_SUM,
                                            comm_, &pending_.back()));
   }
+  void start_reduce_scatter_sum(std::span<const float> bucket, size_t at, std::span<float> mine,
+                                const Slices& s) override {
+    if (bucket.size() > static_cast<size_t>(std::numeric_limits<int>::max()))
+      internal_error("start_reduce_scatter_sum: a bucket of " + std::to_string(bucket.size()) +
+                     " floats is over MPI's int count");
+    std::vector<int>& counts = counts_.emplace_back(size_);  // each rank's part of the bucket
+    const size_t end = at + bucket.size();
+    for (int r = 0; r < size_; r++) {
+      const size_t lo = std::max(at, s.offset[r]), hi = std::min(end, s.offset[r] + s.count[r]);
+      counts[r] = hi > lo ? static_cast<int>(hi - lo) : 0;
+    }
+    const size_t mine_at = counts[rank_] > 0 ? std::max(at, s.offset[rank_]) - s.offset[rank_] : 0;
+    pending_.emplace_back();
+    check("MPI_Ireduce_scatter", MPI_Ireduce_scatter(bucket.data(), mine.data() + mine_at, counts.data(), MPI_FLOAT,
+                                                     MPI_SUM, comm_, &pending_.back()));
+  }
   void poll() override {
     int done = 0;
     if (!pending_.empty())
@@ -151,6 +165,7 @@ class MpiCommunicator : public Communicator {
     if (pending_.empty()) return;
     check("MPI_Waitall", MPI_Waitall(static_cast<int>(pending_.size()), pending_.data(), MPI_STATUSES_IGNORE));
     pending_.clear();
+    counts_.clear();
   }
   [[noreturn]] void abort(int code) override {
     MPI_Abort(comm_, code);
@@ -173,7 +188,8 @@ class MpiCommunicator : public Communicator {
   static constexpr uint64_t kChunk = uint64_t(1) << 30;
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
-  std::vector<MPI_Request> pending_;  // started Iallreduces, completed by wait_all()
+  std::vector<MPI_Request> pending_;     // started Iallreduces and Ireduce_scatters, completed by wait_all()
+  std::deque<std::vector<int>> counts_;  // the Ireduce_scatters' counts, which MPI reads until then
 };
 
 }  // namespace

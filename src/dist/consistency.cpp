@@ -1,4 +1,4 @@
-#include "train/dist/consistency.h"
+#include "dist/consistency.h"
 
 #include <algorithm>
 

@@ -1,11 +1,11 @@
-#include "train/dist/communicator.h"
+#include "dist/communicator.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
 #include <cstring>
 
-#include "train/dist/mpi_comm.h"
+#include "dist/mpi_comm.h"
 
 namespace mindllm::dist {
 
@@ -20,9 +20,6 @@ class SingleProcess : public Communicator {
   void allreduce_sum(std::span<double>) override {}
   void broadcast(std::span<std::byte>, int) override {}
   void barrier() override {}
-  void reduce_scatter_sum(std::span<const float> x, std::span<float> out, const Slices&) override {
-    std::copy(x.begin(), x.begin() + out.size(), out.begin());
-  }
   void all_gather(std::span<float>, const Slices&) override {}
   void gather(std::span<const float> mine, std::span<float> full, const Slices&, int) override {
     std::copy(mine.begin(), mine.end(), full.begin());
@@ -34,6 +31,10 @@ class SingleProcess : public Communicator {
   void send(std::string_view, int) override { internal_error("send: a single process has no peer"); }
   std::string recv(int) override { internal_error("recv: a single process has no peer"); }
   void start_allreduce_sum(std::span<float>) override {}
+  void start_reduce_scatter_sum(std::span<const float> bucket, size_t at, std::span<float> mine,
+                                const Slices&) override {
+    std::copy(bucket.begin(), bucket.end(), mine.begin() + at);  // one rank: its slice is the buffer
+  }
   void poll() override {}
   void wait_all() override {}
   [[noreturn]] void abort(int code) override { std::_Exit(code); }
