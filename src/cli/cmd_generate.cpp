@@ -71,11 +71,8 @@ static int run_generate(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbose, "print token counts and the decode speed on stderr");
   OutputFlags output;  // --json: no streaming; the ids (and text), counts and speeds as one JSON object
   add_output_flags(app, output);
-  std::string kv_cache = "auto";
-  app.add_option("--kv-cache", kv_cache,
-                 "K/V cache element type: auto (bf16 for quantised or bf16 weights, else f32), f32 or bf16")
-      ->check(CLI::IsMember({"auto", "f32", "bf16"}))
-      ->capture_default_str();
+  std::optional<KvType> kv_cache;
+  add_kv_cache_option(app, kv_cache);
   Device device = Device::cpu;
   add_device_option(app, device, "cpu | cuda (the GPU engine: fp32 weights, --precision bf16 for bf16 compute)");
   parse_args(app, argc, argv);
@@ -117,7 +114,7 @@ static int run_generate(int argc, char** argv) {
     token_text = [&](int32_t id) { return tok->is_special(id) ? std::string() : std::string(tok->token_bytes(id)); };
 
   std::unique_ptr<InferenceEngine> engine = make_engine(model, device, how.matmul);
-  const KvType kv = kv_cache == "auto" ? engine->kv_type() : kv_cache == "bf16" ? KvType::bf16 : KvType::f32;
+  const KvType kv = kv_cache.value_or(engine->kv_type());
   // The CPU's cache grows as needed; the GPU's pool is sized once (the prompt and every new token).
   const int64_t positions =
       device == Device::cuda ? std::min<int64_t>((int64_t)req.prompt.size() + max_new, engine->max_length()) : 0;

@@ -47,6 +47,7 @@ static int run_serve(int argc, char** argv) {
   add_threads_option(app, threads);
   add_inference_weights_options(app, o.weights);
   add_device_option(app, o.device, "cpu | cuda (the GPU engine: fp32 weights, --precision bf16 for bf16 compute)");
+  add_kv_cache_option(app, o.kv_cache);
   app.add_flag("--allow-non-finite", o.allow_non_finite, "serve a model whose weights hold NaN or infinities");
   bool no_prefix_cache = false;
   app.add_flag("--no-prefix-cache", no_prefix_cache,

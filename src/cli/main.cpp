@@ -76,6 +76,18 @@ void add_inference_weights_options(CLI::App& app, InferenceWeights& how) {
       ->excludes(prec);
 }
 
+CLI::Option* add_kv_cache_option(CLI::App& app, std::optional<KvType>& kv) {
+  return app
+      .add_option_function<std::string>(
+          "--kv-cache",
+          [&kv](const std::string& v) {
+            kv = v == "auto" ? std::nullopt : std::optional<KvType>(v == "bf16" ? KvType::bf16 : KvType::f32);
+          },
+          "K/V cache element type: auto (bf16 for quantised or bf16 weights, else f32), f32 or bf16")
+      ->check(CLI::IsMember({"auto", "f32", "bf16"}))
+      ->default_str("auto");
+}
+
 int run_subcommand(int argc, char** argv, const std::vector<SubCommand>& subs) {
   std::string names;
   int width = 0;

@@ -36,7 +36,7 @@ int64_t cache_positions(const SchedulerOptions& o, int block) {
 
 Scheduler::Scheduler(InferenceEngine& engine, TokenText token_text, SchedulerOptions opt)
     : engine_(engine), token_text_(std::move(token_text)), opt_(opt),
-      cache_(engine.make_cache(16, cache_positions(opt, 16), engine.kv_type())) {
+      cache_(engine.make_cache(16, cache_positions(opt, 16), opt.kv.value_or(engine.kv_type()))) {
   if (opt.prefix_cache) cache_.enable_prefix_cache();
   // OpenMP's thread count is per thread: the scheduler runs with its creator's.
   const int threads = omp_get_max_threads();

@@ -12,6 +12,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,6 +64,7 @@ struct SchedulerOptions {
   int ctx = 2048;            // positions per sequence (prompt + generated)
   int prefill_chunk = 512;   // most prompt tokens prefilled per step
   bool prefix_cache = true;  // keep finished sequences' K/V blocks for later prompts (model/kv_cache.h)
+  std::optional<KvType> kv;  // the cache's element type (none: the engine's, InferenceEngine::kv_type)
 };
 
 class Scheduler {

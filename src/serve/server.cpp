@@ -481,7 +481,8 @@ int Server::run() {
       bad_input("--ctx " + std::to_string(opt_.ctx) + " exceeds the model's " + std::to_string(engine_->max_length()) +
                 " positions");
     scheduler_ = std::make_unique<Scheduler>(
-        *engine_, token_text_, SchedulerOptions{opt_.parallel, opt_.max_queue, opt_.ctx, 512, opt_.prefix_cache});
+        *engine_, token_text_,
+        SchedulerOptions{opt_.parallel, opt_.max_queue, opt_.ctx, 512, opt_.prefix_cache, opt_.kv_cache});
   } catch (...) {
     http_.stop();
     listener.join();

@@ -5,10 +5,12 @@
 #pragma once
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "core/types.h"
+#include "model/kv_cache.h"
 #include "model/weights_io.h"
 
 namespace mindllm {
@@ -24,7 +26,8 @@ struct ServeOptions {
   int ctx = 0;                // positions per sequence (0: the model's, at most 4096 for rotary models)
   size_t max_body = 1 << 20;  // bytes; larger bodies get 413
   bool allow_non_finite = false;
-  bool prefix_cache = true;  // keep finished requests' K/V blocks for later prompts (--no-prefix-cache: off)
+  bool prefix_cache = true;        // keep finished requests' K/V blocks for later prompts (--no-prefix-cache: off)
+  std::optional<KvType> kv_cache;  // --kv-cache: the K/V element type (none: the engine's choice)
   // Called once the model is loaded and requests are served: url, model, parallel, ctx.
   std::function<void(const nlohmann::json&)> on_ready;
   // Called after shutdown: responses, completions, prompt_tokens, completion_tokens.

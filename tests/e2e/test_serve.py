@@ -176,6 +176,23 @@ def test_greedy_completion_equals_generate(server, model):
     assert json.loads(back[2]) == {"content": prompt}
 
 
+def test_bf16_kv_cache_greedy_equals_generate(model, tmp_path):
+    """--kv-cache bf16 (llama-server keeps f16 K/V by default): the server's greedy answer is
+    `generate --kv-cache bf16`'s."""
+    prompt = "Name a colour."
+    ref = subprocess.run([MINDLLM, "generate", "--model", model, "--prompt", prompt, "--temperature", "0",
+                          "--max-new-tokens", "16", "--kv-cache", "bf16"], capture_output=True, check=True)
+    port, log = free_port(), tmp_path / "serve.log"
+    p = start(model, port, log, "--kv-cache", "bf16")
+    try:
+        body = {"prompt": prompt, "max_tokens": 16, "temperature": 0}
+        status, _, raw = request(port, "POST", "/v1/completions", body)
+        assert status == 200, raw
+        assert ref.stdout.decode("utf-8", "replace") == prompt + json.loads(raw)["choices"][0]["text"] + "\n"
+    finally:
+        stop(p, log)
+
+
 def test_streamed_completion_and_usage(server):
     whole = greedy(server, "Name a colour.", 20)
     chunks = list(greedy(server, "Name a colour.", 20, stream=True, stream_options={"include_usage": True}))
