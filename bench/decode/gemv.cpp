@@ -1,20 +1,23 @@
 // Decode GEMV against the memory-read roofline, in one run (issue 20): every matrix of one
 // decoded token of a model shape (GPT-2 124M or Qwen2-0.5B: q|k|v, attention output, MLP, output
 // projection), random weights in q8_0 / q4_0 / bf16, multiplied by one activation row through
-// linear_forward_quant, alternated with a pure read of as many bytes (8-lane fp32 sums, as
-// stream.c's "read"); best of the repetitions for each. Prints GB/s, the fraction of the read
+// linear_forward_quant (q8_0 / q4_0 packed, as the engine holds them), alternated with a pure read of as many bytes
+// (8-lane fp32 sums, as stream.c's "read"); best of the repetitions for each. Prints GB/s, the fraction of the read
 // rate and the tokens/s the GEMVs alone would allow. Build (repo root, after scripts/build.sh):
 //   c++ -O2 -fopenmp -std=gnu++20 -Isrc -I/usr/include/x86_64-linux-gnu/openblas-openmp \
 //     bench/decode/gemv.cpp src/kernels/cpu/quant.cpp src/kernels/cpu/quant_avx2.cpp src/core/dtype.cpp \
 //     src/kernels/cpu/linear.cpp src/core/profile.cpp -lopenblas -o /tmp/gemv
 //   OMP_NUM_THREADS=1 /tmp/gemv gpt2-124m      # or qwen2-0.5b; OMP_NUM_THREADS=2 for two threads
+// (MINDLLM_BENCH_CPU_TIME=1 with one thread: CPU time instead of wall time, for a loaded machine)
 #include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,7 +30,17 @@ using namespace mindllm::cpu;
 
 namespace {
 
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+// Wall seconds, or with one thread this process's CPU seconds (MINDLLM_BENCH_CPU_TIME=1): on a
+// shared machine the time it ran, not the time it waited for a core.
+double now() {
+  static const bool cpu = std::getenv("MINDLLM_BENCH_CPU_TIME") && omp_get_max_threads() == 1;
+  if (cpu) {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 __attribute__((target("avx2"))) float read_sum(const float* a, size_t n) {
   float total = 0.0f;
@@ -78,6 +91,11 @@ int main(int argc, char** argv) {
         for (auto& v : w) v = rng.normal() * 0.02f;
         quantize_row(t, w.data(), I, q.back().data() + quant_row_bytes(t, I) * o);
       }
+      if (t != QuantType::bf16) {  // the engine's layout
+        std::vector<uint8_t> packed(q.back().size());
+        pack_rows(t, q.back().data(), O, I, packed.data());
+        q.back().swap(packed);
+      }
       bytes += q.back().size();
     }
     std::vector<float> x(8192), out(160000), fa(bytes / 4, 1.0f);
@@ -91,7 +109,8 @@ int main(int argc, char** argv) {
       best_read = std::min(best_read, now() - t0);
       t0 = now();
       for (size_t i = 0; i < mats.size(); i++)
-        linear_forward_quant(out.data(), x.data(), QuantMatrix{t, mats[i].first, mats[i].second, q[i].data()}, nullptr,
+        linear_forward_quant(out.data(), x.data(),
+                             QuantMatrix{t, mats[i].first, mats[i].second, q[i].data(), t != QuantType::bf16}, nullptr,
                              1, s);
       best = std::min(best, now() - t0);
     }
