@@ -79,6 +79,12 @@ MINDLLM_AVX2 void plain_rows(const QuantMatrix& w, int o0, int o1, const ActQ8& 
     }
 }
 
+// Decode reads each group once: prefetch ~1 KiB ahead of the block in use (the hardware
+// prefetcher alone left the GEMV at 68-79% of the read rate, with this 80-95%; bench/decode/gemv.cpp).
+MINDLLM_AVX2 inline void prefetch_ahead(const uint8_t* g, int bytes) {
+  for (int off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(g) + 1024 + off, _MM_HINT_T0);
+}
+
 // The 8 int32 lanes of A (64-bit lanes: rows 0, 1, 4, 5) and B (rows 2, 3, 6, 7), each row's two
 // lanes added: rows 0..7 in order.
 MINDLLM_AVX2 inline __m256i rows8(__m256i a, __m256i b) { return _mm256_hadd_epi32(a, b); }
@@ -95,6 +101,7 @@ MINDLLM_AVX2 inline void q8_group(const uint8_t* g, const ActQ8& x, int n0, floa
     xq[r] = x.qs + (size_t)(n0 + r) * x.nb * 32, xd[r] = x.d + (size_t)(n0 + r) * x.nb;
   }
   for (int b = 0; b < x.nb; b++, g += kPackRows * 34) {
+    if constexpr (R == 1) prefetch_ahead(g, kPackRows * 32);
     __m256i ia[R], ib[R];
     for (int r = 0; r < R; r++) ia[r] = ib[r] = _mm256_setzero_si256();
     for (int k = 0; k < 4; k++) {
@@ -129,6 +136,7 @@ MINDLLM_AVX2 inline void q4_group(const uint8_t* g, const ActQ8& x, int n0, floa
   }
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   for (int b = 0; b < x.nb; b++, g += kPackRows * 18) {
+    if constexpr (R == 1) prefetch_ahead(g, kPackRows * 16);
     __m256i sa[R], sb[R];
     for (int r = 0; r < R; r++) sa[r] = sb[r] = _mm256_setzero_si256();
     for (int k = 0; k < 2; k++) {
