@@ -1,6 +1,7 @@
 """Random-initialised model directories in real shapes (no downloads), for bench/decode:
 config.json with Hugging Face field names, model.safetensors (fp32, N(0, 0.02²) matrices, unit norms,
-zero biases), and the shape's tokenizer copied from ../shared/data (GPT-2's BPE; Qwen3's for qwen2).
+zero biases), and the shape's tokenizer copied from ../shared/data (GPT-2's BPE; Qwen3's for the
+llama shapes: run.py gives token ids, so only the shapes matter).
 
     python3 bench/decode/make_model.py --shape gpt2-124m --out /tmp/gpt2-124m
 """
@@ -20,6 +21,12 @@ SHAPES = {
                        num_attention_heads=14, num_key_value_heads=2, intermediate_size=4864,
                        max_position_embeddings=32768, hidden_act="silu", rms_norm_eps=1e-6, rope_theta=1000000.0,
                        tie_word_embeddings=True, bos_token_id=151643, eos_token_id=151643),
+    # TinyLlama-1.1B's shape (llama, no biases); a 4.4 GB fp32 file: generating and quantising it
+    # takes minutes, so run.py measures it only when asked (--shapes tinyllama-1.1b).
+    "tinyllama-1.1b": dict(model_type="llama", vocab_size=32000, hidden_size=2048, num_hidden_layers=22,
+                           num_attention_heads=32, num_key_value_heads=4, intermediate_size=5632,
+                           max_position_embeddings=2048, hidden_act="silu", rms_norm_eps=1e-5, rope_theta=10000.0,
+                           tie_word_embeddings=False, bos_token_id=1, eos_token_id=2),
 }
 
 
@@ -49,11 +56,15 @@ def tensors(cfg, rng):
             t[p + "input_layernorm.weight"] = np.ones(C, np.float32)
             t[p + "post_attention_layernorm.weight"] = np.ones(C, np.float32)
             for n, o in (("q_proj", C), ("k_proj", KV), ("v_proj", KV)):
-                t[p + f"self_attn.{n}.weight"], t[p + f"self_attn.{n}.bias"] = mat(o, C), np.zeros(o, np.float32)
+                t[p + f"self_attn.{n}.weight"] = mat(o, C)
+                if cfg["model_type"] == "qwen2":
+                    t[p + f"self_attn.{n}.bias"] = np.zeros(o, np.float32)
             t[p + "self_attn.o_proj.weight"] = mat(C, C)
             t[p + "mlp.gate_proj.weight"], t[p + "mlp.up_proj.weight"] = mat(H, C), mat(H, C)
             t[p + "mlp.down_proj.weight"] = mat(C, H)
         t["model.norm.weight"] = np.ones(C, np.float32)
+        if not cfg["tie_word_embeddings"]:
+            t["lm_head.weight"] = mat(V, C)
     return t
 
 

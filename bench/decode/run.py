@@ -52,7 +52,7 @@ def bytes_per_token(shape, wtype, ctx):
 def stream_bandwidth(threads, workdir):
     exe = os.path.join(workdir, "stream")
     src = os.path.join(os.path.dirname(__file__), "stream.c")
-    if not os.path.exists(exe):
+    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
         subprocess.run(["cc", "-O3", "-march=native", "-fopenmp", src, "-o", exe], check=True)
     out = subprocess.run([exe, str(threads)], check=True, capture_output=True, text=True).stdout
     return float(re.search(r"read ([\d.]+) GB/s", out).group(1)) * 1e9

@@ -1,5 +1,9 @@
 #include "model/quant_weights.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -37,7 +41,7 @@ std::optional<QuantType> matrix_type(QuantType t, bool output, int64_t row_len) 
 
 size_t QuantizedWeights::bytes() const {
   size_t n = 0;
-  for (auto& [off, m] : by_offset) n += m.bytes.size();
+  for (auto& [off, m] : by_offset) n += m.bytes;
   return n;
 }
 
@@ -74,12 +78,32 @@ std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, Qua
   auto q = std::make_shared<QuantizedWeights>();
   q->type = type;
   const float* p = model.params().data();
+  std::vector<std::pair<LinearWeight, QuantType>> mats;
+  size_t total = 0;
   for (const LinearWeight& lw : linear_weights(model.config(), model.layout())) {
     std::optional<QuantType> t = matrix_type(type, lw.output, lw.I);
     if (!t) continue;  // stays fp32
+    mats.push_back({lw, *t});
+    total += (cpu::quant_row_bytes(*t, lw.I) * lw.O + 63) / 64 * 64;
+  }
+  constexpr size_t kHuge = 2u << 20;
+  const size_t arena_bytes = std::max<size_t>(kHuge, (total + kHuge - 1) / kHuge * kHuge);
+  q->arena = {static_cast<uint8_t*>(std::aligned_alloc(kHuge, arena_bytes)), std::free};
+  MINDLLM_CHECK(q->arena != nullptr, "quantize_weights: out of memory");
+#if defined(MADV_HUGEPAGE)
+  madvise(q->arena.get(), arena_bytes, MADV_HUGEPAGE);  // advice only: 4 KiB pages if refused
+#endif
+  size_t at = 0;
+  for (const auto& [lw, t] : mats) {
     QuantizedWeights::Matrix& m = q->by_offset[lw.offset];
-    m.bytes = quantize_matrix(*t, p + lw.offset, lw.O, lw.I, lw.layout);
-    m.m = cpu::QuantMatrix{*t, lw.O, lw.I, m.bytes.data()};
+    std::vector<uint8_t> rows = quantize_matrix(t, p + lw.offset, lw.O, lw.I, lw.layout);
+    uint8_t* dst = q->arena.get() + at;
+    const bool pack = t != QuantType::bf16;  // the int8 kernels' layout (kernels/cpu/quant.h)
+    if (pack) cpu::pack_rows(t, rows.data(), lw.O, lw.I, dst);
+    else std::copy(rows.begin(), rows.end(), dst);
+    m.bytes = rows.size();
+    m.m = cpu::QuantMatrix{t, lw.O, lw.I, dst, pack};
+    at += (rows.size() + 63) / 64 * 64;
   }
   return q;
 }

@@ -1,8 +1,12 @@
 // The inference weight formats (kernels/cpu/quant.h): ggml's q8_0 / q4_0 blocks byte for byte,
 // bf16, and the quantised linear against float64 references.
 #include <gtest/gtest.h>
+#include <omp.h>
+
+#include <algorithm>
 
 #include <cmath>
+#include <numeric>
 
 #include "core/dtype.h"
 #include "kernels/cpu/quant.h"
@@ -137,9 +141,17 @@ TEST(QuantLinear, MatchesFloat64Reference) {
     QuantMatrix w{c.t, c.O, c.I, wq.data()};
     const std::vector<double> want = reference(w, in, bias, c.N);
     QuantScratch s;
-    for (QuantPrefill p : {QuantPrefill::auto_, QuantPrefill::dot, QuantPrefill::dequant_gemm}) {
+    std::vector<uint8_t> wp(wq.size());
+    if (c.t != QuantType::bf16) pack_rows(c.t, wq.data(), c.O, c.I, wp.data());
+    const QuantMatrix packed{c.t, c.O, c.I, wp.data(), true};
+    for (int v = 0; v < 6; v++) {
+      const QuantPrefill p = v % 3 == 0   ? QuantPrefill::auto_
+                             : v % 3 == 1 ? QuantPrefill::dot
+                                          : QuantPrefill::dequant_gemm;
+      if (v >= 3 && c.t == QuantType::bf16) break;
+      SCOPED_TRACE(v >= 3 ? "packed" : "plain");
       std::vector<float> out((size_t)c.N * c.O, NAN);
-      linear_forward_quant(out.data(), in.data(), w, bias.empty() ? nullptr : bias.data(), c.N, s, p);
+      linear_forward_quant(out.data(), in.data(), v >= 3 ? packed : w, bias.empty() ? nullptr : bias.data(), c.N, s, p);
       // The int8 products are exact; only fp32 sums (and, for dequant_gemm, the fp32 activations
       // instead of q8_0 ones) differ.
       const bool gemm = p == QuantPrefill::dequant_gemm || (p == QuantPrefill::auto_ && c.N >= kDequantGemmRows);
@@ -170,33 +182,41 @@ TEST(QuantLinear, Avx2MatchesScalar) {
     GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
   using namespace quant_detail;
   Rng rng(3);
-  const int I = 32 * 9, O = 11, N = 6, nb = I / 32;
+  const int I = 32 * 9, O = 19, N = 6, nb = I / 32;  // two packed groups and 3 plain rows
   std::vector<float> in = random_normal((size_t)N * I, rng);
   in[3] = 0.5f;
   std::vector<int8_t> qa((size_t)N * I), qb((size_t)N * I);
   std::vector<float> da((size_t)N * nb), db((size_t)N * nb);
+  std::vector<int32_t> sa((size_t)N * nb), sb((size_t)N * nb);
   for (int n = 0; n < N; n++) {
-    quantize_act_scalar(in.data() + n * I, nb, qa.data() + n * I, da.data() + n * nb);
-    quantize_act_avx2(in.data() + n * I, nb, qb.data() + n * I, db.data() + n * nb);
+    quantize_act_scalar(in.data() + n * I, nb, qa.data() + n * I, da.data() + n * nb, sa.data() + n * nb);
+    quantize_act_avx2(in.data() + n * I, nb, qb.data() + n * I, db.data() + n * nb, sb.data() + n * nb);
   }
   EXPECT_EQ(qa, qb);
   EXPECT_EQ(da, db);
-  ActQ8 x{qa.data(), da.data(), nb};
+  EXPECT_EQ(sa, sb);
+  for (int b = 0; b < nb; b++) EXPECT_EQ(sa[b], std::accumulate(qa.begin() + 32 * b, qa.begin() + 32 * b + 32, 0));
+  ActQ8 x{qa.data(), da.data(), sa.data(), nb};
   for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::bf16}) {
     std::vector<float> wf = random_normal((size_t)O * I, rng, 0.1f);
-    std::vector<uint8_t> wq(quant_row_bytes(t, I) * O);
+    std::vector<uint8_t> wq(quant_row_bytes(t, I) * O), wp(wq.size());
     for (int o = 0; o < O; o++) quantize_row(t, wf.data() + o * I, I, wq.data() + o * quant_row_bytes(t, I));
-    QuantMatrix w{t, O, I, wq.data()};
-    for (int rows : {1, N}) {
-      std::vector<float> a((size_t)rows * O), b((size_t)rows * O);
-      if (t == QuantType::bf16) {
-        bf16_rows_scalar(w, 0, O, in.data(), rows, a.data(), O);
-        bf16_rows_avx2(w, 0, O, in.data(), rows, b.data(), O);
-      } else {
-        dot_rows_scalar(w, 0, O, x, rows, a.data(), O);
-        dot_rows_avx2(w, 0, O, x, rows, b.data(), O);
+    for (bool packed : {false, true}) {
+      if (packed && t == QuantType::bf16) continue;
+      if (packed) pack_rows(t, wq.data(), O, I, wp.data());
+      QuantMatrix w{t, O, I, packed ? wp.data() : wq.data(), packed};
+      for (int rows : {1, N}) {
+        std::vector<float> a((size_t)rows * O), b((size_t)rows * O);
+        if (t == QuantType::bf16) {
+          bf16_rows_scalar(w, 0, O, in.data(), rows, a.data(), O);
+          bf16_rows_avx2(w, 0, O, in.data(), rows, b.data(), O);
+          for (size_t i = 0; i < a.size(); i++) EXPECT_NEAR(a[i], b[i], 1e-5 * (1 + std::fabs(a[i])));
+        } else {  // int32 block sums and fp32 FMAs in block order: the same bits
+          dot_rows_scalar(w, 0, O, x, rows, a.data(), O);
+          dot_rows_avx2(w, 0, O, x, rows, b.data(), O);
+          EXPECT_EQ(a, b) << quant_type_name(t) << (packed ? " packed" : " plain") << " rows " << rows;
+        }
       }
-      for (size_t i = 0; i < a.size(); i++) EXPECT_NEAR(a[i], b[i], 1e-5 * (1 + std::fabs(a[i]))) << quant_type_name(t);
     }
     std::vector<float> da_(I), db_(I);
     dequantize_row(t, wq.data(), I, da_.data());
@@ -206,6 +226,58 @@ TEST(QuantLinear, Avx2MatchesScalar) {
 #else
   GTEST_SKIP() << "not x86-64";
 #endif
+}
+
+// Packed matrices (the engine's layout): row r of an M-row call is bitwise the row alone, for
+// M = 1..40 (tiles of 4, remainders, passes), 1 and 2 threads, and equals the plain matrix's.
+TEST(QuantLinear, PackedRowIsTheSameBitsInAnyBatch) {
+  Rng rng(41);
+  const int I = 32 * 5, O = 45, maxM = 40;
+  for (QuantType t : {QuantType::q8_0, QuantType::q4_0}) {
+    SCOPED_TRACE(quant_type_name(t));
+    const std::vector<float> wf = random_normal((size_t)O * I, rng, 0.1f), bias = random_normal(O, rng);
+    const std::vector<float> in = random_normal((size_t)maxM * I, rng);
+    std::vector<uint8_t> wq(quant_row_bytes(t, I) * O), wp(wq.size());
+    for (int o = 0; o < O; o++) quantize_row(t, wf.data() + o * I, I, wq.data() + o * quant_row_bytes(t, I));
+    pack_rows(t, wq.data(), O, I, wp.data());
+    const QuantMatrix plain{t, O, I, wq.data()}, packed{t, O, I, wp.data(), true};
+    QuantScratch s;
+    std::vector<float> alone((size_t)maxM * O), plain_out((size_t)maxM * O);
+    for (int n = 0; n < maxM; n++)
+      linear_forward_quant(alone.data() + (size_t)n * O, in.data() + (size_t)n * I, packed, bias.data(), 1, s);
+    linear_forward_quant(plain_out.data(), in.data(), plain, bias.data(), maxM, s, QuantPrefill::dot);
+    EXPECT_EQ(alone, plain_out);
+    const int threads = omp_get_max_threads();
+    for (int nt : {1, 2}) {
+      omp_set_num_threads(nt);
+      for (int M = 1; M <= maxM; M++) {
+        std::vector<float> out((size_t)M * O);
+        linear_forward_quant(out.data(), in.data(), packed, bias.data(), M, s, QuantPrefill::dot);
+        ASSERT_TRUE(std::equal(out.begin(), out.end(), alone.begin())) << "M=" << M << " threads=" << nt;
+      }
+    }
+    omp_set_num_threads(threads);
+  }
+}
+
+// pack_rows moves every block: each row dequantises to the same values packed and plain.
+TEST(QuantFormat, PackedRowsDequantiseAsPlain) {
+  Rng rng(43);
+  for (QuantType t : {QuantType::q8_0, QuantType::q4_0})
+    for (int O : {8, 13, 24}) {
+      const int I = 64;
+      const std::vector<float> wf = random_normal((size_t)O * I, rng);
+      std::vector<uint8_t> wq(quant_row_bytes(t, I) * O), wp(wq.size());
+      for (int o = 0; o < O; o++) quantize_row(t, wf.data() + o * I, I, wq.data() + o * quant_row_bytes(t, I));
+      pack_rows(t, wq.data(), O, I, wp.data());
+      EXPECT_NE(wq, wp);
+      std::vector<float> a(I), b(I);
+      for (int o = 0; o < O; o++) {
+        dequantize_matrix_row(QuantMatrix{t, O, I, wq.data()}, o, a.data());
+        dequantize_matrix_row(QuantMatrix{t, O, I, wp.data(), true}, o, b.data());
+        EXPECT_EQ(a, b) << quant_type_name(t) << " O=" << O << " row " << o;
+      }
+    }
 }
 
 }  // namespace

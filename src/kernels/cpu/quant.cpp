@@ -110,40 +110,53 @@ void dequantize_row(QuantType t, const uint8_t* in, int64_t n, float* out) {
 
 namespace quant_detail {
 
+void copy_block(const QuantMatrix& w, int o, int b, uint8_t* block) {
+  const bool q8 = w.type == QuantType::q8_0;
+  const int bytes = q8 ? 34 : 18, chunks = q8 ? 4 : 2;
+  const size_t rb = w.row_bytes();
+  const int grouped = w.O / kPackRows * kPackRows;
+  if (!w.packed || o >= grouped) {
+    std::memcpy(block, w.data + (size_t)o * rb + (size_t)b * bytes, bytes);
+    return;
+  }
+  const int c = o % kPackRows;
+  const uint8_t* p = w.data + (size_t)(o - c) * rb + (size_t)b * kPackRows * bytes;
+  std::memcpy(block, p + 2 * c, 2);
+  for (int k = 0; k < chunks; k++) std::memcpy(block + 2 + 8 * k, p + packed_chunk(c, k), 8);
+}
+
 // Activations round half to even (as ggml's AVX2 quantize_row_q8_0 does), so the portable and
 // the AVX2 kernels quantise identically.
-void quantize_act_scalar(const float* x, int nb, int8_t* qs, float* d) {
+void quantize_act_scalar(const float* x, int nb, int8_t* qs, float* d, int32_t* sum) {
   for (int b = 0; b < nb; b++) {
     const float* v = x + 32 * b;
     float amax = 0.0f;
     for (int k = 0; k < 32; k++) amax = std::max(amax, std::fabs(v[k]));
     const float s = amax / 127.0f, id = s != 0.0f ? 127.0f / amax : 0.0f;
     d[b] = half_to_float(float_to_half(s));
-    for (int k = 0; k < 32; k++) qs[32 * b + k] = static_cast<int8_t>(std::nearbyint(v[k] * id));
+    sum[b] = 0;
+    for (int k = 0; k < 32; k++) sum[b] += qs[32 * b + k] = static_cast<int8_t>(std::nearbyint(v[k] * id));
   }
 }
 
 void dot_rows_scalar(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N, float* out, int ldo) {
-  const size_t rb = w.row_bytes();
   const bool q8 = w.type == QuantType::q8_0;
+  uint8_t p[34];
   for (int o = o0; o < o1; o++) {
-    const uint8_t* row = w.data + (size_t)o * rb;
     for (int n = 0; n < N; n++) {
       const int8_t* xq = x.qs + (size_t)n * x.nb * 32;
       const float* xd = x.d + (size_t)n * x.nb;
       float sum = 0.0f;
       for (int b = 0; b < x.nb; b++) {
+        copy_block(w, o, b, p);
         int isum = 0;
         const int8_t* xb = xq + 32 * b;
         if (q8) {
-          const uint8_t* p = row + 34 * b;
           for (int k = 0; k < 32; k++) isum += static_cast<int8_t>(p[2 + k]) * xb[k];
-          sum += static_cast<float>(isum) * (get_half(p) * xd[b]);
         } else {
-          const uint8_t* p = row + 18 * b;
           for (int j = 0; j < 16; j++) isum += ((p[2 + j] & 0x0f) - 8) * xb[j] + ((p[2 + j] >> 4) - 8) * xb[j + 16];
-          sum += static_cast<float>(isum) * (get_half(p) * xd[b]);
         }
+        sum = std::fma(static_cast<float>(isum), get_half(p) * xd[b], sum);
       }
       out[(size_t)n * ldo + o] = sum;
     }
@@ -163,6 +176,33 @@ void bf16_rows_scalar(const QuantMatrix& w, int o0, int o1, const float* in, int
 }
 
 }  // namespace quant_detail
+
+void pack_rows(QuantType t, const uint8_t* rows, int O, int I, uint8_t* out) {
+  MINDLLM_CHECK(t != QuantType::bf16 && quant_row_fits(t, I), "pack_rows: not a q8_0 / q4_0 matrix");
+  const bool q8 = t == QuantType::q8_0;
+  const int bytes = q8 ? 34 : 18, chunks = q8 ? 4 : 2, nb = I / kQuantBlock;
+  const size_t rb = quant_row_bytes(t, I);
+  const int grouped = O / kPackRows * kPackRows;
+  for (int g = 0; g < grouped; g += kPackRows)
+    for (int b = 0; b < nb; b++) {
+      uint8_t* p = out + (size_t)g * rb + (size_t)b * kPackRows * bytes;
+      for (int c = 0; c < kPackRows; c++) {
+        const uint8_t* src = rows + (size_t)(g + c) * rb + (size_t)b * bytes;
+        std::memcpy(p + 2 * c, src, 2);
+        for (int k = 0; k < chunks; k++) std::memcpy(p + packed_chunk(c, k), src + 2 + 8 * k, 8);
+      }
+    }
+  std::memcpy(out + (size_t)grouped * rb, rows + (size_t)grouped * rb, (size_t)(O - grouped) * rb);
+}
+
+void dequantize_matrix_row(const QuantMatrix& w, int o, float* out) {
+  if (!w.packed) return dequantize_row(w.type, w.data + (size_t)o * w.row_bytes(), w.I, out);
+  uint8_t block[34];
+  for (int b = 0; b < w.I / kQuantBlock; b++) {
+    copy_block(w, o, b, block);
+    dequantize_row(w.type, block, kQuantBlock, out + (size_t)kQuantBlock * b);
+  }
+}
 
 namespace {
 
@@ -197,27 +237,30 @@ void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, con
     const size_t rb = w.row_bytes();
 #pragma omp parallel for schedule(static)
     for (int o = 0; o < O; o++) {
-      if (avx2) dequantize_row_avx2(w.type, w.data + (size_t)o * rb, I, s.wtile.data() + (size_t)o * I);
-      else dequantize_row(w.type, w.data + (size_t)o * rb, I, s.wtile.data() + (size_t)o * I);
+      if (avx2 && !w.packed) dequantize_row_avx2(w.type, w.data + (size_t)o * rb, I, s.wtile.data() + (size_t)o * I);
+      else dequantize_matrix_row(w, o, s.wtile.data() + (size_t)o * I);
     }
     linear_forward(out, in, s.wtile.data(), bias, N, I, O, WeightLayout::out_in);
     return;
   }
-  ActQ8 x{nullptr, nullptr, I / kQuantBlock};
+  ActQ8 x{nullptr, nullptr, nullptr, I / kQuantBlock};
   if (w.type != QuantType::bf16) {
-    // [N][nb*32] int8 then [N][nb] fp32 scales, in one buffer.
-    const size_t qbytes = (size_t)N * I, need = qbytes + (size_t)N * x.nb * sizeof(float) + 64;
+    // [N][nb*32] int8, [N][nb] fp32 scales, [N][nb] int32 sums, in one buffer.
+    const size_t qbytes = (size_t)N * I, sbytes = (size_t)N * x.nb * 4, need = qbytes + 2 * sbytes + 64;
     if (s.act.size() < need) s.act.resize(need);
     int8_t* qs = reinterpret_cast<int8_t*>(s.act.data());
     float* d = reinterpret_cast<float*>(s.act.data() + (qbytes + 63) / 64 * 64);
+    int32_t* sum = reinterpret_cast<int32_t*>(d + (size_t)N * x.nb);
     for (int n = 0; n < N; n++) {
-      if (avx2) quantize_act_avx2(in + (size_t)n * I, x.nb, qs + (size_t)n * I, d + (size_t)n * x.nb);
-      else quantize_act_scalar(in + (size_t)n * I, x.nb, qs + (size_t)n * I, d + (size_t)n * x.nb);
+      const size_t nb = (size_t)n * x.nb;
+      if (avx2) quantize_act_avx2(in + (size_t)n * I, x.nb, qs + (size_t)n * I, d + nb, sum + nb);
+      else quantize_act_scalar(in + (size_t)n * I, x.nb, qs + (size_t)n * I, d + nb, sum + nb);
     }
-    x.qs = qs, x.d = d;
+    x.qs = qs, x.d = d, x.sum = sum;
   }
-  // Runs of 16 output rows: 64 bytes of each output row per thread, no false sharing.
-  constexpr int kRun = 16;
+  // Runs of 16 output rows (two packed groups): 64 bytes of each output row per thread, no false
+  // sharing.
+  constexpr int kRun = 2 * kPackRows;
   const int runs = (O + kRun - 1) / kRun;
 #pragma omp parallel for schedule(static)
   for (int r = 0; r < runs; r++) {

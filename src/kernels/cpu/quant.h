@@ -31,13 +31,29 @@ bool quant_row_fits(QuantType t, int64_t n);
 void quantize_row(QuantType t, const float* x, int64_t n, uint8_t* out);
 void dequantize_row(QuantType t, const uint8_t* in, int64_t n, float* out);
 
-// O rows of I weights in `type`; row o starts at data + o * quant_row_bytes(type, I).
+// O rows of I weights in `type`. Plain: row o starts at data + o * quant_row_bytes(type, I), the
+// blocks as ggml stores them. Packed (q8_0 / q4_0, see pack_rows): the same bytes reordered for
+// the int8 kernels.
 struct QuantMatrix {
   QuantType type;
   int O = 0, I = 0;
   const uint8_t* data = nullptr;
+  bool packed = false;
   size_t row_bytes() const { return quant_row_bytes(type, I); }
 };
+
+// The packed layout (what the inference engine multiplies by; repacked at load): rows in groups of
+// kPackRows = 8, the first O / 8 * 8 rows; the last O % 8 rows follow plain. In a group, block b
+// of its 8 rows is 8 fp16 scales (row order) then the rows' quants in 8-byte chunks, chunk k of
+// rows {0,1,4,5} (32 bytes) then chunk k of rows {2,3,6,7}, for k = 0..3 (q8_0: 32 int8) or
+// k = 0..1 (q4_0: 16 bytes of nibbles): 8 x 34 or 8 x 18 bytes, as plain. The kernels then read
+// the matrix as one stream and multiply 4 rows' chunks by one broadcast activation chunk per
+// instruction.
+constexpr int kPackRows = 8;
+// rows (O plain rows of I weights in t, q8_0 or q4_0) -> out (as many bytes) in the packed layout.
+void pack_rows(QuantType t, const uint8_t* rows, int O, int I, uint8_t* out);
+// Row o of w (plain or packed) as fp32 values, as dequantize_row.
+void dequantize_matrix_row(const QuantMatrix& w, int o, float* out);
 
 // Scratch of the quantised linear: the activations quantised to q8_0 and dequantised weight
 // tiles. Grows to the largest shape seen, so a steady decode loop allocates nothing.
@@ -55,10 +71,12 @@ enum class QuantPrefill { auto_, dot, dequant_gemm };
 constexpr int kDequantGemmRows = 64;
 
 // out[N,O] = in[N,I] · Wᵀ + bias (bias fp32 [O] or null). q8_0 / q4_0: each row of `in` is first
-// quantised to q8_0 per 32-block (llama.cpp's vec_dot_type for both), then int8 dot products
-// scaled by d_w d_x, summed in fp32. bf16: fp32 FMAs over the widened weights. Rows of W are
-// split over the OpenMP threads in 64-byte-aligned runs of outputs; AVX2 where the CPU has it,
-// else portable C++ (the same arithmetic up to the order of fp32 additions).
+// quantised to q8_0 per 32-block (llama.cpp's vec_dot_type for both), then per block the exact
+// int32 dot product s_b of the 32 int8 pairs, and out = fma(s_b, d_w d_x, out) in block order
+// (fp32, from 0): the same bits from every kernel (AVX2 or portable, any tile, any number of rows
+// or threads, plain or packed). bf16: fp32 FMAs over the widened weights. Rows of W are split over
+// the OpenMP threads in 64-byte-aligned runs of outputs; AVX2 where the CPU has it, else portable
+// C++ (for bf16 the same arithmetic up to the order of fp32 additions).
 void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, const float* bias, int N,
                           QuantScratch& scratch, QuantPrefill prefill = QuantPrefill::auto_);
 

@@ -9,12 +9,20 @@
 namespace mindllm::cpu::quant_detail {
 
 struct ActQ8 {
-  const int8_t* qs;  // [N][nb * 32]
-  const float* d;    // [N][nb]
+  const int8_t* qs;    // [N][nb * 32]
+  const float* d;      // [N][nb]
+  const int32_t* sum;  // [N][nb]: the sum of each block's 32 qs (q4_0's -8 offset, applied once)
   int nb;
 };
 
+// Offset of chunk k (8 bytes: quants 8k..8k+7 of q8_0, nibble bytes 8k..8k+7 of q4_0) of row c of
+// a packed group's block, from the block's start (its 8 scales come first).
+inline int packed_chunk(int c, int k) { return 16 + 64 * k + 32 * ((c >> 1) & 1) + 8 * ((c & 1) | (c >> 2) << 1); }
+// Row o's block b of w (plain or packed): its bytes as ggml's block (fp16 d, then quants).
+void copy_block(const QuantMatrix& w, int o, int b, uint8_t* block);
+
 // out[n * ldo + o] = dot(W row o, activation row n) for o in [o0, o1), n in [0, N); q8_0 / q4_0.
+// o0 is a multiple of kPackRows when w is packed.
 void dot_rows_scalar(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N, float* out, int ldo);
 void dot_rows_avx2(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N, float* out, int ldo);
 // The same for bf16 weights against fp32 activations in[N][I].
@@ -22,8 +30,8 @@ void bf16_rows_scalar(const QuantMatrix& w, int o0, int o1, const float* in, int
 void bf16_rows_avx2(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo);
 // dequantize_row (quant.h) in AVX2: the same values.
 void dequantize_row_avx2(QuantType t, const uint8_t* in, int64_t n, float* out);
-// One activation row x[nb * 32] -> qs, d (ggml's quantize_row_q8_0 arithmetic).
-void quantize_act_scalar(const float* x, int nb, int8_t* qs, float* d);
-void quantize_act_avx2(const float* x, int nb, int8_t* qs, float* d);
+// One activation row x[nb * 32] -> qs, d (ggml's quantize_row_q8_0 arithmetic), sum (of qs).
+void quantize_act_scalar(const float* x, int nb, int8_t* qs, float* d, int32_t* sum);
+void quantize_act_avx2(const float* x, int nb, int8_t* qs, float* d, int32_t* sum);
 
 }  // namespace mindllm::cpu::quant_detail
