@@ -205,6 +205,13 @@ struct Obj {
   std::vector<uint32_t> items;  // tuple, list; dict: key, value, key, value, ...
 };
 
+Obj obj(K kind, int64_t i = 0) {
+  Obj o;
+  o.kind = kind;
+  o.i = i;
+  return o;
+}
+
 struct StorageRef {
   TorchDType dtype;
   std::string key;
@@ -309,7 +316,7 @@ class Unpickler {
         case '2': push_ref(top()); break;  // DUP
         case 'N': push(Obj{}); break;
         case 0x88:
-        case 0x89: push(Obj{K::boolean, op == 0x88}); break;         // NEWTRUE, NEWFALSE
+        case 0x89: push(obj(K::boolean, op == 0x88)); break;         // NEWTRUE, NEWFALSE
         case 'K': push_int(static_cast<int64_t>(uint_n(1))); break;  // BININT1
         case 'M': push_int(static_cast<int64_t>(uint_n(2))); break;  // BININT2
         case 'J': push_int(static_cast<int32_t>(uint_n(4))); break;  // BININT
@@ -327,7 +334,7 @@ class Unpickler {
           auto b = bytes(8);
           uint64_t v = 0;
           for (int k = 0; k < 8; k++) v = (v << 8) | b[k];
-          Obj o{K::real};
+          Obj o = obj(K::real);
           std::memcpy(&o.f, &v, 8);
           push(std::move(o));
           break;
@@ -340,34 +347,34 @@ class Unpickler {
         case 0x8e: push_str(K::bytes, uint_n(8)); break;  // BINBYTES8
         case 'T': push_str(K::bytes, uint_n(4)); break;   // BINSTRING
         case 'U': push_str(K::bytes, uint_n(1)); break;   // SHORT_BINSTRING
-        case ')': push(Obj{K::tuple}); break;
+        case ')': push(obj(K::tuple)); break;
         case 0x85:
         case 0x86:
         case 0x87: {  // TUPLE1..3
           size_t n = op - 0x84u;
           if (stack_.size() < base() + n) fail("pickle stack underflow");
-          Obj t{K::tuple};
+          Obj t = obj(K::tuple);
           t.items.assign(stack_.end() - n, stack_.end());
           stack_.resize(stack_.size() - n);
           push(std::move(t));
           break;
         }
         case 't': {  // TUPLE
-          Obj t{K::tuple};
+          Obj t = obj(K::tuple);
           t.items = pop_mark();
           push(std::move(t));
           break;
         }
-        case ']': push(Obj{K::list}); break;
+        case ']': push(obj(K::list)); break;
         case 'l': {  // LIST
-          Obj t{K::list};
+          Obj t = obj(K::list);
           t.items = pop_mark();
           push(std::move(t));
           break;
         }
-        case '}': push(Obj{K::dict}); break;
+        case '}': push(obj(K::dict)); break;
         case 'd': {  // DICT
-          Obj t{K::dict};
+          Obj t = obj(K::dict);
           t.items = pop_mark();
           if (t.items.size() % 2) fail("pickle DICT with an odd number of items");
           push(std::move(t));
@@ -465,10 +472,10 @@ class Unpickler {
     stack_.push_back(i);
   }
   void push(Obj o) { push_ref(add(std::move(o))); }
-  void push_int(int64_t v) { push(Obj{K::integer, v}); }
+  void push_int(int64_t v) { push(obj(K::integer, v)); }
   void push_str(K kind, uint64_t n) {
     auto b = bytes(n);
-    Obj o{kind};
+    Obj o = obj(kind);
     o.s.assign(reinterpret_cast<const char*>(b.data()), b.size());
     push(std::move(o));
   }
@@ -476,7 +483,7 @@ class Unpickler {
     if (!allowed_global(g))
       fail("pickle refers to '" + g +
            "', which is not allowed (only state-dict tensors are read; nothing is executed)");
-    Obj o{K::global};
+    Obj o = obj(K::global);
     o.s = g;
     push(std::move(o));
   }
@@ -537,7 +544,7 @@ class Unpickler {
     s.numel = as_int(item(pid, 4), "storage size");
     if (s.numel < 0) fail("negative storage size");
     storages.push_back(std::move(s));
-    push(Obj{K::storage, static_cast<int64_t>(storages.size() - 1)});
+    push(obj(K::storage, static_cast<int64_t>(storages.size() - 1)));
   }
 
   void reduce() {
@@ -549,7 +556,7 @@ class Unpickler {
     const std::string g = fn.s;
     if (g == "collections.OrderedDict") {
       if (!args.items.empty()) fail("OrderedDict with arguments is not read");
-      push(Obj{K::dict});
+      push(obj(K::dict));
     } else if (g == "torch._utils._rebuild_tensor_v2") {
       // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
       if (args.items.size() < 6 || args.items.size() > 7) fail("_rebuild_tensor_v2 takes 6 or 7 arguments");
@@ -582,7 +589,7 @@ class Unpickler {
         fail("tensor of size " + shape_str(t.shape) + " at offset " + std::to_string(t.offset) +
              " reaches past its storage of " + std::to_string(s.numel) + " elements");
       tensors.push_back(std::move(t));
-      push(Obj{K::tensor, static_cast<int64_t>(tensors.size() - 1)});
+      push(obj(K::tensor, static_cast<int64_t>(tensors.size() - 1)));
     } else if (g == "torch._utils._rebuild_parameter") {
       // (tensor, requires_grad, backward_hooks): the tensor itself
       if (args.items.size() != 3 || item(args, 0).kind != K::tensor)
