@@ -255,7 +255,7 @@ int run_score(int argc, char** argv) {
   Model model(cfg);
   const bool cuda = f.device == Device::cuda;
   load_for_inference(model, weights, f.allow_non_finite,
-                     InferenceWeights{f.bf16 && !cuda ? Precision::bf16 : Precision::fp32});
+                     InferenceWeights{f.bf16 && !cuda ? Precision::bf16 : Precision::fp32, false, std::nullopt});
   const int per_batch = f.batch * (f.no_ifd ? 1 : 2);
   int longest = 1;
   for (const Job& j : jobs) longest = std::max({longest, (int)j.with.ids.size() - 1, (int)j.without.ids.size() - 1});

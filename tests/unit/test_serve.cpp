@@ -17,6 +17,15 @@
 using namespace mindllm;
 
 namespace {
+SchedulerOptions sched_options(int parallel, int max_queue, int ctx, int prefill_chunk, bool prefix_cache = true) {
+  SchedulerOptions o;
+  o.parallel = parallel, o.max_queue = max_queue, o.ctx = ctx, o.prefill_chunk = prefill_chunk;
+  o.prefix_cache = prefix_cache;
+  return o;
+}
+}  // namespace
+
+namespace {
 
 Model small_llama() {
   Model m(config_from_json({{"model_type", "llama"},
@@ -65,7 +74,7 @@ TEST(Scheduler, GreedyEqualsGenerateWhateverTheBatching) {
   std::vector<std::string> want;
   for (auto& q : reqs) want.push_back(generate(engine, cache, std::span(&q, 1), tt)[0].text);
   // 3 sequences at once, prompts prefilled 8 tokens a step: batches mix prefill chunks and decodes.
-  Scheduler s(engine, tt, SchedulerOptions{3, 16, 64, 8});
+  Scheduler s(engine, tt, sched_options(3, 16, 64, 8));
   auto ch = std::make_shared<Channel>();
   std::vector<Job> jobs;
   for (int r = 0; r < 7; r++) jobs.push_back(Job{reqs[r], r, ch});
@@ -93,7 +102,7 @@ TEST(Scheduler, SharedPromptPrefixIsReused) {
   b.max_new_tokens = 8;
   KvCache cache(m.config());
   const std::string want = generate(engine, cache, std::span(&b, 1), tt)[0].text;
-  Scheduler s(engine, tt, SchedulerOptions{2, 4, 64, 512, /*prefix_cache=*/false});  // running sequences only
+  Scheduler s(engine, tt, sched_options(2, 4, 64, 512, false));  // running sequences only
   // b must arrive while a runs (a's 40 steps take milliseconds): retry if the machine was too slow.
   for (int attempt = 0; attempt < 5 && s.prefix_tokens_reused() == 0; attempt++) {
     auto cha = std::make_shared<Channel>(), chb = std::make_shared<Channel>();
@@ -136,7 +145,7 @@ TEST(Scheduler, FinishedRequestsPrefixIsCached) {
   turn2.max_new_tokens = 8;
   const std::string want = generate(engine, cache, std::span(&turn2, 1), tt)[0].text;
   for (bool on : {true, false}) {
-    Scheduler s(engine, tt, SchedulerOptions{2, 4, 64, 512, on});
+    Scheduler s(engine, tt, sched_options(2, 4, 64, 512, on));
     auto ch1 = std::make_shared<Channel>(), ch2 = std::make_shared<Channel>();
     ASSERT_TRUE(s.submit({Job{turn1, 0, ch1}}));
     EXPECT_EQ(drain(*ch1, 1).first[0], first.text);
@@ -151,7 +160,7 @@ TEST(Scheduler, QueueBoundAndCancellation) {
   Model m = small_llama();
   Engine engine(m);
   TokenText tt = [](int32_t id) { return std::string(1, char('a' + id % 26)); };
-  Scheduler s(engine, tt, SchedulerOptions{1, 2, 64, 512});
+  Scheduler s(engine, tt, sched_options(1, 2, 64, 512));
   GenerationRequest q;
   q.prompt = {1, 2, 3};
   q.max_new_tokens = 60;

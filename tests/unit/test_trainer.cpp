@@ -72,7 +72,7 @@ std::vector<double> train_run(const fs::path& out, int grad_accum, int steps) {
   o.schedule.lr = 1e-2f, o.schedule.warmup = 0;
   o.log_every = 1000;
   MaskedRows data(4 / grad_accum);
-  train(o, {tiny_llama(), "", ""}, data);
+  train(o, {tiny_llama(), "", "", {}}, data);
   std::vector<double> losses;
   std::istringstream in(read_file((out / "metrics.jsonl").string()));
   for (std::string line; std::getline(in, line);) losses.push_back(nlohmann::json::parse(line).at("loss"));
