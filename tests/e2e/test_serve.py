@@ -429,6 +429,11 @@ def test_bad_flags_exit_2(model, tmp_path):
         p = subprocess.run([MINDLLM, "serve", "--model", str(model), "--cors-origin", origin],
                            capture_output=True, text=True)
         assert p.returncode == 2 and "--cors-origin" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    # --kv-cache and --device values outside their sets: one line, exit 2, before anything listens
+    # (--device cuda without a GPU: scripts/infer-check.sh)
+    for flags in (["--kv-cache", "f16"], ["--kv-cache", ""], ["--kv-cache", "bf16 "], ["--device", "tpu"]):
+        p = subprocess.run([MINDLLM, "serve", "--model", str(model), *flags], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2 and flags[0] in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
 
 
 def test_chat_page_at_root(server):
