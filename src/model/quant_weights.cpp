@@ -34,7 +34,8 @@ std::vector<LinearWeight> linear_weights(const ModelConfig& c, const ParamLayout
 }
 
 std::optional<QuantType> matrix_type(QuantType t, bool output, int64_t row_len) {
-  if (t == QuantType::q4_0 && output) t = QuantType::q8_0;
+  if ((t == QuantType::q4_0 || t == QuantType::q4_k) && output) t = QuantType::q8_0;
+  if (t == QuantType::q4_k && !cpu::quant_row_fits(t, row_len)) t = QuantType::q4_0;  // rows not whole 256s
   if (!cpu::quant_row_fits(t, row_len)) return std::nullopt;
   return t;
 }
@@ -72,9 +73,40 @@ std::vector<uint8_t> quantize_matrix(QuantType t, const float* w, int O, int I, 
   return out;
 }
 
+// The block rows of matrix lw in type t from `given`: its parameters (those starting inside it, in
+// offset order: q|k|v, gate|up) each given in t, else empty.
+std::vector<uint8_t> given_rows(const QuantBlocks& given, const ParamLayout& L, const LinearWeight& lw, QuantType t) {
+  std::vector<const ParamSpec*> parts;
+  for (const ParamSpec& s : L.specs)
+    if (s.offset >= lw.offset && s.offset < lw.offset + (size_t)lw.O * lw.I) parts.push_back(&s);
+  std::sort(parts.begin(), parts.end(), [](const ParamSpec* a, const ParamSpec* b) { return a->offset < b->offset; });
+  std::vector<uint8_t> rows;
+  for (const ParamSpec* s : parts) {
+    auto it = given.find(s->name);
+    if (it == given.end() || it->second.type != t) return {};
+    rows.insert(rows.end(), it->second.rows.begin(), it->second.rows.end());
+  }
+  if (rows.size() != cpu::quant_row_bytes(t, lw.I) * lw.O) return {};
+  return rows;
+}
+
 }  // namespace
 
-std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, QuantType type) {
+QuantBlocks read_quant_blocks(const std::string& dir) {
+  QuantBlocks r;
+  const std::string path = (fs::path(dir) / "model.safetensors").string();
+  if (!quantized_dir_type(dir) || !path_exists(path)) return r;
+  SafetensorsFile f(path);
+  for (auto& [name, q] : parse_quant_metadata(f.metadata(), path)) {
+    auto raw = f.raw(name);
+    const int64_t rows = q.transposed ? q.shape[1] : q.shape[0], cols = q.transposed ? q.shape[0] : q.shape[1];
+    if (raw.size() != cpu::quant_row_bytes(q.type, cols) * rows) continue;  // the fp32 loader has refused it
+    r[name] = {q.type, std::vector<uint8_t>(raw.begin(), raw.end())};
+  }
+  return r;
+}
+
+std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, QuantType type, const QuantBlocks* given) {
   auto q = std::make_shared<QuantizedWeights>();
   q->type = type;
   const float* p = model.params().data();
@@ -96,7 +128,9 @@ std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, Qua
   size_t at = 0;
   for (const auto& [lw, t] : mats) {
     QuantizedWeights::Matrix& m = q->by_offset[lw.offset];
-    std::vector<uint8_t> rows = quantize_matrix(t, p + lw.offset, lw.O, lw.I, lw.layout);
+    std::vector<uint8_t> rows;
+    if (given) rows = given_rows(*given, model.layout(), lw, t);
+    if (rows.empty()) rows = quantize_matrix(t, p + lw.offset, lw.O, lw.I, lw.layout);
     uint8_t* dst = q->arena.get() + at;
     const bool pack = t != QuantType::bf16;  // the int8 kernels' layout (kernels/cpu/quant.h)
     if (pack) cpu::pack_rows(t, rows.data(), lw.O, lw.I, dst);
@@ -111,7 +145,8 @@ std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, Qua
 std::optional<QuantType> weights_type_from_name(const std::string& name) {
   if (name == "f32") return std::nullopt;
   QuantType t;
-  if (!cpu::quant_type_from_name(name, &t)) bad_input("--weights must be f32, bf16, q8_0 or q4_0, got '" + name + "'");
+  if (!cpu::quant_type_from_name(name, &t))
+    bad_input("--weights must be f32, bf16, q8_0, q4_0 or q4_k, got '" + name + "'");
   return t;
 }
 
@@ -167,7 +202,7 @@ std::optional<QuantType> quantized_dir_type(const std::string& dir) {
   QuantType t;
   if (!q.is_object() || !q.contains("type") || !q["type"].is_string() ||
       !cpu::quant_type_from_name(q["type"].get<std::string>(), &t))
-    bad_input(path + ": mindllm_quantization.type must be bf16, q8_0 or q4_0");
+    bad_input(path + ": mindllm_quantization.type must be bf16, q8_0, q4_0 or q4_k");
   return t;
 }
 
@@ -186,7 +221,7 @@ std::map<std::string, QuantTensorInfo> parse_quant_metadata(const std::map<std::
     QuantTensorInfo q;
     if (!v.is_object() || !v.contains("type") || !v["type"].is_string() ||
         !cpu::quant_type_from_name(v["type"].get<std::string>(), &q.type))
-      bad_input(where + "['" + name + "'].type must be bf16, q8_0 or q4_0");
+      bad_input(where + "['" + name + "'].type must be bf16, q8_0, q4_0 or q4_k");
     if (!v.contains("shape") || !v["shape"].is_array() || v["shape"].size() != 2)
       bad_input(where + "['" + name + "'].shape must be a 2-D shape");
     for (auto& d : v["shape"]) {
