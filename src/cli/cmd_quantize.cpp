@@ -40,11 +40,16 @@ static int run_quantize(int argc, char** argv) {
   cpu::QuantType t;
   cpu::quant_type_from_name(type, &t);
   Model model(cfg);
-  if (is_gguf_path(weights)) load_gguf_weights(model, weights);
-  else model.load_weights(weights);
+  QuantBlocks blocks;  // a quantised source's blocks are kept as they are (model/quant_weights.h)
+  if (is_gguf_path(weights)) {
+    load_gguf_weights(model, weights, &blocks);
+  } else {
+    model.load_weights(weights);
+    blocks = read_quant_blocks(weights);
+  }
   check_weights_finite(model, weights, false, "");
   Progress progress("quantize", (double)model.params().size() * 4e-6, "MB", !output.quiet);
-  write_quantized_dir(model, t, tokenizer_path.empty() ? weights : tokenizer_path, out, &progress);
+  write_quantized_dir(model, t, tokenizer_path.empty() ? weights : tokenizer_path, out, &progress, &blocks);
   progress.end();
   print_summary(output, "quantize", "quantized " + model_dir + " -> " + out + " (" + type + ")",
                 {{"model", model_dir}, {"out", out}, {"type", type}});

@@ -74,8 +74,9 @@ using QuantBlocks = std::map<std::string, FileBlocks>;
 // The block rows of a quantised model directory's matrices (empty if it is not one).
 QuantBlocks read_quant_blocks(const std::string& dir);
 
-// The engine's matrices of `model` quantised from its fp32 parameters (in parallel); a matrix all
-// of whose parameters `given` holds in the matrix's type takes those blocks instead.
+// The engine's matrices of `model` quantised from its fp32 parameters (in parallel). `given`: a
+// file's blocks, for a run in the file's own type; a matrix all of whose parameters it holds in
+// one type runs those blocks in that type (e.g. a llama.cpp file's Q4_K output projection).
 std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, cpu::QuantType type,
                                                          const QuantBlocks* given = nullptr);
 
@@ -84,8 +85,9 @@ std::optional<cpu::QuantType> weights_type_from_name(const std::string& name);
 
 // Writes a quantised model directory (see above) of `model` in `type` to `out`; the tokenizer
 // files of `tokenizer_src` come along. `progress` (optional) counts MB of fp32 weights quantised.
+// A tensor `given` holds in its type is written with those blocks (a GGUF's, as they are).
 void write_quantized_dir(const Model& model, cpu::QuantType type, const std::string& tokenizer_src,
-                         const std::string& out, Progress* progress = nullptr);
+                         const std::string& out, Progress* progress = nullptr, const QuantBlocks* given = nullptr);
 // The type of a quantised model directory (config.json's mindllm_quantization), else nullopt.
 std::optional<cpu::QuantType> quantized_dir_type(const std::string& dir);
 

@@ -219,7 +219,7 @@ void load_for_inference(Model& model, const std::string& weights_dir, bool allow
     if (weights) blocks = read_quant_blocks(weights_dir);
   }
   check_weights_finite(model, weights_dir, allow_non_finite, "--allow-non-finite");
-  if (how.override_weights) weights = how.weights;
+  if (how.override_weights && how.weights != weights) weights = how.weights, blocks.clear();  // another type
   model.set_matmul_precision(how.matmul);
   model.set_quantized(weights ? quantize_weights(model, *weights, &blocks) : nullptr);
 }

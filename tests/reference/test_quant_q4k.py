@@ -186,10 +186,33 @@ def test_truncated_q4k_is_one_line_exit_2(tmp_path):
 PROMPT = [464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290, 13]
 
 
-def greedy(model, n=8, extra=()):
-    p = run("generate", "--model", model, "--prompt-ids", " ".join(map(str, PROMPT)), "--max-new-tokens", n,
+def greedy(model, n=8, extra=(), prompt=PROMPT):
+    p = run("generate", "--model", model, "--prompt-ids", " ".join(map(str, prompt)), "--max-new-tokens", n,
             "--temperature", 0, "--no-stop-at-eos", *extra)
     return [int(x) for x in p.stdout.split()]
+
+
+def agrees_with_llama_cpp(g, steps=8, clear=0.25):
+    """llama.cpp's greedy tokens on GGUF g and, after each of its prefixes, mindllm's next token on the
+    same file: equal wherever llama.cpp's top-2 logit margin exceeds `clear`. llama.cpp quantises the
+    activations per 256 (q8_K), mindllm per 32 (q8_0): the same weights, slightly different
+    activation rounding, which may flip a near tie (and then, free-running, all that follows)."""
+    llm = llama_cpp.Llama(model_path=str(g), n_ctx=128, n_batch=128, logits_all=True, verbose=False, n_threads=2,
+                          type_k=0, type_v=0, flash_attn=False)
+    llm.eval(PROMPT)
+    ref, margins = [], []
+    for _ in range(steps):
+        s = np.sort(llm.scores[llm.n_tokens - 1])
+        ref.append(int(np.argmax(llm.scores[llm.n_tokens - 1])))
+        margins.append(float(s[-1] - s[-2]))
+        llm.eval([ref[-1]])
+    checked = 0
+    for i in range(steps):
+        if margins[i] > clear:
+            mine = greedy(g, n=1, extra=("--kv-cache", "f32"), prompt=PROMPT + ref[:i])
+            assert mine == [ref[i]], f"step {i}: llama.cpp {ref[i]} (margin {margins[i]:.3f}), mindllm {mine}"
+            checked += 1
+    assert checked >= steps // 2, f"too few clear steps: margins {margins}"
 
 
 def test_gguf_runs_as_the_quantised_directory(tmp_path):
@@ -200,27 +223,15 @@ def test_gguf_runs_as_the_quantised_directory(tmp_path):
     run("quantize", "--model", tmp_path / "m", "--type", "q4_k", "--out", tmp_path / "q")
     mine = greedy(g)
     assert len(set(mine)) >= 3
-    assert mine == greedy(tmp_path / "q")
-    assert mine == greedy(tmp_path / "m", extra=("--weights", "q4_k"))
+    assert mine == greedy(tmp_path / "q")  # (the fp32 directory with --weights q4_k: fp32 embeddings)
 
 
 @pytest.mark.skipif(llama_cpp is None, reason="skipped: llama-cpp-python not installed")
 def test_llama_cpp_runs_our_q4k_gguf(tmp_path):
-    make_dir(tmp_path / "m", scale=0.3)
+    make_dir(tmp_path / "m", scale=0.1)
     g = tmp_path / "m.gguf"
     run("export", "--model", tmp_path / "m", "--format", "gguf", "--type", "q4_k", "--out", g)
-    llm = llama_cpp.Llama(model_path=str(g), n_ctx=128, n_batch=128, logits_all=True, verbose=False, n_threads=2,
-                          type_k=0, type_v=0, flash_attn=False)
-    llm.eval(PROMPT)
-    theirs = []
-    for _ in range(8):
-        t = int(np.argmax(llm.scores[llm.n_tokens - 1]))
-        theirs.append(t)
-        llm.eval([t])
-    mine = greedy(g, extra=("--kv-cache", "f32"))
-    # llama.cpp quantises activations per 256 (q8_K), mindllm per 32 (q8_0): the same weights, the
-    # activations' rounding differs slightly
-    assert mine[:4] == theirs[:4], f"llama.cpp {theirs}\nmindllm   {mine}"
+    agrees_with_llama_cpp(g)
 
 
 def llama_cpp_quantize(src, dst, pure):
@@ -237,7 +248,7 @@ def test_llama_cpp_q4k_gguf_runs_in_mindllm(tmp_path):
     """A Q4_K GGUF made by llama.cpp's quantiser (--pure: every matrix Q4_K) holds our blocks and
     runs in mindllm with llama.cpp's greedy tokens; its Q4_K_M mix (q6_K tensors) is refused in
     one line naming the tensor and type."""
-    make_dir(tmp_path / "m", scale=0.3)
+    make_dir(tmp_path / "m", scale=0.1)
     f32 = tmp_path / "m-f32.gguf"
     run("export", "--model", tmp_path / "m", "--format", "gguf", "--type", "f32", "--out", f32)
     theirs_file = tmp_path / "theirs-q4k.gguf"
@@ -249,16 +260,7 @@ def test_llama_cpp_q4k_gguf_runs_in_mindllm(tmp_path):
         if x.tensor_type == Q4_K:
             assert theirs[x.name].tensor_type == Q4_K
             assert np.asarray(theirs[x.name].data).tobytes() == np.asarray(x.data).tobytes(), x.name
-    llm = llama_cpp.Llama(model_path=str(theirs_file), n_ctx=128, n_batch=128, logits_all=True, verbose=False,
-                          n_threads=2, type_k=0, type_v=0, flash_attn=False)
-    llm.eval(PROMPT)
-    ref = []
-    for _ in range(8):
-        t = int(np.argmax(llm.scores[llm.n_tokens - 1]))
-        ref.append(t)
-        llm.eval([t])
-    mine = greedy(theirs_file, extra=("--kv-cache", "f32"))
-    assert mine[:4] == ref[:4], f"llama.cpp {ref}\nmindllm   {mine}"
+    agrees_with_llama_cpp(theirs_file)
     mixed = tmp_path / "theirs-q4km.gguf"
     llama_cpp_quantize(f32, mixed, pure=False)
     kinds = {x.tensor_type for x in gguf.GGUFReader(str(mixed)).tensors}
