@@ -1,8 +1,8 @@
 // q4_k weights (kernels/cpu/quant.h, quant_k.cpp): the block layout, the linear against a float64
-// reference, AVX2 == portable bitwise, and batch invariance on the packed layout. Byte equality
-// with ggml's quantiser is tests/reference/test_quant_q4k.py.
+// reference, AVX2 == portable bitwise (batch invariance on the packed layout: test_kernels_quant.cpp's
+// QuantLinear.PackedRowIsTheSameBitsInAnyBatch). Byte equality with ggml's quantiser is
+// tests/reference/test_quant_q4k.py.
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -155,34 +155,6 @@ TEST(Q4kLinear, Avx2MatchesScalar) {
 #else
   GTEST_SKIP() << "not x86-64";
 #endif
-}
-
-// Row r of an M-row call is bitwise the row alone (M = 1..40, 1 and 2 threads) and equals the
-// plain matrix's, as QuantLinear.PackedRowIsTheSameBitsInAnyBatch for q8_0 / q4_0.
-TEST(Q4kLinear, PackedRowIsTheSameBitsInAnyBatch) {
-  Rng rng(41);
-  const int I = 512, O = 45, maxM = 40;
-  const std::vector<float> wf = random_normal((size_t)O * I, rng, 0.1f), bias = random_normal(O, rng);
-  const std::vector<float> in = random_normal((size_t)maxM * I, rng);
-  std::vector<uint8_t> wq = quantize_rows(wf, O, I), wp(wq.size());
-  pack_rows(QuantType::q4_k, wq.data(), O, I, wp.data());
-  const QuantMatrix plain{QuantType::q4_k, O, I, wq.data()}, packed{QuantType::q4_k, O, I, wp.data(), true};
-  QuantScratch s;
-  std::vector<float> alone((size_t)maxM * O), plain_out((size_t)maxM * O);
-  for (int n = 0; n < maxM; n++)
-    linear_forward_quant(alone.data() + (size_t)n * O, in.data() + (size_t)n * I, packed, bias.data(), 1, s);
-  linear_forward_quant(plain_out.data(), in.data(), plain, bias.data(), maxM, s, QuantPrefill::dot);
-  EXPECT_EQ(alone, plain_out);
-  const int threads = omp_get_max_threads();
-  for (int nt : {1, 2}) {
-    omp_set_num_threads(nt);
-    for (int M = 1; M <= maxM; M++) {
-      std::vector<float> out((size_t)M * O);
-      linear_forward_quant(out.data(), in.data(), packed, bias.data(), M, s, QuantPrefill::dot);
-      ASSERT_TRUE(std::equal(out.begin(), out.end(), alone.begin())) << "M=" << M << " threads=" << nt;
-    }
-  }
-  omp_set_num_threads(threads);
 }
 
 TEST(Q4kFormat, PackedRowsDequantiseAsPlain) {
