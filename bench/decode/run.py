@@ -31,7 +31,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 import make_model  # noqa: E402
 
 ROW_BYTES = {"f32": lambda n: 4 * n, "f16": lambda n: 2 * n, "bf16": lambda n: 2 * n,
-             "q8_0": lambda n: n // 32 * 34, "q4_0": lambda n: n // 32 * 18}
+             "q8_0": lambda n: n // 32 * 34, "q4_0": lambda n: n // 32 * 18,
+             # q4_k: 144 bytes per 256; rows that are not whole 256s are q4_0 (as mindllm quantises)
+             "q4_k": lambda n: n // 256 * 144 if n % 256 == 0 else n // 32 * 18}
 
 
 def bytes_per_token(shape, wtype, ctx):
@@ -44,7 +46,7 @@ def bytes_per_token(shape, wtype, ctx):
         C, L, V, H = c["hidden_size"], c["num_hidden_layers"], c["vocab_size"], c["intermediate_size"]
         KV = C // c["num_attention_heads"] * c["num_key_value_heads"]
         mats = [(C + 2 * KV, C), (C, C), (2 * H, C), (C, H)] * L
-    out_type = "q8_0" if wtype == "q4_0" else wtype  # q4_0 files keep the output projection in q8_0
+    out_type = "q8_0" if wtype in ("q4_0", "q4_k") else wtype  # 4-bit files keep the output projection in q8_0
     total = sum(o * ROW_BYTES[wtype](i) for o, i in mats) + V * ROW_BYTES[out_type](C)
     return total + 2 * L * KV * 2 * ctx
 
