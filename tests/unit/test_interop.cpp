@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "test_tmp.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/gguf.h"
@@ -206,7 +207,7 @@ TEST(GGUF, WriteThenReadBack) {
   std::vector<uint8_t> q(68);
   cpu::quantize_row(cpu::QuantType::q8_0, m.data(), 64, q.data());
   w.add_tensor("b.weight", {32, 2}, GGMLType::q8_0, q);
-  std::string path = testing::TempDir() + "/t.gguf";
+  std::string path = (mindllm_test::fresh_tmp_dir("interop") / "t.gguf").string();
   w.write(path);
   MappedFile f(path);
   GGUFFile g = parse_gguf(f.bytes(), path);

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "test_tmp.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/rng.h"
@@ -106,7 +107,7 @@ TEST_P(QuantModel, LogitsCloseToF32) {
 // the directory's type by default and --weights overriding it.
 TEST_P(QuantModel, DirectoryRoundTrip) {
   Model m = random_model(configs()[GetParam()], 9 + GetParam());
-  const std::string dir = testing::TempDir() + "/quant_rt_" + std::to_string(GetParam());
+  const std::string dir = mindllm_test::fresh_tmp_dir("quant_rt_" + std::to_string(GetParam())).string();
   std::filesystem::remove_all(dir);
   for (QuantType t : {QuantType::q4_0, QuantType::q8_0}) {
     write_quantized_dir(m, t, "", dir);
@@ -157,7 +158,7 @@ TEST(QuantModelQ4k, LogitsAndDirectory) {
     EXPECT_LE(d4k, 0.40);
     EXPECT_LT(d4k, d40) << "q4_k no closer to f32 than q4_0";
     if (std::getenv("MINDLLM_TEST_VERBOSE")) std::printf("  q4_0 %.4g, q4_k %.4g\n", d40, d4k);
-    const std::string dir = testing::TempDir() + "/quant_q4k";
+    const std::string dir = mindllm_test::fresh_tmp_dir("quant_q4k").string();
     std::filesystem::remove_all(dir);
     write_quantized_dir(m, QuantType::q4_k, "", dir);
     Model loaded(m.config());
@@ -175,7 +176,7 @@ TEST(QuantModelQ4k, LogitsAndDirectory) {
 // A quantised tensor whose bytes do not match its metadata, or bad metadata, is bad input.
 TEST(QuantModelFile, BadFilesAreBadInput) {
   Model m = random_model(configs()[1], 1);
-  const std::string dir = testing::TempDir() + "/quant_bad";
+  const std::string dir = mindllm_test::fresh_tmp_dir("quant_bad").string();
   std::filesystem::remove_all(dir);
   write_quantized_dir(m, QuantType::q8_0, "", dir);
   const std::string st = dir + "/model.safetensors";
