@@ -148,11 +148,15 @@ def main():
     ap.add_argument("--gguf-import", action="store_true", help="mindllm runs the GGUF file itself")
     ap.add_argument("--keep-fp32", action="store_true", help=f"keep fp32 model files above {BIG >> 30} GiB")
     ap.add_argument("--reps", type=int, default=2, help="llama-bench repetitions")
+    ap.add_argument("--make-only", action="store_true", help="make the models and files, measure nothing")
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     for shape in a.shapes.split(","):
-        for wtype, (gguf, model, note) in prepare(a, shape).items():
+        runs = prepare(a, shape)
+        if a.make_only:
+            continue
+        for wtype, (gguf, model, note) in runs.items():
             if note:
                 print(f"{shape} {wtype}: no GGUF, so no llama.cpp row ({note})", flush=True)
             if not model:
