@@ -4,7 +4,10 @@ bandwidth roofline (issue 20). For each model shape and weight type:
   1. a random-initialised model in the real shape (make_model.py), quantised by mindllm twice:
      `mindllm export --format gguf --type T` (the GGUF llama.cpp runs) and `mindllm quantize --type T`
      (the directory mindllm runs, with the same blocks: both quantise the same fp32 weights with
-     ggml's reference quantiser; with --gguf-import, mindllm runs the GGUF file itself);
+     ggml's reference quantiser; with --gguf-import, mindllm runs the GGUF file itself, as it always
+     does for f16, a type it has no weights for: it runs the file in fp32). A shape llama.cpp cannot
+     represent (MindLLM-1.3B's local attention: export exits 2) gets mindllm-only rows with the reason;
+     fp32 files above 2 GiB are deleted once the run's files are made (--keep-fp32 keeps them);
   2. llama.cpp: `llama-bench -p PROMPT -n DECODE -t THREADS` (built with GGML_NATIVE=ON, see
      docs/benchmarks.md), tokens/s of pp and tg;
   3. mindllm: `mindllm generate --prompt-ids <PROMPT ids> --max-new-tokens DECODE -v`, whose
@@ -12,13 +15,16 @@ bandwidth roofline (issue 20). For each model shape and weight type:
      with a 4-token prompt (tg, as llama-bench's tg from an empty cache); llama-bench runs tg at
      depth 0 and at depth PROMPT (-d) to match;
   4. roofline: bytes read per decoded token (every matrix once, the output projection included,
-     plus an f16 K/V cache at the mean context) / the read bandwidth measured by stream.c.
+     plus an f16 K/V cache at the mean context; GPT-Neo's local layers: their window) / the read
+     bandwidth measured by stream.c (tests/e2e/test_bench_decode_shapes.py checks the weight bytes
+     against the GGUF files).
 
 Prints one line per (shape, type, threads) with both engines, their ratio and the fraction of the
 roofline each reaches. The machine load (uptime) is printed with it: numbers from a loaded machine
 are noisy.
 
-    python3 bench/decode/run.py --mindllm build/mindllm --llama-bench /tmp/llama.cpp/build/bin/llama-bench
+    python3 bench/decode/run.py --mindllm build/mindllm --llama-bench /work/llama.cpp-build/bin/llama-bench \
+        --shapes gpt2-124m,qwen2-0.5b,tinyllama-1.1b,mindllm-1.3b-global,mindllm-1.3b --types q8_0,q4_0,bf16,f16
 """
 import argparse
 import json
