@@ -64,7 +64,8 @@ def tensors(cfg, rng):
                 t[p + n + ".weight"], t[p + n + ".bias"] = np.ones(C, np.float32), np.zeros(C, np.float32)
             for n in ("q_proj", "k_proj", "v_proj"):  # nn.Linear [out, in], no bias
                 t[p + f"attn.attention.{n}.weight"] = mat(C, C)
-            t[p + "attn.attention.out_proj.weight"], t[p + "attn.attention.out_proj.bias"] = mat(C, C), np.zeros(C, np.float32)
+            t[p + "attn.attention.out_proj.weight"] = mat(C, C)
+            t[p + "attn.attention.out_proj.bias"] = np.zeros(C, np.float32)
             t[p + "mlp.c_fc.weight"], t[p + "mlp.c_fc.bias"] = mat(H, C), np.zeros(H, np.float32)
             t[p + "mlp.c_proj.weight"], t[p + "mlp.c_proj.bias"] = mat(C, H), np.zeros(C, np.float32)
         t["transformer.ln_f.weight"], t["transformer.ln_f.bias"] = np.ones(C, np.float32), np.zeros(C, np.float32)
@@ -139,6 +140,7 @@ if __name__ == "__main__":
     ap.add_argument("--out", required=True)
     ap.add_argument("--data", default="../shared/data", help="shared data directory (tokenizers)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--mindllm", default="build/mindllm", help="trains the tokenizer of a vocabulary no shared one fits")
+    ap.add_argument("--mindllm", default="build/mindllm",
+                    help="trains the tokenizer of a vocabulary no shared one fits")
     a = ap.parse_args()
     make(a.shape, a.out, a.data, a.seed, a.mindllm)

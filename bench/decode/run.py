@@ -122,8 +122,8 @@ def prepare(a, shape):
             make_model.make(shape, src, a.data, mindllm=a.mindllm)
             made = True
         if not os.path.exists(gguf) and not os.path.exists(refused):
-            r = subprocess.run([a.mindllm, "export", "--model", src, "--format", "gguf", "--type", wtype, "--out", gguf],
-                               capture_output=True, text=True)
+            cmd = [a.mindllm, "export", "--model", src, "--format", "gguf", "--type", wtype, "--out", gguf]
+            r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode == 2:  # a model llama.cpp cannot represent (e.g. GPT-Neo's local attention)
                 with open(refused, "w") as f:
                     f.write(r.stderr.strip().splitlines()[-1])
