@@ -1,8 +1,8 @@
 """bench/decode's model shapes (issue 20): make_model.py's random models of every family load in
 mindllm and export to the GGUF llama.cpp runs (a trained tokenizer where no shared one fits
 the vocabulary; here every vocabulary is 600), GPT-Neo with local layers is refused in one line
-(llama.cpp has no local attention), and run.py's roofline counts exactly the bytes of the GGUF's matrices a decoded token reads.
-Scaled-down copies of the real shapes, so it takes seconds."""
+(llama.cpp has no local attention), and run.py's roofline counts exactly the bytes of the GGUF's
+matrices a decoded token reads. Scaled-down copies of the real shapes, so it takes seconds."""
 import os
 import subprocess
 import sys
