@@ -81,10 +81,13 @@ int main(int argc, char** argv) {
   const auto mats = token_matrices(shape);
   Rng rng(1);
   printf("%s, %d threads, kernels %s\n", shape.c_str(), omp_get_max_threads(), quant_kernel_name());
-  for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::bf16}) {
+  for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::q4_k, QuantType::bf16}) {
     std::vector<std::vector<uint8_t>> q;
+    std::vector<QuantType> types;  // q4_k rows that are not whole 256s are q4_0 (model/quant_weights.h)
     size_t bytes = 0;
     for (auto [O, I] : mats) {
+      types.push_back(t == QuantType::q4_k && !quant_row_fits(t, I) ? QuantType::q4_0 : t);
+      const QuantType t = types.back();
       std::vector<float> w((size_t)I);
       q.emplace_back(quant_row_bytes(t, I) * O);
       for (int o = 0; o < O; o++) {
@@ -110,8 +113,8 @@ int main(int argc, char** argv) {
       t0 = now();
       for (size_t i = 0; i < mats.size(); i++)
         linear_forward_quant(out.data(), x.data(),
-                             QuantMatrix{t, mats[i].first, mats[i].second, q[i].data(), t != QuantType::bf16}, nullptr,
-                             1, s);
+                             QuantMatrix{types[i], mats[i].first, mats[i].second, q[i].data(), t != QuantType::bf16},
+                             nullptr, 1, s);
       best = std::min(best, now() - t0);
     }
     printf("%-5s %7.1f MB/token: GEMV %.2f GB/s = %3.0f%% of read %.2f GB/s (%.1f tokens/s; read limit %.1f)%s\n",

@@ -37,7 +37,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 import make_model  # noqa: E402
 
 ROW_BYTES = {"f32": lambda n: 4 * n, "f16": lambda n: 2 * n, "bf16": lambda n: 2 * n,
-             "q8_0": lambda n: n // 32 * 34, "q4_0": lambda n: n // 32 * 18}
+             "q8_0": lambda n: n // 32 * 34, "q4_0": lambda n: n // 32 * 18,
+             # q4_k: 144 bytes per 256; rows that are not whole 256s are q4_0 (as mindllm quantises)
+             "q4_k": lambda n: n // 256 * 144 if n % 256 == 0 else n // 32 * 18}
 
 
 def matrices(c):
@@ -68,7 +70,7 @@ def bytes_per_token(shape, wtype, ctx):
     """Weights read per decoded token (+ an f16 K/V cache of ctx positions)."""
     c = make_model.SHAPES[shape]
     C = c.get("n_embd", c.get("hidden_size"))
-    out_type = "q8_0" if wtype == "q4_0" else wtype  # q4_0 files keep the output projection in q8_0
+    out_type = "q8_0" if wtype in ("q4_0", "q4_k") else wtype  # 4-bit files keep the output projection in q8_0
     total = sum(o * ROW_BYTES[wtype](i) for o, i in matrices(c)) + c["vocab_size"] * ROW_BYTES[out_type](C)
     return total + sum(2 * kv * 2 * n for kv, n in kv_positions(c, ctx))
 

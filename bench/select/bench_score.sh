@@ -5,7 +5,7 @@
 #            (model/engine.h), and nothing else
 #   mindllm  `select score`: the same forward plus the per-row softmax statistics (cross-entropy,
 #            entropy), the per-sample sums and the scores file
-# Prints tokens/s of both and the ratio (target >= 0.9). Model: the demo-llama preset (~4M
+# Prints tokens/s of both and the ratio (target >= 0.9), alternating the two ROUNDS times. Model: the demo-llama preset (~4M
 # parameters, 4096-token vocabulary), weights from one training step (speed does not depend on
 # the weights). Data: the first SAMPLES (default 300) of ../shared/data/sft/alpaca_en_demo.json.
 #   bash bench/select/bench_score.sh [BATCH] [THREADS]
@@ -32,7 +32,15 @@ run() {
     --batch "$BATCH" --threads "$THREADS" --no-ifd --quiet --json "$@" |
     python3 -c 'import json, sys; print(json.loads(sys.stdin.readline())["tokens_per_s"])'
 }
-peer=$(run --forward-only)
-ours=$(run)
-echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 -c "import sys; p, o = map(float, sys.argv[1:]); print(f'eval-style forward {p:.0f} tokens/s, select score {o:.0f} tokens/s, ratio {o / p:.3f} (batch $BATCH, threads $THREADS)')" "$peer" "$ours"
+# ROUNDS alternations (default 3), so a load that changes during the run weighs on both sides alike; the
+# ratio of each round and their median.
+ratios=()
+for r in $(seq "${ROUNDS:-3}"); do
+  peer=$(run --forward-only)
+  ours=$(run)
+  ratio=$(python3 -c "import sys; p, o = map(float, sys.argv[1:]); print(f'{o / p:.3f}')" "$peer" "$ours")
+  ratios+=("$ratio")
+  printf 'round %d: eval-style forward %.0f tokens/s, select score %.0f tokens/s, ratio %s (load %s)\n' \
+    "$r" "$peer" "$ours" "$ratio" "$(cut -d' ' -f1 /proc/loadavg)"
+done
+python3 -c "import statistics, sys; print(f'median ratio {statistics.median(map(float, sys.argv[1:])):.3f} over {len(sys.argv) - 1} rounds (batch $BATCH, threads $THREADS)')" "${ratios[@]}"

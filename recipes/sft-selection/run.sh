@@ -33,6 +33,7 @@ esac
 SEEDS=${SEEDS:-"1 2 3"}
 SFT_ACCUM=${SFT_ACCUM:-1}  # micro-batches per sft step (SFT_BATCH / SFT_ACCUM sequences each)
 THREADS=${THREADS:-2}
+PRE_THREADS=${PRE_THREADS:-$THREADS}  # the pre-training's threads (e.g. all cores, then arms side by side with fewer)
 SHARE=${SHARE:-0.3}  # the ability share of the tailored subsets
 MMLU_SUBJECTS=${MMLU_SUBJECTS:-elementary_mathematics,high_school_mathematics,high_school_geography,marketing}
 CMMLU_SUBJECTS=${CMMLU_SUBJECTS:-ancient_chinese,chinese_literature,chinese_history,elementary_mathematics}
@@ -58,7 +59,7 @@ if [ ! -f "$OUT/base.done" ]; then
   resume=(); [ -f "$OUT/base/ckpt/latest" ] && resume=(--resume)
   "${N[@]}" train --model "$MODEL" --data "$OUT/shards" --out "$OUT/base" --steps "$PRE_STEPS" --batch "$PRE_BATCH" \
     --seq "$SEQ" --lr 2e-3 --min-lr 2e-4 --warmup 50 --eval-every "$PRE_STEPS" --eval-batches 16 \
-    --ckpt-every 100 --keep 1 --log-every 50 "${T[@]}" "${resume[@]}"
+    --ckpt-every 100 --keep 1 --log-every 50 --threads "$PRE_THREADS" "${resume[@]}"
   touch "$OUT/base.done"
 fi
 BASE="$OUT/base/ckpt/$(cat "$OUT/base/ckpt/latest")"

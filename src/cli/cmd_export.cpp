@@ -31,8 +31,9 @@ static int run_export(int argc, char** argv) {
   app.add_option("--format", format, "hf | gguf (default with --merge-lora: hf)");
   app.add_flag("--merge-lora", merge_lora, "merge the LoRA adapter of --adapter into the --model weights");
   app.add_option("--adapter", adapter, "PEFT adapter directory (a LoRA sft checkpoint) for --merge-lora");
-  app.add_option("--dtype,--type", dtype,
-                 "weights: f32 | f16 | bf16 (hf, default f32); f32 | f16 | bf16 | q8_0 | q4_0 (gguf, default f16)");
+  app.add_option(
+      "--dtype,--type", dtype,
+      "weights: f32 | f16 | bf16 (hf, default f32); f32 | f16 | bf16 | q8_0 | q4_0 | q4_k (gguf, default f16)");
   app.add_option("--out", out, "output directory (hf) or file (gguf)")->required();
   app.add_option("--tokenizer", tokenizer_path, "tokenizer (default: the model directory's)");
   app.add_option("--name", name, "general.name in GGUF (default: the model directory's name)");
@@ -96,7 +97,8 @@ static int run_export(int argc, char** argv) {
   else if (dtype == "bf16") opt.type = GGMLType::bf16;
   else if (dtype == "q8_0") opt.type = GGMLType::q8_0;
   else if (dtype == "q4_0") opt.type = GGMLType::q4_0;
-  else bad_input("--dtype for gguf must be f32, f16, bf16, q8_0 or q4_0, got '" + dtype + "'");
+  else if (dtype == "q4_k") opt.type = GGMLType::q4_k;
+  else bad_input("--dtype for gguf must be f32, f16, bf16, q8_0, q4_0 or q4_k, got '" + dtype + "'");
   if (tok_src.empty())
     bad_input("--model " + model_dir +
               ": no tokenizer (tokenizer.json or vocab.json + merges.txt); GGUF needs one, give --tokenizer");

@@ -22,9 +22,14 @@ const char* ggml_type_name(GGMLType t) {
     case GGMLType::f16: return "F16";
     case GGMLType::q4_0: return "Q4_0";
     case GGMLType::q8_0: return "Q8_0";
+    case GGMLType::q4_k: return "Q4_K";
     case GGMLType::bf16: return "BF16";
   }
   return "?";
+}
+
+uint64_t ggml_block_size(GGMLType t) {
+  return t == GGMLType::q4_0 || t == GGMLType::q8_0 ? 32 : t == GGMLType::q4_k ? 256 : 1;
 }
 
 uint64_t ggml_row_bytes(GGMLType t, uint64_t n) {
@@ -34,6 +39,7 @@ uint64_t ggml_row_bytes(GGMLType t, uint64_t n) {
     case GGMLType::bf16: return 2 * n;
     case GGMLType::q4_0: return n / 32 * 18;
     case GGMLType::q8_0: return n / 32 * 34;
+    case GGMLType::q4_k: return n / 256 * 144;
   }
   return 0;
 }
@@ -134,6 +140,13 @@ void GGUFWriter::write(const std::string& path) const {
 // ---- reader ----
 
 namespace {
+
+// The name of a ggml type mindllm does not read, for the refusal (" (Q6_K)"), else "".
+std::string unread_type_name(uint32_t type) {
+  static const char* names[] = {"F32",  "F16",  "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1",   "Q8_0",
+                                "Q8_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS"};
+  return type < sizeof(names) / sizeof(names[0]) ? std::string(" (") + names[type] + ")" : "";
+}
 
 struct Cursor {
   std::span<const uint8_t> b;
@@ -244,11 +257,11 @@ GGUFFile parse_gguf(std::span<const uint8_t> bytes, const std::string& where) {
       t.dims.push_back(x);
     }
     uint32_t type = c.get<uint32_t>();
-    if (type != 0 && type != 1 && type != 2 && type != 8 && type != 30)
-      c.fail("GGUF tensor '" + t.name + "' has ggml type " + std::to_string(type) +
-             " (read: F32, F16, BF16, Q8_0, Q4_0)");
+    if (type != 0 && type != 1 && type != 2 && type != 8 && type != 12 && type != 30)
+      c.fail("GGUF tensor '" + t.name + "' has ggml type " + std::to_string(type) + unread_type_name(type) +
+             " (read: F32, F16, BF16, Q8_0, Q4_0, Q4_K)");
     t.type = static_cast<GGMLType>(type);
-    if ((t.type == GGMLType::q8_0 || t.type == GGMLType::q4_0) && t.dims[0] % 32)
+    if (t.dims[0] % ggml_block_size(t.type))
       c.fail("GGUF " + std::string(ggml_type_name(t.type)) + " tensor '" + t.name + "' rows are not whole blocks");
     t.size = ggml_row_bytes(t.type, t.dims[0]) * (n / t.dims[0]);
     t.offset = c.get<uint64_t>();

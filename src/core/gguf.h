@@ -12,10 +12,11 @@
 
 namespace mindllm {
 
-enum class GGMLType : uint32_t { f32 = 0, f16 = 1, q4_0 = 2, q8_0 = 8, bf16 = 30 };
+enum class GGMLType : uint32_t { f32 = 0, f16 = 1, q4_0 = 2, q8_0 = 8, q4_k = 12, bf16 = 30 };
 const char* ggml_type_name(GGMLType t);
-// Bytes for n elements of a row (q8_0: blocks of 32 -> 34 bytes, q4_0: -> 18 bytes); n must be a
-// multiple of the block.
+// Bytes for n elements of a row (q8_0: blocks of 32 -> 34 bytes, q4_0: -> 18 bytes, q4_k: blocks of
+// 256 -> 144 bytes); n must be a multiple of the block (ggml_block_size).
+uint64_t ggml_block_size(GGMLType t);
 uint64_t ggml_row_bytes(GGMLType t, uint64_t n);
 
 enum class GGUFValueType : uint32_t {

@@ -53,10 +53,12 @@ class Exporter {
     std::memcpy(b.data(), v.data(), b.size());
     w_.add_tensor(name, {static_cast<uint64_t>(v.size())}, GGMLType::f32, std::move(b));
   }
-  // `output`: the output projection, which q4_0 files keep in q8_0 (as model/quant_weights.h).
+  // `output`: the output projection, which q4_0 / q4_k files keep in q8_0 (as model/quant_weights.h);
+  // q4_k rows that are not whole super-blocks are q4_0 (llama.cpp's quantiser takes q5_0).
   void put_mat(const std::string& name, const Mat& a, bool output = false) {
     GGMLType t = opt_.type;
-    if (t == GGMLType::q4_0 && output) t = GGMLType::q8_0;
+    if ((t == GGMLType::q4_0 || t == GGMLType::q4_k) && output) t = GGMLType::q8_0;
+    if (t == GGMLType::q4_k && a.cols % 256 != 0) t = GGMLType::q4_0;
     if ((t == GGMLType::q8_0 || t == GGMLType::q4_0) && a.cols % 32 != 0)
       t = GGMLType::f16;  // as convert_hf_to_gguf.py falls back
     const uint64_t n = a.v.size();
@@ -72,6 +74,13 @@ class Exporter {
         break;
       case GGMLType::q8_0: cpu::quantize_row(cpu::QuantType::q8_0, a.v.data(), (int64_t)n, b.data()); break;
       case GGMLType::q4_0: cpu::quantize_row(cpu::QuantType::q4_0, a.v.data(), (int64_t)n, b.data()); break;
+      case GGMLType::q4_k: {  // the slowest quantiser: rows in parallel
+        const uint64_t rb = ggml_row_bytes(t, a.cols);
+#pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < a.rows; r++)
+          cpu::quantize_row(cpu::QuantType::q4_k, a.v.data() + r * a.cols, a.cols, b.data() + r * rb);
+        break;
+      }
     }
     w_.add_tensor(name, {static_cast<uint64_t>(a.cols), static_cast<uint64_t>(a.rows)}, t, std::move(b));
     done_mb_ += n * 4e-6;
@@ -144,11 +153,13 @@ void export_gguf(const Model& model, const Tokenizer& tok, const GGUFExportOptio
   GGUFWriter w;
   w.add_string("general.architecture", arch);
   w.add_string("general.name", opt.name.empty() ? "mindllm" : opt.name);
-  // llama.cpp's llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7, MOSTLY_BF16 32.
+  // llama.cpp's llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7, MOSTLY_Q4_K_S 14,
+  // MOSTLY_BF16 32.
   uint32_t file_type = opt.type == GGMLType::f32    ? 0
                        : opt.type == GGMLType::f16  ? 1
                        : opt.type == GGMLType::q4_0 ? 2
                        : opt.type == GGMLType::q8_0 ? 7
+                       : opt.type == GGMLType::q4_k ? 14
                                                     : 32;
   w.add_u32("general.file_type", file_type);
   w.add_u32("general.quantization_version", 2);

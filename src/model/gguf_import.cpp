@@ -109,6 +109,16 @@ Source source_of(const std::string& hf, const std::string& arch, const ModelConf
   internal_error("gguf import: no llama.cpp name for " + hf);
 }
 
+std::optional<cpu::QuantType> quant_type_of(GGMLType t) {
+  switch (t) {
+    case GGMLType::bf16: return cpu::QuantType::bf16;
+    case GGMLType::q8_0: return cpu::QuantType::q8_0;
+    case GGMLType::q4_0: return cpu::QuantType::q4_0;
+    case GGMLType::q4_k: return cpu::QuantType::q4_k;
+    default: return std::nullopt;
+  }
+}
+
 // fp32 values of a GGUF tensor (rows of dims[0] elements).
 void dequantize(const Opened& o, const GGUFTensorInfo& t, float* out) {
   const uint8_t* p = o.file.bytes().data() + o.g.data_start + t.offset;
@@ -121,10 +131,9 @@ void dequantize(const Opened& o, const GGUFTensorInfo& t, float* out) {
       return;
     case GGMLType::bf16:
     case GGMLType::q8_0:
-    case GGMLType::q4_0: {
-      const cpu::QuantType q = t.type == GGMLType::bf16   ? cpu::QuantType::bf16
-                               : t.type == GGMLType::q8_0 ? cpu::QuantType::q8_0
-                                                          : cpu::QuantType::q4_0;
+    case GGMLType::q4_0:
+    case GGMLType::q4_k: {
+      const cpu::QuantType q = *quant_type_of(t.type);
 #pragma omp parallel for schedule(static)
       for (int64_t r = 0; r < (int64_t)rows; r++) cpu::dequantize_row(q, p + rb * r, (int64_t)cols, out + cols * r);
       return;
@@ -181,7 +190,30 @@ ModelConfig gguf_config(const std::string& path) {
   return config_from_json(j, path);
 }
 
-std::optional<cpu::QuantType> load_gguf_weights(Model& model, const std::string& path) {
+namespace {
+
+// The block rows of a quantised 2-D tensor t for `spec`, in the parameter's row order: GGUF rows
+// are already [out, in] rows (GPT-2's transposed matrices too); llama's Q/K rows un-permuted.
+void keep_blocks(const Opened& o, const GGUFTensorInfo& t, const ParamSpec& s, const Source& src, int head_dim,
+                 QuantBlocks& blocks) {
+  std::optional<cpu::QuantType> q = quant_type_of(t.type);
+  if (!q || s.shape.size() != 2) return;
+  const uint8_t* p = o.file.bytes().data() + o.g.data_start + t.offset;
+  std::vector<uint8_t> rows(p, p + t.size);
+  if (src.unpermute_heads) {
+    const size_t rb = ggml_row_bytes(t.type, t.dims[0]);
+    const int D = head_dim;
+    for (int h = 0; h < src.unpermute_heads; h++)
+      for (int i = 0; i < D / 2; i++)
+        for (int k = 0; k < 2; k++)
+          std::memcpy(rows.data() + ((size_t)h * D + k * (D / 2) + i) * rb, p + ((size_t)h * D + 2 * i + k) * rb, rb);
+  }
+  blocks[s.name] = {*q, std::move(rows)};
+}
+
+}  // namespace
+
+std::optional<cpu::QuantType> load_gguf_weights(Model& model, const std::string& path, QuantBlocks* blocks) {
   Opened o = open_gguf(path);
   const ModelConfig& c = model.config();
   std::vector<float> tmp;
@@ -198,6 +230,7 @@ std::optional<cpu::QuantType> load_gguf_weights(Model& model, const std::string&
       bad_input(path + ": GGUF tensor '" + src.name + "' has dims " + shape_str(have) + ", expected " +
                 shape_str(want) + " for " + s.name);
     float* dst = model.params().data() + s.offset;
+    if (blocks) keep_blocks(o, *t, s, src, c.head_dim, *blocks);
     if (!src.transpose && !src.unpermute_heads) {
       dequantize(o, *t, dst);
       continue;
@@ -219,15 +252,13 @@ std::optional<cpu::QuantType> load_gguf_weights(Model& model, const std::string&
                         tmp.data() + ((int64_t)h * D + 2 * i + p) * cols, sizeof(float) * cols);
     }
   }
-  // The file's weight format: that of its first feed-forward output matrix.
+  // The file's weight format: q4_k if any tensor is (its other matrices are the q8_0 / q4_0 that
+  // matrix_type picks), else that of its first feed-forward output matrix.
+  for (const GGUFTensorInfo& t : o.g.tensors)
+    if (t.type == GGMLType::q4_k) return cpu::QuantType::q4_k;
   const GGUFTensorInfo* probe = o.find("blk.0.ffn_down.weight");
   if (!probe) return std::nullopt;
-  switch (probe->type) {
-    case GGMLType::bf16: return cpu::QuantType::bf16;
-    case GGMLType::q8_0: return cpu::QuantType::q8_0;
-    case GGMLType::q4_0: return cpu::QuantType::q4_0;
-    default: return std::nullopt;
-  }
+  return quant_type_of(probe->type);
 }
 
 }  // namespace mindllm

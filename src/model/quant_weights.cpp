@@ -34,7 +34,8 @@ std::vector<LinearWeight> linear_weights(const ModelConfig& c, const ParamLayout
 }
 
 std::optional<QuantType> matrix_type(QuantType t, bool output, int64_t row_len) {
-  if (t == QuantType::q4_0 && output) t = QuantType::q8_0;
+  if ((t == QuantType::q4_0 || t == QuantType::q4_k) && output) t = QuantType::q8_0;
+  if (t == QuantType::q4_k && !cpu::quant_row_fits(t, row_len)) t = QuantType::q4_0;  // rows not whole 256s
   if (!cpu::quant_row_fits(t, row_len)) return std::nullopt;
   return t;
 }
@@ -72,19 +73,62 @@ std::vector<uint8_t> quantize_matrix(QuantType t, const float* w, int O, int I, 
   return out;
 }
 
+// The block rows of matrix lw from `given` and their type: its parameters (those starting inside
+// it, in offset order: q|k|v, gate|up) each given, in one type; else empty.
+std::vector<uint8_t> given_rows(const QuantBlocks& given, const ParamLayout& L, const LinearWeight& lw, QuantType* t) {
+  std::vector<const ParamSpec*> parts;
+  for (const ParamSpec& s : L.specs)
+    if (s.offset >= lw.offset && s.offset < lw.offset + (size_t)lw.O * lw.I) parts.push_back(&s);
+  std::sort(parts.begin(), parts.end(), [](const ParamSpec* a, const ParamSpec* b) { return a->offset < b->offset; });
+  std::vector<uint8_t> rows;
+  for (const ParamSpec* s : parts) {
+    auto it = given.find(s->name);
+    if (it == given.end() || (s != parts[0] && it->second.type != *t)) return {};
+    *t = it->second.type;
+    rows.insert(rows.end(), it->second.rows.begin(), it->second.rows.end());
+  }
+  if (parts.empty() || !cpu::quant_row_fits(*t, lw.I) || rows.size() != cpu::quant_row_bytes(*t, lw.I) * lw.O)
+    return {};
+  return rows;
+}
+
 }  // namespace
 
-std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, QuantType type) {
+QuantBlocks read_quant_blocks(const std::string& dir) {
+  QuantBlocks r;
+  const std::string path = (fs::path(dir) / "model.safetensors").string();
+  if (!quantized_dir_type(dir) || !path_exists(path)) return r;
+  SafetensorsFile f(path);
+  for (auto& [name, q] : parse_quant_metadata(f.metadata(), path)) {
+    auto raw = f.raw(name);
+    const int64_t rows = q.transposed ? q.shape[1] : q.shape[0], cols = q.transposed ? q.shape[0] : q.shape[1];
+    if (raw.size() != cpu::quant_row_bytes(q.type, cols) * rows) continue;  // the fp32 loader has refused it
+    r[name] = {q.type, std::vector<uint8_t>(raw.begin(), raw.end())};
+  }
+  return r;
+}
+
+std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, QuantType type, const QuantBlocks* given) {
   auto q = std::make_shared<QuantizedWeights>();
   q->type = type;
   const float* p = model.params().data();
-  std::vector<std::pair<LinearWeight, QuantType>> mats;
+  struct Mat {
+    LinearWeight lw;
+    QuantType t;
+    std::vector<uint8_t> given;  // the file's block rows, if it has them
+  };
+  std::vector<Mat> mats;
   size_t total = 0;
   for (const LinearWeight& lw : linear_weights(model.config(), model.layout())) {
-    std::optional<QuantType> t = matrix_type(type, lw.output, lw.I);
-    if (!t) continue;  // stays fp32
-    mats.push_back({lw, *t});
-    total += (cpu::quant_row_bytes(*t, lw.I) * lw.O + 63) / 64 * 64;
+    Mat m{lw, type, {}};
+    if (given) m.given = given_rows(*given, model.layout(), lw, &m.t);
+    if (m.given.empty()) {
+      std::optional<QuantType> t = matrix_type(type, lw.output, lw.I);
+      if (!t) continue;  // stays fp32
+      m.t = *t;
+    }
+    total += (cpu::quant_row_bytes(m.t, lw.I) * lw.O + 63) / 64 * 64;
+    mats.push_back(std::move(m));
   }
   constexpr size_t kHuge = 2u << 20;
   const size_t arena_bytes = std::max<size_t>(kHuge, (total + kHuge - 1) / kHuge * kHuge);
@@ -94,9 +138,9 @@ std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, Qua
   madvise(q->arena.get(), arena_bytes, MADV_HUGEPAGE);  // advice only: 4 KiB pages if refused
 #endif
   size_t at = 0;
-  for (const auto& [lw, t] : mats) {
+  for (auto& [lw, t, rows] : mats) {
     QuantizedWeights::Matrix& m = q->by_offset[lw.offset];
-    std::vector<uint8_t> rows = quantize_matrix(t, p + lw.offset, lw.O, lw.I, lw.layout);
+    if (rows.empty()) rows = quantize_matrix(t, p + lw.offset, lw.O, lw.I, lw.layout);
     uint8_t* dst = q->arena.get() + at;
     const bool pack = t != QuantType::bf16;  // the int8 kernels' layout (kernels/cpu/quant.h)
     if (pack) cpu::pack_rows(t, rows.data(), lw.O, lw.I, dst);
@@ -104,6 +148,7 @@ std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, Qua
     m.bytes = rows.size();
     m.m = cpu::QuantMatrix{t, lw.O, lw.I, dst, pack};
     at += (rows.size() + 63) / 64 * 64;
+    std::vector<uint8_t>().swap(rows);
   }
   return q;
 }
@@ -111,12 +156,13 @@ std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, Qua
 std::optional<QuantType> weights_type_from_name(const std::string& name) {
   if (name == "f32") return std::nullopt;
   QuantType t;
-  if (!cpu::quant_type_from_name(name, &t)) bad_input("--weights must be f32, bf16, q8_0 or q4_0, got '" + name + "'");
+  if (!cpu::quant_type_from_name(name, &t))
+    bad_input("--weights must be f32, bf16, q8_0, q4_0 or q4_k, got '" + name + "'");
   return t;
 }
 
 void write_quantized_dir(const Model& model, QuantType type, const std::string& tokenizer_src, const std::string& out,
-                         Progress* progress) {
+                         Progress* progress, const QuantBlocks* given) {
   write_hf_dir(model, DType::f32, tokenizer_src, out);  // config, generation config, tokenizer files
   const ModelConfig& c = model.config();
   const ParamLayout& L = model.layout();
@@ -141,8 +187,12 @@ void write_quantized_dir(const Model& model, QuantType type, const std::string& 
       ts.push_back({s.name, DType::f32, s.shape, p});
       continue;
     }
-    data[i] = quantize_matrix(*t, p, (int)rows, (int)cols,
-                              transposed ? cpu::WeightLayout::in_out : cpu::WeightLayout::out_in);
+    const FileBlocks* g = nullptr;
+    if (given && given->count(s.name)) g = &given->at(s.name);
+    if (g && g->type == *t && g->rows.size() == cpu::quant_row_bytes(*t, cols) * rows) data[i] = g->rows;
+    else
+      data[i] = quantize_matrix(*t, p, (int)rows, (int)cols,
+                                transposed ? cpu::WeightLayout::in_out : cpu::WeightLayout::out_in);
     if (progress) progress->update((double)(s.offset + s.numel) * 4e-6, s.name);
     ts.push_back({s.name, DType::u8, {rows, (int64_t)cpu::quant_row_bytes(*t, cols)}, data[i].data()});
     meta[s.name] = {{"type", cpu::quant_type_name(*t)}, {"shape", s.shape}, {"transposed", transposed}};
@@ -167,7 +217,7 @@ std::optional<QuantType> quantized_dir_type(const std::string& dir) {
   QuantType t;
   if (!q.is_object() || !q.contains("type") || !q["type"].is_string() ||
       !cpu::quant_type_from_name(q["type"].get<std::string>(), &t))
-    bad_input(path + ": mindllm_quantization.type must be bf16, q8_0 or q4_0");
+    bad_input(path + ": mindllm_quantization.type must be bf16, q8_0, q4_0 or q4_k");
   return t;
 }
 
@@ -186,7 +236,7 @@ std::map<std::string, QuantTensorInfo> parse_quant_metadata(const std::map<std::
     QuantTensorInfo q;
     if (!v.is_object() || !v.contains("type") || !v["type"].is_string() ||
         !cpu::quant_type_from_name(v["type"].get<std::string>(), &q.type))
-      bad_input(where + "['" + name + "'].type must be bf16, q8_0 or q4_0");
+      bad_input(where + "['" + name + "'].type must be bf16, q8_0, q4_0 or q4_k");
     if (!v.contains("shape") || !v["shape"].is_array() || v["shape"].size() != 2)
       bad_input(where + "['" + name + "'].shape must be a 2-D shape");
     for (auto& d : v["shape"]) {

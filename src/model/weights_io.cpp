@@ -210,16 +210,18 @@ void load_for_inference(Model& model, const std::string& weights_dir, bool allow
                         const InferenceWeights& how) {
   // A quantised directory or GGUF file runs in its own type unless --weights says otherwise.
   std::optional<cpu::QuantType> weights;
+  QuantBlocks blocks;  // the file's own blocks, run as they are (model/quant_weights.h)
   if (is_gguf_path(weights_dir)) {
-    weights = load_gguf_weights(model, weights_dir);
+    weights = load_gguf_weights(model, weights_dir, &blocks);
   } else {
     model.load_weights(weights_dir);
     weights = quantized_dir_type(weights_dir);
+    if (weights) blocks = read_quant_blocks(weights_dir);
   }
   check_weights_finite(model, weights_dir, allow_non_finite, "--allow-non-finite");
-  if (how.override_weights) weights = how.weights;
+  if (how.override_weights && how.weights != weights) weights = how.weights, blocks.clear();  // another type
   model.set_matmul_precision(how.matmul);
-  model.set_quantized(weights ? quantize_weights(model, *weights) : nullptr);
+  model.set_quantized(weights ? quantize_weights(model, *weights, &blocks) : nullptr);
 }
 
 void check_weights_finite(const Model& model, const std::string& source, bool allow, const std::string& override_flag) {

@@ -8,6 +8,7 @@
 #include <new>
 #include <omp.h>
 
+#include "test_tmp.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/log.h"
@@ -20,8 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("mindllm_ckpt_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
+  fs::path d = mindllm_test::fresh_tmp_dir("ckpt_" + name);
   fs::create_directories(d / "ckpt");
   return d;
 }

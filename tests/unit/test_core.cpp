@@ -6,6 +6,7 @@
 #include <fstream>
 #include <functional>
 
+#include "test_tmp.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -16,7 +17,7 @@
 using namespace mindllm;
 
 static std::string temp_path(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / "mindllm_test_core";
+  auto dir = mindllm_test::test_tmp_root() / "core";
   std::filesystem::create_directories(dir);
   return (dir / name).string();
 }

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "test_tmp.h"
 #include "core/error.h"
 #include "core/file_io.h"
 
@@ -18,12 +19,7 @@ namespace data_test {
 inline std::string corpus_dir() { return std::string(MINDLLM_SOURCE_DIR) + "/../shared/data/corpus"; }
 inline bool have_corpus() { return std::filesystem::exists(corpus_dir() + "/zh"); }
 
-inline std::string temp_dir(const std::string& name) {
-  auto d = std::filesystem::temp_directory_path() / ("mindllm_test_data_" + std::to_string(::getpid())) / name;
-  std::filesystem::remove_all(d);
-  std::filesystem::create_directories(d);
-  return d.string();
-}
+inline std::string temp_dir(const std::string& name) { return mindllm_test::fresh_tmp_dir("data/" + name).string(); }
 
 inline void write(const std::string& path, const std::string& data) {
   std::ofstream f(path, std::ios::binary);
@@ -32,7 +28,8 @@ inline void write(const std::string& path, const std::string& data) {
 
 // Runs the mindllm binary; returns the exit code, stderr in *err.
 inline int run_cli(const std::string& args, std::string* err = nullptr) {
-  std::string errf = std::filesystem::temp_directory_path() / ("mindllm_test_data_err_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(mindllm_test::test_tmp_root());
+  std::string errf = mindllm_test::test_tmp_root() / "cli_stderr";
   std::string cmd = std::string(MINDLLM_BINARY) + " " + args + " >/dev/null 2>" + errf;
   int rc = std::system(cmd.c_str());
   if (err) *err = mindllm::read_file(errf);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_tmp.h"
 #include "core/error.h"
 #include "eval/docs.h"
 #include "eval/evaluator.h"
@@ -21,10 +22,8 @@ namespace {
 struct TmpDir {
   fs::path p;
   TmpDir() {
-    p = fs::temp_directory_path() / ("mindllm_eval_test_" + std::to_string(::getpid()) + "_" +
-                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(p);
-    fs::create_directories(p);
+    p = mindllm_test::fresh_tmp_dir(std::string("eval_test_") +
+                                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
   ~TmpDir() { fs::remove_all(p); }
   void write(const std::string& rel, const std::string& text) const {

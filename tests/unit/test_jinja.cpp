@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_tmp.h"
 #include "sft/chat_template.h"
 #include "sft/jinja.h"
 
@@ -286,9 +287,7 @@ TEST(ChatTemplate, Builtins) {
 
 TEST(ChatTemplate, ModelDirAndResolve) {
   namespace fs = std::filesystem;
-  fs::path dir = fs::temp_directory_path() / ("mindllm_chat_template_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  fs::path dir = mindllm_test::fresh_tmp_dir("chat_template");
   EXPECT_FALSE(ChatTemplate::from_model_dir(dir).has_value());
   EXPECT_THROW(ChatTemplate::resolve("", dir), mindllm::Error);
   std::ofstream(dir / "tokenizer_config.json")

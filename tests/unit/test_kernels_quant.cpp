@@ -232,9 +232,10 @@ TEST(QuantLinear, Avx2MatchesScalar) {
 // M = 1..40 (tiles of 4, remainders, passes), 1 and 2 threads, and equals the plain matrix's.
 TEST(QuantLinear, PackedRowIsTheSameBitsInAnyBatch) {
   Rng rng(41);
-  const int I = 32 * 5, O = 45, maxM = 40;
-  for (QuantType t : {QuantType::q8_0, QuantType::q4_0}) {
+  const int O = 45, maxM = 40;
+  for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::q4_k}) {
     SCOPED_TRACE(quant_type_name(t));
+    const int I = t == QuantType::q4_k ? 512 : 32 * 5;
     const std::vector<float> wf = random_normal((size_t)O * I, rng, 0.1f), bias = random_normal(O, rng);
     const std::vector<float> in = random_normal((size_t)maxM * I, rng);
     std::vector<uint8_t> wq(quant_row_bytes(t, I) * O), wp(wq.size());

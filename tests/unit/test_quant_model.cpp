@@ -135,6 +135,43 @@ TEST_P(QuantModel, DirectoryRoundTrip) {
 
 INSTANTIATE_TEST_SUITE_P(Families, QuantModel, ::testing::Values(0, 1));
 
+// q4_k on 256-wide rows (every matrix but the output projection q4_k; the llama MLP's 320-wide
+// down projection falls back to q4_0): logits against f32 within the q4_0 tolerance and closer
+// than q4_0's, and the directory's blocks load as they were written.
+TEST(QuantModelQ4k, LogitsAndDirectory) {
+  nlohmann::json gpt2 = configs()[0], llama = configs()[1];
+  gpt2["n_embd"] = 256;
+  llama["hidden_size"] = 256, llama["intermediate_size"] = 320;
+  for (const nlohmann::json& j : {gpt2, llama}) {
+    Model m = random_model(j, 21);
+    const std::vector<float> ref = run(m);
+    m.set_quantized(quantize_weights(m, QuantType::q4_0));
+    const double d40 = rel_diff(run(m), ref);
+    m.set_quantized(quantize_weights(m, QuantType::q4_k));
+    const auto& L = m.layout();
+    EXPECT_EQ(m.quantized()->find(L.layers[0].wqkv)->type, QuantType::q4_k);
+    EXPECT_EQ(m.quantized()->find(L.lm_head)->type, QuantType::q8_0);
+    EXPECT_EQ(m.quantized()->find(L.layers[0].wproj)->type,
+              m.config().family == Family::llama ? QuantType::q4_0 : QuantType::q4_k);
+    const double d4k = rel_diff(run(m), ref);
+    EXPECT_LE(d4k, 0.40);
+    EXPECT_LT(d4k, d40) << "q4_k no closer to f32 than q4_0";
+    if (std::getenv("MINDLLM_TEST_VERBOSE")) std::printf("  q4_0 %.4g, q4_k %.4g\n", d40, d4k);
+    const std::string dir = testing::TempDir() + "/quant_q4k";
+    std::filesystem::remove_all(dir);
+    write_quantized_dir(m, QuantType::q4_k, "", dir);
+    Model loaded(m.config());
+    load_for_inference(loaded, dir, false, InferenceWeights{});
+    EXPECT_EQ(loaded.quantized()->type, QuantType::q4_k);
+    for (auto& [off, mat] : m.quantized()->by_offset) {
+      const QuantizedWeights::Matrix& got = loaded.quantized()->by_offset.at(off);
+      EXPECT_EQ(got.m.type, mat.m.type);
+      EXPECT_TRUE(std::equal(mat.m.data, mat.m.data + mat.bytes, got.m.data, got.m.data + got.bytes)) << off;
+    }
+    std::filesystem::remove_all(dir);
+  }
+}
+
 // A quantised tensor whose bytes do not match its metadata, or bad metadata, is bad input.
 TEST(QuantModelFile, BadFilesAreBadInput) {
   Model m = random_model(configs()[1], 1);

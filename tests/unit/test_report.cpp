@@ -10,6 +10,7 @@
 #include <fstream>
 #include <regex>
 
+#include "test_tmp.h"
 #include "core/file_io.h"
 #include "report/inputs.h"
 #include "report/page.h"
@@ -22,12 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("mindllm_report_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path fresh_dir(const std::string& name) { return mindllm_test::fresh_tmp_dir("report_" + name); }
 
 void write(const fs::path& p, const std::string& s) {
   fs::create_directories(p.parent_path());

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_tmp.h"
 #include "core/error.h"
 #include "sft/sft_batches.h"
 #include "sft/sft_data.h"
@@ -15,7 +16,7 @@ using json = nlohmann::json;
 namespace {
 
 std::string write_temp(const std::string& name, const std::string& text) {
-  auto dir = std::filesystem::temp_directory_path() / "mindllm_test_sft";
+  auto dir = mindllm_test::test_tmp_root() / "sft";
   std::filesystem::create_directories(dir);
   std::string path = (dir / name).string();
   std::ofstream(path, std::ios::binary) << text;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "test_tmp.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/rng.h"
@@ -147,7 +148,7 @@ TEST(Tokenizer, TrainEncodeDecodeRoundTrip) {
 
 TEST(Tokenizer, SaveLoadKeepsIdsAndHash) {
   Tokenizer t = small_trained(SplitPattern::llama3);
-  auto dir = std::filesystem::temp_directory_path() / "mindllm_tok_test";
+  auto dir = mindllm_test::test_tmp_root() / "tok_test";
   std::filesystem::create_directories(dir);
   std::string path = (dir / "tokenizer.json").string();
   t.save(path);
@@ -247,7 +248,7 @@ TEST(Tokenizer, AnySplitRegexLoads) {
 
 // Training reads gzip and zstd files (by their bytes) and .jsonl.zst as `data prepare` writes it.
 TEST(Tokenizer, TrainReadsCompressedInput) {
-  auto dir = std::filesystem::temp_directory_path() / "mindllm_tok_train_z";
+  auto dir = mindllm_test::test_tmp_root() / "tok_train_z";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   std::string text, jsonl;

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <nlohmann/json.hpp>
 
+#include "test_tmp.h"
 #include "core/file_io.h"
 #include "core/log.h"
 #include "core/rng.h"
@@ -89,7 +90,7 @@ std::vector<float> weights_at(const fs::path& run, int step) {
 
 TEST(Trainer, MaskedMicroBatchesWeighByTheirTargets) {
   set_log_enabled(false);
-  fs::path dir = fs::temp_directory_path() / ("mindllm_trainer_" + std::to_string(::getpid()));
+  fs::path dir = mindllm_test::test_tmp_root() / "trainer";
   fs::remove_all(dir);
   std::vector<double> accum = train_run(dir / "accum", 2, 3), whole = train_run(dir / "whole", 1, 3);
   set_log_enabled(true);

@@ -20,26 +20,34 @@ const char* quant_type_name(QuantType t) {
     case QuantType::bf16: return "bf16";
     case QuantType::q8_0: return "q8_0";
     case QuantType::q4_0: return "q4_0";
+    case QuantType::q4_k: return "q4_k";
   }
   return "?";
 }
 
 bool quant_type_from_name(const std::string& name, QuantType* out) {
-  for (QuantType t : {QuantType::bf16, QuantType::q8_0, QuantType::q4_0})
+  for (QuantType t : {QuantType::bf16, QuantType::q8_0, QuantType::q4_0, QuantType::q4_k})
     if (name == quant_type_name(t)) return *out = t, true;
   return false;
 }
 
-bool quant_row_fits(QuantType t, int64_t n) { return n > 0 && (t == QuantType::bf16 || n % kQuantBlock == 0); }
+int quant_block_weights(QuantType t) {
+  return t == QuantType::bf16 ? 1 : t == QuantType::q4_k ? kSuperBlock : kQuantBlock;
+}
 
-size_t quant_row_bytes(QuantType t, int64_t n) {
+int quant_block_bytes(QuantType t) {
   switch (t) {
-    case QuantType::bf16: return 2 * (size_t)n;
-    case QuantType::q8_0: return (size_t)n / kQuantBlock * 34;
-    case QuantType::q4_0: return (size_t)n / kQuantBlock * 18;
+    case QuantType::bf16: return 2;
+    case QuantType::q8_0: return 34;
+    case QuantType::q4_0: return 18;
+    case QuantType::q4_k: return 144;
   }
   return 0;
 }
+
+bool quant_row_fits(QuantType t, int64_t n) { return n > 0 && n % quant_block_weights(t) == 0; }
+
+size_t quant_row_bytes(QuantType t, int64_t n) { return (size_t)n / quant_block_weights(t) * quant_block_bytes(t); }
 
 namespace {
 
@@ -53,6 +61,7 @@ float get_half(const uint8_t* p) { return half_to_float(static_cast<uint16_t>(p[
 
 void quantize_row(QuantType t, const float* x, int64_t n, uint8_t* out) {
   MINDLLM_CHECK(quant_row_fits(t, n), "quantize_row: row length is not whole blocks");
+  if (t == QuantType::q4_k) return quantize_row_q4k(x, n, out);
   if (t == QuantType::bf16) {
     for (int64_t i = 0; i < n; i++) {
       const uint16_t h = float_to_bf16(x[i]);
@@ -87,6 +96,7 @@ void quantize_row(QuantType t, const float* x, int64_t n, uint8_t* out) {
 
 void dequantize_row(QuantType t, const uint8_t* in, int64_t n, float* out) {
   MINDLLM_CHECK(quant_row_fits(t, n), "dequantize_row: row length is not whole blocks");
+  if (t == QuantType::q4_k) return dequantize_row_q4k(in, n, out);
   if (t == QuantType::bf16) {
     for (int64_t i = 0; i < n; i++) out[i] = bf16_to_float(static_cast<uint16_t>(in[2 * i] | in[2 * i + 1] << 8));
     return;
@@ -112,7 +122,7 @@ namespace quant_detail {
 
 void copy_block(const QuantMatrix& w, int o, int b, uint8_t* block) {
   const bool q8 = w.type == QuantType::q8_0;
-  const int bytes = q8 ? 34 : 18, chunks = q8 ? 4 : 2;
+  const int bytes = quant_block_bytes(w.type), chunks = q8 ? 4 : 2;
   const size_t rb = w.row_bytes();
   const int grouped = w.O / kPackRows * kPackRows;
   if (!w.packed || o >= grouped) {
@@ -121,6 +131,7 @@ void copy_block(const QuantMatrix& w, int o, int b, uint8_t* block) {
   }
   const int c = o % kPackRows;
   const uint8_t* p = w.data + (size_t)(o - c) * rb + (size_t)b * kPackRows * bytes;
+  if (w.type == QuantType::q4_k) return unpack_q4k_block(p, c, block);
   std::memcpy(block, p + 2 * c, 2);
   for (int k = 0; k < chunks; k++) std::memcpy(block + 2 + 8 * k, p + packed_chunk(c, k), 8);
 }
@@ -140,6 +151,7 @@ void quantize_act_scalar(const float* x, int nb, int8_t* qs, float* d, int32_t* 
 }
 
 void dot_rows_scalar(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N, float* out, int ldo) {
+  if (w.type == QuantType::q4_k) return q4k_rows_scalar(w, o0, o1, x, N, out, ldo);
   const bool q8 = w.type == QuantType::q8_0;
   uint8_t p[34];
   for (int o = o0; o < o1; o++) {
@@ -178,9 +190,9 @@ void bf16_rows_scalar(const QuantMatrix& w, int o0, int o1, const float* in, int
 }  // namespace quant_detail
 
 void pack_rows(QuantType t, const uint8_t* rows, int O, int I, uint8_t* out) {
-  MINDLLM_CHECK(t != QuantType::bf16 && quant_row_fits(t, I), "pack_rows: not a q8_0 / q4_0 matrix");
+  MINDLLM_CHECK(t != QuantType::bf16 && quant_row_fits(t, I), "pack_rows: not a q8_0 / q4_0 / q4_k matrix");
   const bool q8 = t == QuantType::q8_0;
-  const int bytes = q8 ? 34 : 18, chunks = q8 ? 4 : 2, nb = I / kQuantBlock;
+  const int bytes = quant_block_bytes(t), chunks = q8 ? 4 : 2, nb = I / quant_block_weights(t);
   const size_t rb = quant_row_bytes(t, I);
   const int grouped = O / kPackRows * kPackRows;
   for (int g = 0; g < grouped; g += kPackRows)
@@ -188,6 +200,10 @@ void pack_rows(QuantType t, const uint8_t* rows, int O, int I, uint8_t* out) {
       uint8_t* p = out + (size_t)g * rb + (size_t)b * kPackRows * bytes;
       for (int c = 0; c < kPackRows; c++) {
         const uint8_t* src = rows + (size_t)(g + c) * rb + (size_t)b * bytes;
+        if (t == QuantType::q4_k) {
+          pack_q4k_block(src, c, p);
+          continue;
+        }
         std::memcpy(p + 2 * c, src, 2);
         for (int k = 0; k < chunks; k++) std::memcpy(p + packed_chunk(c, k), src + 2 + 8 * k, 8);
       }
@@ -197,10 +213,11 @@ void pack_rows(QuantType t, const uint8_t* rows, int O, int I, uint8_t* out) {
 
 void dequantize_matrix_row(const QuantMatrix& w, int o, float* out) {
   if (!w.packed) return dequantize_row(w.type, w.data + (size_t)o * w.row_bytes(), w.I, out);
-  uint8_t block[34];
-  for (int b = 0; b < w.I / kQuantBlock; b++) {
+  uint8_t block[144];
+  const int bw = quant_block_weights(w.type);
+  for (int b = 0; b < w.I / bw; b++) {
     copy_block(w, o, b, block);
-    dequantize_row(w.type, block, kQuantBlock, out + (size_t)kQuantBlock * b);
+    dequantize_row(w.type, block, bw, out + (size_t)bw * b);
   }
 }
 
@@ -237,7 +254,8 @@ void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, con
     const size_t rb = w.row_bytes();
 #pragma omp parallel for schedule(static)
     for (int o = 0; o < O; o++) {
-      if (avx2 && !w.packed) dequantize_row_avx2(w.type, w.data + (size_t)o * rb, I, s.wtile.data() + (size_t)o * I);
+      if (avx2 && !w.packed && w.type != QuantType::q4_k)
+        dequantize_row_avx2(w.type, w.data + (size_t)o * rb, I, s.wtile.data() + (size_t)o * I);
       else dequantize_matrix_row(w, o, s.wtile.data() + (size_t)o * I);
     }
     linear_forward(out, in, s.wtile.data(), bias, N, I, O, WeightLayout::out_in);

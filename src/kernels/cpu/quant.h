@@ -6,6 +6,11 @@
 //   q4_0: blocks of 32 weights -> { fp16 d; uint8 qs[16] }            (18 bytes, 4.5 bits/weight)
 //         d = m / -8 where m is the x of largest |x| (sign kept), q = min(15, (int)(x / d + 8.5)),
 //         qs[j] = q[j] | q[j + 16] << 4 (low nibbles: the block's first 16 weights), x ~ d (q - 8)
+//   q4_k: super-blocks of 256 weights -> { fp16 d, dmin; uint8 scales[12]; uint8 qs[128] } (144
+//         bytes, 4.5 bits/weight): 8 sub-blocks of 32, each with a 6-bit scale sc_j and min m_j
+//         (packed in scales[12]), x ~ d sc_j q - dmin m_j with q in 0..15; qs[32p + l] holds
+//         weight l of sub-block 2p (low nibble) and of sub-block 2p + 1 (high nibble). ggml's
+//         quantize_row_q4_K_ref (a weighted least-squares search per sub-block), see quant_k.cpp.
 //   bf16: the top 16 bits of the fp32 value, rounded to nearest even.
 // A matrix is O rows of I weights (PyTorch's [out, in]), each row its own run of blocks, so the
 // blocks run along the dot-product dimension.
@@ -17,14 +22,19 @@
 
 namespace mindllm::cpu {
 
-enum class QuantType : uint8_t { bf16, q8_0, q4_0 };
-constexpr int kQuantBlock = 32;  // weights per q8_0 / q4_0 block
+enum class QuantType : uint8_t { bf16, q8_0, q4_0, q4_k };
+constexpr int kQuantBlock = 32;   // weights per q8_0 / q4_0 block (and per q4_k sub-block)
+constexpr int kSuperBlock = 256;  // weights per q4_k super-block
 
-const char* quant_type_name(QuantType t);  // "bf16", "q8_0", "q4_0"
+const char* quant_type_name(QuantType t);  // "bf16", "q8_0", "q4_0", "q4_k"
 bool quant_type_from_name(const std::string& name, QuantType* out);
-// Bytes of one row of n weights; n must be a multiple of kQuantBlock for q8_0 / q4_0.
+// Weights and bytes of one block of t (bf16: one weight, 2 bytes).
+int quant_block_weights(QuantType t);
+int quant_block_bytes(QuantType t);
+// Bytes of one row of n weights; n must be whole blocks (quant_row_fits).
 size_t quant_row_bytes(QuantType t, int64_t n);
-// True when a row of n weights can be stored in t (whole blocks).
+// True when a row of n weights can be stored in t (whole blocks: 32 weights for q8_0 / q4_0, 256
+// for q4_k).
 bool quant_row_fits(QuantType t, int64_t n);
 
 // x[n] -> out[quant_row_bytes(t, n)], as ggml's quantize_row_*_ref; and back to fp32.
@@ -32,7 +42,7 @@ void quantize_row(QuantType t, const float* x, int64_t n, uint8_t* out);
 void dequantize_row(QuantType t, const uint8_t* in, int64_t n, float* out);
 
 // O rows of I weights in `type`. Plain: row o starts at data + o * quant_row_bytes(type, I), the
-// blocks as ggml stores them. Packed (q8_0 / q4_0, see pack_rows): the same bytes reordered for
+// blocks as ggml stores them. Packed (q8_0 / q4_0 / q4_k, see pack_rows): the same bytes reordered for
 // the int8 kernels.
 struct QuantMatrix {
   QuantType type;
@@ -48,9 +58,12 @@ struct QuantMatrix {
 // rows {0,1,4,5} (32 bytes) then chunk k of rows {2,3,6,7}, for k = 0..3 (q8_0: 32 int8) or
 // k = 0..1 (q4_0: 16 bytes of nibbles): 8 x 34 or 8 x 18 bytes, as plain. The kernels then read
 // the matrix as one stream and multiply 4 rows' chunks by one broadcast activation chunk per
-// instruction.
+// instruction. q4_k: per super-block of the group's 8 rows (8 x 144 bytes): the 8 d (fp16), the
+// 8 dmin, the rows' 12 scale bytes as three 32-bit words each, word w of row c at 32 + 32 w + 4 c,
+// then for each pair p = 0..3 of sub-blocks 256 bytes of nibbles, chunked as q4_0's (chunk k =
+// qs[32p + 8k .. + 8], k = 0..3): the kernel unpacks 8 rows' scales with a few vector ops.
 constexpr int kPackRows = 8;
-// rows (O plain rows of I weights in t, q8_0 or q4_0) -> out (as many bytes) in the packed layout.
+// rows (O plain rows of I weights in t, not bf16) -> out (as many bytes) in the packed layout.
 void pack_rows(QuantType t, const uint8_t* rows, int O, int I, uint8_t* out);
 // Row o of w (plain or packed) as fp32 values, as dequantize_row.
 void dequantize_matrix_row(const QuantMatrix& w, int o, float* out);
@@ -73,8 +86,10 @@ constexpr int kDequantGemmRows = 64;
 // out[N,O] = in[N,I] · Wᵀ + bias (bias fp32 [O] or null). q8_0 / q4_0: each row of `in` is first
 // quantised to q8_0 per 32-block (llama.cpp's vec_dot_type for both), then per block the exact
 // int32 dot product s_b of the 32 int8 pairs, and out = fma(s_b, d_w d_x, out) in block order
-// (fp32, from 0): the same bits from every kernel (AVX2 or portable, any tile, any number of rows
-// or threads, plain or packed). bf16: fp32 FMAs over the widened weights. Rows of W are split over
+// (fp32, from 0). q4_k: the same q8_0 activations; per sub-block j (block b) the exact s_b =
+// sum q x_q and the activation block's sum S_b, then out = fma(sc_j s_b, d d_x, out) and
+// out = fma(-(m_j S_b), dmin d_x, out), in block order: the same bits from every kernel (AVX2 or portable, any tile,
+// any number of rows or threads, plain or packed). bf16: fp32 FMAs over the widened weights. Rows of W are split over
 // the OpenMP threads in 64-byte-aligned runs of outputs; AVX2 where the CPU has it, else portable
 // C++ (for bf16 the same arithmetic up to the order of fp32 additions).
 void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, const float* bias, int N,

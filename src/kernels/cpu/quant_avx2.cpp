@@ -159,10 +159,83 @@ MINDLLM_AVX2 inline void q4_group(const uint8_t* g, const ActQ8& x, int n0, floa
   for (int r = 0; r < R; r++) _mm256_storeu_ps(out + (size_t)(n0 + r) * ldo, acc[r]);
 }
 
+// q4_k: per super-block the 8 rows' d and dmin (fp16) and their scale words unpacked into 6-bit
+// scales (sub-blocks 0..3 in sc_lo's bytes, 4..7 in sc_hi's) and mins, 8 rows per vector; per pair
+// of sub-blocks the nibbles as q4_0's (low: sub-block 2p, high: 2p + 1; 4 chunks' int16 sums <= 4 x
+// 2 x 15 x 127), then per sub-block j the 8 rows' sc_j s_b and m_j S_b (exact int32) and two FMAs
+// (quant.h's arithmetic). At most 2 activation rows per call: 4 int16 sums per row already.
+template <int R>
+MINDLLM_AVX2 inline void q4k_group(const uint8_t* g, const ActQ8& x, int n0, float* out, int ldo) {
+  static_assert(R <= 2, "register budget");
+  __m256 acc[R];
+  const int8_t* xq[R];
+  const float* xd[R];
+  const int32_t* xs[R];
+  for (int r = 0; r < R; r++) {
+    acc[r] = _mm256_setzero_ps();
+    xq[r] = x.qs + (size_t)(n0 + r) * x.nb * 32, xd[r] = x.d + (size_t)(n0 + r) * x.nb;
+    xs[r] = x.sum + (size_t)(n0 + r) * x.nb;
+  }
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m6 = _mm256_set1_epi8(0x3f), m2 = _mm256_set1_epi8(0x03);
+  const __m256i byte = _mm256_set1_epi32(0xff);
+  for (int sb = 0; sb < x.nb / 8; sb++, g += kPackRows * 144) {
+    if constexpr (R == 1) prefetch_ahead(g, kPackRows * 144);
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+    const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + 16)));
+    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 32));
+    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 64));
+    const __m256i w2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 96));
+    const __m256i sc[2] = {_mm256_and_si256(w0, m6),
+                           _mm256_or_si256(_mm256_and_si256(w2, m4),
+                                           _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(w0, 6), m2), 4))};
+    const __m256i mn[2] = {_mm256_and_si256(w1, m6),
+                           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w2, 4), m4),
+                                           _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(w1, 6), m2), 4))};
+    for (int p = 0; p < 4; p++) {
+      __m256i la[R], ha[R], lb[R], hb[R];
+      for (int r = 0; r < R; r++) la[r] = ha[r] = lb[r] = hb[r] = _mm256_setzero_si256();
+      const uint8_t* q = g + 128 + 256 * p;
+      for (int k = 0; k < 4; k++) {
+        const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * k));
+        const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * k + 32));
+        const __m256i wla = _mm256_and_si256(va, m4), wha = _mm256_and_si256(_mm256_srli_epi16(va, 4), m4);
+        const __m256i wlb = _mm256_and_si256(vb, m4), whb = _mm256_and_si256(_mm256_srli_epi16(vb, 4), m4);
+        for (int r = 0; r < R; r++) {
+          const int8_t* xb = xq[r] + 32 * (8 * sb + 2 * p) + 8 * k;
+          const __m256i xl = bcast8(xb), xh = bcast8(xb + 32);
+          la[r] = _mm256_add_epi16(la[r], _mm256_maddubs_epi16(wla, xl));
+          ha[r] = _mm256_add_epi16(ha[r], _mm256_maddubs_epi16(wha, xh));
+          lb[r] = _mm256_add_epi16(lb[r], _mm256_maddubs_epi16(wlb, xl));
+          hb[r] = _mm256_add_epi16(hb[r], _mm256_maddubs_epi16(whb, xh));
+        }
+      }
+      for (int h = 0; h < 2; h++) {
+        const int j = 2 * p + h, b = 8 * sb + j, shift = 8 * (j & 3);
+        const __m256i scj = _mm256_and_si256(_mm256_srli_epi32(sc[j >> 2], shift), byte);
+        const __m256i mnj = _mm256_and_si256(_mm256_srli_epi32(mn[j >> 2], shift), byte);
+        for (int r = 0; r < R; r++) {
+          const __m256i s = rows8(pairs_i32(h ? ha[r] : la[r]), pairs_i32(h ? hb[r] : lb[r]));
+          const __m256 dx = _mm256_set1_ps(xd[r][b]);
+          acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(s, scj)), _mm256_mul_ps(dw, dx), acc[r]);
+          acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(mnj, _mm256_set1_epi32(xs[r][b]))),
+                                    _mm256_mul_ps(dm, dx), acc[r]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < R; r++) _mm256_storeu_ps(out + (size_t)(n0 + r) * ldo, acc[r]);
+}
+
 template <int R>
 MINDLLM_AVX2 inline void group(QuantType t, const uint8_t* g, const ActQ8& x, int n0, float* out, int ldo) {
-  if (t == QuantType::q8_0) q8_group<R>(g, x, n0, out, ldo);
-  else q4_group<R>(g, x, n0, out, ldo);
+  if (t == QuantType::q8_0) {
+    q8_group<R>(g, x, n0, out, ldo);
+  } else if (t == QuantType::q4_0) {
+    q4_group<R>(g, x, n0, out, ldo);
+  } else {
+    for (int r = 0; r + 2 <= R; r += 2) q4k_group<2>(g, x, n0 + r, out, ldo);
+    if constexpr (R % 2) q4k_group<1>(g, x, n0 + R - 1, out, ldo);
+  }
 }
 
 MINDLLM_AVX2 inline __m256 load_bf16(const uint16_t* p) {
@@ -193,7 +266,8 @@ MINDLLM_AVX2 void dot_rows_avx2(const QuantMatrix& w, int o0, int o1, const ActQ
       }
     }
   }
-  plain_rows(w, std::max(o0, grouped), o1, x, N, out, ldo);
+  if (t == QuantType::q4_k) q4k_rows_scalar(w, std::max(o0, grouped), o1, x, N, out, ldo);  // same bits
+  else plain_rows(w, std::max(o0, grouped), o1, x, N, out, ldo);
 }
 
 namespace {

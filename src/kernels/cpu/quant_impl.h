@@ -18,8 +18,21 @@ struct ActQ8 {
 // Offset of chunk k (8 bytes: quants 8k..8k+7 of q8_0, nibble bytes 8k..8k+7 of q4_0) of row c of
 // a packed group's block, from the block's start (its 8 scales come first).
 inline int packed_chunk(int c, int k) { return 16 + 64 * k + 32 * ((c >> 1) & 1) + 8 * ((c & 1) | (c >> 2) << 1); }
-// Row o's block b of w (plain or packed): its bytes as ggml's block (fp16 d, then quants).
+// Row o's block b of w (plain or packed): its bytes as ggml's block (fp16 d, then quants; q4_k:
+// super-block b, 144 bytes).
 void copy_block(const QuantMatrix& w, int o, int b, uint8_t* block);
+
+// q4_k (quant_k.cpp). A super-block's 8 scales and 8 mins (6 bits each) from its 12 scale bytes.
+void q4k_scales(const uint8_t* scales12, uint8_t* sc, uint8_t* m);
+void quantize_row_q4k(const float* x, int64_t n, uint8_t* out);
+void dequantize_row_q4k(const uint8_t* in, int64_t n, float* out);
+// One plain super-block (144 bytes) <-> row c of a packed group's super-block (8 x 144 bytes).
+void pack_q4k_block(const uint8_t* block, int c, uint8_t* group);
+void unpack_q4k_block(const uint8_t* group, int c, uint8_t* block);
+// Offset of nibble chunk k (qs[32p + 8k .. + 8]) of row c in a packed q4_k group's super-block.
+inline int q4k_chunk(int c, int p, int k) { return 128 + 256 * p + packed_chunk(c, k) - 16; }
+// dot_rows for q4_k weights (the portable kernel; the AVX2 one is dot_rows_avx2).
+void q4k_rows_scalar(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N, float* out, int ldo);
 
 // out[n * ldo + o] = dot(W row o, activation row n) for o in [o0, o1), n in [0, N); q8_0 / q4_0.
 // o0 is a multiple of kPackRows when w is packed.
