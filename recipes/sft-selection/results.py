@@ -98,5 +98,21 @@ lines.append("")
 lines.append(f"(mean ± sd over seeds {' '.join(seeds)}; CE in nats per response token, lower is better; "
              f"MMLU {mc['mmlu']} and CMMLU {mc['cmmlu']} items, 5-shot; p(gold): the mean probability of the "
              f"right letter among the four (chance 0.25); GSM8K EM: flexible-extract exact match.)")
+# Each arm against the middle band on the held-out loss: the difference of the seed means, Welch's t and its
+# two-sided p (Welch-Satterthwaite degrees of freedom; scipy.stats.ttest_ind with equal_var=False).
+if "middle" in res["arms"] and len(seeds) > 1:
+    from scipy import stats
+    mid = [r["heldout_all"] for r in res["arms"]["middle"]["runs"]]
+    lines += ["", "| arm − middle | held-out CE difference | Welch t | p |", "|---|---|---|---|"]
+    for arm, e in res["arms"].items():
+        if arm == "middle":
+            continue
+        v = [r["heldout_all"] for r in e["runs"]]
+        t = stats.ttest_ind(v, mid, equal_var=False)
+        e["heldout_vs_middle"] = {"diff": statistics.mean(v) - statistics.mean(mid), "welch_t": float(t.statistic),
+                                  "p": float(t.pvalue)}
+        lines.append(f"| {arm} | {e['heldout_vs_middle']['diff']:+.4f} | {t.statistic:+.2f} | {t.pvalue:.3f} |")
+    lines.append("\n(positive: the arm's held-out loss is higher than the middle band's.)")
+    json.dump(res, open(f"{out}/results.json", "w"), indent=2, allow_nan=True)
 open(f"{out}/results.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
