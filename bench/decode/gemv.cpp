@@ -1,12 +1,12 @@
 // Decode GEMV against the memory-read roofline, in one run (issue 20): every matrix of one
 // decoded token of a model shape (GPT-2 124M or Qwen2-0.5B: q|k|v, attention output, MLP, output
-// projection), random weights in q8_0 / q4_0 / bf16, multiplied by one activation row through
+// projection), random weights in q8_0 / q4_0 / q4_k / bf16 / f16, multiplied by one activation row through
 // linear_forward_quant (q8_0 / q4_0 packed, as the engine holds them), alternated with a pure read of as many bytes
 // (8-lane fp32 sums, as stream.c's "read"); best of the repetitions for each. Prints GB/s, the fraction of the read
 // rate and the tokens/s the GEMVs alone would allow. Build (repo root, after scripts/build.sh):
 //   c++ -O2 -fopenmp -std=gnu++20 -Isrc -I/usr/include/x86_64-linux-gnu/openblas-openmp \
-//     bench/decode/gemv.cpp src/kernels/cpu/quant.cpp src/kernels/cpu/quant_avx2.cpp src/core/dtype.cpp \
-//     src/kernels/cpu/linear.cpp src/core/profile.cpp -lopenblas -o /tmp/gemv
+//     bench/decode/gemv.cpp src/kernels/cpu/quant.cpp src/kernels/cpu/quant_avx2.cpp src/kernels/cpu/quant_k.cpp \
+//     src/core/dtype.cpp src/kernels/cpu/linear.cpp src/core/profile.cpp -lopenblas -o /tmp/gemv
 //   OMP_NUM_THREADS=1 /tmp/gemv gpt2-124m      # or qwen2-0.5b; OMP_NUM_THREADS=2 for two threads
 // (MINDLLM_BENCH_CPU_TIME=1 with one thread: CPU time instead of wall time, for a loaded machine)
 #include <immintrin.h>
@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   const auto mats = token_matrices(shape);
   Rng rng(1);
   printf("%s, %d threads, kernels %s\n", shape.c_str(), omp_get_max_threads(), quant_kernel_name());
-  for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::q4_k, QuantType::bf16}) {
+  for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::q4_k, QuantType::bf16, QuantType::f16}) {
     std::vector<std::vector<uint8_t>> q;
     std::vector<QuantType> types;  // q4_k rows that are not whole 256s are q4_0 (model/quant_weights.h)
     size_t bytes = 0;
@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
         for (auto& v : w) v = rng.normal() * 0.02f;
         quantize_row(t, w.data(), I, q.back().data() + quant_row_bytes(t, I) * o);
       }
-      if (t != QuantType::bf16) {  // the engine's layout
+      if (!is_float16(t)) {  // the engine's layout
         std::vector<uint8_t> packed(q.back().size());
         pack_rows(t, q.back().data(), O, I, packed.data());
         q.back().swap(packed);
@@ -113,8 +113,8 @@ int main(int argc, char** argv) {
       t0 = now();
       for (size_t i = 0; i < mats.size(); i++)
         linear_forward_quant(out.data(), x.data(),
-                             QuantMatrix{types[i], mats[i].first, mats[i].second, q[i].data(), t != QuantType::bf16},
-                             nullptr, 1, s);
+                             QuantMatrix{types[i], mats[i].first, mats[i].second, q[i].data(), !is_float16(t)}, nullptr,
+                             1, s);
       best = std::min(best, now() - t0);
     }
     printf("%-5s %7.1f MB/token: GEMV %.2f GB/s = %3.0f%% of read %.2f GB/s (%.1f tokens/s; read limit %.1f)%s\n",

@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
     std::vector<std::vector<uint8_t>> q(copies, std::vector<uint8_t>(rb * O));
     for (auto& qq : q) {
       for (int o = 0; o < O; o++) quantize_row(t, &w[(size_t)o * I], I, qq.data() + rb * o);
-      if (t != QuantType::bf16) {  // the engine's layout
+      if (!is_float16(t)) {  // the engine's layout
         std::vector<uint8_t> packed(qq.size());
         pack_rows(t, qq.data(), O, I, packed.data());
         qq.swap(packed);
@@ -40,8 +40,8 @@ int main(int argc, char** argv) {
       for (int rep = 0; rep < 5; rep++) {
         auto t0 = std::chrono::steady_clock::now();
         for (int c = 0; c < copies; c++)
-          linear_forward_quant(out.data(), x.data(), QuantMatrix{t, O, I, q[c].data(), t != QuantType::bf16}, nullptr,
-                               N, s, p);
+          linear_forward_quant(out.data(), x.data(), QuantMatrix{t, O, I, q[c].data(), !is_float16(t)}, nullptr, N, s,
+                               p);
         best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       }
       printf("%s N=%d %s: %.3f ms/matrix, %.2f GB/s, %.1f GFLOP/s\n", quant_type_name(t), N,

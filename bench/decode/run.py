@@ -4,8 +4,8 @@ bandwidth roofline (issue 20). For each model shape and weight type:
   1. a random-initialised model in the real shape (make_model.py), quantised by mindllm twice:
      `mindllm export --format gguf --type T` (the GGUF llama.cpp runs) and `mindllm quantize --type T`
      (the directory mindllm runs, with the same blocks: both quantise the same fp32 weights with
-     ggml's reference quantiser; with --gguf-import, mindllm runs the GGUF file itself, as it always
-     does for f16, a type it has no weights for: it runs the file in fp32). A shape llama.cpp cannot
+     ggml's reference quantiser, f16 / bf16 the same rounding; with --gguf-import, mindllm runs the
+     GGUF file itself, in the file's type). A shape llama.cpp cannot
      represent (MindLLM-1.3B's local attention: export exits 2) gets mindllm-only rows with the reason;
      fp32 files above 2 GiB are deleted once the run's files are made (--keep-fp32 keeps them);
   2. llama.cpp: `llama-bench -p PROMPT -n DECODE -t THREADS` (built with GGML_NATIVE=ON, see
@@ -103,8 +103,6 @@ def run_llama(binary, gguf, prompt, decode, threads, reps):
     return pp, tg[0], tg[prompt]
 
 
-# mindllm has no f16 weights: it runs an f16 GGUF dequantised to fp32 (twice the bytes llama.cpp reads).
-MINDLLM_RUNS_GGUF = {"f16"}
 BIG = 2 << 30  # fp32 files above this are deleted once every file of the run is made (--keep-fp32 keeps them)
 
 
@@ -117,7 +115,7 @@ def prepare(a, shape):
         gguf = os.path.join(a.workdir, f"{shape}-{wtype}.gguf")
         qdir = os.path.join(a.workdir, f"{shape}-{wtype}")
         refused = os.path.join(a.workdir, f"{shape}-{wtype}.gguf.refused")  # export's one-line reason
-        on_gguf = a.gguf_import or wtype in MINDLLM_RUNS_GGUF
+        on_gguf = a.gguf_import
         need_q = not on_gguf and not os.path.exists(os.path.join(qdir, "model.safetensors"))
         if (need_q or not (os.path.exists(gguf) or os.path.exists(refused))) and not os.path.exists(fp32):
             print(f"making the fp32 {shape} model in {src} ...", flush=True)

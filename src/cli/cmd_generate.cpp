@@ -14,6 +14,7 @@
 #include "core/interrupt.h"
 #include "model/engine.h"
 #include "model/model.h"
+#include "model/quant_weights.h"
 #include "model/weights_io.h"
 #include "serve/generator.h"
 #include "tokenizer/tokenizer.h"
@@ -148,20 +149,20 @@ static int run_generate(int argc, char** argv) {
     std::fprintf(stderr, "generate: stopped at the model's %d positions\n", cfg.max_positions);
   const double pre = n_new > 0 ? std::chrono::duration<double>(t_first - t0).count() : secs;
   const double dec = n_new > 0 ? std::chrono::duration<double>(t1 - t_first).count() : 0.0;
+  // The weights the engine multiplied by: a quantised or 16-bit type (a file's own, or --weights), else f32.
+  const char* weights_type = model.quantized() ? cpu::quant_type_name(model.quantized()->type) : "f32";
   if (output.json) {
-    nlohmann::json s = {{"prompt_tokens", req.prompt.size()},
-                        {"tokens", r.tokens},
-                        {"finish", finish_reason_name(r.finish)},
-                        {"seconds", secs},
-                        {"tokens_per_s", secs > 0 ? r.tokens.size() / secs : 0.0},
+    nlohmann::json s = {{"weights", weights_type}, {"prompt_tokens", req.prompt.size()},
+                        {"tokens", r.tokens},      {"finish", finish_reason_name(r.finish)},
+                        {"seconds", secs},         {"tokens_per_s", secs > 0 ? r.tokens.size() / secs : 0.0},
                         {"prefill_seconds", pre}};
     if (text_out) s["text"] = r.text;
     if (n_new > 1) s["decode_tokens_per_s"] = (n_new - 1) / dec;
     print_summary(output, "generate", "", s);
   }
   if (verbose)
-    std::fprintf(stderr, "generate: %zu prompt + %zu new tokens in %.2f s (%.1f tokens/s), finish: %s\n",
-                 req.prompt.size(), r.tokens.size(), secs, secs > 0 ? r.tokens.size() / secs : 0.0,
+    std::fprintf(stderr, "generate: %s weights, %zu prompt + %zu new tokens in %.2f s (%.1f tokens/s), finish: %s\n",
+                 weights_type, req.prompt.size(), r.tokens.size(), secs, secs > 0 ? r.tokens.size() / secs : 0.0,
                  finish_reason_name(r.finish));
   if (verbose && n_new > 1) {
     std::fprintf(stderr,

@@ -1,4 +1,4 @@
-// mindllm quantize: a model directory to a quantised model directory (bf16, q8_0, q4_0 or q4_k weights,
+// mindllm quantize: a model directory to a quantised model directory (f16, bf16, q8_0, q4_0 or q4_k weights,
 // llama.cpp's block formats; layout in model/quant_weights.h and docs/formats.md). generate,
 // chat, serve and eval run it in that type; every other command reads it dequantised.
 #include <cstdio>
@@ -17,16 +17,16 @@
 namespace mindllm::cli {
 
 static int run_quantize(int argc, char** argv) {
-  CLI::App app{"Write a quantised copy of a model directory (weights in bf16, q8_0, q4_0 or q4_k blocks).",
+  CLI::App app{"Write a quantised copy of a model directory (weights in f16, bf16, q8_0, q4_0 or q4_k blocks).",
                "mindllm quantize"};
   std::string model_dir, type, out, tokenizer_path;
   int threads = 0;
   app.add_option("--model", model_dir, "model directory (mindllm or Hugging Face layout) or GGUF file")->required();
   app.add_option("--type", type,
-                 "bf16 | q8_0 | q4_0 | q4_k (q4_0 / q4_k keep the output projection in q8_0; q4_k rows not a "
+                 "f16 | bf16 | q8_0 | q4_0 | q4_k (q4_0 / q4_k keep the output projection in q8_0; q4_k rows not a "
                  "multiple of 256 are q4_0)")
       ->required()
-      ->check(CLI::IsMember({"bf16", "q8_0", "q4_0", "q4_k"}));
+      ->check(CLI::IsMember({"f16", "bf16", "q8_0", "q4_0", "q4_k"}));
   app.add_option("--out", out, "output model directory")->required();
   app.add_option("--tokenizer", tokenizer_path, "tokenizer to copy (default: the model directory's)");
   add_threads_option(app, threads);
@@ -56,6 +56,7 @@ static int run_quantize(int argc, char** argv) {
   return 0;
 }
 
-MINDLLM_COMMAND("quantize", "write a quantised (bf16 / q8_0 / q4_0 / q4_k) copy of a model directory", run_quantize);
+MINDLLM_COMMAND("quantize", "write a quantised (f16 / bf16 / q8_0 / q4_0 / q4_k) copy of a model directory",
+                run_quantize);
 
 }  // namespace mindllm::cli

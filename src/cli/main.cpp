@@ -70,9 +70,9 @@ void add_inference_weights_options(CLI::App& app, InferenceWeights& how) {
            how.override_weights = true;
            how.weights = weights_type_from_name(v);
          },
-         "inference weights: f32, bf16, q8_0, q4_0 or q4_k (int8 / int4 blocks, llama.cpp's formats); default: "
-         "the model directory's (f32 unless made by mindllm quantize)")
-      ->check(CLI::IsMember({"f32", "bf16", "q8_0", "q4_0", "q4_k"}))
+         "inference weights: f32, f16, bf16, q8_0, q4_0 or q4_k (int8 / int4 blocks, llama.cpp's formats); default: "
+         "the model's own (a directory made by mindllm quantize, a GGUF file's tensors; else f32)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k"}))
       ->excludes(prec);
 }
 

@@ -111,6 +111,7 @@ Source source_of(const std::string& hf, const std::string& arch, const ModelConf
 
 std::optional<cpu::QuantType> quant_type_of(GGMLType t) {
   switch (t) {
+    case GGMLType::f16: return cpu::QuantType::f16;
     case GGMLType::bf16: return cpu::QuantType::bf16;
     case GGMLType::q8_0: return cpu::QuantType::q8_0;
     case GGMLType::q4_0: return cpu::QuantType::q4_0;
@@ -126,9 +127,6 @@ void dequantize(const Opened& o, const GGUFTensorInfo& t, float* out) {
   switch (t.type) {
     case GGMLType::f32: std::memcpy(out, p, t.size); return;
     case GGMLType::f16:
-      for (uint64_t i = 0; i < rows * cols; i++)
-        out[i] = half_to_float(static_cast<uint16_t>(p[2 * i] | p[2 * i + 1] << 8));
-      return;
     case GGMLType::bf16:
     case GGMLType::q8_0:
     case GGMLType::q4_0:

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -57,8 +58,18 @@ void gather_row(float* row, const float* w, int o, int O, int I, cpu::WeightLayo
   }
 }
 
-// [O, I] block rows of a matrix stored in `layout`.
-std::vector<uint8_t> quantize_matrix(QuantType t, const float* w, int O, int I, cpu::WeightLayout layout) {
+// [O, I] block rows of a matrix stored in `layout`. f16 holds |x| <= 65504 (larger rounds to
+// infinity): a matrix beyond it is refused, naming `what` (bf16 has fp32's range).
+std::vector<uint8_t> quantize_matrix(QuantType t, const float* w, int O, int I, cpu::WeightLayout layout,
+                                     const std::string& what) {
+  if (t == QuantType::f16) {
+    float amax = 0.0f;
+#pragma omp parallel for reduction(max : amax) schedule(static)
+    for (int64_t i = 0; i < (int64_t)O * I; i++) amax = std::max(amax, std::fabs(w[i]));
+    if (amax > 65504.0f)
+      bad_input(what + ": a weight of magnitude " + std::to_string(amax) +
+                " is beyond f16's range (65504); use bf16 weights");
+  }
   const size_t rb = cpu::quant_row_bytes(t, I);
   std::vector<uint8_t> out(rb * O);
 #pragma omp parallel
@@ -140,9 +151,14 @@ std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, Qua
   size_t at = 0;
   for (auto& [lw, t, rows] : mats) {
     QuantizedWeights::Matrix& m = q->by_offset[lw.offset];
-    if (rows.empty()) rows = quantize_matrix(t, p + lw.offset, lw.O, lw.I, lw.layout);
+    if (rows.empty()) {
+      const ParamSpec* s = nullptr;  // the matrix's first parameter, for messages
+      for (const ParamSpec& x : model.layout().specs)
+        if (x.offset == lw.offset) s = &x;
+      rows = quantize_matrix(t, p + lw.offset, lw.O, lw.I, lw.layout, s ? s->name : "a weight matrix");
+    }
     uint8_t* dst = q->arena.get() + at;
-    const bool pack = t != QuantType::bf16;  // the int8 kernels' layout (kernels/cpu/quant.h)
+    const bool pack = !cpu::is_float16(t);  // the int8 kernels' layout (kernels/cpu/quant.h)
     if (pack) cpu::pack_rows(t, rows.data(), lw.O, lw.I, dst);
     else std::copy(rows.begin(), rows.end(), dst);
     m.bytes = rows.size();
@@ -157,7 +173,7 @@ std::optional<QuantType> weights_type_from_name(const std::string& name) {
   if (name == "f32") return std::nullopt;
   QuantType t;
   if (!cpu::quant_type_from_name(name, &t))
-    bad_input("--weights must be f32, bf16, q8_0, q4_0 or q4_k, got '" + name + "'");
+    bad_input(std::string("--weights must be f32, ") + cpu::quant_type_names() + ", got '" + name + "'");
   return t;
 }
 
@@ -192,7 +208,7 @@ void write_quantized_dir(const Model& model, QuantType type, const std::string& 
     if (g && g->type == *t && g->rows.size() == cpu::quant_row_bytes(*t, cols) * rows) data[i] = g->rows;
     else
       data[i] = quantize_matrix(*t, p, (int)rows, (int)cols,
-                                transposed ? cpu::WeightLayout::in_out : cpu::WeightLayout::out_in);
+                                transposed ? cpu::WeightLayout::in_out : cpu::WeightLayout::out_in, s.name);
     if (progress) progress->update((double)(s.offset + s.numel) * 4e-6, s.name);
     ts.push_back({s.name, DType::u8, {rows, (int64_t)cpu::quant_row_bytes(*t, cols)}, data[i].data()});
     meta[s.name] = {{"type", cpu::quant_type_name(*t)}, {"shape", s.shape}, {"transposed", transposed}};
@@ -217,7 +233,7 @@ std::optional<QuantType> quantized_dir_type(const std::string& dir) {
   QuantType t;
   if (!q.is_object() || !q.contains("type") || !q["type"].is_string() ||
       !cpu::quant_type_from_name(q["type"].get<std::string>(), &t))
-    bad_input(path + ": mindllm_quantization.type must be bf16, q8_0, q4_0 or q4_k");
+    bad_input(path + ": mindllm_quantization.type must be " + cpu::quant_type_names());
   return t;
 }
 
@@ -236,7 +252,7 @@ std::map<std::string, QuantTensorInfo> parse_quant_metadata(const std::map<std::
     QuantTensorInfo q;
     if (!v.is_object() || !v.contains("type") || !v["type"].is_string() ||
         !cpu::quant_type_from_name(v["type"].get<std::string>(), &q.type))
-      bad_input(where + "['" + name + "'].type must be bf16, q8_0, q4_0 or q4_k");
+      bad_input(where + "['" + name + "'].type must be " + cpu::quant_type_names());
     if (!v.contains("shape") || !v["shape"].is_array() || v["shape"].size() != 2)
       bad_input(where + "['" + name + "'].shape must be a 2-D shape");
     for (auto& d : v["shape"]) {

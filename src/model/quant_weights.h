@@ -1,5 +1,5 @@
 // Quantised weights for inference (kernels/cpu/quant.h formats): the matrices the inference
-// engine multiplies by, each repacked to [out, in] rows in bf16, q8_0, q4_0 or q4_k and keyed by its
+// engine multiplies by, each repacked to [out, in] rows in f16, bf16, q8_0, q4_0 or q4_k and keyed by its
 // offset in the model's flat parameter buffer, so the engine's linear op looks it up by the
 // offset the decoder passes (model/engine.cpp). The fp32 parameters stay (embedding rows, norms,
 // biases and any matrix whose rows are not whole blocks).
@@ -64,7 +64,7 @@ struct QuantizedWeights {
 
 // Blocks as a file holds them (a GGUF, a quantised directory): parameter name -> its block rows
 // (the rows of the engine's [out, in] matrix) in `type`. Re-quantising dequantised blocks gives
-// the same blocks for q8_0 / q4_0 / bf16 but not always for q4_k (ggml's search for a scale and
+// the same blocks for q8_0 / q4_0 / bf16 / f16 but not always for q4_k (ggml's search for a scale and
 // min can land elsewhere), so a model runs the file's own blocks.
 struct FileBlocks {
   cpu::QuantType type;
@@ -80,7 +80,7 @@ QuantBlocks read_quant_blocks(const std::string& dir);
 std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, cpu::QuantType type,
                                                          const QuantBlocks* given = nullptr);
 
-// --weights f32 | bf16 | q8_0 | q4_0 | q4_k: f32 is nullopt; anything else is bad input naming the flag.
+// --weights f32 | f16 | bf16 | q8_0 | q4_0 | q4_k: f32 is nullopt; anything else is bad input naming the flag.
 std::optional<cpu::QuantType> weights_type_from_name(const std::string& name);
 
 // Writes a quantised model directory (see above) of `model` in `type` to `out`; the tokenizer

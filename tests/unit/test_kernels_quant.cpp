@@ -26,6 +26,23 @@ TEST(QuantFormat, RowBytes) {
   EXPECT_EQ(quant_row_bytes(QuantType::bf16, 5), 10u);
   EXPECT_FALSE(quant_row_fits(QuantType::q4_0, 48));
   EXPECT_TRUE(quant_row_fits(QuantType::bf16, 48));
+  EXPECT_EQ(quant_row_bytes(QuantType::f16, 7), 14u);
+  EXPECT_TRUE(quant_row_fits(QuantType::f16, 3));
+  QuantType t;
+  EXPECT_TRUE(quant_type_from_name("f16", &t));
+  EXPECT_EQ(t, QuantType::f16);
+  EXPECT_FALSE(quant_type_from_name("fp16", &t));
+}
+
+// f16 rows are IEEE half precision as GGUF F16 stores them: core/dtype.h's conversion, little-endian.
+TEST(QuantFormat, F16RowIsIeeeHalf) {
+  const std::vector<float> x = {1.0f, -2.5f, 65504.0f, 1e-8f, 0.1f};
+  std::vector<uint8_t> b(10);
+  quantize_row(QuantType::f16, x.data(), 5, b.data());
+  EXPECT_EQ(b[0] | b[1] << 8, 0x3c00);  // 1.0
+  EXPECT_EQ(b[2] | b[3] << 8, 0xc100);  // -2.5
+  EXPECT_EQ(b[4] | b[5] << 8, 0x7bff);  // the largest half
+  for (int i = 0; i < 5; i++) EXPECT_EQ(b[2 * i] | b[2 * i + 1] << 8, float_to_half(x[i])) << i;
 }
 
 // The q8_0 block of ggml: fp16 d = max|x|/127, then round(x / d) (half away from zero).
@@ -69,7 +86,7 @@ TEST(QuantFormat, RoundTripErrorWithinHalfAStep) {
   std::vector<float> x = random_normal(n, rng, 0.05f);
   x[5] = 0.0f;
   std::fill(x.begin() + 64, x.begin() + 96, 0.0f);  // an all-zero block: d = 0, decodes to zeros
-  for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::bf16}) {
+  for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::bf16, QuantType::f16}) {
     std::vector<uint8_t> q(quant_row_bytes(t, n));
     std::vector<float> y(n);
     quantize_row(t, x.data(), n, q.data());
@@ -81,6 +98,9 @@ TEST(QuantFormat, RoundTripErrorWithinHalfAStep) {
         const int i = 32 * b + k;
         const double err = std::fabs((double)y[i] - x[i]);
         if (t == QuantType::bf16) EXPECT_LE(err, std::fabs((double)x[i]) * std::ldexp(1.0, -8)) << i;
+        // half of 2^-10 relative, or of the subnormal step 2^-24 below 2^-14
+        else if (t == QuantType::f16)
+          EXPECT_LE(err, std::max(std::fabs((double)x[i]) * std::ldexp(1.0, -11), std::ldexp(1.0, -25))) << i;
         // half a step of the fp16-rounded scale, plus the scale's own rounding (2^-11 relative)
         else if (t == QuantType::q8_0) EXPECT_LE(err, amax / 127 * 0.5 * 1.01 + amax * 1e-3) << i;
         else EXPECT_LE(err, amax / 8 * 1.01 + amax * 1e-3) << i;
@@ -100,7 +120,7 @@ std::vector<double> reference(const QuantMatrix& w, const std::vector<float>& in
   std::vector<float> wf((size_t)O * I);
   for (int o = 0; o < O; o++) dequantize_row(w.type, w.data + (size_t)o * w.row_bytes(), I, wf.data() + (size_t)o * I);
   std::vector<double> x(in.begin(), in.end());
-  if (w.type != QuantType::bf16) {
+  if (!is_float16(w.type)) {
     for (size_t b = 0; b < x.size() / 32; b++) {
       double amax = 0;
       for (int k = 0; k < 32; k++) amax = std::max(amax, std::fabs(x[32 * b + k]));
@@ -130,7 +150,9 @@ TEST(QuantLinear, MatchesFloat64Reference) {
   for (Case c : {Case{QuantType::q8_0, 1, 64, 37, true}, Case{QuantType::q4_0, 1, 96, 33, false},
                  Case{QuantType::bf16, 1, 72, 19, true}, Case{QuantType::q8_0, 5, 128, 40, false},
                  Case{QuantType::q4_0, 7, 64, 48, true}, Case{QuantType::bf16, 6, 40, 21, false},
-                 Case{QuantType::q8_0, 20, 64, 24, true}, Case{QuantType::q4_0, 18, 32, 17, false}}) {
+                 Case{QuantType::q8_0, 20, 64, 24, true}, Case{QuantType::q4_0, 18, 32, 17, false},
+                 Case{QuantType::f16, 1, 72, 19, true}, Case{QuantType::f16, 9, 43, 21, false},
+                 Case{QuantType::f16, 70, 40, 18, true}}) {
     SCOPED_TRACE(std::string(quant_type_name(c.t)) + " N=" + std::to_string(c.N) + " I=" + std::to_string(c.I) +
                  " O=" + std::to_string(c.O));
     std::vector<float> wf = random_normal((size_t)c.O * c.I, rng, 0.1f), in = random_normal((size_t)c.N * c.I, rng);
@@ -142,20 +164,20 @@ TEST(QuantLinear, MatchesFloat64Reference) {
     const std::vector<double> want = reference(w, in, bias, c.N);
     QuantScratch s;
     std::vector<uint8_t> wp(wq.size());
-    if (c.t != QuantType::bf16) pack_rows(c.t, wq.data(), c.O, c.I, wp.data());
+    if (!is_float16(c.t)) pack_rows(c.t, wq.data(), c.O, c.I, wp.data());
     const QuantMatrix packed{c.t, c.O, c.I, wp.data(), true};
     for (int v = 0; v < 6; v++) {
       const QuantPrefill p = v % 3 == 0   ? QuantPrefill::auto_
                              : v % 3 == 1 ? QuantPrefill::dot
                                           : QuantPrefill::dequant_gemm;
-      if (v >= 3 && c.t == QuantType::bf16) break;
+      if (v >= 3 && is_float16(c.t)) break;
       SCOPED_TRACE(v >= 3 ? "packed" : "plain");
       std::vector<float> out((size_t)c.N * c.O, NAN);
       linear_forward_quant(out.data(), in.data(), v >= 3 ? packed : w, bias.empty() ? nullptr : bias.data(), c.N, s, p);
       // The int8 products are exact; only fp32 sums (and, for dequant_gemm, the fp32 activations
       // instead of q8_0 ones) differ.
       const bool gemm = p == QuantPrefill::dequant_gemm || (p == QuantPrefill::auto_ && c.N >= kDequantGemmRows);
-      if (gemm && c.t != QuantType::bf16) {
+      if (gemm && !is_float16(c.t)) {
         EXPECT_REL_LE(out, want, 2e-2);  // q8_0 activation rounding: < 1/127 relative per element
       } else {
         EXPECT_REL_LE(out, want, 1e-5);
@@ -171,7 +193,11 @@ TEST(QuantLinear, MatchesFloat64Reference) {
       }
     std::vector<float> out((size_t)c.N * c.O);
     linear_forward_quant(out.data(), in.data(), w, bias.empty() ? nullptr : bias.data(), c.N, s);
-    EXPECT_REL_LE(out, exact, c.t == QuantType::q4_0 ? 0.15 : c.t == QuantType::q8_0 ? 0.02 : 0.01);
+    EXPECT_REL_LE(out, exact,
+                  c.t == QuantType::q4_0   ? 0.15
+                  : c.t == QuantType::q8_0 ? 0.02
+                  : c.t == QuantType::f16  ? 2e-3
+                                           : 0.01);
   }
 }
 
@@ -197,19 +223,19 @@ TEST(QuantLinear, Avx2MatchesScalar) {
   EXPECT_EQ(sa, sb);
   for (int b = 0; b < nb; b++) EXPECT_EQ(sa[b], std::accumulate(qa.begin() + 32 * b, qa.begin() + 32 * b + 32, 0));
   ActQ8 x{qa.data(), da.data(), sa.data(), nb};
-  for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::bf16}) {
+  for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::bf16, QuantType::f16}) {
     std::vector<float> wf = random_normal((size_t)O * I, rng, 0.1f);
     std::vector<uint8_t> wq(quant_row_bytes(t, I) * O), wp(wq.size());
     for (int o = 0; o < O; o++) quantize_row(t, wf.data() + o * I, I, wq.data() + o * quant_row_bytes(t, I));
     for (bool packed : {false, true}) {
-      if (packed && t == QuantType::bf16) continue;
+      if (packed && is_float16(t)) continue;
       if (packed) pack_rows(t, wq.data(), O, I, wp.data());
       QuantMatrix w{t, O, I, packed ? wp.data() : wq.data(), packed};
       for (int rows : {1, N}) {
         std::vector<float> a((size_t)rows * O), b((size_t)rows * O);
-        if (t == QuantType::bf16) {
-          bf16_rows_scalar(w, 0, O, in.data(), rows, a.data(), O);
-          bf16_rows_avx2(w, 0, O, in.data(), rows, b.data(), O);
+        if (is_float16(t)) {
+          float16_rows_scalar(w, 0, O, in.data(), rows, a.data(), O);
+          float16_rows_avx2(w, 0, O, in.data(), rows, b.data(), O);
           for (size_t i = 0; i < a.size(); i++) EXPECT_NEAR(a[i], b[i], 1e-5 * (1 + std::fabs(a[i])));
         } else {  // int32 block sums and fp32 FMAs in block order: the same bits
           dot_rows_scalar(w, 0, O, x, rows, a.data(), O);

@@ -85,11 +85,12 @@ class QuantModel : public ::testing::TestWithParam<int> {};
 // Tolerances on max |logit - f32 logit| / max |f32 logit| over 24 rows, weights ~ N(0, 0.1²)
 // (measured: bf16 0.43-0.45%, q8_0 1.9-2.4%, q4_0 17-27%; unstructured random weights are the
 // worst case for 4 bits, the perplexity of a trained model in docs/inference.md is the quality
-// measure): bf16 0.7%, q8_0 4%, q4_0 40%.
+// measure): f16 0.1% (3 more mantissa bits than bf16), bf16 0.7%, q8_0 4%, q4_0 40%.
 TEST_P(QuantModel, LogitsCloseToF32) {
   Model m = random_model(configs()[GetParam()], 3 + GetParam());
   const std::vector<float> ref = run(m);
-  for (auto [t, tol] : {std::pair{QuantType::bf16, 0.007}, {QuantType::q8_0, 0.04}, {QuantType::q4_0, 0.40}}) {
+  for (auto [t, tol] :
+       {std::pair{QuantType::f16, 0.001}, {QuantType::bf16, 0.007}, {QuantType::q8_0, 0.04}, {QuantType::q4_0, 0.40}}) {
     m.set_quantized(quantize_weights(m, t));
     const auto& L = m.layout();
     EXPECT_NE(m.quantized()->find(L.layers[0].wqkv), nullptr);
@@ -109,7 +110,7 @@ TEST_P(QuantModel, DirectoryRoundTrip) {
   Model m = random_model(configs()[GetParam()], 9 + GetParam());
   const std::string dir = mindllm_test::fresh_tmp_dir("quant_rt_" + std::to_string(GetParam())).string();
   std::filesystem::remove_all(dir);
-  for (QuantType t : {QuantType::q4_0, QuantType::q8_0}) {
+  for (QuantType t : {QuantType::q4_0, QuantType::q8_0, QuantType::f16}) {
     write_quantized_dir(m, t, "", dir);
     ASSERT_EQ(quantized_dir_type(dir), t);
     auto want = quantize_weights(m, t);
@@ -215,3 +216,24 @@ TEST(QuantModelFile, BadFilesAreBadInput) {
 }
 
 }  // namespace
+
+// f16 cannot hold a weight beyond 65504 (it would round to infinity): quantising to f16 refuses the
+// matrix by name, in memory and when writing a directory; bf16 (fp32's range) takes it.
+TEST(QuantModelFile, F16RefusesWeightsBeyondItsRange) {
+  Model m = random_model(configs()[1], 2);
+  const ParamSpec* down = m.layout().find("model.layers.0.mlp.down_proj.weight");
+  ASSERT_NE(down, nullptr);
+  m.params()[down->offset + 5] = 7e4f;
+  for (int dir = 0; dir < 2; dir++) {
+    try {
+      if (dir) write_quantized_dir(m, QuantType::f16, "", mindllm_test::fresh_tmp_dir("quant_f16_range").string());
+      else quantize_weights(m, QuantType::f16);
+      ADD_FAILURE() << "an out-of-range f16 weight was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code, ExitCode::bad_input) << e.what();
+      EXPECT_NE(std::string(e.what()).find("down_proj"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("65504"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_NE(quantize_weights(m, QuantType::bf16), nullptr);
+}

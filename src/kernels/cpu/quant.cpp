@@ -18,6 +18,7 @@ using namespace quant_detail;
 const char* quant_type_name(QuantType t) {
   switch (t) {
     case QuantType::bf16: return "bf16";
+    case QuantType::f16: return "f16";
     case QuantType::q8_0: return "q8_0";
     case QuantType::q4_0: return "q4_0";
     case QuantType::q4_k: return "q4_k";
@@ -26,18 +27,19 @@ const char* quant_type_name(QuantType t) {
 }
 
 bool quant_type_from_name(const std::string& name, QuantType* out) {
-  for (QuantType t : {QuantType::bf16, QuantType::q8_0, QuantType::q4_0, QuantType::q4_k})
+  for (QuantType t : {QuantType::f16, QuantType::bf16, QuantType::q8_0, QuantType::q4_0, QuantType::q4_k})
     if (name == quant_type_name(t)) return *out = t, true;
   return false;
 }
 
-int quant_block_weights(QuantType t) {
-  return t == QuantType::bf16 ? 1 : t == QuantType::q4_k ? kSuperBlock : kQuantBlock;
-}
+const char* quant_type_names() { return "f16, bf16, q8_0, q4_0 or q4_k"; }
+
+int quant_block_weights(QuantType t) { return is_float16(t) ? 1 : t == QuantType::q4_k ? kSuperBlock : kQuantBlock; }
 
 int quant_block_bytes(QuantType t) {
   switch (t) {
-    case QuantType::bf16: return 2;
+    case QuantType::bf16:
+    case QuantType::f16: return 2;
     case QuantType::q8_0: return 34;
     case QuantType::q4_0: return 18;
     case QuantType::q4_k: return 144;
@@ -62,9 +64,9 @@ float get_half(const uint8_t* p) { return half_to_float(static_cast<uint16_t>(p[
 void quantize_row(QuantType t, const float* x, int64_t n, uint8_t* out) {
   MINDLLM_CHECK(quant_row_fits(t, n), "quantize_row: row length is not whole blocks");
   if (t == QuantType::q4_k) return quantize_row_q4k(x, n, out);
-  if (t == QuantType::bf16) {
+  if (is_float16(t)) {
     for (int64_t i = 0; i < n; i++) {
-      const uint16_t h = float_to_bf16(x[i]);
+      const uint16_t h = t == QuantType::bf16 ? float_to_bf16(x[i]) : float_to_half(x[i]);
       out[2 * i] = h & 0xff, out[2 * i + 1] = h >> 8;
     }
     return;
@@ -97,8 +99,11 @@ void quantize_row(QuantType t, const float* x, int64_t n, uint8_t* out) {
 void dequantize_row(QuantType t, const uint8_t* in, int64_t n, float* out) {
   MINDLLM_CHECK(quant_row_fits(t, n), "dequantize_row: row length is not whole blocks");
   if (t == QuantType::q4_k) return dequantize_row_q4k(in, n, out);
-  if (t == QuantType::bf16) {
-    for (int64_t i = 0; i < n; i++) out[i] = bf16_to_float(static_cast<uint16_t>(in[2 * i] | in[2 * i + 1] << 8));
+  if (is_float16(t)) {
+    for (int64_t i = 0; i < n; i++) {
+      const uint16_t h = static_cast<uint16_t>(in[2 * i] | in[2 * i + 1] << 8);
+      out[i] = t == QuantType::bf16 ? bf16_to_float(h) : half_to_float(h);
+    }
     return;
   }
   for (int64_t b = 0; b < n / kQuantBlock; b++) {
@@ -175,13 +180,14 @@ void dot_rows_scalar(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N
   }
 }
 
-void bf16_rows_scalar(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo) {
+void float16_rows_scalar(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo) {
+  const bool bf = w.type == QuantType::bf16;
   for (int o = o0; o < o1; o++) {
     const uint16_t* row = reinterpret_cast<const uint16_t*>(w.data) + (size_t)o * w.I;
     for (int n = 0; n < N; n++) {
       const float* x = in + (size_t)n * w.I;
       float sum = 0.0f;
-      for (int i = 0; i < w.I; i++) sum += bf16_to_float(row[i]) * x[i];
+      for (int i = 0; i < w.I; i++) sum += (bf ? bf16_to_float(row[i]) : half_to_float(row[i])) * x[i];
       out[(size_t)n * ldo + o] = sum;
     }
   }
@@ -190,7 +196,7 @@ void bf16_rows_scalar(const QuantMatrix& w, int o0, int o1, const float* in, int
 }  // namespace quant_detail
 
 void pack_rows(QuantType t, const uint8_t* rows, int O, int I, uint8_t* out) {
-  MINDLLM_CHECK(t != QuantType::bf16 && quant_row_fits(t, I), "pack_rows: not a q8_0 / q4_0 / q4_k matrix");
+  MINDLLM_CHECK(!is_float16(t) && quant_row_fits(t, I), "pack_rows: not a q8_0 / q4_0 / q4_k matrix");
   const bool q8 = t == QuantType::q8_0;
   const int bytes = quant_block_bytes(t), chunks = q8 ? 4 : 2, nb = I / quant_block_weights(t);
   const size_t rb = quant_row_bytes(t, I);
@@ -262,7 +268,7 @@ void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, con
     return;
   }
   ActQ8 x{nullptr, nullptr, nullptr, I / kQuantBlock};
-  if (w.type != QuantType::bf16) {
+  if (!is_float16(w.type)) {
     // [N][nb*32] int8, [N][nb] fp32 scales, [N][nb] int32 sums, in one buffer.
     const size_t qbytes = (size_t)N * I, sbytes = (size_t)N * x.nb * 4, need = qbytes + 2 * sbytes + 64;
     if (s.act.size() < need) s.act.resize(need);
@@ -283,9 +289,9 @@ void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, con
 #pragma omp parallel for schedule(static)
   for (int r = 0; r < runs; r++) {
     const int o0 = r * kRun, o1 = std::min(O, o0 + kRun);
-    if (w.type == QuantType::bf16) {
-      if (avx2) bf16_rows_avx2(w, o0, o1, in, N, out, O);
-      else bf16_rows_scalar(w, o0, o1, in, N, out, O);
+    if (is_float16(w.type)) {
+      if (avx2) float16_rows_avx2(w, o0, o1, in, N, out, O);
+      else float16_rows_scalar(w, o0, o1, in, N, out, O);
     } else {
       if (avx2) dot_rows_avx2(w, o0, o1, x, N, out, O);
       else dot_rows_scalar(w, o0, o1, x, N, out, O);

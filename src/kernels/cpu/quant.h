@@ -1,4 +1,4 @@
-// Weight formats for inference and the linear layer over them: bf16, and llama.cpp's block
+// Weight formats for inference and the linear layer over them: bf16, f16, and llama.cpp's block
 // quantisations q8_0 and q4_0, byte for byte as ggml defines them (ggml/src/ggml-quants.c, the
 // *_ref functions), so GGUF tensors are used as they are and ours load in llama.cpp:
 //   q8_0: blocks of 32 weights -> { fp16 d; int8 qs[32] }             (34 bytes, 8.5 bits/weight)
@@ -12,6 +12,7 @@
 //         weight l of sub-block 2p (low nibble) and of sub-block 2p + 1 (high nibble). ggml's
 //         quantize_row_q4_K_ref (a weighted least-squares search per sub-block), see quant_k.cpp.
 //   bf16: the top 16 bits of the fp32 value, rounded to nearest even.
+//   f16:  IEEE half precision, rounded to nearest even (GGUF F16 tensors as they are).
 // A matrix is O rows of I weights (PyTorch's [out, in]), each row its own run of blocks, so the
 // blocks run along the dot-product dimension.
 #pragma once
@@ -22,13 +23,17 @@
 
 namespace mindllm::cpu {
 
-enum class QuantType : uint8_t { bf16, q8_0, q4_0, q4_k };
+enum class QuantType : uint8_t { bf16, q8_0, q4_0, q4_k, f16 };
+// bf16 and f16: one 16-bit float per weight, multiplied in fp32 (no blocks, no packing).
+inline bool is_float16(QuantType t) { return t == QuantType::bf16 || t == QuantType::f16; }
 constexpr int kQuantBlock = 32;   // weights per q8_0 / q4_0 block (and per q4_k sub-block)
 constexpr int kSuperBlock = 256;  // weights per q4_k super-block
 
-const char* quant_type_name(QuantType t);  // "bf16", "q8_0", "q4_0", "q4_k"
+const char* quant_type_name(QuantType t);  // "bf16", "q8_0", "q4_0", "q4_k", "f16"
 bool quant_type_from_name(const std::string& name, QuantType* out);
-// Weights and bytes of one block of t (bf16: one weight, 2 bytes).
+// The names, for messages: "f16, bf16, q8_0, q4_0 or q4_k".
+const char* quant_type_names();
+// Weights and bytes of one block of t (bf16 / f16: one weight, 2 bytes).
 int quant_block_weights(QuantType t);
 int quant_block_bytes(QuantType t);
 // Bytes of one row of n weights; n must be whole blocks (quant_row_fits).
@@ -63,7 +68,7 @@ struct QuantMatrix {
 // then for each pair p = 0..3 of sub-blocks 256 bytes of nibbles, chunked as q4_0's (chunk k =
 // qs[32p + 8k .. + 8], k = 0..3): the kernel unpacks 8 rows' scales with a few vector ops.
 constexpr int kPackRows = 8;
-// rows (O plain rows of I weights in t, not bf16) -> out (as many bytes) in the packed layout.
+// rows (O plain rows of I weights in t, not bf16 / f16) -> out (as many bytes) in the packed layout.
 void pack_rows(QuantType t, const uint8_t* rows, int O, int I, uint8_t* out);
 // Row o of w (plain or packed) as fp32 values, as dequantize_row.
 void dequantize_matrix_row(const QuantMatrix& w, int o, float* out);
@@ -89,9 +94,9 @@ constexpr int kDequantGemmRows = 64;
 // (fp32, from 0). q4_k: the same q8_0 activations; per sub-block j (block b) the exact s_b =
 // sum q x_q and the activation block's sum S_b, then out = fma(sc_j s_b, d d_x, out) and
 // out = fma(-(m_j S_b), dmin d_x, out), in block order: the same bits from every kernel (AVX2 or portable, any tile,
-// any number of rows or threads, plain or packed). bf16: fp32 FMAs over the widened weights. Rows of W are split over
-// the OpenMP threads in 64-byte-aligned runs of outputs; AVX2 where the CPU has it, else portable
-// C++ (for bf16 the same arithmetic up to the order of fp32 additions).
+// any number of rows or threads, plain or packed). bf16 / f16: fp32 FMAs over the widened weights. Rows of W are split
+// over the OpenMP threads in 64-byte-aligned runs of outputs; AVX2 where the CPU has it, else portable C++ (for bf16 /
+// f16 the same arithmetic up to the order of fp32 additions).
 void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, const float* bias, int N,
                           QuantScratch& scratch, QuantPrefill prefill = QuantPrefill::auto_);
 

@@ -243,6 +243,29 @@ MINDLLM_AVX2 inline __m256 load_bf16(const uint16_t* p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
 }
 
+MINDLLM_AVX2 inline __m256 load_f16(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// 8 weights of a bf16 (BF) or f16 row, widened to fp32.
+template <bool BF>
+MINDLLM_AVX2 inline __m256 load_float16(const uint16_t* p) {
+  if constexpr (BF) return load_bf16(p);
+  else return load_f16(p);
+}
+
+template <bool BF>
+MINDLLM_AVX2 inline float float16_scalar(uint16_t h) {
+  if constexpr (BF) {
+    const uint32_t u = static_cast<uint32_t>(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  } else {
+    return _cvtsh_ss(h);
+  }
+}
+
 }  // namespace
 
 // Packed groups in [o0, o1): decode (N = 1) one group after the other, the matrix read as one
@@ -272,10 +295,10 @@ MINDLLM_AVX2 void dot_rows_avx2(const QuantMatrix& w, int o0, int o1, const ActQ
 
 namespace {
 
-// bf16 weights: out[n][o] for C weight rows and R activation rows, one 8-lane accumulator per
-// pair over i, hsum, then the I % 8 tail by scalar FMAs: the same sums for any R and C.
-template <int R, int C>
-MINDLLM_AVX2 void bf16_tile(const uint16_t* row, int I, const float* in, int n0, float* out, int ldo) {
+// bf16 (BF) or f16 weights: out[n][o] for C weight rows and R activation rows, one 8-lane
+// accumulator per pair over i, hsum, then the I % 8 tail by scalar FMAs: the same sums for any R and C.
+template <bool BF, int R, int C>
+MINDLLM_AVX2 void float16_tile(const uint16_t* row, int I, const float* in, int n0, float* out, int ldo) {
   __m256 acc[R][C];
   for (int r = 0; r < R; r++)
     for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
@@ -283,7 +306,7 @@ MINDLLM_AVX2 void bf16_tile(const uint16_t* row, int I, const float* in, int n0,
   const int I8 = I / 8 * 8;
   for (int i = 0; i < I8; i += 8) {
     __m256 wv[C];
-    for (int c = 0; c < C; c++) wv[c] = load_bf16(row + (size_t)c * I + i);
+    for (int c = 0; c < C; c++) wv[c] = load_float16<BF>(row + (size_t)c * I + i);
     for (int r = 0; r < R; r++) {
       const __m256 xv = _mm256_loadu_ps(x + (size_t)r * I + i);
       for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(wv[c], xv, acc[r][c]);
@@ -292,24 +315,19 @@ MINDLLM_AVX2 void bf16_tile(const uint16_t* row, int I, const float* in, int n0,
   for (int r = 0; r < R; r++)
     for (int c = 0; c < C; c++) {
       float sum = hsum(acc[r][c]);
-      for (int i = I8; i < I; i++) {
-        const uint32_t u = static_cast<uint32_t>(row[(size_t)c * I + i]) << 16;
-        float f;
-        std::memcpy(&f, &u, 4);
-        sum = std::fma(f, x[(size_t)r * I + i], sum);
-      }
+      for (int i = I8; i < I; i++)
+        sum = std::fma(float16_scalar<BF>(row[(size_t)c * I + i]), x[(size_t)r * I + i], sum);
       out[(size_t)(n0 + r) * ldo + c] = sum;
     }
 }
 
-}  // namespace
-
-MINDLLM_AVX2 void bf16_rows_avx2(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo) {
+template <bool BF>
+MINDLLM_AVX2 void float16_rows(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo) {
   const int I = w.I;
   const uint16_t* data = reinterpret_cast<const uint16_t*>(w.data);
   int o = o0;
   if (N == 1) {  // one row after the other: one sequential stream (see dot_rows)
-    for (; o < o1; o++) bf16_tile<1, 1>(data + (size_t)o * I, I, in, 0, out + o, ldo);
+    for (; o < o1; o++) float16_tile<BF, 1, 1>(data + (size_t)o * I, I, in, 0, out + o, ldo);
     return;
   }
   const int pass = rows_per_pass((size_t)I * sizeof(float));
@@ -320,22 +338,28 @@ MINDLLM_AVX2 void bf16_rows_avx2(const QuantMatrix& w, int o0, int o1, const flo
       const bool two = o + 2 <= o1;
       int n = n0;
       for (; n + 4 <= n1; n += 4)
-        two ? bf16_tile<4, 2>(row, I, in, n, out + o, ldo) : bf16_tile<4, 1>(row, I, in, n, out + o, ldo);
+        two ? float16_tile<BF, 4, 2>(row, I, in, n, out + o, ldo) : float16_tile<BF, 4, 1>(row, I, in, n, out + o, ldo);
       for (; n < n1; n++)
-        two ? bf16_tile<1, 2>(row, I, in, n, out + o, ldo) : bf16_tile<1, 1>(row, I, in, n, out + o, ldo);
+        two ? float16_tile<BF, 1, 2>(row, I, in, n, out + o, ldo) : float16_tile<BF, 1, 1>(row, I, in, n, out + o, ldo);
       if (!two) break;
     }
   }
 }
 
+}  // namespace
+
+MINDLLM_AVX2 void float16_rows_avx2(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo) {
+  if (w.type == QuantType::bf16) float16_rows<true>(w, o0, o1, in, N, out, ldo);
+  else float16_rows<false>(w, o0, o1, in, N, out, ldo);
+}
+
 MINDLLM_AVX2 void dequantize_row_avx2(QuantType t, const uint8_t* in, int64_t n, float* out) {
-  if (t == QuantType::bf16) {
+  if (is_float16(t)) {
+    const uint16_t* h = reinterpret_cast<const uint16_t*>(in);
+    const bool bf = t == QuantType::bf16;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, load_bf16(reinterpret_cast<const uint16_t*>(in) + i));
-    for (; i < n; i++) {
-      uint32_t u = static_cast<uint32_t>(in[2 * i] | in[2 * i + 1] << 8) << 16;
-      std::memcpy(out + i, &u, 4);
-    }
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, bf ? load_float16<true>(h + i) : load_float16<false>(h + i));
+    for (; i < n; i++) out[i] = bf ? float16_scalar<true>(h[i]) : float16_scalar<false>(h[i]);
     return;
   }
   const int bytes = t == QuantType::q8_0 ? 34 : 18;

@@ -38,9 +38,9 @@ void q4k_rows_scalar(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N
 // o0 is a multiple of kPackRows when w is packed.
 void dot_rows_scalar(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N, float* out, int ldo);
 void dot_rows_avx2(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N, float* out, int ldo);
-// The same for bf16 weights against fp32 activations in[N][I].
-void bf16_rows_scalar(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo);
-void bf16_rows_avx2(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo);
+// The same for bf16 / f16 weights (w.type) against fp32 activations in[N][I].
+void float16_rows_scalar(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo);
+void float16_rows_avx2(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo);
 // dequantize_row (quant.h) in AVX2: the same values.
 void dequantize_row_avx2(QuantType t, const uint8_t* in, int64_t n, float* out);
 // One activation row x[nb * 32] -> qs, d (ggml's quantize_row_q8_0 arithmetic), sum (of qs).
