@@ -13,6 +13,7 @@
 #include "core/file_io.h"
 #include "core/progress.h"
 #include "model/gguf_export.h"
+#include "model/gguf_import.h"
 #include "model/lora_io.h"
 #include "model/model.h"
 #include "model/weights_io.h"
@@ -26,7 +27,7 @@ static int run_export(int argc, char** argv) {
   int threads = 0;
   bool merge_lora = false;
   app.add_option("--model", model_dir,
-                 "model directory (mindllm or Hugging Face layout); with --merge-lora the "
+                 "model directory (mindllm or Hugging Face layout) or GGUF file; with --merge-lora the "
                  "base model (default: the adapter's base_model_name_or_path)");
   app.add_option("--format", format, "hf | gguf (default with --merge-lora: hf)");
   app.add_flag("--merge-lora", merge_lora, "merge the LoRA adapter of --adapter into the --model weights");
@@ -56,14 +57,17 @@ static int run_export(int argc, char** argv) {
   if (format == "hf") check_output_dir(out, "--out");
   else check_output_file(out, "--out");
   std::string weights;
-  ModelConfig cfg = resolve_model_config(model_dir, &weights);
+  // A GGUF file (model/gguf_import.h) exports too: its tensors dequantised (GGUF -> Hugging Face).
+  const bool from_gguf = is_gguf_path(model_dir);
+  ModelConfig cfg = from_gguf ? resolve_model_dir(model_dir, &weights) : resolve_model_config(model_dir, &weights);
   if (weights.empty()) bad_input("--model " + model_dir + ": not a model directory");
   // A LoRA sft checkpoint carries the tokenizer and the chat template it was tuned with: prefer those.
   std::string tok_src = !tokenizer_path.empty()                          ? tokenizer_path
                         : merge_lora && !find_tokenizer(adapter).empty() ? find_tokenizer(adapter)
                                                                          : find_tokenizer(weights);
   auto load = [&](Model& model) {
-    model.load_weights(weights);
+    if (from_gguf) load_gguf_weights(model, weights);
+    else model.load_weights(weights);
     if (!merge_lora) return;
     LoraLayout l = peft_adapter_layout(adapter, cfg, model.layout());
     LoraWeights w(l);

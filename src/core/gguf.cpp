@@ -23,13 +23,24 @@ const char* ggml_type_name(GGMLType t) {
     case GGMLType::q4_0: return "Q4_0";
     case GGMLType::q8_0: return "Q8_0";
     case GGMLType::q4_k: return "Q4_K";
+    case GGMLType::q5_0: return "Q5_0";
+    case GGMLType::q5_k: return "Q5_K";
+    case GGMLType::q6_k: return "Q6_K";
     case GGMLType::bf16: return "BF16";
   }
   return "?";
 }
 
 uint64_t ggml_block_size(GGMLType t) {
-  return t == GGMLType::q4_0 || t == GGMLType::q8_0 ? 32 : t == GGMLType::q4_k ? 256 : 1;
+  switch (t) {
+    case GGMLType::q4_0:
+    case GGMLType::q5_0:
+    case GGMLType::q8_0: return 32;
+    case GGMLType::q4_k:
+    case GGMLType::q5_k:
+    case GGMLType::q6_k: return 256;
+    default: return 1;
+  }
 }
 
 uint64_t ggml_row_bytes(GGMLType t, uint64_t n) {
@@ -40,6 +51,9 @@ uint64_t ggml_row_bytes(GGMLType t, uint64_t n) {
     case GGMLType::q4_0: return n / 32 * 18;
     case GGMLType::q8_0: return n / 32 * 34;
     case GGMLType::q4_k: return n / 256 * 144;
+    case GGMLType::q5_0: return n / 32 * 22;
+    case GGMLType::q5_k: return n / 256 * 176;
+    case GGMLType::q6_k: return n / 256 * 210;
   }
   return 0;
 }
@@ -257,9 +271,10 @@ GGUFFile parse_gguf(std::span<const uint8_t> bytes, const std::string& where) {
       t.dims.push_back(x);
     }
     uint32_t type = c.get<uint32_t>();
-    if (type != 0 && type != 1 && type != 2 && type != 8 && type != 12 && type != 30)
+    if (type != 0 && type != 1 && type != 2 && type != 6 && type != 8 && type != 12 && type != 13 && type != 14 &&
+        type != 30)
       c.fail("GGUF tensor '" + t.name + "' has ggml type " + std::to_string(type) + unread_type_name(type) +
-             " (read: F32, F16, BF16, Q8_0, Q4_0, Q4_K)");
+             " (read: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K)");
     t.type = static_cast<GGMLType>(type);
     if (t.dims[0] % ggml_block_size(t.type))
       c.fail("GGUF " + std::string(ggml_type_name(t.type)) + " tensor '" + t.name + "' rows are not whole blocks");

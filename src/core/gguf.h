@@ -12,10 +12,23 @@
 
 namespace mindllm {
 
-enum class GGMLType : uint32_t { f32 = 0, f16 = 1, q4_0 = 2, q8_0 = 8, q4_k = 12, bf16 = 30 };
+// Read and written: f32, f16, bf16, q8_0, q4_0, q4_k. Read only (kernels/cpu/quant_import.h): q5_0,
+// q5_k, q6_k, the rest of llama.cpp's Q4_K_M / Q5_K_M / Q6_K files.
+enum class GGMLType : uint32_t {
+  f32 = 0,
+  f16 = 1,
+  q4_0 = 2,
+  q5_0 = 6,
+  q8_0 = 8,
+  q4_k = 12,
+  q5_k = 13,
+  q6_k = 14,
+  bf16 = 30
+};
 const char* ggml_type_name(GGMLType t);
-// Bytes for n elements of a row (q8_0: blocks of 32 -> 34 bytes, q4_0: -> 18 bytes, q4_k: blocks of
-// 256 -> 144 bytes); n must be a multiple of the block (ggml_block_size).
+// Bytes for n elements of a row (q8_0: blocks of 32 -> 34 bytes, q4_0: -> 18, q5_0: -> 22; q4_k:
+// blocks of 256 -> 144 bytes, q5_k: -> 176, q6_k: -> 210); n must be a multiple of the block
+// (ggml_block_size).
 uint64_t ggml_block_size(GGMLType t);
 uint64_t ggml_row_bytes(GGMLType t, uint64_t n);
 

@@ -81,6 +81,7 @@ class Exporter {
           cpu::quantize_row(cpu::QuantType::q4_k, a.v.data() + r * a.cols, a.cols, b.data() + r * rb);
         break;
       }
+      default: internal_error(std::string("gguf export: cannot write ") + ggml_type_name(t));  // read-only types
     }
     w_.add_tensor(name, {static_cast<uint64_t>(a.cols), static_cast<uint64_t>(a.rows)}, t, std::move(b));
     done_mb_ += n * 4e-6;

@@ -9,6 +9,7 @@
 #include "core/file_io.h"
 #include "core/gguf.h"
 #include "core/safetensors.h"
+#include "kernels/cpu/quant_import.h"
 #include "model/model.h"
 
 namespace mindllm {
@@ -120,6 +121,22 @@ std::optional<cpu::QuantType> quant_type_of(GGMLType t) {
   }
 }
 
+// The types mindllm reads but does not multiply by (kernels/cpu/quant_import.h).
+std::optional<cpu::ImportBlock> import_block_of(GGMLType t) {
+  switch (t) {
+    case GGMLType::q5_0: return cpu::ImportBlock::q5_0;
+    case GGMLType::q5_k: return cpu::ImportBlock::q5_k;
+    case GGMLType::q6_k: return cpu::ImportBlock::q6_k;
+    default: return std::nullopt;
+  }
+}
+
+// The engine type a tensor of type t runs in: its own, or q8_0 for the read-only types (more bits
+// than any of them; q4_K would lose what the file kept); nullopt: fp32.
+std::optional<cpu::QuantType> run_type_of(GGMLType t) {
+  return import_block_of(t) ? std::optional(cpu::QuantType::q8_0) : quant_type_of(t);
+}
+
 // fp32 values of a GGUF tensor (rows of dims[0] elements).
 void dequantize(const Opened& o, const GGUFTensorInfo& t, float* out) {
   const uint8_t* p = o.file.bytes().data() + o.g.data_start + t.offset;
@@ -134,6 +151,15 @@ void dequantize(const Opened& o, const GGUFTensorInfo& t, float* out) {
       const cpu::QuantType q = *quant_type_of(t.type);
 #pragma omp parallel for schedule(static)
       for (int64_t r = 0; r < (int64_t)rows; r++) cpu::dequantize_row(q, p + rb * r, (int64_t)cols, out + cols * r);
+      return;
+    }
+    case GGMLType::q5_0:
+    case GGMLType::q5_k:
+    case GGMLType::q6_k: {
+      const cpu::ImportBlock q = *import_block_of(t.type);
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < (int64_t)rows; r++)
+        cpu::dequantize_import_row(q, p + rb * r, (int64_t)cols, out + cols * r);
       return;
     }
   }
@@ -191,20 +217,40 @@ ModelConfig gguf_config(const std::string& path) {
 namespace {
 
 // The block rows of a quantised 2-D tensor t for `spec`, in the parameter's row order: GGUF rows
-// are already [out, in] rows (GPT-2's transposed matrices too); llama's Q/K rows un-permuted.
+// are already [out, in] rows (GPT-2's transposed matrices too); llama's Q/K rows un-permuted. A
+// read-only type's rows (q5_0, q5_K, q6_K) become q8_0 blocks of their dequantised values.
 void keep_blocks(const Opened& o, const GGUFTensorInfo& t, const ParamSpec& s, const Source& src, int head_dim,
                  QuantBlocks& blocks) {
-  std::optional<cpu::QuantType> q = quant_type_of(t.type);
+  std::optional<cpu::QuantType> q = run_type_of(t.type);
   if (!q || s.shape.size() != 2) return;
   const uint8_t* p = o.file.bytes().data() + o.g.data_start + t.offset;
-  std::vector<uint8_t> rows(p, p + t.size);
+  const int64_t cols = (int64_t)t.dims[0], nrows = (int64_t)(t.size / ggml_row_bytes(t.type, t.dims[0]));
+  std::vector<uint8_t> rows;
+  if (std::optional<cpu::ImportBlock> ib = import_block_of(t.type)) {
+    if (!cpu::quant_row_fits(*q, cols)) return;  // runs from the fp32 values
+    const size_t in_rb = ggml_row_bytes(t.type, t.dims[0]), out_rb = cpu::quant_row_bytes(*q, cols);
+    rows.resize(out_rb * nrows);
+#pragma omp parallel
+    {
+      std::vector<float> row(cols);
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < nrows; r++) {
+        cpu::dequantize_import_row(*ib, p + in_rb * r, cols, row.data());
+        cpu::quantize_row(*q, row.data(), cols, rows.data() + out_rb * r);
+      }
+    }
+  } else {
+    rows.assign(p, p + t.size);
+  }
   if (src.unpermute_heads) {
-    const size_t rb = ggml_row_bytes(t.type, t.dims[0]);
+    const std::vector<uint8_t> from = rows;
+    const size_t rb = cpu::quant_row_bytes(*q, cols);
     const int D = head_dim;
     for (int h = 0; h < src.unpermute_heads; h++)
       for (int i = 0; i < D / 2; i++)
         for (int k = 0; k < 2; k++)
-          std::memcpy(rows.data() + ((size_t)h * D + k * (D / 2) + i) * rb, p + ((size_t)h * D + 2 * i + k) * rb, rb);
+          std::memcpy(rows.data() + ((size_t)h * D + k * (D / 2) + i) * rb,
+                      from.data() + ((size_t)h * D + 2 * i + k) * rb, rb);
   }
   blocks[s.name] = {*q, std::move(rows)};
 }
@@ -251,12 +297,13 @@ std::optional<cpu::QuantType> load_gguf_weights(Model& model, const std::string&
     }
   }
   // The file's weight format: q4_k if any tensor is (its other matrices are the q8_0 / q4_0 that
-  // matrix_type picks), else that of its first feed-forward output matrix.
+  // matrix_type picks, or q5_0 / q6_K ones run as q8_0), else that of its first feed-forward
+  // output matrix (q8_0 for a read-only type).
   for (const GGUFTensorInfo& t : o.g.tensors)
     if (t.type == GGMLType::q4_k) return cpu::QuantType::q4_k;
   const GGUFTensorInfo* probe = o.find("blk.0.ffn_down.weight");
   if (!probe) return std::nullopt;
-  return quant_type_of(probe->type);
+  return run_type_of(probe->type);
 }
 
 }  // namespace mindllm

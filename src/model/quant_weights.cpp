@@ -84,20 +84,47 @@ std::vector<uint8_t> quantize_matrix(QuantType t, const float* w, int O, int I, 
   return out;
 }
 
+// Bits kept, in order: q4_0 < q4_k < q8_0 < bf16 < f16.
+int precision_rank(QuantType t) {
+  switch (t) {
+    case QuantType::q4_0: return 0;
+    case QuantType::q4_k: return 1;
+    case QuantType::q8_0: return 2;
+    case QuantType::bf16: return 3;
+    case QuantType::f16: return 4;
+  }
+  return 0;
+}
+
 // The block rows of matrix lw from `given` and their type: its parameters (those starting inside
-// it, in offset order: q|k|v, gate|up) each given, in one type; else empty.
-std::vector<uint8_t> given_rows(const QuantBlocks& given, const ParamLayout& L, const LinearWeight& lw, QuantType* t) {
+// it, in offset order: q|k|v, gate|up) each given, in one type; else empty. All given but in
+// several types (a llama.cpp Q4_K_M file's q4_K Q and K with a q6_K V): empty, and *mixed the
+// type keeping the most bits, for the matrix to be quantised in from its fp32 values.
+std::vector<uint8_t> given_rows(const QuantBlocks& given, const ParamLayout& L, const LinearWeight& lw, QuantType* t,
+                                std::optional<QuantType>* mixed) {
   std::vector<const ParamSpec*> parts;
   for (const ParamSpec& s : L.specs)
     if (s.offset >= lw.offset && s.offset < lw.offset + (size_t)lw.O * lw.I) parts.push_back(&s);
   std::sort(parts.begin(), parts.end(), [](const ParamSpec* a, const ParamSpec* b) { return a->offset < b->offset; });
-  std::vector<uint8_t> rows;
+  std::vector<const FileBlocks*> blocks;
   for (const ParamSpec* s : parts) {
     auto it = given.find(s->name);
-    if (it == given.end() || (s != parts[0] && it->second.type != *t)) return {};
-    *t = it->second.type;
-    rows.insert(rows.end(), it->second.rows.begin(), it->second.rows.end());
+    if (it == given.end()) return {};
+    blocks.push_back(&it->second);
   }
+  if (blocks.empty()) return {};
+  *t = blocks[0]->type;
+  bool one_type = true;
+  for (const FileBlocks* b : blocks) {
+    one_type = one_type && b->type == *t;
+    if (precision_rank(b->type) > precision_rank(*t)) *t = b->type;
+  }
+  if (!one_type) {
+    *mixed = *t;
+    return {};
+  }
+  std::vector<uint8_t> rows;
+  for (const FileBlocks* b : blocks) rows.insert(rows.end(), b->rows.begin(), b->rows.end());
   if (parts.empty() || !cpu::quant_row_fits(*t, lw.I) || rows.size() != cpu::quant_row_bytes(*t, lw.I) * lw.O)
     return {};
   return rows;
@@ -132,9 +159,10 @@ std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, Qua
   size_t total = 0;
   for (const LinearWeight& lw : linear_weights(model.config(), model.layout())) {
     Mat m{lw, type, {}};
-    if (given) m.given = given_rows(*given, model.layout(), lw, &m.t);
+    std::optional<QuantType> mixed;
+    if (given) m.given = given_rows(*given, model.layout(), lw, &m.t, &mixed);
     if (m.given.empty()) {
-      std::optional<QuantType> t = matrix_type(type, lw.output, lw.I);
+      std::optional<QuantType> t = matrix_type(mixed.value_or(type), lw.output, lw.I);
       if (!t) continue;  // stays fp32
       m.t = *t;
     }
