@@ -287,6 +287,36 @@ TEST(QuantLinear, PackedRowIsTheSameBitsInAnyBatch) {
   }
 }
 
+// bf16 / f16 weights: row r of an M-row call (tiles of 4 activation rows x 3, 2 or 1 weight rows)
+// is bitwise the row alone (one weight row at a time), for M = 1..40, 1 and 2 threads; I = 43 has
+// a tail of 3 past the 8-lane loop.
+TEST(QuantLinear, Float16RowIsTheSameBitsInAnyBatch) {
+  Rng rng(47);
+  const int O = 45, I = 43, maxM = 40;
+  for (QuantType t : {QuantType::bf16, QuantType::f16}) {
+    SCOPED_TRACE(quant_type_name(t));
+    const std::vector<float> wf = random_normal((size_t)O * I, rng, 0.1f), bias = random_normal(O, rng);
+    const std::vector<float> in = random_normal((size_t)maxM * I, rng);
+    std::vector<uint8_t> wq(quant_row_bytes(t, I) * O);
+    for (int o = 0; o < O; o++) quantize_row(t, wf.data() + o * I, I, wq.data() + o * quant_row_bytes(t, I));
+    const QuantMatrix w{t, O, I, wq.data()};
+    QuantScratch s;
+    std::vector<float> alone((size_t)maxM * O);
+    for (int n = 0; n < maxM; n++)
+      linear_forward_quant(alone.data() + (size_t)n * O, in.data() + (size_t)n * I, w, bias.data(), 1, s);
+    const int threads = omp_get_max_threads();
+    for (int nt : {1, 2}) {
+      omp_set_num_threads(nt);
+      for (int M = 1; M <= maxM; M++) {
+        std::vector<float> out((size_t)M * O);
+        linear_forward_quant(out.data(), in.data(), w, bias.data(), M, s, QuantPrefill::dot);
+        ASSERT_TRUE(std::equal(out.begin(), out.end(), alone.begin())) << "M=" << M << " threads=" << nt;
+      }
+    }
+    omp_set_num_threads(threads);
+  }
+}
+
 // pack_rows moves every block: each row dequantises to the same values packed and plain.
 TEST(QuantFormat, PackedRowsDequantiseAsPlain) {
   Rng rng(43);
