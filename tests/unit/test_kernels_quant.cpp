@@ -235,7 +235,9 @@ TEST(QuantLinear, Avx2MatchesScalar) {
         std::vector<float> a((size_t)rows * O), b((size_t)rows * O);
         if (is_float16(t)) {
           float16_rows_scalar(w, 0, O, in.data(), rows, a.data(), O);
-          float16_rows_avx2(w, 0, O, in.data(), rows, b.data(), O);
+          std::vector<float> in16(in);  // bf16: the activations in the kernel's order
+          if (t == QuantType::bf16) permute_for_bf16_avx2(in.data(), rows, I, in16.data());
+          float16_rows_avx2(w, 0, O, in16.data(), rows, b.data(), O);
           for (size_t i = 0; i < a.size(); i++) EXPECT_NEAR(a[i], b[i], 1e-5 * (1 + std::fabs(a[i])));
         } else {  // int32 block sums and fp32 FMAs in block order: the same bits
           dot_rows_scalar(w, 0, O, x, rows, a.data(), O);

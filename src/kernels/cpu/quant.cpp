@@ -268,6 +268,12 @@ void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, con
     return;
   }
   ActQ8 x{nullptr, nullptr, nullptr, I / kQuantBlock};
+  const float* in16 = in;  // the activations as the bf16 / f16 kernels read them
+  if (avx2 && w.type == QuantType::bf16) {
+    if (s.act.size() < (size_t)N * I * sizeof(float)) s.act.resize((size_t)N * I * sizeof(float));
+    permute_for_bf16_avx2(in, N, I, reinterpret_cast<float*>(s.act.data()));
+    in16 = reinterpret_cast<const float*>(s.act.data());
+  }
   if (!is_float16(w.type)) {
     // [N][nb*32] int8, [N][nb] fp32 scales, [N][nb] int32 sums, in one buffer.
     const size_t qbytes = (size_t)N * I, sbytes = (size_t)N * x.nb * 4, need = qbytes + 2 * sbytes + 64;
@@ -290,7 +296,7 @@ void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, con
   for (int r = 0; r < runs; r++) {
     const int o0 = r * kRun, o1 = std::min(O, o0 + kRun);
     if (is_float16(w.type)) {
-      if (avx2) float16_rows_avx2(w, o0, o1, in, N, out, O);
+      if (avx2) float16_rows_avx2(w, o0, o1, in16, N, out, O);
       else float16_rows_scalar(w, o0, o1, in, N, out, O);
     } else {
       if (avx2) dot_rows_avx2(w, o0, o1, x, N, out, O);

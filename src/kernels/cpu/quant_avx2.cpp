@@ -297,6 +297,10 @@ namespace {
 
 // bf16 (BF) or f16 weights: out[n][o] for C weight rows and R activation rows, one 8-lane
 // accumulator per pair over i, hsum, then the I % 8 tail by scalar FMAs: the same sums for any R and C.
+// bf16, per 16 weights: one load and two unpacks against zero (the bf16 bits to the top of each
+// 32-bit lane: one instruction per 8 weights, where zero-extend + shift takes two), which leaves
+// them in the order [0..3, 8..11], [4..7, 12..15]; the activations arrive permuted the same way
+// (permute_for_bf16_avx2), so each product pairs the same weight and activation as before.
 template <bool BF, int R, int C>
 MINDLLM_AVX2 void float16_tile(const uint16_t* row, int I, const float* in, int n0, float* out, int ldo) {
   __m256 acc[R][C];
@@ -304,7 +308,23 @@ MINDLLM_AVX2 void float16_tile(const uint16_t* row, int I, const float* in, int 
     for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
   const float* x = in + (size_t)n0 * I;
   const int I8 = I / 8 * 8;
-  for (int i = 0; i < I8; i += 8) {
+  int i0 = 0;
+  if constexpr (BF) {
+    for (; i0 + 16 <= I; i0 += 16)
+      for (int h = 0; h < 2; h++) {
+        __m256 wv[C];
+        for (int c = 0; c < C; c++) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + (size_t)c * I + i0));
+          wv[c] = _mm256_castsi256_ps(h ? _mm256_unpackhi_epi16(_mm256_setzero_si256(), v)
+                                        : _mm256_unpacklo_epi16(_mm256_setzero_si256(), v));
+        }
+        for (int r = 0; r < R; r++) {
+          const __m256 xv = _mm256_loadu_ps(x + (size_t)r * I + i0 + 8 * h);
+          for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(wv[c], xv, acc[r][c]);
+        }
+      }
+  }
+  for (int i = i0; i < I8; i += 8) {
     __m256 wv[C];
     for (int c = 0; c < C; c++) wv[c] = load_float16<BF>(row + (size_t)c * I + i);
     for (int r = 0; r < R; r++) {
@@ -353,6 +373,20 @@ MINDLLM_AVX2 void float16_rows(const QuantMatrix& w, int o0, int o1, const float
 }
 
 }  // namespace
+
+MINDLLM_AVX2 void permute_for_bf16_avx2(const float* in, int N, int I, float* out) {
+  for (int n = 0; n < N; n++) {
+    const float* x = in + (size_t)n * I;
+    float* y = out + (size_t)n * I;
+    int i = 0;
+    for (; i + 16 <= I; i += 16) {
+      const __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+      _mm256_storeu_ps(y + i, _mm256_permute2f128_ps(a, b, 0x20));      // x[0..3], x[8..11]
+      _mm256_storeu_ps(y + i + 8, _mm256_permute2f128_ps(a, b, 0x31));  // x[4..7], x[12..15]
+    }
+    std::memcpy(y + i, x + i, sizeof(float) * (I - i));
+  }
+}
 
 MINDLLM_AVX2 void float16_rows_avx2(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo) {
   if (w.type == QuantType::bf16) float16_rows<true>(w, o0, o1, in, N, out, ldo);

@@ -40,7 +40,10 @@ void dot_rows_scalar(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N
 void dot_rows_avx2(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N, float* out, int ldo);
 // The same for bf16 / f16 weights (w.type) against fp32 activations in[N][I].
 void float16_rows_scalar(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo);
+// (for bf16, `in` as permute_for_bf16_avx2 writes it: each 16 activations in the order 0..3, 8..11,
+// 4..7, 12..15, the rest as they are)
 void float16_rows_avx2(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo);
+void permute_for_bf16_avx2(const float* in, int N, int I, float* out);
 // dequantize_row (quant.h) in AVX2: the same values.
 void dequantize_row_avx2(QuantType t, const uint8_t* in, int64_t n, float* out);
 // One activation row x[nb * 32] -> qs, d (ggml's quantize_row_q8_0 arithmetic), sum (of qs).
