@@ -25,6 +25,7 @@ PIP_PACKAGES=(
   "selenium"  # tests/e2e/test_serve_web.py drives Debian's chromium through chromium-driver
   "pillow"  # tests/e2e/test_report*.py: reads the report's PNGs and Chromium's screenshots
   "peft"  # LoRA parity tests (tests/reference/test_lora_parity.py): PEFT adapters, forward, merge
+  "scipy"  # recipes/sft-selection/results.py: Welch's t-test between arms (also an lm-eval dependency)
 )
 
 sudo_cmd=""
