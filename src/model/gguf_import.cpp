@@ -225,32 +225,30 @@ void keep_blocks(const Opened& o, const GGUFTensorInfo& t, const ParamSpec& s, c
   if (!q || s.shape.size() != 2) return;
   const uint8_t* p = o.file.bytes().data() + o.g.data_start + t.offset;
   const int64_t cols = (int64_t)t.dims[0], nrows = (int64_t)(t.size / ggml_row_bytes(t.type, t.dims[0]));
-  std::vector<uint8_t> rows;
+  const size_t rb = cpu::quant_row_bytes(*q, cols);
+  std::vector<uint8_t> converted;  // a read-only type's rows as q8_0 blocks
   if (std::optional<cpu::ImportBlock> ib = import_block_of(t.type)) {
     if (!cpu::quant_row_fits(*q, cols)) return;  // runs from the fp32 values
-    const size_t in_rb = ggml_row_bytes(t.type, t.dims[0]), out_rb = cpu::quant_row_bytes(*q, cols);
-    rows.resize(out_rb * nrows);
+    const size_t in_rb = ggml_row_bytes(t.type, t.dims[0]);
+    converted.resize(rb * nrows);
 #pragma omp parallel
     {
       std::vector<float> row(cols);
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < nrows; r++) {
         cpu::dequantize_import_row(*ib, p + in_rb * r, cols, row.data());
-        cpu::quantize_row(*q, row.data(), cols, rows.data() + out_rb * r);
+        cpu::quantize_row(*q, row.data(), cols, converted.data() + rb * r);
       }
     }
-  } else {
-    rows.assign(p, p + t.size);
+    p = converted.data();
   }
+  std::vector<uint8_t> rows(p, p + rb * nrows);
   if (src.unpermute_heads) {
-    const std::vector<uint8_t> from = rows;
-    const size_t rb = cpu::quant_row_bytes(*q, cols);
     const int D = head_dim;
     for (int h = 0; h < src.unpermute_heads; h++)
       for (int i = 0; i < D / 2; i++)
         for (int k = 0; k < 2; k++)
-          std::memcpy(rows.data() + ((size_t)h * D + k * (D / 2) + i) * rb,
-                      from.data() + ((size_t)h * D + 2 * i + k) * rb, rb);
+          std::memcpy(rows.data() + ((size_t)h * D + k * (D / 2) + i) * rb, p + ((size_t)h * D + 2 * i + k) * rb, rb);
   }
   blocks[s.name] = {*q, std::move(rows)};
 }

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/dtype.h"
 #include "kernels/cpu/quant_impl.h"
 
 #define MINDLLM_AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -89,17 +90,27 @@ MINDLLM_AVX2 inline void prefetch_ahead(const uint8_t* g, int bytes) {
 // lanes added: rows 0..7 in order.
 MINDLLM_AVX2 inline __m256i rows8(__m256i a, __m256i b) { return _mm256_hadd_epi32(a, b); }
 
+// Activation rows n0 .. n0 + R - 1 of x: each row's quants, block scales and block sums.
+template <int R>
+struct ActRows {
+  const int8_t* q[R];
+  const float* d[R];
+  const int32_t* s[R];
+  ActRows(const ActQ8& x, int n0) {
+    for (int r = 0; r < R; r++) {
+      q[r] = x.qs + (size_t)(n0 + r) * x.nb * 32, d[r] = x.d + (size_t)(n0 + r) * x.nb;
+      s[r] = x.sum + (size_t)(n0 + r) * x.nb;
+    }
+  }
+};
+
 // out[n][0..8) for a packed group g (its 8 weight rows) and R activation rows n0..: per block the
 // 8 rows' int32 sums in one vector, converted and FMA'd with the 8 scales d_w d_x.
 template <int R>
 MINDLLM_AVX2 inline void q8_group(const uint8_t* g, const ActQ8& x, int n0, float* out, int ldo) {
   __m256 acc[R];
-  const int8_t* xq[R];
-  const float* xd[R];
-  for (int r = 0; r < R; r++) {
-    acc[r] = _mm256_setzero_ps();
-    xq[r] = x.qs + (size_t)(n0 + r) * x.nb * 32, xd[r] = x.d + (size_t)(n0 + r) * x.nb;
-  }
+  for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+  const ActRows<R> a(x, n0);
   for (int b = 0; b < x.nb; b++, g += kPackRows * 34) {
     if constexpr (R == 1) prefetch_ahead(g, kPackRows * 32);
     __m256i ia[R], ib[R];
@@ -108,15 +119,15 @@ MINDLLM_AVX2 inline void q8_group(const uint8_t* g, const ActQ8& x, int n0, floa
       const __m256i wa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 16 + 64 * k));
       const __m256i wb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 48 + 64 * k));
       for (int r = 0; r < R; r++) {
-        const __m256i xk = bcast8(xq[r] + 32 * b + 8 * k);
+        const __m256i xk = bcast8(a.q[r] + 32 * b + 8 * k);
         ia[r] = _mm256_add_epi32(ia[r], pairs_i32(mul_i8(wa, xk)));
         ib[r] = _mm256_add_epi32(ib[r], pairs_i32(mul_i8(wb, xk)));
       }
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
     for (int r = 0; r < R; r++)
-      acc[r] =
-          _mm256_fmadd_ps(_mm256_cvtepi32_ps(rows8(ia[r], ib[r])), _mm256_mul_ps(dw, _mm256_set1_ps(xd[r][b])), acc[r]);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(rows8(ia[r], ib[r])), _mm256_mul_ps(dw, _mm256_set1_ps(a.d[r][b])),
+                               acc[r]);
   }
   for (int r = 0; r < R; r++) _mm256_storeu_ps(out + (size_t)(n0 + r) * ldo, acc[r]);
 }
@@ -126,14 +137,8 @@ MINDLLM_AVX2 inline void q8_group(const uint8_t* g, const ActQ8& x, int n0, floa
 template <int R>
 MINDLLM_AVX2 inline void q4_group(const uint8_t* g, const ActQ8& x, int n0, float* out, int ldo) {
   __m256 acc[R];
-  const int8_t* xq[R];
-  const float* xd[R];
-  const int32_t* xs[R];
-  for (int r = 0; r < R; r++) {
-    acc[r] = _mm256_setzero_ps();
-    xq[r] = x.qs + (size_t)(n0 + r) * x.nb * 32, xd[r] = x.d + (size_t)(n0 + r) * x.nb;
-    xs[r] = x.sum + (size_t)(n0 + r) * x.nb;
-  }
+  for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+  const ActRows<R> a(x, n0);
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   for (int b = 0; b < x.nb; b++, g += kPackRows * 18) {
     if constexpr (R == 1) prefetch_ahead(g, kPackRows * 16);
@@ -145,15 +150,15 @@ MINDLLM_AVX2 inline void q4_group(const uint8_t* g, const ActQ8& x, int n0, floa
       const __m256i la = _mm256_and_si256(va, m4), ha = _mm256_and_si256(_mm256_srli_epi16(va, 4), m4);
       const __m256i lb = _mm256_and_si256(vb, m4), hb = _mm256_and_si256(_mm256_srli_epi16(vb, 4), m4);
       for (int r = 0; r < R; r++) {
-        const __m256i xl = bcast8(xq[r] + 32 * b + 8 * k), xh = bcast8(xq[r] + 32 * b + 16 + 8 * k);
+        const __m256i xl = bcast8(a.q[r] + 32 * b + 8 * k), xh = bcast8(a.q[r] + 32 * b + 16 + 8 * k);
         sa[r] = _mm256_add_epi16(sa[r], _mm256_add_epi16(_mm256_maddubs_epi16(la, xl), _mm256_maddubs_epi16(ha, xh)));
         sb[r] = _mm256_add_epi16(sb[r], _mm256_add_epi16(_mm256_maddubs_epi16(lb, xl), _mm256_maddubs_epi16(hb, xh)));
       }
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
     for (int r = 0; r < R; r++) {
-      const __m256i s = _mm256_sub_epi32(rows8(pairs_i32(sa[r]), pairs_i32(sb[r])), _mm256_set1_epi32(8 * xs[r][b]));
-      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(xd[r][b])), acc[r]);
+      const __m256i s = _mm256_sub_epi32(rows8(pairs_i32(sa[r]), pairs_i32(sb[r])), _mm256_set1_epi32(8 * a.s[r][b]));
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(a.d[r][b])), acc[r]);
     }
   }
   for (int r = 0; r < R; r++) _mm256_storeu_ps(out + (size_t)(n0 + r) * ldo, acc[r]);
@@ -168,14 +173,8 @@ template <int R>
 MINDLLM_AVX2 inline void q4k_group(const uint8_t* g, const ActQ8& x, int n0, float* out, int ldo) {
   static_assert(R <= 2, "register budget");
   __m256 acc[R];
-  const int8_t* xq[R];
-  const float* xd[R];
-  const int32_t* xs[R];
-  for (int r = 0; r < R; r++) {
-    acc[r] = _mm256_setzero_ps();
-    xq[r] = x.qs + (size_t)(n0 + r) * x.nb * 32, xd[r] = x.d + (size_t)(n0 + r) * x.nb;
-    xs[r] = x.sum + (size_t)(n0 + r) * x.nb;
-  }
+  for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+  const ActRows<R> a(x, n0);
   const __m256i m4 = _mm256_set1_epi8(0x0f), m6 = _mm256_set1_epi8(0x3f), m2 = _mm256_set1_epi8(0x03);
   const __m256i byte = _mm256_set1_epi32(0xff);
   for (int sb = 0; sb < x.nb / 8; sb++, g += kPackRows * 144) {
@@ -201,7 +200,7 @@ MINDLLM_AVX2 inline void q4k_group(const uint8_t* g, const ActQ8& x, int n0, flo
         const __m256i wla = _mm256_and_si256(va, m4), wha = _mm256_and_si256(_mm256_srli_epi16(va, 4), m4);
         const __m256i wlb = _mm256_and_si256(vb, m4), whb = _mm256_and_si256(_mm256_srli_epi16(vb, 4), m4);
         for (int r = 0; r < R; r++) {
-          const int8_t* xb = xq[r] + 32 * (8 * sb + 2 * p) + 8 * k;
+          const int8_t* xb = a.q[r] + 32 * (8 * sb + 2 * p) + 8 * k;
           const __m256i xl = bcast8(xb), xh = bcast8(xb + 32);
           la[r] = _mm256_add_epi16(la[r], _mm256_maddubs_epi16(wla, xl));
           ha[r] = _mm256_add_epi16(ha[r], _mm256_maddubs_epi16(wha, xh));
@@ -215,9 +214,9 @@ MINDLLM_AVX2 inline void q4k_group(const uint8_t* g, const ActQ8& x, int n0, flo
         const __m256i mnj = _mm256_and_si256(_mm256_srli_epi32(mn[j >> 2], shift), byte);
         for (int r = 0; r < R; r++) {
           const __m256i s = rows8(pairs_i32(h ? ha[r] : la[r]), pairs_i32(h ? hb[r] : lb[r]));
-          const __m256 dx = _mm256_set1_ps(xd[r][b]);
+          const __m256 dx = _mm256_set1_ps(a.d[r][b]);
           acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(s, scj)), _mm256_mul_ps(dw, dx), acc[r]);
-          acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(mnj, _mm256_set1_epi32(xs[r][b]))),
+          acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(mnj, _mm256_set1_epi32(a.s[r][b]))),
                                     _mm256_mul_ps(dm, dx), acc[r]);
         }
       }
@@ -256,14 +255,8 @@ MINDLLM_AVX2 inline __m256 load_float16(const uint16_t* p) {
 
 template <bool BF>
 MINDLLM_AVX2 inline float float16_scalar(uint16_t h) {
-  if constexpr (BF) {
-    const uint32_t u = static_cast<uint32_t>(h) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-  } else {
-    return _cvtsh_ss(h);
-  }
+  if constexpr (BF) return bf16_to_float(h);
+  else return _cvtsh_ss(h);
 }
 
 }  // namespace
