@@ -310,3 +310,10 @@ def test_llama_cpp_kquant_mix_dequantises_as_gguf_does(ftype, tmp_path):
     p = run("generate", "--model", g, "--prompt-ids", " ".join(map(str, PROMPT)), "--max-new-tokens", 4,
             "--temperature", 0, "--no-stop-at-eos", "--json")
     assert json.loads(p.stdout)["weights"] == ("q4_k" if ftype == "Q4_K_M" else "q8_0")
+    # truncated inside its last tensor: one line, exit 2, from generate and from export alike
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(g.read_bytes()[:-1000])
+    for args in (("generate", "--model", cut, "--prompt-ids", "1 2"),
+                 ("export", "--model", cut, "--format", "hf", "--out", tmp_path / "cut-hf")):
+        p = run(*args, check=False)
+        assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
