@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from shared_data import SHARED, needs_shared_data
+
 REPO = Path(__file__).resolve().parents[2]
 MINDLLM = os.environ.get("MINDLLM_BIN", str(REPO / "build" / "mindllm"))
-DATA = REPO.parent / "shared" / "data"
 gguf = pytest.importorskip("gguf", reason="skipped: gguf not installed")
-pytestmark = pytest.mark.skipif(not (DATA / "corpus" / "en").exists(), reason="skipped: ../shared/data absent")
+pytestmark = needs_shared_data("corpus", "en")
 sys.path.insert(0, str(REPO / "bench" / "decode"))
 import make_model  # noqa: E402
 import run as bench_run  # noqa: E402
@@ -50,7 +51,7 @@ def matrix_bytes(path):
 def test_shape_exports_and_the_roofline_counts_its_bytes(shape, tmp_path, monkeypatch):
     monkeypatch.setitem(make_model.SHAPES, shape, TINY[shape])
     d = tmp_path / shape
-    make_model.make(shape, str(d), str(DATA), mindllm=MINDLLM)
+    make_model.make(shape, str(d), str(SHARED), mindllm=MINDLLM)
     p = mindllm("generate", "--model", d, "--prompt-ids", "5 6 7", "--max-new-tokens", "2", "--temperature", "0")
     assert p.returncode == 0, p.stderr
     for wtype in ("q8_0", "q4_0"):  # q4_0: the output projection stays q8_0

@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mindllm_ref import MINDLLM, SHARED
-
-CORPUS = SHARED / "corpus"
-TOKENIZER = SHARED / "tokenizers" / "qwen3" / "tokenizer.json"
+from mindllm_ref import MINDLLM
+from shared_data import shared_data
 
 
 def files(d):
@@ -55,7 +53,7 @@ def prepared(tmp_path_factory):
     cfg = d / "small-batches.yaml"
     cfg.write_text("batch_bytes: 262144\n")
     args = ["data", "prepare", "-q", "--threads", "2", "--config", cfg, "--text-unit", "paragraph",
-            "-i", CORPUS / "law-zh", "-i", CORPUS / "en"]
+            "-i", shared_data("corpus", "law-zh"), "-i", shared_data("corpus", "en")]
     ref = d / "ref"
     run_ok(args + ["-o", ref])
     assert (ref / "report.json").exists()
@@ -81,7 +79,8 @@ def test_prepare_sigint_then_rerun(prepared, tmp_path):
 
 def test_tokenize_sigint_then_rerun(prepared, tmp_path):
     _, clean = prepared
-    args = ["data", "tokenize", "-q", "--threads", "2", "--tokenizer", TOKENIZER, "-i", clean,
+    tokenizer = shared_data("tokenizers", "qwen3", "tokenizer.json")
+    args = ["data", "tokenize", "-q", "--threads", "2", "--tokenizer", tokenizer, "-i", clean,
             "--shard-tokens", "200000", "--val-fraction", "0.01"]
     ref = tmp_path / "ref"
     run_ok(args + ["-o", ref])

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from mindllm_ref import MINDLLM, SHARED, run
+from mindllm_ref import MINDLLM, run
+from shared_data import shared_data
 from test_train_cli import data  # noqa: F401  (the learnable token shards, a fixture)
 
 MPIRUN = shutil.which("mpirun")
@@ -305,9 +306,6 @@ def test_the_gpu_check_dist_stage_on_the_cpu(data, tmp_path):
 
 # ---- `mpirun -np N mindllm data prepare`: the inputs split across ranks, dedup global ----------
 
-CORPUS = SHARED / "corpus"
-needs_corpus = pytest.mark.skipif(not (CORPUS / "en" / "c4_demo.jsonl").exists(), reason="../shared/data absent")
-
 
 def _near_copy(text, k):
     """A near duplicate: one word in the middle replaced, a sentence appended."""
@@ -320,8 +318,8 @@ def prepare_inputs(root):
     """Real English (C4) and Chinese (红楼梦) documents in three files - plain JSONL, gzip JSONL, plain
     JSONL - with exact and near copies placed far from their originals (so in other ranks'
     shares), a copy of a copy, and a broken line."""
-    c4 = [json.loads(line)["text"] for line in (CORPUS / "en" / "c4_demo.jsonl").open(encoding="utf-8")]
-    novel = (CORPUS / "zh" / "红楼梦.txt").read_text(encoding="utf-8").splitlines()
+    c4 = [json.loads(line)["text"] for line in shared_data("corpus", "en", "c4_demo.jsonl").open(encoding="utf-8")]
+    novel = shared_data("corpus", "zh", "红楼梦.txt").read_text(encoding="utf-8").splitlines()
     zh = [p.strip() for p in novel if len(p.strip()) > 150][:250]
     root.mkdir()
     a = c4[:200] + [_near_copy(zh[3], 1)]
@@ -353,7 +351,6 @@ def outputs(out):
     return parts, {k: v for k, v in rep.items() if k not in ("timing", "dedup")}, rep["dedup"]["exact_index_entries"]
 
 
-@needs_corpus
 def test_prepare_across_ranks_equals_one_process(tmp_path):
     inputs = prepare_inputs(tmp_path / "in")
     config = tmp_path / "small-parts.json"
@@ -376,10 +373,9 @@ def test_prepare_across_ranks_equals_one_process(tmp_path):
         assert not list((tmp_path / f"np{n}").glob(".prepare-rank-*")), "spill files left behind"
 
 
-@needs_corpus
 def test_prepare_splits_one_big_text_file_by_lines(tmp_path):
     # One file, documents per line, split at byte ranges: line numbers ("source") and dedup agree.
-    src = CORPUS / "en" / "wiki_demo.txt"
+    src = shared_data("corpus", "en", "wiki_demo.txt")
     prepare(0, src, tmp_path / "one", "--text-unit", "line", "--no-compress")
     prepare(2, src, tmp_path / "two", "--text-unit", "line", "--no-compress")
     parts, rep, _ = outputs(tmp_path / "one")

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mindllm_ref import SHARED, run, write_shard
+from mindllm_ref import run, write_shard
+from shared_data import SHARED
 
 VOCAB = 512
 

@@ -6,9 +6,8 @@ import gzip
 import json
 import subprocess
 
-import pytest
-
-from mindllm_ref import MINDLLM, SHARED
+from mindllm_ref import MINDLLM
+from shared_data import shared_data
 
 LINES = [f"The quick brown fox {i * 37} jumps; 我们今天去北京大学看看，天气很好！\n" for i in range(400)]
 
@@ -43,9 +42,7 @@ def test_train_reads_compressed_files_and_directories(tmp_path):
 
 
 def test_train_on_data_prepare_output(tmp_path):
-    src = SHARED / "corpus" / "en" / "tinyshakespeare.txt"
-    if not src.exists():
-        pytest.skip("no shared data")
+    src = shared_data("corpus", "en", "tinyshakespeare.txt")
     paragraphs = [p for p in src.read_text(encoding="utf-8")[:300000].split("\n\n") if len(p) > 200]
     raw = tmp_path / "raw.jsonl"
     raw.write_text("".join(json.dumps({"text": p}) + "\n" for p in paragraphs), encoding="utf-8")

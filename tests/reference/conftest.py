@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from shared_data import shared_data
+
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "data"
 MINDLLM_BIN = os.environ.get("MINDLLM_BIN", str(REPO / "build" / "mindllm"))
 
 
 def _corpus_texts():
     """Every text file under shared/data/corpus, each as one string (c4_demo.jsonl: each record)."""
     texts = []
-    for p in sorted((SHARED / "corpus").rglob("*")):
+    for p in sorted(shared_data("corpus").rglob("*")):
         if not p.is_file():
             continue
         if p.suffix == ".jsonl":
@@ -30,7 +31,7 @@ def _corpus_texts():
 def _eval_questions():
     """The question text of every eval set (MMLU, CMMLU, FinEval, GSM8K, HellaSwag, ARC,
     Financial PhraseBank)."""
-    ev = SHARED / "eval"
+    ev = shared_data("eval")
     qs = []
     for p in sorted((ev / "mmlu").rglob("*.csv")):
         with open(p, newline="", encoding="utf-8") as f:

@@ -13,7 +13,6 @@ from safetensors.torch import load_file, save_file
 
 REPO = Path(__file__).resolve().parents[2]
 MINDLLM = os.environ.get("MINDLLM_BIN", str(REPO / "build" / "mindllm"))
-SHARED = REPO.parent / "shared" / "data"
 
 
 def run(*args, check=True, **kw):

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from shared_data import SHARED, needs_shared_data
+
 jinja2 = pytest.importorskip("jinja2")
 chat_template_utils = pytest.importorskip("transformers.utils.chat_template_utils")
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "data"
 MINDLLM_BIN = os.environ.get("MINDLLM_BIN", str(REPO / "build" / "mindllm"))
 QWEN3 = SHARED / "tokenizers" / "qwen3"
+needs_qwen3 = needs_shared_data("tokenizers", "qwen3", "tokenizer_config.json")
 
 # The built-ins, as the models publish them (mindllm: the format docs/sft.md documents).
 BUILTINS = {
@@ -283,9 +285,8 @@ TOOLS = [{"type": "function", "function": {
 @pytest.mark.parametrize("extra", [None, {"enable_thinking": False}, {"enable_thinking": True}, {"tools": TOOLS}])
 @pytest.mark.parametrize("agp", [False, True])
 @pytest.mark.parametrize("conv", sorted(CONVERSATIONS))
+@needs_qwen3
 def test_qwen3(tmp_path, conv, agp, extra):
-    if not (QWEN3 / "tokenizer_config.json").exists():
-        pytest.skip("shared Qwen3 tokenizer absent")
     cfg = json.loads((QWEN3 / "tokenizer_config.json").read_text(encoding="utf-8"))
     eos = cfg["eos_token"]
     # bos_token is null in Qwen3's config: transformers leaves it out; mindllm passes "" (same output).
@@ -293,9 +294,8 @@ def test_qwen3(tmp_path, conv, agp, extra):
           CONVERSATIONS[conv], agp, extra)
 
 
+@needs_qwen3
 def test_qwen3_model_dir(tmp_path):
-    if not (QWEN3 / "tokenizer_config.json").exists():
-        pytest.skip("shared Qwen3 tokenizer absent")
     cfg = json.loads((QWEN3 / "tokenizer_config.json").read_text(encoding="utf-8"))
     got = run_mindllm(tmp_path, ["--model", str(QWEN3), "--add-generation-prompt"], CONVERSATIONS["think_last"])
     assert got.returncode == 0, got.stderr.decode()

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from shared_data import shared_data
+
 REPO = Path(__file__).resolve().parents[2]
 MINDLLM = os.environ.get("MINDLLM_BIN", str(REPO / "build" / "mindllm"))
 sys.path.insert(0, str(REPO / "bench" / "data"))
@@ -31,6 +33,7 @@ EDGE = ["!!! ... ???", "three words only", "中文", "École ÉCOLE école Stra�
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
+    shared_data("corpus")  # build_set reads ../shared/data/corpus
     docs = [t for t, _ in build_set(seed=3, limit=240)] + EDGE
     d = tmp_path_factory.mktemp("minhash")
     path = d / "docs.jsonl"

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from mindllm_ref import MINDLLM, SHARED, randomize_, run, write_model_dir, write_shard
+from mindllm_ref import MINDLLM, randomize_, run, write_model_dir, write_shard
+from shared_data import SHARED, shared_data
 
 transformers = pytest.importorskip("transformers")
 lm_eval = pytest.importorskip("lm_eval")
@@ -34,7 +35,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _gpt2_tokenizer(out):
-    tok = transformers.GPT2TokenizerFast.from_pretrained(str(SHARED / "tokenizers/gpt2"))
+    tok = transformers.GPT2TokenizerFast.from_pretrained(str(shared_data("tokenizers", "gpt2")))
     tok.save_pretrained(str(out))
     return tok
 
@@ -52,8 +53,8 @@ def _tiny_llama(d):
 def _trained_gpt2(root):
     """A GPT-2-style model trained by mindllm for ~40 s on English + Chinese text."""
     tok = _gpt2_tokenizer(root / "tok")
-    texts = [(SHARED / "corpus/en/tinyshakespeare.txt").read_text()[:400_000],
-             sorted((SHARED / "corpus/zh").glob("*.txt"))[0].read_text()[:100_000]]
+    texts = [shared_data("corpus", "en", "tinyshakespeare.txt").read_text()[:400_000],
+             sorted(shared_data("corpus", "zh").glob("*.txt"))[0].read_text()[:100_000]]
     ids = []
     for t in texts:
         ids += tok.encode(t) + [50256]
@@ -102,6 +103,7 @@ MC_METRICS = """metric_list:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
+    shared_data("eval")  # the tests that use the benchmark subsets skip where they are absent
     root = tmp_path_factory.mktemp("evalparity")
     data, tasks = root / "data", root / "tasks"
     tasks.mkdir()

@@ -11,6 +11,7 @@ import torch
 import transformers
 
 from mindllm_ref import mindllm_forward, randomize_, rel_err, run
+from shared_data import shared_data
 
 B, T = 2, 16
 V = 101
@@ -140,8 +141,8 @@ def test_export_hf_loads_in_transformers(family, dtype, tmp_path):
 def test_commands_take_hf_directories(tmp_path):
     """`train` continues from, and `generate` samples from, a transformers .bin (bf16) directory
     with a GPT-2-style vocab.json + merges.txt tokenizer, as given."""
-    from mindllm_ref import SHARED, write_shard
-    tok_dir = SHARED / "tokenizers" / "gpt2"
+    from mindllm_ref import write_shard
+    tok_dir = shared_data("tokenizers", "gpt2")
     cfg = transformers.GPTNeoConfig(vocab_size=50257, hidden_size=32, num_layers=2, num_heads=4,
                                     max_position_embeddings=64, window_size=8, attention_types=[[["global", "local"], 1]],
                                     bos_token_id=50256, eos_token_id=50256)

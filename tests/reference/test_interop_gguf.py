@@ -9,7 +9,8 @@ import pytest
 import torch
 import transformers
 
-from mindllm_ref import SHARED, mindllm_forward, randomize_, run
+from mindllm_ref import mindllm_forward, randomize_, run
+from shared_data import shared_data
 
 gguf = pytest.importorskip("gguf", reason="skipped: gguf not installed")
 try:
@@ -28,7 +29,7 @@ def tokenizer_json(tmp_path_factory):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=384, special_tokens=["<|endoftext|>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    text = (SHARED / "corpus" / "en" / "wiki_demo.txt").read_text(encoding="utf-8")[:200000]
+    text = shared_data("corpus", "en", "wiki_demo.txt").read_text(encoding="utf-8")[:200000]
     tok.train_from_iterator([text], trainer)
     p = tmp_path_factory.mktemp("tok") / "tokenizer.json"
     tok.save(str(p))

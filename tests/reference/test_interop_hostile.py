@@ -16,7 +16,8 @@ import pytest
 import torch
 import transformers
 
-from mindllm_ref import SHARED, randomize_, run
+from mindllm_ref import randomize_, run
+from shared_data import shared_data
 
 V = 64
 
@@ -243,7 +244,7 @@ def test_unsupported_config_options(tmp_path, patch, expect):
 # ---- MindLLM-style tokenizer: GPT-2 files + added Chinese tokens ----
 
 def chinese_added_tokens(n_chars=2500, n_words=500):
-    text = (SHARED / "corpus" / "zh" / "红楼梦.txt").read_text(encoding="utf-8")
+    text = shared_data("corpus", "zh", "红楼梦.txt").read_text(encoding="utf-8")
     cjk = [c for c in text if "\u4e00" <= c <= "\u9fff"]
     chars = [c for c, _ in Counter(cjk).most_common(n_chars)]
     words = Counter(a + b for a, b in zip(text, text[1:]) if "\u4e00" <= a <= "\u9fff" and "\u4e00" <= b <= "\u9fff")
@@ -254,7 +255,7 @@ def test_mindllm_style_gpt_neo_tokenizer_matches_transformers(tmp_path, mindllm_
     d = tmp_path / "tok"
     d.mkdir()
     for f in ("vocab.json", "merges.txt"):
-        (d / f).write_bytes((SHARED / "tokenizers" / "gpt2" / f).read_bytes())
+        (d / f).write_bytes(shared_data("tokenizers", "gpt2", f).read_bytes())
     added = chinese_added_tokens()
     (d / "added_tokens.json").write_text(json.dumps({t: 50257 + i for i, t in enumerate(added)}, ensure_ascii=False),
                                          encoding="utf-8")
@@ -263,8 +264,8 @@ def test_mindllm_style_gpt_neo_tokenizer_matches_transformers(tmp_path, mindllm_
                                                            "unk_token": "<|endoftext|>"}))
     hf = transformers.AutoTokenizer.from_pretrained(str(d))
     assert len(hf) == 50257 + len(added)
-    xiyou = (SHARED / "corpus" / "zh" / "西游记.txt").read_text(encoding="utf-8")
-    wiki = (SHARED / "corpus" / "en" / "wiki_demo.txt").read_text(encoding="utf-8")
+    xiyou = shared_data("corpus", "zh", "西游记.txt").read_text(encoding="utf-8")
+    wiki = shared_data("corpus", "en", "wiki_demo.txt").read_text(encoding="utf-8")
     texts = [xiyou[i:i + 300] for i in range(0, 30000, 1500)] + [wiki[i:i + 300] for i in range(0, 20000, 1000)]
     texts += ["床前明月光，疑是地上霜。 The moon, 2024年 GDP 增长5.2%。", "  贾宝玉 and 林黛玉 <|endoftext|> 薛宝钗"]
     want = [hf.encode(t, add_special_tokens=False) for t in texts]

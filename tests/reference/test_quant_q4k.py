@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
+from shared_data import SHARED, needs_shared_data
+
 REPO = Path(__file__).resolve().parents[2]
 MINDLLM = os.environ.get("MINDLLM_BIN", str(REPO / "build" / "mindllm"))
-GPT2_TOK = REPO.parent / "shared" / "data" / "tokenizers" / "gpt2"
+GPT2_TOK = SHARED / "tokenizers" / "gpt2"
 gguf = pytest.importorskip("gguf", reason="skipped: gguf not installed")
-pytestmark = pytest.mark.skipif(not (GPT2_TOK / "vocab.json").exists(), reason="skipped: ../shared/data absent")
+pytestmark = needs_shared_data("tokenizers", "gpt2", "vocab.json")
 V, C, H = 50257, 256, 512
 Q4_K = gguf.GGMLQuantizationType.Q4_K
 

@@ -13,12 +13,15 @@ import unicodedata
 import pytest
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
+from shared_data import SHARED, needs_shared_data, shared_data
+
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "data"
 MINDLLM_BIN = os.environ.get("MINDLLM_BIN", str(REPO / "build" / "mindllm"))
 
 QWEN3 = SHARED / "tokenizers" / "qwen3" / "tokenizer.json"
 GPT2 = SHARED / "tokenizers" / "gpt2"
+needs_qwen3 = needs_shared_data("tokenizers", "qwen3", "tokenizer.json")
+needs_gpt2 = needs_shared_data("tokenizers", "gpt2")
 
 PATTERNS = {
     "gpt2": r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
@@ -80,11 +83,13 @@ def all_texts(corpus_texts, eval_questions):
     return EDGE + corpus_texts + eval_questions
 
 
+@needs_qwen3
 def test_qwen3_parity(all_texts, mindllm_encode):
     ours = mindllm_encode(QWEN3, all_texts)
     assert_same("qwen3", all_texts, ours, hf_ids(Tokenizer.from_file(str(QWEN3)), all_texts))
 
 
+@needs_gpt2
 def test_gpt2_files_parity(all_texts, mindllm_encode):
     ours = mindllm_encode(GPT2, all_texts)
     assert_same("gpt2", all_texts, ours, hf_ids(hf_gpt2(), all_texts))
@@ -140,7 +145,7 @@ def test_hf_trained_parity(pattern, extras, corpus_texts, eval_questions, mindll
     assert_same(f"{pattern}{extras}", texts, mindllm_encode(path, texts), hf_ids(tok, texts))
 
 
-@pytest.mark.parametrize("source", ["gpt2", "qwen3"])
+@pytest.mark.parametrize("source", [pytest.param("gpt2", marks=needs_gpt2), pytest.param("qwen3", marks=needs_qwen3)])
 def test_saved_tokenizer_json_loads_in_hf(source, eval_questions, corpus_texts, tmp_path, mindllm_encode):
     src = GPT2 if source == "gpt2" else QWEN3
     out = tmp_path / "tokenizer.json"
@@ -155,6 +160,7 @@ def test_saved_tokenizer_json_loads_in_hf(source, eval_questions, corpus_texts, 
     assert saved.get_vocab_size() == reference.get_vocab_size()
 
 
+@needs_gpt2
 def test_gpt2_dir_with_added_tokens_matches_transformers(eval_questions, corpus_texts, tmp_path, mindllm_encode):
     # The MindLLM-1.3B release layout: GPT-2 vocab.json + merges.txt extended by added_tokens.json
     # (Chinese words) and special_tokens_map.json; transformers' GPT2TokenizerFast is the reference.
@@ -172,6 +178,7 @@ def test_gpt2_dir_with_added_tokens_matches_transformers(eval_questions, corpus_
     assert_same("gpt2 + added_tokens.json", texts, mindllm_encode(tmp_path, texts), expect)
 
 
+@needs_qwen3
 def test_ignore_merges_parity(eval_questions, corpus_texts, tmp_path, mindllm_encode):
     # LLaMA-3 style: a word that is a whole vocabulary token is emitted as it is.
     d = json.loads(QWEN3.read_text(encoding="utf-8"))
@@ -182,6 +189,8 @@ def test_ignore_merges_parity(eval_questions, corpus_texts, tmp_path, mindllm_en
     assert_same("ignore_merges", texts, mindllm_encode(path, texts), hf_ids(Tokenizer.from_file(str(path)), texts))
 
 
+@needs_gpt2
+@needs_qwen3
 def test_decode_round_trip_cli(tmp_path):
     # Any bytes round-trip through a tokenizer without a normalizer (GPT-2); through Qwen3 (NFC)
     # the result is the NFC form, which is the input itself for text already in NFC.
@@ -200,6 +209,7 @@ def test_decode_round_trip_cli(tmp_path):
             assert back == b
 
 
+@needs_qwen3
 def test_text_ids_cli_matches_hf(tmp_path):
     text = "The quick brown fox 跳过了 the lazy dog. 1234567\n"
     src = tmp_path / "t.txt"
@@ -214,7 +224,7 @@ def test_text_ids_cli_matches_hf(tmp_path):
 
 
 def _qwen3_doc():
-    return json.loads(QWEN3.read_text(encoding="utf-8"))
+    return json.loads(shared_data("tokenizers", "qwen3", "tokenizer.json").read_text(encoding="utf-8"))
 
 
 HOSTILE = {

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from shared_data import shared_data
+
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "data"
 MINDLLM_BIN = os.environ.get("MINDLLM_BIN", str(REPO / "build" / "mindllm"))
 
 PATTERNS = {
@@ -24,8 +25,8 @@ SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 def split_corpus(tmp_path):
     """Training files (the first 85% of each source) and held-out zh/en text (the rest)."""
-    sources = {"zh": [SHARED / "corpus" / "zh" / "红楼梦.txt", SHARED / "corpus" / "zh" / "水浒传.txt"],
-               "en": [SHARED / "corpus" / "en" / "wiki_demo.txt", SHARED / "corpus" / "en" / "tinyshakespeare.txt"]}
+    sources = {"zh": [shared_data("corpus", "zh", "红楼梦.txt"), shared_data("corpus", "zh", "水浒传.txt")],
+               "en": [shared_data("corpus", "en", "wiki_demo.txt"), shared_data("corpus", "en", "tinyshakespeare.txt")]}
     train_files, held = [], {"zh": "", "en": ""}
     for lang, paths in sources.items():
         for p in paths:
