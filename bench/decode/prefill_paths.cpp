@@ -1,10 +1,11 @@
 // Prefill paths of the quantised linear (kernels/cpu/quant.h) on a Qwen2-0.5B MLP shape
-// ([2 x 4864, 896], 8 copies to miss the caches): int8 dot tiles against dequantise + BLAS GEMM,
-// and fp32 BLAS, for N activation rows. Build (from the repo root, after scripts/build.sh):
-//   c++ -O2 -fopenmp -std=gnu++20 -Isrc -I/usr/include/x86_64-linux-gnu/openblas-openmp bench/decode/prefill_paths.cpp
-//   \
-//     src/kernels/cpu/quant.cpp src/kernels/cpu/quant_avx2.cpp src/core/dtype.cpp src/kernels/cpu/linear.cpp \
-//     src/core/profile.cpp -lopenblas -o /tmp/prefill_paths && OMP_NUM_THREADS=1 /tmp/prefill_paths 64
+// ([2 x 4864, 896], 8 copies): int8 dot tiles, bf16 / f16 broadcast tiles and bf16 on AMX tiles
+// (where the CPU has them) against dequantise + BLAS GEMM, and fp32 BLAS, for N activation rows.
+// Build (from the repo root):
+//   c++ -O3 -fopenmp -std=gnu++20 -Isrc -I/usr/include/x86_64-linux-gnu/openblas-openmp \
+//     bench/decode/prefill_paths.cpp src/kernels/cpu/quant*.cpp src/core/dtype.cpp \
+//     src/kernels/cpu/linear.cpp src/core/profile.cpp -lopenblas -o /tmp/prefill_paths
+//   OMP_NUM_THREADS=1 /tmp/prefill_paths 128
 #include <chrono>
 #include <cstdio>
 #include <vector>
@@ -22,14 +23,18 @@ int main(int argc, char** argv) {
   for (auto& v : x) v = rng.normal();
   // replicate matrices to exceed cache: 8 copies
   const int copies = 8;
-  for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::bf16}) {
+  for (int v = 0; v < 5; v++) {
+    const QuantType t = v == 0 ? QuantType::q8_0 : v == 1 ? QuantType::q4_0 : v == 4 ? QuantType::f16 : QuantType::bf16;
+    const bool amx = v == 3;  // bf16 on the AMX tiles
+    if (amx && !amx_bf16_fits(I)) continue;
     size_t rb = quant_row_bytes(t, I);
     std::vector<std::vector<uint8_t>> q(copies, std::vector<uint8_t>(rb * O));
     for (auto& qq : q) {
       for (int o = 0; o < O; o++) quantize_row(t, &w[(size_t)o * I], I, qq.data() + rb * o);
-      if (!is_float16(t)) {  // the engine's layout
+      {  // the engine's layout
         std::vector<uint8_t> packed(qq.size());
-        pack_rows(t, qq.data(), O, I, packed.data());
+        if (amx) pack_rows_amx(qq.data(), O, I, packed.data());
+        else pack_rows(t, qq.data(), O, I, packed.data());
         qq.swap(packed);
       }
     }
@@ -40,11 +45,10 @@ int main(int argc, char** argv) {
       for (int rep = 0; rep < 5; rep++) {
         auto t0 = std::chrono::steady_clock::now();
         for (int c = 0; c < copies; c++)
-          linear_forward_quant(out.data(), x.data(), QuantMatrix{t, O, I, q[c].data(), !is_float16(t)}, nullptr, N, s,
-                               p);
+          linear_forward_quant(out.data(), x.data(), QuantMatrix{t, O, I, q[c].data(), true, amx}, nullptr, N, s, p);
         best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       }
-      printf("%s N=%d %s: %.3f ms/matrix, %.2f GB/s, %.1f GFLOP/s\n", quant_type_name(t), N,
+      printf("%s%s N=%d %s: %.3f ms/matrix, %.2f GB/s, %.1f GFLOP/s\n", quant_type_name(t), amx ? "-amx" : "", N,
              p == QuantPrefill::dot ? "dot" : "deq+gemm", best / copies * 1e3, rb * O / (best / copies) / 1e9,
              2.0 * N * O * I / (best / copies) / 1e9);
     }

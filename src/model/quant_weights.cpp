@@ -186,11 +186,12 @@ std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, Qua
       rows = quantize_matrix(t, p + lw.offset, lw.O, lw.I, lw.layout, s ? s->name : "a weight matrix");
     }
     uint8_t* dst = q->arena.get() + at;
-    const bool pack = !cpu::is_float16(t);  // the int8 kernels' layout (kernels/cpu/quant.h)
-    if (pack) cpu::pack_rows(t, rows.data(), lw.O, lw.I, dst);
-    else std::copy(rows.begin(), rows.end(), dst);
+    // The kernels' layout (kernels/cpu/quant.h): AMX tiles for bf16 where the CPU has them.
+    const bool amx = t == QuantType::bf16 && cpu::amx_bf16_fits(lw.I);
+    if (amx) cpu::pack_rows_amx(rows.data(), lw.O, lw.I, dst);
+    else cpu::pack_rows(t, rows.data(), lw.O, lw.I, dst);
     m.bytes = rows.size();
-    m.m = cpu::QuantMatrix{t, lw.O, lw.I, dst, pack};
+    m.m = cpu::QuantMatrix{t, lw.O, lw.I, dst, true, amx};
     at += (rows.size() + 63) / 64 * 64;
     std::vector<uint8_t>().swap(rows);
   }

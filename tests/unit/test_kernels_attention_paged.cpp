@@ -137,6 +137,10 @@ INSTANTIATE_TEST_SUITE_P(
                       PagedCase{6, 2, 16, 0, 16, {{40, 9}, {2, 9}}},        // GQA 3:1
                       PagedCase{4, 4, 8, 5, 4, {{3, 4}, {0, 7}}},           // local window wider than the past
                       PagedCase{4, 4, 8, 5, 2, {{20, 1}, {9, 8}, {1, 2}}},  // local window inside the cache
-                      PagedCase{2, 1, 4, 1, 5, {{6, 3}}}));                 // window 1: only itself
+                      PagedCase{2, 1, 4, 1, 5, {{6, 3}}},                   // window 1: only itself
+                      // head sizes of real models (AVX2: eight keys per pass, short last passes,
+                      // passes across blocks; 72 = a partial register tile of values)
+                      PagedCase{4, 2, 64, 0, 16, {{37, 21}, {0, 13}, {50, 1}}},
+                      PagedCase{2, 2, 72, 7, 8, {{30, 5}, {0, 3}}}, PagedCase{2, 1, 128, 0, 32, {{70, 2}}}));
 
 }  // namespace

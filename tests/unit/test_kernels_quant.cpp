@@ -152,7 +152,8 @@ TEST(QuantLinear, MatchesFloat64Reference) {
                  Case{QuantType::q4_0, 7, 64, 48, true}, Case{QuantType::bf16, 6, 40, 21, false},
                  Case{QuantType::q8_0, 20, 64, 24, true}, Case{QuantType::q4_0, 18, 32, 17, false},
                  Case{QuantType::f16, 1, 72, 19, true}, Case{QuantType::f16, 9, 43, 21, false},
-                 Case{QuantType::f16, 70, 40, 18, true}}) {
+                 Case{QuantType::f16, 70, 40, 18, true}, Case{QuantType::bf16, 13, 24, 70, true},
+                 Case{QuantType::f16, 8, 37, 64, false}}) {
     SCOPED_TRACE(std::string(quant_type_name(c.t)) + " N=" + std::to_string(c.N) + " I=" + std::to_string(c.I) +
                  " O=" + std::to_string(c.O));
     std::vector<float> wf = random_normal((size_t)c.O * c.I, rng, 0.1f), in = random_normal((size_t)c.N * c.I, rng);
@@ -164,13 +165,12 @@ TEST(QuantLinear, MatchesFloat64Reference) {
     const std::vector<double> want = reference(w, in, bias, c.N);
     QuantScratch s;
     std::vector<uint8_t> wp(wq.size());
-    if (!is_float16(c.t)) pack_rows(c.t, wq.data(), c.O, c.I, wp.data());
+    pack_rows(c.t, wq.data(), c.O, c.I, wp.data());
     const QuantMatrix packed{c.t, c.O, c.I, wp.data(), true};
     for (int v = 0; v < 6; v++) {
       const QuantPrefill p = v % 3 == 0   ? QuantPrefill::auto_
                              : v % 3 == 1 ? QuantPrefill::dot
                                           : QuantPrefill::dequant_gemm;
-      if (v >= 3 && is_float16(c.t)) break;
       SCOPED_TRACE(v >= 3 ? "packed" : "plain");
       std::vector<float> out((size_t)c.N * c.O, NAN);
       linear_forward_quant(out.data(), in.data(), v >= 3 ? packed : w, bias.empty() ? nullptr : bias.data(), c.N, s, p);
@@ -208,7 +208,9 @@ TEST(QuantLinear, Avx2MatchesScalar) {
     GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
   using namespace quant_detail;
   Rng rng(3);
-  const int I = 32 * 9, O = 19, N = 6, nb = I / 32;  // two packed groups and 3 plain rows
+  // int8: five packed groups and 5 plain rows; bf16 / f16: one group and 13 plain rows; activation
+  // rows: a tile of 6 and a remainder of 3.
+  const int I = 32 * 9, O = 45, N = 9, nb = I / 32;
   std::vector<float> in = random_normal((size_t)N * I, rng);
   in[3] = 0.5f;
   std::vector<int8_t> qa((size_t)N * I), qb((size_t)N * I);
@@ -228,22 +230,19 @@ TEST(QuantLinear, Avx2MatchesScalar) {
     std::vector<uint8_t> wq(quant_row_bytes(t, I) * O), wp(wq.size());
     for (int o = 0; o < O; o++) quantize_row(t, wf.data() + o * I, I, wq.data() + o * quant_row_bytes(t, I));
     for (bool packed : {false, true}) {
-      if (packed && is_float16(t)) continue;
       if (packed) pack_rows(t, wq.data(), O, I, wp.data());
       QuantMatrix w{t, O, I, packed ? wp.data() : wq.data(), packed};
       for (int rows : {1, N}) {
         std::vector<float> a((size_t)rows * O), b((size_t)rows * O);
+        // int32 block sums and fp32 FMAs in block order, or fp32 FMAs in weight order: the same bits
         if (is_float16(t)) {
           float16_rows_scalar(w, 0, O, in.data(), rows, a.data(), O);
-          std::vector<float> in16(in);  // bf16: the activations in the kernel's order
-          if (t == QuantType::bf16) permute_for_bf16_avx2(in.data(), rows, I, in16.data());
-          float16_rows_avx2(w, 0, O, in16.data(), rows, b.data(), O);
-          for (size_t i = 0; i < a.size(); i++) EXPECT_NEAR(a[i], b[i], 1e-5 * (1 + std::fabs(a[i])));
-        } else {  // int32 block sums and fp32 FMAs in block order: the same bits
+          float16_rows_avx2(w, 0, O, in.data(), rows, b.data(), O);
+        } else {
           dot_rows_scalar(w, 0, O, x, rows, a.data(), O);
           dot_rows_avx2(w, 0, O, x, rows, b.data(), O);
-          EXPECT_EQ(a, b) << quant_type_name(t) << (packed ? " packed" : " plain") << " rows " << rows;
         }
+        EXPECT_EQ(a, b) << quant_type_name(t) << (packed ? " packed" : " plain") << " rows " << rows;
       }
     }
     std::vector<float> da_(I), db_(I);
@@ -289,9 +288,9 @@ TEST(QuantLinear, PackedRowIsTheSameBitsInAnyBatch) {
   }
 }
 
-// bf16 / f16 weights: row r of an M-row call (tiles of 4 activation rows x 3, 2 or 1 weight rows)
-// is bitwise the row alone (one weight row at a time), for M = 1..40, 1 and 2 threads; I = 43 has
-// a tail of 3 past the 8-lane loop.
+// bf16 / f16 weights, packed (one group of 32 and 13 plain rows): row r of an M-row call (tiles of
+// 6 activation rows x 16 outputs, remainders, passes) is bitwise the row alone (the decode GEMV),
+// for M = 1..40, 1 and 2 threads, and equals the plain matrix's.
 TEST(QuantLinear, Float16RowIsTheSameBitsInAnyBatch) {
   Rng rng(47);
   const int O = 45, I = 43, maxM = 40;
@@ -299,13 +298,16 @@ TEST(QuantLinear, Float16RowIsTheSameBitsInAnyBatch) {
     SCOPED_TRACE(quant_type_name(t));
     const std::vector<float> wf = random_normal((size_t)O * I, rng, 0.1f), bias = random_normal(O, rng);
     const std::vector<float> in = random_normal((size_t)maxM * I, rng);
-    std::vector<uint8_t> wq(quant_row_bytes(t, I) * O);
+    std::vector<uint8_t> wq(quant_row_bytes(t, I) * O), wp(wq.size());
     for (int o = 0; o < O; o++) quantize_row(t, wf.data() + o * I, I, wq.data() + o * quant_row_bytes(t, I));
-    const QuantMatrix w{t, O, I, wq.data()};
+    pack_rows(t, wq.data(), O, I, wp.data());
+    const QuantMatrix plain{t, O, I, wq.data()}, w{t, O, I, wp.data(), true};
     QuantScratch s;
-    std::vector<float> alone((size_t)maxM * O);
+    std::vector<float> alone((size_t)maxM * O), plain_out((size_t)maxM * O);
     for (int n = 0; n < maxM; n++)
       linear_forward_quant(alone.data() + (size_t)n * O, in.data() + (size_t)n * I, w, bias.data(), 1, s);
+    linear_forward_quant(plain_out.data(), in.data(), plain, bias.data(), maxM, s, QuantPrefill::dot);
+    EXPECT_EQ(alone, plain_out);
     const int threads = omp_get_max_threads();
     for (int nt : {1, 2}) {
       omp_set_num_threads(nt);
@@ -319,17 +321,80 @@ TEST(QuantLinear, Float16RowIsTheSameBitsInAnyBatch) {
   }
 }
 
+// AMX (bf16 weights, bf16-rounded activations, kernels/cpu/quant_amx.cpp): against float64 over
+// the rounded activations; row r of an M-row call (tiles of 16 and 32 rows, remainders) bitwise
+// the row alone, 1 and 2 threads; the layout dequantises as plain.
+std::vector<uint8_t> bf16_rows(const std::vector<float>& wf, int O, int I) {
+  std::vector<uint8_t> wq(quant_row_bytes(QuantType::bf16, I) * O);
+  for (int o = 0; o < O; o++)
+    quantize_row(QuantType::bf16, wf.data() + (size_t)o * I, I, wq.data() + (size_t)o * I * 2);
+  return wq;
+}
+
+TEST(QuantAmx, Bf16MatchesFloat64Reference) {
+  if (!amx_bf16_fits(kAmxK)) GTEST_SKIP() << "no AMX-BF16 on this CPU (or MINDLLM_NO_AMX)";
+  Rng rng(53);
+  for (Case c : {Case{QuantType::bf16, 1, 64, 45, true}, Case{QuantType::bf16, 7, 96, 70, false},
+                 Case{QuantType::bf16, 40, 128, 64, true}, Case{QuantType::bf16, 33, 32, 33, false}}) {
+    SCOPED_TRACE("N=" + std::to_string(c.N) + " I=" + std::to_string(c.I) + " O=" + std::to_string(c.O));
+    const std::vector<float> wf = random_normal((size_t)c.O * c.I, rng, 0.1f);
+    std::vector<float> in = random_normal((size_t)c.N * c.I, rng);
+    std::vector<float> bias = c.bias ? random_normal(c.O, rng) : std::vector<float>{};
+    const std::vector<uint8_t> wq = bf16_rows(wf, c.O, c.I);
+    std::vector<uint8_t> wp(wq.size());
+    pack_rows_amx(wq.data(), c.O, c.I, wp.data());
+    QuantScratch s;
+    std::vector<float> out((size_t)c.N * c.O, NAN);
+    linear_forward_quant(out.data(), in.data(), QuantMatrix{c.t, c.O, c.I, wp.data(), true, true},
+                         bias.empty() ? nullptr : bias.data(), c.N, s);
+    for (float& v : in) v = bf16_to_float(float_to_bf16(v));  // what the tiles multiply
+    EXPECT_REL_LE(out, reference(QuantMatrix{c.t, c.O, c.I, wq.data()}, in, bias, c.N), 1e-5);
+  }
+}
+
+TEST(QuantAmx, Bf16RowIsTheSameBitsInAnyBatch) {
+  if (!amx_bf16_fits(kAmxK)) GTEST_SKIP() << "no AMX-BF16 on this CPU (or MINDLLM_NO_AMX)";
+  Rng rng(59);
+  const int O = 77, I = 64, maxM = 40;  // two groups of 32 and 13 plain rows
+  const std::vector<float> wf = random_normal((size_t)O * I, rng, 0.1f), bias = random_normal(O, rng);
+  const std::vector<float> in = random_normal((size_t)maxM * I, rng);
+  const std::vector<uint8_t> wq = bf16_rows(wf, O, I);
+  std::vector<uint8_t> wp(wq.size());
+  pack_rows_amx(wq.data(), O, I, wp.data());
+  const QuantMatrix w{QuantType::bf16, O, I, wp.data(), true, true};
+  QuantScratch s;
+  std::vector<float> alone((size_t)maxM * O);
+  for (int n = 0; n < maxM; n++)
+    linear_forward_quant(alone.data() + (size_t)n * O, in.data() + (size_t)n * I, w, bias.data(), 1, s);
+  const int threads = omp_get_max_threads();
+  for (int nt : {1, 2}) {
+    omp_set_num_threads(nt);
+    for (int M = 1; M <= maxM; M++) {
+      std::vector<float> out((size_t)M * O);
+      linear_forward_quant(out.data(), in.data(), w, bias.data(), M, s);
+      ASSERT_TRUE(std::equal(out.begin(), out.end(), alone.begin())) << "M=" << M << " threads=" << nt;
+    }
+  }
+  omp_set_num_threads(threads);
+  std::vector<float> a(I), b(I);
+  for (int o = 0; o < O; o++) {
+    dequantize_matrix_row(QuantMatrix{QuantType::bf16, O, I, wq.data()}, o, a.data());
+    dequantize_matrix_row(w, o, b.data());
+    EXPECT_EQ(a, b) << "row " << o;
+  }
+}
+
 // pack_rows moves every block: each row dequantises to the same values packed and plain.
 TEST(QuantFormat, PackedRowsDequantiseAsPlain) {
   Rng rng(43);
-  for (QuantType t : {QuantType::q8_0, QuantType::q4_0})
-    for (int O : {8, 13, 24}) {
+  for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::bf16, QuantType::f16})
+    for (int O : {8, 13, 24, 45, 64}) {
       const int I = 64;
       const std::vector<float> wf = random_normal((size_t)O * I, rng);
       std::vector<uint8_t> wq(quant_row_bytes(t, I) * O), wp(wq.size());
       for (int o = 0; o < O; o++) quantize_row(t, wf.data() + o * I, I, wq.data() + o * quant_row_bytes(t, I));
       pack_rows(t, wq.data(), O, I, wp.data());
-      EXPECT_NE(wq, wp);
+      if (O >= pack_group_rows(t)) { EXPECT_NE(wq, wp); }
       std::vector<float> a(I), b(I);
       for (int o = 0; o < O; o++) {
         dequantize_matrix_row(QuantMatrix{t, O, I, wq.data()}, o, a.data());

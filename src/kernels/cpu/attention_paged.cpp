@@ -6,6 +6,10 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "core/profile.h"
 #include "kernels/cpu/omp_trap.h"
 #include "kernels/cpu/vec_math.h"
@@ -40,23 +44,29 @@ inline float to_f32(uint16_t h) {
   return f;
 }
 
-// q · k over D elements: lane j sums the elements j, j + 8, ... in order; the lanes are added in a
-// fixed tree.
+// Row of position p of head `head` in a sequence's blocks (keys or values).
 template <typename K>
-__attribute__((always_inline)) inline float dot8(const float* q, const K* k, int D) {
-  float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-  int d = 0;
-  for (; d + 8 <= D; d += 8)
-    for (int j = 0; j < 8; j++) acc[j] += q[d + j] * to_f32(k[d + j]);
-  for (; d < D; d++) acc[d & 7] += q[d] * to_f32(k[d]);
-  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+inline const K* cache_row(const K* const* blocks, const PagedAttentionShape& s, int p, size_t head) {
+  return blocks[p / s.block_size] + (size_t)(p % s.block_size) * s.ldc + head;
 }
 
-// Every new row of sequence sq for the query heads of kv head hk. scores: >= past + n_rows floats.
+// The arithmetic every path below computes, bit for bit (so a row's output never depends on the
+// path, the batch or the chunking): q · k in 8 lanes, lane j = fma-chain over d = j, j + 8, ... in
+// order, the lanes added as ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)), times the scale;
+// the softmax of softmax_paged_rows; out[d] = fma-chain over the positions in order of p_j v_j[d].
+template <typename K>
+inline float dot_lanes(const float* q, const K* k, int D) {
+  float l[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+  for (int d = 0; d < D; d++) l[d & 7] = std::fma(q[d], to_f32(k[d]), l[d & 7]);
+  return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
+}
+
+// Every new row of sequence sq for the query heads of kv head hk (portable). scores: >= past +
+// n_rows floats.
 template <typename K>
 __attribute__((always_inline)) inline void kv_head_rows(float* out, const float* q, const PagedAttentionShape& s,
                                                         const PagedSequence& sq, int hk, float* scores) {
-  const int D = s.D, bs = s.block_size, group = s.Hq / s.Hkv;
+  const int D = s.D, group = s.Hq / s.Hkv;
   const K* const* kb = reinterpret_cast<const K* const*>(sq.k_blocks);
   const K* const* vb = reinterpret_cast<const K* const*>(sq.v_blocks);
   const size_t head = (size_t)hk * D;
@@ -65,14 +75,13 @@ __attribute__((always_inline)) inline void kv_head_rows(float* out, const float*
     for (int h = hk * group; h < (hk + 1) * group; h++) {
       const float* qh = q + (size_t)(sq.row0 + t) * s.ldq + (size_t)h * D;
       float* oh = out + (size_t)(sq.row0 + t) * s.ldo + (size_t)h * D;
-      for (int p = lo; p <= pos; p++)
-        scores[p - lo] = s.scale * dot8(qh, kb[p / bs] + (size_t)(p % bs) * s.ldc + head, D);
+      for (int p = lo; p <= pos; p++) scores[p - lo] = s.scale * dot_lanes(qh, cache_row(kb, s, p, head), D);
       softmax_paged_rows(scores, 1, n, lo, pos, s.window);
       for (int d = 0; d < D; d++) oh[d] = 0.0f;
       for (int p = lo; p <= pos; p++) {
         const float w = scores[p - lo];
-        const K* v = vb[p / bs] + (size_t)(p % bs) * s.ldc + head;
-        for (int d = 0; d < D; d++) oh[d] += w * to_f32(v[d]);
+        const K* v = cache_row(vb, s, p, head);
+        for (int d = 0; d < D; d++) oh[d] = std::fma(w, to_f32(v[d]), oh[d]);
       }
     }
   }
@@ -87,6 +96,111 @@ MINDLLM_SIMD_CLONES void kv_head_rows_bf16(float* out, const float* q, const Pag
   kv_head_rows<uint16_t>(out, q, s, sq, hk, scores);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define MINDLLM_AVX2 __attribute__((target("avx2,fma")))
+
+MINDLLM_AVX2 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+MINDLLM_AVX2 inline __m256 load8(const uint16_t* p) {
+  const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+// The lane sums of a[0..8) (dot_lanes' tree), one position per output lane: b_j = l_j + l_{j+4}
+// (the two 128-bit halves), then (b0 + b1) + (b2 + b3) by two horizontal adds, which leave the
+// positions in the order 0, 2, 4, 6, 1, 3, 5, 7.
+MINDLLM_AVX2 inline __m256 reduce8(const __m256* a) {
+  __m256 b[4];
+  for (int j = 0; j < 4; j++)
+    b[j] = _mm256_add_ps(_mm256_permute2f128_ps(a[2 * j], a[2 * j + 1], 0x20),
+                         _mm256_permute2f128_ps(a[2 * j], a[2 * j + 1], 0x31));
+  const __m256 c = _mm256_hadd_ps(_mm256_hadd_ps(b[0], b[1]), _mm256_hadd_ps(b[2], b[3]));
+  return _mm256_permutevar8x32_ps(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+// scores[0..n) = scale · q · k_p for p = lo .. lo + n - 1, eight positions per pass (a short last
+// pass repeats its last key and drops the extra lanes: each lane is its own position's sum).
+template <typename K>
+MINDLLM_AVX2 void scores_avx2(const float* qh, const K* const* kb, const PagedAttentionShape& s, size_t head, int lo,
+                              int n, float* scores) {
+  const __m256 scale = _mm256_set1_ps(s.scale);
+  for (int p0 = 0; p0 < n; p0 += 8) {
+    const K* k[8];
+    for (int j = 0; j < 8; j++) k[j] = cache_row(kb, s, lo + std::min(p0 + j, n - 1), head);
+    __m256 acc[8];
+    for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+    for (int d = 0; d < s.D; d += 8) {
+      const __m256 qv = _mm256_loadu_ps(qh + d);
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(qv, load8(k[j] + d), acc[j]);
+    }
+    const __m256 r = _mm256_mul_ps(scale, reduce8(acc));
+    if (p0 + 8 <= n) {
+      _mm256_storeu_ps(scores + p0, r);
+    } else {
+      alignas(32) float tmp[8];
+      _mm256_store_ps(tmp, r);
+      std::copy(tmp, tmp + (n - p0), scores + p0);
+    }
+  }
+}
+
+// oh[0 .. 8 NV) = sum over p = lo .. lo + n - 1 of w_p v_p, the accumulators in registers.
+template <typename K, int NV>
+MINDLLM_AVX2 void values_avx2(const float* w, const K* const* vb, const PagedAttentionShape& s, size_t head, int lo,
+                              int n, float* oh) {
+  __m256 acc[NV];
+  for (int j = 0; j < NV; j++) acc[j] = _mm256_setzero_ps();
+  for (int p = 0; p < n; p++) {
+    const __m256 wp = _mm256_broadcast_ss(w + p);
+    const K* v = cache_row(vb, s, lo + p, head);
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; j++) acc[j] = _mm256_fmadd_ps(wp, load8(v + 8 * j), acc[j]);
+  }
+  for (int j = 0; j < NV; j++) _mm256_storeu_ps(oh + 8 * j, acc[j]);
+}
+
+template <typename K>
+MINDLLM_AVX2 void kv_head_rows_avx2(float* out, const float* q, const PagedAttentionShape& s, const PagedSequence& sq,
+                                    int hk, float* scores) {
+  const int D = s.D, group = s.Hq / s.Hkv;
+  const K* const* kb = reinterpret_cast<const K* const*>(sq.k_blocks);
+  const K* const* vb = reinterpret_cast<const K* const*>(sq.v_blocks);
+  const size_t head = (size_t)hk * D;
+  for (int t = 0; t < sq.n_rows; t++) {
+    const int pos = sq.past + t, lo = s.window > 0 ? std::max(0, pos - s.window + 1) : 0, n = pos - lo + 1;
+    for (int h = hk * group; h < (hk + 1) * group; h++) {
+      const float* qh = q + (size_t)(sq.row0 + t) * s.ldq + (size_t)h * D;
+      float* oh = out + (size_t)(sq.row0 + t) * s.ldo + (size_t)h * D;
+      scores_avx2(qh, kb, s, head, lo, n, scores);
+      softmax_paged_rows(scores, 1, n, lo, pos, s.window);
+      for (int d0 = 0; d0 < D; d0 += 64) {
+        const size_t hd = head + d0;
+        switch (std::min(8, (D - d0) / 8)) {
+          case 1: values_avx2<K, 1>(scores, vb, s, hd, lo, n, oh + d0); break;
+          case 2: values_avx2<K, 2>(scores, vb, s, hd, lo, n, oh + d0); break;
+          case 3: values_avx2<K, 3>(scores, vb, s, hd, lo, n, oh + d0); break;
+          case 4: values_avx2<K, 4>(scores, vb, s, hd, lo, n, oh + d0); break;
+          case 5: values_avx2<K, 5>(scores, vb, s, hd, lo, n, oh + d0); break;
+          case 6: values_avx2<K, 6>(scores, vb, s, hd, lo, n, oh + d0); break;
+          case 7: values_avx2<K, 7>(scores, vb, s, hd, lo, n, oh + d0); break;
+          default: values_avx2<K, 8>(scores, vb, s, hd, lo, n, oh + d0); break;
+        }
+      }
+    }
+  }
+}
+
+bool attention_avx2(int D) {
+  static const bool cpu = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return cpu && D % 8 == 0;
+}
+#else
+bool attention_avx2(int) { return false; }
+#endif
+
 }  // namespace
 
 void attention_paged_forward(float* out, const float* q, const PagedAttentionShape& s) {
@@ -94,6 +208,7 @@ void attention_paged_forward(float* out, const float* q, const PagedAttentionSha
   const int jobs = s.n_seqs * s.Hkv;
   int longest = 0;
   for (int i = 0; i < s.n_seqs; i++) longest = std::max(longest, s.seqs[i].past + s.seqs[i].n_rows);
+  const bool avx2 = attention_avx2(s.D);
   OmpExceptionTrap trap;  // out of memory for the scratch: thrown after the region
 #pragma omp parallel if (jobs > 1)
   {
@@ -106,8 +221,16 @@ void attention_paged_forward(float* out, const float* q, const PagedAttentionSha
     for (int j = 0; j < jobs; j++) {
       if (!ok) continue;
       const PagedSequence& sq = s.seqs[j / s.Hkv];
-      if (s.bf16) kv_head_rows_bf16(out, q, s, sq, j % s.Hkv, scores.data());
-      else kv_head_rows_f32(out, q, s, sq, j % s.Hkv, scores.data());
+      const int hk = j % s.Hkv;
+#if defined(__x86_64__) && defined(__GNUC__)
+      if (avx2) {
+        if (s.bf16) kv_head_rows_avx2<uint16_t>(out, q, s, sq, hk, scores.data());
+        else kv_head_rows_avx2<float>(out, q, s, sq, hk, scores.data());
+        continue;
+      }
+#endif
+      if (s.bf16) kv_head_rows_bf16(out, q, s, sq, hk, scores.data());
+      else kv_head_rows_f32(out, q, s, sq, hk, scores.data());
     }
   }
   trap.rethrow();

@@ -10,10 +10,11 @@
 // else 0. Sequences never see each other.
 //
 // Each (row, head) is computed on its own, straight from the blocks (no gathered copy, no
-// allocation once the per-thread score buffer has grown): scores q·k in 8 lanes summed in a fixed
-// order, the softmax of kernels/cpu/attention's rows, then out = sum over positions in order of
-// p_j v_j. So a row's output is the same bits whatever else is in the batch and however its
-// sequence's prompt was split into chunks.
+// allocation once the per-thread score buffer has grown): scores q·k in 8 lanes of FMAs summed in a
+// fixed tree, the softmax of kernels/cpu/attention's rows, then out = FMAs over positions in order
+// of p_j v_j. AVX2 (eight keys per pass, the output row in registers) where the CPU has it and D is
+// a multiple of 8, else portable C++: the same arithmetic. So a row's output is the same bits
+// whatever else is in the batch and however its sequence's prompt was split into chunks.
 //
 // q: rows of Hq heads × D (stride ldq); out: like q (stride ldo). Query head h reads kv head
 // h / (Hq / Hkv); scores = scale · q·k.

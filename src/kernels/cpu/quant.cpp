@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <omp.h>
+
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/profile.h"
@@ -182,12 +184,16 @@ void dot_rows_scalar(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N
 
 void float16_rows_scalar(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo) {
   const bool bf = w.type == QuantType::bf16;
+  std::vector<float> row(w.I);
   for (int o = o0; o < o1; o++) {
-    const uint16_t* row = reinterpret_cast<const uint16_t*>(w.data) + (size_t)o * w.I;
+    for (int i = 0; i < w.I; i++) {
+      const uint16_t h = float16_at(w, o, i);
+      row[i] = bf ? bf16_to_float(h) : half_to_float(h);
+    }
     for (int n = 0; n < N; n++) {
       const float* x = in + (size_t)n * w.I;
       float sum = 0.0f;
-      for (int i = 0; i < w.I; i++) sum += (bf ? bf16_to_float(row[i]) : half_to_float(row[i])) * x[i];
+      for (int i = 0; i < w.I; i++) sum = std::fma(row[i], x[i], sum);
       out[(size_t)n * ldo + o] = sum;
     }
   }
@@ -196,7 +202,18 @@ void float16_rows_scalar(const QuantMatrix& w, int o0, int o1, const float* in, 
 }  // namespace quant_detail
 
 void pack_rows(QuantType t, const uint8_t* rows, int O, int I, uint8_t* out) {
-  MINDLLM_CHECK(!is_float16(t) && quant_row_fits(t, I), "pack_rows: not a q8_0 / q4_0 / q4_k matrix");
+  MINDLLM_CHECK(quant_row_fits(t, I), "pack_rows: the rows are not whole blocks");
+  if (is_float16(t)) {
+    const uint16_t* src = reinterpret_cast<const uint16_t*>(rows);
+    uint16_t* dst = reinterpret_cast<uint16_t*>(out);
+    const int grouped = O / kPack16Rows * kPack16Rows;
+    for (int g = 0; g < grouped; g += kPack16Rows)
+      for (int c = 0; c < kPack16Rows; c++)
+        for (int i = 0; i < I; i++)
+          dst[(size_t)g * I + (size_t)i * kPack16Rows + pack16_slot(t, c)] = src[(size_t)(g + c) * I + i];
+    std::memcpy(dst + (size_t)grouped * I, src + (size_t)grouped * I, sizeof(uint16_t) * (O - grouped) * I);
+    return;
+  }
   const bool q8 = t == QuantType::q8_0;
   const int bytes = quant_block_bytes(t), chunks = q8 ? 4 : 2, nb = I / quant_block_weights(t);
   const size_t rb = quant_row_bytes(t, I);
@@ -217,7 +234,28 @@ void pack_rows(QuantType t, const uint8_t* rows, int O, int I, uint8_t* out) {
   std::memcpy(out + (size_t)grouped * rb, rows + (size_t)grouped * rb, (size_t)(O - grouped) * rb);
 }
 
+void pack_rows_amx(const uint8_t* rows, int O, int I, uint8_t* out) {
+  MINDLLM_CHECK(I % kAmxK == 0, "pack_rows_amx: row length is not whole tile steps");
+  const uint16_t* src = reinterpret_cast<const uint16_t*>(rows);
+  uint16_t* dst = reinterpret_cast<uint16_t*>(out);
+  const int grouped = O / kPack16Rows * kPack16Rows;
+  for (int g = 0; g < grouped; g += kPack16Rows)
+    for (int i = 0; i < I; i += 2)
+      for (int c = 0; c < kPack16Rows; c++) {
+        uint16_t* p = dst + (size_t)g * I + (size_t)(i / 2) * 64 + (c / 16) * 32 + (c % 16) * 2;
+        p[0] = src[(size_t)(g + c) * I + i], p[1] = src[(size_t)(g + c) * I + i + 1];
+      }
+  std::memcpy(dst + (size_t)grouped * I, src + (size_t)grouped * I, sizeof(uint16_t) * (O - grouped) * I);
+}
+
 void dequantize_matrix_row(const QuantMatrix& w, int o, float* out) {
+  if (is_float16(w.type) && w.packed) {
+    for (int i = 0; i < w.I; i++) {
+      const uint16_t h = float16_at(w, o, i);
+      out[i] = w.type == QuantType::bf16 ? bf16_to_float(h) : half_to_float(h);
+    }
+    return;
+  }
   if (!w.packed) return dequantize_row(w.type, w.data + (size_t)o * w.row_bytes(), w.I, out);
   uint8_t block[144];
   const int bw = quant_block_weights(w.type);
@@ -267,13 +305,30 @@ void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, con
     linear_forward(out, in, s.wtile.data(), bias, N, I, O, WeightLayout::out_in);
     return;
   }
-  ActQ8 x{nullptr, nullptr, nullptr, I / kQuantBlock};
-  const float* in16 = in;  // the activations as the bf16 / f16 kernels read them
-  if (avx2 && w.type == QuantType::bf16) {
-    if (s.act.size() < (size_t)N * I * sizeof(float)) s.act.resize((size_t)N * I * sizeof(float));
-    permute_for_bf16_avx2(in, N, I, reinterpret_cast<float*>(s.act.data()));
-    in16 = reinterpret_cast<const float*>(s.act.data());
+  if (w.amx) {
+    // The activations rounded to bf16, rows padded to a multiple of 32 with zeros.
+    const size_t rows = (size_t)(N + 31) / 32 * 32, need = rows * I * sizeof(uint16_t);
+    if (s.act.size() < need) s.act.resize(need);
+    uint16_t* xb = reinterpret_cast<uint16_t*>(s.act.data());
+    to_bf16_rows(in, (size_t)N * I, xb);
+    std::memset(xb + (size_t)N * I, 0, (rows - N) * I * sizeof(uint16_t));
+    // Each thread one contiguous run of whole groups (its weights stream once per pass).
+    const int groups = (O + kPack16Rows - 1) / kPack16Rows;
+#pragma omp parallel
+    {
+      const int nt = omp_get_num_threads(), t = omp_get_thread_num(), per = (groups + nt - 1) / nt;
+      const int o0 = std::min(O, t * per * kPack16Rows), o1 = std::min(O, (t + 1) * per * kPack16Rows);
+      if (o0 < o1) {
+        amx_begin();
+        bf16_rows_amx(w, o0, o1, xb, N, out, O);
+        if (bias)
+          for (int n = 0; n < N; n++)
+            for (int o = o0; o < o1; o++) out[(size_t)n * O + o] += bias[o];
+      }
+    }
+    return;
   }
+  ActQ8 x{nullptr, nullptr, nullptr, I / kQuantBlock};
   if (!is_float16(w.type)) {
     // [N][nb*32] int8, [N][nb] fp32 scales, [N][nb] int32 sums, in one buffer.
     const size_t qbytes = (size_t)N * I, sbytes = (size_t)N * x.nb * 4, need = qbytes + 2 * sbytes + 64;
@@ -288,15 +343,15 @@ void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, con
     }
     x.qs = qs, x.d = d, x.sum = sum;
   }
-  // Runs of 16 output rows (two packed groups): 64 bytes of each output row per thread, no false
-  // sharing.
-  constexpr int kRun = 2 * kPackRows;
+  // Runs of 16 output rows (two int8 groups) or 32 (one bf16 / f16 group): 64 or 128 bytes of each
+  // output row per thread, no false sharing.
+  const int kRun = std::max(2 * kPackRows, pack_group_rows(w.type));
   const int runs = (O + kRun - 1) / kRun;
 #pragma omp parallel for schedule(static)
   for (int r = 0; r < runs; r++) {
     const int o0 = r * kRun, o1 = std::min(O, o0 + kRun);
     if (is_float16(w.type)) {
-      if (avx2) float16_rows_avx2(w, o0, o1, in16, N, out, O);
+      if (avx2) float16_rows_avx2(w, o0, o1, in, N, out, O);
       else float16_rows_scalar(w, o0, o1, in, N, out, O);
     } else {
       if (avx2) dot_rows_avx2(w, o0, o1, x, N, out, O);

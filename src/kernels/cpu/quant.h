@@ -24,7 +24,7 @@
 namespace mindllm::cpu {
 
 enum class QuantType : uint8_t { bf16, q8_0, q4_0, q4_k, f16 };
-// bf16 and f16: one 16-bit float per weight, multiplied in fp32 (no blocks, no packing).
+// bf16 and f16: one 16-bit float per weight, multiplied in fp32 (no blocks).
 inline bool is_float16(QuantType t) { return t == QuantType::bf16 || t == QuantType::f16; }
 constexpr int kQuantBlock = 32;   // weights per q8_0 / q4_0 block (and per q4_k sub-block)
 constexpr int kSuperBlock = 256;  // weights per q4_k super-block
@@ -47,13 +47,13 @@ void quantize_row(QuantType t, const float* x, int64_t n, uint8_t* out);
 void dequantize_row(QuantType t, const uint8_t* in, int64_t n, float* out);
 
 // O rows of I weights in `type`. Plain: row o starts at data + o * quant_row_bytes(type, I), the
-// blocks as ggml stores them. Packed (q8_0 / q4_0 / q4_k, see pack_rows): the same bytes reordered for
-// the int8 kernels.
+// blocks as ggml stores them. Packed (see pack_rows): the same bytes reordered for the kernels.
 struct QuantMatrix {
   QuantType type;
   int O = 0, I = 0;
   const uint8_t* data = nullptr;
   bool packed = false;
+  bool amx = false;  // bf16 packed for the AMX kernels (pack_rows_amx), else as `packed` says
   size_t row_bytes() const { return quant_row_bytes(type, I); }
 };
 
@@ -68,8 +68,25 @@ struct QuantMatrix {
 // then for each pair p = 0..3 of sub-blocks 256 bytes of nibbles, chunked as q4_0's (chunk k =
 // qs[32p + 8k .. + 8], k = 0..3): the kernel unpacks 8 rows' scales with a few vector ops.
 constexpr int kPackRows = 8;
-// rows (O plain rows of I weights in t, not bf16 / f16) -> out (as many bytes) in the packed layout.
+// bf16 / f16: rows in groups of kPack16Rows = 32 (the first O / 32 * 32 rows; the rest plain), a
+// group stored weight by weight: for i = 0..I-1 the 32 rows' weight i (64 bytes), so a group is one
+// stream and each weight index gives 4 vectors of 8 outputs. f16 in row order; bf16 per 16 rows in
+// the order 0..3, 8..11, 4..7, 12..15, which two unpacks against zero widen to rows 0..7 and 8..15.
+constexpr int kPack16Rows = 32;
+// Rows per packed group of t.
+inline int pack_group_rows(QuantType t) { return is_float16(t) ? kPack16Rows : kPackRows; }
+// rows (O plain rows of I weights in t) -> out (as many bytes) in the packed layout.
 void pack_rows(QuantType t, const uint8_t* rows, int O, int I, uint8_t* out);
+
+// AMX (where the CPU has AMX-BF16 and Linux grants the tile state; MINDLLM_NO_AMX=1 turns it
+// off): bf16 weights multiply bf16-rounded activations on the tile unit, decode and prefill alike
+// (kernels/cpu/quant_amx.cpp), so a row's result is still the same bits in any batch. Layout, rows
+// in groups of 32 (the rest plain), I a multiple of kAmxK: per pair of weight indices (2j, 2j + 1),
+// 64 bf16: rows 0..15 then 16..31, each row's two weights side by side (TDPBF16PS's B operand).
+constexpr int kAmxK = 32;  // weight indices per tile step
+bool amx_available();
+bool amx_bf16_fits(int I);                                            // AMX is available and I is whole tile steps
+void pack_rows_amx(const uint8_t* rows, int O, int I, uint8_t* out);  // bf16 rows
 // Row o of w (plain or packed) as fp32 values, as dequantize_row.
 void dequantize_matrix_row(const QuantMatrix& w, int o, float* out);
 
@@ -94,9 +111,10 @@ constexpr int kDequantGemmRows = 64;
 // (fp32, from 0). q4_k: the same q8_0 activations; per sub-block j (block b) the exact s_b =
 // sum q x_q and the activation block's sum S_b, then out = fma(sc_j s_b, d d_x, out) and
 // out = fma(-(m_j S_b), dmin d_x, out), in block order: the same bits from every kernel (AVX2 or portable, any tile,
-// any number of rows or threads, plain or packed). bf16 / f16: fp32 FMAs over the widened weights. Rows of W are split
-// over the OpenMP threads in 64-byte-aligned runs of outputs; AVX2 where the CPU has it, else portable C++ (for bf16 /
-// f16 the same arithmetic up to the order of fp32 additions).
+// any number of rows or threads, plain or packed). bf16 / f16: out = fma(w_i, x_i, out) for i = 0..I-1 in order
+// (fp32, from 0, the weights widened exactly): again the same bits from every kernel; bf16 packed for AMX:
+// the tile unit's sums of w_i times x_i rounded to bf16 (the same bits for any rows or threads). Rows of W are split
+// over the OpenMP threads in 64-byte-aligned runs of outputs; AVX2 where the CPU has it, else portable C++.
 void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, const float* bias, int N,
                           QuantScratch& scratch, QuantPrefill prefill = QuantPrefill::auto_);
 

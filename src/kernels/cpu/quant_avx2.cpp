@@ -253,12 +253,6 @@ MINDLLM_AVX2 inline __m256 load_float16(const uint16_t* p) {
   else return load_f16(p);
 }
 
-template <bool BF>
-MINDLLM_AVX2 inline float float16_scalar(uint16_t h) {
-  if constexpr (BF) return bf16_to_float(h);
-  else return _cvtsh_ss(h);
-}
-
 }  // namespace
 
 // Packed groups in [o0, o1): decode (N = 1) one group after the other, the matrix read as one
@@ -288,98 +282,113 @@ MINDLLM_AVX2 void dot_rows_avx2(const QuantMatrix& w, int o0, int o1, const ActQ
 
 namespace {
 
-// bf16 (BF) or f16 weights: out[n][o] for C weight rows and R activation rows, one 8-lane
-// accumulator per pair over i, hsum, then the I % 8 tail by scalar FMAs: the same sums for any R and C.
-// bf16, per 16 weights: one load and two unpacks against zero (the bf16 bits to the top of each
-// 32-bit lane: one instruction per 8 weights, where zero-extend + shift takes two), which leaves
-// them in the order [0..3, 8..11], [4..7, 12..15]; the activations arrive permuted the same way
-// (permute_for_bf16_avx2), so each product pairs the same weight and activation as before.
-template <bool BF, int R, int C>
-MINDLLM_AVX2 void float16_tile(const uint16_t* row, int I, const float* in, int n0, float* out, int ldo) {
-  __m256 acc[R][C];
-  for (int r = 0; r < R; r++)
-    for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
-  const float* x = in + (size_t)n0 * I;
-  const int I8 = I / 8 * 8;
-  int i0 = 0;
+// One weight index of 16 rows of a packed bf16 (BF) / f16 group (32 bytes, quant.h's slot order)
+// widened to fp32: rows 0..7 in lo, 8..15 in hi.
+template <bool BF>
+MINDLLM_AVX2 inline void widen16(const uint16_t* p, __m256& lo, __m256& hi) {
   if constexpr (BF) {
-    for (; i0 + 16 <= I; i0 += 16)
-      for (int h = 0; h < 2; h++) {
-        __m256 wv[C];
-        for (int c = 0; c < C; c++) {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + (size_t)c * I + i0));
-          wv[c] = _mm256_castsi256_ps(h ? _mm256_unpackhi_epi16(_mm256_setzero_si256(), v)
-                                        : _mm256_unpacklo_epi16(_mm256_setzero_si256(), v));
-        }
-        for (int r = 0; r < R; r++) {
-          const __m256 xv = _mm256_loadu_ps(x + (size_t)r * I + i0 + 8 * h);
-          for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(wv[c], xv, acc[r][c]);
-        }
-      }
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    lo = _mm256_castsi256_ps(_mm256_unpacklo_epi16(_mm256_setzero_si256(), v));
+    hi = _mm256_castsi256_ps(_mm256_unpackhi_epi16(_mm256_setzero_si256(), v));
+  } else {
+    lo = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    hi = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8)));
   }
-  for (int i = i0; i < I8; i += 8) {
-    __m256 wv[C];
-    for (int c = 0; c < C; c++) wv[c] = load_float16<BF>(row + (size_t)c * I + i);
-    for (int r = 0; r < R; r++) {
-      const __m256 xv = _mm256_loadu_ps(x + (size_t)r * I + i);
-      for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(wv[c], xv, acc[r][c]);
-    }
-  }
-  for (int r = 0; r < R; r++)
-    for (int c = 0; c < C; c++) {
-      float sum = hsum(acc[r][c]);
-      for (int i = I8; i < I; i++)
-        sum = std::fma(float16_scalar<BF>(row[(size_t)c * I + i]), x[(size_t)r * I + i], sum);
-      out[(size_t)(n0 + r) * ldo + c] = sum;
-    }
 }
 
+// Decode: out[0..32) of one packed group g [I][32] against one activation row x[I]: per weight
+// index one broadcast and four FMAs (four independent chains, one stream of 64 bytes per index).
+template <bool BF>
+MINDLLM_AVX2 void float16_group_gemv(const uint16_t* g, int I, const float* x, float* out) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (int i = 0; i < I; i++, g += kPack16Rows) {
+    prefetch_ahead(reinterpret_cast<const uint8_t*>(g), 64);
+    const __m256 xb = _mm256_broadcast_ss(x + i);
+    __m256 w0, w1, w2, w3;
+    widen16<BF>(g, w0, w1);
+    widen16<BF>(g + 16, w2, w3);
+    a0 = _mm256_fmadd_ps(w0, xb, a0), a1 = _mm256_fmadd_ps(w1, xb, a1);
+    a2 = _mm256_fmadd_ps(w2, xb, a2), a3 = _mm256_fmadd_ps(w3, xb, a3);
+  }
+  _mm256_storeu_ps(out, a0), _mm256_storeu_ps(out + 8, a1), _mm256_storeu_ps(out + 16, a2);
+  _mm256_storeu_ps(out + 24, a3);
+}
+
+// Prefill: out[r][0..16) for R activation rows x[r * I ..] and 16 rows of a packed group (h = the
+// group's first or second half, p = g + 16 h): per weight index 2 widened vectors, R broadcasts,
+// 2 R FMAs (R = 6: 12 accumulators).
+template <bool BF, int R>
+MINDLLM_AVX2 void float16_half_tile(const uint16_t* p, int I, const float* x, float* out, int ldo) {
+  __m256 acc[R][2];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int i = 0; i < I; i++, p += kPack16Rows) {
+    __m256 lo, hi;
+    widen16<BF>(p, lo, hi);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++) {
+      const __m256 xb = _mm256_broadcast_ss(x + (size_t)r * I + i);
+      acc[r][0] = _mm256_fmadd_ps(lo, xb, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(hi, xb, acc[r][1]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < R; r++) {
+    _mm256_storeu_ps(out + (size_t)r * ldo, acc[r][0]);
+    _mm256_storeu_ps(out + (size_t)r * ldo + 8, acc[r][1]);
+  }
+}
+
+template <bool BF>
+MINDLLM_AVX2 void float16_half_rows(const uint16_t* p, int I, const float* x, int R, float* out, int ldo) {
+  switch (R) {
+    case 1: return float16_half_tile<BF, 1>(p, I, x, out, ldo);
+    case 2: return float16_half_tile<BF, 2>(p, I, x, out, ldo);
+    case 3: return float16_half_tile<BF, 3>(p, I, x, out, ldo);
+    case 4: return float16_half_tile<BF, 4>(p, I, x, out, ldo);
+    case 5: return float16_half_tile<BF, 5>(p, I, x, out, ldo);
+    default: return float16_half_tile<BF, 6>(p, I, x, out, ldo);
+  }
+}
+
+template <bool BF>
+MINDLLM_AVX2 inline float float16_scalar(uint16_t h) {
+  if constexpr (BF) return bf16_to_float(h);
+  else return _cvtsh_ss(h);
+}
+
+// Packed groups in [o0, o1) as dot_rows_avx2 walks them (decode: one group after the other;
+// batches: passes of ~256 KiB of activation rows, tiles of 6 rows x 16 outputs), then the plain
+// rows one FMA at a time in the same order (quant.h: every kernel gives the same bits).
 template <bool BF>
 MINDLLM_AVX2 void float16_rows(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo) {
   const int I = w.I;
   const uint16_t* data = reinterpret_cast<const uint16_t*>(w.data);
-  int o = o0;
-  if (N == 1) {  // one row after the other: one sequential stream (see dot_rows)
-    for (; o < o1; o++) float16_tile<BF, 1, 1>(data + (size_t)o * I, I, in, 0, out + o, ldo);
-    return;
-  }
-  // Tiles of 4 activation rows x 3 weight rows: 12 accumulators, 3 widened weight vectors and one
-  // activation vector fill the 16 ymm registers (12 FMAs per 7 loads; 4 x 2 did 8 per 6).
-  const int pass = rows_per_pass((size_t)I * sizeof(float));
-  for (int n0 = 0; n0 < N; n0 += pass) {
-    const int n1 = std::min(N, n0 + pass);
-    for (o = o0; o < o1;) {
-      const uint16_t* row = data + (size_t)o * I;
-      const int c = std::min(3, o1 - o);
-      int n = n0;
-      for (; n + 4 <= n1; n += 4)
-        c == 3   ? float16_tile<BF, 4, 3>(row, I, in, n, out + o, ldo)
-        : c == 2 ? float16_tile<BF, 4, 2>(row, I, in, n, out + o, ldo)
-                 : float16_tile<BF, 4, 1>(row, I, in, n, out + o, ldo);
-      for (; n < n1; n++)
-        c == 3   ? float16_tile<BF, 1, 3>(row, I, in, n, out + o, ldo)
-        : c == 2 ? float16_tile<BF, 1, 2>(row, I, in, n, out + o, ldo)
-                 : float16_tile<BF, 1, 1>(row, I, in, n, out + o, ldo);
-      o += c;
+  const int grouped = w.packed ? std::min(o1, w.O / kPack16Rows * kPack16Rows) : o0;
+  if (N == 1) {
+    for (int o = o0; o < grouped; o += kPack16Rows) float16_group_gemv<BF>(data + (size_t)o * I, I, in, out + o);
+  } else {
+    const int pass = rows_per_pass((size_t)I * sizeof(float));
+    for (int n0 = 0; n0 < N; n0 += pass) {
+      const int n1 = std::min(N, n0 + pass);
+      for (int o = o0; o < grouped; o += kPack16Rows)
+        for (int h = 0; h < 2; h++)
+          for (int n = n0; n < n1; n += 6)
+            float16_half_rows<BF>(data + (size_t)o * I + 16 * h, I, in + (size_t)n * I, std::min(6, n1 - n),
+                                  out + (size_t)n * ldo + o + 16 * h, ldo);
     }
   }
+  for (int o = std::max(o0, grouped); o < o1; o++)
+    for (int n = 0; n < N; n++) {
+      const uint16_t* row = data + (size_t)o * I;
+      const float* x = in + (size_t)n * I;
+      float sum = 0.0f;
+      for (int i = 0; i < I; i++) sum = std::fma(float16_scalar<BF>(row[i]), x[i], sum);
+      out[(size_t)n * ldo + o] = sum;
+    }
 }
 
 }  // namespace
-
-MINDLLM_AVX2 void permute_for_bf16_avx2(const float* in, int N, int I, float* out) {
-  for (int n = 0; n < N; n++) {
-    const float* x = in + (size_t)n * I;
-    float* y = out + (size_t)n * I;
-    int i = 0;
-    for (; i + 16 <= I; i += 16) {
-      const __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
-      _mm256_storeu_ps(y + i, _mm256_permute2f128_ps(a, b, 0x20));      // x[0..3], x[8..11]
-      _mm256_storeu_ps(y + i + 8, _mm256_permute2f128_ps(a, b, 0x31));  // x[4..7], x[12..15]
-    }
-    std::memcpy(y + i, x + i, sizeof(float) * (I - i));
-  }
-}
 
 MINDLLM_AVX2 void float16_rows_avx2(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo) {
   if (w.type == QuantType::bf16) float16_rows<true>(w, o0, o1, in, N, out, ldo);

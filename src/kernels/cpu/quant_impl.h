@@ -18,6 +18,19 @@ struct ActQ8 {
 // Offset of chunk k (8 bytes: quants 8k..8k+7 of q8_0, nibble bytes 8k..8k+7 of q4_0) of row c of
 // a packed group's block, from the block's start (its 8 scales come first).
 inline int packed_chunk(int c, int k) { return 16 + 64 * k + 32 * ((c >> 1) & 1) + 8 * ((c & 1) | (c >> 2) << 1); }
+// The slot of row c (0..31) of a packed bf16 / f16 group in each weight index's 32 (quant.h): bf16
+// swaps bits 2 and 3 of c (rows 0..3, 8..11, 4..7, 12..15 per 16), f16 keeps the row order.
+inline int pack16_slot(QuantType t, int c) {
+  return t == QuantType::bf16 ? (c & ~12) | (c & 4) << 1 | (c & 8) >> 1 : c;
+}
+// Weight i of row o of a bf16 / f16 matrix (plain or packed), as stored.
+inline uint16_t float16_at(const QuantMatrix& w, int o, int i) {
+  const uint16_t* d = reinterpret_cast<const uint16_t*>(w.data);
+  const int grouped = w.O / kPack16Rows * kPack16Rows, g = o / kPack16Rows * kPack16Rows, c = o - g;
+  if (!w.packed || o >= grouped) return d[(size_t)o * w.I + i];
+  if (w.amx) return d[(size_t)g * w.I + (size_t)(i / 2) * 64 + (c / 16) * 32 + (c % 16) * 2 + i % 2];
+  return d[(size_t)g * w.I + (size_t)i * kPack16Rows + pack16_slot(w.type, c)];
+}
 // Row o's block b of w (plain or packed): its bytes as ggml's block (fp16 d, then quants; q4_k:
 // super-block b, 144 bytes).
 void copy_block(const QuantMatrix& w, int o, int b, uint8_t* block);
@@ -38,12 +51,16 @@ void q4k_rows_scalar(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N
 // o0 is a multiple of kPackRows when w is packed.
 void dot_rows_scalar(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N, float* out, int ldo);
 void dot_rows_avx2(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N, float* out, int ldo);
-// The same for bf16 / f16 weights (w.type) against fp32 activations in[N][I].
+// The same for bf16 / f16 weights (w.type) against fp32 activations in[N][I]; o0 is a multiple of
+// kPack16Rows when w is packed.
 void float16_rows_scalar(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo);
-// (for bf16, `in` as permute_for_bf16_avx2 writes it: each 16 activations in the order 0..3, 8..11,
-// 4..7, 12..15, the rest as they are)
 void float16_rows_avx2(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo);
-void permute_for_bf16_avx2(const float* in, int N, int I, float* out);
+// AMX (quant_amx.cpp): amx_begin loads the tile configuration in the calling thread (before
+// bf16_rows_amx there); x: the activations as bf16, [N rounded up to 32][I], the padding rows
+// anything finite. Rows [o0, o1) of an AMX-packed bf16 matrix, o0 a multiple of kPack16Rows.
+void amx_begin();
+void bf16_rows_amx(const QuantMatrix& w, int o0, int o1, const uint16_t* x, int N, float* out, int ldo);
+void to_bf16_rows(const float* in, size_t n, uint16_t* out);
 // dequantize_row (quant.h) in AVX2: the same values.
 void dequantize_row_avx2(QuantType t, const uint8_t* in, int64_t n, float* out);
 // One activation row x[nb * 32] -> qs, d (ggml's quantize_row_q8_0 arithmetic), sum (of qs).
