@@ -153,7 +153,8 @@ TEST(QuantLinear, MatchesFloat64Reference) {
                  Case{QuantType::q8_0, 20, 64, 24, true}, Case{QuantType::q4_0, 18, 32, 17, false},
                  Case{QuantType::f16, 1, 72, 19, true}, Case{QuantType::f16, 9, 43, 21, false},
                  Case{QuantType::f16, 70, 40, 18, true}, Case{QuantType::bf16, 13, 24, 70, true},
-                 Case{QuantType::f16, 8, 37, 64, false}}) {
+                 Case{QuantType::f16, 8, 37, 64, false}, Case{QuantType::q8_0, 33, 64, 70, true},
+                 Case{QuantType::q4_0, 17, 96, 64, false}}) {
     SCOPED_TRACE(std::string(quant_type_name(c.t)) + " N=" + std::to_string(c.N) + " I=" + std::to_string(c.I) +
                  " O=" + std::to_string(c.O));
     std::vector<float> wf = random_normal((size_t)c.O * c.I, rng, 0.1f), in = random_normal((size_t)c.N * c.I, rng);

@@ -330,8 +330,10 @@ void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, con
   }
   ActQ8 x{nullptr, nullptr, nullptr, I / kQuantBlock};
   if (!is_float16(w.type)) {
-    // [N][nb*32] int8, [N][nb] fp32 scales, [N][nb] int32 sums, in one buffer.
-    const size_t qbytes = (size_t)N * I, sbytes = (size_t)N * x.nb * 4, need = qbytes + 2 * sbytes + 64;
+    // [N][nb*32] int8 (rows padded to a multiple of 16 for the AMX tiles), [N][nb] fp32 scales,
+    // [N][nb] int32 sums, in one buffer.
+    const size_t qbytes = (size_t)(N + 15) / 16 * 16 * I, sbytes = (size_t)N * x.nb * 4;
+    const size_t need = qbytes + 2 * sbytes + 64;
     if (s.act.size() < need) s.act.resize(need);
     int8_t* qs = reinterpret_cast<int8_t*>(s.act.data());
     float* d = reinterpret_cast<float*>(s.act.data() + (qbytes + 63) / 64 * 64);
@@ -342,6 +344,27 @@ void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, con
       else quantize_act_scalar(in + (size_t)n * I, x.nb, qs + (size_t)n * I, d + nb, sum + nb);
     }
     x.qs = qs, x.d = d, x.sum = sum;
+    std::memset(qs + (size_t)N * I, 0, qbytes - (size_t)N * I);
+  }
+  const bool int8 = w.type == QuantType::q8_0 || w.type == QuantType::q4_0;
+  if (int8 && avx2 && w.packed && N >= kAmxInt8Rows && w.O >= 32 && amx_available(w.type)) {
+    // Each thread a contiguous run of whole supergroups of 32 rows; the rest (O % 32) by the
+    // AVX2 kernels, split likewise.
+    const int super = w.O / 32;
+#pragma omp parallel
+    {
+      const int nt = omp_get_num_threads(), t = omp_get_thread_num(), per = (super + nt - 1) / nt;
+      const int o0 = std::min(super, t * per) * 32, o1 = std::min(super, (t + 1) * per) * 32;
+      if (o0 < o1) int8_rows_amx(w, o0, o1, x, N, out, O);
+      if (t == nt - 1 && super * 32 < O) dot_rows_avx2(w, super * 32, O, x, N, out, O);
+#pragma omp barrier
+      if (bias) {
+        const int b0 = (int)((int64_t)O * t / nt), b1 = (int)((int64_t)O * (t + 1) / nt);
+        for (int n = 0; n < N; n++)
+          for (int o = b0; o < b1; o++) out[(size_t)n * O + o] += bias[o];
+      }
+    }
+    return;
   }
   // Runs of 16 output rows (two int8 groups) or 32 (one bf16 / f16 group): 64 or 128 bytes of each
   // output row per thread, no false sharing.

@@ -83,8 +83,12 @@ void pack_rows(QuantType t, const uint8_t* rows, int O, int I, uint8_t* out);
 // (kernels/cpu/quant_amx.cpp), so a row's result is still the same bits in any batch. Layout, rows
 // in groups of 32 (the rest plain), I a multiple of kAmxK: per pair of weight indices (2j, 2j + 1),
 // 64 bf16: rows 0..15 then 16..31, each row's two weights side by side (TDPBF16PS's B operand).
+// q8_0 / q4_0 batches of kAmxInt8Rows rows or more run on AMX int8 tiles (TDPBSSD): each block's
+// exact int32 sums, then the AVX2 kernels' fp32 steps in AVX-512, so the same bits as decode; the
+// weights keep their packed layout (each 32 rows repacked into tiles per call).
 constexpr int kAmxK = 32;  // weight indices per tile step
-bool amx_available();
+constexpr int kAmxInt8Rows = 16;
+bool amx_available(QuantType t);                                      // AMX for t's kernels (bf16; q8_0 / q4_0)
 bool amx_bf16_fits(int I);                                            // AMX is available and I is whole tile steps
 void pack_rows_amx(const uint8_t* rows, int O, int I, uint8_t* out);  // bf16 rows
 // Row o of w (plain or packed) as fp32 values, as dequantize_row.

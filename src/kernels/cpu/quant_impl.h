@@ -61,6 +61,10 @@ void float16_rows_avx2(const QuantMatrix& w, int o0, int o1, const float* in, in
 void amx_begin();
 void bf16_rows_amx(const QuantMatrix& w, int o0, int o1, const uint16_t* x, int N, float* out, int ldo);
 void to_bf16_rows(const float* in, size_t n, uint16_t* out);
+// Packed q8_0 / q4_0 rows [o0, o1) (whole supergroups of 32 rows, o0 a multiple of 32) on AMX
+// int8 tiles, the same bits as dot_rows_avx2; x's quants padded to a multiple of 16 rows. Loads
+// its own tile configuration.
+void int8_rows_amx(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N, float* out, int ldo);
 // dequantize_row (quant.h) in AVX2: the same values.
 void dequantize_row_avx2(QuantType t, const uint8_t* in, int64_t n, float* out);
 // One activation row x[nb * 32] -> qs, d (ggml's quantize_row_q8_0 arithmetic), sum (of qs).
