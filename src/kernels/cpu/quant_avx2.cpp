@@ -367,6 +367,8 @@ MINDLLM_AVX2 void float16_rows(const QuantMatrix& w, int o0, int o1, const float
   const int grouped = w.packed ? std::min(o1, w.O / kPack16Rows * kPack16Rows) : o0;
   if (N == 1) {
     for (int o = o0; o < grouped; o += kPack16Rows) float16_group_gemv<BF>(data + (size_t)o * I, I, in, out + o);
+  } else if (!BF && f16_avx512_available()) {
+    if (o0 < grouped) f16_groups_avx512(w, o0, grouped, in, N, out, ldo);
   } else {
     const int pass = rows_per_pass((size_t)I * sizeof(float));
     for (int n0 = 0; n0 < N; n0 += pass) {

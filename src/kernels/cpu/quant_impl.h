@@ -55,6 +55,10 @@ void dot_rows_avx2(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N, 
 // kPack16Rows when w is packed.
 void float16_rows_scalar(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo);
 void float16_rows_avx2(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo);
+// f16 batch tiles in AVX-512 (quant_avx512.cpp): packed groups [o0, o1) (whole groups), N rows;
+// the same bits as float16_rows_avx2.
+bool f16_avx512_available();
+void f16_groups_avx512(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo);
 // AMX (quant_amx.cpp): amx_begin loads the tile configuration in the calling thread (before
 // bf16_rows_amx there); x: the activations as bf16, [N rounded up to 32][I], the padding rows
 // anything finite. Rows [o0, o1) of an AMX-packed bf16 matrix, o0 a multiple of kPack16Rows.
