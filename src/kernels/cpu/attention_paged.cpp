@@ -61,11 +61,13 @@ inline float dot_lanes(const float* q, const K* k, int D) {
   return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
 }
 
-// Every new row of sequence sq for the query heads of kv head hk (portable). scores: >= past +
-// n_rows floats.
-template <typename K>
-__attribute__((always_inline)) inline void kv_head_rows(float* out, const float* q, const PagedAttentionShape& s,
-                                                        const PagedSequence& sq, int hk, float* scores) {
+// Every new row of sequence sq for the query heads of kv head hk: per (row, head) the scores of
+// its positions lo .. pos (scores_of), their softmax, then its output (values_of). scores: >= past
+// + n_rows floats.
+template <typename K, typename Scores, typename Values>
+__attribute__((always_inline)) inline void head_rows(float* out, const float* q, const PagedAttentionShape& s,
+                                                     const PagedSequence& sq, int hk, float* scores, Scores scores_of,
+                                                     Values values_of) {
   const int D = s.D, group = s.Hq / s.Hkv;
   const K* const* kb = reinterpret_cast<const K* const*>(sq.k_blocks);
   const K* const* vb = reinterpret_cast<const K* const*>(sq.v_blocks);
@@ -73,18 +75,30 @@ __attribute__((always_inline)) inline void kv_head_rows(float* out, const float*
   for (int t = 0; t < sq.n_rows; t++) {
     const int pos = sq.past + t, lo = s.window > 0 ? std::max(0, pos - s.window + 1) : 0, n = pos - lo + 1;
     for (int h = hk * group; h < (hk + 1) * group; h++) {
-      const float* qh = q + (size_t)(sq.row0 + t) * s.ldq + (size_t)h * D;
-      float* oh = out + (size_t)(sq.row0 + t) * s.ldo + (size_t)h * D;
-      for (int p = lo; p <= pos; p++) scores[p - lo] = s.scale * dot_lanes(qh, cache_row(kb, s, p, head), D);
+      scores_of(q + (size_t)(sq.row0 + t) * s.ldq + (size_t)h * D, kb, head, lo, n, scores);
       softmax_paged_rows(scores, 1, n, lo, pos, s.window);
-      for (int d = 0; d < D; d++) oh[d] = 0.0f;
-      for (int p = lo; p <= pos; p++) {
-        const float w = scores[p - lo];
-        const K* v = cache_row(vb, s, p, head);
-        for (int d = 0; d < D; d++) oh[d] = std::fma(w, to_f32(v[d]), oh[d]);
-      }
+      values_of(scores, vb, head, lo, n, out + (size_t)(sq.row0 + t) * s.ldo + (size_t)h * D);
     }
   }
+}
+
+// The portable path (inlined into the SIMD clones below, so the FMAs are the CPU's).
+template <typename K>
+__attribute__((always_inline)) inline void kv_head_rows(float* out, const float* q, const PagedAttentionShape& s,
+                                                        const PagedSequence& sq, int hk, float* scores) {
+  const int D = s.D;
+  head_rows<K>(
+      out, q, s, sq, hk, scores,
+      [&](const float* qh, const K* const* kb, size_t head, int lo, int n, float* sc) __attribute__((always_inline)) {
+        for (int p = 0; p < n; p++) sc[p] = s.scale * dot_lanes(qh, cache_row(kb, s, lo + p, head), D);
+      },
+      [&](const float* w, const K* const* vb, size_t head, int lo, int n, float* oh) __attribute__((always_inline)) {
+        for (int d = 0; d < D; d++) oh[d] = 0.0f;
+        for (int p = 0; p < n; p++) {
+          const K* v = cache_row(vb, s, lo + p, head);
+          for (int d = 0; d < D; d++) oh[d] = std::fma(w[p], to_f32(v[d]), oh[d]);
+        }
+      });
 }
 
 MINDLLM_SIMD_CLONES void kv_head_rows_f32(float* out, const float* q, const PagedAttentionShape& s,
@@ -160,34 +174,34 @@ MINDLLM_AVX2 void values_avx2(const float* w, const K* const* vb, const PagedAtt
 }
 
 template <typename K>
-MINDLLM_AVX2 void kv_head_rows_avx2(float* out, const float* q, const PagedAttentionShape& s, const PagedSequence& sq,
-                                    int hk, float* scores) {
-  const int D = s.D, group = s.Hq / s.Hkv;
-  const K* const* kb = reinterpret_cast<const K* const*>(sq.k_blocks);
-  const K* const* vb = reinterpret_cast<const K* const*>(sq.v_blocks);
-  const size_t head = (size_t)hk * D;
-  for (int t = 0; t < sq.n_rows; t++) {
-    const int pos = sq.past + t, lo = s.window > 0 ? std::max(0, pos - s.window + 1) : 0, n = pos - lo + 1;
-    for (int h = hk * group; h < (hk + 1) * group; h++) {
-      const float* qh = q + (size_t)(sq.row0 + t) * s.ldq + (size_t)h * D;
-      float* oh = out + (size_t)(sq.row0 + t) * s.ldo + (size_t)h * D;
-      scores_avx2(qh, kb, s, head, lo, n, scores);
-      softmax_paged_rows(scores, 1, n, lo, pos, s.window);
-      for (int d0 = 0; d0 < D; d0 += 64) {
-        const size_t hd = head + d0;
-        switch (std::min(8, (D - d0) / 8)) {
-          case 1: values_avx2<K, 1>(scores, vb, s, hd, lo, n, oh + d0); break;
-          case 2: values_avx2<K, 2>(scores, vb, s, hd, lo, n, oh + d0); break;
-          case 3: values_avx2<K, 3>(scores, vb, s, hd, lo, n, oh + d0); break;
-          case 4: values_avx2<K, 4>(scores, vb, s, hd, lo, n, oh + d0); break;
-          case 5: values_avx2<K, 5>(scores, vb, s, hd, lo, n, oh + d0); break;
-          case 6: values_avx2<K, 6>(scores, vb, s, hd, lo, n, oh + d0); break;
-          case 7: values_avx2<K, 7>(scores, vb, s, hd, lo, n, oh + d0); break;
-          default: values_avx2<K, 8>(scores, vb, s, hd, lo, n, oh + d0); break;
-        }
-      }
+MINDLLM_AVX2 void values_row_avx2(const float* w, const K* const* vb, const PagedAttentionShape& s, size_t head, int lo,
+                                  int n, float* oh) {
+  for (int d0 = 0; d0 < s.D; d0 += 64) {
+    const size_t hd = head + d0;
+    switch (std::min(8, (s.D - d0) / 8)) {
+      case 1: values_avx2<K, 1>(w, vb, s, hd, lo, n, oh + d0); break;
+      case 2: values_avx2<K, 2>(w, vb, s, hd, lo, n, oh + d0); break;
+      case 3: values_avx2<K, 3>(w, vb, s, hd, lo, n, oh + d0); break;
+      case 4: values_avx2<K, 4>(w, vb, s, hd, lo, n, oh + d0); break;
+      case 5: values_avx2<K, 5>(w, vb, s, hd, lo, n, oh + d0); break;
+      case 6: values_avx2<K, 6>(w, vb, s, hd, lo, n, oh + d0); break;
+      case 7: values_avx2<K, 7>(w, vb, s, hd, lo, n, oh + d0); break;
+      default: values_avx2<K, 8>(w, vb, s, hd, lo, n, oh + d0); break;
     }
   }
+}
+
+template <typename K>
+void kv_head_rows_avx2(float* out, const float* q, const PagedAttentionShape& s, const PagedSequence& sq, int hk,
+                       float* scores) {
+  head_rows<K>(
+      out, q, s, sq, hk, scores,
+      [&](const float* qh, const K* const* kb, size_t head, int lo, int n, float* sc) {
+        scores_avx2(qh, kb, s, head, lo, n, sc);
+      },
+      [&](const float* w, const K* const* vb, size_t head, int lo, int n, float* oh) {
+        values_row_avx2(w, vb, s, head, lo, n, oh);
+      });
 }
 
 bool attention_avx2(int D) {
