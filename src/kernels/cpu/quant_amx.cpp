@@ -76,7 +76,7 @@ MINDLLM_AMX void group_tiles(const uint16_t* g, int I, const uint16_t* x, int m,
   const size_t ldx = (size_t)I * 2;  // bytes between activation rows
   for (int k = 0; k < I; k += kAmxK) {
     const uint16_t* b = g + (size_t)k * 32;  // 16 weight pairs x 32 rows for this k block
-    if constexpr (A == 1)  // decode: the weights stream once; fetch 4 steps (8 KiB) ahead
+    if constexpr (A == 1)                    // decode: the weights stream once; fetch 4 steps (8 KiB) ahead
       for (int l = 0; l < 32; l++) _mm_prefetch(reinterpret_cast<const char*>(b + 4096) + 64 * l, _MM_HINT_T0);
     _tile_loadd(6, b, 128);
     _tile_loadd(7, b + 32, 128);
