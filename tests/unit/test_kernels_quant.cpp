@@ -256,70 +256,59 @@ TEST(QuantLinear, Avx2MatchesScalar) {
 #endif
 }
 
-// Packed matrices (the engine's layout): row r of an M-row call is bitwise the row alone, for
-// M = 1..40 (tiles of 4, remainders, passes), 1 and 2 threads, and equals the plain matrix's.
-TEST(QuantLinear, PackedRowIsTheSameBitsInAnyBatch) {
-  Rng rng(41);
-  const int O = 45, maxM = 40;
-  for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::q4_k}) {
-    SCOPED_TRACE(quant_type_name(t));
-    const int I = t == QuantType::q4_k ? 512 : 32 * 5;
-    const std::vector<float> wf = random_normal((size_t)O * I, rng, 0.1f), bias = random_normal(O, rng);
-    const std::vector<float> in = random_normal((size_t)maxM * I, rng);
-    std::vector<uint8_t> wq(quant_row_bytes(t, I) * O), wp(wq.size());
-    for (int o = 0; o < O; o++) quantize_row(t, wf.data() + o * I, I, wq.data() + o * quant_row_bytes(t, I));
-    pack_rows(t, wq.data(), O, I, wp.data());
-    const QuantMatrix plain{t, O, I, wq.data()}, packed{t, O, I, wp.data(), true};
-    QuantScratch s;
-    std::vector<float> alone((size_t)maxM * O), plain_out((size_t)maxM * O);
-    for (int n = 0; n < maxM; n++)
-      linear_forward_quant(alone.data() + (size_t)n * O, in.data() + (size_t)n * I, packed, bias.data(), 1, s);
-    linear_forward_quant(plain_out.data(), in.data(), plain, bias.data(), maxM, s, QuantPrefill::dot);
-    EXPECT_EQ(alone, plain_out);
-    const int threads = omp_get_max_threads();
-    for (int nt : {1, 2}) {
-      omp_set_num_threads(nt);
-      for (int M = 1; M <= maxM; M++) {
-        std::vector<float> out((size_t)M * O);
-        linear_forward_quant(out.data(), in.data(), packed, bias.data(), M, s, QuantPrefill::dot);
-        ASSERT_TRUE(std::equal(out.begin(), out.end(), alone.begin())) << "M=" << M << " threads=" << nt;
-      }
+// Row r of an M-row call of w is bitwise the row alone (the decode path), for M = 1..maxM, 1 and
+// 2 threads; *alone: the rows alone.
+void expect_same_bits_in_any_batch(const QuantMatrix& w, const std::vector<float>& in, const std::vector<float>& bias,
+                                   int maxM, std::vector<float>* alone) {
+  const int O = w.O, I = w.I;
+  QuantScratch s;
+  alone->assign((size_t)maxM * O, 0.0f);
+  for (int n = 0; n < maxM; n++)
+    linear_forward_quant(alone->data() + (size_t)n * O, in.data() + (size_t)n * I, w, bias.data(), 1, s);
+  const int threads = omp_get_max_threads();
+  for (int nt : {1, 2}) {
+    omp_set_num_threads(nt);
+    for (int M = 1; M <= maxM; M++) {
+      std::vector<float> out((size_t)M * O);
+      linear_forward_quant(out.data(), in.data(), w, bias.data(), M, s, QuantPrefill::dot);
+      ASSERT_TRUE(std::equal(out.begin(), out.end(), alone->begin())) << "M=" << M << " threads=" << nt;
     }
-    omp_set_num_threads(threads);
   }
+  omp_set_num_threads(threads);
 }
 
-// bf16 / f16 weights, packed (one group of 32 and 13 plain rows): row r of an M-row call (tiles of
-// 6 activation rows x 16 outputs, remainders, passes) is bitwise the row alone (the decode GEMV),
-// for M = 1..40, 1 and 2 threads, and equals the plain matrix's.
+// The engine's packed layout of t (O = 45 rows): batches bitwise as the rows alone, and as the
+// plain matrix's rows.
+void expect_packed_rows_same_bits(QuantType t, int I, Rng& rng) {
+  SCOPED_TRACE(quant_type_name(t));
+  const int O = 45, maxM = 40;
+  const std::vector<float> wf = random_normal((size_t)O * I, rng, 0.1f), bias = random_normal(O, rng);
+  const std::vector<float> in = random_normal((size_t)maxM * I, rng);
+  std::vector<uint8_t> wq(quant_row_bytes(t, I) * O), wp(wq.size());
+  for (int o = 0; o < O; o++) quantize_row(t, wf.data() + o * I, I, wq.data() + o * quant_row_bytes(t, I));
+  pack_rows(t, wq.data(), O, I, wp.data());
+  std::vector<float> alone;
+  expect_same_bits_in_any_batch(QuantMatrix{t, O, I, wp.data(), true}, in, bias, maxM, &alone);
+  QuantScratch s;
+  std::vector<float> plain_out((size_t)maxM * O);
+  linear_forward_quant(plain_out.data(), in.data(), QuantMatrix{t, O, I, wq.data()}, bias.data(), maxM, s,
+                       QuantPrefill::dot);
+  EXPECT_EQ(alone, plain_out);
+}
+
+// q8_0 / q4_0 / q4_k packed in groups of 8 (tiles of 4 rows, remainders, passes; 16+ rows on AMX
+// int8 where the CPU has it).
+TEST(QuantLinear, PackedRowIsTheSameBitsInAnyBatch) {
+  Rng rng(41);
+  for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::q4_k})
+    expect_packed_rows_same_bits(t, t == QuantType::q4_k ? 512 : 32 * 5, rng);
+}
+
+// bf16 / f16 (one group of 32 and 13 plain rows; tiles of 6 or 12 activation rows, remainders,
+// passes; I = 43).
 TEST(QuantLinear, Float16RowIsTheSameBitsInAnyBatch) {
   Rng rng(47);
-  const int O = 45, I = 43, maxM = 40;
-  for (QuantType t : {QuantType::bf16, QuantType::f16}) {
-    SCOPED_TRACE(quant_type_name(t));
-    const std::vector<float> wf = random_normal((size_t)O * I, rng, 0.1f), bias = random_normal(O, rng);
-    const std::vector<float> in = random_normal((size_t)maxM * I, rng);
-    std::vector<uint8_t> wq(quant_row_bytes(t, I) * O), wp(wq.size());
-    for (int o = 0; o < O; o++) quantize_row(t, wf.data() + o * I, I, wq.data() + o * quant_row_bytes(t, I));
-    pack_rows(t, wq.data(), O, I, wp.data());
-    const QuantMatrix plain{t, O, I, wq.data()}, w{t, O, I, wp.data(), true};
-    QuantScratch s;
-    std::vector<float> alone((size_t)maxM * O), plain_out((size_t)maxM * O);
-    for (int n = 0; n < maxM; n++)
-      linear_forward_quant(alone.data() + (size_t)n * O, in.data() + (size_t)n * I, w, bias.data(), 1, s);
-    linear_forward_quant(plain_out.data(), in.data(), plain, bias.data(), maxM, s, QuantPrefill::dot);
-    EXPECT_EQ(alone, plain_out);
-    const int threads = omp_get_max_threads();
-    for (int nt : {1, 2}) {
-      omp_set_num_threads(nt);
-      for (int M = 1; M <= maxM; M++) {
-        std::vector<float> out((size_t)M * O);
-        linear_forward_quant(out.data(), in.data(), w, bias.data(), M, s, QuantPrefill::dot);
-        ASSERT_TRUE(std::equal(out.begin(), out.end(), alone.begin())) << "M=" << M << " threads=" << nt;
-      }
-    }
-    omp_set_num_threads(threads);
-  }
+  for (QuantType t : {QuantType::bf16, QuantType::f16}) expect_packed_rows_same_bits(t, 43, rng);
 }
 
 // AMX (bf16 weights, bf16-rounded activations, kernels/cpu/quant_amx.cpp): against float64 over
@@ -363,20 +352,8 @@ TEST(QuantAmx, Bf16RowIsTheSameBitsInAnyBatch) {
   std::vector<uint8_t> wp(wq.size());
   pack_rows_amx(wq.data(), O, I, wp.data());
   const QuantMatrix w{QuantType::bf16, O, I, wp.data(), true, true};
-  QuantScratch s;
-  std::vector<float> alone((size_t)maxM * O);
-  for (int n = 0; n < maxM; n++)
-    linear_forward_quant(alone.data() + (size_t)n * O, in.data() + (size_t)n * I, w, bias.data(), 1, s);
-  const int threads = omp_get_max_threads();
-  for (int nt : {1, 2}) {
-    omp_set_num_threads(nt);
-    for (int M = 1; M <= maxM; M++) {
-      std::vector<float> out((size_t)M * O);
-      linear_forward_quant(out.data(), in.data(), w, bias.data(), M, s);
-      ASSERT_TRUE(std::equal(out.begin(), out.end(), alone.begin())) << "M=" << M << " threads=" << nt;
-    }
-  }
-  omp_set_num_threads(threads);
+  std::vector<float> alone;
+  expect_same_bits_in_any_batch(w, in, bias, maxM, &alone);
   std::vector<float> a(I), b(I);
   for (int o = 0; o < O; o++) {
     dequantize_matrix_row(QuantMatrix{QuantType::bf16, O, I, wq.data()}, o, a.data());

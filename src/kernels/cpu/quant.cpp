@@ -184,19 +184,16 @@ void dot_rows_scalar(const QuantMatrix& w, int o0, int o1, const ActQ8& x, int N
 
 void float16_rows_scalar(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo) {
   const bool bf = w.type == QuantType::bf16;
-  std::vector<float> row(w.I);
-  for (int o = o0; o < o1; o++) {
-    for (int i = 0; i < w.I; i++) {
-      const uint16_t h = float16_at(w, o, i);
-      row[i] = bf ? bf16_to_float(h) : half_to_float(h);
-    }
+  for (int o = o0; o < o1; o++)
     for (int n = 0; n < N; n++) {
       const float* x = in + (size_t)n * w.I;
       float sum = 0.0f;
-      for (int i = 0; i < w.I; i++) sum = std::fma(row[i], x[i], sum);
+      for (int i = 0; i < w.I; i++) {
+        const uint16_t h = float16_at(w, o, i);
+        sum = std::fma(bf ? bf16_to_float(h) : half_to_float(h), x[i], sum);
+      }
       out[(size_t)n * ldo + o] = sum;
     }
-  }
 }
 
 }  // namespace quant_detail
