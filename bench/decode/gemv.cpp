@@ -1,16 +1,19 @@
 // Decode GEMV against the memory-read roofline, in one run (issue 20): every matrix of one
 // decoded token of a model shape (GPT-2 124M or Qwen2-0.5B: q|k|v, attention output, MLP, output
 // projection), random weights in q8_0 / q4_0 / q4_k / bf16 / f16, multiplied by one activation row through
-// linear_forward_quant (q8_0 / q4_0 packed, as the engine holds them), alternated with a pure read of as many bytes
-// (8-lane fp32 sums, as stream.c's "read"); best of the repetitions for each. Prints GB/s, the fraction of the read
+// linear_forward_quant (packed, bf16 in the AMX layout where AMX runs, in one 2 MiB-aligned huge-page arena: as the
+// engine holds them), alternated with a pure read of as many bytes from such an arena (8-lane fp32 sums, as
+// stream.c's "read"); best of the repetitions for each. Prints GB/s, the fraction of the read
 // rate and the tokens/s the GEMVs alone would allow. Build (repo root, after scripts/build.sh):
 //   c++ -O2 -fopenmp -std=gnu++20 -Isrc -I/usr/include/x86_64-linux-gnu/openblas-openmp \
 //     bench/decode/gemv.cpp src/kernels/cpu/quant.cpp src/kernels/cpu/quant_avx2.cpp src/kernels/cpu/quant_k.cpp \
-//     src/core/dtype.cpp src/kernels/cpu/linear.cpp src/core/profile.cpp -lopenblas -o /tmp/gemv
+//     src/kernels/cpu/quant_avx512.cpp src/kernels/cpu/quant_amx.cpp src/core/dtype.cpp src/kernels/cpu/linear.cpp
+//     src/core/profile.cpp -lopenblas -o /tmp/gemv
 //   OMP_NUM_THREADS=1 /tmp/gemv gpt2-124m      # or qwen2-0.5b; OMP_NUM_THREADS=2 for two threads
 // (MINDLLM_BENCH_CPU_TIME=1 with one thread: CPU time instead of wall time, for a loaded machine)
 #include <immintrin.h>
 #include <omp.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <chrono>
@@ -60,6 +63,15 @@ __attribute__((target("avx2"))) float read_sum(const float* a, size_t n) {
   return total;
 }
 
+// n bytes, 2 MiB aligned and advised to transparent huge pages (model/quant_weights.cpp does the same).
+struct Arena {
+  uint8_t* p;
+  explicit Arena(size_t n) : p(static_cast<uint8_t*>(std::aligned_alloc(2 << 20, (n + (2 << 20) - 1) >> 21 << 21))) {
+    madvise(p, n, MADV_HUGEPAGE);
+  }
+  ~Arena() { std::free(p); }
+};
+
 // [O, I] of every matrix one token multiplies by.
 std::vector<std::pair<int, int>> token_matrices(const std::string& shape) {
   std::vector<std::pair<int, int>> m;
@@ -82,38 +94,43 @@ int main(int argc, char** argv) {
   Rng rng(1);
   printf("%s, %d threads, kernels %s\n", shape.c_str(), omp_get_max_threads(), quant_kernel_name());
   for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::q4_k, QuantType::bf16, QuantType::f16}) {
-    std::vector<std::vector<uint8_t>> q;
     std::vector<QuantType> types;  // q4_k rows that are not whole 256s are q4_0 (model/quant_weights.h)
+    std::vector<size_t> offset;
     size_t bytes = 0;
     for (auto [O, I] : mats) {
       types.push_back(t == QuantType::q4_k && !quant_row_fits(t, I) ? QuantType::q4_0 : t);
-      const QuantType t = types.back();
+      offset.push_back(bytes);
+      bytes += (quant_row_bytes(types.back(), I) * O + 63) / 64 * 64;
+    }
+    Arena arena(bytes), read_arena(bytes);
+    std::vector<QuantMatrix> ws;
+    for (size_t m = 0; m < mats.size(); m++) {  // the engine's layout
+      const auto [O, I] = mats[m];
+      const QuantType t = types[m];
       std::vector<float> w((size_t)I);
-      q.emplace_back(quant_row_bytes(t, I) * O);
+      std::vector<uint8_t> plain(quant_row_bytes(t, I) * O);
       for (int o = 0; o < O; o++) {
         for (auto& v : w) v = rng.normal() * 0.02f;
-        quantize_row(t, w.data(), I, q.back().data() + quant_row_bytes(t, I) * o);
+        quantize_row(t, w.data(), I, plain.data() + quant_row_bytes(t, I) * o);
       }
-      {  // the engine's layout
-        std::vector<uint8_t> packed(q.back().size());
-        pack_rows(t, q.back().data(), O, I, packed.data());
-        q.back().swap(packed);
-      }
-      bytes += q.back().size();
+      const bool amx = t == QuantType::bf16 && amx_bf16_fits(I);
+      if (amx) pack_rows_amx(plain.data(), O, I, arena.p + offset[m]);
+      else pack_rows(t, plain.data(), O, I, arena.p + offset[m]);
+      ws.push_back(QuantMatrix{t, O, I, arena.p + offset[m], true, amx});
     }
-    std::vector<float> x(8192), out(160000), fa(bytes / 4, 1.0f);
+    float* fa = reinterpret_cast<float*>(read_arena.p);
+    std::fill(fa, fa + bytes / 4, 1.0f);
+    std::vector<float> x(8192), out(160000);
     for (auto& v : x) v = rng.normal();
     QuantScratch s;
     double best = 1e9, best_read = 1e9;
     float sink = 0.0f;
     for (int rep = 0; rep < reps; rep++) {
       double t0 = now();
-      sink += read_sum(fa.data(), fa.size());
+      sink += read_sum(fa, bytes / 4);
       best_read = std::min(best_read, now() - t0);
       t0 = now();
-      for (size_t i = 0; i < mats.size(); i++)
-        linear_forward_quant(out.data(), x.data(),
-                             QuantMatrix{types[i], mats[i].first, mats[i].second, q[i].data(), true}, nullptr, 1, s);
+      for (size_t i = 0; i < mats.size(); i++) linear_forward_quant(out.data(), x.data(), ws[i], nullptr, 1, s);
       best = std::min(best, now() - t0);
     }
     printf("%-5s %7.1f MB/token: GEMV %.2f GB/s = %3.0f%% of read %.2f GB/s (%.1f tokens/s; read limit %.1f)%s\n",

@@ -12,6 +12,7 @@
 #include "cli/validate.h"
 #include "core/error.h"
 #include "core/interrupt.h"
+#include "core/profile.h"
 #include "model/engine.h"
 #include "model/model.h"
 #include "model/quant_weights.h"
@@ -169,6 +170,7 @@ static int run_generate(int argc, char** argv) {
                  "generate: prefill %zu tokens in %.3f s (%.1f tokens/s), decode %d tokens in %.3f s (%.2f tokens/s)\n",
                  req.prompt.size(), pre, req.prompt.size() / pre, n_new - 1, dec, (n_new - 1) / dec);
   }
+  if (profile_enabled()) std::fputs(profile_report().c_str(), stderr);
   if (r.finish == FinishReason::cancelled) return 128 + interrupt_signal();
   return 0;
 }

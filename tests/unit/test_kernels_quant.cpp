@@ -244,6 +244,11 @@ TEST(QuantLinear, Avx2MatchesScalar) {
           dot_rows_avx2(w, 0, O, x, rows, b.data(), O);
         }
         EXPECT_EQ(a, b) << quant_type_name(t) << (packed ? " packed" : " plain") << " rows " << rows;
+        if (rows == 1 && packed && !is_float16(t) && int8_vnni_available()) {
+          std::vector<float> c(O);
+          int8_gemv_avx512(w, 0, O, x, c.data());
+          EXPECT_EQ(a, c) << quant_type_name(t) << " VNNI decode";
+        }
       }
     }
     std::vector<float> da_(I), db_(I);
@@ -254,6 +259,46 @@ TEST(QuantLinear, Avx2MatchesScalar) {
 #else
   GTEST_SKIP() << "not x86-64";
 #endif
+}
+
+// The VNNI decode at the ends of the int8 ranges: weights -128 (q8_0 from a GGUF may hold it; the
+// +128 flip makes it 0) and 127, q4_0 nibbles 0 and 15, activations +-127: exact int32 sums, the
+// same bits as the portable kernel.
+TEST(QuantLinear, VnniDecodeIsExactAtTheExtremes) {
+  using namespace quant_detail;
+  if (!int8_vnni_available()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  const int I = 32 * 3, O = 19, nb = I / 32;  // two packed groups and 3 plain rows
+  std::vector<int8_t> q(I);
+  std::vector<float> d(nb, 0.75f);
+  std::vector<int32_t> sum(nb, 0);
+  for (int i = 0; i < I; i++) q[i] = i % 3 == 0 ? -127 : 127, sum[i / 32] += q[i];
+  const ActQ8 x{q.data(), d.data(), sum.data(), nb};
+  for (QuantType t : {QuantType::q8_0, QuantType::q4_0}) {
+    const size_t rb = quant_row_bytes(t, I);
+    std::vector<uint8_t> wq(rb * O), wp(wq.size());
+    for (int o = 0; o < O; o++)
+      for (int b = 0; b < nb; b++) {
+        uint8_t* blk = wq.data() + o * rb + b * (rb / nb);
+        const uint16_t h = float_to_half(0.5f + 0.125f * o);
+        blk[0] = h & 0xff, blk[1] = h >> 8;
+        for (size_t k = 2; k < rb / nb; k++)  // all lowest, all highest, or alternating
+          blk[k] = t == QuantType::q8_0 ? (o % 3 == 0 ? 0x80 : o % 3 == 1 ? 0x7f : (k % 2 ? 0x80 : 0x7f))
+                                        : (o % 3 == 0 ? 0x00 : o % 3 == 1 ? 0xff : 0x0f);
+      }
+    pack_rows(t, wq.data(), O, I, wp.data());
+    const QuantMatrix w{t, O, I, wp.data(), true};
+    std::vector<float> want(O), got(O);
+    dot_rows_scalar(w, 0, O, x, 1, want.data(), O);
+    int8_gemv_avx512(w, 0, O, x, got.data());
+    EXPECT_EQ(want, got) << quant_type_name(t);
+    for (int o = 0; o < O; o++) {  // and against float64 over the stored values
+      std::vector<float> wf(I);
+      dequantize_row(t, wq.data() + o * rb, I, wf.data());
+      double ref = 0;
+      for (int i = 0; i < I; i++) ref += (double)wf[i] * q[i] * d[i / 32];
+      EXPECT_NEAR(got[o], ref, 1e-5 * std::max(1.0, std::fabs(ref))) << quant_type_name(t) << " row " << o;
+    }
+  }
 }
 
 // Row r of an M-row call of w is bitwise the row alone (the decode path), for M = 1..maxM, 1 and

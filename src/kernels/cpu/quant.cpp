@@ -365,6 +365,7 @@ void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, con
   }
   // Runs of 16 output rows (two int8 groups) or 32 (one bf16 / f16 group): 64 or 128 bytes of each
   // output row per thread, no false sharing.
+  const bool vnni_gemv = N == 1 && int8 && avx2 && w.packed && int8_vnni_available();
   const int kRun = std::max(2 * kPackRows, pack_group_rows(w.type));
   const int runs = (O + kRun - 1) / kRun;
 #pragma omp parallel for schedule(static)
@@ -374,7 +375,8 @@ void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, con
       if (avx2) float16_rows_avx2(w, o0, o1, in, N, out, O);
       else float16_rows_scalar(w, o0, o1, in, N, out, O);
     } else {
-      if (avx2) dot_rows_avx2(w, o0, o1, x, N, out, O);
+      if (vnni_gemv) int8_gemv_avx512(w, o0, o1, x, out);
+      else if (avx2) dot_rows_avx2(w, o0, o1, x, N, out, O);
       else dot_rows_scalar(w, o0, o1, x, N, out, O);
     }
     if (bias)
