@@ -282,8 +282,12 @@ TEST(QuantLinear, VnniDecodeIsExactAtTheExtremes) {
         const uint16_t h = float_to_half(0.5f + 0.125f * o);
         blk[0] = h & 0xff, blk[1] = h >> 8;
         for (size_t k = 2; k < rb / nb; k++)  // all lowest, all highest, or alternating
-          blk[k] = t == QuantType::q8_0 ? (o % 3 == 0 ? 0x80 : o % 3 == 1 ? 0x7f : (k % 2 ? 0x80 : 0x7f))
-                                        : (o % 3 == 0 ? 0x00 : o % 3 == 1 ? 0xff : 0x0f);
+          blk[k] = t == QuantType::q8_0 ? (o % 3 == 0   ? 0x80
+                                           : o % 3 == 1 ? 0x7f
+                                                        : (k % 2 ? 0x80 : 0x7f))
+                                        : (o % 3 == 0   ? 0x00
+                                           : o % 3 == 1 ? 0xff
+                                                        : 0x0f);
       }
     pack_rows(t, wq.data(), O, I, wp.data());
     const QuantMatrix w{t, O, I, wp.data(), true};
