@@ -124,7 +124,8 @@ TEST(Q4kLinear, MatchesFloat64Reference) {
   }
 }
 
-// The AVX2 kernel (packed groups, 1-2 activation rows per tile) against the portable one: bitwise.
+// The AVX2 kernel (packed groups, 1-2 activation rows per tile) and the VNNI decode against the
+// portable one: bitwise.
 TEST(Q4kLinear, Avx2MatchesScalar) {
 #if defined(__x86_64__)
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c"))
@@ -150,6 +151,10 @@ TEST(Q4kLinear, Avx2MatchesScalar) {
       dot_rows_scalar(w, 0, O, x, rows, a.data(), O);
       dot_rows_avx2(w, 0, O, x, rows, b.data(), O);
       EXPECT_EQ(a, b) << (packed ? "packed" : "plain") << " rows " << rows;
+      if (rows == 1 && packed && int8_vnni_available()) {  // the AVX-512 VNNI decode
+        int8_gemv_avx512(w, 0, O, x, b.data());
+        EXPECT_EQ(a, b) << "VNNI decode";
+      }
     }
   }
 #else

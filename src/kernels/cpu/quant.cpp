@@ -365,7 +365,7 @@ void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, con
   }
   // Runs of 16 output rows (two int8 groups) or 32 (one bf16 / f16 group): 64 or 128 bytes of each
   // output row per thread, no false sharing.
-  const bool vnni_gemv = N == 1 && int8 && avx2 && w.packed && int8_vnni_available();
+  const bool vnni_gemv = N == 1 && !is_float16(w.type) && avx2 && w.packed && int8_vnni_available();
   const int kRun = std::max(2 * kPackRows, pack_group_rows(w.type));
   const int runs = (O + kRun - 1) / kRun;
 #pragma omp parallel for schedule(static)

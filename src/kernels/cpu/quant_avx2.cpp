@@ -11,8 +11,7 @@
 
 #include "core/dtype.h"
 #include "kernels/cpu/quant_impl.h"
-
-#define MINDLLM_AVX2 __attribute__((target("avx2,fma,f16c")))
+#include "kernels/cpu/quant_x86.h"
 
 namespace mindllm::cpu::quant_detail {
 
@@ -85,10 +84,6 @@ MINDLLM_AVX2 void plain_rows(const QuantMatrix& w, int o0, int o1, const ActQ8& 
 MINDLLM_AVX2 inline void prefetch_ahead(const uint8_t* g, int bytes) {
   for (int off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(g) + 1024 + off, _MM_HINT_T0);
 }
-
-// The 8 int32 lanes of A (64-bit lanes: rows 0, 1, 4, 5) and B (rows 2, 3, 6, 7), each row's two
-// lanes added: rows 0..7 in order.
-MINDLLM_AVX2 inline __m256i rows8(__m256i a, __m256i b) { return _mm256_hadd_epi32(a, b); }
 
 // Activation rows n0 .. n0 + R - 1 of x: each row's quants, block scales and block sums.
 template <int R>
@@ -175,21 +170,12 @@ MINDLLM_AVX2 inline void q4k_group(const uint8_t* g, const ActQ8& x, int n0, flo
   __m256 acc[R];
   for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
   const ActRows<R> a(x, n0);
-  const __m256i m4 = _mm256_set1_epi8(0x0f), m6 = _mm256_set1_epi8(0x3f), m2 = _mm256_set1_epi8(0x03);
-  const __m256i byte = _mm256_set1_epi32(0xff);
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
   for (int sb = 0; sb < x.nb / 8; sb++, g += kPackRows * 144) {
     if constexpr (R == 1) prefetch_ahead(g, kPackRows * 144);
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
     const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + 16)));
-    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 32));
-    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 64));
-    const __m256i w2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 96));
-    const __m256i sc[2] = {_mm256_and_si256(w0, m6),
-                           _mm256_or_si256(_mm256_and_si256(w2, m4),
-                                           _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(w0, 6), m2), 4))};
-    const __m256i mn[2] = {_mm256_and_si256(w1, m6),
-                           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w2, 4), m4),
-                                           _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(w1, 6), m2), 4))};
+    const Q4kScales scales(g);
     for (int p = 0; p < 4; p++) {
       __m256i la[R], ha[R], lb[R], hb[R];
       for (int r = 0; r < R; r++) la[r] = ha[r] = lb[r] = hb[r] = _mm256_setzero_si256();
@@ -209,15 +195,11 @@ MINDLLM_AVX2 inline void q4k_group(const uint8_t* g, const ActQ8& x, int n0, flo
         }
       }
       for (int h = 0; h < 2; h++) {
-        const int j = 2 * p + h, b = 8 * sb + j, shift = 8 * (j & 3);
-        const __m256i scj = _mm256_and_si256(_mm256_srli_epi32(sc[j >> 2], shift), byte);
-        const __m256i mnj = _mm256_and_si256(_mm256_srli_epi32(mn[j >> 2], shift), byte);
+        const int j = 2 * p + h, b = 8 * sb + j;
+        const __m256i scj = scales.scale(j), mnj = scales.min(j);
         for (int r = 0; r < R; r++) {
           const __m256i s = rows8(pairs_i32(h ? ha[r] : la[r]), pairs_i32(h ? hb[r] : lb[r]));
-          const __m256 dx = _mm256_set1_ps(a.d[r][b]);
-          acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(s, scj)), _mm256_mul_ps(dw, dx), acc[r]);
-          acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(mnj, _mm256_set1_epi32(a.s[r][b]))),
-                                    _mm256_mul_ps(dm, dx), acc[r]);
+          acc[r] = q4k_sub_block(acc[r], s, scj, mnj, a.s[r][b], dw, dm, a.d[r][b]);
         }
       }
     }

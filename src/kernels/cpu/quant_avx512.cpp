@@ -2,7 +2,7 @@
 // - f16 batch tiles: the AVX2 broadcast tiles with 16 lanes, so twice the outputs per FMA. Each
 //   lane is one output's FMA chain over the input features in order, as in every bf16 / f16
 //   kernel: the same bits as the AVX2 decode GEMV.
-// - q8_0 / q4_0 decode GEMV with VNNI (vpdpbusd: 64 unsigned x signed int8 products into 16
+// - q8_0 / q4_0 / q4_k decode GEMV with VNNI (vpdpbusd: 64 unsigned x signed int8 products into 16
 //   int32 per instruction): a packed group's 64-byte chunk is one load and one vpdpbusd where
 //   AVX2 needs two loads and eight instructions. Each block's int32 sums are exact and the fp32
 //   steps are the AVX2 kernel's, so the same bits as dot_rows_avx2.
@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "kernels/cpu/quant_impl.h"
+#include "kernels/cpu/quant_x86.h"
 
 #define MINDLLM_AVX512 __attribute__((target("avx512f,avx512bw,f16c,fma")))
 #define MINDLLM_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni,avx2,f16c,fma")))
@@ -48,6 +49,12 @@ bool int8_vnni_available() {
 
 namespace {
 
+// A packed group's 16 int32 lanes of chunk sums (64-bit lanes: rows 0, 1, 4, 5, 2, 3, 6, 7) as
+// the 8 rows' int32 sums in order (each row's two lanes added, as the AVX2 kernels' rows8).
+MINDLLM_VNNI inline __m256i rows8_512(__m512i s) {
+  return rows8(_mm512_maskz_extracti64x4_epi64(0xff, s, 0), _mm512_maskz_extracti64x4_epi64(0xff, s, 1));
+}
+
 // out[0..8) of one packed q8_0 (Q4 = false) or q4_0 group g (quant_impl.h's packed_chunk layout)
 // against one activation row. A chunk k (64 bytes) holds weights 8k..8k+7 of the 8 rows (q4_0:
 // nibble bytes, low nibbles weights 8k.., high ones 16 + 8k..), rows 0, 1, 4, 5, 2, 3, 6, 7 in its
@@ -78,12 +85,43 @@ MINDLLM_VNNI void int8_group_gemv(const uint8_t* g, const ActQ8& x, float* out) 
         s = _mm512_dpbusd_epi32(s, _mm512_xor_si512(v, flip), _mm512_set1_epi64(xk));
       }
     }
-    // Each row's two int32 lanes added, rows 0..7 in order (the AVX2 kernels' rows8), less the offset.
-    const __m256i rows =
-        _mm256_hadd_epi32(_mm512_maskz_extracti64x4_epi64(0xff, s, 0), _mm512_maskz_extracti64x4_epi64(0xff, s, 1));
+    const __m256i rows = rows8_512(s);
     const __m256i sums = _mm256_sub_epi32(rows, _mm256_set1_epi32((Q4 ? 8 : 128) * x.sum[b]));
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(dw, _mm256_set1_ps(x.d[b])), acc);
+  }
+  _mm256_storeu_ps(out, acc);
+}
+
+// out[0..8) of one packed q4_k group g (quant.h: per super-block the 8 d, 8 dmin, scale words,
+// then per pair p of sub-blocks 4 chunks of 64 nibble bytes, low nibbles sub-block 2p, high 2p + 1)
+// against one activation row: per pair two vpdpbusd chains (the nibbles are unsigned), then per
+// sub-block the AVX2 kernel's fp32 steps.
+MINDLLM_VNNI void q4k_group_gemv(const uint8_t* g, const ActQ8& x, float* out) {
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  __m256 acc = _mm256_setzero_ps();
+  for (int sb = 0; sb < x.nb / 8; sb++, g += kPackRows * 144) {
+    for (int off = 0; off < kPackRows * 144; off += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(g) + 2048 + off, _MM_HINT_T0);
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+    const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + 16)));
+    const Q4kScales scales(g);
+    for (int p = 0; p < 4; p++) {
+      const int8_t* xq = x.qs + 32 * (8 * sb + 2 * p);
+      __m512i lo = _mm512_setzero_si512(), hi = lo;
+      int64_t xk;
+      for (int k = 0; k < 4; k++) {
+        const __m512i v = _mm512_loadu_si512(g + 128 + 256 * p + 64 * k);
+        std::memcpy(&xk, xq + 8 * k, 8);
+        lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(v, low4), _mm512_set1_epi64(xk));
+        std::memcpy(&xk, xq + 32 + 8 * k, 8);
+        hi = _mm512_dpbusd_epi32(hi, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4), _mm512_set1_epi64(xk));
+      }
+      for (int h = 0; h < 2; h++) {
+        const int j = 2 * p + h, b = 8 * sb + j;
+        acc = q4k_sub_block(acc, rows8_512(h ? hi : lo), scales.scale(j), scales.min(j), x.sum[b], dw, dm, x.d[b]);
+      }
+    }
   }
   _mm256_storeu_ps(out, acc);
 }
@@ -140,7 +178,8 @@ MINDLLM_VNNI void int8_gemv_avx512(const QuantMatrix& w, int o0, int o1, const A
   const size_t rb = w.row_bytes();
   const int grouped = std::max(o0, std::min(o1, w.O / kPackRows * kPackRows));
   for (int o = o0; o < grouped; o += kPackRows) {
-    if (w.type == QuantType::q4_0) int8_group_gemv<true>(w.data + (size_t)o * rb, x, out + o);
+    if (w.type == QuantType::q4_k) q4k_group_gemv(w.data + (size_t)o * rb, x, out + o);
+    else if (w.type == QuantType::q4_0) int8_group_gemv<true>(w.data + (size_t)o * rb, x, out + o);
     else int8_group_gemv<false>(w.data + (size_t)o * rb, x, out + o);
   }
   if (grouped < o1) dot_rows_avx2(w, grouped, o1, x, 1, out, w.O);  // the plain last O % 8 rows

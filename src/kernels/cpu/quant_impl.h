@@ -59,7 +59,7 @@ void float16_rows_avx2(const QuantMatrix& w, int o0, int o1, const float* in, in
 // the same bits as float16_rows_avx2.
 bool f16_avx512_available();
 void f16_groups_avx512(const QuantMatrix& w, int o0, int o1, const float* in, int N, float* out, int ldo);
-// q8_0 / q4_0 decode (one activation row) with AVX-512 VNNI: rows [o0, o1) of a packed matrix, o0
+// q8_0 / q4_0 / q4_k decode (one activation row) with AVX-512 VNNI: rows [o0, o1) of a packed matrix, o0
 // a multiple of kPackRows; the same bits as dot_rows_avx2.
 bool int8_vnni_available();
 void int8_gemv_avx512(const QuantMatrix& w, int o0, int o1, const ActQ8& x, float* out);
