@@ -303,8 +303,9 @@ void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, con
     return;
   }
   if (w.amx) {
-    // The activations rounded to bf16, rows padded to a multiple of 32 with zeros.
-    const size_t rows = (size_t)(N + 31) / 32 * 32, need = rows * I * sizeof(uint16_t);
+    // The activations rounded to bf16, a batch's rows padded to a multiple of 32 with zeros (decode
+    // runs one-row tiles).
+    const size_t rows = N == 1 ? 1 : (size_t)(N + 31) / 32 * 32, need = rows * I * sizeof(uint16_t);
     if (s.act.size() < need) s.act.resize(need);
     uint16_t* xb = reinterpret_cast<uint16_t*>(s.act.data());
     to_bf16_rows(in, (size_t)N * I, xb);
@@ -316,7 +317,6 @@ void linear_forward_quant(float* out, const float* in, const QuantMatrix& w, con
       const int nt = omp_get_num_threads(), t = omp_get_thread_num(), per = (groups + nt - 1) / nt;
       const int o0 = std::min(O, t * per * kPack16Rows), o1 = std::min(O, (t + 1) * per * kPack16Rows);
       if (o0 < o1) {
-        amx_begin();
         bf16_rows_amx(w, o0, o1, xb, N, out, O);
         if (bias)
           for (int n = 0; n < N; n++)

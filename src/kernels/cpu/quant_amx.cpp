@@ -61,6 +61,13 @@ struct alignas(64) TileConfig {
   }
 };
 
+// Decode (one activation row): the A and C tiles one row high, so a k step loads 64 bytes of
+// activations instead of 16 rows of them and multiplies one row. Each C row is its own sums
+// (TDPBF16PS computes rows independently): the same bits as row 0 of the 16-row tiles.
+struct alignas(64) TileConfigDecode : TileConfig {
+  TileConfigDecode() { rows[0] = rows[1] = rows[4] = 1; }
+};
+
 // C tile (16 rows x 16 fp32) -> out rows [0, m) of 16 columns.
 MINDLLM_AMX inline void store_rows(float* tmp, int m, float* out, int ldo) {
   for (int r = 0; r < m; r++) std::memcpy(out + (size_t)r * ldo, tmp + 16 * r, 64);
@@ -104,11 +111,6 @@ MINDLLM_AMX void group_tiles(const uint16_t* g, int I, const uint16_t* x, int m,
 }
 
 }  // namespace
-
-MINDLLM_AMX void amx_begin() {
-  static const TileConfig config;
-  _tile_loadconfig(&config);
-}
 
 namespace {
 
@@ -221,6 +223,9 @@ MINDLLM_AMX void int8_rows_amx(const QuantMatrix& w, int o0, int o1, const ActQ8
 }
 
 MINDLLM_AMX void bf16_rows_amx(const QuantMatrix& w, int o0, int o1, const uint16_t* x, int N, float* out, int ldo) {
+  static const TileConfig config;
+  static const TileConfigDecode decode;
+  _tile_loadconfig(N == 1 ? &decode : &config);
   const int I = w.I;
   const uint16_t* data = reinterpret_cast<const uint16_t*>(w.data);
   const int grouped = std::min(o1, w.O / kPack16Rows * kPack16Rows);

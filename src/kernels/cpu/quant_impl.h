@@ -63,10 +63,9 @@ void f16_groups_avx512(const QuantMatrix& w, int o0, int o1, const float* in, in
 // a multiple of kPackRows; the same bits as dot_rows_avx2.
 bool int8_vnni_available();
 void int8_gemv_avx512(const QuantMatrix& w, int o0, int o1, const ActQ8& x, float* out);
-// AMX (quant_amx.cpp): amx_begin loads the tile configuration in the calling thread (before
-// bf16_rows_amx there); x: the activations as bf16, [N rounded up to 32][I], the padding rows
+// AMX (quant_amx.cpp), each call loading its tile configuration in the calling thread. bf16:
+// x: the activations as bf16, [N][I] for N = 1, else [N rounded up to 32][I] with the padding rows
 // anything finite. Rows [o0, o1) of an AMX-packed bf16 matrix, o0 a multiple of kPack16Rows.
-void amx_begin();
 void bf16_rows_amx(const QuantMatrix& w, int o0, int o1, const uint16_t* x, int N, float* out, int ldo);
 void to_bf16_rows(const float* in, size_t n, uint16_t* out);
 // Packed q8_0 / q4_0 rows [o0, o1) (whole supergroups of 32 rows, o0 a multiple of 32) on AMX
