@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -17,6 +18,8 @@
 namespace mindllm::cpu {
 
 namespace {
+
+constexpr int kRows = 3;  // query rows per pass of the AVX-512 prefill path (below)
 
 // S: L rows × n columns of scores against keys at positions c0 .. c0 + n - 1; row t (position
 // past + t) becomes the softmax over its allowed keys, zeros elsewhere.
@@ -158,37 +161,56 @@ MINDLLM_AVX2 void scores_avx2(const float* qh, const K* const* kb, const PagedAt
   }
 }
 
-// oh[0 .. 8 NV) = sum over p = lo .. lo + n - 1 of w_p v_p, the accumulators in registers.
-template <typename K, int NV>
-MINDLLM_AVX2 void values_avx2(const float* w, const K* const* vb, const PagedAttentionShape& s, size_t head, int lo,
-                              int n, float* oh) {
-  __m256 acc[NV];
-  for (int j = 0; j < NV; j++) acc[j] = _mm256_setzero_ps();
-  for (int p = 0; p < n; p++) {
-    const __m256 wp = _mm256_broadcast_ss(w + p);
+// For R rows r: oh_r[0 .. 8 NV) = sum over p = p0 .. p1 - 1 of w_r[p] v_(lo + p), continuing the
+// sums already in oh_r (or from 0: fresh), the accumulators in registers; each value chunk is
+// loaded once for the R rows. Per row the same FMA chain whatever R and the ranges.
+template <typename K, int NV, int R>
+MINDLLM_AVX2 __attribute__((always_inline)) inline void values_rows(const float* const* w, const K* const* vb,
+                                                                    const PagedAttentionShape& s, size_t head, int lo,
+                                                                    int p0, int p1, float* const* oh, bool fresh) {
+  __m256 acc[R][NV];
+  for (int r = 0; r < R; r++)
+    for (int j = 0; j < NV; j++) acc[r][j] = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(oh[r] + 8 * j);
+  for (int p = p0; p < p1; p++) {
+    __m256 wp[R];
+    for (int r = 0; r < R; r++) wp[r] = _mm256_broadcast_ss(w[r] + p);
     const K* v = cache_row(vb, s, lo + p, head);
 #pragma GCC unroll 8
-    for (int j = 0; j < NV; j++) acc[j] = _mm256_fmadd_ps(wp, load8(v + 8 * j), acc[j]);
+    for (int j = 0; j < NV; j++) {
+      const __m256 vj = load8(v + 8 * j);
+      for (int r = 0; r < R; r++) acc[r][j] = _mm256_fmadd_ps(wp[r], vj, acc[r][j]);
+    }
   }
-  for (int j = 0; j < NV; j++) _mm256_storeu_ps(oh + 8 * j, acc[j]);
+  for (int r = 0; r < R; r++)
+    for (int j = 0; j < NV; j++) _mm256_storeu_ps(oh[r] + 8 * j, acc[r][j]);
+}
+
+// values_rows over the whole head, 64 dimensions at a time.
+template <typename K, int R>
+MINDLLM_AVX2 __attribute__((always_inline)) inline void values_head(const float* const* w, const K* const* vb,
+                                                                    const PagedAttentionShape& s, size_t head, int lo,
+                                                                    int p0, int p1, float* const* oh, bool fresh) {
+  for (int d0 = 0; d0 < s.D; d0 += 64) {
+    const size_t hd = head + d0;
+    float* o[R];
+    for (int r = 0; r < R; r++) o[r] = oh[r] + d0;
+    switch (std::min(8, (s.D - d0) / 8)) {
+      case 1: values_rows<K, 1, R>(w, vb, s, hd, lo, p0, p1, o, fresh); break;
+      case 2: values_rows<K, 2, R>(w, vb, s, hd, lo, p0, p1, o, fresh); break;
+      case 3: values_rows<K, 3, R>(w, vb, s, hd, lo, p0, p1, o, fresh); break;
+      case 4: values_rows<K, 4, R>(w, vb, s, hd, lo, p0, p1, o, fresh); break;
+      case 5: values_rows<K, 5, R>(w, vb, s, hd, lo, p0, p1, o, fresh); break;
+      case 6: values_rows<K, 6, R>(w, vb, s, hd, lo, p0, p1, o, fresh); break;
+      case 7: values_rows<K, 7, R>(w, vb, s, hd, lo, p0, p1, o, fresh); break;
+      default: values_rows<K, 8, R>(w, vb, s, hd, lo, p0, p1, o, fresh); break;
+    }
+  }
 }
 
 template <typename K>
 MINDLLM_AVX2 void values_row_avx2(const float* w, const K* const* vb, const PagedAttentionShape& s, size_t head, int lo,
                                   int n, float* oh) {
-  for (int d0 = 0; d0 < s.D; d0 += 64) {
-    const size_t hd = head + d0;
-    switch (std::min(8, (s.D - d0) / 8)) {
-      case 1: values_avx2<K, 1>(w, vb, s, hd, lo, n, oh + d0); break;
-      case 2: values_avx2<K, 2>(w, vb, s, hd, lo, n, oh + d0); break;
-      case 3: values_avx2<K, 3>(w, vb, s, hd, lo, n, oh + d0); break;
-      case 4: values_avx2<K, 4>(w, vb, s, hd, lo, n, oh + d0); break;
-      case 5: values_avx2<K, 5>(w, vb, s, hd, lo, n, oh + d0); break;
-      case 6: values_avx2<K, 6>(w, vb, s, hd, lo, n, oh + d0); break;
-      case 7: values_avx2<K, 7>(w, vb, s, hd, lo, n, oh + d0); break;
-      default: values_avx2<K, 8>(w, vb, s, hd, lo, n, oh + d0); break;
-    }
-  }
+  values_head<K, 1>(&w, vb, s, head, lo, 0, n, &oh, true);
 }
 
 template <typename K>
@@ -204,6 +226,81 @@ void kv_head_rows_avx2(float* out, const float* q, const PagedAttentionShape& s,
       });
 }
 
+// Prefill on AVX-512 (32 vector registers): kRows query rows of a head at once, each key and value
+// chunk loaded and widened once for them; per row the arithmetic above, so the same bits.
+#define MINDLLM_AVX512VL __attribute__((target("avx512f,avx512vl,avx2,fma")))
+
+// scores_avx2 for R rows against the keys lo .. lo + n - 1, n a multiple of 8.
+template <typename K, int R>
+MINDLLM_AVX512VL void scores_rows(const float* const* qh, const K* const* kb, const PagedAttentionShape& s, size_t head,
+                                  int lo, int n, float* const* sc) {
+  const __m256 scale = _mm256_set1_ps(s.scale);
+  for (int p0 = 0; p0 < n; p0 += 8) {
+    const K* k[8];
+    for (int j = 0; j < 8; j++) k[j] = cache_row(kb, s, lo + p0 + j, head);
+    __m256 acc[R][8];
+    for (int r = 0; r < R; r++)
+      for (int j = 0; j < 8; j++) acc[r][j] = _mm256_setzero_ps();
+    for (int d = 0; d < s.D; d += 8) {
+      __m256 qv[R];
+      for (int r = 0; r < R; r++) qv[r] = _mm256_loadu_ps(qh[r] + d);
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; j++) {
+        const __m256 kv = load8(k[j] + d);
+        for (int r = 0; r < R; r++) acc[r][j] = _mm256_fmadd_ps(qv[r], kv, acc[r][j]);
+      }
+    }
+    for (int r = 0; r < R; r++) _mm256_storeu_ps(sc[r] + p0, _mm256_mul_ps(scale, reduce8(acc[r])));
+  }
+}
+
+// kv_head_rows_avx2 for a sequence without a window, kRows rows at a time (the keys all rows
+// see together, then each row's own), the last n_rows % kRows rows alone. scores: kRows x (past +
+// n_rows) floats.
+template <typename K>
+MINDLLM_AVX512VL void kv_head_rows_avx512(float* out, const float* q, const PagedAttentionShape& s,
+                                          const PagedSequence& sq, int hk, float* scores) {
+  constexpr int R = kRows;
+  const int D = s.D, group = s.Hq / s.Hkv, stride = sq.past + sq.n_rows;
+  const K* const* kb = reinterpret_cast<const K* const*>(sq.k_blocks);
+  const K* const* vb = reinterpret_cast<const K* const*>(sq.v_blocks);
+  const size_t head = (size_t)hk * D;
+  int t0 = 0;
+  for (; t0 + R <= sq.n_rows; t0 += R)
+    for (int h = hk * group; h < (hk + 1) * group; h++) {
+      const float* qh[R];
+      float *sc[R], *oh[R];
+      int n[R];
+      for (int r = 0; r < R; r++) {
+        const size_t row = sq.row0 + t0 + r;
+        n[r] = sq.past + t0 + r + 1, qh[r] = q + row * s.ldq + (size_t)h * D;
+        sc[r] = scores + (size_t)r * stride, oh[r] = out + row * s.ldo + (size_t)h * D;
+      }
+      const int joint = n[0] / 8 * 8;  // the keys every row sees, whole passes
+      scores_rows<K, R>(qh, kb, s, head, 0, joint, sc);
+      for (int r = 0; r < R; r++) {
+        scores_avx2(qh[r], kb, s, head, joint, n[r] - joint, sc[r] + joint);
+        softmax_paged_rows(sc[r], 1, n[r], 0, n[r] - 1, 0);
+      }
+      values_head<K, R>(sc, vb, s, head, 0, 0, n[0], oh, true);
+      for (int r = 1; r < R; r++) values_head<K, 1>(&sc[r], vb, s, head, 0, n[0], n[r], &oh[r], false);
+    }
+  if (t0 < sq.n_rows) {
+    const PagedSequence rest{sq.row0 + t0, sq.n_rows - t0, sq.past + t0, sq.k_blocks, sq.v_blocks};
+    kv_head_rows_avx2<K>(out, q, s, rest, hk, scores);
+  }
+}
+
+bool attention_avx512(int D) {
+  static const bool cpu = [] {
+    const char* e = std::getenv("MINDLLM_NO_AVX512");
+    if (e && *e && std::strcmp(e, "0") != 0) return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+  }();
+  return cpu && D % 8 == 0;
+}
+
 bool attention_avx2(int D) {
   static const bool cpu = [] {
     __builtin_cpu_init();
@@ -213,6 +310,7 @@ bool attention_avx2(int D) {
 }
 #else
 bool attention_avx2(int) { return false; }
+bool attention_avx512(int) { return false; }
 #endif
 
 }  // namespace
@@ -222,14 +320,15 @@ void attention_paged_forward(float* out, const float* q, const PagedAttentionSha
   const int jobs = s.n_seqs * s.Hkv;
   int longest = 0;
   for (int i = 0; i < s.n_seqs; i++) longest = std::max(longest, s.seqs[i].past + s.seqs[i].n_rows);
-  const bool avx2 = attention_avx2(s.D);
+  const bool avx2 = attention_avx2(s.D), avx512 = avx2 && s.window == 0 && attention_avx512(s.D);
+  const size_t need = (size_t)longest * (avx512 ? kRows : 1);
   OmpExceptionTrap trap;  // out of memory for the scratch: thrown after the region
 #pragma omp parallel if (jobs > 1)
   {
-    // Scores of one row; grows to the longest context seen, then no allocation.
+    // Scores of one row (kRows rows on AVX-512); grows to the longest context seen, then no allocation.
     static thread_local std::vector<float> scores;
     const bool ok = trap.run([&] {
-      if (scores.size() < (size_t)longest) scores.resize(std::max((size_t)longest, 2 * scores.size()));
+      if (scores.size() < need) scores.resize(std::max(need, 2 * scores.size()));
     });
 #pragma omp for schedule(dynamic)
     for (int j = 0; j < jobs; j++) {
@@ -237,6 +336,11 @@ void attention_paged_forward(float* out, const float* q, const PagedAttentionSha
       const PagedSequence& sq = s.seqs[j / s.Hkv];
       const int hk = j % s.Hkv;
 #if defined(__x86_64__) && defined(__GNUC__)
+      if (avx512 && sq.n_rows >= kRows) {
+        if (s.bf16) kv_head_rows_avx512<uint16_t>(out, q, s, sq, hk, scores.data());
+        else kv_head_rows_avx512<float>(out, q, s, sq, hk, scores.data());
+        continue;
+      }
       if (avx2) {
         if (s.bf16) kv_head_rows_avx2<uint16_t>(out, q, s, sq, hk, scores.data());
         else kv_head_rows_avx2<float>(out, q, s, sq, hk, scores.data());

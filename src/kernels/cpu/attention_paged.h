@@ -13,8 +13,10 @@
 // allocation once the per-thread score buffer has grown): scores q·k in 8 lanes of FMAs summed in a
 // fixed tree, the softmax of kernels/cpu/attention's rows, then out = FMAs over positions in order
 // of p_j v_j. AVX2 (eight keys per pass, the output row in registers) where the CPU has it and D is
-// a multiple of 8, else portable C++: the same arithmetic. So a row's output is the same bits
-// whatever else is in the batch and however its sequence's prompt was split into chunks.
+// a multiple of 8; with AVX-512 (32 registers, no window) three rows of a head at once, each key
+// and value chunk loaded and widened once for the three (MINDLLM_NO_AVX512=1: off); else portable
+// C++: the same arithmetic. So a row's output is the same bits whatever else is in the batch and
+// however its sequence's prompt was split into chunks.
 //
 // q: rows of Hq heads × D (stride ldq); out: like q (stride ldo). Query head h reads kv head
 // h / (Hq / Hkv); scores = scale · q·k.
