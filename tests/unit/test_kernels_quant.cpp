@@ -350,14 +350,15 @@ void expect_packed_rows_same_bits(QuantType t, int I, Rng& rng) {
 TEST(QuantLinear, PackedRowIsTheSameBitsInAnyBatch) {
   Rng rng(41);
   for (QuantType t : {QuantType::q8_0, QuantType::q4_0, QuantType::q4_k})
-    expect_packed_rows_same_bits(t, t == QuantType::q4_k ? 512 : 32 * 5, rng);
+    EXPECT_NO_FATAL_FAILURE(expect_packed_rows_same_bits(t, t == QuantType::q4_k ? 512 : 32 * 5, rng));
 }
 
 // bf16 / f16 (one group of 32 and 13 plain rows; tiles of 6 or 12 activation rows, remainders,
 // passes; I = 43).
 TEST(QuantLinear, Float16RowIsTheSameBitsInAnyBatch) {
   Rng rng(47);
-  for (QuantType t : {QuantType::bf16, QuantType::f16}) expect_packed_rows_same_bits(t, 43, rng);
+  for (QuantType t : {QuantType::bf16, QuantType::f16})
+    EXPECT_NO_FATAL_FAILURE(expect_packed_rows_same_bits(t, 43, rng));
 }
 
 // AMX (bf16 weights, bf16-rounded activations, kernels/cpu/quant_amx.cpp): against float64 over

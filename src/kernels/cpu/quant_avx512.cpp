@@ -49,6 +49,12 @@ bool int8_vnni_available() {
 
 namespace {
 
+// The decode's block of `bytes` at g, 2 KiB ahead (Xeon, bench/decode/gemv.cpp, Qwen2-0.5B: q4_0
+// at 84-88% of the read rate with the AVX2 decode's 1 KiB of quants only, 93-96% so; 4 KiB: 88-93%).
+MINDLLM_VNNI inline void prefetch_block(const uint8_t* g, int bytes) {
+  for (int off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(g) + 2048 + off, _MM_HINT_T0);
+}
+
 // A packed group's 16 int32 lanes of chunk sums (64-bit lanes: rows 0, 1, 4, 5, 2, 3, 6, 7) as
 // the 8 rows' int32 sums in order (each row's two lanes added, as the AVX2 kernels' rows8).
 MINDLLM_VNNI inline __m256i rows8_512(__m512i s) {
@@ -67,10 +73,7 @@ MINDLLM_VNNI void int8_group_gemv(const uint8_t* g, const ActQ8& x, float* out) 
   const __m512i low4 = _mm512_set1_epi8(0x0f), flip = _mm512_set1_epi8(static_cast<char>(0x80));
   __m256 acc = _mm256_setzero_ps();
   for (int b = 0; b < x.nb; b++, g += kBlockBytes) {
-    // The whole block 2 KiB ahead (Xeon, bench/decode/gemv.cpp, Qwen2-0.5B: q4_0 at 84-88% of the
-    // read rate with the AVX2 decode's 1 KiB of quants only, 93-96% so; 4 KiB: 88-93%)
-    for (int off = 0; off < kBlockBytes; off += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(g) + 2048 + off, _MM_HINT_T0);
+    prefetch_block(g, kBlockBytes);
     const int8_t* q = x.qs + 32 * b;
     __m512i s = _mm512_setzero_si512();
     int64_t xk;
@@ -101,8 +104,7 @@ MINDLLM_VNNI void q4k_group_gemv(const uint8_t* g, const ActQ8& x, float* out) {
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   __m256 acc = _mm256_setzero_ps();
   for (int sb = 0; sb < x.nb / 8; sb++, g += kPackRows * 144) {
-    for (int off = 0; off < kPackRows * 144; off += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(g) + 2048 + off, _MM_HINT_T0);
+    prefetch_block(g, kPackRows * 144);
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
     const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + 16)));
     const Q4kScales scales(g);
