@@ -11,6 +11,7 @@
 #include <immintrin.h>
 #endif
 
+#include "core/env.h"
 #include "core/profile.h"
 #include "kernels/cpu/omp_trap.h"
 #include "kernels/cpu/vec_math.h"
@@ -293,8 +294,7 @@ MINDLLM_AVX512VL void kv_head_rows_avx512(float* out, const float* q, const Page
 
 bool attention_avx512(int D) {
   static const bool cpu = [] {
-    const char* e = std::getenv("MINDLLM_NO_AVX512");
-    if (e && *e && std::strcmp(e, "0") != 0) return false;
+    if (env_flag("MINDLLM_NO_AVX512")) return false;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
   }();

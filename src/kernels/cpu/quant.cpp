@@ -9,6 +9,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/env.h"
 #include "core/profile.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/quant_impl.h"
@@ -266,8 +267,7 @@ namespace {
 
 bool use_avx2() {
   static const bool yes = [] {
-    const char* e = std::getenv("MINDLLM_QUANT_SCALAR");
-    if (e && *e && std::strcmp(e, "0") != 0) return false;
+    if (env_flag("MINDLLM_QUANT_SCALAR")) return false;
 #if defined(__x86_64__)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");

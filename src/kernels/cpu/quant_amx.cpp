@@ -12,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/env.h"
 #include "core/dtype.h"
 #include "kernels/cpu/quant_impl.h"
 
@@ -21,8 +22,7 @@ namespace mindllm::cpu {
 
 bool amx_available(QuantType t) {
   static const bool tiles = [] {
-    const char* e = std::getenv("MINDLLM_NO_AMX");
-    if (e && *e && std::strcmp(e, "0") != 0) return false;
+    if (env_flag("MINDLLM_NO_AMX")) return false;
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("amx-tile") || !__builtin_cpu_supports("avx512f") ||

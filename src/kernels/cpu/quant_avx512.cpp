@@ -13,6 +13,7 @@
 #include <cstring>
 #include <utility>
 
+#include "core/env.h"
 #include "kernels/cpu/quant_impl.h"
 #include "kernels/cpu/quant_x86.h"
 
@@ -24,8 +25,7 @@ namespace mindllm::cpu::quant_detail {
 bool f16_avx512_available() {
 #if defined(__x86_64__)
   static const bool yes = [] {
-    const char* e = std::getenv("MINDLLM_NO_AVX512");  // the AVX2 kernels instead (tests, comparisons)
-    if (e && *e && std::strcmp(e, "0") != 0) return false;
+    if (env_flag("MINDLLM_NO_AVX512")) return false;  // the AVX2 kernels instead (tests, comparisons)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
   }();
