@@ -27,6 +27,7 @@ static int run_eval_cmd(int argc, char** argv) {
   add_threads_option(app, o.threads);
   add_inference_weights_options(app, o.weights);
   add_device_option(app, o.device);
+  add_kv_cache_option(app, o.kv_cache);
   app.add_option("--out", o.out_path, "write results.json (lm-eval's layout) here");
   app.add_option("--log-samples", o.log_samples_path, "write each prompt, choice scores and prediction (JSONL)");
   app.add_option("--style", o.style, "prompt style: lm-eval (default) or opencompass (C-Eval, CMMLU)");

@@ -44,7 +44,7 @@ CLI::Option* add_precision_option(CLI::App& app, std::optional<Precision>& preci
 CLI::Option* add_precision_option(CLI::App& app, Precision& precision);
 // The inference commands' --precision fp32|bf16 and --weights f32|f16|bf16|q8_0|q4_0|q4_k (model/weights_io.h).
 void add_inference_weights_options(CLI::App& app, InferenceWeights& how);
-// --kv-cache auto|f32|bf16 into `kv` (auto: none, the engine's choice, InferenceEngine::kv_type).
+// --kv-cache auto|f32|bf16|q8_0 into `kv` (auto: none, the engine's choice, InferenceEngine::kv_type).
 CLI::Option* add_kv_cache_option(CLI::App& app, std::optional<KvType>& kv);
 
 }  // namespace mindllm::cli

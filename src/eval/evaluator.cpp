@@ -302,6 +302,7 @@ json run_eval(const EvalOptions& opts) {
     check_cuda_device();
     if (opts.weights.override_weights)
       bad_input("--weights: quantized weights run on the CPU only (drop --weights with --device cuda)");
+    if (opts.kv_cache == KvType::q8_0) bad_input("--kv-cache q8_0 runs on the CPU only (f32 or bf16 with --device cuda)");
   }
   // Everything about the tasks is checked before the model loads: bad files fail fast.
   std::vector<TaskSpec> specs;
@@ -320,7 +321,8 @@ json run_eval(const EvalOptions& opts) {
   Tokenizer tok = Tokenizer::load(tok_path);
   int max_length = opts.max_length > 0 ? opts.max_length : cfg.max_positions;
   Scorer scorer(model, tok, max_length,
-                cuda ? std::make_unique<CudaForward>(model, opts.weights.matmul == Precision::bf16) : nullptr);
+                cuda ? std::make_unique<CudaForward>(model, opts.weights.matmul == Precision::bf16) : nullptr,
+                opts.kv_cache);
 
   // --log-samples is collected here and written atomically at the end, with results.json: a run
   // that fails leaves an existing file as it was.

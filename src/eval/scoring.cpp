@@ -11,8 +11,9 @@
 
 namespace mindllm::eval {
 
-Scorer::Scorer(const Model& model, const Tokenizer& tok, int max_length, std::unique_ptr<CudaForward> gpu)
-    : engine_(model), gpu_(std::move(gpu)), cache_(model.config(), 16, 0, engine_.kv_type()),
+Scorer::Scorer(const Model& model, const Tokenizer& tok, int max_length, std::unique_ptr<CudaForward> gpu,
+               std::optional<KvType> kv)
+    : engine_(model), gpu_(std::move(gpu)), kv_(kv), cache_(model.config(), 16, 0, kv.value_or(engine_.kv_type())),
       prefix_seq_(cache_.create()), tok_(tok), max_length_(max_length), vocab_(model.config().vocab_size) {
   // lm-eval's prefix_token_id: the tokenizer's EOS (eot_token_id), else the model's.
   if (auto e = tok.eos_id()) prefix_token_ = static_cast<int32_t>(*e);
@@ -282,7 +283,7 @@ std::string Scorer::generate(const std::string& context, const std::vector<std::
     // device K/V cache of max_length positions, one forward per new token.
     if (!gpu_engine_) {
       gpu_engine_ = make_engine(engine_.model(), Device::cuda, gpu_->bf16() ? Precision::bf16 : Precision::fp32);
-      gpu_cache_ = std::make_unique<KvCache>(gpu_engine_->make_cache(16, max_length_, gpu_engine_->kv_type()));
+      gpu_cache_ = std::make_unique<KvCache>(gpu_engine_->make_cache(16, max_length_, kv_.value_or(gpu_engine_->kv_type())));
     }
     return mindllm::generate(*gpu_engine_, *gpu_cache_, std::span(&req, 1), text)[0].text;
   }

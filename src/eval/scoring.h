@@ -42,8 +42,10 @@ struct LLRequest {  // one question: a context and its continuations (choices)
 class Scorer {
  public:
   // max_length: lm-eval's max_length (the model's max_position_embeddings unless overridden).
-  // gpu: score on the GPU instead of the CPU engine (null: the CPU).
-  Scorer(const Model& model, const Tokenizer& tok, int max_length, std::unique_ptr<CudaForward> gpu = nullptr);
+  // gpu: score on the GPU instead of the CPU engine (null: the CPU). kv: the K/V cache's element
+  // type (none: the engine's, InferenceEngine::kv_type).
+  Scorer(const Model& model, const Tokenizer& tok, int max_length, std::unique_ptr<CudaForward> gpu = nullptr,
+         std::optional<KvType> kv = std::nullopt);
   ~Scorer();
 
   std::vector<int32_t> encode(const std::string& s) const;
@@ -80,6 +82,7 @@ class Scorer {
   Engine engine_;
   std::unique_ptr<CudaForward> gpu_;
   std::unique_ptr<InferenceEngine> gpu_engine_;  // generation on the GPU
+  std::optional<KvType> kv_;
   std::unique_ptr<KvCache> gpu_cache_;
   KvCache cache_;
   int prefix_seq_;  // the cached prefix requests are scored from (a subject's few-shot prompt)

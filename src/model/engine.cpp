@@ -72,7 +72,7 @@ struct CachedOps : CpuOps {
                                    bs,
                                    cfg.attn_scale,
                                    cfg.window[l],
-                                   cache.type() == KvType::bf16};
+                                   cache.type()};
     cpu::attention_paged_forward(att, qkv, shape);
   }
   void attend_backward(int, float*, const float*, const float*, const float*, const float*, int) const {

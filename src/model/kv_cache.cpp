@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "core/dtype.h"
 #include "core/error.h"
+#include "kernels/cpu/attention_paged.h"
 
 namespace mindllm {
 
@@ -19,10 +19,17 @@ void HostKvStorage::copy_block(int dst, int src, size_t block_bytes) {
 KvCache::KvCache(const ModelConfig& cfg, int block_size, int64_t max_positions, KvType type,
                  std::unique_ptr<KvStorage> storage)
     : n_layers_(cfg.n_layers), block_size_(block_size), kv_dim_(cfg.kv_dim()), type_(type),
-      block_bytes_((size_t)block_size * cfg.kv_dim() * (type == KvType::f32 ? 4 : 2)),
+      block_bytes_((size_t)block_size * kv_row_bytes(type, cfg.kv_dim())),
       max_blocks_(max_positions > 0 ? (max_positions + block_size - 1) / block_size : 0),
       store_(storage ? std::move(storage) : std::make_unique<HostKvStorage>()) {
   MINDLLM_CHECK(block_size > 0, "KvCache: block size must be positive");
+  check_type(cfg, type);
+}
+
+void KvCache::check_type(const ModelConfig& cfg, KvType type) {
+  if (type == KvType::q8_0 && cfg.head_dim % kKvQ8Block != 0)
+    bad_input("a q8_0 K/V cache needs a head size that is a multiple of " + std::to_string(kKvQ8Block) +
+              "; this model's is " + std::to_string(cfg.head_dim) + " (use --kv-cache bf16)");
 }
 
 const KvCache::Sequence& KvCache::seq_at(int seq) const {
@@ -210,16 +217,9 @@ bool KvCache::evict_prefix_block() {
 
 void KvCache::store(int layer, int block, int row, const float* k, const float* v) {
   MINDLLM_CHECK(store_->on_host(), "KvCache::store: the blocks are on a device");
-  uint8_t* base = store_->block(block) + (size_t)(2 * layer) * block_bytes_;
-  const size_t off = (size_t)row * kv_dim_;
-  if (type_ == KvType::f32) {
-    std::memcpy(reinterpret_cast<float*>(base) + off, k, sizeof(float) * kv_dim_);
-    std::memcpy(reinterpret_cast<float*>(base + block_bytes_) + off, v, sizeof(float) * kv_dim_);
-    return;
-  }
-  uint16_t* kd = reinterpret_cast<uint16_t*>(base) + off;
-  uint16_t* vd = reinterpret_cast<uint16_t*>(base + block_bytes_) + off;
-  for (int i = 0; i < kv_dim_; i++) kd[i] = float_to_bf16(k[i]), vd[i] = float_to_bf16(v[i]);
+  uint8_t* base = store_->block(block) + (size_t)(2 * layer) * block_bytes_ + (size_t)row * kv_row_bytes(type_, kv_dim_);
+  cpu::kv_encode_row(type_, k, kv_dim_, base);
+  cpu::kv_encode_row(type_, v, kv_dim_, base + block_bytes_);
 }
 
 }  // namespace mindllm

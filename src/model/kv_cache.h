@@ -13,8 +13,11 @@
 // least recently used first (the deepest of a chain first), when a block is needed and the budget
 // is reached: they never take room a live sequence needs.
 //
-// Keys and values are stored in fp32, or in bf16 (round to nearest even: half the bytes that
-// attention reads per decoded token; the engine picks it for quantised weights, Engine::kv_type).
+// Keys and values are stored in fp32, in bf16 (round to nearest even: half the bytes that
+// attention reads per decoded token; the engine picks it for quantised weights, Engine::kv_type),
+// or in q8_0 (llama.cpp's int8 blocks of 32 with an fp16 scale: 17/64 of fp32's bytes; needs a
+// head size that is a multiple of 32). core/types.h has the formats, kernels/cpu/attention_paged
+// writes and reads them.
 //
 // The bookkeeping above is one implementation for every device; only where the blocks' bytes live
 // is a KvStorage: host memory (HostKvStorage, grows a block at a time) or a device pool allocated
@@ -27,11 +30,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/types.h"
 #include "model/config.h"
 
 namespace mindllm {
-
-enum class KvType : uint8_t { f32, bf16 };
 
 // Where a KvCache's blocks live. A block is `block_bytes` bytes: [layer][k|v][block_size][kv_dim].
 class KvStorage {
@@ -58,9 +60,12 @@ class HostKvStorage : public KvStorage {
 class KvCache {
  public:
   // max_positions: total positions over all sequences (0: grows as needed); more is bad input.
-  // storage: where the blocks live (null: host memory).
+  // storage: where the blocks live (null: host memory). A q8_0 cache for a head size that is not a
+  // multiple of 32 is bad input.
   explicit KvCache(const ModelConfig& cfg, int block_size = 16, int64_t max_positions = 0, KvType type = KvType::f32,
                    std::unique_ptr<KvStorage> storage = nullptr);
+  // Bad input when a cache of `type` cannot hold cfg's heads (q8_0: head size not a multiple of 32).
+  static void check_type(const ModelConfig& cfg, KvType type);
 
   int create();                     // a new empty sequence; returns its id
   int fork(int seq);                // a new sequence holding what `seq` holds
@@ -86,7 +91,7 @@ class KvCache {
   void append(int seq, std::span<const int32_t> toks);
   const std::vector<int>& block_table(int seq) const { return seq_at(seq).blocks; }
   KvType type() const { return type_; }
-  // Rows of block b for one layer: [block_size, kv_dim] elements of type() (float or bf16 bits);
+  // Rows of block b for one layer: block_size rows of kv_row_bytes(type(), kv_dim) bytes;
   // device addresses when the storage is on a device.
   const void* keys(int layer, int block) const { return store_->block(block) + (size_t)(2 * layer) * block_bytes_; }
   const void* values(int layer, int block) const {
@@ -96,7 +101,7 @@ class KvCache {
   // Bytes of one block (every layer's keys and values), of this cache or of one for cfg.
   size_t block_total_bytes() const { return 2 * n_layers_ * block_bytes_; }
   static size_t block_total_bytes(const ModelConfig& cfg, int block_size, KvType type) {
-    return 2 * (size_t)cfg.n_layers * block_size * cfg.kv_dim() * (type == KvType::f32 ? 4 : 2);
+    return 2 * (size_t)cfg.n_layers * block_size * kv_row_bytes(type, cfg.kv_dim());
   }
   // Writes one position's key and value rows (kv_dim floats each) at row `row` of block b (host storage).
   void store(int layer, int block, int row, const float* k, const float* v);

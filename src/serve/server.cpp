@@ -451,6 +451,9 @@ int Server::run() {
   if (model_id_.empty())
     model_id_ = std::filesystem::path(opt_.model_dir).lexically_normal().parent_path().filename().string();
   if (opt_.ctx == 0) opt_.ctx = cfg_.max_positions > 0 ? cfg_.max_positions : 4096;
+  if (opt_.kv_cache) KvCache::check_type(cfg_, *opt_.kv_cache);
+  if (opt_.device == Device::cuda && opt_.kv_cache == KvType::q8_0)
+    bad_input("--kv-cache q8_0 runs on the CPU only (f32 or bf16 with --device cuda)");
 
   routes();
   http_.set_payload_max_length(opt_.max_body);

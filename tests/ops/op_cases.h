@@ -714,7 +714,8 @@ struct AttentionOp {
 // New query rows of a few sequences against a K/V cache in blocks (kernels/cpu/attention_paged.h,
 // kernels/cuda/attention_paged.h): sequence s has past[s] cached positions and n_rows[s] new rows
 // (their keys in the cache too). The blocks sit in one pool in a shuffled order (the block tables
-// matter); `kv_bf16`: the pool holds bf16 keys and values. Forward only.
+// matter); `kv`: the element type the pool holds (each pool row of Hkv·D values encoded by
+// kernels/cpu/attention_paged's kv_encode_row). Forward only.
 struct PagedInputs {
   std::vector<float> q;               // [rows, Hq·D + 3] (a fused qkv row's stride)
   std::vector<float> k_pool, v_pool;  // [n_blocks, block_size, Hkv·D]
@@ -722,7 +723,7 @@ struct PagedInputs {
   std::vector<int> table_at, past, n_rows;
   int Hq, Hkv, D, block_size, window;
   float scale;
-  bool kv_bf16;
+  KvType kv;
   int ldq() const { return Hq * D + 3; }
   int rows() const {
     int n = 0;
@@ -735,25 +736,35 @@ struct PagedInputs {
   }
 };
 
+// A pool of rows of n values in type t (kv_encode_row per row).
+inline std::vector<uint8_t> encode_kv_pool(KvType t, const std::vector<float>& pool, int n) {
+  const size_t rows = pool.size() / n, row_bytes = kv_row_bytes(t, n);
+  std::vector<uint8_t> out(rows * row_bytes);
+  for (size_t r = 0; r < rows; r++) cpu::kv_encode_row(t, pool.data() + r * n, n, out.data() + r * row_bytes);
+  return out;
+}
+// The values a pool of type t holds: each row encoded and decoded.
+inline std::vector<float> kv_pool_values(KvType t, const std::vector<float>& pool, int n) {
+  const std::vector<uint8_t> enc = encode_kv_pool(t, pool, n);
+  std::vector<float> out(pool.size());
+  for (size_t r = 0; r < pool.size() / n; r++) cpu::kv_decode_row(t, enc.data() + r * kv_row_bytes(t, n), n, out.data() + r * n);
+  return out;
+}
+
 inline std::vector<float> CpuBackend::attention_paged(const PagedInputs& in) {
   const int ldc = in.Hkv * in.D;
-  std::vector<uint16_t> k16(in.k_pool.size()), v16(in.v_pool.size());
-  for (size_t i = 0; i < k16.size(); i++) k16[i] = float_to_bf16(in.k_pool[i]), v16[i] = float_to_bf16(in.v_pool[i]);
-  auto base = [&](bool keys) -> const char* {
-    if (in.kv_bf16) return reinterpret_cast<const char*>(keys ? k16.data() : v16.data());
-    return reinterpret_cast<const char*>(keys ? in.k_pool.data() : in.v_pool.data());
-  };
-  const size_t block_bytes = (size_t)in.block_size * ldc * (in.kv_bf16 ? 2 : 4);
+  const std::vector<uint8_t> kp = encode_kv_pool(in.kv, in.k_pool, ldc), vp = encode_kv_pool(in.kv, in.v_pool, ldc);
+  const size_t block_bytes = (size_t)in.block_size * kv_row_bytes(in.kv, ldc);
   std::vector<const void*> ptrs;
-  for (int32_t b : in.tables) ptrs.push_back(base(true) + b * block_bytes);
-  for (int32_t b : in.tables) ptrs.push_back(base(false) + b * block_bytes);
+  for (int32_t b : in.tables) ptrs.push_back(kp.data() + b * block_bytes);
+  for (int32_t b : in.tables) ptrs.push_back(vp.data() + b * block_bytes);
   std::vector<cpu::PagedSequence> seqs;
   for (size_t s = 0, row0 = 0; s < in.past.size(); row0 += in.n_rows[s], s++)
     seqs.push_back({(int)row0, in.n_rows[s], in.past[s], ptrs.data() + in.table_at[s],
                     ptrs.data() + in.tables.size() + in.table_at[s]});
   std::vector<float> out = nans((size_t)in.rows() * in.Hq * in.D);
   cpu::PagedAttentionShape shape{(int)seqs.size(), seqs.data(), in.Hq,         in.Hkv,   in.D,      in.ldq(),
-                                 in.Hq * in.D,     ldc,         in.block_size, in.scale, in.window, in.kv_bf16};
+                                 in.Hq * in.D,     ldc,         in.block_size, in.scale, in.window, in.kv};
   cpu::attention_paged_forward(out.data(), in.q.data(), shape);
   return out;
 }
@@ -761,14 +772,15 @@ inline std::vector<float> CpuBackend::attention_paged(const PagedInputs& in) {
 struct PagedAttentionOp {
   std::vector<int> past, n_rows;
   int Hq, Hkv, D, block_size, window;
-  bool neo_scale, kv_bf16;
+  bool neo_scale;
+  KvType kv;
   std::string name() const {
     std::string n = "attention_paged";
     for (size_t s = 0; s < past.size(); s++)
       n.append("_").append(std::to_string(past[s])).append("p").append(std::to_string(n_rows[s]));
     return n + "_Hq" + std::to_string(Hq) + "_Hkv" + std::to_string(Hkv) + "_D" + std::to_string(D) + "_bs" +
            std::to_string(block_size) + "_win" + std::to_string(window) + (neo_scale ? "_scale1" : "") +
-           (kv_bf16 ? "_kvbf16" : "");
+           (kv != KvType::f32 ? std::string("_kv") + mindllm::name(kv) : "");
   }
   double scale() const { return neo_scale ? 1.0 : 1.0 / std::sqrt((double)D); }
   int rows() const {
@@ -779,7 +791,7 @@ struct PagedAttentionOp {
   // Inputs "q" [rows, ldq], "k"/"v" pools; the block tables fixed by the shape (a shuffled pool).
   PagedInputs layout(const Tensors& in) const {
     PagedInputs p{in.f.at("q"), in.f.at("k"), in.f.at("v"),   {},     {}, past, n_rows, Hq, Hkv, D,
-                  block_size,   window,       (float)scale(), kv_bf16};
+                  block_size,   window,       (float)scale(), kv};
     const int n_blocks = n_pool_blocks();
     for (size_t s = 0; s < past.size(); s++) {
       p.table_at.push_back((int)p.tables.size());
@@ -806,9 +818,9 @@ struct PagedAttentionOp {
   }
   Ref reference(const Ref&, const Tensors& in) const {
     const PagedInputs p = layout(in);
-    auto kv = [&](const std::vector<float>& pool, size_t i) {
-      return kv_bf16 ? (double)bf16_to_float(float_to_bf16(pool[i])) : (double)pool[i];
-    };
+    // The keys and values as the cache holds them.
+    const std::vector<float> keys = kv_pool_values(this->kv, p.k_pool, Hkv * D),
+                             values = kv_pool_values(this->kv, p.v_pool, Hkv * D);
     std::vector<double> out((size_t)rows() * Hq * D, 0.0);
     for (size_t s = 0, row0 = 0; s < past.size(); row0 += n_rows[s], s++)
       for (int t = 0; t < n_rows[s]; t++)
@@ -820,13 +832,13 @@ struct PagedAttentionOp {
           for (int j = lo; j <= pos; j++) {
             double d = 0.0;
             for (int i = 0; i < D; i++)
-              d += (double)p.q[row * p.ldq() + h * D + i] * kv(p.k_pool, p.at(s, j, hk * D + i));
+              d += (double)p.q[row * p.ldq() + h * D + i] * keys[p.at(s, j, hk * D + i)];
             sc[j - lo] = scale() * d, mx = std::max(mx, sc[j - lo]);
           }
           for (double& x : sc) sum += (x = std::exp(x - mx));
           for (int j = lo; j <= pos; j++)
             for (int i = 0; i < D; i++)
-              out[(row * Hq + h) * D + i] += sc[j - lo] / sum * kv(p.v_pool, p.at(s, j, hk * D + i));
+              out[(row * Hq + h) * D + i] += sc[j - lo] / sum * values[p.at(s, j, hk * D + i)];
         }
     return {{"out", out}};
   }
@@ -1081,13 +1093,18 @@ inline std::vector<OpCase> op_cases() {
   c.push_back(AttentionOp{2, 17, 2, 2, 16, 4, true, true, 1.0f, {6, 11}});
   c.push_back(AttentionOp{1, 100, 8, 2, 64, 16, false, true, 1.0f, {33, 2, 65}});
   // Paged attention: prefill chunks and decode rows of sequences of different lengths, partial last
-  // blocks, GQA, GPT-Neo's local window and scale, head dim 128, bf16 blocks, positions past a 128 tile.
-  c.push_back(PagedAttentionOp{{0, 5, 13}, {7, 1, 1}, 4, 2, 8, 4, 0, false, false});
-  c.push_back(PagedAttentionOp{{3, 0}, {1, 9}, 2, 2, 16, 16, 4, true, false});
-  c.push_back(PagedAttentionOp{{20, 2}, {3, 1}, 8, 2, 128, 16, 0, false, true});
-  c.push_back(PagedAttentionOp{{150, 0, 31}, {2, 140, 1}, 4, 1, 32, 16, 0, false, false});
-  c.push_back(PagedAttentionOp{{140, 7}, {1, 2}, 6, 3, 64, 8, 50, false, true});
-  c.push_back(PagedAttentionOp{{17}, {2}, 2, 1, 192, 16, 0, false, false});  // two head dims per GPU thread
+  // blocks, GQA, GPT-Neo's local window and scale, head dim 128, bf16 and q8_0 blocks (q8_0: CPU
+  // only), positions past a 128 tile.
+  using enum KvType;
+  c.push_back(PagedAttentionOp{{0, 5, 13}, {7, 1, 1}, 4, 2, 8, 4, 0, false, f32});
+  c.push_back(PagedAttentionOp{{3, 0}, {1, 9}, 2, 2, 16, 16, 4, true, f32});
+  c.push_back(PagedAttentionOp{{20, 2}, {3, 1}, 8, 2, 128, 16, 0, false, bf16});
+  c.push_back(PagedAttentionOp{{150, 0, 31}, {2, 140, 1}, 4, 1, 32, 16, 0, false, f32});
+  c.push_back(PagedAttentionOp{{140, 7}, {1, 2}, 6, 3, 64, 8, 50, false, bf16});
+  c.push_back(PagedAttentionOp{{17}, {2}, 2, 1, 192, 16, 0, false, f32});  // two head dims per GPU thread
+  c.push_back(PagedAttentionOp{{20, 2}, {3, 1}, 8, 2, 128, 16, 0, false, q8_0});
+  c.push_back(PagedAttentionOp{{150, 0, 31}, {2, 140, 1}, 4, 1, 32, 16, 0, false, q8_0});
+  c.push_back(PagedAttentionOp{{140, 7}, {1, 2}, 6, 3, 64, 8, 50, true, q8_0});
   c.push_back(CrossEntropyOp{7, 37, 2.f, 0.f});
   c.push_back(CrossEntropyOp{5, 1, 1.f, 0.f});
   c.push_back(CrossEntropyOp{9, 1003, 3.f, 0.f});

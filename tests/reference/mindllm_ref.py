@@ -157,16 +157,22 @@ def write_model_dir(path, cfg, tensors):
     save_file({k: v.float().contiguous() for k, v in tensors.items()}, str(path / "model.safetensors"))
 
 
-def tiny_chat_model(d, corpus_text):
+def tiny_chat_model(d, corpus_text, config=None):
     """A tiny-llama model directory (one `mindllm train` step on random tokens) with a 400-token
     BPE trained on `corpus_text` whose special tokens are <|endoftext|>, <|im_start|>, <|im_end|>
-    (ChatML); for the sft/chat/serve CLI tests. Returns the checkpoint directory."""
+    (ChatML); for the sft/chat/serve CLI tests. config: a config dict instead of the tiny-llama
+    preset. Returns the checkpoint directory."""
     d = Path(d)
+    d.mkdir(parents=True, exist_ok=True)
+    model = "tiny-llama"
+    if config is not None:
+        model = d / "config.json"
+        model.write_text(json.dumps(config))
     (d / "corpus.txt").write_text(corpus_text)
     run("tokenizer", "train", "--input", d / "corpus.txt", "--vocab-size", 400, "--special", "<|endoftext|>",
         "--special", "<|im_start|>", "--special", "<|im_end|>", "--output", d / "tokenizer.json", "--quiet")
     (d / "shards").mkdir()
     write_shard(d / "shards" / "train-000.bin", np.random.default_rng(0).integers(0, 400, 5000), 512)
-    run("train", "--model", "tiny-llama", "--data", d / "shards", "--tokenizer", d / "tokenizer.json",
+    run("train", "--model", model, "--data", d / "shards", "--tokenizer", d / "tokenizer.json",
         "--out", d / "run", "--steps", 1, "--batch", 2, "--seq", 32, "--threads", 2)
     return d / "run" / "ckpt" / "step-0000001"

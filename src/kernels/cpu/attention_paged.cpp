@@ -5,15 +5,19 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
+#include "core/dtype.h"
 #include "core/env.h"
+#include "core/error.h"
 #include "core/profile.h"
 #include "kernels/cpu/omp_trap.h"
+#include "kernels/cpu/quant.h"
 #include "kernels/cpu/vec_math.h"
 
 namespace mindllm::cpu {
@@ -40,12 +44,22 @@ MINDLLM_SIMD_CLONES void softmax_paged_rows(float* S, int L, int n, int c0, int 
   }
 }
 
-inline float to_f32(float x) { return x; }
-inline float to_f32(uint16_t h) {
-  const uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof(f));
-  return f;
+// The element types of the cache's blocks: float, uint16_t (bf16 bits), Q8 (q8_0 blocks). A row
+// of position p from `head` on is a pointer (float, bf16) or a Q8Row; at(row, d) is its element d
+// as fp32 (exactly; q8_0: the product of the block's scale and int8 in fp32).
+struct Q8 {};
+struct Q8Row {
+  const uint8_t* b;  // the q8_0 block holding the head's element 0
+};
+constexpr int kQ8Bytes = 2 + kKvQ8Block;
+
+inline float at(const float* r, int d) { return r[d]; }
+inline float at(const uint16_t* r, int d) { return bf16_to_float(r[d]); }
+inline float at(Q8Row r, int d) {
+  const uint8_t* b = r.b + (size_t)(d / kKvQ8Block) * kQ8Bytes;
+  uint16_t h;
+  std::memcpy(&h, b, sizeof(h));
+  return half_to_float(h) * static_cast<float>(static_cast<int8_t>(b[2 + d % kKvQ8Block]));
 }
 
 // Row of position p of head `head` in a sequence's blocks (keys or values).
@@ -53,15 +67,23 @@ template <typename K>
 inline const K* cache_row(const K* const* blocks, const PagedAttentionShape& s, int p, size_t head) {
   return blocks[p / s.block_size] + (size_t)(p % s.block_size) * s.ldc + head;
 }
+inline Q8Row cache_row(const Q8* const* blocks, const PagedAttentionShape& s, int p, size_t head) {
+  const uint8_t* row = reinterpret_cast<const uint8_t*>(blocks[p / s.block_size]) +
+                       (size_t)(p % s.block_size) * kv_row_bytes(KvType::q8_0, s.ldc);
+  return Q8Row{row + head / kKvQ8Block * kQ8Bytes};
+}
+template <typename K>
+using KvRow = decltype(cache_row(static_cast<const K* const*>(nullptr), std::declval<const PagedAttentionShape&>(), 0,
+                                 size_t{0}));
 
 // The arithmetic every path below computes, bit for bit (so a row's output never depends on the
 // path, the batch or the chunking): q · k in 8 lanes, lane j = fma-chain over d = j, j + 8, ... in
 // order, the lanes added as ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)), times the scale;
 // the softmax of softmax_paged_rows; out[d] = fma-chain over the positions in order of p_j v_j[d].
-template <typename K>
-inline float dot_lanes(const float* q, const K* k, int D) {
+template <typename Row>
+inline float dot_lanes(const float* q, Row k, int D) {
   float l[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-  for (int d = 0; d < D; d++) l[d & 7] = std::fma(q[d], to_f32(k[d]), l[d & 7]);
+  for (int d = 0; d < D; d++) l[d & 7] = std::fma(q[d], at(k, d), l[d & 7]);
   return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
 }
 
@@ -99,8 +121,8 @@ __attribute__((always_inline)) inline void kv_head_rows(float* out, const float*
       [&](const float* w, const K* const* vb, size_t head, int lo, int n, float* oh) __attribute__((always_inline)) {
         for (int d = 0; d < D; d++) oh[d] = 0.0f;
         for (int p = 0; p < n; p++) {
-          const K* v = cache_row(vb, s, lo + p, head);
-          for (int d = 0; d < D; d++) oh[d] = std::fma(w[p], to_f32(v[d]), oh[d]);
+          const KvRow<K> v = cache_row(vb, s, lo + p, head);
+          for (int d = 0; d < D; d++) oh[d] = std::fma(w[p], at(v, d), oh[d]);
         }
       });
 }
@@ -113,14 +135,26 @@ MINDLLM_SIMD_CLONES void kv_head_rows_bf16(float* out, const float* q, const Pag
                                            const PagedSequence& sq, int hk, float* scores) {
   kv_head_rows<uint16_t>(out, q, s, sq, hk, scores);
 }
+MINDLLM_SIMD_CLONES void kv_head_rows_q8(float* out, const float* q, const PagedAttentionShape& s,
+                                         const PagedSequence& sq, int hk, float* scores) {
+  kv_head_rows<Q8>(out, q, s, sq, hk, scores);
+}
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#define MINDLLM_AVX2 __attribute__((target("avx2,fma")))
+#define MINDLLM_AVX2 __attribute__((target("avx2,fma,f16c")))
 
-MINDLLM_AVX2 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
-MINDLLM_AVX2 inline __m256 load8(const uint16_t* p) {
-  const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+// Elements d .. d + 7 of a row (d a multiple of 8) as at() gives them.
+MINDLLM_AVX2 inline __m256 load8(const float* r, int d) { return _mm256_loadu_ps(r + d); }
+MINDLLM_AVX2 inline __m256 load8(const uint16_t* r, int d) {
+  const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r + d)));
   return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+MINDLLM_AVX2 inline __m256 load8(Q8Row r, int d) {
+  const uint8_t* b = r.b + (size_t)(d / kKvQ8Block) * kQ8Bytes;
+  uint16_t h;
+  std::memcpy(&h, b, sizeof(h));
+  const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 2 + d % kKvQ8Block));
+  return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(h)), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
 }
 
 // The lane sums of a[0..8) (dot_lanes' tree), one position per output lane: b_j = l_j + l_{j+4}
@@ -142,14 +176,14 @@ MINDLLM_AVX2 void scores_avx2(const float* qh, const K* const* kb, const PagedAt
                               int n, float* scores) {
   const __m256 scale = _mm256_set1_ps(s.scale);
   for (int p0 = 0; p0 < n; p0 += 8) {
-    const K* k[8];
+    KvRow<K> k[8];
     for (int j = 0; j < 8; j++) k[j] = cache_row(kb, s, lo + std::min(p0 + j, n - 1), head);
     __m256 acc[8];
     for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
     for (int d = 0; d < s.D; d += 8) {
       const __m256 qv = _mm256_loadu_ps(qh + d);
 #pragma GCC unroll 8
-      for (int j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(qv, load8(k[j] + d), acc[j]);
+      for (int j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(qv, load8(k[j], d), acc[j]);
     }
     const __m256 r = _mm256_mul_ps(scale, reduce8(acc));
     if (p0 + 8 <= n) {
@@ -175,10 +209,10 @@ MINDLLM_AVX2 __attribute__((always_inline)) inline void values_rows(const float*
   for (int p = p0; p < p1; p++) {
     __m256 wp[R];
     for (int r = 0; r < R; r++) wp[r] = _mm256_broadcast_ss(w[r] + p);
-    const K* v = cache_row(vb, s, lo + p, head);
+    const KvRow<K> v = cache_row(vb, s, lo + p, head);
 #pragma GCC unroll 8
     for (int j = 0; j < NV; j++) {
-      const __m256 vj = load8(v + 8 * j);
+      const __m256 vj = load8(v, 8 * j);
       for (int r = 0; r < R; r++) acc[r][j] = _mm256_fmadd_ps(wp[r], vj, acc[r][j]);
     }
   }
@@ -229,7 +263,7 @@ void kv_head_rows_avx2(float* out, const float* q, const PagedAttentionShape& s,
 
 // Prefill on AVX-512 (32 vector registers): kRows query rows of a head at once, each key and value
 // chunk loaded and widened once for them; per row the arithmetic above, so the same bits.
-#define MINDLLM_AVX512VL __attribute__((target("avx512f,avx512vl,avx2,fma")))
+#define MINDLLM_AVX512VL __attribute__((target("avx512f,avx512vl,avx2,fma,f16c")))
 
 // scores_avx2 for R rows against the keys lo .. lo + n - 1, n a multiple of 8.
 template <typename K, int R>
@@ -237,7 +271,7 @@ MINDLLM_AVX512VL void scores_rows(const float* const* qh, const K* const* kb, co
                                   int lo, int n, float* const* sc) {
   const __m256 scale = _mm256_set1_ps(s.scale);
   for (int p0 = 0; p0 < n; p0 += 8) {
-    const K* k[8];
+    KvRow<K> k[8];
     for (int j = 0; j < 8; j++) k[j] = cache_row(kb, s, lo + p0 + j, head);
     __m256 acc[R][8];
     for (int r = 0; r < R; r++)
@@ -247,7 +281,7 @@ MINDLLM_AVX512VL void scores_rows(const float* const* qh, const K* const* kb, co
       for (int r = 0; r < R; r++) qv[r] = _mm256_loadu_ps(qh[r] + d);
 #pragma GCC unroll 8
       for (int j = 0; j < 8; j++) {
-        const __m256 kv = load8(k[j] + d);
+        const __m256 kv = load8(k[j], d);
         for (int r = 0; r < R; r++) acc[r][j] = _mm256_fmadd_ps(qv[r], kv, acc[r][j]);
       }
     }
@@ -315,12 +349,40 @@ bool attention_avx512(int) { return false; }
 
 }  // namespace
 
+void kv_encode_row(KvType t, const float* x, int n, uint8_t* out) {
+  if (t == KvType::f32) {
+    std::memcpy(out, x, sizeof(float) * n);
+  } else if (t == KvType::bf16) {
+    for (int i = 0; i < n; i++) {
+      const uint16_t h = float_to_bf16(x[i]);
+      std::memcpy(out + 2 * i, &h, sizeof(h));
+    }
+  } else {
+    static_assert(kKvQ8Block == kQuantBlock && kQ8Bytes == 34, "the K/V cache's q8_0 is the weights' q8_0");
+    quantize_row(QuantType::q8_0, x, n, out);
+  }
+}
+
+void kv_decode_row(KvType t, const uint8_t* in, int n, float* out) {
+  if (t == KvType::f32) std::memcpy(out, in, sizeof(float) * n);
+  else if (t == KvType::bf16)
+    for (int i = 0; i < n; i++) {
+      uint16_t h;
+      std::memcpy(&h, in + 2 * i, sizeof(h));
+      out[i] = bf16_to_float(h);
+    }
+  else
+    for (int i = 0; i < n; i++) out[i] = at(Q8Row{in}, i);
+}
+
 void attention_paged_forward(float* out, const float* q, const PagedAttentionShape& s) {
   PROFILE("attention_paged");
+  if (s.kv == KvType::q8_0)
+    MINDLLM_CHECK(s.D % kKvQ8Block == 0 && s.ldc % kKvQ8Block == 0, "attention_paged_forward: q8_0 K/V rows need D and ldc multiples of 32");
   const int jobs = s.n_seqs * s.Hkv;
   int longest = 0;
   for (int i = 0; i < s.n_seqs; i++) longest = std::max(longest, s.seqs[i].past + s.seqs[i].n_rows);
-  const bool avx2 = attention_avx2(s.D), avx512 = avx2 && s.window == 0 && attention_avx512(s.D);
+  const bool avx2 = !s.portable && attention_avx2(s.D), avx512 = avx2 && s.window == 0 && attention_avx512(s.D);
   const size_t need = (size_t)longest * (avx512 ? kRows : 1);
   OmpExceptionTrap trap;  // out of memory for the scratch: thrown after the region
 #pragma omp parallel if (jobs > 1)
@@ -335,20 +397,24 @@ void attention_paged_forward(float* out, const float* q, const PagedAttentionSha
       if (!ok) continue;
       const PagedSequence& sq = s.seqs[j / s.Hkv];
       const int hk = j % s.Hkv;
+      float* sc = scores.data();
 #if defined(__x86_64__) && defined(__GNUC__)
       if (avx512 && sq.n_rows >= kRows) {
-        if (s.bf16) kv_head_rows_avx512<uint16_t>(out, q, s, sq, hk, scores.data());
-        else kv_head_rows_avx512<float>(out, q, s, sq, hk, scores.data());
+        if (s.kv == KvType::bf16) kv_head_rows_avx512<uint16_t>(out, q, s, sq, hk, sc);
+        else if (s.kv == KvType::q8_0) kv_head_rows_avx512<Q8>(out, q, s, sq, hk, sc);
+        else kv_head_rows_avx512<float>(out, q, s, sq, hk, sc);
         continue;
       }
       if (avx2) {
-        if (s.bf16) kv_head_rows_avx2<uint16_t>(out, q, s, sq, hk, scores.data());
-        else kv_head_rows_avx2<float>(out, q, s, sq, hk, scores.data());
+        if (s.kv == KvType::bf16) kv_head_rows_avx2<uint16_t>(out, q, s, sq, hk, sc);
+        else if (s.kv == KvType::q8_0) kv_head_rows_avx2<Q8>(out, q, s, sq, hk, sc);
+        else kv_head_rows_avx2<float>(out, q, s, sq, hk, sc);
         continue;
       }
 #endif
-      if (s.bf16) kv_head_rows_bf16(out, q, s, sq, hk, scores.data());
-      else kv_head_rows_f32(out, q, s, sq, hk, scores.data());
+      if (s.kv == KvType::bf16) kv_head_rows_bf16(out, q, s, sq, hk, sc);
+      else if (s.kv == KvType::q8_0) kv_head_rows_q8(out, q, s, sq, hk, sc);
+      else kv_head_rows_f32(out, q, s, sq, hk, sc);
     }
   }
   trap.rethrow();

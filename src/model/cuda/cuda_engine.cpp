@@ -88,6 +88,7 @@ KvType CudaEngine::kv_type() const { return precision_ == Precision::bf16 ? KvTy
 
 KvCache CudaEngine::make_cache(int block_size, int64_t max_positions, KvType type) const {
   MINDLLM_CHECK(block_size > 0, "CudaEngine::make_cache: block size must be positive");
+  if (type == KvType::q8_0) bad_input("the GPU engine's K/V cache is f32 or bf16 (--kv-cache q8_0 is CPU only)");
   if (max_positions <= 0) bad_input("the GPU's K/V cache needs a size (positions over all sequences)");
   const int64_t blocks = (max_positions + block_size - 1) / block_size;
   const size_t block_bytes = KvCache::block_total_bytes(config(), block_size, type);
