@@ -66,13 +66,16 @@ def kv_positions(c, ctx):
     return [(KV, ctx)] * c["num_hidden_layers"]
 
 
-def bytes_per_token(shape, wtype, ctx):
-    """Weights read per decoded token (+ an f16 K/V cache of ctx positions)."""
+KV_BYTES = {"auto": 2, "bf16": 2, "f16": 2, "f32": 4, "q8_0": 34 / 32}  # bytes per cached value
+
+
+def bytes_per_token(shape, wtype, ctx, kv="auto"):
+    """Weights read per decoded token (+ a K/V cache of ctx positions: bf16 / f16 unless kv says)."""
     c = make_model.SHAPES[shape]
     C = c.get("n_embd", c.get("hidden_size"))
     out_type = "q8_0" if wtype in ("q4_0", "q4_k") else wtype  # 4-bit files keep the output projection in q8_0
     total = sum(o * ROW_BYTES[wtype](i) for o, i in matrices(c)) + c["vocab_size"] * ROW_BYTES[out_type](C)
-    return total + sum(2 * kv * 2 * n for kv, n in kv_positions(c, ctx))
+    return total + sum(2 * width * KV_BYTES[kv] * n for width, n in kv_positions(c, ctx))
 
 
 def stream_bandwidth(threads, workdir):
@@ -84,11 +87,11 @@ def stream_bandwidth(threads, workdir):
     return float(re.search(r"read ([\d.]+) GB/s", out).group(1)) * 1e9
 
 
-def run_mindllm(binary, model, prompt, decode, threads, reps):
+def run_mindllm(binary, model, prompt, decode, threads, reps, kv="auto"):
     """(prefill, decode) tokens/s, each the best of reps runs (llama.cpp's too: run_llama)."""
     ids = " ".join(str(1000 + i % 5000) for i in range(prompt))
     cmd = [binary, "generate", "--model", model, "--prompt-ids", ids, "--max-new-tokens", str(decode + 1),
-           "--temperature", "0", "--threads", str(threads), "--no-stop-at-eos", "-v"]
+           "--temperature", "0", "--threads", str(threads), "--no-stop-at-eos", "--kv-cache", kv, "-v"]
     best = (0.0, 0.0)
     for _ in range(reps):
         err = subprocess.run(cmd, check=True, capture_output=True, text=True).stderr
@@ -97,15 +100,15 @@ def run_mindllm(binary, model, prompt, decode, threads, reps):
     return best
 
 
-def run_llama(binary, gguf, prompt, decode, threads, reps):
+def run_llama(binary, gguf, prompt, decode, threads, reps, kv="auto"):
     """llama-bench: pp<prompt> from an empty cache, tg<decode> at depth 0 and at depth <prompt>.
     Returns (pp, tg0, tg, note). Where llama-bench dies of a signal (its AMX q8_0 / q4_0 path
     raised SIGILL on a Sapphire Rapids VM, 2026-12-07) it runs again with --repack 0, as a user
-    would, and the note says so."""
-    extra = []
+    would, and the note says so. kv other than auto: the cache type of K and V (-ctk, -ctv)."""
+    extra, cache = [], [] if kv == "auto" else ["-ctk", kv, "-ctv", kv]
 
     def bench(args):
-        cmd = [binary, "-m", gguf, "-t", str(threads), "-r", str(reps), "-o", "json"] + extra + args
+        cmd = [binary, "-m", gguf, "-t", str(threads), "-r", str(reps), "-o", "json"] + cache + extra + args
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode < 0 and not extra:
             extra.extend(["--repack", "0"])
@@ -172,6 +175,8 @@ def main():
     ap.add_argument("--keep-fp32", action="store_true", help=f"keep fp32 model files above {BIG >> 30} GiB")
     ap.add_argument("--reps", type=int, default=2, help="repetitions; each engine's best counts")
     ap.add_argument("--make-only", action="store_true", help="make the models and files, measure nothing")
+    ap.add_argument("--kv-cache", default="auto", choices=["auto", "f32", "bf16", "q8_0"],
+                    help="K/V cache type of both engines (auto: mindllm's bf16, llama.cpp's f16)")
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
@@ -187,17 +192,18 @@ def main():
                 continue
             for threads in [int(t) for t in a.threads.split(",")]:
                 bw = stream_bandwidth(threads, a.workdir)
-                limit = bw / bytes_per_token(shape, wtype, a.prompt + a.decode // 2)
-                limit0 = bw / bytes_per_token(shape, wtype, a.decode // 2)
+                limit = bw / bytes_per_token(shape, wtype, a.prompt + a.decode // 2, a.kv_cache)
+                limit0 = bw / bytes_per_token(shape, wtype, a.decode // 2, a.kv_cache)
                 load = os.getloadavg()[0]
-                pp, tg = run_mindllm(a.mindllm, model, a.prompt, a.decode, threads, a.reps)
-                _, tg0 = run_mindllm(a.mindllm, model, 4, a.decode, threads, a.reps)
+                pp, tg = run_mindllm(a.mindllm, model, a.prompt, a.decode, threads, a.reps, a.kv_cache)
+                _, tg0 = run_mindllm(a.mindllm, model, 4, a.decode, threads, a.reps, a.kv_cache)
                 line = (f"{shape} {wtype} t={threads} load {load:.1f}: read {bw / 1e9:.1f} GB/s; "
                         f"mindllm pp{a.prompt} {pp:.1f} tok/s, tg{a.decode} {tg0:.2f} tok/s "
                         f"({tg0 / limit0:.0%} of roofline {limit0:.1f}), tg{a.decode}@{a.prompt} {tg:.2f} tok/s "
                         f"({tg / limit:.0%} of {limit:.1f})")
                 if a.llama_bench and gguf:
-                    lpp, ltg0, ltg, lnote = run_llama(a.llama_bench, gguf, a.prompt, a.decode, threads, a.reps)
+                    lpp, ltg0, ltg, lnote = run_llama(a.llama_bench, gguf, a.prompt, a.decode, threads, a.reps,
+                                                      a.kv_cache)
                     line += (f"; llama.cpp pp {lpp:.1f}, tg {ltg0:.2f} ({ltg0 / limit0:.0%}), tg@{a.prompt} {ltg:.2f} "
                              f"({ltg / limit:.0%}); mindllm/llama.cpp pp {pp / lpp:.2f}x, tg {tg0 / ltg0:.2f}x, "
                              f"tg@{a.prompt} {tg / ltg:.2f}x{lnote}")
