@@ -13,7 +13,6 @@
 // (MINDLLM_BENCH_CPU_TIME=1 with one thread: CPU time instead of wall time, for a loaded machine)
 #include <immintrin.h>
 #include <omp.h>
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/huge_pages.h"
 #include "core/rng.h"
 #include "kernels/cpu/quant.h"
 
@@ -63,14 +63,6 @@ __attribute__((target("avx2"))) float read_sum(const float* a, size_t n) {
   return total;
 }
 
-// n bytes, 2 MiB aligned and advised to transparent huge pages (model/quant_weights.cpp does the same).
-struct Arena {
-  uint8_t* p;
-  explicit Arena(size_t n) : p(static_cast<uint8_t*>(std::aligned_alloc(2 << 20, (n + (2 << 20) - 1) >> 21 << 21))) {
-    madvise(p, n, MADV_HUGEPAGE);
-  }
-  ~Arena() { std::free(p); }
-};
 
 // [O, I] of every matrix one token multiplies by.
 std::vector<std::pair<int, int>> token_matrices(const std::string& shape) {
@@ -102,7 +94,7 @@ int main(int argc, char** argv) {
       offset.push_back(bytes);
       bytes += (quant_row_bytes(types.back(), I) * O + 63) / 64 * 64;
     }
-    Arena arena(bytes), read_arena(bytes);
+    HugeBuffer arena = huge_alloc(bytes), read_arena = huge_alloc(bytes);  // as the engine holds weights
     std::vector<QuantMatrix> ws;
     for (size_t m = 0; m < mats.size(); m++) {  // the engine's layout
       const auto [O, I] = mats[m];
@@ -114,11 +106,11 @@ int main(int argc, char** argv) {
         quantize_row(t, w.data(), I, plain.data() + quant_row_bytes(t, I) * o);
       }
       const bool amx = t == QuantType::bf16 && amx_bf16_fits(I);
-      if (amx) pack_rows_amx(plain.data(), O, I, arena.p + offset[m]);
-      else pack_rows(t, plain.data(), O, I, arena.p + offset[m]);
-      ws.push_back(QuantMatrix{t, O, I, arena.p + offset[m], true, amx});
+      if (amx) pack_rows_amx(plain.data(), O, I, arena.get() + offset[m]);
+      else pack_rows(t, plain.data(), O, I, arena.get() + offset[m]);
+      ws.push_back(QuantMatrix{t, O, I, arena.get() + offset[m], true, amx});
     }
-    float* fa = reinterpret_cast<float*>(read_arena.p);
+    float* fa = reinterpret_cast<float*>(read_arena.get());
     std::fill(fa, fa + bytes / 4, 1.0f);
     std::vector<float> x(8192), out(160000);
     for (auto& v : x) v = rng.normal();

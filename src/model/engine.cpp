@@ -68,7 +68,7 @@ struct CachedOps : CpuOps {
                                    cfg.head_dim,
                                    QKV,
                                    Q,
-                                   KV,
+                                   cache.row_stride(),
                                    bs,
                                    cfg.attn_scale,
                                    cfg.window[l],

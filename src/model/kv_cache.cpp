@@ -9,21 +9,34 @@
 namespace mindllm {
 
 void HostKvStorage::grow(int64_t n_blocks, size_t block_bytes) {
-  while ((int64_t)data_.size() < n_blocks) data_.emplace_back(new uint8_t[block_bytes]);
+  while ((int64_t)blocks_.size() < n_blocks) {
+    if (room_ < block_bytes) {  // a new chunk of about 4 blocks (at least 2 MiB)
+      room_ = huge_round(4 * block_bytes);
+      chunks_.push_back(huge_alloc(room_));
+      next_ = chunks_.back().get();
+    }
+    blocks_.push_back(next_);
+    next_ += block_bytes, room_ -= block_bytes;
+  }
 }
 
 void HostKvStorage::copy_block(int dst, int src, size_t block_bytes) {
-  std::memcpy(data_[dst].get(), data_[src].get(), block_bytes);
+  std::memcpy(blocks_[dst], blocks_[src], block_bytes);
 }
 
 KvCache::KvCache(const ModelConfig& cfg, int block_size, int64_t max_positions, KvType type,
                  std::unique_ptr<KvStorage> storage)
-    : n_layers_(cfg.n_layers), block_size_(block_size), kv_dim_(cfg.kv_dim()), type_(type),
-      block_bytes_((size_t)block_size * kv_row_bytes(type, cfg.kv_dim())),
+    : n_layers_(cfg.n_layers), block_size_(block_size), kv_dim_(cfg.kv_dim()),
+      row_stride_(!storage || storage->on_host() ? host_row_stride(type, cfg.kv_dim()) : cfg.kv_dim()), type_(type),
+      block_bytes_((size_t)block_size * kv_row_bytes(type, row_stride_)),
       max_blocks_(max_positions > 0 ? (max_positions + block_size - 1) / block_size : 0),
       store_(storage ? std::move(storage) : std::make_unique<HostKvStorage>()) {
   MINDLLM_CHECK(block_size > 0, "KvCache: block size must be positive");
   check_type(cfg, type);
+}
+
+int KvCache::host_row_stride(KvType type, int kv_dim) {
+  return kv_row_bytes(type, kv_dim) % 1024 == 0 ? kv_dim + kKvQ8Block : kv_dim;
 }
 
 void KvCache::check_type(const ModelConfig& cfg, KvType type) {
@@ -217,7 +230,8 @@ bool KvCache::evict_prefix_block() {
 
 void KvCache::store(int layer, int block, int row, const float* k, const float* v) {
   MINDLLM_CHECK(store_->on_host(), "KvCache::store: the blocks are on a device");
-  uint8_t* base = store_->block(block) + (size_t)(2 * layer) * block_bytes_ + (size_t)row * kv_row_bytes(type_, kv_dim_);
+  uint8_t* base =
+      store_->block(block) + (size_t)(2 * layer) * block_bytes_ + (size_t)row * kv_row_bytes(type_, row_stride_);
   cpu::kv_encode_row(type_, k, kv_dim_, base);
   cpu::kv_encode_row(type_, v, kv_dim_, base + block_bytes_);
 }

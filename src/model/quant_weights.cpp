@@ -1,7 +1,5 @@
 #include "model/quant_weights.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -10,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/huge_pages.h"
 #include "core/safetensors.h"
 #include "model/model.h"
 #include "model/weights_io.h"
@@ -169,13 +168,7 @@ std::shared_ptr<const QuantizedWeights> quantize_weights(const Model& model, Qua
     total += (cpu::quant_row_bytes(m.t, lw.I) * lw.O + 63) / 64 * 64;
     mats.push_back(std::move(m));
   }
-  constexpr size_t kHuge = 2u << 20;
-  const size_t arena_bytes = std::max<size_t>(kHuge, (total + kHuge - 1) / kHuge * kHuge);
-  q->arena = {static_cast<uint8_t*>(std::aligned_alloc(kHuge, arena_bytes)), std::free};
-  MINDLLM_CHECK(q->arena != nullptr, "quantize_weights: out of memory");
-#if defined(MADV_HUGEPAGE)
-  madvise(q->arena.get(), arena_bytes, MADV_HUGEPAGE);  // advice only: 4 KiB pages if refused
-#endif
+  q->arena = huge_alloc(total);
   size_t at = 0;
   for (auto& [lw, t, rows] : mats) {
     QuantizedWeights::Matrix& m = q->by_offset[lw.offset];

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/huge_pages.h"
 #include "core/progress.h"
 #include "kernels/cpu/quant.h"
 #include "model/config.h"
@@ -54,7 +55,7 @@ struct QuantizedWeights {
     size_t bytes = 0;
   };
   std::map<size_t, Matrix> by_offset;
-  std::unique_ptr<uint8_t, void (*)(void*)> arena{nullptr, nullptr};
+  HugeBuffer arena{nullptr, nullptr};  // core/huge_pages.h
   const cpu::QuantMatrix* find(size_t offset) const {
     auto it = by_offset.find(offset);
     return it == by_offset.end() ? nullptr : &it->second.m;

@@ -337,6 +337,32 @@ TEST(Inference, Q8KvCache) {
   }
 }
 
+// Host caches pad rows whose bytes are a multiple of 1 KiB by one 32-value block (KvCache::row_stride:
+// off the 4 KiB page offsets decode would otherwise keep hitting); the engine reads the padded rows
+// right: a llama with 512-wide K/V rows (f32: 2 KiB, bf16: 1 KiB; q8_0's 544 bytes stay unpadded)
+// gives the full forward's logits for a prompt and decode steps.
+TEST(KvCache, PaddedRowsGiveTheFullForward) {
+  nlohmann::json j = configs()[2];
+  j["hidden_size"] = 512, j["num_attention_heads"] = 8, j["num_key_value_heads"] = 8, j["num_hidden_layers"] = 1;
+  Model m = random_model(j, 3);
+  const size_t V = m.config().vocab_size;
+  EXPECT_EQ(KvCache(m.config(), 4, 0, KvType::f32).row_stride(), 544);
+  EXPECT_EQ(KvCache(m.config(), 4, 0, KvType::bf16).row_stride(), 544);
+  EXPECT_EQ(KvCache(m.config(), 4, 0, KvType::q8_0).row_stride(), 512);
+  EXPECT_EQ(KvCache::host_row_stride(KvType::bf16, 128), 128);  // Qwen2-0.5B: 256-byte rows
+  Engine e(m);
+  KvCache c(m.config(), 4);
+  const int s = c.create();
+  std::vector<int32_t> toks = {3, 14, 15, 92, 65, 35, 89, 79, 32};
+  step(e, c, s, std::span(toks).first(6));
+  for (size_t t = 6; t < toks.size(); t++) {
+    const std::vector<float> lg = step(e, c, s, std::span(toks).subspan(t, 1));
+    const std::vector<int32_t> prefix(toks.begin(), toks.begin() + t + 1);
+    const std::vector<float> ref = full_logits(m, prefix);
+    EXPECT_LT(max_diff(lg.data(), ref.data() + t * V, V), 2e-4) << "decode at " << t;
+  }
+}
+
 TEST(KvCache, ForkSharesBlocksAndCopiesOnWrite) {
   Model m = random_model(configs()[2], 1);
   Engine e(m);

@@ -33,12 +33,13 @@ std::vector<KvType> kv_types(const PagedCase& c) {
 
 // Runs attention_paged_forward for sequences whose full fused q|k|v rows are `full` (row stride
 // ld; the last L rows of each are the new queries), with their keys and values in a shuffled pool
-// of blocks of type kv (unwritten rows: 0xff bytes, NaN in fp32 / bf16). Returns the packed output rows.
+// of blocks of type kv, rows of KV + pad values (unwritten bytes 0xff: NaN in fp32 / bf16 / q8_0).
+// Returns the packed output rows.
 std::vector<float> run_paged(const PagedCase& c, const std::vector<std::pair<int, int>>& seqs,
                              const std::vector<std::vector<float>>& full, int ld, float scale, KvType kv, Rng& rng,
-                             bool portable = false) {
+                             bool portable = false, int pad = 0) {
   const int Q = c.Hq * c.D, KV = c.Hkv * c.D;
-  const size_t row_bytes = kv_row_bytes(kv, KV);
+  const size_t row_bytes = kv_row_bytes(kv, KV + pad);
   int rows = 0, blocks = 0;
   for (auto [past, L] : seqs) rows += L, blocks += (past + L + c.block - 1) / c.block;
   std::vector<int> order(blocks);
@@ -67,7 +68,7 @@ std::vector<float> run_paged(const PagedCase& c, const std::vector<std::pair<int
     ps.push_back(cpu::PagedSequence{row0, L, past, kb[s].data(), vb[s].data()});
     row0 += L;
   }
-  cpu::PagedAttentionShape shape{(int)ps.size(), ps.data(), c.Hq,     c.Hkv, c.D, ld, Q, KV,
+  cpu::PagedAttentionShape shape{(int)ps.size(), ps.data(), c.Hq,     c.Hkv, c.D, ld, Q, KV + pad,
                                  c.block,        scale,     c.window, kv, portable};
   cpu::attention_paged_forward(out.data(), q.data(), shape);
   return out;
@@ -83,7 +84,7 @@ TEST_P(AttentionPaged, EqualsFullPassOfEachSequence) {
     // Each sequence's full rows [0, past + L); the last L rows are the new (packed) queries.
     std::vector<std::vector<float>> full;
     for (auto [past, L] : c.seqs) full.push_back(random_normal((size_t)(past + L) * ld, rng));
-    const std::vector<float> out = run_paged(c, c.seqs, full, ld, scale, kv, rng);
+    const std::vector<float> out = run_paged(c, c.seqs, full, ld, scale, kv, rng, false, 32);  // padded rows
     int row0 = 0;
     for (size_t s = 0; s < c.seqs.size(); s++) {
       auto [past, L] = c.seqs[s];

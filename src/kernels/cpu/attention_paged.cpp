@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -75,6 +76,21 @@ inline Q8Row cache_row(const Q8* const* blocks, const PagedAttentionShape& s, in
 template <typename K>
 using KvRow = decltype(cache_row(static_cast<const K* const*>(nullptr), std::declval<const PagedAttentionShape&>(), 0,
                                  size_t{0}));
+
+// Decode reads each position's head slice once, and consecutive positions sit a whole cache row
+// (every head) apart, in another 4 KiB page for wide models: the hardware prefetchers do not
+// follow. So the loops below prefetch the slices of the positions kAhead ahead of the one they
+// compute (as far as the sequence goes).
+constexpr int kAhead = 48;
+inline const void* row_address(const void* r) { return r; }
+inline const void* row_address(Q8Row r) { return r.b; }
+template <typename K>
+inline void prefetch_slice(const K* const* blocks, const PagedAttentionShape& s, int p, size_t head, int values) {
+  const char* a = static_cast<const char*>(row_address(cache_row(blocks, s, p, head)));
+  const char* end = a + kv_row_bytes(s.kv, values);
+  for (const char* l = a; l < end; l += 64) __builtin_prefetch(l);
+  __builtin_prefetch(end - 1);
+}
 
 // The arithmetic every path below computes, bit for bit (so a row's output never depends on the
 // path, the batch or the chunking): q · k in 8 lanes, lane j = fma-chain over d = j, j + 8, ... in
@@ -149,13 +165,19 @@ MINDLLM_AVX2 inline __m256 load8(const uint16_t* r, int d) {
   const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r + d)));
   return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
 }
-MINDLLM_AVX2 inline __m256 load8(Q8Row r, int d) {
-  const uint8_t* b = r.b + (size_t)(d / kKvQ8Block) * kQ8Bytes;
+// q8_0: the scale of the block holding element d0, in 8 lanes; elements d .. d + 7 of that block
+// times it (the products at() gives: exact, an fp16 times an int8). The loops below convert each
+// block's scale once for its four chunks of 8.
+MINDLLM_AVX2 inline __m256 q8_scale(Q8Row r, int d0) {
   uint16_t h;
-  std::memcpy(&h, b, sizeof(h));
-  const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 2 + d % kKvQ8Block));
-  return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(h)), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
+  std::memcpy(&h, r.b + (size_t)(d0 / kKvQ8Block) * kQ8Bytes, sizeof(h));
+  return _mm256_set1_ps(_cvtsh_ss(h));
 }
+MINDLLM_AVX2 inline __m256 q8_widen(Q8Row r, int d, __m256 scale) {
+  const uint8_t* q = r.b + (size_t)(d / kKvQ8Block) * kQ8Bytes + 2 + d % kKvQ8Block;
+  return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q)))));
+}
+MINDLLM_AVX2 inline __m256 load8(Q8Row r, int d) { return q8_widen(r, d, q8_scale(r, d)); }
 
 // The lane sums of a[0..8) (dot_lanes' tree), one position per output lane: b_j = l_j + l_{j+4}
 // (the two 128-bit halves), then (b0 + b1) + (b2 + b3) by two horizontal adds, which leave the
@@ -176,14 +198,27 @@ MINDLLM_AVX2 void scores_avx2(const float* qh, const K* const* kb, const PagedAt
                               int n, float* scores) {
   const __m256 scale = _mm256_set1_ps(s.scale);
   for (int p0 = 0; p0 < n; p0 += 8) {
+    for (int p = p0 + kAhead; p < std::min(p0 + kAhead + 8, n); p++) prefetch_slice(kb, s, lo + p, head, s.D);
     KvRow<K> k[8];
     for (int j = 0; j < 8; j++) k[j] = cache_row(kb, s, lo + std::min(p0 + j, n - 1), head);
     __m256 acc[8];
     for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
-    for (int d = 0; d < s.D; d += 8) {
-      const __m256 qv = _mm256_loadu_ps(qh + d);
+    if constexpr (std::is_same_v<K, Q8>) {
+      for (int d0 = 0; d0 < s.D; d0 += kKvQ8Block) {  // per key, its block's 4 chunks in order
+        __m256 qv[4];
+        for (int c = 0; c < 4; c++) qv[c] = _mm256_loadu_ps(qh + d0 + 8 * c);
 #pragma GCC unroll 8
-      for (int j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(qv, load8(k[j], d), acc[j]);
+        for (int j = 0; j < 8; j++) {
+          const __m256 sc = q8_scale(k[j], d0);
+          for (int c = 0; c < 4; c++) acc[j] = _mm256_fmadd_ps(qv[c], q8_widen(k[j], d0 + 8 * c, sc), acc[j]);
+        }
+      }
+    } else {
+      for (int d = 0; d < s.D; d += 8) {
+        const __m256 qv = _mm256_loadu_ps(qh + d);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(qv, load8(k[j], d), acc[j]);
+      }
     }
     const __m256 r = _mm256_mul_ps(scale, reduce8(acc));
     if (p0 + 8 <= n) {
@@ -207,12 +242,18 @@ MINDLLM_AVX2 __attribute__((always_inline)) inline void values_rows(const float*
   for (int r = 0; r < R; r++)
     for (int j = 0; j < NV; j++) acc[r][j] = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(oh[r] + 8 * j);
   for (int p = p0; p < p1; p++) {
+    if (p + kAhead < p1) prefetch_slice(vb, s, lo + p + kAhead, head, 8 * NV);
     __m256 wp[R];
     for (int r = 0; r < R; r++) wp[r] = _mm256_broadcast_ss(w[r] + p);
     const KvRow<K> v = cache_row(vb, s, lo + p, head);
+    [[maybe_unused]] __m256 sc[2];  // q8_0: the scales of the (at most 2) blocks of these 64 values
+    if constexpr (std::is_same_v<K, Q8>)
+      for (int b = 0; b < (NV + 3) / 4; b++) sc[b] = q8_scale(v, kKvQ8Block * b);
 #pragma GCC unroll 8
     for (int j = 0; j < NV; j++) {
-      const __m256 vj = load8(v, 8 * j);
+      __m256 vj;
+      if constexpr (std::is_same_v<K, Q8>) vj = q8_widen(v, 8 * j, sc[j / 4]);
+      else vj = load8(v, 8 * j);
       for (int r = 0; r < R; r++) acc[r][j] = _mm256_fmadd_ps(wp[r], vj, acc[r][j]);
     }
   }
@@ -276,13 +317,26 @@ MINDLLM_AVX512VL void scores_rows(const float* const* qh, const K* const* kb, co
     __m256 acc[R][8];
     for (int r = 0; r < R; r++)
       for (int j = 0; j < 8; j++) acc[r][j] = _mm256_setzero_ps();
-    for (int d = 0; d < s.D; d += 8) {
-      __m256 qv[R];
-      for (int r = 0; r < R; r++) qv[r] = _mm256_loadu_ps(qh[r] + d);
+    if constexpr (std::is_same_v<K, Q8>) {
+      for (int d0 = 0; d0 < s.D; d0 += kKvQ8Block)  // per key, its block's 4 chunks in order
 #pragma GCC unroll 8
-      for (int j = 0; j < 8; j++) {
-        const __m256 kv = load8(k[j], d);
-        for (int r = 0; r < R; r++) acc[r][j] = _mm256_fmadd_ps(qv[r], kv, acc[r][j]);
+        for (int j = 0; j < 8; j++) {
+          const __m256 sc = q8_scale(k[j], d0);
+          for (int c = 0; c < 4; c++) {
+            const __m256 kv = q8_widen(k[j], d0 + 8 * c, sc);
+            for (int r = 0; r < R; r++)
+              acc[r][j] = _mm256_fmadd_ps(_mm256_loadu_ps(qh[r] + d0 + 8 * c), kv, acc[r][j]);
+          }
+        }
+    } else {
+      for (int d = 0; d < s.D; d += 8) {
+        __m256 qv[R];
+        for (int r = 0; r < R; r++) qv[r] = _mm256_loadu_ps(qh[r] + d);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+          const __m256 kv = load8(k[j], d);
+          for (int r = 0; r < R; r++) acc[r][j] = _mm256_fmadd_ps(qv[r], kv, acc[r][j]);
+        }
       }
     }
     for (int r = 0; r < R; r++) _mm256_storeu_ps(sc[r] + p0, _mm256_mul_ps(scale, reduce8(acc[r])));
