@@ -63,7 +63,6 @@ __attribute__((target("avx2"))) float read_sum(const float* a, size_t n) {
   return total;
 }
 
-
 // [O, I] of every matrix one token multiplies by.
 std::vector<std::pair<int, int>> token_matrices(const std::string& shape) {
   std::vector<std::pair<int, int>> m;

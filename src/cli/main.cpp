@@ -79,8 +79,7 @@ void add_inference_weights_options(CLI::App& app, InferenceWeights& how) {
 CLI::Option* add_kv_cache_option(CLI::App& app, std::optional<KvType>& kv) {
   return app
       .add_option_function<std::string>(
-          "--kv-cache",
-          [&kv](const std::string& v) { kv = v == "auto" ? std::nullopt : kv_type_from_name(v); },
+          "--kv-cache", [&kv](const std::string& v) { kv = v == "auto" ? std::nullopt : kv_type_from_name(v); },
           "K/V cache element type: auto (bf16 for quantised or bf16 weights, else f32), f32, bf16 or q8_0 "
           "(int8 blocks of 32 as llama.cpp's; head sizes that are multiples of 32)")
       ->check(CLI::IsMember({"auto", "f32", "bf16", "q8_0"}))

@@ -302,7 +302,8 @@ json run_eval(const EvalOptions& opts) {
     check_cuda_device();
     if (opts.weights.override_weights)
       bad_input("--weights: quantized weights run on the CPU only (drop --weights with --device cuda)");
-    if (opts.kv_cache == KvType::q8_0) bad_input("--kv-cache q8_0 runs on the CPU only (f32 or bf16 with --device cuda)");
+    if (opts.kv_cache == KvType::q8_0)
+      bad_input("--kv-cache q8_0 runs on the CPU only (f32 or bf16 with --device cuda)");
   }
   // Everything about the tasks is checked before the model loads: bad files fail fast.
   std::vector<TaskSpec> specs;

@@ -13,8 +13,8 @@ namespace mindllm::eval {
 
 struct EvalOptions {
   std::string model_dir, tokenizer_path, data_dir, out_path, log_samples_path, style;
-  InferenceWeights weights;     // --precision / --weights (model/weights_io.h)
-  Device device = Device::cpu;  // cuda: eval/cuda_forward.h (precision bf16: mixed precision)
+  InferenceWeights weights;        // --precision / --weights (model/weights_io.h)
+  Device device = Device::cpu;     // cuda: eval/cuda_forward.h (precision bf16: mixed precision)
   std::optional<KvType> kv_cache;  // --kv-cache: the K/V cache's element type (none: the engine's choice)
   std::vector<std::string> tasks, task_dirs;
   int shots = -1, limit = -1, batch = 32, threads = 0, max_length = 0, max_gen_toks = -1;

@@ -283,7 +283,8 @@ std::string Scorer::generate(const std::string& context, const std::vector<std::
     // device K/V cache of max_length positions, one forward per new token.
     if (!gpu_engine_) {
       gpu_engine_ = make_engine(engine_.model(), Device::cuda, gpu_->bf16() ? Precision::bf16 : Precision::fp32);
-      gpu_cache_ = std::make_unique<KvCache>(gpu_engine_->make_cache(16, max_length_, kv_.value_or(gpu_engine_->kv_type())));
+      gpu_cache_ =
+          std::make_unique<KvCache>(gpu_engine_->make_cache(16, max_length_, kv_.value_or(gpu_engine_->kv_type())));
     }
     return mindllm::generate(*gpu_engine_, *gpu_cache_, std::span(&req, 1), text)[0].text;
   }

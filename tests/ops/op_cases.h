@@ -747,7 +747,8 @@ inline std::vector<uint8_t> encode_kv_pool(KvType t, const std::vector<float>& p
 inline std::vector<float> kv_pool_values(KvType t, const std::vector<float>& pool, int n) {
   const std::vector<uint8_t> enc = encode_kv_pool(t, pool, n);
   std::vector<float> out(pool.size());
-  for (size_t r = 0; r < pool.size() / n; r++) cpu::kv_decode_row(t, enc.data() + r * kv_row_bytes(t, n), n, out.data() + r * n);
+  for (size_t r = 0; r < pool.size() / n; r++)
+    cpu::kv_decode_row(t, enc.data() + r * kv_row_bytes(t, n), n, out.data() + r * n);
   return out;
 }
 
@@ -790,7 +791,7 @@ struct PagedAttentionOp {
   }
   // Inputs "q" [rows, ldq], "k"/"v" pools; the block tables fixed by the shape (a shuffled pool).
   PagedInputs layout(const Tensors& in) const {
-    PagedInputs p{in.f.at("q"), in.f.at("k"), in.f.at("v"),   {},     {}, past, n_rows, Hq, Hkv, D,
+    PagedInputs p{in.f.at("q"), in.f.at("k"), in.f.at("v"),   {}, {}, past, n_rows, Hq, Hkv, D,
                   block_size,   window,       (float)scale(), kv};
     const int n_blocks = n_pool_blocks();
     for (size_t s = 0; s < past.size(); s++) {
@@ -831,8 +832,7 @@ struct PagedAttentionOp {
           double mx = -INFINITY, sum = 0.0;
           for (int j = lo; j <= pos; j++) {
             double d = 0.0;
-            for (int i = 0; i < D; i++)
-              d += (double)p.q[row * p.ldq() + h * D + i] * keys[p.at(s, j, hk * D + i)];
+            for (int i = 0; i < D; i++) d += (double)p.q[row * p.ldq() + h * D + i] * keys[p.at(s, j, hk * D + i)];
             sc[j - lo] = scale() * d, mx = std::max(mx, sc[j - lo]);
           }
           for (double& x : sc) sum += (x = std::exp(x - mx));

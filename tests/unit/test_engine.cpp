@@ -321,9 +321,11 @@ TEST(Inference, Q8KvCache) {
     const int a = alone.create(), s = both.create(), o = both.create();
     const std::vector<float> want = step(e, alone, a, toks);
     std::vector<float> logits;
-    const std::vector<BatchEntry> first = {BatchEntry{o, std::span(toks).first(9)}, BatchEntry{s, std::span(toks).first(7)}};
+    const std::vector<BatchEntry> first = {BatchEntry{o, std::span(toks).first(9)},
+                                           BatchEntry{s, std::span(toks).first(7)}};
     e.forward(both, first, logits);
-    const std::vector<BatchEntry> second = {BatchEntry{s, std::span(toks).subspan(7)}, BatchEntry{o, std::span(toks).subspan(9, 2)}};
+    const std::vector<BatchEntry> second = {BatchEntry{s, std::span(toks).subspan(7)},
+                                            BatchEntry{o, std::span(toks).subspan(9, 2)}};
     e.forward(both, second, logits);
     EXPECT_EQ(std::memcmp(logits.data(), want.data(), sizeof(float) * V), 0);
   }

@@ -68,8 +68,8 @@ std::vector<float> run_paged(const PagedCase& c, const std::vector<std::pair<int
     ps.push_back(cpu::PagedSequence{row0, L, past, kb[s].data(), vb[s].data()});
     row0 += L;
   }
-  cpu::PagedAttentionShape shape{(int)ps.size(), ps.data(), c.Hq,     c.Hkv, c.D, ld, Q, KV + pad,
-                                 c.block,        scale,     c.window, kv, portable};
+  cpu::PagedAttentionShape shape{(int)ps.size(), ps.data(), c.Hq,  c.Hkv,    c.D, ld,      Q,
+                                 KV + pad,       c.block,   scale, c.window, kv,  portable};
   cpu::attention_paged_forward(out.data(), q.data(), shape);
   return out;
 }
@@ -156,8 +156,8 @@ TEST(KvCacheRows, EncodeAndDecode) {
   Rng rng(7);
   const int n = 96;
   std::vector<float> x = random_normal(n, rng);
-  x[5] = 0.0f, x[40] = -3.5f;                                        // a block's extreme
-  for (int i = 64; i < 96; i++) x[i] = 0.0f;                          // an all-zero block: d = 0
+  x[5] = 0.0f, x[40] = -3.5f;                 // a block's extreme
+  for (int i = 64; i < 96; i++) x[i] = 0.0f;  // an all-zero block: d = 0
   for (KvType t : {KvType::f32, KvType::bf16, KvType::q8_0}) {
     std::vector<uint8_t> enc(kv_row_bytes(t, n));
     std::vector<float> back(n, NAN);

@@ -175,7 +175,8 @@ MINDLLM_AVX2 inline __m256 q8_scale(Q8Row r, int d0) {
 }
 MINDLLM_AVX2 inline __m256 q8_widen(Q8Row r, int d, __m256 scale) {
   const uint8_t* q = r.b + (size_t)(d / kKvQ8Block) * kQ8Bytes + 2 + d % kKvQ8Block;
-  return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q)))));
+  return _mm256_mul_ps(scale,
+                       _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q)))));
 }
 MINDLLM_AVX2 inline __m256 load8(Q8Row r, int d) { return q8_widen(r, d, q8_scale(r, d)); }
 
@@ -324,8 +325,7 @@ MINDLLM_AVX512VL void scores_rows(const float* const* qh, const K* const* kb, co
           const __m256 sc = q8_scale(k[j], d0);
           for (int c = 0; c < 4; c++) {
             const __m256 kv = q8_widen(k[j], d0 + 8 * c, sc);
-            for (int r = 0; r < R; r++)
-              acc[r][j] = _mm256_fmadd_ps(_mm256_loadu_ps(qh[r] + d0 + 8 * c), kv, acc[r][j]);
+            for (int r = 0; r < R; r++) acc[r][j] = _mm256_fmadd_ps(_mm256_loadu_ps(qh[r] + d0 + 8 * c), kv, acc[r][j]);
           }
         }
     } else {
@@ -432,7 +432,8 @@ void kv_decode_row(KvType t, const uint8_t* in, int n, float* out) {
 void attention_paged_forward(float* out, const float* q, const PagedAttentionShape& s) {
   PROFILE("attention_paged");
   if (s.kv == KvType::q8_0)
-    MINDLLM_CHECK(s.D % kKvQ8Block == 0 && s.ldc % kKvQ8Block == 0, "attention_paged_forward: q8_0 K/V rows need D and ldc multiples of 32");
+    MINDLLM_CHECK(s.D % kKvQ8Block == 0 && s.ldc % kKvQ8Block == 0,
+                  "attention_paged_forward: q8_0 K/V rows need D and ldc multiples of 32");
   const int jobs = s.n_seqs * s.Hkv;
   int longest = 0;
   for (int i = 0; i < s.n_seqs; i++) longest = std::max(longest, s.seqs[i].past + s.seqs[i].n_rows);

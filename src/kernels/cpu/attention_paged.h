@@ -48,7 +48,7 @@ struct PagedAttentionShape {
   int ldq, ldo, ldc;
   int block_size;
   float scale;
-  int window;                // 0: global
+  int window;               // 0: global
   KvType kv = KvType::f32;  // the blocks' element type
   bool portable = false;    // the portable C++ path whatever the CPU (tests: every path, the same bits)
 };
