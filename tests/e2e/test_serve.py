@@ -177,14 +177,13 @@ def test_greedy_completion_equals_generate(server, model):
     assert json.loads(back[2]) == {"content": prompt}
 
 
-def test_bf16_kv_cache_greedy_equals_generate(model, tmp_path):
-    """--kv-cache bf16 (llama-server keeps f16 K/V by default): the server's greedy answer is
-    `generate --kv-cache bf16`'s."""
+def assert_greedy_equals_generate(model, tmp_path, kv):
+    """With --kv-cache kv, the server's greedy completion is `generate --kv-cache kv`'s."""
     prompt = "Name a colour."
     ref = subprocess.run([MINDLLM, "generate", "--model", model, "--prompt", prompt, "--temperature", "0",
-                          "--max-new-tokens", "16", "--kv-cache", "bf16"], capture_output=True, check=True)
+                          "--max-new-tokens", "16", "--kv-cache", kv], capture_output=True, check=True)
     port, log = free_port(), tmp_path / "serve.log"
-    p = start(model, port, log, "--kv-cache", "bf16")
+    p = start(model, port, log, "--kv-cache", kv)
     try:
         body = {"prompt": prompt, "max_tokens": 16, "temperature": 0}
         status, _, raw = request(port, "POST", "/v1/completions", body)
@@ -194,28 +193,22 @@ def test_bf16_kv_cache_greedy_equals_generate(model, tmp_path):
         stop(p, log)
 
 
+def test_bf16_kv_cache_greedy_equals_generate(model, tmp_path):
+    """--kv-cache bf16 (llama-server keeps f16 K/V by default)."""
+    assert_greedy_equals_generate(model, tmp_path, "bf16")
+
+
 def test_q8_kv_cache_greedy_equals_generate(model, tmp_path):
     """--kv-cache q8_0 (llama.cpp's -ctk / -ctv q8_0): on heads of 32 the server's greedy answer is
     `generate --kv-cache q8_0`'s; on the tiny model's heads of 16 both refuse it in one line, exit 2."""
-    prompt = "Name a colour."
-    for cmd in (["generate", "--prompt", prompt], ["serve", "--port", str(free_port())]):
+    for cmd in (["generate", "--prompt", "Name a colour."], ["serve", "--port", str(free_port())]):
         p = subprocess.run([MINDLLM, *cmd, "--model", model, "--kv-cache", "q8_0"], capture_output=True, text=True,
                            timeout=60)
         assert p.returncode == 2 and "multiple of 32" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
     cfg = json.loads((Path(__file__).parents[2] / "configs" / "tiny-llama.json").read_text())
     cfg.update(num_attention_heads=2, num_key_value_heads=1)  # heads of 32
     wide = tiny_chat_model(tmp_path / "m", "What is two plus two? Four. Name a colour. Blue.\n" * 50, cfg)
-    ref = subprocess.run([MINDLLM, "generate", "--model", wide, "--prompt", prompt, "--temperature", "0",
-                          "--max-new-tokens", "16", "--kv-cache", "q8_0"], capture_output=True, check=True)
-    port, log = free_port(), tmp_path / "serve.log"
-    p = start(wide, port, log, "--kv-cache", "q8_0")
-    try:
-        body = {"prompt": prompt, "max_tokens": 16, "temperature": 0}
-        status, _, raw = request(port, "POST", "/v1/completions", body)
-        assert status == 200, raw
-        assert ref.stdout.decode("utf-8", "replace") == prompt + json.loads(raw)["choices"][0]["text"] + "\n"
-    finally:
-        stop(p, log)
+    assert_greedy_equals_generate(wide, tmp_path, "q8_0")
 
 
 def test_streamed_completion_and_usage(server):
