@@ -403,30 +403,16 @@ bool attention_avx512(int) { return false; }
 
 }  // namespace
 
+// bf16 and q8_0 rows are the weights' formats (kernels/cpu/quant.h), byte for byte.
 void kv_encode_row(KvType t, const float* x, int n, uint8_t* out) {
-  if (t == KvType::f32) {
-    std::memcpy(out, x, sizeof(float) * n);
-  } else if (t == KvType::bf16) {
-    for (int i = 0; i < n; i++) {
-      const uint16_t h = float_to_bf16(x[i]);
-      std::memcpy(out + 2 * i, &h, sizeof(h));
-    }
-  } else {
-    static_assert(kKvQ8Block == kQuantBlock && kQ8Bytes == 34, "the K/V cache's q8_0 is the weights' q8_0");
-    quantize_row(QuantType::q8_0, x, n, out);
-  }
+  static_assert(kKvQ8Block == kQuantBlock && kQ8Bytes == 34, "the K/V cache's q8_0 is the weights' q8_0");
+  if (t == KvType::f32) std::memcpy(out, x, sizeof(float) * n);
+  else quantize_row(t == KvType::bf16 ? QuantType::bf16 : QuantType::q8_0, x, n, out);
 }
 
 void kv_decode_row(KvType t, const uint8_t* in, int n, float* out) {
   if (t == KvType::f32) std::memcpy(out, in, sizeof(float) * n);
-  else if (t == KvType::bf16)
-    for (int i = 0; i < n; i++) {
-      uint16_t h;
-      std::memcpy(&h, in + 2 * i, sizeof(h));
-      out[i] = bf16_to_float(h);
-    }
-  else
-    for (int i = 0; i < n; i++) out[i] = at(Q8Row{in}, i);
+  else dequantize_row(t == KvType::bf16 ? QuantType::bf16 : QuantType::q8_0, in, n, out);
 }
 
 void attention_paged_forward(float* out, const float* q, const PagedAttentionShape& s) {
