@@ -66,6 +66,15 @@ def test_device_cuda_without_a_gpu_is_one_line(model, data):
     assert "--device: tpu not in {cpu,cuda}" in msg, msg
 
 
+def test_kv_cache_values_are_checked(model, data):
+    # --kv-cache outside its set, and q8_0 for this model's heads of 8 (q8_0 blocks are 32 values):
+    # one line, exit 2.
+    msg = fails("--model", model, "--tasks", "mmlu", "--data-dir", data, "--shots", 0, "--kv-cache", "f16")
+    assert "--kv-cache" in msg, msg
+    msg = fails("--model", model, "--tasks", "mmlu", "--data-dir", data, "--shots", 0, "--kv-cache", "q8_0", "--quiet")
+    assert "multiple of 32" in msg and "this model's is 8" in msg, msg
+
+
 def test_output_paths_are_checked_before_the_work(model, data, tmp_path):
     (tmp_path / "outdir").mkdir()
     for flag in ("--out", "--log-samples"):
